@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Make small pcaps of real SMB authentication between Samba's smbclient and Samba servers
+# (a standalone smbd and a throwaway AD DC), on 127.0.0.1 only.  See captures/README.md.
+#
+# usage: make_captures.sh [OUTDIR] [SCENARIO...]
+#   OUTDIR     where the .pcap files go (default: the folder of this script)
+#   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos
+#              (default: all)
+# Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
+# fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${1:-$HERE}
+shift || true
+ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos)
+SCENARIOS=("$@")
+[[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
+for s in "${SCENARIOS[@]}"; do
+    [[ " ${ALL[*]} " == *" $s "* ]] || { echo "unknown scenario: $s (known: ${ALL[*]})" >&2; exit 2; }
+done
+
+# Credentials (documented in README.md; tests compute NTLMv2 values from them).
+ALICE_PASS='Alice-Pass-2024'
+BOB_PASS='Bob-Pass-2024'
+WRONG_PASS='Wrong-Pass-0000'
+DC_REALM='NEGO.TEST'
+DC_DOMAIN='NEGO'
+DC_HOST='dc1'
+DC_ADMIN_PASS='Admin-Pass-2024!'
+LOOPBACK=127.0.0.1
+STEP_TIMEOUT=30          # seconds allowed for any one client command
+CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88)"
+
+[[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
+for tool in smbd smbclient smbpasswd tcpdump ss; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/negodissect-captures.XXXXXX")
+chmod 755 "$WORK"  # smbd serves a share from inside it as an unprivileged user
+SERVER_PID=""
+TCPDUMP_PID=""
+
+log() { echo "[make_captures] $*" >&2; }
+
+stop_pid() {  # stop_pid PID: TERM, wait up to 5 s, then KILL
+    local pid=$1 i
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_server() {  # the server runs in its own process group; stop the whole group
+    local pid
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
+        stop_pid "$SERVER_PID"
+        kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+    # Helpers smbd starts in their own session (samba-dcerpcd) name our config file, which lives
+    # under the unique $WORK: stop exactly those.
+    for pid in $(pgrep -f -- "$WORK/" || true); do
+        [[ $pid == "$$" ]] || stop_pid "$pid"
+    done
+}
+
+cleanup() {
+    stop_pid "$TCPDUMP_PID"
+    stop_server
+    if [[ ${KEEP_WORKDIR:-0} == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
+
+wait_listening() {  # wait_listening PORT: until something listens on 127.0.0.1:PORT (20 s)
+    local i
+    for i in $(seq 200); do
+        ss -Hltn "src $LOOPBACK and sport = :$1" | grep -q . && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { log "server died; see $WORK/log*"; return 1; }
+        sleep 0.1
+    done
+    log "nothing listens on $LOOPBACK:$1"
+    return 1
+}
+
+start_server() {  # start_server LOGFILE CMD...: run CMD in its own process group
+    local logfile=$1
+    shift
+    setsid "$@" >"$logfile" 2>&1 &
+    SERVER_PID=$!
+    wait_listening 445
+}
+
+capture() {  # capture NAME CMD...: run CMD with tcpdump writing OUT/NAME.pcap; CMD may fail
+    local name=$1 pcap="$OUT/$1.pcap" i
+    shift
+    rm -f "$pcap"
+    tcpdump -i lo --immediate-mode -U -n -s 0 -Z root -w "$pcap" "$CAPTURE_FILTER" 2>"$WORK/tcpdump-$name.log" &
+    TCPDUMP_PID=$!
+    for i in $(seq 100); do grep -q 'listening on' "$WORK/tcpdump-$name.log" && break; sleep 0.1; done
+    log "$name: $*"
+    "$@" >"$WORK/client-$name.log" 2>&1 || log "$name: client exit status $? (may be expected)"
+    sleep 0.5
+    kill -INT "$TCPDUMP_PID" 2>/dev/null || true
+    wait "$TCPDUMP_PID" 2>/dev/null || true
+    TCPDUMP_PID=""
+    log "$name: wrote $pcap ($(stat -c %s "$pcap") bytes)"
+}
+
+client() {  # client ARGS...: bounded smbclient run against the current server config
+    timeout "$STEP_TIMEOUT" smbclient --configfile="$CLIENT_CONF" "$@"
+}
+
+# ---------------------------------------------------------------- standalone smbd (NTLM, SMB1/2/3)
+ensure_unix_user() {
+    id "$1" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$1"
+}
+
+setup_standalone() {
+    local d=$WORK/standalone
+    mkdir -p "$d"/{lock,state,cache,pid,private,ncalrpc,share}
+    echo "hello from negodissect" >"$d/share/hello.txt"
+    chmod -R a+rX "$d"
+    cat >"$d/smb.conf" <<EOF
+[global]
+    netbios name = NEGOSMBD
+    workgroup = NEGOTEST
+    server role = standalone server
+    interfaces = $LOOPBACK/8
+    bind interfaces only = yes
+    smb ports = 445
+    disable netbios = yes
+    lock directory = $d/lock
+    state directory = $d/state
+    cache directory = $d/cache
+    pid directory = $d/pid
+    private dir = $d/private
+    ncalrpc dir = $d/ncalrpc
+    passdb backend = tdbsam:$d/private/passdb.tdb
+    log file = $d/log.%m
+    log level = 1
+    server min protocol = NT1
+    client min protocol = NT1
+    ntlm auth = ntlmv2-only
+    map to guest = never
+    restrict anonymous = 0
+    load printers = no
+    printing = bsd
+    printcap name = /dev/null
+    disable spoolss = yes
+[share]
+    path = $d/share
+    read only = yes
+[secret]
+    path = $d/share
+    read only = yes
+    smb encrypt = required
+EOF
+    CLIENT_CONF=$d/smb.conf
+    ensure_unix_user alice
+    ensure_unix_user bob
+    printf '%s\n%s\n' "$ALICE_PASS" "$ALICE_PASS" | smbpasswd -c "$d/smb.conf" -s -a alice >/dev/null
+    printf '%s\n%s\n' "$BOB_PASS" "$BOB_PASS" | smbpasswd -c "$d/smb.conf" -s -a bob >/dev/null
+    if port_in_use 445; then
+        log "port 445 is already in use (a system smbd?); stop it first: systemctl stop smbd"
+        exit 1
+    fi
+    start_server "$d/log.smbd-stdout" smbd --configfile="$d/smb.conf" --foreground --no-process-group
+}
+
+spray() {  # five wrong passwords for each of two users, from one client
+    local user i
+    for user in alice bob; do
+        for i in 1 2 3 4 5; do
+            client "//$LOOPBACK/share" -m SMB3 -U "$user%$WRONG_PASS-$i" -c ls || true
+        done
+    done
+}
+
+run_standalone() {
+    local s
+    for s in "$@"; do
+        case $s in
+        ntlm-success)
+            capture smb2-ntlm-success client "//$LOOPBACK/share" -m SMB3 -U "alice%$ALICE_PASS" -c ls ;;
+        ntlm-wrong-password)
+            capture smb2-ntlm-wrong-password \
+                client "//$LOOPBACK/share" -m SMB3 -U "alice%$WRONG_PASS" -c ls ;;
+        anonymous)
+            capture smb2-anonymous client -N -U% -L "$LOOPBACK" -m SMB3 ;;
+        encrypted)
+            capture smb3-encrypted client "//$LOOPBACK/secret" -m SMB3 -U "alice%$ALICE_PASS" \
+                --client-protection=encrypt -c ls ;;
+        smb1)
+            capture smb1-ntlm client "//$LOOPBACK/share" -m NT1 --option='client min protocol=NT1' \
+                -U "alice%$ALICE_PASS" -c ls ;;
+        ntlm-multi)
+            capture smb2-ntlm-multi spray ;;
+        esac
+    done
+}
+
+# ---------------------------------------------------------------- Samba AD DC (Kerberos)
+setup_dc() {
+    local d=$WORK/dc
+    mkdir -p "$d/etc" "$d/pid"
+    : >"$d/etc/smb.conf"  # provision into an empty config, not on top of /etc/samba/smb.conf
+    command -v samba >/dev/null && command -v samba-tool >/dev/null \
+        || { log "kerberos: samba (AD DC) / samba-tool not installed"; return 1; }
+    log "kerberos: provisioning a throwaway AD DC in $d"
+    timeout 300 samba-tool domain provision --configfile="$d/etc/smb.conf" --targetdir="$d" \
+        --use-rfc2307 \
+        --realm="$DC_REALM" --domain="$DC_DOMAIN" --host-name="$DC_HOST" --server-role=dc \
+        --dns-backend=NONE --adminpass="$DC_ADMIN_PASS" \
+        --option="interfaces = $LOOPBACK/8" --option="bind interfaces only = yes" \
+        --option="disable netbios = yes" --option="smb ports = 445" \
+        --option="log file = $d/log.%m" --option="pid directory = $d/pid" \
+        --option="ncalrpc dir = $d/ncalrpc" \
+        --option="ntp signd socket directory = $d/ntp_signd" \
+        --option="kdc default domain supported enctypes = aes256-cts-hmac-sha1-96" \
+        >"$d/provision.log" 2>&1 || { log "kerberos: provision failed, see $d/provision.log"; return 1; }
+    CLIENT_CONF=$d/etc/smb.conf
+    cat >"$d/krb5.conf" <<EOF
+[libdefaults]
+    default_realm = $DC_REALM
+    dns_lookup_realm = false
+    dns_lookup_kdc = false
+    rdns = false
+[realms]
+    $DC_REALM = {
+        kdc = $LOOPBACK
+    }
+[domain_realm]
+    .${DC_REALM,,} = $DC_REALM
+EOF
+    export KRB5_CONFIG=$d/krb5.conf KRB5CCNAME=FILE:$d/ccache
+    samba-tool user create alice "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
+    # A user account that wrongly holds the SPN of another host: tickets for it are encrypted
+    # with this user's key, which the DC's smbd does not have -> AP-REQ fails.
+    samba-tool user create svc-wrongspn "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool spn add "cifs/wrong.${DC_REALM,,}" svc-wrongspn --configfile="$CLIENT_CONF" >/dev/null
+    if port_in_use 445 || port_in_use 88; then log "kerberos: port 445 or 88 in use"; return 1; fi
+    # smbd reaches the DC's winbindd through the compiled-in socket directory (/run/samba/winbindd;
+    # libwbclient ignores smb.conf), so a system winbindd would be used instead of ours.
+    if pgrep -x winbindd >/dev/null; then log "kerberos: stop the system winbindd first"; return 1; fi
+    start_server "$d/log.samba-stdout" samba --configfile="$CLIENT_CONF" --foreground \
+        --no-process-group
+    wait_listening 88
+}
+
+kinit_as() {  # kinit_as PRINCIPAL PASSWORD (failures are part of the scenario)
+    printf '%s\n' "$2" | timeout "$STEP_TIMEOUT" kinit "$1@$DC_REALM" || true
+}
+
+smbclient_krb() {  # smbclient_krb HOST: list the DC's netlogon share as HOST with the ccache
+    client "//$1/netlogon" -I "$LOOPBACK" -N --use-kerberos=required \
+        --use-krb5-ccache="$KRB5CCNAME" -m SMB3 -c ls
+}
+
+krb_success() {
+    kinit_as alice "$ALICE_PASS"
+    smbclient_krb "$DC_HOST.${DC_REALM,,}"
+}
+
+krb_failure() {  # KDC errors on port 88, then an AP-REQ the server cannot decrypt
+    kinit_as nosuchuser "$ALICE_PASS"
+    kinit_as alice "$WRONG_PASS"
+    kinit_as alice "$ALICE_PASS"
+    smbclient_krb "wrong.${DC_REALM,,}"
+}
+
+run_dc() {
+    setup_dc || return 1
+    capture smb2-kerberos krb_success
+    capture smb2-kerberos-failure krb_failure
+}
+
+STANDALONE=()
+WANT_DC=0
+for s in "${SCENARIOS[@]}"; do
+    if [[ $s == kerberos ]]; then WANT_DC=1; else STANDALONE+=("$s"); fi
+done
+if [[ ${#STANDALONE[@]} -gt 0 ]]; then
+    setup_standalone
+    run_standalone "${STANDALONE[@]}"
+    stop_server
+fi
+if [[ $WANT_DC == 1 ]]; then
+    run_dc || { log "kerberos scenario failed"; exit 1; }
+    stop_server
+fi
+log "done: $OUT"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up negodissect on a fresh Debian machine: the system tools the tests use (tshark as the
+# independent decoder to cross-check against; Samba, tcpdump and a KDC to make captures from real
+# peers), then a virtual environment in .venv with negodissect and its test tools.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(tshark tcpdump samba smbclient krb5-user xxd bsdextrautils)
+
+if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    missing=()
+    for package in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+            || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "install.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        echo "wireshark-common wireshark-common/install-setuid boolean false" \
+            | $sudo debconf-set-selections
+        $sudo apt-get update -qq
+        $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+else
+    echo "install.sh: no apt-get; install tshark yourself for the cross-check tests" >&2
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[test]'
+echo "install.sh: ready; run .venv/bin/negodissect --help" >&2

@@ -1,0 +1,5 @@
+"""``python -m negodissect``."""
+
+from negodissect.cli import main
+
+main()

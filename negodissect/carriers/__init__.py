@@ -1,0 +1,76 @@
+"""Carriers: the protocols that carry security blobs, and what they hand to the token decoders.
+
+A carrier module turns one PDU into :class:`Message` objects (header fields, flat context, the
+Network Monitor one-liner and where the blob sits); :mod:`negodissect.carriers.stream` adds the
+capture facts and yields :class:`AuthBlob` and :class:`Notice` objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from struct import Struct
+
+from negodissect.field import Field
+
+Context = dict[str, int | str | bool | None]
+
+
+@dataclass(slots=True)
+class AuthBlob:
+    """A security blob found in a capture, with the carrier facts around it."""
+
+    frame: int  # 1-based frame number of the frame that completes the PDU
+    time: float  # epoch seconds of that frame
+    src: str  # "10.0.0.1:49152" / "[fe80::1]:445"
+    dst: str
+    stream: int  # TCP connection index, numbered like tshark's tcp.stream
+    carrier: str  # "smb2" | "smb1"
+    line: str  # Network Monitor style one-liner
+    header: Field  # the carrier header fields, offsets within the PDU
+    context: Context  # the same facts, flat
+    data: bytes  # the security blob (zero-filled where bytes were lost)
+    missing: int = 0  # bytes of this blob lost in capture gaps; 0 = complete
+
+
+@dataclass(slots=True)
+class Notice:
+    """Anything the user should hear about that is not a blob."""
+
+    frame: int | None
+    severity: str  # "error" | "warning" | "info"
+    message: str
+    stream: int | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    """One carrier message of a PDU: header tree, context, one-liner, blob position in the PDU."""
+
+    header: Field
+    context: Context
+    line: str
+    blob_offset: int = 0
+    blob_length: int = 0
+
+
+def add_fields(
+    parent: Field, data: bytes, offset: int, layout: tuple[tuple[str, str], ...]
+) -> dict[str, int]:
+    """Read little-endian integers laid out as (name, struct code) at ``offset`` into ``parent``.
+
+    Returns name -> value.  The caller checks beforehand that the bytes are there.
+    """
+    values: dict[str, int] = {}
+    for name, code in layout:
+        size = Struct("<" + code).size
+        value = Struct("<" + code).unpack_from(data, offset)[0]
+        values[name] = value
+        parent.add(name, value, "", offset, size)
+        offset += size
+    return values
+
+
+def layout_size(layout: tuple[tuple[str, str], ...]) -> int:
+    """Bytes a layout for :func:`add_fields` covers."""
+    return sum(Struct("<" + code).size for _, code in layout)
+

@@ -1,0 +1,291 @@
+"""The ``negodissect`` command: capture files or ``-`` (standard input) in, trees or JSON out.
+
+Exit codes:
+  0  every input was read (malformed fields are annotated in the output, not counted)
+  1  ``--strict`` and at least one blob had a malformed field
+  2  usage error (unknown option, bad value, nothing to read)
+  3  an input could not be read (missing, unreadable, not a capture, empty or undecodable stdin);
+     the other inputs were still processed
+  4  internal error (a bug: please report it; ``--debug`` shows the traceback)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from negodissect.field import Field
+from negodissect.gss import framing
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from negodissect.carriers import AuthBlob
+
+#: Line width when output is not a terminal: wide enough that no tree line is ever cut.
+PIPE_WIDTH = 100_000
+EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+#: Decoder root names that tell which mechanism a blob carries, for ``--mech``.
+MECH_ROOTS = {"NTLMSSP": "ntlmssp", "Kerberos": "kerberos", "Negoex": "negoex"}
+
+
+@dataclass
+class Options:
+    """What the user asked for, shared by the stdin and capture paths."""
+
+    as_kind: str | None = None
+    json_mode: str | None = None
+    summary: bool = False
+    depth: int | None = None
+    hexdump: bool = False
+    offsets: bool = True
+    streams: set[int] = field(default_factory=set)
+    frames: set[int] = field(default_factory=set)
+    mechs: set[str] = field(default_factory=set)
+    quiet: bool = False
+    strict: bool = False
+
+
+class Run:
+    """Output and outcome of one invocation."""
+
+    def __init__(self, options: Options):
+        from rich.console import Console
+
+        self.options = options
+        self.out: Console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+        if not self.out.is_terminal:  # piped: never crop a tree line to a guessed width
+            self.out.width = PIPE_WIDTH
+        self.err: Console = Console(stderr=True, highlight=False, markup=False, emoji=False,
+                                    soft_wrap=True)
+        self.exit_code = EXIT_OK
+        self.blobs = 0
+
+    def problem(self, message: str, severity: str = "error", unreadable: bool = False) -> None:
+        """A message on stderr; ``unreadable`` marks an input that could not be read."""
+        from negodissect.render.text import printable
+
+        self.err.print(f"negodissect: {severity}: {printable(message)}",
+                       style="red" if severity == "error" else None)
+        if unreadable:
+            self.exit_code = max(self.exit_code, EXIT_UNREADABLE)
+
+    def emit(self, heading: str, record: dict[str, Any], tree: Field, data: bytes,
+             header: Field | None = None) -> None:
+        """Show one decoded blob in the chosen output mode."""
+        from negodissect.render import json as render_json
+
+        self.blobs += 1
+        if self.options.strict and next(tree.errors(), None) is not None:
+            self.exit_code = max(self.exit_code, EXIT_MALFORMED)
+        if self.options.json_mode:
+            record["tree"] = tree
+            self.out.print(render_json.dumps(record, self.options.json_mode == "json"))
+            return
+        from rich.text import Text
+
+        from negodissect.render import tree as render_tree
+        from negodissect.render.text import printable
+
+        if self.options.summary:
+            line = Text(printable(heading) + "  ")
+            line.append(render_tree.label(tree, offsets=False))
+            self.out.print(line)
+            return
+        root = render_tree.Tree(Text(printable(heading), style="bold"))
+        if header is not None:
+            render_tree.build(header, self.options.depth, self.options.offsets, root)
+        blob = root.add(Text(f"securityBlob: {len(data)} bytes", style="bold"))
+        render_tree.build(tree, self.options.depth, self.options.offsets, blob)
+        self.out.print(root)
+        if self.options.hexdump:
+            from negodissect.render.hexdump import hexdump
+
+            self.out.print(hexdump(data))
+        self.out.print()
+
+
+def wanted(tree: Field, options: Options) -> bool:
+    """True unless ``--mech`` excludes every mechanism the tree holds."""
+    if not options.mechs:
+        return True
+    return any(MECH_ROOTS.get(node.name) in options.mechs for node in tree.walk())
+
+
+def decode_stdin(run: Run) -> None:
+    """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
+    from negodissect.sources import stdin
+
+    raw = sys.stdin.buffer.read(stdin.MAX_INPUT_BYTES + 1)
+    if len(raw) > stdin.MAX_INPUT_BYTES:
+        run.problem(f"standard input is larger than {stdin.MAX_INPUT_BYTES} bytes; not read",
+                    unreadable=True)
+        return
+    blobs, problems = stdin.parse(raw)
+    for problem in problems:
+        run.problem(problem.message, unreadable=True)
+    exchange = framing.Exchange()
+    for blob in blobs:
+        kind = run.options.as_kind or framing.sniff(blob.data)
+        if kind is None:
+            first = blob.data[:8].hex(" ")
+            where = f"line {blob.line}" if blob.line else "raw input"
+            run.problem(f"blob {blob.index} ({where}, {len(blob.data)} bytes, starting "
+                        f"{first}) is no token negodissect knows; try --as", unreadable=True)
+            continue
+        how = "as asked by --as" if run.options.as_kind else "sniffed from its first bytes"
+        tree = framing.decode_token(blob.data, 0, exchange, kind)
+        if not wanted(tree, run.options):
+            continue
+        assumed = framing.KINDS[kind]
+        where = f"line {blob.line}, " if blob.line else ""
+        heading = (f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): "
+                   f"{assumed}, {how}")
+        record = {"source": "-", "index": blob.index, "line_number": blob.line,
+                  "encoding": blob.encoding, "length": len(blob.data), "missing": 0,
+                  "assumed": kind}
+        run.emit(heading, record, tree, blob.data)
+
+
+def decode_capture(run: Run, path: str) -> None:
+    """Every security blob in one capture file, in capture order."""
+    from negodissect.carriers import Notice
+    from negodissect.carriers.stream import blobs_from_capture
+    from negodissect.sources.capture import CaptureError
+
+    exchanges: dict[int, framing.Exchange] = {}
+    try:
+        with _progress(run, path) as on_progress:
+            for item in blobs_from_capture(path, streams=run.options.streams or None,
+                                           frames=run.options.frames or None,
+                                           on_progress=on_progress):
+                if isinstance(item, Notice):
+                    where = f"frame {item.frame}: " if item.frame else ""
+                    run.problem(f"{path}: {where}{item.message}", item.severity)
+                    continue
+                exchange = exchanges.setdefault(item.stream, framing.Exchange())
+                _emit_blob(run, path, item, exchange)
+    except CaptureError as exc:
+        run.problem(f"{path}: {exc}", unreadable=True)
+
+
+def _emit_blob(run: Run, path: str, blob: AuthBlob, exchange: framing.Exchange) -> None:
+    import datetime
+
+    tree = framing.decode_token(blob.data, 0, exchange)
+    if blob.missing:
+        tree.note(f"incomplete: {blob.missing} bytes of this blob were not in the capture; "
+                  "the fields after the gap are missing or wrong")
+    if not wanted(tree, run.options):
+        return
+    when = datetime.datetime.fromtimestamp(blob.time, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    record = {"source": path, "frame": blob.frame, "time": blob.time, "src": blob.src,
+              "dst": blob.dst, "stream": blob.stream, "carrier": blob.carrier, "line": blob.line,
+              "context": blob.context, "length": len(blob.data), "missing": blob.missing,
+              "assumed": framing.sniff(blob.data)}
+    run.emit(heading, record, tree, blob.data, blob.header)
+
+
+class _progress:
+    """A progress bar on stderr, shown only on a terminal, only after the first second."""
+
+    DELAY_SECONDS = 1.0
+
+    def __init__(self, run: Run, path: str):
+        import time
+
+        self.run, self.path, self.started = run, path, time.monotonic()
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = not run.options.quiet and run.err.is_terminal
+
+    def __enter__(self) -> Any:
+        return self.update if self.enabled else None
+
+    def update(self, done: int, total: int) -> None:
+        import time
+
+        if self.bar is None:
+            if time.monotonic() - self.started < self.DELAY_SECONDS:
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(console=self.run.err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.path, total=total or None)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
+    if paths:
+        yield from paths
+    elif not sys.stdin.isatty():
+        yield "-"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, metavar="[FILE|-]...")
+@click.option("--as", "as_kind", type=click.Choice(list(framing.KINDS)),
+              help="Decode stdin blobs as this kind instead of sniffing it.")
+@click.option("--json", "json_mode", flag_value="json", help="One JSON document per blob.")
+@click.option("--jsonl", "json_mode", flag_value="jsonl", help="One JSON record per line.")
+@click.option("--summary", is_flag=True, help="One line per message that carries a blob.")
+@click.option("--depth", type=click.IntRange(min=1), help="Fold the tree below N levels.")
+@click.option("-x", "--hex", "hexdump", is_flag=True, help="Hex dump each blob after its tree.")
+@click.option("--no-offsets", is_flag=True, help="Do not show @offset+length on tree nodes.")
+@click.option("--stream", "streams", type=click.IntRange(min=0), multiple=True,
+              help="Only this TCP stream (repeatable).")
+@click.option("--frame", "frames", type=click.IntRange(min=1), multiple=True,
+              help="Only this frame (repeatable).")
+@click.option("--mech", "mechs", type=click.Choice(sorted(set(MECH_ROOTS.values()))),
+              multiple=True, help="Only blobs carrying this mechanism (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any blob has a malformed field.")
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+@click.version_option(package_name="negodissect")
+def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
+    """Dissect SPNEGO, NEGOEX, NTLMSSP and Kerberos authentication.
+
+    FILE is a pcap or pcapng capture (gzip allowed); "-" reads blobs from standard input (hex,
+    hex dumps, base64, raw bytes or "Authorization: Negotiate ..." lines; blank lines separate
+    blobs).  With no FILE, standard input is read when it is not a terminal.
+    """
+    chosen["offsets"] = not chosen.pop("no_offsets")
+    for name in ("streams", "frames", "mechs"):
+        chosen[name] = set(chosen[name])
+    options = Options(**chosen)
+    run = Run(options)
+    sources = list(_inputs(inputs))
+    if not sources:
+        raise click.UsageError("nothing to read: give a capture file, or '-' for standard input")
+    try:
+        for source in sources:
+            if source == "-":
+                decode_stdin(run)
+            else:
+                decode_capture(run, source)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. | head): not an error
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if debug:
+            raise
+        run.problem(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(run.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    command()

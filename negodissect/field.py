@@ -1,0 +1,117 @@
+"""The one tree type every decoder fills and every renderer reads.
+
+A :class:`Field` is one element of a decoded message: its name (as the specification spells it),
+its value, a one-line human summary, where it sits in the blob (``offset`` and ``length`` in bytes,
+counted from the start of the outermost blob) and its children.  Problems found while decoding are
+:class:`Note` objects attached to the field where they occur; decoders never raise on wire data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Severity = Literal["error", "warning", "info"]
+Value = Union[None, bool, int, str, bytes, list[str]]
+
+
+@dataclass(slots=True)
+class Note:
+    """An annotation on a field: a malformation (error), a deviation (warning) or a remark."""
+
+    message: str
+    severity: Severity = "error"
+
+
+class DecodeError(ValueError):
+    """Raised by the strict API: the first error note of a decoded tree."""
+
+    def __init__(self, field: Field, note: Note) -> None:
+        super().__init__(f"{field.name} at offset {field.offset}: {note.message}")
+        self.field = field
+        self.note = note
+
+
+@dataclass(slots=True, eq=False)
+class Field:
+    """One node of a decoded tree."""
+
+    name: str
+    value: Value = None
+    summary: str = ""
+    offset: int = 0
+    length: int = 0
+    children: list[Field] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    def add(
+        self, name: str, value: Value = None, summary: str = "", offset: int = 0, length: int = 0
+    ) -> Field:
+        """Create a child field, append it and return it."""
+        child = Field(name, value, summary, offset, length)
+        self.children.append(child)
+        return child
+
+    def append(self, child: Field) -> Field:
+        """Append an existing field as a child and return it."""
+        self.children.append(child)
+        return child
+
+    def note(self, message: str, severity: Severity = "error") -> None:
+        """Attach an annotation to this field."""
+        self.notes.append(Note(message, severity))
+
+    def walk(self) -> Iterator[Field]:
+        """This field and all its descendants, depth first, in order."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def find(self, name: str) -> Field | None:
+        """The first field named ``name`` in this subtree (depth first), or None."""
+        return next((node for node in self.walk() if node.name == name), None)
+
+    def find_all(self, name: str) -> list[Field]:
+        """Every field named ``name`` in this subtree, depth first."""
+        return [node for node in self.walk() if node.name == name]
+
+    @property
+    def end(self) -> int:
+        """Offset of the first byte after this field."""
+        return self.offset + self.length
+
+    @property
+    def label(self) -> str:
+        """``name: summary`` as Network Monitor shows a node (value when there is no summary)."""
+        if self.summary:
+            return f"{self.name}: {self.summary}"
+        if self.value is None:
+            return self.name
+        return f"{self.name}: {format_value(self.value)}"
+
+    def errors(self) -> Iterator[tuple[Field, Note]]:
+        """Every error-severity note in this subtree, with the field it is attached to."""
+        for node in self.walk():
+            for note in node.notes:
+                if note.severity == "error":
+                    yield node, note
+
+    def check(self) -> Field:
+        """Strict mode: raise :class:`DecodeError` for the first error note, else return self."""
+        for node, note in self.errors():
+            raise DecodeError(node, note)
+        return self
+
+
+def format_value(value: Value) -> str:
+    """A value as text: bytes as hex (shortened past 32 bytes), lists comma-joined."""
+    if isinstance(value, bytes):
+        if len(value) > 32:
+            return f"{value[:32].hex()}... ({len(value)} bytes)"
+        return value.hex()
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)

@@ -1,0 +1,376 @@
+"""BER/DER walking with byte offsets (X.690), driven by pyasn1 type definitions.
+
+pyasn1 decodes values but does not say where they sit in the input.  This module reads the
+tag-length headers itself (X.690 8.1.2, 8.1.3), matches them against a pyasn1 specification and
+lets pyasn1 decode each primitive value.  Every element becomes a :class:`Field` carrying the
+offset and length of its whole TLV.  Lengths from the wire are checked against the bytes that are
+really there; nesting depth and element count are bounded.  Encodings that BER allows and DER
+forbids (X.690 10) are decoded and annotated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pyasn1.codec.ber import decoder as ber_decoder
+from pyasn1.error import PyAsn1Error
+from pyasn1.type import base, char, namedtype, tag, univ, useful
+
+from negodissect.field import Field, Value
+
+#: Deepest nesting of constructed elements followed before giving up (hostile input bound).
+MAX_DEPTH = 24
+#: Most elements decoded in one blob before the rest is left raw.
+MAX_ELEMENTS = 4096
+#: Most bytes in a length field (X.690 8.1.3.5); 4 bytes already address 4 GiB.
+MAX_LENGTH_OCTETS = 8
+
+CLASS_NAMES = {0x00: "UNIVERSAL", 0x40: "APPLICATION", 0x80: "", 0xC0: "PRIVATE"}
+UNIVERSAL_NAMES = {
+    1: "BOOLEAN", 2: "INTEGER", 3: "BIT STRING", 4: "OCTET STRING", 5: "NULL",
+    6: "OBJECT IDENTIFIER", 10: "ENUMERATED", 12: "UTF8String", 16: "SEQUENCE", 17: "SET",
+    19: "PrintableString", 22: "IA5String", 24: "GeneralizedTime", 27: "GeneralString",
+}  # fmt: skip
+
+Hook = Callable[[Field], None]
+
+
+@dataclass(slots=True)
+class Tlv:
+    """One tag-length header as read from the wire (offsets are indexes into the buffer)."""
+
+    tag_class: int
+    constructed: bool
+    number: int
+    offset: int
+    header_length: int
+    length: int
+    end: int
+    indefinite: bool = False
+    missing: int = 0
+    non_der: str = ""
+
+    @property
+    def content(self) -> int:
+        """Index of the first content byte."""
+        return self.offset + self.header_length
+
+    @property
+    def tag_text(self) -> str:
+        """The tag as ASN.1 notation writes it, e.g. ``[APPLICATION 0]`` or ``SEQUENCE``."""
+        if self.tag_class == 0:
+            return UNIVERSAL_NAMES.get(self.number, f"[UNIVERSAL {self.number}]")
+        prefix = CLASS_NAMES[self.tag_class]
+        return f"[{prefix} {self.number}]" if prefix else f"[{self.number}]"
+
+    def matches(self, wanted: tag.Tag) -> bool:
+        """True when this header carries the pyasn1 tag ``wanted``."""
+        return (
+            self.tag_class == wanted.tagClass
+            and self.number == wanted.tagId
+            and self.constructed == (wanted.tagFormat == tag.tagFormatConstructed)
+        )
+
+
+class TlvError(Exception):
+    """A header that cannot be read at all (the message says where and why)."""
+
+
+def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
+    """Read the TLV header at ``data[pos]`` (X.690 8.1.2-8.1.3) within ``data[:end]``.
+
+    A length running past ``end`` is clipped and the shortfall kept in ``missing``; an indefinite
+    length (BER only) is resolved by walking the contents to their end-of-contents octets.
+    """
+    if pos >= end:
+        raise TlvError(f"expected a tag at offset {pos}, found the end of the data")
+    first = data[pos]
+    tag_class, constructed, number = first & 0xC0, bool(first & 0x20), first & 0x1F
+    cursor = pos + 1
+    if number == 0x1F:  # high-tag-number form, X.690 8.1.2.4
+        number = 0
+        for count in range(5):
+            if cursor >= end:
+                raise TlvError(f"tag at offset {pos} is truncated")
+            octet = data[cursor]
+            cursor += 1
+            number = (number << 7) | (octet & 0x7F)
+            if not octet & 0x80:
+                break
+            if count == 4:
+                raise TlvError(f"tag number at offset {pos} is longer than 4 octets")
+    if cursor >= end:
+        raise TlvError(f"length of the element at offset {pos} is missing (data ends)")
+    first_length = data[cursor]
+    cursor += 1
+    non_der = ""
+    if first_length == 0x80:
+        if not constructed:
+            raise TlvError(f"primitive element at offset {pos} has an indefinite length")
+        content_end = _indefinite_end(data, cursor, end, depth)
+        tlv = Tlv(tag_class, constructed, number, pos, cursor - pos, content_end - cursor,
+                  content_end + 2, indefinite=True)
+        tlv.non_der = "indefinite length (BER, not DER)"
+        return tlv
+    if first_length & 0x80:
+        count = first_length & 0x7F
+        if count > MAX_LENGTH_OCTETS or count == 0x7F:
+            raise TlvError(f"length at offset {cursor - 1} uses {count} octets (at most "
+                           f"{MAX_LENGTH_OCTETS} accepted)")
+        if cursor + count > end:
+            raise TlvError(f"length at offset {cursor - 1} is truncated")
+        length = int.from_bytes(data[cursor:cursor + count], "big")
+        cursor += count
+        if length < 0x80 or data[cursor - count] == 0:
+            non_der = f"length {length} in {count}-octet long form (DER wants the shortest form)"
+    else:
+        length = first_length
+    available = end - cursor
+    missing = max(0, length - available)
+    return Tlv(tag_class, constructed, number, pos, cursor - pos, length,
+               cursor + length - missing, missing=missing, non_der=non_der)
+
+
+def _indefinite_end(data: bytes, pos: int, end: int, depth: int) -> int:
+    """Index of the end-of-contents octets closing an indefinite-length value that starts at pos."""
+    if depth >= MAX_DEPTH:
+        raise TlvError(f"nesting deeper than {MAX_DEPTH} at offset {pos}")
+    while pos + 1 < end:
+        if data[pos] == 0 and data[pos + 1] == 0:
+            return pos
+        child = read_tlv(data, pos, end, depth + 1)
+        if child.missing:
+            break
+        pos = child.end
+    raise TlvError(f"indefinite length at offset {pos} has no end-of-contents octets")
+
+
+class Walker:
+    """Walks one blob against pyasn1 specifications, producing Fields with absolute offsets.
+
+    ``data`` is the blob; ``base`` is added to every offset (the blob's place in an outer blob).
+    ``hooks`` maps component names to callables run on the finished Field, where the protocol
+    decoders add summaries and decode inner tokens.
+    """
+
+    def __init__(self, data: bytes, base: int = 0, hooks: Mapping[str, Hook] | None = None):
+        self.data = data
+        self.base = base
+        self.hooks = hooks or {}
+        self.elements = 0
+
+    def field_for(self, tlv: Tlv, name: str) -> Field:
+        """A Field spanning ``tlv``, with notes for non-DER encoding and missing bytes."""
+        self.elements += 1
+        node = Field(name, offset=self.base + tlv.offset, length=tlv.end - tlv.offset)
+        if tlv.non_der:
+            node.note(tlv.non_der, "warning")
+        if tlv.missing:
+            node.note(f"{tlv.tag_text} declares {tlv.length} content bytes, only "
+                      f"{tlv.length - tlv.missing} present ({tlv.missing} missing)")
+        return node
+
+    def walk(self, spec: base.Asn1Item, name: str, pos: int, end: int, depth: int = 0) -> Field:
+        """Decode the element at ``pos`` as ``spec``; always returns a Field, never raises."""
+        try:
+            tlv = read_tlv(self.data, pos, end, depth)
+        except TlvError as exc:
+            node = Field(name, offset=self.base + pos, length=max(0, end - pos))
+            node.note(str(exc))
+            return node
+        return self.walk_tlv(spec, name, tlv, depth)
+
+    def walk_tlv(self, spec: base.Asn1Item, name: str, tlv: Tlv, depth: int) -> Field:
+        """Decode an already-read header ``tlv`` as ``spec``."""
+        node = self.field_for(tlv, name)
+        if depth >= MAX_DEPTH or self.elements > MAX_ELEMENTS:
+            node.note(f"not decoded: nesting depth {depth} / {self.elements} elements exceed the "
+                      f"limits ({MAX_DEPTH} / {MAX_ELEMENTS})")
+            return node
+        tags = spec.tagSet.superTags
+        if isinstance(spec, univ.Choice) and not tags:
+            return self._choice(spec, node, tlv, depth)
+        if not tags or not tlv.matches(tags[-1]):
+            node.note(f"expected {_tag_text(tags[-1]) if tags else 'a tag'} for {name}, found "
+                      f"{tlv.tag_text} at offset {self.base + tlv.offset}")
+            self.generic_children(node, tlv, depth)
+            return node
+        inner = tlv
+        for wanted in reversed(tags[:-1]):  # explicit tags wrap the next one in (X.690 8.14)
+            try:
+                inner = read_tlv(self.data, inner.content, inner.end, depth + 1)
+            except TlvError as exc:
+                node.note(str(exc))
+                return node
+            if not inner.matches(wanted):
+                node.note(f"expected {_tag_text(wanted)} inside {tlv.tag_text}, found "
+                          f"{inner.tag_text} at offset {self.base + inner.offset}")
+                return node
+            if inner.non_der or inner.missing:
+                node.notes.extend(self.field_for(inner, name).notes)
+        if isinstance(spec, univ.Choice):  # an explicitly tagged CHOICE: the alternative inside
+            try:
+                chosen = read_tlv(self.data, inner.content, inner.end, depth + 1)
+            except TlvError as exc:
+                node.note(str(exc))
+                return node
+            node.append(self._choice(spec, self.field_for(chosen, name), chosen, depth + 1))
+        elif isinstance(spec, (univ.Sequence, univ.Set)):
+            self._sequence(spec, node, inner, depth)
+        elif isinstance(spec, (univ.SequenceOf, univ.SetOf)):
+            for index, child in enumerate(self.children(inner, node, depth)):
+                node.append(self.walk_tlv(spec.componentType, f"{name}[{index}]", child, depth + 1))
+        else:
+            self._primitive(spec, node, tlv)
+        self._run_hook(name, node)
+        return node
+
+    def _run_hook(self, name: str, node: Field) -> None:
+        hook = self.hooks.get(name)
+        if hook is not None:
+            hook(node)
+
+    def _choice(self, spec: univ.Choice, node: Field, tlv: Tlv, depth: int) -> Field:
+        for named in spec.componentType.namedTypes:
+            alternative = named.asn1Object
+            tags = alternative.tagSet.superTags
+            if tags and tlv.matches(tags[-1]):
+                self.elements -= 1  # the alternative's own Field replaces this one
+                return self.walk_tlv(alternative, named.name, tlv, depth)
+        node.note(f"{tlv.tag_text} at offset {self.base + tlv.offset} is none of the "
+                  f"alternatives {', '.join(spec.componentType.keys())}")
+        self.generic_children(node, tlv, depth)
+        return node
+
+    def children(self, tlv: Tlv, node: Field, depth: int) -> list[Tlv]:
+        """The headers of the elements inside a constructed ``tlv``; problems noted on ``node``."""
+        found: list[Tlv] = []
+        pos = tlv.content
+        while pos < tlv.end:
+            if tlv.indefinite and self.data[pos:pos + 2] == b"\x00\x00":
+                break
+            if len(found) + self.elements > MAX_ELEMENTS:
+                node.note(f"more than {MAX_ELEMENTS} elements; the rest is not decoded")
+                break
+            try:
+                child = read_tlv(self.data, pos, tlv.end, depth + 1)
+            except TlvError as exc:
+                node.note(str(exc))
+                break
+            found.append(child)
+            pos = child.end
+        return found
+
+    def _sequence(self, spec: univ.Sequence, node: Field, tlv: Tlv, depth: int) -> None:
+        """SEQUENCE: match each element to the next component with that tag (X.690 8.9)."""
+        components = spec.componentType.namedTypes
+        index = 0
+        for child in self.children(tlv, node, depth):
+            match = next((i for i in range(index, len(components))
+                          if _accepts(components[i].asn1Object, child)), None)
+            if match is None:
+                extra = self.field_for(child, child.tag_text)
+                extra.note(f"unexpected element {child.tag_text} at offset "
+                           f"{self.base + child.offset} in {node.name}", "warning")
+                self.generic_children(extra, child, depth + 1)
+                node.append(extra)
+                continue
+            for skipped in components[index:match]:
+                if not (skipped.isOptional or skipped.isDefaulted):
+                    node.note(f"required component {skipped.name} is missing")
+            named = components[match]
+            node.append(self.walk_tlv(named.asn1Object, named.name, child, depth + 1))
+            index = match + 1
+        for skipped in components[index:]:
+            if not (skipped.isOptional or skipped.isDefaulted) and not node.notes:
+                node.note(f"required component {skipped.name} is missing")
+
+    def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv) -> None:
+        """A leaf: pyasn1 decodes the value from the whole TLV."""
+        if tlv.missing:
+            node.value = self.data[tlv.content:tlv.end]
+            return
+        try:
+            value, _ = ber_decoder.decode(self.data[tlv.offset:tlv.end], asn1Spec=spec)
+        except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
+            node.value = self.data[tlv.content:tlv.end]
+            node.note(f"cannot decode {type(spec).__name__} at offset "
+                      f"{self.base + tlv.offset}: {exc}")
+            return
+        node.value = python_value(value)
+
+    def generic_children(self, node: Field, tlv: Tlv, depth: int) -> None:
+        """Show the elements of an unexpected constructed TLV by tag, or its raw bytes."""
+        if not tlv.constructed:
+            node.value = self.data[tlv.content:tlv.end]
+            return
+        if depth >= MAX_DEPTH:
+            node.note(f"nesting deeper than {MAX_DEPTH}; not decoded")
+            return
+        for child in self.children(tlv, node, depth):
+            sub = self.field_for(child, child.tag_text)
+            self.generic_children(sub, child, depth + 1)
+            node.append(sub)
+
+
+def _accepts(spec: base.Asn1Item, tlv: Tlv) -> bool:
+    tags = spec.tagSet.superTags
+    if tags:
+        return tlv.matches(tags[-1])
+    if isinstance(spec, univ.Choice):
+        return any(_accepts(named.asn1Object, tlv) for named in spec.componentType.namedTypes)
+    return False
+
+
+def _tag_text(wanted: tag.Tag) -> str:
+    probe = Tlv(wanted.tagClass, wanted.tagFormat == tag.tagFormatConstructed, wanted.tagId,
+                0, 0, 0, 0)
+    return probe.tag_text
+
+
+def python_value(value: base.Asn1Item) -> Value:
+    """A decoded pyasn1 primitive as a plain Python value."""
+    if isinstance(value, univ.ObjectIdentifier):
+        return str(value)
+    if isinstance(value, univ.Boolean):
+        return bool(value)
+    if isinstance(value, univ.Integer):  # Enumerated too
+        return int(value)
+    if isinstance(value, univ.BitString):
+        return value.asOctets()
+    if isinstance(value, (char.AbstractCharacterString, useful.GeneralizedTime)):
+        return value.asOctets().decode("utf-8", "backslashreplace")
+    if isinstance(value, univ.OctetString):
+        return value.asOctets()
+    if isinstance(value, univ.Null):
+        return None
+    return str(value)
+
+
+def sequence(*components: namedtype.NamedType, tag_number: int | None = None,
+             application: int | None = None) -> univ.Sequence:
+    """A SEQUENCE spec, optionally [n] EXPLICIT (context) or [APPLICATION n] EXPLICIT tagged."""
+    spec = univ.Sequence(componentType=namedtype.NamedTypes(*components))
+    if tag_number is not None:
+        spec = spec.subtype(explicitTag=context(tag_number))
+    if application is not None:
+        spec = spec.subtype(explicitTag=tag.Tag(tag.tagClassApplication,
+                                                tag.tagFormatConstructed, application))
+    return spec
+
+
+def context(number: int) -> tag.Tag:
+    """The constructed context tag [number], for EXPLICIT tagging."""
+    return tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, number)
+
+
+def explicit(number: int, spec: base.Asn1Item) -> base.Asn1Item:
+    """``[number] EXPLICIT spec``."""
+    return spec.subtype(explicitTag=context(number))
+
+
+def content_of(node: Field) -> tuple[int, bytes]:
+    """The absolute offset and bytes of an OCTET STRING field's content (it ends the TLV)."""
+    value = node.value if isinstance(node.value, bytes) else b""
+    return node.end - len(value), value

@@ -1,0 +1,56 @@
+"""JSON output: one document per blob (``--json``) or one line per blob (``--jsonl``).
+
+Schema ``negodissect/1`` (stable; fields are only ever added):
+
+- record: ``schema``, ``source`` (file name or ``-``), the carrier's facts (``frame``, ``time``,
+  ``src``, ``dst``, ``stream``, ``carrier``, ``line``, ``context``) or, for stdin, ``index``,
+  ``line_number``, ``encoding``; then ``length``, ``missing``, ``assumed`` (the token kind decoded
+  as) and ``tree``.
+- tree node: ``name``, ``offset``, ``length`` (bytes, from the start of the blob), and when present
+  ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for byte values),
+  ``notes`` (list of ``{severity, message}``) and ``children``.
+
+Strings are always valid UTF-8: undecodable wire bytes arrive here already escaped, and control
+characters are written as ``\\uXXXX`` escapes so that no raw one reaches a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from negodissect.field import Field
+from negodissect.render.text import json_safe
+
+SCHEMA = "negodissect/1"
+
+
+def field_to_dict(node: Field) -> dict[str, Any]:
+    """A Field and its subtree as plain JSON-ready data."""
+    out: dict[str, Any] = {"name": node.name, "offset": node.offset, "length": node.length}
+    if node.summary:
+        out["summary"] = node.summary
+    if isinstance(node.value, bytes):
+        out["hex"] = node.value.hex()
+    elif node.value is not None:
+        out["value"] = node.value
+    if node.notes:
+        out["notes"] = [{"severity": note.severity, "message": note.message} for note in node.notes]
+    if node.children:
+        out["children"] = [field_to_dict(child) for child in node.children]
+    return out
+
+
+def dumps(record: dict[str, Any], pretty: bool) -> str:
+    """A record as JSON text; lone surrogates or other unencodable text are escaped, never raised."""
+    text = json.dumps({"schema": SCHEMA, **record}, indent=2 if pretty else None,
+                      ensure_ascii=False, default=_default)
+    return json_safe(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Field):
+        return field_to_dict(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

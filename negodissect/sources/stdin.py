@@ -1,0 +1,156 @@
+"""Blobs pasted or piped on standard input: hex in any usual layout, base64, raw bytes, header lines.
+
+Text input is split into blocks at blank lines; each block is one blob, except that every HTTP
+``Authorization: Negotiate <base64>``-style line is a blob of its own (other lines of a pasted
+HTTP exchange are skipped).  Input that is not text is one raw binary blob.  This module imports
+nothing heavy: ``negodissect -`` must start fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+#: Most bytes read from standard input (a blob is kilobytes; this bounds memory on hostile input).
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: Fewest bytes a bare base64 block must decode to: the smallest token (a NegTokenResp holding
+#: only negState, RFC 4178 4.2.2) is 9 bytes; shorter "base64" is a stray word, not a blob.
+MIN_BASE64_BYTES = 9
+
+_HEADER = re.compile(
+    r"^\s*(?:(?P<header>(?:Proxy-|WWW-)?Authori[sz]ation|(?:Proxy-|WWW-)?Authenticate)\s*:\s*)?"
+    r"(?P<scheme>Negotiate|NTLM|Kerberos|Nego2)\s+(?P<token>[A-Za-z0-9+/_-]+=*)\s*,?\s*$",
+    re.IGNORECASE,
+)
+# "00000010  a0 82 ..." (hexdump -C, Wireshark), "00000010: a082 ..." (xxd): an offset then hex.
+_DUMP_LINE = re.compile(r"^\s*(?:0x)?(?P<offset>[0-9a-fA-F]{4,8}):?(?:\s+(?P<rest>.*))?$")
+_HEX_PREFIXES = re.compile(r"0x|\\x", re.IGNORECASE)
+_HEX_NOISE = re.compile(r"[\s:,;{}\[\]\"'-]+")
+_HEX_DIGITS = re.compile(r"^[0-9a-fA-F]*$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+=*$")
+
+
+@dataclass(slots=True)
+class StdinBlob:
+    """One blob found on standard input."""
+
+    index: int  # 1-based, in input order
+    line: int  # 1-based line where it starts (0 for raw binary input)
+    data: bytes
+    encoding: str  # "hex", "hex dump", "base64", "raw" or the header, e.g. "Authorization: Negotiate"
+
+
+@dataclass(slots=True)
+class StdinProblem:
+    """A block of input that holds no blob, and why."""
+
+    line: int
+    message: str
+
+
+def parse(raw: bytes) -> tuple[list[StdinBlob], list[StdinProblem]]:
+    """Split standard input into blobs; what cannot be read is reported, never raised."""
+    if not raw.strip():
+        return [], [StdinProblem(0, "standard input is empty")]
+    text = _as_text(raw)
+    if text is None:
+        return [StdinBlob(1, 0, raw, "raw")], []
+    blobs: list[StdinBlob] = []
+    problems: list[StdinProblem] = []
+    for start, lines in _blocks(text):
+        found = _parse_block(start, lines)
+        if isinstance(found, StdinProblem):
+            problems.append(found)
+            continue
+        for line, data, encoding in found:
+            blobs.append(StdinBlob(len(blobs) + 1, line, data, encoding))
+    return blobs, problems
+
+
+def _as_text(raw: bytes) -> str | None:
+    """The input as text, or None when it is binary (not UTF-8, or control bytes in it)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(ord(char) < 0x20 and char not in "\t\r\n\f" for char in text):
+        return None
+    return text
+
+
+def _blocks(text: str) -> list[tuple[int, list[str]]]:
+    """Runs of non-blank lines, with the 1-based number of their first line."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            if not current:
+                blocks.append((number, current))
+            current.append(line)
+        else:
+            current = []
+    return blocks
+
+
+def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] | StdinProblem:
+    headers = [(start + index, _HEADER.match(line)) for index, line in enumerate(lines)]
+    matched = [(number, match) for number, match in headers if match]
+    if matched:
+        found = []
+        for number, match in matched:
+            data = _base64(match["token"])
+            if data is None:
+                return StdinProblem(number, f"line {number}: the {match['scheme']} token is not "
+                                            "valid base64")
+            label = f"{match['header']}: {match['scheme']}" if match["header"] else match["scheme"]
+            found.append((number, data, label))
+        return found
+    dump = _hex_dump(lines)
+    if dump is not None:
+        return [(start, dump, "hex dump")]
+    joined = "".join(lines)
+    hex_text = _HEX_NOISE.sub("", _HEX_PREFIXES.sub("", joined))
+    if hex_text and _HEX_DIGITS.match(hex_text) and len(hex_text) % 2 == 0:
+        return [(start, bytes.fromhex(hex_text), "hex")]
+    data = None if _HEX_PREFIXES.search(joined) else _base64("".join(joined.split()))
+    if data is not None and len(data) >= MIN_BASE64_BYTES:
+        return [(start, data, "base64")]
+    return StdinProblem(start, f"line {start}: neither hex, a hex dump, base64 nor an "
+                               f"Authorization/WWW-Authenticate header line: {joined[:40]!r}")
+
+
+def _hex_dump(lines: list[str]) -> bytes | None:
+    """Bytes of an ``xxd`` / ``hexdump -C`` / Wireshark dump (offsets from 0, ASCII column cut)."""
+    out = bytearray()
+    for number, line in enumerate(lines, 1):
+        match = _DUMP_LINE.match(line)
+        if match is None or int(match["offset"], 16) != len(out):
+            return None
+        if not match["rest"]:  # hexdump ends with a line holding only the total length
+            return bytes(out) if out and number == len(lines) else None
+        rest = match["rest"].split("|", 1)[0]  # hexdump -C: |ascii|
+        groups = re.split(r"\s{2,}", rest.strip())
+        # xxd and Wireshark end the hex with two or more spaces before the ASCII column;
+        # hexdump -C also puts two spaces in the middle of the row, before its |ascii| column.
+        hex_groups = groups if "|" in match["rest"] else groups[:1]
+        digits = "".join("".join(group.split()) for group in hex_groups)
+        if not _HEX_DIGITS.match(digits) or len(digits) % 2:
+            return None
+        out += bytes.fromhex(digits)
+    return bytes(out) if out else None
+
+
+def _base64(token: str) -> bytes | None:
+    """Standard or URL-safe base64, padding optional; None when it is not base64."""
+    if not token or not _BASE64.match(token):
+        return None
+    token = token.rstrip("=")
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        if "-" in token or "_" in token:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None

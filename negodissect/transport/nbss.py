@@ -1,0 +1,171 @@
+"""NetBIOS session service framing (RFC 1002 4.3) and direct-TCP SMB framing (MS-SMB2 2.1).
+
+Both put a 4-byte header before every SMB message: a type byte (0x00 = SESSION MESSAGE) and a
+length (17 bits on port 139, 24 bits on direct TCP 445; the reserved bits are zero on 139, so one
+24-bit read serves both).  Control packets (session request 0x81, responses 0x82-0x84, keepalive
+0x85) are skipped.  A :class:`Framer` cuts one direction of a TCP stream into SMB PDUs: several
+in one segment, or one over many.  It starts by hunting for the first plausible header (so
+connections picked up mid-way resynchronise), collects only PDUs its ``want`` predicate asks for
+(others are skipped without buffering), and turns capture gaps into holes of the PDU they hit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+HEADER_SIZE = 4
+SESSION_MESSAGE = 0x00
+#: RFC 1002 4.3.1: session packet types other than SESSION MESSAGE (skipped).
+CONTROL_TYPES = frozenset({0x81, 0x82, 0x83, 0x84, 0x85})
+#: The first bytes of every SMB flavour: SMB2 (0xFE), SMB1 (0xFF), SMB3 transform (0xFD) and
+#: compression transform (0xFC) headers.
+SMB_PROTOCOL_IDS = (b"\xfeSMB", b"\xffSMB", b"\xfdSMB", b"\xfcSMB")
+#: Bytes of a PDU shown to the ``want`` predicate (an SMB2 header is 64 bytes).
+PEEK_SIZE = 64
+#: Largest PDU that is collected; larger wanted PDUs are skipped with a note.
+MAX_PDU = 4 * 1024 * 1024
+#: A session message header followed by an SMB protocol id (any flavour).
+_SYNC = re.compile(rb"\x00[\x00-\xff]{3}[\xfc-\xff]SMB")
+_SYNC_KEEP = 7  # bytes kept after a failed search (a header may continue in the next segment)
+
+
+class Pdu(NamedTuple):
+    """One SMB message without its 4-byte framing header.
+
+    ``holes`` are (offset, length) ranges within ``data`` that were lost in capture gaps and are
+    zero-filled.
+    """
+
+    data: bytes
+    holes: tuple[tuple[int, int], ...]
+
+
+def looks_like_smb(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
+    """Whether the first data of a connection is a session message carrying an SMB header."""
+    return (
+        end - start >= 8
+        and data[start] == SESSION_MESSAGE
+        and data[start + 4] >= 0xFC
+        and data[start + 5 : start + 8] == b"SMB"
+    )
+
+
+class Framer:
+    """Cuts one direction of a stream into SMB PDUs; see the module docstring."""
+
+    __slots__ = ("buf", "holes", "hunting", "peeked", "skip", "want")
+
+    def __init__(self, want: Callable[[bytes], bool]) -> None:
+        self.want = want
+        self.buf = bytearray()
+        self.hunting = True  # looking for a plausible header
+        self.skip = 0  # bytes still to drop (the rest of an unwanted PDU)
+        self.peeked = False  # the current PDU was shown to want() and is being collected
+        self.holes: list[tuple[int, int]] = []
+
+    def feed(self, data: bytes) -> list[Pdu | str]:
+        """Add in-order stream bytes; return the PDUs they complete and notes (str)."""
+        out: list[Pdu | str] = []
+        if self.skip:
+            if len(data) <= self.skip:
+                self.skip -= len(data)
+                return out
+            data = data[self.skip :]
+            self.skip = 0
+        self.buf += data
+        self._parse(out)
+        return out
+
+    def gap(self, size: int) -> list[Pdu | str]:
+        """``size`` stream bytes were lost; return PDUs completed (with holes) and notes."""
+        out: list[Pdu | str] = []
+        if self.skip:
+            if size <= self.skip:
+                self.skip -= size
+                return out
+            size -= self.skip
+            self.skip = 0
+            return self._lose_sync()
+        if self.hunting or len(self.buf) < HEADER_SIZE:
+            return self._lose_sync()
+        remaining = self._total() - len(self.buf)
+        if not self.peeked:
+            self._drop(self._total())
+            self.skip = max(0, remaining - size)
+            out.append("an SMB header was lost in a capture gap; that message is skipped")
+            return out if size <= remaining else out + self._lose_sync()
+        lost = min(size, remaining)
+        self.holes.append((len(self.buf) - HEADER_SIZE, lost))
+        self.buf += bytes(lost)
+        self._parse(out)
+        if size > remaining:
+            out += self._lose_sync()
+        return out
+
+    def finish(self) -> list[Pdu | str]:
+        """End of the stream: a PDU being collected comes out with its missing tail as a hole."""
+        if self.peeked and len(self.buf) >= HEADER_SIZE:
+            return self.gap(self._total() - len(self.buf))
+        return []
+
+    def _lose_sync(self) -> list[Pdu | str]:
+        self.buf.clear()
+        self.holes = []
+        self.peeked = False
+        self.hunting = True
+        return []
+
+    def _total(self) -> int:
+        return HEADER_SIZE + int.from_bytes(self.buf[1:HEADER_SIZE], "big")
+
+    def _drop(self, size: int) -> None:
+        """Drop ``size`` bytes of framing + PDU, whether buffered already or still to come."""
+        if len(self.buf) >= size:
+            del self.buf[:size]
+        else:
+            self.skip = size - len(self.buf)
+            self.buf.clear()
+        self.peeked = False
+        self.holes = []
+
+    def _parse(self, out: list[Pdu | str]) -> None:
+        buf = self.buf
+        while True:
+            if self.hunting:
+                match = _SYNC.search(buf)
+                if match is None:
+                    del buf[: max(0, len(buf) - _SYNC_KEEP)]
+                    return
+                del buf[: match.start()]
+                self.hunting = False
+            if self.skip or len(buf) < HEADER_SIZE:
+                return
+            kind = buf[0]
+            if kind in CONTROL_TYPES:
+                self._drop(HEADER_SIZE + ((buf[1] & 1) << 16 | buf[2] << 8 | buf[3]))
+                continue
+            if kind != SESSION_MESSAGE:
+                out.append(f"unexpected NetBIOS session packet type 0x{kind:02X}; resynchronising")
+                del buf[:1]
+                self.hunting = True
+                continue
+            total = self._total()
+            if not self.peeked:
+                if len(buf) < min(total, HEADER_SIZE + PEEK_SIZE):
+                    return
+                if not self.want(bytes(buf[HEADER_SIZE : HEADER_SIZE + PEEK_SIZE])):
+                    self._drop(total)
+                    continue
+                if total > MAX_PDU:
+                    out.append(f"SMB message of {total - HEADER_SIZE} bytes is too large; skipped")
+                    self._drop(total)
+                    continue
+                self.peeked = True
+            if len(buf) < total:
+                return
+            out.append(Pdu(bytes(buf[HEADER_SIZE:total]), tuple(self.holes)))
+            del buf[:total]
+            self.holes = []
+            self.peeked = False

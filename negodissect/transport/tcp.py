@@ -1,0 +1,352 @@
+"""TCP reassembly per connection and direction (RFC 9293), for the flows that can carry SMB.
+
+Connections are numbered like tshark's ``tcp.stream``: by first sighting of the address/port
+pair (either direction), a new SYN with another initial sequence number on a known pair starting a
+new connection.  Every connection is counted, but only *candidate* connections (chosen by the
+``is_candidate`` predicate on their first data) are reassembled; the others cost one small object
+until they close or go idle.
+
+Per direction, in-order data is handed on at once; out-of-order segments wait (bounded by
+:data:`MAX_OOO_BYTES` / :data:`MAX_OOO_SEGMENTS`); retransmitted and overlapping bytes are dropped
+(the first copy wins; a copy that differs is reported).  A hole the capture will never fill (the
+peer acknowledged past it, the buffer is full, the connection ended) becomes a gap event, so the
+layer above can mark what spans it incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+ACK = 0x10
+
+#: Out-of-order bytes buffered per direction before the oldest hole is given up as a gap.
+MAX_OOO_BYTES = 4 * 1024 * 1024
+#: Out-of-order segments buffered per direction before the oldest hole is given up as a gap.
+MAX_OOO_SEGMENTS = 1024
+#: Delivered bytes kept per direction to compare retransmissions against.
+OVERLAP_TAIL = 4096
+#: A connection silent for this many seconds (capture time) is flushed and forgotten.
+IDLE_TIMEOUT = 600.0
+#: Idle connections are looked for every this many segments.
+SWEEP_EVERY = 65536
+#: Connections are forgotten this many seconds after both directions closed.
+CLOSED_LINGER = 60.0
+
+# Event kinds returned by :meth:`Reassembler.feed` and :meth:`Reassembler.finish`.
+DATA = 0  # (DATA, connection, direction, bytes)
+GAP = 1  # (GAP, connection, direction, byte count)
+NOTE = 2  # (NOTE, connection, severity, message)
+CLOSE = 3  # (CLOSE, connection, None, None)
+
+Event = tuple
+
+_MASK = 0xFFFFFFFF
+
+
+def seq_diff(a: int, b: int) -> int:
+    """``a - b`` in 32-bit sequence space, as a signed number (RFC 9293 3.4)."""
+    return ((a - b + 0x80000000) & _MASK) - 0x80000000
+
+
+class Half:
+    """One direction of a candidate connection."""
+
+    __slots__ = ("fin", "next", "ooo", "ooo_bytes", "reported_conflict", "tail")
+
+    def __init__(self) -> None:
+        self.next: int | None = None  # next expected sequence number
+        self.fin: int | None = None  # sequence number of the FIN, once seen
+        self.ooo: dict[int, tuple[bytes, int]] = {}  # seq -> (payload, bytes cut after it)
+        self.ooo_bytes = 0
+        self.tail = b""
+        self.reported_conflict = False
+
+
+class Connection:
+    """One TCP connection: its tshark-style stream index, endpoints and reassembly state."""
+
+    __slots__ = (
+        "base",
+        "candidate",
+        "client",
+        "closed",
+        "halves",
+        "key",
+        "last_frame",
+        "last_time",
+        "server",
+        "state",
+        "stream",
+        "tries",
+    )
+
+    def __init__(self, stream: int, key: tuple, client: tuple, server: tuple) -> None:
+        self.stream = stream
+        self.key = key
+        self.client = client  # (address bytes, port) of the first sender: direction 0
+        self.server = server
+        self.candidate: bool | None = None
+        self.tries = 0  # data segments looked at to decide candidacy
+        self.halves: tuple[Half, Half] | None = None
+        self.base: list[int | None] = [None, None]  # first sequence number seen per direction
+        self.closed = 0  # bit 0/1: FIN seen from direction 0/1; 4: RST
+        self.last_frame = 0
+        self.last_time = 0.0
+        self.state: object = None  # for the layer above (framers)
+
+
+class Reassembler:
+    """TCP reassembly for a whole capture; feed it segments in capture order."""
+
+    def __init__(
+        self,
+        is_candidate: Callable[[bytes, int, int, int, int], bool],
+        wanted_streams: set[int] | None = None,
+    ) -> None:
+        self.is_candidate = is_candidate
+        self.wanted_streams = wanted_streams
+        self.connections: dict[tuple, Connection] = {}
+        self.streams = 0
+        self.count = 0
+
+    def feed(
+        self,
+        frame: int,
+        time: float,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        data: bytes,
+        start: int,
+        end: int,
+        cut: int,
+    ) -> list[Event] | None:
+        """Account one segment; return the events it causes (None when there are none)."""
+        self.count += 1
+        events: list[Event] | None = None
+        if self.count % SWEEP_EVERY == 0:
+            events = self._sweep(time)
+        if (src, sport) <= (dst, dport):
+            key = (src, sport, dst, dport)
+        else:
+            key = (dst, dport, src, sport)
+        conn = self.connections.get(key)
+        if conn is None or (
+            flags & (SYN | ACK) == SYN and self._restarts(conn, src, sport, seq)
+        ):
+            if conn is not None:
+                events = self._retire(conn, events)
+            conn = Connection(self.streams, key, (src, sport), (dst, dport))
+            self.streams += 1
+            self.connections[key] = conn
+            if self.wanted_streams is not None and conn.stream not in self.wanted_streams:
+                conn.candidate = False
+            elif sport in (445, 139) or dport in (445, 139):
+                self._adopt(conn)
+        direction = 0 if conn.client == (src, sport) else 1
+        conn.last_frame = frame
+        conn.last_time = time
+        if conn.base[direction] is None:
+            conn.base[direction] = seq
+        if flags & RST:
+            conn.closed |= 4
+        elif flags & FIN:
+            conn.closed |= 1 << direction
+        if conn.candidate is None and end > start:
+            conn.tries += 1
+            if self.is_candidate(data, start, end, sport, dport):
+                self._adopt(conn)
+            elif conn.tries >= 2:
+                conn.candidate = False
+        if conn.halves is None:
+            return events
+        out: list[Event] = events if events is not None else []
+        self._segment(conn, direction, seq, ack, flags, data, start, end, cut, out)
+        if conn.closed & 4 or conn.closed & 3 == 3:
+            self._finish(conn, out)
+        return out or None
+
+    def finish(self) -> list[Event]:
+        """End of capture: flush every connection still open."""
+        out: list[Event] = []
+        for conn in list(self.connections.values()):
+            self._finish(conn, out)
+        self.connections.clear()
+        return out
+
+    def _restarts(self, conn: Connection, src: bytes, sport: int, seq: int) -> bool:
+        """A SYN on a known pair starts a new connection unless it repeats the first one."""
+        direction = 0 if conn.client == (src, sport) else 1
+        base = conn.base[direction]
+        return base is not None and base != seq
+
+    def _adopt(self, conn: Connection) -> None:
+        conn.candidate = True
+        conn.halves = (Half(), Half())
+
+    def _retire(self, conn: Connection, events: list[Event] | None) -> list[Event]:
+        out = events if events is not None else []
+        self._finish(conn, out)
+        return out
+
+    def _sweep(self, now: float) -> list[Event] | None:
+        """Forget connections idle for :data:`IDLE_TIMEOUT` or closed for :data:`CLOSED_LINGER`."""
+        out: list[Event] = []
+        for key, conn in list(self.connections.items()):
+            idle = now - conn.last_time
+            if idle > IDLE_TIMEOUT or (conn.closed and idle > CLOSED_LINGER):
+                self._finish(conn, out)
+                del self.connections[key]
+        return out or None
+
+    def _finish(self, conn: Connection, out: list[Event]) -> None:
+        """Flush what is buffered (holes become gaps) and drop the reassembly state."""
+        if conn.halves is None:
+            return
+        for direction, half in enumerate(conn.halves):
+            while half.ooo:
+                first = min(half.ooo, key=lambda s, h=half: seq_diff(s, h.next))
+                self._gap(conn, direction, half, seq_diff(first, half.next), out)
+                self._drain(conn, direction, half, out)
+        conn.halves = None
+        out.append((CLOSE, conn, None, None))
+
+    def _segment(
+        self,
+        conn: Connection,
+        direction: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        data: bytes,
+        start: int,
+        end: int,
+        cut: int,
+        out: list[Event],
+    ) -> None:
+        half = conn.halves[direction]  # type: ignore[index]
+        if flags & SYN:
+            if half.next is None:
+                half.next = (seq + 1) & _MASK
+            seq = (seq + 1) & _MASK
+        size = end - start + cut
+        if flags & FIN:
+            half.fin = (seq + size) & _MASK
+        if flags & ACK:
+            self._acked(conn, 1 - direction, ack, out)
+        if not size:
+            return
+        if half.next is None:
+            half.next = seq
+        offset = seq_diff(seq, half.next)
+        if offset > 0:
+            self._hold(conn, direction, half, seq, data[start:end], cut, out)
+            return
+        self._deliver(conn, direction, half, -offset, data[start:end], cut, out)
+        self._drain(conn, direction, half, out)
+
+    def _deliver(
+        self,
+        conn: Connection,
+        direction: int,
+        half: Half,
+        overlap: int,
+        payload: bytes,
+        cut: int,
+        out: list[Event],
+    ) -> None:
+        """Hand on ``payload`` (its first ``overlap`` bytes were already delivered), then ``cut``."""
+        if overlap:
+            self._compare(conn, half, overlap, payload, out)
+            if overlap >= len(payload) + cut:
+                return
+            if overlap > len(payload):
+                cut -= overlap - len(payload)
+                payload = b""
+            else:
+                payload = payload[overlap:]
+        if payload:
+            out.append((DATA, conn, direction, payload))
+            half.next = (half.next + len(payload)) & _MASK  # type: ignore[operator]
+            half.tail = (half.tail + payload)[-OVERLAP_TAIL:]
+        if cut:
+            self._gap(conn, direction, half, cut, out)
+
+    def _compare(
+        self, conn: Connection, half: Half, overlap: int, payload: bytes, out: list[Event]
+    ) -> None:
+        """Report (once per direction) a retransmission whose bytes differ from the first copy."""
+        if half.reported_conflict or overlap > len(half.tail) or not payload:
+            return
+        old = half.tail[len(half.tail) - overlap :][: len(payload)]
+        if old != payload[: len(old)]:
+            half.reported_conflict = True
+            out.append((NOTE, conn, "warning", "retransmitted bytes differ from the first copy; "
+                        "the first copy was kept"))
+
+    def _hold(
+        self,
+        conn: Connection,
+        direction: int,
+        half: Half,
+        seq: int,
+        payload: bytes,
+        cut: int,
+        out: list[Event],
+    ) -> None:
+        """Keep an out-of-order segment; give up the oldest hole when the buffer is full."""
+        known = half.ooo.get(seq)
+        if known is not None and len(known[0]) + known[1] >= len(payload) + cut:
+            return
+        if known is not None:
+            half.ooo_bytes -= len(known[0])
+        half.ooo[seq] = (payload, cut)
+        half.ooo_bytes += len(payload)
+        while half.ooo and (
+            half.ooo_bytes > MAX_OOO_BYTES or len(half.ooo) > MAX_OOO_SEGMENTS
+        ):
+            first = min(half.ooo, key=lambda s: seq_diff(s, half.next))
+            self._gap(conn, direction, half, seq_diff(first, half.next), out)
+            self._drain(conn, direction, half, out)
+
+    def _drain(self, conn: Connection, direction: int, half: Half, out: list[Event]) -> None:
+        """Deliver buffered segments that now continue the stream."""
+        while half.ooo:
+            ready = [s for s in half.ooo if seq_diff(s, half.next) <= 0]
+            if not ready:
+                return
+            for seq in sorted(ready, key=lambda s: seq_diff(s, half.next)):
+                payload, cut = half.ooo.pop(seq)
+                half.ooo_bytes -= len(payload)
+                self._deliver(conn, direction, half, -seq_diff(seq, half.next), payload, cut, out)
+
+    def _gap(self, conn: Connection, direction: int, half: Half, size: int, out: list[Event]) -> None:
+        if size <= 0:
+            return
+        out.append((GAP, conn, direction, size))
+        half.next = (half.next + size) & _MASK  # type: ignore[operator]
+        half.tail = b""
+
+    def _acked(self, conn: Connection, direction: int, ack: int, out: list[Event]) -> None:
+        """The peer acknowledged ``ack``: bytes before it that were never seen are lost for good."""
+        half = conn.halves[direction]  # type: ignore[index]
+        if half.next is None:
+            return
+        limit = ack
+        if half.fin is not None and seq_diff(ack, half.fin) > 0:
+            limit = half.fin
+        missing = seq_diff(limit, half.next)
+        if missing <= 0:
+            return
+        if half.ooo:
+            first = min(half.ooo, key=lambda s: seq_diff(s, half.next))
+            missing = min(missing, seq_diff(first, half.next))
+        self._gap(conn, direction, half, missing, out)
+        self._drain(conn, direction, half, out)

@@ -1,0 +1,28 @@
+"""Shared test fixtures: the real blobs extracted from ../shared/captures and where captures live."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+BLOBS = json.loads((ROOT / "tests" / "data" / "blobs.json").read_text())
+
+
+def real_blobs(carriers: tuple[str, ...] = ("smb", "smb2", "mechToken", "responseToken")) -> list:
+    """The blobs of tests/data/blobs.json carried by ``carriers``, as pytest params named by source."""
+    return [pytest.param(record, id=f"{record['source']}#{record['frame']}-{record['carrier']}")
+            for record in BLOBS if record["carrier"] in carriers]
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    """Path of tshark; the test is skipped where it is not installed (.ci/run installs it)."""
+    path = shutil.which("tshark")
+    if path is None:
+        pytest.skip("tshark is not installed")
+    return path
