@@ -71,6 +71,7 @@ stop_server() {  # the server runs in its own process group; stop the whole grou
 }
 
 cleanup() {
+    trap '' INT TERM  # finish cleaning up even when signalled again
     stop_pid "$TCPDUMP_PID"
     stop_server
     if [[ ${KEEP_WORKDIR:-0} == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
@@ -103,6 +104,8 @@ capture() {  # capture NAME CMD...: run CMD with tcpdump writing OUT/NAME.pcap; 
     local name=$1 pcap="$OUT/$1.pcap" i
     shift
     rm -f "$pcap"
+    # --immediate-mode: with libpcap's default buffering, packets still in the ring are lost
+    # when tcpdump is interrupted (seen as "0 packets captured" on this kernel).
     tcpdump -i lo --immediate-mode -U -n -s 0 -Z root -w "$pcap" "$CAPTURE_FILTER" 2>"$WORK/tcpdump-$name.log" &
     TCPDUMP_PID=$!
     for i in $(seq 100); do grep -q 'listening on' "$WORK/tcpdump-$name.log" && break; sleep 0.1; done
@@ -213,8 +216,8 @@ setup_dc() {
     local d=$WORK/dc
     mkdir -p "$d/etc" "$d/pid"
     : >"$d/etc/smb.conf"  # provision into an empty config, not on top of /etc/samba/smb.conf
-    command -v samba >/dev/null && command -v samba-tool >/dev/null \
-        || { log "kerberos: samba (AD DC) / samba-tool not installed"; return 1; }
+    command -v samba >/dev/null && command -v samba-tool >/dev/null && command -v kinit >/dev/null \
+        || { log "kerberos: samba (AD DC), samba-tool or kinit not installed"; return 1; }
     log "kerberos: provisioning a throwaway AD DC in $d"
     timeout 300 samba-tool domain provision --configfile="$d/etc/smb.conf" --targetdir="$d" \
         --use-rfc2307 \

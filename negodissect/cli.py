@@ -153,35 +153,26 @@ def decode_stdin(run: Run) -> None:
 
 def decode_capture(run: Run, path: str) -> None:
     """Every security blob in one capture file, in capture order."""
+    from negodissect.analysis.decoded import decode_capture as decoded_blobs
     from negodissect.carriers import Notice
-    from negodissect.carriers.stream import blobs_from_capture
     from negodissect.sources.capture import CaptureError
 
-    exchanges: dict[int, framing.Exchange] = {}
     try:
         with _progress(run, path) as on_progress:
-            for item in blobs_from_capture(path, streams=run.options.streams or None,
-                                           frames=run.options.frames or None,
-                                           on_progress=on_progress):
+            for item in decoded_blobs(path, streams=run.options.streams or None,
+                                      frames=run.options.frames or None, on_progress=on_progress):
                 if isinstance(item, Notice):
                     where = f"frame {item.frame}: " if item.frame else ""
                     run.problem(f"{path}: {where}{item.message}", item.severity)
-                    continue
-                exchange = exchanges.setdefault(item.stream, framing.Exchange())
-                _emit_blob(run, path, item, exchange)
+                elif wanted(item.tree, run.options):
+                    _emit_blob(run, path, item.blob, item.tree)
     except CaptureError as exc:
         run.problem(f"{path}: {exc}", unreadable=True)
 
 
-def _emit_blob(run: Run, path: str, blob: AuthBlob, exchange: framing.Exchange) -> None:
+def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
     import datetime
 
-    tree = framing.decode_token(blob.data, 0, exchange)
-    if blob.missing:
-        tree.note(f"incomplete: {blob.missing} bytes of this blob were not in the capture; "
-                  "the fields after the gap are missing or wrong")
-    if not wanted(tree, run.options):
-        return
     when = datetime.datetime.fromtimestamp(blob.time, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
     record = {"source": path, "frame": blob.frame, "time": blob.time, "src": blob.src,

@@ -74,3 +74,24 @@ def layout_size(layout: tuple[tuple[str, str], ...]) -> int:
     """Bytes a layout for :func:`add_fields` covers."""
     return sum(Struct("<" + code).size for _, code in layout)
 
+
+def flag_summary(value: int, names: dict[int, str]) -> str:
+    """``0x9 (A | B)``: a flags value with the names of its set bits."""
+    set_names = [name for bit, name in names.items() if value & bit]
+    return f"0x{value:X} ({' | '.join(set_names)})" if set_names else f"0x{value:X}"
+
+
+def one_liner(
+    prefix: str, is_response: bool, status: int, status_name: str | None, command: str
+) -> str:
+    """The Network Monitor line above a message, e.g.
+    ``SMB2: R  - NT Status: STATUS_MORE_PROCESSING_REQUIRED (0xC0000016)  SESSION SETUP (0x1)``.
+    """
+    text = f"{prefix}: {'R' if is_response else 'C'}  "
+    if is_response and status:
+        text += (
+            f"- NT Status: {status_name} (0x{status:08X})  "
+            if status_name
+            else (f"- NT Status: 0x{status:08X}  ")
+        )
+    return text + command

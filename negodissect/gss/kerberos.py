@@ -21,7 +21,7 @@ from negodissect.gss import ber
 
 # --- Number tables -------------------------------------------------------------------------------
 
-#: Message types, RFC 4120 7.5.7; 16/17 are the user-to-user TGT exchange (draft-ietf-cat-user2user).
+#: Message types, RFC 4120 7.5.7; 16/17: the user-to-user TGT exchange (draft-ietf-cat-user2user).
 MESSAGE_TYPE_NAMES: dict[int, str] = {
     10: "KRB_AS_REQ", 11: "KRB_AS_REP", 12: "KRB_TGS_REQ", 13: "KRB_TGS_REP",
     14: "KRB_AP_REQ", 15: "KRB_AP_REP", 16: "KRB_TGT_REQ", 17: "KRB_TGT_REP",
@@ -172,8 +172,9 @@ def tree_name(asn1_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in asn1_name.lower().split("-"))
 
 
-def _component(asn1_name: str, number: int, spec: base.Asn1Item,
-               optional: bool = False) -> namedtype.NamedType:
+def _component(
+    asn1_name: str, number: int, spec: base.Asn1Item, optional: bool = False
+) -> namedtype.NamedType:
     """``asn1-name [number] spec [OPTIONAL]`` as a pyasn1 component named for the tree."""
     kind = namedtype.OptionalNamedType if optional else namedtype.NamedType
     return kind(tree_name(asn1_name), ber.explicit(number, spec))
@@ -191,26 +192,34 @@ PRINCIPAL_NAME = ber.sequence(
     _component("name-string", 1, univ.SequenceOf(componentType=KERBEROS_STRING)),
 )
 #: RFC 4120 5.2.5
-HOST_ADDRESSES = univ.SequenceOf(componentType=ber.sequence(
-    _component("addr-type", 0, INT32), _component("address", 1, OCTETS)))
+HOST_ADDRESSES = univ.SequenceOf(
+    componentType=ber.sequence(_component("addr-type", 0, INT32), _component("address", 1, OCTETS))
+)
 #: RFC 4120 5.2.7
 PA_DATA = ber.sequence(_component("padata-type", 1, INT32), _component("padata-value", 2, OCTETS))
 METHOD_DATA = univ.SequenceOf(componentType=PA_DATA)  # RFC 4120 5.9.1
 #: RFC 4120 5.9.1
-TYPED_DATA = univ.SequenceOf(componentType=ber.sequence(
-    _component("data-type", 0, INT32), _component("data-value", 1, OCTETS, optional=True)))
+TYPED_DATA = univ.SequenceOf(
+    componentType=ber.sequence(
+        _component("data-type", 0, INT32), _component("data-value", 1, OCTETS, optional=True)
+    )
+)
 #: MS-KILE 2.2.2
 KERB_ERROR_DATA = ber.sequence(
-    _component("data-type", 1, INT32), _component("data-value", 2, OCTETS, optional=True))
+    _component("data-type", 1, INT32), _component("data-value", 2, OCTETS, optional=True)
+)
 #: RFC 4120 5.2.9
 ENCRYPTED_DATA = ber.sequence(
-    _component("etype", 0, INT32), _component("kvno", 1, INT32, optional=True),
+    _component("etype", 0, INT32),
+    _component("kvno", 1, INT32, optional=True),
     _component("cipher", 2, OCTETS),
 )
 #: RFC 4120 5.3
 TICKET = ber.sequence(
-    _component("tkt-vno", 0, INT32), _component("realm", 1, KERBEROS_STRING),
-    _component("sname", 2, PRINCIPAL_NAME), _component("enc-part", 3, ENCRYPTED_DATA),
+    _component("tkt-vno", 0, INT32),
+    _component("realm", 1, KERBEROS_STRING),
+    _component("sname", 2, PRINCIPAL_NAME),
+    _component("enc-part", 3, ENCRYPTED_DATA),
     application=1,
 )
 #: RFC 4120 5.4.1
@@ -233,56 +242,72 @@ KDC_REQ_BODY = ber.sequence(
 def _kdc_req(application: int) -> univ.Sequence:
     """KDC-REQ, RFC 4120 5.4.1 (AS-REQ is [APPLICATION 10], TGS-REQ [APPLICATION 12])."""
     return ber.sequence(
-        _component("pvno", 1, INT32), _component("msg-type", 2, INT32),
+        _component("pvno", 1, INT32),
+        _component("msg-type", 2, INT32),
         _component("padata", 3, METHOD_DATA, optional=True),
-        _component("req-body", 4, KDC_REQ_BODY), application=application,
+        _component("req-body", 4, KDC_REQ_BODY),
+        application=application,
     )
 
 
 def _kdc_rep(application: int) -> univ.Sequence:
     """KDC-REP, RFC 4120 5.4.2 (AS-REP is [APPLICATION 11], TGS-REP [APPLICATION 13])."""
     return ber.sequence(
-        _component("pvno", 0, INT32), _component("msg-type", 1, INT32),
+        _component("pvno", 0, INT32),
+        _component("msg-type", 1, INT32),
         _component("padata", 2, METHOD_DATA, optional=True),
-        _component("crealm", 3, KERBEROS_STRING), _component("cname", 4, PRINCIPAL_NAME),
-        _component("ticket", 5, TICKET), _component("enc-part", 6, ENCRYPTED_DATA),
+        _component("crealm", 3, KERBEROS_STRING),
+        _component("cname", 4, PRINCIPAL_NAME),
+        _component("ticket", 5, TICKET),
+        _component("enc-part", 6, ENCRYPTED_DATA),
         application=application,
     )
 
 
 #: RFC 4120 5.5.1
 AP_REQ = ber.sequence(
-    _component("pvno", 0, INT32), _component("msg-type", 1, INT32),
-    _component("ap-options", 2, KERBEROS_FLAGS), _component("ticket", 3, TICKET),
-    _component("authenticator", 4, ENCRYPTED_DATA), application=14,
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
+    _component("ap-options", 2, KERBEROS_FLAGS),
+    _component("ticket", 3, TICKET),
+    _component("authenticator", 4, ENCRYPTED_DATA),
+    application=14,
 )
 #: RFC 4120 5.5.2
 AP_REP = ber.sequence(
-    _component("pvno", 0, INT32), _component("msg-type", 1, INT32),
-    _component("enc-part", 2, ENCRYPTED_DATA), application=15,
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
+    _component("enc-part", 2, ENCRYPTED_DATA),
+    application=15,
 )
 #: RFC 4120 5.9.1
 KRB_ERROR = ber.sequence(
-    _component("pvno", 0, INT32), _component("msg-type", 1, INT32),
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
     _component("ctime", 2, KERBEROS_TIME, optional=True),
     _component("cusec", 3, INT32, optional=True),
-    _component("stime", 4, KERBEROS_TIME), _component("susec", 5, INT32),
+    _component("stime", 4, KERBEROS_TIME),
+    _component("susec", 5, INT32),
     _component("error-code", 6, INT32),
     _component("crealm", 7, KERBEROS_STRING, optional=True),
     _component("cname", 8, PRINCIPAL_NAME, optional=True),
-    _component("realm", 9, KERBEROS_STRING), _component("sname", 10, PRINCIPAL_NAME),
+    _component("realm", 9, KERBEROS_STRING),
+    _component("sname", 10, PRINCIPAL_NAME),
     _component("e-text", 11, KERBEROS_STRING, optional=True),
-    _component("e-data", 12, OCTETS, optional=True), application=30,
+    _component("e-data", 12, OCTETS, optional=True),
+    application=30,
 )
 #: draft-ietf-cat-user2user-02 3 (no APPLICATION tag: a bare SEQUENCE)
 KERB_TGT_REQUEST = ber.sequence(
-    _component("pvno", 0, INT32), _component("msg-type", 1, INT32),
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
     _component("server-name", 2, PRINCIPAL_NAME, optional=True),
     _component("realm", 3, KERBEROS_STRING, optional=True),
 )
 #: draft-ietf-cat-user2user-02 3
 KERB_TGT_REPLY = ber.sequence(
-    _component("pvno", 0, INT32), _component("msg-type", 1, INT32),
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
     _component("ticket", 2, TICKET),
 )
 #: draft-ietf-kitten-iakerb 3 (tag numbers start at 1)
@@ -291,11 +316,18 @@ IAKERB_HEADER = ber.sequence(
     _component("cookie", 2, OCTETS, optional=True),
 )
 #: RFC 4120 5.2.7.4 / 5.2.7.5
-ETYPE_INFO = univ.SequenceOf(componentType=ber.sequence(
-    _component("etype", 0, INT32), _component("salt", 1, OCTETS, optional=True)))
-ETYPE_INFO2 = univ.SequenceOf(componentType=ber.sequence(
-    _component("etype", 0, INT32), _component("salt", 1, KERBEROS_STRING, optional=True),
-    _component("s2kparams", 2, OCTETS, optional=True)))
+ETYPE_INFO = univ.SequenceOf(
+    componentType=ber.sequence(
+        _component("etype", 0, INT32), _component("salt", 1, OCTETS, optional=True)
+    )
+)
+ETYPE_INFO2 = univ.SequenceOf(
+    componentType=ber.sequence(
+        _component("etype", 0, INT32),
+        _component("salt", 1, KERBEROS_STRING, optional=True),
+        _component("s2kparams", 2, OCTETS, optional=True),
+    )
+)
 #: MS-KILE 2.2.3
 KERB_PA_PAC_REQUEST = ber.sequence(_component("include-pac", 0, univ.Boolean()))
 
@@ -305,8 +337,16 @@ MESSAGES: dict[str, univ.Sequence] = {
     "AsReq": _kdc_req(10), "AsRep": _kdc_rep(11), "TgsReq": _kdc_req(12), "TgsRep": _kdc_rep(13),
     "ApReq": AP_REQ, "ApRep": AP_REP, "KrbError": KRB_ERROR, "KerbTgtRequest": KERB_TGT_REQUEST,
 }  # fmt: skip
-KERBEROS_MESSAGE = univ.Choice(componentType=namedtype.NamedTypes(
-    *(namedtype.NamedType(name, spec) for name, spec in MESSAGES.items())))
+#: The msg-type each message must carry (RFC 4120 5.4.1-5.9.1, draft-ietf-cat-user2user-02 3).
+MESSAGE_TAG_TYPES: dict[str, int] = {
+    "AsReq": 10, "AsRep": 11, "TgsReq": 12, "TgsRep": 13, "ApReq": 14, "ApRep": 15,
+    "KerbTgtRequest": 16, "KerbTgtReply": 17, "KrbError": 30,
+}  # fmt: skip
+KERBEROS_MESSAGE = univ.Choice(
+    componentType=namedtype.NamedTypes(
+        *(namedtype.NamedType(name, spec) for name, spec in MESSAGES.items())
+    )
+)
 
 #: padata-value contents decoded (RFC 4120 5.2.7.x, MS-KILE 2.2.3); the others stay raw.
 PADATA_VALUES: dict[int, tuple[str, base.Asn1Item]] = {
@@ -315,7 +355,9 @@ PADATA_VALUES: dict[int, tuple[str, base.Asn1Item]] = {
 }  # fmt: skip
 #: e-data forms tried in turn (RFC 4120 5.9.1, MS-KILE 2.2.2); anything else stays raw.
 E_DATA_FORMS: tuple[tuple[str, base.Asn1Item], ...] = (
-    ("KerbErrorData", KERB_ERROR_DATA), ("MethodData", METHOD_DATA), ("TypedData", TYPED_DATA),
+    ("KerbErrorData", KERB_ERROR_DATA),
+    ("MethodData", METHOD_DATA),
+    ("TypedData", TYPED_DATA),
 )
 
 # --- Summaries (walker hooks) ------------------------------------------------------------------
@@ -328,12 +370,21 @@ def named(table: dict[int, str], value: object) -> str:
     return str(value)
 
 
-def _child_value(node: Field, name: str) -> object:
-    child = next((c for c in node.children if c.name == name), None)
+def _child(node: Field | None, name: str) -> Field | None:
+    """The direct child ``name`` of ``node`` (not a namesake deeper down, e.g. in padata)."""
+    if node is None:
+        return None
+    return next((child for child in node.children if child.name == name), None)
+
+
+def _child_value(node: Field | None, name: str) -> object:
+    child = _child(node, name)
     return None if child is None else child.value
 
 
-def _name_number(table: dict[int, str]):  # noqa: ANN202 - a hook factory
+def _name_number(table: dict[int, str]) -> ber.Hook:
+    """A hook naming a number (or each number of a SEQUENCE OF) from ``table``."""
+
     def hook(node: Field) -> None:
         if isinstance(node.value, int):
             node.summary = named(table, node.value)
@@ -341,12 +392,13 @@ def _name_number(table: dict[int, str]):  # noqa: ANN202 - a hook factory
             for child in node.children:
                 child.summary = named(table, child.value)
             node.summary = ", ".join(named(table, child.value) for child in node.children)
+
     return hook
 
 
 def principal_text(node: Field | None) -> str:
     """A PrincipalName as ``cifs/host.example.com`` (RFC 4120 5.2.2 components joined by /)."""
-    strings = node.find("NameString") if node is not None else None
+    strings = _child(node, "NameString")
     if strings is None:
         return ""
     return "/".join(str(part.value) for part in strings.children if part.value is not None)
@@ -358,8 +410,6 @@ def _principal(node: Field) -> None:
 
 def encrypted_text(node: Field | None) -> str:
     """EncryptedData as ``etype aes256-cts-hmac-sha1-96 (18) kvno 3``."""
-    if node is None:
-        return ""
     text = f"etype {named(ETYPE_NAMES, _child_value(node, 'Etype'))}"
     kvno = _child_value(node, "Kvno")
     return text if kvno is None else f"{text} kvno {kvno}"
@@ -372,12 +422,16 @@ def _encrypted(node: Field) -> None:
 
 
 def _ticket(node: Field) -> None:
-    node.summary = (f"Realm: {_child_value(node, 'Realm')}, "
-                    f"Sname: {principal_text(node.find('Sname'))}, "
-                    f"{encrypted_text(node.find('EncPart'))}")
+    node.summary = (
+        f"Realm: {_child_value(node, 'Realm')}, "
+        f"Sname: {principal_text(_child(node, 'Sname'))}, "
+        f"{encrypted_text(_child(node, 'EncPart'))}"
+    )
 
 
-def _flags(table: dict[int, str]):  # noqa: ANN202 - a hook factory
+def _flags(table: dict[int, str]) -> ber.Hook:
+    """A hook turning a KerberosFlags BIT STRING into a 32-bit value with its named bits."""
+
     def hook(node: Field) -> None:
         raw = node.value if isinstance(node.value, bytes) else b""
         value = int.from_bytes(raw[:4].ljust(4, b"\x00"), "big")
@@ -389,14 +443,16 @@ def _flags(table: dict[int, str]):  # noqa: ANN202 - a hook factory
             if is_set:
                 names.append(name)
         node.summary = f"0x{value:08X}" + (f" ({', '.join(names)})" if names else "")
+
     return hook
 
 
 def _time(node: Field) -> None:
-    match = KERBEROS_TIME_FORM.fullmatch(str(node.value))
+    if not isinstance(node.value, str):  # truncated: the raw bytes are shown
+        return
+    match = KERBEROS_TIME_FORM.fullmatch(node.value)
     if match is None:
-        node.note(f"KerberosTime {node.value!r} is not YYYYMMDDHHMMSSZ (RFC 4120 5.2.3)",
-                  "warning")
+        node.note(f"KerberosTime {node.value!r} is not YYYYMMDDHHMMSSZ (RFC 4120 5.2.3)", "warning")
         return
     year, month, day, hour, minute, second = match.groups()
     node.summary = f"{year}-{month}-{day} {hour}:{minute}:{second} UTC"
@@ -412,10 +468,10 @@ def _padata_list(node: Field) -> None:
     """Name each PA-DATA's type and decode the values we know (RFC 4120 5.2.7)."""
     for entry in node.children:
         kind = _child_value(entry, "PadataType")
-        value = entry.find("PadataValue")
+        value = _child(entry, "PadataValue")
         entry.summary = named(PADATA_TYPE_NAMES, kind)
-        if value is not None and isinstance(kind, int) and kind in PADATA_VALUES:
-            value.append(_inner(value, *PADATA_VALUES[kind]))
+        if value is not None and value.value and isinstance(kind, int) and kind in PADATA_VALUES:
+            value.append(_inner(value, *PADATA_VALUES[kind]))  # an empty value is a hint
     node.summary = ", ".join(entry.summary for entry in node.children)
 
 
@@ -433,7 +489,7 @@ def _e_data(node: Field) -> None:
 def _kerb_error_data(node: Field) -> None:
     kind = _child_value(node, "DataType")
     node.summary = named(KERB_ERROR_DATA_TYPE_NAMES, kind)
-    value = node.find("DataValue")
+    value = _child(node, "DataValue")
     if kind == 3 and value is not None:  # KERB_ERR_TYPE_EXTENDED -> KERB-EXT-ERROR
         offset, raw = ber.content_of(value)
         ext = value.add("KerbExtError", offset=offset, length=len(raw))
@@ -475,37 +531,39 @@ def _walk_message(walker: ber.Walker, pos: int, end: int, expected: str | None =
     pvno = _child_value(node, "Pvno")
     if isinstance(pvno, int) and pvno != 5:
         node.note(f"pvno is {pvno}, expected 5 (RFC 4120 5.2)", "warning")
-    tagged = {"AsReq": 10, "AsRep": 11, "TgsReq": 12, "TgsRep": 13, "ApReq": 14, "ApRep": 15,
-              "KrbError": 30, "KerbTgtRequest": 16, "KerbTgtReply": 17}.get(node.name)
+    tagged = MESSAGE_TAG_TYPES.get(node.name)
     if isinstance(msg_type, int) and tagged is not None and msg_type != tagged:
-        node.note(f"msg-type {named(MESSAGE_TYPE_NAMES, msg_type)} does not match the message "
-                  f"{named(MESSAGE_TYPE_NAMES, tagged)}")
+        node.note(
+            f"msg-type {named(MESSAGE_TYPE_NAMES, msg_type)} does not match the message "
+            f"{named(MESSAGE_TYPE_NAMES, tagged)}"
+        )
     node.summary = named(MESSAGE_TYPE_NAMES, tagged)
     return node
 
 
 def message_summary(node: Field) -> str:
     """The one-line summary of a message, e.g. ``KRB_ERROR: KRB_AP_ERR_MODIFIED (41)``."""
-    kind = MESSAGE_TYPE_NAMES.get(_child_value(node, "MsgType"), node.name)  # type: ignore[arg-type]
+    kind = MESSAGE_TYPE_NAMES.get(MESSAGE_TAG_TYPES.get(node.name, 0), node.name)
     if node.name == "KrbError":
         return f"{kind}: {named(ERROR_CODE_NAMES, _child_value(node, 'ErrorCode'))}"
     parts = [kind]
-    body = node.find("ReqBody") or node
-    ticket = node.find("Ticket")
+    body = _child(node, "ReqBody") or node  # KDC-REQ names sit in its req-body
+    ticket = _child(node, "Ticket")
     realm = _child_value(body, "Realm") or _child_value(node, "Crealm")
     if realm is None and ticket is not None:
         realm = _child_value(ticket, "Realm")
     if realm is not None:
         parts.append(f"Realm: {realm}")
     for name in ("Cname", "Sname", "ServerName"):
-        principal = body.find(name) if name != "Sname" or ticket is None else ticket.find(name)
-        if principal is not None and principal_text(principal):
-            parts.append(f"{name}: {principal_text(principal)}")
-    if ticket is not None and ticket.find("EncPart") is not None:
-        parts.append(f"Ticket {encrypted_text(ticket.find('EncPart'))}")
+        holder = ticket if name == "Sname" and body is node and ticket is not None else body
+        text = principal_text(_child(holder, name))
+        if text:
+            parts.append(f"{name}: {text}")
+    if ticket is not None:
+        parts.append(f"Ticket {encrypted_text(_child(ticket, 'EncPart'))}")
     elif node.name == "ApRep":
-        parts.append(f"EncPart {encrypted_text(node.find('EncPart'))}")
-    etypes = body.find("Etype") if node.name in ("AsReq", "TgsReq") else None
+        parts.append(f"EncPart {encrypted_text(_child(node, 'EncPart'))}")
+    etypes = _child(body, "Etype") if body is not node else None
     if etypes is not None and etypes.summary:
         parts.append(f"Etypes: {etypes.summary}")
     return ", ".join(parts)
@@ -534,7 +592,7 @@ def _tok_id(root: Field, data: bytes, pos: int, base: int) -> int | None:
         node = root.add("TokId", data[pos:], offset=base + pos, length=len(data) - pos)
         node.note(f"offset {base + pos}: expected a 2-byte TOK_ID, found {len(data) - pos} bytes")
         return None
-    value = int.from_bytes(data[pos:pos + 2], "big")
+    value = int.from_bytes(data[pos : pos + 2], "big")
     name = TOK_ID_NAMES.get(value, "unknown")
     root.add("TokId", value, f"{name} ({data[pos]:02x} {data[pos + 1]:02x})", base + pos, 2)
     return value
@@ -558,52 +616,54 @@ def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Fie
         header.summary = f"TargetRealm: {_child_value(header, 'TargetRealm')}"
         pos = header.end - base
     expected = TOK_ID_MESSAGES.get(tok_id)
-    message = _walk_message(walker, pos, len(data),
-                            "KerbTgtReply" if tok_id == 0x0401 else None)
+    message = _walk_message(walker, pos, len(data), "KerbTgtReply" if tok_id == 0x0401 else None)
     if expected is None:
-        root.children[0].note(f"TOK_ID {tok_id:04x} is not a Kerberos context token "
-                              "(RFC 4121 4.1)")
+        root.children[0].note(f"TOK_ID {tok_id:04x} is not a Kerberos context token (RFC 4121 4.1)")
     elif message.name not in expected:
-        root.children[0].note(f"TOK_ID {TOK_ID_NAMES[tok_id]} announces {'/'.join(expected)}, "
-                              f"the token carries {message.name}")
+        root.children[0].note(
+            f"TOK_ID {TOK_ID_NAMES[tok_id]} announces {'/'.join(expected)}, "
+            f"the token carries {message.name}"
+        )
     return _finish(root, message, strict)
 
 
-def fixed_fields(node: Field, data: bytes, pos: int, end: int, base: int,
-                 layout: Layout) -> None:
+def fixed_fields(node: Field, data: bytes, pos: int, end: int, base: int, layout: Layout) -> None:
     """Fields of a fixed binary layout under ``node``: integers in the given byte order."""
     for name, size, order in layout:
         size = size or end - pos
         if end - pos < size:
             child = node.add(name, data[pos:end], offset=base + pos, length=end - pos)
-            child.note(f"offset {base + pos}: expected {size} bytes for {name}, found "
-                       f"{end - pos}")
+            child.note(f"offset {base + pos}: expected {size} bytes for {name}, found {end - pos}")
             return
-        raw = data[pos:pos + size]
-        node.add(name, int.from_bytes(raw, order) if order else raw, offset=base + pos,
-                 length=size)
+        raw = data[pos : pos + size]
+        node.add(name, int.from_bytes(raw, order) if order else raw, offset=base + pos, length=size)
         pos += size
 
 
 def _mic_details(root: Field, tok_id: int) -> str:
-    """Name flags, SGN_ALG and check the filler of a decoded MIC; returns the summary."""
-    filler = root.find("Filler")
+    """Name flags and SGN_ALG, check filler and checksum of a decoded MIC; returns the summary."""
+    checksum = _child(root, "SgnCksum")
+    if checksum is not None and not checksum.value:
+        checksum.note(f"offset {checksum.offset}: expected a checksum, found none")
+    filler = _child(root, "Filler")
     if filler is not None and isinstance(filler.value, bytes) and filler.value.strip(b"\xff"):
-        filler.note(f"Filler is {format_value(filler.value)}, expected all FF "
-                    f"({'RFC 4121 4.2.6.1' if tok_id == 0x0404 else 'RFC 1964 1.2.1'})")
+        filler.note(
+            f"Filler is {format_value(filler.value)}, expected all FF "
+            f"({'RFC 4121 4.2.6.1' if tok_id == 0x0404 else 'RFC 1964 1.2.1'})"
+        )
     parts = [TOK_ID_NAMES[tok_id]]
-    flags = root.find("Flags")
+    flags = _child(root, "Flags")
     if flags is not None and isinstance(flags.value, int):
         names = [name for bit, name in MIC_FLAGS.items() if flags.value & bit]
         for bit, name in MIC_FLAGS.items():
             flags.add(name, bool(flags.value & bit), offset=flags.offset, length=1)
         flags.summary = f"0x{flags.value:02X}" + (f" ({', '.join(names)})" if names else "")
         parts.append(f"Flags: {flags.summary}")
-    algorithm = root.find("SgnAlg")
+    algorithm = _child(root, "SgnAlg")
     if algorithm is not None and isinstance(algorithm.value, int):
         algorithm.summary = SGN_ALG_NAMES.get(algorithm.value, f"0x{algorithm.value:04X}")
         parts.append(f"SgnAlg: {algorithm.summary}")
-    sequence = root.find("SndSeq")
+    sequence = _child(root, "SndSeq")
     if sequence is not None and isinstance(sequence.value, int):
         parts.append(f"SndSeq: {sequence.value}")
     return ", ".join(parts)
@@ -624,15 +684,18 @@ def decode_mic(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
         except ber.TlvError as exc:
             root.note(str(exc))
             return root.check() if strict else root
-        mech = root.append(walker.walk(univ.ObjectIdentifier(), "ThisMech", header.content,
-                                       header.end))
+        mech = root.append(
+            walker.walk(univ.ObjectIdentifier(), "ThisMech", header.content, header.end)
+        )
         pos, end = mech.end - base, header.end
         root.notes.extend(walker.field_for(header, "GSS").notes)
     tok_id = _tok_id(root, data[:end], pos, base)
     layout = MIC_LAYOUTS.get(tok_id) if tok_id is not None else None
     if tok_id is not None and layout is None:
-        root.children[-1].note(f"TOK_ID {tok_id:04x} is not a MIC token (RFC 4121 4.2.6.1: "
-                               "04 04; RFC 1964 1.2.1: 01 01)")
+        root.children[-1].note(
+            f"TOK_ID {tok_id:04x} is not a MIC token (RFC 4121 4.2.6.1: "
+            "04 04; RFC 1964 1.2.1: 01 01)"
+        )
     elif tok_id is not None and layout is not None:
         fixed_fields(root, data, pos + 2, end, base, layout)
         root.summary = _mic_details(root, tok_id)

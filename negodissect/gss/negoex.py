@@ -92,6 +92,11 @@ HEADER_LENGTHS = {
     VERIFY_STRUCTURE: (VERIFY_MESSAGE_LENGTH,),
     ALERT_STRUCTURE: (ALERT_MESSAGE_LENGTH, ALERT_MESSAGE_UNPADDED_LENGTH),
 }
+#: Where the fields of each structure end (its size without the trailing alignment padding).
+FIELDS_END = {
+    NEGO: NEGO_MESSAGE_LENGTH, EXCHANGE: EXCHANGE_MESSAGE_LENGTH,
+    VERIFY_STRUCTURE: 56 + CHECKSUM_HEADER_LENGTH, ALERT_STRUCTURE: ALERT_MESSAGE_UNPADDED_LENGTH,
+}  # fmt: skip
 #: Node names Network Monitor gives the bodies.
 BODY_NAMES = {
     NEGO: "NegoMessage", EXCHANGE: "ExchangeMessage",
@@ -339,6 +344,7 @@ def _pulse(value: Field, msg: _Message) -> None:
     pulse = value.add("AlertPulse", None, "", msg.at(offset), len(data))
     if len(data) < ALERT_PULSE_LENGTH:
         pulse.note(f"ALERT_PULSE needs {ALERT_PULSE_LENGTH} bytes, value has {len(data)}")
+        return
     fields = _read(pulse, msg, PULSE_LAYOUT, offset)
     if "Reason" in fields:
         pulse.summary = f"Reason = {fields['Reason'].summary}"
@@ -462,7 +468,7 @@ def _decode_message(root: Field, data: bytes, pos: int, base: int) -> tuple[Fiel
         raw = data[pos + MESSAGE_HEADER_LENGTH : pos + span]
         root.add("MessageBody", raw, "", msg.at(MESSAGE_HEADER_LENGTH), len(raw))
         return header, span
-    fixed = HEADER_LENGTHS[structure][-1]
+    fixed = FIELDS_END[structure]
     body_length = max(0, min(span, fixed) - MESSAGE_HEADER_LENGTH)
     body = root.add(BODY_NAMES[structure], None, "", msg.at(MESSAGE_HEADER_LENGTH), body_length)
     _need(body, msg, fixed, structure)

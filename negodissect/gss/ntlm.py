@@ -292,7 +292,7 @@ def decode_av_pairs(node: Field, data: bytes, base: int) -> int:
 
 
 def decode_av_value(pair: Field, reader: Reader, av_id: int, pos: int, value: bytes) -> int:
-    """Fill one AV_PAIR's Value (its size already checked by the caller); return MsvAvFlags bits."""
+    """Fill in one AV_PAIR's Value, checking fixed sizes; return the MsvAvFlags bits it sets."""
     want = AV_SIZES.get(av_id)
     if want is not None and len(value) != want:
         pair.note(f"offset {pair.offset}: {pair.name} AvLen should be {want}, is {len(value)}")
@@ -416,6 +416,7 @@ def decode_nt_response(node: Field, raw: bytes, responses: Responses) -> None:
     pairs = client.add("AvPairs", None, "", start + CLIENT_CHALLENGE_FIXED,
                        len(blob) - CLIENT_CHALLENGE_FIXED)  # fmt: skip
     responses.av_flags = decode_av_pairs(pairs, blob[CLIENT_CHALLENGE_FIXED:], pairs.offset)
+    pairs.summary = f"{len(pairs.children)} AV_PAIRs"
     stamp = client.find("TimeStamp")
     client.summary = f"TimeStamp: {stamp.summary if stamp else ''}"
 
@@ -515,6 +516,7 @@ def decode_payload(msg: Message, payload: Field) -> Responses:
         node, raw = found["TargetInfo"]
         node.value = None
         decode_av_pairs(node, raw, node.offset)
+        node.summary = f"{len(node.children)} AV_PAIRs"
     responses = Responses()
     if msg.message_type == 3:
         responses = classify(*(found.get(name, (None, None))[1] for name in

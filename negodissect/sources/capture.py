@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from struct import Struct
+from struct import error as struct_error
 from typing import IO, NamedTuple
 
 ProgressHook = Callable[[int, int], None]
@@ -99,20 +100,34 @@ class Segment(NamedTuple):
     cut: int
 
 
+class _Collector(logging.Handler):
+    """Keeps scapy's warnings (they name what is wrong with a damaged file) instead of printing."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
-def _quiet_scapy() -> Iterator[None]:
-    """Silence scapy's own warnings while reading: problems are reported as notes instead."""
+def _quiet_scapy() -> Iterator[list[str]]:
+    """Collect scapy's warnings while reading: problems are reported as notes instead."""
     logger = logging.getLogger("scapy.runtime")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    collector = _Collector()
+    propagate = logger.propagate
+    logger.addHandler(collector)
+    logger.propagate = False
     try:
-        yield
+        yield collector.messages
     finally:
-        logger.setLevel(level)
+        logger.removeHandler(collector)
+        logger.propagate = propagate
 
 
-def _open(path: str) -> tuple[IO[bytes], IO[bytes], bytes]:
-    """Open ``path`` (gunzipping if needed): (raw file, stream to read, first 4 bytes)."""
+def _open(path: str) -> IO[bytes]:
+    """Open ``path`` and check it is a (possibly gzip-compressed) pcap or pcapng capture."""
     if os.path.isdir(path):
         raise CaptureError(f"{path}: is a directory")
     try:
@@ -120,12 +135,12 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes], bytes]:
     except OSError as error:
         raise CaptureError(f"{path}: cannot open: {error.strerror or error}") from error
     try:
-        stream: IO[bytes] = raw
         magic = raw.read(4)
         if magic[:2] == MAGIC_GZIP:
             raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")
-            magic = stream.read(4)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                magic = unzipped.read(4)
+        raw.seek(0)
     except (OSError, EOFError) as error:
         raw.close()
         raise CaptureError(f"{path}: cannot read: {error}") from error
@@ -133,39 +148,49 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes], bytes]:
         raw.close()
         shown = magic.hex() if magic else "empty file"
         raise CaptureError(f"{path}: not a pcap or pcapng capture (magic {shown})")
-    return raw, stream, magic
+    return raw
 
 
-def _reader(path: str, stream: IO[bytes], magic: bytes):  # noqa: ANN202 - scapy's own types
-    """scapy's raw reader for the format named by ``magic``."""
+def read_segments(
+    path: str, on_progress: ProgressHook | None = None
+) -> Iterator[Segment | SourceNote]:
+    """Every TCP segment of the capture at ``path``, in file order, with notes about the file.
+
+    Opens the file at once: raises :class:`CaptureError` (before any iteration) when it cannot be
+    opened or recognised; a truncated last record or a damaged tail becomes a :class:`SourceNote`
+    and ends the file cleanly.
+    """
+    raw = _open(path)
     from scapy.error import Scapy_Exception
     from scapy.utils import RawPcapNgReader, RawPcapReader
 
-    cls = RawPcapNgReader if magic == MAGIC_PCAPNG else RawPcapReader
     try:
         with _quiet_scapy():
-            return cls(path, stream, magic)
+            reader = RawPcapReader(raw)  # tries RawPcapNgReader too; gunzips
     except (Scapy_Exception, EOFError, OSError) as error:
+        raw.close()
         raise CaptureError(f"{path}: {error}") from error
-
-
-def read_segments(path: str, on_progress: ProgressHook | None = None) -> Iterator[Segment | SourceNote]:
-    """Every TCP segment of the capture at ``path``, in file order, with notes about the file.
-
-    Raises :class:`CaptureError` only when the file cannot be opened or recognised; a truncated
-    last record or a damaged tail becomes a :class:`SourceNote` and ends the file cleanly.
-    """
-    raw, stream, magic = _open(path)
-    with raw:
-        reader = _reader(path, stream, magic)
-        total = os.fstat(raw.fileno()).st_size
-        yield from _records(reader, magic == MAGIC_PCAPNG, stream, raw, total, on_progress)
+    total = os.fstat(raw.fileno()).st_size
+    return _records(reader, isinstance(reader, RawPcapNgReader), raw, total, on_progress)
 
 
 def _records(
-    reader, is_ng: bool, stream: IO[bytes], raw: IO[bytes], total: int, on_progress: ProgressHook | None
+    reader, is_ng: bool, raw: IO[bytes], total: int, on_progress: ProgressHook | None
 ) -> Iterator[Segment | SourceNote]:
-    """Walk the records of an open reader (see :func:`read_segments`)."""
+    """The records of an open reader (see :func:`read_segments`); closes the file at the end."""
+    with raw:
+        yield from _walk(reader, is_ng, reader.f, raw, total, on_progress)
+
+
+def _walk(
+    reader,
+    is_ng: bool,
+    stream: IO[bytes],
+    raw: IO[bytes],
+    total: int,
+    on_progress: ProgressHook | None,
+) -> Iterator[Segment | SourceNote]:
+    """The records of an open reader as segments and notes."""
     frame = 0
     fragments = 0
     cut_frames = 0
@@ -173,21 +198,26 @@ def _records(
     divisor = 1e9 if getattr(reader, "nano", False) else 1e6
     last_progress = time.monotonic()
     read_packet = reader._read_packet
-    with _quiet_scapy():
+    with _quiet_scapy() as warnings:
         while True:
             before = stream.tell()
             try:
                 data, meta = read_packet(MAX_RECORD)
             except EOFError:
-                if stream.tell() != before or stream.read(1):
+                damaged = warnings or (not is_ng and stream.tell() != before)
+                if damaged or stream.read(1):
+                    detail = f" ({warnings[-1]})" if warnings else ""
                     yield SourceNote(
-                        frame + 1, "warning",
-                        f"capture truncated or damaged after frame {frame} (byte {before}); "
+                        frame + 1,
+                        "warning",
+                        f"capture truncated or damaged after frame {frame}{detail}; "
                         "the rest of the file is ignored",
                     )
                 break
-            except Exception as error:  # noqa: BLE001 - any reader failure ends this file only
-                yield SourceNote(frame + 1, "error", f"cannot read record after frame {frame}: {error}")
+            except Exception as error:  # any reader failure ends this file only
+                yield SourceNote(
+                    frame + 1, "error", f"cannot read record after frame {frame}: {error}"
+                )
                 break
             frame += 1
             if is_ng:
@@ -199,7 +229,8 @@ def _records(
                 caplen = meta.caplen
                 if len(data) < caplen:
                     yield SourceNote(
-                        frame, "warning",
+                        frame,
+                        "warning",
                         f"record truncated: {caplen} bytes announced, {len(data)} in the file",
                     )
             if caplen < meta.wirelen:
@@ -250,9 +281,11 @@ def parse_frame(linktype: int, data: bytes) -> tuple | None:
             offset = 16
         elif linktype == LINKTYPE_LINUX_SLL2:
             offset = 20
-        elif linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
+        elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             offset = 4
-        elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD:
+        elif (
+            linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD
+        ):
             offset = 0
         else:
             return None
@@ -263,9 +296,7 @@ def parse_frame(linktype: int, data: bytes) -> tuple | None:
             return _ipv4(data, offset, size)
         if version == 6:
             return _ipv6(data, offset, size)
-    except IndexError:
-        return None
-    except Exception:  # noqa: BLE001 - struct.error on a short frame: not a TCP segment
+    except (IndexError, struct_error):  # a frame too short for its headers: not a TCP segment
         return None
     return None
 
@@ -279,7 +310,14 @@ def _ipv4(data: bytes, offset: int, size: int) -> tuple | None:
         return FRAGMENT
     header = (first & 0x0F) * 4
     end = offset + total if total >= header else size
-    return _tcp(data, offset + header, end, size, data[offset + 12 : offset + 16], data[offset + 16 : offset + 20])
+    return _tcp(
+        data,
+        offset + header,
+        end,
+        size,
+        data[offset + 12 : offset + 16],
+        data[offset + 16 : offset + 20],
+    )
 
 
 def _ipv6(data: bytes, offset: int, size: int) -> tuple | None:

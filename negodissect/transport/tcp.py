@@ -133,14 +133,10 @@ class Reassembler:
         events: list[Event] | None = None
         if self.count % SWEEP_EVERY == 0:
             events = self._sweep(time)
-        if (src, sport) <= (dst, dport):
-            key = (src, sport, dst, dport)
-        else:
-            key = (dst, dport, src, sport)
+        forward = (src, sport) <= (dst, dport)
+        key = (src, sport, dst, dport) if forward else (dst, dport, src, sport)
         conn = self.connections.get(key)
-        if conn is None or (
-            flags & (SYN | ACK) == SYN and self._restarts(conn, src, sport, seq)
-        ):
+        if conn is None or (flags & (SYN | ACK) == SYN and self._restarts(conn, src, sport, seq)):
             if conn is not None:
                 events = self._retire(conn, events)
             conn = Connection(self.streams, key, (src, sport), (dst, dport))
@@ -262,7 +258,7 @@ class Reassembler:
         cut: int,
         out: list[Event],
     ) -> None:
-        """Hand on ``payload`` (its first ``overlap`` bytes were already delivered), then ``cut``."""
+        """Hand on ``payload`` but its first ``overlap`` bytes (delivered already), then ``cut``."""
         if overlap:
             self._compare(conn, half, overlap, payload, out)
             if overlap >= len(payload) + cut:
@@ -288,8 +284,14 @@ class Reassembler:
         old = half.tail[len(half.tail) - overlap :][: len(payload)]
         if old != payload[: len(old)]:
             half.reported_conflict = True
-            out.append((NOTE, conn, "warning", "retransmitted bytes differ from the first copy; "
-                        "the first copy was kept"))
+            out.append(
+                (
+                    NOTE,
+                    conn,
+                    "warning",
+                    "retransmitted bytes differ from the first copy; the first copy was kept",
+                )
+            )
 
     def _hold(
         self,
@@ -309,9 +311,7 @@ class Reassembler:
             half.ooo_bytes -= len(known[0])
         half.ooo[seq] = (payload, cut)
         half.ooo_bytes += len(payload)
-        while half.ooo and (
-            half.ooo_bytes > MAX_OOO_BYTES or len(half.ooo) > MAX_OOO_SEGMENTS
-        ):
+        while half.ooo and (half.ooo_bytes > MAX_OOO_BYTES or len(half.ooo) > MAX_OOO_SEGMENTS):
             first = min(half.ooo, key=lambda s: seq_diff(s, half.next))
             self._gap(conn, direction, half, seq_diff(first, half.next), out)
             self._drain(conn, direction, half, out)
@@ -327,7 +327,9 @@ class Reassembler:
                 half.ooo_bytes -= len(payload)
                 self._deliver(conn, direction, half, -seq_diff(seq, half.next), payload, cut, out)
 
-    def _gap(self, conn: Connection, direction: int, half: Half, size: int, out: list[Event]) -> None:
+    def _gap(
+        self, conn: Connection, direction: int, half: Half, size: int, out: list[Event]
+    ) -> None:
         if size <= 0:
             return
         out.append((GAP, conn, direction, size))

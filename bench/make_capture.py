@@ -1,0 +1,522 @@
+"""Write a large, deterministic, mixed capture for the benchmark, and its ground truth.
+
+The capture is a classic pcap (Ethernet, microsecond timestamps) of interleaved flows: web (HTTP
+on TCP 80 with handshakes, keep-alive and multi-segment responses), TLS-like TCP 443, other TCP,
+DNS on UDP 53, other UDP (NTP, syslog, QUIC-like), each over IPv4 or IPv6, plus a few hundred
+SMB connections whose messages are REAL: the SMB1/SMB2 message sequences of the bundled captures
+(read once with scapy at start-up) replayed with new addresses, ports and sequence numbers.
+Some of those connections split their security-blob messages across several TCP segments, a few
+deliver those segments out of order or retransmit one.
+
+Records are packed with :mod:`struct` (no scapy packet per record); checksums are zero.  The
+sidecar ``<capture>.truth.json`` says how many SMB connections and security blobs were injected
+and the frame that completes each blob (the frame tshark and negodissect report it on).
+
+Usage: ``python bench/make_capture.py [--packets N] [--seed S] [--out FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE / "out"
+SHARED_CAPTURES = HERE.parent.parent / "shared" / "captures"
+#: The captures whose SMB connections are replayed (relative to SHARED_CAPTURES).
+SMB_SOURCES = (
+    "zeek/smb_smb2.pcap",
+    "zeek/smb_smb3.pcap",
+    "zeek/smb_smb311.pcap",
+    "packetgen-plugin-smb/smb2.pcapng",
+    "packetgen-plugin-smb/smb2-nego.pcapng",
+)
+DEFAULT_PACKETS = 1_000_000
+DEFAULT_SEED = 20261125
+#: SMB connections injected per million packets ("a few hundred"); at least one per source.
+SMB_PER_MILLION = 300
+#: Messages replayed after the last one that carries a security buffer (tree connect, ...).
+SMB_TRAILING_MESSAGES = 6
+#: Flows open at the same time; packets are drawn from them at random.
+CONCURRENT_FLOWS = 64
+MSS = 1460
+#: Write buffer flushed to the file when it grows past this.
+FLUSH_BYTES = 8 << 20
+#: Random bytes that payloads are sliced from (slicing is cheap, generating is not).
+POOL_BYTES = 4 << 20
+EPOCH = 1_764_000_000  # 2025-11-24, first timestamp of the capture
+
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # LINKTYPE_ETHERNET
+RECORD = struct.Struct("<IIII")
+IPV4 = struct.Struct("!BBHHHBBH4s4s")
+IPV6 = struct.Struct("!IHBB16s16s")
+TCP = struct.Struct("!HHIIBBHHH")
+UDP = struct.Struct("!HHHH")
+ETHERTYPE_IPV4, ETHERTYPE_IPV6 = b"\x08\x00", b"\x86\xdd"
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+# --- SMB message parsing (ground truth only) ---------------------------------------------------
+SMB2_MAGIC, SMB1_MAGIC = b"\xfeSMB", b"\xffSMB"
+SMB2_HEADER_SIZE = 64
+SMB2_NEGOTIATE, SMB2_SESSION_SETUP = 0, 1
+SMB2_FLAGS_SERVER_TO_REDIR = 0x1
+#: (command, is_response) -> offset in the body of SecurityBufferOffset (Length follows), MS-SMB2
+#: 2.2.4, 2.2.5, 2.2.6.
+SECURITY_BUFFER_AT = {(SMB2_NEGOTIATE, True): 56, (SMB2_SESSION_SETUP, False): 12,
+                      (SMB2_SESSION_SETUP, True): 4}
+MAX_COMPOUND = 32
+
+
+@dataclass
+class SmbMessage:
+    """One NetBIOS session message of a replayed connection, with its security buffers."""
+
+    from_client: bool
+    data: bytes  # including the 4-byte NBSS header
+    blobs: list[tuple[int, int]]  # (offset in data, length) of each security buffer
+
+
+@dataclass
+class SmbSource:
+    name: str
+    messages: list[SmbMessage]
+
+    @property
+    def buffers(self) -> int:
+        return sum(len(m.blobs) for m in self.messages)
+
+    @property
+    def blobs(self) -> int:
+        return sum(1 for m in self.messages for _, length in m.blobs if length)
+
+
+def security_buffers(message: bytes) -> list[tuple[int, int]]:
+    """(offset, length) in ``message`` (NBSS header included) of each SMB2 security buffer."""
+    found: list[tuple[int, int]] = []
+    start = 4
+    for _ in range(MAX_COMPOUND):
+        header = message[start:start + SMB2_HEADER_SIZE]
+        if len(header) < SMB2_HEADER_SIZE or header[:4] != SMB2_MAGIC:
+            break
+        command, = struct.unpack_from("<H", header, 12)
+        flags, next_command = struct.unpack_from("<II", header, 16)
+        at = SECURITY_BUFFER_AT.get((command, bool(flags & SMB2_FLAGS_SERVER_TO_REDIR)))
+        if at is not None:
+            body = start + SMB2_HEADER_SIZE
+            offset, length = struct.unpack_from("<HH", message, body + at)
+            found.append((start + offset if length else body, length))
+        if not next_command:
+            break
+        start += next_command
+    return found
+
+
+def read_frames(path: Path) -> list[bytes]:
+    """Every Ethernet frame of a pcap/pcapng file, read with scapy's readers."""
+    from scapy.utils import rdpcap
+
+    return [bytes(packet) for packet in rdpcap(str(path))]
+
+
+def load_smb_source(path: Path) -> SmbSource:
+    """The SMB messages of the first TCP 445/139 connection in ``path``, in arrival order, up to
+    SMB_TRAILING_MESSAGES after the last one that carries a security buffer."""
+    segments: dict[bool, list[tuple[int, int, bytes]]] = {True: [], False: []}
+    for index, frame in enumerate(read_frames(path)):
+        if frame[12:14] != ETHERTYPE_IPV4 or frame[23] != 6:
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        total = struct.unpack_from("!H", frame, 16)[0]
+        tcp = 14 + ihl
+        sport, dport, seq = struct.unpack_from("!HHI", frame, tcp)
+        if 445 not in (sport, dport) and 139 not in (sport, dport):
+            continue
+        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:14 + total]
+        if payload:
+            segments[dport in (445, 139)].append((index, seq, payload))
+    starts: list[tuple[int, bool, bytes]] = []  # (arrival frame index, from_client, message)
+    for from_client, segs in segments.items():
+        base = segs[0][1]
+        stream = bytearray()
+        arrival: list[int] = []  # frame index that delivered each stream byte
+        for index, seq, payload in segs:
+            offset = (seq - base) & 0xFFFFFFFF
+            end = offset + len(payload)
+            if end > len(stream) and offset <= len(stream):
+                new = payload[len(stream) - offset:]
+                stream += new
+                arrival += [index] * len(new)
+        at = 0
+        while at + 4 <= len(stream):
+            length = int.from_bytes(stream[at + 1:at + 4], "big")
+            if at + 4 + length > len(stream):
+                break
+            starts.append((arrival[at], from_client, bytes(stream[at:at + 4 + length])))
+            at += 4 + length
+    starts.sort(key=lambda item: item[0])
+    messages = [SmbMessage(c, data, security_buffers(data)) for _, c, data in starts]
+    last = max(i for i, message in enumerate(messages) if message.blobs)
+    return SmbSource(path.relative_to(SHARED_CAPTURES).as_posix(),
+                     messages[:last + 1 + SMB_TRAILING_MESSAGES])
+
+
+# --- packet building ---------------------------------------------------------------------------
+class Pool:
+    """Deterministic random bytes sliced into payloads."""
+
+    def __init__(self, rng: random.Random):
+        self.data = memoryview(rng.randbytes(POOL_BYTES))
+        self.rng = rng
+
+    def take(self, length: int) -> memoryview:
+        start = self.rng.randrange(POOL_BYTES - length)
+        return self.data[start:start + length]
+
+
+class Endpoints:
+    """Prebuilt link and network headers of one flow, in both directions."""
+
+    def __init__(self, rng: random.Random, v6: bool, client: bytes, server: bytes,
+                 sport: int, dport: int):
+        self.v6 = v6
+        self.ports = ((sport, dport), (dport, sport))
+        self.addrs = ((client, server), (server, client))
+        mac_c, mac_s = b"\x02\x00" + client[-4:], b"\x02\x01" + server[-4:]
+        ethertype = ETHERTYPE_IPV6 if v6 else ETHERTYPE_IPV4
+        self.eth = (mac_s + mac_c + ethertype, mac_c + mac_s + ethertype)
+        self.ip_id = rng.randrange(65536)
+        self.flow_label = rng.randrange(1 << 20)
+
+    def ip(self, reverse: bool, proto: int, length: int) -> bytes:
+        src, dst = self.addrs[reverse]
+        if self.v6:
+            return self.eth[reverse] + IPV6.pack(0x60000000 | self.flow_label, length, proto, 64,
+                                                 src, dst)
+        self.ip_id = (self.ip_id + 1) & 0xFFFF
+        return self.eth[reverse] + IPV4.pack(0x45, 0, 20 + length, self.ip_id, 0x4000, 64, proto,
+                                             0, src, dst)
+
+    def udp(self, reverse: bool, payload: bytes | memoryview) -> bytes:
+        sport, dport = self.ports[reverse]
+        return b"".join((self.ip(reverse, 17, 8 + len(payload)),
+                         UDP.pack(sport, dport, 8 + len(payload), 0), payload))
+
+
+class TcpFlow(Endpoints):
+    """A TCP connection: handshake, data segments with sequence numbers, acks, teardown."""
+
+    def __init__(self, rng: random.Random, v6: bool, client: bytes, server: bytes,
+                 sport: int, dport: int):
+        super().__init__(rng, v6, client, server, sport, dport)
+        self.seq = [rng.randrange(1 << 32), rng.randrange(1 << 32)]  # next seq, per direction
+        self.frames: list[bytes] = []
+
+    def segment(self, reverse: bool, flags: int, payload: bytes | memoryview = b"",
+                seq: int | None = None) -> bytes:
+        sport, dport = self.ports[reverse]
+        own = self.seq[reverse] if seq is None else seq
+        ack = self.seq[not reverse] if flags & ACK else 0
+        return b"".join((self.ip(reverse, 6, 20 + len(payload)),
+                         TCP.pack(sport, dport, own & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags,
+                                  64240, 0, 0), payload))
+
+    def send(self, reverse: bool, flags: int, payload: bytes | memoryview = b"") -> None:
+        self.frames.append(self.segment(reverse, flags, payload))
+        self.seq[reverse] += len(payload) + (1 if flags & (SYN | FIN) else 0)
+
+    def handshake(self) -> None:
+        self.send(False, SYN)
+        self.send(True, SYN | ACK)
+        self.send(False, ACK)
+
+    def data(self, reverse: bool, payload: bytes | memoryview, ack_every: int = 2) -> None:
+        """Send ``payload`` in MSS segments; the peer acks every ``ack_every`` segments."""
+        for count, start in enumerate(range(0, len(payload), MSS), 1):
+            last = start + MSS >= len(payload)
+            self.send(reverse, ACK | (PSH if last else 0), payload[start:start + MSS])
+            if last or count % ack_every == 0:
+                self.send(not reverse, ACK)
+
+    def close(self) -> None:
+        self.send(False, FIN | ACK)
+        self.send(True, FIN | ACK)
+        self.send(False, ACK)
+
+
+@dataclass
+class Flow:
+    frames: list[bytes]
+    position: int = 0
+    #: frame index in this flow -> the security buffers that frame completes (ground truth).
+    marks: dict[int, list[dict]] = field(default_factory=dict)
+
+
+class Generator:
+    """Builds the flows of the capture from one seeded random generator."""
+
+    def __init__(self, seed: int, sources: list[SmbSource]):
+        self.rng = random.Random(seed)
+        self.pool = Pool(self.rng)
+        self.sources = sources
+        self.domains = [f"{word}{n}.example.{tld}".encode() for n in range(40)
+                        for word, tld in (("www", "com"), ("cdn", "net"), ("api", "org"))]
+        self.paths = [f"/static/{n:04d}/{kind}" for n in range(200)
+                      for kind in ("app.js", "style.css", "logo.png", "index.html")]
+
+    # addresses
+    def v4(self, net: int) -> bytes:
+        return bytes((10, net, self.rng.randrange(256), self.rng.randrange(1, 255)))
+
+    def v6(self, net: int) -> bytes:
+        return (b"\xfd\x00\x00\x00\x00\x00" + bytes((0, net)) + b"\x00" * 4
+                + self.rng.randbytes(4))
+
+    def endpoints(self, v6: bool, server_net: int) -> tuple[bytes, bytes]:
+        pick = self.v6 if v6 else self.v4
+        return pick(1), pick(server_net)
+
+    def tcp(self, v6: bool, dport: int, server_net: int) -> TcpFlow:
+        client, server = self.endpoints(v6, server_net)
+        return TcpFlow(self.rng, v6, client, server, self.rng.randrange(32768, 61000), dport)
+
+    # background flows
+    def background(self) -> Flow:
+        rng = self.rng
+        v6 = rng.random() < 0.15
+        kind = rng.choices(("http", "tls", "tcp_other", "dns", "udp"), (30, 20, 8, 30, 12))[0]
+        return Flow(getattr(self, kind)(v6))
+
+    def http(self, v6: bool) -> list[bytes]:
+        rng, flow = self.rng, self.tcp(v6, 80, 2)
+        flow.handshake()
+        host = rng.choice(self.domains).decode()
+        for _ in range(rng.randrange(1, 4)):
+            request = (f"GET {rng.choice(self.paths)} HTTP/1.1\r\nHost: {host}\r\n"
+                       "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\n"
+                       "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+                       f"Connection: keep-alive\r\nX-Request-Id: {rng.getrandbits(64):016x}\r\n"
+                       "\r\n").encode()
+            flow.data(False, request)
+            size = int(rng.lognormvariate(8.5, 1.2)) % 120_000 + 200
+            head = (f"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream"
+                    f"\r\nContent-Length: {size}\r\nConnection: keep-alive\r\n\r\n").encode()
+            flow.data(True, head + bytes(self.pool.take(size)))
+        flow.close()
+        return flow.frames
+
+    def tls(self, v6: bool) -> list[bytes]:
+        rng, flow = self.rng, self.tcp(v6, 443, 3)
+        flow.handshake()
+        hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(self.pool.take(501))
+        flow.data(False, hello)
+        flow.data(True, b"\x16\x03\x03\x0f\xa0" + bytes(self.pool.take(rng.randrange(2500, 5000))))
+        for _ in range(rng.randrange(1, 6)):
+            for reverse, size in ((False, rng.randrange(80, 900)),
+                                  (True, rng.randrange(200, 30000))):
+                flow.data(reverse, b"\x17\x03\x03" + size.to_bytes(2, "big")
+                          + bytes(self.pool.take(size)))
+        flow.close()
+        return flow.frames
+
+    def tcp_other(self, v6: bool) -> list[bytes]:
+        rng = self.rng
+        flow = self.tcp(v6, rng.choice((22, 3306, 5432, 6379, 8080, 3389)), 4)
+        flow.handshake()
+        for _ in range(rng.randrange(2, 12)):
+            flow.data(rng.random() < 0.5, self.pool.take(rng.randrange(40, 3000)), ack_every=3)
+        flow.close()
+        return flow.frames
+
+    def dns(self, v6: bool) -> list[bytes]:
+        rng = self.rng
+        client, server = self.endpoints(v6, 5)
+        ends = Endpoints(rng, v6, client, server, rng.randrange(1024, 65535), 53)
+        ident, qtype = rng.randrange(65536), rng.choice((1, 1, 28))
+        name = b"".join(len(label).to_bytes(1, "big") + label
+                        for label in rng.choice(self.domains).split(b".")) + b"\x00"
+        question = name + struct.pack("!HH", qtype, 1)
+        query = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
+        answers = rng.randrange(1, 4)
+        rdata = 4 if qtype == 1 else 16
+        response = struct.pack("!HHHHHH", ident, 0x8180, 1, answers, 0, 0) + question + b"".join(
+            struct.pack("!HHHIH", 0xC00C, qtype, 1, rng.randrange(30, 3600), rdata)
+            + bytes(self.pool.take(rdata)) for _ in range(answers))
+        return [ends.udp(False, query), ends.udp(True, response)]
+
+    def udp(self, v6: bool) -> list[bytes]:
+        rng = self.rng
+        port, sizes = rng.choice(((123, (48, 48)), (514, (60, 400)), (443, (1200, 1350)),
+                                  (1900, (120, 300))))
+        client, server = self.endpoints(v6, 6)
+        ends = Endpoints(rng, v6, client, server, rng.randrange(1024, 65535), port)
+        return [ends.udp(rng.random() < 0.4, self.pool.take(rng.randint(*sizes)))
+                for _ in range(rng.randrange(1, 12))]
+
+    def padding(self) -> Flow:
+        """One packet, to land on the exact packet count asked for."""
+        return Flow(self.dns(False)[:1])
+
+    # SMB replays
+    def smb(self, number: int, truth: dict) -> Flow:
+        rng = self.rng
+        source = self.sources[number % len(self.sources)]
+        v6 = number % 8 == 7
+        split = number % 3 == 1
+        out_of_order = split and number % 9 == 4
+        retransmit = split and number % 9 == 7
+        flow = self.tcp(v6, 445, 20)
+        flow.handshake()
+        marks: dict[int, list[dict]] = {}
+        for message in source.messages:
+            if split and any(length for _, length in message.blobs):
+                pieces = self.cut(message)
+            else:
+                pieces = [(start, message.data[start:start + MSS])
+                          for start in range(0, len(message.data), MSS)]
+            base = flow.seq[not message.from_client]
+            order = list(range(len(pieces)))
+            if out_of_order and len(order) > 1:
+                order[0], order[1] = order[1], order[0]
+            for step, piece in enumerate(order):
+                start, payload = pieces[piece]
+                flags = ACK | (PSH if step == len(order) - 1 else 0)
+                frame = flow.segment(not message.from_client, flags, payload, base + start)
+                flow.frames.append(frame)
+                if retransmit and step == 0 and len(order) > 1:
+                    flow.frames.append(frame)
+            flow.seq[not message.from_client] = base + len(message.data)
+            if message.blobs:
+                marks[len(flow.frames) - 1] = [
+                    {"length": length, "client": message.from_client,
+                     "split": split and len(pieces) > 1,
+                     "kind": blob_kind(message.data, offset, length)}
+                    for offset, length in message.blobs]
+            if rng.random() < 0.5:
+                flow.send(message.from_client, ACK)
+        flow.close()
+        truth["connections"].append({"source": source.name, "ipv6": v6, "split": split,
+                                     "out_of_order": out_of_order, "retransmit": retransmit,
+                                     "packets": len(flow.frames)})
+        return Flow(flow.frames, marks=marks)
+
+    def cut(self, message: SmbMessage) -> list[tuple[int, bytes]]:
+        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob."""
+        offset, length = next((o, n) for o, n in message.blobs if n)
+        cuts = {self.rng.randrange(offset + 1, offset + length) if length > 1 else offset}
+        size = len(message.data)
+        while len(cuts) < self.rng.randrange(1, 4) and size > 4:
+            cuts.add(self.rng.randrange(1, size))
+        bounds = [0, *sorted(c for c in cuts if 0 < c < size), size]
+        return [(a, message.data[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def blob_kind(data: bytes, offset: int, length: int) -> str:
+    """What a security buffer holds, from its first bytes: spnego, ntlmssp, empty or other."""
+    if not length:
+        return "empty"
+    if data[offset:offset + 7] == b"NTLMSSP":
+        return "ntlmssp"
+    return "spnego" if data[offset] in (0x60, 0xA0, 0xA1) else "other"
+
+
+def generate(out: Path, packets: int, seed: int) -> dict:
+    """Write the capture to ``out`` and its ground truth next to it; return the truth."""
+    sources = [load_smb_source(SHARED_CAPTURES / name) for name in SMB_SOURCES]
+    gen = Generator(seed, sources)
+    rng = gen.rng
+    smb_count = max(len(sources), round(SMB_PER_MILLION * packets / 1_000_000))
+    truth: dict = {"seed": seed, "packets_asked": packets, "connections": [], "blob_frames": []}
+    smb_flows = [gen.smb(n, truth) for n in range(smb_count)]
+    due = [int((n + 0.5) * packets * 0.9 / smb_count) for n in range(smb_count)]
+    committed = sum(len(f.frames) for f in smb_flows)
+    active: list[Flow] = []
+    next_smb = written = 0
+    usec = 0
+    blobs: list[dict] = []
+    buffer = bytearray(PCAP_HEADER)
+    with out.open("wb") as handle:
+        while True:
+            while next_smb < smb_count and (written >= due[next_smb] or not active):
+                active.append(smb_flows[next_smb])
+                next_smb += 1
+            while len(active) < CONCURRENT_FLOWS and committed < packets:
+                flow = gen.background()
+                if committed + len(flow.frames) > packets:
+                    flow = gen.padding()
+                committed += len(flow.frames)
+                active.append(flow)
+            if not active:
+                break
+            index = rng.randrange(len(active))
+            flow = active[index]
+            frame = flow.frames[flow.position]
+            usec += rng.randrange(1, 200)
+            buffer += RECORD.pack(EPOCH + usec // 1_000_000, usec % 1_000_000, len(frame),
+                                  len(frame))
+            buffer += frame
+            written += 1
+            if flow.marks and flow.position in flow.marks:
+                blobs += ({"frame": written, **mark} for mark in flow.marks[flow.position])
+            flow.position += 1
+            if flow.position == len(flow.frames):
+                active[index] = active[-1]
+                active.pop()
+            if len(buffer) > FLUSH_BYTES:
+                handle.write(buffer)
+                buffer.clear()
+        handle.write(buffer)
+    connections = truth["connections"]
+    truth.update({
+        "file": out.name, "packets": written, "bytes": out.stat().st_size,
+        "smb_connections": len(connections),
+        "smb_connections_ipv6": sum(c["ipv6"] for c in connections),
+        "smb_connections_split": sum(c["split"] for c in connections),
+        "smb_connections_out_of_order": sum(c["out_of_order"] for c in connections),
+        "smb_connections_retransmit": sum(c["retransmit"] for c in connections),
+        "security_buffers": len(blobs),
+        "blobs": sum(1 for b in blobs if b["length"]),
+        "blobs_split": sum(1 for b in blobs if b["split"]),
+        "blob_kinds": {k: sum(1 for b in blobs if b["kind"] == k)
+                       for k in ("spnego", "ntlmssp", "empty", "other")},
+        "sources": {s.name: {"messages": len(s.messages), "security_buffers": s.buffers,
+                             "blobs": s.blobs} for s in sources},
+        "blob_frames": blobs,
+    })
+    truth_path(out).write_text(json.dumps(truth, indent=1) + "\n")
+    return truth
+
+
+def truth_path(capture: Path) -> Path:
+    """Where the ground truth of ``capture`` is written."""
+    return capture.with_suffix(".truth.json")
+
+
+def default_capture(packets: int, seed: int = DEFAULT_SEED) -> Path:
+    return OUT_DIR / f"mixed-{packets}-{seed}.pcap"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--out", type=Path, help="default: bench/out/mixed-<packets>-<seed>.pcap")
+    args = parser.parse_args(argv)
+    out = args.out or default_capture(args.packets, args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    truth = generate(out, args.packets, args.seed)
+    print(f"{out}: {truth['packets']} packets, {truth['bytes'] / 1e6:.1f} MB, "
+          f"{truth['smb_connections']} SMB connections, {truth['blobs']} blobs "
+          f"({truth['security_buffers']} security buffers) in "
+          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""SMB2/SMB3 messages that carry security blobs ([MS-SMB2]).
+
+2.2.1 header (sync and async forms), 2.2.3/2.2.4 NEGOTIATE request/response (the response's
+SecurityBuffer holds the server's SPNEGO NegTokenInit2), 2.2.5/2.2.6 SESSION_SETUP request/response,
+2.2.2 ERROR response; compound chains through NextCommand (3.2.4.1.4).  Offsets in the fields are
+counted from the start of the PDU (after the 4-byte transport header).
+"""
+
+from __future__ import annotations
+
+import uuid
+from struct import Struct
+
+from negodissect.carriers import Context, Message, add_fields, flag_summary, layout_size, one_liner
+from negodissect.field import Field
+
+PROTOCOL_ID = b"\xfeSMB"
+#: 2.2.41 SMB2 TRANSFORM_HEADER (encrypted message) and 2.2.42 COMPRESSION_TRANSFORM_HEADER.
+TRANSFORM_PROTOCOL_ID = b"\xfdSMB"
+COMPRESSION_PROTOCOL_ID = b"\xfcSMB"
+HEADER_SIZE = 64
+NEGOTIATE = 0x0000
+SESSION_SETUP = 0x0001
+#: Commands whose messages can carry a security buffer.
+AUTH_COMMANDS = frozenset({NEGOTIATE, SESSION_SETUP})
+#: At most this many messages of one compound chain are looked at.
+MAX_COMPOUND = 64
+
+COMMANDS = {
+    0x00: "NEGOTIATE",
+    0x01: "SESSION SETUP",
+    0x02: "LOGOFF",
+    0x03: "TREE CONNECT",
+    0x04: "TREE DISCONNECT",
+    0x05: "CREATE",
+    0x06: "CLOSE",
+    0x07: "FLUSH",
+    0x08: "READ",
+    0x09: "WRITE",
+    0x0A: "LOCK",
+    0x0B: "IOCTL",
+    0x0C: "CANCEL",
+    0x0D: "ECHO",
+    0x0E: "QUERY DIRECTORY",
+    0x0F: "CHANGE NOTIFY",
+    0x10: "QUERY INFO",
+    0x11: "SET INFO",
+    0x12: "OPLOCK BREAK",
+    0x13: "SERVER TO CLIENT NOTIFICATION",
+}
+FLAGS = {
+    0x00000001: "SMB2_FLAGS_SERVER_TO_REDIR",
+    0x00000002: "SMB2_FLAGS_ASYNC_COMMAND",
+    0x00000004: "SMB2_FLAGS_RELATED_OPERATIONS",
+    0x00000008: "SMB2_FLAGS_SIGNED",
+    0x10000000: "SMB2_FLAGS_DFS_OPERATIONS",
+    0x20000000: "SMB2_FLAGS_REPLAY_OPERATION",
+}
+FLAGS_SERVER_TO_REDIR = 0x1
+FLAGS_ASYNC_COMMAND = 0x2
+SESSION_FLAGS = {
+    0x1: "SMB2_SESSION_FLAG_IS_GUEST",
+    0x2: "SMB2_SESSION_FLAG_IS_NULL",
+    0x4: "SMB2_SESSION_FLAG_ENCRYPT_DATA",
+}
+SECURITY_MODE = {0x1: "SMB2_NEGOTIATE_SIGNING_ENABLED", 0x2: "SMB2_NEGOTIATE_SIGNING_REQUIRED"}
+SESSION_SETUP_FLAGS = {0x1: "SMB2_SESSION_FLAG_BINDING"}
+CAPABILITIES = {
+    0x01: "SMB2_GLOBAL_CAP_DFS",
+    0x02: "SMB2_GLOBAL_CAP_LEASING",
+    0x04: "SMB2_GLOBAL_CAP_LARGE_MTU",
+    0x08: "SMB2_GLOBAL_CAP_MULTI_CHANNEL",
+    0x10: "SMB2_GLOBAL_CAP_PERSISTENT_HANDLES",
+    0x20: "SMB2_GLOBAL_CAP_DIRECTORY_LEASING",
+    0x40: "SMB2_GLOBAL_CAP_ENCRYPTION",
+    0x80: "SMB2_GLOBAL_CAP_NOTIFICATIONS",
+}
+DIALECTS = {
+    0x0202: "SMB 2.0.2",
+    0x0210: "SMB 2.1",
+    0x0300: "SMB 3.0",
+    0x0302: "SMB 3.0.2",
+    0x0311: "SMB 3.1.1",
+    0x02FF: "SMB 2.??? (wildcard)",
+}
+#: NTSTATUS values ([MS-ERREF] 2.3.1) that SMB servers return around authentication.
+NT_STATUS = {
+    0x00000000: "STATUS_SUCCESS",
+    0x00000103: "STATUS_PENDING",
+    0xC0000016: "STATUS_MORE_PROCESSING_REQUIRED",
+    0x80000005: "STATUS_BUFFER_OVERFLOW",
+    0xC0000001: "STATUS_UNSUCCESSFUL",
+    0xC0000002: "STATUS_NOT_IMPLEMENTED",
+    0xC000000D: "STATUS_INVALID_PARAMETER",
+    0xC0000022: "STATUS_ACCESS_DENIED",
+    0xC0000034: "STATUS_OBJECT_NAME_NOT_FOUND",
+    0xC000005E: "STATUS_NO_LOGON_SERVERS",
+    0xC0000064: "STATUS_NO_SUCH_USER",
+    0xC000006A: "STATUS_WRONG_PASSWORD",
+    0xC000006D: "STATUS_LOGON_FAILURE",
+    0xC000006E: "STATUS_ACCOUNT_RESTRICTION",
+    0xC000006F: "STATUS_INVALID_LOGON_HOURS",
+    0xC0000070: "STATUS_INVALID_WORKSTATION",
+    0xC0000071: "STATUS_PASSWORD_EXPIRED",
+    0xC0000072: "STATUS_ACCOUNT_DISABLED",
+    0xC000009A: "STATUS_INSUFFICIENT_RESOURCES",
+    0xC00000BB: "STATUS_NOT_SUPPORTED",
+    0xC00000CC: "STATUS_BAD_NETWORK_NAME",
+    0xC000015B: "STATUS_LOGON_TYPE_NOT_GRANTED",
+    0xC0000193: "STATUS_ACCOUNT_EXPIRED",
+    0xC0000199: "STATUS_NOLOGON_WORKSTATION_TRUST_ACCOUNT",
+    0xC000018D: "STATUS_TRUSTED_RELATIONSHIP_FAILURE",
+    0xC0000203: "STATUS_USER_SESSION_DELETED",
+    0xC0000224: "STATUS_PASSWORD_MUST_CHANGE",
+    0xC0000234: "STATUS_ACCOUNT_LOCKED_OUT",
+    0xC000035C: "STATUS_NETWORK_SESSION_EXPIRED",
+    0xC0000380: "STATUS_SMARTCARD_WRONG_PIN",
+    0xC0000413: "STATUS_AUTHENTICATION_FIREWALL_FAILED",
+    0xC000A100: "STATUS_INVALID_SIGNATURE",
+    0xC0000388: "STATUS_DOWNGRADE_DETECTED",
+    0xC000005F: "STATUS_NO_SUCH_LOGON_SESSION",
+    0xC0000133: "STATUS_TIME_DIFFERENCE_AT_DC",
+    0xC0000192: "STATUS_NETLOGON_NOT_STARTED",
+    0xC0000225: "STATUS_NOT_FOUND",
+    0xC000006C: "STATUS_PASSWORD_RESTRICTION",
+}
+#: Statuses with which a response still has its normal body (2.2.2: others carry ERROR).
+BODY_STATUSES = frozenset({0x00000000, 0xC0000016})
+
+_HEADER_WORDS = Struct("<HHIHHII")  # StructureSize..NextCommand, after ProtocolId
+_HEADER_TAIL = Struct("<QQQ")  # MessageId, AsyncId | Reserved+TreeId, SessionId
+
+HEADER_REQUEST = (("ChannelSequence", "H"), ("Reserved", "H"))
+HEADER_RESPONSE = (("Status", "I"),)
+HEADER_MIDDLE = (
+    ("Command", "H"),
+    ("CreditRequestResponse", "H"),
+    ("Flags", "I"),
+    ("NextCommand", "I"),
+    ("MessageId", "Q"),
+)
+HEADER_ASYNC = (("AsyncId", "Q"),)
+HEADER_SYNC = (("Reserved", "I"), ("TreeId", "I"))
+NEGOTIATE_REQUEST = (
+    ("StructureSize", "H"),
+    ("DialectCount", "H"),
+    ("SecurityMode", "H"),
+    ("Reserved", "H"),
+    ("Capabilities", "I"),
+)
+NEGOTIATE_RESPONSE_HEAD = (
+    ("StructureSize", "H"),
+    ("SecurityMode", "H"),
+    ("DialectRevision", "H"),
+    ("NegotiateContextCount", "H"),
+)
+NEGOTIATE_RESPONSE_TAIL = (
+    ("Capabilities", "I"),
+    ("MaxTransactSize", "I"),
+    ("MaxReadSize", "I"),
+    ("MaxWriteSize", "I"),
+    ("SystemTime", "Q"),
+    ("ServerStartTime", "Q"),
+    ("SecurityBufferOffset", "H"),
+    ("SecurityBufferLength", "H"),
+    ("NegotiateContextOffset", "I"),
+)
+SESSION_SETUP_REQUEST = (
+    ("StructureSize", "H"),
+    ("Flags", "B"),
+    ("SecurityMode", "B"),
+    ("Capabilities", "I"),
+    ("Channel", "I"),
+    ("SecurityBufferOffset", "H"),
+    ("SecurityBufferLength", "H"),
+    ("PreviousSessionId", "Q"),
+)
+SESSION_SETUP_RESPONSE = (
+    ("StructureSize", "H"),
+    ("SessionFlags", "H"),
+    ("SecurityBufferOffset", "H"),
+    ("SecurityBufferLength", "H"),
+)
+ERROR_RESPONSE = (
+    ("StructureSize", "H"),
+    ("ErrorContextCount", "B"),
+    ("Reserved", "B"),
+    ("ByteCount", "I"),
+)
+GUID_SIZE = 16
+
+
+def wants(prefix: bytes) -> bool:
+    """Whether an SMB2 PDU starting with ``prefix`` may carry a blob (cheap, before buffering)."""
+    if len(prefix) < 24:
+        return False
+    _, _, _, command, _, _, next_command = _HEADER_WORDS.unpack_from(prefix, 4)
+    return command in AUTH_COMMANDS or next_command != 0
+
+
+def status_name(status: int) -> str | None:
+    """The NTSTATUS name of ``status``, when known."""
+    return NT_STATUS.get(status)
+
+
+def format_guid(data: bytes) -> str:
+    """A GUID in its registry form, ``{3521747B-D33A-1DBB-468F-AB41EB2D075F}``."""
+    return "{" + str(uuid.UUID(bytes_le=data)).upper() + "}"
+
+
+def parse(pdu: bytes) -> list[Message]:
+    """Every NEGOTIATE and SESSION_SETUP message of one SMB2 PDU, following compound chains."""
+    messages: list[Message] = []
+    offset = 0
+    for index in range(MAX_COMPOUND):
+        if len(pdu) - offset < HEADER_SIZE or pdu[offset : offset + 4] != PROTOCOL_ID:
+            break
+        command, next_command = _HEADER_WORDS.unpack_from(pdu, offset + 4)[3:7:3]
+        end = offset + next_command if next_command else len(pdu)
+        if end > len(pdu) or (next_command and next_command < HEADER_SIZE):
+            end = len(pdu)
+            next_command = 0
+        if command in AUTH_COMMANDS:
+            messages.append(_message(pdu, offset, end, index))
+        if not next_command:
+            break
+        offset = end
+    return messages
+
+
+def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:
+    """One SMB2 message at ``offset`` (up to ``end``) with its header and body fields."""
+    _, _, status, command, _, flags, next_command = _HEADER_WORDS.unpack_from(pdu, offset + 4)
+    message_id, middle, session_id = _HEADER_TAIL.unpack_from(pdu, offset + 24)
+    is_response = bool(flags & FLAGS_SERVER_TO_REDIR)
+    is_async = bool(flags & FLAGS_ASYNC_COMMAND)
+    name = COMMANDS[command]
+    context: Context = {
+        "command": command,
+        "command_name": name,
+        "is_response": is_response,
+        "message_id": message_id,
+        "session_id": session_id,
+        "status": status if is_response else None,
+        "status_name": status_name(status) if is_response else None,
+        "flags": flags,
+        "signed": bool(flags & 0x8),
+        "compound_index": index,
+        "next_command": next_command,
+        "tree_id": None if is_async else middle >> 32,
+        "async_id": middle if is_async else None,
+    }
+    root = Field("SMB2", None, "", offset, end - offset)
+    header = _header(root, pdu, offset, is_response, is_async)
+    extra = ""
+    blob = (0, 0)
+    if is_response and status not in BODY_STATUSES:
+        body = _body(root, "ErrorResponse", pdu, offset + HEADER_SIZE, end, ERROR_RESPONSE)
+    elif command == NEGOTIATE and is_response:
+        body, blob, extra = _negotiate_response(root, pdu, offset, end, context)
+    elif command == NEGOTIATE:
+        body = _body(root, "NegotiateRequest", pdu, offset + HEADER_SIZE, end, NEGOTIATE_REQUEST)
+    elif is_response:
+        body = _body(
+            root, "SessionSetupResponse", pdu, offset + HEADER_SIZE, end, SESSION_SETUP_RESPONSE
+        )
+        flags_field = body.find("SessionFlags")
+        if flags_field is not None:
+            session_flags = int(flags_field.value)  # type: ignore[arg-type]
+            flags_field.summary = flag_summary(session_flags, SESSION_FLAGS)
+            context["session_flags"] = session_flags
+            extra = f", SessionFlags=0x{session_flags:X}"
+        blob = _security_buffer(body, offset, end)
+    else:
+        body = _body(
+            root, "SessionSetupRequest", pdu, offset + HEADER_SIZE, end, SESSION_SETUP_REQUEST
+        )
+        for field_name, key in (
+            ("PreviousSessionId", "previous_session_id"),
+            ("SecurityMode", "security_mode"),
+        ):
+            found = body.find(field_name)
+            context[key] = None if found is None else found.value  # type: ignore[assignment]
+        blob = _security_buffer(body, offset, end)
+    line = one_liner(
+        "SMB2", is_response, status, status_name(status), f"{name} (0x{command:X}){extra}"
+    )
+    root.summary = line.split(": ", 1)[1]
+    header.summary = (
+        f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
+        f"MessageId=0x{message_id:X}, SessionId=0x{session_id:X}"
+    )
+    context["security_buffer_offset"], context["security_buffer_length"] = blob
+    return Message(root, context, line, blob[0] + offset if blob[1] else 0, blob[1])
+
+
+def _header(root: Field, pdu: bytes, offset: int, is_response: bool, is_async: bool) -> Field:
+    """2.2.1.1 / 2.2.1.2: the 64-byte SMB2 header as fields."""
+    header = root.add("SMB2Header", None, "", offset, HEADER_SIZE)
+    header.add("ProtocolId", pdu[offset : offset + 4], "0xFE 'SMB'", offset, 4)
+    position = offset + 4
+    layouts = (
+        (("StructureSize", "H"), ("CreditCharge", "H")),
+        HEADER_RESPONSE if is_response else HEADER_REQUEST,
+        HEADER_MIDDLE,
+        HEADER_ASYNC if is_async else HEADER_SYNC,
+        (("SessionId", "Q"),),
+    )
+    for layout in layouts:
+        add_fields(header, pdu, position, layout)
+        position += layout_size(layout)
+    header.add("Signature", pdu[position : position + 16], "", position, 16)
+    for node in header.children:
+        if node.name == "Status":
+            code = int(node.value)  # type: ignore[arg-type]
+            node.summary = f"{status_name(code) or 'unknown'} (0x{code:08X})"
+        elif node.name == "Command":
+            node.summary = f"{COMMANDS[int(node.value)]} (0x{node.value:X})"  # type: ignore[arg-type]
+        elif node.name == "Flags":
+            node.summary = flag_summary(int(node.value), FLAGS)  # type: ignore[arg-type]
+        elif node.name == "StructureSize" and node.value != HEADER_SIZE:
+            node.note(f"offset {node.offset}: expected StructureSize 64, found {node.value}")
+    return header
+
+
+def _body(
+    root: Field, name: str, pdu: bytes, offset: int, end: int, layout: tuple[tuple[str, str], ...]
+) -> Field:
+    """A fixed-layout body at ``offset``; a body cut short gets a note and only the fields there."""
+    body = root.add(name, None, "", offset, 0)
+    available = end - offset
+    fitting: list[tuple[str, str]] = []
+    for item in layout:
+        if layout_size((*fitting, item)) > available:
+            body.note(
+                f"offset {offset}: expected {layout_size(layout)} bytes of {name}, "
+                f"found {max(available, 0)}"
+            )
+            break
+        fitting.append(item)
+    add_fields(body, pdu, offset, tuple(fitting))
+    body.length = layout_size(tuple(fitting))
+    return body
+
+
+def _negotiate_response(
+    root: Field, pdu: bytes, offset: int, end: int, context: Context
+) -> tuple[Field, tuple[int, int], str]:
+    """2.2.4 NEGOTIATE response: dialect, server GUID, security buffer."""
+    start = offset + HEADER_SIZE
+    head_size = layout_size(NEGOTIATE_RESPONSE_HEAD)
+    body = _body(root, "NegotiateResponse", pdu, start, end, NEGOTIATE_RESPONSE_HEAD)
+    guid_at = start + head_size
+    if end - guid_at < GUID_SIZE + layout_size(NEGOTIATE_RESPONSE_TAIL):
+        if not body.notes:
+            body.note(f"offset {guid_at}: NEGOTIATE response cut short")
+        return body, (0, 0), ""
+    guid = format_guid(pdu[guid_at : guid_at + GUID_SIZE])
+    body.add("ServerGuid", pdu[guid_at : guid_at + GUID_SIZE], guid, guid_at, GUID_SIZE)
+    add_fields(body, pdu, guid_at + GUID_SIZE, NEGOTIATE_RESPONSE_TAIL)
+    body.length = head_size + GUID_SIZE + layout_size(NEGOTIATE_RESPONSE_TAIL)
+    values = {node.name: node.value for node in body.children}
+    dialect = int(values["DialectRevision"])  # type: ignore[arg-type]
+    body.children[2].summary = f"{DIALECTS.get(dialect, 'unknown')} (0x{dialect:04X})"
+    body.children[1].summary = flag_summary(int(values["SecurityMode"]), SECURITY_MODE)  # type: ignore[arg-type]
+    capabilities = body.find("Capabilities")
+    if capabilities is not None:
+        capabilities.summary = flag_summary(int(values["Capabilities"]), CAPABILITIES)  # type: ignore[arg-type]
+    context.update(
+        {
+            "dialect": dialect,
+            "dialect_name": DIALECTS.get(dialect),
+            "server_guid": guid,
+            "security_mode": values["SecurityMode"],
+            "capabilities": values["Capabilities"],
+        }
+    )  # type: ignore[arg-type]
+    return body, _security_buffer(body, offset, end), f", GUID={guid}"
+
+
+def _security_buffer(body: Field, offset: int, end: int) -> tuple[int, int]:
+    """(offset from the SMB2 header, length) of the SecurityBuffer, clipped to the message."""
+    field_offset = body.find("SecurityBufferOffset")
+    field_length = body.find("SecurityBufferLength")
+    if field_offset is None or field_length is None:
+        return 0, 0
+    buffer_offset = int(field_offset.value)  # type: ignore[arg-type]
+    length = int(field_length.value)  # type: ignore[arg-type]
+    if not length:
+        return 0, 0
+    fixed_end = body.end - offset
+    if buffer_offset < fixed_end:
+        field_offset.note(
+            f"offset {field_offset.offset}: expected SecurityBufferOffset >= "
+            f"{fixed_end}, found {buffer_offset}"
+        )
+        return 0, 0
+    available = end - offset - buffer_offset
+    if length > available:
+        field_length.note(
+            f"offset {field_length.offset}: expected SecurityBufferLength <= "
+            f"{max(available, 0)}, found {length}"
+        )
+        length = max(available, 0)
+    return buffer_offset, length

@@ -1,0 +1,227 @@
+"""Capture file in, security blobs out: the one entry point of the capture pipeline.
+
+sources.capture (records -> TCP segments) -> transport.tcp (reassembly, stream numbers) ->
+transport.nbss (SMB PDUs) -> carriers.smb2 / carriers.smb1 (messages) -> :class:`AuthBlob`.
+Whatever else the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from negodissect.carriers import AuthBlob, Message, Notice, smb1, smb2
+from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_segments
+from negodissect.transport import tcp
+from negodissect.transport.nbss import Framer, Pdu, looks_like_smb
+
+#: Carrier modules by the first byte of an SMB protocol id.
+CARRIERS = {0xFE: ("smb2", smb2), 0xFF: ("smb1", smb1)}
+TRANSFORM = 0xFD
+COMPRESSION = 0xFC
+DIRECTIONS = ("client to server", "server to client")
+
+
+class Session:
+    """What the pipeline keeps per candidate connection."""
+
+    __slots__ = ("compressed", "encrypted", "framers", "offered_smb2", "smb2_negotiate")
+
+    def __init__(self) -> None:
+        self.framers: list[Framer | None] = [None, None]
+        self.encrypted = 0  # SMB3 TRANSFORM_HEADER messages seen
+        self.compressed = 0  # COMPRESSION_TRANSFORM_HEADER messages seen
+        self.offered_smb2 = False  # an SMB1 NEGOTIATE request offered SMB 2.x dialects
+        self.smb2_negotiate = False  # an SMB2 NEGOTIATE request was seen
+
+    def wants(self, prefix: bytes) -> bool:
+        """Whether a PDU starting with ``prefix`` is worth collecting; counts SMB3 transforms."""
+        kind = prefix[0] if prefix else 0
+        carrier = CARRIERS.get(kind)
+        if carrier is not None:
+            return carrier[1].wants(prefix)
+        if kind == TRANSFORM:
+            self.encrypted += 1
+        elif kind == COMPRESSION:
+            self.compressed += 1
+        return False
+
+    def framer(self, direction: int) -> Framer:
+        framer = self.framers[direction]
+        if framer is None:
+            framer = self.framers[direction] = Framer(self.wants)
+        return framer
+
+
+def endpoint(address: bytes, port: int) -> str:
+    """``10.0.0.1:445`` or ``[fe80::1]:445``."""
+    ip = ipaddress.ip_address(address)
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def blobs_from_capture(
+    path: str,
+    *,
+    streams: set[int] | None = None,
+    frames: set[int] | None = None,
+    on_progress: ProgressHook | None = None,
+) -> Iterator[AuthBlob | Notice]:
+    """Every SMB2/SMB1 security blob of the capture at ``path``, in capture order, with notices.
+
+    Raises :class:`~negodissect.sources.capture.CaptureError` at once when the file cannot be
+    opened or is not a capture.  ``streams`` / ``frames`` keep only those TCP streams / frames;
+    ``on_progress(bytes_read, total)`` is called a few times per second.
+    """
+    segments = read_segments(path, on_progress)
+    return _Pipeline(streams, frames).run(segments)
+
+
+class _Pipeline:
+    """Glue between the stages for one capture file."""
+
+    def __init__(self, streams: set[int] | None, frames: set[int] | None) -> None:
+        self.frames = frames
+        self.reassembler = tcp.Reassembler(looks_like_smb, streams)
+
+    def run(self, segments: Iterator[Segment | SourceNote]) -> Iterator[AuthBlob | Notice]:
+        feed = self.reassembler.feed
+        for item in segments:
+            if type(item) is SourceNote:
+                yield from self._keep([Notice(item.frame, item.severity, item.message)])
+                continue
+            events = feed(*item)
+            if events is not None:
+                yield from self._keep(self._events(events))
+        yield from self._keep(self._events(self.reassembler.finish()))
+
+    def _keep(self, items: list[AuthBlob | Notice]) -> list[AuthBlob | Notice]:
+        if self.frames is None:
+            return items
+        return [item for item in items if item.frame is None or item.frame in self.frames]
+
+    def _events(self, events: list[tcp.Event]) -> list[AuthBlob | Notice]:
+        out: list[AuthBlob | Notice] = []
+        for kind, conn, direction, value in events:
+            session = conn.state
+            if session is None:
+                session = conn.state = Session()
+            if kind == tcp.DATA:
+                self._pdus(conn, direction, session.framer(direction).feed(value), out)
+            elif kind == tcp.GAP:
+                out.append(
+                    Notice(
+                        conn.last_frame,
+                        "warning",
+                        f"{value} bytes missing from the capture ({DIRECTIONS[direction]})",
+                        conn.stream,
+                    )
+                )
+                self._pdus(conn, direction, session.framer(direction).gap(value), out)
+            elif kind == tcp.NOTE:
+                out.append(Notice(conn.last_frame, direction, value, conn.stream))
+            else:
+                self._close(conn, session, out)
+        return out
+
+    def _close(self, conn: tcp.Connection, session: Session, out: list[AuthBlob | Notice]) -> None:
+        for direction, framer in enumerate(session.framers):
+            if framer is not None:
+                self._pdus(conn, direction, framer.finish(), out)
+        if session.encrypted or session.compressed:
+            out.append(
+                Notice(
+                    None,
+                    "info",
+                    f"{session.encrypted} encrypted SMB3 messages (TRANSFORM_HEADER) and "
+                    f"{session.compressed} compressed messages (COMPRESSION_TRANSFORM_HEADER) "
+                    "were not decoded",
+                    conn.stream,
+                )
+            )
+        conn.state = None
+
+    def _pdus(
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        pdus: list[Pdu | str],
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        for pdu in pdus:
+            if isinstance(pdu, str):
+                out.append(Notice(conn.last_frame, "warning", pdu, conn.stream))
+                continue
+            carrier = CARRIERS.get(pdu.data[0])
+            if carrier is None:
+                continue
+            for message in carrier[1].parse(pdu.data):
+                self._message(conn, direction, carrier[0], pdu, message, out)
+
+    def _message(
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        carrier: str,
+        pdu: Pdu,
+        message: Message,
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        session: Session = conn.state  # type: ignore[assignment]
+        context = message.context
+        if carrier == "smb1" and context.get("offers_smb2"):
+            session.offered_smb2 = True
+        elif carrier == "smb2" and context["command"] == smb2.NEGOTIATE:
+            if not context["is_response"]:
+                session.smb2_negotiate = True
+            else:
+                upgraded = session.offered_smb2 and not session.smb2_negotiate
+                context["upgraded_from_smb1"] = upgraded
+                if upgraded:
+                    session.offered_smb2 = False
+                    out.append(
+                        Notice(
+                            conn.last_frame,
+                            "info",
+                            "SMB1 multi-protocol NEGOTIATE answered with an SMB2 "
+                            f"NEGOTIATE response (dialect 0x{context['dialect']:04X}): "
+                            "upgraded to SMB2",
+                            conn.stream,
+                        )
+                    )
+        if not message.blob_length:
+            return
+        start = message.blob_offset
+        end = start + message.blob_length
+        header_end = message.header.offset + max(child.end for child in message.header.children)
+        missing = 0
+        for hole_start, hole_length in pdu.holes:
+            hole_end = hole_start + hole_length
+            if hole_start < header_end and hole_end > message.header.offset:
+                out.append(
+                    Notice(
+                        conn.last_frame,
+                        "warning",
+                        f"{carrier.upper()} header lost in a capture gap; message skipped",
+                        conn.stream,
+                    )
+                )
+                return
+            missing += max(0, min(end, hole_end) - max(start, hole_start))
+        sender, receiver = (
+            (conn.client, conn.server) if direction == 0 else (conn.server, conn.client)
+        )
+        out.append(
+            AuthBlob(
+                frame=conn.last_frame,
+                time=conn.last_time,
+                src=endpoint(*sender),
+                dst=endpoint(*receiver),
+                stream=conn.stream,
+                carrier=carrier,
+                line=message.line,
+                header=message.header,
+                context=context,
+                data=pdu.data[start:end],
+                missing=missing,
+            )
+        )

@@ -1,0 +1,143 @@
+"""Live capture from a real peer: captures/make_captures.sh, scenario ntlm-success.
+
+Runs Debian's smbd and smbclient on 127.0.0.1 (see captures/README.md) and checks the fresh pcap
+with tshark: an NTLMSSP_AUTH (MS-NLMP 2.2.1.3) for the expected user and a final SMB2
+SESSION_SETUP response with STATUS_SUCCESS (MS-SMB2 2.2.6).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "captures" / "make_captures.sh"
+REQUIRED_TOOLS = ("bash", "smbd", "smbclient", "smbpasswd", "tcpdump", "tshark", "ss", "useradd")
+SCRIPT_TIMEOUT = 60  # seconds for the whole scenario
+TSHARK_TIMEOUT = 30
+CLEANUP_GRACE = 10  # seconds the script gets to stop its servers after SIGTERM
+EXPECTED_USER = "alice"  # captures/README.md
+EXPECTED_DOMAIN = "NEGOTEST"
+NTLMSSP_AUTH = "0x00000003"
+STATUS_SUCCESS = "0x00000000"
+SMB2_SESSION_SETUP = "1"
+
+
+def _port_445_busy() -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 445), timeout=1):
+        return True
+    return False
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (port 445, tcpdump on lo, local Unix users)"
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        return "missing tools: " + ", ".join(missing)
+    if _port_445_busy():
+        return "something already listens on 127.0.0.1:445"
+    return None
+
+
+def _kill_processes_naming(marker: str) -> None:
+    """Kill, by pid, the processes whose command line names our private work dir."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+@pytest.fixture
+def run_script() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """Run make_captures.sh in its own process group and a private TMPDIR; clean up after."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    # Under /tmp and world-traversable: smbd serves a share from inside it as user alice.
+    workdir = tempfile.mkdtemp(prefix="negodissect-live-", dir="/tmp")
+    os.chmod(workdir, 0o755)
+    procs: list[subprocess.Popen[str]] = []
+
+    def run(outdir: Path, *scenarios: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.Popen(
+            ["bash", str(SCRIPT), str(outdir), *scenarios],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TMPDIR": workdir},
+            start_new_session=True,
+        )
+        procs.append(proc)
+        try:
+            output, _ = proc.communicate(timeout=SCRIPT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"make_captures.sh took longer than {SCRIPT_TIMEOUT} s")
+        return subprocess.CompletedProcess(proc.args, proc.returncode, output)
+
+    yield run
+
+    for proc in procs:
+        if proc.poll() is None:
+            # The script traps SIGTERM and stops its servers; SIGKILL what is left of the group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.communicate(timeout=CLEANUP_GRACE)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+    # smbd and its helpers run in their own sessions; they all name the work dir.
+    _kill_processes_naming(workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tshark_fields(pcap: Path, display_filter: str, *fields: str) -> list[list[str]]:
+    args = ["tshark", "-r", str(pcap), "-Y", display_filter, "-T", "fields"]
+    for field in fields:
+        args += ["-e", field]
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=TSHARK_TIMEOUT, check=True
+    )
+    return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+
+def test_ntlm_success_capture(
+    run_script: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    result = run_script(tmp_path, "ntlm-success")
+    assert result.returncode == 0, result.stdout
+    pcap = tmp_path / "smb2-ntlm-success.pcap"
+    assert pcap.is_file(), result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == [pcap.name]
+
+    auths = _tshark_fields(
+        pcap,
+        f"ntlmssp.messagetype == {NTLMSSP_AUTH}",
+        "ntlmssp.auth.username",
+        "ntlmssp.auth.domain",
+        "ntlmssp.ntlmv2_response.ntproofstr",
+    )
+    assert len(auths) == 1
+    user, domain, ntproofstr = auths[0]
+    assert (user, domain) == (EXPECTED_USER, EXPECTED_DOMAIN)
+    assert len(ntproofstr) == 32  # NTLMv2: 16-byte NTProofStr, as hex
+
+    statuses = _tshark_fields(
+        pcap,
+        f"smb2.cmd == {SMB2_SESSION_SETUP} && smb2.flags.response == 1",
+        "smb2.nt_status",
+    )
+    assert statuses[-1] == [STATUS_SUCCESS]
