@@ -23,6 +23,7 @@ import random
 import struct
 import sys
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ SMB_TRAILING_MESSAGES = 6
 #: Flows open at the same time; packets are drawn from them at random.
 CONCURRENT_FLOWS = 64
 MSS = 1460
+TLS_MAX_RECORD = 1 << 14
 #: Write buffer flushed to the file when it grows past this.
 FLUSH_BYTES = 8 << 20
 #: Random bytes that payloads are sliced from (slicing is cheap, generating is not).
@@ -58,6 +60,7 @@ IPV4 = struct.Struct("!BBHHHBBH4s4s")
 IPV6 = struct.Struct("!IHBB16s16s")
 TCP = struct.Struct("!HHIIBBHHH")
 UDP = struct.Struct("!HHHH")
+NATIVE_U16 = struct.Struct("=H")
 ETHERTYPE_IPV4, ETHERTYPE_IPV6 = b"\x08\x00", b"\x86\xdd"
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
@@ -179,6 +182,16 @@ class Pool:
         return self.data[start:start + length]
 
 
+def internet_checksum(data: bytes) -> bytes:
+    """RFC 1071 checksum, summed in native byte order and returned in it (byte-order neutral)."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(array("H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return NATIVE_U16.pack(~total & 0xFFFF or 0xFFFF)
+
+
 class Endpoints:
     """Prebuilt link and network headers of one flow, in both directions."""
 
@@ -203,9 +216,15 @@ class Endpoints:
                                              0, src, dst)
 
     def udp(self, reverse: bool, payload: bytes | memoryview) -> bytes:
+        """A UDP datagram; the checksum is computed over IPv6 (mandatory there), zero over IPv4."""
         sport, dport = self.ports[reverse]
-        return b"".join((self.ip(reverse, 17, 8 + len(payload)),
-                         UDP.pack(sport, dport, 8 + len(payload), 0), payload))
+        length = 8 + len(payload)
+        header = UDP.pack(sport, dport, length, 0)
+        if self.v6:
+            src, dst = self.addrs[reverse]
+            pseudo = src + dst + length.to_bytes(4, "big") + b"\x00\x00\x00\x11"
+            header = header[:6] + internet_checksum(pseudo + header + payload)
+        return b"".join((self.ip(reverse, 17, length), header, payload))
 
 
 class TcpFlow(Endpoints):
@@ -289,7 +308,7 @@ class Generator:
     def background(self) -> Flow:
         rng = self.rng
         v6 = rng.random() < 0.15
-        kind = rng.choices(("http", "tls", "tcp_other", "dns", "udp"), (30, 20, 8, 30, 12))[0]
+        kind = rng.choices(("http", "tls", "tcp_other", "dns", "udp"), (24, 14, 8, 40, 14))[0]
         return Flow(getattr(self, kind)(v6))
 
     def http(self, v6: bool) -> list[bytes]:
@@ -303,7 +322,7 @@ class Generator:
                        f"Connection: keep-alive\r\nX-Request-Id: {rng.getrandbits(64):016x}\r\n"
                        "\r\n").encode()
             flow.data(False, request)
-            size = int(rng.lognormvariate(8.5, 1.2)) % 120_000 + 200
+            size = int(rng.lognormvariate(7.4, 1.3)) % 120_000 + 200
             head = (f"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream"
                     f"\r\nContent-Length: {size}\r\nConnection: keep-alive\r\n\r\n").encode()
             flow.data(True, head + bytes(self.pool.take(size)))
@@ -313,20 +332,26 @@ class Generator:
     def tls(self, v6: bool) -> list[bytes]:
         rng, flow = self.rng, self.tcp(v6, 443, 3)
         flow.handshake()
-        hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(self.pool.take(501))
-        flow.data(False, hello)
-        flow.data(True, b"\x16\x03\x03\x0f\xa0" + bytes(self.pool.take(rng.randrange(2500, 5000))))
+        flow.data(False, self.tls_record(22, 512))
+        flow.data(True, self.tls_record(22, rng.randrange(2500, 5000)))
         for _ in range(rng.randrange(1, 6)):
-            for reverse, size in ((False, rng.randrange(80, 900)),
-                                  (True, rng.randrange(200, 30000))):
-                flow.data(reverse, b"\x17\x03\x03" + size.to_bytes(2, "big")
-                          + bytes(self.pool.take(size)))
+            flow.data(False, self.tls_record(23, rng.randrange(80, 900)))
+            flow.data(True, self.tls_record(23, rng.randrange(200, 12000)))
         flow.close()
         return flow.frames
 
+    def tls_record(self, content_type: int, size: int) -> bytes:
+        """TLS records of ``content_type`` holding ``size`` random bytes (RFC 8446 5.1)."""
+        records = []
+        for start in range(0, size, TLS_MAX_RECORD):
+            length = min(TLS_MAX_RECORD, size - start)
+            records += (bytes((content_type, 3, 3)), length.to_bytes(2, "big"),
+                        self.pool.take(length))
+        return b"".join(records)
+
     def tcp_other(self, v6: bool) -> list[bytes]:
         rng = self.rng
-        flow = self.tcp(v6, rng.choice((22, 3306, 5432, 6379, 8080, 3389)), 4)
+        flow = self.tcp(v6, rng.randrange(50000, 51000), 4)
         flow.handshake()
         for _ in range(rng.randrange(2, 12)):
             flow.data(rng.random() < 0.5, self.pool.take(rng.randrange(40, 3000)), ack_every=3)
@@ -351,12 +376,25 @@ class Generator:
 
     def udp(self, v6: bool) -> list[bytes]:
         rng = self.rng
-        port, sizes = rng.choice(((123, (48, 48)), (514, (60, 400)), (443, (1200, 1350)),
-                                  (1900, (120, 300))))
+        port = rng.choice((123, 514, 443, 1900))
         client, server = self.endpoints(v6, 6)
         ends = Endpoints(rng, v6, client, server, rng.randrange(1024, 65535), port)
-        return [ends.udp(rng.random() < 0.4, self.pool.take(rng.randint(*sizes)))
-                for _ in range(rng.randrange(1, 12))]
+        frames = []
+        for _ in range(rng.randrange(1, 12)):
+            reverse = rng.random() < 0.4
+            if port == 123:  # NTP v4, mode 3 (client) or 4 (server)
+                payload = bytes((0x24 if reverse else 0x23,)) + bytes(self.pool.take(47))
+            elif port == 514:
+                payload = (f"<{rng.randrange(192)}>Nov 25 04:00:00 host{rng.randrange(99)} app: "
+                           f"event {rng.getrandbits(48):x} " + "x" * rng.randrange(20, 300))
+                payload = payload.encode()
+            elif port == 1900:
+                payload = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+                           b'MAN: "ssdp:discover"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n')
+            else:  # QUIC-like short-header datagrams
+                payload = b"\x40" + bytes(self.pool.take(rng.randrange(1200, 1350)))
+            frames.append(ends.udp(reverse, payload))
+        return frames
 
     def padding(self) -> Flow:
         """One packet, to land on the exact packet count asked for."""
@@ -393,7 +431,7 @@ class Generator:
             flow.seq[not message.from_client] = base + len(message.data)
             if message.blobs:
                 marks[len(flow.frames) - 1] = [
-                    {"length": length, "client": message.from_client,
+                    {"connection": number, "length": length, "client": message.from_client,
                      "split": split and len(pieces) > 1,
                      "kind": blob_kind(message.data, offset, length)}
                     for offset, length in message.blobs]

@@ -2,7 +2,7 @@
 
 :func:`decode` reads a raw Kerberos message, chosen by its APPLICATION tag (RFC 4120 5.10):
 KRB_AS_REQ/REP and KRB_TGS_REQ/REP (5.4), KRB_AP_REQ/REP (5.5), KRB_ERROR (5.9.1), and the
-untagged user-to-user KERB-TGT-REQUEST/REPLY (draft-ietf-cat-user2user-02 3, MS-KILE 3.1.5.x).
+untagged user-to-user KERB-TGT-REQUEST/REPLY (draft-ietf-cat-user2user-02 3).
 :func:`decode_gss_inner` reads the innerContextToken of a Kerberos GSS token (RFC 4121 4.1: a
 two-byte TOK_ID, then the message; PKU2U and IAKERB add TOK_IDs for the AS exchange) and
 :func:`decode_mic` a per-message MIC token (RFC 4121 4.2.6.1, RFC 1964 1.2.1), e.g. a SPNEGO
@@ -138,10 +138,12 @@ TOK_ID_NAMES: dict[int, str] = {
 TOK_ID_MESSAGES: dict[int, frozenset[str]] = {
     0x0100: frozenset({"ApReq"}), 0x0200: frozenset({"ApRep"}), 0x0300: frozenset({"KrbError"}),
     0x0400: frozenset({"KerbTgtRequest"}), 0x0401: frozenset({"KerbTgtReply"}),
-    0x0500: frozenset({"AsReq"}), 0x0600: frozenset({"AsRep", "KrbError"}),
+    0x0500: frozenset({"AsReq"}), 0x0600: frozenset({"AsRep"}),
     0x0501: frozenset({"AsReq", "AsRep", "TgsReq", "TgsRep", "KrbError"}),
 }  # fmt: skip
 TOK_ID_IAKERB = 0x0501
+#: Per-message tokens other than MIC: RFC 4121 4.2.6.2 Wrap, RFC 1964 1.2.2 Wrap and 1.2.3 delete.
+PER_MESSAGE_TOK_IDS = frozenset({0x0504, 0x0201, 0x0102})
 
 #: RFC 1964 1.2.1 SGN_ALG (two octets, little-endian as written there); 0x11 is RFC 4757 7.2.
 SGN_ALG_NAMES = {0x0000: "DES MAC MD5", 0x0001: "MD2.5", 0x0002: "DES MAC", 0x0011: "HMAC MD5"}
@@ -537,13 +539,16 @@ def _walk_message(walker: ber.Walker, pos: int, end: int, expected: str | None =
             f"msg-type {named(MESSAGE_TYPE_NAMES, msg_type)} does not match the message "
             f"{named(MESSAGE_TYPE_NAMES, tagged)}"
         )
-    node.summary = named(MESSAGE_TYPE_NAMES, tagged)
+    if tagged is not None:
+        node.summary = named(MESSAGE_TYPE_NAMES, tagged)
     return node
 
 
 def message_summary(node: Field) -> str:
     """The one-line summary of a message, e.g. ``KRB_ERROR: KRB_AP_ERR_MODIFIED (41)``."""
-    kind = MESSAGE_TYPE_NAMES.get(MESSAGE_TAG_TYPES.get(node.name, 0), node.name)
+    if node.name not in MESSAGE_TAG_TYPES:
+        return ""
+    kind = MESSAGE_TYPE_NAMES[MESSAGE_TAG_TYPES[node.name]]
     if node.name == "KrbError":
         return f"{kind}: {named(ERROR_CODE_NAMES, _child_value(node, 'ErrorCode'))}"
     parts = [kind]
@@ -603,11 +608,19 @@ def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Fie
 
     RFC 4121 4.1 (AP-REQ/AP-REP/KRB-ERROR), draft-zhu-pku2u-09 6 / MS-PKU2U (AS-REQ 05 00,
     AS-REP 06 00), draft-ietf-kitten-iakerb 3 (05 01: IAKERB-HEADER, then a KDC message),
-    draft-ietf-cat-user2user-02 (04 00 KERB-TGT-REQUEST, 04 01 KERB-TGT-REPLY).
+    draft-ietf-cat-user2user-02 (04 00 KERB-TGT-REQUEST, 04 01 KERB-TGT-REPLY).  A MIC token
+    goes to :func:`decode_mic`; other per-message tokens are shown undecoded.
     """
+    if len(data) >= 2 and int.from_bytes(data[:2], "big") in MIC_LAYOUTS:
+        return decode_mic(data, base, strict=strict)
     root = Field("Kerberos", offset=base, length=len(data))
     tok_id = _tok_id(root, data, 0, base)
     if tok_id is None:
+        return root.check() if strict else root
+    if tok_id in PER_MESSAGE_TOK_IDS:
+        root.summary = TOK_ID_NAMES[tok_id]
+        root.add("Data", data[2:], offset=base + 2, length=len(data) - 2)
+        root.children[0].note("a per-message token: its contents are not decoded", "info")
         return root.check() if strict else root
     walker = ber.Walker(data, base, HOOKS)
     pos = 2

@@ -159,8 +159,11 @@ def test_records_match_tshark(label: str, expected: dict, tree: Field) -> None:
 
 def test_ap_req_in_smb_session_setup() -> None:
     """krb_smb_gssapi.pcap frame 7: SPNEGO -> GSS -> AP-REQ (tshark: RC4 ticket, no kvno)."""
-    record = next(r for r in BLOBS if r["source"] == "zeek/krb_smb_gssapi.pcap" and r["frame"] == 7
-                  and r["carrier"] == "smb")  # fmt: skip
+    record = next(
+        r
+        for r in BLOBS
+        if r["source"] == "zeek/krb_smb_gssapi.pcap" and r["frame"] == 7 and r["carrier"] == "smb"
+    )
     blob = bytes.fromhex(record["blob"])
     start, end = gss_inner(blob)
     tree = kerberos.decode_gss_inner(blob[start:end], start, strict=True)
@@ -287,8 +290,8 @@ def test_as_req_fields() -> None:
     assert tree.find("Nonce").value == 1482773981
     assert tree.find("Till").summary == "2024-06-12 14:51:09 UTC"
     assert [child.value for child in tree.find("Etype").children] == [20, 19, 18, 17, 26, 25]
-    assert values(tree, "Address") == [bytes.fromhex(a) for a in
-                                       ("c0a80164", "ac110001", "c0a86501", "0a95d65a")]  # fmt: skip
+    addresses = ("c0a80164", "ac110001", "c0a86501", "0a95d65a")
+    assert values(tree, "Address") == [bytes.fromhex(address) for address in addresses]
 
 
 def test_as_rep_fields() -> None:
@@ -302,10 +305,14 @@ def test_as_rep_fields() -> None:
     assert tree.find("Salt").value == "EXAMPLE.COMtestuser"
 
 
-@pytest.mark.parametrize(("tok_id", "message", "name"), [
-    (b"\x05\x00", AS_REQ, "AsReq"), (b"\x06\x00", AS_REP, "AsRep"),
-    (b"\x03\x00", ERROR_PREAUTH_REQUIRED, "KrbError"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("tok_id", "message", "name"),
+    [
+        (b"\x05\x00", AS_REQ, "AsReq"),
+        (b"\x06\x00", AS_REP, "AsRep"),
+        (b"\x03\x00", ERROR_PREAUTH_REQUIRED, "KrbError"),
+    ],
+)
 def test_pku2u_tokens(tok_id: bytes, message: bytes, name: str) -> None:
     """draft-zhu-pku2u-09 6 / MS-PKU2U: AS-REQ and AS-REP as GSS context tokens."""
     tree = kerberos.decode_gss_inner(tok_id + message, 100, strict=True)
@@ -331,8 +338,9 @@ def _ticket_bytes() -> bytes:
 
 def test_tgt_reply_by_tok_id_and_raw() -> None:
     """draft-ietf-cat-user2user-02 3: KERB-TGT-REPLY (msg-type 17) with a real ticket."""
-    reply = der(0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x11"))
-                + der(0xA2, _ticket_bytes()))  # fmt: skip
+    reply = der(
+        0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x11")) + der(0xA2, _ticket_bytes())
+    )
     tree = kerberos.decode_gss_inner(b"\x04\x01" + reply, strict=True)
     assert tree.children[0].summary == "KERB_TGT_REPLY (04 01)"
     assert tree.summary == (
@@ -351,8 +359,9 @@ def test_tgs_req_names_come_from_req_body_not_the_tgt() -> None:
     content = der(0xA1, der(2, b"\x05")) + der(0xA2, der(2, b"\x0c")) + der(0xA3, padata) + body
     message = der(0x6C, der(0x30, content))
     tree = kerberos.decode(message, strict=True)
-    assert tree.summary.startswith("KRB_TGS_REQ, Realm: AFOREST.AD, Cname: user1, "
-                                   "Sname: krbtgt/AFOREST.AD, Etypes: ")  # fmt: skip
+    assert tree.summary.startswith(
+        "KRB_TGS_REQ, Realm: AFOREST.AD, Cname: user1, Sname: krbtgt/AFOREST.AD, Etypes: "
+    )
     inner = tree.find("Padata").find("ApReq")
     assert inner.find("Ticket").summary.startswith("Realm: SRT-AD.LOCAL")
     realm = inner.find("Realm")
@@ -377,9 +386,12 @@ def test_mic_rfc4121() -> None:
     tree = kerberos.decode_mic(CFX_MIC, 40, strict=True)
     assert tree.summary == "MIC (RFC 4121), Flags: 0x04 (AcceptorSubkey), SndSeq: 123"
     assert [(c.name, c.offset, c.length) for c in tree.children] == [
-        ("TokId", 40, 2), ("Flags", 42, 1), ("Filler", 43, 5), ("SndSeq", 48, 8),
+        ("TokId", 40, 2),
+        ("Flags", 42, 1),
+        ("Filler", 43, 5),
+        ("SndSeq", 48, 8),
         ("SgnCksum", 56, 12),
-    ]  # fmt: skip
+    ]
     assert tree.find("AcceptorSubkey").value is True and tree.find("Sealed").value is False
     assert tree.find("SgnCksum").value == bytes.fromhex("b479cc6b1a27beb60a815b26")
 
@@ -394,18 +406,30 @@ def test_mic_rfc1964_gss_framed() -> None:
     assert tree.find("SgnCksum").value == bytes(range(8, 16))
 
 
-@pytest.mark.parametrize(("token", "message"), [
-    (CFX_MIC[:3] + b"\x00" + CFX_MIC[4:], "Filler"),
-    (CFX_MIC[:16], "expected a checksum"),
-    (b"\x05\x04" + CFX_MIC[2:], "is not a MIC token"),
-    (CFX_MIC[:10], "expected 8 bytes for SndSeq"),
-    (b"\x04", "expected a 2-byte TOK_ID"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (CFX_MIC[:3] + b"\x00" + CFX_MIC[4:], "Filler"),
+        (CFX_MIC[:16], "expected a checksum"),
+        (b"\x05\x04" + CFX_MIC[2:], "is not a MIC token"),
+        (CFX_MIC[:10], "expected 8 bytes for SndSeq"),
+        (b"\x04", "expected a 2-byte TOK_ID"),
+    ],
+)
 def test_mic_problems(token: bytes, message: str) -> None:
     tree = kerberos.decode_mic(token)
     assert any(message in note.message for _, note in tree.errors())
     with pytest.raises(DecodeError):
         kerberos.decode_mic(token, strict=True)
+
+
+def test_per_message_tokens_given_as_context_tokens() -> None:
+    assert kerberos.decode_gss_inner(CFX_MIC, strict=True).find("SndSeq").value == 123
+    wrap = kerberos.decode_gss_inner(b"\x05\x04" + CFX_MIC[2:], 9, strict=True)
+    assert wrap.summary == "Wrap (RFC 4121)"
+    assert (wrap.children[1].name, wrap.children[1].offset) == ("Data", 11)
+    with pytest.raises(DecodeError, match="expected a 2-byte TOK_ID"):
+        kerberos.decode_gss_inner(b"", strict=True)
 
 
 def test_tok_id_that_does_not_match_the_message() -> None:
@@ -465,11 +489,13 @@ def token_of(blob: bytes) -> tuple[Callable[..., Field], bytes]:
 
 
 #: (decoder, token) for every real token above and in blobs.json.
-TOKENS = [token_of(blob) for blob in (ERROR_TOO_BIG, ERROR_PREAUTH_REQUIRED, AS_REQ, AS_REP,
-                                      GSS_KRB_ERROR)] + [
+TOKENS = [
+    token_of(blob)
+    for blob in (ERROR_TOO_BIG, ERROR_PREAUTH_REQUIRED, AS_REQ, AS_REP, GSS_KRB_ERROR)
+] + [
     token_of(blob)
     for blob in {bytes.fromhex(r["blob"]) for r in BLOBS if "kerberos.msg_type" in r["tshark"]}
-]  # fmt: skip
+]
 
 
 def assert_well_formed(tree: Field, base: int, size: int) -> None:
@@ -501,8 +527,19 @@ def test_every_truncation_of_the_mic() -> None:
         assert bool(list(tree.errors())) == (cut <= 16)
 
 
-PREFIXES = [b"", b"\x6e", b"\x6f\x81", b"\x7e", b"\x6a", b"\x6d", b"\x30", b"\x01\x00", b"\x04\x04",
-            b"\x05\x01", b"\x60"]  # fmt: skip
+PREFIXES = [
+    b"",
+    b"\x6e",
+    b"\x6f\x81",
+    b"\x7e",
+    b"\x6a",
+    b"\x6d",
+    b"\x30",
+    b"\x01\x00",
+    b"\x04\x04",
+    b"\x05\x01",
+    b"\x60",
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -540,8 +577,9 @@ def test_hostile_length() -> None:
     tree = kerberos.decode(blob)
     assert any("declares 4294967295 content bytes" in n.message for _, n in tree.errors())
     cipher = der(0x30, der(0xA0, der(2, b"\x12")) + der(0xA2, b"\x04\x84\xff\xff\xff\xff\x00"))
-    reply = der(0x6F, der(0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x0f"))
-                            + der(0xA2, cipher)))  # fmt: skip
+    reply = der(
+        0x6F, der(0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x0f")) + der(0xA2, cipher))
+    )
     tree = kerberos.decode(reply)
     assert_well_formed(tree, 0, len(reply))
     assert any("only 1 present" in note.message for _, note in tree.errors())
@@ -549,10 +587,16 @@ def test_hostile_length() -> None:
 
 def test_too_many_elements_are_bounded() -> None:
     etypes = der(0x30, b"".join(der(2, b"\x12") for _ in range(ber.MAX_ELEMENTS + 10)))
-    body = der(0x30, der(0xA0, der(3, b"\x00" + bytes(4))) + der(0xA2, der(0x1B, b"R"))
-               + der(0xA5, der(0x18, b"20240101000000Z")) + der(0xA7, der(2, b"\x01"))
-               + der(0xA8, etypes))  # fmt: skip
-    blob = der(0x6A, der(0x30, der(0xA1, der(2, b"\x05")) + der(0xA2, der(2, b"\x0a"))
-                         + der(0xA4, body)))  # fmt: skip
+    body = der(
+        0x30,
+        der(0xA0, der(3, b"\x00" + bytes(4)))
+        + der(0xA2, der(0x1B, b"R"))
+        + der(0xA5, der(0x18, b"20240101000000Z"))
+        + der(0xA7, der(2, b"\x01"))
+        + der(0xA8, etypes),
+    )
+    blob = der(
+        0x6A, der(0x30, der(0xA1, der(2, b"\x05")) + der(0xA2, der(2, b"\x0a")) + der(0xA4, body))
+    )
     tree = kerberos.decode(blob)
     assert any("elements" in note.message for _, note in tree.errors())

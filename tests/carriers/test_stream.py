@@ -1,0 +1,141 @@
+"""End to end on every shared capture: the blobs found are the ones tshark finds, byte for byte,
+in the same frames and TCP streams, with the SMB header facts tshark reports."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from negodissect.carriers import AuthBlob, Notice
+from negodissect.carriers.stream import blobs_from_capture
+from tests.conftest import SHARED_CAPTURES
+
+CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*"))
+IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
+
+
+def collect(path: Path | str, **options) -> tuple[list[AuthBlob], list[Notice]]:
+    items = list(blobs_from_capture(str(path), **options))
+    return [i for i in items if isinstance(i, AuthBlob)], [i for i in items if isinstance(i, Notice)]
+
+
+def tshark_fields(tshark: str, path: Path, display_filter: str, fields: list[str]) -> list[list[str]]:
+    command = [tshark, "-r", str(path), "-o", "tcp.desegment_tcp_streams:TRUE", "-Y",
+               display_filter, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
+    for name in fields:
+        command += ["-e", name]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in output.splitlines()]
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+def test_blobs_match_tshark(tshark, path):
+    rows = tshark_fields(tshark, path, "smb2.security_blob || smb.security_blob",
+                         ["frame.number", "tcp.stream", "smb2.security_blob", "smb.security_blob"])
+    expected = []
+    for frame, stream, smb2_blobs, smb1_blobs in rows:
+        for blob in (smb2_blobs + "," + smb1_blobs).split(","):
+            if blob and blob != "<MISSING>":
+                expected.append((int(frame), int(stream), blob))
+    blobs, notices = collect(path)
+    assert [(b.frame, b.stream, b.data.hex()) for b in blobs] == expected
+    assert all(b.missing == 0 for b in blobs)
+    assert not [n for n in notices if n.severity == "error"]
+
+
+SMB2_FIELDS = ["frame.number", "smb2.cmd", "smb2.flags.response", "smb2.msg_id", "smb2.sesid",
+               "smb2.nt_status", "smb2.dialect", "smb2.server_guid", "smb2.session_flags"]
+
+
+@pytest.mark.parametrize(
+    "name", ["zeek/smb_smb2.pcap", "zeek/smb_smb311.pcap", "packetgen-plugin-smb/smb2-nego.pcapng"]
+)
+def test_smb2_header_facts_match_tshark(tshark, name):
+    path = SHARED_CAPTURES / name
+    rows = tshark_fields(tshark, path, "smb2.security_blob", SMB2_FIELDS)
+    by_frame = {b.frame: b for b in collect(path)[0]}
+    for frame, command, response, message_id, session_id, status, dialect, guid, flags in rows:
+        if int(frame) not in by_frame:
+            continue  # tshark shows an empty blob there
+        context = by_frame[int(frame)].context
+        assert context["command"] == int(command)
+        assert context["is_response"] == (response in ("1", "True"))
+        assert context["message_id"] == int(message_id)
+        assert context["session_id"] == int(session_id, 16)
+        if status:
+            assert context["status"] == int(status, 16)
+        if dialect:
+            assert context["dialect"] == int(dialect, 16)
+            assert context["server_guid"] == "{" + guid.upper() + "}"
+        if flags:
+            assert context["session_flags"] == int(flags, 16)
+
+
+def test_smb2_lines_and_header_tree():
+    blobs = collect(SHARED_CAPTURES / "zeek" / "smb_smb2.pcap")[0]
+    assert [b.line for b in blobs] == [
+        "SMB2: R  NEGOTIATE (0x0), GUID={E6FA9A19-C50F-49C1-B76B-E5FBD1C6F112}",
+        "SMB2: C  SESSION SETUP (0x1)",
+        "SMB2: R  - NT Status: STATUS_MORE_PROCESSING_REQUIRED (0xC0000016)  SESSION SETUP (0x1)"
+        ", SessionFlags=0x0",
+        "SMB2: C  SESSION SETUP (0x1)",
+        "SMB2: R  SESSION SETUP (0x1), SessionFlags=0x0",
+    ]
+    assert all(b.carrier == "smb2" for b in blobs)
+    negotiate = blobs[0]
+    assert negotiate.context["dialect_name"] == "SMB 2.0.2"
+    assert negotiate.context["upgraded_from_smb1"] is True
+    header = negotiate.header.find("SMB2Header")
+    assert header is not None and (header.offset, header.length) == (0, 64)
+    command = header.find("Command")
+    assert command is not None and (command.offset, command.length, command.value) == (12, 2, 0)
+    offset = negotiate.header.find("SecurityBufferOffset")
+    length = negotiate.header.find("SecurityBufferLength")
+    assert offset is not None and length is not None and length.value == len(negotiate.data)
+    status = blobs[2].header.find("Status")
+    assert status is not None and status.summary.startswith("STATUS_MORE_PROCESSING_REQUIRED")
+    assert blobs[2].context["status_name"] == "STATUS_MORE_PROCESSING_REQUIRED"
+    assert all(not node.notes for b in blobs for node in b.header.walk())
+    assert (blobs[1].src, blobs[1].dst) == ("10.0.0.11:49208", "10.0.0.12:445")
+
+
+def test_smb1_session_setup_andx():
+    blobs = collect(SHARED_CAPTURES / "zeek" / "krb_smb_gssapi.pcap")[0]
+    assert [(b.frame, b.carrier, b.context["command"]) for b in blobs] == [
+        (5, "smb1", 0x72), (7, "smb1", 0x73), (8, "smb1", 0x73)
+    ]
+    # MS-DTYP 2.3.4.2 GUID byte order; tshark prints this SMB1 field big-endian: 15000000-9384-7e2a
+    assert blobs[0].line == "SMB: R  NEGOTIATE (0x72), GUID={00000015-8493-2A7E-AE8C-A04D2D49CE42}"
+    assert blobs[1].line == "SMB: C  SESSION SETUP ANDX (0x73)"
+    assert blobs[1].context["message_id"] == 14464 and blobs[2].context["session_id"] == 2048
+    assert blobs[1].context["andx_command"] == 0xFF
+    blob_length = blobs[1].header.find("SecurityBlobLength")
+    assert blob_length is not None and blob_length.value == len(blobs[1].data)
+
+
+def test_smb1_upgraded_to_smb2_is_noted():
+    blobs, notices = collect(SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng")
+    upgraded = [n for n in notices if "upgraded to SMB2" in n.message]
+    assert [(n.frame, n.severity, n.stream) for n in upgraded] == [(2, "info", 0)]
+    negotiates = [b for b in blobs if b.context["command"] == 0]
+    assert [b.context["upgraded_from_smb1"] for b in negotiates] == [True, False]
+
+
+@pytest.mark.parametrize("name", ["zeek/smb_smb3.pcap", "zeek/smb_smb311.pcap"])
+def test_encrypted_smb3_is_reported_once_per_stream(tshark, name):
+    path = SHARED_CAPTURES / name
+    rows = tshark_fields(tshark, path, "smb2.header.transform.nonce", ["smb2.header.transform.nonce"])
+    count = sum(len(row[0].split(",")) for row in rows)
+    notices = [n for n in collect(path)[1] if "TRANSFORM_HEADER" in n.message]
+    assert len(notices) == 1
+    assert notices[0].stream == 0 and notices[0].severity == "info"
+    assert notices[0].message.startswith(f"{count} encrypted SMB3 messages")
+
+
+def test_filters():
+    path = SHARED_CAPTURES / "zeek" / "smb_raw_ntlm_in_smb.pcap"
+    assert [b.frame for b in collect(path, frames={20, 22})[0]] == [20, 22]
+    assert collect(path, streams={0, 1})[0] == []
+    assert [b.stream for b in collect(path, streams={2})[0]] == [2, 2, 2]
