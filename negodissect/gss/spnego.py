@@ -75,6 +75,7 @@ class _Hooks:
 
     def __init__(self, data: bytes, base: int, exchange: framing.Exchange):
         self.data, self.base, self.exchange = data, base, exchange
+        self.token = b""
 
     def table(self) -> dict[str, framing.Callable[[Field], None]]:
         return {
@@ -117,6 +118,7 @@ class _Hooks:
         offset, token = content_of(node)
         if not token:
             return
+        self.token = token
         inner = framing.decode_mech_token(token, offset, self.exchange)
         node.children = [inner]
         node.summary = inner.summary
@@ -140,8 +142,14 @@ class _Hooks:
             self.exchange.mech = node.value
 
     def mech_list_mic(self, node: Field) -> None:
+        """mechListMIC (RFC 4178 5); some old Windows servers put a copy of the token there instead."""
         offset, mic = content_of(node)
-        if mic:
+        if mic and mic == self.token:
+            node.note("not a MIC: a byte-for-byte copy of this message's responseToken, as some old "
+                      "Windows servers send", "info")
+            inner = framing.decode_mech_token(mic, offset, self.exchange)
+            node.children, node.summary = [inner], f"copy of the token: {inner.summary}"
+        elif mic:
             inner = framing.decode_mic(mic, offset, self.exchange)
             if inner.children or inner.notes:
                 node.children = [inner]

@@ -104,3 +104,13 @@ def test_unknown_negstate_and_extra_bytes_are_noted() -> None:
     tree = spnego.decode(bytes.fromhex("a1073005a0030a0109" "0000"))
     assert "not defined" in tree.find("NegState").notes[0].message
     assert any("after the token" in note.message for note in tree.notes)
+
+
+def test_mech_list_mic_holding_a_copy_of_the_token_is_recognised() -> None:
+    """zeek/krb_smb_gssapi.pcap frame 8: a Windows server's accept-completed carries the AP-REP twice."""
+    record = next(r.values[0] for r in real_blobs(("smb",))
+                  if r.values[0]["source"].endswith("krb_smb_gssapi.pcap")
+                  and r.values[0]["frame"] == 8)
+    mic = decode(record).find("MechListMIC")
+    assert "copy of" in mic.notes[0].message and mic.notes[0].severity == "info"
+    assert mic.find("ApRep") is not None

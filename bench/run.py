@@ -1,0 +1,304 @@
+"""Time negodissect against tshark and ``cat`` on one large mixed capture, side by side.
+
+Makes the capture (bench/make_capture.py) if it is missing, warms the page cache, then runs each
+command once in its own child process and reads its wall time and peak RSS (``os.wait4``).  Prints
+a markdown table (also written to bench/out/results.md) and checks the blobs negodissect found
+against the generator's ground truth and against tshark.  Exit status 1 when negodissect missed
+or invented a blob.
+
+Usage: ``python bench/run.py [--packets N] [--seed S] [--capture FILE] [--no-tshark]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import make_capture  # noqa: E402  (a sibling script, not a package)
+
+REPO = HERE.parent
+BLOBS_JSON = REPO / "tests" / "data" / "blobs.json"
+#: Real blobs timed through ``negodissect -``: (label, source capture, frame, carrier).
+STDIN_BLOBS = (
+    ("NTLM AUTH in SPNEGO", "packetgen-plugin-smb/smb2-nego.pcapng", 11, "smb2"),
+    ("Kerberos AP-REQ in SPNEGO", "zeek/krb_smb_gssapi.pcap", 7, "smb"),
+)
+STDIN_RUNS = 10
+#: Stands for the capture's path in the commands shown.
+FILE = "FILE"
+TSHARK_FILTER = "spnego || ntlmssp || negoex"
+#: GNU time (Debian package ``time``) measures the peak RSS of exactly the command it runs.
+GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+
+
+@dataclass
+class Timing:
+    """One command run: what it was, how long, how much memory; ``None`` when not available."""
+
+    label: str
+    command: str
+    wall: float | None = None
+    rss_mb: float | None = None
+    compare: str | None = None  # label of the tshark row this one is compared with
+    note: str = ""
+
+
+def negodissect_command() -> list[str]:
+    """The negodissect next to this interpreter, else ``python -m negodissect``."""
+    script = Path(sys.executable).parent / "negodissect"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "negodissect"]
+
+
+def measure(argv: list[str], stdout: Path | None = None, stdin: Path | None = None
+            ) -> tuple[float, float, int]:
+    """Run ``argv`` in a child; return (wall seconds, peak RSS in MB, exit status).
+
+    The peak RSS comes from GNU time when it is installed: a child forked from this (large)
+    Python process would otherwise carry this process's RSS into its own ``ru_maxrss``.
+    """
+    rss_file = make_capture.OUT_DIR / "rss.txt"
+    wrapped = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv] if GNU_TIME else argv
+    out = stdout.open("wb") if stdout else subprocess.DEVNULL
+    inp = stdin.open("rb") if stdin else subprocess.DEVNULL
+    try:
+        started = time.perf_counter()
+        child = subprocess.Popen(wrapped, stdin=inp, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+    finally:
+        for handle in (out, inp):
+            if handle is not subprocess.DEVNULL:
+                handle.close()
+    rss_kb = int(rss_file.read_text().split()[-1]) if GNU_TIME else usage.ru_maxrss
+    return wall, rss_kb / 1024, os.waitstatus_to_exitcode(status)
+
+
+def shown(argv: list[str], stdout: str = "> /dev/null", stdin: str = "") -> str:
+    """How a command reads in the table: the tool's name, FILE for the capture."""
+    words = [Path(argv[-1 if argv[0] == sys.executable else 0]).name,
+             *('"' + w + '"' if " " in w else w for w in argv[1:])]
+    return " ".join([*([stdin, "|"] if stdin else []), *words, *([stdout] if stdout else [])])
+
+
+def stdin_blob(source: str, frame: int, carrier: str) -> bytes:
+    """The hex of one real blob from tests/data/blobs.json."""
+    for record in json.loads(BLOBS_JSON.read_text()):
+        if (record["source"], record["frame"], record["carrier"]) == (source, frame, carrier):
+            return record["blob"].encode() + b"\n"
+    raise SystemExit(f"run.py: {source} frame {frame} ({carrier}) is not in {BLOBS_JSON}")
+
+
+def import_time(command: list[str], blob: Path) -> tuple[float, list[tuple[float, str]], bool]:
+    """``python -X importtime`` of the stdin path: total seconds, heaviest top-level imports,
+    and whether scapy was imported."""
+    argv = [sys.executable, "-X", "importtime", *command[-1:], "-"]
+    if command[0] == sys.executable:
+        argv = [sys.executable, "-X", "importtime", "-m", "negodissect", "-"]
+    with blob.open("rb") as handle:
+        done = subprocess.run(argv, stdin=handle, capture_output=True, text=True, check=False)
+    total, top = 0, []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, cumulative, name = line[len("import time:"):].split("|")
+        total += int(own)
+        if not name[1:].startswith(" "):  # nested imports are indented
+            top.append((int(cumulative) / 1e6, name.strip()))
+    return total / 1e6, sorted(top, reverse=True)[:6], "| scapy" in done.stderr
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packets", type=int, default=make_capture.DEFAULT_PACKETS)
+    parser.add_argument("--seed", type=int, default=make_capture.DEFAULT_SEED)
+    parser.add_argument("--capture", type=Path,
+                        help="time this capture instead (ground truth only if its sidecar exists)")
+    parser.add_argument("--no-tshark", action="store_true", help="skip the two tshark runs")
+    args = parser.parse_args(argv)
+
+    out_dir = make_capture.OUT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    capture = args.capture or make_capture.default_capture(args.packets, args.seed)
+    truth_file = make_capture.truth_path(capture)
+    if not capture.exists() or (not args.capture and not truth_file.exists()):
+        print(f"run.py: making {capture} ({args.packets} packets) ...", file=sys.stderr)
+        make_capture.generate(capture, args.packets, args.seed)
+    truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
+    size = capture.stat().st_size
+    packets = truth["packets"] if truth else count_packets(capture)
+    nego = negodissect_command()
+    help_text = subprocess.run([*nego, "--help"], capture_output=True, text=True).stdout
+    tshark = shutil.which("tshark") is not None
+
+    jsonl_out, fields_out = out_dir / "negodissect.jsonl", out_dir / "tshark-fields.tsv"
+    tshark_filter = ["tshark", "-r", FILE, "-Y", TSHARK_FILTER]
+    fields = ["-T", "fields", "-e", "frame.number", "-e", "ntlmssp.auth.username"]
+    conversations = "--conversations" in help_text
+    # (label, command with FILE for the capture, stdout file, compared with, available)
+    plan: list[tuple[str, list[str], Path | None, str | None, bool]] = [
+        ("cat (floor)", ["cat", FILE], None, None, True),
+        ("tshark -V", [*tshark_filter, "-V"], None, None, tshark),
+        ("tshark -T fields", [*tshark_filter, *fields], fields_out, None, tshark),
+        ("negodissect (tree)", [*nego, FILE], None, "tshark -V", True),
+        ("negodissect --jsonl", [*nego, "--jsonl", FILE], jsonl_out, "tshark -T fields", True),
+        ("negodissect --conversations", [*nego, "--conversations", FILE], None,
+         "tshark -T fields", conversations),
+    ]
+    subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
+    timings: dict[str, Timing] = {}
+    for label, command, stdout, compare, available in plan:
+        redirect = f"> {stdout.name}" if stdout else "> /dev/null"
+        timing = timings[label] = Timing(label, shown(command, redirect), compare=compare)
+        if not available:
+            timing.note = "not available"
+            continue
+        if args.no_tshark and label.startswith("tshark"):
+            timing.note = "skipped (--no-tshark)"
+            continue
+        print(f"run.py: {timing.command}", file=sys.stderr)
+        argv = [str(capture) if word == FILE else word for word in command]
+        timing.wall, timing.rss_mb, status = measure(argv, stdout)
+        if status:
+            timing.note = f"exit status {status}"
+
+    stdin_rows = []
+    for label, source, frame, carrier in STDIN_BLOBS:
+        blob = out_dir / f"stdin-{frame}-{carrier}.hex"
+        blob.write_bytes(stdin_blob(source, frame, carrier))
+        samples = [measure([*nego, "-"], stdin=blob) for _ in range(STDIN_RUNS)]
+        seconds = statistics.median(wall for wall, _, _ in samples)
+        stdin_rows.append((label, len(blob.read_bytes()) // 2, seconds,
+                           max(rss for _, rss, _ in samples)))
+    imports = import_time(nego, out_dir / f"stdin-{STDIN_BLOBS[0][2]}-{STDIN_BLOBS[0][3]}.hex")
+
+    report = render(capture, size, packets, truth, timings, stdin_rows, imports)
+    report += "\n" + check_blobs(truth, jsonl_out, timings, fields_out)
+    print(report)
+    (out_dir / "results.md").write_text(report)
+    return 0 if "MISMATCH" not in report else 1
+
+
+def count_packets(capture: Path) -> int:
+    """Packets in a capture without a sidecar, by ``capinfos``."""
+    done = subprocess.run(["capinfos", "-c", "-M", str(capture)], capture_output=True, text=True)
+    return int(done.stdout.split(":")[-1])
+
+
+def render(capture: Path, size: int, packets: int, truth: dict | None,
+           timings: dict[str, Timing], stdin_rows: list, imports: tuple) -> str:
+    """The markdown report: machine, capture, the big table, stdin latency, import time."""
+    cat = timings["cat (floor)"].wall
+    lines = [
+        f"## negodissect benchmark, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
+        f"{tool_version(['tshark', '-v'])}, negodissect {negodissect_version()}.",
+        f"Capture (FILE): `{capture.name}`, {packets:,} packets, {size / 1e6:.1f} MB"
+        + (f", {truth['smb_connections']} SMB connections with {truth['blobs']} security blobs"
+           f" ({truth['blobs_split']} split across segments, "
+           f"{truth['smb_connections_out_of_order']} connections out of order)" if truth else "")
+        + ". Page cache warm; one run each; peak RSS of the child process.",
+        "",
+        "| command | wall s | packets/s | MB/s | peak RSS MB | speed vs tshark | time vs cat |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for timing in timings.values():
+        if timing.wall is None:
+            lines.append(f"| `{timing.command}` | {timing.note} | | | | | |")
+            continue
+        versus = ""
+        other = timings.get(timing.compare or "")
+        if other and other.wall:
+            versus = f"{other.wall / timing.wall:.1f}x ({other.label})"
+        floor = f"{timing.wall / cat:.1f}x" if cat else ""
+        note = f" ({timing.note})" if timing.note else ""
+        lines.append(f"| `{timing.command}`{note} | {timing.wall:.2f} | {packets / timing.wall:,.0f}"
+                     f" | {size / 1e6 / timing.wall:.1f} | {timing.rss_mb:.0f} | {versus} "
+                     f"| {floor} |")
+    lines += ["", f"Standard input, `echo <hex blob> | negodissect -`, median of {STDIN_RUNS}:", "",
+              "| blob | bytes | wall s | peak RSS MB |", "|---|---:|---:|---:|"]
+    lines += [f"| {label} | {length} | {seconds:.3f} | {rss:.0f} |"
+              for label, length, seconds, rss in stdin_rows]
+    total, top, scapy = imports
+    lines += ["", f"`python -X importtime` of the stdin path: {total:.3f} s of imports in all "
+              f"(scapy {'IMPORTED' if scapy else 'not imported'}); heaviest top-level: "
+              + ", ".join(f"{name} {seconds:.3f} s" for seconds, name in top) + "."]
+    lines += ["", "Targets (issue 5): speed vs tshark >= 3x for the same job; time vs cat <= 5x; "
+              "peak RSS < 200 MB; stdin blob < 0.25 s.", ""]
+    return "\n".join(lines)
+
+
+def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing],
+                fields: Path) -> str:
+    """Blobs negodissect --jsonl and tshark found, against the generator's ground truth."""
+    lines = ["### Blobs found", ""]
+    expected = {b["frame"] for b in truth["blob_frames"] if b["length"]} if truth else None
+    if truth:
+        lines.append(f"- ground truth: {truth['blobs']} non-empty security blobs "
+                     f"({truth['security_buffers']} security buffers counting empty ones) in "
+                     f"{truth['smb_connections']} SMB connections")
+    if timings["negodissect --jsonl"].wall is not None:
+        records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+        found = [r["frame"] for r in records if "frame" in r]
+        lines.append(f"- negodissect --jsonl: {len(found)} blobs"
+                     + (verdict(expected, found) if expected is not None else ""))
+    if timings["tshark -T fields"].wall is not None:
+        frames = [int(line.split("\t")[0]) for line in fields.read_text().splitlines() if line]
+        text = f"- tshark -Y \"{TSHARK_FILTER}\" (default preferences): {len(frames)} frames"
+        if expected is not None:
+            missed = expected - set(frames)
+            out_of_order = {c for c, info in enumerate(truth["connections"])
+                            if info["out_of_order"]}
+            in_ooo = sum(1 for b in truth["blob_frames"]
+                         if b["frame"] in missed and b["connection"] in out_of_order)
+            text += (f"; misses {len(missed)} of the ground truth ({in_ooo} of them in "
+                     "out-of-order connections: tcp.reassemble_out_of_order is off by default)")
+        lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+def verdict(expected: set[int], found: list[int]) -> str:
+    missed, extra = sorted(expected - set(found)), sorted(set(found) - expected)
+    if not missed and not extra and len(found) == len(expected):
+        return ", the same frames as the ground truth: OK"
+    return (f": MISMATCH with the ground truth, {len(missed)} missed (frames {missed[:10]}), "
+            f"{len(extra)} not expected (frames {extra[:10]}), {len(found)} records")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def tool_version(argv: list[str]) -> str:
+    """``TShark (Wireshark) 4.0.17`` from the first line of ``argv``'s output."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError:
+        return f"{argv[0]} not installed"
+    first = done.stdout.splitlines()[0] if done.stdout else argv[0]
+    return first.split(" (Git")[0]
+
+
+def negodissect_version() -> str:
+    done = subprocess.run([*negodissect_command(), "--version"], capture_output=True, text=True)
+    return done.stdout.strip().split()[-1] if done.stdout.strip() else "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
