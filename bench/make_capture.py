@@ -18,7 +18,9 @@ Usage: ``python bench/make_capture.py [--packets N] [--seed S] [--out FILE]``
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import logging
 import random
 import struct
 import sys
@@ -122,6 +124,7 @@ def security_buffers(message: bytes) -> list[tuple[int, int]]:
 
 def read_frames(path: Path) -> list[bytes]:
     """Every Ethernet frame of a pcap/pcapng file, read with scapy's readers."""
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # "unknown LL type": raw is all
     from scapy.utils import rdpcap
 
     return [bytes(packet) for packet in rdpcap(str(path))]
@@ -451,7 +454,7 @@ class Generator:
         while len(cuts) < self.rng.randrange(1, 4) and size > 4:
             cuts.add(self.rng.randrange(1, size))
         bounds = [0, *sorted(c for c in cuts if 0 < c < size), size]
-        return [(a, message.data[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+        return [(a, message.data[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def blob_kind(data: bytes, offset: int, length: int) -> str:

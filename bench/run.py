@@ -57,9 +57,11 @@ class Timing:
 
 
 def negodissect_command() -> list[str]:
-    """The negodissect next to this interpreter, else ``python -m negodissect``."""
+    """The negodissect script installed next to this interpreter."""
     script = Path(sys.executable).parent / "negodissect"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "negodissect"]
+    if not script.exists():
+        raise SystemExit(f"run.py: no {script}; install negodissect into this environment")
+    return [str(script)]
 
 
 def measure(argv: list[str], stdout: Path | None = None, stdin: Path | None = None
@@ -88,8 +90,7 @@ def measure(argv: list[str], stdout: Path | None = None, stdin: Path | None = No
 
 def shown(argv: list[str], stdout: str = "> /dev/null", stdin: str = "") -> str:
     """How a command reads in the table: the tool's name, FILE for the capture."""
-    words = [Path(argv[-1 if argv[0] == sys.executable else 0]).name,
-             *('"' + w + '"' if " " in w else w for w in argv[1:])]
+    words = [Path(argv[0]).name, *('"' + w + '"' if " " in w else w for w in argv[1:])]
     return " ".join([*([stdin, "|"] if stdin else []), *words, *([stdout] if stdout else [])])
 
 
@@ -104,9 +105,7 @@ def stdin_blob(source: str, frame: int, carrier: str) -> bytes:
 def import_time(command: list[str], blob: Path) -> tuple[float, list[tuple[float, str]], bool]:
     """``python -X importtime`` of the stdin path: total seconds, heaviest top-level imports,
     and whether scapy was imported."""
-    argv = [sys.executable, "-X", "importtime", *command[-1:], "-"]
-    if command[0] == sys.executable:
-        argv = [sys.executable, "-X", "importtime", "-m", "negodissect", "-"]
+    argv = [sys.executable, "-X", "importtime", *command, "-"]
     with blob.open("rb") as handle:
         done = subprocess.run(argv, stdin=handle, capture_output=True, text=True, check=False)
     total, top = 0, []
@@ -225,9 +224,9 @@ def render(capture: Path, size: int, packets: int, truth: dict | None,
             versus = f"{other.wall / timing.wall:.1f}x ({other.label})"
         floor = f"{timing.wall / cat:.1f}x" if cat else ""
         note = f" ({timing.note})" if timing.note else ""
-        lines.append(f"| `{timing.command}`{note} | {timing.wall:.2f} | {packets / timing.wall:,.0f}"
-                     f" | {size / 1e6 / timing.wall:.1f} | {timing.rss_mb:.0f} | {versus} "
-                     f"| {floor} |")
+        lines.append(f"| `{timing.command}`{note} | {timing.wall:.2f} "
+                     f"| {packets / timing.wall:,.0f} | {size / 1e6 / timing.wall:.1f} "
+                     f"| {timing.rss_mb:.0f} | {versus} | {floor} |")
     lines += ["", f"Standard input, `echo <hex blob> | negodissect -`, median of {STDIN_RUNS}:", "",
               "| blob | bytes | wall s | peak RSS MB |", "|---|---:|---:|---:|"]
     lines += [f"| {label} | {length} | {seconds:.3f} | {rss:.0f} |"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Severity = Literal["error", "warning", "info"]
-Value = Union[None, bool, int, str, bytes, list[str]]
+Value = None | bool | int | str | bytes | list[str]
 
 
 @dataclass(slots=True)

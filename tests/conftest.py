@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real blobs extracted from ../shared/captures and where captures live."""
+"""Shared test fixtures: real blobs extracted from ../shared/captures, and where captures live."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ BLOBS = json.loads((ROOT / "tests" / "data" / "blobs.json").read_text())
 
 
 def real_blobs(carriers: tuple[str, ...] = ("smb", "smb2", "mechToken", "responseToken")) -> list:
-    """The blobs of tests/data/blobs.json carried by ``carriers``, as pytest params named by source."""
-    return [pytest.param(record, id=f"{record['source']}#{record['frame']}-{record['carrier']}")
-            for record in BLOBS if record["carrier"] in carriers]
+    """Blobs of tests/data/blobs.json carried by ``carriers``, as pytest params named by source."""
+    return [
+        pytest.param(record, id=f"{record['source']}#{record['frame']}-{record['carrier']}")
+        for record in BLOBS
+        if record["carrier"] in carriers
+    ]
 
 
 @pytest.fixture(scope="session")

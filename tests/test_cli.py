@@ -11,19 +11,29 @@ import pytest
 
 from tests.conftest import BLOBS
 
-NEGOTIATE_RESPONSE = next(r["blob"] for r in BLOBS if r["source"].endswith("/smb2.pcapng")
-                          and r["frame"] == 2)
-NTLM_AUTH = next(r["blob"] for r in BLOBS if r["source"].endswith("raw_ntlm_in_smb.pcap")
-                 and r["frame"] == 22)
+NEGOTIATE_RESPONSE = next(
+    r["blob"] for r in BLOBS if r["source"].endswith("/smb2.pcapng") and r["frame"] == 2
+)
+NTLM_AUTH = next(
+    r["blob"] for r in BLOBS if r["source"].endswith("raw_ntlm_in_smb.pcap") and r["frame"] == 22
+)
 
 
 def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     """Run the command as a user would; output decoded leniently so escapes can be checked."""
-    done = subprocess.run([sys.executable, "-m", "negodissect", *args], input=stdin,
-                          capture_output=True, timeout=60, check=False)
-    return subprocess.CompletedProcess(done.args, done.returncode,
-                                       done.stdout.decode("utf-8", "replace"),
-                                       done.stderr.decode("utf-8", "replace"))
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
 
 
 def test_hex_blob_prints_the_network_monitor_tree() -> None:
@@ -51,30 +61,41 @@ def test_as_forces_the_kind() -> None:
 
 
 def test_stdin_mode_does_not_import_scapy_and_starts_fast() -> None:
-    probe = ("import atexit, sys\n"
-             "atexit.register(lambda: sys.stderr.write('SCAPY' if 'scapy' in sys.modules "
-             "else 'NO-SCAPY'))\n"
-             "sys.argv = ['negodissect', '-']\n"
-             "from negodissect.cli import main\nmain()\n")
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('SCAPY' if 'scapy' in sys.modules "
+        "else 'NO-SCAPY'))\n"
+        "sys.argv = ['negodissect', '-']\n"
+        "from negodissect.cli import main\nmain()\n"
+    )
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", probe], input=NEGOTIATE_RESPONSE.encode(),
-                          capture_output=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=NEGOTIATE_RESPONSE.encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     assert done.returncode == 0 and done.stderr.endswith(b"NO-SCAPY")
     assert elapsed < 1.5, f"stdin mode took {elapsed:.2f} s"
 
 
-@pytest.mark.parametrize(("args", "stdin", "code"), [
-    (("-",), b"", 3),                           # empty stdin
-    (("-",), bytes(range(256)) * 3, 3),         # binary garbage
-    (("-",), b"zz not a blob zz\n", 3),
-    (("/nonexistent/capture.pcap",), b"", 3),
-    (("/",), b"", 3),                           # a directory
-    (("--no-such-option",), b"", 2),
-    (("-", "--depth", "0"), b"", 2),
-])
-def test_errors_are_one_line_and_exit_codes_are_documented(args: tuple, stdin: bytes,
-                                                           code: int) -> None:
+@pytest.mark.parametrize(
+    ("args", "stdin", "code"),
+    [
+        (("-",), b"", 3),  # empty stdin
+        (("-",), bytes(range(256)) * 3, 3),  # binary garbage
+        (("-",), b"zz not a blob zz\n", 3),
+        (("/nonexistent/capture.pcap",), b"", 3),
+        (("/",), b"", 3),  # a directory
+        (("--no-such-option",), b"", 2),
+        (("-", "--depth", "0"), b"", 2),
+    ],
+)
+def test_errors_are_one_line_and_exit_codes_are_documented(
+    args: tuple, stdin: bytes, code: int
+) -> None:
     done = negodissect(*args, stdin=stdin)
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.strip()

@@ -22,9 +22,13 @@ class DecodedBlob:
     tree: Field
 
 
-def decode_capture(path: str, *, streams: set[int] | None = None, frames: set[int] | None = None,
-                   on_progress: Callable[[int, int], None] | None = None,
-                   ) -> Iterator[DecodedBlob | Notice]:
+def decode_capture(
+    path: str,
+    *,
+    streams: set[int] | None = None,
+    frames: set[int] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[DecodedBlob | Notice]:
     """Every blob of the capture at ``path``, decoded, in capture order; notices as they come.
 
     Raises :class:`negodissect.sources.capture.CaptureError` when the file cannot be read at all.
@@ -39,6 +43,8 @@ def decode_capture(path: str, *, streams: set[int] | None = None, frames: set[in
         exchange = exchanges.setdefault(item.stream, framing.Exchange())
         tree = framing.decode_token(item.data, 0, exchange)
         if item.missing:
-            tree.note(f"incomplete: {item.missing} bytes of this blob were not in the capture; "
-                      "fields after the gap are missing or wrong")
+            tree.note(
+                f"incomplete: {item.missing} bytes of this blob were not in the capture; "
+                "fields after the gap are missing or wrong"
+            )
         yield DecodedBlob(item, tree)

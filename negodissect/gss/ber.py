@@ -109,18 +109,28 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
         if not constructed:
             raise TlvError(f"primitive element at offset {pos} has an indefinite length")
         content_end = _indefinite_end(data, cursor, end, depth)
-        tlv = Tlv(tag_class, constructed, number, pos, cursor - pos, content_end - cursor,
-                  content_end + 2, indefinite=True)
+        tlv = Tlv(
+            tag_class,
+            constructed,
+            number,
+            pos,
+            cursor - pos,
+            content_end - cursor,
+            content_end + 2,
+            indefinite=True,
+        )
         tlv.non_der = "indefinite length (BER, not DER)"
         return tlv
     if first_length & 0x80:
         count = first_length & 0x7F
         if count > MAX_LENGTH_OCTETS or count == 0x7F:
-            raise TlvError(f"length at offset {cursor - 1} uses {count} octets (at most "
-                           f"{MAX_LENGTH_OCTETS} accepted)")
+            raise TlvError(
+                f"length at offset {cursor - 1} uses {count} octets (at most "
+                f"{MAX_LENGTH_OCTETS} accepted)"
+            )
         if cursor + count > end:
             raise TlvError(f"length at offset {cursor - 1} is truncated")
-        length = int.from_bytes(data[cursor:cursor + count], "big")
+        length = int.from_bytes(data[cursor : cursor + count], "big")
         cursor += count
         if length < 0x80 or data[cursor - count] == 0:
             non_der = f"length {length} in {count}-octet long form (DER wants the shortest form)"
@@ -128,8 +138,17 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
         length = first_length
     available = end - cursor
     missing = max(0, length - available)
-    return Tlv(tag_class, constructed, number, pos, cursor - pos, length,
-               cursor + length - missing, missing=missing, non_der=non_der)
+    return Tlv(
+        tag_class,
+        constructed,
+        number,
+        pos,
+        cursor - pos,
+        length,
+        cursor + length - missing,
+        missing=missing,
+        non_der=non_der,
+    )
 
 
 def _indefinite_end(data: bytes, pos: int, end: int, depth: int) -> int:
@@ -167,8 +186,10 @@ class Walker:
         if tlv.non_der:
             node.note(tlv.non_der, "warning")
         if tlv.missing:
-            node.note(f"{tlv.tag_text} declares {tlv.length} content bytes, only "
-                      f"{tlv.length - tlv.missing} present ({tlv.missing} missing)")
+            node.note(
+                f"{tlv.tag_text} declares {tlv.length} content bytes, only "
+                f"{tlv.length - tlv.missing} present ({tlv.missing} missing)"
+            )
         return node
 
     def walk(self, spec: base.Asn1Item, name: str, pos: int, end: int, depth: int = 0) -> Field:
@@ -185,15 +206,19 @@ class Walker:
         """Decode an already-read header ``tlv`` as ``spec``."""
         node = self.field_for(tlv, name)
         if depth >= MAX_DEPTH or self.elements > MAX_ELEMENTS:
-            node.note(f"not decoded: nesting depth {depth} / {self.elements} elements exceed the "
-                      f"limits ({MAX_DEPTH} / {MAX_ELEMENTS})")
+            node.note(
+                f"not decoded: nesting depth {depth} / {self.elements} elements exceed the "
+                f"limits ({MAX_DEPTH} / {MAX_ELEMENTS})"
+            )
             return node
         tags = spec.tagSet.superTags
         if isinstance(spec, univ.Choice) and not tags:
             return self._choice(spec, node, tlv, depth)
         if not tags or not tlv.matches(tags[-1]):
-            node.note(f"expected {_tag_text(tags[-1]) if tags else 'a tag'} for {name}, found "
-                      f"{tlv.tag_text} at offset {self.base + tlv.offset}")
+            node.note(
+                f"expected {_tag_text(tags[-1]) if tags else 'a tag'} for {name}, found "
+                f"{tlv.tag_text} at offset {self.base + tlv.offset}"
+            )
             self.generic_children(node, tlv, depth)
             return node
         inner = tlv
@@ -204,8 +229,10 @@ class Walker:
                 node.note(str(exc))
                 return node
             if not inner.matches(wanted):
-                node.note(f"expected {_tag_text(wanted)} inside {tlv.tag_text}, found "
-                          f"{inner.tag_text} at offset {self.base + inner.offset}")
+                node.note(
+                    f"expected {_tag_text(wanted)} inside {tlv.tag_text}, found "
+                    f"{inner.tag_text} at offset {self.base + inner.offset}"
+                )
                 return node
             if inner.non_der or inner.missing:
                 node.notes.extend(self.field_for(inner, name).notes)
@@ -238,8 +265,10 @@ class Walker:
             if tags and tlv.matches(tags[-1]):
                 self.elements -= 1  # the alternative's own Field replaces this one
                 return self.walk_tlv(alternative, named.name, tlv, depth)
-        node.note(f"{tlv.tag_text} at offset {self.base + tlv.offset} is none of the "
-                  f"alternatives {', '.join(spec.componentType.keys())}")
+        node.note(
+            f"{tlv.tag_text} at offset {self.base + tlv.offset} is none of the "
+            f"alternatives {', '.join(spec.componentType.keys())}"
+        )
         self.generic_children(node, tlv, depth)
         return node
 
@@ -248,7 +277,7 @@ class Walker:
         found: list[Tlv] = []
         pos = tlv.content
         while pos < tlv.end:
-            if tlv.indefinite and self.data[pos:pos + 2] == b"\x00\x00":
+            if tlv.indefinite and self.data[pos : pos + 2] == b"\x00\x00":
                 break
             if len(found) + self.elements > MAX_ELEMENTS:
                 node.note(f"more than {MAX_ELEMENTS} elements; the rest is not decoded")
@@ -267,12 +296,21 @@ class Walker:
         components = spec.componentType.namedTypes
         index = 0
         for child in self.children(tlv, node, depth):
-            match = next((i for i in range(index, len(components))
-                          if _accepts(components[i].asn1Object, child)), None)
+            match = next(
+                (
+                    i
+                    for i in range(index, len(components))
+                    if _accepts(components[i].asn1Object, child)
+                ),
+                None,
+            )
             if match is None:
                 extra = self.field_for(child, child.tag_text)
-                extra.note(f"unexpected element {child.tag_text} at offset "
-                           f"{self.base + child.offset} in {node.name}", "warning")
+                extra.note(
+                    f"unexpected element {child.tag_text} at offset "
+                    f"{self.base + child.offset} in {node.name}",
+                    "warning",
+                )
                 self.generic_children(extra, child, depth + 1)
                 node.append(extra)
                 continue
@@ -289,21 +327,22 @@ class Walker:
     def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv) -> None:
         """A leaf: pyasn1 decodes the value from the whole TLV."""
         if tlv.missing:
-            node.value = self.data[tlv.content:tlv.end]
+            node.value = self.data[tlv.content : tlv.end]
             return
         try:
-            value, _ = ber_decoder.decode(self.data[tlv.offset:tlv.end], asn1Spec=spec)
+            value, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)
         except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
-            node.value = self.data[tlv.content:tlv.end]
-            node.note(f"cannot decode {type(spec).__name__} at offset "
-                      f"{self.base + tlv.offset}: {exc}")
+            node.value = self.data[tlv.content : tlv.end]
+            node.note(
+                f"cannot decode {type(spec).__name__} at offset {self.base + tlv.offset}: {exc}"
+            )
             return
         node.value = python_value(value)
 
     def generic_children(self, node: Field, tlv: Tlv, depth: int) -> None:
         """Show the elements of an unexpected constructed TLV by tag, or its raw bytes."""
         if not tlv.constructed:
-            node.value = self.data[tlv.content:tlv.end]
+            node.value = self.data[tlv.content : tlv.end]
             return
         if depth >= MAX_DEPTH:
             node.note(f"nesting deeper than {MAX_DEPTH}; not decoded")
@@ -324,8 +363,9 @@ def _accepts(spec: base.Asn1Item, tlv: Tlv) -> bool:
 
 
 def _tag_text(wanted: tag.Tag) -> str:
-    probe = Tlv(wanted.tagClass, wanted.tagFormat == tag.tagFormatConstructed, wanted.tagId,
-                0, 0, 0, 0)
+    probe = Tlv(
+        wanted.tagClass, wanted.tagFormat == tag.tagFormatConstructed, wanted.tagId, 0, 0, 0, 0
+    )
     return probe.tag_text
 
 
@@ -348,15 +388,17 @@ def python_value(value: base.Asn1Item) -> Value:
     return str(value)
 
 
-def sequence(*components: namedtype.NamedType, tag_number: int | None = None,
-             application: int | None = None) -> univ.Sequence:
+def sequence(
+    *components: namedtype.NamedType, tag_number: int | None = None, application: int | None = None
+) -> univ.Sequence:
     """A SEQUENCE spec, optionally [n] EXPLICIT (context) or [APPLICATION n] EXPLICIT tagged."""
     spec = univ.Sequence(componentType=namedtype.NamedTypes(*components))
     if tag_number is not None:
         spec = spec.subtype(explicitTag=context(tag_number))
     if application is not None:
-        spec = spec.subtype(explicitTag=tag.Tag(tag.tagClassApplication,
-                                                tag.tagFormatConstructed, application))
+        spec = spec.subtype(
+            explicitTag=tag.Tag(tag.tagClassApplication, tag.tagFormatConstructed, application)
+        )
     return spec
 
 

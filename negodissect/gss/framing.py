@@ -87,8 +87,9 @@ def sniff(data: bytes) -> str | None:
 _nesting = 0
 
 
-def decode_token(data: bytes, base: int = 0, exchange: Exchange | None = None,
-                 kind: str | None = None) -> Field:
+def decode_token(
+    data: bytes, base: int = 0, exchange: Exchange | None = None, kind: str | None = None
+) -> Field:
     """Decode a token of any kind (sniffed unless ``kind`` forces it); never raises on wire data."""
     global _nesting
     kind = kind or sniff(data)
@@ -111,8 +112,10 @@ def raw_token(data: bytes, base: int) -> Field:
 def _unknown(data: bytes, base: int, exchange: Exchange) -> Field:
     node = raw_token(data, base)
     first = f"0x{data[0]:02x}" if data else "no bytes"
-    node.note(f"unrecognised token at offset {base}: expected a GSS token (0x60), SPNEGO (0xa0/0xa1),"
-              f" NTLMSSP, NEGOEXTS or a Kerberos message, found {first}")
+    node.note(
+        f"unrecognised token at offset {base}: expected a GSS token (0x60), SPNEGO (0xa0/0xa1),"
+        f" NTLMSSP, NEGOEXTS or a Kerberos message, found {first}"
+    )
     return node
 
 
@@ -148,10 +151,15 @@ def decode_initial_context_token(data: bytes, base: int, exchange: Exchange) -> 
     start = this_mech.end - base
     inner = _INNER.get(this_mech.value)
     if inner is None:
-        token.add("InnerContextToken", data[start:header.end], f"{header.end - start} bytes",
-                  base + start, header.end - start)
+        token.add(
+            "InnerContextToken",
+            data[start : header.end],
+            f"{header.end - start} bytes",
+            base + start,
+            header.end - start,
+        )
         return root
-    inner_field = inner(data[start:header.end], base + start, exchange)
+    inner_field = inner(data[start : header.end], base + start, exchange)
     token.append(inner_field)
     token.summary = root.summary = f"{inner_field.name}: {inner_field.summary}".rstrip(": ")
     return root
@@ -212,13 +220,16 @@ def decode_mech_token(data: bytes, base: int, exchange: Exchange) -> Field:
     expected = MECH_KINDS.get(exchange.mech or "")
     node = decode_token(data, base, exchange, kind or expected)
     if kind and expected and kind not in (expected, "gss"):
-        node.note(f"token looks like {kind} but the negotiated mechanism is "
-                  f"{mechanism_name(exchange.mech or '')}", "warning")
+        node.note(
+            f"token looks like {kind} but the negotiated mechanism is "
+            f"{mechanism_name(exchange.mech or '')}",
+            "warning",
+        )
     return node
 
 
 def decode_mic(data: bytes, base: int, exchange: Exchange) -> Field:
-    """A mechListMIC: an NTLM signature (MS-NLMP 2.2.2.9) or a Kerberos MIC token (RFC 4121 4.2.6.1).
+    """A mechListMIC: NTLM signature (MS-NLMP 2.2.2.9) or Kerberos MIC token (RFC 4121 4.2.6.1).
 
     With no mechanism known (a lone NegTokenResp), the token's own shape decides: an NTLM
     signature is 16 bytes starting with Version 1; a Kerberos MIC starts with TOK_ID 04 04.

@@ -1,4 +1,4 @@
-"""SPNEGO NegotiationToken: NegTokenInit, NegTokenInit2 and NegTokenResp (RFC 4178 4.2, MS-SPNG 2.2).
+"""SPNEGO NegotiationToken: NegTokenInit, NegTokenInit2, NegTokenResp (RFC 4178 4.2, MS-SPNG 2.2).
 
 The ASN.1 below is RFC 4178 4.2 with MS-SPNG 2.2.1's NegTokenInit2 (negHints at [3], mechListMIC
 at [4]).  Windows Server 2008 and older send a NegTokenInit whose [3] is a SEQUENCE holding a
@@ -15,8 +15,15 @@ from negodissect.gss import framing
 from negodissect.gss.ber import Walker, content_of, explicit, sequence
 
 NEG_STATES = {0: "accept-completed", 1: "accept-incomplete", 2: "reject", 3: "request-mic"}
-CONTEXT_FLAGS = ("delegFlag", "mutualFlag", "replayFlag", "sequenceFlag", "anonFlag", "confFlag",
-                 "integFlag")
+CONTEXT_FLAGS = (
+    "delegFlag",
+    "mutualFlag",
+    "replayFlag",
+    "sequenceFlag",
+    "anonFlag",
+    "confFlag",
+    "integFlag",
+)
 #: MS-SPNG 3.2.5.2: the hintName a Windows 2008+ server sends, to be ignored.
 PLACEHOLDER_HINT = "not_defined_in_RFC4178@please_ignore"
 
@@ -26,10 +33,12 @@ _NEG_HINTS = sequence(
     namedtype.OptionalNamedType("HintAddress", explicit(1, univ.OctetString())),
 )
 # [3] of a NegTokenInit: MS-SPNG negHints (a SEQUENCE) or RFC 4178 mechListMIC (an OCTET STRING).
-_INIT_3 = univ.Choice(componentType=namedtype.NamedTypes(
-    namedtype.NamedType("NegHints", _NEG_HINTS),
-    namedtype.NamedType("MechListMIC", univ.OctetString()),
-))
+_INIT_3 = univ.Choice(
+    componentType=namedtype.NamedTypes(
+        namedtype.NamedType("NegHints", _NEG_HINTS),
+        namedtype.NamedType("MechListMIC", univ.OctetString()),
+    )
+)
 NEG_TOKEN_INIT = sequence(
     namedtype.NamedType("MechTypes", explicit(0, _MECH_TYPE_LIST)),
     namedtype.OptionalNamedType("ReqFlags", explicit(1, univ.BitString())),
@@ -39,22 +48,33 @@ NEG_TOKEN_INIT = sequence(
     tag_number=0,
 )
 NEG_TOKEN_RESP = sequence(
-    namedtype.OptionalNamedType("NegState", explicit(0, univ.Enumerated(
-        namedValues=namedval.NamedValues(*((name, number) for number, name in NEG_STATES.items()))
-    ))),
+    namedtype.OptionalNamedType(
+        "NegState",
+        explicit(
+            0,
+            univ.Enumerated(
+                namedValues=namedval.NamedValues(
+                    *((name, number) for number, name in NEG_STATES.items())
+                )
+            ),
+        ),
+    ),
     namedtype.OptionalNamedType("SupportedMech", explicit(1, univ.ObjectIdentifier())),
     namedtype.OptionalNamedType("ResponseToken", explicit(2, univ.OctetString())),
     namedtype.OptionalNamedType("MechListMIC", explicit(3, univ.OctetString())),
     tag_number=1,
 )
-NEGOTIATION_TOKEN = univ.Choice(componentType=namedtype.NamedTypes(
-    namedtype.NamedType("NegTokenInit", NEG_TOKEN_INIT),
-    namedtype.NamedType("NegTokenResp", NEG_TOKEN_RESP),
-))
+NEGOTIATION_TOKEN = univ.Choice(
+    componentType=namedtype.NamedTypes(
+        namedtype.NamedType("NegTokenInit", NEG_TOKEN_INIT),
+        namedtype.NamedType("NegTokenResp", NEG_TOKEN_RESP),
+    )
+)
 
 
-def decode(data: bytes, base: int = 0, *, exchange: framing.Exchange | None = None,
-           strict: bool = False) -> Field:
+def decode(
+    data: bytes, base: int = 0, *, exchange: framing.Exchange | None = None, strict: bool = False
+) -> Field:
     """Decode a NegotiationToken (RFC 4178 4.2) whose first byte is at ``base``.
 
     ``exchange`` carries the mechanism chosen earlier in the same negotiation and is updated.
@@ -64,8 +84,9 @@ def decode(data: bytes, base: int = 0, *, exchange: framing.Exchange | None = No
     walker = Walker(data, base, hooks.table())
     root = walker.walk(NEGOTIATION_TOKEN, "NegotiationToken", 0, len(data))
     if root.end < base + len(data):
-        root.note(f"{base + len(data) - root.end} bytes after the token at offset {root.end}",
-                  "warning")
+        root.note(
+            f"{base + len(data) - root.end} bytes after the token at offset {root.end}", "warning"
+        )
     hooks.finish(root)
     return root.check() if strict else root
 
@@ -109,8 +130,11 @@ class _Hooks:
         bits = node.value if isinstance(node.value, bytes) else b""
         number = int.from_bytes(bits, "big")
         width = len(bits) * 8
-        names = [name for index, name in enumerate(CONTEXT_FLAGS)
-                 if index < width and number >> (width - 1 - index) & 1]
+        names = [
+            name
+            for index, name in enumerate(CONTEXT_FLAGS)
+            if index < width and number >> (width - 1 - index) & 1
+        ]
         node.summary = ", ".join(names) or "none"
 
     def inner_token(self, node: Field) -> None:
@@ -137,16 +161,20 @@ class _Hooks:
         if isinstance(node.value, str):
             node.summary = framing.mechanism_name(node.value)
             if self.exchange.offered and node.value not in self.exchange.offered:
-                node.note(f"supportedMech {node.value} was not among the mechanisms offered",
-                          "warning")
+                node.note(
+                    f"supportedMech {node.value} was not among the mechanisms offered", "warning"
+                )
             self.exchange.mech = node.value
 
     def mech_list_mic(self, node: Field) -> None:
-        """mechListMIC (RFC 4178 5); some old Windows servers put a copy of the token there instead."""
+        """mechListMIC (RFC 4178 5); some old Windows servers put a copy of the token there."""
         offset, mic = content_of(node)
         if mic and mic == self.token:
-            node.note("not a MIC: a byte-for-byte copy of this message's responseToken, as some old "
-                      "Windows servers send", "info")
+            node.note(
+                "not a MIC: a byte-for-byte copy of this message's responseToken, as some old "
+                "Windows servers send",
+                "info",
+            )
             inner = framing.decode_mech_token(mic, offset, self.exchange)
             node.children, node.summary = [inner], f"copy of the token: {inner.summary}"
         elif mic:

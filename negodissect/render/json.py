@@ -42,9 +42,13 @@ def field_to_dict(node: Field) -> dict[str, Any]:
 
 
 def dumps(record: dict[str, Any], pretty: bool) -> str:
-    """A record as JSON text; lone surrogates or other unencodable text are escaped, never raised."""
-    text = json.dumps({"schema": SCHEMA, **record}, indent=2 if pretty else None,
-                      ensure_ascii=False, default=_default)
+    """A record as JSON text; unencodable text (lone surrogates) is escaped, never raised."""
+    text = json.dumps(
+        {"schema": SCHEMA, **record},
+        indent=2 if pretty else None,
+        ensure_ascii=False,
+        default=_default,
+    )
     return json_safe(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 

@@ -23,13 +23,17 @@ def label(node: Field, offsets: bool = True) -> Text:
     return text
 
 
-def build(node: Field, depth: int | None = None, offsets: bool = True,
-          parent: Tree | None = None) -> Tree:
+def build(
+    node: Field, depth: int | None = None, offsets: bool = True, parent: Tree | None = None
+) -> Tree:
     """A rich Tree for ``node``; below ``depth`` levels, subtrees are folded to a count."""
     branch = Tree(label(node, offsets)) if parent is None else parent.add(label(node, offsets))
     for note in node.notes:
-        branch.add(Text(f"{note.severity}: {printable(note.message)}",
-                        style=SEVERITY_STYLES[note.severity]))
+        branch.add(
+            Text(
+                f"{note.severity}: {printable(note.message)}", style=SEVERITY_STYLES[note.severity]
+            )
+        )
     if not node.children:
         return branch
     if depth is not None and depth <= 1:

@@ -1,4 +1,4 @@
-"""Blobs pasted or piped on standard input: hex in any usual layout, base64, raw bytes, header lines.
+"""Blobs on standard input: hex in any usual layout, base64, raw bytes, HTTP header lines.
 
 Text input is split into blocks at blank lines; each block is one blob, except that every HTTP
 ``Authorization: Negotiate <base64>``-style line is a blob of its own (other lines of a pasted
@@ -39,7 +39,9 @@ class StdinBlob:
     index: int  # 1-based, in input order
     line: int  # 1-based line where it starts (0 for raw binary input)
     data: bytes
-    encoding: str  # "hex", "hex dump", "base64", "raw" or the header, e.g. "Authorization: Negotiate"
+    encoding: (
+        str  # "hex", "hex dump", "base64", "raw" or the header, e.g. "Authorization: Negotiate"
+    )
 
 
 @dataclass(slots=True)
@@ -102,8 +104,9 @@ def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] |
         for number, match in matched:
             data = _base64(match["token"])
             if data is None:
-                return StdinProblem(number, f"line {number}: the {match['scheme']} token is not "
-                                            "valid base64")
+                return StdinProblem(
+                    number, f"line {number}: the {match['scheme']} token is not valid base64"
+                )
             label = f"{match['header']}: {match['scheme']}" if match["header"] else match["scheme"]
             found.append((number, data, label))
         return found
@@ -117,8 +120,11 @@ def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] |
     data = None if _HEX_PREFIXES.search(joined) else _base64("".join(joined.split()))
     if data is not None and len(data) >= MIN_BASE64_BYTES:
         return [(start, data, "base64")]
-    return StdinProblem(start, f"line {start}: neither hex, a hex dump, base64 nor an "
-                               f"Authorization/WWW-Authenticate header line: {joined[:40]!r}")
+    return StdinProblem(
+        start,
+        f"line {start}: neither hex, a hex dump, base64 nor an "
+        f"Authorization/WWW-Authenticate header line: {joined[:40]!r}",
+    )
 
 
 def _hex_dump(lines: list[str]) -> bytes | None:

@@ -124,7 +124,7 @@ def test_no_exception_on_truncation_or_random_bytes(smb2_pdus, smb1_pdus):
     for module, samples in ((smb2, smb2_pdus), (smb1, smb1_pdus)):
         for pdu in samples.values():
             variants = [pdu[:cut] for cut in range(len(pdu) + 1)]
-            variants += [pdu[:8] + rng.randbytes(rng.randrange(200)) for _ in range(300)]
+            variants += [pdu[:16] + rng.randbytes(rng.randrange(200)) for _ in range(300)]
             for variant in variants:
                 for message in module.parse(variant):
                     assert 0 <= message.blob_offset

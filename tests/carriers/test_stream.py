@@ -3,13 +3,15 @@ in the same frames and TCP streams, with the SMB header facts tshark reports."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from negodissect.carriers import AuthBlob, Notice
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.stream import _Pipeline, blobs_from_capture
+from negodissect.sources.capture import Segment
 from tests.conftest import SHARED_CAPTURES
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*"))
@@ -139,3 +141,26 @@ def test_filters():
     assert [b.frame for b in collect(path, frames={20, 22})[0]] == [20, 22]
     assert collect(path, streams={0, 1})[0] == []
     assert [b.stream for b in collect(path, streams={2})[0]] == [2, 2, 2]
+
+
+def test_random_segments_never_raise():
+    """Random TCP traffic on port 445 (random sequence numbers, flags, SMB-looking payloads)."""
+    rng = random.Random(7)
+    real = [b.data for b in collect(SHARED_CAPTURES / "zeek" / "smb_smb2.pcap")[0]]
+    a, b = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    segments = []
+    for frame in range(1, 3000):
+        forward = rng.random() < 0.5
+        body = rng.choice(real)[: rng.randrange(1, 300)]
+        head = rng.choice([b"\x00\x00\x01\x00\xfeSMB", b"\x00\x00\x00\x50\xffSMB\x73", b"\x85\x00\x00\x00",
+                           b"\x00\x00\x00\x48\xfdSMB", b""])
+        data = head + rng.randbytes(rng.randrange(80)) + body
+        segments.append(Segment(
+            frame, float(frame), a if forward else b, b if forward else a,
+            50000 if forward else 445, 445 if forward else 50000,
+            rng.randrange(0, 5000) if rng.random() < 0.3 else (frame * 100) & 0xFFFFFFFF,
+            rng.randrange(0, 2**32), rng.choice([0x18, 0x10, 0x02, 0x12, 0x11, 0x04]),
+            data, 0, len(data), rng.choice([0, 0, 0, 20]),
+        ))
+    items = list(_Pipeline(None, None).run(iter(segments)))
+    assert all(isinstance(item, (AuthBlob, Notice)) for item in items)

@@ -25,22 +25,52 @@ BLOB_FIELDS = {
 }
 #: Fields tshark decodes from the blob, kept as the expected values of the tests.
 CHECK_FIELDS = [
-    "spnego.negResult", "spnego.supportedMech", "spnego.MechType", "spnego.hintName",
-    "spnego.reqFlags", "spnego.mechListMIC",
-    "ntlmssp.messagetype", "ntlmssp.negotiateflags", "ntlmssp.ntlmserverchallenge",
-    "ntlmssp.auth.domain", "ntlmssp.auth.username", "ntlmssp.auth.hostname",
-    "ntlmssp.ntlmv2_response.ntproofstr", "ntlmssp.version.major", "ntlmssp.version.build_number",
-    "kerberos.realm", "kerberos.SNameString", "kerberos.etype", "kerberos.kvno",
-    "kerberos.msg_type", "negoex.message.type", "negoex.message.conv_id", "negoex.auth_scheme",
+    "spnego.negResult",
+    "spnego.supportedMech",
+    "spnego.MechType",
+    "spnego.hintName",
+    "spnego.reqFlags",
+    "spnego.mechListMIC",
+    "ntlmssp.messagetype",
+    "ntlmssp.negotiateflags",
+    "ntlmssp.ntlmserverchallenge",
+    "ntlmssp.auth.domain",
+    "ntlmssp.auth.username",
+    "ntlmssp.auth.hostname",
+    "ntlmssp.ntlmv2_response.ntproofstr",
+    "ntlmssp.version.major",
+    "ntlmssp.version.build_number",
+    "kerberos.realm",
+    "kerberos.SNameString",
+    "kerberos.etype",
+    "kerberos.kvno",
+    "kerberos.msg_type",
+    "negoex.message.type",
+    "negoex.message.conv_id",
+    "negoex.auth_scheme",
 ]
 
 
 def tshark_rows(capture: Path) -> list[dict[str, str]]:
     """One dict per frame that carries a blob, field name -> tshark's text (occurrences joined by ',')."""
     fields = ["frame.number", *BLOB_FIELDS, *CHECK_FIELDS]
-    command = ["tshark", "-r", str(capture), "-o", "tcp.desegment_tcp_streams:TRUE",
-               "-Y", " || ".join(BLOB_FIELDS), "-T", "fields", "-E", "occurrence=a",
-               "-E", "separator=\t", "-E", "aggregator=,"]
+    command = [
+        "tshark",
+        "-r",
+        str(capture),
+        "-o",
+        "tcp.desegment_tcp_streams:TRUE",
+        "-Y",
+        " || ".join(BLOB_FIELDS),
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "separator=\t",
+        "-E",
+        "aggregator=,",
+    ]
     for name in fields:
         command += ["-e", name]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -55,15 +85,19 @@ def main() -> int:
                 for blob in row[field].split(","):
                     if not blob or blob.startswith("<"):  # absent or tshark's <MISSING>
                         continue
-                    records.append({
-                        "source": str(capture.relative_to(SHARED)),
-                        "frame": int(row["frame.number"]),
-                        "carrier": carrier,
-                        "blob": blob.replace(":", ""),
-                        "tshark": {name: row[name] for name in CHECK_FIELDS if row[name]},
-                    })
+                    records.append(
+                        {
+                            "source": str(capture.relative_to(SHARED)),
+                            "frame": int(row["frame.number"]),
+                            "carrier": carrier,
+                            "blob": blob.replace(":", ""),
+                            "tshark": {name: row[name] for name in CHECK_FIELDS if row[name]},
+                        }
+                    )
     (HERE / "blobs.json").write_text(json.dumps(records, indent=1) + "\n")
-    print(f"{len(records)} blobs from {len({r['source'] for r in records})} captures", file=sys.stderr)
+    print(
+        f"{len(records)} blobs from {len({r['source'] for r in records})} captures", file=sys.stderr
+    )
     return 0
 
 

@@ -11,9 +11,11 @@ from negodissect.gss import ber
 
 
 def test_offsets_of_nested_elements() -> None:
-    data = bytes.fromhex("3008" "0603" "2a0304" "020105")
-    spec = ber.sequence(ber.namedtype.NamedType("Oid", univ.ObjectIdentifier()),
-                        ber.namedtype.NamedType("Number", univ.Integer()))
+    data = bytes.fromhex("300806032a0304020105")
+    spec = ber.sequence(
+        ber.namedtype.NamedType("Oid", univ.ObjectIdentifier()),
+        ber.namedtype.NamedType("Number", univ.Integer()),
+    )
     tree = ber.Walker(data, base=100).walk(spec, "Root", 0, len(data))
     assert (tree.offset, tree.length) == (100, 10)
     oid, number = tree.children
@@ -22,7 +24,7 @@ def test_offsets_of_nested_elements() -> None:
 
 
 def test_indefinite_length_is_resolved_and_annotated() -> None:
-    data = bytes.fromhex("3080" "020105" "0000")
+    data = bytes.fromhex("30800201050000")
     spec = ber.sequence(ber.namedtype.NamedType("Number", univ.Integer()))
     tree = ber.Walker(data).walk(spec, "Root", 0, len(data))
     assert tree.children[0].value == 5 and tree.length == len(data)
@@ -52,5 +54,5 @@ def test_deep_nesting_is_bounded() -> None:
 def test_truncated_header_and_high_tag_numbers() -> None:
     with pytest.raises(ber.TlvError):
         ber.read_tlv(b"\x1f\x81", 0, 2)
-    tlv = ber.read_tlv(bytes.fromhex("7f8101" "00"), 0, 4)
+    tlv = ber.read_tlv(bytes.fromhex("7f810100"), 0, 4)
     assert (tlv.tag_class, tlv.number, tlv.header_length) == (0x40, 129, 4)

@@ -40,7 +40,7 @@ def test_real_blobs_decode_without_errors(record: dict) -> None:
     assert list(tree.errors()) == []
     assert tree.offset == 0 and tree.length == len(data)
     for node in tree.walk():  # every field lies inside the blob
-        assert 0 <= node.offset and node.end <= len(data), node.label
+        assert node.offset >= 0 and node.end <= len(data), node.label
 
 
 def test_legacy_hint_is_shown_as_the_hint_it_is() -> None:
@@ -56,8 +56,11 @@ def test_legacy_hint_is_shown_as_the_hint_it_is() -> None:
 
 
 def test_mech_types_summary_follows_network_monitor() -> None:
-    record = next(r.values[0] for r in real_blobs(("smb2",))
-                  if r.values[0]["source"].endswith("/smb2.pcapng") and r.values[0]["frame"] == 2)
+    record = next(
+        r.values[0]
+        for r in real_blobs(("smb2",))
+        if r.values[0]["source"].endswith("/smb2.pcapng") and r.values[0]["frame"] == 2
+    )
     tree = decode(record)
     assert tree.find("MechTypes").label == "MechTypes: Prefer Negoex (1.3.6.1.4.1.311.2.2.30)"
     token = tree.find("MechToken")
@@ -66,8 +69,9 @@ def test_mech_types_summary_follows_network_monitor() -> None:
 
 
 def test_placeholder_hint_is_explained() -> None:
-    record = next(r.values[0] for r in real_blobs(("smb2",))
-                  if "please_ignore" in str(r.values[0]["tshark"]))
+    record = next(
+        r.values[0] for r in real_blobs(("smb2",)) if "please_ignore" in str(r.values[0]["tshark"])
+    )
     hint = decode(record).find("HintName")
     assert "MS-SPNG 3.2.5.2" in hint.summary
 
@@ -75,20 +79,27 @@ def test_placeholder_hint_is_explained() -> None:
 def test_negtokenresp_token_goes_to_the_mech_chosen_earlier() -> None:
     """A responseToken with no supportedMech is decoded by the mech of the earlier NegTokenInit."""
     exchange = framing.Exchange()
-    framing.decode_token(bytes.fromhex("604806062b0601050502a03e303ca00e300c060a2b06010401823702020a"
-                                       "a22a04284e544c4d5353500001000000978208e2000000000000000000"
-                                       "0000000000000000060170170000000f"), 0, exchange)
+    framing.decode_token(
+        bytes.fromhex(
+            "604806062b0601050502a03e303ca00e300c060a2b06010401823702020a"
+            "a22a04284e544c4d5353500001000000978208e2000000000000000000"
+            "0000000000000000060170170000000f"
+        ),
+        0,
+        exchange,
+    )
     assert exchange.mech == framing.NTLM
     # accept-completed with a 16-byte NTLM signature as mechListMIC (MS-NLMP 2.2.2.9.1)
-    tree = framing.decode_token(bytes.fromhex("a11b3019a0030a0100a3120410010000008"
-                                              "9a16d6c27a35d3d00000000"), 0, exchange)
+    tree = framing.decode_token(
+        bytes.fromhex("a11b3019a0030a0100a31204100100000089a16d6c27a35d3d00000000"), 0, exchange
+    )
     mic = tree.find("MechListMIC")
     assert mic.children and mic.children[0].name != "Token"
 
 
 def test_ber_not_der_is_decoded_and_annotated() -> None:
     """negState with a long-form length (BER allows, DER forbids: X.690 10.1)."""
-    data = bytes.fromhex("a1820007" "3005" "a0030a0101")
+    data = bytes.fromhex("a18200073005a0030a0101")
     tree = spnego.decode(data)
     assert tree.find("NegState").value == 1
     assert any("long form" in note.message for note in tree.notes)
@@ -101,16 +112,18 @@ def test_strict_mode_raises() -> None:
 
 
 def test_unknown_negstate_and_extra_bytes_are_noted() -> None:
-    tree = spnego.decode(bytes.fromhex("a1073005a0030a0109" "0000"))
+    tree = spnego.decode(bytes.fromhex("a1073005a0030a01090000"))
     assert "not defined" in tree.find("NegState").notes[0].message
     assert any("after the token" in note.message for note in tree.notes)
 
 
 def test_mech_list_mic_holding_a_copy_of_the_token_is_recognised() -> None:
     """zeek/krb_smb_gssapi.pcap frame 8: a Windows server's accept-completed carries the AP-REP twice."""
-    record = next(r.values[0] for r in real_blobs(("smb",))
-                  if r.values[0]["source"].endswith("krb_smb_gssapi.pcap")
-                  and r.values[0]["frame"] == 8)
+    record = next(
+        r.values[0]
+        for r in real_blobs(("smb",))
+        if r.values[0]["source"].endswith("krb_smb_gssapi.pcap") and r.values[0]["frame"] == 8
+    )
     mic = decode(record).find("MechListMIC")
     assert "copy of" in mic.notes[0].message and mic.notes[0].severity == "info"
     assert mic.find("ApRep") is not None

@@ -14,8 +14,9 @@ import pytest
 from negodissect.sources import stdin
 from tests.conftest import BLOBS
 
-BLOB = bytes.fromhex(next(r["blob"] for r in BLOBS if r["source"].endswith("smb2-nego.pcapng")
-                          and r["frame"] == 8))
+BLOB = bytes.fromhex(
+    next(r["blob"] for r in BLOBS if r["source"].endswith("smb2-nego.pcapng") and r["frame"] == 8)
+)
 
 
 def tool(*command: str) -> str:
@@ -26,7 +27,7 @@ def tool(*command: str) -> str:
 
 LAYOUTS = {
     "plain": lambda: BLOB.hex(),
-    "upper, wrapped": lambda: "\n".join(BLOB.hex().upper()[i:i + 64] for i in range(0, 210, 64)),
+    "upper, wrapped": lambda: "\n".join(BLOB.hex().upper()[i : i + 64] for i in range(0, 210, 64)),
     "spaced": lambda: BLOB.hex(" "),
     "colons (Wireshark copy as hex)": lambda: BLOB.hex(":"),
     "0x, commas (C array)": lambda: "{" + ", ".join(f"0x{b:02x}" for b in BLOB) + "}",
@@ -48,12 +49,17 @@ def test_layout_gives_the_same_bytes(layout: str) -> None:
 
 def test_header_lines_each_make_a_blob_and_other_lines_are_skipped() -> None:
     token = base64.b64encode(BLOB).decode()
-    text = (f"GET / HTTP/1.1\nHost: x\nAuthorization: Negotiate {token}\n"
-            f"WWW-Authenticate: NTLM {token}\nProxy-Authorization: negotiate {token}\n")
+    text = (
+        f"GET / HTTP/1.1\nHost: x\nAuthorization: Negotiate {token}\n"
+        f"WWW-Authenticate: NTLM {token}\nProxy-Authorization: negotiate {token}\n"
+    )
     blobs, problems = stdin.parse(text.encode())
     assert problems == [] and [b.data for b in blobs] == [BLOB] * 3
-    assert [b.encoding for b in blobs] == ["Authorization: Negotiate", "WWW-Authenticate: NTLM",
-                                           "Proxy-Authorization: negotiate"]
+    assert [b.encoding for b in blobs] == [
+        "Authorization: Negotiate",
+        "WWW-Authenticate: NTLM",
+        "Proxy-Authorization: negotiate",
+    ]
     assert [b.line for b in blobs] == [3, 4, 5]
 
 

@@ -1,0 +1,445 @@
+"""Authentication conversations: the messages of one logon, grouped, and what they establish.
+
+A conversation is one run of security-blob exchanges that ends in a final answer: for SMB, the
+SESSION_SETUP requests and responses of one session setup ([MS-SMB2] 3.2.5.3, [MS-SMB] 3.2.5.3)
+until a status other than STATUS_MORE_PROCESSING_REQUIRED.  The SMB NEGOTIATE response's
+NegTokenInit2 ([MS-SPNG] 3.2.5.2) belongs to the connection: it tells every later conversation
+on it which mechanisms the server offered.  A client's NegTokenInit (RFC 4178 4.2.1), or a first
+raw NTLM NEGOTIATE / Kerberos AP-REQ, always starts a new conversation.
+
+Carriers plug in with :class:`CarrierRules`: which connection and session a message belongs to,
+whether it is a server announcement, a response, and final.  Other carriers (HTTP, LDAP,
+DCE/RPC) add an entry to :data:`RULES` keyed by ``AuthBlob.carrier``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from negodissect.analysis.decoded import DecodedBlob
+from negodissect.carriers import AuthBlob
+from negodissect.field import Field
+from negodissect.gss import framing
+from negodissect.gss.spnego import NEG_STATES
+
+STATUS_SUCCESS = 0x00000000
+#: [MS-ERREF] 2.3.1: the server wants another round (MS-SMB2 3.3.5.5.3).
+STATUS_MORE_PROCESSING_REQUIRED = 0xC0000016
+#: SMB2 SessionFlags ([MS-SMB2] 2.2.6).
+SESSION_FLAG_IS_GUEST = 0x1
+SESSION_FLAG_IS_NULL = 0x2
+SMB2_NEGOTIATE = 0x00
+SMB1_NEGOTIATE = 0x72
+ACCEPT_COMPLETED, REJECT = 0, 2
+#: NEGOEX MessageType values ([MS-NEGOEX] 2.2.6.1) used here.
+NEGOEX_INITIATOR_NEGO, NEGOEX_VERIFY = 0, 6
+#: Node names whose first occurrence in a request tells whether it starts a conversation.
+_FIRST_TOKENS = frozenset({"NegTokenInit", "NegTokenInit2", "NegTokenResp", "NTLMSSP", "ApReq",
+                           "AsReq", "TgsReq", "Negoex"})
+#: The message kinds of a Kerberos tree that name a client or a service.
+_KDC_REQUESTS = ("AsReq", "TgsReq")
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierRules:
+    """How one carrier's messages map onto conversations."""
+
+    connection: Callable[[AuthBlob], Hashable]
+    session: Callable[[AuthBlob], int | None]  # None / 0 while the server has not assigned one
+    is_response: Callable[[AuthBlob], bool]
+    is_offer: Callable[[AuthBlob], bool]  # a server announcement for later conversations
+    is_final: Callable[[DecodedBlob], bool]
+
+
+def _stream(blob: AuthBlob) -> Hashable:
+    return (blob.carrier, blob.stream)
+
+
+def _response(blob: AuthBlob) -> bool:
+    return bool(blob.context.get("is_response"))
+
+
+def _smb_final(item: DecodedBlob) -> bool:
+    status = item.blob.context.get("status")
+    return _response(item.blob) and status != STATUS_MORE_PROCESSING_REQUIRED
+
+
+def _smb_rules(negotiate: int) -> CarrierRules:
+    """SMB2 SessionId ([MS-SMB2] 2.2.1) / SMB1 UID ([MS-CIFS] 2.2.3.1): 0 until assigned."""
+    return CarrierRules(
+        connection=_stream,
+        session=lambda blob: int(blob.context.get("session_id") or 0) or None,
+        is_response=_response,
+        is_offer=lambda blob: _response(blob) and blob.context.get("command") == negotiate,
+        is_final=_smb_final,
+    )
+
+
+def _neg_state_final(item: DecodedBlob) -> bool:
+    """Without a carrier status: a response whose negState is accept-completed or reject."""
+    state = _neg_state(item.tree)
+    return _response(item.blob) and state in (ACCEPT_COMPLETED, REJECT)
+
+
+#: Conversation rules by ``AuthBlob.carrier``; unknown carriers get :data:`DEFAULT_RULES`.
+RULES: dict[str, CarrierRules] = {"smb2": _smb_rules(SMB2_NEGOTIATE),
+                                  "smb1": _smb_rules(SMB1_NEGOTIATE)}
+DEFAULT_RULES = CarrierRules(_stream, lambda blob: None, _response, lambda blob: False,
+                             _neg_state_final)
+
+
+def _neg_state(tree: Field) -> int | None:
+    node = tree.find("NegState")
+    return node.value if node is not None and isinstance(node.value, int) else None
+
+
+def starts_conversation(tree: Field) -> bool:
+    """Whether a client's token opens an exchange (RFC 4178 4.2.1, MS-NLMP 3.1.5.1.1,
+    RFC 4120 3.2.1, MS-NEGOEX 3.1.5.2)."""
+    node = next((node for node in tree.walk() if node.name in _FIRST_TOKENS), None)
+    if node is None or node.name == "NegTokenResp":
+        return False
+    if node.name == "NTLMSSP":
+        kind = node.find("MessageType")
+        return kind is not None and kind.value == 1
+    if node.name == "Negoex":
+        kind = node.find("MessageType")
+        return kind is not None and kind.value == NEGOEX_INITIATOR_NEGO
+    return True
+
+
+@dataclass(slots=True)
+class Identity:
+    """Who authenticated: NTLM names (MS-NLMP 2.2.1.3) or Kerberos principals (RFC 4120 5.3)."""
+
+    kind: str | None = None  # "ntlm" | "kerberos" | "anonymous"
+    domain: str | None = None
+    user: str | None = None
+    workstation: str | None = None
+    realm: str | None = None
+    cname: str | None = None
+    sname: str | None = None
+
+    def text(self) -> str:
+        """``DOMAIN\\user (workstation)``, ``cname@REALM -> sname``, ``anonymous`` or ``""``."""
+        if self.kind == "anonymous":
+            return "anonymous"
+        if self.kind == "ntlm":
+            text = f"{self.domain or ''}\\{self.user or ''}"
+            return f"{text} ({self.workstation})" if self.workstation else text
+        if self.kind == "kerberos":
+            client = f"{self.cname}@{self.realm}" if self.cname else (self.realm or "")
+            return f"{client} -> {self.sname}" if self.sname else client
+        return ""
+
+
+@dataclass(eq=False)
+class Conversation:
+    """One authentication conversation and what its messages show."""
+
+    index: int
+    carrier: str
+    stream: int
+    client: str
+    server: str
+    session_id: int | None = None
+    offer: DecodedBlob | None = None  # the connection's NegTokenInit2 (SMB NEGOTIATE response)
+    messages: list[DecodedBlob] = field(default_factory=list)
+    final: bool = False  # the carrier gave its final answer
+
+    # -- what the messages hold -----------------------------------------------------------
+
+    @property
+    def frames(self) -> list[int]:
+        return [item.blob.frame for item in self.messages]
+
+    def trees(self, *, responses: bool | None = None) -> Iterator[tuple[DecodedBlob, Field]]:
+        """(message, tree) of the messages that carry bytes; only one direction when asked."""
+        for item in self.messages:
+            if not item.blob.data:
+                continue
+            if responses is None or bool(item.blob.context.get("is_response")) == responses:
+                yield item, item.tree
+
+    def nodes(self, name: str, *, responses: bool | None = None) -> Iterator[tuple[int, Field]]:
+        """(frame, node) for every node called ``name`` in the conversation's trees."""
+        for item, tree in self.trees(responses=responses):
+            for node in tree.find_all(name):
+                yield item.blob.frame, node
+
+    def first_value(self, name: str, *, responses: bool | None = None) -> Any:
+        return next((node.value for _, node in self.nodes(name, responses=responses)
+                     if node.value is not None), None)
+
+    @property
+    def client_mechs(self) -> list[str]:
+        """The client's mechTypes, most preferred first (RFC 4178 4.2.1)."""
+        value = self.first_value("MechTypes", responses=False)
+        return list(value) if isinstance(value, list) else []
+
+    @property
+    def server_mechs(self) -> list[str]:
+        """The mechTypes of the server's NegTokenInit2 on this connection (MS-SPNG 3.2.5.2)."""
+        if self.offer is None:
+            return []
+        node = self.offer.tree.find("MechTypes")
+        return list(node.value) if node is not None and isinstance(node.value, list) else []
+
+    @property
+    def mech(self) -> str | None:
+        """The mechanism in use: supportedMech, else the client's first choice, else the bare
+        token's own mechanism (raw NTLMSSP / Kerberos with no SPNEGO around it)."""
+        chosen = self.first_value("SupportedMech", responses=True)
+        if isinstance(chosen, str):
+            return chosen
+        if self.client_mechs:
+            return self.client_mechs[0]
+        for _, tree in self.trees():
+            if tree.find("NTLMSSP") is not None:
+                return framing.NTLM
+            if tree.find("Negoex") is not None:
+                return framing.NEGOEX
+            if any(tree.find(name) is not None for name in ("ApReq", "ApRep", "KrbError")):
+                return framing.KERBEROS
+        return None
+
+    def ntlm(self, message_type: int) -> tuple[int, Field] | None:
+        """(frame, NTLMSSP root) of the first NTLM message of ``message_type`` (MS-NLMP 2.2.1)."""
+        for frame, node in self.nodes("NTLMSSP"):
+            kind = next((child for child in node.children if child.name == "MessageType"), None)
+            if kind is not None and kind.value == message_type:
+                return frame, node
+        return None
+
+    @property
+    def negoex_headers(self) -> list[tuple[int, Field]]:
+        """(frame, MessageHeader) of every NEGOEX message, in wire order (MS-NEGOEX 2.2.6.2)."""
+        return [(frame, header) for frame, root in self.nodes("Negoex")
+                for header in root.find_all("MessageHeader")]
+
+    @property
+    def negoex_schemes(self) -> list[str]:
+        return _unique(str(node.value) for _, node in self.nodes("AuthScheme") if node.value)
+
+    @property
+    def negoex_conversation_ids(self) -> list[str]:
+        return _unique(str(node.value) for _, node in self.nodes("ConversationId") if node.value)
+
+    @property
+    def rounds(self) -> int:
+        """Client messages of the conversation: one per round trip (leg pair)."""
+        return sum(1 for item in self.messages if not item.blob.context.get("is_response"))
+
+    @property
+    def identity(self) -> Identity:
+        auth = self.ntlm(3)
+        if auth is not None:
+            names = {child.name: child.value for child in auth[1].walk()
+                     if child.name in ("DomainName", "UserName", "Workstation", "NTLMVersion")}
+            if names.get("NTLMVersion") == "Anonymous":
+                return Identity("anonymous")
+            return Identity("ntlm", _text(names.get("DomainName")), _text(names.get("UserName")),
+                            _text(names.get("Workstation")))
+        if self.session_flags & SESSION_FLAG_IS_NULL:
+            return Identity("anonymous")
+        return self._kerberos_identity()
+
+    def _kerberos_identity(self) -> Identity:
+        from negodissect.gss.kerberos import principal_text
+
+        found = Identity()
+        for _, node in self.nodes("Ticket"):
+            found = Identity("kerberos", realm=_child_text(node, "Realm"),
+                             sname=principal_text(_child(node, "Sname")) or None)
+            break
+        for name in (*_KDC_REQUESTS, "KrbError"):
+            for _, node in self.nodes(name):
+                holder = _child(node, "ReqBody") or node
+                cname = principal_text(_child(holder, "Cname"))
+                if cname:
+                    found.kind, found.cname = "kerberos", cname
+                    found.realm = found.realm or _child_text(holder, "Realm")
+        return found
+
+    @property
+    def session_flags(self) -> int:
+        flags = [item.blob.context.get("session_flags") for item in self.messages]
+        return next((int(value) for value in reversed(flags) if isinstance(value, int)), 0)
+
+    @property
+    def neg_state(self) -> str | None:
+        """The last negState the server sent (RFC 4178 4.2.2)."""
+        states = [node.value for _, node in self.nodes("NegState", responses=True)]
+        last = next((value for value in reversed(states) if isinstance(value, int)), None)
+        return None if last is None else NEG_STATES.get(last, str(last))
+
+    @property
+    def status(self) -> str | None:
+        """The NT status name of the last server message, when the carrier has one."""
+        responses = [item for item in self.messages if item.blob.context.get("is_response")]
+        if not responses:
+            return None
+        context = responses[-1].blob.context
+        if context.get("status") is None:
+            return None
+        return str(context.get("status_name") or f"0x{int(context['status'] or 0):08X}")
+
+    @property
+    def outcome(self) -> str:
+        """``accept-completed + STATUS_SUCCESS``, ``reject``, ``STATUS_LOGON_FAILURE`` ... or
+        ``incomplete`` when the capture ends before the final answer."""
+        if not self.final:
+            return "incomplete"
+        return " + ".join(part for part in (self.neg_state, self.status) if part) or "completed"
+
+    @property
+    def succeeded(self) -> bool | None:
+        """True / False once final; None while incomplete."""
+        if not self.final:
+            return None
+        last = self.messages[-1].blob.context
+        if last.get("status") is not None:
+            return last.get("status") == STATUS_SUCCESS
+        return self.neg_state == NEG_STATES[ACCEPT_COMPLETED]
+
+    @property
+    def mech_list_mic(self) -> bool:
+        return next(self.nodes("MechListMIC"), None) is not None
+
+    @property
+    def ntlm_mic(self) -> bool:
+        auth = self.ntlm(3)
+        return auth is not None and auth[1].find("MIC") is not None
+
+    @property
+    def negoex_verify(self) -> bool:
+        return any(_message_type(header) == NEGOEX_VERIFY for _, header in self.negoex_headers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The conversation as JSON-ready data (record ``type`` "conversation")."""
+        identity = self.identity
+        mech = self.mech
+        return {
+            "conversation": self.index,
+            "carrier": self.carrier,
+            "stream": self.stream,
+            "client": self.client,
+            "server": self.server,
+            "session_id": self.session_id,
+            "first_frame": self.messages[0].blob.frame,
+            "last_frame": self.messages[-1].blob.frame,
+            "first_time": self.messages[0].blob.time,
+            "last_time": self.messages[-1].blob.time,
+            "frames": self.frames,
+            "offer_frame": None if self.offer is None else self.offer.blob.frame,
+            "client_mechs": self.client_mechs,
+            "server_mechs": self.server_mechs,
+            "mech": mech,
+            "mech_name": None if mech is None else framing.MECHANISMS.get(mech, mech),
+            "negoex_auth_schemes": self.negoex_schemes,
+            "negoex_conversation_ids": self.negoex_conversation_ids,
+            "rounds": self.rounds,
+            "identity": {key: value for key, value in asdict(identity).items()
+                         if value is not None},
+            "identity_text": identity.text(),
+            "neg_state": self.neg_state,
+            "status": self.status,
+            "outcome": self.outcome,
+            "succeeded": self.succeeded,
+            "guest": bool(self.session_flags & SESSION_FLAG_IS_GUEST),
+            "mech_list_mic": self.mech_list_mic,
+            "ntlm_mic": self.ntlm_mic,
+            "negoex_verify": self.negoex_verify,
+        }
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _child(node: Field | None, name: str) -> Field | None:
+    if node is None:
+        return None
+    return next((child for child in node.children if child.name == name), None)
+
+
+def _child_text(node: Field, name: str) -> str | None:
+    child = _child(node, name)
+    return _text(child.value) if child is not None else None
+
+
+def _message_type(header: Field) -> int | None:
+    node = header.find("MessageType")
+    return node.value if node is not None and isinstance(node.value, int) else None
+
+
+class Grouper:
+    """Feed decoded blobs in capture order; collect the conversations they form."""
+
+    def __init__(self, rules: dict[str, CarrierRules] | None = None) -> None:
+        self.rules = RULES if rules is None else rules
+        self.conversations: list[Conversation] = []
+        self._open: dict[Hashable, list[Conversation]] = {}
+        self._offers: dict[Hashable, DecodedBlob] = {}
+
+    def add(self, item: DecodedBlob) -> Conversation | None:
+        """File ``item`` under its conversation and return it (None for a server announcement).
+
+        A conversation whose first message is ``item`` has just started.
+        """
+        blob = item.blob
+        rules = self.rules.get(blob.carrier, DEFAULT_RULES)
+        connection = rules.connection(blob)
+        if rules.is_offer(blob):
+            self._offers[connection] = item
+            return None
+        response = rules.is_response(blob)
+        session = rules.session(blob)
+        open_here = self._open.setdefault(connection, [])
+        conversation = None
+        if response or not starts_conversation(item.tree):
+            conversation = _match(open_here, session)
+        if conversation is None:
+            conversation = self._start(blob, connection, session, response)
+            open_here.append(conversation)
+        if response and session and conversation.session_id is None:
+            conversation.session_id = session
+        conversation.messages.append(item)
+        if rules.is_final(item):
+            conversation.final = True
+            open_here.remove(conversation)
+        return conversation
+
+    def _start(self, blob: AuthBlob, connection: Hashable, session: int | None,
+               response: bool) -> Conversation:
+        client, server = (blob.dst, blob.src) if response else (blob.src, blob.dst)
+        conversation = Conversation(len(self.conversations) + 1, blob.carrier, blob.stream,
+                                    client, server, session, self._offers.get(connection))
+        for stale in [c for c in self._open.get(connection, []) if c.session_id == session]:
+            self._open[connection].remove(stale)  # superseded: stays incomplete
+        self.conversations.append(conversation)
+        return conversation
+
+
+def _match(candidates: list[Conversation], session: int | None) -> Conversation | None:
+    """The open conversation of ``session``; else the one still waiting for a session id."""
+    for wanted in (session, None) if session else (None,):
+        found = [c for c in candidates if c.session_id == wanted]
+        if found:
+            return found[-1]
+    return candidates[-1] if not session and candidates else None
+
+
+def group(items: Iterable[object]) -> list[Conversation]:
+    """The conversations of a capture's decoded blobs (other items, e.g. notices, are skipped)."""
+    grouper = Grouper()
+    for item in items:
+        if isinstance(item, DecodedBlob):
+            grouper.add(item)
+    return grouper.conversations
