@@ -73,8 +73,11 @@ SMB2_NEGOTIATE, SMB2_SESSION_SETUP = 0, 1
 SMB2_FLAGS_SERVER_TO_REDIR = 0x1
 #: (command, is_response) -> offset in the body of SecurityBufferOffset (Length follows), MS-SMB2
 #: 2.2.4, 2.2.5, 2.2.6.
-SECURITY_BUFFER_AT = {(SMB2_NEGOTIATE, True): 56, (SMB2_SESSION_SETUP, False): 12,
-                      (SMB2_SESSION_SETUP, True): 4}
+SECURITY_BUFFER_AT = {
+    (SMB2_NEGOTIATE, True): 56,
+    (SMB2_SESSION_SETUP, False): 12,
+    (SMB2_SESSION_SETUP, True): 4,
+}
 MAX_COMPOUND = 32
 
 
@@ -106,10 +109,10 @@ def security_buffers(message: bytes) -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     start = 4
     for _ in range(MAX_COMPOUND):
-        header = message[start:start + SMB2_HEADER_SIZE]
+        header = message[start : start + SMB2_HEADER_SIZE]
         if len(header) < SMB2_HEADER_SIZE or header[:4] != SMB2_MAGIC:
             break
-        command, = struct.unpack_from("<H", header, 12)
+        (command,) = struct.unpack_from("<H", header, 12)
         flags, next_command = struct.unpack_from("<II", header, 16)
         at = SECURITY_BUFFER_AT.get((command, bool(flags & SMB2_FLAGS_SERVER_TO_REDIR)))
         if at is not None:
@@ -143,7 +146,7 @@ def load_smb_source(path: Path) -> SmbSource:
         sport, dport, seq = struct.unpack_from("!HHI", frame, tcp)
         if 445 not in (sport, dport) and 139 not in (sport, dport):
             continue
-        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:14 + total]
+        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 : 14 + total]
         if payload:
             segments[dport in (445, 139)].append((index, seq, payload))
     starts: list[tuple[int, bool, bytes]] = []  # (arrival frame index, from_client, message)
@@ -155,21 +158,22 @@ def load_smb_source(path: Path) -> SmbSource:
             offset = (seq - base) & 0xFFFFFFFF
             end = offset + len(payload)
             if end > len(stream) and offset <= len(stream):
-                new = payload[len(stream) - offset:]
+                new = payload[len(stream) - offset :]
                 stream += new
                 arrival += [index] * len(new)
         at = 0
         while at + 4 <= len(stream):
-            length = int.from_bytes(stream[at + 1:at + 4], "big")
+            length = int.from_bytes(stream[at + 1 : at + 4], "big")
             if at + 4 + length > len(stream):
                 break
-            starts.append((arrival[at], from_client, bytes(stream[at:at + 4 + length])))
+            starts.append((arrival[at], from_client, bytes(stream[at : at + 4 + length])))
             at += 4 + length
     starts.sort(key=lambda item: item[0])
     messages = [SmbMessage(c, data, security_buffers(data)) for _, c, data in starts]
     last = max(i for i, message in enumerate(messages) if message.blobs)
-    return SmbSource(path.relative_to(SHARED_CAPTURES).as_posix(),
-                     messages[:last + 1 + SMB_TRAILING_MESSAGES])
+    return SmbSource(
+        path.relative_to(SHARED_CAPTURES).as_posix(), messages[: last + 1 + SMB_TRAILING_MESSAGES]
+    )
 
 
 # --- packet building ---------------------------------------------------------------------------
@@ -182,7 +186,7 @@ class Pool:
 
     def take(self, length: int) -> memoryview:
         start = self.rng.randrange(POOL_BYTES - length)
-        return self.data[start:start + length]
+        return self.data[start : start + length]
 
 
 def internet_checksum(data: bytes) -> bytes:
@@ -198,8 +202,9 @@ def internet_checksum(data: bytes) -> bytes:
 class Endpoints:
     """Prebuilt link and network headers of one flow, in both directions."""
 
-    def __init__(self, rng: random.Random, v6: bool, client: bytes, server: bytes,
-                 sport: int, dport: int):
+    def __init__(
+        self, rng: random.Random, v6: bool, client: bytes, server: bytes, sport: int, dport: int
+    ):
         self.v6 = v6
         self.ports = ((sport, dport), (dport, sport))
         self.addrs = ((client, server), (server, client))
@@ -212,11 +217,13 @@ class Endpoints:
     def ip(self, reverse: bool, proto: int, length: int) -> bytes:
         src, dst = self.addrs[reverse]
         if self.v6:
-            return self.eth[reverse] + IPV6.pack(0x60000000 | self.flow_label, length, proto, 64,
-                                                 src, dst)
+            return self.eth[reverse] + IPV6.pack(
+                0x60000000 | self.flow_label, length, proto, 64, src, dst
+            )
         self.ip_id = (self.ip_id + 1) & 0xFFFF
-        return self.eth[reverse] + IPV4.pack(0x45, 0, 20 + length, self.ip_id, 0x4000, 64, proto,
-                                             0, src, dst)
+        return self.eth[reverse] + IPV4.pack(
+            0x45, 0, 20 + length, self.ip_id, 0x4000, 64, proto, 0, src, dst
+        )
 
     def udp(self, reverse: bool, payload: bytes | memoryview) -> bytes:
         """A UDP datagram; the checksum is computed over IPv6 (mandatory there), zero over IPv4."""
@@ -233,20 +240,28 @@ class Endpoints:
 class TcpFlow(Endpoints):
     """A TCP connection: handshake, data segments with sequence numbers, acks, teardown."""
 
-    def __init__(self, rng: random.Random, v6: bool, client: bytes, server: bytes,
-                 sport: int, dport: int):
+    def __init__(
+        self, rng: random.Random, v6: bool, client: bytes, server: bytes, sport: int, dport: int
+    ):
         super().__init__(rng, v6, client, server, sport, dport)
         self.seq = [rng.randrange(1 << 32), rng.randrange(1 << 32)]  # next seq, per direction
         self.frames: list[bytes] = []
 
-    def segment(self, reverse: bool, flags: int, payload: bytes | memoryview = b"",
-                seq: int | None = None) -> bytes:
+    def segment(
+        self, reverse: bool, flags: int, payload: bytes | memoryview = b"", seq: int | None = None
+    ) -> bytes:
         sport, dport = self.ports[reverse]
         own = self.seq[reverse] if seq is None else seq
         ack = self.seq[not reverse] if flags & ACK else 0
-        return b"".join((self.ip(reverse, 6, 20 + len(payload)),
-                         TCP.pack(sport, dport, own & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags,
-                                  64240, 0, 0), payload))
+        return b"".join(
+            (
+                self.ip(reverse, 6, 20 + len(payload)),
+                TCP.pack(
+                    sport, dport, own & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags, 64240, 0, 0
+                ),
+                payload,
+            )
+        )
 
     def send(self, reverse: bool, flags: int, payload: bytes | memoryview = b"") -> None:
         self.frames.append(self.segment(reverse, flags, payload))
@@ -261,7 +276,7 @@ class TcpFlow(Endpoints):
         """Send ``payload`` in MSS segments; the peer acks every ``ack_every`` segments."""
         for count, start in enumerate(range(0, len(payload), MSS), 1):
             last = start + MSS >= len(payload)
-            self.send(reverse, ACK | (PSH if last else 0), payload[start:start + MSS])
+            self.send(reverse, ACK | (PSH if last else 0), payload[start : start + MSS])
             if last or count % ack_every == 0:
                 self.send(not reverse, ACK)
 
@@ -286,18 +301,23 @@ class Generator:
         self.rng = random.Random(seed)
         self.pool = Pool(self.rng)
         self.sources = sources
-        self.domains = [f"{word}{n}.example.{tld}".encode() for n in range(40)
-                        for word, tld in (("www", "com"), ("cdn", "net"), ("api", "org"))]
-        self.paths = [f"/static/{n:04d}/{kind}" for n in range(200)
-                      for kind in ("app.js", "style.css", "logo.png", "index.html")]
+        self.domains = [
+            f"{word}{n}.example.{tld}".encode()
+            for n in range(40)
+            for word, tld in (("www", "com"), ("cdn", "net"), ("api", "org"))
+        ]
+        self.paths = [
+            f"/static/{n:04d}/{kind}"
+            for n in range(200)
+            for kind in ("app.js", "style.css", "logo.png", "index.html")
+        ]
 
     # addresses
     def v4(self, net: int) -> bytes:
         return bytes((10, net, self.rng.randrange(256), self.rng.randrange(1, 255)))
 
     def v6(self, net: int) -> bytes:
-        return (b"\xfd\x00\x00\x00\x00\x00" + bytes((0, net)) + b"\x00" * 4
-                + self.rng.randbytes(4))
+        return b"\xfd\x00\x00\x00\x00\x00" + bytes((0, net)) + b"\x00" * 4 + self.rng.randbytes(4)
 
     def endpoints(self, v6: bool, server_net: int) -> tuple[bytes, bytes]:
         pick = self.v6 if v6 else self.v4
@@ -319,15 +339,19 @@ class Generator:
         flow.handshake()
         host = rng.choice(self.domains).decode()
         for _ in range(rng.randrange(1, 4)):
-            request = (f"GET {rng.choice(self.paths)} HTTP/1.1\r\nHost: {host}\r\n"
-                       "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\n"
-                       "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
-                       f"Connection: keep-alive\r\nX-Request-Id: {rng.getrandbits(64):016x}\r\n"
-                       "\r\n").encode()
+            request = (
+                f"GET {rng.choice(self.paths)} HTTP/1.1\r\nHost: {host}\r\n"
+                "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\n"
+                "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+                f"Connection: keep-alive\r\nX-Request-Id: {rng.getrandbits(64):016x}\r\n"
+                "\r\n"
+            ).encode()
             flow.data(False, request)
             size = int(rng.lognormvariate(7.4, 1.3)) % 120_000 + 200
-            head = (f"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream"
-                    f"\r\nContent-Length: {size}\r\nConnection: keep-alive\r\n\r\n").encode()
+            head = (
+                f"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream"
+                f"\r\nContent-Length: {size}\r\nConnection: keep-alive\r\n\r\n"
+            ).encode()
             flow.data(True, head + bytes(self.pool.take(size)))
         flow.close()
         return flow.frames
@@ -348,8 +372,11 @@ class Generator:
         records = []
         for start in range(0, size, TLS_MAX_RECORD):
             length = min(TLS_MAX_RECORD, size - start)
-            records += (bytes((content_type, 3, 3)), length.to_bytes(2, "big"),
-                        self.pool.take(length))
+            records += (
+                bytes((content_type, 3, 3)),
+                length.to_bytes(2, "big"),
+                self.pool.take(length),
+            )
         return b"".join(records)
 
     def tcp_other(self, v6: bool) -> list[bytes]:
@@ -366,15 +393,26 @@ class Generator:
         client, server = self.endpoints(v6, 5)
         ends = Endpoints(rng, v6, client, server, rng.randrange(1024, 65535), 53)
         ident, qtype = rng.randrange(65536), rng.choice((1, 1, 28))
-        name = b"".join(len(label).to_bytes(1, "big") + label
-                        for label in rng.choice(self.domains).split(b".")) + b"\x00"
+        name = (
+            b"".join(
+                len(label).to_bytes(1, "big") + label
+                for label in rng.choice(self.domains).split(b".")
+            )
+            + b"\x00"
+        )
         question = name + struct.pack("!HH", qtype, 1)
         query = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
         answers = rng.randrange(1, 4)
         rdata = 4 if qtype == 1 else 16
-        response = struct.pack("!HHHHHH", ident, 0x8180, 1, answers, 0, 0) + question + b"".join(
-            struct.pack("!HHHIH", 0xC00C, qtype, 1, rng.randrange(30, 3600), rdata)
-            + bytes(self.pool.take(rdata)) for _ in range(answers))
+        response = (
+            struct.pack("!HHHHHH", ident, 0x8180, 1, answers, 0, 0)
+            + question
+            + b"".join(
+                struct.pack("!HHHIH", 0xC00C, qtype, 1, rng.randrange(30, 3600), rdata)
+                + bytes(self.pool.take(rdata))
+                for _ in range(answers)
+            )
+        )
         return [ends.udp(False, query), ends.udp(True, response)]
 
     def udp(self, v6: bool) -> list[bytes]:
@@ -388,12 +426,16 @@ class Generator:
             if port == 123:  # NTP v4, mode 3 (client) or 4 (server)
                 payload = bytes((0x24 if reverse else 0x23,)) + bytes(self.pool.take(47))
             elif port == 514:
-                payload = (f"<{rng.randrange(192)}>Nov 25 04:00:00 host{rng.randrange(99)} app: "
-                           f"event {rng.getrandbits(48):x} " + "x" * rng.randrange(20, 300))
+                payload = (
+                    f"<{rng.randrange(192)}>Nov 25 04:00:00 host{rng.randrange(99)} app: "
+                    f"event {rng.getrandbits(48):x} " + "x" * rng.randrange(20, 300)
+                )
                 payload = payload.encode()
             elif port == 1900:
-                payload = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
-                           b'MAN: "ssdp:discover"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n')
+                payload = (
+                    b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+                    b'MAN: "ssdp:discover"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n'
+                )
             else:  # QUIC-like short-header datagrams
                 payload = b"\x40" + bytes(self.pool.take(rng.randrange(1200, 1350)))
             frames.append(ends.udp(reverse, payload))
@@ -418,8 +460,10 @@ class Generator:
             if split and any(length for _, length in message.blobs):
                 pieces = self.cut(message)
             else:
-                pieces = [(start, message.data[start:start + MSS])
-                          for start in range(0, len(message.data), MSS)]
+                pieces = [
+                    (start, message.data[start : start + MSS])
+                    for start in range(0, len(message.data), MSS)
+                ]
             base = flow.seq[not message.from_client]
             order = list(range(len(pieces)))
             if out_of_order and len(order) > 1:
@@ -434,16 +478,28 @@ class Generator:
             flow.seq[not message.from_client] = base + len(message.data)
             if message.blobs:
                 marks[len(flow.frames) - 1] = [
-                    {"connection": number, "length": length, "client": message.from_client,
-                     "split": split and len(pieces) > 1,
-                     "kind": blob_kind(message.data, offset, length)}
-                    for offset, length in message.blobs]
+                    {
+                        "connection": number,
+                        "length": length,
+                        "client": message.from_client,
+                        "split": split and len(pieces) > 1,
+                        "kind": blob_kind(message.data, offset, length),
+                    }
+                    for offset, length in message.blobs
+                ]
             if rng.random() < 0.5:
                 flow.send(message.from_client, ACK)
         flow.close()
-        truth["connections"].append({"source": source.name, "ipv6": v6, "split": split,
-                                     "out_of_order": out_of_order, "retransmit": retransmit,
-                                     "packets": len(flow.frames)})
+        truth["connections"].append(
+            {
+                "source": source.name,
+                "ipv6": v6,
+                "split": split,
+                "out_of_order": out_of_order,
+                "retransmit": retransmit,
+                "packets": len(flow.frames),
+            }
+        )
         return Flow(flow.frames, marks=marks)
 
     def cut(self, message: SmbMessage) -> list[tuple[int, bytes]]:
@@ -461,7 +517,7 @@ def blob_kind(data: bytes, offset: int, length: int) -> str:
     """What a security buffer holds, from its first bytes: spnego, ntlmssp, empty or other."""
     if not length:
         return "empty"
-    if data[offset:offset + 7] == b"NTLMSSP":
+    if data[offset : offset + 7] == b"NTLMSSP":
         return "ntlmssp"
     return "spnego" if data[offset] in (0x60, 0xA0, 0xA1) else "other"
 
@@ -498,8 +554,9 @@ def generate(out: Path, packets: int, seed: int) -> dict:
             flow = active[index]
             frame = flow.frames[flow.position]
             usec += rng.randrange(1, 200)
-            buffer += RECORD.pack(EPOCH + usec // 1_000_000, usec % 1_000_000, len(frame),
-                                  len(frame))
+            buffer += RECORD.pack(
+                EPOCH + usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)
+            )
             buffer += frame
             written += 1
             if flow.marks and flow.position in flow.marks:
@@ -513,22 +570,34 @@ def generate(out: Path, packets: int, seed: int) -> dict:
                 buffer.clear()
         handle.write(buffer)
     connections = truth["connections"]
-    truth.update({
-        "file": out.name, "packets": written, "bytes": out.stat().st_size,
-        "smb_connections": len(connections),
-        "smb_connections_ipv6": sum(c["ipv6"] for c in connections),
-        "smb_connections_split": sum(c["split"] for c in connections),
-        "smb_connections_out_of_order": sum(c["out_of_order"] for c in connections),
-        "smb_connections_retransmit": sum(c["retransmit"] for c in connections),
-        "security_buffers": len(blobs),
-        "blobs": sum(1 for b in blobs if b["length"]),
-        "blobs_split": sum(1 for b in blobs if b["split"]),
-        "blob_kinds": {k: sum(1 for b in blobs if b["kind"] == k)
-                       for k in ("spnego", "ntlmssp", "empty", "other")},
-        "sources": {s.name: {"messages": len(s.messages), "security_buffers": s.buffers,
-                             "blobs": s.blobs} for s in sources},
-        "blob_frames": blobs,
-    })
+    truth.update(
+        {
+            "file": out.name,
+            "packets": written,
+            "bytes": out.stat().st_size,
+            "smb_connections": len(connections),
+            "smb_connections_ipv6": sum(c["ipv6"] for c in connections),
+            "smb_connections_split": sum(c["split"] for c in connections),
+            "smb_connections_out_of_order": sum(c["out_of_order"] for c in connections),
+            "smb_connections_retransmit": sum(c["retransmit"] for c in connections),
+            "security_buffers": len(blobs),
+            "blobs": sum(1 for b in blobs if b["length"]),
+            "blobs_split": sum(1 for b in blobs if b["split"]),
+            "blob_kinds": {
+                k: sum(1 for b in blobs if b["kind"] == k)
+                for k in ("spnego", "ntlmssp", "empty", "other")
+            },
+            "sources": {
+                s.name: {
+                    "messages": len(s.messages),
+                    "security_buffers": s.buffers,
+                    "blobs": s.blobs,
+                }
+                for s in sources
+            },
+            "blob_frames": blobs,
+        }
+    )
     truth_path(out).write_text(json.dumps(truth, indent=1) + "\n")
     return truth
 
@@ -552,10 +621,13 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     truth = generate(out, args.packets, args.seed)
-    print(f"{out}: {truth['packets']} packets, {truth['bytes'] / 1e6:.1f} MB, "
-          f"{truth['smb_connections']} SMB connections, {truth['blobs']} blobs "
-          f"({truth['security_buffers']} security buffers) in "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(
+        f"{out}: {truth['packets']} packets, {truth['bytes'] / 1e6:.1f} MB, "
+        f"{truth['smb_connections']} SMB connections, {truth['blobs']} blobs "
+        f"({truth['security_buffers']} security buffers) in "
+        f"{time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -64,8 +64,9 @@ def negodissect_command() -> list[str]:
     return [str(script)]
 
 
-def measure(argv: list[str], stdout: Path | None = None, stdin: Path | None = None
-            ) -> tuple[float, float, int]:
+def measure(
+    argv: list[str], stdout: Path | None = None, stdin: Path | None = None
+) -> tuple[float, float, int]:
     """Run ``argv`` in a child; return (wall seconds, peak RSS in MB, exit status).
 
     The peak RSS comes from GNU time when it is installed: a child forked from this (large)
@@ -112,7 +113,7 @@ def import_time(command: list[str], blob: Path) -> tuple[float, list[tuple[float
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        own, cumulative, name = line[len("import time:"):].split("|")
+        own, cumulative, name = line[len("import time:") :].split("|")
         total += int(own)
         if not name[1:].startswith(" "):  # nested imports are indented
             top.append((int(cumulative) / 1e6, name.strip()))
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=make_capture.DEFAULT_PACKETS)
     parser.add_argument("--seed", type=int, default=make_capture.DEFAULT_SEED)
-    parser.add_argument("--capture", type=Path,
-                        help="time this capture instead (ground truth only if its sidecar exists)")
+    parser.add_argument(
+        "--capture",
+        type=Path,
+        help="time this capture instead (ground truth only if its sidecar exists)",
+    )
     parser.add_argument("--no-tshark", action="store_true", help="skip the two tshark runs")
     args = parser.parse_args(argv)
 
@@ -153,8 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         ("tshark -T fields", [*tshark_filter, *fields], fields_out, None, tshark),
         ("negodissect (tree)", [*nego, FILE], None, "tshark -V", True),
         ("negodissect --jsonl", [*nego, "--jsonl", FILE], jsonl_out, "tshark -T fields", True),
-        ("negodissect --conversations", [*nego, "--conversations", FILE], None,
-         "tshark -T fields", conversations),
+        (
+            "negodissect --conversations",
+            [*nego, "--conversations", FILE],
+            None,
+            "tshark -T fields",
+            conversations,
+        ),
     ]
     subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
     timings: dict[str, Timing] = {}
@@ -179,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         blob.write_bytes(stdin_blob(source, frame, carrier))
         samples = [measure([*nego, "-"], stdin=blob) for _ in range(STDIN_RUNS)]
         seconds = statistics.median(wall for wall, _, _ in samples)
-        stdin_rows.append((label, len(blob.read_bytes()) // 2, seconds,
-                           max(rss for _, rss, _ in samples)))
+        stdin_rows.append(
+            (label, len(blob.read_bytes()) // 2, seconds, max(rss for _, rss, _ in samples))
+        )
     imports = import_time(nego, out_dir / f"stdin-{STDIN_BLOBS[0][2]}-{STDIN_BLOBS[0][3]}.hex")
 
     report = render(capture, size, packets, truth, timings, stdin_rows, imports)
@@ -196,8 +206,15 @@ def count_packets(capture: Path) -> int:
     return int(done.stdout.split(":")[-1])
 
 
-def render(capture: Path, size: int, packets: int, truth: dict | None,
-           timings: dict[str, Timing], stdin_rows: list, imports: tuple) -> str:
+def render(
+    capture: Path,
+    size: int,
+    packets: int,
+    truth: dict | None,
+    timings: dict[str, Timing],
+    stdin_rows: list,
+    imports: tuple,
+) -> str:
     """The markdown report: machine, capture, the big table, stdin latency, import time."""
     cat = timings["cat (floor)"].wall
     lines = [
@@ -206,9 +223,13 @@ def render(capture: Path, size: int, packets: int, truth: dict | None,
         f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
         f"{tool_version(['tshark', '-v'])}, negodissect {negodissect_version()}.",
         f"Capture (FILE): `{capture.name}`, {packets:,} packets, {size / 1e6:.1f} MB"
-        + (f", {truth['smb_connections']} SMB connections with {truth['blobs']} security blobs"
-           f" ({truth['blobs_split']} split across segments, "
-           f"{truth['smb_connections_out_of_order']} connections out of order)" if truth else "")
+        + (
+            f", {truth['smb_connections']} SMB connections with {truth['blobs']} security blobs"
+            f" ({truth['blobs_split']} split across segments, "
+            f"{truth['smb_connections_out_of_order']} connections out of order)"
+            if truth
+            else ""
+        )
         + ". Page cache warm; one run each; peak RSS of the child process.",
         "",
         "| command | wall s | packets/s | MB/s | peak RSS MB | speed vs tshark | time vs cat |",
@@ -224,47 +245,73 @@ def render(capture: Path, size: int, packets: int, truth: dict | None,
             versus = f"{other.wall / timing.wall:.1f}x ({other.label})"
         floor = f"{timing.wall / cat:.1f}x" if cat else ""
         note = f" ({timing.note})" if timing.note else ""
-        lines.append(f"| `{timing.command}`{note} | {timing.wall:.2f} "
-                     f"| {packets / timing.wall:,.0f} | {size / 1e6 / timing.wall:.1f} "
-                     f"| {timing.rss_mb:.0f} | {versus} | {floor} |")
-    lines += ["", f"Standard input, `echo <hex blob> | negodissect -`, median of {STDIN_RUNS}:", "",
-              "| blob | bytes | wall s | peak RSS MB |", "|---|---:|---:|---:|"]
-    lines += [f"| {label} | {length} | {seconds:.3f} | {rss:.0f} |"
-              for label, length, seconds, rss in stdin_rows]
+        lines.append(
+            f"| `{timing.command}`{note} | {timing.wall:.2f} "
+            f"| {packets / timing.wall:,.0f} | {size / 1e6 / timing.wall:.1f} "
+            f"| {timing.rss_mb:.0f} | {versus} | {floor} |"
+        )
+    lines += [
+        "",
+        f"Standard input, `echo <hex blob> | negodissect -`, median of {STDIN_RUNS}:",
+        "",
+        "| blob | bytes | wall s | peak RSS MB |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {label} | {length} | {seconds:.3f} | {rss:.0f} |"
+        for label, length, seconds, rss in stdin_rows
+    ]
     total, top, scapy = imports
-    lines += ["", f"`python -X importtime` of the stdin path: {total:.3f} s of imports in all "
-              f"(scapy {'IMPORTED' if scapy else 'not imported'}); heaviest top-level: "
-              + ", ".join(f"{name} {seconds:.3f} s" for seconds, name in top) + "."]
-    lines += ["", "Targets (issue 5): speed vs tshark >= 3x for the same job; time vs cat <= 5x; "
-              "peak RSS < 200 MB; stdin blob < 0.25 s.", ""]
+    lines += [
+        "",
+        f"`python -X importtime` of the stdin path: {total:.3f} s of imports in all "
+        f"(scapy {'IMPORTED' if scapy else 'not imported'}); heaviest top-level: "
+        + ", ".join(f"{name} {seconds:.3f} s" for seconds, name in top)
+        + ".",
+    ]
+    lines += [
+        "",
+        "Targets (issue 5): speed vs tshark >= 3x for the same job; time vs cat <= 5x; "
+        "peak RSS < 200 MB; stdin blob < 0.25 s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing],
-                fields: Path) -> str:
+def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing], fields: Path) -> str:
     """Blobs negodissect --jsonl and tshark found, against the generator's ground truth."""
     lines = ["### Blobs found", ""]
     expected = {b["frame"] for b in truth["blob_frames"] if b["length"]} if truth else None
     if truth:
-        lines.append(f"- ground truth: {truth['blobs']} non-empty security blobs "
-                     f"({truth['security_buffers']} security buffers counting empty ones) in "
-                     f"{truth['smb_connections']} SMB connections")
+        lines.append(
+            f"- ground truth: {truth['blobs']} non-empty security blobs "
+            f"({truth['security_buffers']} security buffers counting empty ones) in "
+            f"{truth['smb_connections']} SMB connections"
+        )
     if timings["negodissect --jsonl"].wall is not None:
         records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
         found = [r["frame"] for r in records if "frame" in r]
-        lines.append(f"- negodissect --jsonl: {len(found)} blobs"
-                     + (verdict(expected, found) if expected is not None else ""))
+        lines.append(
+            f"- negodissect --jsonl: {len(found)} blobs"
+            + (verdict(expected, found) if expected is not None else "")
+        )
     if timings["tshark -T fields"].wall is not None:
         frames = [int(line.split("\t")[0]) for line in fields.read_text().splitlines() if line]
-        text = f"- tshark -Y \"{TSHARK_FILTER}\" (default preferences): {len(frames)} frames"
+        text = f'- tshark -Y "{TSHARK_FILTER}" (default preferences): {len(frames)} frames'
         if expected is not None:
             missed = expected - set(frames)
-            out_of_order = {c for c, info in enumerate(truth["connections"])
-                            if info["out_of_order"]}
-            in_ooo = sum(1 for b in truth["blob_frames"]
-                         if b["frame"] in missed and b["connection"] in out_of_order)
-            text += (f"; misses {len(missed)} of the ground truth ({in_ooo} of them in "
-                     "out-of-order connections: tcp.reassemble_out_of_order is off by default)")
+            out_of_order = {
+                c for c, info in enumerate(truth["connections"]) if info["out_of_order"]
+            }
+            in_ooo = sum(
+                1
+                for b in truth["blob_frames"]
+                if b["frame"] in missed and b["connection"] in out_of_order
+            )
+            text += (
+                f"; misses {len(missed)} of the ground truth ({in_ooo} of them in "
+                "out-of-order connections: tcp.reassemble_out_of_order is off by default)"
+            )
         lines.append(text)
     return "\n".join(lines) + "\n"
 
@@ -273,8 +320,10 @@ def verdict(expected: set[int], found: list[int]) -> str:
     missed, extra = sorted(expected - set(found)), sorted(set(found) - expected)
     if not missed and not extra and len(found) == len(expected):
         return ", the same frames as the ground truth: OK"
-    return (f": MISMATCH with the ground truth, {len(missed)} missed (frames {missed[:10]}), "
-            f"{len(extra)} not expected (frames {extra[:10]}), {len(found)} records")
+    return (
+        f": MISMATCH with the ground truth, {len(missed)} missed (frames {missed[:10]}), "
+        f"{len(extra)} not expected (frames {extra[:10]}), {len(found)} records"
+    )
 
 
 def cpu_model() -> str:

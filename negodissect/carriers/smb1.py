@@ -215,9 +215,11 @@ def _session_setup(root: Field, pdu: bytes, is_response: bool, context: Context)
         context["action"] = values["Action"]
     length = values["SecurityBlobLength"]
     if length > byte_count:
-        body.find("SecurityBlobLength").note(  # type: ignore[union-attr]
-            f"offset {start - 2}: expected SecurityBlobLength <= ByteCount {byte_count}, "
-            f"found {length}"
-        )
+        field = body.find("SecurityBlobLength")
+        if field is not None:
+            field.note(
+                f"offset {field.offset}: expected SecurityBlobLength <= ByteCount {byte_count}, "
+                f"found {length}"
+            )
         length = byte_count
     return (start, length) if length else (0, 0)

@@ -91,7 +91,11 @@ def test_security_buffer_past_end_is_noted_and_clipped(smb2_pdus):
     (message,) = smb2.parse(pdu)
     assert message.blob_offset + message.blob_length == len(pdu)
     length = message.header.find("SecurityBufferLength")
-    assert length is not None and length.notes and "expected SecurityBufferLength" in length.notes[0].message
+    assert (
+        length is not None
+        and length.notes
+        and "expected SecurityBufferLength" in length.notes[0].message
+    )
 
 
 def test_transform_headers_are_counted_not_collected():
@@ -127,7 +131,7 @@ def test_no_exception_on_truncation_or_random_bytes(smb2_pdus, smb1_pdus):
             variants += [pdu[:16] + rng.randbytes(rng.randrange(200)) for _ in range(300)]
             for variant in variants:
                 for message in module.parse(variant):
-                    assert 0 <= message.blob_offset
+                    assert message.blob_offset >= 0
                     assert message.blob_offset + message.blob_length <= len(variant)
                     for node in message.header.walk():
                         assert node.offset + node.length <= len(variant)

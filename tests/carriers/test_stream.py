@@ -20,12 +20,29 @@ IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
 
 def collect(path: Path | str, **options) -> tuple[list[AuthBlob], list[Notice]]:
     items = list(blobs_from_capture(str(path), **options))
-    return [i for i in items if isinstance(i, AuthBlob)], [i for i in items if isinstance(i, Notice)]
+    return [i for i in items if isinstance(i, AuthBlob)], [
+        i for i in items if isinstance(i, Notice)
+    ]
 
 
-def tshark_fields(tshark: str, path: Path, display_filter: str, fields: list[str]) -> list[list[str]]:
-    command = [tshark, "-r", str(path), "-o", "tcp.desegment_tcp_streams:TRUE", "-Y",
-               display_filter, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
+def tshark_fields(
+    tshark: str, path: Path, display_filter: str, fields: list[str]
+) -> list[list[str]]:
+    command = [
+        tshark,
+        "-r",
+        str(path),
+        "-o",
+        "tcp.desegment_tcp_streams:TRUE",
+        "-Y",
+        display_filter,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
     for name in fields:
         command += ["-e", name]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -34,8 +51,12 @@ def tshark_fields(tshark: str, path: Path, display_filter: str, fields: list[str
 
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
 def test_blobs_match_tshark(tshark, path):
-    rows = tshark_fields(tshark, path, "smb2.security_blob || smb.security_blob",
-                         ["frame.number", "tcp.stream", "smb2.security_blob", "smb.security_blob"])
+    rows = tshark_fields(
+        tshark,
+        path,
+        "smb2.security_blob || smb.security_blob",
+        ["frame.number", "tcp.stream", "smb2.security_blob", "smb.security_blob"],
+    )
     expected = []
     for frame, stream, smb2_blobs, smb1_blobs in rows:
         for blob in (smb2_blobs + "," + smb1_blobs).split(","):
@@ -47,8 +68,17 @@ def test_blobs_match_tshark(tshark, path):
     assert not [n for n in notices if n.severity == "error"]
 
 
-SMB2_FIELDS = ["frame.number", "smb2.cmd", "smb2.flags.response", "smb2.msg_id", "smb2.sesid",
-               "smb2.nt_status", "smb2.dialect", "smb2.server_guid", "smb2.session_flags"]
+SMB2_FIELDS = [
+    "frame.number",
+    "smb2.cmd",
+    "smb2.flags.response",
+    "smb2.msg_id",
+    "smb2.sesid",
+    "smb2.nt_status",
+    "smb2.dialect",
+    "smb2.server_guid",
+    "smb2.session_flags",
+]
 
 
 @pytest.mark.parametrize(
@@ -106,7 +136,9 @@ def test_smb2_lines_and_header_tree():
 def test_smb1_session_setup_andx():
     blobs = collect(SHARED_CAPTURES / "zeek" / "krb_smb_gssapi.pcap")[0]
     assert [(b.frame, b.carrier, b.context["command"]) for b in blobs] == [
-        (5, "smb1", 0x72), (7, "smb1", 0x73), (8, "smb1", 0x73)
+        (5, "smb1", 0x72),
+        (7, "smb1", 0x73),
+        (8, "smb1", 0x73),
     ]
     # MS-DTYP 2.3.4.2 GUID byte order; tshark prints this SMB1 field big-endian: 15000000-9384-7e2a
     assert blobs[0].line == "SMB: R  NEGOTIATE (0x72), GUID={00000015-8493-2A7E-AE8C-A04D2D49CE42}"
@@ -128,7 +160,9 @@ def test_smb1_upgraded_to_smb2_is_noted():
 @pytest.mark.parametrize("name", ["zeek/smb_smb3.pcap", "zeek/smb_smb311.pcap"])
 def test_encrypted_smb3_is_reported_once_per_stream(tshark, name):
     path = SHARED_CAPTURES / name
-    rows = tshark_fields(tshark, path, "smb2.header.transform.nonce", ["smb2.header.transform.nonce"])
+    rows = tshark_fields(
+        tshark, path, "smb2.header.transform.nonce", ["smb2.header.transform.nonce"]
+    )
     count = sum(len(row[0].split(",")) for row in rows)
     notices = [n for n in collect(path)[1] if "TRANSFORM_HEADER" in n.message]
     assert len(notices) == 1
@@ -152,15 +186,32 @@ def test_random_segments_never_raise():
     for frame in range(1, 3000):
         forward = rng.random() < 0.5
         body = rng.choice(real)[: rng.randrange(1, 300)]
-        head = rng.choice([b"\x00\x00\x01\x00\xfeSMB", b"\x00\x00\x00\x50\xffSMB\x73", b"\x85\x00\x00\x00",
-                           b"\x00\x00\x00\x48\xfdSMB", b""])
+        head = rng.choice(
+            [
+                b"\x00\x00\x01\x00\xfeSMB",
+                b"\x00\x00\x00\x50\xffSMB\x73",
+                b"\x85\x00\x00\x00",
+                b"\x00\x00\x00\x48\xfdSMB",
+                b"",
+            ]
+        )
         data = head + rng.randbytes(rng.randrange(80)) + body
-        segments.append(Segment(
-            frame, float(frame), a if forward else b, b if forward else a,
-            50000 if forward else 445, 445 if forward else 50000,
-            rng.randrange(0, 5000) if rng.random() < 0.3 else (frame * 100) & 0xFFFFFFFF,
-            rng.randrange(0, 2**32), rng.choice([0x18, 0x10, 0x02, 0x12, 0x11, 0x04]),
-            data, 0, len(data), rng.choice([0, 0, 0, 20]),
-        ))
+        segments.append(
+            Segment(
+                frame,
+                float(frame),
+                a if forward else b,
+                b if forward else a,
+                50000 if forward else 445,
+                445 if forward else 50000,
+                rng.randrange(0, 5000) if rng.random() < 0.3 else (frame * 100) & 0xFFFFFFFF,
+                rng.randrange(0, 2**32),
+                rng.choice([0x18, 0x10, 0x02, 0x12, 0x11, 0x04]),
+                data,
+                0,
+                len(data),
+                rng.choice([0, 0, 0, 20]),
+            )
+        )
     items = list(_Pipeline(None, None).run(iter(segments)))
     assert all(isinstance(item, (AuthBlob, Notice)) for item in items)

@@ -1,4 +1,4 @@
-"""Extract the security blobs of the public captures in ../shared/captures into tests/data/blobs.json.
+"""Extract the security blobs of the captures in ../shared/captures into tests/data/blobs.json.
 
 Run once (needs tshark): ``python tests/data/extract.py``.  tshark, an independent decoder, picks
 the blobs, so the token decoders are tested on bytes that real peers sent.  Each record names its
@@ -52,7 +52,7 @@ CHECK_FIELDS = [
 
 
 def tshark_rows(capture: Path) -> list[dict[str, str]]:
-    """One dict per frame that carries a blob, field name -> tshark's text (occurrences joined by ',')."""
+    """One dict per frame that carries a blob: field name -> tshark's text (joined by ',')."""
     fields = ["frame.number", *BLOB_FIELDS, *CHECK_FIELDS]
     command = [
         "tshark",
@@ -74,7 +74,7 @@ def tshark_rows(capture: Path) -> list[dict[str, str]]:
     for name in fields:
         command += ["-e", name]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return [dict(zip(fields, line.split("\t"))) for line in output.splitlines()]
+    return [dict(zip(fields, line.split("\t"), strict=True)) for line in output.splitlines()]
 
 
 def main() -> int:

@@ -30,7 +30,9 @@ FIRST = 12
 
 def collect(path: Path | str, **options) -> tuple[list[AuthBlob], list[Notice]]:
     items = list(blobs_from_capture(str(path), **options))
-    return [i for i in items if isinstance(i, AuthBlob)], [i for i in items if isinstance(i, Notice)]
+    return [i for i in items if isinstance(i, AuthBlob)], [
+        i for i in items if isinstance(i, Notice)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +81,10 @@ VARIANTS = {
     "vlan-qinq": (1, lambda p: ETHER + b"\x88\xa8\x00\x0a\x81\x00\x00\x14\x08\x00" + ip_bytes(p)),
     "vlan": (1, lambda p: ETHER + b"\x81\x00\x00\x14\x08\x00" + ip_bytes(p)),
     "sll": (113, lambda p: b"\x00\x00\x00\x01\x00\x06" + ETHER[:8] + b"\x08\x00" + ip_bytes(p)),
-    "sll2": (276, lambda p: b"\x08\x00\x00\x00\x00\x00\x00\x02\x00\x01\x00\x06" + ETHER[:8]
-             + ip_bytes(p)),
+    "sll2": (
+        276,
+        lambda p: b"\x08\x00\x00\x00\x00\x00\x00\x02\x00\x01\x00\x06" + ETHER[:8] + ip_bytes(p),
+    ),
     "raw": (101, ip_bytes),
     "null": (0, lambda p: struct.pack("=I", 2) + ip_bytes(p)),
     "loop": (108, lambda p: struct.pack(">I", 2) + ip_bytes(p)),
@@ -136,7 +140,8 @@ def test_clean_files_have_no_notices():
 
 
 @pytest.mark.parametrize(
-    "content", [None, b"", b"not a capture at all", gzip.compress(b"junk inside gzip")],
+    "content",
+    [None, b"", b"not a capture at all", gzip.compress(b"junk inside gzip")],
     ids=["missing", "empty", "bad-magic", "gzip-junk"],
 )
 def test_unreadable_files_raise(tmp_path, content):

@@ -45,7 +45,9 @@ def smb2_stream() -> bytes:
 def test_several_pdus_per_segment_match_tshark(tshark):
     output = subprocess.run(
         [tshark, "-r", str(MULTIPLE), "-T", "fields", "-e", "nbss.length"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     lengths = [int(v) for line in output.splitlines() for v in line.split(",") if v]
     framer = Framer(everything)
@@ -107,7 +109,9 @@ def test_gap_past_pdu_end_resynchronises(smb2_stream):
     start_third = start_second + 4 + len(whole[1].data)
     cut = start_second + 80
     lost = start_third + 10 - cut  # the gap swallows the third PDU's header
-    items = framer.feed(smb2_stream[:cut]) + framer.gap(lost) + framer.feed(smb2_stream[cut + lost :])
+    items = (
+        framer.feed(smb2_stream[:cut]) + framer.gap(lost) + framer.feed(smb2_stream[cut + lost :])
+    )
     got = pdus(items)
     assert got[0] == whole[0]
     assert got[1].holes == ((76, len(whole[1].data) - 76),)

@@ -25,7 +25,9 @@ AUTH_INDEX = 7  # frame 8: SESSION_SETUP request, NTLMSSP_AUTH
 
 def collect(path: Path | str) -> tuple[list[AuthBlob], list[Notice]]:
     items = list(blobs_from_capture(str(path)))
-    return [i for i in items if isinstance(i, AuthBlob)], [i for i in items if isinstance(i, Notice)]
+    return [i for i in items if isinstance(i, AuthBlob)], [
+        i for i in items if isinstance(i, Notice)
+    ]
 
 
 def payload(packet: Packet) -> bytes:
@@ -170,9 +172,10 @@ def test_out_of_order_buffer_is_bounded(monkeypatch):
     reassembler.feed(1, 0.0, a, b, 5000, 445, 0, 0, tcp.SYN, b"", 0, 0, 0)
     for index in range(6):
         data = bytes([index]) * 10
-        events += reassembler.feed(
-            2 + index, 0.0, a, b, 5000, 445, 11 + 20 * index, 0, 0, data, 0, 10, 0
-        ) or []
+        events += (
+            reassembler.feed(2 + index, 0.0, a, b, 5000, 445, 11 + 20 * index, 0, 0, data, 0, 10, 0)
+            or []
+        )
     kinds = [(kind, value if kind == tcp.GAP else len(value)) for kind, _, _, value in events]
     assert kinds[:2] == [(tcp.GAP, 10), (tcp.DATA, 10)]
     conn = next(iter(reassembler.connections.values()))

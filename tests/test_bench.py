@@ -1,0 +1,113 @@
+"""Smoke test of the benchmark's capture generator (bench/make_capture.py) on a small capture:
+a valid pcap that tshark reads whole, with exactly the SMB2 security blobs the sidecar promises."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SHARED_CAPTURES
+
+PACKETS = 3000
+
+
+def load_generator():
+    """bench/make_capture.py is a script, not a package module: load it by path."""
+    spec = importlib.util.spec_from_file_location(
+        "make_capture", ROOT / "bench" / "make_capture.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    if not SHARED_CAPTURES.is_dir():
+        pytest.skip(f"{SHARED_CAPTURES} (the replayed SMB connections) is not there")
+    out = tmp_path_factory.mktemp("bench") / "small.pcap"
+    truth = load_generator().generate(out, PACKETS, 7)
+    return out, truth
+
+
+def pcap_records(path: Path) -> int:
+    """Records in a classic little-endian Ethernet pcap, walking every record header."""
+    data = path.read_bytes()
+    magic, major, minor, _, _, snaplen, linktype = struct.unpack_from("<IHHiIII", data)
+    assert (magic, major, minor, linktype) == (0xA1B2C3D4, 2, 4, 1)
+    offset, records = 24, 0
+    while offset < len(data):
+        _, _, captured, original = struct.unpack_from("<IIII", data, offset)
+        assert captured == original <= snaplen
+        offset += 16 + captured
+        records += 1
+    assert offset == len(data)
+    return records
+
+
+def test_capture_is_a_pcap_of_the_asked_size(capture: tuple[Path, dict], tshark: str) -> None:
+    path, truth = capture
+    assert truth["packets"] == PACKETS == pcap_records(path)
+    assert json.loads(path.with_suffix(".truth.json").read_text()) == truth
+    frames = subprocess.run(
+        [tshark, "-r", str(path), "-T", "fields", "-e", "frame.number"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert len(frames.split()) == PACKETS
+
+
+def test_tshark_finds_exactly_the_injected_blobs(capture: tuple[Path, dict], tshark: str) -> None:
+    """Every SMB2 security buffer the sidecar lists is on the frame it names, and no other; the
+    non-empty ones decode as SPNEGO or NTLMSSP.  Out-of-order reassembly is switched on here,
+    since some connections deliver a blob's segments out of order on purpose."""
+    path, truth = capture
+    assert truth["smb_connections"] == len(truth["sources"]) and truth["blobs_split"] > 0
+    done = subprocess.run(
+        [
+            tshark,
+            "-r",
+            str(path),
+            "-o",
+            "tcp.reassemble_out_of_order:TRUE",
+            "-Y",
+            "smb2.security_blob",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.protocols",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    found = {
+        int(frame): protocols
+        for frame, protocols in (line.split("\t") for line in done.splitlines())
+    }
+    assert sorted(found) == [blob["frame"] for blob in truth["blob_frames"]]
+    assert len(found) == truth["security_buffers"]
+    decoded = [
+        frame
+        for frame, protocols in found.items()
+        if ":spnego" in protocols or ":ntlmssp" in protocols
+    ]
+    assert sorted(decoded) == [b["frame"] for b in truth["blob_frames"] if b["length"]]
+    assert len(decoded) == truth["blobs"]
+
+
+def test_generator_is_deterministic(capture: tuple[Path, dict], tmp_path: Path) -> None:
+    path, _ = capture
+    again = tmp_path / "again.pcap"
+    load_generator().generate(again, PACKETS, 7)
+    assert again.read_bytes() == path.read_bytes()
