@@ -41,6 +41,8 @@ SMB_SOURCES = (
     "packetgen-plugin-smb/smb2-nego.pcapng",
 )
 DEFAULT_PACKETS = 1_000_000
+#: Bumped whenever the output for a given seed changes; run.py remakes older captures.
+GENERATOR_VERSION = 2
 DEFAULT_SEED = 20261125
 #: SMB connections injected per million packets ("a few hundred"); at least one per source.
 SMB_PER_MILLION = 300
@@ -67,7 +69,8 @@ ETHERTYPE_IPV4, ETHERTYPE_IPV6 = b"\x08\x00", b"\x86\xdd"
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 # --- SMB message parsing (ground truth only) ---------------------------------------------------
-SMB2_MAGIC, SMB1_MAGIC = b"\xfeSMB", b"\xffSMB"
+SMB2_MAGIC = b"\xfeSMB"
+NBSS_HEADER = 4
 SMB2_HEADER_SIZE = 64
 SMB2_NEGOTIATE, SMB2_SESSION_SETUP = 0, 1
 SMB2_FLAGS_SERVER_TO_REDIR = 0x1
@@ -107,7 +110,7 @@ class SmbSource:
 def security_buffers(message: bytes) -> list[tuple[int, int]]:
     """(offset, length) in ``message`` (NBSS header included) of each SMB2 security buffer."""
     found: list[tuple[int, int]] = []
-    start = 4
+    start = NBSS_HEADER
     for _ in range(MAX_COMPOUND):
         header = message[start : start + SMB2_HEADER_SIZE]
         if len(header) < SMB2_HEADER_SIZE or header[:4] != SMB2_MAGIC:
@@ -503,13 +506,17 @@ class Generator:
         return Flow(flow.frames, marks=marks)
 
     def cut(self, message: SmbMessage) -> list[tuple[int, bytes]]:
-        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob."""
+        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob.
+
+        No cut falls inside the 4-byte NBSS header: tshark 4.0 does not reassemble a message
+        whose header is split, and the ground truth should be what tshark can also find.
+        """
         offset, length = next((o, n) for o, n in message.blobs if n)
         cuts = {self.rng.randrange(offset + 1, offset + length) if length > 1 else offset}
-        size = len(message.data)
-        while len(cuts) < self.rng.randrange(1, 4) and size > 4:
-            cuts.add(self.rng.randrange(1, size))
-        bounds = [0, *sorted(c for c in cuts if 0 < c < size), size]
+        pieces = self.rng.randrange(2, 5)
+        while len(cuts) < pieces - 1:
+            cuts.add(self.rng.randrange(NBSS_HEADER, len(message.data)))
+        bounds = [0, *sorted(cuts), len(message.data)]
         return [(a, message.data[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
@@ -528,7 +535,13 @@ def generate(out: Path, packets: int, seed: int) -> dict:
     gen = Generator(seed, sources)
     rng = gen.rng
     smb_count = max(len(sources), round(SMB_PER_MILLION * packets / 1_000_000))
-    truth: dict = {"seed": seed, "packets_asked": packets, "connections": [], "blob_frames": []}
+    truth: dict = {
+        "generator": GENERATOR_VERSION,
+        "seed": seed,
+        "packets_asked": packets,
+        "connections": [],
+        "blob_frames": [],
+    }
     smb_flows = [gen.smb(n, truth) for n in range(smb_count)]
     due = [int((n + 0.5) * packets * 0.9 / smb_count) for n in range(smb_count)]
     committed = sum(len(f.frames) for f in smb_flows)

@@ -39,6 +39,14 @@ STDIN_BLOBS = (
 STDIN_RUNS = 10
 #: Stands for the capture's path in the commands shown.
 FILE = "FILE"
+#: Python floors: the least a Python reader of the file can cost, in bulk and per record.
+PYTHON_READ = "import sys\nf = open(sys.argv[1], 'rb')\nwhile f.read(1 << 20): pass"
+PYTHON_WALK = (
+    "import struct, sys\nf = open(sys.argv[1], 'rb', 1 << 20)\nf.read(24)\n"
+    "unpack = struct.Struct('<IIII').unpack\n"
+    "while header := f.read(16):\n    f.read(unpack(header)[2])"
+)
+PYTHON_WALK_TEXT = "python: walk the pcap records (read 16-byte header, read caplen bytes)"
 TSHARK_FILTER = "spnego || ntlmssp || negoex"
 #: GNU time (Debian package ``time``) measures the peak RSS of exactly the command it runs.
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
@@ -54,6 +62,18 @@ class Timing:
     rss_mb: float | None = None
     compare: str | None = None  # label of the tshark row this one is compared with
     note: str = ""
+
+
+@dataclass
+class Step:
+    """One command of the benchmark, with FILE standing for the capture."""
+
+    label: str
+    command: list[str]
+    stdout: Path | None = None  # None: /dev/null
+    compare: str | None = None  # label of the tshark step this one is compared with
+    available: bool = True
+    text: str | None = None  # how the command reads in the table, when not its argv
 
 
 def negodissect_command() -> list[str]:
@@ -136,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     capture = args.capture or make_capture.default_capture(args.packets, args.seed)
     truth_file = make_capture.truth_path(capture)
-    if not capture.exists() or (not args.capture and not truth_file.exists()):
+    if not capture.exists() or (not args.capture and stale(truth_file)):
         print(f"run.py: making {capture} ({args.packets} packets) ...", file=sys.stderr)
         make_capture.generate(capture, args.packets, args.seed)
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
@@ -149,36 +169,39 @@ def main(argv: list[str] | None = None) -> int:
     jsonl_out, fields_out = out_dir / "negodissect.jsonl", out_dir / "tshark-fields.tsv"
     tshark_filter = ["tshark", "-r", FILE, "-Y", TSHARK_FILTER]
     fields = ["-T", "fields", "-e", "frame.number", "-e", "ntlmssp.auth.username"]
-    conversations = "--conversations" in help_text
-    # (label, command with FILE for the capture, stdout file, compared with, available)
-    plan: list[tuple[str, list[str], Path | None, str | None, bool]] = [
-        ("cat (floor)", ["cat", FILE], None, None, True),
-        ("tshark -V", [*tshark_filter, "-V"], None, None, tshark),
-        ("tshark -T fields", [*tshark_filter, *fields], fields_out, None, tshark),
-        ("negodissect (tree)", [*nego, FILE], None, "tshark -V", True),
-        ("negodissect --jsonl", [*nego, "--jsonl", FILE], jsonl_out, "tshark -T fields", True),
-        (
+    python = [sys.executable, "-c"]
+    plan = [
+        Step("cat (floor)", ["cat", FILE]),
+        Step("python read", [*python, PYTHON_READ, FILE], text="python: read FILE in 1 MiB chunks"),
+        Step("python walk", [*python, PYTHON_WALK, FILE], text=PYTHON_WALK_TEXT),
+        Step("tshark -V", [*tshark_filter, "-V"], available=tshark),
+        Step("tshark -T fields", [*tshark_filter, *fields], fields_out, available=tshark),
+        Step("negodissect (tree)", [*nego, FILE], compare="tshark -V"),
+        Step("negodissect --jsonl", [*nego, "--jsonl", FILE], jsonl_out, "tshark -T fields"),
+        Step(
             "negodissect --conversations",
             [*nego, "--conversations", FILE],
-            None,
-            "tshark -T fields",
-            conversations,
+            compare="tshark -T fields",
+            available="--conversations" in help_text,
         ),
     ]
     subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
     timings: dict[str, Timing] = {}
-    for label, command, stdout, compare, available in plan:
-        redirect = f"> {stdout.name}" if stdout else "> /dev/null"
-        timing = timings[label] = Timing(label, shown(command, redirect), compare=compare)
-        if not available:
+    for step in plan:
+        redirect = f"> {step.stdout.name}" if step.stdout else "> /dev/null"
+        timing = Timing(
+            step.label, step.text or shown(step.command, redirect), compare=step.compare
+        )
+        timings[step.label] = timing
+        if not step.available:
             timing.note = "not available"
             continue
-        if args.no_tshark and label.startswith("tshark"):
+        if args.no_tshark and step.label.startswith("tshark"):
             timing.note = "skipped (--no-tshark)"
             continue
         print(f"run.py: {timing.command}", file=sys.stderr)
-        argv = [str(capture) if word == FILE else word for word in command]
-        timing.wall, timing.rss_mb, status = measure(argv, stdout)
+        argv = [str(capture) if word == FILE else word for word in step.command]
+        timing.wall, timing.rss_mb, status = measure(argv, step.stdout)
         if status:
             timing.note = f"exit status {status}"
 
@@ -198,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     (out_dir / "results.md").write_text(report)
     return 0 if "MISMATCH" not in report else 1
+
+
+def stale(truth_file: Path) -> bool:
+    """True when the ground truth is missing or from another version of the generator."""
+    if not truth_file.exists():
+        return True
+    return json.loads(truth_file.read_text()).get("generator") != make_capture.GENERATOR_VERSION
 
 
 def count_packets(capture: Path) -> int:

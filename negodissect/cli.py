@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -24,6 +24,7 @@ from negodissect.gss import framing
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from negodissect.analysis.conversations import Conversation
     from negodissect.carriers import AuthBlob
 
 #: Line width when output is not a terminal: wide enough that no tree line is ever cut.
@@ -48,6 +49,14 @@ class Options:
     mechs: set[str] = field(default_factory=set)
     quiet: bool = False
     strict: bool = False
+    conversations: bool = False
+    findings: bool = False
+    hashes: TextIO | None = None
+
+    @property
+    def triage(self) -> bool:
+        """``--conversations`` / ``--findings``: tables (or records) instead of one tree per blob."""
+        return self.conversations or self.findings
 
 
 class Run:
@@ -64,6 +73,7 @@ class Run:
                                     soft_wrap=True)
         self.exit_code = EXIT_OK
         self.blobs = 0
+        self.hash_lines: list[str] = []
 
     def problem(self, message: str, severity: str = "error", unreadable: bool = False) -> None:
         """A message on stderr; ``unreadable`` marks an input that could not be read."""
@@ -120,6 +130,9 @@ def decode_stdin(run: Run) -> None:
     """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
     from negodissect.sources import stdin
 
+    if run.options.triage or run.options.hashes is not None:
+        run.problem("--conversations, --findings and --hashes need capture files; standard input "
+                    "is shown blob by blob", "warning")
     raw = sys.stdin.buffer.read(stdin.MAX_INPUT_BYTES + 1)
     if len(raw) > stdin.MAX_INPUT_BYTES:
         run.problem(f"standard input is larger than {stdin.MAX_INPUT_BYTES} bytes; not read",
@@ -152,22 +165,73 @@ def decode_stdin(run: Run) -> None:
 
 
 def decode_capture(run: Run, path: str) -> None:
-    """Every security blob in one capture file, in capture order."""
+    """Every security blob in one capture file, in capture order; conversations on request."""
+    from negodissect.analysis.conversations import Grouper
     from negodissect.analysis.decoded import decode_capture as decoded_blobs
     from negodissect.carriers import Notice
     from negodissect.sources.capture import CaptureError
 
+    options = run.options
+    grouper = Grouper(keep=options.triage or options.hashes is not None)
     try:
         with _progress(run, path) as on_progress:
-            for item in decoded_blobs(path, streams=run.options.streams or None,
-                                      frames=run.options.frames or None, on_progress=on_progress):
+            for item in decoded_blobs(path, streams=options.streams or None,
+                                      frames=options.frames or None, on_progress=on_progress):
                 if isinstance(item, Notice):
                     where = f"frame {item.frame}: " if item.frame else ""
                     run.problem(f"{path}: {where}{item.message}", item.severity)
-                elif wanted(item.tree, run.options):
-                    _emit_blob(run, path, item.blob, item.tree)
+                    continue
+                conversation = grouper.add(item)
+                if options.triage or not item.blob.data or not wanted(item.tree, options):
+                    continue
+                if conversation is not None and conversation.messages[0] is item:
+                    _conversation_heading(run, conversation)
+                _emit_blob(run, path, item.blob, item.tree)
     except CaptureError as exc:
         run.problem(f"{path}: {exc}", unreadable=True)
+        return
+    _triage(run, path, grouper.conversations)
+
+
+def _conversation_heading(run: Run, conversation: Conversation) -> None:
+    """The one line above the first blob of a conversation, in the tree view only."""
+    if run.options.json_mode or run.options.summary:
+        return
+    from rich.text import Text
+
+    from negodissect.render.text import printable
+
+    run.out.print(Text(printable(f"=== Conversation {conversation.index}: {conversation.client} "
+                                 f"-> {conversation.server} ({conversation.carrier}, stream "
+                                 f"{conversation.stream}) ==="), style="bold magenta"))
+
+
+def _triage(run: Run, path: str, conversations: list[Conversation]) -> None:
+    """``--conversations`` / ``--findings`` output and ``--hashes`` lines for one capture."""
+    from negodissect.analysis import findings, hashes
+    from negodissect.render import json as render_json
+
+    options = run.options
+    if options.hashes is not None:
+        run.hash_lines.extend(line.line for line in hashes.hash_lines(conversations))
+    if not options.triage:
+        return
+    found = findings.findings(conversations) if options.findings else []
+    if options.json_mode:
+        pretty = options.json_mode == "json"
+        records = [("finding", finding.to_dict()) for finding in found]
+        if options.conversations:
+            records[:0] = [("conversation", c.to_dict()) for c in conversations]
+        for kind, record in records:
+            run.out.print(render_json.dumps({"source": path, "type": kind, **record}, pretty))
+        return
+    from negodissect.render import conversations as tables
+
+    if options.conversations:
+        run.out.print(tables.conversation_table(conversations, f"{path}: {len(conversations)} "
+                                                               "authentication conversations"))
+    if options.findings:
+        run.out.print(tables.findings_table(found, f"{path}: {len(found)} findings"))
 
 
 def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
@@ -216,6 +280,16 @@ class _progress:
             self.bar.stop()
 
 
+def _write_hashes(run: Run) -> None:
+    """Write the ``--hashes`` lines gathered from every capture and say how many."""
+    target = run.options.hashes
+    if target is None:
+        return
+    target.writelines(f"{line}\n" for line in run.hash_lines)
+    target.flush()
+    run.problem(f"wrote {len(run.hash_lines)} hash lines to {target.name}", "info")
+
+
 def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
     if paths:
         yield from paths
@@ -241,6 +315,12 @@ def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
               multiple=True, help="Only blobs carrying this mechanism (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any blob has a malformed field.")
+@click.option("--conversations", is_flag=True,
+              help="A table of authentication conversations (records with --json/--jsonl).")
+@click.option("--findings", is_flag=True,
+              help="Signs of attack or weak configuration (records with --json/--jsonl).")
+@click.option("--hashes", type=click.File("w", lazy=False), metavar="FILE",
+              help="Write NetNTLMv1/v2 lines in hashcat format (modes 5500/5600) to FILE.")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @click.version_option(package_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
@@ -264,6 +344,7 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
                 decode_stdin(run)
             else:
                 decode_capture(run, source)
+        _write_hashes(run)
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. | head): not an error
         sys.exit(EXIT_OK)

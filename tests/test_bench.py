@@ -7,6 +7,7 @@ import importlib.util
 import json
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,13 @@ PACKETS = 3000
 
 
 def load_generator():
-    """bench/make_capture.py is a script, not a package module: load it by path."""
-    spec = importlib.util.spec_from_file_location(
-        "make_capture", ROOT / "bench" / "make_capture.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """bench/make_capture.py is a script, not a package module: load it by path, once."""
+    if "make_capture" not in sys.modules:
+        path = ROOT / "bench" / "make_capture.py"
+        spec = importlib.util.spec_from_file_location("make_capture", path)
+        sys.modules["make_capture"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["make_capture"])
+    return sys.modules["make_capture"]
 
 
 @pytest.fixture(scope="module")

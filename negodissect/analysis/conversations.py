@@ -38,6 +38,8 @@ NEGOEX_INITIATOR_NEGO, NEGOEX_VERIFY = 0, 6
 #: Node names whose first occurrence in a request tells whether it starts a conversation.
 _FIRST_TOKENS = frozenset({"NegTokenInit", "NegTokenInit2", "NegTokenResp", "NTLMSSP", "ApReq",
                            "AsReq", "TgsReq", "Negoex"})
+#: Most unfinished conversations kept per connection; the oldest is dropped (stays incomplete).
+MAX_OPEN_PER_CONNECTION = 16
 #: The message kinds of a Kerberos tree that name a client or a service.
 _KDC_REQUESTS = ("AsReq", "TgsReq")
 
@@ -270,10 +272,10 @@ class Conversation:
 
     @property
     def neg_state(self) -> str | None:
-        """The last negState the server sent (RFC 4178 4.2.2)."""
-        states = [node.value for _, node in self.nodes("NegState", responses=True)]
-        last = next((value for value in reversed(states) if isinstance(value, int)), None)
-        return None if last is None else NEG_STATES.get(last, str(last))
+        """The negState of the server's last message (RFC 4178 4.2.2), None when it has none."""
+        responses = [item for item in self.messages if item.blob.context.get("is_response")]
+        state = _neg_state(responses[-1].tree) if responses and responses[-1].blob.data else None
+        return None if state is None else NEG_STATES.get(state, str(state))
 
     @property
     def status(self) -> str | None:
@@ -380,10 +382,16 @@ def _message_type(header: Field) -> int | None:
 
 
 class Grouper:
-    """Feed decoded blobs in capture order; collect the conversations they form."""
+    """Feed decoded blobs in capture order; collect the conversations they form.
 
-    def __init__(self, rules: dict[str, CarrierRules] | None = None) -> None:
+    With ``keep=False`` only the open conversations are held (enough to number them and to
+    know when one starts), so memory stays flat over a long capture.
+    """
+
+    def __init__(self, rules: dict[str, CarrierRules] | None = None, *, keep: bool = True) -> None:
         self.rules = RULES if rules is None else rules
+        self.keep = keep
+        self.started = 0
         self.conversations: list[Conversation] = []
         self._open: dict[Hashable, list[Conversation]] = {}
         self._offers: dict[Hashable, DecodedBlob] = {}
@@ -419,11 +427,15 @@ class Grouper:
     def _start(self, blob: AuthBlob, connection: Hashable, session: int | None,
                response: bool) -> Conversation:
         client, server = (blob.dst, blob.src) if response else (blob.src, blob.dst)
-        conversation = Conversation(len(self.conversations) + 1, blob.carrier, blob.stream,
-                                    client, server, session, self._offers.get(connection))
-        for stale in [c for c in self._open.get(connection, []) if c.session_id == session]:
-            self._open[connection].remove(stale)  # superseded: stays incomplete
-        self.conversations.append(conversation)
+        self.started += 1
+        conversation = Conversation(self.started, blob.carrier, blob.stream, client, server,
+                                    session, self._offers.get(connection))
+        open_here = self._open.get(connection, [])
+        for stale in [c for c in open_here if c.session_id == session]:
+            open_here.remove(stale)  # superseded: stays incomplete
+        del open_here[: max(0, len(open_here) + 1 - MAX_OPEN_PER_CONNECTION)]
+        if self.keep:
+            self.conversations.append(conversation)
         return conversation
 
 

@@ -69,8 +69,10 @@ def blobs_from_capture(
     """Every SMB2/SMB1 security blob of the capture at ``path``, in capture order, with notices.
 
     Raises :class:`~negodissect.sources.capture.CaptureError` at once when the file cannot be
-    opened or is not a capture.  ``streams`` / ``frames`` keep only those TCP streams / frames;
-    ``on_progress(bytes_read, total)`` is called a few times per second.
+    opened or is not a capture.  ``streams`` keeps only those TCP streams (others are not even
+    reassembled); ``frames`` keeps only blobs and notices of those frames (notices about the file
+    as a whole stay).  ``on_progress(bytes_read, total)`` is called a few times per second and
+    once at the end; for gzip input ``bytes_read`` counts compressed bytes, like ``total``.
     """
     segments = read_segments(path, on_progress)
     return _Pipeline(streams, frames).run(segments)
@@ -104,6 +106,8 @@ class _Pipeline:
         for kind, conn, direction, value in events:
             session = conn.state
             if session is None:
+                if kind == tcp.CLOSE:
+                    continue
                 session = conn.state = Session()
             if kind == tcp.DATA:
                 self._pdus(conn, direction, session.framer(direction).feed(value), out)

@@ -384,7 +384,8 @@ def _verify(body: Field, msg: _Message) -> None:
     _read(body, msg, SCHEME_LAYOUT)
     if msg.take(56, 4) is None:
         return
-    checksum = body.add("Checksum", None, "", msg.at(56), CHECKSUM_HEADER_LENGTH)
+    present = min(CHECKSUM_HEADER_LENGTH, msg.size - 56)  # a truncated message ends inside it
+    checksum = body.add("Checksum", None, "", msg.at(56), present)
     fields = _read(checksum, msg, CHECKSUM_LAYOUT, 56)
     length, scheme = fields.get("cbHeaderLength"), fields.get("ChecksumScheme")
     if length is not None and length.value != CHECKSUM_HEADER_LENGTH:

@@ -177,20 +177,7 @@ def read_segments(
 def _records(
     reader, is_ng: bool, raw: IO[bytes], total: int, on_progress: ProgressHook | None
 ) -> Iterator[Segment | SourceNote]:
-    """The records of an open reader (see :func:`read_segments`); closes the file at the end."""
-    with raw:
-        yield from _walk(reader, is_ng, reader.f, raw, total, on_progress)
-
-
-def _walk(
-    reader,
-    is_ng: bool,
-    stream: IO[bytes],
-    raw: IO[bytes],
-    total: int,
-    on_progress: ProgressHook | None,
-) -> Iterator[Segment | SourceNote]:
-    """The records of an open reader as segments and notes."""
+    """The records of an open reader as segments and notes; closes the file at the end."""
     frame = 0
     fragments = 0
     cut_frames = 0
@@ -198,7 +185,8 @@ def _walk(
     divisor = 1e9 if getattr(reader, "nano", False) else 1e6
     last_progress = time.monotonic()
     read_packet = reader._read_packet
-    with _quiet_scapy() as warnings:
+    stream = reader.f  # the decompressed stream for gzip input
+    with raw, _quiet_scapy() as warnings:
         while True:
             before = stream.tell()
             try:
@@ -227,7 +215,7 @@ def _walk(
             else:
                 stamp = meta.sec + meta.usec / divisor
                 caplen = meta.caplen
-                if len(data) < caplen:
+                if len(data) < min(caplen, MAX_RECORD):
                     yield SourceNote(
                         frame,
                         "warning",
@@ -257,7 +245,7 @@ def _walk(
 
 
 #: Returned by :func:`parse_frame` for a non-first IP fragment.
-FRAGMENT = ()
+FRAGMENT = ("non-first fragment",)
 
 
 def parse_frame(linktype: int, data: bytes) -> tuple | None:

@@ -25,7 +25,7 @@ SMB_PROTOCOL_IDS = (b"\xfeSMB", b"\xffSMB", b"\xfdSMB", b"\xfcSMB")
 #: Bytes of a PDU shown to the ``want`` predicate (an SMB2 header is 64 bytes).
 PEEK_SIZE = 64
 #: Largest PDU that is collected; larger wanted PDUs are skipped with a note.
-MAX_PDU = 4 * 1024 * 1024
+MAX_PDU = 1024 * 1024
 #: A session message header followed by an SMB protocol id (any flavour).
 _SYNC = re.compile(rb"\x00[\x00-\xff]{3}[\xfc-\xff]SMB")
 _SYNC_KEEP = 7  # bytes kept after a failed search (a header may continue in the next segment)

@@ -8,9 +8,9 @@ until they close or go idle.
 
 Per direction, in-order data is handed on at once; out-of-order segments wait (bounded by
 :data:`MAX_OOO_BYTES` / :data:`MAX_OOO_SEGMENTS`); retransmitted and overlapping bytes are dropped
-(the first copy wins; a copy that differs is reported).  A hole the capture will never fill (the
-peer acknowledged past it, the buffer is full, the connection ended) becomes a gap event, so the
-layer above can mark what spans it incomplete.
+(the first copy wins; a copy of the last delivered segment that differs is reported).  A hole
+the capture will never fill (the peer acknowledged past it, the buffer is full, the connection
+ended) becomes a gap event, so the layer above can mark what spans it incomplete.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ RST = 0x04
 ACK = 0x10
 
 #: Out-of-order bytes buffered per direction before the oldest hole is given up as a gap.
-MAX_OOO_BYTES = 4 * 1024 * 1024
+MAX_OOO_BYTES = 1024 * 1024
 #: Out-of-order segments buffered per direction before the oldest hole is given up as a gap.
 MAX_OOO_SEGMENTS = 1024
-#: Delivered bytes kept per direction to compare retransmissions against.
-OVERLAP_TAIL = 4096
+#: Segments this short that repeat old bytes are keep-alive probes (RFC 9293 3.8.4), not compared.
+KEEPALIVE_SIZE = 1
 #: A connection silent for this many seconds (capture time) is flushed and forgotten.
 IDLE_TIMEOUT = 600.0
 #: Idle connections are looked for every this many segments.
@@ -61,7 +61,7 @@ class Half:
         self.fin: int | None = None  # sequence number of the FIN, once seen
         self.ooo: dict[int, tuple[bytes, int]] = {}  # seq -> (payload, bytes cut after it)
         self.ooo_bytes = 0
-        self.tail = b""
+        self.tail = b""  # the last delivered payload: retransmissions of it are compared
         self.reported_conflict = False
 
 
@@ -271,7 +271,7 @@ class Reassembler:
         if payload:
             out.append((DATA, conn, direction, payload))
             half.next = (half.next + len(payload)) & _MASK  # type: ignore[operator]
-            half.tail = (half.tail + payload)[-OVERLAP_TAIL:]
+            half.tail = payload
         if cut:
             self._gap(conn, direction, half, cut, out)
 
@@ -279,7 +279,7 @@ class Reassembler:
         self, conn: Connection, half: Half, overlap: int, payload: bytes, out: list[Event]
     ) -> None:
         """Report (once per direction) a retransmission whose bytes differ from the first copy."""
-        if half.reported_conflict or overlap > len(half.tail) or not payload:
+        if half.reported_conflict or overlap > len(half.tail) or len(payload) <= KEEPALIVE_SIZE:
             return
         old = half.tail[len(half.tail) - overlap :][: len(payload)]
         if old != payload[: len(old)]:

@@ -106,8 +106,8 @@ def test_missing_segment_marks_blob_incomplete(tmp_path, packets, original):
 
 def test_conflicting_retransmission_first_copy_wins(tmp_path, packets, original):
     parts = split(packets[AUTH_INDEX], 3)
-    data = payload(parts[1])
-    forged = with_payload(parts[1], bytes(len(data)), parts[1][TCP].seq)
+    data = payload(parts[2])
+    forged = with_payload(parts[2], bytes(len(data)), parts[2][TCP].seq)
     blobs, notices = collect(rewrite(tmp_path, packets, AUTH_INDEX, [*parts, forged]))
     assert [b.data for b in blobs] == [b.data for b in original]
     assert any("differ" in n.message for n in notices)
@@ -180,3 +180,39 @@ def test_out_of_order_buffer_is_bounded(monkeypatch):
     assert kinds[:2] == [(tcp.GAP, 10), (tcp.DATA, 10)]
     conn = next(iter(reassembler.connections.values()))
     assert len(conn.halves[0].ooo) <= 4
+
+
+def test_smb_found_on_any_port(tmp_path, packets, original):
+    moved = []
+    for packet in packets:
+        copy = packet.copy()
+        if TCP in copy:
+            for name in ("sport", "dport"):
+                if getattr(copy[TCP], name) == 445:
+                    setattr(copy[TCP], name, 8445)
+            del copy[TCP].chksum
+        moved.append(copy)
+    out = tmp_path / "moved.pcap"
+    wrpcap(str(out), moved)
+    blobs, _ = collect(out)
+    assert [b.data for b in blobs] == [b.data for b in original]
+    assert blobs[0].src == "10.0.0.12:8445"
+
+
+def test_other_flows_are_dropped_after_first_data():
+    reassembler = tcp.Reassembler(lambda data, start, end, sport, dport: data.startswith(b"SMB"))
+    a, b = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    http = b"GET / HTTP/1.1\r\n\r\n"
+    reassembler.feed(1, 0.0, a, b, 40000, 80, 1, 0, tcp.ACK, http, 0, len(http), 0)
+    reassembler.feed(2, 0.0, b, a, 80, 40000, 1, 0, tcp.ACK, http, 0, len(http), 0)
+    conn = next(iter(reassembler.connections.values()))
+    assert conn.candidate is False and conn.halves is None
+    assert reassembler.feed(3, 0.0, a, b, 40000, 80, 9, 0, tcp.ACK, b"SMB", 0, 3, 0) is None
+
+
+def test_keepalive_probe_is_not_a_conflict(tmp_path, packets, original):
+    probe = with_payload(packets[AUTH_INDEX], b"\xff", packets[AUTH_INDEX][TCP].seq - 1)
+    out = rewrite(tmp_path, packets, AUTH_INDEX, [packets[AUTH_INDEX], probe])
+    blobs, notices = collect(out)
+    assert [b.data for b in blobs] == [b.data for b in original]
+    assert not [n for n in notices if n.severity != "info"]

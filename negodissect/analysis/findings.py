@@ -1,0 +1,260 @@
+"""Findings: signs of attack or weak configuration in a capture's authentication conversations.
+
+Each check reads :class:`~negodissect.analysis.conversations.Conversation` objects and yields
+:class:`Finding` objects with a severity (high, medium, low, info), the frames that show it and
+the conversations involved.  The thresholds of the failed-logon checks are module constants.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from negodissect.analysis.conversations import Conversation
+from negodissect.field import Field
+from negodissect.gss import framing
+
+SEVERITIES = ("high", "medium", "low", "info")
+#: Failed logons from one client host (any accounts) that make a brute-force / spraying finding.
+FAILED_LOGONS_PER_CLIENT = 5
+#: Failed logons for one account (from any clients) that make a brute-force finding.
+FAILED_LOGONS_PER_ACCOUNT = 5
+#: Distinct accounts among one client's failures from which it is called password spraying.
+SPRAYING_ACCOUNTS = 2
+#: Single-DES encryption types (RFC 6649) and RC4 ones (RFC 4757, deprecated by RFC 8429).
+DES_ETYPES = frozenset({1, 2, 3})
+RC4_ETYPES = frozenset({23, 24, *range(-141, -127)})
+#: KRB-ERROR codes worth a finding (RFC 4120 7.5.9), with severity and meaning.
+KRB_ERRORS: dict[int, tuple[str, str]] = {
+    24: ("medium", "pre-authentication failed: wrong password"),
+    6: ("low", "client principal unknown: possible account enumeration"),
+    18: ("medium", "client credentials revoked: account disabled or locked out"),
+    14: ("low", "no common encryption type"),
+    31: ("high", "integrity check on decrypted field failed"),
+    32: ("low", "ticket expired"),
+    34: ("high", "request is a replay"),
+    37: ("medium", "clock skew too great between client and server"),
+    41: ("high", "message modified or ticket encrypted with a key the service does not have "
+                 "(wrong SPN mapping, stale keytab or tampering)"),
+    44: ("medium", "service key version not available"),
+    35: ("medium", "ticket is not for this service"),
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Finding:
+    """One observation worth a responder's attention."""
+
+    severity: str
+    title: str
+    detail: str
+    frames: list[int] = field(default_factory=list)
+    conversations: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (record ``type`` "finding")."""
+        return {"severity": self.severity, "title": self.title, "detail": self.detail,
+                "frames": self.frames, "conversations": self.conversations}
+
+
+def _finding(severity: str, title: str, detail: str, conversation: Conversation,
+             frames: list[int] | None = None) -> Finding:
+    return Finding(severity, title, detail, sorted(set(frames or conversation.frames)),
+                   [conversation.index])
+
+
+def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
+    """NTLMv1 (MS-NLMP 3.3.1) responses, and LM responses (2.2.2.3): crackable offline."""
+    auth = conversation.ntlm(3)
+    if auth is None:
+        return
+    frame, root = auth
+    version = root.find("NTLMVersion")
+    if version is None or version.value != "NTLM v1":
+        return
+    yield _finding("high", "NTLMv1 response",
+                   f"the client answered with {version.summary} (MS-NLMP 3.3.1): the NT hash can be "
+                   "recovered from it", conversation, [frame])
+    lm = root.find("LmChallengeResponse")
+    if lm is not None and lm.summary == "LM_RESPONSE" and any(bytes(lm.value or b"")):
+        yield _finding("high", "LM response",
+                       "the client sent an LM_RESPONSE (MS-NLMP 2.2.2.3), derived from the LM hash",
+                       conversation, [frame])
+
+
+def anonymous(conversation: Conversation) -> Iterator[Finding]:
+    """Anonymous NTLM (MS-NLMP 3.2.5.1.2) or an SMB null session (MS-SMB2 2.2.6 IS_NULL)."""
+    if conversation.identity.kind != "anonymous":
+        return
+    accepted = conversation.succeeded
+    yield _finding("medium" if accepted else "low", "anonymous (null session) logon",
+                   f"anonymous authentication, outcome {conversation.outcome}"
+                   + (": the server accepts null sessions" if accepted else ""), conversation)
+
+
+def ntlm_without_mic(conversation: Conversation) -> Iterator[Finding]:
+    """No MIC although the CHALLENGE carried MsvAvTimestamp (MS-NLMP 3.1.5.1.2: the client must
+    then send one): a downgraded or tampered AUTHENTICATE (MIC removal, CVE-2019-1040)."""
+    challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
+    if challenge is None or auth is None or conversation.identity.kind == "anonymous":
+        return
+    info = challenge[1].find("TargetInfo")
+    version = auth[1].find("NTLMVersion")
+    if info is None or info.find("MsvAvTimestamp") is None or auth[1].find("MIC") is not None:
+        return
+    if version is None or version.value != "NTLM v2":
+        return
+    yield _finding("medium", "NTLM AUTHENTICATE without MIC",
+                   "the server's CHALLENGE carried MsvAvTimestamp but the AUTHENTICATE has no MIC "
+                   "(MS-NLMP 3.1.5.1.2): possible MIC removal / relay", conversation,
+                   [challenge[0], auth[0]])
+
+
+def spnego_downgrade(conversation: Conversation) -> Iterator[Finding]:
+    """RFC 4178 5: when the acceptor picks a mechanism other than the initiator's first, the
+    mechListMIC must be exchanged; without it the mechanism list may have been tampered with."""
+    offered, mech = conversation.client_mechs, conversation.mech
+    if not offered or mech is None or mech == offered[0] or conversation.mech_list_mic:
+        return
+    if conversation.succeeded is False:
+        return
+    yield _finding("medium", "SPNEGO downgrade signal: no mechListMIC",
+                   f"{framing.mechanism_name(mech)} was chosen although the client preferred "
+                   f"{framing.mechanism_name(offered[0])}, and no mechListMIC protected the "
+                   "mechanism list (RFC 4178 5)", conversation)
+
+
+def ntlm_fallback(conversation: Conversation) -> Iterator[Finding]:
+    """NTLM in use where a Kerberos mechanism was listed first (RFC 4178 4.2.1 preference order):
+    the client could not get a ticket (no SPN, no DC) or was steered away from Kerberos."""
+    if conversation.mech != framing.NTLM:
+        return
+    for side, mechs in (("client", conversation.client_mechs),
+                        ("server", conversation.server_mechs)):
+        first = next((mech for mech in mechs if mech != framing.NEGOEX), None)
+        if first in framing.KERBEROS_FAMILY:
+            yield _finding("medium", "NTLM fallback from Kerberos",
+                           f"the {side} listed {framing.mechanism_name(first)} first, but NTLM was "
+                           "used", conversation)
+            return
+
+
+def _etypes(node: Field) -> list[int]:
+    if isinstance(node.value, int):
+        return [node.value]
+    return [child.value for child in node.children if isinstance(child.value, int)]
+
+
+def weak_etypes(conversation: Conversation) -> Iterator[Finding]:
+    """DES (RFC 6649) or RC4-HMAC (RFC 8429) in Kerberos messages: used in tickets and
+    authenticators, or merely offered in a KDC request's etype list."""
+    from negodissect.gss.kerberos import ETYPE_NAMES
+
+    used: dict[int, set[int]] = defaultdict(set)
+    listed: dict[int, set[int]] = defaultdict(set)
+    for frame, node in conversation.nodes("Etype"):
+        for etype in _etypes(node):
+            (used if isinstance(node.value, int) else listed)[etype].add(frame)
+    for table, verb in ((used, "used"), (listed, "offered")):
+        for etype in sorted(table):
+            if etype not in DES_ETYPES | RC4_ETYPES:
+                continue
+            family = "DES" if etype in DES_ETYPES else "RC4-HMAC"
+            severity = ("high" if family == "DES" else "medium") if verb == "used" else "low"
+            name = ETYPE_NAMES.get(etype, str(etype))
+            yield _finding(severity, f"Kerberos {family} encryption type {verb}",
+                           f"etype {name} ({etype}) {verb} (RFC 6649 / RFC 8429 deprecate DES and "
+                           "RC4)", conversation, sorted(table[etype]))
+
+
+def negoex(conversation: Conversation) -> Iterator[Finding]:
+    """MS-NEGOEX 3.1.5: sequence numbers grow by one from 0 across both directions, the
+    ConversationId never changes, and a completed exchange has a VERIFY message."""
+    from negodissect.gss.negoex import check_conversation
+
+    headers = conversation.negoex_headers
+    if not headers:
+        return
+    frame_of = {id(header): frame for frame, header in headers}
+    kinds = (("SequenceNum", "NEGOEX sequence numbers out of order"),
+             ("ConversationId", "NEGOEX ConversationId changed"),
+             ("exchange completed", "NEGOEX exchange completed without VERIFY"))
+    for node, note in check_conversation([header for _, header in headers], first_sequence=0,
+                                         complete=conversation.succeeded is True):
+        title = next(title for prefix, title in kinds if note.message.startswith(prefix))
+        frame = next((frame_of[id(header)] for _, header in headers
+                      if any(child is node for child in header.walk())), None)
+        yield _finding("medium", title, note.message, conversation,
+                       [frame] if frame is not None else None)
+
+
+def krb_errors(conversation: Conversation) -> Iterator[Finding]:
+    """KRB-ERROR codes (RFC 4120 7.5.9) that point at attacks or misconfiguration."""
+    from negodissect.gss.kerberos import ERROR_CODE_NAMES
+
+    for frame, node in conversation.nodes("ErrorCode"):
+        code = node.value
+        if not isinstance(code, int) or code not in KRB_ERRORS:
+            continue
+        severity, meaning = KRB_ERRORS[code]
+        name = ERROR_CODE_NAMES.get(code, str(code))
+        yield _finding(severity, f"Kerberos error {name}", f"{name} ({code}): {meaning}",
+                       conversation, [frame])
+
+
+#: The per-conversation checks, in report order.
+CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
+    ntlm_v1, anonymous, ntlm_without_mic, spnego_downgrade, ntlm_fallback, weak_etypes, negoex,
+    krb_errors,
+)
+
+
+def _host(endpoint: str) -> str:
+    """``10.0.0.1:49152`` -> ``10.0.0.1``; ``[fe80::1]:445`` -> ``fe80::1``."""
+    return endpoint.rsplit(":", 1)[0].strip("[]")
+
+
+def _account(conversation: Conversation) -> str:
+    identity = conversation.identity
+    if identity.kind == "ntlm":
+        return f"{identity.domain or ''}\\{identity.user or ''}"
+    if identity.kind == "kerberos":
+        return f"{identity.cname or '?'}@{identity.realm or ''} -> {identity.sname or '?'}"
+    return identity.kind or "unknown"
+
+
+def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
+    """Many failed logons from one client (brute force, or spraying when several accounts) and
+    for one account; thresholds FAILED_LOGONS_PER_CLIENT / FAILED_LOGONS_PER_ACCOUNT."""
+    failed = [c for c in conversations if c.succeeded is False]
+    by_client: dict[str, list[Conversation]] = defaultdict(list)
+    by_account: dict[str, list[Conversation]] = defaultdict(list)
+    for conversation in failed:
+        by_client[_host(conversation.client)].append(conversation)
+        by_account[_account(conversation)].append(conversation)
+    for client, runs in by_client.items():
+        if len(runs) < FAILED_LOGONS_PER_CLIENT:
+            continue
+        accounts = sorted({_account(c) for c in runs})
+        kind = "password spraying" if len(accounts) >= SPRAYING_ACCOUNTS else "brute force"
+        yield Finding("high", f"many failed logons from {client} ({kind}?)",
+                      f"{len(runs)} failed logons from {client} for {len(accounts)} accounts: "
+                      + ", ".join(f"{a} ({sum(_account(c) == a for c in runs)})" for a in accounts),
+                      sorted(frame for c in runs for frame in c.frames), [c.index for c in runs])
+    for account, runs in by_account.items():
+        if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
+            continue
+        clients = sorted({_host(c.client) for c in runs})
+        yield Finding("high", f"many failed logons for {account}",
+                      f"{len(runs)} failed logons for {account} from " + ", ".join(clients),
+                      sorted(frame for c in runs for frame in c.frames), [c.index for c in runs])
+
+
+def findings(conversations: list[Conversation]) -> list[Finding]:
+    """Every finding of the conversations, most severe first (stable within a severity)."""
+    found = [finding for conversation in conversations for check in CHECKS
+             for finding in check(conversation)]
+    found.extend(failed_logons(conversations))
+    return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))

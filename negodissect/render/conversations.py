@@ -1,0 +1,83 @@
+"""Tables for triage: one row per authentication conversation, one row per finding.
+
+Every string that came from the wire (names, endpoints, statuses) goes through
+:func:`~negodissect.render.text.printable` into a ``rich.text.Text``; no markup is interpreted.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from negodissect.analysis.conversations import Conversation
+from negodissect.analysis.findings import Finding
+from negodissect.gss import framing
+from negodissect.render.text import printable
+
+SEVERITY_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+#: Most frame numbers listed in one findings cell before "... (N frames)".
+MAX_FRAMES_SHOWN = 12
+
+
+def _text(value: object, style: str | None = None) -> Text:
+    return Text(printable("" if value is None else str(value)), style=style or "")
+
+
+def _mechs(oids: list[str]) -> str:
+    return ", ".join(framing.MECHANISMS.get(oid, oid) for oid in oids)
+
+
+def _frames(frames: list[int]) -> str:
+    shown = ", ".join(map(str, frames[:MAX_FRAMES_SHOWN]))
+    return shown if len(frames) <= MAX_FRAMES_SHOWN else f"{shown} ... ({len(frames)} frames)"
+
+
+def _outcome_style(conversation: Conversation) -> str:
+    return {True: "green", False: "bold red"}.get(conversation.succeeded, "yellow")  # type: ignore[arg-type]
+
+
+def conversation_table(conversations: list[Conversation], title: str | None = None) -> Table:
+    """One row per conversation: who, to what, how, and did it work."""
+    table = Table(title=_text(title) if title else None, show_lines=False)
+    for name in ("#", "Frames", "Client -> Server", "Carrier", "Identity", "Offered", "Mech",
+                 "Rounds", "Outcome", "Protection"):
+        table.add_column(name, overflow="fold")
+    for conversation in conversations:
+        mech = conversation.mech
+        offered = _mechs(conversation.client_mechs)
+        if conversation.server_mechs:
+            offered = f"client: {offered or '-'}; server: {_mechs(conversation.server_mechs)}"
+        if conversation.negoex_schemes:
+            offered += "; NEGOEX: " + ", ".join(conversation.negoex_schemes)
+        protection = [name for name, seen in (("mechListMIC", conversation.mech_list_mic),
+                                              ("NTLM MIC", conversation.ntlm_mic),
+                                              ("NEGOEX VERIFY", conversation.negoex_verify)) if seen]
+        table.add_row(
+            _text(conversation.index),
+            _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
+            _text(f"{conversation.client} -> {conversation.server}"),
+            _text(conversation.carrier),
+            _text(conversation.identity.text() or "-"),
+            _text(offered or "-"),
+            _text(framing.MECHANISMS.get(mech, mech) if mech else "-"),
+            _text(conversation.rounds),
+            _text(conversation.outcome, _outcome_style(conversation)),
+            _text(", ".join(protection) or "none"),
+        )
+    return table
+
+
+def findings_table(findings: list[Finding], title: str | None = None) -> Table:
+    """One row per finding, most severe first."""
+    table = Table(title=_text(title) if title else None)
+    for name in ("Severity", "Finding", "Detail", "Frames", "Conversations"):
+        table.add_column(name, overflow="fold")
+    for finding in findings:
+        table.add_row(
+            _text(finding.severity, SEVERITY_STYLES.get(finding.severity)),
+            _text(finding.title, "bold"),
+            _text(finding.detail),
+            _text(_frames(finding.frames)),
+            _text(", ".join(map(str, finding.conversations))),
+        )
+    return table
