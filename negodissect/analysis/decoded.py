@@ -40,6 +40,9 @@ def decode_capture(
         if isinstance(item, Notice):
             yield item
             continue
+        if not item.data and not item.missing:  # an outcome-only response (see carriers.stream)
+            yield DecodedBlob(item, Field("securityBlob", summary="empty"))
+            continue
         exchange = exchanges.setdefault(item.stream, framing.Exchange())
         tree = framing.decode_token(item.data, 0, exchange)
         if item.missing:

@@ -17,6 +17,9 @@ from negodissect.transport.nbss import Framer, Pdu, looks_like_smb
 
 #: Carrier modules by the first byte of an SMB protocol id.
 CARRIERS = {0xFE: ("smb2", smb2), 0xFF: ("smb1", smb1)}
+#: The response that ends a session setup round: yielded even with an empty security buffer,
+#: because its status (STATUS_LOGON_FAILURE, STATUS_SUCCESS ...) is the outcome.
+OUTCOME_COMMANDS = {"smb2": smb2.SESSION_SETUP, "smb1": smb1.SMB_COM_SESSION_SETUP_ANDX}
 TRANSFORM = 0xFD
 COMPRESSION = 0xFC
 DIRECTIONS = ("client to server", "server to client")
@@ -192,7 +195,8 @@ class _Pipeline:
                             conn.stream,
                         )
                     )
-        if not message.blob_length:
+        outcome = context["is_response"] and context["command"] == OUTCOME_COMMANDS[carrier]
+        if not message.blob_length and not outcome:
             return
         start = message.blob_offset
         end = start + message.blob_length

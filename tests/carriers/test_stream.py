@@ -20,7 +20,7 @@ IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
 
 def collect(path: Path | str, **options) -> tuple[list[AuthBlob], list[Notice]]:
     items = list(blobs_from_capture(str(path), **options))
-    return [i for i in items if isinstance(i, AuthBlob)], [
+    return [i for i in items if isinstance(i, AuthBlob) and i.data], [
         i for i in items if isinstance(i, Notice)
     ]
 
@@ -215,3 +215,13 @@ def test_random_segments_never_raise():
         )
     items = list(_Pipeline(None, None).run(iter(segments)))
     assert all(isinstance(item, (AuthBlob, Notice)) for item in items)
+
+
+def test_session_setup_outcome_is_yielded_even_without_a_blob() -> None:
+    """A failed logon's SESSION_SETUP response has no security buffer; its status is the outcome."""
+    capture = Path(__file__).resolve().parents[2] / "captures" / "smb2-ntlm-wrong-password.pcap"
+    items = [i for i in blobs_from_capture(str(capture)) if isinstance(i, AuthBlob)]
+    outcomes = [i for i in items if not i.data]
+    assert [i.context["status_name"] for i in outcomes] == ["STATUS_LOGON_FAILURE"]
+    assert outcomes[0].context["command"] == 1 and outcomes[0].context["is_response"]
+    assert "STATUS_LOGON_FAILURE" in outcomes[0].line

@@ -30,7 +30,7 @@ FIRST = 12
 
 def collect(path: Path | str, **options) -> tuple[list[AuthBlob], list[Notice]]:
     items = list(blobs_from_capture(str(path), **options))
-    return [i for i in items if isinstance(i, AuthBlob)], [
+    return [i for i in items if isinstance(i, AuthBlob) and i.data], [
         i for i in items if isinstance(i, Notice)
     ]
 

@@ -25,7 +25,7 @@ AUTH_INDEX = 7  # frame 8: SESSION_SETUP request, NTLMSSP_AUTH
 
 def collect(path: Path | str) -> tuple[list[AuthBlob], list[Notice]]:
     items = list(blobs_from_capture(str(path)))
-    return [i for i in items if isinstance(i, AuthBlob)], [
+    return [i for i in items if isinstance(i, AuthBlob) and i.data], [
         i for i in items if isinstance(i, Notice)
     ]
 
