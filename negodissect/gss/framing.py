@@ -64,6 +64,8 @@ class Exchange:
 
     offered: list[str] = field(default_factory=list)
     mech: str | None = None
+    #: NegotiateFlags of the last NTLM message: they fix the mechListMIC's signature layout.
+    ntlm_flags: int | None = None
 
 
 def sniff(data: bytes) -> str | None:
@@ -174,7 +176,11 @@ def _spnego(data: bytes, base: int, exchange: Exchange) -> Field:
 def _ntlm(data: bytes, base: int, exchange: Exchange) -> Field:
     from negodissect.gss import ntlm
 
-    return ntlm.decode(data, base)
+    root = ntlm.decode(data, base)
+    flags = root.find("NegotiateFlags")
+    if flags is not None and isinstance(flags.value, int):
+        exchange.ntlm_flags = flags.value
+    return root
 
 
 def _negoex(data: bytes, base: int, exchange: Exchange) -> Field:
@@ -242,7 +248,9 @@ def decode_mic(data: bytes, base: int, exchange: Exchange) -> Field:
     if mech == NTLM:
         from negodissect.gss import ntlm
 
-        return ntlm.decode_signature(data, base)
+        flags = exchange.ntlm_flags
+        ess = None if flags is None else bool(flags & ntlm.NEGOTIATE_EXTENDED_SESSIONSECURITY)
+        return ntlm.decode_signature(data, base, extended_session_security=ess)
     if mech in KERBEROS_FAMILY:
         from negodissect.gss import kerberos
 

@@ -6,7 +6,7 @@ import pytest
 
 from negodissect.field import DecodeError
 from negodissect.gss import framing, spnego
-from tests.conftest import real_blobs
+from tests.conftest import BLOBS, real_blobs
 
 
 def decode(record: dict) -> framing.Field:
@@ -127,3 +127,17 @@ def test_mech_list_mic_holding_a_copy_of_the_token_is_recognised() -> None:
     mic = decode(record).find("MechListMIC")
     assert "copy of" in mic.notes[0].message and mic.notes[0].severity == "info"
     assert mic.find("ApRep") is not None
+
+
+def test_ntlm_mic_layout_follows_the_negotiated_flags() -> None:
+    """MS-NLMP 2.2.2.9: the signature layout depends on NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY."""
+    exchange = framing.Exchange()
+    mics = []
+    for record in BLOBS:
+        if record["source"] == "zeek/smb_smb2.pcap" and record["carrier"] == "smb2":
+            tree = framing.decode_token(bytes.fromhex(record["blob"]), 0, exchange)
+            mics += [mic for mic in tree.find_all("NTLMSSP_MESSAGE_SIGNATURE")]
+    assert mics, "smb_smb2.pcap carries mechListMICs"
+    for mic in mics:
+        assert not [note for note in mic.notes if "guessed" in note.message]
+        assert mic.find("SeqNum") is not None
