@@ -118,7 +118,7 @@ def test_unknown_negstate_and_extra_bytes_are_noted() -> None:
 
 
 def test_mech_list_mic_holding_a_copy_of_the_token_is_recognised() -> None:
-    """zeek/krb_smb_gssapi.pcap frame 8: a Windows server's accept-completed carries the AP-REP twice."""
+    """zeek/krb_smb_gssapi.pcap frame 8: a Windows accept-completed carries the AP-REP twice."""
     record = next(
         r.values[0]
         for r in real_blobs(("smb",))
@@ -130,13 +130,13 @@ def test_mech_list_mic_holding_a_copy_of_the_token_is_recognised() -> None:
 
 
 def test_ntlm_mic_layout_follows_the_negotiated_flags() -> None:
-    """MS-NLMP 2.2.2.9: the signature layout depends on NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY."""
+    """MS-NLMP 2.2.2.9: the signature layout follows NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY."""
     exchange = framing.Exchange()
     mics = []
     for record in BLOBS:
         if record["source"] == "zeek/smb_smb2.pcap" and record["carrier"] == "smb2":
             tree = framing.decode_token(bytes.fromhex(record["blob"]), 0, exchange)
-            mics += [mic for mic in tree.find_all("NTLMSSP_MESSAGE_SIGNATURE")]
+            mics += tree.find_all("NTLMSSP_MESSAGE_SIGNATURE")
     assert mics, "smb_smb2.pcap carries mechListMICs"
     for mic in mics:
         assert not [note for note in mic.notes if "guessed" in note.message]
