@@ -3,7 +3,8 @@
 Exit codes:
   0  every input was read (malformed fields are annotated in the output, not counted)
   1  ``--strict`` and at least one blob had a malformed field
-  2  usage error (unknown option, bad value, nothing to read)
+  2  usage error (unknown option, bad value, nothing to read, a --hashes FILE that cannot be
+     created)
   3  an input could not be read (missing, unreadable, not a capture, empty or undecodable stdin);
      the other inputs were still processed
   4  internal error (a bug: please report it; ``--debug`` shows the traceback)
@@ -55,7 +56,7 @@ class Options:
 
     @property
     def triage(self) -> bool:
-        """``--conversations`` / ``--findings``: tables (or records) instead of one tree per blob."""
+        """``--conversations`` / ``--findings``: tables or records instead of a tree per blob."""
         return self.conversations or self.findings
 
 
@@ -69,8 +70,9 @@ class Run:
         self.out: Console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
         if not self.out.is_terminal:  # piped: never crop a tree line to a guessed width
             self.out.width = PIPE_WIDTH
-        self.err: Console = Console(stderr=True, highlight=False, markup=False, emoji=False,
-                                    soft_wrap=True)
+        self.err: Console = Console(
+            stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True
+        )
         self.exit_code = EXIT_OK
         self.blobs = 0
         self.hash_lines: list[str] = []
@@ -79,13 +81,21 @@ class Run:
         """A message on stderr; ``unreadable`` marks an input that could not be read."""
         from negodissect.render.text import printable
 
-        self.err.print(f"negodissect: {severity}: {printable(message)}",
-                       style="red" if severity == "error" else None)
+        self.err.print(
+            f"negodissect: {severity}: {printable(message)}",
+            style="red" if severity == "error" else None,
+        )
         if unreadable:
             self.exit_code = max(self.exit_code, EXIT_UNREADABLE)
 
-    def emit(self, heading: str, record: dict[str, Any], tree: Field, data: bytes,
-             header: Field | None = None) -> None:
+    def emit(
+        self,
+        heading: str,
+        record: dict[str, Any],
+        tree: Field,
+        data: bytes,
+        header: Field | None = None,
+    ) -> None:
         """Show one decoded blob in the chosen output mode."""
         from negodissect.render import json as render_json
 
@@ -131,12 +141,17 @@ def decode_stdin(run: Run) -> None:
     from negodissect.sources import stdin
 
     if run.options.triage or run.options.hashes is not None:
-        run.problem("--conversations, --findings and --hashes need capture files; standard input "
-                    "is shown blob by blob", "warning")
+        run.problem(
+            "--conversations, --findings and --hashes need capture files; standard input "
+            "is shown blob by blob",
+            "warning",
+        )
     raw = sys.stdin.buffer.read(stdin.MAX_INPUT_BYTES + 1)
     if len(raw) > stdin.MAX_INPUT_BYTES:
-        run.problem(f"standard input is larger than {stdin.MAX_INPUT_BYTES} bytes; not read",
-                    unreadable=True)
+        run.problem(
+            f"standard input is larger than {stdin.MAX_INPUT_BYTES} bytes; not read",
+            unreadable=True,
+        )
         return
     blobs, problems = stdin.parse(raw)
     for problem in problems:
@@ -147,8 +162,11 @@ def decode_stdin(run: Run) -> None:
         if kind is None:
             first = blob.data[:8].hex(" ")
             where = f"line {blob.line}" if blob.line else "raw input"
-            run.problem(f"blob {blob.index} ({where}, {len(blob.data)} bytes, starting "
-                        f"{first}) is no token negodissect knows; try --as", unreadable=True)
+            run.problem(
+                f"blob {blob.index} ({where}, {len(blob.data)} bytes, starting "
+                f"{first}) is no token negodissect knows; try --as",
+                unreadable=True,
+            )
             continue
         how = "as asked by --as" if run.options.as_kind else "sniffed from its first bytes"
         tree = framing.decode_token(blob.data, 0, exchange, kind)
@@ -156,11 +174,18 @@ def decode_stdin(run: Run) -> None:
             continue
         assumed = framing.KINDS[kind]
         where = f"line {blob.line}, " if blob.line else ""
-        heading = (f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): "
-                   f"{assumed}, {how}")
-        record = {"source": "-", "index": blob.index, "line_number": blob.line,
-                  "encoding": blob.encoding, "length": len(blob.data), "missing": 0,
-                  "assumed": kind}
+        heading = (
+            f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): {assumed}, {how}"
+        )
+        record = {
+            "source": "-",
+            "index": blob.index,
+            "line_number": blob.line,
+            "encoding": blob.encoding,
+            "length": len(blob.data),
+            "missing": 0,
+            "assumed": kind,
+        }
         run.emit(heading, record, tree, blob.data)
 
 
@@ -175,8 +200,12 @@ def decode_capture(run: Run, path: str) -> None:
     grouper = Grouper(keep=options.triage or options.hashes is not None)
     try:
         with _progress(run, path) as on_progress:
-            for item in decoded_blobs(path, streams=options.streams or None,
-                                      frames=options.frames or None, on_progress=on_progress):
+            for item in decoded_blobs(
+                path,
+                streams=options.streams or None,
+                frames=options.frames or None,
+                on_progress=on_progress,
+            ):
                 if isinstance(item, Notice):
                     where = f"frame {item.frame}: " if item.frame else ""
                     run.problem(f"{path}: {where}{item.message}", item.severity)
@@ -201,9 +230,16 @@ def _conversation_heading(run: Run, conversation: Conversation) -> None:
 
     from negodissect.render.text import printable
 
-    run.out.print(Text(printable(f"=== Conversation {conversation.index}: {conversation.client} "
-                                 f"-> {conversation.server} ({conversation.carrier}, stream "
-                                 f"{conversation.stream}) ==="), style="bold magenta"))
+    run.out.print(
+        Text(
+            printable(
+                f"=== Conversation {conversation.index}: {conversation.client} "
+                f"-> {conversation.server} ({conversation.carrier}, stream "
+                f"{conversation.stream}) ==="
+            ),
+            style="bold magenta",
+        )
+    )
 
 
 def _triage(run: Run, path: str, conversations: list[Conversation]) -> None:
@@ -228,10 +264,14 @@ def _triage(run: Run, path: str, conversations: list[Conversation]) -> None:
     from negodissect.render import conversations as tables
 
     if options.conversations:
-        run.out.print(tables.conversation_table(conversations, f"{path}: {len(conversations)} "
-                                                               "authentication conversations"))
+        title = f"{path}: {_count(len(conversations), 'authentication conversation')}"
+        run.out.print(tables.conversation_table(conversations, title))
     if options.findings:
-        run.out.print(tables.findings_table(found, f"{path}: {len(found)} findings"))
+        run.out.print(tables.findings_table(found, f"{path}: {_count(len(found), 'finding')}"))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
@@ -239,10 +279,20 @@ def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
 
     when = datetime.datetime.fromtimestamp(blob.time, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
-    record = {"source": path, "frame": blob.frame, "time": blob.time, "src": blob.src,
-              "dst": blob.dst, "stream": blob.stream, "carrier": blob.carrier, "line": blob.line,
-              "context": blob.context, "length": len(blob.data), "missing": blob.missing,
-              "assumed": framing.sniff(blob.data)}
+    record = {
+        "source": path,
+        "frame": blob.frame,
+        "time": blob.time,
+        "src": blob.src,
+        "dst": blob.dst,
+        "stream": blob.stream,
+        "carrier": blob.carrier,
+        "line": blob.line,
+        "context": blob.context,
+        "length": len(blob.data),
+        "missing": blob.missing,
+        "assumed": framing.sniff(blob.data),
+    }
     run.emit(heading, record, tree, blob.data, blob.header)
 
 
@@ -287,7 +337,7 @@ def _write_hashes(run: Run) -> None:
         return
     target.writelines(f"{line}\n" for line in run.hash_lines)
     target.flush()
-    run.problem(f"wrote {len(run.hash_lines)} hash lines to {target.name}", "info")
+    run.problem(f"wrote {_count(len(run.hash_lines), 'hash line')} to {target.name}", "info")
 
 
 def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
@@ -299,28 +349,57 @@ def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, metavar="[FILE|-]...")
-@click.option("--as", "as_kind", type=click.Choice(list(framing.KINDS)),
-              help="Decode stdin blobs as this kind instead of sniffing it.")
+@click.option(
+    "--as",
+    "as_kind",
+    type=click.Choice(list(framing.KINDS)),
+    help="Decode stdin blobs as this kind instead of sniffing it.",
+)
 @click.option("--json", "json_mode", flag_value="json", help="One JSON document per blob.")
 @click.option("--jsonl", "json_mode", flag_value="jsonl", help="One JSON record per line.")
 @click.option("--summary", is_flag=True, help="One line per message that carries a blob.")
 @click.option("--depth", type=click.IntRange(min=1), help="Fold the tree below N levels.")
 @click.option("-x", "--hex", "hexdump", is_flag=True, help="Hex dump each blob after its tree.")
 @click.option("--no-offsets", is_flag=True, help="Do not show @offset+length on tree nodes.")
-@click.option("--stream", "streams", type=click.IntRange(min=0), multiple=True,
-              help="Only this TCP stream (repeatable).")
-@click.option("--frame", "frames", type=click.IntRange(min=1), multiple=True,
-              help="Only this frame (repeatable).")
-@click.option("--mech", "mechs", type=click.Choice(sorted(set(MECH_ROOTS.values()))),
-              multiple=True, help="Only blobs carrying this mechanism (repeatable).")
+@click.option(
+    "--stream",
+    "streams",
+    type=click.IntRange(min=0),
+    multiple=True,
+    help="Only this TCP stream (repeatable).",
+)
+@click.option(
+    "--frame",
+    "frames",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Only this frame (repeatable).",
+)
+@click.option(
+    "--mech",
+    "mechs",
+    type=click.Choice(sorted(set(MECH_ROOTS.values()))),
+    multiple=True,
+    help="Only blobs carrying this mechanism (repeatable).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any blob has a malformed field.")
-@click.option("--conversations", is_flag=True,
-              help="A table of authentication conversations (records with --json/--jsonl).")
-@click.option("--findings", is_flag=True,
-              help="Signs of attack or weak configuration (records with --json/--jsonl).")
-@click.option("--hashes", type=click.File("w", lazy=False), metavar="FILE",
-              help="Write NetNTLMv1/v2 lines in hashcat format (modes 5500/5600) to FILE.")
+@click.option(
+    "--conversations",
+    is_flag=True,
+    help="A table of authentication conversations (records with --json/--jsonl).",
+)
+@click.option(
+    "--findings",
+    is_flag=True,
+    help="Signs of attack or weak configuration (records with --json/--jsonl).",
+)
+@click.option(
+    "--hashes",
+    type=click.File("w", lazy=False),
+    metavar="FILE",
+    help="Write NetNTLMv1/v2 lines in hashcat format (modes 5500/5600) to FILE.",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @click.version_option(package_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:

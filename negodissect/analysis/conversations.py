@@ -25,8 +25,10 @@ from negodissect.gss import framing
 from negodissect.gss.spnego import NEG_STATES
 
 STATUS_SUCCESS = 0x00000000
-#: [MS-ERREF] 2.3.1: the server wants another round (MS-SMB2 3.3.5.5.3).
+#: [MS-ERREF] 2.3.1: the server wants another round (MS-SMB2 3.3.5.5.3) / an interim response.
 STATUS_MORE_PROCESSING_REQUIRED = 0xC0000016
+STATUS_PENDING = 0x00000103
+NOT_FINAL_STATUSES = frozenset({STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING})
 #: SMB2 SessionFlags ([MS-SMB2] 2.2.6).
 SESSION_FLAG_IS_GUEST = 0x1
 SESSION_FLAG_IS_NULL = 0x2
@@ -36,8 +38,18 @@ ACCEPT_COMPLETED, REJECT = 0, 2
 #: NEGOEX MessageType values ([MS-NEGOEX] 2.2.6.1) used here.
 NEGOEX_INITIATOR_NEGO, NEGOEX_VERIFY = 0, 6
 #: Node names whose first occurrence in a request tells whether it starts a conversation.
-_FIRST_TOKENS = frozenset({"NegTokenInit", "NegTokenInit2", "NegTokenResp", "NTLMSSP", "ApReq",
-                           "AsReq", "TgsReq", "Negoex"})
+_FIRST_TOKENS = frozenset(
+    {
+        "NegTokenInit",
+        "NegTokenInit2",
+        "NegTokenResp",
+        "NTLMSSP",
+        "ApReq",
+        "AsReq",
+        "TgsReq",
+        "Negoex",
+    }
+)
 #: Most unfinished conversations kept per connection; the oldest is dropped (stays incomplete).
 MAX_OPEN_PER_CONNECTION = 16
 #: The message kinds of a Kerberos tree that name a client or a service.
@@ -64,8 +76,10 @@ def _response(blob: AuthBlob) -> bool:
 
 
 def _smb_final(item: DecodedBlob) -> bool:
+    """A response whose status is neither "another round" nor an interim STATUS_PENDING
+    ([MS-SMB2] 3.3.4.2)."""
     status = item.blob.context.get("status")
-    return _response(item.blob) and status != STATUS_MORE_PROCESSING_REQUIRED
+    return _response(item.blob) and status not in NOT_FINAL_STATUSES
 
 
 def _smb_rules(negotiate: int) -> CarrierRules:
@@ -86,10 +100,13 @@ def _neg_state_final(item: DecodedBlob) -> bool:
 
 
 #: Conversation rules by ``AuthBlob.carrier``; unknown carriers get :data:`DEFAULT_RULES`.
-RULES: dict[str, CarrierRules] = {"smb2": _smb_rules(SMB2_NEGOTIATE),
-                                  "smb1": _smb_rules(SMB1_NEGOTIATE)}
-DEFAULT_RULES = CarrierRules(_stream, lambda blob: None, _response, lambda blob: False,
-                             _neg_state_final)
+RULES: dict[str, CarrierRules] = {
+    "smb2": _smb_rules(SMB2_NEGOTIATE),
+    "smb1": _smb_rules(SMB1_NEGOTIATE),
+}
+DEFAULT_RULES = CarrierRules(
+    _stream, lambda blob: None, _response, lambda blob: False, _neg_state_final
+)
 
 
 def _neg_state(tree: Field) -> int | None:
@@ -98,8 +115,9 @@ def _neg_state(tree: Field) -> int | None:
 
 
 def starts_conversation(tree: Field) -> bool:
-    """Whether a client's token opens an exchange (RFC 4178 4.2.1, MS-NLMP 3.1.5.1.1,
-    RFC 4120 3.2.1, MS-NEGOEX 3.1.5.2)."""
+    """Whether a client's token opens an exchange: a NegTokenInit (RFC 4178 4.2.1), an NTLM
+    NEGOTIATE (MS-NLMP 3.1.5.1.1), a Kerberos request (RFC 4120 3.1, 3.2.1) or a NEGOEX
+    INITIATOR_NEGO (MS-NEGOEX 3.1.5)."""
     node = next((node for node in tree.walk() if node.name in _FIRST_TOKENS), None)
     if node is None or node.name == "NegTokenResp":
         return False
@@ -110,6 +128,14 @@ def starts_conversation(tree: Field) -> bool:
         kind = node.find("MessageType")
         return kind is not None and kind.value == NEGOEX_INITIATOR_NEGO
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The mechTypes a server announced for a connection (MS-SPNG 3.2.5.2 NegTokenInit2)."""
+
+    frame: int
+    mechs: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -147,7 +173,7 @@ class Conversation:
     client: str
     server: str
     session_id: int | None = None
-    offer: DecodedBlob | None = None  # the connection's NegTokenInit2 (SMB NEGOTIATE response)
+    offer: Offer | None = None
     messages: list[DecodedBlob] = field(default_factory=list)
     final: bool = False  # the carrier gave its final answer
 
@@ -172,8 +198,14 @@ class Conversation:
                 yield item.blob.frame, node
 
     def first_value(self, name: str, *, responses: bool | None = None) -> Any:
-        return next((node.value for _, node in self.nodes(name, responses=responses)
-                     if node.value is not None), None)
+        return next(
+            (
+                node.value
+                for _, node in self.nodes(name, responses=responses)
+                if node.value is not None
+            ),
+            None,
+        )
 
     @property
     def client_mechs(self) -> list[str]:
@@ -184,10 +216,7 @@ class Conversation:
     @property
     def server_mechs(self) -> list[str]:
         """The mechTypes of the server's NegTokenInit2 on this connection (MS-SPNG 3.2.5.2)."""
-        if self.offer is None:
-            return []
-        node = self.offer.tree.find("MechTypes")
-        return list(node.value) if node is not None and isinstance(node.value, list) else []
+        return [] if self.offer is None else list(self.offer.mechs)
 
     @property
     def mech(self) -> str | None:
@@ -218,8 +247,11 @@ class Conversation:
     @property
     def negoex_headers(self) -> list[tuple[int, Field]]:
         """(frame, MessageHeader) of every NEGOEX message, in wire order (MS-NEGOEX 2.2.6.2)."""
-        return [(frame, header) for frame, root in self.nodes("Negoex")
-                for header in root.find_all("MessageHeader")]
+        return [
+            (frame, header)
+            for frame, root in self.nodes("Negoex")
+            for header in root.find_all("MessageHeader")
+        ]
 
     @property
     def negoex_schemes(self) -> list[str]:
@@ -238,12 +270,19 @@ class Conversation:
     def identity(self) -> Identity:
         auth = self.ntlm(3)
         if auth is not None:
-            names = {child.name: child.value for child in auth[1].walk()
-                     if child.name in ("DomainName", "UserName", "Workstation", "NTLMVersion")}
+            names = {
+                child.name: child.value
+                for child in auth[1].walk()
+                if child.name in ("DomainName", "UserName", "Workstation", "NTLMVersion")
+            }
             if names.get("NTLMVersion") == "Anonymous":
                 return Identity("anonymous")
-            return Identity("ntlm", _text(names.get("DomainName")), _text(names.get("UserName")),
-                            _text(names.get("Workstation")))
+            return Identity(
+                "ntlm",
+                _text(names.get("DomainName")),
+                _text(names.get("UserName")),
+                _text(names.get("Workstation")),
+            )
         if self.session_flags & SESSION_FLAG_IS_NULL:
             return Identity("anonymous")
         return self._kerberos_identity()
@@ -253,8 +292,11 @@ class Conversation:
 
         found = Identity()
         for _, node in self.nodes("Ticket"):
-            found = Identity("kerberos", realm=_child_text(node, "Realm"),
-                             sname=principal_text(_child(node, "Sname")) or None)
+            found = Identity(
+                "kerberos",
+                realm=_child_text(node, "Realm"),
+                sname=principal_text(_child(node, "Sname")) or None,
+            )
             break
         for name in (*_KDC_REQUESTS, "KrbError"):
             for _, node in self.nodes(name):
@@ -335,7 +377,7 @@ class Conversation:
             "first_time": self.messages[0].blob.time,
             "last_time": self.messages[-1].blob.time,
             "frames": self.frames,
-            "offer_frame": None if self.offer is None else self.offer.blob.frame,
+            "offer_frame": None if self.offer is None else self.offer.frame,
             "client_mechs": self.client_mechs,
             "server_mechs": self.server_mechs,
             "mech": mech,
@@ -343,8 +385,9 @@ class Conversation:
             "negoex_auth_schemes": self.negoex_schemes,
             "negoex_conversation_ids": self.negoex_conversation_ids,
             "rounds": self.rounds,
-            "identity": {key: value for key, value in asdict(identity).items()
-                         if value is not None},
+            "identity": {
+                key: value for key, value in asdict(identity).items() if value is not None
+            },
             "identity_text": identity.text(),
             "neg_state": self.neg_state,
             "status": self.status,
@@ -394,7 +437,7 @@ class Grouper:
         self.started = 0
         self.conversations: list[Conversation] = []
         self._open: dict[Hashable, list[Conversation]] = {}
-        self._offers: dict[Hashable, DecodedBlob] = {}
+        self._offers: dict[Hashable, Offer] = {}
 
     def add(self, item: DecodedBlob) -> Conversation | None:
         """File ``item`` under its conversation and return it (None for a server announcement).
@@ -405,7 +448,9 @@ class Grouper:
         rules = self.rules.get(blob.carrier, DEFAULT_RULES)
         connection = rules.connection(blob)
         if rules.is_offer(blob):
-            self._offers[connection] = item
+            mechs = item.tree.find("MechTypes")
+            listed = mechs.value if mechs is not None and isinstance(mechs.value, list) else []
+            self._offers[connection] = Offer(blob.frame, tuple(listed))
             return None
         response = rules.is_response(blob)
         session = rules.session(blob)
@@ -424,12 +469,20 @@ class Grouper:
             open_here.remove(conversation)
         return conversation
 
-    def _start(self, blob: AuthBlob, connection: Hashable, session: int | None,
-               response: bool) -> Conversation:
+    def _start(
+        self, blob: AuthBlob, connection: Hashable, session: int | None, response: bool
+    ) -> Conversation:
         client, server = (blob.dst, blob.src) if response else (blob.src, blob.dst)
         self.started += 1
-        conversation = Conversation(self.started, blob.carrier, blob.stream, client, server,
-                                    session, self._offers.get(connection))
+        conversation = Conversation(
+            self.started,
+            blob.carrier,
+            blob.stream,
+            client,
+            server,
+            session,
+            self._offers.get(connection),
+        )
         open_here = self._open.get(connection, [])
         for stale in [c for c in open_here if c.session_id == session]:
             open_here.remove(stale)  # superseded: stays incomplete

@@ -26,6 +26,12 @@ SPRAYING_ACCOUNTS = 2
 #: Single-DES encryption types (RFC 6649) and RC4 ones (RFC 4757, deprecated by RFC 8429).
 DES_ETYPES = frozenset({1, 2, 3})
 RC4_ETYPES = frozenset({23, 24, *range(-141, -127)})
+#: Finding titles for the notes of negoex.check_conversation, by how the note starts.
+NEGOEX_TITLES = (
+    ("SequenceNum", "NEGOEX sequence numbers out of order"),
+    ("ConversationId", "NEGOEX ConversationId changed"),
+    ("exchange completed", "NEGOEX exchange completed without VERIFY"),
+)
 #: KRB-ERROR codes worth a finding (RFC 4120 7.5.9), with severity and meaning.
 KRB_ERRORS: dict[int, tuple[str, str]] = {
     24: ("medium", "pre-authentication failed: wrong password"),
@@ -55,14 +61,25 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (record ``type`` "finding")."""
-        return {"severity": self.severity, "title": self.title, "detail": self.detail,
-                "frames": self.frames, "conversations": self.conversations}
+        return {
+            "severity": self.severity,
+            "title": self.title,
+            "detail": self.detail,
+            "frames": self.frames,
+            "conversations": self.conversations,
+        }
 
 
-def _finding(severity: str, title: str, detail: str, conversation: Conversation,
-             frames: list[int] | None = None) -> Finding:
-    return Finding(severity, title, detail, sorted(set(frames or conversation.frames)),
-                   [conversation.index])
+def _finding(
+    severity: str,
+    title: str,
+    detail: str,
+    conversation: Conversation,
+    frames: list[int] | None = None,
+) -> Finding:
+    return Finding(
+        severity, title, detail, sorted(set(frames or conversation.frames)), [conversation.index]
+    )
 
 
 def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
@@ -74,14 +91,23 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
     version = root.find("NTLMVersion")
     if version is None or version.value != "NTLM v1":
         return
-    yield _finding("high", "NTLMv1 response",
-                   f"the client answered with {version.summary} (MS-NLMP 3.3.1): the NT hash can be "
-                   "recovered from it", conversation, [frame])
+    yield _finding(
+        "high",
+        "NTLMv1 response",
+        f"the client answered with {version.summary} (MS-NLMP 3.3.1): the NT hash can "
+        "be recovered from it",
+        conversation,
+        [frame],
+    )
     lm = root.find("LmChallengeResponse")
     if lm is not None and lm.summary == "LM_RESPONSE" and any(bytes(lm.value or b"")):
-        yield _finding("high", "LM response",
-                       "the client sent an LM_RESPONSE (MS-NLMP 2.2.2.3), derived from the LM hash",
-                       conversation, [frame])
+        yield _finding(
+            "high",
+            "LM response",
+            "the client sent an LM_RESPONSE (MS-NLMP 2.2.2.3), derived from the LM hash",
+            conversation,
+            [frame],
+        )
 
 
 def anonymous(conversation: Conversation) -> Iterator[Finding]:
@@ -89,14 +115,19 @@ def anonymous(conversation: Conversation) -> Iterator[Finding]:
     if conversation.identity.kind != "anonymous":
         return
     accepted = conversation.succeeded
-    yield _finding("medium" if accepted else "low", "anonymous (null session) logon",
-                   f"anonymous authentication, outcome {conversation.outcome}"
-                   + (": the server accepts null sessions" if accepted else ""), conversation)
+    yield _finding(
+        "medium" if accepted else "low",
+        "anonymous (null session) logon",
+        f"anonymous authentication, outcome {conversation.outcome}"
+        + (": the server accepts null sessions" if accepted else ""),
+        conversation,
+    )
 
 
 def ntlm_without_mic(conversation: Conversation) -> Iterator[Finding]:
-    """No MIC although the CHALLENGE carried MsvAvTimestamp (MS-NLMP 3.1.5.1.2: the client must
-    then send one): a downgraded or tampered AUTHENTICATE (MIC removal, CVE-2019-1040)."""
+    """No MIC although the CHALLENGE carried MsvAvTimestamp (MS-NLMP 3.1.5.1.2: the client SHOULD
+    then provide one): an old client, or an AUTHENTICATE tampered with (MIC removal, as in
+    CVE-2019-1040) on its way to a relay."""
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None or conversation.identity.kind == "anonymous":
         return
@@ -106,10 +137,14 @@ def ntlm_without_mic(conversation: Conversation) -> Iterator[Finding]:
         return
     if version is None or version.value != "NTLM v2":
         return
-    yield _finding("medium", "NTLM AUTHENTICATE without MIC",
-                   "the server's CHALLENGE carried MsvAvTimestamp but the AUTHENTICATE has no MIC "
-                   "(MS-NLMP 3.1.5.1.2): possible MIC removal / relay", conversation,
-                   [challenge[0], auth[0]])
+    yield _finding(
+        "medium",
+        "NTLM AUTHENTICATE without MIC",
+        "the server's CHALLENGE carried MsvAvTimestamp but the AUTHENTICATE has no MIC "
+        "(MS-NLMP 3.1.5.1.2): possible MIC removal / relay",
+        conversation,
+        [challenge[0], auth[0]],
+    )
 
 
 def spnego_downgrade(conversation: Conversation) -> Iterator[Finding]:
@@ -118,12 +153,16 @@ def spnego_downgrade(conversation: Conversation) -> Iterator[Finding]:
     offered, mech = conversation.client_mechs, conversation.mech
     if not offered or mech is None or mech == offered[0] or conversation.mech_list_mic:
         return
-    if conversation.succeeded is False:
+    if conversation.succeeded is not True:  # the MICs come with the last legs
         return
-    yield _finding("medium", "SPNEGO downgrade signal: no mechListMIC",
-                   f"{framing.mechanism_name(mech)} was chosen although the client preferred "
-                   f"{framing.mechanism_name(offered[0])}, and no mechListMIC protected the "
-                   "mechanism list (RFC 4178 5)", conversation)
+    yield _finding(
+        "medium",
+        "SPNEGO downgrade signal: no mechListMIC",
+        f"{framing.mechanism_name(mech)} was chosen although the client preferred "
+        f"{framing.mechanism_name(offered[0])}, and no mechListMIC protected the "
+        "mechanism list (RFC 4178 5)",
+        conversation,
+    )
 
 
 def ntlm_fallback(conversation: Conversation) -> Iterator[Finding]:
@@ -131,13 +170,18 @@ def ntlm_fallback(conversation: Conversation) -> Iterator[Finding]:
     the client could not get a ticket (no SPN, no DC) or was steered away from Kerberos."""
     if conversation.mech != framing.NTLM:
         return
-    for side, mechs in (("client", conversation.client_mechs),
-                        ("server", conversation.server_mechs)):
+    for side, mechs in (
+        ("client", conversation.client_mechs),
+        ("server", conversation.server_mechs),
+    ):
         first = next((mech for mech in mechs if mech != framing.NEGOEX), None)
         if first in framing.KERBEROS_FAMILY:
-            yield _finding("medium", "NTLM fallback from Kerberos",
-                           f"the {side} listed {framing.mechanism_name(first)} first, but NTLM was "
-                           "used", conversation)
+            yield _finding(
+                "medium",
+                "NTLM fallback from Kerberos",
+                f"the {side} listed {framing.mechanism_name(first)} first, but NTLM was used",
+                conversation,
+            )
             return
 
 
@@ -164,9 +208,13 @@ def weak_etypes(conversation: Conversation) -> Iterator[Finding]:
             family = "DES" if etype in DES_ETYPES else "RC4-HMAC"
             severity = ("high" if family == "DES" else "medium") if verb == "used" else "low"
             name = ETYPE_NAMES.get(etype, str(etype))
-            yield _finding(severity, f"Kerberos {family} encryption type {verb}",
-                           f"etype {name} ({etype}) {verb} (RFC 6649 / RFC 8429 deprecate DES and "
-                           "RC4)", conversation, sorted(table[etype]))
+            yield _finding(
+                severity,
+                f"Kerberos {family} encryption type {verb}",
+                f"etype {name} ({etype}) {verb} (RFC 6649 / RFC 8429 deprecate DES and RC4)",
+                conversation,
+                sorted(table[etype]),
+            )
 
 
 def negoex(conversation: Conversation) -> Iterator[Finding]:
@@ -175,19 +223,16 @@ def negoex(conversation: Conversation) -> Iterator[Finding]:
     from negodissect.gss.negoex import check_conversation
 
     headers = conversation.negoex_headers
-    if not headers:
-        return
-    frame_of = {id(header): frame for frame, header in headers}
-    kinds = (("SequenceNum", "NEGOEX sequence numbers out of order"),
-             ("ConversationId", "NEGOEX ConversationId changed"),
-             ("exchange completed", "NEGOEX exchange completed without VERIFY"))
-    for node, note in check_conversation([header for _, header in headers], first_sequence=0,
-                                         complete=conversation.succeeded is True):
-        title = next(title for prefix, title in kinds if note.message.startswith(prefix))
-        frame = next((frame_of[id(header)] for _, header in headers
-                      if any(child is node for child in header.walk())), None)
-        yield _finding("medium", title, note.message, conversation,
-                       [frame] if frame is not None else None)
+    problems = check_conversation(
+        [header for _, header in headers], first_sequence=0, complete=conversation.succeeded is True
+    )
+    for node, note in problems:
+        title = next(
+            (title for prefix, title in NEGOEX_TITLES if note.message.startswith(prefix)),
+            "NEGOEX problem",
+        )
+        frames = [frame for frame, header in headers if any(n is node for n in header.walk())]
+        yield _finding("medium", title, note.message, conversation, frames[:1] or None)
 
 
 def krb_errors(conversation: Conversation) -> Iterator[Finding]:
@@ -200,13 +245,20 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
             continue
         severity, meaning = KRB_ERRORS[code]
         name = ERROR_CODE_NAMES.get(code, str(code))
-        yield _finding(severity, f"Kerberos error {name}", f"{name} ({code}): {meaning}",
-                       conversation, [frame])
+        yield _finding(
+            severity, f"Kerberos error {name}", f"{name} ({code}): {meaning}", conversation, [frame]
+        )
 
 
 #: The per-conversation checks, in report order.
 CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
-    ntlm_v1, anonymous, ntlm_without_mic, spnego_downgrade, ntlm_fallback, weak_etypes, negoex,
+    ntlm_v1,
+    anonymous,
+    ntlm_without_mic,
+    spnego_downgrade,
+    ntlm_fallback,
+    weak_etypes,
+    negoex,
     krb_errors,
 )
 
@@ -239,22 +291,34 @@ def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
             continue
         accounts = sorted({_account(c) for c in runs})
         kind = "password spraying" if len(accounts) >= SPRAYING_ACCOUNTS else "brute force"
-        yield Finding("high", f"many failed logons from {client} ({kind}?)",
-                      f"{len(runs)} failed logons from {client} for {len(accounts)} accounts: "
-                      + ", ".join(f"{a} ({sum(_account(c) == a for c in runs)})" for a in accounts),
-                      sorted(frame for c in runs for frame in c.frames), [c.index for c in runs])
+        yield Finding(
+            "high",
+            f"many failed logons from {client} ({kind}?)",
+            f"{len(runs)} failed logons from {client} for {len(accounts)} accounts: "
+            + ", ".join(f"{a} ({sum(_account(c) == a for c in runs)})" for a in accounts),
+            sorted(frame for c in runs for frame in c.frames),
+            [c.index for c in runs],
+        )
     for account, runs in by_account.items():
         if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
             continue
         clients = sorted({_host(c.client) for c in runs})
-        yield Finding("high", f"many failed logons for {account}",
-                      f"{len(runs)} failed logons for {account} from " + ", ".join(clients),
-                      sorted(frame for c in runs for frame in c.frames), [c.index for c in runs])
+        yield Finding(
+            "high",
+            f"many failed logons for {account}",
+            f"{len(runs)} failed logons for {account} from " + ", ".join(clients),
+            sorted(frame for c in runs for frame in c.frames),
+            [c.index for c in runs],
+        )
 
 
 def findings(conversations: list[Conversation]) -> list[Finding]:
     """Every finding of the conversations, most severe first (stable within a severity)."""
-    found = [finding for conversation in conversations for check in CHECKS
-             for finding in check(conversation)]
+    found = [
+        finding
+        for conversation in conversations
+        for check in CHECKS
+        for finding in check(conversation)
+    ]
     found.extend(failed_logons(conversations))
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))

@@ -71,8 +71,10 @@ def hash_line(conversation: Conversation) -> HashLine | None:
         return None
     frames = (challenge[0], auth[0])
     if version == "NTLM v2":
-        line = (f"{user}::{domain}:{server_challenge.hex()}:{nt[:NTPROOFSTR_SIZE].hex()}:"
-                f"{nt[NTPROOFSTR_SIZE:].hex()}")
+        line = (
+            f"{user}::{domain}:{server_challenge.hex()}:{nt[:NTPROOFSTR_SIZE].hex()}:"
+            f"{nt[NTPROOFSTR_SIZE:].hex()}"
+        )
         return HashLine(NETNTLMV2_MODE, line, conversation.index, frames)
     if version == "NTLM v1":
         lm_hex = lm.hex() if isinstance(lm, bytes) else ""

@@ -33,14 +33,26 @@ def _frames(frames: list[int]) -> str:
 
 
 def _outcome_style(conversation: Conversation) -> str:
-    return {True: "green", False: "bold red"}.get(conversation.succeeded, "yellow")  # type: ignore[arg-type]
+    if conversation.succeeded is None:
+        return "yellow"
+    return "green" if conversation.succeeded else "bold red"
 
 
 def conversation_table(conversations: list[Conversation], title: str | None = None) -> Table:
     """One row per conversation: who, to what, how, and did it work."""
     table = Table(title=_text(title) if title else None, show_lines=False)
-    for name in ("#", "Frames", "Client -> Server", "Carrier", "Identity", "Offered", "Mech",
-                 "Rounds", "Outcome", "Protection"):
+    for name in (
+        "#",
+        "Frames",
+        "Client -> Server",
+        "Carrier",
+        "Identity",
+        "Offered",
+        "Mech",
+        "Rounds",
+        "Outcome",
+        "Protection",
+    ):
         table.add_column(name, overflow="fold")
     for conversation in conversations:
         mech = conversation.mech
@@ -49,9 +61,12 @@ def conversation_table(conversations: list[Conversation], title: str | None = No
             offered = f"client: {offered or '-'}; server: {_mechs(conversation.server_mechs)}"
         if conversation.negoex_schemes:
             offered += "; NEGOEX: " + ", ".join(conversation.negoex_schemes)
-        protection = [name for name, seen in (("mechListMIC", conversation.mech_list_mic),
-                                              ("NTLM MIC", conversation.ntlm_mic),
-                                              ("NEGOEX VERIFY", conversation.negoex_verify)) if seen]
+        seen = (
+            ("mechListMIC", conversation.mech_list_mic),
+            ("NTLM MIC", conversation.ntlm_mic),
+            ("NEGOEX VERIFY", conversation.negoex_verify),
+        )
+        protection = [name for name, present in seen if present]
         table.add_row(
             _text(conversation.index),
             _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),

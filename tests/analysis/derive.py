@@ -27,8 +27,9 @@ REQUEST_LENGTH_AT, RESPONSE_LENGTH_AT = 14, 6
 
 def blobs(path: Path) -> dict[int, DecodedBlob]:
     """The decoded blobs of a capture by frame."""
-    return {item.blob.frame: item for item in decode_capture(str(path))
-            if isinstance(item, DecodedBlob)}
+    return {
+        item.blob.frame: item for item in decode_capture(str(path)) if isinstance(item, DecodedBlob)
+    }
 
 
 def token_bytes(item: DecodedBlob, node: Field) -> bytes:
@@ -119,8 +120,12 @@ def neg_token_init(mechs: Sequence[str], mech_token: bytes | None = None) -> byt
     return der(0x60, oid(SPNEGO_OID) + der(0xA0, der(0x30, body)))
 
 
-def neg_token_resp(state: int | None = None, mech: str | None = None, token: bytes | None = None,
-                   mic: bytes | None = None) -> bytes:
+def neg_token_resp(
+    state: int | None = None,
+    mech: str | None = None,
+    token: bytes | None = None,
+    mic: bytes | None = None,
+) -> bytes:
     """NegTokenResp (RFC 4178 4.2.2)."""
     body = b""
     if state is not None:
@@ -136,12 +141,20 @@ def neg_token_resp(state: int | None = None, mech: str | None = None, token: byt
 
 def krb_error(code: int, realm: str, service: Sequence[str]) -> bytes:
     """KRB-ERROR (RFC 4120 5.9.1) wrapped as a GSS token with TOK_ID 03 00 (RFC 4121 4.1)."""
-    name = der(0x30, der(0xA0, integer(2)) + der(0xA1, der(0x30, b"".join(
-        der(0x1B, part.encode()) for part in service))))
-    body = (der(0xA0, integer(5)) + der(0xA1, integer(30))
-            + der(0xA4, der(0x18, b"20261125050000Z")) + der(0xA5, integer(0))
-            + der(0xA6, integer(code)) + der(0xA9, der(0x1B, realm.encode()))
-            + der(0xAA, name))
+    name = der(
+        0x30,
+        der(0xA0, integer(2))
+        + der(0xA1, der(0x30, b"".join(der(0x1B, part.encode()) for part in service))),
+    )
+    body = (
+        der(0xA0, integer(5))
+        + der(0xA1, integer(30))
+        + der(0xA4, der(0x18, b"20261125050000Z"))
+        + der(0xA5, integer(0))
+        + der(0xA6, integer(code))
+        + der(0xA9, der(0x1B, realm.encode()))
+        + der(0xAA, name)
+    )
     error = der(0x7E, der(0x30, body))
     return der(0x60, oid(KRB5_OID) + b"\x03\x00" + error)
 
@@ -149,19 +162,33 @@ def krb_error(code: int, realm: str, service: Sequence[str]) -> bytes:
 # -- NTLM AUTHENTICATE (MS-NLMP 2.2.1.3) -----------------------------------------------------
 
 
-def ntlm_authenticate(flags: int, lm: bytes, nt: bytes, domain: str, user: str,
-                      workstation: str, session_key: bytes = b"") -> bytes:
+def ntlm_authenticate(
+    flags: int,
+    lm: bytes,
+    nt: bytes,
+    domain: str,
+    user: str,
+    workstation: str,
+    session_key: bytes = b"",
+) -> bytes:
     """An AUTHENTICATE_MESSAGE with Version and no MIC; payload in the usual order."""
-    fields = (lm, nt, domain.encode("utf-16-le"), user.encode("utf-16-le"),
-              workstation.encode("utf-16-le"), session_key)
+    fields = (
+        lm,
+        nt,
+        domain.encode("utf-16-le"),
+        user.encode("utf-16-le"),
+        workstation.encode("utf-16-le"),
+        session_key,
+    )
     offset = 64 + 8
     header, payload = b"", b""
     for value in fields:
         header += struct.pack("<HHI", len(value), len(value), offset + len(payload))
         payload += value
     version = bytes([10, 0]) + struct.pack("<H", 19041) + b"\0\0\0\x0f"
-    return b"NTLMSSP\0" + struct.pack("<I", 3) + header + struct.pack("<I", flags) + version \
-        + payload
+    return (
+        b"NTLMSSP\0" + struct.pack("<I", 3) + header + struct.pack("<I", flags) + version + payload
+    )
 
 
 # -- MD4 (RFC 1320), for the NTOWFv2 known-answer test only ---------------------------------
@@ -178,18 +205,27 @@ def md4(message: bytes) -> bytes:
     state = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476]
     rounds = (
         (lambda x, y, z: (x & y) | (~x & z), 0, (3, 7, 11, 19), range(16)),
-        (lambda x, y, z: (x & y) | (x & z) | (y & z), 0x5A827999, (3, 5, 9, 13),
-         [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15]),
-        (lambda x, y, z: x ^ y ^ z, 0x6ED9EBA1, (3, 9, 11, 15),
-         [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15]),
+        (
+            lambda x, y, z: (x & y) | (x & z) | (y & z),
+            0x5A827999,
+            (3, 5, 9, 13),
+            [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15],
+        ),
+        (
+            lambda x, y, z: x ^ y ^ z,
+            0x6ED9EBA1,
+            (3, 9, 11, 15),
+            [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15],
+        ),
     )
     for block in range(0, len(message), 64):
         words = struct.unpack("<16I", message[block : block + 64])
         a, b, c, d = state
         for function, constant, shifts, order in rounds:
             for step, index in enumerate(order):
-                a = rotate((a + function(b, c, d) + words[index] + constant) & 0xFFFFFFFF,
-                           shifts[step % 4])
+                a = rotate(
+                    (a + function(b, c, d) + words[index] + constant) & 0xFFFFFFFF, shifts[step % 4]
+                )
                 a, b, c, d = d, a, b, c
         state = [(x + y) & 0xFFFFFFFF for x, y in zip(state, (a, b, c, d), strict=True)]
     return struct.pack("<4I", *state)

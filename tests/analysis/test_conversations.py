@@ -6,10 +6,12 @@ MANIFEST.tsv of the shared captures.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from negodissect.analysis.conversations import Conversation, Grouper, group
-from negodissect.analysis.decoded import decode_capture
+from negodissect.analysis.decoded import DecodedBlob, decode_capture
 from negodissect.gss import framing
 from tests.analysis.derive import CAPTURES, SHARED, blobs
 
@@ -20,26 +22,14 @@ def conversations(path: object) -> list[Conversation]:
     return group(decode_capture(str(path)))
 
 
-def has_status_only_responses() -> bool:
-    """Whether the capture pipeline hands over SESSION_SETUP responses that carry no blob.
-
-    Samba answers a failed NTLM logon with STATUS_LOGON_FAILURE and an empty security buffer;
-    the outcome of such a conversation is only known if that response reaches the analysis.
-    """
-    return any(not item.blob.data
-               for item in blobs(CAPTURES / "smb2-ntlm-wrong-password.pcap").values())
-
-
-needs_status_only = pytest.mark.xfail(
-    not has_status_only_responses(), strict=True,
-    reason="carriers/stream.py does not yet yield SESSION_SETUP responses without a blob")
-
-
-@pytest.mark.parametrize("name, carrier, frames", [
-    ("smb2-ntlm-success.pcap", "smb2", [10, 11, 12, 13]),
-    ("smb3-encrypted.pcap", "smb2", [10, 11, 12, 13]),
-    ("smb1-ntlm.pcap", "smb1", [8, 9, 10, 11]),
-])
+@pytest.mark.parametrize(
+    "name, carrier, frames",
+    [
+        ("smb2-ntlm-success.pcap", "smb2", [10, 11, 12, 13]),
+        ("smb3-encrypted.pcap", "smb2", [10, 11, 12, 13]),
+        ("smb1-ntlm.pcap", "smb1", [8, 9, 10, 11]),
+    ],
+)
 def test_ntlm_success(name: str, carrier: str, frames: list[int]) -> None:
     [conversation] = conversations(CAPTURES / name)
     record = conversation.to_dict()
@@ -67,15 +57,17 @@ def test_kerberos_success() -> None:
     [conversation] = conversations(CAPTURES / "smb2-kerberos.pcap")
     record = conversation.to_dict()
     assert record["frames"] == [40, 44] and record["rounds"] == 1
-    assert record["identity"] == {"kind": "kerberos", "realm": "NEGO.TEST",
-                                  "sname": "cifs/dc1.nego.test"}
+    assert record["identity"] == {
+        "kind": "kerberos",
+        "realm": "NEGO.TEST",
+        "sname": "cifs/dc1.nego.test",
+    }
     assert record["client_mechs"] == [framing.MS_KERBEROS, framing.KERBEROS]
     assert record["server_mechs"] == [framing.MS_KERBEROS, framing.KERBEROS, framing.NTLM]
     assert record["mech"] == framing.MS_KERBEROS
     assert record["outcome"] == "accept-completed + STATUS_SUCCESS"
 
 
-@needs_status_only
 def test_ntlm_wrong_password() -> None:
     [conversation] = conversations(CAPTURES / "smb2-ntlm-wrong-password.pcap")
     record = conversation.to_dict()
@@ -85,7 +77,6 @@ def test_ntlm_wrong_password() -> None:
     assert record["succeeded"] is False
 
 
-@needs_status_only
 def test_kerberos_failure() -> None:
     [conversation] = conversations(CAPTURES / "smb2-kerberos-failure.pcap")
     record = conversation.to_dict()
@@ -94,7 +85,6 @@ def test_kerberos_failure() -> None:
     assert record["succeeded"] is False
 
 
-@needs_status_only
 def test_multi_has_ten_failed_conversations() -> None:
     found = conversations(CAPTURES / "smb2-ntlm-multi.pcap")
     assert [c.identity.user for c in found] == ["alice"] * 5 + ["bob"] * 5
@@ -103,21 +93,37 @@ def test_multi_has_ten_failed_conversations() -> None:
 
 
 def test_incomplete_when_the_capture_stops_midway() -> None:
-    items = [item for item in decode_capture(str(CAPTURES / "smb2-ntlm-success.pcap"),
-                                             frames={9, 10, 11, 12})]
+    items = [
+        item
+        for item in decode_capture(str(CAPTURES / "smb2-ntlm-success.pcap"), frames={9, 10, 11, 12})
+    ]
     [conversation] = group(items)
     assert conversation.outcome == "incomplete" and conversation.succeeded is None
     assert conversation.identity.user == "alice"
 
 
-@pytest.mark.parametrize("name, user, domain, outcome, server_first", [
-    ("zeek/smb_smb2.pcap", "Administrator", "CONTOSO", "accept-completed + STATUS_SUCCESS",
-     framing.MS_KERBEROS),
-    ("packetgen-plugin-smb/smb2.pcapng", "sylvain", "WORKGROUP",
-     "accept-completed + STATUS_SUCCESS", framing.NEGOEX),
-])
-def test_shared_ntlm_captures(name: str, user: str, domain: str, outcome: str,
-                              server_first: str) -> None:
+@pytest.mark.parametrize(
+    "name, user, domain, outcome, server_first",
+    [
+        (
+            "zeek/smb_smb2.pcap",
+            "Administrator",
+            "CONTOSO",
+            "accept-completed + STATUS_SUCCESS",
+            framing.MS_KERBEROS,
+        ),
+        (
+            "packetgen-plugin-smb/smb2.pcapng",
+            "sylvain",
+            "WORKGROUP",
+            "accept-completed + STATUS_SUCCESS",
+            framing.NEGOEX,
+        ),
+    ],
+)
+def test_shared_ntlm_captures(
+    name: str, user: str, domain: str, outcome: str, server_first: str
+) -> None:
     [conversation] = conversations(SHARED / name)
     assert (conversation.identity.user, conversation.identity.domain) == (user, domain)
     assert conversation.outcome == outcome and conversation.server_mechs[0] == server_first
@@ -153,3 +159,14 @@ def test_keep_false_numbers_conversations_without_holding_them() -> None:
     for item in blobs(CAPTURES / "smb2-ntlm-success.pcap").values():
         grouper.add(item)
     assert grouper.started == 1 and grouper.conversations == []
+
+
+def test_an_interim_status_pending_response_does_not_end_the_conversation() -> None:
+    """[MS-SMB2] 3.3.4.2: an async interim response (STATUS_PENDING, no buffer) comes first."""
+    items = blobs(CAPTURES / "smb2-ntlm-success.pcap")
+    final = items[13].blob
+    context = {**final.context, "status": 0x103, "status_name": "STATUS_PENDING"}
+    interim = DecodedBlob(dataclasses.replace(final, data=b"", context=context), items[13].tree)
+    [conversation] = group([items[9], items[10], items[11], items[12], interim, items[13]])
+    assert conversation.final and conversation.outcome == "accept-completed + STATUS_SUCCESS"
+    assert len(conversation.messages) == 5 and conversation.rounds == 2
