@@ -211,7 +211,7 @@ def decode_capture(run: Run, path: str) -> None:
                     run.problem(f"{path}: {where}{item.message}", item.severity)
                     continue
                 conversation = grouper.add(item)
-                if options.triage or not item.blob.data or not wanted(item.tree, options):
+                if options.triage or not wanted(item.tree, options):
                     continue
                 if conversation is not None and conversation.messages[0] is item:
                     _conversation_heading(run, conversation)
