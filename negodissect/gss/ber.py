@@ -249,7 +249,7 @@ class Walker:
             for index, child in enumerate(self.children(inner, node, depth)):
                 node.append(self.walk_tlv(spec.componentType, f"{name}[{index}]", child, depth + 1))
         else:
-            self._primitive(spec, node, tlv)
+            self._primitive(spec, node, tlv, inner)
         self._run_hook(name, node)
         return node
 
@@ -324,10 +324,13 @@ class Walker:
             if not (skipped.isOptional or skipped.isDefaulted) and not node.notes:
                 node.note(f"required component {skipped.name} is missing")
 
-    def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv) -> None:
-        """A leaf: pyasn1 decodes the value from the whole TLV."""
-        if tlv.missing:
-            node.value = self.data[tlv.content : tlv.end]
+    def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv, inner: Tlv) -> None:
+        """A leaf: pyasn1 decodes the value from the whole TLV (``inner``: the tagged value's own).
+
+        When bytes are missing, the content present is kept raw (it still ends the TLV).
+        """
+        if tlv.missing or inner.missing:
+            node.value = self.data[inner.content : inner.end]
             return
         try:
             value, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)

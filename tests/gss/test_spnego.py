@@ -141,3 +141,17 @@ def test_ntlm_mic_layout_follows_the_negotiated_flags() -> None:
     for mic in mics:
         assert not [note for note in mic.notes if "guessed" in note.message]
         assert mic.find("SeqNum") is not None
+
+
+def test_truncated_token_still_decodes_its_inner_token_at_the_right_offset() -> None:
+    """A mechToken cut short keeps its content offset (inside the OCTET STRING, not at [2])."""
+    record = next(
+        r.values[0]
+        for r in real_blobs(("smb2",))
+        if r.values[0]["source"].endswith("/smb2.pcapng") and r.values[0]["frame"] == 2
+    )
+    tree = framing.decode_token(bytes.fromhex(record["blob"])[:200], 0, framing.Exchange())
+    token = tree.find("MechToken")
+    assert any("missing" in note.message for note in token.notes)
+    signature = token.find("Signature")
+    assert signature.value == "NEGOEXTS" and not signature.notes
