@@ -95,6 +95,8 @@ class SmbMessage:
 
 @dataclass
 class SmbSource:
+    """The replayable part of one bundled SMB connection."""
+
     name: str
     messages: list[SmbMessage]
 
@@ -253,6 +255,7 @@ class TcpFlow(Endpoints):
     def segment(
         self, reverse: bool, flags: int, payload: bytes | memoryview = b"", seq: int | None = None
     ) -> bytes:
+        """One TCP segment at ``seq`` (default: the next one), acking all the peer sent."""
         sport, dport = self.ports[reverse]
         own = self.seq[reverse] if seq is None else seq
         ack = self.seq[not reverse] if flags & ACK else 0
@@ -291,6 +294,8 @@ class TcpFlow(Endpoints):
 
 @dataclass
 class Flow:
+    """The frames of one flow, written one at a time as the scheduler draws this flow."""
+
     frames: list[bytes]
     position: int = 0
     #: frame index in this flow -> the security buffers that frame completes (ground truth).
@@ -317,9 +322,11 @@ class Generator:
 
     # addresses
     def v4(self, net: int) -> bytes:
+        """A random host in 10.<net>.0.0/16."""
         return bytes((10, net, self.rng.randrange(256), self.rng.randrange(1, 255)))
 
     def v6(self, net: int) -> bytes:
+        """A random host in the unique-local fd00:0:0:<net>::/64."""
         return b"\xfd\x00\x00\x00\x00\x00" + bytes((0, net)) + b"\x00" * 4 + self.rng.randbytes(4)
 
     def endpoints(self, v6: bool, server_net: int) -> tuple[bytes, bytes]:
@@ -621,6 +628,7 @@ def truth_path(capture: Path) -> Path:
 
 
 def default_capture(packets: int, seed: int = DEFAULT_SEED) -> Path:
+    """bench/out/mixed-<packets>-<seed>.pcap"""
     return OUT_DIR / f"mixed-{packets}-{seed}.pcap"
 
 

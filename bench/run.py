@@ -1,12 +1,14 @@
 """Time negodissect against tshark and ``cat`` on one large mixed capture, side by side.
 
 Makes the capture (bench/make_capture.py) if it is missing, warms the page cache, then runs each
-command once in its own child process and reads its wall time and peak RSS (``os.wait4``).  Prints
+command ``--repeat`` times (rounds interleave the commands), each run in its own child process,
+and keeps the best wall time, its CPU time and the peak RSS (GNU time, else ``os.wait4``).  Prints
 a markdown table (also written to bench/out/results.md) and checks the blobs negodissect found
 against the generator's ground truth and against tshark.  Exit status 1 when negodissect missed
 or invented a blob.
 
-Usage: ``python bench/run.py [--packets N] [--seed S] [--capture FILE] [--no-tshark]``
+Usage: ``python bench/run.py [--packets N] [--seed S] [--capture FILE] [--no-tshark]
+[--repeat R]``
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Timing:
     label: str
     command: str
     wall: float | None = None
+    cpu: float | None = None  # user + system seconds
     rss_mb: float | None = None
     compare: str | None = None  # label of the tshark row this one is compared with
     note: str = ""
@@ -86,14 +89,14 @@ def negodissect_command() -> list[str]:
 
 def measure(
     argv: list[str], stdout: Path | None = None, stdin: Path | None = None
-) -> tuple[float, float, int]:
-    """Run ``argv`` in a child; return (wall seconds, peak RSS in MB, exit status).
+) -> tuple[float, float, float, int]:
+    """Run ``argv`` in a child; return (wall s, CPU s, peak RSS MB, exit status).
 
     The peak RSS comes from GNU time when it is installed: a child forked from this (large)
     Python process would otherwise carry this process's RSS into its own ``ru_maxrss``.
     """
-    rss_file = make_capture.OUT_DIR / "rss.txt"
-    wrapped = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv] if GNU_TIME else argv
+    report = make_capture.OUT_DIR / "time.txt"
+    wrapped = [GNU_TIME, "-f", "%M %U %S", "-o", str(report), *argv] if GNU_TIME else argv
     out = stdout.open("wb") if stdout else subprocess.DEVNULL
     inp = stdin.open("rb") if stdin else subprocess.DEVNULL
     try:
@@ -105,8 +108,10 @@ def measure(
         for handle in (out, inp):
             if handle is not subprocess.DEVNULL:
                 handle.close()
-    rss_kb = int(rss_file.read_text().split()[-1]) if GNU_TIME else usage.ru_maxrss
-    return wall, rss_kb / 1024, os.waitstatus_to_exitcode(status)
+    cpu, rss_kb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    if GNU_TIME:
+        rss_kb = int(report.read_text().split()[-3])
+    return wall, cpu, rss_kb / 1024, os.waitstatus_to_exitcode(status)
 
 
 def shown(argv: list[str], stdout: str = "> /dev/null", stdin: str = "") -> str:
@@ -150,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time this capture instead (ground truth only if its sidecar exists)",
     )
     parser.add_argument("--no-tshark", action="store_true", help="skip the two tshark runs")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each command; the fastest is shown"
+    )
     args = parser.parse_args(argv)
 
     out_dir = make_capture.OUT_DIR
@@ -185,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             available="--conversations" in help_text,
         ),
     ]
+    idle = cpu_idle()
     subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
     timings: dict[str, Timing] = {}
     for step in plan:
@@ -195,28 +204,34 @@ def main(argv: list[str] | None = None) -> int:
         timings[step.label] = timing
         if not step.available:
             timing.note = "not available"
-            continue
-        if args.no_tshark and step.label.startswith("tshark"):
+        elif args.no_tshark and step.label.startswith("tshark"):
             timing.note = "skipped (--no-tshark)"
-            continue
-        print(f"run.py: {timing.command}", file=sys.stderr)
-        argv = [str(capture) if word == FILE else word for word in step.command]
-        timing.wall, timing.rss_mb, status = measure(argv, step.stdout)
-        if status:
-            timing.note = f"exit status {status}"
+    for round_ in range(1, args.repeat + 1):  # rounds interleave the commands
+        for step in plan:
+            timing = timings[step.label]
+            if timing.note:
+                continue
+            print(f"run.py: round {round_}: {timing.command}", file=sys.stderr)
+            argv = [str(capture) if word == FILE else word for word in step.command]
+            wall, cpu, rss, status = measure(argv, step.stdout)
+            if status:
+                timing.note = f"exit status {status}"
+            if timing.wall is None or wall < timing.wall:
+                timing.wall, timing.cpu = wall, cpu
+            timing.rss_mb = max(rss, timing.rss_mb or 0.0)
 
     stdin_rows = []
     for label, source, frame, carrier in STDIN_BLOBS:
         blob = out_dir / f"stdin-{frame}-{carrier}.hex"
         blob.write_bytes(stdin_blob(source, frame, carrier))
         samples = [measure([*nego, "-"], stdin=blob) for _ in range(STDIN_RUNS)]
-        seconds = statistics.median(wall for wall, _, _ in samples)
+        seconds = statistics.median(wall for wall, _, _, _ in samples)
         stdin_rows.append(
-            (label, len(blob.read_bytes()) // 2, seconds, max(rss for _, rss, _ in samples))
+            (label, len(blob.read_bytes()) // 2, seconds, max(rss for _, _, rss, _ in samples))
         )
     imports = import_time(nego, out_dir / f"stdin-{STDIN_BLOBS[0][2]}-{STDIN_BLOBS[0][3]}.hex")
 
-    report = render(capture, size, packets, truth, timings, stdin_rows, imports)
+    report = render(capture, size, packets, truth, timings, stdin_rows, imports, idle, args.repeat)
     report += "\n" + check_blobs(truth, jsonl_out, timings, fields_out)
     print(report)
     (out_dir / "results.md").write_text(report)
@@ -244,6 +259,8 @@ def render(
     timings: dict[str, Timing],
     stdin_rows: list,
     imports: tuple,
+    idle: float,
+    repeat: int,
 ) -> str:
     """The markdown report: machine, capture, the big table, stdin latency, import time."""
     cat = timings["cat (floor)"].wall
@@ -260,14 +277,18 @@ def render(
             if truth
             else ""
         )
-        + ". Page cache warm; one run each; peak RSS of the child process.",
+        + f". Page cache warm; best wall time of {repeat} interleaved run(s) of each command, "
+        "with its CPU time; highest peak RSS of the child process.",
+        f"CPUs idle just before the run: {idle:.0f} % (below ~95 %, other processes shared the "
+        "CPUs and the wall times are pessimistic; CPU s is user + system time of the command).",
         "",
-        "| command | wall s | packets/s | MB/s | peak RSS MB | speed vs tshark | time vs cat |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| command | wall s | CPU s | packets/s | MB/s | peak RSS MB | speed vs tshark "
+        "| time vs cat |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for timing in timings.values():
         if timing.wall is None:
-            lines.append(f"| `{timing.command}` | {timing.note} | | | | | |")
+            lines.append(f"| `{timing.command}` | {timing.note} | | | | | | |")
             continue
         versus = ""
         other = timings.get(timing.compare or "")
@@ -276,7 +297,7 @@ def render(
         floor = f"{timing.wall / cat:.1f}x" if cat else ""
         note = f" ({timing.note})" if timing.note else ""
         lines.append(
-            f"| `{timing.command}`{note} | {timing.wall:.2f} "
+            f"| `{timing.command}`{note} | {timing.wall:.2f} | {timing.cpu:.2f} "
             f"| {packets / timing.wall:,.0f} | {size / 1e6 / timing.wall:.1f} "
             f"| {timing.rss_mb:.0f} | {versus} | {floor} |"
         )
@@ -312,6 +333,7 @@ def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing], fie
     """Blobs negodissect --jsonl and tshark found, against the generator's ground truth."""
     lines = ["### Blobs found", ""]
     expected = {b["frame"] for b in truth["blob_frames"] if b["length"]} if truth else None
+    empty = {b["frame"] for b in truth["blob_frames"] if not b["length"]} if truth else set()
     if truth:
         lines.append(
             f"- ground truth: {truth['blobs']} non-empty security blobs "
@@ -320,11 +342,20 @@ def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing], fie
         )
     if timings["negodissect --jsonl"].wall is not None:
         records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-        found = [r["frame"] for r in records if "frame" in r]
+        found = [r["frame"] for r in records if r.get("length")]
+        outcomes = [r["frame"] for r in records if r.get("length") == 0]
         lines.append(
             f"- negodissect --jsonl: {len(found)} blobs"
             + (verdict(expected, found) if expected is not None else "")
         )
+        if outcomes:
+            stray = sorted(set(outcomes) - empty) if truth else []
+            lines.append(
+                f"- negodissect --jsonl also: {len(outcomes)} records of an empty security "
+                "buffer (session setup outcomes)"
+                + (f", {len(empty)} in the ground truth" if truth else "")
+                + (f": MISMATCH, not empty buffers there: frames {stray[:10]}" if stray else "")
+            )
     if timings["tshark -T fields"].wall is not None:
         frames = [int(line.split("\t")[0]) for line in fields.read_text().splitlines() if line]
         text = f'- tshark -Y "{TSHARK_FILTER}" (default preferences): {len(frames)} frames'
@@ -354,6 +385,18 @@ def verdict(expected: set[int], found: list[int]) -> str:
         f": MISMATCH with the ground truth, {len(missed)} missed (frames {missed[:10]}), "
         f"{len(extra)} not expected (frames {extra[:10]}), {len(found)} records"
     )
+
+
+def cpu_idle(seconds: float = 1.0) -> float:
+    """Percent of CPU time spent idle over ``seconds``, from /proc/stat (100 where unknown)."""
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 100.0
+    before = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+    time.sleep(seconds)
+    after = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+    deltas = [b - a for a, b in zip(before, after, strict=True)]
+    return 100.0 * deltas[3] / max(1, sum(deltas))
 
 
 def cpu_model() -> str:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Make small pcaps of real SMB authentication between Samba's smbclient and Samba servers
-# (a standalone smbd and a throwaway AD DC), on 127.0.0.1 only.  See captures/README.md.
+# (a standalone smbd and a throwaway AD DC), and of NTLM over HTTP between curl and Samba's
+# ntlm_auth (behind http_ntlm_server.py), on 127.0.0.1 only.  See captures/README.md.
 #
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos
-#              (default: all)
+#              http-ntlm ldap-sasl (default: all)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
 set -euo pipefail
@@ -13,7 +14,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
-ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos)
+ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos http-ntlm
+    ldap-sasl)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -30,7 +32,8 @@ DC_HOST='dc1'
 DC_ADMIN_PASS='Admin-Pass-2024!'
 LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
-CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88)"
+HTTP_PORT=8480
+CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
 for tool in smbd smbclient smbpasswd tcpdump ss; do
@@ -280,24 +283,80 @@ krb_failure() {  # KDC errors on port 88, then an AP-REQ the server cannot decry
     smbclient_krb "wrong.${DC_REALM,,}"
 }
 
+ldap_sasl() {  # SASL GSS-SPNEGO binds to the DC's LDAP: NTLM, then Kerberos
+    local tool=(samba-tool user list --configfile="$CLIENT_CONF")
+    timeout "$STEP_TIMEOUT" "${tool[@]}" -H "ldap://$LOOPBACK" \
+        -U "$DC_DOMAIN\\alice%$ALICE_PASS" --use-kerberos=off || true
+    # Samba's client does not use Kerberos towards an IP address: name the DC, resolved by a
+    # private /etc/hosts bind-mounted in a mount namespace of this one command only.
+    (cat /etc/hosts; echo "$LOOPBACK $DC_HOST.${DC_REALM,,}") >"$WORK/dc/hosts"
+    timeout "$STEP_TIMEOUT" unshare --mount sh -c 'mount --bind "$0" /etc/hosts && "$@"' \
+        "$WORK/dc/hosts" "${tool[@]}" -H "ldap://$DC_HOST.${DC_REALM,,}" \
+        --use-kerberos=required --use-krb5-ccache="$KRB5CCNAME" || true
+}
+
 run_dc() {
     setup_dc || return 1
-    capture smb2-kerberos krb_success
-    capture smb2-kerberos-failure krb_failure
+    local s
+    for s in "$@"; do
+        case $s in
+        kerberos)
+            capture smb2-kerberos krb_success
+            capture smb2-kerberos-failure krb_failure ;;
+        ldap-sasl)
+            wait_listening 389
+            kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
+            capture ldap-sasl ldap_sasl ;;
+        esac
+    done
+}
+
+# ---------------------------------------------------------------- NTLM over HTTP ([MS-NTHT])
+http_clients() {  # success with two requests on one connection, a wrong password, no credentials
+    timeout "$STEP_TIMEOUT" curl -sS --ntlm -u "NEGOTEST\\alice:$ALICE_PASS" \
+        "http://$LOOPBACK:$HTTP_PORT/a" "http://$LOOPBACK:$HTTP_PORT/b"
+    timeout "$STEP_TIMEOUT" curl -sS --ntlm -u "NEGOTEST\\alice:$WRONG_PASS" \
+        "http://$LOOPBACK:$HTTP_PORT/c"
+    timeout "$STEP_TIMEOUT" curl -sS "http://$LOOPBACK:$HTTP_PORT/d"
+}
+
+run_http() {
+    command -v curl >/dev/null && command -v ntlm_auth >/dev/null \
+        || { log "http-ntlm needs curl and ntlm_auth (winbind)"; return 1; }
+    port_in_use "$HTTP_PORT" && { log "port $HTTP_PORT is in use"; return 1; }
+    mkdir -p "$WORK/http"
+    printf '[global]\n    workgroup = NEGOTEST\n    netbios name = NEGOWEB\n' >"$WORK/http/smb.conf"
+    local dir
+    for dir in lock state cache; do
+        printf '    %s directory = %s\n' "$dir" "$WORK/http" >>"$WORK/http/smb.conf"
+    done
+    printf '    private dir = %s\n' "$WORK/http" >>"$WORK/http/smb.conf"
+    setsid python3 "$HERE/http_ntlm_server.py" "$HTTP_PORT" "$WORK/http/smb.conf" NEGOTEST alice \
+        "$ALICE_PASS" >"$WORK/log-http" 2>&1 &
+    SERVER_PID=$!
+    wait_listening "$HTTP_PORT"
+    capture http-ntlm http_clients
 }
 
 STANDALONE=()
-WANT_DC=0
+DC_SCENARIOS=()
+WANT_HTTP=0
 for s in "${SCENARIOS[@]}"; do
-    if [[ $s == kerberos ]]; then WANT_DC=1; else STANDALONE+=("$s"); fi
+    if [[ $s == kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
+    elif [[ $s == http-ntlm ]]; then WANT_HTTP=1
+    else STANDALONE+=("$s"); fi
 done
 if [[ ${#STANDALONE[@]} -gt 0 ]]; then
     setup_standalone
     run_standalone "${STANDALONE[@]}"
     stop_server
 fi
-if [[ $WANT_DC == 1 ]]; then
-    run_dc || { log "kerberos scenario failed"; exit 1; }
+if [[ ${#DC_SCENARIOS[@]} -gt 0 ]]; then
+    run_dc "${DC_SCENARIOS[@]}" || { log "AD DC scenarios failed"; exit 1; }
+    stop_server
+fi
+if [[ $WANT_HTTP == 1 ]]; then
+    run_http || { log "http-ntlm scenario failed"; exit 1; }
     stop_server
 fi
 log "done: $OUT"

@@ -4,8 +4,9 @@
     python fuzz/run.py --inputs 50000 --engine mutate --jobs 1
 
 Targets and invariants are those of the property tests (tests/fuzz/harness.py): an input fails
-when an exception escapes a decoder or a renderer, when a field lies outside its blob, or when it
-takes more than ``--slow`` seconds.  Failing inputs are written to fuzz/crashes/ as
+when an exception escapes a decoder or a renderer, when a field lies outside its blob, or when
+decoding it takes more than ``--slow`` seconds (rendering, linear in the number of fields, is not
+timed).  Failing inputs are written to fuzz/crashes/ as
 ``<target>-<sha1>.bin`` with the traceback beside them (``.txt``); feed one back with
 ``python fuzz/run.py --replay fuzz/crashes/<file>.bin``.
 
@@ -31,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CRASHES = ROOT / "fuzz" / "crashes"
+#: Where each worker leaves the slowest input it met (to look at, not a failure).
+SLOWEST = ROOT / "fuzz" / "slowest"
 #: An input slower than this counts as a failure (a hang on hostile lengths or nesting).
 SLOW_SECONDS = 1.0
 #: Progress is printed this often (seconds).
@@ -49,32 +52,35 @@ class Worker:
         self.tree_every, self.slow = tree_every, slow
         self.counts = dict.fromkeys(targets, 0)
         self.failures: dict[str, int] = {}
-        self.slowest = (0.0, "")
+        self.slowest = (0.0, "", b"")
         self.done = 0
         self.started = self.last_report = time.monotonic()
 
     def one(self, target: str, data: bytes) -> None:
-        """Run one input; record it as a failure when it raises or is slow."""
+        """Run one input; record it as a failure when it raises or decodes slowly."""
         from tests.fuzz.harness import run_target
 
         self.counts[target] += 1
         self.done += 1
-        started = time.perf_counter()
         try:
-            run_target(target, data, as_tree=self.done % self.tree_every == 0)
+            elapsed = run_target(target, data, as_tree=self.done % self.tree_every == 0)
         except Exception:
             self.fail(target, data, traceback.format_exc())
-        elapsed = time.perf_counter() - started
+            elapsed = 0.0
         if elapsed > self.slowest[0]:
-            self.slowest = (elapsed, target)
+            self.slowest = (elapsed, target, data)
         if elapsed > self.slow:
-            self.fail(target, data, f"slow: {elapsed:.2f} s (limit {self.slow} s)\n")
+            self.fail(target, data, f"slow: decoding took {elapsed:.2f} s (limit {self.slow} s)\n")
         now = time.monotonic()
         if now - self.last_report >= REPORT_EVERY:
             self.last_report = now
             rate = self.done / (now - self.started)
-            print(f"[worker {self.index}] {self.done}/{self.quota} inputs, {rate:.0f}/s, "
-                  f"{sum(self.failures.values())} failures", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"[worker {self.index}] {self.done}/{self.quota} inputs, {rate:.0f}/s, "
+                f"{sum(self.failures.values())} failures",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def fail(self, target: str, data: bytes, why: str) -> None:
         CRASHES.mkdir(parents=True, exist_ok=True)
@@ -82,15 +88,31 @@ class Worker:
         (CRASHES / f"{name}.bin").write_bytes(data)
         (CRASHES / f"{name}.txt").write_text(f"target: {target}\n{why}")
         self.failures[target] = self.failures.get(target, 0) + 1
-        print(f"[worker {self.index}] FAILURE {target}: {why.strip().splitlines()[-1]} "
-              f"-> fuzz/crashes/{name}.bin", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"[worker {self.index}] FAILURE {target}: {why.strip().splitlines()[-1]} "
+            f"-> fuzz/crashes/{name}.bin",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def stats(self) -> dict:
+        """Counts and rates; the slowest input is kept as fuzz/slowest/<target>-<worker>.bin."""
         elapsed = time.monotonic() - self.started
-        return {"worker": self.index, "inputs": self.done, "seconds": round(elapsed, 1),
-                "per_second": round(self.done / elapsed if elapsed else 0), "counts": self.counts,
-                "failures": self.failures,
-                "slowest": {"seconds": round(self.slowest[0], 3), "target": self.slowest[1]}}  # fmt: skip
+        SLOWEST.mkdir(parents=True, exist_ok=True)
+        (SLOWEST / f"{self.slowest[1]}-{self.index}.bin").write_bytes(self.slowest[2])
+        return {
+            "worker": self.index,
+            "inputs": self.done,
+            "seconds": round(elapsed, 1),
+            "per_second": round(self.done / elapsed if elapsed else 0),
+            "counts": self.counts,
+            "failures": self.failures,
+            "slowest": {
+                "seconds": round(self.slowest[0], 3),
+                "target": self.slowest[1],
+                "bytes": len(self.slowest[2]),
+            },
+        }
 
 
 def run_mutate(worker: Worker, seed: int) -> None:
@@ -125,18 +147,31 @@ def run_atheris(worker: Worker, seed: int) -> None:
             return atheris.Mutate(data, max_size)
         selector = data[:1]
         target = worker.targets[selector[0] % len(worker.targets)]
-        mutated = harness.mutate(data[1:], rng.randrange(1 << 16), rng.randrange(1 << 20),
-                                 rng.randrange(1 << 16), rng.choice(harness.seeds(target)))
-        return (selector + mutated)[:max_size]  # fmt: skip
+        mutated = harness.mutate(
+            data[1:],
+            rng.randrange(1 << 16),
+            rng.randrange(1 << 20),
+            rng.randrange(1 << 16),
+            rng.choice(harness.seeds(target)),
+        )
+        return (selector + mutated)[:max_size]
 
     corpus = Path(tempfile.mkdtemp(prefix=f"negodissect-fuzz-{worker.index}-"))
     for number, target in enumerate(worker.targets):
         for seed_bytes in harness.seeds(target):
             data = bytes([number]) + seed_bytes
             (corpus / hashlib.sha1(data).hexdigest()).write_bytes(data)
-    argv = [sys.argv[0], str(corpus), f"-seed={seed or 1}", f"-max_len={MAX_LEN}",
-            "-timeout=30", "-rss_limit_mb=2048", f"-artifact_prefix={CRASHES}/",
-            "-print_final_stats=0", "-reduce_inputs=0"]  # fmt: skip
+    argv = [
+        sys.argv[0],
+        str(corpus),
+        f"-seed={seed or 1}",
+        f"-max_len={MAX_LEN}",
+        "-timeout=30",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={CRASHES}/",
+        "-print_final_stats=0",
+        "-reduce_inputs=0",
+    ]
     CRASHES.mkdir(parents=True, exist_ok=True)
     atheris.Setup(argv, test_one_input, custom_mutator=mutator)
     atheris.Fuzz()
@@ -169,8 +204,12 @@ def main() -> int:
     parser.add_argument("--engine", choices=("auto", "atheris", "mutate"), default="auto")
     parser.add_argument("--targets", help="comma-separated subset of the targets (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tree-every", type=int, default=25,
-                        help="render the rich tree for every Nth input (JSON is rendered always)")
+    parser.add_argument(
+        "--tree-every",
+        type=int,
+        default=25,
+        help="render the rich tree for every Nth input (JSON is rendered always)",
+    )
     parser.add_argument("--slow", type=float, default=SLOW_SECONDS)
     parser.add_argument("--stats", type=Path, help="write the summary as JSON here")
     parser.add_argument("--replay", type=Path, help="run one saved input again and exit")
@@ -207,19 +246,32 @@ def supervise(args: argparse.Namespace, engine: str, jobs: int) -> int:
     """Start one worker process per group, wait, and print the totals."""
     print(f"engine {engine}, {args.inputs} inputs, {jobs} processes", flush=True)
     started = time.monotonic()
-    passed = [arg for arg in sys.argv[1:] if not arg.startswith("--stats")]
+    passed = [
+        f"--inputs={args.inputs}",
+        f"--jobs={args.jobs}",
+        f"--seed={args.seed}",
+        f"--tree-every={args.tree_every}",
+        f"--slow={args.slow}",
+        *([f"--targets={args.targets}"] if args.targets else []),
+    ]
     workers = [
-        subprocess.Popen([sys.executable, __file__, *passed, "--engine", engine,
-                          "--worker", str(index)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, __file__, *passed, "--engine", engine, "--worker", str(index)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for index in range(jobs)
-    ]  # fmt: skip
+    ]
     results = []
     for process in workers:
         out, _ = process.communicate()
         lines = [line for line in out.splitlines() if line.startswith("{")]
         if process.returncode or not lines:
-            print(f"worker exited with {process.returncode} (libFuzzer stopped on a crash or a "
-                  f"timeout: see fuzz/crashes/)", flush=True)  # fmt: skip
+            print(
+                f"worker exited with {process.returncode} (libFuzzer stopped on a crash or a "
+                f"timeout: see fuzz/crashes/)",
+                flush=True,
+            )
             continue
         results.append(json.loads(lines[-1]))
     elapsed = time.monotonic() - started
@@ -228,9 +280,11 @@ def supervise(args: argparse.Namespace, engine: str, jobs: int) -> int:
     total = sum(counts.values())
     for name, count in counts.items():
         print(f"  {name:<22} {count:>9} inputs  {failures.get(name, 0)} failures")
-    print(f"total {total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s), "
-          f"{sum(failures.values())} failures; slowest input "
-          f"{max((r['slowest']['seconds'] for r in results), default=0)} s")  # fmt: skip
+    print(
+        f"total {total} inputs in {elapsed:.0f} s ({total / elapsed:.0f}/s), "
+        f"{sum(failures.values())} failures; slowest input "
+        f"{max((r['slowest']['seconds'] for r in results), default=0)} s"
+    )
     summary = {"engine": engine, "inputs": total, "seconds": round(elapsed, 1), "workers": results}
     if args.stats:
         args.stats.write_text(json.dumps(summary, indent=2))

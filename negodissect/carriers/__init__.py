@@ -24,7 +24,7 @@ class AuthBlob:
     src: str  # "10.0.0.1:49152" / "[fe80::1]:445"
     dst: str
     stream: int  # TCP connection index, numbered like tshark's tcp.stream
-    carrier: str  # "smb2" | "smb1"
+    carrier: str  # "smb2" | "smb1" | "http" | "ldap" | "dcerpc"
     line: str  # Network Monitor style one-liner
     header: Field  # the carrier header fields, offsets within the PDU
     context: Context  # the same facts, flat
@@ -51,19 +51,29 @@ class Message:
     line: str
     blob_offset: int = 0
     blob_length: int = 0
+    #: The blob when it is not ``pdu[blob_offset:blob_offset + blob_length]`` itself (HTTP's
+    #: base64 token decoded); the offset and length then say where its text sits.
+    data: bytes | None = None
+    #: A response that answers an authentication step: yielded even without a blob.
+    outcome: bool = False
 
 
 def add_fields(
-    parent: Field, data: bytes, offset: int, layout: tuple[tuple[str, str], ...]
+    parent: Field,
+    data: bytes,
+    offset: int,
+    layout: tuple[tuple[str, str], ...],
+    byte_order: str = "<",
 ) -> dict[str, int]:
-    """Read little-endian integers laid out as (name, struct code) at ``offset`` into ``parent``.
+    """Read integers laid out as (name, struct code) at ``offset`` into ``parent``.
 
-    Returns name -> value.  The caller checks beforehand that the bytes are there.
+    Little-endian unless ``byte_order`` is ``">"``.  Returns name -> value.  The caller checks
+    beforehand that the bytes are there.
     """
     values: dict[str, int] = {}
     for name, code in layout:
         size = Struct("<" + code).size
-        value = Struct("<" + code).unpack_from(data, offset)[0]
+        value = Struct(byte_order + code).unpack_from(data, offset)[0]
         values[name] = value
         parent.add(name, value, "", offset, size)
         offset += size

@@ -213,6 +213,8 @@ def _session_setup(root: Field, pdu: bytes, is_response: bool, context: Context)
     context["andx_command"] = values["AndXCommand"]
     if is_response:
         context["action"] = values["Action"]
+    else:
+        context["capabilities"] = values["Capabilities"]
     length = values["SecurityBlobLength"]
     if length > byte_count:
         field = body.find("SecurityBlobLength")

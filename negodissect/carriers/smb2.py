@@ -278,6 +278,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:
         for field_name, key in (
             ("PreviousSessionId", "previous_session_id"),
             ("SecurityMode", "security_mode"),
+            ("Capabilities", "capabilities"),
         ):
             found = body.find(field_name)
             context[key] = None if found is None else found.value  # type: ignore[assignment]

@@ -1,8 +1,12 @@
 """Capture file in, security blobs out: the one entry point of the capture pipeline.
 
 sources.capture (records -> TCP segments) -> transport.tcp (reassembly, stream numbers) ->
-transport.nbss (SMB PDUs) -> carriers.smb2 / carriers.smb1 (messages) -> :class:`AuthBlob`.
-Whatever else the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
+a framer per connection kind -> carriers (messages) -> :class:`AuthBlob`.  The kind is decided
+once per connection from its first payload bytes (:func:`classify`: NetBIOS+SMB, an HTTP/1.x
+start line, an LDAPMessage, a DCE/RPC v5 header) or its port; connections no kind claims are never
+reassembled.  SMB goes through transport.nbss and carriers.smb2 / carriers.smb1; HTTP, LDAP and
+DCE/RPC through the ``Flow`` of carriers.http / carriers.ldap / carriers.dcerpc.  Whatever else
+the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from negodissect.carriers import AuthBlob, Message, Notice, smb1, smb2
+from negodissect.carriers import AuthBlob, Message, Notice, dcerpc, http, ldap, smb1, smb2
 from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_segments
 from negodissect.transport import tcp
 from negodissect.transport.nbss import Framer, Pdu, looks_like_smb
@@ -23,10 +27,30 @@ OUTCOME_COMMANDS = {"smb2": smb2.SESSION_SETUP, "smb1": smb1.SMB_COM_SESSION_SET
 TRANSFORM = 0xFD
 COMPRESSION = 0xFC
 DIRECTIONS = ("client to server", "server to client")
+#: Connections reassembled whatever their first bytes, by port: SMB direct TCP and NetBIOS, the
+#: RPC endpoint mapper, LDAP and the global catalog.
+PORTS = {445: "smb", 139: "smb", 135: "dcerpc", 389: "ldap", 3268: "ldap"}
+#: Per-connection state of the carriers that are not SMB, by connection kind.
+FLOWS = {"http": http.Flow, "ldap": ldap.Flow, "dcerpc": dcerpc.Flow}
+#: First payload byte -> (kind, test of the first bytes).  Upper-case letters start HTTP.
+_CLASSIFIERS = {
+    0x00: ("smb", looks_like_smb),
+    0x30: ("ldap", ldap.looks_like),
+    0x05: ("dcerpc", dcerpc.looks_like),
+    **{letter: ("http", http.looks_like) for letter in range(0x41, 0x5B)},
+}
+
+
+def classify(data: bytes, start: int, end: int, sport: int, dport: int) -> str | None:
+    """The kind of connection whose first payload is ``data[start:end]``; None: not ours."""
+    entry = _CLASSIFIERS.get(data[start]) if end > start else None
+    if entry is not None and entry[1](data, start, end, sport, dport):
+        return entry[0]
+    return None
 
 
 class Session:
-    """What the pipeline keeps per candidate connection."""
+    """What the pipeline keeps per SMB connection."""
 
     __slots__ = ("compressed", "encrypted", "framers", "offered_smb2", "smb2_negotiate")
 
@@ -69,7 +93,8 @@ def blobs_from_capture(
     frames: set[int] | None = None,
     on_progress: ProgressHook | None = None,
 ) -> Iterator[AuthBlob | Notice]:
-    """Every SMB2/SMB1 security blob of the capture at ``path``, in capture order, with notices.
+    """Every security blob (SMB2/SMB1, HTTP, LDAP, DCE/RPC) of the capture at ``path``, in
+    capture order, with notices.
 
     Raises :class:`~negodissect.sources.capture.CaptureError` at once when the file cannot be
     opened or is not a capture.  ``streams`` keeps only those TCP streams (others are not even
@@ -86,7 +111,7 @@ class _Pipeline:
 
     def __init__(self, streams: set[int] | None, frames: set[int] | None) -> None:
         self.frames = frames
-        self.reassembler = tcp.Reassembler(looks_like_smb, streams)
+        self.reassembler = tcp.Reassembler(classify, streams, PORTS)
 
     def run(self, segments: Iterator[Segment | SourceNote]) -> Iterator[AuthBlob | Notice]:
         feed = self.reassembler.feed
@@ -111,7 +136,8 @@ class _Pipeline:
             if session is None:
                 if kind == tcp.CLOSE:
                     continue
-                session = conn.state = Session()
+                flow = FLOWS.get(conn.kind)  # type: ignore[call-overload]
+                session = conn.state = Session() if flow is None else flow()
             if kind == tcp.DATA:
                 self._pdus(conn, direction, session.framer(direction).feed(value), out)
             elif kind == tcp.GAP:
@@ -130,11 +156,11 @@ class _Pipeline:
                 self._close(conn, session, out)
         return out
 
-    def _close(self, conn: tcp.Connection, session: Session, out: list[AuthBlob | Notice]) -> None:
+    def _close(self, conn: tcp.Connection, session, out: list[AuthBlob | Notice]) -> None:
         for direction, framer in enumerate(session.framers):
             if framer is not None:
                 self._pdus(conn, direction, framer.finish(), out)
-        if session.encrypted or session.compressed:
+        if type(session) is Session and (session.encrypted or session.compressed):
             out.append(
                 Notice(
                     None,
@@ -154,9 +180,14 @@ class _Pipeline:
         pdus: list[Pdu | str],
         out: list[AuthBlob | Notice],
     ) -> None:
+        session = conn.state
         for pdu in pdus:
             if isinstance(pdu, str):
                 out.append(Notice(conn.last_frame, "warning", pdu, conn.stream))
+                continue
+            if type(session) is not Session:
+                for message in session.parse(direction, pdu.data):  # type: ignore[union-attr]
+                    self._message(conn, direction, str(conn.kind), pdu, message, out)
                 continue
             carrier = CARRIERS.get(pdu.data[0])
             if carrier is None:
@@ -195,12 +226,18 @@ class _Pipeline:
                             conn.stream,
                         )
                     )
-        outcome = context["is_response"] and context["command"] == OUTCOME_COMMANDS[carrier]
+        outcome = message.outcome or (
+            carrier in OUTCOME_COMMANDS
+            and context["is_response"]
+            and context["command"] == OUTCOME_COMMANDS[carrier]
+        )
         if not message.blob_length and not outcome:
             return
         start = message.blob_offset
         end = start + message.blob_length
         header_end = message.header.offset + max(child.end for child in message.header.children)
+        if message.blob_length:  # what follows the blob's start is not header
+            header_end = min(header_end, start)
         missing = 0
         for hole_start, hole_length in pdu.holes:
             hole_end = hole_start + hole_length
@@ -229,7 +266,7 @@ class _Pipeline:
                 line=message.line,
                 header=message.header,
                 context=context,
-                data=pdu.data[start:end],
+                data=pdu.data[start:end] if message.data is None else message.data,
                 missing=missing,
             )
         )

@@ -332,6 +332,26 @@ ETYPE_INFO2 = univ.SequenceOf(
 )
 #: MS-KILE 2.2.3
 KERB_PA_PAC_REQUEST = ber.sequence(_component("include-pac", 0, univ.Boolean()))
+#: RFC 4120 5.2.9
+CHECKSUM = ber.sequence(_component("cksumtype", 0, INT32), _component("checksum", 1, OCTETS))
+#: RFC 6113 5.4.1 KrbFastArmor, 5.4.2 KrbFastArmoredReq / KrbFastArmoredRep
+KRB_FAST_ARMORED_REQ = ber.sequence(
+    _component(
+        "armor",
+        0,
+        ber.sequence(_component("armor-type", 0, INT32), _component("armor-value", 1, OCTETS)),
+        optional=True,
+    ),
+    _component("req-checksum", 1, CHECKSUM),
+    _component("enc-fast-req", 2, ENCRYPTED_DATA),
+)
+KRB_FAST_ARMORED_REP = ber.sequence(_component("enc-fast-rep", 0, ENCRYPTED_DATA))
+
+
+def _armored(spec: univ.Sequence) -> univ.Choice:
+    """PA-FX-FAST-REQUEST/-REPLY ::= CHOICE { armored-data [0] ... } (RFC 6113 5.4.2)."""
+    return univ.Choice(componentType=namedtype.NamedTypes(_component("armored-data", 0, spec)))
+
 
 #: Any raw Kerberos message, told apart by its tag (RFC 4120 5.10).  KERB-TGT-REPLY shares the
 #: bare SEQUENCE tag with KERB-TGT-REQUEST; :func:`_walk_message` tells them apart by msg-type.
@@ -350,10 +370,14 @@ KERBEROS_MESSAGE = univ.Choice(
     )
 )
 
-#: padata-value contents decoded (RFC 4120 5.2.7.x, MS-KILE 2.2.3); the others stay raw.
-PADATA_VALUES: dict[int, tuple[str, base.Asn1Item]] = {
-    1: ("ApReq", AP_REQ), 2: ("PaEncTimestamp", ENCRYPTED_DATA), 11: ("EtypeInfo", ETYPE_INFO),
-    19: ("EtypeInfo2", ETYPE_INFO2), 128: ("KerbPaPacRequest", KERB_PA_PAC_REQUEST),
+#: padata-value contents decoded (RFC 4120 5.2.7.x, MS-KILE 2.2.3, RFC 6113 5.4.2), each as the
+#: first of its forms that fits; the others stay raw.  PA-FX-FAST is a request or a reply form.
+PADATA_VALUES: dict[int, tuple[tuple[str, base.Asn1Item], ...]] = {
+    1: (("ApReq", AP_REQ),), 2: (("PaEncTimestamp", ENCRYPTED_DATA),),
+    11: (("EtypeInfo", ETYPE_INFO),), 19: (("EtypeInfo2", ETYPE_INFO2),),
+    128: (("KerbPaPacRequest", KERB_PA_PAC_REQUEST),),
+    136: (("PaFxFastRequest", _armored(KRB_FAST_ARMORED_REQ)),
+          ("PaFxFastReply", _armored(KRB_FAST_ARMORED_REP))),
 }  # fmt: skip
 #: e-data forms tried in turn (RFC 4120 5.9.1, MS-KILE 2.2.2); anything else stays raw.
 E_DATA_FORMS: tuple[tuple[str, base.Asn1Item], ...] = (
@@ -473,19 +497,40 @@ def _padata_list(node: Field) -> None:
         value = _child(entry, "PadataValue")
         entry.summary = named(PADATA_TYPE_NAMES, kind)
         if value is not None and value.value and isinstance(kind, int) and kind in PADATA_VALUES:
-            value.append(_inner(value, *PADATA_VALUES[kind]))  # an empty value is a hint
+            forms = PADATA_VALUES[kind]  # an empty value is a hint
+            value.append(_first_form(value, forms) or _inner(value, *forms[0]))
     node.summary = ", ".join(entry.summary for entry in node.children)
+
+
+def _first_form(node: Field, forms: tuple[tuple[str, base.Asn1Item], ...]) -> Field | None:
+    """``node``'s OCTET STRING content decoded as the first form that parses without a note."""
+    for name, spec in forms:
+        inner = _inner(node, name, spec)
+        if not any(sub.notes for sub in inner.walk()):
+            return inner
+    return None
 
 
 def _e_data(node: Field) -> None:
     """KRB-ERROR e-data: METHOD-DATA, TYPED-DATA or KERB-ERROR-DATA when it parses as one."""
-    for name, spec in E_DATA_FORMS:
-        inner = _inner(node, name, spec)
-        if not any(sub.notes for sub in inner.walk()):
-            node.append(inner)
-            node.summary = f"{name}: {inner.summary}" if inner.summary else name
-            return
-    node.note("e-data is none of KERB-ERROR-DATA, METHOD-DATA, TYPED-DATA; shown raw", "info")
+    inner = _first_form(node, E_DATA_FORMS)
+    if inner is None:
+        node.note("e-data is none of KERB-ERROR-DATA, METHOD-DATA, TYPED-DATA; shown raw", "info")
+        return
+    node.append(inner)
+    node.summary = f"{inner.name}: {inner.summary}" if inner.summary else inner.name
+
+
+def _nonce(node: Field) -> None:
+    """nonce is a UInt32 (RFC 4120 5.2.4, 5.4.1); some senders encode values above 2^31 as the
+    4-byte negative INTEGER of the same bits: read those as the unsigned value, with a warning."""
+    if isinstance(node.value, int) and -(2**31) <= node.value < 0:
+        node.note(
+            f"nonce encoded as the negative INTEGER {node.value}, outside UInt32 (RFC 4120 "
+            "5.2.4): read as the unsigned 32-bit value",
+            "warning",
+        )
+        node.value += 2**32
 
 
 def _kerb_error_data(node: Field) -> None:
@@ -510,7 +555,8 @@ HOOKS: dict[str, ber.Hook] = {
     "PadataType": _name_number(PADATA_TYPE_NAMES),
     "Sname": _principal, "Cname": _principal, "ServerName": _principal,
     "EncPart": _encrypted, "Authenticator": _encrypted, "EncAuthorizationData": _encrypted,
-    "PaEncTimestamp": _encrypted,
+    "PaEncTimestamp": _encrypted, "EncFastReq": _encrypted, "EncFastRep": _encrypted,
+    "Nonce": _nonce,
     "Ticket": _ticket,
     "ApOptions": _flags(AP_OPTIONS), "KdcOptions": _flags(KDC_OPTIONS),
     "Ctime": _time, "Stime": _time, "From": _time, "Till": _time, "Rtime": _time,

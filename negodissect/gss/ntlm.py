@@ -538,12 +538,17 @@ def decode_payload(msg: Message, payload: Field) -> Responses:
 
 
 def read_mic(msg: Message, responses: Responses) -> None:
-    """MIC (2.2.1.3): present when the NTLMv2 AvPairs carry MsvAvFlags 0x00000002."""
-    if not responses.av_flags & AV_FLAG_MIC_PRESENT:
-        return
+    """MIC (2.2.1.3): present when the NTLMv2 AvPairs carry MsvAvFlags 0x00000002; with no
+    NTLMv2 response to say so (anonymous, NTLMv1), when it exactly fills the gap between the
+    Version and the payload."""
     pos = AUTHENTICATE_HEADER + VERSION_SIZE
     start = payload_start(msg.buffers, len(msg.reader.data))
-    if pos + MIC_SIZE > start:
+    if not responses.av_flags & AV_FLAG_MIC_PRESENT:
+        if responses.kind == "NTLM v2" or msg.header_end != pos or pos + MIC_SIZE != start:
+            return
+        msg.root.note(f"offset {msg.reader.base + pos}: MIC assumed from the payload offset "
+                      f"{msg.reader.base + start}: no MsvAvFlags announces it", "info")  # fmt: skip
+    elif pos + MIC_SIZE > start:
         msg.root.note(f"offset {msg.reader.base + pos}: MsvAvFlags says a MIC is present but the "
                       f"payload starts at offset {msg.reader.base + start}")  # fmt: skip
         return

@@ -11,10 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 #: Most bytes read from standard input (a blob is kilobytes; this bounds memory on hostile input).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: Most blobs and unreadable blocks taken from one input; the rest is reported, not read (millions
+#: of one-line blocks would otherwise cost minutes and gigabytes).
+MAX_BLOCKS = 10_000
 #: Fewest bytes a bare base64 block must decode to: the smallest token (a NegTokenResp holding
 #: only negState, RFC 4178 4.2.2) is 9 bytes; shorter "base64" is a stray word, not a blob.
 MIN_BASE64_BYTES = 9
@@ -30,6 +34,11 @@ _HEX_PREFIXES = re.compile(r"0x|\\x", re.IGNORECASE)
 _HEX_NOISE = re.compile(r"[\s:,;{}\[\]\"'-]+")
 _HEX_DIGITS = re.compile(r"^[0-9a-fA-F]*$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+=*$")
+# C0 controls that make input binary (TAB, LF, FF and CR are text).
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+# One line and its end, as str.splitlines() breaks them, found lazily.
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE = re.compile(f"([^{_BREAKS}]*)(?:\r\n|[{_BREAKS}]|\\Z)")
 
 
 @dataclass(slots=True)
@@ -62,12 +71,18 @@ def parse(raw: bytes) -> tuple[list[StdinBlob], list[StdinProblem]]:
     blobs: list[StdinBlob] = []
     problems: list[StdinProblem] = []
     for start, lines in _blocks(text):
-        found = _parse_block(start, lines)
+        found = [] if len(blobs) + len(problems) >= MAX_BLOCKS else _parse_block(start, lines)
         if isinstance(found, StdinProblem):
             problems.append(found)
             continue
-        for line, data, encoding in found:
+        room = MAX_BLOCKS - len(blobs) - len(problems)
+        for line, data, encoding in found[:room]:
             blobs.append(StdinBlob(len(blobs) + 1, line, data, encoding))
+        if room == 0 or len(found) > room:  # the limit is reached: say where reading stopped
+            where = found[room][0] if len(found) > room else start
+            message = f"line {where}: more than {MAX_BLOCKS} blobs and blocks; the rest is not read"
+            problems.append(StdinProblem(where, message))
+            break
     return blobs, problems
 
 
@@ -77,23 +92,23 @@ def _as_text(raw: bytes) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if any(ord(char) < 0x20 and char not in "\t\r\n\f" for char in text):
-        return None
-    return text
+    return None if _BINARY.search(text) else text
 
 
-def _blocks(text: str) -> list[tuple[int, list[str]]]:
-    """Runs of non-blank lines, with the 1-based number of their first line."""
-    blocks: list[tuple[int, list[str]]] = []
-    current: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
+def _blocks(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Runs of non-blank lines, with the 1-based number of their first line, as they are read."""
+    start, current = 0, list[str]()
+    for number, match in enumerate(_LINE.finditer(text), 1):
+        line = match[1]
         if line.strip():
             if not current:
-                blocks.append((number, current))
+                start = number
             current.append(line)
-        else:
+        elif current:
+            yield start, current
             current = []
-    return blocks
+    if current:
+        yield start, current
 
 
 def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] | StdinProblem:

@@ -7,6 +7,8 @@ length (17 bits on port 139, 24 bits on direct TCP 445; the reserved bits are ze
 in one segment, or one over many.  It starts by hunting for the first plausible header (so
 connections picked up mid-way resynchronise), collects only PDUs its ``want`` predicate asks for
 (others are skipped without buffering), and turns capture gaps into holes of the PDU they hit.
+It is a :class:`RecordFramer`, the length-framed record cutter that the LDAP (BER length) and
+DCE/RPC (frag_length) carriers use too.
 """
 
 from __future__ import annotations
@@ -52,10 +54,26 @@ def looks_like_smb(data: bytes, start: int, end: int, sport: int, dport: int) ->
     )
 
 
-class Framer:
-    """Cuts one direction of a stream into SMB PDUs; see the module docstring."""
+class RecordFramer:
+    """Cuts one direction of a stream into length-framed records; see the module docstring.
 
-    __slots__ = ("buf", "holes", "hunting", "peeked", "skip", "want")
+    Subclasses say how a record starts (:attr:`SYNC`, a regex found while hunting), how many
+    bytes its header needs (:attr:`HEADER_SIZE`), how many framing bytes precede the PDU proper
+    (:attr:`STRIP`) and, in :meth:`frame`, how long the record at the start of the buffer is.
+    """
+
+    __slots__ = ("buf", "holes", "hunting", "peeked", "skip", "total", "want")
+
+    #: Bytes needed before :meth:`frame` can read a record's length.
+    HEADER_SIZE = 4
+    #: Framing bytes before the PDU proper (not part of :attr:`Pdu.data`).
+    STRIP = 0
+    #: What a record start looks like, for resynchronisation.
+    SYNC: re.Pattern[bytes] = re.compile(rb"(?!)")
+    #: Bytes kept after a failed search (a header may continue in the next segment).
+    SYNC_KEEP = 7
+    #: What the records are called in notes.
+    NAME = "record"
 
     def __init__(self, want: Callable[[bytes], bool]) -> None:
         self.want = want
@@ -63,7 +81,16 @@ class Framer:
         self.hunting = True  # looking for a plausible header
         self.skip = 0  # bytes still to drop (the rest of an unwanted PDU)
         self.peeked = False  # the current PDU was shown to want() and is being collected
+        self.total = 0  # length of the record being collected
         self.holes: list[tuple[int, int]] = []
+
+    def frame(self, out: list[Pdu | str]) -> tuple[int, bool] | None:
+        """(record length, may be wanted) of the record at the start of the buffer.
+
+        None when the buffer does not start with a record (a note may be added to ``out``): the
+        framer resynchronises on the next :attr:`SYNC` match.
+        """
+        raise NotImplementedError
 
     def feed(self, data: bytes) -> list[Pdu | str]:
         """Add in-order stream bytes; return the PDUs they complete and notes (str)."""
@@ -88,16 +115,20 @@ class Framer:
             size -= self.skip
             self.skip = 0
             return self._lose_sync()
-        if self.hunting or len(self.buf) < HEADER_SIZE:
+        if self.hunting or len(self.buf) < self.HEADER_SIZE:
             return self._lose_sync()
-        remaining = self._total() - len(self.buf)
         if not self.peeked:
-            self._drop(self._total())
+            framed = self.frame(out)
+            if framed is None:
+                return out + self._lose_sync()
+            remaining = framed[0] - len(self.buf)
+            self._drop(framed[0])
             self.skip = max(0, remaining - size)
-            out.append("an SMB header was lost in a capture gap; that message is skipped")
+            out.append(f"{self.NAME} header was lost in a capture gap; that message is skipped")
             return out if size <= remaining else out + self._lose_sync()
+        remaining = self.total - len(self.buf)
         lost = min(size, remaining)
-        self.holes.append((len(self.buf) - HEADER_SIZE, lost))
+        self.holes.append((len(self.buf) - self.STRIP, lost))
         self.buf += bytes(lost)
         self._parse(out)
         if size > remaining:
@@ -106,8 +137,8 @@ class Framer:
 
     def finish(self) -> list[Pdu | str]:
         """End of the stream: a PDU being collected comes out with its missing tail as a hole."""
-        if self.peeked and len(self.buf) >= HEADER_SIZE:
-            return self.gap(self._total() - len(self.buf))
+        if self.peeked:
+            return self.gap(self.total - len(self.buf))
         return []
 
     def _lose_sync(self) -> list[Pdu | str]:
@@ -116,9 +147,6 @@ class Framer:
         self.peeked = False
         self.hunting = True
         return []
-
-    def _total(self) -> int:
-        return HEADER_SIZE + int.from_bytes(self.buf[1:HEADER_SIZE], "big")
 
     def _drop(self, size: int) -> None:
         """Drop ``size`` bytes of framing + PDU, whether buffered already or still to come."""
@@ -132,40 +160,66 @@ class Framer:
 
     def _parse(self, out: list[Pdu | str]) -> None:
         buf = self.buf
+        strip = self.STRIP
         while True:
             if self.hunting:
-                match = _SYNC.search(buf)
+                match = self.SYNC.search(buf)
                 if match is None:
-                    del buf[: max(0, len(buf) - _SYNC_KEEP)]
+                    del buf[: max(0, len(buf) - self.SYNC_KEEP)]
                     return
                 del buf[: match.start()]
                 self.hunting = False
-            if self.skip or len(buf) < HEADER_SIZE:
+            if self.skip or not buf:
                 return
-            kind = buf[0]
-            if kind in CONTROL_TYPES:
-                self._drop(HEADER_SIZE + ((buf[1] & 1) << 16 | buf[2] << 8 | buf[3]))
-                continue
-            if kind != SESSION_MESSAGE:
-                out.append(f"unexpected NetBIOS session packet type 0x{kind:02X}; resynchronising")
-                del buf[:1]
-                self.hunting = True
-                continue
-            total = self._total()
             if not self.peeked:
-                if len(buf) < min(total, HEADER_SIZE + PEEK_SIZE):
+                if len(buf) < self.HEADER_SIZE:
                     return
-                if not self.want(bytes(buf[HEADER_SIZE : HEADER_SIZE + PEEK_SIZE])):
+                framed = self.frame(out)
+                if framed is None:
+                    del buf[:1]
+                    self.hunting = True
+                    continue
+                total, wanted = framed
+                if not wanted:
+                    self._drop(total)
+                    continue
+                if len(buf) < min(total, strip + PEEK_SIZE):
+                    return
+                if not self.want(bytes(buf[strip : strip + PEEK_SIZE])):
                     self._drop(total)
                     continue
                 if total > MAX_PDU:
-                    out.append(f"SMB message of {total - HEADER_SIZE} bytes is too large; skipped")
+                    out.append(f"{self.NAME} of {total - strip} bytes is too large; skipped")
                     self._drop(total)
                     continue
+                self.total = total
                 self.peeked = True
-            if len(buf) < total:
+            if len(buf) < self.total:
                 return
-            out.append(Pdu(bytes(buf[HEADER_SIZE:total]), tuple(self.holes)))
-            del buf[:total]
+            out.append(Pdu(bytes(buf[strip : self.total]), tuple(self.holes)))
+            del buf[: self.total]
             self.holes = []
             self.peeked = False
+
+
+class Framer(RecordFramer):
+    """NetBIOS session messages holding SMB PDUs; control packets skipped."""
+
+    __slots__ = ()
+
+    HEADER_SIZE = HEADER_SIZE
+    STRIP = HEADER_SIZE
+    SYNC = _SYNC
+    SYNC_KEEP = _SYNC_KEEP
+    NAME = "SMB message"
+
+    def frame(self, out: list[Pdu | str]) -> tuple[int, bool] | None:
+        """RFC 1002 4.3.1: session message (wanted), control packet (skipped) or resync."""
+        buf = self.buf
+        kind = buf[0]
+        if kind in CONTROL_TYPES:
+            return HEADER_SIZE + ((buf[1] & 1) << 16 | buf[2] << 8 | buf[3]), False
+        if kind != SESSION_MESSAGE:
+            out.append(f"unexpected NetBIOS session packet type 0x{kind:02X}; resynchronising")
+            return None
+        return HEADER_SIZE + int.from_bytes(buf[1:HEADER_SIZE], "big"), True

@@ -1,4 +1,4 @@
-"""TCP reassembly per connection and direction (RFC 9293), for the flows that can carry SMB.
+"""TCP reassembly per connection and direction (RFC 9293), for the flows that can carry blobs.
 
 Connections are numbered like tshark's ``tcp.stream``: by first sighting of the address/port
 pair (either direction), a new SYN with another initial sequence number on a known pair starting a
@@ -15,7 +15,7 @@ ended) becomes a gap event, so the layer above can mark what spans it incomplete
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 FIN = 0x01
 SYN = 0x02
@@ -42,6 +42,9 @@ NOTE = 2  # (NOTE, connection, severity, message)
 CLOSE = 3  # (CLOSE, connection, None, None)
 
 Event = tuple
+
+#: Ports whose connections are reassembled whatever their first bytes (SMB direct TCP, NetBIOS).
+DEFAULT_PORTS: Mapping[int, object] = {445: True, 139: True}
 
 _MASK = 0xFFFFFFFF
 
@@ -75,6 +78,7 @@ class Connection:
         "closed",
         "halves",
         "key",
+        "kind",
         "last_frame",
         "last_time",
         "server",
@@ -89,6 +93,7 @@ class Connection:
         self.client = client  # (address bytes, port) of the first sender: direction 0
         self.server = server
         self.candidate: bool | None = None
+        self.kind: object = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
         self.halves: tuple[Half, Half] | None = None
         self.base: list[int | None] = [None, None]  # first sequence number seen per direction
@@ -103,11 +108,18 @@ class Reassembler:
 
     def __init__(
         self,
-        is_candidate: Callable[[bytes, int, int, int, int], bool],
+        is_candidate: Callable[[bytes, int, int, int, int], object],
         wanted_streams: set[int] | None = None,
+        ports: Mapping[int, object] | None = None,
     ) -> None:
+        """``is_candidate(data, start, end, sport, dport)`` looks at a connection's first data
+        segments (at most two); a true result adopts the connection and is kept as its ``kind``.
+        Connections to or from one of ``ports`` are adopted at once with that port's kind
+        (default: 445 and 139, kind True).
+        """
         self.is_candidate = is_candidate
         self.wanted_streams = wanted_streams
+        self.ports: Mapping[int, object] = DEFAULT_PORTS if ports is None else ports
         self.connections: dict[tuple, Connection] = {}
         self.streams = 0
         self.count = 0
@@ -144,8 +156,10 @@ class Reassembler:
             self.connections[key] = conn
             if self.wanted_streams is not None and conn.stream not in self.wanted_streams:
                 conn.candidate = False
-            elif sport in (445, 139) or dport in (445, 139):
-                self._adopt(conn)
+            else:
+                kind = self.ports.get(sport) or self.ports.get(dport)
+                if kind:
+                    self._adopt(conn, kind)
         direction = 0 if conn.client == (src, sport) else 1
         conn.last_frame = frame
         conn.last_time = time
@@ -157,8 +171,9 @@ class Reassembler:
             conn.closed |= 1 << direction
         if conn.candidate is None and end > start:
             conn.tries += 1
-            if self.is_candidate(data, start, end, sport, dport):
-                self._adopt(conn)
+            kind = self.is_candidate(data, start, end, sport, dport)
+            if kind:
+                self._adopt(conn, kind)
             elif conn.tries >= 2:
                 conn.candidate = False
         if conn.halves is None:
@@ -183,8 +198,9 @@ class Reassembler:
         base = conn.base[direction]
         return base is not None and base != seq
 
-    def _adopt(self, conn: Connection) -> None:
+    def _adopt(self, conn: Connection, kind: object) -> None:
         conn.candidate = True
+        conn.kind = kind
         conn.halves = (Half(), Half())
 
     def _retire(self, conn: Connection, events: list[Event] | None) -> list[Event]:

@@ -1,0 +1,111 @@
+"""Every frame in which tshark finds a SPNEGO / NTLMSSP / Kerberos GSS blob carried by SMB, HTTP,
+LDAP or DCE/RPC, in every shared and bundled capture, is a frame where blobs_from_capture finds a
+blob, in the same TCP stream and with the carrier tshark names; and no other frame has one.
+
+Plain Kerberos on port 88 (KDC exchanges) is not a GSS blob and is left out of the comparison.
+The exceptions, listed in :data:`PER_MESSAGE`, are per-message tokens (GSS_Wrap / GSS_GetMIC
+output), not security context tokens, which tshark shows as SPNEGO / Kerberos / GSS-API too:
+DCE/RPC REQUEST / RESPONSE auth verifiers ([MS-RPCE] 2.2.2.11) and LDAP traffic wrapped by the
+SASL security layer after a bind (RFC 4422 3.7, 4-byte length + wrap token).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+
+import pytest
+
+from negodissect.carriers import AuthBlob
+from negodissect.carriers.stream import _Pipeline, blobs_from_capture
+from negodissect.sources.capture import Segment
+from tests.carriers.test_dcerpc import bind
+from tests.carriers.test_http import pipelined_client, pipelined_server
+from tests.carriers.test_ldap import bind_response, sasl_bind, spnego_blob
+from tests.conftest import ROOT, SHARED_CAPTURES
+
+CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*")) + sorted((ROOT / "captures").glob("*.pcap"))
+IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
+GSS_FILTER = "(ntlmssp || spnego || gss-api || kerberos) && !(tcp.port == 88 || udp.port == 88)"
+#: Frames tshark shows with a GSS token that is not a context token: DCE/RPC REQUEST (0) /
+#: RESPONSE (2) verifiers of a PKT_PRIVACY association (Kerberos wrap tokens in SPNEGO framing),
+#: and sealed LDAP (SASL buffers) after the GSS-SPNEGO binds (NTLM, then Kerberos).
+PER_MESSAGE = {
+    "zeek/dce-rpc_cs_window7-join_stream092.pcap": {11, 12, 13, 14, 15, 16},
+    "captures/ldap-sasl.pcap": {12, 13, 14, 15, 49, 50, 51, 52},
+}
+#: tshark protocol names -> our carrier names.
+CARRIERS = {"smb2": "smb2", "smb": "smb1", "http": "http", "ldap": "ldap", "dcerpc": "dcerpc"}
+
+
+def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
+    """frame -> (tcp.stream, carrier, per-message) for every frame with a GSS blob."""
+    command = [tshark, "-r", str(path), "-o", "tcp.desegment_tcp_streams:TRUE"]
+    # HTTP: without body desegmentation tshark reports a message in the frame that completes
+    # its head, as we do (with it, in the frame that completes the body).
+    command += ["-o", "http.desegment_body:FALSE", "-Y", GSS_FILTER, "-T", "fields"]
+    fields = ("frame.number", "tcp.stream", "frame.protocols", "dcerpc.pkt_type")
+    for field in (*fields, "ldap.sasl_buffer_length"):
+        command += ["-e", field]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    frames = {}
+    for line in output.splitlines():
+        frame, stream, protocols, ptype, sasl_buffer = line.split("\t")
+        names = protocols.split(":")
+        carrier = next(CARRIERS[name] for name in names if name in CARRIERS)
+        per_message = ptype in ("0", "2") or bool(sasl_buffer)
+        frames[int(frame)] = (int(stream), carrier, per_message)
+    return frames
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+def test_every_gss_frame_tshark_finds_is_found(tshark, path):
+    expected = tshark_frames(tshark, path)
+    exceptions = PER_MESSAGE.get(f"{path.parent.name}/{path.name}", set())
+    assert {f for f, (_, _, per_message) in expected.items() if per_message} == exceptions
+    found = {
+        item.frame: (item.stream, item.carrier)
+        for item in blobs_from_capture(str(path))
+        if isinstance(item, AuthBlob) and item.data
+    }
+    wanted = {f: (s, c) for f, (s, c, _) in expected.items() if f not in exceptions}
+    assert found == wanted
+
+
+def test_the_comparison_covers_every_carrier(tshark):
+    carriers = {
+        carrier for path in CAPTURES for _, carrier, _ in tshark_frames(tshark, path).values()
+    }
+    assert carriers == {"smb2", "smb1", "http", "ldap", "dcerpc"}
+
+
+def test_damaged_reordered_and_lossy_flows_never_raise():
+    """Every new carrier through the whole pipeline: bytes flipped, segments shuffled or lost."""
+    samples = [
+        (pipelined_client(), pipelined_server(), 8080),
+        (sasl_bind(3, b"u", b"GSS-SPNEGO", spnego_blob("init")), bind_response(3, 14), 1389),
+        (bind(9, spnego_blob("init")), bind(9, spnego_blob("resp"), ptype=12), 49000),
+    ]
+    rng = random.Random(11)
+    for _ in range(300):
+        client, server, port = rng.choice(samples)
+        ends = ((b"\x0a\x00\x00\x01", 50000), (b"\x0a\x00\x00\x02", port))
+        pieces = []
+        for direction, data in enumerate((bytearray(client), bytearray(server))):
+            for _ in range(rng.randrange(4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            step = rng.randrange(1, 60)
+            for start in range(0, len(data), step):
+                pieces.append((direction, 1000 + start, bytes(data[start : start + step])))
+        if rng.random() < 0.3:
+            rng.shuffle(pieces)
+        if rng.random() < 0.3:
+            pieces.pop(rng.randrange(len(pieces)))
+        segments = [
+            Segment(
+                frame, frame, ends[direction][0], ends[1 - direction][0], ends[direction][1],
+                ends[1 - direction][1], seq, 0, 0x18, payload, 0, len(payload), 0,
+            )
+            for frame, (direction, seq, payload) in enumerate(pieces, 1)
+        ]  # fmt: skip
+        list(_Pipeline(None, None).run(iter(segments)))

@@ -1,0 +1,181 @@
+"""LDAP binds on a real capture (sicily NTLM, as tshark reports it), SASL GSS-SPNEGO binds built
+around real SPNEGO blobs, BER framing over any segmentation, SASL buffers and TLS skipped, and no
+exception on truncated or random messages."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from negodissect.carriers import AuthBlob, ldap
+from negodissect.carriers.stream import blobs_from_capture, classify
+from negodissect.gss.ber import read_tlv
+from negodissect.gss.framing import decode_token
+from negodissect.transport.nbss import Pdu
+from tests.carriers.test_dcerpc import payloads
+from tests.carriers.test_stream import tshark_fields
+from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES
+
+SICILY = SHARED_CAPTURES / "zeek" / "ldap_aduser1-ntlm.pcap"
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    """A BER TLV with a definite length (X.690 8.1.3)."""
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + content
+
+
+def message(message_id: int, operation: bytes) -> bytes:
+    return tlv(0x30, tlv(0x02, message_id.to_bytes(1, "big")) + operation)
+
+
+def sasl_bind(message_id: int, name: bytes, mechanism: bytes, credentials: bytes) -> bytes:
+    sasl = tlv(0xA3, tlv(0x04, mechanism) + tlv(0x04, credentials))
+    return message(message_id, tlv(0x60, tlv(0x02, b"\x03") + tlv(0x04, name) + sasl))
+
+
+def bind_response(message_id: int, code: int, creds: bytes = b"") -> bytes:
+    result = tlv(0x0A, bytes([code])) + tlv(0x04, b"") + tlv(0x04, b"")
+    return message(message_id, tlv(0x61, result + (tlv(0x87, creds) if creds else b"")))
+
+
+def message_id(data: bytes) -> int:
+    """The messageID of an LDAPMessage (RFC 4511 4.1.1)."""
+    outer = read_tlv(data, 0, len(data))
+    inner = read_tlv(data, outer.content, outer.end)
+    return int.from_bytes(data[inner.content : inner.end], "big")
+
+
+def spnego_blob(kind: str) -> bytes:
+    """A real SPNEGO NegTokenInit (0x60) / NegTokenResp (0xa1) from tests/data/blobs.json."""
+    first = "60" if kind == "init" else "a1"
+    return bytes.fromhex(next(r["blob"] for r in BLOBS if r["blob"].startswith(first)))
+
+
+def test_sicily_ntlm_tree(tshark):
+    found = [b for b in blobs_from_capture(str(SICILY)) if isinstance(b, AuthBlob)]
+    assert [(b.frame, b.line) for b in found] == [
+        (4, 'LDAP: C  bindRequest(173945320) "User1", sicilyNegotiate'),
+        (5, "LDAP: R  bindResponse(173945320) success (0)"),
+        (7, 'LDAP: C  bindRequest(1489001992) "User1", sicilyResponse'),
+        (8, "LDAP: R  bindResponse(1489001992) success (0)"),
+    ]
+    assert all(b.carrier == "ldap" for b in found) and found[0].dst.endswith(":389")
+    assert found[3].data == b"" and found[3].context["status_name"] == "success"
+    trees = [decode_token(b.data) for b in found[:3]]
+    assert [t.find("MessageType").value for t in trees] == [1, 2, 3]
+    challenge = trees[1].find("ServerChallenge")
+    assert challenge is not None and challenge.value.hex() == "801d050bedf38530"  # tshark
+    assert trees[2].find("UserName").value == "User1"
+    assert trees[2].find("DomainName").value == "ADHACKING.LOCAL"
+    request = found[0].header
+    assert request.find("messageID").value == 173945320
+    assert request.find("name").value == b"User1"
+    negotiate = request.find("sicilyNegotiate")
+    assert (negotiate.end - len(found[0].data), negotiate.end) == (22, 54)
+    matched = found[1].header.find("matchedDN")
+    assert matched.summary == "[MS-ADTS] 5.1.1.1.3: sicily NTLM challenge"
+    assert found[1].context["message_id"] == 173945320
+
+
+def test_sasl_gss_spnego_bind():
+    init, resp = spnego_blob("init"), spnego_blob("resp")
+    request = ldap.parse(sasl_bind(3, b"User1", b"GSS-SPNEGO", init))
+    assert request is not None
+    assert request.line == 'LDAP: C  bindRequest(3) "User1", SASL GSS-SPNEGO'
+    assert request.context["mechanism"] == "GSS-SPNEGO"
+    data = sasl_bind(3, b"User1", b"GSS-SPNEGO", init)
+    assert data[request.blob_offset : request.blob_offset + request.blob_length] == init
+    response = ldap.parse(bind_response(3, 14, resp))
+    assert response is not None
+    assert response.line == "LDAP: R  bindResponse(3) saslBindInProgress (14)"
+    assert response.blob_length == len(resp)
+    assert response.header.find("serverSaslCreds") is not None
+
+
+def test_simple_bind_is_not_reported():
+    flow = ldap.Flow()
+    simple = message(5, tlv(0x60, tlv(0x02, b"\x03") + tlv(0x04, b"cn=x") + tlv(0x80, b"pw")))
+    assert flow.parse(0, simple) == []
+    assert flow.parse(1, bind_response(5, 49)) == []  # answers a simple bind: not an outcome
+    (failure,) = flow.parse(1, bind_response(6, 49))  # unknown bind: an outcome
+    assert failure.outcome and failure.context["status_name"] == "invalidCredentials"
+
+
+@pytest.mark.parametrize("side", ["tcp.dstport == 389", "tcp.srcport == 389"])
+def test_framing_several_per_segment_and_across_segments(tshark, side):
+    """Frame 10 holds seven LDAPMessages (search results); all at once equals byte by byte."""
+    ids = [
+        int(value)
+        for row in tshark_fields(tshark, SICILY, f"ldap && {side}", ["ldap.messageID"])
+        for value in row[0].split(",")
+    ]
+    stream = payloads(SICILY, side)
+    whole = [p for p in ldap.Framer(lambda prefix: True).feed(stream) if isinstance(p, Pdu)]
+    assert [message_id(p.data) for p in whole] == ids
+    framer = ldap.Framer(lambda prefix: True)
+    assert [p for i in range(len(stream)) for p in framer.feed(stream[i : i + 1])] == whole
+
+
+def test_wants_only_binds_and_skips_sasl_buffers_and_tls():
+    first = bind_response(1, 14, b"x" * 10)
+    search = message(2, tlv(0x63, b"\x04\x00" * 20))
+    sasl_buffer = (300).to_bytes(4, "big") + bytes(300)
+    last = bind_response(3, 0)
+    framer = ldap.Framer(ldap._wants)
+    got = framer.feed(first + search + sasl_buffer + last)
+    assert [p.data for p in got] == [first, last]
+    assert framer.feed(b"\x17\x03\x03\x00\x10" + bytes(16) + last) == []  # TLS: the rest skipped
+
+
+def test_classify_ldap_on_any_port():
+    data = sasl_bind(3, b"User1", b"GSS-SPNEGO", b"\x60\x00")
+    assert classify(data, 0, len(data), 50000, 1389) == "ldap"
+    assert classify(b"\x30\x03\x02\x01\x01", 0, 5, 1, 2) is None
+    assert classify(b"\x30\x82\x01\x00\x02\x01\x01\x04", 0, 8, 1, 2) is None  # 0x04: no op
+
+
+@pytest.mark.parametrize("kind", ["init", "resp"])
+def test_truncations_and_random_bytes_never_raise(kind):
+    data = sasl_bind(3, b"User1", b"GSS-SPNEGO", spnego_blob(kind))
+    for cut in range(len(data) + 1):
+        ldap.parse(data[:cut])
+        ldap.Flow().parse(0, data[:cut])
+    rng = random.Random(kind)
+    for _ in range(1000):
+        noise = data[: rng.randrange(len(data))] + rng.randbytes(rng.randrange(0, 40))
+        ldap.parse(noise)
+        framer = ldap.Framer(lambda prefix: True)
+        framer.feed(noise)
+        framer.gap(rng.randrange(1, 30))
+        framer.feed(rng.randbytes(30))
+        framer.finish()
+
+
+def test_sasl_gss_spnego_ntlm_and_kerberos_tree():
+    """captures/ldap-sasl.pcap: samba-tool against a Samba AD DC, NTLM then Kerberos, sealed."""
+    items = list(blobs_from_capture(str(ROOT / "captures" / "ldap-sasl.pcap")))
+    assert not [item for item in items if not isinstance(item, AuthBlob)]  # SASL buffers skipped
+    assert [(b.frame, b.stream, b.line) for b in items] == [
+        (8, 0, 'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO'),
+        (9, 0, "LDAP: R  bindResponse(2) saslBindInProgress (14)"),
+        (10, 0, 'LDAP: C  bindRequest(3) "", SASL GSS-SPNEGO'),
+        (11, 0, "LDAP: R  bindResponse(3) success (0)"),
+        (46, 1, 'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO'),
+        (47, 1, "LDAP: R  bindResponse(2) success (0)"),
+    ]
+    trees = [decode_token(b.data) for b in items]
+    authenticate = trees[2]
+    assert authenticate.find("UserName").value == "alice"
+    assert authenticate.find("DomainName").value == "NEGO"
+    ap_req = trees[4]
+    assert ap_req.find("MechType").value == "1.2.840.48018.1.2.2"
+    assert ap_req.find("Realm").value == "NEGO.TEST"
+    assert ap_req.find("Sname").summary == "ldap/dc1.nego.test"
+    assert trees[5].find("NegState").summary == "accept-completed (0)"
+    assert items[1].header.find("serverSaslCreds") is not None
+    assert items[0].context["authentication"] == "sasl"

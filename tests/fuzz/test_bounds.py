@@ -1,0 +1,266 @@
+"""Hostile shapes, one crafted blob each: time and memory stay bounded by the named limits.
+
+Each test decodes its blob once for time (under ``TIME_LIMIT`` seconds) and once under tracemalloc
+(peak under ``MEMORY_LIMIT`` bytes, where following the wire length would need gigabytes), then
+checks that the limit named in the code is what stopped the decoder.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from negodissect.field import Field
+from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
+from negodissect.sources import stdin
+from tests.conftest import BLOBS
+from tests.fuzz.harness import asn1_length_positions, check_tree, nest, render, tlv
+
+TIME_LIMIT = 1.0
+MEMORY_LIMIT = 16 * 1024 * 1024
+#: A length field saying 2^32 - 1 bytes follow (X.690 8.1.3.5, four subsequent octets).
+HUGE_LENGTH = b"\x84\xff\xff\xff\xff"
+
+
+def real(source: str, frame: int, carrier: str) -> bytes:
+    """A blob of tests/data/blobs.json."""
+    return bytes.fromhex(
+        next(
+            r["blob"]
+            for r in BLOBS
+            if r["source"].endswith(source) and r["frame"] == frame and r["carrier"] == carrier
+        )
+    )
+
+
+NEGO_INIT = real("/smb2.pcapng", 2, "smb2")  # GSS: SPNEGO NegTokenInit carrying NEGOEX
+NEGOEX_TOKEN = real("/smb2.pcapng", 2, "mechToken")  # ACCEPTOR_NEGO + ACCEPTOR_META_DATA
+NTLM_CHALLENGE = real("smb_raw_ntlm_in_smb.pcap", 20, "smb")
+NTLM_AUTH = real("smb_raw_ntlm_in_smb.pcap", 22, "smb")
+KERBEROS_AP_REQ = real("krb_smb_gssapi.pcap", 7, "mechToken")  # GSS: TOK_ID 01 00, AP-REQ
+
+
+def bounded(decode: Callable[[bytes], Field], data: bytes) -> Field:
+    """Decode within the time and memory limits; the tree must keep the invariants and render."""
+    started = time.perf_counter()
+    tree = decode(data)
+    elapsed = time.perf_counter() - started
+    assert elapsed < TIME_LIMIT, f"{elapsed:.2f} s for {len(data)} bytes"
+    tracemalloc.start()
+    try:
+        decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_LIMIT, f"{peak} bytes allocated for {len(data)} bytes of input"
+    check_tree(tree, data)
+    render(tree)
+    return tree
+
+
+def sniffed(data: bytes) -> Field:
+    return framing.decode_token(data, 0, framing.Exchange())
+
+
+def notes(tree: Field) -> str:
+    return "\n".join(note.message for node in tree.walk() for note in node.notes)
+
+
+def depth(tree: Field) -> int:
+    """Levels of the tree (a lone root is 1)."""
+    return 1 + max((depth(child) for child in tree.children), default=0)
+
+
+# ------------------------------------------------------------------------------------ ASN.1
+
+
+@pytest.mark.parametrize("blob", [NEGO_INIT, KERBEROS_AP_REQ], ids=["spnego", "kerberos"])
+def test_asn1_length_of_four_gigabytes_at_every_length_field(blob: bytes) -> None:
+    elements = {node.offset for node in sniffed(blob).walk()}  # not lookalikes in ciphertext
+    places = [(start, size) for start, size in asn1_length_positions(blob) if start - 1 in elements]
+    assert len(places) >= 8
+    for start, size in places:
+        data = blob[:start] + HUGE_LENGTH + blob[start + size :]
+        tree = bounded(sniffed, data)
+        assert next(tree.errors(), None) is not None, f"no error for a huge length at {start}"
+
+
+def test_length_octets_beyond_max_length_octets() -> None:
+    too_long = bytes([0x80 | (ber.MAX_LENGTH_OCTETS + 1)]) + b"\xff" * (ber.MAX_LENGTH_OCTETS + 1)
+    tree = bounded(sniffed, b"\x60" + too_long + NEGO_INIT[4:])
+    assert f"at most {ber.MAX_LENGTH_OCTETS} accepted" in notes(tree)
+
+
+@pytest.mark.parametrize("header", [b"\x30\x80", b"\xa0\x80", b"\x30\x84"], ids=str)
+@pytest.mark.parametrize(
+    "decode", [sniffed, spnego.decode, kerberos.decode], ids=lambda f: f.__module__
+)
+def test_600_deep_nesting(header: bytes, decode: Callable[[bytes], Field]) -> None:
+    inner = nest(b"\x06\x01\x2a", 600, header)
+    tree = bounded(
+        decode,
+        b"\xa0\x80" + inner + b"\x00\x00" if header.endswith(b"\x80") else tlv(b"\xa0", inner),
+    )
+    assert depth(tree) <= ber.MAX_DEPTH + 4
+    assert f"{ber.MAX_DEPTH}" in notes(tree)
+
+
+def test_64_kib_of_repeated_sequence_headers() -> None:
+    flat = b"\x30\x00" * 32768  # 32768 elements: MAX_ELEMENTS stops the walk
+    tree = bounded(spnego.decode, tlv(b"\xa0", tlv(b"\x30", tlv(b"\xa0", tlv(b"\x30", flat)))))
+    assert f"more than {ber.MAX_ELEMENTS} elements" in notes(tree)
+    assert sum(1 for _ in tree.walk()) <= ber.MAX_ELEMENTS + 16
+    for header in (b"\x30\x80", b"\x30\x84\xff\xff\xff\xff", b"\x30\x82\xff\xff"):
+        data = (header * (65536 // len(header)))[:65536]
+        for decode in (sniffed, spnego.decode, kerberos.decode, kerberos.decode_gss_inner):
+            assert depth(bounded(decode, data)) <= ber.MAX_DEPTH + 4
+
+
+def test_oids_by_the_thousand_in_mech_types() -> None:
+    oids = b"\x06\x01\x2a" * 20000
+    token = tlv(b"\xa0", tlv(b"\x30", tlv(b"\xa0", tlv(b"\x30", oids))))
+    tree = bounded(sniffed, tlv(b"\x60", bytes.fromhex("06062b0601050502") + token))
+    mech_types = tree.find("MechTypes")
+    assert mech_types is not None and len(mech_types.children) <= ber.MAX_ELEMENTS
+    assert f"more than {ber.MAX_ELEMENTS} elements" in notes(tree)
+
+
+def test_tokens_nested_in_tokens() -> None:
+    """SPNEGO in GSS in a mechToken, 100 times, each level also carrying an unexpected element
+    nested 600 deep: MAX_TOKEN_NESTING and MAX_DEPTH bound the tree (and the renderers' recursion).
+    """
+    deep = tlv(b"\xa7", nest(b"\x05\x00", 600, b"\x30\x84"))
+    token = NEGO_INIT
+    for _ in range(100):
+        init = tlv(
+            b"\xa0",
+            tlv(
+                b"\x30",
+                tlv(b"\xa0", tlv(b"\x30", bytes.fromhex("060a2b06010401823702020a")))
+                + tlv(b"\xa2", tlv(b"\x04", token))
+                + deep,
+            ),
+        )
+        token = tlv(b"\x60", bytes.fromhex("06062b0601050502") + init)
+    tree = bounded(sniffed, token)
+    assert f"nested deeper than {framing.MAX_TOKEN_NESTING}" in notes(tree)
+    assert len(tree.find_all("InitialContextToken")) <= framing.MAX_TOKEN_NESTING
+    assert depth(tree) <= framing.MAX_TOKEN_NESTING * (ber.MAX_DEPTH + 8)
+
+
+# ------------------------------------------------------------------------------------ NEGOEX
+
+
+def _set(data: bytes, at: int, value: int, size: int = 4) -> bytes:
+    return data[:at] + value.to_bytes(size, "little") + data[at + size :]
+
+
+def test_negoex_message_count() -> None:
+    data = NEGOEX_TOKEN * 500  # 1000 messages
+    tree = bounded(negoex.decode, data)
+    assert len(tree.find_all("MessageHeader")) == negoex.MAX_MESSAGES
+    assert f"more than {negoex.MAX_MESSAGES} messages" in notes(tree)
+
+
+@pytest.mark.parametrize("offset", [0xFFFFFFFF, 0xFFFF, 0x7FFFFFFF, 0])
+@pytest.mark.parametrize("count", [0xFFFF, 0x8000])
+def test_negoex_vector_offset_and_count(offset: int, count: int) -> None:
+    data = NEGOEX_TOKEN[:112]  # the ACCEPTOR_NEGO message
+    for at in (80, 88):  # AuthSchemes, Extensions of the NEGO_MESSAGE
+        data = _set(_set(data, at, offset), at + 4, count, 2)
+    tree = bounded(negoex.decode, data)
+    assert not tree.find_all("AuthScheme") and "out of bounds" in notes(tree)
+
+
+def test_negoex_byte_vector_and_message_lengths() -> None:
+    meta = NEGOEX_TOKEN[112:]  # the ACCEPTOR_META_DATA message
+    for at, value in ((56, 0xFFFFFFFF), (60, 0xFFFFFFFF), (20, 0xFFFFFFFF), (16, 0xFFFFFFFF)):
+        tree = bounded(negoex.decode, _set(meta, at, value))
+        assert notes(tree)
+
+
+def test_negoex_vector_longer_than_max_vector_elements() -> None:
+    schemes = [uuid.UUID(int=n) for n in range(1000)]
+    data = negoex.build_nego(
+        conversation_id=uuid.UUID(int=7),
+        random=bytes(32),
+        auth_schemes=schemes,
+        extensions=[(n, b"x") for n in range(1000)],
+    )
+    tree = bounded(negoex.decode, data)
+    assert len(tree.find_all("AuthScheme")) == negoex.MAX_VECTOR_ELEMENTS
+    assert len(tree.find_all("Extension")) == negoex.MAX_VECTOR_ELEMENTS
+    assert f"only the first {negoex.MAX_VECTOR_ELEMENTS} shown" in notes(tree)
+
+
+# -------------------------------------------------------------------------------------- NTLM
+
+#: Security buffers (Len, MaxLen, BufferOffset) of the AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3).
+AUTH_BUFFERS = {
+    "LmChallengeResponse": 12,
+    "NtChallengeResponse": 20,
+    "DomainName": 28,
+    "UserName": 36,
+    "Workstation": 44,
+    "EncryptedRandomSessionKey": 52,
+}
+
+
+@pytest.mark.parametrize("name", list(AUTH_BUFFERS))
+@pytest.mark.parametrize(
+    ("length", "offset"), [(0xFFFF, 0xFFFFFFFF), (0xFFFF, 0xFFFF), (0xFFFF, 64), (1, 0xFFFFFFFF)]
+)
+def test_ntlm_buffer_length_and_offset(name: str, length: int, offset: int) -> None:
+    at = AUTH_BUFFERS[name]
+    data = NTLM_AUTH[:at] + struct.pack("<HHI", length, length, offset) + NTLM_AUTH[at + 8 :]
+    tree = bounded(ntlm.decode, data)
+    assert f"{name}Fields" in [node.name for node in tree.walk() if node.notes]
+
+
+def _av_pairs(count: int) -> bytes:
+    return struct.pack("<HH", 1, 0) * (count - 1) + struct.pack("<HH", 0, 0)
+
+
+def test_ten_thousand_av_pairs_in_target_info() -> None:
+    pairs = _av_pairs(10_000)
+    data = NTLM_CHALLENGE[:40] + struct.pack("<HHI", len(pairs), len(pairs), len(NTLM_CHALLENGE))
+    data += NTLM_CHALLENGE[48:] + pairs
+    tree = bounded(ntlm.decode, data)
+    target_info = tree.find("TargetInfo")
+    assert target_info is not None and len(target_info.children) == ntlm.MAX_AV_PAIRS
+    assert f"more than {ntlm.MAX_AV_PAIRS} AV_PAIRs" in notes(tree)
+
+
+def test_ten_thousand_av_pairs_in_the_ntlmv2_response() -> None:
+    client = bytes.fromhex("0101000000000000") + bytes(8) + bytes(8) + bytes(4) + _av_pairs(10_000)
+    response = bytes(16) + client
+    data = (
+        NTLM_AUTH[:20]
+        + struct.pack("<HHI", len(response), len(response), len(NTLM_AUTH))
+        + NTLM_AUTH[28:]
+        + response
+    )
+    tree = bounded(ntlm.decode, data)
+    pairs = tree.find("AvPairs")
+    assert pairs is not None and len(pairs.children) == ntlm.MAX_AV_PAIRS
+
+
+# --------------------------------------------------------------------------------- stdin
+
+
+def test_stdin_limit_is_stated() -> None:
+    """The CLI reads at most MAX_INPUT_BYTES (tests/fuzz/test_cli_errors.py feeds it 70 MiB)."""
+    assert 1024 * 1024 <= stdin.MAX_INPUT_BYTES <= 256 * 1024 * 1024
+
+
+def test_stdin_long_hex_line_parses_in_linear_time() -> None:
+    blob = NTLM_AUTH * 2000  # 880 KB of bytes, 1.7 MB of hex on one line
+    started = time.perf_counter()
+    blobs, problems = stdin.parse(blob.hex().encode())
+    assert time.perf_counter() - started < TIME_LIMIT
+    assert not problems and blobs[0].data == blob

@@ -1,0 +1,133 @@
+"""The CLI on bad invocations and hostile standard input: a short error, a documented exit code
+(negodissect.cli: 2 usage, 3 unreadable input), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from negodissect import cli
+from negodissect.sources import stdin as stdin_source
+from tests.conftest import BLOBS
+
+NTLM_AUTH = next(
+    r["blob"] for r in BLOBS if r["source"].endswith("raw_ntlm_in_smb.pcap") and r["frame"] == 22
+)
+
+
+def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
+    """Exit ``code``; stderr is one ``negodissect: error: ...`` line; returns that line."""
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("negodissect: error: "), lines
+    assert len(lines[0]) < 300, lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--no-such-option",),
+        ("-Z",),
+        ("-", "--as", "bogus"),
+        ("-", "--depth", "x"),
+        ("-", "--depth", "0"),
+        ("-", "--frame", "-1"),
+        ("-", "--mech", "smtp"),
+    ],
+    ids=str,
+)
+def test_usage_errors(args: tuple[str, ...]) -> None:
+    """click's usage message: the error itself is one ``Error:`` line, exit 2 (EXIT_USAGE)."""
+    done = negodissect(*args)
+    assert done.returncode == cli.EXIT_USAGE
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, done.stderr
+
+
+def test_a_directory() -> None:
+    line = assert_one_line_error(negodissect("/"), cli.EXIT_UNREADABLE)
+    assert "directory" in line
+
+
+def test_a_missing_file() -> None:
+    assert_one_line_error(negodissect("/nonexistent/capture.pcap"), cli.EXIT_UNREADABLE)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file: no permission error")
+def test_an_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "capture.pcap"
+    path.write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
+    path.chmod(0)
+    line = assert_one_line_error(negodissect(str(path)), cli.EXIT_UNREADABLE)
+    assert "ermission" in line
+
+
+def test_the_other_inputs_are_still_processed() -> None:
+    done = negodissect("/nonexistent.pcap", "-", stdin=NTLM_AUTH.encode())
+    assert done.returncode == cli.EXIT_UNREADABLE and "NTLM AUTHENTICATE MESSAGE" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        b"",
+        b"\n\n  \n",
+        b"\xff\xfe" + bytes(range(256)) * 40,
+        b"\xc3\x28 not UTF-8 \xff",
+        b"zz not a blob zz\n",
+        b"A" * (8 * 1024 * 1024),
+        b"zz" * (4 * 1024 * 1024),
+    ],
+    ids=[
+        "empty",
+        "blank lines",
+        "binary garbage",
+        "invalid UTF-8",
+        "not a blob",
+        "8 MiB base64 line of zeros",
+        "8 MiB line of text",
+    ],
+)
+def test_unreadable_standard_input(stdin: bytes) -> None:
+    assert_one_line_error(negodissect("-", stdin=stdin), cli.EXIT_UNREADABLE)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_binary_garbage_on_stdin(seed: int) -> None:
+    """Garbage is decoded when its first byte looks like a token (exit 0, annotated), else it is
+    refused (exit 3); either way no traceback and no internal error (exit 4)."""
+    rng = random.Random(seed)
+    garbage = rng.randbytes(rng.randrange(1, 5000))
+    done = negodissect("-", stdin=garbage)
+    assert done.returncode in (cli.EXIT_OK, cli.EXIT_UNREADABLE), done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_standard_input_over_max_input_bytes() -> None:
+    size = stdin_source.MAX_INPUT_BYTES + 6 * 1024 * 1024  # 70 MiB
+    line = assert_one_line_error(negodissect("-", stdin=b"0" * size), cli.EXIT_UNREADABLE)
+    assert f"larger than {stdin_source.MAX_INPUT_BYTES} bytes" in line

@@ -1,0 +1,41 @@
+"""Every failure the fuzzers found, as the minimal input that showed it, kept so it stays fixed."""
+
+from __future__ import annotations
+
+import time
+
+from negodissect.gss import negoex
+from negodissect.sources import stdin
+from tests.fuzz.harness import run_target
+
+
+def test_negoex_verify_message_cut_inside_its_checksum() -> None:
+    """Found by the harness's first mutation run (negoex target): a VERIFY_MESSAGE cut 4 bytes
+    into its CHECKSUM gave the Checksum field its full 20 bytes, ending 16 bytes past the blob
+    (negoex._verify now clips it to the bytes present)."""
+    data = bytes.fromhex(
+        "4e45474f455854530600000000000000500000005c00000000000000000000000000000000000001"
+        "0000000000000000000000000000000214000000"
+    )
+    run_target("negoex", data)  # checks every field lies inside the blob
+    checksum = negoex.decode(data).find("Checksum")
+    assert checksum is not None and (checksum.offset, checksum.length) == (56, 4)
+
+
+def test_stdin_with_a_million_tiny_blocks() -> None:
+    """Found by the bounds review: 60 MiB of ``zz`` blocks separated by blank lines (under
+    MAX_INPUT_BYTES) took 100 s and gigabytes, one problem object per block; a million blocks took
+    5 s.  Now reading stops after stdin.MAX_BLOCKS blobs and blocks, with one problem saying so."""
+    started = time.perf_counter()
+    blobs, problems = stdin.parse(b"zz\n\n" * 1_000_000)
+    assert time.perf_counter() - started < 1.0
+    assert not blobs and len(problems) == stdin.MAX_BLOCKS + 1
+    assert f"more than {stdin.MAX_BLOCKS} blobs" in problems[-1].message
+
+
+def test_stdin_header_lines_beyond_max_blocks_in_one_block() -> None:
+    """The same limit holds inside one block of Authorization lines (each line is a blob)."""
+    line = b"Authorization: Negotiate oRswGaADCgEAoxIEEAEAAAAAAAAAAAAAAAAAAAA=\n"
+    blobs, problems = stdin.parse(line * (stdin.MAX_BLOCKS + 5))
+    assert len(blobs) == stdin.MAX_BLOCKS and len(problems) == 1
+    assert problems[0].line == stdin.MAX_BLOCKS + 1

@@ -1,0 +1,1014 @@
+"""Cross-check negodissect against tshark, field by field, on every real capture (issue 6).
+
+For each capture, ``negodissect --jsonl`` gives one record per security blob and
+``tshark -T json`` gives the packet trees.  Both are turned into the same small tree type
+(:class:`Item`), the blobs are paired by frame number, and every field of :data:`FIELDS` (token
+fields) and :data:`CONTEXT` (carrier header fields) is read from both sides with one selector
+language (:class:`Sel`) and brought to one canonical text by the normalisers of :data:`CANON`.
+
+A tshark blob is the outermost security subtree (``gss-api``, ``spnego``, ``ntlmssp``,
+``kerberos``, ``negoex``) inside a carrier layer (SMB, SMB2, LDAP, DCE/RPC, HTTP); Kerberos on
+port 88 is not a carrier and is ignored.  Where tshark leaves a NEGOEX token undecoded inside
+SPNEGO (it does in packetgen ``smb2.pcapng``), the token bytes as tshark extracted them are
+dissected again by tshark's own ``negoex`` dissector through a DLT_USER0 capture, so NEGOEX fields
+are still compared against tshark.
+
+Differences that are tshark's fault are listed, with the specification section, in
+``tools/expected_differences.json``; every other difference is unexplained and makes the tool exit
+with status 1.
+
+Usage: ``python tools/crosscheck.py [CAPTURE ...]`` (default: every capture of ``captures/`` and
+``../shared/captures/``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from negodissect.gss import kerberos
+from negodissect.render.json import field_to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+EXPECTED_FILE = Path(__file__).with_name("expected_differences.json")
+
+# tshark layer that carries security blobs -> negodissect AuthBlob.carrier
+CARRIER_LAYERS = {"smb": "smb1", "smb2": "smb2", "ldap": "ldap", "dcerpc": "dcerpc", "http": "http"}
+# tshark keys that open a security token subtree
+SECURITY_ROOTS = frozenset({"gss-api", "spnego", "ntlmssp", "kerberos", "negoex"})
+# display filter: only frames that hold a token (and those of our empty records) reach the JSON
+TSHARK_FILTER = " || ".join(sorted(SECURITY_ROOTS))
+# reassemble as we do; an HTTP message counts where its header ends (we do not wait for bodies)
+TSHARK_PREFS = ("-o", "tcp.desegment_tcp_streams:TRUE", "-o", "http.desegment_body:FALSE")
+# standalone NEGOEX re-dissection: DLT_USER0 (147) decoded as tshark's "negoex" dissector
+USER_DLT = 147
+NEGOEX_PREFS = ("-o", 'uat:user_dlts:"User 0 (DLT=147)","negoex","0","","0",""')
+NEGOEX_SIGNATURE = b"NEGOEXTS"
+UNDECODED_TOKEN_KEYS = ("spnego.mechToken", "spnego.responseToken")
+FILETIME_EPOCH = 116444736000000000  # 100 ns intervals from 1601-01-01 to 1970-01-01
+MAX_WORKERS = 8
+REPORT_WIDTH = 40  # characters of a value shown in a difference line
+# Kerberos outside any carrier: the KDC exchanges (TCP messages start with a 4-byte record mark)
+KDC_FILTER = f"kerberos && !({' || '.join(sorted(CARRIER_LAYERS))})"
+RECORD_MARK_SIZE = 4
+# tshark subtrees that are one carrier message each (an LDAP PDU may hold several)
+MESSAGE_ELEMENTS = frozenset({"ldap.LDAPMessage_element"})
+
+
+@dataclass(slots=True)
+class Item:
+    """One node of either decoder's tree: name, raw value (None for a bare subtree), children."""
+
+    name: str
+    value: Any = None
+    children: list[Item] = field(default_factory=list)
+
+    def walk(self, ancestors: tuple[str, ...] = ()) -> Iterator[tuple[Item, tuple[str, ...]]]:
+        """Every node below and including this one, with the names of its ancestors."""
+        yield self, ancestors
+        for child in self.children:
+            yield from child.walk((*ancestors, self.name))
+
+    def child_value(self, name: str) -> Any:
+        """Value of the first child called ``name`` (None when there is none)."""
+        return next((child.value for child in self.children if child.name == name), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisers: raw value of one side -> canonical text (None = the field is absent)
+
+
+def _int(value: Any) -> str | None:
+    """Numbers: ints, "0x1F" hex, decimal text, or tshark colon hex (bit strings)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    try:
+        if ":" in text or text.startswith("0x"):
+            return str(int(text.replace(":", "").removeprefix("0x"), 16))
+        return str(int(text))
+    except ValueError:
+        return text  # not a number: compared as text, so it shows up as a disagreement
+
+
+def _hex(value: Any) -> str | None:
+    """Byte strings: our plain hex or tshark's colon hex."""
+    return None if value is None else str(value).replace(":", "").lower()
+
+
+def _ours_str(value: Any) -> str | None:
+    """Our strings: an empty string is an absent field."""
+    return str(value) if value not in (None, "") else None
+
+
+def _tshark_str(value: Any) -> str | None:
+    """tshark strings: "NULL" (and nothing) is what tshark shows for an empty string."""
+    return str(value) if value not in (None, "", "NULL") else None
+
+
+def _tshark_ntlm_buffer(value: Any) -> str | None:
+    """tshark shows an empty NTLM payload buffer (Len 0) as the 8 bytes of its
+    Len/MaxLen/BufferOffset descriptor (MS-NLMP 2.2.1.3): that is an absent field."""
+    text = _hex(value)
+    return None if text is None or (len(text) == 16 and text[:4] == "0000") else text
+
+
+def _guid(value: Any) -> str | None:
+    """GUIDs: ``{ABCD...}`` (ours) and ``abcd...`` (tshark) to lower case without braces."""
+    return None if value is None else str(value).strip("{}").lower()
+
+
+def _present(value: Any) -> str | None:
+    """Presence only (mechListMIC): any value counts."""
+    return None if value is None else "present"
+
+
+def _ours_filetime(value: Any) -> str | None:
+    """FILETIME (100 ns since 1601) -> nanoseconds since 1970."""
+    return None if value is None else str((int(value) - FILETIME_EPOCH) * 100)
+
+
+def _tshark_time(value: Any) -> str | None:
+    """tshark absolute time ``Nov 25, 2026 04:54:44.021895000 UTC`` -> nanoseconds since 1970."""
+    if value is None:
+        return None
+    stamp, _, fraction = str(value).removesuffix(" UTC").partition(".")
+    moment = datetime.strptime(stamp, "%b %d, %Y %H:%M:%S").replace(tzinfo=UTC)
+    return str(int(moment.timestamp()) * 10**9 + int(fraction.ljust(9, "0")[:9] or 0))
+
+
+def _ours_kerberos_time(value: Any) -> str | None:
+    """KerberosTime (RFC 4120 5.2.3) ``20261126045454Z`` -> nanoseconds since 1970."""
+    if value is None:
+        return None
+    moment = datetime.strptime(str(value), "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    return str(int(moment.timestamp()) * 10**9)
+
+
+def _ours_tok_id(value: Any) -> str | None:
+    """RFC 4121 4.1 TOK_ID: we read the two bytes big-endian, as the RFC writes them."""
+    return None if value is None else f"{int(value):04x}"
+
+
+def _tshark_tok_id(value: Any) -> str | None:
+    """tshark reads TOK_ID little-endian (``0x0001`` for bytes 01 00): back to byte order."""
+    return None if value is None else int(str(value), 16).to_bytes(2, "little").hex()
+
+
+# kind -> (normaliser of our value, normaliser of tshark's value)
+CANON: dict[str, tuple[Callable[[Any], str | None], Callable[[Any], str | None]]] = {
+    "int": (_int, _int),
+    "hex": (_hex, _hex),
+    "ntlm_buffer": (_hex, _tshark_ntlm_buffer),
+    "str": (_ours_str, _tshark_str),
+    "oid": (_ours_str, _tshark_str),
+    "guid": (_guid, _guid),
+    "present": (_present, _present),
+    "filetime": (_ours_filetime, _tshark_time),
+    "tok_id": (_ours_tok_id, _tshark_tok_id),
+    "kerberos_time": (_ours_kerberos_time, _tshark_time),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The mapping table
+
+
+def _canon(canon: Callable[[Any], str | None], value: Any) -> str | None:
+    """A normaliser that never raises: a value it cannot read stays as marked text, so it shows
+    up as a disagreement instead of stopping the comparison."""
+    try:
+        return canon(value)
+    except (ValueError, TypeError, OverflowError):
+        return f"unreadable:{value!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sel:
+    """Which nodes of one side hold a field.
+
+    ``name``: regex the node name must match; ``within``: regex some ancestor must match;
+    ``outside``: regex no ancestor may match; ``parts``: when set, the value is the values of
+    the descendants whose name matches, joined with "/" (a principal name, a version);
+    ``absent``: regex of joined values that the other decoder shows as nothing.
+    """
+
+    name: str
+    within: str = ""
+    outside: str = ""
+    parts: str = ""
+    absent: str = ""
+
+    def values(self, root: Item, canon: Callable[[Any], str | None]) -> list[str]:
+        """Canonical values of every selected node under ``root``, in document order."""
+        found: list[str] = []
+        for node, ancestors in root.walk():
+            if not re.fullmatch(self.name, node.name):
+                continue
+            if self.within and not any(re.fullmatch(self.within, a) for a in ancestors):
+                continue
+            if self.outside and any(re.fullmatch(self.outside, a) for a in ancestors):
+                continue
+            value = self._part_values(node, canon) if self.parts else _canon(canon, node.value)
+            if value is not None:
+                found.append(value)
+        return found
+
+    def _part_values(self, node: Item, canon: Callable[[Any], str | None]) -> str | None:
+        parts = [
+            _canon(canon, part.value)
+            for part, _ in node.walk()
+            if part is not node and re.fullmatch(self.parts, part.name)
+        ]
+        joined = "/".join(text for text in parts if text is not None)
+        return None if not joined or (self.absent and re.fullmatch(self.absent, joined)) else joined
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One compared field: family, label, selector on our tree and on tshark's, value kind."""
+
+    family: str
+    label: str
+    ours: Sel
+    tshark: Sel
+    kind: str
+
+
+def _m(family: str, label: str, ours: Sel | str, tshark: Sel | str, kind: str) -> Mapping:
+    """A Mapping; a plain string is our node name or tshark's exact field name."""
+    return Mapping(
+        family,
+        label,
+        ours if isinstance(ours, Sel) else Sel(ours),
+        tshark if isinstance(tshark, Sel) else Sel(re.escape(tshark)),
+        kind,
+    )
+
+
+AV_SCOPE = r"TargetInfo|AvPairs"
+TSHARK_AV = r"ntlmssp\.(?:challenge\.target_info|ntlmv2_response)\."
+# MS-NLMP 2.2.2.1 AV_PAIR: our node name -> tshark field suffix, value kind
+AV_PAIRS = (
+    ("MsvAvNbComputerName", "nb_computer_name", "str"),
+    ("MsvAvNbDomainName", "nb_domain_name", "str"),
+    ("MsvAvDnsComputerName", "dns_computer_name", "str"),
+    ("MsvAvDnsDomainName", "dns_domain_name", "str"),
+    ("MsvAvDnsTreeName", "dns_tree_name", "str"),
+    ("MsvAvFlags", "flags", "int"),
+    ("MsvAvTimestamp", "timestamp", "filetime"),
+    ("MsvAvSingleHost", "restrictions", "hex"),
+    ("MsvAvTargetName", "target_name", "str"),
+    ("MsvAvChannelBindings", "channel_bindings", "hex"),
+)
+TSHARK_E_DATA = re.escape("kerberos.e_data")
+# RFC 4120 5.2.7/5.2.9, RFC 6113 5.4: fields met both in messages and inside KRB-ERROR e-data
+# (METHOD-DATA), compared under two labels since tshark decodes e-data for some errors only
+PADATA_FIELDS = (
+    ("PadataType", "kerberos.padata_type", "int"),
+    ("Etype", "kerberos.etype", "int"),
+    ("Kvno", "kerberos.kvno", "int"),
+    ("Cipher", "kerberos.cipher", "hex"),
+    ("Cksumtype", "kerberos.cksumtype", "int"),
+    ("Checksum", "kerberos.checksum", "hex"),
+)
+# where our Kerberos fields are not Kerberos (NTLM and NEGOEX have a Checksum too) or sit in e-data
+NOT_KERBEROS = "EData|Negoex|NTLMSSP_MESSAGE_SIGNATURE"
+# per-message tokens (RFC 4121 4.2.6 MIC/Wrap, MS-NLMP 2.2.2.9 signatures in SASL or DCE/RPC
+# verifiers) are not authentication blobs: a tshark subtree with only these is not paired
+PER_MESSAGE_LABELS = frozenset({"kerberos.TokId", "ntlmssp.MechListMIC Version"})
+NTLM_SIGNATURE = "NTLMSSP_MESSAGE_SIGNATURE"
+NEGOEX_AUTH = "negoex.auth_scheme_array_"
+NEGOEX_EXT = "negoex.extension_array_"
+# MS-NLMP 2.2.1.1-2.2.1.3 payload buffer descriptors (Len, MaxLen, BufferOffset): our field
+# name -> tshark field whose subtree holds ntlmssp.string.* or ntlmssp.blob.*
+NTLM_BUFFERS = (
+    ("DomainName", r"ntlmssp\.(?:auth|negotiate)\.domain"),
+    ("UserName", r"ntlmssp\.auth\.username"),
+    ("Workstation", r"ntlmssp\.(?:auth\.hostname|negotiate\.callingworkstation)"),
+    ("TargetName", r"ntlmssp\.challenge\.target_name"),
+    ("LmChallengeResponse", r"ntlmssp\.auth\.lmresponse"),
+    ("NtChallengeResponse", r"ntlmssp\.auth\.ntresponse"),
+    ("EncryptedRandomSessionKey", r"ntlmssp\.auth\.sesskey"),
+)
+EMPTY_BUFFER = r"0/.*"  # Len 0: tshark shows no descriptor for an empty buffer
+TSHARK_BUFFER_PARTS = r"ntlmssp\.(?:string|blob)\.(?:length|maxlen|offset)"
+NTLM_VERSION_PARTS = r"ProductMajorVersion|ProductMinorVersion|ProductBuild|NTLMRevisionCurrent"
+TSHARK_VERSION_PARTS = r"ntlmssp\.version\.(?:major|minor|build_number|ntlm_current_revision)"
+
+FIELDS: tuple[Mapping, ...] = (
+    # RFC 4178 4.2 / MS-SPNG 2.2; RFC 2743 3.1 (GSS framing)
+    _m("gss", "ThisMech", "ThisMech", Sel(r"gss-api\.OID|spnego\.krb5_oid"), "oid"),
+    _m("spnego", "negState", "NegState", "spnego.negResult", "int"),
+    _m("spnego", "mechTypes", "MechType", "spnego.MechType", "oid"),
+    _m("spnego", "supportedMech", "SupportedMech", "spnego.supportedMech", "oid"),
+    _m("spnego", "mechListMIC", "MechListMIC", "spnego.mechListMIC", "present"),
+    _m("spnego", "hintName", "HintName", "spnego.hintName", "str"),
+    # MS-NLMP 2.2.1, 2.2.2
+    _m(
+        "ntlmssp", "MessageType", Sel("MessageType", within="NTLMSSP"), "ntlmssp.messagetype", "int"
+    ),
+    _m("ntlmssp", "NegotiateFlags", "NegotiateFlags", "ntlmssp.negotiateflags", "int"),
+    _m(
+        "ntlmssp",
+        "DomainName",
+        Sel("DomainName", within="NTLMSSP"),
+        Sel(r"ntlmssp\.(?:auth|negotiate)\.domain"),
+        "str",
+    ),
+    _m("ntlmssp", "UserName", "UserName", "ntlmssp.auth.username", "str"),
+    _m(
+        "ntlmssp",
+        "Workstation",
+        "Workstation",
+        Sel(r"ntlmssp\.(?:auth\.hostname|negotiate\.callingworkstation)"),
+        "str",
+    ),
+    _m("ntlmssp", "TargetName", "TargetName", "ntlmssp.challenge.target_name", "str"),
+    _m("ntlmssp", "ServerChallenge", "ServerChallenge", "ntlmssp.ntlmserverchallenge", "hex"),
+    _m(
+        "ntlmssp",
+        "Version",
+        Sel("Version", within="NTLMSSP", parts=NTLM_VERSION_PARTS),
+        Sel(r"ntlmssp\.version", parts=TSHARK_VERSION_PARTS),
+        "int",
+    ),
+    _m(
+        "ntlmssp",
+        "LmChallengeResponse",
+        "LmChallengeResponse",
+        "ntlmssp.auth.lmresponse",
+        "ntlm_buffer",
+    ),
+    _m(
+        "ntlmssp",
+        "NtChallengeResponse",
+        "NtChallengeResponse",
+        "ntlmssp.auth.ntresponse",
+        "ntlm_buffer",
+    ),
+    _m("ntlmssp", "NTProofStr", "NTProofStr", "ntlmssp.ntlmv2_response.ntproofstr", "hex"),
+    _m(
+        "ntlmssp",
+        "ChallengeFromClient",
+        Sel("ChallengeFromClient", within="NTLMv2_CLIENT_CHALLENGE"),
+        "ntlmssp.ntlmv2_response.chal",
+        "hex",
+    ),
+    _m("ntlmssp", "TimeStamp", "TimeStamp", "ntlmssp.ntlmv2_response.time", "filetime"),
+    _m(
+        "ntlmssp",
+        "EncryptedRandomSessionKey",
+        "EncryptedRandomSessionKey",
+        "ntlmssp.auth.sesskey",
+        "ntlm_buffer",
+    ),
+    _m("ntlmssp", "MIC", Sel("MIC", within="NTLMSSP"), "ntlmssp.authenticate.mic", "hex"),
+    *(
+        _m(
+            "ntlmssp",
+            f"{name}Fields",
+            Sel(f"{name}Fields", parts=f"{name}(?:Len|MaxLen|BufferOffset)", absent=EMPTY_BUFFER),
+            Sel(theirs, parts=TSHARK_BUFFER_PARTS),
+            "int",
+        )
+        for name, theirs in NTLM_BUFFERS
+    ),
+    _m("ntlmssp", "AvId", Sel("AvId", within=AV_SCOPE), Sel(TSHARK_AV + r"item\.type"), "int"),
+    _m("ntlmssp", "AvLen", Sel("AvLen", within=AV_SCOPE), Sel(TSHARK_AV + r"item\.length"), "int"),
+    _m("ntlmssp", "RespType", "RespType", "ntlmssp.ntlmv2_response.rversion", "int"),
+    _m("ntlmssp", "HiRespType", "HiRespType", "ntlmssp.ntlmv2_response.hirversion", "int"),
+    _m(
+        "ntlmssp",
+        "TargetInfoFields",
+        Sel("TargetInfoFields", parts=r"TargetInfo(?:Len|MaxLen|BufferOffset)"),
+        Sel(
+            r"ntlmssp\.challenge\.target_info",
+            parts=r"ntlmssp\.challenge\.target_info\.(?:length|maxlen|offset)",
+        ),
+        "int",
+    ),
+    _m(
+        "ntlmssp",
+        "MechListMIC Version",
+        Sel("Version", within=NTLM_SIGNATURE),
+        "ntlmssp.verf.vers",
+        "int",
+    ),
+    *(
+        _m("ntlmssp", name, Sel(name, within=AV_SCOPE), Sel(TSHARK_AV + suffix), kind)
+        for name, suffix, kind in AV_PAIRS
+    ),
+    # RFC 4120 5.3-5.9; RFC 4121 4.1
+    _m("kerberos", "TokId", "TokId", "spnego.krb5.tok_id", "tok_id"),
+    _m("kerberos", "Pvno", "Pvno", "kerberos.pvno", "int"),
+    _m("kerberos", "MsgType", "MsgType", "kerberos.msg_type", "int"),
+    _m("kerberos", "ApOptions", "ApOptions", "kerberos.ap_options", "int"),
+    _m("kerberos", "TktVno", "TktVno", "kerberos.tkt_vno", "int"),
+    _m("kerberos", "Realm", "Realm", "kerberos.realm", "str"),
+    _m("kerberos", "Crealm", "Crealm", "kerberos.crealm", "str"),
+    _m(
+        "kerberos",
+        "Sname",
+        Sel("Sname", parts=r"NameString\[\d+\]"),
+        Sel(r"kerberos\.sname_element", parts=r"kerberos\.SNameString"),
+        "str",
+    ),
+    _m(
+        "kerberos",
+        "Cname",
+        Sel("Cname", parts=r"NameString\[\d+\]"),
+        Sel(r"kerberos\.cname_element", parts=r"kerberos\.CNameString"),
+        "str",
+    ),
+    _m("kerberos", "NameType", "NameType", "kerberos.name_type", "int"),
+    _m(
+        "kerberos",
+        "ServerName",
+        Sel("ServerName", parts=r"NameString\[\d+\]"),
+        Sel(r"kerberos\.server_name_element", parts=r"kerberos\.KerberosString"),
+        "str",
+    ),
+    *(
+        _m("kerberos", f"{scope}{name}", Sel(name, **mine), Sel(re.escape(theirs), **other), kind)
+        for scope, mine, other in (
+            ("", {"outside": NOT_KERBEROS}, {"outside": TSHARK_E_DATA}),
+            ("EData.", {"within": "EData"}, {"within": TSHARK_E_DATA}),
+        )
+        for name, theirs, kind in PADATA_FIELDS
+    ),
+    _m("kerberos", "ReqBody Etype", Sel(r"Etype\[\d+\]"), "kerberos.ENCTYPE", "int"),
+    _m("kerberos", "KdcOptions", "KdcOptions", "kerberos.kdc_options", "int"),
+    _m("kerberos", "Nonce", "Nonce", "kerberos.nonce", "int"),
+    _m("kerberos", "Till", "Till", "kerberos.till", "kerberos_time"),
+    _m("kerberos", "Stime", "Stime", "kerberos.stime", "kerberos_time"),
+    _m("kerberos", "Susec", "Susec", "kerberos.susec", "int"),
+    _m("kerberos", "EText", "EText", "kerberos.e_text", "str"),
+    _m("kerberos", "ErrorCode", Sel("ErrorCode", within="KrbError"), "kerberos.error_code", "int"),
+    _m("kerberos", "EData", Sel("EData", within="KrbError"), "kerberos.e_data", "hex"),
+    # MS-NEGOEX 2.2
+    _m(
+        "negoex",
+        "MessageType",
+        Sel("MessageType", within="MessageHeader"),
+        "negoex.message.type",
+        "int",
+    ),
+    _m("negoex", "SequenceNum", "SequenceNum", "negoex.message.seq_num", "int"),
+    _m("negoex", "cbHeaderLength", "cbHeaderLength", "negoex.header.len", "int"),
+    _m("negoex", "cbMessageLength", "cbMessageLength", "negoex.message.len", "int"),
+    _m("negoex", "ConversationId", "ConversationId", "negoex.message.conv_id", "guid"),
+    _m("negoex", "Random", "Random", "negoex.message.random", "hex"),
+    _m("negoex", "ProtocolVersion", "ProtocolVersion", "negoex.proto_version", "int"),
+    _m("negoex", "AuthScheme", "AuthScheme", "negoex.auth_scheme", "guid"),
+    _m("negoex", "Exchange", Sel("Exchange", within="Negoex"), "negoex.exchange", "hex"),
+    _m("negoex", "ChecksumScheme", "ChecksumScheme", "negoex.checksum_scheme", "int"),
+    _m("negoex", "ChecksumType", "ChecksumType", "negoex.checksum_type", "int"),
+    _m("negoex", "ErrorCode", Sel("ErrorCode", within="Negoex"), "negoex.errorcode", "int"),
+    _m("negoex", "Signature", Sel("Signature", within="Negoex"), "negoex.message.sig", "str"),
+    _m("negoex", "AuthSchemeArrayOffset", "AuthSchemeArrayOffset", NEGOEX_AUTH + "offset", "int"),
+    _m("negoex", "AuthSchemeCount", "AuthSchemeCount", NEGOEX_AUTH + "count", "int"),
+    _m("negoex", "ExtensionArrayOffset", "ExtensionArrayOffset", NEGOEX_EXT + "offset", "int"),
+    _m("negoex", "ExtensionCount", "ExtensionCount", NEGOEX_EXT + "count", "int"),
+    _m("negoex", "ExchangeOffset", "ByteArrayOffset", "negoex.exchange_vec_offset", "int"),
+    _m("negoex", "ExchangeByteCount", "ByteArrayLength", "negoex.exchange_vec_byte_count", "int"),
+)
+
+
+def _always(context: dict[str, Any]) -> bool:
+    """Compared in every message of the carrier."""
+    return True
+
+
+def _response(context: dict[str, Any]) -> bool:
+    """Status fields only mean something in responses (we leave them None in requests)."""
+    return bool(context.get("is_response"))
+
+
+def _smb1_nt_response(context: dict[str, Any]) -> bool:
+    """MS-CIFS 2.2.3.1: Status is an NTSTATUS only with SMB_FLAGS2_NT_STATUS (else a DOS error)."""
+    return _response(context) and bool(int(context.get("flags2") or 0) & SMB_FLAGS2_NT_STATUS)
+
+
+def _smb1_session_setup(context: dict[str, Any]) -> bool:
+    """MS-SMB 2.2.4.6: SecurityBlobLength is a field of SESSION_SETUP_ANDX only (NEGOTIATE's
+    blob length is ByteCount - 16, 2.2.4.5.2.1, which tshark does not show as a field)."""
+    return context.get("command") == SMB_COM_SESSION_SETUP_ANDX
+
+
+def _smb2_has_buffer(context: dict[str, Any]) -> bool:
+    """MS-SMB2 2.2.5, 2.2.6: an empty SecurityBuffer has no offset (we report 0, the wire any)."""
+    return bool(context.get("security_buffer_length"))
+
+
+@dataclass(frozen=True, slots=True)
+class ContextField:
+    """A carrier header field: our context key, tshark's field, kind, when our side has it."""
+
+    carrier: str
+    key: str
+    tshark: str
+    kind: str
+    when: Callable[[dict[str, Any]], bool] = _always
+
+
+SMB_FLAGS2_NT_STATUS = 0x4000
+SMB_COM_SESSION_SETUP_ANDX = 0x73
+CONTEXT: tuple[ContextField, ...] = tuple(
+    ContextField(*entry)
+    for entry in (
+        # MS-SMB2 2.2.1, 2.2.4, 2.2.5, 2.2.6
+        ("smb2", "command", "smb2.cmd", "int"),
+        ("smb2", "status", "smb2.nt_status", "int", _response),
+        ("smb2", "session_id", "smb2.sesid", "int"),
+        ("smb2", "message_id", "smb2.msg_id", "int"),
+        ("smb2", "tree_id", "smb2.tid", "int"),
+        ("smb2", "flags", "smb2.flags", "int"),
+        ("smb2", "dialect", "smb2.dialect", "int"),
+        ("smb2", "server_guid", "smb2.server_guid", "guid"),
+        ("smb2", "security_mode", "smb2.sec_mode", "int"),
+        ("smb2", "capabilities", "smb2.capabilities", "int"),
+        ("smb2", "previous_session_id", "smb2.previous_sesid", "int"),
+        ("smb2", "session_flags", "smb2.session_flags", "int"),
+        ("smb2", "security_buffer_offset", "smb2.olb.offset", "int", _smb2_has_buffer),
+        ("smb2", "security_buffer_length", "smb2.olb.length", "int"),
+        # MS-CIFS 2.2.3.1; MS-SMB 2.2.4.5, 2.2.4.6
+        ("smb1", "command", "smb.cmd", "int"),
+        ("smb1", "status", "smb.nt_status", "int", _smb1_nt_response),
+        ("smb1", "session_id", "smb.uid", "int"),
+        ("smb1", "message_id", "smb.mid", "int"),
+        ("smb1", "tree_id", "smb.tid", "int"),
+        ("smb1", "flags", "smb.flags", "int"),
+        ("smb1", "flags2", "smb.flags2", "int"),
+        ("smb1", "server_guid", "smb.server_guid", "guid"),
+        ("smb1", "capabilities", "smb.server_cap", "int"),
+        ("smb1", "security_blob_length", "smb.security_blob_len", "int", _smb1_session_setup),
+        # RFC 4511 4.1.1, 4.2, 4.2.2
+        ("ldap", "message_id", "ldap.messageID", "int"),
+        ("ldap", "version", "ldap.version", "int"),
+        ("ldap", "name", "ldap.name", "str"),
+        ("ldap", "mechanism", "ldap.mechanism", "str"),
+        ("ldap", "status", "ldap.resultCode", "int", _response),
+        # C706 12.6.3; MS-RPCE 2.2.2.11
+        ("dcerpc", "ptype", "dcerpc.pkt_type", "int"),
+        ("dcerpc", "call_id", "dcerpc.cn_call_id", "int"),
+        ("dcerpc", "frag_length", "dcerpc.cn_frag_len", "int"),
+        ("dcerpc", "auth_length", "dcerpc.cn_auth_len", "int"),
+        ("dcerpc", "auth_type", "dcerpc.auth_type", "int"),
+        ("dcerpc", "auth_level", "dcerpc.auth_level", "int"),
+        ("dcerpc", "auth_context_id", "dcerpc.auth_ctx_id", "int"),
+        # RFC 9110 9, 15; RFC 4559 4
+        ("http", "method", "http.request.method", "str"),
+        ("http", "uri", "http.request.uri", "str"),
+        ("http", "host", "http.host", "str"),
+        ("http", "status", "http.response.code", "int", _response),
+    )
+)
+
+
+def family_of(label: str) -> str:
+    """Family of a report label (``ntlmssp.UserName`` -> ``ntlmssp``)."""
+    return label.split(".", 1)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading both decoders
+
+
+@dataclass(slots=True)
+class Blob:
+    """One security blob as one decoder saw it (``empty``: a carrier message without a token)."""
+
+    frame: int
+    carrier: str
+    context: dict[str, Any]
+    tree: Item
+    empty: bool = False
+
+
+def ours_item(node: dict[str, Any]) -> Item:
+    """A negodissect JSON tree node (``negodissect/1`` schema) as an Item."""
+    value = node.get("value", node.get("hex"))
+    return Item(node["name"], value, [ours_item(child) for child in node.get("children", [])])
+
+
+def run_ours(capture: Path) -> list[Blob]:
+    """negodissect's records for a capture."""
+    result = subprocess.run(
+        [sys.executable, "-m", "negodissect", "--jsonl", str(capture)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "Traceback" in result.stderr:
+        raise RuntimeError(f"negodissect {capture}: {result.stderr.strip()}")
+    blobs = []
+    for line in result.stdout.splitlines():
+        record = json.loads(line)
+        tree = ours_item(record["tree"])
+        blobs.append(
+            Blob(record["frame"], record["carrier"], record["context"], tree, not record["length"])
+        )
+    return blobs
+
+
+def tshark_items(pairs: list[tuple[str, Any]]) -> list[Item]:
+    """tshark JSON (key/value pairs: keys repeat) as Items; ``X_tree`` becomes X's children."""
+    items: list[Item] = []
+    for key, value in pairs:
+        if key.endswith("_raw"):  # -x byte dumps: read by run_kdc only
+            continue
+        if isinstance(value, list) and (not value or isinstance(value[0], tuple)):
+            children = tshark_items(value)
+            if key.endswith("_tree") and items and items[-1].name == key[: -len("_tree")]:
+                items[-1].children.extend(children)
+            else:
+                items.append(Item(key, None, children))
+        elif isinstance(value, list):  # a JSON array: repeated values or subtrees
+            items.extend(
+                Item(key, None, tshark_items(element))
+                if isinstance(element, list)
+                else Item(key, element)
+                for element in value
+            )
+        else:
+            items.append(Item(key, value))
+    return items
+
+
+def tshark_json(args: list[str]) -> list[Any]:
+    """Run tshark with ``-T json`` and parse keeping repeated keys."""
+    result = subprocess.run(
+        ["tshark", *args, "-T", "json"], capture_output=True, text=True, check=False
+    )
+    if result.returncode:
+        raise RuntimeError(f"tshark {' '.join(args)}: {result.stderr.strip()}")
+    return json.loads(result.stdout or "[]", object_pairs_hook=lambda pairs: pairs)
+
+
+def run_tshark(capture: Path, frames: set[int]) -> list[Blob]:
+    """tshark's blobs for a capture: outermost security subtrees inside carrier layers, and the
+    carrier messages without one in ``frames`` (where negodissect reports an empty blob)."""
+    display = TSHARK_FILTER
+    if frames:
+        display += f" || frame.number in {{{','.join(map(str, sorted(frames)))}}}"
+    blobs: list[Blob] = []
+    for packet in tshark_json(["-r", str(capture), *TSHARK_PREFS, "-Y", display]):
+        layers = tshark_items(dict(dict(packet)["_source"])["layers"])
+        frame = int(next(i for i in layers if i.name == "frame").child_value("frame.number"))
+        for layer in layers:
+            if layer.name in CARRIER_LAYERS:
+                blobs.extend(_layer_blobs(frame, CARRIER_LAYERS[layer.name], layer))
+    _redissect_negoex(blobs)
+    return blobs
+
+
+def _layer_blobs(frame: int, carrier: str, layer: Item) -> list[Blob]:
+    """The security subtrees of one carrier layer, each with the carrier fields met before it in
+    its message; a message without one gives an empty blob."""
+    keys = {entry.tshark for entry in CONTEXT if entry.carrier == carrier}
+    blobs: list[Blob] = []
+
+    def message(node: Item) -> None:
+        context: dict[str, Any] = {}
+        first = len(blobs)
+
+        def visit(parent: Item) -> None:
+            for child in parent.children:
+                if child.name in SECURITY_ROOTS:
+                    blobs.append(Blob(frame, carrier, dict(context), Item("blob", None, [child])))
+                elif child.name in MESSAGE_ELEMENTS:
+                    message(child)
+                else:
+                    if child.name in keys:
+                        context.setdefault(child.name, child.value)
+                    visit(child)
+
+        visit(node)
+        if len(blobs) == first:
+            blobs.append(Blob(frame, carrier, context, Item("blob"), empty=True))
+
+    message(layer)
+    return blobs
+
+
+def _redissect_negoex(blobs: list[Blob]) -> None:
+    """Feed NEGOEX tokens that tshark left undecoded in SPNEGO to tshark's negoex dissector."""
+    pending: list[tuple[Blob, bytes]] = []
+    for blob in blobs:
+        if any(node.name == "negoex" for node, _ in blob.tree.walk()):
+            continue
+        for node, _ in blob.tree.walk():
+            if node.name in UNDECODED_TOKEN_KEYS and node.value:
+                token = bytes.fromhex(str(node.value).replace(":", ""))
+                if token.startswith(NEGOEX_SIGNATURE):
+                    pending.append((blob, token))
+    if not pending:
+        return
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as capture:
+        capture.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 0x40000, USER_DLT))
+        for _, token in pending:
+            capture.write(struct.pack("<IIII", 0, 0, len(token), len(token)) + token)
+        capture.flush()
+        packets = tshark_json(["-r", capture.name, *NEGOEX_PREFS])
+    for (blob, _), packet in zip(pending, packets, strict=True):
+        layers = tshark_items(dict(dict(packet)["_source"])["layers"])
+        blob.tree.children.extend(layer for layer in layers if layer.name == "negoex")
+
+
+def run_kdc(capture: Path) -> tuple[list[Blob], list[Blob]]:
+    """Kerberos to and from the KDC (port 88, no carrier): our Kerberos decoder on the message
+    bytes tshark dissected, against tshark's tree of them (RFC 4120 7.2.1/7.2.2 framing)."""
+    ours: list[Blob] = []
+    theirs: list[Blob] = []
+    for packet in tshark_json(["-r", str(capture), *TSHARK_PREFS, "-x", "-Y", KDC_FILTER]):
+        layers = dict(dict(packet)["_source"])["layers"]
+        items = tshark_items(layers)
+        frame = int(next(i for i in items if i.name == "frame").child_value("frame.number"))
+        raws = [value[0] for key, value in layers if key == "kerberos_raw"]
+        trees = [item for item in items if item.name == "kerberos"]
+        over_tcp = any(key == "tcp" for key, _ in layers)
+        for raw, tree in zip(raws, trees, strict=False):
+            data = bytes.fromhex(raw)[RECORD_MARK_SIZE if over_tcp else 0 :]
+            ours.append(Blob(frame, "kdc", {}, ours_item(field_to_dict(kerberos.decode(data)))))
+            theirs.append(Blob(frame, "kdc", {}, Item("blob", None, [tree])))
+    return ours, theirs
+
+
+def run_both(capture: Path) -> tuple[list[Blob], list[Blob]]:
+    """Both decoders' blobs for one capture: carried blobs, then KDC messages."""
+    ours = run_ours(capture)
+    theirs = run_tshark(capture, {blob.frame for blob in ours if blob.empty})
+    kdc_ours, kdc_theirs = run_kdc(capture)
+    return ours + kdc_ours, theirs + kdc_theirs
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing
+
+
+@dataclass(slots=True)
+class Difference:
+    """A field where the two decoders differ."""
+
+    capture: str
+    frame: int
+    label: str
+    status: str  # "disagree" | "only-ours" | "only-tshark" | "unpaired-ours" | "unpaired-tshark"
+    ours: Any
+    tshark: Any
+    explanation: str = ""
+
+
+@dataclass(slots=True)
+class Report:
+    """Per-field counts over all captures and every difference."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    differences: list[Difference] = field(default_factory=list)
+    unsupported: Counter[str] = field(default_factory=Counter)
+    captures: int = 0
+    paired: int = 0
+
+    @property
+    def unexplained(self) -> list[Difference]:
+        """Differences that no entry of the expected-differences list covers."""
+        return [d for d in self.differences if not d.explanation]
+
+    def values_per_family(self) -> Counter[str]:
+        """Compared values (agreeing or not) per field family."""
+        totals: Counter[str] = Counter()
+        for label, counter in self.counts.items():
+            totals[family_of(label)] += counter["agree"] + counter["disagree"]
+        return totals
+
+
+def field_values(blob: Blob, side: int, ours: dict[str, Any]) -> dict[str, list[str]]:
+    """label -> canonical values of every mapped field of one side (0 = ours, 1 = tshark);
+    ``ours`` is our context of the pair, which says which carrier fields apply."""
+    values: dict[str, list[str]] = {}
+    for mapping in FIELDS:
+        selector = mapping.ours if side == 0 else mapping.tshark
+        values[f"{mapping.family}.{mapping.label}"] = selector.values(
+            blob.tree, CANON[mapping.kind][side]
+        )
+    for entry in CONTEXT:
+        if entry.carrier == blob.carrier and entry.when(ours):
+            raw = blob.context.get(entry.key if side == 0 else entry.tshark)
+            canon = _canon(CANON[entry.kind][side], raw)
+            values[f"{entry.carrier}.{entry.key}"] = [] if canon is None else [canon]
+    return values
+
+
+def pair_blobs(ours: list[Blob], theirs: list[Blob]) -> Iterator[tuple[Blob | None, Blob | None]]:
+    """Pair blobs by frame (empty with empty); within a frame in order, or by most agreeing
+    values when the counts differ."""
+    by_frame: dict[tuple[int, bool], tuple[list[Blob], list[Blob]]] = defaultdict(lambda: ([], []))
+    for blob in ours:
+        by_frame[blob.frame, blob.empty][0].append(blob)
+    for blob in theirs:
+        if not blob.empty or (blob.frame, True) in by_frame:
+            by_frame[blob.frame, blob.empty][1].append(blob)
+    for key in sorted(by_frame):
+        mine, others = by_frame[key]
+        if len(mine) == len(others):
+            yield from zip(mine, others, strict=True)
+            continue
+        left = list(others)
+        for blob in mine:
+            best = max(left, key=lambda other: _similarity(blob, other), default=None)
+            if best is not None:
+                left.remove(best)
+            yield blob, best
+        for other in left:
+            if not other.empty:
+                yield None, other
+
+
+def _similarity(ours: Blob, theirs: Blob) -> int:
+    mine = field_values(ours, 0, ours.context)
+    others = field_values(theirs, 1, ours.context)
+    return sum(1 for label, values in mine.items() if values and values == others.get(label))
+
+
+def compare(capture: str, ours: list[Blob], theirs: list[Blob], report: Report) -> None:
+    """Add one capture's comparison to the report: agreements count values, differences count
+    fields of a blob."""
+    report.captures += 1
+    for mine, other in pair_blobs(ours, [b for b in theirs if b.empty or _has_fields(b)]):
+        if mine is None or other is None:
+            blob = mine or other
+            assert blob is not None
+            if mine is None and not carrier_supported(blob.carrier):
+                report.unsupported[blob.carrier] += 1
+                continue
+            status = "unpaired-tshark" if mine is None else "unpaired-ours"
+            report.differences.append(
+                Difference(capture, blob.frame, f"blob.{blob.carrier}", status, None, None)
+            )
+            continue
+        report.paired += 1
+        mine_values = field_values(mine, 0, mine.context)
+        other_values = field_values(other, 1, mine.context)
+        for label in sorted(mine_values.keys() | other_values.keys()):
+            a, b = mine_values.get(label, []), other_values.get(label, [])
+            if not a and not b:
+                continue
+            status = _status(a, b)
+            report.counts[label][status] += len(a) if status == "agree" else 1
+            if status != "agree":
+                report.differences.append(Difference(capture, mine.frame, label, status, a, b))
+
+
+def _status(ours: list[str], theirs: list[str]) -> str:
+    if ours == theirs:
+        return "agree"
+    if not ours or not theirs:
+        return "only-tshark" if not ours else "only-ours"
+    return "disagree"
+
+
+def _has_fields(blob: Blob) -> bool:
+    """A tshark subtree with no mapped token field but per-message ones is not a blob."""
+    return any(
+        mapping.tshark.values(blob.tree, CANON[mapping.kind][1])
+        for mapping in FIELDS
+        if f"{mapping.family}.{mapping.label}" not in PER_MESSAGE_LABELS
+    )
+
+
+def carrier_supported(carrier: str) -> bool:
+    """Whether negodissect has a carrier module for this carrier yet."""
+    return importlib.util.find_spec(f"negodissect.carriers.{carrier}") is not None
+
+
+def load_expected(path: Path = EXPECTED_FILE) -> list[dict[str, Any]]:
+    """The expected-differences list: tshark's known errors, each with its spec section."""
+    return json.loads(path.read_text())["differences"]
+
+
+def explain(report: Report, expected: list[dict[str, Any]]) -> None:
+    """Mark every difference that an expected-differences entry covers."""
+    for difference in report.differences:
+        for entry in expected:
+            if (
+                fnmatch.fnmatch(difference.label, entry["field"])
+                and fnmatch.fnmatch(difference.capture, entry.get("capture", "*"))
+                and difference.status in entry.get("status", [difference.status])
+                and ("frames" not in entry or difference.frame in entry["frames"])
+                and ("at" not in entry or f"{difference.capture}#{difference.frame}" in entry["at"])
+            ):
+                difference.explanation = f"{entry['spec']}: {entry['reason']}"
+                break
+
+
+def default_captures() -> list[Path]:
+    """Every capture of captures/ and ../shared/captures/."""
+    return sorted((ROOT / "captures").glob("*.pcap")) + sorted(SHARED_CAPTURES.glob("*/*.pcap*"))
+
+
+def crosscheck(captures: list[Path] | None = None) -> Report:
+    """Run both decoders over the captures (in parallel) and compare them."""
+    captures = default_captures() if captures is None else captures
+    report = Report()
+    with ThreadPoolExecutor(MAX_WORKERS) as pool:
+        results = list(pool.map(run_both, captures))
+    for capture, (mine, other) in zip(captures, results, strict=True):
+        compare(_display_name(capture), mine, other, report)
+    explain(report, load_expected())
+    return report
+
+
+def _display_name(capture: Path) -> str:
+    for base in (ROOT, SHARED_CAPTURES.parent.parent):
+        if capture.resolve().is_relative_to(base):
+            return str(capture.resolve().relative_to(base))
+    return str(capture)
+
+
+def render(report: Report) -> str:
+    """The printed report: per-field counts, then every difference."""
+    lines = [
+        f"{report.captures} captures, {report.paired} paired blobs",
+        "",
+        f"{'field':44} {'agree':>6} {'disagree':>8} {'only-ours':>9} {'only-tshark':>11}",
+    ]
+    for label in sorted(report.counts, key=lambda text: (family_of(text), text)):
+        counter = report.counts[label]
+        lines.append(
+            f"{label:44} {counter['agree']:6} {counter['disagree']:8}"
+            f" {counter['only-ours']:9} {counter['only-tshark']:11}"
+        )
+    lines += [
+        "",
+        "values compared per family: "
+        + ", ".join(
+            f"{family} {count}" for family, count in sorted(report.values_per_family().items())
+        ),
+    ]
+    never = sorted(set(all_labels()) - set(report.counts))
+    lines.append(f"fields never met in these captures: {', '.join(never) or 'none'}")
+    for carrier, count in sorted(report.unsupported.items()):
+        lines.append(f"not yet supported by negodissect: {count} {carrier} blob(s) tshark decodes")
+    explained: dict[str, list[Difference]] = defaultdict(list)
+    for difference in report.differences:
+        if difference.explanation:
+            explained[difference.explanation].append(difference)
+    lines += ["", f"explained differences: {sum(map(len, explained.values()))}"]
+    for explanation, differences in explained.items():
+        lines.append(f"  {explanation}")
+        lines.extend(f"    {_difference_line(d)}" for d in differences)
+    lines += ["", f"UNEXPLAINED differences: {len(report.unexplained)}"]
+    lines.extend(f"  {_difference_line(d)}" for d in report.unexplained)
+    return "\n".join(lines)
+
+
+def _difference_line(d: Difference) -> str:
+    return (
+        f"{d.capture} frame {d.frame} {d.label} {d.status}:"
+        f" ours={_short(d.ours)} tshark={_short(d.tshark)}"
+    )
+
+
+def _short(values: list[str] | None) -> str:
+    """Values for the report, long hex cut to its start and length."""
+    if values is None:
+        return "-"
+    cut = [v if len(v) <= REPORT_WIDTH else f"{v[:REPORT_WIDTH]}...({len(v)})" for v in values]
+    return "[" + ", ".join(cut) + "]"
+
+
+def all_labels() -> list[str]:
+    """Every label the comparison can report, token fields then carrier fields."""
+    return [f"{m.family}.{m.label}" for m in FIELDS] + [f"{c.carrier}.{c.key}" for c in CONTEXT]
+
+
+def main(argv: list[str]) -> int:
+    """Print the report; exit status 1 when a difference is unexplained, 2 without tshark."""
+    if shutil.which("tshark") is None:
+        print("tshark is not installed", file=sys.stderr)
+        return 2
+    report = crosscheck([Path(arg) for arg in argv] or None)
+    print(render(report))
+    return 1 if report.unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
