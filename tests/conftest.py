@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,20 @@ def tshark() -> str:
     if path is None:
         pytest.skip("tshark is not installed")
     return path
+
+
+def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """Run the command as a user would; output decoded leniently so escapes can be checked."""
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )

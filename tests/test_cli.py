@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import BLOBS
+from tests.conftest import BLOBS, negodissect
 
 NEGOTIATE_RESPONSE = next(
     r["blob"] for r in BLOBS if r["source"].endswith("/smb2.pcapng") and r["frame"] == 2
@@ -17,23 +17,6 @@ NEGOTIATE_RESPONSE = next(
 NTLM_AUTH = next(
     r["blob"] for r in BLOBS if r["source"].endswith("raw_ntlm_in_smb.pcap") and r["frame"] == 22
 )
-
-
-def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    """Run the command as a user would; output decoded leniently so escapes can be checked."""
-    done = subprocess.run(
-        [sys.executable, "-m", "negodissect", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        done.args,
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
-    )
 
 
 def test_hex_blob_prints_the_network_monitor_tree() -> None:

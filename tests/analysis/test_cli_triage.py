@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from negodissect.gss.ntlm import parse_fields
 from tests.analysis.derive import CAPTURES, blobs, neg_token_resp, ntlm_authenticate, rewrite
+from tests.conftest import negodissect
 
 SUCCESS = str(CAPTURES / "smb2-ntlm-success.pcap")
 ANONYMOUS = str(CAPTURES / "smb2-anonymous.pcap")
 WRONG = str(CAPTURES / "smb2-ntlm-wrong-password.pcap")
 
 
-def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "negodissect", "-q", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        done.args,
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
-    )
-
-
 def test_conversation_table() -> None:
-    done = negodissect("--conversations", SUCCESS, WRONG, ANONYMOUS)
+    done = run("--conversations", SUCCESS, WRONG, ANONYMOUS)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if "127.0.0.1:445" in line]
     assert len(rows) == 3
@@ -45,7 +29,7 @@ def test_conversation_table() -> None:
 
 
 def test_conversations_and_findings_as_json_records() -> None:
-    done = negodissect("--conversations", "--findings", "--jsonl", ANONYMOUS)
+    done = run("--conversations", "--findings", "--jsonl", ANONYMOUS)
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["type"] for r in records] == ["conversation", "finding"]
     assert records[0]["schema"] == "negodissect/1" and records[0]["source"] == ANONYMOUS
@@ -56,19 +40,19 @@ def test_conversations_and_findings_as_json_records() -> None:
         13,
     ]
     assert records[1]["title"] == "anonymous (null session) logon"
-    pretty = negodissect("--findings", "--json", ANONYMOUS)
+    pretty = run("--findings", "--json", ANONYMOUS)
     assert json.loads(pretty.stdout)["severity"] == "medium"
 
 
 def test_findings_table() -> None:
-    done = negodissect("--findings", str(CAPTURES / "smb2-ntlm-multi.pcap"))
+    done = run("--findings", str(CAPTURES / "smb2-ntlm-multi.pcap"))
     assert done.returncode == 0 and "password spraying" in done.stdout
     assert "high" in done.stdout and "many failed logons for NEGOTEST\\bob" in done.stdout
 
 
 def test_hashes_file(tmp_path: Path) -> None:
     target = tmp_path / "hashes.txt"
-    done = negodissect("--hashes", str(target), "--summary", SUCCESS, WRONG, ANONYMOUS)
+    done = run("--hashes", str(target), "--summary", SUCCESS, WRONG, ANONYMOUS)
     assert done.returncode == 0
     assert "wrote 2 hash lines to" in done.stderr
     written = target.read_text().splitlines()
@@ -77,25 +61,25 @@ def test_hashes_file(tmp_path: Path) -> None:
 
 
 def test_hashes_to_an_unwritable_path_is_a_usage_error(tmp_path: Path) -> None:
-    done = negodissect("--hashes", str(tmp_path / "missing" / "h.txt"), SUCCESS)
+    done = run("--hashes", str(tmp_path / "missing" / "h.txt"), SUCCESS)
     assert done.returncode == 2
 
 
 def test_tree_view_heads_each_conversation() -> None:
-    done = negodissect(str(CAPTURES / "smb2-ntlm-multi.pcap"))
+    done = run(str(CAPTURES / "smb2-ntlm-multi.pcap"))
     headings = [line for line in done.stdout.splitlines() if line.startswith("=== Conversation")]
     assert len(headings) == 10
     assert (
         headings[0].startswith("=== Conversation 1: 127.0.0.1:")
         and "-> 127.0.0.1:445 (smb2" in headings[0]
     )
-    summary = negodissect("--summary", SUCCESS)
+    summary = run("--summary", SUCCESS)
     assert "=== Conversation" not in summary.stdout
 
 
 def test_stdin_with_triage_options_warns_and_still_decodes() -> None:
     blob = blobs(CAPTURES / "smb2-ntlm-success.pcap")[12].blob.data.hex()
-    done = negodissect("--conversations", "-", stdin=blob.encode())
+    done = run("--conversations", "-", stdin=blob.encode())
     assert done.returncode == 0 and "need capture files" in done.stderr
     assert "NTLM AUTHENTICATE MESSAGE" in done.stdout
 
@@ -120,8 +104,13 @@ def test_hostile_names_are_escaped_in_tables_and_left_out_of_hash_lines(tmp_path
         [(item.blob.data, neg_token_resp(token=auth))],
     )
     target = tmp_path / "h.txt"
-    done = negodissect("--conversations", "--findings", "--hashes", str(target), str(path))
+    done = run("--conversations", "--findings", "--hashes", str(target), str(path))
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
     assert "ev\\x1b]0;pwn\\x07il[bold]x[/bold]\\u202e:" in done.stdout
     assert target.read_text() == "" and "wrote 0 hash lines" in done.stderr
+
+
+def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """The command without its progress bar."""
+    return negodissect("-q", *args, stdin=stdin)

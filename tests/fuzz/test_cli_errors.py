@@ -6,34 +6,17 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from negodissect import cli
 from negodissect.sources import stdin as stdin_source
-from tests.conftest import BLOBS
+from tests.conftest import BLOBS, negodissect
 
 NTLM_AUTH = next(
     r["blob"] for r in BLOBS if r["source"].endswith("raw_ntlm_in_smb.pcap") and r["frame"] == 22
 )
-
-
-def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "negodissect", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        done.args,
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
-    )
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:

@@ -1,4 +1,4 @@
-"""No input, however broken, makes the decoders raise: every real blob cut at every byte, and noise."""
+"""No broken input makes the decoders raise: every real blob cut at every byte, and noise."""
 
 from __future__ import annotations
 
