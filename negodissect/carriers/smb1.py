@@ -11,8 +11,9 @@ first command of an AndX chain can be SESSION_SETUP_ANDX; the next one is named 
 from __future__ import annotations
 
 from negodissect.carriers import Context, Message, add_fields, flag_summary, layout_size, one_liner
-from negodissect.carriers.smb2 import format_guid, status_name
+from negodissect.carriers.smb2 import format_guid
 from negodissect.field import Field
+from negodissect.ntstatus import status_name
 
 PROTOCOL_ID = b"\xffSMB"
 HEADER_SIZE = 32

@@ -18,6 +18,7 @@ from pyasn1.type import base, char, namedtype, univ, useful
 
 from negodissect.field import Field, format_value
 from negodissect.gss import ber
+from negodissect.ntstatus import status_name
 
 # --- Number tables -------------------------------------------------------------------------------
 
@@ -543,8 +544,9 @@ def _kerb_error_data(node: Field) -> None:
         fixed_fields(ext, raw, 0, len(raw), offset, KERB_EXT_ERROR_LAYOUT)
         status = _child_value(ext, "Status")
         if isinstance(status, int):
-            ext.summary = f"Status: 0x{status:08X}"
-            node.summary += f", NTSTATUS 0x{status:08X}"
+            name = f" {status_name(status)}" if status_name(status) else ""
+            ext.summary = f"Status: 0x{status:08X}{name}"
+            node.summary += f", NTSTATUS 0x{status:08X}{name}"
 
 
 HOOKS: dict[str, ber.Hook] = {

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from negodissect.field import Field, Note, Value
+from negodissect.ntstatus import NT_STATUS
 
 #: MS-NEGOEX 2.2.3 MESSAGE_SIGNATURE 0x535458454f47454e, little-endian on the wire.
 MESSAGE_SIGNATURE = b"NEGOEXTS"
@@ -123,18 +124,6 @@ CHECKSUM_TYPES = {
     20: "hmac-sha384-192-aes256", 0xFFFFFF76: "hmac-md5",
 }  # fmt: skip
 
-#: Common NTSTATUS values ([MS-ERREF] 2.3.1) for ALERT_MESSAGE.ErrorCode.
-NTSTATUS = {
-    0x00000000: "STATUS_SUCCESS", 0xC0000001: "STATUS_UNSUCCESSFUL",
-    0xC000000D: "STATUS_INVALID_PARAMETER", 0xC0000016: "STATUS_MORE_PROCESSING_REQUIRED",
-    0xC0000022: "STATUS_ACCESS_DENIED", 0xC000005E: "STATUS_NO_LOGON_SERVERS",
-    0xC0000064: "STATUS_NO_SUCH_USER", 0xC000006A: "STATUS_WRONG_PASSWORD",
-    0xC000006D: "STATUS_LOGON_FAILURE", 0xC000006E: "STATUS_ACCOUNT_RESTRICTION",
-    0xC0000071: "STATUS_PASSWORD_EXPIRED", 0xC0000072: "STATUS_ACCOUNT_DISABLED",
-    0xC00000BB: "STATUS_NOT_SUPPORTED", 0xC0000133: "STATUS_TIME_DIFFERENCE_AT_DC",
-    0xC0000234: "STATUS_ACCOUNT_LOCKED_OUT", 0xC0000320: "STATUS_PKINIT_FAILURE",
-    0xC000A000: "STATUS_INVALID_SIGNATURE",
-}  # fmt: skip
 
 ALERT_TYPES = {ALERT_TYPE_PULSE: "ALERT_TYPE_PULSE"}
 ALERT_REASONS = {ALERT_VERIFY_NO_KEY: "ALERT_VERIFY_NO_KEY"}
@@ -194,7 +183,7 @@ def _summarize(node: Field) -> None:
     elif node.name == "ChecksumType":
         node.summary = _named(CHECKSUM_TYPES, value)
     elif node.name == "ErrorCode":
-        node.summary = f"0x{value:08X}" + (f" {NTSTATUS[value]}" if value in NTSTATUS else "")
+        node.summary = f"0x{value:08X}" + (f" {NT_STATUS[value]}" if value in NT_STATUS else "")
     elif node.name == "AlertType":
         node.summary = _named(ALERT_TYPES, value)
     elif node.name == "Reason":

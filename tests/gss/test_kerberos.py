@@ -377,7 +377,7 @@ def test_kerb_error_data_extended_ntstatus() -> None:
     content = ERROR_TOO_BIG[sequence.content : sequence.end] + der(0xAC, der(4, e_data))
     tree = kerberos.decode(der(0x7E, der(0x30, content)), strict=True)
     assert tree.find("EData").summary == (
-        "KerbErrorData: KERB_ERR_TYPE_EXTENDED (3), NTSTATUS 0xC000006D"
+        "KerbErrorData: KERB_ERR_TYPE_EXTENDED (3), NTSTATUS 0xC000006D STATUS_LOGON_FAILURE"
     )
     assert tree.find("Status").value == 0xC000006D and tree.find("Flags").value == 1
 
