@@ -121,7 +121,10 @@ class Run:
             render_tree.build(header, self.options.depth, self.options.offsets, root)
         blob = root.add(Text(f"securityBlob: {len(data)} bytes", style="bold"))
         render_tree.build(tree, self.options.depth, self.options.offsets, blob)
-        self.out.print(root)
+        if self.out.is_terminal:
+            self.out.print(root)
+        else:  # piped: the same text, without rich's layout work (most of the time on big files)
+            self.out.file.write("\n".join(render_tree.plain_lines(root)) + "\n")
         if self.options.hexdump:
             from negodissect.render.hexdump import hexdump
 

@@ -48,6 +48,8 @@ IPV6_FRAGMENT = 44
 IPV6_AH = 51
 #: At most this many IPv6 extension headers are walked.
 MAX_IPV6_EXTENSIONS = 8
+#: Size of a classic pcap record header (ts_sec, ts_usec, incl_len, orig_len).
+PCAP_RECORD_HEADER = 16
 #: Bytes the raw readers may return for one record (larger records are cut by scapy).
 MAX_RECORD = 4 * 65535
 #: Seconds between two calls of the progress hook.
@@ -186,13 +188,13 @@ def _records(
     last_progress = time.monotonic()
     read_packet = reader._read_packet
     stream = reader.f  # the decompressed stream for gzip input
+    position = stream.tell()  # where the next pcap record starts (no tell() per record: slow)
     with raw, _quiet_scapy() as warnings:
         while True:
-            before = stream.tell()
             try:
                 data, meta = read_packet(MAX_RECORD)
             except EOFError:
-                damaged = warnings or (not is_ng and stream.tell() != before)
+                damaged = warnings or (not is_ng and stream.tell() != position)
                 if damaged or stream.read(1):
                     detail = f" ({warnings[-1]})" if warnings else ""
                     yield SourceNote(
@@ -215,6 +217,7 @@ def _records(
             else:
                 stamp = meta.sec + meta.usec / divisor
                 caplen = meta.caplen
+                position += PCAP_RECORD_HEADER + caplen
                 if len(data) < min(caplen, MAX_RECORD):
                     yield SourceNote(
                         frame,
