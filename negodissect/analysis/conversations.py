@@ -28,6 +28,9 @@ STATUS_SUCCESS = 0x00000000
 #: [MS-ERREF] 2.3.1: the server wants another round (MS-SMB2 3.3.5.5.3) / an interim response.
 STATUS_MORE_PROCESSING_REQUIRED = 0xC0000016
 STATUS_PENDING = 0x00000103
+NTLM_CHALLENGE = 2  # MS-NLMP 2.2.1.2 MessageType
+LDAP_SASL_BIND_IN_PROGRESS = 14  # RFC 4511 4.1.9 resultCode
+DCERPC_BIND_NAK, DCERPC_AUTH3 = 13, 16  # C706 12.6.4 PTYPE
 NOT_FINAL_STATUSES = frozenset({STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING})
 #: SMB2 SessionFlags ([MS-SMB2] 2.2.6).
 SESSION_FLAG_IS_GUEST = 0x1
@@ -65,6 +68,8 @@ class CarrierRules:
     is_response: Callable[[AuthBlob], bool]
     is_offer: Callable[[AuthBlob], bool]  # a server announcement for later conversations
     is_final: Callable[[DecodedBlob], bool]
+    #: Whether the carrier's status of the final answer means success.
+    succeeded: Callable[[int], bool] = lambda status: status == STATUS_SUCCESS
 
 
 def _stream(blob: AuthBlob) -> Hashable:
@@ -99,10 +104,55 @@ def _neg_state_final(item: DecodedBlob) -> bool:
     return _response(item.blob) and state in (ACCEPT_COMPLETED, REJECT)
 
 
+def _token_final(item: DecodedBlob) -> bool:
+    """A server answer that asks for no further round: no token, a final negState (RFC 4178
+    4.2.2), or a token other than an NTLM CHALLENGE (MS-NLMP 3.1.5.1) — the raw NTLM carriers
+    (HTTP MS-NTHT, LDAP sicily, DCE/RPC) have no status that says "continue"."""
+    if not item.blob.data:
+        return True
+    state = _neg_state(item.tree)
+    if state is not None:
+        return state in (ACCEPT_COMPLETED, REJECT)
+    return not any(
+        node.name == "MessageType" and node.value == NTLM_CHALLENGE for node in item.tree.walk()
+    )
+
+
+def _http_final(item: DecodedBlob) -> bool:
+    """RFC 4559 / MS-NTHT: a 401/407 carrying a token continues; any other answer ends."""
+    if not _response(item.blob):
+        return False
+    return item.blob.context.get("status") not in (401, 407) or _token_final(item)
+
+
+def _ldap_final(item: DecodedBlob) -> bool:
+    """RFC 4513 5.2.1.2: saslBindInProgress (14) continues; sicily (MS-ADTS 5.1.1.1.3) sends
+    its CHALLENGE with success, so the token decides too."""
+    status = item.blob.context.get("status")
+    return _response(item.blob) and status != LDAP_SASL_BIND_IN_PROGRESS and _token_final(item)
+
+
+def _dcerpc_final(item: DecodedBlob) -> bool:
+    """MS-RPCE 3.3.1.5.2: AUTH3 is the client's last leg (no answer follows); BIND_NAK ends; a
+    BIND_ACK / ALTER_CONTEXT_RESP ends when its token asks for no more."""
+    ptype = item.blob.context.get("ptype")
+    if ptype in (DCERPC_AUTH3, DCERPC_BIND_NAK):
+        return True
+    return _response(item.blob) and _token_final(item)
+
+
+def _carrier_rules(final: Callable[[DecodedBlob], bool], ok: Callable[[int], bool]) -> CarrierRules:
+    """One authentication at a time per TCP connection (HTTP, LDAP and DCE/RPC)."""
+    return CarrierRules(_stream, lambda blob: None, _response, lambda blob: False, final, ok)
+
+
 #: Conversation rules by ``AuthBlob.carrier``; unknown carriers get :data:`DEFAULT_RULES`.
 RULES: dict[str, CarrierRules] = {
     "smb2": _smb_rules(SMB2_NEGOTIATE),
     "smb1": _smb_rules(SMB1_NEGOTIATE),
+    "http": _carrier_rules(_http_final, lambda status: 200 <= status < 400),
+    "ldap": _carrier_rules(_ldap_final, lambda status: status == STATUS_SUCCESS),
+    "dcerpc": _carrier_rules(_dcerpc_final, lambda status: status == STATUS_SUCCESS),
 }
 DEFAULT_RULES = CarrierRules(
     _stream, lambda blob: None, _response, lambda blob: False, _neg_state_final
@@ -345,8 +395,9 @@ class Conversation:
             return None
         last = self.messages[-1].blob.context
         if last.get("status") is not None:
-            return last.get("status") == STATUS_SUCCESS
-        return self.neg_state == NEG_STATES[ACCEPT_COMPLETED]
+            return RULES.get(self.carrier, DEFAULT_RULES).succeeded(int(last["status"]))
+        state = self.neg_state  # None: no answer says (e.g. DCE/RPC AUTH3 ends the exchange)
+        return None if state is None else state == NEG_STATES[ACCEPT_COMPLETED]
 
     @property
     def mech_list_mic(self) -> bool:

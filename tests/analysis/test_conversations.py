@@ -170,3 +170,24 @@ def test_an_interim_status_pending_response_does_not_end_the_conversation() -> N
     [conversation] = group([items[9], items[10], items[11], items[12], interim, items[13]])
     assert conversation.final and conversation.outcome == "accept-completed + STATUS_SUCCESS"
     assert len(conversation.messages) == 5 and conversation.rounds == 2
+
+
+@pytest.mark.parametrize(
+    "path, carrier, outcomes",
+    [
+        (
+            CAPTURES / "http-ntlm.pcap",
+            "http",
+            [("OK", True), ("Unauthorized", False), ("Unauthorized", False)],
+        ),
+        (SHARED / "zeek/ldap_aduser1-ntlm.pcap", "ldap", [("success", True)]),
+        (CAPTURES / "ldap-sasl.pcap", "ldap", [("accept-completed + success", True)] * 2),
+        (SHARED / "zeek/dce-rpc_mapi.pcap", "dcerpc", [("completed", None)] * 2),
+        (SHARED / "zeek/dce-rpc_kerberos135_auth.pcapng", "dcerpc", [("accept-completed", True)]),
+    ],
+)
+def test_other_carriers_end_their_conversations(path: object, carrier: str, outcomes: list) -> None:
+    """HTTP 401+token / LDAP saslBindInProgress / an NTLM CHALLENGE continue; AUTH3 ends."""
+    found = [c.to_dict() for c in conversations(path)]
+    assert {record["carrier"] for record in found} == {carrier}
+    assert [(record["outcome"], record["succeeded"]) for record in found] == outcomes
