@@ -19,7 +19,7 @@ from collections import deque
 
 from negodissect.carriers import Context, Message
 from negodissect.field import Field
-from negodissect.transport.nbss import Pdu
+from negodissect.transport.nbss import Pdu, StreamFramer
 
 #: Largest message head (start line + header fields) followed; larger ones lose sync.
 MAX_HEAD = 64 * 1024
@@ -65,7 +65,7 @@ def looks_like(data: bytes, start: int, end: int, sport: int, dport: int) -> boo
     return _START.match(data, start, min(end, start + _START_KEEP)) is not None
 
 
-class Framer:
+class Framer(StreamFramer):
     """Cuts one direction of an HTTP/1.x connection into message heads (see module docstring).
 
     Only heads that may matter are handed on: those with an authentication header, and every
@@ -81,19 +81,6 @@ class Framer:
         self.chunked = False  # inside a chunked body, between chunks
         self.hunting = True  # looking for a start line
         self.scanned = 0  # bytes of the buffer searched for a head end already (no rescans)
-
-    def feed(self, data: bytes) -> list[Pdu | str]:
-        """Add in-order stream bytes; return the heads they complete and notes (str)."""
-        out: list[Pdu | str] = []
-        if self.skip:
-            if len(data) <= self.skip:
-                self.skip -= len(data)
-                return out
-            data = data[self.skip :]
-            self.skip = 0
-        self.buf += data
-        self._parse(out)
-        return out
 
     def gap(self, size: int) -> list[Pdu | str]:
         """``size`` bytes lost: fine inside a body being skipped, else resynchronise."""

@@ -54,7 +54,35 @@ def looks_like_smb(data: bytes, start: int, end: int, sport: int, dport: int) ->
     )
 
 
-class RecordFramer:
+class StreamFramer:
+    """Buffers in-order stream bytes, dropping the :attr:`skip` bytes a framer chose not to keep.
+
+    Subclasses set ``buf`` and ``skip`` and cut PDUs out of ``buf`` in :meth:`_parse`.
+    """
+
+    __slots__ = ("buf", "skip")
+
+    buf: bytearray
+    skip: int
+
+    def feed(self, data: bytes) -> list[Pdu | str]:
+        """Add in-order stream bytes; return the PDUs they complete and notes (str)."""
+        out: list[Pdu | str] = []
+        if self.skip:
+            if len(data) <= self.skip:
+                self.skip -= len(data)
+                return out
+            data = data[self.skip :]
+            self.skip = 0
+        self.buf += data
+        self._parse(out)
+        return out
+
+    def _parse(self, out: list[Pdu | str]) -> None:
+        raise NotImplementedError
+
+
+class RecordFramer(StreamFramer):
     """Cuts one direction of a stream into length-framed records; see the module docstring.
 
     Subclasses say how a record starts (:attr:`SYNC`, a regex found while hunting), how many
@@ -62,7 +90,7 @@ class RecordFramer:
     (:attr:`STRIP`) and, in :meth:`frame`, how long the record at the start of the buffer is.
     """
 
-    __slots__ = ("buf", "holes", "hunting", "peeked", "skip", "total", "want")
+    __slots__ = ("holes", "hunting", "peeked", "total", "want")
 
     #: Bytes needed before :meth:`frame` can read a record's length.
     HEADER_SIZE = 4
@@ -91,19 +119,6 @@ class RecordFramer:
         framer resynchronises on the next :attr:`SYNC` match.
         """
         raise NotImplementedError
-
-    def feed(self, data: bytes) -> list[Pdu | str]:
-        """Add in-order stream bytes; return the PDUs they complete and notes (str)."""
-        out: list[Pdu | str] = []
-        if self.skip:
-            if len(data) <= self.skip:
-                self.skip -= len(data)
-                return out
-            data = data[self.skip :]
-            self.skip = 0
-        self.buf += data
-        self._parse(out)
-        return out
 
     def gap(self, size: int) -> list[Pdu | str]:
         """``size`` stream bytes were lost; return PDUs completed (with holes) and notes."""
