@@ -12,6 +12,7 @@ Exit codes:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class Run:
 
         self.options = options
         self.out: Console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+        self.out.on_broken_pipe = _reader_went_away  # type: ignore[method-assign]
         if not self.out.is_terminal:  # piped: never crop a tree line to a guessed width
             self.out.width = PIPE_WIDTH
         self.err: Console = Console(
@@ -427,9 +429,9 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
             else:
                 decode_capture(run, source)
         _write_hashes(run)
+        sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (e.g. | head): not an error
-        sys.exit(EXIT_OK)
+        _reader_went_away()
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # a bug: one line for the user, the traceback on request
@@ -438,6 +440,12 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
         run.problem(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         sys.exit(EXIT_INTERNAL)
     sys.exit(run.exit_code)
+
+
+def _reader_went_away() -> None:
+    """The reader of stdout went away (e.g. ``| head``): not an error (rich would exit 1)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(EXIT_OK)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,19 @@ def test_hostile_strings_are_escaped_in_every_mode() -> None:
             assert "\\x1b[2J[red]EVI\\x0d\\x07\\x9b" in done.stdout
         if mode in (("--json",), ("--jsonl",)):
             assert "\\u001b[2J[red]EVI\\r\\u0007" in done.stdout
+
+
+def test_closed_pipe_is_not_an_error() -> None:
+    """`negodissect FILE | head -1`: the reader leaving early gives exit 0 and no traceback."""
+    capture = str(Path(__file__).resolve().parents[1] / "captures" / "smb2-ntlm-multi.pcap")
+    for mode in ((), ("--jsonl",), ("--summary",)):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "negodissect", "-q", *mode, capture],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        process.stdout.readline()
+        process.stdout.close()  # like head -1
+        assert process.wait(timeout=60) == 0, mode
+        assert b"Traceback" not in process.stderr.read()
