@@ -191,12 +191,6 @@ class Framer(StreamFramer):
         self.chunked = False
         return True
 
-    def _drop(self, size: int) -> None:
-        if len(self.buf) >= size:
-            del self.buf[:size]
-        else:
-            self.skip = size - len(self.buf)
-            self.buf.clear()
 
 
 class Flow:

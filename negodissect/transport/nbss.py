@@ -81,6 +81,14 @@ class StreamFramer:
     def _parse(self, out: list[Pdu | str]) -> None:
         raise NotImplementedError
 
+    def _drop(self, size: int) -> None:
+        """Drop ``size`` bytes, whether buffered already or still to come (then skipped)."""
+        if len(self.buf) >= size:
+            del self.buf[:size]
+        else:
+            self.skip = size - len(self.buf)
+            self.buf.clear()
+
 
 class RecordFramer(StreamFramer):
     """Cuts one direction of a stream into length-framed records; see the module docstring.
@@ -165,11 +173,7 @@ class RecordFramer(StreamFramer):
 
     def _drop(self, size: int) -> None:
         """Drop ``size`` bytes of framing + PDU, whether buffered already or still to come."""
-        if len(self.buf) >= size:
-            del self.buf[:size]
-        else:
-            self.skip = size - len(self.buf)
-            self.buf.clear()
+        super()._drop(size)
         self.peeked = False
         self.holes = []
 
