@@ -48,3 +48,23 @@ def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[s
         done.stdout.decode("utf-8", "replace"),
         done.stderr.decode("utf-8", "replace"),
     )
+
+
+def real(source: str, frame: int, carrier: str) -> bytes:
+    """The blob of tests/data/blobs.json from capture ``source`` (a suffix), frame, carrier."""
+    return bytes.fromhex(
+        next(
+            r["blob"]
+            for r in BLOBS
+            if r["source"].endswith(source) and r["frame"] == frame and r["carrier"] == carrier
+        )
+    )
+
+
+def der(tag: int, content: bytes) -> bytes:
+    """One DER TLV with a definite length (X.690 8.1), for hand-built edge cases."""
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + content

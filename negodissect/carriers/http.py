@@ -192,7 +192,6 @@ class Framer(StreamFramer):
         return True
 
 
-
 class Flow:
     """One HTTP connection: framers per direction, requests awaiting responses, exchange state."""
 

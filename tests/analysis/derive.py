@@ -15,6 +15,7 @@ from pathlib import Path
 from negodissect.analysis.decoded import DecodedBlob, decode_capture
 from negodissect.carriers.smb2 import HEADER_SIZE
 from negodissect.field import Field
+from tests.conftest import der
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
@@ -85,15 +86,6 @@ def _resize(payload: bytes, new_length: int, delta: int) -> bytes:
 
 
 # -- DER (X.690) ---------------------------------------------------------------------------
-
-
-def der(tag: int, content: bytes) -> bytes:
-    """One DER TLV with a definite length."""
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
 
 
 def oid(dotted: str) -> bytes:

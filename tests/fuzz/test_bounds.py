@@ -18,24 +18,13 @@ import pytest
 from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
 from negodissect.sources import stdin
-from tests.conftest import BLOBS
+from tests.conftest import real
 from tests.fuzz.harness import asn1_length_positions, check_tree, nest, render, tlv
 
 TIME_LIMIT = 1.0
 MEMORY_LIMIT = 16 * 1024 * 1024
 #: A length field saying 2^32 - 1 bytes follow (X.690 8.1.3.5, four subsequent octets).
 HUGE_LENGTH = b"\x84\xff\xff\xff\xff"
-
-
-def real(source: str, frame: int, carrier: str) -> bytes:
-    """A blob of tests/data/blobs.json."""
-    return bytes.fromhex(
-        next(
-            r["blob"]
-            for r in BLOBS
-            if r["source"].endswith(source) and r["frame"] == frame and r["carrier"] == carrier
-        )
-    )
 
 
 NEGO_INIT = real("/smb2.pcapng", 2, "smb2")  # GSS: SPNEGO NegTokenInit carrying NEGOEX

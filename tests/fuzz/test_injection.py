@@ -23,7 +23,7 @@ import pytest
 from negodissect.field import Field
 from negodissect.gss import ber, framing, ntlm
 from negodissect.render.text import printable
-from tests.conftest import BLOBS
+from tests.conftest import real
 from tests.fuzz.harness import tlv
 
 #: Everything hostile at once: CSI clear screen, OSC 52 clipboard, 8-bit CSI, rich markup and a
@@ -40,16 +40,6 @@ FORBIDDEN = {chr(code) for code in [*range(0x20), *range(0x7F, 0xA0)]} - {"\n"}
 FORBIDDEN |= {
     chr(code) for code in range(0x200B, 0x2070) if unicodedata.category(chr(code)) == "Cf"
 }
-
-
-def real(source: str, frame: int, carrier: str) -> bytes:
-    return bytes.fromhex(
-        next(
-            r["blob"]
-            for r in BLOBS
-            if r["source"].endswith(source) and r["frame"] == frame and r["carrier"] == carrier
-        )
-    )
 
 
 def decoded(data: bytes) -> Field:

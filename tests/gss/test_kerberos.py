@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from negodissect.field import DecodeError, Field
 from negodissect.gss import ber, kerberos
+from tests.conftest import der
 
 BLOBS = json.loads((Path(__file__).parents[1] / "data" / "blobs.json").read_text())
 
@@ -81,15 +82,6 @@ GSS_KRB_ERROR = bytes.fromhex(
 )
 # An RFC 4121 MIC token: golang-auth/go-gssapi v2/krb5/message_token_test.go (SampleMICToken).
 CFX_MIC = bytes.fromhex("040404ffffffffff000000000000007bb479cc6b1a27beb60a815b26")
-
-
-def der(tag: int, content: bytes) -> bytes:
-    """A DER TLV (X.690 8.1) for hand-built edge cases."""
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
 
 
 def gss_inner(blob: bytes) -> tuple[int, int] | None:

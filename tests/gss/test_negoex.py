@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from negodissect.field import DecodeError, Field
 from negodissect.gss import negoex
+from tests.conftest import der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 SOURCE = "packetgen-plugin-smb/smb2.pcapng"
@@ -298,17 +299,11 @@ def test_real_token_matches_tshark_recorded() -> None:
     assert _ours(REAL[2]) == TSHARK_FRAME_2
 
 
-def _der(tag: int, body: bytes) -> bytes:
-    size = len(body)
-    length = bytes([size]) if size < 0x80 else bytes([0x82]) + size.to_bytes(2, "big")
-    return bytes([tag]) + length + body
-
-
 def _pcap_with(token: bytes) -> bytes:
     """One Ethernet/IPv4/TCP frame: an HTTP request whose Negotiate token carries ``token``."""
     negoex_oid = bytes.fromhex("060a2b06010401823702021e")
-    init = _der(0x30, _der(0xA0, _der(0x30, negoex_oid)) + _der(0xA2, _der(0x04, token)))
-    gss = _der(0x60, bytes.fromhex("06062b0601050502") + _der(0xA0, init))
+    init = der(0x30, der(0xA0, der(0x30, negoex_oid)) + der(0xA2, der(0x04, token)))
+    gss = der(0x60, bytes.fromhex("06062b0601050502") + der(0xA0, init))
     http = b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Negotiate "
     http += base64.b64encode(gss) + b"\r\n\r\n"
     tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 1, 0x50, 0x18, 65535, 0, 0)
