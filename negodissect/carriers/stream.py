@@ -92,6 +92,7 @@ def blobs_from_capture(
     streams: set[int] | None = None,
     frames: set[int] | None = None,
     on_progress: ProgressHook | None = None,
+    fast: bool = True,
 ) -> Iterator[AuthBlob | Notice]:
     """Every security blob (SMB2/SMB1, HTTP, LDAP, DCE/RPC) of the capture at ``path``, in
     capture order, with notices.
@@ -101,8 +102,9 @@ def blobs_from_capture(
     reassembled); ``frames`` keeps only blobs and notices of those frames (notices about the file
     as a whole stay).  ``on_progress(bytes_read, total)`` is called a few times per second and
     once at the end; for gzip input ``bytes_read`` counts compressed bytes, like ``total``.
+    ``fast=False`` reads classic pcap record by record with scapy (the plain path, for tests).
     """
-    segments = read_segments(path, on_progress)
+    segments = read_segments(path, on_progress, fast=fast)
     return _Pipeline(streams, frames).run(segments)
 
 

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from struct import Struct
-from struct import error as struct_error
 from typing import IO, NamedTuple
 
 ProgressHook = Callable[[int, int], None]
@@ -58,6 +57,8 @@ PROGRESS_INTERVAL = 0.2
 PROGRESS_EVERY = 512
 #: Read buffer of the capture file.
 READ_BUFFER = 1 << 20
+#: Classic pcap files are read this many bytes at a time.
+READ_CHUNK = 1 << 20
 
 MAGIC_GZIP = b"\x1f\x8b"
 MAGIC_PCAP = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
@@ -154,13 +155,15 @@ def _open(path: str) -> IO[bytes]:
 
 
 def read_segments(
-    path: str, on_progress: ProgressHook | None = None
+    path: str, on_progress: ProgressHook | None = None, *, fast: bool = True
 ) -> Iterator[Segment | SourceNote]:
     """Every TCP segment of the capture at ``path``, in file order, with notes about the file.
 
     Opens the file at once: raises :class:`CaptureError` (before any iteration) when it cannot be
     opened or recognised; a truncated last record or a damaged tail becomes a :class:`SourceNote`
-    and ends the file cleanly.
+    and ends the file cleanly.  Classic pcap records are walked by :func:`_pcap_records` (the fast
+    path) unless ``fast`` is false; pcapng, and classic pcap with ``fast=False``, are read record
+    by record with scapy's raw readers (:func:`_scapy_records`).
     """
     raw = _open(path)
     from scapy.error import Scapy_Exception
@@ -173,13 +176,86 @@ def read_segments(
         raw.close()
         raise CaptureError(f"{path}: {error}") from error
     total = os.fstat(raw.fileno()).st_size
-    return _records(reader, isinstance(reader, RawPcapNgReader), raw, total, on_progress)
+    is_ng = isinstance(reader, RawPcapNgReader)
+    if fast and not is_ng:
+        return _pcap_records(reader, raw, total, on_progress)
+    return _scapy_records(reader, is_ng, raw, total, on_progress)
 
 
-def _records(
+def _pcap_records(
+    reader, raw: IO[bytes], total: int, on_progress: ProgressHook | None
+) -> Iterator[Segment | SourceNote]:
+    """The records of a classic pcap file (libpcap format), walked in :data:`READ_CHUNK` pieces.
+
+    scapy has read the file header; the records (16-byte header, then ``incl_len`` bytes) are
+    taken from large reads without copying a record that is not TCP: :func:`parse_frame` looks at
+    them inside the chunk.  scapy's per-record reader costs about 1 s per million records, this
+    walk about 0.3 s.  Records are kept exactly as scapy would keep them (a record longer than
+    :data:`MAX_RECORD` is cut there and the rest skipped), which a test checks.
+    """
+    header = Struct(reader.endian + "IIII")
+    unpack = header.unpack_from
+    linktype = reader.linktype
+    divisor = 1e9 if reader.nano else 1e6
+    stream = reader.f  # the decompressed stream for gzip input
+    frame = fragments = cut_frames = skip = 0
+    buf, pos = b"", 0
+    last_progress = time.monotonic()
+    with raw:
+        while True:
+            try:
+                chunk = stream.read(READ_CHUNK)
+            except Exception as error:  # a damaged gzip stream, an I/O error: ends this file
+                yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
+                break
+            if skip and chunk:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+                if not chunk:
+                    continue
+            buf = buf[pos:] + chunk if pos < len(buf) else chunk
+            pos, size = 0, len(buf)
+            while pos + PCAP_RECORD_HEADER <= size:
+                sec, fraction, caplen, wirelen = unpack(buf, pos)
+                kept = caplen if caplen <= MAX_RECORD else MAX_RECORD
+                end = pos + PCAP_RECORD_HEADER + kept
+                if end > size:
+                    if chunk:
+                        break  # the record continues in the next chunk
+                    end = size  # end of file inside the record
+                frame += 1
+                if end - pos - PCAP_RECORD_HEADER < kept:
+                    yield _truncated_record(frame, caplen, end - pos - PCAP_RECORD_HEADER)
+                elif kept < caplen:
+                    skip = caplen - kept
+                if caplen < wirelen:
+                    cut_frames += 1
+                segment = parse_frame(
+                    linktype, buf, pos + PCAP_RECORD_HEADER, end, frame, sec + fraction / divisor
+                )
+                if segment is not None:
+                    if segment is FRAGMENT:
+                        fragments += 1
+                    else:
+                        yield segment
+                pos = end
+                if skip:
+                    dropped = min(skip, size - pos)
+                    pos, skip = pos + dropped, skip - dropped
+            if not chunk:
+                if pos < size or skip:
+                    yield _damaged(frame, "")
+                break
+            if on_progress is not None and time.monotonic() - last_progress >= PROGRESS_INTERVAL:
+                last_progress = time.monotonic()
+                on_progress(raw.tell(), total)
+    yield from _summary(fragments, cut_frames, total, on_progress)
+
+
+def _scapy_records(
     reader, is_ng: bool, raw: IO[bytes], total: int, on_progress: ProgressHook | None
 ) -> Iterator[Segment | SourceNote]:
-    """The records of an open reader as segments and notes; closes the file at the end."""
+    """The records of an open scapy raw reader (pcapng, or classic pcap on the plain path)."""
     frame = 0
     fragments = 0
     cut_frames = 0
@@ -196,18 +272,10 @@ def _records(
             except EOFError:
                 damaged = warnings or (not is_ng and stream.tell() != position)
                 if damaged or stream.read(1):
-                    detail = f" ({warnings[-1]})" if warnings else ""
-                    yield SourceNote(
-                        frame + 1,
-                        "warning",
-                        f"capture truncated or damaged after frame {frame}{detail}; "
-                        "the rest of the file is ignored",
-                    )
+                    yield _damaged(frame, f" ({warnings[-1]})" if warnings else "")
                 break
             except Exception as error:  # any reader failure ends this file only
-                yield SourceNote(
-                    frame + 1, "error", f"cannot read record after frame {frame}: {error}"
-                )
+                yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
                 break
             frame += 1
             if is_ng:
@@ -219,24 +287,42 @@ def _records(
                 caplen = meta.caplen
                 position += PCAP_RECORD_HEADER + caplen
                 if len(data) < min(caplen, MAX_RECORD):
-                    yield SourceNote(
-                        frame,
-                        "warning",
-                        f"record truncated: {caplen} bytes announced, {len(data)} in the file",
-                    )
+                    yield _truncated_record(frame, caplen, len(data))
             if caplen < meta.wirelen:
                 cut_frames += 1
-            parsed = parse_frame(linktype, data)
-            if parsed is not None:
-                if parsed is FRAGMENT:
+            segment = parse_frame(linktype, data, 0, len(data), frame, stamp)
+            if segment is not None:
+                if segment is FRAGMENT:
                     fragments += 1
                 else:
-                    yield Segment(frame, stamp, *parsed)
+                    yield segment
             if on_progress is not None and frame % PROGRESS_EVERY == 0:
                 now = time.monotonic()
                 if now - last_progress >= PROGRESS_INTERVAL:
                     last_progress = now
                     on_progress(raw.tell(), total)
+    yield from _summary(fragments, cut_frames, total, on_progress)
+
+
+def _truncated_record(frame: int, caplen: int, found: int) -> SourceNote:
+    return SourceNote(
+        frame, "warning", f"record truncated: {caplen} bytes announced, {found} in the file"
+    )
+
+
+def _damaged(frame: int, detail: str) -> SourceNote:
+    return SourceNote(
+        frame + 1,
+        "warning",
+        f"capture truncated or damaged after frame {frame}{detail}; "
+        "the rest of the file is ignored",
+    )
+
+
+def _summary(
+    fragments: int, cut_frames: int, total: int, on_progress: ProgressHook | None
+) -> Iterator[SourceNote]:
+    """The end of a file: the last progress call, and what was counted instead of reported."""
     if on_progress is not None:
         on_progress(total, total)
     if fragments:
@@ -251,49 +337,49 @@ def _records(
 FRAGMENT = ("non-first fragment",)
 
 
-def parse_frame(linktype: int, data: bytes) -> tuple | None:
-    """The TCP fields of one frame, :data:`FRAGMENT`, or None when it is not a TCP segment.
-
-    Result: (src, dst, sport, dport, seq, ack, flags, data, start, end, cut).
+def parse_frame(
+    linktype: int, data: bytes, start: int, size: int, frame: int = 0, stamp: float = 0.0
+) -> Segment | tuple | None:
+    """The TCP segment in the frame ``data[start:size]``, :data:`FRAGMENT`, or None when it is
+    not a TCP segment.  ``data`` may hold more than the frame (a chunk of the file): nothing past
+    ``size`` is read, and the segment keeps ``data`` without copying (payload ``data[start:end]``).
     """
-    size = len(data)
-    try:
-        if linktype == LINKTYPE_ETHERNET:
-            offset = 14
-            ethertype = _U16.unpack_from(data, 12)[0]
-            tags = 0
-            while ethertype in ETHERTYPE_VLAN and tags < MAX_VLAN_TAGS:
-                ethertype = _U16.unpack_from(data, offset + 2)[0]
-                offset += 4
-                tags += 1
-            if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
-                return None
-        elif linktype == LINKTYPE_LINUX_SLL:
-            offset = 16
-        elif linktype == LINKTYPE_LINUX_SLL2:
-            offset = 20
-        elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
-            offset = 4
-        elif (
-            linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD
-        ):
-            offset = 0
-        else:
+    if linktype == LINKTYPE_ETHERNET:
+        offset = start + 14
+        if offset > size:
             return None
-        if offset >= size:
+        ethertype = _U16.unpack_from(data, offset - 2)[0]
+        tags = 0
+        while ethertype in ETHERTYPE_VLAN and tags < MAX_VLAN_TAGS and offset + 4 <= size:
+            ethertype = _U16.unpack_from(data, offset + 2)[0]
+            offset += 4
+            tags += 1
+        if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
             return None
-        version = data[offset] >> 4
-        if version == 4:
-            return _ipv4(data, offset, size)
-        if version == 6:
-            return _ipv6(data, offset, size)
-    except (IndexError, struct_error):  # a frame too short for its headers: not a TCP segment
+    elif linktype == LINKTYPE_LINUX_SLL:
+        offset = start + 16
+    elif linktype == LINKTYPE_LINUX_SLL2:
+        offset = start + 20
+    elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        offset = start + 4
+    elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD:
+        offset = start
+    else:
         return None
+    if offset >= size:
+        return None
+    version = data[offset] >> 4
+    if version == 4:
+        return _ipv4(data, offset, size, frame, stamp)
+    if version == 6:
+        return _ipv6(data, offset, size, frame, stamp)
     return None
 
 
-def _ipv4(data: bytes, offset: int, size: int) -> tuple | None:
+def _ipv4(data: bytes, offset: int, size: int, frame: int, stamp: float) -> Segment | tuple | None:
     """IPv4 header at ``offset`` (RFC 791)."""
+    if offset + 20 > size:
+        return None
     first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
     if protocol != IPPROTO_TCP:
         return None
@@ -301,18 +387,14 @@ def _ipv4(data: bytes, offset: int, size: int) -> tuple | None:
         return FRAGMENT
     header = (first & 0x0F) * 4
     end = offset + total if total >= header else size
-    return _tcp(
-        data,
-        offset + header,
-        end,
-        size,
-        data[offset + 12 : offset + 16],
-        data[offset + 16 : offset + 20],
-    )
+    src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+    return _tcp(data, offset + header, end, size, src, dst, frame, stamp)
 
 
-def _ipv6(data: bytes, offset: int, size: int) -> tuple | None:
+def _ipv6(data: bytes, offset: int, size: int, frame: int, stamp: float) -> Segment | tuple | None:
     """IPv6 header at ``offset`` (RFC 8200), extension headers skipped."""
+    if offset + 40 > size:
+        return None
     payload = _U16.unpack_from(data, offset + 4)[0]
     following = data[offset + 6]
     src = data[offset + 8 : offset + 24]
@@ -321,7 +403,9 @@ def _ipv6(data: bytes, offset: int, size: int) -> tuple | None:
     position = offset + 40
     for _ in range(MAX_IPV6_EXTENSIONS):
         if following == IPPROTO_TCP:
-            return _tcp(data, position, end, size, src, dst)
+            return _tcp(data, position, end, size, src, dst, frame, stamp)
+        if position + 8 > size:
+            return None
         if following == IPV6_FRAGMENT:
             if _U16.unpack_from(data, position + 2)[0] & 0xFFF8:
                 return FRAGMENT
@@ -335,8 +419,19 @@ def _ipv6(data: bytes, offset: int, size: int) -> tuple | None:
     return None
 
 
-def _tcp(data: bytes, offset: int, end: int, size: int, src: bytes, dst: bytes) -> tuple | None:
+def _tcp(
+    data: bytes,
+    offset: int,
+    end: int,
+    size: int,
+    src: bytes,
+    dst: bytes,
+    frame: int,
+    stamp: float,
+) -> Segment | None:
     """TCP header at ``offset`` (RFC 9293); payload up to ``end`` (the IP length)."""
+    if offset + 20 > size:
+        return None
     sport, dport, seq, ack, data_offset, flags = _TCP.unpack_from(data, offset)
     start = offset + (data_offset >> 4) * 4
     if start > end:
@@ -344,4 +439,6 @@ def _tcp(data: bytes, offset: int, end: int, size: int, src: bytes, dst: bytes) 
     captured = min(end, size)
     if start > captured:
         start = captured
-    return (src, dst, sport, dport, seq, ack, flags, data, start, captured, end - captured)
+    return Segment(
+        frame, stamp, src, dst, sport, dport, seq, ack, flags, data, start, captured, end - captured
+    )
