@@ -102,10 +102,12 @@ def blobs_from_capture(
     reassembled); ``frames`` keeps only blobs and notices of those frames (notices about the file
     as a whole stay).  ``on_progress(bytes_read, total)`` is called a few times per second and
     once at the end; for gzip input ``bytes_read`` counts compressed bytes, like ``total``.
-    ``fast=False`` reads classic pcap record by record with scapy (the plain path, for tests).
+    ``fast=False`` is the plain path, for tests: classic pcap read record by record with scapy,
+    and every segment handed to the reassembler.
     """
-    segments = read_segments(path, on_progress, fast=fast)
-    return _Pipeline(streams, frames).run(segments)
+    pipeline = _Pipeline(streams, frames)
+    quiet = pipeline.reassembler.quiet if fast else None
+    return pipeline.run(read_segments(path, on_progress, fast=fast, quiet=quiet))
 
 
 class _Pipeline:

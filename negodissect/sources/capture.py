@@ -16,10 +16,10 @@ import gzip
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from struct import Struct
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, Protocol
 
 ProgressHook = Callable[[int, int], None]
 
@@ -68,6 +68,17 @@ _U16 = Struct("!H")
 _U32 = Struct("!I")
 _IPV4 = Struct("!BxHxxHxB")  # version/IHL, total length, flags/fragment offset, protocol
 _TCP = Struct("!HHIIBB")  # ports, seq, ack, data offset, flags
+_FIN_SYN_RST = 0x07
+
+
+class Stamped(Protocol):
+    """What :func:`read_segments` needs of a connection it drops segments of."""
+
+    last_time: float
+
+
+#: No connection is quiet.
+NOBODY: Mapping[bytes, Stamped] = {}
 
 
 class CaptureError(Exception):
@@ -155,7 +166,11 @@ def _open(path: str) -> IO[bytes]:
 
 
 def read_segments(
-    path: str, on_progress: ProgressHook | None = None, *, fast: bool = True
+    path: str,
+    on_progress: ProgressHook | None = None,
+    *,
+    fast: bool = True,
+    quiet: Mapping[bytes, Stamped] | None = None,
 ) -> Iterator[Segment | SourceNote]:
     """Every TCP segment of the capture at ``path``, in file order, with notes about the file.
 
@@ -163,7 +178,10 @@ def read_segments(
     opened or recognised; a truncated last record or a damaged tail becomes a :class:`SourceNote`
     and ends the file cleanly.  Classic pcap records are walked by :func:`_pcap_records` (the fast
     path) unless ``fast`` is false; pcapng, and classic pcap with ``fast=False``, are read record
-    by record with scapy's raw readers (:func:`_scapy_records`).
+    by record with scapy's raw readers (:func:`_scapy_records`).  On the fast path, segments
+    without SYN, FIN or RST of the connections in ``quiet`` (by IP source + destination address
+    and TCP source + destination port, as on the wire) are not yielded: their ``last_time`` is
+    set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
     """
     raw = _open(path)
     from scapy.error import Scapy_Exception
@@ -177,13 +195,21 @@ def read_segments(
         raise CaptureError(f"{path}: {error}") from error
     total = os.fstat(raw.fileno()).st_size
     is_ng = isinstance(reader, RawPcapNgReader)
-    if fast and not is_ng:
-        return _pcap_records(reader, raw, total, on_progress)
-    return _scapy_records(reader, is_ng, raw, total, on_progress)
+    if not fast:
+        return _scapy_records(reader, is_ng, raw, total, on_progress, NOBODY)
+    if is_ng:
+        return _scapy_records(
+            reader, is_ng, raw, total, on_progress, NOBODY if quiet is None else quiet
+        )
+    return _pcap_records(reader, raw, total, on_progress, NOBODY if quiet is None else quiet)
 
 
 def _pcap_records(
-    reader, raw: IO[bytes], total: int, on_progress: ProgressHook | None
+    reader,
+    raw: IO[bytes],
+    total: int,
+    on_progress: ProgressHook | None,
+    quiet: Mapping[bytes, Stamped],
 ) -> Iterator[Segment | SourceNote]:
     """The records of a classic pcap file (libpcap format), walked in :data:`READ_CHUNK` pieces.
 
@@ -230,8 +256,9 @@ def _pcap_records(
                     skip = caplen - kept
                 if caplen < wirelen:
                     cut_frames += 1
+                stamp = sec + fraction / divisor
                 segment = parse_frame(
-                    linktype, buf, pos + PCAP_RECORD_HEADER, end, frame, sec + fraction / divisor
+                    linktype, buf, pos + PCAP_RECORD_HEADER, end, frame, stamp, quiet
                 )
                 if segment is not None:
                     if segment is FRAGMENT:
@@ -253,7 +280,12 @@ def _pcap_records(
 
 
 def _scapy_records(
-    reader, is_ng: bool, raw: IO[bytes], total: int, on_progress: ProgressHook | None
+    reader,
+    is_ng: bool,
+    raw: IO[bytes],
+    total: int,
+    on_progress: ProgressHook | None,
+    quiet: Mapping[bytes, Stamped],
 ) -> Iterator[Segment | SourceNote]:
     """The records of an open scapy raw reader (pcapng, or classic pcap on the plain path)."""
     frame = 0
@@ -290,7 +322,7 @@ def _scapy_records(
                     yield _truncated_record(frame, caplen, len(data))
             if caplen < meta.wirelen:
                 cut_frames += 1
-            segment = parse_frame(linktype, data, 0, len(data), frame, stamp)
+            segment = parse_frame(linktype, data, 0, len(data), frame, stamp, quiet)
             if segment is not None:
                 if segment is FRAGMENT:
                     fragments += 1
@@ -338,7 +370,13 @@ FRAGMENT = ("non-first fragment",)
 
 
 def parse_frame(
-    linktype: int, data: bytes, start: int, size: int, frame: int = 0, stamp: float = 0.0
+    linktype: int,
+    data: bytes,
+    start: int,
+    size: int,
+    frame: int = 0,
+    stamp: float = 0.0,
+    quiet: Mapping[bytes, Stamped] = NOBODY,
 ) -> Segment | tuple | None:
     """The TCP segment in the frame ``data[start:size]``, :data:`FRAGMENT`, or None when it is
     not a TCP segment.  ``data`` may hold more than the frame (a chunk of the file): nothing past
@@ -370,13 +408,15 @@ def parse_frame(
         return None
     version = data[offset] >> 4
     if version == 4:
-        return _ipv4(data, offset, size, frame, stamp)
+        return _ipv4(data, offset, size, frame, stamp, quiet)
     if version == 6:
-        return _ipv6(data, offset, size, frame, stamp)
+        return _ipv6(data, offset, size, frame, stamp, quiet)
     return None
 
 
-def _ipv4(data: bytes, offset: int, size: int, frame: int, stamp: float) -> Segment | tuple | None:
+def _ipv4(
+    data: bytes, offset: int, size: int, frame: int, stamp: float, quiet: Mapping[bytes, Stamped]
+) -> Segment | tuple | None:
     """IPv4 header at ``offset`` (RFC 791)."""
     if offset + 20 > size:
         return None
@@ -388,10 +428,12 @@ def _ipv4(data: bytes, offset: int, size: int, frame: int, stamp: float) -> Segm
     header = (first & 0x0F) * 4
     end = offset + total if total >= header else size
     src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
-    return _tcp(data, offset + header, end, size, src, dst, frame, stamp)
+    return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet)
 
 
-def _ipv6(data: bytes, offset: int, size: int, frame: int, stamp: float) -> Segment | tuple | None:
+def _ipv6(
+    data: bytes, offset: int, size: int, frame: int, stamp: float, quiet: Mapping[bytes, Stamped]
+) -> Segment | tuple | None:
     """IPv6 header at ``offset`` (RFC 8200), extension headers skipped."""
     if offset + 40 > size:
         return None
@@ -403,7 +445,7 @@ def _ipv6(data: bytes, offset: int, size: int, frame: int, stamp: float) -> Segm
     position = offset + 40
     for _ in range(MAX_IPV6_EXTENSIONS):
         if following == IPPROTO_TCP:
-            return _tcp(data, position, end, size, src, dst, frame, stamp)
+            return _tcp(data, position, end, size, src, dst, frame, stamp, quiet)
         if position + 8 > size:
             return None
         if following == IPV6_FRAGMENT:
@@ -428,10 +470,16 @@ def _tcp(
     dst: bytes,
     frame: int,
     stamp: float,
+    quiet: Mapping[bytes, Stamped],
 ) -> Segment | None:
     """TCP header at ``offset`` (RFC 9293); payload up to ``end`` (the IP length)."""
     if offset + 20 > size:
         return None
+    if quiet and not data[offset + 13] & _FIN_SYN_RST:
+        conn = quiet.get(src + dst + data[offset : offset + 4])
+        if conn is not None:
+            conn.last_time = stamp
+            return None
     sport, dport, seq, ack, data_offset, flags = _TCP.unpack_from(data, offset)
     start = offset + (data_offset >> 4) * 4
     if start > end:

@@ -16,6 +16,7 @@ ended) becomes a gap event, so the layer above can mark what spans it incomplete
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from struct import Struct
 
 FIN = 0x01
 SYN = 0x02
@@ -47,11 +48,21 @@ Event = tuple
 DEFAULT_PORTS: Mapping[int, object] = {445: True, 139: True}
 
 _MASK = 0xFFFFFFFF
+_PORTS = Struct("!HH")
 
 
 def seq_diff(a: int, b: int) -> int:
     """``a - b`` in 32-bit sequence space, as a signed number (RFC 9293 3.4)."""
     return ((a - b + 0x80000000) & _MASK) - 0x80000000
+
+
+def _raw_keys(conn: Connection) -> tuple[bytes, bytes]:
+    """The keys of :attr:`Reassembler.quiet` for both directions of ``conn``."""
+    (client, client_port), (server, server_port) = conn.client, conn.server
+    return (
+        client + server + _PORTS.pack(client_port, server_port),
+        server + client + _PORTS.pack(server_port, client_port),
+    )
 
 
 class Half:
@@ -81,6 +92,7 @@ class Connection:
         "kind",
         "last_frame",
         "last_time",
+        "quiet",
         "server",
         "state",
         "stream",
@@ -98,6 +110,7 @@ class Connection:
         self.halves: tuple[Half, Half] | None = None
         self.base: list[int | None] = [None, None]  # first sequence number seen per direction
         self.closed = 0  # bit 0/1: FIN seen from direction 0/1; 4: RST
+        self.quiet = False  # in Reassembler.quiet: its plain segments are dropped by the reader
         self.last_frame = 0
         self.last_time = 0.0
         self.state: object = None  # for the layer above (framers)
@@ -121,6 +134,11 @@ class Reassembler:
         self.wanted_streams = wanted_streams
         self.ports: Mapping[int, object] = DEFAULT_PORTS if ports is None else ports
         self.connections: dict[tuple, Connection] = {}
+        #: Connections that will never be reassembled, both directions seen, by their raw
+        #: addresses and ports in wire order (IP source + destination address, TCP source +
+        #: destination port).  A capture reader may drop their segments that carry no SYN, FIN or
+        #: RST before building them, stamping ``last_time`` instead: nothing else changes for them.
+        self.quiet: dict[bytes, Connection] = {}
         self.streams = 0
         self.count = 0
 
@@ -177,6 +195,8 @@ class Reassembler:
             elif conn.tries >= 2:
                 conn.candidate = False
         if conn.halves is None:
+            if conn.candidate is False and not conn.quiet and conn.base[1 - direction] is not None:
+                self._hush(conn)
             return events
         out: list[Event] = events if events is not None else []
         self._segment(conn, direction, seq, ack, flags, data, start, end, cut, out)
@@ -190,6 +210,7 @@ class Reassembler:
         for conn in list(self.connections.values()):
             self._finish(conn, out)
         self.connections.clear()
+        self.quiet.clear()
         return out
 
     def _restarts(self, conn: Connection, src: bytes, sport: int, seq: int) -> bool:
@@ -203,9 +224,18 @@ class Reassembler:
         conn.kind = kind
         conn.halves = (Half(), Half())
 
+    def _hush(self, conn: Connection) -> None:
+        conn.quiet = True
+        for key in _raw_keys(conn):
+            self.quiet[key] = conn
+
     def _retire(self, conn: Connection, events: list[Event] | None) -> list[Event]:
+        """``conn`` is over (its pair restarts, or it went idle): flush it and forget it."""
         out = events if events is not None else []
         self._finish(conn, out)
+        if conn.quiet:
+            for key in _raw_keys(conn):
+                del self.quiet[key]
         return out
 
     def _sweep(self, now: float) -> list[Event] | None:
@@ -214,7 +244,7 @@ class Reassembler:
         for key, conn in list(self.connections.items()):
             idle = now - conn.last_time
             if idle > IDLE_TIMEOUT or (conn.closed and idle > CLOSED_LINGER):
-                self._finish(conn, out)
+                self._retire(conn, out)
                 del self.connections[key]
         return out or None
 

@@ -16,6 +16,7 @@ from scapy.utils import rdpcap, wrpcap
 
 from negodissect.carriers import AuthBlob, Notice
 from negodissect.carriers.stream import blobs_from_capture
+from negodissect.sources.capture import read_segments
 from negodissect.transport import tcp
 from tests.conftest import SHARED_CAPTURES
 
@@ -216,3 +217,39 @@ def test_keepalive_probe_is_not_a_conflict(tmp_path, packets, original):
     blobs, notices = collect(out)
     assert [b.data for b in blobs] == [b.data for b in original]
     assert not [n for n in notices if n.severity != "info"]
+
+
+def test_quiet_connections_are_dropped_by_the_reader(tmp_path):
+    """Once both directions of a connection no carrier claims were seen, the reader drops its
+    plain segments (stamping the time); a SYN with a new ISN on the pair still starts stream 1."""
+    ends = {"src": "10.0.0.1", "dst": "10.0.0.2"}, {"src": "10.0.0.2", "dst": "10.0.0.1"}
+    ports = {"sport": 40000, "dport": 443}, {"sport": 443, "dport": 40000}
+
+    def segment(direction: int, flags: str, seq: int, data: bytes = b"") -> Packet:
+        return IP(**ends[direction]) / TCP(**ports[direction], flags=flags, seq=seq) / data
+
+    tls = b"\x16\x03\x01\x00\x10" + b"\x00" * 16
+    packets = [
+        segment(0, "S", 100),
+        segment(1, "SA", 900),
+        segment(0, "A", 101),
+        segment(0, "PA", 101, tls),
+        segment(1, "PA", 901, tls),
+        *(segment(index % 2, "PA", 122 + index, tls) for index in range(6)),
+        segment(0, "S", 7000),
+    ]
+    for index, packet in enumerate(packets):
+        packet.time = 1000 + index
+    path = tmp_path / "quiet.pcap"
+    wrpcap(str(path), packets)
+    reassembler = tcp.Reassembler(lambda *args: False)
+    yielded = []
+    for item in read_segments(str(path), quiet=reassembler.quiet):
+        yielded.append(item.frame)
+        if item.frame == 11:
+            assert len(reassembler.quiet) == 2  # both directions of stream 0
+            assert next(iter(reassembler.quiet.values())).last_time == 1010
+        reassembler.feed(*item)
+    assert yielded == [1, 2, 3, 4, 5, 12]
+    assert [conn.stream for conn in reassembler.connections.values()] == [1]
+    assert reassembler.quiet == {}
