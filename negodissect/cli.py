@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from negodissect.analysis.conversations import Conversation
     from negodissect.carriers import AuthBlob
+    from negodissect.carriers.background import Background
 
 #: Line width when output is not a terminal: wide enough that no tree line is ever cut.
 PIPE_WIDTH = 100_000
@@ -54,6 +55,7 @@ class Options:
     conversations: bool = False
     findings: bool = False
     hashes: TextIO | None = None
+    jobs: int = 1
 
     @property
     def triage(self) -> bool:
@@ -194,8 +196,11 @@ def decode_stdin(run: Run) -> None:
         run.emit(heading, record, tree, blob.data)
 
 
-def decode_capture(run: Run, path: str) -> None:
-    """Every security blob in one capture file, in capture order; conversations on request."""
+def decode_capture(run: Run, path: str, background: Background | None = None) -> None:
+    """Every security blob in one capture file, in capture order; conversations on request.
+
+    ``background``: the file is being read in that child process (``-j``).
+    """
     from negodissect.analysis.conversations import Grouper
     from negodissect.analysis.decoded import decode_capture as decoded_blobs
     from negodissect.carriers import Notice
@@ -210,6 +215,7 @@ def decode_capture(run: Run, path: str) -> None:
                 streams=options.streams or None,
                 frames=options.frames or None,
                 on_progress=on_progress,
+                background=background,
             ):
                 if isinstance(item, Notice):
                     where = f"frame {item.frame}: " if item.frame else ""
@@ -222,7 +228,7 @@ def decode_capture(run: Run, path: str) -> None:
                     _conversation_heading(run, conversation)
                 _emit_blob(run, path, item.blob, item.tree)
     except CaptureError as exc:
-        run.problem(f"{path}: {exc}", unreadable=True)
+        run.problem(str(exc), unreadable=True)  # names the file already
         return
     _triage(run, path, grouper.conversations)
 
@@ -345,6 +351,23 @@ def _write_hashes(run: Run) -> None:
     run.problem(f"wrote {_count(len(run.hash_lines), 'hash line')} to {target.name}", "info")
 
 
+def _read_ahead(run: Run, sources: list[str], index: int, readers: dict[int, Background]) -> None:
+    """``-j N``: keep the capture files from ``sources[index]`` on, up to N-1 of them, being read
+    in child processes (see :mod:`negodissect.carriers.background`)."""
+    from negodissect.carriers.background import Background
+
+    options = run.options
+    ahead = [at for at in range(index, len(sources)) if sources[at] != "-"]
+    for at in ahead[: options.jobs - 1]:
+        if at not in readers:
+            readers[at] = Background(
+                sources[at],
+                streams=options.streams or None,
+                frames=options.frames or None,
+                progress=not options.quiet and run.err.is_terminal,
+            )
+
+
 def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
     if paths:
         yield from paths
@@ -352,7 +375,29 @@ def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
         yield "-"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class UsageError(click.UsageError):
+    """A usage error shown as one line, ``negodissect: error: ... (see --help)``, exit 2 (click
+    itself shows the usage line, a hint, a blank line and ``Error: ...``)."""
+
+    def show(self, file: Any = None) -> None:
+        from negodissect.render.text import printable
+
+        message = self.format_message().strip().rstrip(".")
+        message = message[:1].lower() + message[1:]
+        click.echo(f"negodissect: error: {printable(message)} (see --help)", file, err=True)
+
+
+class _Command(click.Command):
+    """The command, its command-line parsing errors turned into :class:`UsageError`."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise UsageError(error.format_message(), error.ctx) from error
+
+
+@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, metavar="[FILE|-]...")
 @click.option(
     "--as",
@@ -405,6 +450,16 @@ def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
     metavar="FILE",
     help="Write NetNTLMv1/v2 lines in hashcat format (modes 5500/5600) to FILE.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Processes: with N > 1, up to N-1 capture files are read and reassembled in child "
+    "processes while this one decodes and prints (one file: -j 2 uses two cores).",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @click.version_option(package_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
@@ -421,13 +476,16 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
     run = Run(options)
     sources = list(_inputs(inputs))
     if not sources:
-        raise click.UsageError("nothing to read: give a capture file, or '-' for standard input")
+        raise UsageError("nothing to read: give a capture file, or '-' for standard input")
+    readers: dict[int, Background] = {}
     try:
-        for source in sources:
+        for index, source in enumerate(sources):
             if source == "-":
                 decode_stdin(run)
-            else:
-                decode_capture(run, source)
+                continue
+            if options.jobs > 1:
+                _read_ahead(run, sources, index, readers)
+            decode_capture(run, source, readers.pop(index, None))
         _write_hashes(run)
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:
@@ -439,6 +497,9 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
             raise
         run.problem(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         sys.exit(EXIT_INTERNAL)
+    finally:
+        for reader in readers.values():
+            reader.close()
     sys.exit(run.exit_code)
 
 

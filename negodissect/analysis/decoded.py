@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from negodissect.carriers import AuthBlob, Notice
 from negodissect.field import Field
 from negodissect.gss import framing
+
+if TYPE_CHECKING:
+    from negodissect.carriers.background import Background
 
 
 @dataclass(slots=True)
@@ -28,15 +32,22 @@ def decode_capture(
     streams: set[int] | None = None,
     frames: set[int] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    background: Background | None = None,
 ) -> Iterator[DecodedBlob | Notice]:
     """Every blob of the capture at ``path``, decoded, in capture order; notices as they come.
 
-    Raises :class:`negodissect.sources.capture.CaptureError` when the file cannot be read at all.
+    ``background``: the capture is being read by that child process (started for ``path`` with
+    the same ``streams`` and ``frames``) instead of here.  Raises
+    :class:`negodissect.sources.capture.CaptureError` when the file cannot be read at all.
     """
-    from negodissect.carriers.stream import blobs_from_capture
+    if background is not None:
+        items = background.items(on_progress)
+    else:
+        from negodissect.carriers.stream import blobs_from_capture
 
+        items = blobs_from_capture(path, streams=streams, frames=frames, on_progress=on_progress)
     exchanges: dict[int, framing.Exchange] = {}
-    for item in blobs_from_capture(path, streams=streams, frames=frames, on_progress=on_progress):
+    for item in items:
         if isinstance(item, Notice):
             yield item
             continue

@@ -127,17 +127,27 @@ class _Collector(logging.Handler):
 
 @contextmanager
 def _quiet_scapy() -> Iterator[list[str]]:
-    """Collect scapy's warnings while reading: problems are reported as notes instead."""
+    """Collect scapy's warnings while reading: problems are reported as notes instead.
+
+    The logger's level and scapy's rate limit on repeated warnings (``conf.warning_threshold``)
+    are set aside meanwhile: every file must say what is wrong with it, whatever the embedding
+    program set and however many files were read just before.
+    """
+    from scapy.config import conf
+
     logger = logging.getLogger("scapy.runtime")
     collector = _Collector()
-    propagate = logger.propagate
+    saved = logger.propagate, logger.level, conf.warning_threshold
     logger.addHandler(collector)
     logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    conf.warning_threshold = 0
     try:
         yield collector.messages
     finally:
         logger.removeHandler(collector)
-        logger.propagate = propagate
+        logger.propagate, _, conf.warning_threshold = saved
+        logger.setLevel(saved[1])
 
 
 def _open(path: str) -> IO[bytes]:
@@ -243,23 +253,24 @@ def _pcap_records(
             pos, size = 0, len(buf)
             while pos + PCAP_RECORD_HEADER <= size:
                 sec, fraction, caplen, wirelen = unpack(buf, pos)
-                kept = caplen if caplen <= MAX_RECORD else MAX_RECORD
-                end = pos + PCAP_RECORD_HEADER + kept
-                if end > size:
-                    if chunk:
+                start = pos + PCAP_RECORD_HEADER
+                end = start + caplen
+                if end > size or caplen > MAX_RECORD:
+                    end = start + min(caplen, MAX_RECORD)
+                    if end > size and chunk:
                         break  # the record continues in the next chunk
-                    end = size  # end of file inside the record
-                frame += 1
-                if end - pos - PCAP_RECORD_HEADER < kept:
-                    yield _truncated_record(frame, caplen, end - pos - PCAP_RECORD_HEADER)
-                elif kept < caplen:
-                    skip = caplen - kept
+                    frame += 1
+                    if end > size:  # the file ends inside the record
+                        yield _truncated_record(frame, caplen, size - start)
+                        end = size
+                    else:
+                        skip = caplen - MAX_RECORD
+                else:
+                    frame += 1
                 if caplen < wirelen:
                     cut_frames += 1
                 stamp = sec + fraction / divisor
-                segment = parse_frame(
-                    linktype, buf, pos + PCAP_RECORD_HEADER, end, frame, stamp, quiet
-                )
+                segment = parse_frame(linktype, buf, start, end, frame, stamp, quiet)
                 if segment is not None:
                     if segment is FRAGMENT:
                         fragments += 1
@@ -387,13 +398,14 @@ def parse_frame(
         if offset > size:
             return None
         ethertype = _U16.unpack_from(data, offset - 2)[0]
-        tags = 0
-        while ethertype in ETHERTYPE_VLAN and tags < MAX_VLAN_TAGS and offset + 4 <= size:
-            ethertype = _U16.unpack_from(data, offset + 2)[0]
-            offset += 4
-            tags += 1
         if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
-            return None
+            tags = 0
+            while ethertype in ETHERTYPE_VLAN and tags < MAX_VLAN_TAGS and offset + 4 <= size:
+                ethertype = _U16.unpack_from(data, offset + 2)[0]
+                offset += 4
+                tags += 1
+            if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
+                return None
     elif linktype == LINKTYPE_LINUX_SLL:
         offset = start + 16
     elif linktype == LINKTYPE_LINUX_SLL2:

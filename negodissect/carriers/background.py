@@ -1,0 +1,101 @@
+"""The capture pipeline of :mod:`negodissect.carriers.stream` in a child process (``-j N``).
+
+Reading, frame parsing, TCP reassembly and carrier framing take about two thirds of the time on
+a big capture; decoding and printing the blobs the rest.  A :class:`Background` runs
+:func:`~negodissect.carriers.stream.blobs_from_capture` for one file in a child process, which
+sends each :class:`~negodissect.carriers.AuthBlob` and :class:`~negodissect.carriers.Notice`
+(and progress, when asked) through a pipe as it finds it; the parent decodes and prints them in
+the same order, so the two stages run on two cores.  The pipe's buffer bounds what waits: a child
+ahead of its reader blocks.  The child's failures reach the parent as exceptions when it reads
+that far: :class:`~negodissect.sources.capture.CaptureError` for an unreadable file,
+:class:`ReaderFailed` (with the child's traceback) for anything else.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+
+from negodissect.carriers import AuthBlob, Notice
+from negodissect.sources.capture import CaptureError, ProgressHook
+
+# Message kinds on the pipe, child to parent.
+_ITEM, _PROGRESS, _END, _UNREADABLE, _CRASH = range(5)
+
+
+class ReaderFailed(RuntimeError):
+    """The child process failed or vanished; the message holds its traceback if it sent one."""
+
+
+def _read(
+    pipe: Connection, path: str, streams: set[int] | None, frames: set[int] | None, progress: bool
+) -> None:
+    """The child: send everything :func:`blobs_from_capture` yields, then an end mark."""
+    from negodissect.carriers.stream import blobs_from_capture
+
+    def on_progress(done: int, total: int) -> None:
+        pipe.send((_PROGRESS, (done, total)))
+
+    try:
+        hook = on_progress if progress else None
+        for item in blobs_from_capture(path, streams=streams, frames=frames, on_progress=hook):
+            pipe.send((_ITEM, item))
+        pipe.send((_END, None))
+    except CaptureError as error:
+        pipe.send((_UNREADABLE, str(error)))
+    except (KeyboardInterrupt, BrokenPipeError):  # the parent is stopping: nothing to say
+        pass
+    except BaseException:
+        pipe.send((_CRASH, traceback.format_exc()))
+
+
+class Background:
+    """:func:`blobs_from_capture` for ``path`` running in a child process from construction."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        streams: set[int] | None = None,
+        frames: set[int] | None = None,
+        progress: bool = False,
+    ) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        self.pipe, child = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_read, args=(child, path, streams, frames, progress), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def items(self, on_progress: ProgressHook | None = None) -> Iterator[AuthBlob | Notice]:
+        """What the child finds, in capture order; the child is stopped when this ends."""
+        try:
+            while True:
+                try:
+                    kind, value = self.pipe.recv()
+                except EOFError:
+                    raise ReaderFailed("the capture reader process ended unexpectedly") from None
+                if kind == _ITEM:
+                    yield value
+                elif kind == _PROGRESS:
+                    if on_progress is not None:
+                        on_progress(*value)
+                elif kind == _END:
+                    return
+                elif kind == _UNREADABLE:
+                    raise CaptureError(value)
+                else:
+                    raise ReaderFailed(f"the capture reader process failed:\n{value}")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child (if still running) and release the pipe."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.pipe.close()
