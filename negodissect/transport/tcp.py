@@ -163,7 +163,7 @@ class Reassembler:
         events: list[Event] | None = None
         if self.count % SWEEP_EVERY == 0:
             events = self._sweep(time)
-        forward = (src, sport) <= (dst, dport)
+        forward = src < dst or (src == dst and sport <= dport)  # (src, sport) <= (dst, dport)
         key = (src, sport, dst, dport) if forward else (dst, dport, src, sport)
         conn = self.connections.get(key)
         if conn is None or (flags & (SYN | ACK) == SYN and self._restarts(conn, src, sport, seq)):
