@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     tshark = shutil.which("tshark") is not None
 
     jsonl_out, fields_out = out_dir / "negodissect.jsonl", out_dir / "tshark-fields.tsv"
+    jobs_out = out_dir / "negodissect-j2.jsonl"
+    jobs = {"available": "--jobs" in help_text}
     tshark_filter = ["tshark", "-r", FILE, "-Y", TSHARK_FILTER]
     fields = ["-T", "fields", "-e", "frame.number", "-e", "ntlmssp.auth.username"]
     python = [sys.executable, "-c"]
@@ -191,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
             [*nego, "--conversations", FILE],
             compare="tshark -T fields",
             available="--conversations" in help_text,
+        ),
+        Step("negodissect -j 2 (tree)", [*nego, "-j", "2", FILE], compare="tshark -V", **jobs),
+        Step(
+            "negodissect -j 2 --jsonl",
+            [*nego, "-j", "2", "--jsonl", FILE],
+            jobs_out,
+            "tshark -T fields",
+            **jobs,
         ),
     ]
     idle = cpu_idle()
@@ -232,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     imports = import_time(nego, out_dir / f"stdin-{STDIN_BLOBS[0][2]}-{STDIN_BLOBS[0][3]}.hex")
 
     report = render(capture, size, packets, truth, timings, stdin_rows, imports, idle, args.repeat)
-    report += "\n" + check_blobs(truth, jsonl_out, timings, fields_out)
+    report += "\n" + check_blobs(truth, jsonl_out, jobs_out, timings, fields_out)
     print(report)
     (out_dir / "results.md").write_text(report)
     return 0 if "MISMATCH" not in report else 1
@@ -329,7 +339,9 @@ def render(
     return "\n".join(lines)
 
 
-def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing], fields: Path) -> str:
+def check_blobs(
+    truth: dict | None, jsonl: Path, jobs_jsonl: Path, timings: dict[str, Timing], fields: Path
+) -> str:
     """Blobs negodissect --jsonl and tshark found, against the generator's ground truth."""
     lines = ["### Blobs found", ""]
     expected = {b["frame"] for b in truth["blob_frames"] if b["length"]} if truth else None
@@ -355,6 +367,13 @@ def check_blobs(truth: dict | None, jsonl: Path, timings: dict[str, Timing], fie
                 "buffer (session setup outcomes)"
                 + (f", {len(empty)} in the ground truth" if truth else "")
                 + (f": MISMATCH, not empty buffers there: frames {stray[:10]}" if stray else "")
+            )
+        jobs = timings["negodissect -j 2 --jsonl"]
+        if jobs.wall is not None:
+            same = jobs_jsonl.read_bytes() == jsonl.read_bytes()
+            lines.append(
+                "- negodissect -j 2 --jsonl: "
+                + ("the same records, byte for byte" if same else "MISMATCH with one process")
             )
     if timings["tshark -T fields"].wall is not None:
         frames = [int(line.split("\t")[0]) for line in fields.read_text().splitlines() if line]

@@ -127,6 +127,14 @@ class _Pipeline:
             if events is not None:
                 yield from self._keep(self._events(events))
         yield from self._keep(self._events(self.reassembler.finish()))
+        if self.reassembler.forgotten:
+            yield Notice(
+                None,
+                "info",
+                f"{self.reassembler.forgotten} connections were forgotten before they ended "
+                f"(more than {tcp.MAX_CONNECTIONS} at once, to bound memory); a later segment of "
+                "one of them starts a new TCP stream number",
+            )
 
     def _keep(self, items: list[AuthBlob | Notice]) -> list[AuthBlob | Notice]:
         if self.frames is None:

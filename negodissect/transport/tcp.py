@@ -27,6 +27,12 @@ ACK = 0x10
 MAX_OOO_BYTES = 1024 * 1024
 #: Out-of-order segments buffered per direction before the oldest hole is given up as a gap.
 MAX_OOO_SEGMENTS = 1024
+#: Out-of-order bytes buffered over all connections: past it, the connection adding more gives
+#: up its oldest hole (hostile captures open many connections, each with a full buffer).
+MAX_OOO_TOTAL = 32 * 1024 * 1024
+#: Connections tracked at once (about 1 KiB each).  Past it the oldest eighth is flushed and
+#: forgotten: a later segment of one of them starts a new stream number.
+MAX_CONNECTIONS = 65536
 #: Segments this short that repeat old bytes are keep-alive probes (RFC 9293 3.8.4), not compared.
 KEEPALIVE_SIZE = 1
 #: A connection silent for this many seconds (capture time) is flushed and forgotten.
@@ -141,6 +147,8 @@ class Reassembler:
         self.quiet: dict[bytes, Connection] = {}
         self.streams = 0
         self.count = 0
+        self.ooo_total = 0  # out-of-order bytes buffered over all connections
+        self.forgotten = 0  # connections forgotten early to stay under MAX_CONNECTIONS
 
     def feed(
         self,
@@ -169,6 +177,8 @@ class Reassembler:
         if conn is None or (flags & (SYN | ACK) == SYN and self._restarts(conn, src, sport, seq)):
             if conn is not None:
                 events = self._retire(conn, events)
+            elif len(self.connections) >= MAX_CONNECTIONS:
+                events = self._forget_oldest(events)
             conn = Connection(self.streams, key, (src, sport), (dst, dport))
             self.streams += 1
             self.connections[key] = conn
@@ -236,6 +246,14 @@ class Reassembler:
         if conn.quiet:
             for key in _raw_keys(conn):
                 del self.quiet[key]
+        return out
+
+    def _forget_oldest(self, events: list[Event] | None) -> list[Event]:
+        """Flush and forget the oldest eighth of the connections (:data:`MAX_CONNECTIONS`)."""
+        out = events if events is not None else []
+        for key in list(self.connections)[: max(1, MAX_CONNECTIONS // 8)]:
+            self._retire(self.connections.pop(key), out)
+            self.forgotten += 1
         return out
 
     def _sweep(self, now: float) -> list[Event] | None:
@@ -355,9 +373,15 @@ class Reassembler:
             return
         if known is not None:
             half.ooo_bytes -= len(known[0])
+            self.ooo_total -= len(known[0])
         half.ooo[seq] = (payload, cut)
         half.ooo_bytes += len(payload)
-        while half.ooo and (half.ooo_bytes > MAX_OOO_BYTES or len(half.ooo) > MAX_OOO_SEGMENTS):
+        self.ooo_total += len(payload)
+        while half.ooo and (
+            half.ooo_bytes > MAX_OOO_BYTES
+            or len(half.ooo) > MAX_OOO_SEGMENTS
+            or self.ooo_total > MAX_OOO_TOTAL
+        ):
             first = min(half.ooo, key=lambda s: seq_diff(s, half.next))
             self._gap(conn, direction, half, seq_diff(first, half.next), out)
             self._drain(conn, direction, half, out)
@@ -371,6 +395,7 @@ class Reassembler:
             for seq in sorted(ready, key=lambda s: seq_diff(s, half.next)):
                 payload, cut = half.ooo.pop(seq)
                 half.ooo_bytes -= len(payload)
+                self.ooo_total -= len(payload)
                 self._deliver(conn, direction, half, -seq_diff(seq, half.next), payload, cut, out)
 
     def _gap(

@@ -14,6 +14,7 @@ from negodissect.carriers import AuthBlob, Notice
 from negodissect.carriers.stream import _Pipeline, blobs_from_capture
 from negodissect.sources import capture
 from negodissect.sources.capture import Segment
+from negodissect.transport import tcp
 from tests.conftest import ROOT, SHARED_CAPTURES
 from tests.test_bench import load_generator
 
@@ -262,3 +263,12 @@ def test_fast_path_finds_what_the_plain_path_finds(tmp_path, monkeypatch, chunk)
         assert fast == _everything(path, False), path
         blobs += sum(1 for item in fast if len(item) == 7)
     assert blobs > 150  # not a vacuous comparison
+
+
+def test_forgotten_connections_are_reported(tmp_path, monkeypatch) -> None:
+    mixed = tmp_path / "mixed.pcap"
+    load_generator().generate(mixed, 3000, 7)
+    monkeypatch.setattr(tcp, "MAX_CONNECTIONS", 8)
+    _, notices = collect(mixed)
+    (notice,) = [n for n in notices if "forgotten" in n.message]
+    assert notice.frame is None and "more than 8 at once" in notice.message

@@ -253,3 +253,36 @@ def test_quiet_connections_are_dropped_by_the_reader(tmp_path):
     assert yielded == [1, 2, 3, 4, 5, 12]
     assert [conn.stream for conn in reassembler.connections.values()] == [1]
     assert reassembler.quiet == {}
+
+
+def test_connections_tracked_at_once_are_bounded(monkeypatch):
+    """Past MAX_CONNECTIONS the oldest are flushed (their buffered data delivered) and
+    forgotten; stream numbers keep counting and the pipeline says how many were forgotten."""
+    monkeypatch.setattr(tcp, "MAX_CONNECTIONS", 16)
+    reassembler = tcp.Reassembler(lambda *args: True)
+    a, b = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    delivered = []
+    for port in range(1000, 1100):
+        for frame, flags, seq, data in ((1, tcp.SYN, 0, b""), (2, 0, 11, b"later")):
+            events = reassembler.feed(
+                frame, 0.0, a, b, port, 445, seq, 0, flags, data, 0, len(data), 0
+            )
+            delivered += [(kind, conn.stream) for kind, conn, _, _ in events or []]
+        assert len(reassembler.connections) <= 16
+    assert reassembler.streams == 100 and reassembler.forgotten >= 80
+    assert (tcp.GAP, 0) in delivered and (tcp.DATA, 0) in delivered  # flushed when forgotten
+    assert reassembler.ooo_total == sum(
+        half.ooo_bytes for conn in reassembler.connections.values() for half in conn.halves
+    )
+
+
+def test_out_of_order_bytes_are_bounded_over_all_connections(monkeypatch):
+    monkeypatch.setattr(tcp, "MAX_OOO_TOTAL", 100)
+    reassembler = tcp.Reassembler(lambda *args: True)
+    a, b = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    for port in range(1000, 1020):
+        reassembler.feed(1, 0.0, a, b, port, 445, 0, 0, tcp.SYN, b"", 0, 0, 0)
+        reassembler.feed(2, 0.0, a, b, port, 445, 50, 0, 0, b"x" * 30, 0, 30, 0)
+        assert reassembler.ooo_total <= 100
+    held = [h.ooo_bytes for c in reassembler.connections.values() for h in c.halves]
+    assert sum(held) == reassembler.ooo_total and max(held) == 30
