@@ -207,7 +207,8 @@ def decode_capture(run: Run, path: str, background: Background | None = None) ->
     from negodissect.sources.capture import CaptureError
 
     options = run.options
-    grouper = Grouper(keep=options.triage or options.hashes is not None)
+    keep = options.triage or options.hashes is not None
+    grouper = Grouper(keep=keep, on_final=_release if keep else None)
     try:
         with _progress(run, path) as on_progress:
             for item in decoded_blobs(
@@ -231,6 +232,13 @@ def decode_capture(run: Run, path: str, background: Background | None = None) ->
         run.problem(str(exc), unreadable=True)  # names the file already
         return
     _triage(run, path, grouper.conversations)
+
+
+def _release(conversation: Conversation) -> None:
+    """A finished conversation keeps its findings and hash line, not its trees (memory)."""
+    from negodissect.analysis import findings, hashes
+
+    conversation.release(findings.of_conversation(conversation), hashes.hash_line(conversation))
 
 
 def _conversation_heading(run: Run, conversation: Conversation) -> None:

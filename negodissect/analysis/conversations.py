@@ -15,7 +15,8 @@ DCE/RPC) add an entry to :data:`RULES` keyed by ``AuthBlob.carrier``.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from negodissect.analysis.decoded import DecodedBlob
@@ -55,6 +56,8 @@ _FIRST_TOKENS = frozenset(
 )
 #: Most unfinished conversations kept per connection; the oldest is dropped (stays incomplete).
 MAX_OPEN_PER_CONNECTION = 16
+#: What stands for a tree dropped by :meth:`Conversation.release`.
+RELEASED = Field("released")
 #: The message kinds of a Kerberos tree that name a client or a service.
 _KDC_REQUESTS = ("AsReq", "TgsReq")
 
@@ -226,10 +229,15 @@ class Conversation:
     offer: Offer | None = None
     messages: list[DecodedBlob] = field(default_factory=list)
     final: bool = False  # the carrier gave its final answer
+    #: Once :meth:`release` d: what analysis.findings and analysis.hashes derived from the trees.
+    findings: list[Any] | None = None
+    hash_line: Any = None
+    released: bool = False
 
-    # -- what the messages hold -----------------------------------------------------------
+    # -- what the messages hold (cached: asked only once the conversation is final or the
+    # -- capture has ended, when no message can join it any more) ----------------------------
 
-    @property
+    @cached_property
     def frames(self) -> list[int]:
         return [item.blob.frame for item in self.messages]
 
@@ -257,7 +265,7 @@ class Conversation:
             None,
         )
 
-    @property
+    @cached_property
     def client_mechs(self) -> list[str]:
         """The client's mechTypes, most preferred first (RFC 4178 4.2.1)."""
         value = self.first_value("MechTypes", responses=False)
@@ -268,7 +276,7 @@ class Conversation:
         """The mechTypes of the server's NegTokenInit2 on this connection (MS-SPNG 3.2.5.2)."""
         return [] if self.offer is None else list(self.offer.mechs)
 
-    @property
+    @cached_property
     def mech(self) -> str | None:
         """The mechanism in use: supportedMech, else the client's first choice, else the bare
         token's own mechanism (raw NTLMSSP / Kerberos with no SPNEGO around it)."""
@@ -294,7 +302,7 @@ class Conversation:
                 return frame, node
         return None
 
-    @property
+    @cached_property
     def negoex_headers(self) -> list[tuple[int, Field]]:
         """(frame, MessageHeader) of every NEGOEX message, in wire order (MS-NEGOEX 2.2.6.2)."""
         return [
@@ -303,20 +311,20 @@ class Conversation:
             for header in root.find_all("MessageHeader")
         ]
 
-    @property
+    @cached_property
     def negoex_schemes(self) -> list[str]:
         return _unique(str(node.value) for _, node in self.nodes("AuthScheme") if node.value)
 
-    @property
+    @cached_property
     def negoex_conversation_ids(self) -> list[str]:
         return _unique(str(node.value) for _, node in self.nodes("ConversationId") if node.value)
 
-    @property
+    @cached_property
     def rounds(self) -> int:
         """Client messages of the conversation: one per round trip (leg pair)."""
         return sum(1 for item in self.messages if not item.blob.context.get("is_response"))
 
-    @property
+    @cached_property
     def identity(self) -> Identity:
         auth = self.ntlm(3)
         if auth is not None:
@@ -357,19 +365,19 @@ class Conversation:
                     found.realm = found.realm or _child_text(holder, "Realm")
         return found
 
-    @property
+    @cached_property
     def session_flags(self) -> int:
         flags = [item.blob.context.get("session_flags") for item in self.messages]
         return next((int(value) for value in reversed(flags) if isinstance(value, int)), 0)
 
-    @property
+    @cached_property
     def neg_state(self) -> str | None:
         """The negState of the server's last message (RFC 4178 4.2.2), None when it has none."""
         responses = [item for item in self.messages if item.blob.context.get("is_response")]
         state = _neg_state(responses[-1].tree) if responses and responses[-1].blob.data else None
         return None if state is None else NEG_STATES.get(state, str(state))
 
-    @property
+    @cached_property
     def status(self) -> str | None:
         """The NT status name of the last server message, when the carrier has one."""
         responses = [item for item in self.messages if item.blob.context.get("is_response")]
@@ -380,7 +388,7 @@ class Conversation:
             return None
         return str(context.get("status_name") or f"0x{int(context['status'] or 0):08X}")
 
-    @property
+    @cached_property
     def outcome(self) -> str:
         """``accept-completed + STATUS_SUCCESS``, ``reject``, ``STATUS_LOGON_FAILURE`` ... or
         ``incomplete`` when the capture ends before the final answer."""
@@ -388,7 +396,7 @@ class Conversation:
             return "incomplete"
         return " + ".join(part for part in (self.neg_state, self.status) if part) or "completed"
 
-    @property
+    @cached_property
     def succeeded(self) -> bool | None:
         """True / False once final; None while incomplete."""
         if not self.final:
@@ -399,18 +407,28 @@ class Conversation:
         state = self.neg_state  # None: no answer says (e.g. DCE/RPC AUTH3 ends the exchange)
         return None if state is None else state == NEG_STATES[ACCEPT_COMPLETED]
 
-    @property
+    @cached_property
     def mech_list_mic(self) -> bool:
         return next(self.nodes("MechListMIC"), None) is not None
 
-    @property
+    @cached_property
     def ntlm_mic(self) -> bool:
         auth = self.ntlm(3)
         return auth is not None and auth[1].find("MIC") is not None
 
-    @property
+    @cached_property
     def negoex_verify(self) -> bool:
         return any(_message_type(header) == NEGOEX_VERIFY for _, header in self.negoex_headers)
+
+    def release(self, findings: list[Any], hash_line: Any) -> None:
+        """Keep what the conversation's outputs need and drop its decoded trees (about 20 KB a
+        message), so that triage over a long capture holds summaries, not trees."""
+        self.to_dict()  # computes and caches every property it shows
+        self.findings, self.hash_line, self.released = findings, hash_line, True
+        self.messages = [
+            DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)
+            for item in self.messages
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The conversation as JSON-ready data (record ``type`` "conversation")."""
@@ -482,9 +500,17 @@ class Grouper:
     know when one starts), so memory stays flat over a long capture.
     """
 
-    def __init__(self, rules: dict[str, CarrierRules] | None = None, *, keep: bool = True) -> None:
+    def __init__(
+        self,
+        rules: dict[str, CarrierRules] | None = None,
+        *,
+        keep: bool = True,
+        on_final: Callable[[Conversation], None] | None = None,
+    ) -> None:
+        """``on_final(conversation)`` is called when a conversation gets its final answer."""
         self.rules = RULES if rules is None else rules
         self.keep = keep
+        self.on_final = on_final
         self.started = 0
         self.conversations: list[Conversation] = []
         self._open: dict[Hashable, list[Conversation]] = {}
@@ -518,6 +544,8 @@ class Grouper:
         if rules.is_final(item):
             conversation.final = True
             open_here.remove(conversation)
+            if self.on_final is not None:
+                self.on_final(conversation)
         return conversation
 
     def _start(

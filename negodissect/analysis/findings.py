@@ -312,13 +312,15 @@ def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
         )
 
 
+def of_conversation(conversation: Conversation) -> list[Finding]:
+    """The findings of :data:`CHECKS` for one conversation (kept by a released conversation)."""
+    if conversation.findings is not None:
+        return conversation.findings
+    return [finding for check in CHECKS for finding in check(conversation)]
+
+
 def findings(conversations: list[Conversation]) -> list[Finding]:
     """Every finding of the conversations, most severe first (stable within a severity)."""
-    found = [
-        finding
-        for conversation in conversations
-        for check in CHECKS
-        for finding in check(conversation)
-    ]
+    found = [finding for conversation in conversations for finding in of_conversation(conversation)]
     found.extend(failed_logons(conversations))
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))

@@ -55,6 +55,8 @@ def _value(root: Field, name: str) -> Value:
 
 def hash_line(conversation: Conversation) -> HashLine | None:
     """The hashcat line of one conversation's NTLM logon, or None when there is none."""
+    if conversation.released:
+        return conversation.hash_line
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None:
         return None

@@ -191,3 +191,28 @@ def test_other_carriers_end_their_conversations(path: object, carrier: str, outc
     found = [c.to_dict() for c in conversations(path)]
     assert {record["carrier"] for record in found} == {carrier}
     assert [(record["outcome"], record["succeeded"]) for record in found] == outcomes
+
+
+def test_released_conversations_say_what_whole_ones_say() -> None:
+    """Triage drops a finished conversation's trees (memory); its table row, JSON record,
+    findings and hash line stay exactly what the whole conversation gives."""
+    from negodissect.analysis import findings, hashes
+
+    def release(conversation: Conversation) -> None:
+        conversation.release(findings.of_conversation(conversation), hashes.hash_line(conversation))
+
+    released_count = 0
+    paths = [*sorted(CAPTURES.glob("*.pcap")), *sorted(SHARED.glob("*/*.pcap*"))]
+    for path in paths:
+        items = [item for item in decode_capture(str(path)) if isinstance(item, DecodedBlob)]
+        whole = group(items)
+        grouper = Grouper(on_final=release)
+        for item in items:
+            grouper.add(item)
+        light = grouper.conversations
+        released_count += sum(c.released for c in light)
+        assert all(m.tree.name == "released" for c in light if c.released for m in c.messages)
+        assert [c.to_dict() for c in light] == [c.to_dict() for c in whole], path
+        assert findings.findings(light) == findings.findings(whole), path
+        assert hashes.hash_lines(light) == hashes.hash_lines(whole), path
+    assert released_count > 20
