@@ -120,13 +120,13 @@ class Run:
             line.append(render_tree.label(tree, offsets=False))
             self.out.print(line)
             return
-        root = render_tree.Tree(Text(printable(heading), style="bold"))
+        root = render_tree.Row((printable(heading), "bold"))
         if header is not None:
-            render_tree.build(header, self.options.depth, self.options.offsets, root)
-        blob = root.add(Text(f"securityBlob: {len(data)} bytes", style="bold"))
-        render_tree.build(tree, self.options.depth, self.options.offsets, blob)
+            render_tree.rows(header, self.options.depth, self.options.offsets, root)
+        blob = root.add((f"securityBlob: {len(data)} bytes", "bold"))
+        render_tree.rows(tree, self.options.depth, self.options.offsets, blob)
         if self.out.is_terminal:
-            self.out.print(root)
+            self.out.print(render_tree.to_rich(root))
         else:  # piped: the same text, without rich's layout work (most of the time on big files)
             self.out.file.write("\n".join(render_tree.plain_lines(root)) + "\n")
         if self.options.hexdump:
