@@ -2,13 +2,24 @@
 
     python fuzz/run.py                      # 1,000,000 inputs, 2 processes, atheris if installed
     python fuzz/run.py --inputs 50000 --engine mutate --jobs 1
+    python fuzz/run.py --targets capture --inputs 20000 --engine mutate --seed 1   # whole files
 
 Targets and invariants are those of the property tests (tests/fuzz/harness.py): an input fails
 when an exception escapes a decoder or a renderer, when a field lies outside its blob, or when
-decoding it takes more than ``--slow`` seconds (rendering, linear in the number of fields, is not
-timed).  Failing inputs are written to fuzz/crashes/ as
+decoding it takes more than ``--slow`` seconds (default ``SLOW_SECONDS``; rendering, linear in
+the number of fields, is not timed).  Failing inputs are written to fuzz/crashes/ as
 ``<target>-<sha1>.bin`` with the traceback beside them (``.txt``); feed one back with
 ``python fuzz/run.py --replay fuzz/crashes/<file>.bin``.
+
+The ``capture`` target (only when named in ``--targets``: a file costs about 10 ms, a hundred
+times a decoder input) fuzzes whole capture files: real captures, pcapng and gzip among them,
+after the harness's structure-aware damage (``mutate_capture``: huge record and block lengths,
+zero-length and jumbo records, unknown pcapng blocks, duplicated, reordered, dropped and spliced
+records, TCP header fields, hostile packet bytes), each put through the command's capture path
+(``cli.decode_capture``) in one of its output modes, in turn.  A file fails as in
+tests/fuzz/test_capture_files.py (an exception, CaptureError once the file was open, a tree
+outside its blob, a problem on more than one line, raw control characters, unparsable JSON) or
+when reading, decoding and rendering it take more than ``harness.CAPTURE_SLOW_SECONDS``.
 
 Engines: ``atheris`` (coverage-guided libFuzzer, ``pip install atheris``; its own mutations mixed
 with the hostile ones of the harness) or ``mutate`` (no coverage: the harness's structure-aware
@@ -23,11 +34,13 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +60,12 @@ sys.path.insert(0, str(ROOT))
 class Worker:
     """One process's share of the run: counts, timing, and failure files."""
 
-    def __init__(self, index: int, targets: list[str], quota: int, tree_every: int, slow: float):
+    def __init__(
+        self, index: int, targets: list[str], quota: int, tree_every: int, slow: float | None
+    ):
         self.index, self.targets, self.quota = index, targets, quota
         self.tree_every, self.slow = tree_every, slow
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"negodissect-fuzz-{index}-")) / "capture"
         self.counts = dict.fromkeys(targets, 0)
         self.failures: dict[str, int] = {}
         self.slowest = (0.0, "", b"")
@@ -58,19 +74,27 @@ class Worker:
 
     def one(self, target: str, data: bytes) -> None:
         """Run one input; record it as a failure when it raises or decodes slowly."""
-        from tests.fuzz.harness import run_target
+        from tests.fuzz import harness
 
         self.counts[target] += 1
         self.done += 1
+        as_tree = self.done % self.tree_every == 0
+        capture = target == harness.CAPTURE
+        limit = self.slow or (harness.CAPTURE_SLOW_SECONDS if capture else SLOW_SECONDS)
         try:
-            elapsed = run_target(target, data, as_tree=self.done % self.tree_every == 0)
+            if capture:  # every output mode in turn, the rich tree every Nth file
+                modes = [mode for mode in harness.CAPTURE_MODES if mode != "rich"]
+                mode = "rich" if as_tree else modes[self.done % len(modes)]
+                elapsed = harness.run_capture(data, self.scratch, mode)
+            else:
+                elapsed = harness.run_target(target, data, as_tree=as_tree)
         except Exception:
             self.fail(target, data, traceback.format_exc())
             elapsed = 0.0
         if elapsed > self.slowest[0]:
             self.slowest = (elapsed, target, data)
-        if elapsed > self.slow:
-            self.fail(target, data, f"slow: decoding took {elapsed:.2f} s (limit {self.slow} s)\n")
+        if elapsed > limit:
+            self.fail(target, data, f"slow: it took {elapsed:.2f} s (limit {limit} s)\n")
         now = time.monotonic()
         if now - self.last_report >= REPORT_EVERY:
             self.last_report = now
@@ -98,6 +122,7 @@ class Worker:
     def stats(self) -> dict:
         """Counts and rates; the slowest input is kept as fuzz/slowest/<target>-<worker>.bin."""
         elapsed = time.monotonic() - self.started
+        shutil.rmtree(self.scratch.parent, ignore_errors=True)
         SLOWEST.mkdir(parents=True, exist_ok=True)
         (SLOWEST / f"{self.slowest[1]}-{self.index}.bin").write_bytes(self.slowest[2])
         return {
@@ -147,7 +172,7 @@ def run_atheris(worker: Worker, seed: int) -> None:
             return atheris.Mutate(data, max_size)
         selector = data[:1]
         target = worker.targets[selector[0] % len(worker.targets)]
-        mutated = harness.mutate(
+        mutated = harness.mutator(target)(
             data[1:],
             rng.randrange(1 << 16),
             rng.randrange(1 << 20),
@@ -188,11 +213,17 @@ def engine_available(engine: str) -> str:
 
 
 def replay(path: Path) -> int:
-    """Run one saved input again, with the traceback if it still fails."""
-    from tests.fuzz.harness import run_target
+    """Run one saved input again (a capture file in every output mode), with the traceback if
+    it still fails."""
+    from tests.fuzz.harness import CAPTURE, CAPTURE_MODES, run_capture, run_target
 
     target = path.name.rsplit("-", 1)[0]
-    run_target(target, path.read_bytes())
+    if target == CAPTURE:
+        with tempfile.TemporaryDirectory() as scratch:
+            for mode in CAPTURE_MODES:
+                run_capture(path.read_bytes(), Path(scratch) / "capture", mode)
+    else:
+        run_target(target, path.read_bytes())
     print(f"{path.name}: {target} passes")
     return 0
 
@@ -202,7 +233,10 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=1_000_000, help="total across all targets")
     parser.add_argument("--jobs", type=int, default=2, help="processes (targets shared out)")
     parser.add_argument("--engine", choices=("auto", "atheris", "mutate"), default="auto")
-    parser.add_argument("--targets", help="comma-separated subset of the targets (default: all)")
+    parser.add_argument(
+        "--targets",
+        help="comma-separated targets (default: every decoder target; 'capture' only if named)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--tree-every",
@@ -210,7 +244,9 @@ def main() -> int:
         default=25,
         help="render the rich tree for every Nth input (JSON is rendered always)",
     )
-    parser.add_argument("--slow", type=float, default=SLOW_SECONDS)
+    parser.add_argument(
+        "--slow", type=float, help=f"seconds (default {SLOW_SECONDS}; capture files: see above)"
+    )
     parser.add_argument("--stats", type=Path, help="write the summary as JSON here")
     parser.add_argument("--replay", type=Path, help="run one saved input again and exit")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -220,16 +256,19 @@ def main() -> int:
         import atheris
 
         with atheris.instrument_imports(include=["negodissect", "pyasn1", "tests.fuzz"]):
-            from tests.fuzz.harness import TARGETS
+            from tests.fuzz.harness import CAPTURE, TARGETS
     else:
-        from tests.fuzz.harness import TARGETS
+        from tests.fuzz.harness import CAPTURE, TARGETS
     if args.replay:
         return replay(args.replay)
     targets = [name for name in (args.targets or ",".join(TARGETS)).split(",") if name]
-    unknown = set(targets) - set(TARGETS)
+    unknown = set(targets) - {*TARGETS, CAPTURE}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
-    groups = [targets[index :: args.jobs] for index in range(args.jobs)]
+    # fewer targets than processes (e.g. --targets capture): processes share a target
+    groups = [
+        targets[index :: args.jobs] or [targets[index % len(targets)]] for index in range(args.jobs)
+    ]
     quota = args.inputs // args.jobs
     if args.worker is not None:
         worker = Worker(args.worker, groups[args.worker], quota, args.tree_every, args.slow)
@@ -251,7 +290,7 @@ def supervise(args: argparse.Namespace, engine: str, jobs: int) -> int:
         f"--jobs={args.jobs}",
         f"--seed={args.seed}",
         f"--tree-every={args.tree_every}",
-        f"--slow={args.slow}",
+        *([f"--slow={args.slow}"] if args.slow else []),
         *([f"--targets={args.targets}"] if args.targets else []),
     ]
     workers = [
@@ -275,8 +314,8 @@ def supervise(args: argparse.Namespace, engine: str, jobs: int) -> int:
             continue
         results.append(json.loads(lines[-1]))
     elapsed = time.monotonic() - started
-    counts = {name: n for result in results for name, n in result["counts"].items()}
-    failures = {name: n for result in results for name, n in result["failures"].items()}
+    counts: Counter[str] = sum((Counter(result["counts"]) for result in results), Counter())
+    failures: Counter[str] = sum((Counter(result["failures"]) for result in results), Counter())
     total = sum(counts.values())
     for name, count in counts.items():
         print(f"  {name:<22} {count:>9} inputs  {failures.get(name, 0)} failures")

@@ -296,7 +296,11 @@ def _count(number: int, noun: str) -> str:
 def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
     import datetime
 
-    when = datetime.datetime.fromtimestamp(blob.time, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    try:
+        stamp = datetime.datetime.fromtimestamp(blob.time, datetime.UTC)
+        when = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+    except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
+        when = f"time {blob.time:.6f} (out of range)"
     heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
     record = {
         "source": path,

@@ -228,13 +228,14 @@ class _Pipeline:
                 context["upgraded_from_smb1"] = upgraded
                 if upgraded:
                     session.offered_smb2 = False
+                    dialect = context.get("dialect")  # absent from a response cut short
+                    shown = f" (dialect 0x{dialect:04X})" if isinstance(dialect, int) else ""
                     out.append(
                         Notice(
                             conn.last_frame,
                             "info",
                             "SMB1 multi-protocol NEGOTIATE answered with an SMB2 "
-                            f"NEGOTIATE response (dialect 0x{context['dialect']:04X}): "
-                            "upgraded to SMB2",
+                            f"NEGOTIATE response{shown}: upgraded to SMB2",
                             conn.stream,
                         )
                     )

@@ -51,8 +51,10 @@ IPV6_AH = 51
 MAX_IPV6_EXTENSIONS = 8
 #: Size of a classic pcap record header (ts_sec, ts_usec, incl_len, orig_len).
 PCAP_RECORD_HEADER = 16
-#: Bytes the raw readers may return for one record (larger records are cut by scapy).
+#: Bytes of one record that are looked at (larger records are cut there, with a note).
 MAX_RECORD = 4 * 65535
+#: Read size asking scapy's pcapng reader for a whole packet block (it holds the block anyway).
+UNCUT = 1 << 62
 #: Seconds between two calls of the progress hook.
 PROGRESS_INTERVAL = 0.2
 #: The progress hook is considered every this many records.
@@ -274,6 +276,7 @@ def _pcap_records(
                         end = size
                     else:
                         skip = caplen - MAX_RECORD
+                        yield _jumbo_record(frame, caplen)
                 else:
                     frame += 1
                 if caplen < wirelen:
@@ -321,7 +324,7 @@ def _scapy_records(
     with raw, _quiet_scapy() as warnings:
         while True:
             try:
-                data, meta = read_packet(MAX_RECORD)
+                data, meta = read_packet(MAX_RECORD if not is_ng else UNCUT)
             except EOFError:
                 fresh = warnings[told:]
                 damaged = fresh or (not is_ng and stream.tell() != position)
@@ -340,16 +343,19 @@ def _scapy_records(
                     )
                 told = len(warnings)
             frame += 1
-            if is_ng:
+            if is_ng:  # read whole (scapy holds the block already), to tell the length
                 linktype = meta.linktype
                 stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
                 caplen = len(data)
+                data = data[:MAX_RECORD]
             else:
                 stamp = meta.sec + meta.usec / divisor
                 caplen = meta.caplen
                 position += PCAP_RECORD_HEADER + caplen
                 if len(data) < min(caplen, MAX_RECORD):
                     yield _truncated_record(frame, caplen, len(data))
+            if caplen > MAX_RECORD:
+                yield _jumbo_record(frame, caplen)
             if caplen < meta.wirelen:
                 cut_frames += 1
             segment = parse_frame(linktype, data, 0, len(data), frame, stamp, quiet)
@@ -377,6 +383,15 @@ def _at_end(stream: IO[bytes]) -> bool:
 def _truncated_record(frame: int, caplen: int, found: int) -> SourceNote:
     return SourceNote(
         frame, "warning", f"record truncated: {caplen} bytes announced, {found} in the file"
+    )
+
+
+def _jumbo_record(frame: int, caplen: int) -> SourceNote:
+    return SourceNote(
+        frame,
+        "warning",
+        f"record of {caplen} bytes: only the first {MAX_RECORD} read (MAX_RECORD); "
+        "the rest is skipped",
     )
 
 

@@ -202,9 +202,10 @@ class RecordFramer(StreamFramer):
                 if not wanted:
                     self._drop(total)
                     continue
-                if len(buf) < min(total, strip + PEEK_SIZE):
+                peek = min(total, strip + PEEK_SIZE)  # never past the record's end
+                if len(buf) < peek:
                     return
-                if not self.want(bytes(buf[strip : strip + PEEK_SIZE])):
+                if peek <= strip or not self.want(bytes(buf[strip:peek])):
                     self._drop(total)
                     continue
                 if total > MAX_PDU:

@@ -9,27 +9,41 @@
   with huge values such as ``84 ff ff ff ff`` and ``0xffffffff``; deep ASN.1 nesting.
 - ``run_target``: decode, check the invariants every tree must keep (``check_tree``), and render
   it as a rich tree and as JSON (``render``).
+- Capture files (target ``capture``): real captures (bundled, a few of ../shared/captures, pcapng
+  and gzip among them) cut into records (``split_capture``) and damaged one record at a time
+  (``mutate_capture``: huge record and block lengths, zero-length and jumbo records, unknown
+  pcapng blocks, duplicated, reordered, dropped and spliced records, TCP header fields, hostile
+  packet bytes); ``run_capture`` puts the file through the command's own capture path
+  (``cli.decode_capture``) in one of the output modes and checks what came out.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
+import io
 import json
 import os
 import random
+import re
+import struct
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from rich.console import Console
 
+from negodissect import cli
 from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
-from negodissect.sources import stdin
+from negodissect.sources import capture, stdin
+from tests.conftest import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 
@@ -178,6 +192,8 @@ def stdin_texts(data: bytes) -> list[bytes]:
 def seeds(target: str) -> tuple[bytes, ...]:
     """Starting inputs for ``target``: real bytes of the kind it decodes, never empty."""
     blobs = real_blobs()
+    if target == CAPTURE:
+        return capture_seeds()
     if target == "stdin":
         found = [text for blob in blobs[::4] for text in stdin_texts(blob)]
     elif target in SEED_NODES:
@@ -304,17 +320,25 @@ def mutate(data: bytes, choice: int, position: int, value: int, other: bytes) ->
 
 
 def random_input(rng: random.Random, target: str, rounds: int = 4) -> bytes:
-    """A mutated seed (or, one time in twenty, plain random bytes) for ``target``."""
+    """A mutated seed (or, one time in twenty, plain random bytes: after a capture file's magic
+    for the capture target) for ``target``."""
     if rng.random() < 0.05:
-        return rng.randbytes(rng.randrange(0, 600))
+        noise = rng.randbytes(rng.randrange(0, 600))
+        return rng.choice(CAPTURE_MAGICS) + noise if target == CAPTURE else noise
     pool = seeds(target)
+    change = mutator(target)
     data = rng.choice(pool)
     for _ in range(rng.randrange(1, rounds + 1)):
         other = rng.choice(pool)
-        data = mutate(
+        data = change(
             data, rng.randrange(1 << 16), rng.randrange(1 << 20), rng.randrange(1 << 16), other
         )
-    return data[:65536]
+    return data if target == CAPTURE else data[:65536]
+
+
+def mutator(target: str) -> Callable[[bytes, int, int, int, bytes], bytes]:
+    """The mutation of ``target``'s inputs: whole capture files, or decoder inputs."""
+    return mutate_capture if target == CAPTURE else mutate
 
 
 # -------------------------------------------------------------------------------- checking
@@ -358,4 +382,438 @@ def run_target(target: str, data: bytes, as_tree: bool = True) -> float:
     for tree, blob in trees:
         check_tree(tree, blob)
         render(tree, as_tree)
+    return elapsed
+
+
+# ------------------------------------------------------------------------------ capture files
+
+#: The target of whole capture files (not in TARGETS: its inputs are files, see run_capture).
+CAPTURE = "capture"
+#: Captures of ../shared/captures the capture fuzzing starts from, besides the bundled ones.
+SHARED_CAPTURE_SEEDS = (
+    "packetgen-plugin-smb/smb2.pcapng",
+    "packetgen-plugin-smb/smb2-nego.pcapng",
+    "zeek/dce-rpc_dce_rpc_ntlm.pcapng",
+    "zeek/dce-rpc_kerberos135_auth.pcapng",
+    "zeek/ldap_aduser1-ntlm.pcap",
+    "zeek/krb_smb_gssapi.pcap",
+)
+#: Seeds also given gzip-compressed.
+GZIPPED_SEEDS = ("smb2-ntlm-success.pcap", "smb2.pcapng")
+CAPTURE_MAGICS = (*capture.MAGIC_PCAP, capture.MAGIC_PCAPNG)
+PCAPNG_SHB, PCAPNG_IDB, PCAPNG_SPB, PCAPNG_EPB = 0x0A0D0D0A, 1, 3, 6
+#: pcapng block types a reader must step over or refuse: custom (copyable and not), reserved,
+#: name resolution, interface statistics, decryption secrets, the obsolete packet block, Apple's
+#: process information, and the structural blocks with a garbage body.
+ODD_BLOCK_TYPES = (
+    0x00000BAD,
+    0x40000BAD,
+    0x0BADBEEF,
+    0x7FFFFFFF,
+    0xFFFFFFFF,
+    0,
+    4,
+    5,
+    10,
+    2,
+    0x80000001,
+    PCAPNG_SPB,
+    PCAPNG_IDB,
+    PCAPNG_SHB,
+)
+#: Record and block lengths (and time stamps) an attacker writes: 32-bit extremes, too small for
+#: a block, and just over what a reader keeps of one record (capture.MAX_RECORD).
+HOSTILE_LENGTHS = (
+    0xFFFFFFFF,
+    0xFFFFFFFC,
+    0x7FFFFFFF,
+    0x80000000,
+    0,
+    1,
+    8,
+    12,
+    13,
+    capture.MAX_RECORD,
+    capture.MAX_RECORD + 1,
+    300_000,
+    1 << 24,
+)
+#: Sizes of the jumbo records inserted with all their bytes present.
+JUMBO_SIZES = (capture.MAX_RECORD + 1, 300_000, 1 << 20)
+#: Link types a pcap file header is switched to (the supported ones, then unknown ones).
+LINKTYPES = (0, 1, 101, 108, 113, 228, 229, 276, 12, 147, 0xFFFF, 0xFFFFFFFF)
+#: TCP header changes: sequence and acknowledgment shifts, flag bytes, data-offset bytes, ports.
+SEQUENCE_SHIFTS = (1, 0xFFFFFFFF, 1 << 31, 1 << 16, 0x7FFFFFFF)
+TCP_FLAGS = (0x02, 0x12, 0x01, 0x04, 0x11, 0x00, 0xFF)
+TCP_DATA_OFFSETS = (0x00, 0x10, 0x40, 0xF0)
+TCP_PORTS = (445, 139, 80, 389, 135, 3268, 0)
+#: Largest mutated capture (jumbo records and floods stay under it: a larger result is dropped).
+MAX_CAPTURE_BYTES = 4 << 20
+#: Most copies of one record a flood inserts.
+MAX_FLOOD = 2000
+#: A damaged capture (tens of KiB, up to MAX_CAPTURE_BYTES with jumbo records and floods) is
+#: read, decoded and rendered well under this many seconds; a hostile length followed is slower.
+CAPTURE_SLOW_SECONDS = 2.0
+
+
+@dataclass
+class Capture:
+    """A capture file cut into its records, to damage one at a time and join again."""
+
+    head: bytes  # the pcap file header, or the pcapng Section Header Block
+    records: list[bytes]  # pcap records (header and data), or the pcapng blocks after the SHB
+    endian: str  # "<" or ">"
+    ng: bool
+    gzipped: bool = False
+
+    def join(self) -> bytes:
+        data = self.head + b"".join(self.records)
+        return gzip.compress(data, compresslevel=1, mtime=0) if self.gzipped else data
+
+    def word(self, data: bytes, offset: int) -> int:
+        return struct.unpack_from(self.endian + "I", data, offset)[0]
+
+    def pack(self, *words: int) -> bytes:
+        return struct.pack(f"{self.endian}{len(words)}I", *words)
+
+
+def split_capture(data: bytes) -> Capture | None:
+    """``data`` cut into records; None when it is no pcap or pcapng file (or a broken gzip)."""
+    gzipped = data[:2] == capture.MAGIC_GZIP
+    if gzipped:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return None
+    magic = data[:4]
+    if magic in capture.MAGIC_PCAP:
+        endian = ">" if magic[0] == 0xA1 else "<"
+        return Capture(data[:24], _records(data, 24, endian, False), endian, False, gzipped)
+    if magic == capture.MAGIC_PCAPNG and len(data) >= 12:
+        endian = ">" if data[8:12] == b"\x1a\x2b\x3c\x4d" else "<"
+        first = struct.unpack_from(endian + "I", data, 4)[0]
+        return Capture(data[:first], _records(data, first, endian, True), endian, True, gzipped)
+    return None
+
+
+def _records(data: bytes, pos: int, endian: str, ng: bool) -> list[bytes]:
+    """The records from ``pos`` on; a damaged tail stays one last record."""
+    found = []
+    while pos < len(data):
+        if ng:
+            size = struct.unpack_from(endian + "I", data, pos + 4)[0] if pos + 8 <= len(data) else 0
+        else:
+            size = (
+                16 + struct.unpack_from(endian + "I", data, pos + 8)[0]
+                if pos + 16 <= len(data)
+                else 0
+            )
+        if size < 12 or pos + size > len(data):
+            found.append(data[pos:])
+            break
+        found.append(data[pos : pos + size])
+        pos += size
+    return found
+
+
+def pcapng_block(endian: str, kind: int, body: bytes) -> bytes:
+    """A pcapng block: type, total length, ``body`` padded to 32 bits, total length again."""
+    body += bytes(-len(body) % 4)
+    size = struct.pack(endian + "I", len(body) + 12)
+    return struct.pack(endian + "I", kind) + size + body + size
+
+
+def to_pcapng(data: bytes) -> Capture:
+    """The classic pcap ``data`` as a pcapng file: a SHB, one IDB, an EPB per record."""
+    pcap = split_capture(data)
+    assert pcap is not None and not pcap.ng, "not a classic pcap"
+    ng = Capture(b"", [], pcap.endian, True)
+    shb = struct.pack(ng.endian + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+    idb = struct.pack(ng.endian + "HHI", pcap.word(pcap.head, 20), 0, 0)
+    ng.head = pcapng_block(ng.endian, PCAPNG_SHB, shb)
+    ng.records.append(pcapng_block(ng.endian, PCAPNG_IDB, idb))
+    for record in pcap.records:
+        sec, usec, _, wirelen = struct.unpack_from(pcap.endian + "4I", record)
+        stamp = sec * 10**6 + usec
+        header = ng.pack(0, stamp >> 32, stamp & 0xFFFFFFFF, len(record) - 16, wirelen)
+        ng.records.append(pcapng_block(ng.endian, PCAPNG_EPB, header + record[16:]))
+    return ng
+
+
+def packet_span(cap: Capture, record: bytes) -> tuple[int, int] | None:
+    """(start, end) of the packet bytes in ``record``; None for a block that holds no packet."""
+    if not cap.ng:
+        return (16, len(record)) if len(record) >= 16 else None
+    kind = cap.word(record, 0) if len(record) >= 12 else None
+    if kind == PCAPNG_EPB and len(record) >= 32:
+        return 28, max(28, min(28 + cap.word(record, 20), len(record) - 4))
+    if kind == PCAPNG_SPB and len(record) >= 16:
+        return 12, len(record) - 4
+    return None
+
+
+def record_for(
+    cap: Capture, packet: bytes, like: bytes | None = None, wirelen: int | None = None
+) -> bytes:
+    """A record of ``cap``'s format carrying ``packet``, stamped (and on the interface) of the
+    record ``like``; lengths agree with ``packet`` unless ``wirelen`` says more went on the wire."""
+    wire = len(packet) if wirelen is None else wirelen
+    if not cap.ng:
+        stamp = like[:8] if like is not None and len(like) >= 8 else bytes(8)
+        return stamp + cap.pack(len(packet), wire) + packet
+    if like is not None and len(like) >= 12 and cap.word(like, 0) == PCAPNG_SPB:
+        return pcapng_block(cap.endian, PCAPNG_SPB, cap.pack(wire) + packet)
+    where = like[8:20] if like is not None and len(like) >= 20 else bytes(12)
+    return pcapng_block(cap.endian, PCAPNG_EPB, where + cap.pack(len(packet), wire) + packet)
+
+
+def _header_words(cap: Capture, record: bytes) -> list[int]:
+    """Offsets of the 32-bit lengths and time stamps in ``record``: caplen, wirelen, seconds and
+    fraction of a pcap record; the leading and trailing total length of a block, and an EPB's
+    captured and original length and time stamp (high, low)."""
+    if not cap.ng:
+        return [8, 12, 0, 4]
+    fields = [4, max(4, len(record) - 4)]
+    if packet_span(cap, record) is not None:
+        fields += [20, 24, 12, 16] if cap.word(record, 0) == PCAPNG_EPB else [8]
+    return [offset for offset in fields if offset + 4 <= len(record)] or [0]
+
+
+def _tcp_header(packet: bytes) -> int | None:
+    """Where the TCP header of ``packet`` starts, found by looking for an IPv4 (no options) or
+    IPv6 header carrying TCP after any of the usual link-layer header sizes."""
+    for link in (14, 0, 4, 16, 18, 20, 22):
+        if len(packet) >= link + 40 and packet[link] == 0x45 and packet[link + 9] == 6:
+            return link + 20
+        if len(packet) >= link + 60 and packet[link] >> 4 == 6 and packet[link + 6] == 6:
+            return link + 40
+    return None
+
+
+def tcp_payload(packet: bytes) -> tuple[int, int] | None:
+    """(start, end) of the TCP payload of ``packet`` if it is TCP over IPv4 (see _tcp_header)."""
+    tcp = _tcp_header(packet)
+    if tcp is None or packet[tcp - 20] != 0x45:
+        return None
+    start = tcp + (packet[tcp + 12] >> 4) * 4
+    return start, max(start, tcp - 20 + struct.unpack_from("!H", packet, tcp - 18)[0])
+
+
+def with_tcp_payload(packet: bytes, payload: bytes) -> bytes:
+    """``packet`` (TCP over IPv4) carrying ``payload`` instead, its IPv4 total length to match."""
+    span, tcp = tcp_payload(packet), _tcp_header(packet)
+    assert span is not None and tcp is not None, "not TCP over IPv4"
+    ip = tcp - 20
+    out = bytearray(packet[: span[0]] + payload)
+    struct.pack_into("!H", out, ip + 2, len(out) - ip)
+    return bytes(out)
+
+
+def _twist_tcp(packet: bytes, which: int, value: int) -> bytes:
+    """``packet`` with one TCP header field changed (sequence or acknowledgment number shifted,
+    flags, data offset, a port)."""
+    tcp = _tcp_header(packet)
+    if tcp is None:
+        return packet
+    field = which % 5
+    if field < 2:
+        at = tcp + 4 + 4 * field
+        number = struct.unpack_from("!I", packet, at)[0]
+        number = (number + SEQUENCE_SHIFTS[value % len(SEQUENCE_SHIFTS)]) & 0xFFFFFFFF
+        return packet[:at] + struct.pack("!I", number) + packet[at + 4 :]
+    if field < 4:
+        at, values = (tcp + 13, TCP_FLAGS) if field == 2 else (tcp + 12, TCP_DATA_OFFSETS)
+        return packet[:at] + bytes([values[value % len(values)]]) + packet[at + 1 :]
+    at = tcp + 2 * (value & 1)
+    return packet[:at] + struct.pack("!H", TCP_PORTS[value % len(TCP_PORTS)]) + packet[at + 2 :]
+
+
+def _packets(cap: Capture | None) -> list[bytes]:
+    if cap is None:
+        return []
+    spans = ((record, packet_span(cap, record)) for record in cap.records)
+    return [record[span[0] : span[1]] for record, span in spans if span is not None]
+
+
+def mutate_capture(data: bytes, choice: int, position: int, value: int, other: bytes) -> bytes:
+    """One hostile change to the capture file ``data``; ``other`` is another capture to splice.
+
+    ``choice`` picks it: a byte-level :func:`mutate` of the whole (maybe compressed) file, or a
+    change to one record of the :func:`split_capture` model, which keeps the lengths around the
+    change consistent unless breaking them is the change.
+    """
+    operation, choice = choice % 16, choice // 16
+    cap = split_capture(data)
+    if cap is None or not cap.records or operation == 0:
+        return mutate(data, choice, position, value, other)
+    records = cap.records
+    at, position = position % len(records), position // len(records)
+    record = records[at]
+    with_packets = [index for index, r in enumerate(records) if packet_span(cap, r)]
+    if with_packets and operation in (1, 2, 10, 11, 14):
+        at = with_packets[position % len(with_packets)]
+        record = records[at]
+        start, end = packet_span(cap, record)  # type: ignore[misc]
+        packet = record[start:end]
+        span = tcp_payload(packet)
+        if operation == 1 or (operation == 2 and span is None):  # hostile bytes in a packet
+            donors = _packets(split_capture(other)) or [other]
+            donor = donors[value % len(donors)]
+            records[at] = record_for(cap, mutate(packet, choice, position, value, donor), record)
+        elif operation == 2 and span is not None:  # in its TCP payload: carriers and decoders
+            payload = mutate(packet[span[0] : span[1]], choice, position, value, other)
+            records[at] = record_for(cap, with_tcp_payload(packet, payload), record)
+        elif operation == 10:  # a TCP header field: reassembly, stream numbers, classification
+            records[at] = record_for(cap, _twist_tcp(packet, choice, value), record)
+        elif operation == 11 and packet:  # a header word: IP total length, NBSS length, SMB2
+            offset = position % min(len(packet), 128)
+            word = HUGE_WORDS[value % len(HUGE_WORDS)][:: 1 - 2 * (choice & 1)]
+            packet = packet[:offset] + word + packet[offset + len(word) :]
+            records[at] = record_for(cap, packet[: end - start], record)
+        elif operation == 14:  # cut by the snaplen: fewer bytes captured than sent
+            records[at] = record_for(cap, packet[: value % (len(packet) + 1)], record, len(packet))
+    elif operation == 3:  # a hostile record or block length, or time stamp
+        offsets = _header_words(cap, record)
+        offset = offsets[position % len(offsets)]
+        length = cap.pack(HOSTILE_LENGTHS[value % len(HOSTILE_LENGTHS)])
+        records[at] = record[:offset] + length + record[offset + 4 :]
+    elif operation == 4:  # a zero-length record
+        records.insert(at, record_for(cap, b"", record))
+    elif operation == 5:  # a jumbo record, all its bytes present
+        size = JUMBO_SIZES[value % len(JUMBO_SIZES)]
+        span = packet_span(cap, record)
+        frame = record[span[0] : span[1]] if span and span[1] > span[0] else record
+        records.insert(at, record_for(cap, (frame * (size // len(frame) + 1))[:size], record))
+    elif operation == 6 and cap.ng:  # a block of an unknown or unexpected type
+        body = other[position % (len(other) + 1) :][: value % 512]
+        records.insert(
+            at, pcapng_block(cap.endian, ODD_BLOCK_TYPES[choice % len(ODD_BLOCK_TYPES)], body)
+        )
+    elif operation == 6:  # another link type, or nanosecond time stamps, in the file header
+        if choice & 1:
+            cap.head = cap.head[:20] + cap.pack(LINKTYPES[value % len(LINKTYPES)])
+        else:
+            nano = {
+                b"\xd4\xc3\xb2\xa1": b"\x4d\x3c\xb2\xa1",
+                b"\xa1\xb2\xc3\xd4": b"\xa1\xb2\x3c\x4d",
+            }
+            cap.head = nano.get(cap.head[:4], cap.head[:4]) + cap.head[4:]
+    elif operation == 7:  # a record repeated elsewhere (a retransmission, or a replay)
+        records.insert(value % (len(records) + 1), record)
+    elif operation == 8:  # a record moved (out of order)
+        records.insert(value % len(records), records.pop(at))
+    elif operation == 9:  # a record dropped (a capture gap)
+        del records[at]
+    elif operation == 12:  # the file cut inside, or just after, a record
+        kept = len(cap.head) + sum(map(len, records[:at])) + value % (len(record) + 1)
+        cap.head, cap.records = (cap.head + b"".join(records))[:kept], []
+    elif operation == 13:  # records of another capture spliced in (in this file's format)
+        donors = _packets(split_capture(other))[position % 64 :][: 1 + value % 8]
+        records[at:at] = [record_for(cap, packet, record) for packet in donors]
+    elif operation == 15:  # a flood of one record: connection tables, reassembly queues
+        records[at:at] = [record] * (1 + value % MAX_FLOOD)
+    result = cap.join()
+    return result if len(result) <= MAX_CAPTURE_BYTES else data
+
+
+@cache
+def capture_seeds() -> tuple[bytes, ...]:
+    """The bundled captures, those of SHARED_CAPTURE_SEEDS, and gzip copies of GZIPPED_SEEDS."""
+    paths = [
+        *sorted((ROOT / "captures").glob("*.pcap")),
+        *(SHARED_CAPTURES / name for name in SHARED_CAPTURE_SEEDS),
+    ]
+    files = {path.name: path.read_bytes() for path in paths}
+    compressed = (gzip.compress(files[name], mtime=0) for name in GZIPPED_SEEDS)
+    return (*files.values(), *compressed)
+
+
+#: The command's output modes a capture goes through (see run_capture): the tree piped (plain
+#: lines) and on a terminal (rich), JSON lines, the summary, hex dumps, and the triage tables
+#: (with hash lines) and their JSON records.
+CAPTURE_MODES: dict[str, dict] = {
+    "plain": {},
+    "rich": {},
+    "jsonl": {"json_mode": "jsonl"},
+    "summary": {"summary": True},
+    "hex": {"hexdump": True, "depth": 3, "offsets": False},
+    "triage": {"conversations": True, "findings": True},
+    "triage-jsonl": {"conversations": True, "findings": True, "json_mode": "jsonl"},
+}
+#: Characters that must never reach the output raw (everything but newline from C0 and C1).
+_RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _memory_console(terminal: bool) -> Console:
+    return Console(
+        file=io.StringIO(),
+        width=160 if terminal else cli.PIPE_WIDTH,
+        force_terminal=terminal,
+        color_system=None,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+    )
+
+
+class CheckedRun(cli.Run):
+    """The command's run, writing into memory, checking every tree it shows and every problem."""
+
+    def __init__(self, options: cli.Options, terminal: bool = False) -> None:
+        super().__init__(options)
+        self.out, self.err = _memory_console(terminal), _memory_console(False)
+        self.problems: list[tuple[str, bool]] = []
+
+    def problem(self, message: str, severity: str = "error", unreadable: bool = False) -> None:
+        self.problems.append((message, unreadable))
+        super().problem(message, severity, unreadable)
+
+    def emit(
+        self,
+        heading: str,
+        record: dict,
+        tree: Field,
+        data: bytes,
+        header: Field | None = None,
+    ) -> None:
+        check_tree(tree, data)
+        super().emit(heading, record, tree, data, header)
+
+    def check(self) -> None:
+        """Unreadable only as the one problem of a file that gave nothing; one line per problem;
+        no raw control character out; JSON lines parse back."""
+        out, err = self.out.file.getvalue(), self.err.file.getvalue()  # type: ignore[attr-defined]
+        unreadable = [message for message, flag in self.problems if flag]
+        if unreadable and (len(self.problems) > 1 or out):
+            raise InvariantError(f"unreadable after the file was opened: {unreadable[0]}")
+        if len(err.splitlines()) != len(self.problems):
+            raise InvariantError(f"a problem takes more than one line: {err!r}")
+        if _RAW_CONTROL.search(out + err):
+            raise InvariantError(
+                f"raw control character in the output: {_RAW_CONTROL.search(out + err)}"
+            )
+        if self.options.json_mode:
+            for line in out.splitlines():
+                json.loads(line)
+                line.encode("utf-8")
+
+
+def run_capture(data: bytes, path: Path, mode: str = "plain") -> float:
+    """Write ``data`` to ``path`` and put it through the command's capture path
+    (``cli.decode_capture``) in output ``mode``; raise on any failure (see CheckedRun.check).
+
+    Returns the seconds it took: reading, decoding, grouping and rendering.
+    """
+    path.write_bytes(data)
+    options = cli.Options(**CAPTURE_MODES[mode])
+    if options.triage:
+        options.hashes = io.StringIO()
+    run = CheckedRun(options, terminal=mode == "rich")
+    started = time.perf_counter()
+    cli.decode_capture(run, str(path))
+    elapsed = time.perf_counter() - started
+    run.check()
+    if run.exit_code not in (cli.EXIT_OK, cli.EXIT_UNREADABLE):
+        raise InvariantError(f"exit code {run.exit_code}")
     return elapsed

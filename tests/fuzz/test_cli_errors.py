@@ -1,5 +1,6 @@
-"""The CLI on bad invocations and hostile standard input: a short error, a documented exit code
-(negodissect.cli: 2 usage, 3 unreadable input), never a traceback."""
+"""The CLI on bad invocations and hostile standard input: one error line, a documented exit code
+(negodissect.cli: 2 usage, 3 unreadable input), never a traceback.  Damaged capture files:
+tests/sources/test_capture_hostile.py."""
 
 from __future__ import annotations
 
@@ -30,25 +31,32 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int) -> 
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "words"),
     [
-        ("--no-such-option",),
-        ("-Z",),
-        ("-", "--as", "bogus"),
-        ("-", "--depth", "x"),
-        ("-", "--depth", "0"),
-        ("-", "--frame", "-1"),
-        ("-", "--mech", "smtp"),
+        (("--no-such-option",), ("no such option", "--no-such-option")),
+        (("-Z",), ("no such option", "-z")),
+        (("-", "--no-offset"), ("no such option", "did you mean", "--no-offsets")),
+        (("-", "--as", "bogus"), ("invalid value for", "--as", "bogus", "spnego")),
+        (("-", "--depth"), ("--depth", "requires an argument")),
+        (("-", "--depth", "x"), ("invalid value for", "--depth")),
+        (("-", "--depth", "0"), ("invalid value for", "--depth")),
+        (("-", "--frame", "-1"), ("invalid value for", "--frame")),
+        (("-", "--mech", "smtp"), ("invalid value for", "--mech")),
+        (("-", "--hashes", "/nonexistent/dir/h.txt"), ("invalid value for", "--hashes")),
     ],
     ids=str,
 )
-def test_usage_errors(args: tuple[str, ...]) -> None:
-    """click's usage message: the error itself is one ``Error:`` line, exit 2 (EXIT_USAGE)."""
-    done = negodissect(*args)
-    assert done.returncode == cli.EXIT_USAGE
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, done.stderr
+def test_usage_errors(args: tuple[str, ...], words: tuple[str, ...]) -> None:
+    """One line naming the problem and pointing at --help (not click's four), exit 2."""
+    line = assert_one_line_error(negodissect(*args), cli.EXIT_USAGE)
+    assert all(word in line.lower() for word in words) and line.endswith(" (see --help)"), line
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_help_is_still_shown(option: str) -> None:
+    done = negodissect(option)
+    assert done.returncode == cli.EXIT_OK and not done.stderr
+    assert done.stdout.startswith("Usage: ") and "--no-offsets" in done.stdout
 
 
 def test_a_directory() -> None:
