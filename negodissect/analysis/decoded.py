@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from negodissect.carriers.background import Background
 
 
+#: Streams whose negotiation state (RFC 4178 4.2) is remembered at once; the oldest is forgotten.
+MAX_EXCHANGES = 65536
+
+
 @dataclass(slots=True)
 class DecodedBlob:
     """A carrier's blob and its decoded tree."""
@@ -54,7 +58,11 @@ def decode_capture(
         if not item.data and not item.missing:  # an outcome-only response (see carriers.stream)
             yield DecodedBlob(item, Field("securityBlob", summary="empty"))
             continue
-        exchange = exchanges.setdefault(item.stream, framing.Exchange())
+        exchange = exchanges.get(item.stream)
+        if exchange is None:
+            if len(exchanges) >= MAX_EXCHANGES:  # forget the oldest stream's negotiation
+                del exchanges[next(iter(exchanges))]
+            exchange = exchanges[item.stream] = framing.Exchange()
         tree = framing.decode_token(item.data, 0, exchange)
         if item.missing:
             tree.note(

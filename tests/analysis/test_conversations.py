@@ -216,3 +216,22 @@ def test_released_conversations_say_what_whole_ones_say() -> None:
         assert findings.findings(light) == findings.findings(whole), path
         assert hashes.hash_lines(light) == hashes.hash_lines(whole), path
     assert released_count > 20
+
+
+def test_negotiation_state_is_remembered_for_a_bounded_number_of_streams(monkeypatch) -> None:
+    """Ten connections one after the other: remembering only the last stream's negotiation
+    (MAX_EXCHANGES = 1) decodes every blob as remembering all of them does."""
+    from negodissect.analysis import decoded
+    from negodissect.render import json as render_json
+
+    path = str(CAPTURES / "smb2-ntlm-multi.pcap")
+
+    def trees() -> list[str]:
+        items = decode_capture(path)
+        return [
+            render_json.dumps({"tree": i.tree}, False) for i in items if isinstance(i, DecodedBlob)
+        ]
+
+    whole = trees()
+    monkeypatch.setattr(decoded, "MAX_EXCHANGES", 1)
+    assert trees() == whole and len(whole) > 30
