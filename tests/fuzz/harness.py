@@ -805,15 +805,26 @@ def run_capture(data: bytes, path: Path, mode: str = "plain") -> float:
 
     Returns the seconds it took: reading, decoding, grouping and rendering.
     """
+    return checked_capture(data, path, mode)[1]
+
+
+def checked_capture(
+    data: bytes, path: Path, mode: str = "plain", background: bool = False
+) -> tuple[CheckedRun, float]:
+    """:func:`run_capture`, also giving the checked run (its output); ``background`` reads the
+    capture in a child process, as ``-j 2`` does."""
+    from negodissect.carriers.background import Background
+
     path.write_bytes(data)
     options = cli.Options(**CAPTURE_MODES[mode])
     if options.triage:
         options.hashes = io.StringIO()
     run = CheckedRun(options, terminal=mode == "rich")
     started = time.perf_counter()
-    cli.decode_capture(run, str(path))
+    reader = Background(str(path)) if background else None
+    cli.decode_capture(run, str(path), reader)
     elapsed = time.perf_counter() - started
     run.check()
     if run.exit_code not in (cli.EXIT_OK, cli.EXIT_UNREADABLE):
         raise InvariantError(f"exit code {run.exit_code}")
-    return elapsed
+    return run, elapsed

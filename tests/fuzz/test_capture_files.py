@@ -39,7 +39,9 @@ from tests.fuzz.harness import (
     HOSTILE_LENGTHS,
     JUMBO_SIZES,
     ODD_BLOCK_TYPES,
+    CheckedRun,
     capture_seeds,
+    checked_capture,
     mutate_capture,
     packet_span,
     random_input,
@@ -54,6 +56,7 @@ from tests.fuzz.test_properties import budget
 
 MUTATED_FILES = 2400
 RANDOM_FILES = 300
+CHILD_PROCESS_FILES = 100
 SUCCESS = split_capture((ROOT / "captures" / "smb2-ntlm-success.pcap").read_bytes())
 
 
@@ -69,6 +72,23 @@ def test_mutated_capture_files(tmp_path: Path) -> None:
     @given(st.randoms(use_true_random=False), st.sampled_from(list(CAPTURE_MODES)))
     def run(rng: random.Random, mode: str) -> None:
         check(random_input(rng, CAPTURE), tmp_path / "damaged", mode)
+
+    run()
+
+
+def test_mutated_capture_files_read_in_a_child_process(tmp_path: Path) -> None:
+    """``-j 2``: the same damaged files read in a child process give the same output."""
+
+    def output(run: CheckedRun) -> tuple[str, str, int]:
+        return run.out.file.getvalue(), run.err.file.getvalue(), run.exit_code  # type: ignore[attr-defined]
+
+    @budget(CHILD_PROCESS_FILES)
+    @given(st.randoms(use_true_random=False), st.sampled_from(list(CAPTURE_MODES)))
+    def run(rng: random.Random, mode: str) -> None:
+        data = random_input(rng, CAPTURE)
+        here, _ = checked_capture(data, tmp_path / "damaged", mode)
+        there, _ = checked_capture(data, tmp_path / "damaged", mode, background=True)
+        assert output(there) == output(here)
 
     run()
 
