@@ -1,7 +1,8 @@
 """The ``negodissect`` command: capture files or ``-`` (standard input) in, trees or JSON out.
 
 Exit codes:
-  0  every input was read (malformed fields are annotated in the output, not counted)
+  0  every input was read (malformed fields are annotated in the output, not counted; a capture
+     damaged part-way is read as far as it can be, with a warning naming the frame)
   1  ``--strict`` and at least one blob had a malformed field
   2  usage error (unknown option, bad value, nothing to read, a --hashes FILE that cannot be
      created)
