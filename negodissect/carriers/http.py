@@ -88,12 +88,15 @@ class Framer(StreamFramer):
             self.skip -= size
             return []
         lost_head = not self.hunting and not self.skip
+        self.reset()
+        return ["HTTP message head lost in a capture gap; resynchronising"] if lost_head else []
+
+    def reset(self) -> None:
         self.skip = 0
         self.chunked = False
         self.buf.clear()
         self.scanned = 0
         self.hunting = True
-        return ["HTTP message head lost in a capture gap; resynchronising"] if lost_head else []
 
     def finish(self) -> list[Pdu | str]:
         """End of the stream: an unfinished head is dropped."""

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from negodissect.carriers import AuthBlob, Message, Notice, dcerpc, http, ldap, smb1, smb2
 from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_segments
 from negodissect.transport import tcp
-from negodissect.transport.nbss import Framer, Pdu, looks_like_smb
+from negodissect.transport.nbss import Framer, Pdu, StreamFramer, looks_like_smb
 
 #: Carrier modules by the first byte of an SMB protocol id.
 CARRIERS = {0xFE: ("smb2", smb2), 0xFF: ("smb1", smb1)}
@@ -30,6 +30,10 @@ DIRECTIONS = ("client to server", "server to client")
 #: Connections reassembled whatever their first bytes, by port: SMB direct TCP and NetBIOS, the
 #: RPC endpoint mapper, LDAP and the global catalog.
 PORTS = {445: "smb", 139: "smb", 135: "dcerpc", 389: "ldap", 3268: "ldap"}
+#: Bytes of unfinished messages (PDUs, HTTP heads) held by the framers of all connections at once;
+#: past it, the connection adding more gives up its partial message (hostile captures open many
+#: connections, each with a message that never ends).
+MAX_BUFFERED = 32 * 1024 * 1024
 #: Per-connection state of the carriers that are not SMB, by connection kind.
 FLOWS = {"http": http.Flow, "ldap": ldap.Flow, "dcerpc": dcerpc.Flow}
 #: First payload byte -> (kind, test of the first bytes).  Upper-case letters start HTTP.
@@ -116,6 +120,7 @@ class _Pipeline:
     def __init__(self, streams: set[int] | None, frames: set[int] | None) -> None:
         self.frames = frames
         self.reassembler = tcp.Reassembler(classify, streams, PORTS)
+        self.buffered = 0  # bytes the framers of all connections hold (unfinished messages)
 
     def run(self, segments: Iterator[Segment | SourceNote]) -> Iterator[AuthBlob | Notice]:
         feed = self.reassembler.feed
@@ -151,7 +156,11 @@ class _Pipeline:
                 flow = FLOWS.get(conn.kind)  # type: ignore[call-overload]
                 session = conn.state = Session() if flow is None else flow()
             if kind == tcp.DATA:
-                self._pdus(conn, direction, session.framer(direction).feed(value), out)
+                framer = session.framer(direction)
+                held = len(framer.buf)
+                pdus = framer.feed(value)
+                self._account(conn, framer, held, out)
+                self._pdus(conn, direction, pdus, out)
             elif kind == tcp.GAP:
                 out.append(
                     Notice(
@@ -161,16 +170,40 @@ class _Pipeline:
                         conn.stream,
                     )
                 )
-                self._pdus(conn, direction, session.framer(direction).gap(value), out)
+                framer = session.framer(direction)
+                held = len(framer.buf)
+                pdus = framer.gap(value)
+                self._account(conn, framer, held, out)
+                self._pdus(conn, direction, pdus, out)
             elif kind == tcp.NOTE:
                 out.append(Notice(conn.last_frame, direction, value, conn.stream))
             else:
                 self._close(conn, session, out)
         return out
 
+    def _account(
+        self, conn: tcp.Connection, framer: StreamFramer, held: int, out: list[AuthBlob | Notice]
+    ) -> None:
+        """Count what ``framer`` holds now (it held ``held`` bytes before); past
+        :data:`MAX_BUFFERED` over all connections, its partial message is given up."""
+        self.buffered += len(framer.buf) - held
+        if self.buffered > MAX_BUFFERED:
+            self.buffered -= len(framer.buf)
+            framer.reset()
+            out.append(
+                Notice(
+                    conn.last_frame,
+                    "warning",
+                    f"more than {MAX_BUFFERED} bytes of unfinished messages held over all "
+                    "connections; this connection's message is skipped",
+                    conn.stream,
+                )
+            )
+
     def _close(self, conn: tcp.Connection, session, out: list[AuthBlob | Notice]) -> None:
         for direction, framer in enumerate(session.framers):
             if framer is not None:
+                self.buffered -= len(framer.buf)
                 self._pdus(conn, direction, framer.finish(), out)
         if type(session) is Session and (session.encrypted or session.compressed):
             out.append(

@@ -81,6 +81,10 @@ class StreamFramer:
     def _parse(self, out: list[Pdu | str]) -> None:
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Forget what is buffered and look for the start of the next message."""
+        raise NotImplementedError
+
     def _drop(self, size: int) -> None:
         """Drop ``size`` bytes, whether buffered already or still to come (then skipped)."""
         if len(self.buf) >= size:
@@ -135,27 +139,31 @@ class RecordFramer(StreamFramer):
             if size <= self.skip:
                 self.skip -= size
                 return out
-            size -= self.skip
             self.skip = 0
-            return self._lose_sync()
+            self.reset()
+            return out
         if self.hunting or len(self.buf) < self.HEADER_SIZE:
-            return self._lose_sync()
+            self.reset()
+            return out
         if not self.peeked:
             framed = self.frame(out)
             if framed is None:
-                return out + self._lose_sync()
+                self.reset()
+                return out
             remaining = framed[0] - len(self.buf)
             self._drop(framed[0])
             self.skip = max(0, remaining - size)
             out.append(f"{self.NAME} header was lost in a capture gap; that message is skipped")
-            return out if size <= remaining else out + self._lose_sync()
+            if size > remaining:
+                self.reset()
+            return out
         remaining = self.total - len(self.buf)
         lost = min(size, remaining)
         self.holes.append((len(self.buf) - self.STRIP, lost))
         self.buf += bytes(lost)
         self._parse(out)
         if size > remaining:
-            out += self._lose_sync()
+            self.reset()
         return out
 
     def finish(self) -> list[Pdu | str]:
@@ -164,12 +172,11 @@ class RecordFramer(StreamFramer):
             return self.gap(self.total - len(self.buf))
         return []
 
-    def _lose_sync(self) -> list[Pdu | str]:
+    def reset(self) -> None:
         self.buf.clear()
         self.holes = []
         self.peeked = False
         self.hunting = True
-        return []
 
     def _drop(self, size: int) -> None:
         """Drop ``size`` bytes of framing + PDU, whether buffered already or still to come."""

@@ -272,3 +272,22 @@ def test_forgotten_connections_are_reported(tmp_path, monkeypatch) -> None:
     _, notices = collect(mixed)
     (notice,) = [n for n in notices if "forgotten" in n.message]
     assert notice.frame is None and "more than 8 at once" in notice.message
+
+
+def test_unfinished_messages_held_over_all_connections_are_bounded(monkeypatch) -> None:
+    """Twenty connections each start an SMB2 SESSION_SETUP of 60,000 bytes and never finish it:
+    past MAX_BUFFERED the connection adding more gives up its message, with a warning."""
+    monkeypatch.setattr("negodissect.carriers.stream.MAX_BUFFERED", 5100)
+    a, b = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    header = bytearray(64)
+    header[:4], header[4:6], header[12:14] = b"\xfeSMB", b"\x40\x00", b"\x01\x00"  # SESSION_SETUP
+    start = (60000).to_bytes(4, "big") + bytes(header) + bytes(936)  # 1,004 bytes held each
+    segments = [
+        Segment(port, float(port), a, b, port, 445, 1, 0, 0x18, start, 0, len(start), 0)
+        for port in range(1, 21)
+    ]
+    pipeline = _Pipeline(None, None)
+    items = list(pipeline.run(iter(segments)))
+    skipped = [n for n in items if isinstance(n, Notice) and "unfinished messages" in n.message]
+    assert [n.frame for n in skipped] == list(range(6, 21))  # five fit in 5,100 bytes
+    assert pipeline.buffered == 0  # all given back when the capture ended
