@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from struct import Struct
+from struct import error as struct_error
 from typing import IO, NamedTuple, Protocol
 
 ProgressHook = Callable[[int, int], None]
@@ -55,6 +56,14 @@ PCAP_RECORD_HEADER = 16
 MAX_RECORD = 4 * 65535
 #: Read size asking scapy's pcapng reader for a whole packet block (it holds the block anyway).
 UNCUT = 1 << 62
+#: Longest pcapng block read: a packet of MAX_RECORD bytes and its options.
+MAX_BLOCK = MAX_RECORD + 65536
+PCAPNG_SHB = 0x0A0D0D0A  # Section Header Block (pcapng 4.1)
+PCAPNG_EPB = 6  # Enhanced Packet Block (pcapng 4.3)
+PCAPNG_MIN_BLOCK = 12  # block type, block total length, body, block total length
+PCAPNG_MIN_EPB = 32  # and interface id, timestamp (2 words), captured and original length
+#: The byte-order magic of a Section Header Block, and the struct byte order it means.
+SECTION_BYTE_ORDERS = {b"\x1a\x2b\x3c\x4d": ">", b"\x4d\x3c\x2b\x1a": "<"}
 #: Seconds between two calls of the progress hook.
 PROGRESS_INTERVAL = 0.2
 #: The progress hook is considered every this many records.
@@ -197,12 +206,12 @@ def read_segments(
 
     Opens the file at once: raises :class:`CaptureError` (before any iteration) when it cannot be
     opened or recognised; a truncated last record or a damaged tail becomes a :class:`SourceNote`
-    and ends the file cleanly.  Classic pcap records are walked by :func:`_pcap_records` (the fast
-    path) unless ``fast`` is false; pcapng, and classic pcap with ``fast=False``, are read record
-    by record with scapy's raw readers (:func:`_scapy_records`).  On the fast path, segments
-    without SYN, FIN or RST of the connections in ``quiet`` (by IP source + destination address
-    and TCP source + destination port, as on the wire) are not yielded: their ``last_time`` is
-    set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
+    and ends the file cleanly.  Files are walked in large reads by :func:`_pcap_records` and
+    :func:`_pcapng_records` (the fast path) unless ``fast`` is false: then they are read record
+    by record with scapy's raw readers (:func:`_scapy_records`, the plain path).  On the fast
+    path, segments without SYN, FIN or RST of the connections in ``quiet`` (by IP source +
+    destination address and TCP source + destination port, as on the wire) are not yielded:
+    their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
     """
     raw = _open(path)
     from scapy.error import Scapy_Exception
@@ -217,9 +226,11 @@ def read_segments(
     total = os.fstat(raw.fileno()).st_size
     is_ng = isinstance(reader, RawPcapNgReader)
     dropped = NOBODY if quiet is None or not fast else quiet
-    if fast and not is_ng:
-        return _pcap_records(reader, raw, total, on_progress, dropped)
-    return _scapy_records(reader, is_ng, raw, total, on_progress, dropped)
+    if not fast:
+        return _scapy_records(reader, is_ng, raw, total, on_progress, dropped)
+    if is_ng:
+        return _pcapng_records(reader, raw, total, on_progress, dropped)
+    return _pcap_records(reader, raw, total, on_progress, dropped)
 
 
 def _pcap_records(
@@ -249,7 +260,7 @@ def _pcap_records(
     with raw:
         while True:
             try:
-                chunk = stream.read(READ_CHUNK)
+                chunk = stream.read1(READ_CHUNK)  # what is there: a cut gzip keeps its start
             except Exception as error:  # a damaged gzip stream, an I/O error: ends this file
                 yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
                 break
@@ -300,6 +311,132 @@ def _pcap_records(
     yield from _summary(fragments, cut_frames, total, on_progress)
 
 
+def _pcapng_records(
+    reader,
+    raw: IO[bytes],
+    total: int,
+    on_progress: ProgressHook | None,
+    quiet: Mapping[bytes, Stamped],
+) -> Iterator[Segment | SourceNote]:
+    """The blocks of a pcapng file (draft-ietf-opsawg-pcapng section 3-4), walked in
+    :data:`READ_CHUNK` pieces.
+
+    scapy has read the first Section Header Block.  Enhanced Packet Blocks (4.3), nearly every
+    block of a capture, are read here in place, their options unread; the other blocks scapy
+    knows (Interface Description, Simple and obsolete Packet Blocks, ...) go to scapy's own block
+    readers, and the interfaces they declare are scapy's; other block types are stepped over.  A
+    later Section Header Block (4.1) sets the byte order again and starts a new interface list.
+    A block is damaged, ending the file, as scapy's reader would find it: a total length under 12
+    or over :data:`MAX_BLOCK`, a trailing copy that differs, a block cut by the end of the file.
+    """
+    frame = fragments = cut_frames = told = 0
+    interfaces = reader.interfaces
+    heads = word = epb = Struct("")  # set by _section
+    buf, pos = b"", 0
+    last_progress = time.monotonic()
+    stream = reader.f
+
+    def _section(endian: str) -> None:
+        nonlocal heads, word, epb
+        reader.endian = endian
+        heads, word, epb = Struct(endian + "II"), Struct(endian + "I"), Struct(endian + "IIIII")
+
+    _section(reader.endian)
+    with raw, _quiet_scapy() as warnings:
+        while True:
+            try:
+                chunk = stream.read1(READ_CHUNK)  # what is there: a cut gzip keeps its start
+            except Exception as error:  # a damaged gzip stream, an I/O error: ends this file
+                yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
+                break
+            buf = buf[pos:] + chunk if pos < len(buf) else chunk
+            pos, size = 0, len(buf)
+            damage = ""
+            while pos + PCAPNG_MIN_BLOCK <= size:
+                kind, length = heads.unpack_from(buf, pos)
+                if kind == PCAPNG_SHB:
+                    order = SECTION_BYTE_ORDERS.get(buf[pos + 8 : pos + 12])
+                    if order is None:
+                        damage = " (bad Section Header Block)"
+                        break
+                    _section(order)
+                    interfaces.clear()
+                    length = heads.unpack_from(buf, pos)[1]
+                if length < PCAPNG_MIN_BLOCK or length > MAX_BLOCK:
+                    damage = f" (block length {length})"
+                    break
+                end = pos + length + (-length % 4)  # scapy steps over bad padding too
+                if end > size:
+                    if chunk:
+                        break  # the block continues in the next chunk
+                    damage = " (the last block is cut short)"
+                    break
+                if word.unpack_from(buf, end - 4)[0] != length:
+                    damage = " (the block's two lengths differ)"
+                    break
+                if kind == PCAPNG_EPB:
+                    if length < PCAPNG_MIN_EPB:
+                        damage = f" (Enhanced Packet Block of {length} bytes)"
+                        break
+                    interface, high, low, caplen, wirelen = epb.unpack_from(buf, pos + 8)
+                    frame += 1
+                    if interface >= len(interfaces):
+                        yield SourceNote(
+                            frame,
+                            "warning",
+                            f"packet on interface {interface}, which the file never declared "
+                            "(Interface Description Block); record skipped",
+                        )
+                        pos = end
+                        continue
+                    linktype, _, options = interfaces[interface]
+                    data, start = buf, pos + PCAPNG_MIN_EPB - 4
+                    stop = min(start + caplen, pos + length - 4)
+                    stamp = (high << 32 | low) / options["tsresol"]
+                elif kind in reader.blocktypes:
+                    try:
+                        packet = reader.blocktypes[kind](buf[pos + 8 : pos + length - 4], UNCUT)
+                    except (EOFError, struct_error) as error:
+                        damage = f" ({warnings[-1] if warnings[told:] else error})"
+                        break
+                    if len(warnings) > told:
+                        notes, frame = _scapy_warnings(warnings[told:], frame)
+                        yield from notes
+                        told = len(warnings)
+                    if packet is None:
+                        pos = end
+                        continue
+                    frame += 1
+                    data, meta = packet
+                    linktype, start, stop = meta.linktype, 0, len(data)
+                    caplen, wirelen = len(data), meta.wirelen
+                    stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
+                else:
+                    pos = end
+                    continue
+                if caplen > MAX_RECORD:
+                    yield _jumbo_record(frame, caplen)
+                    stop = min(stop, start + MAX_RECORD)
+                if caplen < wirelen:
+                    cut_frames += 1
+                segment = parse_frame(linktype, data, start, stop, frame, stamp, quiet)
+                if segment is not None:
+                    if segment is FRAGMENT:
+                        fragments += 1
+                    else:
+                        yield segment
+                pos = end
+            if damage or (not chunk and pos < size):
+                yield _damaged(frame, damage or " (the last block is cut short)")
+                break
+            if not chunk:
+                break
+            if on_progress is not None and time.monotonic() - last_progress >= PROGRESS_INTERVAL:
+                last_progress = time.monotonic()
+                on_progress(raw.tell(), total)
+    yield from _summary(fragments, cut_frames, total, on_progress)
+
+
 def _scapy_records(
     reader,
     is_ng: bool,
@@ -333,12 +470,8 @@ def _scapy_records(
                 yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
                 break
             if len(warnings) > told:  # said while reading this record (or skipping others)
-                for message in warnings[told:]:
-                    skipped = message.startswith(SKIPPED_BLOCK)
-                    frame += skipped
-                    yield SourceNote(
-                        frame + 1 - skipped, "warning", message + ("; record skipped" * skipped)
-                    )
+                notes, frame = _scapy_warnings(warnings[told:], frame)
+                yield from notes
                 told = len(warnings)
             frame += 1
             if is_ng:  # read whole (scapy holds the block already), to tell the length
@@ -368,6 +501,19 @@ def _scapy_records(
                     last_progress = now
                     on_progress(raw.tell(), total)
     yield from _summary(fragments, cut_frames, total, on_progress)
+
+
+def _scapy_warnings(messages: list[str], frame: int) -> tuple[list[SourceNote], int]:
+    """scapy's warnings as notes after ``frame``, and the frame count after them: a packet block
+    scapy skipped is a frame of its own, as tshark counts it."""
+    notes = []
+    for message in messages:
+        if message.startswith(SKIPPED_BLOCK):
+            frame += 1
+            notes.append(SourceNote(frame, "warning", message + "; record skipped"))
+        else:
+            notes.append(SourceNote(frame + 1, "warning", message))
+    return notes, frame
 
 
 def _at_end(stream: IO[bytes]) -> bool:

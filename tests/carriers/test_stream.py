@@ -16,6 +16,7 @@ from negodissect.sources import capture
 from negodissect.sources.capture import Segment
 from negodissect.transport import tcp
 from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.fuzz.harness import to_pcapng
 from tests.test_bench import load_generator
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*"))
@@ -248,21 +249,29 @@ BUNDLED = sorted((ROOT / "captures").glob("*.pcap"))
 
 @pytest.mark.parametrize("chunk", [capture.READ_CHUNK, 97])
 def test_fast_path_finds_what_the_plain_path_finds(tmp_path, monkeypatch, chunk) -> None:
-    """Issue 5: the chunked pcap walk (with 97-byte chunks, every record straddles two) gives the
-    same blobs and notices as scapy's record-by-record reader, on every capture we have, the
-    benchmark's mixed capture with split and out-of-order segments, and a gzip copy."""
+    """Issue 5: the chunked pcap and pcapng walks (with 97-byte chunks, every record straddles
+    two) give the same blobs and notices as scapy's record-by-record reader, on every capture we
+    have, the benchmark's mixed capture with split and out-of-order segments (as pcap and as
+    gzip-compressed pcapng), a gzip pcap and a pcapng of several sections."""
     mixed = tmp_path / "mixed.pcap"
     load_generator().generate(mixed, 3000, 7)
     gzipped = tmp_path / "smb2.pcap.gz"
     gzipped.write_bytes(gzip.compress((ROOT / "captures" / "smb2-ntlm-success.pcap").read_bytes()))
+    mixed_ng = tmp_path / "mixed.pcapng.gz"  # pcapng, gzip-compressed
+    mixed_ng_bytes = to_pcapng(mixed.read_bytes()).join()
+    mixed_ng.write_bytes(gzip.compress(mixed_ng_bytes, compresslevel=1))
+    sections = tmp_path / "two-sections.pcapng"  # a second Section Header Block mid-file (the
+    sections.write_bytes(mixed_ng_bytes * 2)  # same interfaces: scapy keeps the first section's)
     monkeypatch.setattr(capture, "READ_CHUNK", chunk)
-    paths = [*CAPTURES, *BUNDLED, mixed, gzipped]
+    paths = [*CAPTURES, *BUNDLED, mixed, gzipped, mixed_ng, sections]
     blobs = 0
     for path in paths:
         fast = _everything(path, True)
         assert fast == _everything(path, False), path
         blobs += sum(1 for item in fast if len(item) == 7)
     assert blobs > 150  # not a vacuous comparison
+    segments = [len(list(capture.read_segments(str(path)))) for path in (mixed, sections)]
+    assert segments[1] == 2 * segments[0]  # the second section is read too
 
 
 def test_forgotten_connections_are_reported(tmp_path, monkeypatch) -> None:
