@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from struct import Struct
-from struct import error as struct_error
 from typing import IO, NamedTuple, Protocol
 
 ProgressHook = Callable[[int, int], None]
@@ -56,8 +55,9 @@ PCAP_RECORD_HEADER = 16
 MAX_RECORD = 4 * 65535
 #: Read size asking scapy's pcapng reader for a whole packet block (it holds the block anyway).
 UNCUT = 1 << 62
-#: Longest pcapng block read: a packet of MAX_RECORD bytes and its options.
-MAX_BLOCK = MAX_RECORD + 65536
+#: Longest pcapng block read (whole, into memory); a longer total length is damage.  Wireshark
+#: draws the line at the same 16 MiB.
+MAX_BLOCK = 16 * 1024 * 1024
 PCAPNG_SHB = 0x0A0D0D0A  # Section Header Block (pcapng 4.1)
 PCAPNG_EPB = 6  # Enhanced Packet Block (pcapng 4.3)
 PCAPNG_MIN_BLOCK = 12  # block type, block total length, body, block total length
@@ -326,8 +326,8 @@ def _pcapng_records(
     knows (Interface Description, Simple and obsolete Packet Blocks, ...) go to scapy's own block
     readers, and the interfaces they declare are scapy's; other block types are stepped over.  A
     later Section Header Block (4.1) sets the byte order again and starts a new interface list.
-    A block is damaged, ending the file, as scapy's reader would find it: a total length under 12
-    or over :data:`MAX_BLOCK`, a trailing copy that differs, a block cut by the end of the file.
+    Damage ends the file, with a note: a total length under 12 or over :data:`MAX_BLOCK`, a
+    trailing copy that differs, a block cut by the end of the file, a block scapy cannot read.
     """
     frame = fragments = cut_frames = told = 0
     interfaces = reader.interfaces
@@ -391,12 +391,13 @@ def _pcapng_records(
                         continue
                     linktype, _, options = interfaces[interface]
                     data, start = buf, pos + PCAPNG_MIN_EPB - 4
-                    stop = min(start + caplen, pos + length - 4)
+                    stop = min(start + caplen, pos + length - 4)  # not past the block body
+                    caplen = stop - start
                     stamp = (high << 32 | low) / options["tsresol"]
                 elif kind in reader.blocktypes:
                     try:
                         packet = reader.blocktypes[kind](buf[pos + 8 : pos + length - 4], UNCUT)
-                    except (EOFError, struct_error) as error:
+                    except Exception as error:  # scapy found the block damaged
                         damage = f" ({warnings[-1] if warnings[told:] else error})"
                         break
                     if len(warnings) > told:

@@ -221,8 +221,8 @@ def jumbo(tmp_path: Path, ng: bool, size: int) -> Dissected:
 
 JUMBO = pytest.mark.parametrize(
     ("ng", "size"),
-    [(False, capture.MAX_RECORD + 1), (False, 300_000), (True, 300_000)],
-    ids=["pcap-max-plus-1", "pcap-300000", "pcapng-300000"],
+    [(False, capture.MAX_RECORD + 1), (False, 300_000), (True, 300_000), (True, 1 << 20)],
+    ids=["pcap-max-plus-1", "pcap-300000", "pcapng-300000", "pcapng-1MiB"],
 )
 
 
@@ -311,3 +311,19 @@ def test_pcapng_packet_on_an_undeclared_interface(tmp_path: Path) -> None:
     assert result.frames == [6, 9, 10, 12, 13]
     assert_damage_reported(result, 11, "interface")
     assert not [line for line in result.lines("warning") if "rest of the file" in line]
+
+
+def test_pcapng_block_over_max_block_is_damage(tmp_path: Path, monkeypatch) -> None:
+    """A block longer than capture.MAX_BLOCK (16 MiB, Wireshark's limit too) is not read into
+    memory: the file is damaged there (here MAX_BLOCK is lowered below frame 11's block)."""
+    model = to_pcapng(SUCCESS)
+    at = frame_record(model, 11)
+    model.records.insert(at, record_for(model, bytes(100_000), model.records[at]))
+    monkeypatch.setattr(capture, "MAX_BLOCK", 50_000)
+    path = tmp_path / "big.pcapng"
+    path.write_bytes(model.join())
+    items = list(capture.read_segments(str(path)))
+    (note,) = [item for item in items if isinstance(item, capture.SourceNote)]
+    assert note.frame == 11 and "block length" in note.message
+    assert "rest of the file" in note.message
+    assert max(item.frame for item in items if isinstance(item, capture.Segment)) == 10
