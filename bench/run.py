@@ -183,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = [
         Step("cat (floor)", ["cat", FILE]),
         Step("python read", [*python, PYTHON_READ, FILE], text="python: read FILE in 1 MiB chunks"),
-        Step("python walk", [*python, PYTHON_WALK, FILE], text=PYTHON_WALK_TEXT),
+        Step(
+            "python walk",
+            [*python, PYTHON_WALK, FILE],
+            text=PYTHON_WALK_TEXT,
+            available=classic_pcap(capture),
+        ),
         Step("tshark -V", [*tshark_filter, "-V"], available=tshark),
         Step("tshark -T fields", [*tshark_filter, *fields], fields_out, available=tshark),
         Step("negodissect (tree)", [*nego, FILE], compare="tshark -V"),
@@ -246,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     (out_dir / "results.md").write_text(report)
     return 0 if "MISMATCH" not in report else 1
+
+
+def classic_pcap(capture: Path) -> bool:
+    """Whether ``capture`` is a little-endian classic pcap (what the Python walk floor reads)."""
+    with capture.open("rb") as file:
+        return file.read(4) == b"\xd4\xc3\xb2\xa1"
 
 
 def stale(truth_file: Path) -> bool:
