@@ -225,21 +225,91 @@ def read_segments(
         raise CaptureError(f"{path}: {error}") from error
     total = os.fstat(raw.fileno()).st_size
     is_ng = isinstance(reader, RawPcapNgReader)
-    dropped = NOBODY if quiet is None or not fast else quiet
+    walk = _Walk(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet)
     if not fast:
-        return _scapy_records(reader, is_ng, raw, total, on_progress, dropped)
-    if is_ng:
-        return _pcapng_records(reader, raw, total, on_progress, dropped)
-    return _pcap_records(reader, raw, total, on_progress, dropped)
+        return _scapy_records(reader, is_ng, walk)
+    return _pcapng_records(reader, walk) if is_ng else _pcap_records(reader, walk)
 
 
-def _pcap_records(
-    reader,
-    raw: IO[bytes],
-    total: int,
-    on_progress: ProgressHook | None,
-    quiet: Mapping[bytes, Stamped],
-) -> Iterator[Segment | SourceNote]:
+class _ReadError(Exception):
+    """Reading the (decompressed) capture stream failed part-way."""
+
+
+class _Walk:
+    """What the record walkers share for one file: its reads and progress, and the frames
+    counted instead of reported (snaplen cuts, non-first IP fragments)."""
+
+    __slots__ = ("cut_frames", "fragments", "last_progress", "on_progress", "quiet", "raw", "total")
+
+    def __init__(
+        self,
+        raw: IO[bytes],
+        total: int,
+        on_progress: ProgressHook | None,
+        quiet: Mapping[bytes, Stamped],
+    ) -> None:
+        self.raw, self.total, self.on_progress, self.quiet = raw, total, on_progress, quiet
+        self.cut_frames = self.fragments = 0
+        self.last_progress = time.monotonic()
+
+    def chunks(self, stream: IO[bytes]) -> Iterator[bytes]:
+        """``stream`` in pieces of up to :data:`READ_CHUNK` bytes (what one read gives: a cut
+        gzip keeps its start), then ``b""`` at its end; :class:`_ReadError` when a read fails."""
+        while True:
+            try:
+                chunk = stream.read1(READ_CHUNK)  # type: ignore[attr-defined]
+            except Exception as error:  # a damaged gzip stream, an I/O error
+                raise _ReadError(error) from error
+            yield chunk
+            if not chunk:
+                return
+            self.progress()
+
+    def progress(self) -> None:
+        """Call the progress hook, at most every :data:`PROGRESS_INTERVAL` seconds."""
+        if self.on_progress is not None:
+            now = time.monotonic()
+            if now - self.last_progress >= PROGRESS_INTERVAL:
+                self.last_progress = now
+                self.on_progress(self.raw.tell(), self.total)
+
+    def segment(
+        self,
+        linktype: int,
+        data: bytes,
+        start: int,
+        stop: int,
+        frame: int,
+        stamp: float,
+        caplen: int,
+        wirelen: int,
+    ) -> Segment | None:
+        """:func:`parse_frame` of one record, counting snaplen cuts and IP fragments."""
+        if caplen < wirelen:
+            self.cut_frames += 1
+        found = parse_frame(linktype, data, start, stop, frame, stamp, self.quiet)
+        if found is FRAGMENT:
+            self.fragments += 1
+            return None
+        return found  # type: ignore[return-value]
+
+    def end(self) -> Iterator[SourceNote]:
+        """The last progress call, and notes on what was counted instead of reported."""
+        if self.on_progress is not None:
+            self.on_progress(self.total, self.total)
+        if self.fragments:
+            yield SourceNote(
+                None,
+                "info",
+                f"{self.fragments} non-first IP fragments skipped (IP reassembly not done)",
+            )
+        if self.cut_frames:
+            yield SourceNote(
+                None, "info", f"{self.cut_frames} frames cut short by the capture's snaplen"
+            )
+
+
+def _pcap_records(reader, walk: _Walk) -> Iterator[Segment | SourceNote]:
     """The records of a classic pcap file (libpcap format), walked in :data:`READ_CHUNK` pieces.
 
     scapy has read the file header; the records (16-byte header, then ``incl_len`` bytes) are
@@ -249,75 +319,55 @@ def _pcap_records(
     record longer than :data:`MAX_RECORD` is cut there and the rest skipped, with a note), which
     a test checks.
     """
-    header = Struct(reader.endian + "IIII")
-    unpack = header.unpack_from
+    unpack = Struct(reader.endian + "IIII").unpack_from
     linktype = reader.linktype
     divisor = 1e9 if reader.nano else 1e6
-    stream = reader.f  # the decompressed stream for gzip input
-    frame = fragments = cut_frames = skip = 0
+    segment = walk.segment
+    frame = skip = 0
     buf, pos = b"", 0
-    last_progress = time.monotonic()
-    with raw:
-        while True:
-            try:
-                chunk = stream.read1(READ_CHUNK)  # what is there: a cut gzip keeps its start
-            except Exception as error:  # a damaged gzip stream, an I/O error: ends this file
-                yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
-                break
-            if skip and chunk:
-                dropped = min(skip, len(chunk))
-                chunk, skip = chunk[dropped:], skip - dropped
-                if not chunk:
-                    continue
-            buf = buf[pos:] + chunk if pos < len(buf) else chunk
-            pos, size = 0, len(buf)
-            while pos + PCAP_RECORD_HEADER <= size:
-                sec, fraction, caplen, wirelen = unpack(buf, pos)
-                start = pos + PCAP_RECORD_HEADER
-                end = start + caplen
-                if end > size or caplen > MAX_RECORD:
-                    end = start + min(caplen, MAX_RECORD)
-                    if end > size and chunk:
-                        break  # the record continues in the next chunk
-                    frame += 1
-                    if end > size:  # the file ends inside the record
-                        yield _truncated_record(frame, caplen, size - start)
-                        end = size
+    with walk.raw:
+        try:
+            for chunk in walk.chunks(reader.f):  # the decompressed stream for gzip input
+                if skip and chunk:
+                    dropped = min(skip, len(chunk))
+                    chunk, skip = chunk[dropped:], skip - dropped
+                    if not chunk:
+                        continue
+                buf = buf[pos:] + chunk if pos < len(buf) else chunk
+                pos, size = 0, len(buf)
+                while pos + PCAP_RECORD_HEADER <= size:
+                    sec, fraction, caplen, wirelen = unpack(buf, pos)
+                    start = pos + PCAP_RECORD_HEADER
+                    end = start + caplen
+                    if end > size or caplen > MAX_RECORD:
+                        end = start + min(caplen, MAX_RECORD)
+                        if end > size and chunk:
+                            break  # the record continues in the next chunk
+                        frame += 1
+                        if end > size:  # the file ends inside the record
+                            yield _truncated_record(frame, caplen, size - start)
+                            end = size
+                        else:
+                            skip = caplen - MAX_RECORD
+                            yield _jumbo_record(frame, caplen)
                     else:
-                        skip = caplen - MAX_RECORD
-                        yield _jumbo_record(frame, caplen)
-                else:
-                    frame += 1
-                if caplen < wirelen:
-                    cut_frames += 1
-                stamp = sec + fraction / divisor
-                segment = parse_frame(linktype, buf, start, end, frame, stamp, quiet)
-                if segment is not None:
-                    if segment is FRAGMENT:
-                        fragments += 1
-                    else:
-                        yield segment
-                pos = end
-                if skip:
-                    dropped = min(skip, size - pos)
-                    pos, skip = pos + dropped, skip - dropped
-            if not chunk:
-                if pos < size or skip:
+                        frame += 1
+                    stamp = sec + fraction / divisor
+                    found = segment(linktype, buf, start, end, frame, stamp, caplen, wirelen)
+                    if found is not None:
+                        yield found
+                    pos = end
+                    if skip:
+                        dropped = min(skip, size - pos)
+                        pos, skip = pos + dropped, skip - dropped
+                if not chunk and (pos < size or skip):
                     yield _damaged(frame, "")
-                break
-            if on_progress is not None and time.monotonic() - last_progress >= PROGRESS_INTERVAL:
-                last_progress = time.monotonic()
-                on_progress(raw.tell(), total)
-    yield from _summary(fragments, cut_frames, total, on_progress)
+        except _ReadError as error:
+            yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
+    yield from walk.end()
 
 
-def _pcapng_records(
-    reader,
-    raw: IO[bytes],
-    total: int,
-    on_progress: ProgressHook | None,
-    quiet: Mapping[bytes, Stamped],
-) -> Iterator[Segment | SourceNote]:
+def _pcapng_records(reader, walk: _Walk) -> Iterator[Segment | SourceNote]:
     """The blocks of a pcapng file (draft-ietf-opsawg-pcapng section 3-4), walked in
     :data:`READ_CHUNK` pieces.
 
@@ -329,12 +379,11 @@ def _pcapng_records(
     Damage ends the file, with a note: a total length under 12 or over :data:`MAX_BLOCK`, a
     trailing copy that differs, a block cut by the end of the file, a block scapy cannot read.
     """
-    frame = fragments = cut_frames = told = 0
+    frame = told = 0
     interfaces = reader.interfaces
     heads = word = epb = Struct("")  # set by _section
+    segment = walk.segment
     buf, pos = b"", 0
-    last_progress = time.monotonic()
-    stream = reader.f
 
     def _section(endian: str) -> None:
         nonlocal heads, word, epb
@@ -342,122 +391,100 @@ def _pcapng_records(
         heads, word, epb = Struct(endian + "II"), Struct(endian + "I"), Struct(endian + "IIIII")
 
     _section(reader.endian)
-    with raw, _quiet_scapy() as warnings:
-        while True:
-            try:
-                chunk = stream.read1(READ_CHUNK)  # what is there: a cut gzip keeps its start
-            except Exception as error:  # a damaged gzip stream, an I/O error: ends this file
-                yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
-                break
-            buf = buf[pos:] + chunk if pos < len(buf) else chunk
-            pos, size = 0, len(buf)
-            damage = ""
-            while pos + PCAPNG_MIN_BLOCK <= size:
-                kind, length = heads.unpack_from(buf, pos)
-                if kind == PCAPNG_SHB:
-                    order = SECTION_BYTE_ORDERS.get(buf[pos + 8 : pos + 12])
-                    if order is None:
-                        damage = " (bad Section Header Block)"
+    with walk.raw, _quiet_scapy() as warnings:
+        try:
+            for chunk in walk.chunks(reader.f):
+                buf = buf[pos:] + chunk if pos < len(buf) else chunk
+                pos, size = 0, len(buf)
+                damage = ""
+                while pos + PCAPNG_MIN_BLOCK <= size:
+                    kind, length = heads.unpack_from(buf, pos)
+                    if kind == PCAPNG_SHB:
+                        order = SECTION_BYTE_ORDERS.get(buf[pos + 8 : pos + 12])
+                        if order is None:
+                            damage = " (bad Section Header Block)"
+                            break
+                        _section(order)
+                        interfaces.clear()
+                        length = heads.unpack_from(buf, pos)[1]
+                    if length < PCAPNG_MIN_BLOCK or length > MAX_BLOCK:
+                        damage = f" (block length {length})"
                         break
-                    _section(order)
-                    interfaces.clear()
-                    length = heads.unpack_from(buf, pos)[1]
-                if length < PCAPNG_MIN_BLOCK or length > MAX_BLOCK:
-                    damage = f" (block length {length})"
-                    break
-                end = pos + length + (-length % 4)  # scapy steps over bad padding too
-                if end > size:
-                    if chunk:
-                        break  # the block continues in the next chunk
-                    damage = " (the last block is cut short)"
-                    break
-                if word.unpack_from(buf, end - 4)[0] != length:
-                    damage = " (the block's two lengths differ)"
-                    break
-                if kind == PCAPNG_EPB:
-                    if length < PCAPNG_MIN_EPB:
-                        damage = f" (Enhanced Packet Block of {length} bytes)"
+                    end = pos + length + (-length % 4)  # scapy steps over bad padding too
+                    if end > size:
+                        if chunk:
+                            break  # the block continues in the next chunk
+                        damage = " (the last block is cut short)"
                         break
-                    interface, high, low, caplen, wirelen = epb.unpack_from(buf, pos + 8)
-                    frame += 1
-                    if interface >= len(interfaces):
-                        yield SourceNote(
-                            frame,
-                            "warning",
-                            f"packet on interface {interface}, which the file never declared "
-                            "(Interface Description Block); record skipped",
-                        )
-                        pos = end
-                        continue
-                    linktype, _, options = interfaces[interface]
-                    data, start = buf, pos + PCAPNG_MIN_EPB - 4
-                    stop = min(start + caplen, pos + length - 4)  # not past the block body
-                    caplen = stop - start
-                    stamp = (high << 32 | low) / options["tsresol"]
-                elif kind in reader.blocktypes:
-                    try:
-                        packet = reader.blocktypes[kind](buf[pos + 8 : pos + length - 4], UNCUT)
-                    except Exception as error:  # scapy found the block damaged
-                        damage = f" ({warnings[-1] if warnings[told:] else error})"
+                    if word.unpack_from(buf, end - 4)[0] != length:
+                        damage = " (the block's two lengths differ)"
                         break
-                    if len(warnings) > told:
-                        notes, frame = _scapy_warnings(warnings[told:], frame)
-                        yield from notes
-                        told = len(warnings)
-                    if packet is None:
-                        pos = end
-                        continue
-                    frame += 1
-                    data, meta = packet
-                    linktype, start, stop = meta.linktype, 0, len(data)
-                    caplen, wirelen = len(data), meta.wirelen
-                    stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
-                else:
-                    pos = end
-                    continue
-                if caplen > MAX_RECORD:
-                    yield _jumbo_record(frame, caplen)
-                    stop = min(stop, start + MAX_RECORD)
-                if caplen < wirelen:
-                    cut_frames += 1
-                segment = parse_frame(linktype, data, start, stop, frame, stamp, quiet)
-                if segment is not None:
-                    if segment is FRAGMENT:
-                        fragments += 1
+                    if kind == PCAPNG_EPB:
+                        if length < PCAPNG_MIN_EPB:
+                            damage = f" (Enhanced Packet Block of {length} bytes)"
+                            break
+                        interface, high, low, caplen, wirelen = epb.unpack_from(buf, pos + 8)
+                        frame += 1
+                        if interface >= len(interfaces):
+                            yield SourceNote(
+                                frame,
+                                "warning",
+                                f"packet on interface {interface}, which the file never declared "
+                                "(Interface Description Block); record skipped",
+                            )
+                            pos = end
+                            continue
+                        linktype, _, options = interfaces[interface]
+                        data, start = buf, pos + PCAPNG_MIN_EPB - 4
+                        stop = min(start + caplen, pos + length - 4)  # not past the block body
+                        caplen = stop - start
+                        stamp = (high << 32 | low) / options["tsresol"]
+                    elif kind in reader.blocktypes:
+                        try:
+                            packet = reader.blocktypes[kind](buf[pos + 8 : pos + length - 4], UNCUT)
+                        except Exception as error:  # scapy found the block damaged
+                            damage = f" ({warnings[-1] if warnings[told:] else error})"
+                            break
+                        if len(warnings) > told:
+                            notes, frame = _scapy_warnings(warnings[told:], frame)
+                            yield from notes
+                            told = len(warnings)
+                        if packet is None:
+                            pos = end
+                            continue
+                        frame += 1
+                        data, meta = packet
+                        linktype, start, stop = meta.linktype, 0, len(data)
+                        caplen, wirelen = len(data), meta.wirelen
+                        stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
                     else:
-                        yield segment
-                pos = end
-            if damage or (not chunk and pos < size):
-                yield _damaged(frame, damage or " (the last block is cut short)")
-                break
-            if not chunk:
-                break
-            if on_progress is not None and time.monotonic() - last_progress >= PROGRESS_INTERVAL:
-                last_progress = time.monotonic()
-                on_progress(raw.tell(), total)
-    yield from _summary(fragments, cut_frames, total, on_progress)
+                        pos = end
+                        continue
+                    if caplen > MAX_RECORD:
+                        yield _jumbo_record(frame, caplen)
+                        stop = min(stop, start + MAX_RECORD)
+                    found = segment(linktype, data, start, stop, frame, stamp, caplen, wirelen)
+                    if found is not None:
+                        yield found
+                    pos = end
+                if damage or (not chunk and pos < size):
+                    yield _damaged(frame, damage or " (the last block is cut short)")
+                    break
+        except _ReadError as error:
+            yield SourceNote(frame + 1, "error", f"cannot read after frame {frame}: {error}")
+    yield from walk.end()
 
 
-def _scapy_records(
-    reader,
-    is_ng: bool,
-    raw: IO[bytes],
-    total: int,
-    on_progress: ProgressHook | None,
-    quiet: Mapping[bytes, Stamped],
-) -> Iterator[Segment | SourceNote]:
+def _scapy_records(reader, is_ng: bool, walk: _Walk) -> Iterator[Segment | SourceNote]:
     """The records of an open scapy raw reader (pcapng, or classic pcap on the plain path)."""
     frame = 0
-    fragments = 0
-    cut_frames = 0
     linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
     divisor = 1e9 if getattr(reader, "nano", False) else 1e6
-    last_progress = time.monotonic()
     read_packet = reader._read_packet
     stream = reader.f  # the decompressed stream for gzip input
     position = stream.tell()  # where the next pcap record starts (no tell() per record: slow)
     told = 0  # scapy warnings reported so far
-    with raw, _quiet_scapy() as warnings:
+    with walk.raw, _quiet_scapy() as warnings:
         while True:
             try:
                 data, meta = read_packet(MAX_RECORD if not is_ng else UNCUT)
@@ -488,20 +515,12 @@ def _scapy_records(
                     yield _truncated_record(frame, caplen, len(data))
             if caplen > MAX_RECORD:
                 yield _jumbo_record(frame, caplen)
-            if caplen < meta.wirelen:
-                cut_frames += 1
-            segment = parse_frame(linktype, data, 0, len(data), frame, stamp, quiet)
-            if segment is not None:
-                if segment is FRAGMENT:
-                    fragments += 1
-                else:
-                    yield segment
-            if on_progress is not None and frame % PROGRESS_EVERY == 0:
-                now = time.monotonic()
-                if now - last_progress >= PROGRESS_INTERVAL:
-                    last_progress = now
-                    on_progress(raw.tell(), total)
-    yield from _summary(fragments, cut_frames, total, on_progress)
+            found = walk.segment(linktype, data, 0, len(data), frame, stamp, caplen, meta.wirelen)
+            if found is not None:
+                yield found
+            if frame % PROGRESS_EVERY == 0:
+                walk.progress()
+    yield from walk.end()
 
 
 def _scapy_warnings(messages: list[str], frame: int) -> tuple[list[SourceNote], int]:
@@ -547,20 +566,6 @@ def _damaged(frame: int, detail: str) -> SourceNote:
         f"capture truncated or damaged after frame {frame}{detail}; "
         "the rest of the file is ignored",
     )
-
-
-def _summary(
-    fragments: int, cut_frames: int, total: int, on_progress: ProgressHook | None
-) -> Iterator[SourceNote]:
-    """The end of a file: the last progress call, and what was counted instead of reported."""
-    if on_progress is not None:
-        on_progress(total, total)
-    if fragments:
-        yield SourceNote(
-            None, "info", f"{fragments} non-first IP fragments skipped (IP reassembly not done)"
-        )
-    if cut_frames:
-        yield SourceNote(None, "info", f"{cut_frames} frames cut short by the capture's snaplen")
 
 
 #: Returned by :func:`parse_frame` for a non-first IP fragment.
