@@ -121,6 +121,7 @@ class _Pipeline:
         self.frames = frames
         self.reassembler = tcp.Reassembler(classify, streams, PORTS)
         self.buffered = 0  # bytes the framers of all connections hold (unfinished messages)
+        self.overflows = 0  # messages given up because of MAX_BUFFERED
 
     def run(self, segments: Iterator[Segment | SourceNote]) -> Iterator[AuthBlob | Notice]:
         feed = self.reassembler.feed
@@ -132,6 +133,13 @@ class _Pipeline:
             if events is not None:
                 yield from self._keep(self._events(events))
         yield from self._keep(self._events(self.reassembler.finish()))
+        if self.overflows > 1:
+            yield Notice(
+                None,
+                "warning",
+                f"{self.overflows} unfinished messages were skipped in all because more than "
+                f"{MAX_BUFFERED} bytes were held over all connections",
+            )
         if self.reassembler.forgotten:
             yield Notice(
                 None,
@@ -190,15 +198,17 @@ class _Pipeline:
         if self.buffered > MAX_BUFFERED:
             self.buffered -= len(framer.buf)
             framer.reset()
-            out.append(
-                Notice(
-                    conn.last_frame,
-                    "warning",
-                    f"more than {MAX_BUFFERED} bytes of unfinished messages held over all "
-                    "connections; this connection's message is skipped",
-                    conn.stream,
+            self.overflows += 1
+            if self.overflows == 1:  # the first one here, the count at the end
+                out.append(
+                    Notice(
+                        conn.last_frame,
+                        "warning",
+                        f"more than {MAX_BUFFERED} bytes of unfinished messages held over all "
+                        "connections; this connection's message is skipped",
+                        conn.stream,
+                    )
                 )
-            )
 
     def _close(self, conn: tcp.Connection, session, out: list[AuthBlob | Notice]) -> None:
         for direction, framer in enumerate(session.framers):

@@ -30,9 +30,10 @@ MAX_OOO_SEGMENTS = 1024
 #: Out-of-order bytes buffered over all connections: past it, the connection adding more gives
 #: up its oldest hole (hostile captures open many connections, each with a full buffer).
 MAX_OOO_TOTAL = 32 * 1024 * 1024
-#: Connections tracked at once (about 1 KiB each).  Past it the oldest eighth is flushed and
-#: forgotten: a later segment of one of them starts a new stream number.
-MAX_CONNECTIONS = 65536
+#: Connections tracked at once (up to about 2.5 KiB each, with a carrier's framers): with the
+#: byte bounds, what keeps a hostile capture's peak RSS under 200 MB.  Past it the oldest eighth
+#: is flushed and forgotten: a later segment of one of them starts a new stream number.
+MAX_CONNECTIONS = 32768
 #: Segments this short that repeat old bytes are keep-alive probes (RFC 9293 3.8.4), not compared.
 KEEPALIVE_SIZE = 1
 #: A connection silent for this many seconds (capture time) is flushed and forgotten.

@@ -8,6 +8,8 @@ checks that the limit named in the code is what stopped the decoder.
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import time
 import tracemalloc
 import uuid
@@ -253,3 +255,42 @@ def test_stdin_long_hex_line_parses_in_linear_time() -> None:
     blobs, problems = stdin.parse(blob.hex().encode())
     assert time.perf_counter() - started < TIME_LIMIT
     assert not problems and blobs[0].data == blob
+
+
+def hostile_capture(path, connections: int, payload: int) -> None:
+    """A classic pcap of ``connections`` SMB connections, each one segment that starts a
+    60,000-byte SMB2 SESSION_SETUP (``payload`` bytes of it) and never finishes it."""
+    header = bytearray(64)
+    header[:4], header[4:6], header[12:14] = b"\xfeSMB", b"\x40\x00", b"\x01\x00"
+    smb = (60_000).to_bytes(4, "big") + bytes(header)
+    smb += bytes(payload - len(smb))
+    tcp = struct.pack("!HHIIBBHHH", 40000, 445, 1, 0, 0x50, 0x18, 65535, 0, 0)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for index in range(connections):
+            source = b"\x0a" + index.to_bytes(3, "big")
+            ip = struct.pack(
+                "!BBHHHBBH4s4s", 0x45, 0, 40 + len(smb), 0, 0, 64, 6, 0, source, b"\x0a\xff\0\1"
+            )
+            frame = bytes(12) + b"\x08\x00" + ip + tcp + smb
+            out.write(struct.pack("<IIII", index, 0, len(frame), len(frame)) + frame)
+
+
+def test_a_capture_of_many_unfinished_connections_stays_under_200_mb(tmp_path) -> None:
+    """70,000 connections each holding 1,400 bytes of an unfinished message (about 250 MB
+    without bounds): tcp.MAX_CONNECTIONS and stream.MAX_BUFFERED keep the whole command's peak
+    RSS under 200 MB (issue 5), with the two notices that say what was given up."""
+    path = tmp_path / "many.pcap"
+    hostile_capture(path, 70_000, 1_400)
+    script = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = ['negodissect', '-q', '--jsonl', {str(path)!r}]\n"
+        "try:\n    runpy.run_module('negodissect', run_name='__main__')\n"
+        "finally:\n"
+        "    print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    peak_kib = int(done.stderr.rsplit("peak ", 1)[1])
+    assert peak_kib < 200 * 1024, done.stderr
+    assert "connections were forgotten" in done.stderr and "Traceback" not in done.stderr
