@@ -229,7 +229,7 @@ class Conversation:
     offer: Offer | None = None
     messages: list[DecodedBlob] = field(default_factory=list)
     final: bool = False  # the carrier gave its final answer
-    #: Once :meth:`release` d: what analysis.findings and analysis.hashes derived from the trees.
+    #: Set by :meth:`release`: what analysis.findings and analysis.hashes derived from the trees.
     findings: list[Any] | None = None
     hash_line: Any = None
     released: bool = False

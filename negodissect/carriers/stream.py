@@ -163,24 +163,21 @@ class _Pipeline:
                     continue
                 flow = FLOWS.get(conn.kind)  # type: ignore[call-overload]
                 session = conn.state = Session() if flow is None else flow()
-            if kind == tcp.DATA:
+            if kind == tcp.DATA or kind == tcp.GAP:
                 framer = session.framer(direction)
                 held = len(framer.buf)
-                pdus = framer.feed(value)
-                self._account(conn, framer, held, out)
-                self._pdus(conn, direction, pdus, out)
-            elif kind == tcp.GAP:
-                out.append(
-                    Notice(
-                        conn.last_frame,
-                        "warning",
-                        f"{value} bytes missing from the capture ({DIRECTIONS[direction]})",
-                        conn.stream,
+                if kind == tcp.DATA:
+                    pdus = framer.feed(value)
+                else:
+                    out.append(
+                        Notice(
+                            conn.last_frame,
+                            "warning",
+                            f"{value} bytes missing from the capture ({DIRECTIONS[direction]})",
+                            conn.stream,
+                        )
                     )
-                )
-                framer = session.framer(direction)
-                held = len(framer.buf)
-                pdus = framer.gap(value)
+                    pdus = framer.gap(value)
                 self._account(conn, framer, held, out)
                 self._pdus(conn, direction, pdus, out)
             elif kind == tcp.NOTE:

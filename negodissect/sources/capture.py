@@ -70,7 +70,7 @@ PROGRESS_INTERVAL = 0.2
 PROGRESS_EVERY = 512
 #: Read buffer of the capture file.
 READ_BUFFER = 1 << 20
-#: Classic pcap files are read this many bytes at a time.
+#: Captures are read this many bytes at a time (at most) by the fast path.
 READ_CHUNK = 1 << 20
 
 #: How scapy starts the warning for a pcapng packet block it skips (an undeclared interface).
@@ -157,7 +157,7 @@ def _quiet_scapy() -> Iterator[list[str]]:
 
     logger = logging.getLogger("scapy.runtime")
     collector = _Collector()
-    saved = logger.propagate, logger.level, conf.warning_threshold
+    propagate, level, threshold = logger.propagate, logger.level, conf.warning_threshold
     logger.addHandler(collector)
     logger.propagate = False
     logger.setLevel(logging.WARNING)
@@ -166,8 +166,8 @@ def _quiet_scapy() -> Iterator[list[str]]:
         yield collector.messages
     finally:
         logger.removeHandler(collector)
-        logger.propagate, _, conf.warning_threshold = saved
-        logger.setLevel(saved[1])
+        logger.propagate, conf.warning_threshold = propagate, threshold
+        logger.setLevel(level)
 
 
 def _open(path: str) -> IO[bytes]:
@@ -412,10 +412,7 @@ def _pcapng_records(reader, walk: _Walk) -> Iterator[Segment | SourceNote]:
                         break
                     end = pos + length + (-length % 4)  # scapy steps over bad padding too
                     if end > size:
-                        if chunk:
-                            break  # the block continues in the next chunk
-                        damage = " (the last block is cut short)"
-                        break
+                        break  # continued in the next chunk, or cut short by the end of the file
                     if word.unpack_from(buf, end - 4)[0] != length:
                         damage = " (the block's two lengths differ)"
                         break
@@ -456,7 +453,7 @@ def _pcapng_records(reader, walk: _Walk) -> Iterator[Segment | SourceNote]:
                         data, meta = packet
                         linktype, start, stop = meta.linktype, 0, len(data)
                         caplen, wirelen = len(data), meta.wirelen
-                        stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
+                        stamp = _block_time(meta)
                     else:
                         pos = end
                         continue
@@ -476,7 +473,8 @@ def _pcapng_records(reader, walk: _Walk) -> Iterator[Segment | SourceNote]:
 
 
 def _scapy_records(reader, is_ng: bool, walk: _Walk) -> Iterator[Segment | SourceNote]:
-    """The records of an open scapy raw reader (pcapng, or classic pcap on the plain path)."""
+    """The records of an open scapy raw reader, one at a time: the plain path (``fast=False``),
+    which the fast walks are checked against."""
     frame = 0
     linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
     divisor = 1e9 if getattr(reader, "nano", False) else 1e6
@@ -504,7 +502,7 @@ def _scapy_records(reader, is_ng: bool, walk: _Walk) -> Iterator[Segment | Sourc
             frame += 1
             if is_ng:  # read whole (scapy holds the block already), to tell the length
                 linktype = meta.linktype
-                stamp = ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
+                stamp = _block_time(meta)
                 caplen = len(data)
                 data = data[:MAX_RECORD]
             else:
@@ -534,6 +532,12 @@ def _scapy_warnings(messages: list[str], frame: int) -> tuple[list[SourceNote], 
         else:
             notes.append(SourceNote(frame + 1, "warning", message))
     return notes, frame
+
+
+def _block_time(meta) -> float:
+    """The time stamp of a packet block scapy read (pcapng 4.3: 64 bits in if_tsresol units;
+    a Simple Packet Block has none: 0)."""
+    return ((meta.tshigh or 0) << 32 | (meta.tslow or 0)) / meta.tsresol
 
 
 def _at_end(stream: IO[bytes]) -> bool:

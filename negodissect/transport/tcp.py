@@ -241,7 +241,8 @@ class Reassembler:
             self.quiet[key] = conn
 
     def _retire(self, conn: Connection, events: list[Event] | None) -> list[Event]:
-        """``conn`` is over (its pair restarts, or it went idle): flush it and forget it."""
+        """``conn`` is over (its pair restarts, it went idle, or too many are tracked): flush it
+        and drop its quiet keys; the caller removes it from :attr:`connections`."""
         out = events if events is not None else []
         self._finish(conn, out)
         if conn.quiet:
