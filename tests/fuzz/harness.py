@@ -68,6 +68,18 @@ HUGE_WORDS = (
 )
 
 Target = Callable[[bytes], list[tuple[Field, bytes]]]
+#: Security buffers of the NTLM messages (MS-NLMP 2.2.1.2 CHALLENGE: TargetName, TargetInfo;
+#: 2.2.1.3 AUTHENTICATE: the others): the header offset of each (Len, MaxLen, BufferOffset).
+NTLM_BUFFERS = {
+    "TargetName": 12,
+    "LmChallengeResponse": 12,
+    "NtChallengeResponse": 20,
+    "DomainName": 28,
+    "UserName": 36,
+    "Workstation": 44,
+    "EncryptedRandomSessionKey": 52,
+    "TargetInfo": 40,
+}
 
 
 def _one(decoder: Callable[[bytes], Field]) -> Target:

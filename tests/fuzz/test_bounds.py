@@ -21,7 +21,7 @@ from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
 from negodissect.sources import stdin
 from tests.conftest import real
-from tests.fuzz.harness import asn1_length_positions, check_tree, nest, render, tlv
+from tests.fuzz.harness import NTLM_BUFFERS, asn1_length_positions, check_tree, nest, render, tlv
 
 TIME_LIMIT = 1.0
 MEMORY_LIMIT = 16 * 1024 * 1024
@@ -193,12 +193,7 @@ def test_negoex_vector_longer_than_max_vector_elements() -> None:
 
 #: Security buffers (Len, MaxLen, BufferOffset) of the AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3).
 AUTH_BUFFERS = {
-    "LmChallengeResponse": 12,
-    "NtChallengeResponse": 20,
-    "DomainName": 28,
-    "UserName": 36,
-    "Workstation": 44,
-    "EncryptedRandomSessionKey": 52,
+    name: at for name, at in NTLM_BUFFERS.items() if name not in ("TargetName", "TargetInfo")
 }
 
 

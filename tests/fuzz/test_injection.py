@@ -24,7 +24,7 @@ from negodissect.field import Field
 from negodissect.gss import ber, framing, ntlm
 from negodissect.render.text import printable
 from tests.conftest import real
-from tests.fuzz.harness import tlv
+from tests.fuzz.harness import NTLM_BUFFERS, tlv
 
 #: Everything hostile at once: CSI clear screen, OSC 52 clipboard, 8-bit CSI, rich markup and a
 #: link, CR, BS, NUL and a right-to-left override.
@@ -86,19 +86,6 @@ def replace_string(data: bytes, name: str, new: bytes, index: int = 0) -> bytes:
     """A DER blob whose ``index``-th string field called ``name`` now holds ``new``."""
     start, end = string_span(data, decoded(data).find_all(name)[index])
     return der_splice(data, start, end, new)
-
-
-#: Security buffers of the NTLM messages (MS-NLMP 2.2.1.2, 2.2.1.3): header offset by name.
-NTLM_BUFFERS = {
-    "TargetName": 12,
-    "LmChallengeResponse": 12,
-    "NtChallengeResponse": 20,
-    "DomainName": 28,
-    "UserName": 36,
-    "Workstation": 44,
-    "EncryptedRandomSessionKey": 52,
-    "TargetInfo": 40,
-}
 
 
 def ntlm_with(message: bytes, name: str, new: bytes) -> bytes:
