@@ -267,7 +267,7 @@ class Walker:
                 return self.walk_tlv(alternative, named.name, tlv, depth)
         node.note(
             f"{tlv.tag_text} at offset {self.base + tlv.offset} is none of the "
-            f"alternatives {', '.join(spec.componentType.keys())}"
+            f"alternatives {', '.join(named.name for named in spec.componentType.namedTypes)}"
         )
         self.generic_children(node, tlv, depth)
         return node

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 from pyasn1.type import univ
 
-from negodissect.gss import ber
+from negodissect.gss import ber, kerberos
 
 
 def test_offsets_of_nested_elements() -> None:
@@ -56,3 +59,17 @@ def test_truncated_header_and_high_tag_numbers() -> None:
         ber.read_tlv(b"\x1f\x81", 0, 2)
     tlv = ber.read_tlv(bytes.fromhex("7f810100"), 0, 4)
     assert (tlv.tag_class, tlv.number, tlv.header_length) == (0x40, 129, 4)
+
+
+@pytest.mark.parametrize("seed", ["1", "2", "3"])
+def test_unmatched_choice_names_its_alternatives_in_declared_order(seed: str) -> None:
+    """The note is the same whatever the string hash seed (it once followed set order)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", "--as", "kerberos", "-"],
+        input=b"7200",
+        capture_output=True,
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        check=False,
+    )
+    declared = ", ".join(kerberos.MESSAGES)
+    assert f"is none of the alternatives {declared}" in done.stdout.decode()
