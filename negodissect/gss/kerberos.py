@@ -598,10 +598,11 @@ def _bare_msg_type(data: bytes, tlv: ber.Tlv) -> int | None:
                 break
             element = ber.read_tlv(data, pos, tlv.end)
             pos = element.end
-            if element.tag_class != 0x80 or not element.constructed:
+            if element.tag_class != 0x80 or not element.constructed:  # not an [n] EXPLICIT
                 continue
             value = ber.read_tlv(data, element.content, element.end)
-            if (value.tag_class, value.number) == (0, 2) and 0 < value.end - value.content <= 4:
+            is_integer = (value.tag_class, value.number) == (0, 2)  # UNIVERSAL 2, Int32
+            if is_integer and 0 < value.end - value.content <= 4:
                 raw = data[value.content : value.end]
                 numbers[element.number] = int.from_bytes(raw, "big", signed=True)
     except ber.TlvError:
@@ -640,11 +641,10 @@ def _walk_message(
 ) -> tuple[Field, int | None]:
     """Walk one Kerberos message at ``pos``; check pvno and msg-type against its tag.  Returns
     the message and, when its [APPLICATION n] tag is missing, n."""
-    bare = _bare_sequence(walker.data, pos, end)
     missing = None
     if expected == "KerbTgtReply":
         node = walker.walk(KERB_TGT_REPLY, expected, pos, end)
-    elif bare is not None:
+    elif (bare := _bare_sequence(walker.data, pos, end)) is not None:
         node, missing = _walk_bare(walker, bare, pos, end)
     else:
         node = walker.walk(KERBEROS_MESSAGE, "KerberosMessage", pos, end)

@@ -82,7 +82,9 @@ ALERT_VERIFY_NO_KEY = 1
 #: MS-NEGOEX 2.2.5.1.2: "negative extensions are critical" (high bit of ExtensionType).
 EXTENSION_FLAG_CRITICAL = 0x80000000
 
-#: AUTH_SCHEME_VECTOR / EXTENSION_VECTOR fields (ULONG offset, USHORT count) without padding.
+#: AUTH_SCHEME_VECTOR / EXTENSION_VECTOR / ALERT_VECTOR (ULONG offset, USHORT count) as an 8-byte
+#: C structure, and packed without its 2 bytes of padding.
+VECTOR_LENGTH = 8
 PACKED_VECTOR_LENGTH = 6
 #: Where the NEGO_MESSAGE vectors start (after Random and ProtocolVersion).
 NEGO_VECTORS_OFFSET = 80
@@ -305,7 +307,7 @@ def _array_vector(
     rel: int,
     name: str,
     element: tuple[str, int, ElementDecoder],
-    size: int = 8,
+    size: int = VECTOR_LENGTH,
 ) -> Field | None:
     """AUTH_SCHEME_VECTOR, EXTENSION_VECTOR, ALERT_VECTOR (2.2.5.2): ULONG offset, USHORT count,
     in ``size`` bytes (8 with the structure's padding, 6 packed)."""
@@ -380,7 +382,12 @@ class VectorLayout:
 
 
 #: 2.2.5.2.2 and 2.2.5.2.4 as 8-byte C structures (2 bytes of padding each), as Windows writes them.
-PADDED = VectorLayout("vectors padded to 8 bytes (Windows layout)", 8, 88, ((86, 2), (94, 2)))
+PADDED = VectorLayout(
+    "vectors padded to 8 bytes (Windows layout)",
+    VECTOR_LENGTH,
+    NEGO_VECTORS_OFFSET + VECTOR_LENGTH,
+    tuple((NEGO_VECTORS_OFFSET + at + PACKED_VECTOR_LENGTH, 2) for at in (0, VECTOR_LENGTH)),
+)
 #: The vectors packed, then 4 bytes of padding, as MIT krb5 writes them (negoex_util.c).
 PACKED = VectorLayout(
     "vectors packed, 4 bytes of padding after them (MIT krb5 layout)",
@@ -397,15 +404,18 @@ def _fits(msg: _Message, layout: VectorLayout) -> bool:
 def _vector_layout(body: Field, msg: _Message) -> VectorLayout:
     """Which layout the NEGO_MESSAGE uses, told by its zero padding; the summary of ``body`` says
     which was read and, when both fit, what the other would read."""
-    if msg.take(NEGO_VECTORS_OFFSET, 16) is None:  # truncated: nothing to tell them apart
+    vectors = msg.take(NEGO_VECTORS_OFFSET, NEGO_MESSAGE_LENGTH - NEGO_VECTORS_OFFSET)
+    if vectors is None:  # truncated: nothing to tell them apart
         return PADDED
     padded, packed = _fits(msg, PADDED), _fits(msg, PACKED)
     layout = PACKED if packed and not padded else PADDED
     body.summary = layout.name
     if padded and packed:
-        raw = msg.take(PACKED.extensions, 6) or b""
+        at = PACKED.extensions - NEGO_VECTORS_OFFSET
+        raw = vectors[at : at + PACKED_VECTOR_LENGTH]
         offset, count = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
-        same = raw == msg.take(PADDED.extensions, 6)
+        at = PADDED.extensions - NEGO_VECTORS_OFFSET
+        same = raw == vectors[at : at + PACKED_VECTOR_LENGTH]
         body.summary += (
             "; the packed MIT krb5 layout fits too and reads the same values"
             if same
