@@ -15,7 +15,9 @@ are still compared against tshark.
 
 Differences that are tshark's fault are listed, with the specification section, in
 ``tools/expected_differences.json``; every other difference is unexplained and makes the tool exit
-with status 1.
+with status 1.  The KDC frames of the captures of :data:`KDC_GAPS` (Kerberos on port 88, which
+negodissect does not decode yet) are listed apart as known gaps naming the issue that closes them:
+neither agreement nor difference.
 
 Usage: ``python tools/crosscheck.py [CAPTURE ...]`` (default: every capture of ``captures/`` and
 ``../shared/captures/``).
@@ -42,6 +44,7 @@ from typing import Any
 
 from negodissect.gss import kerberos
 from negodissect.render.json import field_to_dict
+from negodissect.render.text import printable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
@@ -68,6 +71,13 @@ KDC_FILTER = f"kerberos && !({' || '.join(sorted(CARRIER_LAYERS))})"
 RECORD_MARK_SIZE = 4
 # tshark subtrees that are one carrier message each (an LDAP PDU may hold several)
 MESSAGE_ELEMENTS = frozenset({"ldap.LDAPMessage_element"})
+# Captures (display name) whose KDC frames are known gaps until the issue named adds a KDC carrier:
+# each frame tshark decodes with KDC_FILTER and negodissect reports nothing for is listed under
+# that issue, and the decoder-only comparison of run_kdc is not made for them.
+KDC_GAPS = {
+    "shared/captures/zeek/krb_kinit.pcap": "issue 14 (KDC carrier)",
+    "shared/captures/zeek/krb_auth.pcap": "issue 14 (KDC carrier)",
+}
 
 
 @dataclass(slots=True)
@@ -315,7 +325,13 @@ TSHARK_VERSION_PARTS = r"ntlmssp\.version\.(?:major|minor|build_number|ntlm_curr
 
 FIELDS: tuple[Mapping, ...] = (
     # RFC 4178 4.2 / MS-SPNG 2.2; RFC 2743 3.1 (GSS framing)
-    _m("gss", "ThisMech", "ThisMech", Sel(r"gss-api\.OID|spnego\.krb5_oid"), "oid"),
+    _m(
+        "gss",
+        "ThisMech",
+        Sel("ThisMech", outside="Negoex"),
+        Sel(r"gss-api\.OID|spnego\.krb5_oid", outside="negoex"),
+        "oid",
+    ),
     _m("spnego", "negState", "NegState", "spnego.negResult", "int"),
     _m("spnego", "mechTypes", "MechType", "spnego.MechType", "oid"),
     _m("spnego", "supportedMech", "SupportedMech", "spnego.supportedMech", "oid"),
@@ -487,8 +503,26 @@ FIELDS: tuple[Mapping, ...] = (
     _m("negoex", "AuthSchemeCount", "AuthSchemeCount", NEGOEX_AUTH + "count", "int"),
     _m("negoex", "ExtensionArrayOffset", "ExtensionArrayOffset", NEGOEX_EXT + "offset", "int"),
     _m("negoex", "ExtensionCount", "ExtensionCount", NEGOEX_EXT + "count", "int"),
-    _m("negoex", "ExchangeOffset", "ByteArrayOffset", "negoex.exchange_vec_offset", "int"),
-    _m("negoex", "ExchangeByteCount", "ByteArrayLength", "negoex.exchange_vec_byte_count", "int"),
+    # BYTE_VECTOR (2.2.5.2.3) of an EXCHANGE_MESSAGE and of a VERIFY's CHECKSUM (2.2.5.1.3);
+    # tshark does not decode the ALERT vector values
+    *(
+        _m("negoex", label, Sel(ours, within=vector), f"negoex.{theirs}", "int")
+        for label, ours, vector, theirs in (
+            ("ExchangeOffset", "ByteArrayOffset", "Exchange", "exchange_vec_offset"),
+            ("ExchangeByteCount", "ByteArrayLength", "Exchange", "exchange_vec_byte_count"),
+            ("ChecksumOffset", "ByteArrayOffset", "ChecksumValue", "checksum_vec_offset"),
+            ("ChecksumCount", "ByteArrayLength", "ChecksumValue", "checksum_vec_count"),
+        )
+    ),
+    _m("negoex", "Checksum", Sel("ChecksumValue", within="Negoex"), "negoex.checksum", "hex"),
+    # a GSS token inside the Exchange bytes (RFC 2743 3.1), e.g. MIT negoextest's AP_REQUEST
+    _m(
+        "negoex",
+        "Exchange ThisMech",
+        Sel("ThisMech", within="Negoex"),
+        Sel(r"gss-api\.OID|spnego\.krb5_oid", within="negoex"),
+        "oid",
+    ),
 )
 
 
@@ -752,12 +786,25 @@ def run_kdc(capture: Path) -> tuple[list[Blob], list[Blob]]:
     return ours, theirs
 
 
-def run_both(capture: Path) -> tuple[list[Blob], list[Blob]]:
-    """Both decoders' blobs for one capture: carried blobs, then KDC messages."""
+def kdc_gaps(capture: Path, ours: list[Blob]) -> list[int]:
+    """The KDC frames tshark decodes in ``capture`` that negodissect reports nothing for."""
+    reported = {blob.frame for blob in ours}
+    command = ["tshark", "-r", str(capture), *TSHARK_PREFS, "-Y", KDC_FILTER]
+    result = subprocess.run(
+        [*command, "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, check=True
+    )
+    return [frame for frame in map(int, result.stdout.split()) if frame not in reported]
+
+
+def run_both(capture: Path) -> tuple[list[Blob], list[Blob], list[int]]:
+    """Both decoders' blobs for one capture: carried blobs, then KDC messages (for a capture of
+    KDC_GAPS, the KDC frames that are known gaps instead)."""
     ours = run_ours(capture)
     theirs = run_tshark(capture, {blob.frame for blob in ours if blob.empty})
+    if _display_name(capture) in KDC_GAPS:
+        return ours, theirs, kdc_gaps(capture, ours)
     kdc_ours, kdc_theirs = run_kdc(capture)
-    return ours + kdc_ours, theirs + kdc_theirs
+    return ours + kdc_ours, theirs + kdc_theirs, []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -777,12 +824,22 @@ class Difference:
     explanation: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A frame tshark decodes and negodissect does not yet: compared once ``issue`` is done."""
+
+    capture: str
+    frame: int
+    issue: str
+
+
 @dataclass(slots=True)
 class Report:
-    """Per-field counts over all captures and every difference."""
+    """Per-field counts over all captures, every difference, and the known gaps."""
 
     counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     differences: list[Difference] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
     unsupported: Counter[str] = field(default_factory=Counter)
     captures: int = 0
     paired: int = 0
@@ -930,8 +987,10 @@ def crosscheck(captures: list[Path] | None = None) -> Report:
     report = Report()
     with ThreadPoolExecutor(MAX_WORKERS) as pool:
         results = list(pool.map(run_both, captures))
-    for capture, (mine, other) in zip(captures, results, strict=True):
-        compare(_display_name(capture), mine, other, report)
+    for capture, (mine, other, gaps) in zip(captures, results, strict=True):
+        name = _display_name(capture)
+        compare(name, mine, other, report)
+        report.gaps += [Gap(name, frame, KDC_GAPS[name]) for frame in gaps]
     explain(report, load_expected())
     return report
 
@@ -967,6 +1026,12 @@ def render(report: Report) -> str:
     lines.append(f"fields never met in these captures: {', '.join(never) or 'none'}")
     for carrier, count in sorted(report.unsupported.items()):
         lines.append(f"not yet supported by negodissect: {count} {carrier} blob(s) tshark decodes")
+    lines += ["", f"known gaps (not compared, until the issue named): {len(report.gaps)} frames"]
+    by_capture: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for gap in report.gaps:
+        by_capture[gap.issue, gap.capture].append(gap.frame)
+    for (issue, capture), frames in sorted(by_capture.items()):
+        lines.append(f"  {issue}: {capture}: {len(frames)} KDC frames: {_ranges(frames)}")
     explained: dict[str, list[Difference]] = defaultdict(list)
     for difference in report.differences:
         if difference.explanation:
@@ -978,6 +1043,17 @@ def render(report: Report) -> str:
     lines += ["", f"UNEXPLAINED differences: {len(report.unexplained)}"]
     lines.extend(f"  {_difference_line(d)}" for d in report.unexplained)
     return "\n".join(lines)
+
+
+def _ranges(frames: list[int]) -> str:
+    """``1-3, 7, 9-10`` for frames 1, 2, 3, 7, 9, 10."""
+    runs: list[list[int]] = []
+    for frame in sorted(frames):
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _difference_line(d: Difference) -> str:
@@ -992,6 +1068,7 @@ def _short(values: list[str] | None) -> str:
     if values is None:
         return "-"
     cut = [v if len(v) <= REPORT_WIDTH else f"{v[:REPORT_WIDTH]}...({len(v)})" for v in values]
+    cut = [printable(v) for v in cut]  # wire strings: control characters escaped
     return "[" + ", ".join(cut) + "]"
 
 

@@ -68,6 +68,11 @@ class Exchange:
     ntlm_flags: int | None = None
 
 
+#: First bytes of the Kerberos messages kerberos.decode reads: [APPLICATION n] constructed with n
+#: AS-REQ 10 to AP-REP 15 and KRB-ERROR 30 (RFC 4120 5.10).
+KERBEROS_MESSAGE_TAGS = frozenset(0x60 | number for number in (10, 11, 12, 13, 14, 15, 30))
+
+
 def sniff(data: bytes) -> str | None:
     """Which kind of token ``data`` looks like, from its first bytes; None if none fits."""
     if data.startswith(b"NTLMSSP\x00"):
@@ -81,7 +86,7 @@ def sniff(data: bytes) -> str | None:
         return "gss"
     if first in (0xA0, 0xA1):
         return "spnego"
-    if 0x60 < first <= 0x7E:  # [APPLICATION n] constructed: a Kerberos message (RFC 4120 5.10)
+    if first in KERBEROS_MESSAGE_TAGS:
         return "kerberos"
     return None
 

@@ -370,6 +370,15 @@ KERBEROS_MESSAGE = univ.Choice(
         *(namedtype.NamedType(name, spec) for name, spec in MESSAGES.items())
     )
 )
+#: The messages RFC 4120 5.10 tags [APPLICATION n] (n their msg-type) as bare SEQUENCEs, by
+#: msg-type: how a message that lost its tag is still read (and the missing tag noted).
+UNTAGGED_MESSAGES: dict[int, tuple[str, univ.Sequence]] = {
+    MESSAGE_TAG_TYPES[name]: (name, spec.clone(tagSet=univ.Sequence.tagSet))
+    for name, spec in MESSAGES.items()
+    if name != "KerbTgtRequest"
+}
+KRB_TGT_REQ, KRB_TGT_REP = MESSAGE_TAG_TYPES["KerbTgtRequest"], MESSAGE_TAG_TYPES["KerbTgtReply"]
+PVNO = 5  # RFC 4120 5.2 (no message type is 5: a KDC-REQ's [1] holds its pvno)
 
 #: padata-value contents decoded (RFC 4120 5.2.7.x, MS-KILE 2.2.3, RFC 6113 5.4.2), each as the
 #: first of its forms that fits; the others stay raw.  PA-FX-FAST is a request or a reply form.
@@ -569,14 +578,76 @@ HOOKS: dict[str, ber.Hook] = {
 # --- Messages ----------------------------------------------------------------------------------
 
 
-def _walk_message(walker: ber.Walker, pos: int, end: int, expected: str | None = None) -> Field:
-    """Walk one Kerberos message at ``pos``; check pvno and msg-type against its tag."""
+def _bare_sequence(data: bytes, pos: int, end: int) -> ber.Tlv | None:
+    """The header at ``pos`` when it is a universal SEQUENCE (no [APPLICATION n] tag)."""
+    try:
+        tlv = ber.read_tlv(data, pos, end)
+    except ber.TlvError:
+        return None
+    return tlv if (tlv.tag_class, tlv.constructed, tlv.number) == (0, True, 16) else None
+
+
+def _bare_msg_type(data: bytes, tlv: ber.Tlv) -> int | None:
+    """The msg-type of a message that is a bare SEQUENCE: its [1] INTEGER, or its [2] when [1]
+    holds the pvno (a KDC-REQ, RFC 4120 5.4.1).  Only the first three elements are read."""
+    numbers: dict[int, int] = {}
+    pos = tlv.content
+    try:
+        for _ in range(3):
+            if pos >= tlv.end:
+                break
+            element = ber.read_tlv(data, pos, tlv.end)
+            pos = element.end
+            if element.tag_class != 0x80 or not element.constructed:  # not an [n] EXPLICIT
+                continue
+            value = ber.read_tlv(data, element.content, element.end)
+            is_integer = (value.tag_class, value.number) == (0, 2)  # UNIVERSAL 2, Int32
+            if is_integer and 0 < value.end - value.content <= 4:
+                raw = data[value.content : value.end]
+                numbers[element.number] = int.from_bytes(raw, "big", signed=True)
+    except ber.TlvError:
+        pass
+    return numbers.get(2) if numbers.get(1) == PVNO else numbers.get(1)
+
+
+def _walk_bare(walker: ber.Walker, tlv: ber.Tlv, pos: int, end: int) -> tuple[Field, int | None]:
+    """A message that is a bare SEQUENCE: a KERB-TGT-REQUEST/REPLY, or by its msg-type an RFC
+    4120 message whose [APPLICATION n] tag is missing (n returned), or none of them."""
+    msg_type = _bare_msg_type(walker.data, tlv)
+    if msg_type == KRB_TGT_REP:
+        return walker.walk(KERB_TGT_REPLY, "KerbTgtReply", pos, end), None
+    if msg_type in UNTAGGED_MESSAGES:
+        name, spec = UNTAGGED_MESSAGES[msg_type]
+        node = walker.walk(spec, name, pos, end)
+        node.note(
+            f"[APPLICATION {msg_type}] tag missing: a bare SEQUENCE with msg-type "
+            f"{named(MESSAGE_TYPE_NAMES, msg_type)} (RFC 4120 5.10 tags every message)"
+        )
+        return node, msg_type
+    if msg_type in (KRB_TGT_REQ, None):  # None: cut short or malformed; walked to say where
+        return walker.walk(KERB_TGT_REQUEST, "KerbTgtRequest", pos, end), None
+    node = walker.field_for(tlv, "KerberosMessage")
+    walker.generic_children(node, tlv, 0)
+    node.note(
+        f"a bare SEQUENCE with msg-type {named(MESSAGE_TYPE_NAMES, msg_type)}: not a "
+        f"KERB-TGT-REQUEST/REPLY ({KRB_TGT_REQ}/{KRB_TGT_REP}), and no [APPLICATION n] tag "
+        "(RFC 4120 5.10)"
+    )
+    return node, None
+
+
+def _walk_message(
+    walker: ber.Walker, pos: int, end: int, expected: str | None = None
+) -> tuple[Field, int | None]:
+    """Walk one Kerberos message at ``pos``; check pvno and msg-type against its tag.  Returns
+    the message and, when its [APPLICATION n] tag is missing, n."""
+    missing = None
     if expected == "KerbTgtReply":
         node = walker.walk(KERB_TGT_REPLY, expected, pos, end)
+    elif (bare := _bare_sequence(walker.data, pos, end)) is not None:
+        node, missing = _walk_bare(walker, bare, pos, end)
     else:
         node = walker.walk(KERBEROS_MESSAGE, "KerberosMessage", pos, end)
-        if node.name == "KerbTgtRequest" and _child_value(node, "MsgType") == 17:
-            node = walker.walk(KERB_TGT_REPLY, "KerbTgtReply", pos, end)
     msg_type = _child_value(node, "MsgType")
     pvno = _child_value(node, "Pvno")
     if isinstance(pvno, int) and pvno != 5:
@@ -589,14 +660,19 @@ def _walk_message(walker: ber.Walker, pos: int, end: int, expected: str | None =
         )
     if tagged is not None:
         node.summary = named(MESSAGE_TYPE_NAMES, tagged)
-    return node
+    if missing is not None:
+        node.summary += f" without its [APPLICATION {missing}] tag"
+    return node, missing
 
 
-def message_summary(node: Field) -> str:
-    """The one-line summary of a message, e.g. ``KRB_ERROR: KRB_AP_ERR_MODIFIED (41)``."""
+def message_summary(node: Field, missing: int | None = None) -> str:
+    """The one-line summary of a message, e.g. ``KRB_ERROR: KRB_AP_ERR_MODIFIED (41)``;
+    ``missing``: the number of the [APPLICATION n] tag the message lacks."""
     if node.name not in MESSAGE_TAG_TYPES:
         return ""
     kind = MESSAGE_TYPE_NAMES[MESSAGE_TAG_TYPES[node.name]]
+    if missing is not None:
+        kind += f" without its [APPLICATION {missing}] tag"
     if node.name == "KrbError":
         return f"{kind}: {named(ERROR_CODE_NAMES, _child_value(node, 'ErrorCode'))}"
     parts = [kind]
@@ -622,21 +698,21 @@ def message_summary(node: Field) -> str:
     return ", ".join(parts)
 
 
-def _finish(root: Field, message: Field, strict: bool) -> Field:
-    """Attach ``message`` to ``root``, note bytes after it, summarise; strict mode checks."""
+def _finish(root: Field, walked: tuple[Field, int | None], strict: bool) -> Field:
+    """Attach the message to ``root``, note bytes after it, summarise; strict mode checks."""
+    message, missing = walked
     trailing = root.end - message.end
     if trailing > 0:
         root.note(f"{trailing} bytes after the message (offset {message.end})", "warning")
     root.append(message)
-    root.summary = message_summary(message)
+    root.summary = message_summary(message, missing)
     return root.check() if strict else root
 
 
 def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
     """A raw Kerberos message (RFC 4120 5.10: chosen by its APPLICATION tag)."""
     root = Field("Kerberos", offset=base, length=len(data))
-    message = _walk_message(ber.Walker(data, base, HOOKS), 0, len(data))
-    return _finish(root, message, strict)
+    return _finish(root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)), strict)
 
 
 def _tok_id(root: Field, data: bytes, pos: int, base: int) -> int | None:
@@ -677,7 +753,8 @@ def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Fie
         header.summary = f"TargetRealm: {_child_value(header, 'TargetRealm')}"
         pos = header.end - base
     expected = TOK_ID_MESSAGES.get(tok_id)
-    message = _walk_message(walker, pos, len(data), "KerbTgtReply" if tok_id == 0x0401 else None)
+    walked = _walk_message(walker, pos, len(data), "KerbTgtReply" if tok_id == 0x0401 else None)
+    message = walked[0]
     if expected is None:
         root.children[0].note(f"TOK_ID {tok_id:04x} is not a Kerberos context token (RFC 4121 4.1)")
     elif message.name not in expected:
@@ -685,7 +762,7 @@ def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Fie
             f"TOK_ID {TOK_ID_NAMES[tok_id]} announces {'/'.join(expected)}, "
             f"the token carries {message.name}"
         )
-    return _finish(root, message, strict)
+    return _finish(root, walked, strict)
 
 
 def fixed_fields(node: Field, data: bytes, pos: int, end: int, base: int, layout: Layout) -> None:

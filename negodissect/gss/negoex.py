@@ -15,6 +15,16 @@ NEGO_MESSAGE 96, EXCHANGE_MESSAGE 64, VERIFY_MESSAGE 80 (76 bytes of fields + 4 
 ALERT_MESSAGE 72 (68 bytes of fields + 4 of padding).  MIT krb5 (negoex_util.c) writes 72 for ALERT
 and a Windows ALERT of 92 bytes (Network Monitor trace, negoex-blog-trace.txt) is 72 + ALERT (12) +
 ALERT_PULSE (8); the unpadded 68 is accepted as well.
+
+Two NEGO_MESSAGE layouts.  Both are 96 bytes, but the AuthSchemes and Extensions vectors (2.2.5.2.2,
+2.2.5.2.4: ULONG offset, USHORT count) sit differently.  Windows writes each as an 8-byte C
+structure (offset, count, 2 zero bytes of padding: Extensions at 88); MIT krb5 packs them
+(offset, count, offset, count: Extensions at 86) and pads 4 zero bytes at the end.  MIT always
+writes an ExtensionArrayOffset (its payload start, 96), so its bytes 86-87 are not zero where
+Windows has padding: :func:`_vector_layout` tells the two apart by which padding is zero, and the
+NegoMessage summary says which layout was read.  When all the padding of both layouts is zero
+(Extensions empty at offset 0, as in Windows' own messages) both fit: the padded layout of the
+specification's structures is read, and the summary says the packed one would read the same.
 """
 
 from __future__ import annotations
@@ -71,6 +81,13 @@ ALERT_TYPE_PULSE = 1
 ALERT_VERIFY_NO_KEY = 1
 #: MS-NEGOEX 2.2.5.1.2: "negative extensions are critical" (high bit of ExtensionType).
 EXTENSION_FLAG_CRITICAL = 0x80000000
+
+#: AUTH_SCHEME_VECTOR / EXTENSION_VECTOR / ALERT_VECTOR (ULONG offset, USHORT count) as an 8-byte
+#: C structure, and packed without its 2 bytes of padding.
+VECTOR_LENGTH = 8
+PACKED_VECTOR_LENGTH = 6
+#: Where the NEGO_MESSAGE vectors start (after Random and ProtocolVersion).
+NEGO_VECTORS_OFFSET = 80
 
 #: Most messages decoded in one token; most elements shown for one vector (hostile input bounds).
 MAX_MESSAGES = 64
@@ -285,15 +302,21 @@ ElementDecoder = Callable[[Field, _Message, int], None]
 
 
 def _array_vector(
-    parent: Field, msg: _Message, rel: int, name: str, element: tuple[str, int, ElementDecoder]
+    parent: Field,
+    msg: _Message,
+    rel: int,
+    name: str,
+    element: tuple[str, int, ElementDecoder],
+    size: int = VECTOR_LENGTH,
 ) -> Field | None:
-    """AUTH_SCHEME_VECTOR, EXTENSION_VECTOR, ALERT_VECTOR (2.2.5.2): ULONG offset, USHORT count."""
-    raw = msg.take(rel, 8)
+    """AUTH_SCHEME_VECTOR, EXTENSION_VECTOR, ALERT_VECTOR (2.2.5.2): ULONG offset, USHORT count,
+    in ``size`` bytes (8 with the structure's padding, 6 packed)."""
+    raw = msg.take(rel, size)
     if raw is None:
         return None
     element_name, width, decode_element = element
     offset, count = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:6], "little")
-    vector = parent.add(name, None, f"{count} at offset {offset}", msg.at(rel), 8)
+    vector = parent.add(name, None, f"{count} at offset {offset}", msg.at(rel), size)
     vector.add(f"{element_name}ArrayOffset", offset, "", msg.at(rel), 4)
     vector.add(f"{element_name}Count", count, "", msg.at(rel + 4), 2)
     if _span(vector, msg, offset, count * width) is None:
@@ -348,16 +371,80 @@ def _decode_exchange_token(vector: Field, msg: _Message) -> None:
         vector.append(framing.decode_token(data, msg.at(_int(vector.children[0]))))
 
 
+@dataclass(slots=True, frozen=True)
+class VectorLayout:
+    """Where the two vectors of a NEGO_MESSAGE and their padding sit (see the module docstring)."""
+
+    name: str  # what the NegoMessage summary says
+    size: int  # bytes of each vector
+    extensions: int  # where the Extensions vector starts in the message
+    padding: tuple[tuple[int, int], ...]  # (offset, size) of the bytes written as zeros
+
+
+#: 2.2.5.2.2 and 2.2.5.2.4 as 8-byte C structures (2 bytes of padding each), as Windows writes them.
+PADDED = VectorLayout(
+    "vectors padded to 8 bytes (Windows layout)",
+    VECTOR_LENGTH,
+    NEGO_VECTORS_OFFSET + VECTOR_LENGTH,
+    tuple((NEGO_VECTORS_OFFSET + at + PACKED_VECTOR_LENGTH, 2) for at in (0, VECTOR_LENGTH)),
+)
+#: The vectors packed, then 4 bytes of padding, as MIT krb5 writes them (negoex_util.c).
+PACKED = VectorLayout(
+    "vectors packed, 4 bytes of padding after them (MIT krb5 layout)",
+    PACKED_VECTOR_LENGTH,
+    NEGO_VECTORS_OFFSET + PACKED_VECTOR_LENGTH,
+    ((NEGO_VECTORS_OFFSET + 2 * PACKED_VECTOR_LENGTH, 4),),
+)
+
+
+def _fits(msg: _Message, layout: VectorLayout) -> bool:
+    return all(msg.take(rel, size) == bytes(size) for rel, size in layout.padding)
+
+
+def _vector_layout(body: Field, msg: _Message) -> VectorLayout:
+    """Which layout the NEGO_MESSAGE uses, told by its zero padding; the summary of ``body`` says
+    which was read and, when both fit, what the other would read."""
+    vectors = msg.take(NEGO_VECTORS_OFFSET, NEGO_MESSAGE_LENGTH - NEGO_VECTORS_OFFSET)
+    if vectors is None:  # truncated: nothing to tell them apart
+        return PADDED
+    padded, packed = _fits(msg, PADDED), _fits(msg, PACKED)
+    layout = PACKED if packed and not padded else PADDED
+    body.summary = layout.name
+    if padded and packed:
+        at = PACKED.extensions - NEGO_VECTORS_OFFSET
+        raw = vectors[at : at + PACKED_VECTOR_LENGTH]
+        offset, count = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
+        at = PADDED.extensions - NEGO_VECTORS_OFFSET
+        same = raw == vectors[at : at + PACKED_VECTOR_LENGTH]
+        body.summary += (
+            "; the packed MIT krb5 layout fits too and reads the same values"
+            if same
+            else f" assumed; the packed MIT krb5 layout fits too and would read Extensions: "
+            f"{count} at offset {offset}"
+        )
+    elif not padded and not packed:
+        body.note(
+            "padding not zero: neither the padded (Windows) nor the packed (MIT krb5) vector "
+            "layout fits; read as padded",
+            "warning",
+        )
+    return layout
+
+
 def _nego(body: Field, msg: _Message) -> None:
-    """NEGO_MESSAGE (2.2.6.3)."""
+    """NEGO_MESSAGE (2.2.6.3), in either vector layout."""
     fields = _read(body, msg, NEGO_LAYOUT)
     version = fields.get("ProtocolVersion")
     if version is not None and version.value != PROTOCOL_VERSION:
         version.note(f"unsupported ProtocolVersion {version.value}: expected {PROTOCOL_VERSION}")
-    _array_vector(body, msg, 80, "AuthSchemes", ("AuthScheme", GUID_LENGTH, _auth_scheme))
-    _array_vector(
-        body, msg, 88, "Extensions", ("Extension", EXTENSION_LENGTH, _typed_element("Extension"))
-    )
+    layout = _vector_layout(body, msg)
+    schemes = ("AuthScheme", GUID_LENGTH, _auth_scheme)
+    _array_vector(body, msg, NEGO_VECTORS_OFFSET, "AuthSchemes", schemes, layout.size)
+    extensions = ("Extension", EXTENSION_LENGTH, _typed_element("Extension"))
+    _array_vector(body, msg, layout.extensions, "Extensions", extensions, layout.size)
+    if layout is PACKED:
+        ((rel, size),) = layout.padding
+        body.add("Padding", msg.take(rel, size), "", msg.at(rel), size)
 
 
 def _exchange(body: Field, msg: _Message) -> None:
@@ -597,6 +684,11 @@ def _array(offset: int, count: int) -> bytes:
     return (offset if count else 0).to_bytes(4, "little") + count.to_bytes(2, "little") + b"\0\0"
 
 
+def _packed(offset: int, count: int) -> bytes:
+    """A vector as MIT krb5 writes it in NEGO_MESSAGE: ULONG offset, USHORT count, no padding."""
+    return offset.to_bytes(4, "little") + count.to_bytes(2, "little")
+
+
 def _bytes_vector(offset: int, size: int) -> bytes:
     """BYTE_VECTOR: ULONG offset (0 when empty), ULONG length."""
     return (offset if size else 0).to_bytes(4, "little") + size.to_bytes(4, "little")
@@ -623,16 +715,26 @@ def build_nego(
     extensions: Sequence[tuple[int, bytes]] = (),
     sequence: int = 0,
     protocol_version: int = PROTOCOL_VERSION,
+    packed: bool = False,
 ) -> bytes:
-    """NEGO_MESSAGE (2.2.6.3): auth schemes, then extensions, then extension values."""
+    """NEGO_MESSAGE (2.2.6.3): auth schemes, then extensions, then extension values.
+
+    ``packed`` writes the vectors as MIT krb5 does (``PACKED``): offset, count, offset, count,
+    4 bytes of padding, and both offsets even for empty vectors (Extensions: the payload start).
+    """
     if len(random) != 32:
         raise ValueError("Random is 32 bytes")
 
     def fixed(header_length: int) -> tuple[bytes, bytes]:
         schemes = b"".join(scheme.bytes_le for scheme in auth_schemes)
-        table, values = _typed_items(extensions, header_length + len(schemes))
-        vectors = _array(header_length, len(auth_schemes))
-        vectors += _array(header_length + len(schemes), len(extensions))
+        extensions_at = header_length + len(schemes)
+        table, values = _typed_items(extensions, extensions_at)
+        if packed:
+            vectors = _packed(header_length, len(auth_schemes))
+            vectors += _packed(extensions_at if extensions else header_length, len(extensions))
+        else:
+            vectors = _array(header_length, len(auth_schemes))
+            vectors += _array(extensions_at, len(extensions))
         return random + protocol_version.to_bytes(8, "little") + vectors, schemes + table + values
 
     return _message(message_type, NEGO, sequence, conversation_id, fixed)

@@ -299,6 +299,9 @@ def decode_av_value(pair: Field, reader: Reader, av_id: int, pos: int, value: by
     start = reader.base + pos
     if av_id in AV_STRINGS:
         pair.value = decode_text(pair, value, unicode=True)
+        if "\x00" in pair.value:
+            pair.note(f"offset {start}: {pair.name} holds a NUL character (U+0000); MS-NLMP "
+                      "2.2.2.1 names are not null-terminated", "warning")  # fmt: skip
     elif av_id == 6 and len(value) == 4:
         flags = int.from_bytes(value, "little")
         pair.value = flags

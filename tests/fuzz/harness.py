@@ -2,8 +2,10 @@
 
 - ``TARGETS``: every public decoder entry point (and ``framing.decode_token`` per ``kind``, and the
   stdin parser followed by the decoding the CLI does), each a function ``bytes -> list of trees``.
-- Seeds: the real blobs of tests/data/blobs.json, every token nested inside them (cut out of the
-  decoded tree by offset and length), NEGOEX messages from the builders, and stdin text encodings.
+- Seeds: the real blobs of tests/data/blobs.json and of the captures of ``SEED_CAPTURES`` (MIT
+  krb5's NEGOEX), every token nested inside them (cut out of the decoded tree by offset and
+  length), Kerberos messages also without their [APPLICATION n] tag, NEGOEX messages from the
+  builders, and stdin text encodings.
 - Hostile mutations: byte flips, inserts, deletes, truncation, splices, and overwriting the places
   that hold lengths (ASN.1 length octets, NTLM security buffers, NEGOEX header and vector fields)
   with huge values such as ``84 ff ff ff ff`` and ``0xffffffff``; deep ASN.1 nesting.
@@ -38,6 +40,8 @@ from pathlib import Path
 from rich.console import Console
 
 from negodissect import cli
+from negodissect.carriers import AuthBlob
+from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
 from negodissect.render import json as render_json
@@ -134,11 +138,33 @@ SEED_NODES: dict[str, tuple[str, ...]] = {
 # ------------------------------------------------------------------------------------- seeds
 
 
+#: Captures of ../shared/captures whose blobs are seeds too: MIT krb5 NEGOEX (packed NEGO vectors,
+#: ALERT, GSS-framed exchange tokens), which tests/data/blobs.json does not hold.
+SEED_CAPTURES = (
+    "mit-negoex/06-http-alert-from-acceptor.pcap",
+    "mit-negoex/07-http-alert-from-initiator.pcap",
+)
+
+
 @cache
 def real_blobs() -> tuple[bytes, ...]:
-    """Every distinct blob of tests/data/blobs.json."""
-    records = json.loads(BLOBS.read_text())
-    return tuple(dict.fromkeys(bytes.fromhex(record["blob"]) for record in records))
+    """Every distinct blob of tests/data/blobs.json and of the captures of SEED_CAPTURES."""
+    found = [bytes.fromhex(record["blob"]) for record in json.loads(BLOBS.read_text())]
+    for name in SEED_CAPTURES:
+        items = blobs_from_capture(str(SHARED_CAPTURES / name))
+        found += [item.data for item in items if isinstance(item, AuthBlob) and item.data]
+    return tuple(dict.fromkeys(found))
+
+
+def untagged(message: bytes) -> bytes | None:
+    """A Kerberos message without its [APPLICATION n] header (the bare SEQUENCE inside)."""
+    if not message or message[0] not in framing.KERBEROS_MESSAGE_TAGS:
+        return None
+    try:
+        header = ber.read_tlv(message, 0, len(message))
+    except ber.TlvError:
+        return None
+    return message[header.content : header.end]
 
 
 def built_negoex() -> list[bytes]:
@@ -217,6 +243,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
             found += [bytes.fromhex("01000000a1b2c3d4e5f6a7b80c000000"), b"\x01" + b"\0" * 15]
         if target == "kerberos_mic":
             found += [bytes.fromhex("040405ffffffffff000000000000001a") + b"\x11" * 12]
+        if target == "kerberos":
+            found += [bare for bare in map(untagged, found) if bare]
     else:
         found = [*blobs, *built_negoex()]
     return tuple(dict.fromkeys(found)) or blobs
@@ -265,7 +293,7 @@ def word_positions(data: bytes) -> list[int]:
         at = data.find(ntlm.SIGNATURE, at + 1)
     at = data.find(negoex.MESSAGE_SIGNATURE)
     while at >= 0:
-        found += [at + rel for rel in (16, 20, 56, 60, 64, 68, 72, 76, 80, 84, 88, 92)]
+        found += [at + rel for rel in (16, 20, 56, 60, 64, 68, 72, 76, 80, 84, 86, 88, 90, 92)]
         at = data.find(negoex.MESSAGE_SIGNATURE, at + 1)
     return [pos for pos in found if pos < len(data)]
 

@@ -21,7 +21,15 @@ from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
 from negodissect.sources import stdin
 from tests.conftest import real
-from tests.fuzz.harness import NTLM_BUFFERS, asn1_length_positions, check_tree, nest, render, tlv
+from tests.fuzz.harness import (
+    NTLM_BUFFERS,
+    asn1_length_positions,
+    check_tree,
+    nest,
+    render,
+    seeds,
+    tlv,
+)
 
 TIME_LIMIT = 1.0
 MEMORY_LIMIT = 16 * 1024 * 1024
@@ -158,11 +166,26 @@ def test_negoex_message_count() -> None:
     assert f"more than {negoex.MAX_MESSAGES} messages" in notes(tree)
 
 
+#: MIT krb5's INITIATOR_NEGO (packed vectors, negoex.PACKED) from mit-negoex/06 (a fuzz seed).
+MIT_NEGO = next(
+    seed[: int.from_bytes(seed[20:24], "little")]
+    for seed in seeds("negoex")
+    if seed.startswith(negoex.MESSAGE_SIGNATURE) and seed[86:88] == b"\x60\x00"
+)
+
+
 @pytest.mark.parametrize("offset", [0xFFFFFFFF, 0xFFFF, 0x7FFFFFFF, 0])
 @pytest.mark.parametrize("count", [0xFFFF, 0x8000])
-def test_negoex_vector_offset_and_count(offset: int, count: int) -> None:
-    data = NEGOEX_TOKEN[:112]  # the ACCEPTOR_NEGO message
-    for at in (80, 88):  # AuthSchemes, Extensions of the NEGO_MESSAGE
+@pytest.mark.parametrize(
+    ("nego", "layout"),
+    [(NEGOEX_TOKEN[:112], negoex.PADDED), (MIT_NEGO, negoex.PACKED)],  # Windows, MIT krb5
+    ids=["padded", "packed"],
+)
+def test_negoex_vector_offset_and_count(
+    offset: int, count: int, nego: bytes, layout: negoex.VectorLayout
+) -> None:
+    data = nego
+    for at in (negoex.NEGO_VECTORS_OFFSET, layout.extensions):  # AuthSchemes, Extensions
         data = _set(_set(data, at, offset), at + 4, count, 2)
     tree = bounded(negoex.decode, data)
     assert not tree.find_all("AuthScheme") and "out of bounds" in notes(tree)

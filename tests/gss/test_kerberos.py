@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from negodissect.field import DecodeError, Field
 from negodissect.gss import ber, kerberos
-from tests.conftest import der
+from tests.conftest import der, negodissect
 
 BLOBS = json.loads((Path(__file__).parents[1] / "data" / "blobs.json").read_text())
 
@@ -449,6 +449,76 @@ def test_msg_type_pvno_and_trailing_bytes() -> None:
     assert tree.find("ApRep").notes[0].message == "pvno is 4, expected 5 (RFC 4120 5.2)"
     padded = kerberos.decode(blob + b"\x00\x00", strict=True)
     assert padded.notes[0].message == f"2 bytes after the message (offset {len(blob)})"
+
+
+def _untagged(message: bytes) -> bytes:
+    """``message`` without its outer [APPLICATION n] header: the bare SEQUENCE inside."""
+    header = ber.read_tlv(message, 0, len(message))
+    return message[header.content : header.end]
+
+
+def _shape(node: Field, shift: int = 0) -> list:
+    """Every field of ``node``'s subtree as (name, value, offset), offsets moved by ``shift``."""
+    return [(n.name, n.value, n.offset + shift) for n in node.walk()]
+
+
+AP_REQ = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6e8206e6"))
+
+
+@pytest.mark.parametrize(
+    ("message", "name", "number"),
+    [
+        (AS_REQ, "AsReq", 10),
+        (AS_REP, "AsRep", 11),
+        (AP_REQ, "ApReq", 14),
+        (ERROR_TOO_BIG, "KrbError", 30),
+    ],
+    ids=["as-req", "as-rep", "ap-req", "krb-error"],
+)
+def test_message_missing_its_application_tag(message: bytes, name: str, number: int) -> None:
+    """A real message without its [APPLICATION n] header is read by its msg-type (pvno [1] and
+    msg-type [2] in a KDC-REQ, msg-type [1] elsewhere), every field as in the tagged message,
+    and the tree says the tag is missing: never KRB_TGT_REQ, the one bare-SEQUENCE message."""
+    bare = _untagged(message)
+    tagged = kerberos.decode(message, strict=True)
+    tree = kerberos.decode(bare)
+    node = tree.children[0]
+    assert node.name == name and node.offset == 0 and node.length == len(bare)
+    kind = kerberos.MESSAGE_TYPE_NAMES[number]
+    assert node.summary == f"{kind} ({number}) without its [APPLICATION {number}] tag"
+    assert [(n.message, n.severity) for n in node.notes] == [
+        (f"[APPLICATION {number}] tag missing: a bare SEQUENCE with msg-type {kind} ({number}) "
+         "(RFC 4120 5.10 tags every message)", "error"),
+    ]  # fmt: skip
+    assert tree.summary == tagged.summary.replace(
+        kind, f"{kind} without its [APPLICATION {number}] tag", 1
+    )
+    shift = len(message) - len(bare)
+    assert _shape(node, shift)[1:] == _shape(tagged.children[0])[1:]
+    with pytest.raises(DecodeError, match="tag missing"):
+        kerberos.decode(bare, strict=True)
+
+
+def test_bare_sequence_of_no_known_message() -> None:
+    """A bare SEQUENCE whose msg-type is neither 16/17 nor an RFC 4120 message: shown by tag."""
+    sequence = der(0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x14")))  # KRB_SAFE
+    tree = kerberos.decode(sequence)
+    node = tree.children[0]
+    assert node.name == "KerberosMessage" and tree.summary == ""
+    assert [child.name for child in node.children] == ["[0]", "[1]"]
+    assert node.notes[0].message == (
+        "a bare SEQUENCE with msg-type KRB_SAFE (20): not a KERB-TGT-REQUEST/REPLY (16/17), and "
+        "no [APPLICATION n] tag (RFC 4120 5.10)"
+    )
+
+
+def test_as_kerberos_on_a_message_missing_its_tag() -> None:
+    """The command: ``--as kerberos`` on a real AS-REQ that lost its tag (stdin, raw bytes)."""
+    done = negodissect("-", "--as", "kerberos", "--depth", "3", stdin=_untagged(AS_REQ))
+    assert done.returncode == 0, done.stderr
+    assert "Kerberos: KRB_AS_REQ without its [APPLICATION 10] tag, Realm: AFOREST.AD" in done.stdout
+    assert "error: [APPLICATION 10] tag missing" in done.stdout
+    assert "KRB_TGT_REQ" not in done.stdout
 
 
 def test_not_a_kerberos_message() -> None:

@@ -4,7 +4,9 @@ Real bytes: the NEGOEX mechTokens (ACCEPTOR_NEGO + ACCEPTOR_META_DATA) of the Wi
 packetgen-plugin-smb/smb2.pcapng frames 2 and 4 (tests/data/blobs.json).  tshark 4.0 leaves them
 undecoded in that capture, so the tshark cross-check re-wraps each token in a one-mech NegTokenInit
 inside an HTTP ``Authorization: Negotiate`` header of a one-frame pcap, where tshark's NEGOEX
-dissector runs on exactly the same bytes.  Hand-built vectors (the builders) cover the message
+dissector runs on exactly the same bytes.  And every NEGOEX message of the MIT krb5 1.20.1
+captures (../shared/captures/mit-negoex), checked against MIT's own KRB5_TRACE of what it sent and
+against the bytes MIT's negoex_util.c writes.  Hand-built vectors (the builders) cover the message
 types and the malformations of the strict-parsing checklist.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -24,9 +27,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from negodissect.carriers import AuthBlob
+from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import DecodeError, Field
-from negodissect.gss import negoex
-from tests.conftest import der
+from negodissect.gss import framing, negoex
+from tests.conftest import SHARED_CAPTURES, der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 SOURCE = "packetgen-plugin-smb/smb2.pcapng"
@@ -172,6 +177,7 @@ def _rebuild(root: Field) -> bytes:
                 auth_schemes=[_uuid(node) for node in schemes.find_all("AuthScheme")],
                 extensions=extensions,
                 protocol_version=_int(body, "ProtocolVersion"),
+                packed=body.summary == negoex.PACKED.name,
                 **common,
             )
         elif body.name == "ExchangeMessage":
@@ -327,6 +333,153 @@ def test_real_token_matches_live_tshark(token: bytes, tmp_path: Path) -> None:
     values = out.rstrip("\n").split("\t")
     theirs = {key: value.split("|") for key, value in zip(OURS, values, strict=True)}
     assert _ours(token) == theirs
+
+
+# --------------------------------------------------------------------------- two NEGO layouts
+
+MIT = SHARED_CAPTURES / "mit-negoex"
+MIT_CAPTURES = sorted(MIT.glob("*.pcap"))
+#: MIT's KRB5_TRACE line for each message it sent: ``NegoEx sending [3]AP_REQUEST: <guid> ...``.
+MIT_SENT = re.compile(r"NegoEx sending \[(\d+)\](\w+): (.*)")
+
+
+def _negoex_tokens(capture: Path) -> list[tuple[int, bytes]]:
+    """(frame, token) for every NEGOEX token in the security blobs of ``capture``."""
+    tokens = []
+    for item in blobs_from_capture(str(capture)):
+        if isinstance(item, AuthBlob) and item.data:
+            tree = framing.decode_token(item.data, 0, framing.Exchange())
+            tokens += [(item.frame, item.data[n.offset : n.end]) for n in tree.find_all("Negoex")]
+    return tokens
+
+
+def _sent(root: Field) -> list[tuple[int, str, tuple[str, ...]]]:
+    """(SequenceNum, MIT's name of the MessageType, AuthScheme GUIDs) of each decoded message."""
+    found = []
+    for header, body in zip(root.children[::2], root.children[1::2], strict=True):
+        kind = negoex.message_type_name(_int(header, "MessageType")).removeprefix("MESSAGE_TYPE_")
+        schemes = tuple(str(_uuid(node)) for node in body.find_all("AuthScheme"))
+        found.append((_int(header, "SequenceNum"), kind, schemes))
+    return found
+
+
+@pytest.mark.parametrize("capture", MIT_CAPTURES, ids=[p.stem for p in MIT_CAPTURES])
+def test_mit_messages_are_what_mit_says_it_sent(capture: Path) -> None:
+    """Every message of the capture, in the packed NEGO layout, is the one MIT's trace says it
+    sent (sequence number, type, auth schemes), and rebuilds to the same bytes."""
+    trace = (MIT / "traces" / f"{capture.stem}.txt").read_text()
+    sent = sorted(
+        (int(seq), kind, tuple(guids.split())) for seq, kind, guids in MIT_SENT.findall(trace)
+    )
+    decoded = []
+    for _, token in _negoex_tokens(capture):
+        root = negoex.decode(token, strict=True)
+        assert not [note for node in root.walk() for note in node.notes]
+        decoded += _sent(root)
+        assert _rebuild(root) == token
+    assert sorted(decoded) == sent and len(sent) >= 5
+
+
+@pytest.mark.parametrize("capture", MIT_CAPTURES, ids=[p.stem for p in MIT_CAPTURES])
+def test_mit_nego_messages_read_packed(capture: Path) -> None:
+    """MIT's negoex_add_nego_message writes offset, count, offset, count, 4 zero bytes; the
+    Extensions offset is its payload start, cbHeaderLength (96), with no extension."""
+    negos = [
+        body
+        for _, token in _negoex_tokens(capture)
+        for body in negoex.decode(token).find_all("NegoMessage")
+    ]
+    assert len(negos) == 2  # INITIATOR_NEGO and ACCEPTOR_NEGO
+    for body in negos:
+        start = body.offset - negoex.MESSAGE_HEADER_LENGTH
+        assert body.summary == negoex.PACKED.name
+        extensions = _node(body, "Extensions")
+        assert (extensions.offset - start, extensions.length) == (86, 6)
+        assert (_int(body, "ExtensionArrayOffset"), _int(body, "ExtensionCount")) == (96, 0)
+        assert _int(body, "AuthSchemeArrayOffset") == 96
+        assert _node(body, "AuthSchemes").length == 6
+        padding = _node(body, "Padding")
+        assert (padding.offset - start, padding.value) == (92, bytes(4))
+
+
+@pytest.mark.parametrize("token", [REAL[2], REAL[4], SYRINGE], ids=["frame2", "frame4", "syringe"])
+def test_windows_nego_messages_read_padded(token: bytes) -> None:
+    """Windows pads each vector to 8 bytes and writes an empty Extensions vector as offset 0:
+    every padding byte of both layouts is zero, the padded one is read, and the tree says the
+    packed one reads the same (the decision for the ambiguous case)."""
+    body = _node(negoex.decode(token, strict=True), "NegoMessage")
+    assert body.summary == (
+        f"{negoex.PADDED.name}; the packed MIT krb5 layout fits too and reads the same values"
+    )
+    assert token[86:96] == bytes(10)
+    extensions = _node(body, "Extensions")
+    assert (extensions.offset, extensions.length) == (88, 8)
+    assert body.find("Padding") is None
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_tshark_reads_mit_extension_offset_from_the_wrong_bytes() -> None:
+    """tshark 4.0 reads MIT's NEGO in the padded layout: its AuthSchemePad is the low half of
+    MIT's ExtensionArrayOffset and its ExtensionArrayOffset (bytes 88-91) is 0."""
+    capture = MIT / "03-http-hops1.pcap"
+    fields = ("negoex.auth_scheme_array_pad", "negoex.extension_array_offset")
+    command = ["tshark", "-r", str(capture), "-T", "fields", "-E", "occurrence=a",
+               "-E", "aggregator=|", "-Y", "negoex.message.type <= 1"]  # fmt: skip
+    for name in fields:
+        command += ["-e", name]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
+    theirs = [line.split("\t") for line in out.splitlines()]
+    ours = [
+        _int(body, "ExtensionArrayOffset")
+        for _, token in _negoex_tokens(capture)
+        for body in negoex.decode(token).find_all("NegoMessage")
+    ]
+    assert ours == [96, 96] and [offset for _, offset in theirs] == ["0", "0"]
+    assert [int.from_bytes(bytes.fromhex(pad), "little") for pad, _ in theirs] == ours
+
+
+def test_packed_nego_with_extensions() -> None:
+    """A packed writer with extensions (MIT writes none): offsets come from the packed places."""
+    blob = negoex.build_nego(
+        conversation_id=CONVERSATION, random=RANDOM, auth_schemes=[WINDOWS_SCHEME],
+        extensions=[(5, b"ext-value")], packed=True,
+    )  # fmt: skip
+    root = negoex.decode(blob, strict=True)
+    assert _node(root, "NegoMessage").summary == negoex.PACKED.name
+    assert (_int(root, "ExtensionArrayOffset"), _int(root, "ExtensionCount")) == (112, 1)
+    assert _payload(root.find("ExtensionValue")) == b"ext-value"
+    assert _rebuild(root) == blob
+
+
+def test_ambiguous_padding_with_an_extension_offset() -> None:
+    """Padded, zero padding, an empty Extensions vector at offset 112: the packed reading of the
+    same bytes differs (offset 112 << 16, count 0), the tree says which was assumed."""
+    blob = _put(BUILT[negoex.INITIATOR_NEGO], 88, 112)
+    blob = _put(blob, 92, 0, 2)
+    body = _node(negoex.decode(blob), "NegoMessage")
+    assert body.summary == (
+        f"{negoex.PADDED.name} assumed; the packed MIT krb5 layout fits too and would read "
+        f"Extensions: 0 at offset {112 << 16}"
+    )
+    assert (_int(body, "ExtensionArrayOffset"), _int(body, "ExtensionCount")) == (112, 0)
+
+
+def test_padding_of_neither_layout_is_zero() -> None:
+    blob = _put(BUILT[negoex.INITIATOR_NEGO], 86, 0x4141, 2)
+    body = _node(negoex.decode(blob, strict=True), "NegoMessage")  # a warning: strict accepts
+    assert body.summary == negoex.PADDED.name
+    assert [(n.message, n.severity) for n in body.notes] == [
+        ("padding not zero: neither the padded (Windows) nor the packed (MIT krb5) vector layout "
+         "fits; read as padded", "warning"),
+    ]  # fmt: skip
+    assert _int(body, "ExtensionCount") == 2
+
+
+def test_truncated_nego_claims_no_layout() -> None:
+    root = negoex.decode(BUILT[negoex.INITIATOR_NEGO][:90])
+    body = _node(root, "NegoMessage")
+    assert body.summary == "" and body.find("Extensions") is None
+    assert _int(body, "AuthSchemeCount") == 2
 
 
 # --------------------------------------------------------------------------- serialization

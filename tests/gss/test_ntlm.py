@@ -35,6 +35,15 @@ UNTERMINATED_AV_CHALLENGE = bytes.fromhex(
     "240024003c00000043004e0041004d004900530002000c0043004e0041004d004900530001000c00"
     "530041005400550052004e00"
 )
+# dce-rpc_20-fids.pcap frame 10: Samba's CHALLENGE whose MsvAvDnsDomainName is AvLen 2, 00 00
+# (tshark: Target Info Item Length 2, "DNS Domain Name: " empty).
+NUL_DNS_DOMAIN_CHALLENGE = bytes.fromhex(
+    "4e544c4d53535000020000001e001e003800000015828a628ec3b9d54772516200000000000000007c007c00"
+    "56000000060100000000000f530041004d00420041002d0043004f004e005400410049004e00450052000200"
+    "1e00530041004d00420041002d0043004f004e005400410049004e004500520001001e00530041004d004200"
+    "41002d0043004f004e005400410049004e004500520004000200000003001e00730061006d00620061002d00"
+    "63006f006e007400610069006e006500720007000800dcc9794451abd90100000000"
+)
 # dce-rpc_ntlm-empty-av-sequence.pcap frame 4: NEGOTIATE with OEM domain and workstation.
 OEM_NEGOTIATE = bytes.fromhex(
     "4e544c4d535350000100000007b208a0060006002b0000000b000b0020000000414c454f4e4152442d58"
@@ -276,6 +285,23 @@ def test_unterminated_av_sequence() -> None:
     assert any("without MsvAvEOL" in n.message for n in info.notes)
     fields = root.find("TargetInfoFields")
     assert fields is not None and any("needs 36 bytes, found 32" in n.message for n in fields.notes)
+
+
+def test_av_name_holding_a_nul() -> None:
+    """MS-NLMP 2.2.2.1: AV_PAIR names are Unicode and not null-terminated, so Samba's 2-byte value
+    00 00 is one U+0000 character, shown (escaped in output) with a warning; tshark shows ""."""
+    tree = ntlm.decode(NUL_DNS_DOMAIN_CHALLENGE, strict=True)  # a warning: strict accepts
+    pair = tree.find("MsvAvDnsDomainName")
+    assert pair is not None and pair.value == "\x00"
+    assert [child.value for child in pair.children] == [4, 2, "\x00"]
+    value = pair.children[2]
+    assert NUL_DNS_DOMAIN_CHALLENGE[value.offset : value.end] == b"\x00\x00"
+    assert [(note.message, note.severity) for note in pair.notes] == [
+        (f"offset {value.offset}: MsvAvDnsDomainName holds a NUL character (U+0000); MS-NLMP "
+         "2.2.2.1 names are not null-terminated", "warning"),
+    ]  # fmt: skip
+    names = [node for node in tree.walk() if node.name.startswith("MsvAv") and node is not pair]
+    assert not [note for node in names for note in node.notes]
 
 
 def test_oem_negotiate() -> None:
