@@ -194,7 +194,8 @@ ALICE_PASSWORD = "Alice-Pass-2024"
 def tshark_binds(tshark, path) -> dict[int, tuple[str, bytes]]:
     """frame -> (ldap.mechanism, credentials or serverSaslCreds bytes) as tshark reads them."""
     fields = ["frame.number", "ldap.mechanism", "ldap.credentials", "ldap.serverSaslCreds"]
-    rows = tshark_fields(tshark, path, "ldap.bindRequest_element || ldap.bindResponse_element", fields)
+    binds = "ldap.bindRequest_element || ldap.bindResponse_element"
+    rows = tshark_fields(tshark, path, binds, fields)
     return {
         int(frame): (mechanism, bytes.fromhex(credentials or creds))
         for frame, mechanism, credentials, creds in rows
