@@ -304,13 +304,20 @@ class Conversation:
                 return framing.KERBEROS
         return self.sasl_mechanism
 
-    def ntlm(self, message_type: int) -> tuple[int, Field] | None:
-        """(frame, NTLMSSP root) of the first NTLM message of ``message_type`` (MS-NLMP 2.2.1)."""
+    @cached_property
+    def _ntlm_messages(self) -> dict[int, tuple[int, Field]]:
+        """MessageType -> (frame, NTLMSSP root) of the first NTLM message of each type; one walk
+        of the trees serves every :meth:`ntlm` question (dropped by :meth:`release`)."""
+        found: dict[int, tuple[int, Field]] = {}
         for frame, node in self.nodes("NTLMSSP"):
             kind = next((child for child in node.children if child.name == "MessageType"), None)
-            if kind is not None and kind.value == message_type:
-                return frame, node
-        return None
+            if kind is not None and isinstance(kind.value, int):
+                found.setdefault(kind.value, (frame, node))
+        return found
+
+    def ntlm(self, message_type: int) -> tuple[int, Field] | None:
+        """(frame, NTLMSSP root) of the first NTLM message of ``message_type`` (MS-NLMP 2.2.1)."""
+        return self._ntlm_messages.get(message_type)
 
     @cached_property
     def negoex_headers(self) -> list[tuple[int, Field]]:
@@ -471,6 +478,7 @@ class Conversation:
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
         self.findings, self.hash_line, self.released = findings, hash_line, True
+        self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [
             DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)
             for item in self.messages
