@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up negodissect on a fresh Debian machine: the system tools the tests use (tshark as the
-# independent decoder to cross-check against; Samba, tcpdump and a KDC to make captures from real
-# peers), then a virtual environment in .venv with negodissect and its test tools.
+# independent decoder to cross-check against; Samba, OpenLDAP, tcpdump and a KDC to make captures
+# from real peers), then a virtual environment in .venv with negodissect and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(tshark tcpdump samba smbclient winbind samba-dsdb-modules samba-ad-provision krb5-user
-              xxd bsdextrautils)
+              slapd ldap-utils xxd bsdextrautils)
 
 if command -v apt-get >/dev/null 2>&1; then
     sudo=""
@@ -21,6 +21,9 @@ if command -v apt-get >/dev/null 2>&1; then
         export DEBIAN_FRONTEND=noninteractive
         echo "wireshark-common wireshark-common/install-setuid boolean false" \
             | $sudo debconf-set-selections
+        # slapd is only run by captures/make_captures.sh, with a config of its own: no system
+        # directory, and no system slapd listening on port 389.
+        echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
         $sudo apt-get update -qq
         $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi

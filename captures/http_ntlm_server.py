@@ -4,7 +4,10 @@
 The HTTP part is ours (Python's http.server); every NTLM message the server sends and every
 verdict comes from Samba's ntlm_auth (``--helper-protocol=squid-2.5-ntlmssp``, one helper per
 connection), which checks the client's AUTHENTICATE message against the one local account given
-on the command line.  Used by make_captures.sh (scenario ``http-ntlm``); see README.md.
+on the command line.  Pages under ``/open/`` are served to anyone: a request for one is answered
+``200 OK`` whatever its Authorization header holds (an NTLM NEGOTIATE too), as a server that does
+not enforce authentication does.  Used by make_captures.sh (scenarios ``http-ntlm`` and
+``http-not-enforced``); see README.md.
 
 usage: http_ntlm_server.py PORT SMB_CONF DOMAIN USER PASSWORD
 """
@@ -15,9 +18,13 @@ import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+#: Pages served without authentication.
+OPEN = "/open/"
+
 
 class Handler(BaseHTTPRequestHandler):
-    """One keep-alive connection: NEGOTIATE -> 401 + CHALLENGE, AUTHENTICATE -> 200 or 401."""
+    """One keep-alive connection: NEGOTIATE -> 401 + CHALLENGE, AUTHENTICATE -> 200 or 401;
+    any request under /open/ -> 200."""
 
     protocol_version = "HTTP/1.1"
     helper: subprocess.Popen | None = None
@@ -25,6 +32,9 @@ class Handler(BaseHTTPRequestHandler):
     challenged = False  # the helper has sent its CHALLENGE
 
     def do_GET(self) -> None:  # http.server's naming
+        if self.path.startswith(OPEN):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return self.send_chunked(f"open page {self.path}, no authentication\n")
         if self.user is None:
             self.authenticate()
         if self.user is not None:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Make small pcaps of real SMB authentication between Samba's smbclient and Samba servers
-# (a standalone smbd and a throwaway AD DC), and of NTLM over HTTP between curl and Samba's
-# ntlm_auth (behind http_ntlm_server.py), on 127.0.0.1 only.  See captures/README.md.
+# (a standalone smbd and a throwaway AD DC), of NTLM over HTTP between curl and Samba's
+# ntlm_auth (behind http_ntlm_server.py), and of LDAP SASL binds (Samba's AD DC; OpenLDAP's slapd
+# and ldapwhoami for PLAIN and DIGEST-MD5), on 127.0.0.1 only.  See captures/README.md.
 #
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
-#   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos
-#              http-ntlm ldap-sasl (default: all)
+#   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
+#              anonymous-refused kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain
+#              (default: all)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
 set -euo pipefail
@@ -14,8 +16,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
-ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos http-ntlm
-    ldap-sasl)
+ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
+    kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -32,6 +34,7 @@ DC_HOST='dc1'
 DC_ADMIN_PASS='Admin-Pass-2024!'
 LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
+ANONYMOUS_ATTEMPTS=6     # refused null sessions in anonymous-refused (over the findings threshold)
 HTTP_PORT=8480
 CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT)"
 
@@ -130,8 +133,17 @@ ensure_unix_user() {
     id "$1" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$1"
 }
 
-setup_standalone() {
-    local d=$WORK/standalone
+# Global smb.conf lines of the scenarios that need a server of their own: `guest` maps unknown
+# users to the guest account; `anonymous-refused` requires encryption, so smbd refuses guest and
+# anonymous sessions ("reject guest session as encryption is required").
+declare -A STANDALONE_OPTIONS=(
+    [guest]="map to guest = bad user"
+    [anonymous-refused]="server smb encrypt = required"
+)
+
+setup_standalone() {  # setup_standalone [GLOBAL_OPTION]: smb.conf, users, smbd started
+    local d=$WORK/standalone extra=${1:-}
+    rm -rf "$d"
     mkdir -p "$d"/{lock,state,cache,pid,private,ncalrpc,share}
     echo "hello from negodissect" >"$d/share/hello.txt"
     chmod -R a+rX "$d"
@@ -158,6 +170,7 @@ setup_standalone() {
     ntlm auth = ntlmv2-only
     map to guest = never
     restrict anonymous = 0
+    $extra
     load printers = no
     printing = bsd
     printcap name = /dev/null
@@ -165,6 +178,7 @@ setup_standalone() {
 [share]
     path = $d/share
     read only = yes
+    guest ok = yes
 [secret]
     path = $d/share
     read only = yes
@@ -191,6 +205,18 @@ spray() {  # five wrong passwords for each of two users, from one client
     done
 }
 
+guest_logons() {  # both mapped to the guest account ("map to guest = bad user")
+    # A user name and no password (-N): smbclient sends empty LM and NT responses.
+    client "//$LOOPBACK/share" -m SMB3 -U guest -N -c ls
+    # An unknown user with a password: a real NTLMv2 response, for a user smbd does not know.
+    client "//$LOOPBACK/share" -m SMB3 -U "nosuchuser%$WRONG_PASS" -c ls
+}
+
+refused_anonymous() {  # null sessions against a server that refuses them
+    local i
+    for i in $(seq "$ANONYMOUS_ATTEMPTS"); do client -N -U% -L "$LOOPBACK" -m SMB3 || true; done
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -210,6 +236,10 @@ run_standalone() {
                 -U "alice%$ALICE_PASS" -c ls ;;
         ntlm-multi)
             capture smb2-ntlm-multi spray ;;
+        guest)
+            capture smb2-guest guest_logons ;;
+        anonymous-refused)
+            capture smb2-anonymous-refused refused_anonymous ;;
         esac
     done
 }
@@ -320,7 +350,12 @@ http_clients() {  # success with two requests on one connection, a wrong passwor
     timeout "$STEP_TIMEOUT" curl -sS "http://$LOOPBACK:$HTTP_PORT/d"
 }
 
-run_http() {
+http_not_enforced() {  # a page the server serves to anyone: 200 OK to the NTLM NEGOTIATE
+    timeout "$STEP_TIMEOUT" curl -sS --ntlm -u "NEGOTEST\\alice:$ALICE_PASS" \
+        "http://$LOOPBACK:$HTTP_PORT/open/e"
+}
+
+run_http() {  # run_http SCENARIO...
     command -v curl >/dev/null && command -v ntlm_auth >/dev/null \
         || { log "http-ntlm needs curl and ntlm_auth (winbind)"; return 1; }
     port_in_use "$HTTP_PORT" && { log "port $HTTP_PORT is in use"; return 1; }
@@ -335,15 +370,92 @@ run_http() {
         "$ALICE_PASS" >"$WORK/log-http" 2>&1 &
     SERVER_PID=$!
     wait_listening "$HTTP_PORT"
-    capture http-ntlm http_clients
+    local s
+    for s in "$@"; do
+        case $s in
+        http-ntlm) capture http-ntlm http_clients ;;
+        http-not-enforced) capture http-ntlm-not-enforced http_not_enforced ;;
+        esac
+    done
+}
+
+# ---------------------------------------------------------------- OpenLDAP slapd (SASL PLAIN ...)
+SLAPD_SUFFIX='dc=nego,dc=test'
+
+setup_slapd() {  # a throwaway slapd on 127.0.0.1:389 whose SASL checks alice's userPassword
+    local d=$WORK/slapd
+    command -v slapd >/dev/null && command -v slapadd >/dev/null && command -v ldapwhoami >/dev/null \
+        || { log "ldap-plain needs slapd and ldap-utils"; return 1; }
+    port_in_use 389 && { log "port 389 is in use"; return 1; }
+    mkdir -p "$d/db"
+    # sasl-secprops none: PLAIN is offered without TLS (slapd's default is noanonymous,noplain);
+    # sasl-auxprops slapd: SASL reads the cleartext userPassword of the entry authz-regexp names.
+    cat >"$d/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile $d/slapd.pid
+argsfile $d/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+sasl-secprops none
+sasl-auxprops slapd
+authz-regexp "^uid=([^,]+)(,cn=[^,]+)?,cn=[^,]+,cn=auth\$" "uid=\$1,ou=people,$SLAPD_SUFFIX"
+database mdb
+suffix "$SLAPD_SUFFIX"
+rootdn "cn=admin,$SLAPD_SUFFIX"
+rootpw $DC_ADMIN_PASS
+directory $d/db
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
+EOF
+    cat >"$d/base.ldif" <<EOF
+dn: $SLAPD_SUFFIX
+objectClass: dcObject
+objectClass: organization
+o: nego
+dc: nego
+
+dn: ou=people,$SLAPD_SUFFIX
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=alice,ou=people,$SLAPD_SUFFIX
+objectClass: inetOrgPerson
+uid: alice
+cn: alice
+sn: alice
+userPassword: $ALICE_PASS
+EOF
+    slapadd -f "$d/slapd.conf" -l "$d/base.ldif" >"$d/slapadd.log" 2>&1 \
+        || { log "slapadd failed, see $d/slapadd.log"; return 1; }
+    setsid slapd -h "ldap://$LOOPBACK:389/" -f "$d/slapd.conf" -d 0 >"$d/log-slapd" 2>&1 &
+    SERVER_PID=$!
+    wait_listening 389
+}
+
+ldap_plain() {  # ldapwhoami binds with SASL PLAIN (right, then wrong password) and DIGEST-MD5
+    local who=(timeout "$STEP_TIMEOUT" env LDAPNOINIT=1 ldapwhoami -H "ldap://$LOOPBACK" -O none)
+    "${who[@]}" -Y PLAIN -U alice -w "$ALICE_PASS"
+    "${who[@]}" -Y PLAIN -U alice -w "$WRONG_PASS" || true
+    "${who[@]}" -Y DIGEST-MD5 -U alice -w "$ALICE_PASS"
+}
+
+run_slapd() {
+    setup_slapd || return 1
+    capture ldap-sasl-plain ldap_plain
 }
 
 STANDALONE=()
+OWN_SERVER=()  # standalone scenarios with smb.conf options of their own (STANDALONE_OPTIONS)
 DC_SCENARIOS=()
-WANT_HTTP=0
+HTTP_SCENARIOS=()
+WANT_SLAPD=0
 for s in "${SCENARIOS[@]}"; do
     if [[ $s == kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
-    elif [[ $s == http-ntlm ]]; then WANT_HTTP=1
+    elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
+    elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1
+    elif [[ -n ${STANDALONE_OPTIONS[$s]:-} ]]; then OWN_SERVER+=("$s")
     else STANDALONE+=("$s"); fi
 done
 if [[ ${#STANDALONE[@]} -gt 0 ]]; then
@@ -351,12 +463,21 @@ if [[ ${#STANDALONE[@]} -gt 0 ]]; then
     run_standalone "${STANDALONE[@]}"
     stop_server
 fi
+for s in "${OWN_SERVER[@]}"; do
+    setup_standalone "${STANDALONE_OPTIONS[$s]}"
+    run_standalone "$s"
+    stop_server
+done
 if [[ ${#DC_SCENARIOS[@]} -gt 0 ]]; then
     run_dc "${DC_SCENARIOS[@]}" || { log "AD DC scenarios failed"; exit 1; }
     stop_server
 fi
-if [[ $WANT_HTTP == 1 ]]; then
-    run_http || { log "http-ntlm scenario failed"; exit 1; }
+if [[ ${#HTTP_SCENARIOS[@]} -gt 0 ]]; then
+    run_http "${HTTP_SCENARIOS[@]}" || { log "HTTP scenarios failed"; exit 1; }
+    stop_server
+fi
+if [[ $WANT_SLAPD == 1 ]]; then
+    run_slapd || { log "ldap-plain scenario failed"; exit 1; }
     stop_server
 fi
 log "done: $OUT"

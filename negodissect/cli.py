@@ -269,7 +269,16 @@ def _triage(run: Run, path: str, conversations: list[Conversation]) -> None:
 
     options = run.options
     if options.hashes is not None:
-        run.hash_lines.extend(line.line for line in hashes.hash_lines(conversations))
+        for hashed in hashes.hash_lines(conversations):
+            for note in hashed.notes:  # left out, or a line hashcat will not use
+                challenge, authenticate = hashed.frames
+                run.problem(
+                    f"{path}: hash of conversation {hashed.conversation} (frames {challenge}, "
+                    f"{authenticate}, mode {hashed.mode}): {note}",
+                    "warning",
+                )
+            if hashed.line is not None:
+                run.hash_lines.append(hashed.line)
     if not options.triage:
         return
     found = findings.findings(conversations) if options.findings else []

@@ -736,7 +736,9 @@ def _layer_blobs(frame: int, carrier: str, layer: Item) -> list[Blob]:
                     visit(child)
 
         visit(node)
-        if len(blobs) == first:
+        # A subtree without any field is no blob either: tshark hands every SASL credential to
+        # GSS-API (SCRAM's "n,,..." too), although its format belongs to the mechanism (RFC 4422 5).
+        if not any(blob.empty or _has_fields(blob) for blob in blobs[first:]):
             blobs.append(Blob(frame, carrier, context, Item("blob"), empty=True))
 
     message(layer)

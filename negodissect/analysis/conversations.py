@@ -29,7 +29,7 @@ STATUS_SUCCESS = 0x00000000
 #: [MS-ERREF] 2.3.1: the server wants another round (MS-SMB2 3.3.5.5.3) / an interim response.
 STATUS_MORE_PROCESSING_REQUIRED = 0xC0000016
 STATUS_PENDING = 0x00000103
-NTLM_CHALLENGE = 2  # MS-NLMP 2.2.1.2 MessageType
+NTLM_NEGOTIATE, NTLM_CHALLENGE, NTLM_AUTHENTICATE = 1, 2, 3  # MS-NLMP 2.2.1 MessageType
 LDAP_SASL_BIND_IN_PROGRESS = 14  # RFC 4511 4.1.9 resultCode
 DCERPC_BIND_NAK, DCERPC_AUTH3 = 13, 16  # C706 12.6.4 PTYPE
 NOT_FINAL_STATUSES = frozenset({STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING})
@@ -195,7 +195,7 @@ class Offer:
 class Identity:
     """Who authenticated: NTLM names (MS-NLMP 2.2.1.3) or Kerberos principals (RFC 4120 5.3)."""
 
-    kind: str | None = None  # "ntlm" | "kerberos" | "anonymous"
+    kind: str | None = None  # "ntlm" | "kerberos" | "anonymous" | "sasl" (LDAP, not GSS)
     domain: str | None = None
     user: str | None = None
     workstation: str | None = None
@@ -204,9 +204,12 @@ class Identity:
     sname: str | None = None
 
     def text(self) -> str:
-        """``DOMAIN\\user (workstation)``, ``cname@REALM -> sname``, ``anonymous`` or ``""``."""
+        """``DOMAIN\\user (workstation)``, ``cname@REALM -> sname``, ``anonymous``, a SASL user
+        name or ``""``."""
         if self.kind == "anonymous":
             return "anonymous"
+        if self.kind == "sasl":
+            return self.user or ""
         if self.kind == "ntlm":
             text = f"{self.domain or ''}\\{self.user or ''}"
             return f"{text} ({self.workstation})" if self.workstation else text
@@ -277,9 +280,16 @@ class Conversation:
         return [] if self.offer is None else list(self.offer.mechs)
 
     @cached_property
+    def sasl_mechanism(self) -> str | None:
+        """The SASL mechanism of an LDAP bind whose data is no GSS token (carriers.ldap)."""
+        names = (item.blob.context.get("sasl_mechanism") for item in self.messages)
+        return next((str(name) for name in names if name), None)
+
+    @cached_property
     def mech(self) -> str | None:
         """The mechanism in use: supportedMech, else the client's first choice, else the bare
-        token's own mechanism (raw NTLMSSP / Kerberos with no SPNEGO around it)."""
+        token's own mechanism (raw NTLMSSP / Kerberos with no SPNEGO around it), else the SASL
+        mechanism that is not GSS."""
         chosen = self.first_value("SupportedMech", responses=True)
         if isinstance(chosen, str):
             return chosen
@@ -292,15 +302,22 @@ class Conversation:
                 return framing.NEGOEX
             if any(tree.find(name) is not None for name in ("ApReq", "ApRep", "KrbError")):
                 return framing.KERBEROS
-        return None
+        return self.sasl_mechanism
+
+    @cached_property
+    def _ntlm_messages(self) -> dict[int, tuple[int, Field]]:
+        """MessageType -> (frame, NTLMSSP root) of the first NTLM message of each type; one walk
+        of the trees serves every :meth:`ntlm` question (dropped by :meth:`release`)."""
+        found: dict[int, tuple[int, Field]] = {}
+        for frame, node in self.nodes("NTLMSSP"):
+            kind = next((child for child in node.children if child.name == "MessageType"), None)
+            if kind is not None and isinstance(kind.value, int):
+                found.setdefault(kind.value, (frame, node))
+        return found
 
     def ntlm(self, message_type: int) -> tuple[int, Field] | None:
         """(frame, NTLMSSP root) of the first NTLM message of ``message_type`` (MS-NLMP 2.2.1)."""
-        for frame, node in self.nodes("NTLMSSP"):
-            kind = next((child for child in node.children if child.name == "MessageType"), None)
-            if kind is not None and kind.value == message_type:
-                return frame, node
-        return None
+        return self._ntlm_messages.get(message_type)
 
     @cached_property
     def negoex_headers(self) -> list[tuple[int, Field]]:
@@ -325,8 +342,23 @@ class Conversation:
         return sum(1 for item in self.messages if not item.blob.context.get("is_response"))
 
     @cached_property
+    def ntlm_version(self) -> str | None:
+        """NTLMVersion of the AUTHENTICATE (gss.ntlm.classify), None without one."""
+        auth = self.ntlm(NTLM_AUTHENTICATE)
+        node = auth[1].find("NTLMVersion") if auth is not None else None
+        return node.value if node is not None and isinstance(node.value, str) else None
+
+    @cached_property
+    def client_completed(self) -> bool:
+        """Whether the client sent its proof: an NTLM exchange that stops after the NEGOTIATE
+        (no AUTHENTICATE, MS-NLMP 3.1.5.1) and has no Kerberos AP-REQ has proved nothing."""
+        if self.ntlm(NTLM_NEGOTIATE) is None or self.ntlm(NTLM_AUTHENTICATE) is not None:
+            return True
+        return next(self.nodes("ApReq"), None) is not None
+
+    @cached_property
     def identity(self) -> Identity:
-        auth = self.ntlm(3)
+        auth = self.ntlm(NTLM_AUTHENTICATE)
         if auth is not None:
             names = {
                 child.name: child.value
@@ -343,6 +375,9 @@ class Conversation:
             )
         if self.session_flags & SESSION_FLAG_IS_NULL:
             return Identity("anonymous")
+        if self.sasl_mechanism is not None:
+            users = (item.blob.context.get("sasl_user") for item in self.messages)
+            return Identity("sasl", user=next((str(user) for user in users if user), None))
         return self._kerberos_identity()
 
     def _kerberos_identity(self) -> Identity:
@@ -391,21 +426,39 @@ class Conversation:
     @cached_property
     def outcome(self) -> str:
         """``accept-completed + STATUS_SUCCESS``, ``reject``, ``STATUS_LOGON_FAILURE`` ... or
-        ``incomplete`` when the capture ends before the final answer."""
+        ``incomplete`` when the capture ends before the final answer; a success answered before
+        the client completed says so."""
         if not self.final:
             return "incomplete"
-        return " + ".join(part for part in (self.neg_state, self.status) if part) or "completed"
+        text = " + ".join(part for part in (self.neg_state, self.status) if part) or "completed"
+        if self.not_enforced:
+            text += " without an AUTHENTICATE: not authenticated"
+        return text
 
     @cached_property
-    def succeeded(self) -> bool | None:
-        """True / False once final; None while incomplete."""
+    def answered_success(self) -> bool | None:
+        """Whether the final answer says success (carrier status, else negState); None while
+        incomplete or when no answer says (e.g. DCE/RPC AUTH3 ends the exchange)."""
         if not self.final:
             return None
         last = self.messages[-1].blob.context
         if last.get("status") is not None:
             return RULES.get(self.carrier, DEFAULT_RULES).succeeded(int(last["status"]))
-        state = self.neg_state  # None: no answer says (e.g. DCE/RPC AUTH3 ends the exchange)
+        state = self.neg_state
         return None if state is None else state == NEG_STATES[ACCEPT_COMPLETED]
+
+    @cached_property
+    def not_enforced(self) -> bool:
+        """The server answered success although the client never completed the exchange (an
+        NTLM NEGOTIATE answered 200 OK): access without authentication."""
+        return self.answered_success is True and not self.client_completed
+
+    @cached_property
+    def succeeded(self) -> bool | None:
+        """Whether the authentication completed with success: True / False once final; None
+        while incomplete, when no answer says, or when the server answered success before the
+        client authenticated (:attr:`not_enforced`: no logon happened)."""
+        return None if self.not_enforced else self.answered_success
 
     @cached_property
     def mech_list_mic(self) -> bool:
@@ -413,7 +466,7 @@ class Conversation:
 
     @cached_property
     def ntlm_mic(self) -> bool:
-        auth = self.ntlm(3)
+        auth = self.ntlm(NTLM_AUTHENTICATE)
         return auth is not None and auth[1].find("MIC") is not None
 
     @cached_property
@@ -425,6 +478,7 @@ class Conversation:
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
         self.findings, self.hash_line, self.released = findings, hash_line, True
+        self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [
             DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)
             for item in self.messages
@@ -451,6 +505,7 @@ class Conversation:
             "server_mechs": self.server_mechs,
             "mech": mech,
             "mech_name": None if mech is None else framing.MECHANISMS.get(mech, mech),
+            "ntlm_version": self.ntlm_version,
             "negoex_auth_schemes": self.negoex_schemes,
             "negoex_conversation_ids": self.negoex_conversation_ids,
             "rounds": self.rounds,
@@ -462,6 +517,7 @@ class Conversation:
             "status": self.status,
             "outcome": self.outcome,
             "succeeded": self.succeeded,
+            "client_completed": self.client_completed,
             "guest": bool(self.session_flags & SESSION_FLAG_IS_GUEST),
             "mech_list_mic": self.mech_list_mic,
             "ntlm_mic": self.ntlm_mic,

@@ -55,8 +55,8 @@ def decode_capture(
         if isinstance(item, Notice):
             yield item
             continue
-        if not item.data and not item.missing:  # an outcome-only response (see carriers.stream)
-            yield DecodedBlob(item, Field("securityBlob", summary="empty"))
+        if not item.data and not item.missing:  # an outcome-only message (see carriers.stream)
+            yield DecodedBlob(item, Field("securityBlob", summary=_empty(item)))
             continue
         exchange = exchanges.get(item.stream)
         if exchange is None:
@@ -70,3 +70,12 @@ def decode_capture(
                 "fields after the gap are missing or wrong"
             )
         yield DecodedBlob(item, tree)
+
+
+def _empty(blob: AuthBlob) -> str:
+    """What stands for a message without a blob: a bind of a SASL mechanism that is not GSS
+    (carriers.ldap) says so, any other is empty."""
+    mechanism = blob.context.get("sasl_mechanism")
+    if mechanism is None:
+        return "empty"
+    return f"none: SASL {mechanism} is not a GSS mechanism; its data is in the LDAP fields"

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from negodissect.analysis.conversations import Conversation
+from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
 from negodissect.field import Field
 from negodissect.gss import framing
+from negodissect.gss.ntlm import NO_RESPONSE
 
 SEVERITIES = ("high", "medium", "low", "info")
 #: Failed logons from one client host (any accounts) that make a brute-force / spraying finding.
@@ -23,6 +24,9 @@ FAILED_LOGONS_PER_CLIENT = 5
 FAILED_LOGONS_PER_ACCOUNT = 5
 #: Distinct accounts among one client's failures from which it is called password spraying.
 SPRAYING_ACCOUNTS = 2
+#: Refused logons without credentials (anonymous, or a user with empty NTLM responses) from one
+#: client host that make a null-session enumeration finding; they never count as brute force.
+REFUSED_ANONYMOUS_PER_CLIENT = 5
 #: Single-DES encryption types (RFC 6649) and RC4 ones (RFC 4757, deprecated by RFC 8429).
 DES_ETYPES = frozenset({1, 2, 3})
 RC4_ETYPES = frozenset({23, 24, *range(-141, -127)})
@@ -120,6 +124,70 @@ def anonymous(conversation: Conversation) -> Iterator[Finding]:
         "anonymous (null session) logon",
         f"anonymous authentication, outcome {conversation.outcome}"
         + (": the server accepts null sessions" if accepted else ""),
+        conversation,
+    )
+
+
+def no_password(conversation: Conversation) -> bool:
+    """A logon that carried no credential: anonymous, or a user name with empty NTLM responses
+    (gss.ntlm.NO_RESPONSE)."""
+    return conversation.identity.kind == "anonymous" or conversation.ntlm_version == NO_RESPONSE
+
+
+def guest(conversation: Conversation) -> Iterator[Finding]:
+    """A named user without a response (gss.ntlm.NO_RESPONSE), or a session the server made a
+    guest one (MS-SMB2 2.2.6 SESSION_FLAG_IS_GUEST: an unknown user or a wrong password mapped
+    to the guest account)."""
+    empty = conversation.ntlm_version == NO_RESPONSE
+    as_guest = bool(conversation.session_flags & SESSION_FLAG_IS_GUEST)
+    if not empty and not as_guest:
+        return
+    accepted = conversation.succeeded is True
+    who = conversation.identity.text() or "an unnamed user"
+    detail = f"{who} sent neither an LM nor an NT response (no password)" if empty else who
+    if as_guest:
+        detail += ": the server accepted the logon as guest (SESSION_FLAG_IS_GUEST)"
+    elif accepted:
+        detail += ": the server accepted the logon"
+    else:
+        detail += f"; outcome {conversation.outcome}"
+    yield _finding(
+        "medium" if accepted else "low",
+        "guest logon" if as_guest else "logon without a response",
+        detail,
+        conversation,
+    )
+
+
+def cleartext_password(conversation: Conversation) -> Iterator[Finding]:
+    """A password sent in clear: an LDAP SASL PLAIN bind (RFC 4616 4: PLAIN without a protected
+    channel exposes the password to anyone on the path)."""
+    messages = conversation.messages
+    frames = [item.blob.frame for item in messages if item.blob.context.get("cleartext_password")]
+    if not frames:
+        return
+    who = conversation.identity.text() or "a user"
+    yield _finding(
+        "high",
+        "password sent in clear",
+        f"the password of {who} was sent in clear (SASL {conversation.sasl_mechanism}, "
+        "RFC 4616 4); it is not shown here",
+        conversation,
+        frames,
+    )
+
+
+def not_enforced(conversation: Conversation) -> Iterator[Finding]:
+    """A success answered to a client that never completed the exchange (MS-NLMP 3.1.5.1: the
+    AUTHENTICATE proves the identity; MS-NTHT 4.1: a protected resource answers the NEGOTIATE
+    with 401 and a CHALLENGE)."""
+    if not conversation.not_enforced:
+        return
+    yield _finding(
+        "medium",
+        "authentication not enforced",
+        f"the server answered {conversation.status or 'success'} to a client that sent no "
+        "AUTHENTICATE: the resource was served without authentication",
         conversation,
     )
 
@@ -253,7 +321,10 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
 #: The per-conversation checks, in report order.
 CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     ntlm_v1,
+    cleartext_password,
     anonymous,
+    guest,
+    not_enforced,
     ntlm_without_mic,
     spnego_downgrade,
     ntlm_fallback,
@@ -274,13 +345,36 @@ def _account(conversation: Conversation) -> str:
         return f"{identity.domain or ''}\\{identity.user or ''}"
     if identity.kind == "kerberos":
         return f"{identity.cname or '?'}@{identity.realm or ''} -> {identity.sname or '?'}"
+    if identity.kind == "sasl":
+        return identity.user or "unknown"
     return identity.kind or "unknown"
+
+
+def refused_anonymous(conversations: list[Conversation]) -> Iterator[Finding]:
+    """Many refused logons without credentials from one client: null-session enumeration
+    (MS-NLMP 3.2.5.1.2), not password guessing; threshold REFUSED_ANONYMOUS_PER_CLIENT."""
+    by_client: dict[str, list[Conversation]] = defaultdict(list)
+    for conversation in conversations:
+        if conversation.succeeded is False and no_password(conversation):
+            by_client[_host(conversation.client)].append(conversation)
+    for client, runs in by_client.items():
+        if len(runs) < REFUSED_ANONYMOUS_PER_CLIENT:
+            continue
+        yield Finding(
+            "low",
+            f"many refused anonymous logons from {client} (null-session enumeration?)",
+            f"{len(runs)} logons without a password from {client} were refused; they carry no "
+            "password, so they are not counted as password guessing",
+            sorted(frame for c in runs for frame in c.frames),
+            [c.index for c in runs],
+        )
 
 
 def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
     """Many failed logons from one client (brute force, or spraying when several accounts) and
-    for one account; thresholds FAILED_LOGONS_PER_CLIENT / FAILED_LOGONS_PER_ACCOUNT."""
-    failed = [c for c in conversations if c.succeeded is False]
+    for one account; thresholds FAILED_LOGONS_PER_CLIENT / FAILED_LOGONS_PER_ACCOUNT.  Logons
+    without a password (:func:`no_password`) are left to :func:`refused_anonymous`."""
+    failed = [c for c in conversations if c.succeeded is False and not no_password(c)]
     by_client: dict[str, list[Conversation]] = defaultdict(list)
     by_account: dict[str, list[Conversation]] = defaultdict(list)
     for conversation in failed:
@@ -323,4 +417,5 @@ def findings(conversations: list[Conversation]) -> list[Finding]:
     """Every finding of the conversations, most severe first (stable within a severity)."""
     found = [finding for conversation in conversations for finding in of_conversation(conversation)]
     found.extend(failed_logons(conversations))
+    found.extend(refused_anonymous(conversations))
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))

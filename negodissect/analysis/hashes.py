@@ -17,11 +17,20 @@ Formats (one line per NTLM logon, hex in lowercase, user and domain as the clien
   With extended session security (the "NTLM2 session response", NTLMSSP_NEGOTIATE_EXTENDED_
   SESSIONSECURITY) the client computes the response over MD5(server_challenge + client_challenge)
   and sends its 8-byte client challenge in the LM field followed by 16 zero bytes; the line keeps
-  the server challenge and hashcat derives the session challenge from the LM field itself.
+  the server challenge and hashcat derives the session challenge from it.
 
-Anonymous logons (MS-NLMP 3.2.5.1.2: empty user, no NT response) have nothing to crack and are
-skipped, as are logons whose CHALLENGE is not in the capture and names containing ``:`` or line
-breaks (they would break the line format).
+Anonymous logons (MS-NLMP 3.2.5.1.2: empty user, no NT response) and logons without an NT
+response have nothing to crack, and logons whose CHALLENGE is not in the capture cannot be
+written: no line.  A user or domain name holding ``:`` (the field separator) or a character
+render.text escapes (C0/C1 controls, DEL, bidirectional and zero-width formatting: ``cat`` of the
+file would run a terminal escape) is left out of the file, with a note that names it escaped;
+escaping it in the line instead would change the name hashcat hashes and give a line that can
+never be cracked.
+
+hashcat's parser (``src/modules/module_05600.c`` and ``module_05500.c``, ``module_hash_decode``)
+rejects lines over its field limits and mode 5600 builds the UTF-16 user and domain by widening
+each byte and upper-casing ASCII only: such lines are written, with a note saying why hashcat will
+not use them (:data:`HASHCAT_MAX_USER` ...).
 """
 
 from __future__ import annotations
@@ -30,27 +39,88 @@ from dataclasses import dataclass
 
 from negodissect.analysis.conversations import Conversation
 from negodissect.field import Field, Value
+from negodissect.render.text import printable
 
 NETNTLMV1_MODE = 5500
 NETNTLMV2_MODE = 5600
 NTPROOFSTR_SIZE = 16
-#: Characters a hashcat line's user / domain field cannot hold.
-_UNSAFE = (":", "\n", "\r")
+#: hashcat module_05500.c / module_05600.c token 0 (user) len_max, in bytes of the line.
+HASHCAT_MAX_USER = 60
+#: hashcat module_05500.c / module_05600.c token 2 (domain) len_max.
+HASHCAT_MAX_DOMAIN = 45
+#: hashcat module_05600.c token 5: the NTLMv2 response after NTProofStr, at most 1024 hex digits.
+HASHCAT_MAX_V2_REST = 512
+#: hashcat module_05500.c token 4: the NT response, exactly 48 hex digits; token 3, the LM
+#: response, at most 48.
+HASHCAT_V1_RESPONSE = 24
 
 
 @dataclass(frozen=True, slots=True)
 class HashLine:
-    """One crackable line, the hashcat mode it is for, and where it came from."""
+    """One crackable logon: its line (None when it is left out of the file), the hashcat mode
+    it is for, where it came from and what the user should know about it."""
 
     mode: int
-    line: str
+    line: str | None
     conversation: int
     frames: tuple[int, int]  # CHALLENGE frame, AUTHENTICATE frame
+    notes: tuple[str, ...] = ()
 
 
 def _value(root: Field, name: str) -> Value:
     node = root.find(name)
     return None if node is None else node.value
+
+
+def _unusable_names(user: str, domain: str) -> str | None:
+    """Why the names cannot go into a line as they are, or None."""
+    for label, text in (("user", user), ("domain", domain)):
+        if ":" in text:
+            return f'{label} name "{printable(text)}" holds ":", the field separator'
+        if printable(text) != text:
+            return (
+                f'{label} name "{printable(text)}" (shown escaped) holds control or invisible '
+                "characters that would reach the terminal of whoever prints the file"
+            )
+    return None
+
+
+def _hashcat_problems(mode: int, user: str, domain: str, lm: bytes, nt: bytes) -> list[str]:
+    """Why hashcat will reject the line or never crack it (module_05500.c / module_05600.c)."""
+    problems = []
+    source = f"module_0{mode}.c"
+    limits = (("user", user, HASHCAT_MAX_USER), ("domain", domain, HASHCAT_MAX_DOMAIN))
+    for label, text, limit in limits:
+        size = len(text.encode("utf-8"))
+        if size > limit:
+            problems.append(
+                f"the {label} name is {size} bytes; hashcat mode {mode} takes at most {limit} "
+                f"({source}) and rejects the line"
+            )
+    if mode == NETNTLMV2_MODE:
+        if not (user + domain).isascii():
+            problems.append(
+                "the user or domain name is not ASCII; hashcat mode 5600 widens each byte to "
+                f"UTF-16 and upper-cases ASCII only ({source}), so the line never cracks"
+            )
+        rest = len(nt) - NTPROOFSTR_SIZE
+        if rest > HASHCAT_MAX_V2_REST:
+            problems.append(
+                f"the NTLMv2 response after NTProofStr is {rest} bytes; hashcat takes at most "
+                f"{HASHCAT_MAX_V2_REST} ({source}) and rejects the line"
+            )
+    else:
+        if len(nt) != HASHCAT_V1_RESPONSE:
+            problems.append(
+                f"the NT response is {len(nt)} bytes; hashcat mode 5500 takes exactly "
+                f"{HASHCAT_V1_RESPONSE} ({source}) and rejects the line"
+            )
+        if len(lm) > HASHCAT_V1_RESPONSE:
+            problems.append(
+                f"the LM response is {len(lm)} bytes; hashcat mode 5500 takes at most "
+                f"{HASHCAT_V1_RESPONSE} ({source}) and rejects the line"
+            )
+    return problems
 
 
 def hash_line(conversation: Conversation) -> HashLine | None:
@@ -69,22 +139,27 @@ def hash_line(conversation: Conversation) -> HashLine | None:
         return None
     if not isinstance(user, str) or not isinstance(domain, str) or not user:
         return None
-    if any(char in user + domain for char in _UNSAFE):
-        return None
+    lm = lm if isinstance(lm, bytes) else b""
     frames = (challenge[0], auth[0])
     if version == "NTLM v2":
+        mode = NETNTLMV2_MODE
         line = (
             f"{user}::{domain}:{server_challenge.hex()}:{nt[:NTPROOFSTR_SIZE].hex()}:"
             f"{nt[NTPROOFSTR_SIZE:].hex()}"
         )
-        return HashLine(NETNTLMV2_MODE, line, conversation.index, frames)
-    if version == "NTLM v1":
-        lm_hex = lm.hex() if isinstance(lm, bytes) else ""
-        line = f"{user}::{domain}:{lm_hex}:{nt.hex()}:{server_challenge.hex()}"
-        return HashLine(NETNTLMV1_MODE, line, conversation.index, frames)
-    return None
+    elif version == "NTLM v1":
+        mode = NETNTLMV1_MODE
+        line = f"{user}::{domain}:{lm.hex()}:{nt.hex()}:{server_challenge.hex()}"
+    else:
+        return None
+    unusable = _unusable_names(user, domain)
+    if unusable is not None:
+        return HashLine(mode, None, conversation.index, frames, (f"left out: {unusable}",))
+    notes = tuple(_hashcat_problems(mode, user, domain, lm, nt))
+    return HashLine(mode, line, conversation.index, frames, notes)
 
 
 def hash_lines(conversations: list[Conversation]) -> list[HashLine]:
-    """The hashcat lines of every NTLM logon among ``conversations``, in conversation order."""
+    """The hashcat lines of every NTLM logon among ``conversations``, in conversation order
+    (those left out of the file too, with ``line`` None and their notes)."""
     return [line for line in map(hash_line, conversations) if line is not None]

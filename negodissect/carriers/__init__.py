@@ -54,7 +54,8 @@ class Message:
     #: The blob when it is not ``pdu[blob_offset:blob_offset + blob_length]`` itself (HTTP's
     #: base64 token decoded); the offset and length then say where its text sits.
     data: bytes | None = None
-    #: A response that answers an authentication step: yielded even without a blob.
+    #: A message of an authentication that has no blob, yielded even so: a response that
+    #: answers an authentication step, or an LDAP bind of a SASL mechanism that is not GSS.
     outcome: bool = False
 
 

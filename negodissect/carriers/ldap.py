@@ -4,6 +4,9 @@ RFC 4511 4.2 BindRequest with SASL credentials (RFC 4422; mechanisms GSS-SPNEGO 
 RFC 4752) and [MS-ADTS] 5.1.1.1.3 "sicily" NTLM binds: sicilyPackageDiscovery [9],
 sicilyNegotiate [10] and sicilyResponse [11] authentication choices, whose server tokens come back
 in the BindResponse's matchedDN.  RFC 4511 4.2.2 BindResponse: resultCode and serverSaslCreds [7].
+Only the credentials of the GSS mechanisms (:data:`GSS_MECHANISMS`) are security blobs; binds of
+other SASL mechanisms (SCRAM, DIGEST-MD5, PLAIN, SRP, EXTERNAL ...) are messages without a blob,
+shown by mechanism name, with the user they name; a PLAIN password is never kept.
 LDAPMessages are framed by their BER length (several per segment, one over many); after a SASL
 bind with a security layer, traffic is 4-byte length-prefixed SASL buffers (RFC 4422 3.7), which
 are skipped.  The envelope is decoded with pyasn1 through :mod:`negodissect.gss.ber`; offsets are
@@ -74,6 +77,16 @@ MAX_LENGTH_OCTETS = 4
 TLS_RECORD_TYPES = frozenset({0x14, 0x15, 0x16, 0x17})
 #: Skip count that means "the rest of this direction".
 FOREVER = 1 << 62
+#: SASL mechanisms whose credentials are GSS-API tokens: GSS-SPNEGO (RFC 4178 through RFC 4422,
+#: [MS-SPNG]), GSSAPI (RFC 4752) and NTLM (NTLMSSP messages, [MS-NLMP]).  RFC 4422 3.1 names are
+#: upper case; a client's lower-case spelling is matched too.
+GSS_MECHANISMS = frozenset({"GSS-SPNEGO", "GSSAPI", "NTLM"})
+#: RFC 4616: the PLAIN mechanism, whose message carries the password in clear.
+PLAIN = "PLAIN"
+#: RFC 5802 5.1 client-first-message: gs2-header, then [reserved-mext ","] "n=" saslname.
+_SCRAM_USER = re.compile(rb"[nyp][^,]*,(?:a=[^,]*)?,(?:m=[^,]*,)?n=([^,]*)")
+#: RFC 2831 2.1.2 digest-response: username="..." (a quoted-string).
+_DIGEST_USER = re.compile(rb'(?:^|,)\s*username\s*=\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
 
 
 def _implicit(spec, tag_class: int, constructed: bool, number: int):
@@ -244,22 +257,29 @@ class Flow:
 
     def __init__(self) -> None:
         self.framers = (Framer(_wants), Framer(_wants))
-        self.binds: dict[int, str] = {}  # messageID -> authentication choice
+        #: messageID -> (authentication choice, SASL mechanism when it is not a GSS one)
+        self.binds: dict[int, tuple[str, str | None]] = {}
 
     def framer(self, direction: int) -> Framer:
         return self.framers[direction]
 
     def parse(self, direction: int, pdu: bytes) -> list[Message]:
-        """One bindRequest / bindResponse; a response to a simple bind is not an outcome."""
+        """One bindRequest / bindResponse; a response to a simple bind is not an outcome, and
+        the serverSaslCreds of a mechanism that is not GSS are no blob."""
         message = parse(pdu)
         if message is None:
             return []
         context = message.context
         message_id = int(context["message_id"] or 0)
         if context["is_response"]:
-            message.outcome = self.binds.pop(message_id, "") != "simple"
+            choice, other = self.binds.pop(message_id, ("", None))
+            message.outcome = choice != "simple"
+            if other is not None:
+                _not_a_token(message, other, message.header.find("serverSaslCreds"))
         elif len(self.binds) < self.MAX_PENDING:
-            self.binds[message_id] = str(context["authentication"])
+            mechanism = context.get("sasl_mechanism")
+            other = None if mechanism is None else str(mechanism)
+            self.binds[message_id] = (str(context["authentication"]), other)
         return [message] if message.blob_length or message.outcome else []
 
 
@@ -280,7 +300,8 @@ def parse(pdu: bytes) -> Message | None:
         blob, text = _bind_response(response, context)  # type: ignore[arg-type]
         line = f"LDAP: R  bindResponse({number}) {text}"
     root.summary = line.split("  ", 1)[1]
-    return Message(root, context, line, *blob)
+    # A bind of a SASL mechanism that is not GSS carries no blob but belongs to the logon.
+    return Message(root, context, line, *blob, outcome="sasl_mechanism" in context)
 
 
 def _text(node: Field | None) -> str:
@@ -311,11 +332,16 @@ def _bind_request(request: Field, context: Context) -> tuple[tuple[int, int], st
     if choice.name == "simple":
         return blob, text + ", simple"
     if choice.name == "sasl":
-        mechanism = _text(choice.find("mechanism"))
+        mechanism_node = choice.find("mechanism")
+        mechanism = _text(mechanism_node)
         context["mechanism"] = mechanism
         choice.summary = f"SASL {mechanism}"
+        if mechanism_node is not None:
+            mechanism_node.summary = mechanism
         credentials = choice.find("credentials")
-        if credentials is not None:
+        if mechanism.upper() not in GSS_MECHANISMS:
+            _other_sasl(credentials, mechanism, context)
+        elif credentials is not None:
             blob = _octets(credentials)
         return blob, f"{text}, SASL {mechanism}"
     choice.summary = f"[MS-ADTS] 5.1.1.1.3 {choice.name}"
@@ -350,6 +376,65 @@ def _bind_response(response: Field, context: Context) -> tuple[tuple[int, int], 
         matched.summary = "[MS-ADTS] 5.1.1.1.3: sicily NTLM challenge"
         blob = _octets(matched)
     return blob, f"{name} ({code})"
+
+
+def _other_sasl(credentials: Field | None, mechanism: str, context: Context) -> None:
+    """A SASL mechanism that is not GSS (RFC 4422): its data is no token.  The user it names is
+    kept (PLAIN RFC 4616 2, SCRAM RFC 5802 5.1, DIGEST-MD5 RFC 2831 2.1.2); a PLAIN password is
+    only measured, never kept."""
+    context["sasl_mechanism"] = mechanism
+    if credentials is None:
+        return
+    offset, raw = content_of(credentials)
+    name = mechanism.upper()
+    if name == PLAIN:
+        _plain(credentials, offset, raw, context)
+        return
+    credentials.summary = f"SASL {mechanism} data, {len(raw)} bytes (not a GSS token)"
+    found = None
+    if name.startswith("SCRAM-"):
+        found = _SCRAM_USER.match(raw)
+    elif name == "DIGEST-MD5":
+        found = _DIGEST_USER.search(raw)
+    if found is not None:
+        user = found.group(1)
+        if name == "DIGEST-MD5":
+            user = re.sub(rb"\\(.)", rb"\1", user)  # quoted-pair (RFC 2831 7.2)
+        else:
+            user = user.replace(b"=2C", b",").replace(b"=3D", b"=")  # saslname (RFC 5802 7)
+        text = user.decode("utf-8", "backslashreplace")
+        credentials.add("username", text, "", offset + found.start(1), len(found.group(1)))
+        context["sasl_user"] = text
+
+
+def _plain(node: Field, offset: int, raw: bytes, context: Context) -> None:
+    """RFC 4616 2: ``[authzid] NUL authcid NUL passwd``.  The bytes are dropped from the tree (they
+    hold the password); authzid and authcid are shown, the password by its length only."""
+    node.value = None
+    parts = raw.split(b"\0", 2)
+    context["cleartext_password"] = bool(parts[-1]) if len(parts) == 3 else bool(raw)
+    if len(parts) != 3:
+        node.summary = f"PLAIN message, {len(raw)} bytes (not shown: it holds a password)"
+        node.note(f"offset {offset}: PLAIN message is not [authzid] NUL authcid NUL passwd "
+                  "(RFC 4616 2)", "warning")  # fmt: skip
+        return
+    position = offset
+    for name, part in zip(("authzid", "authcid"), parts, strict=False):
+        node.add(name, part.decode("utf-8", "backslashreplace"), "", position, len(part))
+        position += len(part) + 1
+    password = len(parts[2])
+    node.add("passwd", None, f"{password} bytes, sent in clear (not shown)", position, password)
+    context["sasl_user"] = parts[1].decode("utf-8", "backslashreplace")
+    node.summary = f"PLAIN: a password sent in clear ({password} bytes, not shown)"
+
+
+def _not_a_token(message: Message, mechanism: str, creds: Field | None) -> None:
+    """The server's answer in a bind of a SASL mechanism that is not GSS: no blob."""
+    message.blob_offset = message.blob_length = 0
+    message.context["sasl_mechanism"] = mechanism
+    if creds is not None:
+        size = len(content_of(creds)[1])
+        creds.summary = f"SASL {mechanism} data, {size} bytes (not a GSS token)"
 
 
 def _octets(node: Field) -> tuple[int, int]:

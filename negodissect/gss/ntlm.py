@@ -9,7 +9,8 @@ decoding goes on with what is there.  The names callers can rely on (``root.find
 ``TargetInfo``, ``DomainName``, ``UserName``, ``Workstation``, ``LmChallengeResponse``,
 ``NtChallengeResponse``, ``NTProofStr``, ``NTLMv2_CLIENT_CHALLENGE`` (the NTLMv2 response after
 ``NTProofStr``), ``MIC``, ``EncryptedRandomSessionKey``, ``NTLMVersion`` ("NTLM v1", "NTLM v2",
-"Anonymous") and one field per AV_PAIR named by its AvId (``MsvAvNbDomainName``, ...).
+"Anonymous", "No response") and one field per AV_PAIR named by its AvId (``MsvAvNbDomainName``,
+...).
 """
 
 from __future__ import annotations
@@ -352,11 +353,19 @@ class Responses:
     av_flags: int = 0
 
 
+#: NTLMVersion of an AUTHENTICATE with a UserName but neither an LM nor an NT response: no proof
+#: of a password at all (Samba's client sends it for a user without a password; a guest logon).
+NO_RESPONSE = "No response"
+
+
 def classify(lm: bytes | None, nt: bytes | None, user: bytes | None, flags: int) -> Responses:
-    """NTLM v1 / v2 / Anonymous from the response sizes (3.2.5.1.2, 3.3.1, 3.3.2)."""
+    """NTLM v1 / v2 / Anonymous from the response sizes (3.2.5.1.2, 3.3.1, 3.3.2); a named user
+    with empty responses is none of them (:data:`NO_RESPONSE`)."""
     lm, nt = lm or b"", nt or b""
-    if not nt and not user and lm in (b"", b"\x00"):
-        return Responses("Anonymous")
+    if not nt and lm in (b"", b"\x00"):
+        if not user:
+            return Responses("Anonymous")
+        return Responses(NO_RESPONSE, "LM and NT responses empty: guest logon or no password")
     if len(nt) > V1_RESPONSE_SIZE:
         return Responses("NTLM v2", "NTLMv2_RESPONSE")
     ess = (flags & NEGOTIATE_EXTENDED_SESSIONSECURITY and len(lm) == V1_RESPONSE_SIZE
@@ -369,7 +378,7 @@ def classify(lm: bytes | None, nt: bytes | None, user: bytes | None, flags: int)
 def decode_lm_response(node: Field, raw: bytes, responses: Responses) -> None:
     """LmChallengeResponse: LM_RESPONSE (2.2.2.3) or LMv2_RESPONSE (2.2.2.4)."""
     if len(raw) != V1_RESPONSE_SIZE:
-        if raw not in (b"", b"\x00") or responses.kind != "Anonymous":
+        if raw not in (b"", b"\x00") or responses.kind not in ("Anonymous", NO_RESPONSE):
             node.note(f"offset {node.offset}: LmChallengeResponse should be 24 bytes, is "
                       f"{len(raw)}", "warning")  # fmt: skip
         node.summary = "Z(1)" if raw == b"\x00" else ""
@@ -392,7 +401,7 @@ def decode_lm_response(node: Field, raw: bytes, responses: Responses) -> None:
 
 def decode_nt_response(node: Field, raw: bytes, responses: Responses) -> None:
     """NtChallengeResponse: NTLM_RESPONSE (2.2.2.6) or NTLMv2_RESPONSE (2.2.2.8)."""
-    node.summary = responses.detail if responses.kind != "Anonymous" else ""
+    node.summary = responses.detail if responses.kind not in ("Anonymous", NO_RESPONSE) else ""
     if responses.kind != "NTLM v2":
         if len(raw) == V1_RESPONSE_SIZE:
             node.add("Response", raw, "", node.offset, V1_RESPONSE_SIZE)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
 
 from negodissect.gss.ntlm import parse_fields
-from tests.analysis.derive import CAPTURES, blobs, neg_token_resp, ntlm_authenticate, rewrite
+from tests.analysis.derive import (
+    CAPTURES,
+    SHARED,
+    blobs,
+    neg_token_resp,
+    ntlm_authenticate,
+    rewrite,
+)
 from tests.conftest import negodissect
 
 SUCCESS = str(CAPTURES / "smb2-ntlm-success.pcap")
@@ -109,6 +117,31 @@ def test_hostile_names_are_escaped_in_tables_and_left_out_of_hash_lines(tmp_path
     assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
     assert "ev\\x1b]0;pwn\\x07il[bold]x[/bold]\\u202e:" in done.stdout
     assert target.read_text() == "" and "wrote 0 hash lines" in done.stderr
+
+
+def test_valid_sasl_captures_pass_strict() -> None:
+    """SRP and SCRAM credentials are not malformed tokens: --strict exits 0."""
+    for name in ("ldap_sasl-srp-who-am-i.pcap", "ldap_sasl-scram-sha-512.pcap"):
+        done = run("--strict", str(SHARED / "zeek" / name))
+        assert done.returncode == 0, (name, done.stdout)
+        assert "Kerberos" not in done.stdout and "error" not in done.stdout
+
+
+def test_plain_password_reaches_no_output(tmp_path: Path) -> None:
+    """captures/ldap-sasl-plain.pcap carries "Alice-Pass-2024" in clear (captures/README.md):
+    no output mode shows it, in any encoding; the finding says a password was sent."""
+    plain = str(CAPTURES / "ldap-sasl-plain.pcap")
+    password = "Alice-Pass-2024"
+    forms = (password, password.encode().hex(), base64.b64encode(password.encode()).decode())
+    modes = [(), ("--json",), ("--jsonl",), ("--summary",), ("-x",), ("--conversations",),
+             ("--findings",), ("--conversations", "--findings", "--jsonl")]  # fmt: skip
+    for mode in modes:
+        done = run(*mode, "--hashes", str(tmp_path / "h.txt"), plain)
+        assert done.returncode == 0, done.stderr
+        out = done.stdout + done.stderr + (tmp_path / "h.txt").read_text()
+        assert not [form for form in forms if form in out], mode
+    findings = run("--findings", plain).stdout
+    assert "password sent in clear" in findings
 
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ from negodissect.analysis.conversations import Conversation, Grouper, group
 from negodissect.analysis.decoded import DecodedBlob, decode_capture
 from negodissect.gss import framing
 from tests.analysis.derive import CAPTURES, SHARED, blobs
+from tests.carriers.test_stream import tshark_fields
 
 ALICE = {"kind": "ntlm", "domain": "NEGOTEST", "user": "alice", "workstation": "NEGOSMBD"}
 
@@ -235,3 +236,64 @@ def test_negotiation_state_is_remembered_for_a_bounded_number_of_streams(monkeyp
     whole = trees()
     monkeypatch.setattr(decoded, "MAX_EXCHANGES", 1)
     assert trees() == whole and len(whole) > 30
+
+
+def test_guest_logons() -> None:
+    """captures/smb2-guest.pcap: a named user with no response, then an unknown user with an
+    NTLMv2 response; smbd makes both guest sessions (SessionFlags IS_GUEST, tshark 0x0001)."""
+    records = [c.to_dict() for c in conversations(CAPTURES / "smb2-guest.pcap")]
+    assert [r["identity_text"] for r in records] == [
+        "NEGOTEST\\guest (NEGOSMBD)",
+        "NEGOTEST\\nosuchuser (NEGOSMBD)",
+    ]
+    assert [(r["succeeded"], r["guest"]) for r in records] == [(True, True), (True, True)]
+
+
+def test_refused_null_sessions() -> None:
+    """captures/smb2-anonymous-refused.pcap: six anonymous logons, each STATUS_ACCESS_DENIED."""
+    records = [c.to_dict() for c in conversations(CAPTURES / "smb2-anonymous-refused.pcap")]
+    assert len(records) == 6 and {r["identity_text"] for r in records} == {"anonymous"}
+    assert {(r["outcome"], r["succeeded"]) for r in records} == {("STATUS_ACCESS_DENIED", False)}
+
+
+def test_success_to_a_negotiate_is_not_a_logon(tshark) -> None:
+    """captures/http-ntlm-not-enforced.pcap: curl's NTLM NEGOTIATE answered 200 OK (tshark:
+    frame 4 NTLMSSP_NEGOTIATE, frame 12 HTTP 200, completing the response of frame 6 that we
+    report where its head ends).  The server said success; nobody authenticated."""
+    path = CAPTURES / "http-ntlm-not-enforced.pcap"
+    rows = tshark_fields(tshark, path, "http", ["frame.number", "ntlmssp.messagetype",
+                                                  "http.response.code"])  # fmt: skip
+    assert [row[1:] for row in rows] == [["0x00000001", ""], ["", "200"]]
+    [conversation] = conversations(path)
+    record = conversation.to_dict()
+    assert record["frames"] == [4, 6] and record["status"] == "OK"
+    assert record["succeeded"] is None and record["client_completed"] is False
+    assert record["outcome"] == "OK without an AUTHENTICATE: not authenticated"
+    assert conversation.answered_success is True and conversation.not_enforced
+
+
+@pytest.mark.parametrize(
+    "path, identities, mechs, outcomes",
+    [
+        (
+            SHARED / "zeek/ldap_sasl-scram-sha-512.pcap",
+            ["sasladmin@slapd.ldap"],
+            ["SCRAM-SHA-512"],
+            [("success", True)],
+        ),
+        (SHARED / "zeek/ldap_sasl-srp-who-am-i.pcap", [""], ["SRP"], [("success", True)]),
+        (
+            CAPTURES / "ldap-sasl-plain.pcap",
+            ["alice"] * 3,
+            ["PLAIN", "PLAIN", "DIGEST-MD5"],
+            [("success", True), ("invalidCredentials", False), ("success", True)],
+        ),
+    ],
+)
+def test_sasl_binds_that_are_not_gss(path, identities, mechs, outcomes) -> None:
+    """Not a Kerberos or NTLM conversation: the SASL mechanism and the user it names."""
+    records = [c.to_dict() for c in conversations(path)]
+    assert [r["identity_text"] for r in records] == identities
+    assert [r["mech"] for r in records] == mechs
+    assert [(r["outcome"], r["succeeded"]) for r in records] == outcomes
+    assert all(r["identity"].get("kind", "sasl") == "sasl" for r in records)

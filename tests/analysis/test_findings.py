@@ -284,3 +284,52 @@ def test_one_wrong_password_is_below_the_thresholds() -> None:
 def test_thresholds_are_named_constants() -> None:
     assert checks.FAILED_LOGONS_PER_CLIENT == checks.FAILED_LOGONS_PER_ACCOUNT == 5
     assert checks.SPRAYING_ACCOUNTS == 2
+    assert checks.REFUSED_ANONYMOUS_PER_CLIENT == 5
+
+
+def test_guest_logons_are_not_ntlmv1() -> None:
+    """captures/smb2-guest.pcap: empty LM and NT responses are no NTLMv1 response; both logons
+    were accepted as guest (SESSION_FLAG_IS_GUEST)."""
+    derived = found(CAPTURES / "smb2-guest.pcap")
+    assert [(f.title, f.severity, f.frames) for f in derived] == [
+        ("guest logon", "medium", [10, 11, 12, 13]),
+        ("guest logon", "medium", [50, 51, 52, 53]),
+    ]
+    assert "NEGOTEST\\guest (NEGOSMBD) sent neither an LM nor an NT response" in derived[0].detail
+    assert "accepted the logon as guest" in derived[1].detail
+
+
+def test_refused_anonymous_logons_are_enumeration_not_brute_force() -> None:
+    """captures/smb2-anonymous-refused.pcap: six refused null sessions from one client."""
+    derived = found(CAPTURES / "smb2-anonymous-refused.pcap")
+    assert not [f for f in derived if f.severity == "high" or "failed logons" in f.title]
+    [enumeration] = [f for f in derived if f.title.startswith("many refused anonymous")]
+    assert enumeration.severity == "low" and enumeration.conversations == list(range(1, 7))
+    assert enumeration.title == (
+        "many refused anonymous logons from 127.0.0.1 (null-session enumeration?)"
+    )
+    singles = [f for f in derived if f.title == "anonymous (null session) logon"]
+    assert len(singles) == 6 and {f.severity for f in singles} == {"low"}
+
+
+def test_success_answered_to_a_negotiate_is_authentication_not_enforced() -> None:
+    [finding] = found(CAPTURES / "http-ntlm-not-enforced.pcap")
+    assert (finding.title, finding.severity, finding.frames) == (
+        "authentication not enforced",
+        "medium",
+        [4, 6],
+    )
+
+
+def test_plain_password_in_clear_is_high_and_never_shown() -> None:
+    derived = found(CAPTURES / "ldap-sasl-plain.pcap")
+    assert [(f.title, f.severity, f.frames) for f in derived] == [
+        ("password sent in clear", "high", [4]),
+        ("password sent in clear", "high", [17]),
+    ]
+    assert all("alice" in f.detail and "Alice-Pass" not in f.detail for f in derived)
+
+
+def test_other_sasl_mechanisms_have_no_findings() -> None:
+    for name in ("ldap_sasl-scram-sha-512.pcap", "ldap_sasl-srp-who-am-i.pcap"):
+        assert found(SHARED / "zeek" / name) == [], name

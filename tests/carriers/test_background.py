@@ -33,7 +33,7 @@ def test_jobs_give_the_same_output_in_the_same_order(mode: tuple[str, ...]) -> N
 
 
 def test_background_yields_what_blobs_from_capture_yields() -> None:
-    path = BUNDLED[0]
+    path = str(ROOT / "captures" / "http-ntlm.pcap")
     here = [(item.frame, type(item).__name__) for item in stream.blobs_from_capture(path)]
     progress: list[tuple[int, int]] = []
     reader = Background(path, progress=True)

@@ -6,7 +6,10 @@ Plain Kerberos on port 88 (KDC exchanges) is not a GSS blob and is left out of t
 The exceptions, listed in :data:`PER_MESSAGE`, are per-message tokens (GSS_Wrap / GSS_GetMIC
 output), not security context tokens, which tshark shows as SPNEGO / Kerberos / GSS-API too:
 DCE/RPC REQUEST / RESPONSE auth verifiers ([MS-RPCE] 2.2.2.11) and LDAP traffic wrapped by the
-SASL security layer after a bind (RFC 4422 3.7, 4-byte length + wrap token).
+SASL security layer after a bind (RFC 4422 3.7, 4-byte length + wrap token).  tshark also hands the
+credentials of every SASL bind to GSS-API, whatever the mechanism (SCRAM's "n,,..." becomes an
+"Unknown header"); only GSS-SPNEGO, GSSAPI and NTLM credentials are GSS tokens (RFC 4422 5: each
+mechanism defines its data), so bindRequests of other mechanisms are not counted as blobs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import subprocess
 
 import pytest
 
-from negodissect.carriers import AuthBlob
+from negodissect.carriers import AuthBlob, ldap
 from negodissect.carriers.stream import _Pipeline, blobs_from_capture
 from negodissect.sources.capture import Segment
 from tests.carriers.test_dcerpc import bind
@@ -45,12 +48,14 @@ def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
     # its head, as we do (with it, in the frame that completes the body).
     command += ["-o", "http.desegment_body:FALSE", "-Y", GSS_FILTER, "-T", "fields"]
     fields = ("frame.number", "tcp.stream", "frame.protocols", "dcerpc.pkt_type")
-    for field in (*fields, "ldap.sasl_buffer_length"):
+    for field in (*fields, "ldap.sasl_buffer_length", "ldap.mechanism"):
         command += ["-e", field]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     frames = {}
     for line in output.splitlines():
-        frame, stream, protocols, ptype, sasl_buffer = line.split("\t")
+        frame, stream, protocols, ptype, sasl_buffer, mechanism = line.split("\t")
+        if mechanism and mechanism.upper() not in ldap.GSS_MECHANISMS:
+            continue  # not a GSS token, whatever tshark makes of it
         names = protocols.split(":")
         carrier = next(CARRIERS[name] for name in names if name in CARRIERS)
         per_message = ptype in ("0", "2") or bool(sasl_buffer)

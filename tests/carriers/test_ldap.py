@@ -139,9 +139,21 @@ def test_classify_ldap_on_any_port():
     assert classify(b"\x30\x82\x01\x00\x02\x01\x01\x04", 0, 8, 1, 2) is None  # 0x04: no op
 
 
-@pytest.mark.parametrize("kind", ["init", "resp"])
+#: SASL data of other mechanisms, as in the captures (SCRAM: zeek frame 4; PLAIN and DIGEST-MD5:
+#: captures/ldap-sasl-plain.pcap frames 4 and 32, shortened).
+OTHER_SASL = {
+    "SCRAM-SHA-512": b"n,,n=sasladmin@slapd.ldap,r=WjLry5o5VnntF3WVU+tNQSnJnHrQZ8De",
+    "PLAIN": b"\0alice\0Alice-Pass-2024",
+    "DIGEST-MD5": b'username="alice",realm="vm",nonce="xfsh1Q+UpFmR03TDpoQzQuyxIxpH",qop=auth',
+}
+
+
+@pytest.mark.parametrize("kind", ["init", "resp", *OTHER_SASL])
 def test_truncations_and_random_bytes_never_raise(kind):
-    data = sasl_bind(3, b"User1", b"GSS-SPNEGO", spnego_blob(kind))
+    if kind in OTHER_SASL:
+        data = sasl_bind(3, b"", kind.encode(), OTHER_SASL[kind])
+    else:
+        data = sasl_bind(3, b"User1", b"GSS-SPNEGO", spnego_blob(kind))
     for cut in range(len(data) + 1):
         ldap.parse(data[:cut])
         ldap.Flow().parse(0, data[:cut])
@@ -179,3 +191,110 @@ def test_sasl_gss_spnego_ntlm_and_kerberos_tree():
     assert trees[5].find("NegState").summary == "accept-completed (0)"
     assert items[1].header.find("serverSaslCreds") is not None
     assert items[0].context["authentication"] == "sasl"
+
+
+# ---------------------------------------------------------------------------------------------
+# SASL mechanisms that are not GSS (RFC 4422): messages without a blob, shown by name
+
+SCRAM = SHARED_CAPTURES / "zeek" / "ldap_sasl-scram-sha-512.pcap"
+SRP = SHARED_CAPTURES / "zeek" / "ldap_sasl-srp-who-am-i.pcap"
+PLAIN_DIGEST = ROOT / "captures" / "ldap-sasl-plain.pcap"
+#: captures/README.md: the password ldapwhoami sends with SASL PLAIN in ldap-sasl-plain.pcap.
+ALICE_PASSWORD = "Alice-Pass-2024"
+
+
+def tshark_binds(tshark, path) -> dict[int, tuple[str, bytes]]:
+    """frame -> (ldap.mechanism, credentials or serverSaslCreds bytes) as tshark reads them."""
+    fields = ["frame.number", "ldap.mechanism", "ldap.credentials", "ldap.serverSaslCreds"]
+    binds = "ldap.bindRequest_element || ldap.bindResponse_element"
+    rows = tshark_fields(tshark, path, binds, fields)
+    return {
+        int(frame): (mechanism, bytes.fromhex(credentials or creds))
+        for frame, mechanism, credentials, creds in rows
+    }
+
+
+@pytest.mark.parametrize("path", [SCRAM, SRP, PLAIN_DIGEST], ids=lambda p: p.name)
+def test_sasl_binds_of_other_mechanisms_are_messages_without_a_blob(tshark, path):
+    """Every bind tshark sees is a message, none carries a blob, none has a malformed field."""
+    items = [item for item in blobs_from_capture(str(path)) if isinstance(item, AuthBlob)]
+    expected = tshark_binds(tshark, path)
+    assert [item.frame for item in items] == sorted(expected)
+    assert all(item.data == b"" for item in items)
+    requests = [item for item in items if not item.context["is_response"]]
+    for item in requests:
+        mechanism = expected[item.frame][0]
+        assert item.context["sasl_mechanism"] == item.context["mechanism"] == mechanism
+        assert mechanism.upper() not in ldap.GSS_MECHANISMS
+    responses = [item for item in items if item.context["is_response"]]
+    assert {item.context["sasl_mechanism"] for item in responses} == {
+        item.context["mechanism"] for item in requests
+    }
+    assert all(next(item.header.errors(), None) is None for item in items)
+
+
+def test_scram_user_is_read_from_the_client_first_message(tshark):
+    """RFC 5802 5.1: "n,,n=<saslname>,r=<nonce>"; the bytes as tshark extracts them."""
+    items = [item for item in blobs_from_capture(str(SCRAM)) if isinstance(item, AuthBlob)]
+    first = tshark_binds(tshark, SCRAM)[4][1]
+    assert first.startswith(b"n,,n=")
+    user = first[len(b"n,,n=") :].split(b",")[0].decode()
+    assert items[0].context["sasl_user"] == user == "sasladmin@slapd.ldap"
+    credentials = items[0].header.find("credentials")
+    assert credentials.summary == "SASL SCRAM-SHA-512 data, 60 bytes (not a GSS token)"
+    username = credentials.find("username")
+    assert username.value == user and username.length == len(user)
+    assert "sasl_user" not in items[2].context  # the client-final message names nobody
+
+
+def test_digest_md5_user(tshark):
+    """RFC 2831 2.1.2: the digest-response's username="..." (frame 32), as tshark reads it."""
+    items = {i.frame: i for i in blobs_from_capture(str(PLAIN_DIGEST)) if isinstance(i, AuthBlob)}
+    response = tshark_binds(tshark, PLAIN_DIGEST)[32][1]
+    assert b'username="alice"' in response
+    assert items[32].context["sasl_user"] == "alice"
+    assert items[28].context["sasl_mechanism"] == "DIGEST-MD5"  # no credentials, still a message
+
+
+def test_plain_password_is_measured_never_kept(tshark):
+    """RFC 4616 2: authzid NUL authcid NUL passwd.  tshark shows the password on the wire; the
+    tree keeps the names and the password's length only."""
+    wire = tshark_binds(tshark, PLAIN_DIGEST)[4][1]
+    assert wire == b"\x00alice\x00" + ALICE_PASSWORD.encode()
+    item = next(i for i in blobs_from_capture(str(PLAIN_DIGEST)) if isinstance(i, AuthBlob))
+    credentials = item.header.find("credentials")
+    assert credentials.value is None
+    assert [(c.name, c.value) for c in credentials.children] == [
+        ("authzid", ""),
+        ("authcid", "alice"),
+        ("passwd", None),
+    ]
+    passwd = credentials.find("passwd")
+    assert passwd.length == len(ALICE_PASSWORD) and "not shown" in passwd.summary
+    assert item.context["cleartext_password"] is True and item.context["sasl_user"] == "alice"
+
+
+def test_plain_message_without_separators_is_hidden_whole():
+    data = sasl_bind(4, b"", b"PLAIN", b"secret-without-nul")
+    request = ldap.parse(data)
+    credentials = request.header.find("credentials")
+    assert credentials.value is None and credentials.children == []
+    assert "RFC 4616 2" in credentials.notes[0].message
+    assert request.context["cleartext_password"] is True and request.blob_length == 0
+
+
+@pytest.mark.parametrize("mechanism", [b"GSS-SPNEGO", b"GSSAPI", b"NTLM", b"gss-spnego"])
+def test_gss_mechanisms_keep_their_tokens(mechanism):
+    request = ldap.parse(sasl_bind(3, b"u", mechanism, spnego_blob("init")))
+    assert request.blob_length == len(spnego_blob("init")) and not request.outcome
+    assert "sasl_mechanism" not in request.context
+
+
+def test_other_mechanism_responses_lose_their_blob_only_after_such_a_request():
+    flow = ldap.Flow()
+    (request,) = flow.parse(0, sasl_bind(7, b"", b"EXTERNAL", b""))
+    assert request.outcome and request.context["sasl_mechanism"] == "EXTERNAL"
+    (response,) = flow.parse(1, bind_response(7, 14, b"\x60\x00challenge"))
+    assert response.blob_length == 0 and response.context["sasl_mechanism"] == "EXTERNAL"
+    (unknown,) = flow.parse(1, bind_response(8, 14, spnego_blob("resp")))
+    assert unknown.blob_length == len(spnego_blob("resp"))  # no request seen: a token

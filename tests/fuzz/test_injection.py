@@ -6,7 +6,9 @@ SPN (sname), a SPNEGO hintName, a NEGOEX extension and a NEGOEX message signatur
 carry ANSI CSI (ESC [ 2J), OSC 52 (clipboard write), the 8-bit CSI U+009B, rich markup, CR,
 backspace, NUL, BEL and U+202E.  The CLI runs on all of them at once in each output mode: no raw
 control character may reach stdout, the tree modes show the escaped text and JSON keeps the exact
-string (escaped as \\uXXXX, valid UTF-8).
+string (escaped as \\uXXXX, valid UTF-8).  The same strings in the AUTHENTICATE of a real capture
+go through --conversations, --findings and --hashes: no raw one reaches stdout, stderr or the hash
+file, whose lines for those names are left out with a note.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 from negodissect.field import Field
 from negodissect.gss import ber, framing, ntlm
 from negodissect.render.text import printable
+from tests.analysis import derive
 from tests.conftest import real
 from tests.fuzz.harness import NTLM_BUFFERS, tlv
 
@@ -268,3 +271,62 @@ def test_stderr_messages_are_escaped_too() -> None:
     err = done.stderr.decode("utf-8")
     assert not {char for char in err if char in FORBIDDEN}
     assert ntlm.SIGNATURE not in done.stdout
+
+
+# ---------------------------------------------------------------------------- files we write
+
+
+def hostile_logon(tmp_path, name: str, **names: str):
+    """smb2-ntlm-success.pcap whose AUTHENTICATE carries the given names (the real responses)."""
+    success = derive.CAPTURES / "smb2-ntlm-success.pcap"
+    item = derive.blobs(success)[12]
+    fields = ntlm.parse_fields(item.tree.find("NTLMSSP"))
+    chosen = {"domain": "NEGOTEST", "user": "alice", "workstation": "WS", **names}
+    token = derive.ntlm_authenticate(
+        int(fields["NegotiateFlags"]),
+        bytes(fields["LmChallengeResponse"]),
+        bytes(fields["NtChallengeResponse"]),
+        chosen["domain"],
+        chosen["user"],
+        chosen["workstation"],
+        bytes(fields["EncryptedRandomSessionKey"]),
+    )
+    replacement = [(item.blob.data, derive.neg_token_resp(token=token))]
+    return derive.rewrite(success, tmp_path / name, replacement)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [("--conversations",), ("--findings",), ("--conversations", "--findings", "--jsonl")],
+    ids=["conversations", "findings", "jsonl"],
+)
+def test_hash_file_and_triage_output_carry_no_raw_control_character(tmp_path, mode) -> None:
+    """EVIL (it holds ":") as the user, EVIL without ":" as the domain, EVIL as the workstation
+    (not part of a hash line): the first two lines are left out with a note, the third written."""
+    captures = [
+        hostile_logon(tmp_path, "user.pcap", user=EVIL),
+        hostile_logon(tmp_path, "domain.pcap", domain=EVIL.replace(":", "")),
+        hostile_logon(tmp_path, "workstation.pcap", workstation=EVIL),
+    ]
+    target = tmp_path / "hashes.txt"
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", "-q", *mode, "--hashes", str(target)]
+        + [str(path) for path in captures],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    written = target.read_bytes().decode("utf-8")
+    for name, text in (
+        ("stdout", done.stdout.decode("utf-8")),
+        ("stderr", done.stderr.decode("utf-8")),
+        ("hash file", written),
+    ):
+        raw = sorted({f"U+{ord(char):04X}" for char in text if char in FORBIDDEN})
+        assert not raw, f"raw control characters in {name}: {raw}"
+    assert written.splitlines()[0].startswith("alice::NEGOTEST:") and written.count("\n") == 1
+    err = done.stderr.decode("utf-8")
+    assert err.count("left out: ") == 2 and "wrote 1 hash line" in err
+    assert f'user name "{printable(EVIL)}" holds ":"' in err
+    assert f'domain name "{printable(EVIL.replace(":", ""))}" (shown escaped)' in err

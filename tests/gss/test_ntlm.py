@@ -5,14 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from negodissect.carriers import AuthBlob
+from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import DecodeError, Field
 from negodissect.gss import ntlm
+from negodissect.gss.framing import Exchange, decode_token
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 RECORDS = [
@@ -566,3 +570,37 @@ def test_random_bytes(data: bytes) -> None:
     ntlm.decode_signature(data)
     for kind in (1, 2, 3):
         ntlm.decode(ntlm.SIGNATURE + struct.pack("<I", kind) + data, 3)
+
+
+def test_guest_logon_with_empty_responses_is_no_ntlm_version(tshark) -> None:
+    """captures/smb2-guest.pcap frame 12: ``smbclient -U guest -N`` sends a user name and empty LM
+    and NT responses (tshark: "Lan Manager Response: Empty", "NTLM Response: Empty").  That is
+    neither anonymous (3.2.5.1.2 wants an empty UserName) nor NTLMv1: no response at all."""
+    path = Path(__file__).resolve().parents[2] / "captures" / "smb2-guest.pcap"
+    shown = subprocess.run(
+        [tshark, "-r", str(path), "-Y", "frame.number == 12", "-V"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "Lan Manager Response: Empty" in shown and "NTLM Response: Empty" in shown
+    found = blobs_from_capture(str(path), frames={12})
+    item = next(item for item in found if isinstance(item, AuthBlob))
+    root = decode_token(item.data, 0, Exchange()).find("NTLMSSP")
+    assert value(root, "NTLMVersion") == ntlm.NO_RESPONSE and value(root, "UserName") == "guest"
+    assert "Version: No response, Domain: NEGOTEST, User: guest" in root.summary
+    assert not [note for note in all_notes(root) if "LmChallengeResponse" in note]
+    assert errors(root) == []
+
+
+@pytest.mark.parametrize(
+    "lm, nt, user, kind",
+    [
+        (b"", b"", b"g\0", ntlm.NO_RESPONSE),
+        (b"\0", b"", b"g\0", ntlm.NO_RESPONSE),
+        (b"", b"", b"", "Anonymous"),
+        (b"\0", b"", b"", "Anonymous"),
+        (bytes(range(24)), b"", b"g\0", "NTLM v1"),  # a real LM response: LM only
+        (bytes(24), bytes(24), b"g\0", "NTLM v1"),
+    ],
+)
+def test_classify_empty_responses(lm: bytes, nt: bytes, user: bytes, kind: str) -> None:
+    assert ntlm.classify(lm, nt, user, 0).kind == kind
