@@ -5,8 +5,8 @@
 #
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
-#   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos
-#              http-ntlm ldap-sasl (default: all)
+#   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi
+#              rpc-pipes kerberos rpc-kerberos http-ntlm ldap-sasl (default: all)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
 set -euo pipefail
@@ -14,8 +14,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
-ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos http-ntlm
-    ldap-sasl)
+ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi rpc-pipes kerberos
+    rpc-kerberos http-ntlm ldap-sasl)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -191,6 +191,19 @@ spray() {  # five wrong passwords for each of two users, from one client
     done
 }
 
+rpc_pipes() {  # rpcclient over named pipes, up to PROTOCOL: NTLM binds, sealed then signed
+    local names
+    # 400 names: the lookupnames request and its answer span several DCE/RPC fragments
+    names=$(printf 'nobody%03d ' $(seq 400))
+    # IPC$ connections follow "client ipc max protocol", not --max-protocol
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" \
+        --option="client ipc max protocol=$1" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK[sign,seal]" -c "lsaquery; lookupnames $names; enumdomusers; srvinfo"
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" \
+        --option="client ipc max protocol=$1" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK[sign]" -c "srvinfo"
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -210,6 +223,9 @@ run_standalone() {
                 -U "alice%$ALICE_PASS" -c ls ;;
         ntlm-multi)
             capture smb2-ntlm-multi spray ;;
+        rpc-pipes)
+            capture smb2-rpc-pipes rpc_pipes SMB3
+            capture smb1-rpc-pipes rpc_pipes NT1 ;;
         esac
     done
 }
@@ -276,6 +292,12 @@ krb_success() {
     smbclient_krb "$DC_HOST.${DC_REALM,,}"
 }
 
+rpc_krb() {  # rpcclient over a named pipe of the DC with the ccache: Kerberos binds
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" -I "$LOOPBACK" -m SMB3 \
+        --use-kerberos=required --use-krb5-ccache="$KRB5CCNAME" \
+        "ncacn_np:$DC_HOST.${DC_REALM,,}[sign,seal]" -c 'lsaquery; enumdomusers'
+}
+
 krb_failure() {  # KDC errors on port 88, then an AP-REQ the server cannot decrypt
     kinit_as nosuchuser "$ALICE_PASS"
     kinit_as alice "$WRONG_PASS"
@@ -303,6 +325,9 @@ run_dc() {
         kerberos)
             capture smb2-kerberos krb_success
             capture smb2-kerberos-failure krb_failure ;;
+        rpc-kerberos)
+            kinit_as alice "$ALICE_PASS"
+            capture smb2-rpc-kerberos rpc_krb ;;
         ldap-sasl)
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
@@ -342,7 +367,7 @@ STANDALONE=()
 DC_SCENARIOS=()
 WANT_HTTP=0
 for s in "${SCENARIOS[@]}"; do
-    if [[ $s == kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
+    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
     elif [[ $s == http-ntlm ]]; then WANT_HTTP=1
     else STANDALONE+=("$s"); fi
 done

@@ -5,8 +5,10 @@ a framer per connection kind -> carriers (messages) -> :class:`AuthBlob`.  The k
 once per connection from its first payload bytes (:func:`classify`: NetBIOS+SMB, an HTTP/1.x
 start line, an LDAPMessage, a DCE/RPC v5 header) or its port; connections no kind claims are never
 reassembled.  SMB goes through transport.nbss and carriers.smb2 / carriers.smb1; HTTP, LDAP and
-DCE/RPC through the ``Flow`` of carriers.http / carriers.ldap / carriers.dcerpc.  Whatever else
-the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
+DCE/RPC through the ``Flow`` of carriers.http / carriers.ldap / carriers.dcerpc.  DCE/RPC over SMB
+named pipes: the SMB carriers say what each pipe message writes or reads (:class:`PipeIo`), and
+each open pipe's byte streams are cut into DCE/RPC fragments here (carriers.dcerpc.Pipe).
+Whatever else the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from negodissect.carriers import AuthBlob, Message, Notice, dcerpc, http, ldap, smb1, smb2
+from negodissect.carriers import AuthBlob, Message, Notice, PipeIo, dcerpc, http, ldap, smb1, smb2
+from negodissect.field import Field
 from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_segments
 from negodissect.transport import tcp
 from negodissect.transport.nbss import Framer, Pdu, StreamFramer, looks_like_smb
@@ -56,7 +59,16 @@ def classify(data: bytes, start: int, end: int, sport: int, dport: int) -> str |
 class Session:
     """What the pipeline keeps per SMB connection."""
 
-    __slots__ = ("compressed", "encrypted", "framers", "offered_smb2", "smb2_negotiate")
+    __slots__ = (
+        "compressed",
+        "encrypted",
+        "framers",
+        "offered_smb2",
+        "pipes",
+        "smb1_pipes",
+        "smb2_negotiate",
+        "smb2_pipes",
+    )
 
     def __init__(self) -> None:
         self.framers: list[Framer | None] = [None, None]
@@ -64,13 +76,17 @@ class Session:
         self.compressed = 0  # COMPRESSION_TRANSFORM_HEADER messages seen
         self.offered_smb2 = False  # an SMB1 NEGOTIATE request offered SMB 2.x dialects
         self.smb2_negotiate = False  # an SMB2 NEGOTIATE request was seen
+        self.pipes = dcerpc.Pipes()  # the named pipes open on the connection
+        self.smb2_pipes = smb2.PipeState(self.pipes)
+        self.smb1_pipes = smb1.PipeState(self.pipes)
 
     def wants(self, prefix: bytes) -> bool:
         """Whether a PDU starting with ``prefix`` is worth collecting; counts SMB3 transforms."""
         kind = prefix[0] if prefix else 0
-        carrier = CARRIERS.get(kind)
-        if carrier is not None:
-            return carrier[1].wants(prefix)
+        if kind == 0xFE:
+            return self.smb2_pipes.wants(prefix)
+        if kind == 0xFF:
+            return self.smb1_pipes.wants(prefix)
         if kind == TRANSFORM:
             self.encrypted += 1
         elif kind == COMPRESSION:
@@ -212,17 +228,20 @@ class _Pipeline:
             if framer is not None:
                 self.buffered -= len(framer.buf)
                 self._pdus(conn, direction, framer.finish(), out)
-        if type(session) is Session and (session.encrypted or session.compressed):
-            out.append(
-                Notice(
-                    None,
-                    "info",
-                    f"{session.encrypted} encrypted SMB3 messages (TRANSFORM_HEADER) and "
-                    f"{session.compressed} compressed messages (COMPRESSION_TRANSFORM_HEADER) "
-                    "were not decoded",
-                    conn.stream,
+        if type(session) is Session:
+            for pipe in session.pipes.values():
+                self._forget(conn, pipe, "still open when the connection ended", out)
+            if session.encrypted or session.compressed:
+                out.append(
+                    Notice(
+                        None,
+                        "info",
+                        f"{session.encrypted} encrypted SMB3 messages (TRANSFORM_HEADER) and "
+                        f"{session.compressed} compressed messages (COMPRESSION_TRANSFORM_HEADER) "
+                        "were not decoded",
+                        conn.stream,
+                    )
                 )
-            )
         conn.state = None
 
     def _pdus(
@@ -241,11 +260,124 @@ class _Pipeline:
                 for message in session.parse(direction, pdu.data):  # type: ignore[union-attr]
                     self._message(conn, direction, str(conn.kind), pdu, message, out)
                 continue
-            carrier = CARRIERS.get(pdu.data[0])
-            if carrier is None:
+            kind = pdu.data[0]
+            if kind == 0xFE:
+                carrier, items = "smb2", smb2.parse(pdu.data, session.smb2_pipes)
+            elif kind == 0xFF:
+                carrier, items = "smb1", smb1.parse(pdu.data, session.smb1_pipes)
+            else:
                 continue
-            for message in carrier[1].parse(pdu.data):
-                self._message(conn, direction, carrier[0], pdu, message, out)
+            for item in items:
+                if type(item) is PipeIo:
+                    self._pipe(conn, pdu, carrier, item, out)
+                else:
+                    self._message(conn, direction, carrier, pdu, item, out)  # type: ignore[arg-type]
+
+    def _pipe(
+        self, conn: tcp.Connection, pdu: Pdu, carrier: str, io: PipeIo, out: list[AuthBlob | Notice]
+    ) -> None:
+        """Feed the bytes an SMB message moves through a named pipe to the pipe's DCE/RPC framer
+        of that direction (the SMB PDU's capture holes as gaps), or forget a closed pipe."""
+        pipe: dcerpc.Pipe = io.pipe
+        if io.closed:
+            self._forget(conn, pipe, f"forgotten ({io.note})" if io.note else "closed", out)
+            return
+        direction = io.direction
+        framer = pipe.flow.framers[direction]
+        held = len(framer.buf)
+        first, parts = pipe.started[direction] if held else (conn.last_frame, 0)
+        fragments: list[Pdu | str] = []
+        position, end = io.offset, io.offset + io.length
+        for hole_start, hole_length in pdu.holes:
+            hole_end = min(hole_start + hole_length, end)
+            if hole_end <= position or hole_start >= end:
+                continue
+            if hole_start > position:
+                fragments += framer.feed(pdu.data[position:hole_start])
+            fragments += framer.gap(hole_end - max(hole_start, position))
+            position = hole_end
+        if position < end:
+            fragments += framer.feed(pdu.data[position:end])
+        self._account(conn, framer, held, out)
+        done = 0
+        for fragment in fragments:
+            if isinstance(fragment, str):
+                out.append(
+                    Notice(conn.last_frame, "warning", f"{pipe.label}: {fragment}", conn.stream)
+                )
+                continue
+            done += 1
+            span = (first, parts + 1) if done == 1 else (conn.last_frame, 1)
+            self._fragment(conn, direction, pipe, fragment, out, pdu, carrier, io, span)
+        pipe.started[direction] = (conn.last_frame, 1) if done else (first, parts + 1)
+
+    def _fragment(
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        pipe: dcerpc.Pipe,
+        fragment: Pdu,
+        out: list[AuthBlob | Notice],
+        pdu: Pdu | None = None,
+        carrier: str = "",
+        io: PipeIo | None = None,
+        span: tuple[int, int] = (0, 0),
+    ) -> None:
+        """The auth verifier of one DCE/RPC fragment read from a pipe, as a blob whose header tree
+        holds the SMB message that completed the fragment (``io`` in ``pdu``; none at the end of
+        the capture) and the fragment."""
+        for message in pipe.flow.parse(direction, fragment.data):
+            before = len(out)
+            self._message(conn, direction, "dcerpc", fragment, message, out)
+            blob = out[-1] if len(out) > before else None
+            if type(blob) is not AuthBlob:
+                continue
+            msrpc = blob.header
+            if span[1] > 1:
+                msrpc.note(
+                    f"fragment reassembled from {span[1]} SMB messages (frames {span[0]} to "
+                    f"{conn.last_frame}); offsets count from the start of the fragment",
+                    "info",
+                )
+            root = Field("NamedPipe", None, pipe.label, 0, msrpc.length)
+            context = {"smb": None, "file_id": pipe.handle, "pipe": pipe.name}
+            over = ""
+            if io is not None and pdu is not None:
+                smb = (smb2 if carrier == "smb2" else smb1).describe(pdu.data, io)
+                root.append(smb.header)
+                context = smb.context
+                over = (
+                    f" over {'SMB2' if carrier == 'smb2' else 'SMB'} {context['smb_command_name']}"
+                )
+            root.append(msrpc)
+            root.summary = f"{pipe.label} ({pipe.handle}){over}"
+            blob.header = root
+            blob.context.update(context)
+            blob.line += f", {pipe.label}{over}"
+
+    def _forget(
+        self, conn: tcp.Connection, pipe: dcerpc.Pipe, how: str, out: list[AuthBlob | Notice]
+    ) -> None:
+        """A pipe closed, forgotten or still open at the end (``how``): a fragment it was
+        collecting comes out with its missing tail as a hole, with a notice."""
+        for direction, framer in enumerate(pipe.flow.framers):
+            self.buffered -= len(framer.buf)
+            if framer.peeked:
+                out.append(
+                    Notice(
+                        conn.last_frame,
+                        "warning",
+                        f"{pipe.label}: DCE/RPC fragment incomplete ({len(framer.buf)} of "
+                        f"{framer.total} bytes, {DIRECTIONS[direction]}), pipe {how}",
+                        conn.stream,
+                    )
+                )
+            for fragment in framer.finish():
+                if not isinstance(fragment, str):
+                    self._fragment(conn, direction, pipe, fragment, out)
+            framer.reset()
+        if how.startswith("forgotten"):
+            out.append(Notice(conn.last_frame, "info", f"{pipe.label} {how}", conn.stream))
 
     def _message(
         self,

@@ -24,8 +24,9 @@ CONTROL_TYPES = frozenset({0x81, 0x82, 0x83, 0x84, 0x85})
 #: The first bytes of every SMB flavour: SMB2 (0xFE), SMB1 (0xFF), SMB3 transform (0xFD) and
 #: compression transform (0xFC) headers.
 SMB_PROTOCOL_IDS = (b"\xfeSMB", b"\xffSMB", b"\xfdSMB", b"\xfcSMB")
-#: Bytes of a PDU shown to the ``want`` predicate (an SMB2 header is 64 bytes).
-PEEK_SIZE = 64
+#: Bytes of a PDU shown to the ``want`` predicate: an SMB2 header (64 bytes) and the FileId of
+#: a READ / WRITE request (at 80, [MS-SMB2] 2.2.19, 2.2.21) or the CtlCode of an IOCTL (at 68).
+PEEK_SIZE = 96
 #: Largest PDU that is collected; larger wanted PDUs are skipped with a note.
 MAX_PDU = 1024 * 1024
 #: A session message header followed by an SMB protocol id (any flavour).

@@ -34,7 +34,8 @@ PER_MESSAGE = {
     "zeek/dce-rpc_cs_window7-join_stream092.pcap": {11, 12, 13, 14, 15, 16},
     "captures/ldap-sasl.pcap": {12, 13, 14, 15, 49, 50, 51, 52},
 }
-#: tshark protocol names -> our carrier names.
+#: tshark protocol names -> our carrier names.  The carrier of a blob is the innermost one
+#: (DCE/RPC over an SMB named pipe: ``...:smb2:dcerpc``).
 CARRIERS = {"smb2": "smb2", "smb": "smb1", "http": "http", "ldap": "ldap", "dcerpc": "dcerpc"}
 
 
@@ -52,7 +53,7 @@ def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
     for line in output.splitlines():
         frame, stream, protocols, ptype, sasl_buffer = line.split("\t")
         names = protocols.split(":")
-        carrier = next(CARRIERS[name] for name in names if name in CARRIERS)
+        carrier = [CARRIERS[name] for name in names if name in CARRIERS][-1]
         per_message = ptype in ("0", "2") or bool(sasl_buffer)
         frames[int(frame)] = (int(stream), carrier, per_message)
     return frames
