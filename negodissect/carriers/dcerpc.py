@@ -217,6 +217,7 @@ class Framer(RecordFramer):
     SYNC = _SYNC
     SYNC_KEEP = 7
     NAME = "DCE/RPC PDU"
+    PEEK = HEADER_SIZE  # the PTYPE decides (frame): a fragment is collected from its header on
 
     def frame(self, out: list[Pdu | str]) -> tuple[int, bool] | None:
         """C706 12.6.3.1: frag_length in the byte order of packed_drep."""

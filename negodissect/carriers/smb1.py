@@ -319,7 +319,8 @@ class PipeState:
     def wants(self, prefix: bytes) -> bool:
         """:func:`wants`, and this connection's named-pipe commands: every TRANSACTION (pipes,
         mailslots and RAP; never file data), TREE_CONNECT_ANDX responses, requests on a pipe
-        share or an open pipe's FID, responses to requests waiting here."""
+        share or an open pipe's FID, responses to requests waiting here; NT_CREATE_ANDX requests
+        anywhere while no pipe share is known (a capture begun after the tree connect)."""
         if len(prefix) <= 4:
             return False
         command = prefix[4]
@@ -329,10 +330,12 @@ class PipeState:
             return False
         if prefix[9] & SMB_FLAGS_REPLY:
             return command == SMB_COM_TREE_CONNECT_ANDX or _waiting(prefix) in self.pending
-        if not (self.trees or self.pipes) or command == SMB_COM_TREE_CONNECT_ANDX:
+        if command == SMB_COM_TREE_CONNECT_ANDX:
             return False
         if _UINT16.unpack_from(prefix, 24)[0] in self.trees:
             return True
+        if command == SMB_COM_NT_CREATE_ANDX:  # pipe shares unknown: the answer will tell
+            return not self.trees
         at = FID_AT.get(command, len(prefix))
         return len(prefix) >= at + 2 and _UINT16.unpack_from(prefix, at)[0] in self.pipes
 
@@ -412,8 +415,8 @@ class PipeState:
                     out,
                 )
             return
-        if command == SMB_COM_NT_CREATE_ANDX:
-            if tid in self.trees:
+        if command == SMB_COM_NT_CREATE_ANDX:  # the answer's ResourceType says if it is a pipe
+            if tid in self.trees or not self.trees:
                 _remember(self.pending, key, MAX_PENDING, pipe_name(_name(pdu, at, values)))
             return
         if command == SMB_COM_TRANSACTION_SECONDARY:

@@ -65,6 +65,7 @@ class Session:
         "framers",
         "offered_smb2",
         "pipes",
+        "requests",
         "smb1_pipes",
         "smb2_negotiate",
         "smb2_pipes",
@@ -77,6 +78,7 @@ class Session:
         self.offered_smb2 = False  # an SMB1 NEGOTIATE request offered SMB 2.x dialects
         self.smb2_negotiate = False  # an SMB2 NEGOTIATE request was seen
         self.pipes = dcerpc.Pipes()  # the named pipes open on the connection
+        self.requests: int | None = None  # the TCP direction of SMB requests, once seen
         self.smb2_pipes = smb2.PipeState(self.pipes)
         self.smb1_pipes = smb1.PipeState(self.pipes)
 
@@ -193,6 +195,8 @@ class _Pipeline:
                             conn.stream,
                         )
                     )
+                    if type(session) is Session and session.pipes:
+                        self._pipes_gap(conn, session, framer, direction, value, out)
                     pdus = framer.gap(value)
                 self._account(conn, framer, held, out)
                 self._pdus(conn, direction, pdus, out)
@@ -269,23 +273,31 @@ class _Pipeline:
                 continue
             for item in items:
                 if type(item) is PipeIo:
-                    self._pipe(conn, pdu, carrier, item, out)
+                    self._pipe(conn, direction, pdu, carrier, item, out)
                 else:
                     self._message(conn, direction, carrier, pdu, item, out)  # type: ignore[arg-type]
 
     def _pipe(
-        self, conn: tcp.Connection, pdu: Pdu, carrier: str, io: PipeIo, out: list[AuthBlob | Notice]
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        pdu: Pdu,
+        carrier: str,
+        io: PipeIo,
+        out: list[AuthBlob | Notice],
     ) -> None:
-        """Feed the bytes an SMB message moves through a named pipe to the pipe's DCE/RPC framer
-        of that direction (the SMB PDU's capture holes as gaps), or forget a closed pipe."""
+        """Feed the bytes an SMB message (sent in TCP ``direction``) moves through a named pipe
+        to the pipe's DCE/RPC framer of that direction (the SMB PDU's capture holes as gaps), or
+        forget a closed pipe."""
         pipe: dcerpc.Pipe = io.pipe
+        session: Session = conn.state  # type: ignore[assignment]
+        session.requests = direction if io.direction == 0 else 1 - direction
         if io.closed:
             self._forget(conn, pipe, f"forgotten ({io.note})" if io.note else "closed", out)
             return
-        direction = io.direction
-        framer = pipe.flow.framers[direction]
+        framer = pipe.flow.framers[io.direction]
         held = len(framer.buf)
-        first, parts = pipe.started[direction] if held else (conn.last_frame, 0)
+        first, parts = pipe.started[io.direction] if held else (conn.last_frame, 0)
         fragments: list[Pdu | str] = []
         position, end = io.offset, io.offset + io.length
         for hole_start, hole_length in pdu.holes:
@@ -309,7 +321,7 @@ class _Pipeline:
             done += 1
             span = (first, parts + 1) if done == 1 else (conn.last_frame, 1)
             self._fragment(conn, direction, pipe, fragment, out, pdu, carrier, io, span)
-        pipe.started[direction] = (conn.last_frame, 1) if done else (first, parts + 1)
+        pipe.started[io.direction] = (conn.last_frame, 1) if done else (first, parts + 1)
 
     def _fragment(
         self,
@@ -323,9 +335,9 @@ class _Pipeline:
         io: PipeIo | None = None,
         span: tuple[int, int] = (0, 0),
     ) -> None:
-        """The auth verifier of one DCE/RPC fragment read from a pipe, as a blob whose header tree
-        holds the SMB message that completed the fragment (``io`` in ``pdu``; none at the end of
-        the capture) and the fragment."""
+        """The auth verifier of one DCE/RPC fragment read from a pipe (sent in TCP
+        ``direction``), as a blob whose header tree holds the SMB message that completed the
+        fragment (``io`` in ``pdu``; none when the pipe went away first) and the fragment."""
         for message in pipe.flow.parse(direction, fragment.data):
             before = len(out)
             self._message(conn, direction, "dcerpc", fragment, message, out)
@@ -355,12 +367,48 @@ class _Pipeline:
             blob.context.update(context)
             blob.line += f", {pipe.label}{over}"
 
+    def _pipes_gap(
+        self,
+        conn: tcp.Connection,
+        session: Session,
+        framer: Framer,
+        direction: int,
+        size: int,
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        """``size`` bytes of an SMB connection are lost in TCP ``direction``.  Unless they fall
+        inside one message (its hole then reaches the pipe) or inside one being skipped, whole
+        SMB messages may be gone, pipe data with them: every pipe gives up the fragment it was
+        collecting in that direction (both, while it is not known which carries requests) and
+        looks for the next fragment header."""
+        if framer.skip >= size or (framer.peeked and framer.total - len(framer.buf) >= size):
+            return
+        requests = session.requests
+        sides = (0, 1) if requests is None else (direction ^ requests,)
+        for pipe in session.pipes.values():
+            for side in sides:
+                lost = pipe.flow.framers[side]
+                if lost.peeked:
+                    out.append(
+                        Notice(
+                            conn.last_frame,
+                            "warning",
+                            f"{pipe.label}: DCE/RPC fragment lost in a capture gap "
+                            f"({len(lost.buf)} of {lost.total} bytes seen, {DIRECTIONS[side]})",
+                            conn.stream,
+                        )
+                    )
+                self.buffered -= len(lost.buf)
+                lost.reset()
+                lost.skip = 0
+
     def _forget(
         self, conn: tcp.Connection, pipe: dcerpc.Pipe, how: str, out: list[AuthBlob | Notice]
     ) -> None:
         """A pipe closed, forgotten or still open at the end (``how``): a fragment it was
         collecting comes out with its missing tail as a hole, with a notice."""
-        for direction, framer in enumerate(pipe.flow.framers):
+        requests = conn.state.requests  # type: ignore[union-attr]
+        for side, framer in enumerate(pipe.flow.framers):
             self.buffered -= len(framer.buf)
             if framer.peeked:
                 out.append(
@@ -368,10 +416,11 @@ class _Pipeline:
                         conn.last_frame,
                         "warning",
                         f"{pipe.label}: DCE/RPC fragment incomplete ({len(framer.buf)} of "
-                        f"{framer.total} bytes, {DIRECTIONS[direction]}), pipe {how}",
+                        f"{framer.total} bytes, {DIRECTIONS[side]}), pipe {how}",
                         conn.stream,
                     )
                 )
+            direction = side if requests is None else requests ^ side  # the TCP direction
             for fragment in framer.finish():
                 if not isinstance(fragment, str):
                     self._fragment(conn, direction, pipe, fragment, out)

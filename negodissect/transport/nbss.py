@@ -115,6 +115,8 @@ class RecordFramer(StreamFramer):
     SYNC_KEEP = 7
     #: What the records are called in notes.
     NAME = "record"
+    #: Bytes of a record (after :attr:`STRIP`) shown to the ``want`` predicate.
+    PEEK = PEEK_SIZE
 
     def __init__(self, want: Callable[[bytes], bool]) -> None:
         self.want = want
@@ -210,7 +212,7 @@ class RecordFramer(StreamFramer):
                 if not wanted:
                     self._drop(total)
                     continue
-                peek = min(total, strip + PEEK_SIZE)  # never past the record's end
+                peek = min(total, strip + self.PEEK)  # never past the record's end
                 if len(buf) < peek:
                     return
                 if peek <= strip or not self.want(bytes(buf[strip:peek])):

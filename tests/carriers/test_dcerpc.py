@@ -1,5 +1,6 @@
-"""DCE/RPC auth verifiers on real captures (header facts as tshark reports them, decoded trees),
-framing by frag_length, hand-built edge cases, and no exception on truncated or random PDUs."""
+"""DCE/RPC auth verifiers on real captures, over TCP and over SMB named pipes (header facts,
+presentation contexts and results as tshark reports them, decoded trees), framing by
+frag_length, hand-built edge cases, and no exception on truncated or random PDUs."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from negodissect.carriers.stream import blobs_from_capture
 from negodissect.gss.framing import decode_token
 from negodissect.transport.nbss import Pdu
 from tests.carriers.test_stream import tshark_fields
-from tests.conftest import SHARED_CAPTURES
+from tests.conftest import ROOT, SHARED_CAPTURES
 
-DCERPC_CAPTURES = sorted(SHARED_CAPTURES.glob("zeek/dce-rpc_*"))
+#: Real captures with authenticated binds: over TCP (zeek) and over SMB2 / SMB1 named pipes
+#: (zeek's 20-fids and ours, made by rpcclient: captures/README.md).
+PIPE_CAPTURES = [
+    ROOT / "captures" / f"{n}.pcap"
+    for n in ("smb2-rpc-pipes", "smb1-rpc-pipes", "smb2-rpc-kerberos")
+]
+DCERPC_CAPTURES = sorted(SHARED_CAPTURES.glob("zeek/dce-rpc_*")) + PIPE_CAPTURES
 MAPI = SHARED_CAPTURES / "zeek" / "dce-rpc_mapi.pcap"
 JOIN = SHARED_CAPTURES / "zeek" / "dce-rpc_cs_window7-join_stream092.pcap"
 KERBEROS135 = SHARED_CAPTURES / "zeek" / "dce-rpc_kerberos135_auth.pcapng"
@@ -23,7 +30,9 @@ NTLM = SHARED_CAPTURES / "zeek" / "dce-rpc_dce_rpc_ntlm.pcapng"
 
 
 def blobs(path) -> list[AuthBlob]:
-    return [item for item in blobs_from_capture(str(path)) if isinstance(item, AuthBlob)]
+    """The DCE/RPC blobs of a capture."""
+    items = blobs_from_capture(str(path))
+    return [item for item in items if isinstance(item, AuthBlob) and item.carrier == "dcerpc"]
 
 
 def payloads(path, display_filter: str) -> bytes:
@@ -74,9 +83,9 @@ def test_header_facts_match_tshark(tshark, path):
 def test_mapi_ntlm_tree():
     """NTLMSSP raw in the verifier (auth_type 10): BIND, BIND_ACK, AUTH3 of stream 17."""
     found = [b for b in blobs(MAPI) if b.stream == 17]
-    assert [b.line for b in found] == [
-        "MSRPC: C  Bind: call_id: 2, auth_type NTLMSSP (10), auth_level CONNECT (2)",
-        "MSRPC: R  Bind_ack: call_id: 2, auth_type NTLMSSP (10), auth_level CONNECT (2)",
+    assert [b.line for b in found] == [  # tshark: "1 context items: NSPI V56.0", "Acceptance"
+        "MSRPC: C  Bind: call_id: 2, nspi v56.0, auth_type NTLMSSP (10), auth_level CONNECT (2)",
+        "MSRPC: R  Bind_ack: call_id: 2, acceptance, auth_type NTLMSSP (10), auth_level CONNECT (2)",
         "MSRPC: C  AUTH3: call_id: 2, auth_type NTLMSSP (10), auth_level CONNECT (2)",
     ]
     assert [b.frame for b in found] == [415, 416, 417]
@@ -100,8 +109,8 @@ def test_mapi_ntlm_tree():
 def test_join_spnego_kerberos_tree():
     """auth_type 9: SPNEGO NegTokenInit with a Kerberos AP-REQ for LDAP/obed (packet privacy)."""
     first, ack = blobs(JOIN)[:2]
-    assert first.line == (
-        "MSRPC: C  Bind: call_id: 2, auth_type SPNEGO (9), auth_level PKT_PRIVACY (6)"
+    assert first.line == (  # tshark: "3 context items: DRSUAPI V4.0 (32bit NDR) ..."
+        "MSRPC: C  Bind: call_id: 2, drsuapi v4.0, auth_type SPNEGO (9), auth_level PKT_PRIVACY (6)"
     )
     tree = decode_token(first.data)
     assert [m.value for m in tree.find_all("MechType")][:2] == [
