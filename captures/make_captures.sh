@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make small pcaps of real SMB authentication between Samba's smbclient and Samba servers
-# (a standalone smbd and a throwaway AD DC), and of NTLM over HTTP between curl and Samba's
-# ntlm_auth (behind http_ntlm_server.py), on 127.0.0.1 only.  See captures/README.md.
+# (a standalone smbd and a throwaway AD DC), of DCE/RPC binds over SMB named pipes by rpcclient,
+# and of NTLM over HTTP between curl and Samba's ntlm_auth (behind http_ntlm_server.py), on
+# 127.0.0.1 only.  See captures/README.md.
 #
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)

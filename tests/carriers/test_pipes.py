@@ -29,6 +29,7 @@ from negodissect.analysis.hashes import hash_lines
 from negodissect.carriers import AuthBlob, Notice, dcerpc, smb1, smb2
 from negodissect.carriers.stream import Session, _Pipeline, blobs_from_capture
 from negodissect.gss.framing import decode_token
+from negodissect.sources.capture import read_segments
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD, verifies
 from tests.carriers.test_stream import tshark_fields
 from tests.conftest import ROOT, SHARED_CAPTURES
@@ -71,6 +72,15 @@ def fragments_read(path: Path, monkeypatch) -> list[tuple[int, int, str | None, 
     monkeypatch.setattr(_Pipeline, "_fragment", record)
     list(blobs_from_capture(str(path)))
     return seen
+
+
+def run(path: Path) -> list[AuthBlob | Notice]:
+    """Blobs and notices of a capture; the bytes its pipes held (counted against
+    stream.MAX_BUFFERED) are all given back by the end."""
+    pipeline = _Pipeline(None, None)
+    items = list(pipeline.run(read_segments(str(path), None, fast=False, quiet=None)))
+    assert pipeline.buffered == 0
+    return items
 
 
 def tshark_json(path: Path, display_filter: str) -> list[dict]:
@@ -163,7 +173,7 @@ def test_read_andx_and_multi_fragment_calls_are_followed(monkeypatch):
     """rpcclient's 400-name lookupnames in smb1-rpc-pipes: the request is four fragments in
     WRITE_ANDX / TRANSACTION, the answer two (the second by READ_ANDX); the bind after them on
     the next pipe is still found where tshark sees it (test above), and nothing resynchronises."""
-    items = list(blobs_from_capture(str(SMB1_PIPES)))
+    items = run(SMB1_PIPES)
     assert not [i for i in items if isinstance(i, Notice) and "DCE/RPC" in i.message]
     seen = fragments_read(SMB1_PIPES, monkeypatch)
     assert [ptype for _, ptype, _, _ in seen].count(11) == 5
@@ -335,7 +345,7 @@ def test_fragments_split_over_writes_and_reads_and_shared_by_one_write(tmp_path,
     )
     messages += [write(15, FILE_A, auth3 + bind2)]  # two fragments in one write
     messages += [*transceive(16, FILE_A, b"", ack2), write(17, FILE_A, auth3_2)]
-    items = list(blobs_from_capture(str(capture(tmp_path, messages))))
+    items = run(capture(tmp_path, messages))
     found = [i for i in items if isinstance(i, AuthBlob)]
     assert [b.data for b in found] == [tokens(f) for f in (bind, ack, auth3, bind2, ack2, auth3_2)]
     # frames 1-3 open the pipe; writes 4-6, reads 7-8 and 9-10, write 11, IOCTL 12-13, write 14
@@ -385,7 +395,7 @@ def test_a_whole_pipe_write_lost_in_a_capture_gap(tmp_path, exchanges):
     messages = opened({"samr": FILE_A})
     messages += [write(10, FILE_A, bind[:40]), write(11, FILE_A, bind[40:80])]
     messages += [write(12, FILE_A, bind[80:]), *read(13, FILE_A, ack), write(14, FILE_A, auth3)]
-    items = list(blobs_from_capture(str(capture(tmp_path, messages, drop=4))))
+    items = run(capture(tmp_path, messages, drop=4))
     found = [i for i in items if isinstance(i, AuthBlob)]
     assert [b.data for b in found] == [tokens(ack), tokens(auth3)]
     notices = [i.message for i in items if isinstance(i, Notice)]
@@ -403,7 +413,7 @@ def test_pipe_bytes_lost_inside_a_write(tmp_path, exchanges):
         messages = [*opened({"samr": FILE_A}), write(10, FILE_A, bind), *read(11, FILE_A, ack)]
         whole = messages[3][1]
         messages[3:4] = [(0, whole[:cut]), (0, whole[cut : cut + 20]), (0, whole[cut + 20 :])]
-        items = list(blobs_from_capture(str(capture(tmp_path, messages, drop=4))))
+        items = run(capture(tmp_path, messages, drop=4))
         found = [i for i in items if isinstance(i, AuthBlob)]
         if missing:
             assert [b.context["ptype"] for b in found] == [11, 12]
@@ -417,7 +427,7 @@ def test_pipe_bytes_lost_inside_a_write(tmp_path, exchanges):
 def test_a_pipe_closed_mid_fragment(tmp_path, exchanges):
     (bind, _, _), _ = exchanges
     messages = [*opened({"samr": FILE_A}), write(10, FILE_A, bind[:90]), close(11, FILE_A)]
-    items = list(blobs_from_capture(str(capture(tmp_path, messages))))
+    items = run(capture(tmp_path, messages))
     [notice] = [i for i in items if isinstance(i, Notice)]
     assert notice.message == (
         rf"\PIPE\samr: DCE/RPC fragment incomplete (90 of {len(bind)} bytes, client to server), "
@@ -427,12 +437,23 @@ def test_a_pipe_closed_mid_fragment(tmp_path, exchanges):
     assert blob.missing == len(bind) - 90 and blob.context["smb"] is None
 
 
+def test_a_connection_ending_mid_fragment(tmp_path, exchanges):
+    (bind, _, _), _ = exchanges
+    items = run(capture(tmp_path, [*opened({"samr": FILE_A}), write(10, FILE_A, bind[:90])]))
+    assert [i.message for i in items if isinstance(i, Notice)] == [
+        rf"\PIPE\samr: DCE/RPC fragment incomplete (90 of {len(bind)} bytes, client to server), "
+        "pipe still open when the connection ended"
+    ]
+    [blob] = [i for i in items if isinstance(i, AuthBlob)]
+    assert blob.missing == len(bind) - 90
+
+
 def test_more_pipes_than_max_pipes(tmp_path, exchanges, monkeypatch):
     monkeypatch.setattr(dcerpc, "MAX_PIPES", 2)
     (bind, _, _), _ = exchanges
     files = {f"p{n}": bytes([n]) * 16 for n in range(3)}
     messages = [*opened(files), write(20, files["p0"], bind)]
-    items = list(blobs_from_capture(str(capture(tmp_path, messages))))
+    items = run(capture(tmp_path, messages))
     assert [i.message for i in items if isinstance(i, Notice)] == [
         r"\PIPE\p0 forgotten (more than MAX_PIPES open)",  # by p2's CREATE
         r"\PIPE\p1 forgotten (more than MAX_PIPES open)",  # by the write to p0's FileId
@@ -444,7 +465,7 @@ def test_more_pipes_than_max_pipes(tmp_path, exchanges, monkeypatch):
 def test_a_pipe_opened_before_the_capture(tmp_path, exchanges):
     """No CREATE seen: FSCTL_PIPE_TRANSCEIVE says it is a pipe; the name is not known."""
     (bind, ack, _), _ = exchanges
-    items = list(blobs_from_capture(str(capture(tmp_path, transceive(5, FILE_A, bind, ack)))))
+    items = run(capture(tmp_path, transceive(5, FILE_A, bind, ack)))
     found = [i for i in items if isinstance(i, AuthBlob)]
     assert [b.data for b in found] == [tokens(bind), tokens(ack)]
     assert found[0].context["pipe"] is None
@@ -514,7 +535,7 @@ def test_smb1_secondary_transaction_and_raw_mode_write(tmp_path, exchanges):
         "<BBHHIIHHHHH", 0xFF, 0, 0, fid, 0, 0, 0x000C, len(auth3), 0, len(prefixed), write_at
     )
     messages.append((0, smb1_message(smb1.SMB_COM_WRITE_ANDX, words, prefixed, 3)))
-    items = list(blobs_from_capture(str(capture(tmp_path, messages))))
+    items = run(capture(tmp_path, messages))
     found = [i for i in items if isinstance(i, AuthBlob)]
     assert [b.data for b in found] == [tokens(bind), tokens(ack), tokens(auth3)]
     assert [b.context["smb_command_name"] for b in found] == [
