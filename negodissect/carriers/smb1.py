@@ -287,11 +287,6 @@ SESSION_SETUP_RESPONSE = (
 )
 
 
-def wants(prefix: bytes) -> bool:
-    """Whether an SMB1 PDU starting with ``prefix`` may carry a blob (cheap, before buffering)."""
-    return len(prefix) > 4 and prefix[4] in COMMANDS
-
-
 def parse(pdu: bytes, pipes: PipeState | None = None) -> list[Message | PipeIo]:
     """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU (empty list otherwise); with
     the connection's ``pipes`` state, also what its named-pipe commands do."""
@@ -317,10 +312,12 @@ class PipeState:
         self.pending: dict[bytes, str | int] = {}
 
     def wants(self, prefix: bytes) -> bool:
-        """:func:`wants`, and this connection's named-pipe commands: every TRANSACTION (pipes,
-        mailslots and RAP; never file data), TREE_CONNECT_ANDX responses, requests on a pipe
-        share or an open pipe's FID, responses to requests waiting here; NT_CREATE_ANDX requests
-        anywhere while no pipe share is known (a capture begun after the tree connect)."""
+        """Whether an SMB1 PDU starting with ``prefix`` is worth collecting (cheap, before
+        buffering): NEGOTIATE and SESSION_SETUP_ANDX (blobs), and this connection's named-pipe
+        commands: every TRANSACTION (pipes, mailslots and RAP; never file data),
+        TREE_CONNECT_ANDX responses, requests on a pipe share or an open pipe's FID, responses to
+        requests waiting here; NT_CREATE_ANDX requests anywhere while no pipe share is known (a
+        capture begun after the tree connect)."""
         if len(prefix) <= 4:
             return False
         command = prefix[4]

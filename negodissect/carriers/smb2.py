@@ -312,14 +312,6 @@ ERROR_RESPONSE = (
 GUID_SIZE = 16
 
 
-def wants(prefix: bytes) -> bool:
-    """Whether an SMB2 PDU starting with ``prefix`` may carry a blob (cheap, before buffering)."""
-    if len(prefix) < 24:
-        return False
-    _, _, _, command, _, _, next_command = _HEADER_WORDS.unpack_from(prefix, 4)
-    return command in AUTH_COMMANDS or next_command != 0
-
-
 def format_guid(data: bytes) -> str:
     """A GUID in its registry form, ``{3521747B-D33A-1DBB-468F-AB41EB2D075F}``."""
     return "{" + str(uuid.UUID(bytes_le=data)).upper() + "}"
@@ -363,9 +355,11 @@ class PipeState:
         self.pending: dict[int, str | tuple[int, bytes]] = {}
 
     def wants(self, prefix: bytes) -> bool:
-        """:func:`wants`, and the named-pipe messages of this connection: TREE_CONNECT
-        responses, FSCTL_PIPE_TRANSCEIVE requests, requests on a pipe share or an open pipe,
-        responses to requests waiting here.  Reads and writes of files are not wanted."""
+        """Whether an SMB2 PDU starting with ``prefix`` is worth collecting (cheap, before
+        buffering): NEGOTIATE, SESSION_SETUP and compound chains (a blob may be in them), and
+        the named-pipe messages of this connection: TREE_CONNECT responses,
+        FSCTL_PIPE_TRANSCEIVE requests, requests on a pipe share or an open pipe, responses to
+        requests waiting here.  Reads and writes of files are not wanted."""
         if len(prefix) < 24:
             return False
         _, _, _, command, _, flags, next_command = _HEADER_WORDS.unpack_from(prefix, 4)
