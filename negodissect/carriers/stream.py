@@ -22,8 +22,8 @@ from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_
 from negodissect.transport import tcp
 from negodissect.transport.nbss import Framer, Pdu, StreamFramer, looks_like_smb
 
-#: Carrier modules by the first byte of an SMB protocol id.
-CARRIERS = {0xFE: ("smb2", smb2), 0xFF: ("smb1", smb1)}
+#: First bytes of the SMB2 and SMB1 protocol ids.
+SMB2, SMB1 = 0xFE, 0xFF
 #: The response that ends a session setup round: yielded even with an empty security buffer,
 #: because its status (STATUS_LOGON_FAILURE, STATUS_SUCCESS ...) is the outcome.
 OUTCOME_COMMANDS = {"smb2": smb2.SESSION_SETUP, "smb1": smb1.SMB_COM_SESSION_SETUP_ANDX}
@@ -85,9 +85,9 @@ class Session:
     def wants(self, prefix: bytes) -> bool:
         """Whether a PDU starting with ``prefix`` is worth collecting; counts SMB3 transforms."""
         kind = prefix[0] if prefix else 0
-        if kind == 0xFE:
+        if kind == SMB2:
             return self.smb2_pipes.wants(prefix)
-        if kind == 0xFF:
+        if kind == SMB1:
             return self.smb1_pipes.wants(prefix)
         if kind == TRANSFORM:
             self.encrypted += 1
@@ -265,9 +265,9 @@ class _Pipeline:
                     self._message(conn, direction, str(conn.kind), pdu, message, out)
                 continue
             kind = pdu.data[0]
-            if kind == 0xFE:
+            if kind == SMB2:
                 carrier, items = "smb2", smb2.parse(pdu.data, session.smb2_pipes)
-            elif kind == 0xFF:
+            elif kind == SMB1:
                 carrier, items = "smb1", smb1.parse(pdu.data, session.smb1_pipes)
             else:
                 continue
