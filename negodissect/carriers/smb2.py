@@ -408,9 +408,9 @@ class PipeState:
                 )
                 _forget(evicted, out, offset, end)
                 return file_id
-            elif waiting is not None and status in PIPE_DATA_STATUSES:  # READ, IOCTL
+            elif isinstance(waiting, tuple) and command in (READ, IOCTL):
                 pipe = self.pipes.get(waiting)
-                if pipe is not None:
+                if pipe is not None and status in PIPE_DATA_STATUSES:
                     _data(pipe, 1, pdu, offset, end, values, key, out)
             return None
         if command == CREATE:
