@@ -15,6 +15,7 @@ requests), WRITE_ANDX and READ_ANDX on a pipe's FID, CLOSE.  The AndX chain is f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from struct import Struct
 
 from negodissect.carriers import (
@@ -287,14 +288,16 @@ SESSION_SETUP_RESPONSE = (
 )
 
 
-def parse(pdu: bytes, pipes: PipeState | None = None) -> list[Message | PipeIo]:
+def parse(pdu: bytes, pipes: Callable[[], PipeState] | None = None) -> list[Message | PipeIo]:
     """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU (empty list otherwise); with
-    the connection's ``pipes`` state, also what its named-pipe commands do."""
+    ``pipes`` (which gives the connection's named-pipe state), also what its named-pipe
+    commands do."""
     if len(pdu) < HEADER_SIZE + 1 or pdu[:4] != PROTOCOL_ID:
         return []
     out: list[Message | PipeIo] = [_auth_message(pdu)] if pdu[4] in COMMANDS else []
-    if pipes is not None:
-        pipes.operations(pdu, out)
+    chained = pdu[4] in ANDX_COMMANDS and len(pdu) > 33 and pdu[32] >= 2 and pdu[33] != 0xFF
+    if pipes is not None and (pdu[4] in PIPE_COMMAND_NAMES or chained):
+        pipes().operations(pdu, out)
     return out
 
 
@@ -354,6 +357,8 @@ class PipeState:
                 values = layout.unpack_from(pdu, at + 1)
                 found = dict(zip(_PIPE_NAMES[command, is_response], values, strict=True))
                 self._operation(pdu, command, is_response, status, tid, at, found, out)
+            elif is_response and status not in PIPE_DATA_STATUSES:  # an error answer
+                self.pending.pop(_waiting(pdu), None)
             if command not in ANDX_COMMANDS or word_count < 2 or len(pdu) < at + 5:
                 return
             command, following = pdu[at + 1], _UINT16.unpack_from(pdu, at + 3)[0]
@@ -400,17 +405,8 @@ class PipeState:
                 del self.pending[key]
             pipe = self.pipes.get(waiting)
             if pipe is not None and status in PIPE_DATA_STATUSES:
-                high = values.get("DataLengthHigh", 0) << 16
-                _data(
-                    pipe,
-                    1,
-                    pdu,
-                    command,
-                    at,
-                    values["DataOffset"],
-                    values[_LENGTH[command]] | high,
-                    out,
-                )
+                length = values[_LENGTH[command]] | values.get("DataLengthHigh", 0) << 16
+                _data(pipe, 1, pdu, command, at, values["DataOffset"], length, out)
             return
         if command == SMB_COM_NT_CREATE_ANDX:  # the answer's ResourceType says if it is a pipe
             if tid in self.trees or not self.trees:
@@ -453,6 +449,8 @@ class PipeState:
             _data(pipe, 0, pdu, command, at, start, length, out)
 
 
+#: What a connection without named-pipe traffic wants (only ever read).
+NO_PIPES = PipeState(Pipes())
 #: Data length field of a response with pipe data.
 _LENGTH = {SMB_COM_TRANSACTION: "DataCount", SMB_COM_READ_ANDX: "DataLength"}
 _TRANSACTIONS = frozenset({SMB_COM_TRANSACTION, SMB_COM_TRANSACTION_SECONDARY})
@@ -534,7 +532,7 @@ def describe(pdu: bytes, io: PipeIo) -> Message:
     name = PIPE_COMMAND_NAMES[command]
     body_name, layout, _, _ = PIPE_WORDS[command, is_response]
     body, _, _, _ = _words(root, body_name, pdu, None, io.start)
-    if 2 * pdu[io.start] >= layout_size(layout):
+    if min(2 * pdu[io.start], len(pdu) - io.start - 1) >= layout_size(layout):
         words = Field("words")
         add_fields(words, pdu, io.start + 1, layout)
         body.children[1:1] = words.children

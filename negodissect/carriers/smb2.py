@@ -15,6 +15,7 @@ CLOSE (2.2.15) forgets it.  Only those messages are buffered: file I/O on other 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from struct import Struct
 
 from negodissect.carriers import (
@@ -317,9 +318,10 @@ def format_guid(data: bytes) -> str:
     return "{" + str(uuid.UUID(bytes_le=data)).upper() + "}"
 
 
-def parse(pdu: bytes, pipes: PipeState | None = None) -> list[Message | PipeIo]:
+def parse(pdu: bytes, pipes: Callable[[], PipeState] | None = None) -> list[Message | PipeIo]:
     """Every NEGOTIATE and SESSION_SETUP message of one SMB2 PDU, following compound chains;
-    with the connection's ``pipes`` state, also what its named-pipe messages do."""
+    with ``pipes`` (which gives the connection's named-pipe state), also what its named-pipe
+    messages do."""
     messages: list[Message | PipeIo] = []
     offset = 0
     file_id: bytes | None = None  # of the previous operation in the chain (3.2.4.1.4)
@@ -334,7 +336,7 @@ def parse(pdu: bytes, pipes: PipeState | None = None) -> list[Message | PipeIo]:
         if command in AUTH_COMMANDS:
             messages.append(_message(pdu, offset, end, index))
         elif pipes is not None and command in PIPE_COMMANDS:
-            file_id = pipes.operation(pdu, offset, end, file_id, messages)
+            file_id = pipes().operation(pdu, offset, end, file_id, messages)
         if not next_command:
             break
         offset = end
@@ -441,6 +443,10 @@ class PipeState:
         if command != READ:
             _data(pipe, 0, pdu, offset, end, values, key, out)
         return file_id
+
+
+#: What a connection without named-pipe traffic wants (only ever read).
+NO_PIPES = PipeState(Pipes())
 
 
 def _remember(table: dict, key: object, limit: int, value: object = None) -> None:

@@ -77,23 +77,41 @@ class Session:
         self.compressed = 0  # COMPRESSION_TRANSFORM_HEADER messages seen
         self.offered_smb2 = False  # an SMB1 NEGOTIATE request offered SMB 2.x dialects
         self.smb2_negotiate = False  # an SMB2 NEGOTIATE request was seen
-        self.pipes = dcerpc.Pipes()  # the named pipes open on the connection
+        # Named pipes, made with the first pipe message (most connections have none):
+        self.pipes: dcerpc.Pipes | None = None  # the pipes open on the connection
+        self.smb2_pipes: smb2.PipeState | None = None
+        self.smb1_pipes: smb1.PipeState | None = None
         self.requests: int | None = None  # the TCP direction of SMB requests, once seen
-        self.smb2_pipes = smb2.PipeState(self.pipes)
-        self.smb1_pipes = smb1.PipeState(self.pipes)
 
     def wants(self, prefix: bytes) -> bool:
         """Whether a PDU starting with ``prefix`` is worth collecting; counts SMB3 transforms."""
         kind = prefix[0] if prefix else 0
         if kind == SMB2:
-            return self.smb2_pipes.wants(prefix)
+            return (self.smb2_pipes or smb2.NO_PIPES).wants(prefix)
         if kind == SMB1:
-            return self.smb1_pipes.wants(prefix)
+            return (self.smb1_pipes or smb1.NO_PIPES).wants(prefix)
         if kind == TRANSFORM:
             self.encrypted += 1
         elif kind == COMPRESSION:
             self.compressed += 1
         return False
+
+    def smb2_state(self) -> smb2.PipeState:
+        """The connection's SMB2 named-pipe state (made on first use)."""
+        if self.smb2_pipes is None:
+            self.smb2_pipes = smb2.PipeState(self._pipes())
+        return self.smb2_pipes
+
+    def smb1_state(self) -> smb1.PipeState:
+        """The connection's SMB1 named-pipe state (made on first use)."""
+        if self.smb1_pipes is None:
+            self.smb1_pipes = smb1.PipeState(self._pipes())
+        return self.smb1_pipes
+
+    def _pipes(self) -> dcerpc.Pipes:
+        if self.pipes is None:
+            self.pipes = dcerpc.Pipes()
+        return self.pipes
 
     def framer(self, direction: int) -> Framer:
         framer = self.framers[direction]
@@ -233,7 +251,7 @@ class _Pipeline:
                 self.buffered -= len(framer.buf)
                 self._pdus(conn, direction, framer.finish(), out)
         if type(session) is Session:
-            for pipe in session.pipes.values():
+            for pipe in (session.pipes or {}).values():
                 self._forget(conn, pipe, "still open when the connection ended", out)
             if session.encrypted or session.compressed:
                 out.append(
@@ -266,9 +284,9 @@ class _Pipeline:
                 continue
             kind = pdu.data[0]
             if kind == SMB2:
-                carrier, items = "smb2", smb2.parse(pdu.data, session.smb2_pipes)
+                carrier, items = "smb2", smb2.parse(pdu.data, session.smb2_state)
             elif kind == SMB1:
-                carrier, items = "smb1", smb1.parse(pdu.data, session.smb1_pipes)
+                carrier, items = "smb1", smb1.parse(pdu.data, session.smb1_state)
             else:
                 continue
             for item in items:
@@ -385,7 +403,7 @@ class _Pipeline:
             return
         requests = session.requests
         sides = (0, 1) if requests is None else (direction ^ requests,)
-        for pipe in session.pipes.values():
+        for pipe in (session.pipes or {}).values():
             for side in sides:
                 lost = pipe.flow.framers[side]
                 if lost.peeked:

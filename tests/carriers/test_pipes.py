@@ -481,8 +481,8 @@ def test_file_reads_and_writes_are_not_buffered():
     for direction, message in opened({"samr": FILE_A}):
         framer = session.framer(direction)
         for item in framer.feed(message):
-            smb2.parse(item.data, session.smb2_pipes)
-    assert session.smb2_pipes.trees and (SESSION, FILE_A) in session.pipes
+            smb2.parse(item.data, session.smb2_state)
+    assert session.smb2_state().trees and (SESSION, FILE_A) in session.pipes
     assert session.wants(write(20, FILE_A, b"x" * 40)[1][4:100])
     file_share = bytearray(write(21, FILE_B, b"x" * 40)[1][4:100])
     struct.pack_into("<I", file_share, 36, TREE + 1)

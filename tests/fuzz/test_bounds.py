@@ -327,11 +327,11 @@ def test_pipe_state_is_bounded() -> None:
     answer = bytes(64) + bytes(16) + bytes(8)
     started = time.perf_counter()
     for number in range(5_000):
-        smb2.parse(message(smb2.TREE_CONNECT, tree, number, True), state)
-        smb2.parse(message(smb2.CREATE, create, number, False), state)
-        smb2.parse(message(smb2.CREATE, create, 20_000 + number, False), state)
+        smb2.parse(message(smb2.TREE_CONNECT, tree, number, True), lambda: state)
+        smb2.parse(message(smb2.CREATE, create, number, False), lambda: state)
+        smb2.parse(message(smb2.CREATE, create, 20_000 + number, False), lambda: state)
         body = struct.pack("<H", 89) + answer[2:64] + number.to_bytes(16, "little") + answer[80:]
-        smb2.parse(message(smb2.CREATE, body, 20_000 + number, True), state)
+        smb2.parse(message(smb2.CREATE, body, 20_000 + number, True), lambda: state)
     assert time.perf_counter() - started < 5 * TIME_LIMIT
     assert len(state.trees) == smb2.MAX_PIPE_TREES
     assert len(state.pending) == smb2.MAX_PENDING - 1  # the last CREATE answered
