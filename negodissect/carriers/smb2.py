@@ -405,9 +405,8 @@ class PipeState:
                 _remember(self.trees, (session_id, middle >> 32), MAX_PIPE_TREES)
             elif isinstance(waiting, str) and status == 0:  # CREATE (2.2.14)
                 file_id = values["FileId"]
-                pipe, evicted = self.pipes.open(
-                    (session_id, file_id), waiting, format_guid(file_id)
-                )
+                handle = (session_id, file_id)
+                _, evicted = self.pipes.open(handle, waiting, format_guid(file_id))
                 _forget(evicted, out, offset, end)
                 return file_id
             elif isinstance(waiting, tuple) and command in (READ, IOCTL):
@@ -415,7 +414,9 @@ class PipeState:
                 if pipe is not None and status in PIPE_DATA_STATUSES:
                     _data(pipe, 1, pdu, offset, end, values, key, out)
             return None
-        if command == CREATE:
+        if command == CREATE:  # on a pipe share only (compound chains open files too)
+            if (session_id, middle >> 32) not in self.trees:
+                return None
             start = offset + values["NameOffset"]
             name = pdu[start : min(start + values["NameLength"], end)]
             name = pipe_name(name.decode("utf-16-le", "replace"))

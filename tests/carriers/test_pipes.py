@@ -492,6 +492,18 @@ def test_file_reads_and_writes_are_not_buffered():
     struct.pack_into("<I", other_ioctl, 36, TREE + 1)
     assert not session.wants(bytes(other_ioctl))
     assert not session.wants(read(23, FILE_B, b"", 0)[1][1][4:100])  # no such request waits
+    # a file opened on another share by a compound CREATE + ECHO (wanted as a chain) is no pipe
+    echo = smb2_message(0x0D, struct.pack("<HH", 4, 0), 25)[4:]
+    chain = []
+    for _, message in create(24, "file.txt", FILE_B):
+        pdu = bytearray(message[4:])
+        struct.pack_into("<I", pdu, 36, TREE + 1)
+        struct.pack_into("<I", pdu, 20, (len(pdu) + 7) // 8 * 8)  # NextCommand
+        chain.append(bytes(pdu + bytes(-len(pdu) % 8)) + echo)
+    for pdu in chain:
+        assert session.wants(pdu[:96])
+        smb2.parse(pdu, session.smb2_state)
+    assert list(session.pipes) == [(SESSION, FILE_A)]
 
 
 # ------------------------------------------------------------------ SMB1 edge cases
