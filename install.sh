@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(tshark tcpdump samba smbclient winbind samba-dsdb-modules samba-ad-provision krb5-user
-              slapd ldap-utils xxd bsdextrautils)
+APT_PACKAGES=(tshark tcpdump samba smbclient winbind samba-dsdb-modules samba-ad-provision
+              samba-vfs-modules krb5-user slapd ldap-utils xxd bsdextrautils)
 
 if command -v apt-get >/dev/null 2>&1; then
     sudo=""

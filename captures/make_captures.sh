@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Make small pcaps of real SMB authentication between Samba's smbclient and Samba servers
-# (a standalone smbd and a throwaway AD DC), of NTLM over HTTP between curl and Samba's
-# ntlm_auth (behind http_ntlm_server.py), and of LDAP SASL binds (Samba's AD DC; OpenLDAP's slapd
-# and ldapwhoami for PLAIN and DIGEST-MD5), on 127.0.0.1 only.  See captures/README.md.
+# (a standalone smbd and a throwaway AD DC), of DCE/RPC binds over SMB named pipes by rpcclient,
+# of NTLM over HTTP between curl and Samba's ntlm_auth (behind http_ntlm_server.py), and of LDAP
+# SASL binds (Samba's AD DC; OpenLDAP's slapd and ldapwhoami for PLAIN and DIGEST-MD5), on
+# 127.0.0.1 only.  See captures/README.md.
 #
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
-#              anonymous-refused kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain
-#              (default: all)
+#              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
+#              ldap-sasl ldap-plain (default: all)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
 set -euo pipefail
@@ -17,7 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain)
+    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -217,6 +218,19 @@ refused_anonymous() {  # null sessions against a server that refuses them
     for i in $(seq "$ANONYMOUS_ATTEMPTS"); do client -N -U% -L "$LOOPBACK" -m SMB3 || true; done
 }
 
+rpc_pipes() {  # rpcclient over named pipes, up to PROTOCOL: NTLM binds, sealed then signed
+    local names
+    # 400 names: the lookupnames request and its answer span several DCE/RPC fragments
+    names=$(printf 'nobody%03d ' $(seq 400))
+    # IPC$ connections follow "client ipc max protocol", not --max-protocol
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" \
+        --option="client ipc max protocol=$1" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK[sign,seal]" -c "lsaquery; lookupnames $names; enumdomusers; srvinfo"
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" \
+        --option="client ipc max protocol=$1" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK[sign]" -c "srvinfo"
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -240,6 +254,9 @@ run_standalone() {
             capture smb2-guest guest_logons ;;
         anonymous-refused)
             capture smb2-anonymous-refused refused_anonymous ;;
+        rpc-pipes)
+            capture smb2-rpc-pipes rpc_pipes SMB3
+            capture smb1-rpc-pipes rpc_pipes NT1 ;;
         esac
     done
 }
@@ -306,6 +323,12 @@ krb_success() {
     smbclient_krb "$DC_HOST.${DC_REALM,,}"
 }
 
+rpc_krb() {  # rpcclient over a named pipe of the DC with the ccache: Kerberos binds
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" -I "$LOOPBACK" -m SMB3 \
+        --use-kerberos=required --use-krb5-ccache="$KRB5CCNAME" \
+        "ncacn_np:$DC_HOST.${DC_REALM,,}[sign,seal]" -c 'lsaquery; enumdomusers'
+}
+
 krb_failure() {  # KDC errors on port 88, then an AP-REQ the server cannot decrypt
     kinit_as nosuchuser "$ALICE_PASS"
     kinit_as alice "$WRONG_PASS"
@@ -333,6 +356,9 @@ run_dc() {
         kerberos)
             capture smb2-kerberos krb_success
             capture smb2-kerberos-failure krb_failure ;;
+        rpc-kerberos)
+            kinit_as alice "$ALICE_PASS"
+            capture smb2-rpc-kerberos rpc_krb ;;
         ldap-sasl)
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
@@ -452,7 +478,7 @@ DC_SCENARIOS=()
 HTTP_SCENARIOS=()
 WANT_SLAPD=0
 for s in "${SCENARIOS[@]}"; do
-    if [[ $s == kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
+    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1
     elif [[ -n ${STANDALONE_OPTIONS[$s]:-} ]]; then OWN_SERVER+=("$s")

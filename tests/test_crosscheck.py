@@ -23,7 +23,7 @@ MIN_VALUES = {
     "negoex": 30,
     "smb2": 700,
     "smb1": 60,
-    "dcerpc": 100,
+    "dcerpc": 800,  # with the binds over SMB named pipes and their presentation contexts
     "ldap": 5,
     "http": 8,
 }
@@ -60,6 +60,11 @@ REQUIRED = (
     "smb2.status",
     "smb2.session_id",
     "smb2.message_id",
+    # issue 12: binds over named pipes, their interface and presentation context
+    "dcerpc.ptype",
+    "dcerpc.interface_uuid",
+    "dcerpc.context_id",
+    "dcerpc.ack_result",
 )
 
 

@@ -608,6 +608,16 @@ CONTEXT: tuple[ContextField, ...] = tuple(
         ("dcerpc", "auth_type", "dcerpc.auth_type", "int"),
         ("dcerpc", "auth_level", "dcerpc.auth_level", "int"),
         ("dcerpc", "auth_context_id", "dcerpc.auth_ctx_id", "int"),
+        # C706 12.6.4.1-12.6.4.4 (the first presentation context / result)
+        ("dcerpc", "max_xmit_frag", "dcerpc.cn_max_xmit", "int"),
+        ("dcerpc", "max_recv_frag", "dcerpc.cn_max_recv", "int"),
+        ("dcerpc", "assoc_group_id", "dcerpc.cn_assoc_group", "int"),
+        ("dcerpc", "num_ctx_items", "dcerpc.cn_num_ctx_items", "int"),
+        ("dcerpc", "context_id", "dcerpc.cn_ctx_id", "int"),
+        ("dcerpc", "interface_uuid", "dcerpc.cn_bind_to_uuid", "guid"),
+        ("dcerpc", "sec_addr", "dcerpc.cn_sec_addr", "str"),
+        ("dcerpc", "num_results", "dcerpc.cn_num_results", "int"),
+        ("dcerpc", "ack_result", "dcerpc.cn_ack_result", "int"),
         # RFC 9110 9, 15; RFC 4559 4
         ("http", "method", "http.request.method", "str"),
         ("http", "uri", "http.request.uri", "str"),

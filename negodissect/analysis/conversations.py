@@ -9,7 +9,9 @@ raw NTLM NEGOTIATE / Kerberos AP-REQ, always starts a new conversation.
 
 Carriers plug in with :class:`CarrierRules`: which connection and session a message belongs to,
 whether it is a server announcement, a response, and final.  Other carriers (HTTP, LDAP,
-DCE/RPC) add an entry to :data:`RULES` keyed by ``AuthBlob.carrier``.
+DCE/RPC) add an entry to :data:`RULES` keyed by ``AuthBlob.carrier``.  A DCE/RPC bind over an
+SMB named pipe is a logon of its own ([MS-RPCE] 3.3.1.5.2), apart from the SMB session setup on
+the same connection and from binds on other pipes: its connection is the pipe.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ STATUS_PENDING = 0x00000103
 NTLM_NEGOTIATE, NTLM_CHALLENGE, NTLM_AUTHENTICATE = 1, 2, 3  # MS-NLMP 2.2.1 MessageType
 LDAP_SASL_BIND_IN_PROGRESS = 14  # RFC 4511 4.1.9 resultCode
 DCERPC_BIND_NAK, DCERPC_AUTH3 = 13, 16  # C706 12.6.4 PTYPE
+DCERPC_KERBEROS = 16  # MS-RPCE 2.2.1.1.7 RPC_C_AUTHN_GSS_KERBEROS
 NOT_FINAL_STATUSES = frozenset({STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING})
 #: SMB2 SessionFlags ([MS-SMB2] 2.2.6).
 SESSION_FLAG_IS_GUEST = 0x1
@@ -137,16 +140,31 @@ def _ldap_final(item: DecodedBlob) -> bool:
 
 def _dcerpc_final(item: DecodedBlob) -> bool:
     """MS-RPCE 3.3.1.5.2: AUTH3 is the client's last leg (no answer follows); BIND_NAK ends; a
-    BIND_ACK / ALTER_CONTEXT_RESP ends when its token asks for no more."""
-    ptype = item.blob.context.get("ptype")
-    if ptype in (DCERPC_AUTH3, DCERPC_BIND_NAK):
+    BIND_ACK / ALTER_CONTEXT_RESP ends when its token asks for no more.  Raw Kerberos
+    (RPC_C_AUTHN_GSS_KERBEROS) is DCE style: the client answers the server's AP-REP with an
+    AP-REP of its own (MS-KILE 3.4.5.1), so an AP-REP from the server is not the end."""
+    context = item.blob.context
+    if context.get("ptype") in (DCERPC_AUTH3, DCERPC_BIND_NAK):
         return True
-    return _response(item.blob) and _token_final(item)
+    if not _response(item.blob):
+        return False
+    if context.get("auth_type") == DCERPC_KERBEROS and item.tree.find("ApRep") is not None:
+        return False
+    return _token_final(item)
 
 
-def _carrier_rules(final: Callable[[DecodedBlob], bool], ok: Callable[[int], bool]) -> CarrierRules:
-    """One authentication at a time per TCP connection (HTTP, LDAP and DCE/RPC)."""
-    return CarrierRules(_stream, lambda blob: None, _response, lambda blob: False, final, ok)
+def _pipe(blob: AuthBlob) -> Hashable:
+    """DCE/RPC: the TCP connection, or the named pipe on it (its SMB FileId / FID)."""
+    return (blob.carrier, blob.stream, blob.context.get("file_id"))
+
+
+def _carrier_rules(
+    final: Callable[[DecodedBlob], bool],
+    ok: Callable[[int], bool],
+    connection: Callable[[AuthBlob], Hashable] = _stream,
+) -> CarrierRules:
+    """One authentication at a time per TCP connection (HTTP, LDAP) or DCE/RPC association."""
+    return CarrierRules(connection, lambda blob: None, _response, lambda blob: False, final, ok)
 
 
 #: Conversation rules by ``AuthBlob.carrier``; unknown carriers get :data:`DEFAULT_RULES`.
@@ -155,7 +173,7 @@ RULES: dict[str, CarrierRules] = {
     "smb1": _smb_rules(SMB1_NEGOTIATE),
     "http": _carrier_rules(_http_final, lambda status: 200 <= status < 400),
     "ldap": _carrier_rules(_ldap_final, lambda status: status == STATUS_SUCCESS),
-    "dcerpc": _carrier_rules(_dcerpc_final, lambda status: status == STATUS_SUCCESS),
+    "dcerpc": _carrier_rules(_dcerpc_final, lambda status: status == STATUS_SUCCESS, _pipe),
 }
 DEFAULT_RULES = CarrierRules(
     _stream, lambda blob: None, _response, lambda blob: False, _neg_state_final
@@ -400,6 +418,27 @@ class Conversation:
                     found.realm = found.realm or _child_text(holder, "Realm")
         return found
 
+    def _context(self, key: str) -> Any:
+        """The first value of a carrier fact among the messages (None when none has it)."""
+        return next(
+            (item.blob.context[key] for item in self.messages if item.blob.context.get(key)), None
+        )
+
+    @cached_property
+    def pipe(self) -> str | None:
+        """The named pipe a DCE/RPC bind went over (``\\PIPE\\samr``), None otherwise."""
+        return self._context("pipe")
+
+    @cached_property
+    def interface(self) -> str | None:
+        """The interface a DCE/RPC bind asked for (its first presentation context: a name of
+        carriers.dcerpc.INTERFACES, else the UUID)."""
+        return self._context("interface")
+
+    @cached_property
+    def interface_uuid(self) -> str | None:
+        return self._context("interface_uuid")
+
     @cached_property
     def session_flags(self) -> int:
         flags = [item.blob.context.get("session_flags") for item in self.messages]
@@ -495,6 +534,9 @@ class Conversation:
             "client": self.client,
             "server": self.server,
             "session_id": self.session_id,
+            "pipe": self.pipe,
+            "interface": self.interface,
+            "interface_uuid": self.interface_uuid,
             "first_frame": self.messages[0].blob.frame,
             "last_frame": self.messages[-1].blob.frame,
             "first_time": self.messages[0].blob.time,

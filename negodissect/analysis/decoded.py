@@ -1,7 +1,8 @@
 """Security blobs of a capture, decoded with the negotiation state of their own connection.
 
 RFC 4178 4.2: a NegTokenResp's token belongs to the mechanism chosen earlier in the same
-exchange, so each TCP stream keeps its own :class:`~negodissect.gss.framing.Exchange`.
+exchange, so each TCP stream keeps its own :class:`~negodissect.gss.framing.Exchange`, and so
+does each named pipe on it (DCE/RPC binds over SMB: the ``file_id`` of the blob's context).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def decode_capture(
         from negodissect.carriers.stream import blobs_from_capture
 
         items = blobs_from_capture(path, streams=streams, frames=frames, on_progress=on_progress)
-    exchanges: dict[int, framing.Exchange] = {}
+    exchanges: dict[tuple[int, object], framing.Exchange] = {}
     for item in items:
         if isinstance(item, Notice):
             yield item
@@ -58,11 +59,12 @@ def decode_capture(
         if not item.data and not item.missing:  # an outcome-only message (see carriers.stream)
             yield DecodedBlob(item, Field("securityBlob", summary=_empty(item)))
             continue
-        exchange = exchanges.get(item.stream)
+        key = (item.stream, item.context.get("file_id"))
+        exchange = exchanges.get(key)
         if exchange is None:
             if len(exchanges) >= MAX_EXCHANGES:  # forget the oldest stream's negotiation
                 del exchanges[next(iter(exchanges))]
-            exchange = exchanges[item.stream] = framing.Exchange()
+            exchange = exchanges[key] = framing.Exchange()
         tree = framing.decode_token(item.data, 0, exchange)
         if item.missing:
             tree.note(

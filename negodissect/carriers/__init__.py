@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from struct import Struct
+from typing import Any
 
 from negodissect.field import Field
 
@@ -57,6 +58,26 @@ class Message:
     #: A message of an authentication that has no blob, yielded even so: a response that
     #: answers an authentication step, or an LDAP bind of a SASL mechanism that is not GSS.
     outcome: bool = False
+
+
+@dataclass(slots=True)
+class PipeIo:
+    """What one SMB message does to an open named pipe ([MS-RPCE] 2.1.1.2): bytes written to it
+    (``direction`` 0: WRITE data, IOCTL input, TRANSACTION data) or read from it (1: READ,
+    IOCTL output, TRANSACTION response data) at ``offset`` / ``length`` in the SMB PDU; or, with
+    ``closed``, the pipe closed (or forgotten, ``note`` says why).  ``start`` / ``end`` bound the
+    SMB message in the PDU (SMB1: from its WordCount, ``command`` says which of the AndX chain),
+    for its header tree (the carrier's ``describe``)."""
+
+    pipe: Any  # a carriers.dcerpc.Pipe (that module imports this one)
+    direction: int
+    offset: int
+    length: int
+    start: int
+    end: int
+    command: int = 0
+    closed: bool = False
+    note: str = ""
 
 
 def add_fields(

@@ -1,20 +1,27 @@
-"""Connection-oriented DCE/RPC PDUs that carry auth verifiers (C706 12.6, [MS-RPCE] 2.2.2).
+"""Connection-oriented DCE/RPC PDUs that carry auth verifiers (C706 12.6, [MS-RPCE] 2.2.2), over
+TCP (ncacn_ip_tcp) and over SMB named pipes (ncacn_np, [MS-RPCE] 2.1.1.2).
 
 BIND, BIND_ACK, ALTER_CONTEXT, ALTER_CONTEXT_RESP and AUTH3 carry the security context tokens
 of the auth verifier: the sec_trailer ([MS-RPCE] 2.2.2.11) sits ``auth_length + 8`` bytes before
 the end of the fragment and is followed by ``auth_length`` bytes of token.  With auth_type
 RPC_C_AUTHN_GSS_NEGOTIATE (9) the token is SPNEGO, with RPC_C_AUTHN_WINNT (10) raw NTLMSSP, with
 RPC_C_AUTHN_GSS_KERBEROS (16) a raw (DCE-style) Kerberos message.  REQUEST / RESPONSE verifiers
-are per-message signatures, not context tokens: those PDUs are skipped unbuffered.  Offsets in the
-fields are counted from the start of the PDU (the first byte of the common header).
+are per-message signatures, not context tokens: those PDUs are skipped unbuffered.  The
+presentation context list of BIND / ALTER_CONTEXT (C706 12.6.4.3) and the result list of their
+answers (12.6.4.4) name the interfaces (:data:`INTERFACES`).  Offsets in the fields are counted
+from the start of the PDU (the first byte of the common header).
+
+Over a named pipe, the DCE/RPC fragments are a byte stream per direction written and read by SMB
+messages (:class:`Pipe`): a fragment may span several of them, one may hold several fragments.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from struct import Struct
 
-from negodissect.carriers import Context, Message, add_fields, flag_summary
+from negodissect.carriers import Context, Message, add_fields, flag_summary, layout_size
 from negodissect.field import Field
 from negodissect.transport.nbss import Pdu, RecordFramer
 
@@ -94,6 +101,80 @@ REJECT_REASONS = {
     8: "AUTHENTICATION_TYPE_NOT_RECOGNIZED",
     9: "INVALID_CHECKSUM",
 }
+#: C706 12.6.3.1 p_cont_def_result_t, with [MS-RPCE] 2.2.2.4 negotiate_ack.
+CONTEXT_RESULTS = {
+    0: "acceptance",
+    1: "user_rejection",
+    2: "provider_rejection",
+    3: "negotiate_ack",
+}
+NEGOTIATE_ACK = 3
+#: C706 12.6.3.1 p_provider_reason_t.
+PROVIDER_REASONS = {
+    0: "reason_not_specified",
+    1: "abstract_syntax_not_supported",
+    2: "proposed_transfer_syntaxes_not_supported",
+    3: "local_limit_exceeded",
+}
+#: Well-known interfaces (abstract syntax UUID -> name, specification), named as Windows and
+#: Samba call them (mostly the pipe the interface is served on).  EFSRPC has two UUIDs: one on
+#: \pipe\efsrpc, one on \pipe\lsarpc ([MS-EFSR] 1.9).
+INTERFACES: dict[str, tuple[str, str]] = {
+    "12345778-1234-abcd-ef00-0123456789ac": ("samr", "MS-SAMR"),
+    "12345778-1234-abcd-ef00-0123456789ab": ("lsarpc", "MS-LSAD"),
+    "12345678-1234-abcd-ef00-01234567cffb": ("netlogon", "MS-NRPC"),
+    "df1941c5-fe89-4e79-bf10-463657acf44d": ("efsrpc", "MS-EFSR"),
+    "c681d488-d850-11d0-8c52-00c04fd90f7e": ("efsrpc (lsarpc)", "MS-EFSR"),
+    "12345678-1234-abcd-ef00-0123456789ab": ("spoolss", "MS-RPRN"),
+    "76f03f96-cdfd-44fc-a22c-64950a001209": ("IRemoteWinspool", "MS-PAR"),
+    "e3514235-4b06-11d1-ab04-00c04fc2dcd2": ("drsuapi", "MS-DRSR"),
+    "4b324fc8-1670-01d3-1278-5a47bf6ee188": ("srvsvc", "MS-SRVS"),
+    "6bffd098-a112-3610-9833-46c3f87e345a": ("wkssvc", "MS-WKST"),
+    "338cd001-2244-31f1-aaaa-900038001003": ("winreg", "MS-RRP"),
+    "367abb81-9844-35f1-ad32-98f038001003": ("svcctl", "MS-SCMR"),
+    "e1af8308-5d1f-11c9-91a4-08002b14a0fa": ("epmapper", "C706"),
+    "1ff70682-0a51-30e8-076d-740be8cee98b": ("atsvc", "MS-TSCH"),
+    "86d35949-83c9-4044-b424-db363231fd0c": ("ITaskSchedulerService", "MS-TSCH"),
+    "378e52b0-c0a9-11cf-822d-00aa0051e40f": ("sasec", "MS-TSCH"),
+    "3919286a-b10c-11d0-9ba8-00c04fd92ef5": ("dssetup", "MS-DSSP"),
+    "4fc742e0-4a10-11cf-8273-00aa004ae673": ("netdfs", "MS-DFSNM"),
+    "a8e0653c-2744-4389-a61d-7373df8b2292": ("FileServerVssAgent", "MS-FSRVP"),
+    "3dde7c30-165d-11d1-ab8f-00805f14db40": ("BackupKey", "MS-BKRP"),
+    "91ae6020-9e3c-11cf-8d7c-00aa00c091be": ("ICertPassage", "MS-ICPR"),
+    "82273fdc-e32a-18c3-3f78-827929dc23ea": ("eventlog", "MS-EVEN"),
+    "f6beaff7-1e19-4fbb-9f8f-b89e2018337c": ("IEventService", "MS-EVEN6"),
+    "f5cc5a18-4264-101a-8c59-08002b2f8426": ("nspi", "MS-NSPI"),
+    "a4f1db00-ca47-1067-b31f-00dd010662da": ("emsmdb", "MS-OXCRPC"),
+    "00000131-0000-0000-c000-000000000046": ("IRemUnknown", "MS-DCOM"),
+    "00000143-0000-0000-c000-000000000046": ("IRemUnknown2", "MS-DCOM"),
+    "000001a0-0000-0000-c000-000000000046": ("ISystemActivator", "MS-DCOM"),
+    "4d9f4ab8-7d1c-11cf-861e-0020af6e7c57": ("IActivation", "MS-DCOM"),
+    "99fcfec4-5260-101b-bbcb-00aa0021347a": ("IObjectExporter", "MS-DCOM"),
+    "f309ad18-d86a-11d0-a075-00c04fb68820": ("IWbemLevel1Login", "MS-WMI"),
+}
+#: Transfer syntaxes ([MS-RPCE] 2.2.4.12 NDR, 2.2.4.13 NDR64); the bind time feature
+#: negotiation "syntax" is recognised by its first 8 bytes ([MS-RPCE] 3.3.1.5.3).
+TRANSFER_SYNTAXES = {
+    "8a885d04-1ceb-11c9-9fe8-08002b104860": "NDR",
+    "71710533-beba-4937-8319-b5dbef9ccc36": "NDR64",
+}
+BIND_TIME_FEATURE_PREFIX = "6cb71c2c-9812-4540-"
+#: [MS-RPCE] 2.2.2.14 BindTimeFeatureNegotiationBitmask.
+BIND_TIME_FEATURES = {
+    0x01: "SecurityContextMultiplexingSupported",
+    0x02: "KeepConnectionOnOrphanSupported",
+}
+SYNTAX_SIZE = 20  # p_syntax_id_t: if_uuid (16) + if_version (4)
+BIND_HEAD = (("max_xmit_frag", "H"), ("max_recv_frag", "H"), ("assoc_group_id", "I"))
+CONTEXT_LIST_HEAD = (("n_context_elem", "B"), ("reserved", "B"), ("reserved2", "H"))
+CONTEXT_ELEMENT_HEAD = (("p_cont_id", "H"), ("n_transfer_syn", "B"), ("reserved", "B"))
+RESULT_LIST_HEAD = (("n_results", "B"), ("reserved", "B"), ("reserved2", "H"))
+RESULT_HEAD = (("result", "H"), ("reason", "H"))
+BIND_PTYPES = frozenset({11, 14})
+BIND_ACK_PTYPES = frozenset({12, 15})
+#: Open named pipes tracked per SMB connection; past it the oldest is forgotten (with a note).
+MAX_PIPES = 64
+
 HEADER = (
     ("rpc_vers", "B"),
     ("rpc_vers_minor", "B"),
@@ -136,6 +217,7 @@ class Framer(RecordFramer):
     SYNC = _SYNC
     SYNC_KEEP = 7
     NAME = "DCE/RPC PDU"
+    PEEK = HEADER_SIZE  # the PTYPE decides (frame): a fragment is collected from its header on
 
     def frame(self, out: list[Pdu | str]) -> tuple[int, bool] | None:
         """C706 12.6.3.1: frag_length in the byte order of packed_drep."""
@@ -180,13 +262,56 @@ def _wanted(prefix: bytes) -> bool:
     return True
 
 
+def pipe_name(name: str) -> str:
+    """A pipe as opened on IPC$ (``samr``, ``\\lsarpc``, ``PIPE\\srvsvc``) in its full form,
+    ``\\PIPE\\samr`` ([MS-SMB2] 3.3.5.9: names on a pipe share are relative to \\PIPE\\)."""
+    name = name.lstrip("\\")
+    return "\\PIPE\\" + (name[5:] if name[:5].upper() == "PIPE\\" else name)
+
+
+class Pipe:
+    """One named pipe open on an SMB connection and the DCE/RPC conversation on it ([MS-RPCE]
+    2.1.1.2): its name (None when opened before the capture began), its SMB handle as text, and
+    a :class:`Flow` over its two byte streams (written by the client, read by the server's
+    answers).  ``started[d]`` is (frame, SMB messages) of the fragment being collected in
+    direction ``d``, for the note on a fragment reassembled from several messages."""
+
+    __slots__ = ("flow", "handle", "name", "started")
+
+    def __init__(self, name: str | None, handle: str) -> None:
+        self.name = name
+        self.handle = handle
+        self.flow = Flow()
+        self.started = [(0, 0), (0, 0)]
+
+    @property
+    def label(self) -> str:
+        """``\\PIPE\\samr`` or, for a pipe opened before the capture, its handle."""
+        return self.name or f"pipe {self.handle} (opened before the capture)"
+
+
+class Pipes(dict):
+    """The named pipes open on one SMB connection, by the dialect's handle key (SMB2 SessionId
+    and FileId, SMB1 FID); at most :data:`MAX_PIPES`, the oldest is forgotten first."""
+
+    def open(self, key: object, name: str | None, handle: str) -> tuple[Pipe, Pipe | None]:
+        """The pipe opened as ``key`` (replacing one of the same key), and the pipe forgotten to
+        make room, if any."""
+        evicted = self.pop(key, None)
+        if evicted is None and len(self) >= MAX_PIPES:
+            evicted = self.pop(next(iter(self)))
+        pipe = self[key] = Pipe(name, handle)
+        return pipe, evicted
+
+
 def auth_type_name(auth_type: int) -> str:
     """``SPNEGO`` / ``NTLMSSP`` / ``KERBEROS`` ..., or the number."""
     return AUTH_TYPES.get(auth_type, ("", str(auth_type)))[1]
 
 
 def parse(pdu: bytes) -> Message | None:
-    """Header, sec_trailer and auth_value position of one auth-carrying PDU (None if too short)."""
+    """Header, presentation contexts or results, sec_trailer and auth_value position of one
+    auth-carrying PDU (None if too short)."""
     if len(pdu) < HEADER_SIZE:
         return None
     order = _byte_order(pdu)
@@ -232,7 +357,19 @@ def parse(pdu: bytes) -> Message | None:
         root.children[-1].summary = f"{text} ({code})"
         context["status"], context["status_name"] = code, text
         extra = f", reject reason {text} ({code})"
+    body = len(root.children)
     blob = _auth_verifier(root, pdu, values["auth_length"], order, context)
+    if ptype in BIND_PTYPES or ptype in BIND_ACK_PTYPES:
+        end = len(pdu)
+        if root.children[-1].name == "sec_trailer":  # the body ends before auth_pad_length
+            trailer = root.children[-1]
+            end = max(HEADER_SIZE, trailer.offset - int(trailer.children[2].value or 0))
+        fields = Field("body")
+        if ptype in BIND_PTYPES:
+            extra += _bind_body(fields, pdu, end, order, context)
+        else:
+            extra += _bind_ack_body(fields, pdu, end, order, context)
+        root.children[body:body] = fields.children
     if context["auth_type"] is not None:
         extra += (
             f", auth_type {context['auth_type_name']} ({context['auth_type']}), "
@@ -241,6 +378,169 @@ def parse(pdu: bytes) -> Message | None:
     line = f"MSRPC: {'R' if is_response else 'C'}  {name}: call_id: {call_id}{extra}"
     root.summary = line.split("  ", 1)[1]
     return Message(root, context, line, *blob)
+
+
+def format_uuid(data: bytes, order: str) -> str:
+    """A UUID in its NDR form (C706 Appendix A: the first three fields in the byte order of
+    packed_drep), as text: ``12345778-1234-abcd-ef00-0123456789ac``."""
+    return str(uuid.UUID(bytes_le=data) if order == "<" else uuid.UUID(bytes=data))
+
+
+def interface_name(text: str) -> str:
+    """The name of an interface UUID of :data:`INTERFACES`, else the UUID itself."""
+    return INTERFACES.get(text, (text, ""))[0]
+
+
+def _syntax(
+    parent: Field, name: str, pdu: bytes, offset: int, order: str, names: dict[str, str]
+) -> tuple[str, int, int]:
+    """C706 12.6.3.1 p_syntax_id_t: if_uuid and if_version (major in the low 16 bits, minor in
+    the high 16) -> (UUID text, major, minor).  The caller checks that 20 bytes are there."""
+    text = format_uuid(pdu[offset : offset + 16], order)
+    version = Struct(order + "I").unpack_from(pdu, offset + 16)[0]
+    major, minor = version & 0xFFFF, version >> 16
+    known = names.get(text)
+    if known is None and text.startswith(BIND_TIME_FEATURE_PREFIX):
+        bits = int.from_bytes(pdu[offset + 8 : offset + 16], "little")
+        known = f"bind time feature negotiation, {flag_summary(bits, BIND_TIME_FEATURES)}"
+    shown = f"{known} {{{text}}}" if known else text
+    node = parent.add(name, None, f"{shown} v{major}.{minor}", offset, SYNTAX_SIZE)
+    node.add("if_uuid", pdu[offset : offset + 16], text, offset, 16)
+    node.add("if_version", version, f"{major}.{minor}", offset + 16, 4)
+    return text, major, minor
+
+
+def _bind_body(root: Field, pdu: bytes, end: int, order: str, context: Context) -> str:
+    """C706 12.6.4.3 / 12.6.4.1: max_xmit_frag .. assoc_group_id and the presentation context
+    list; fills the context (first element's interface) and returns text for the one-liner."""
+    head = _fixed(root, "bind", pdu, HEADER_SIZE, end, BIND_HEAD, order, context)
+    if head is None:
+        return ""
+    at = head
+    if end - at < 4:
+        root.note(f"offset {at}: p_context_elem cut short")
+        return ""
+    contexts = root.add("p_context_elem", None, "", at, 4)
+    count = add_fields(contexts, pdu, at, CONTEXT_LIST_HEAD, order)["n_context_elem"]
+    context["num_ctx_items"] = count
+    at += 4
+    names: list[str] = []
+    for index in range(count):
+        if end - at < 4 + SYNTAX_SIZE:
+            contexts.note(
+                f"offset {at}: expected {count} p_cont_elem_t, found {index} (element cut short)"
+            )
+            break
+        element = contexts.add(f"p_cont_elem[{index}]", None, "", at, 0)
+        values = add_fields(element, pdu, at, CONTEXT_ELEMENT_HEAD, order)
+        text, major, minor = _syntax(element, "abstract_syntax", pdu, at + 4, order, _NAMES)
+        at += 4 + SYNTAX_SIZE
+        transfers = values["n_transfer_syn"]
+        for number in range(transfers):
+            if end - at < SYNTAX_SIZE:
+                element.note(f"offset {at}: expected {transfers} transfer_syntaxes, found {number}")
+                break
+            _syntax(element, f"transfer_syntaxes[{number}]", pdu, at, order, TRANSFER_SYNTAXES)
+            at += SYNTAX_SIZE
+        element.length = at - element.offset
+        name = interface_name(text)
+        element.summary = f"p_cont_id {values['p_cont_id']}: {name} v{major}.{minor}"
+        if index == 0:
+            context.update(
+                {
+                    "context_id": values["p_cont_id"],
+                    "interface": name,
+                    "interface_uuid": text,
+                    "interface_version": f"{major}.{minor}",
+                }
+            )
+        names.append(f"{name} v{major}.{minor}")
+    contexts.length = at - contexts.offset
+    contexts.summary = ", ".join(dict.fromkeys(names))
+    return f", {contexts.summary}" if names else ""
+
+
+def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, context: Context) -> str:
+    """C706 12.6.4.4 / 12.6.4.2: max_xmit_frag .. assoc_group_id, sec_addr (the server's port or
+    pipe), and the result list; fills the context (first result) and returns one-liner text."""
+    at = _fixed(root, "bind_ack", pdu, HEADER_SIZE, end, BIND_HEAD, order, context)
+    if at is None:
+        return ""
+    if end - at < 2:
+        root.note(f"offset {at}: sec_addr cut short")
+        return ""
+    length = Struct(order + "H").unpack_from(pdu, at)[0]
+    address = root.add("sec_addr", None, "", at, 2 + length)
+    address.add("length", length, "", at, 2)
+    if length > end - at - 2:
+        address.note(f"offset {at}: expected sec_addr length <= {end - at - 2}, found {length}")
+        address.length = 2
+        return ""
+    port = pdu[at + 2 : at + 2 + length].split(b"\x00", 1)[0].decode("ascii", "backslashreplace")
+    address.add("port_spec", port, "", at + 2, length)
+    address.summary = port
+    context["sec_addr"] = port
+    at += 2 + length
+    padded = (at + 3) & ~3  # C706 12.6.4.4: pad2 restores 4-octet alignment
+    if padded > at:
+        root.add("pad2", pdu[at:padded], "", at, min(padded, end) - at)
+    at = padded
+    if end - at < 4:
+        root.note(f"offset {at}: p_result_list cut short")
+        return ""
+    results = root.add("p_result_list", None, "", at, 4)
+    count = add_fields(results, pdu, at, RESULT_LIST_HEAD, order)["n_results"]
+    context["num_results"] = count
+    at += 4
+    texts: list[str] = []
+    for index in range(count):
+        if end - at < 4 + SYNTAX_SIZE:
+            results.note(f"offset {at}: expected {count} p_result_t, found {index} (cut short)")
+            break
+        item = results.add(f"p_results[{index}]", None, "", at, 4 + SYNTAX_SIZE)
+        values = add_fields(item, pdu, at, RESULT_HEAD, order)
+        result = values["result"]
+        result_name = CONTEXT_RESULTS.get(result, "unknown")
+        item.children[0].summary = f"{result_name} ({result})"
+        reason = item.children[1]
+        if result == NEGOTIATE_ACK:  # [MS-RPCE] 2.2.2.4: the reason holds the feature bits
+            reason.summary = flag_summary(values["reason"], BIND_TIME_FEATURES)
+        else:
+            code = values["reason"]
+            reason.summary = f"{PROVIDER_REASONS.get(code, 'unknown')} ({code})"
+        _syntax(item, "transfer_syntax", pdu, at + 4, order, TRANSFER_SYNTAXES)
+        item.summary = result_name
+        texts.append(result_name)
+        if index == 0:
+            context["ack_result"], context["ack_result_name"] = result, result_name
+        at += 4 + SYNTAX_SIZE
+    results.length = at - results.offset
+    results.summary = ", ".join(texts)
+    return f", {results.summary}" if texts else ""
+
+
+def _fixed(
+    root: Field,
+    name: str,
+    pdu: bytes,
+    at: int,
+    end: int,
+    layout: tuple[tuple[str, str], ...],
+    order: str,
+    context: Context,
+) -> int | None:
+    """The fixed fields after the common header, into ``root`` and the context; the offset after
+    them, None (with a note) when the PDU ends first."""
+    size = layout_size(layout)
+    if end - at < size:
+        root.note(f"offset {at}: expected {size} bytes of the {name} PDU body, found {end - at}")
+        return None
+    context.update(add_fields(root, pdu, at, layout, order))
+    return at + size
+
+
+#: Abstract syntax names for :func:`_syntax`.
+_NAMES = {text: name for text, (name, _) in INTERFACES.items()}
 
 
 def _auth_verifier(

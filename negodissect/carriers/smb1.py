@@ -6,12 +6,29 @@ and the extended-security response ([MS-SMB] 2.2.4.5.2.1: ServerGUID then Securi
 SMB_COM_SESSION_SETUP_ANDX (0x73) with extended security ([MS-SMB] 2.2.4.6.1 request, WordCount
 12; 2.2.4.6.2 response, WordCount 4): SecurityBlobLength bytes at the start of Bytes.  Only the
 first command of an AndX chain can be SESSION_SETUP_ANDX; the next one is named in the context.
+
+Named pipes ([MS-RPCE] 2.1.1.2 ncacn_np, :class:`PipeState`, [MS-CIFS] sections in the code):
+TREE_CONNECT_ANDX to the "IPC" service, NT_CREATE_ANDX (name, then FID), SMB_COM_TRANSACTION
+on ``\\PIPE\\`` (TRANS_TRANSACT_NMPIPE and the other pipe subcommands, with their secondary
+requests), WRITE_ANDX and READ_ANDX on a pipe's FID, CLOSE.  The AndX chain is followed.
 """
 
 from __future__ import annotations
 
-from negodissect.carriers import Context, Message, add_fields, flag_summary, layout_size, one_liner
-from negodissect.carriers.smb2 import format_guid
+from collections.abc import Callable
+from struct import Struct
+
+from negodissect.carriers import (
+    Context,
+    Message,
+    PipeIo,
+    add_fields,
+    flag_summary,
+    layout_size,
+    one_liner,
+)
+from negodissect.carriers.dcerpc import Pipes, pipe_name
+from negodissect.carriers.smb2 import STATUS_BUFFER_OVERFLOW, format_guid
 from negodissect.field import Field
 from negodissect.ntstatus import status_name
 
@@ -41,6 +58,50 @@ SESSION_SETUP_RESPONSE_WORDS = 4
 GUID_SIZE = 16
 #: At most this many dialect strings of a NEGOTIATE request are read.
 MAX_DIALECTS = 64
+SMB_COM_CLOSE = 0x04
+SMB_COM_TRANSACTION = 0x25
+SMB_COM_TRANSACTION_SECONDARY = 0x26
+SMB_COM_READ_ANDX = 0x2E
+SMB_COM_WRITE_ANDX = 0x2F
+SMB_COM_TREE_CONNECT_ANDX = 0x75
+SMB_COM_NT_CREATE_ANDX = 0xA2
+PIPE_COMMAND_NAMES = {
+    SMB_COM_CLOSE: "CLOSE",
+    SMB_COM_TRANSACTION: "TRANSACTION",
+    SMB_COM_TRANSACTION_SECONDARY: "TRANSACTION SECONDARY",
+    SMB_COM_READ_ANDX: "READ ANDX",
+    SMB_COM_WRITE_ANDX: "WRITE ANDX",
+    SMB_COM_TREE_CONNECT_ANDX: "TREE CONNECT ANDX",
+    SMB_COM_NT_CREATE_ANDX: "NT CREATE ANDX",
+}
+#: [MS-CIFS] 2.2.4: commands whose parameters start with AndXCommand, AndXReserved, AndXOffset.
+ANDX_COMMANDS = frozenset({0x24, 0x2D, 0x2E, 0x2F, 0x73, 0x74, 0x75, 0xA2})
+#: At most this many commands of one AndX chain are followed.
+MAX_ANDX = 8
+SMB_FLAGS2_UNICODE = 0x8000
+#: [MS-CIFS] 2.2.5: the pipe subcommands of SMB_COM_TRANSACTION (Setup[0]; Setup[1] is the FID)
+#: that write to the pipe and that read from it.
+TRANS_WRITES = {
+    0x0026: "TRANS_TRANSACT_NMPIPE",
+    0x0031: "TRANS_RAW_WRITE_NMPIPE",
+    0x0037: "TRANS_WRITE_NMPIPE",
+}
+TRANS_READS = {
+    0x0026: "TRANS_TRANSACT_NMPIPE",
+    0x0011: "TRANS_RAW_READ_NMPIPE",
+    0x0036: "TRANS_READ_NMPIPE",
+}
+#: [MS-CIFS] 2.2.4.64.2 ResourceType of a named pipe (byte mode, message mode).
+PIPE_RESOURCE_TYPES = frozenset({0x0001, 0x0002})
+#: [MS-CIFS] 2.2.4.43.1 WriteMode RAW_MODE | MSG_START: in raw (byte) mode a message start begins
+#: with its 2-byte length, which is not pipe data (as Samba's and Windows' servers read it).
+WRITE_RAW_MESSAGE_START = 0x000C
+#: Response statuses that carry pipe data: success, and a pipe message larger than the buffer
+#: (STATUS_BUFFER_OVERFLOW, or ERRDOS/ERRmoredata without NT status codes: [MS-CIFS] 2.2.2.4).
+PIPE_DATA_STATUSES = frozenset({0x00000000, STATUS_BUFFER_OVERFLOW, 0x00EA0001})
+#: Pipe shares (TIDs) and requests waiting for their responses tracked per connection.
+MAX_PIPE_TREES = 64
+MAX_PENDING = 256
 
 HEADER_HEAD = (("Command", "B"), ("Status", "I"), ("Flags", "B"), ("Flags2", "H"), ("PIDHigh", "H"))
 HEADER_TAIL = (("Reserved", "H"), ("TID", "H"), ("PIDLow", "H"), ("UID", "H"), ("MID", "H"))
@@ -69,6 +130,155 @@ SESSION_SETUP_REQUEST = (
     ("Reserved", "I"),
     ("Capabilities", "I"),
 )
+ANDX = (("AndXCommand", "B"), ("AndXReserved", "B"), ("AndXOffset", "H"))
+#: [MS-CIFS] 2.2.4.33.1 (TRANS_TRANSACT_NMPIPE and the other pipe subcommands: two setup words),
+#: 2.2.4.34.1, 2.2.4.33.2 (no setup words), 2.2.4.43.1 / [MS-SMB] 2.2.4.3.1, 2.2.4.42.2 /
+#: [MS-SMB] 2.2.4.2.2, 2.2.4.42.1, 2.2.4.64.1, 2.2.4.64.2, 2.2.4.5.1.
+TRANSACTION_REQUEST = (
+    ("TotalParameterCount", "H"),
+    ("TotalDataCount", "H"),
+    ("MaxParameterCount", "H"),
+    ("MaxDataCount", "H"),
+    ("MaxSetupCount", "B"),
+    ("Reserved1", "B"),
+    ("Flags", "H"),
+    ("Timeout", "I"),
+    ("Reserved2", "H"),
+    ("ParameterCount", "H"),
+    ("ParameterOffset", "H"),
+    ("DataCount", "H"),
+    ("DataOffset", "H"),
+    ("SetupCount", "B"),
+    ("Reserved3", "B"),
+    ("Subcommand", "H"),
+    ("FID", "H"),
+)
+TRANSACTION_SECONDARY_REQUEST = (
+    ("TotalParameterCount", "H"),
+    ("TotalDataCount", "H"),
+    ("ParameterCount", "H"),
+    ("ParameterOffset", "H"),
+    ("ParameterDisplacement", "H"),
+    ("DataCount", "H"),
+    ("DataOffset", "H"),
+    ("DataDisplacement", "H"),
+)
+TRANSACTION_RESPONSE = (
+    ("TotalParameterCount", "H"),
+    ("TotalDataCount", "H"),
+    ("Reserved1", "H"),
+    ("ParameterCount", "H"),
+    ("ParameterOffset", "H"),
+    ("ParameterDisplacement", "H"),
+    ("DataCount", "H"),
+    ("DataOffset", "H"),
+    ("DataDisplacement", "H"),
+    ("SetupCount", "B"),
+    ("Reserved2", "B"),
+)
+WRITE_ANDX_REQUEST = (
+    *ANDX,
+    ("FID", "H"),
+    ("Offset", "I"),
+    ("Timeout", "I"),
+    ("WriteMode", "H"),
+    ("Remaining", "H"),
+    ("DataLengthHigh", "H"),
+    ("DataLength", "H"),
+    ("DataOffset", "H"),
+)
+READ_ANDX_REQUEST = (
+    *ANDX,
+    ("FID", "H"),
+    ("Offset", "I"),
+    ("MaxCountOfBytesToReturn", "H"),
+    ("MinCountOfBytesToReturn", "H"),
+    ("Timeout", "I"),
+    ("Remaining", "H"),
+)
+READ_ANDX_RESPONSE = (
+    *ANDX,
+    ("Available", "H"),
+    ("DataCompactionMode", "H"),
+    ("Reserved1", "H"),
+    ("DataLength", "H"),
+    ("DataOffset", "H"),
+    ("DataLengthHigh", "H"),
+    ("Reserved2", "8s"),
+)
+NT_CREATE_ANDX_REQUEST = (
+    *ANDX,
+    ("Reserved", "B"),
+    ("NameLength", "H"),
+    ("Flags", "I"),
+    ("RootDirectoryFID", "I"),
+    ("DesiredAccess", "I"),
+    ("AllocationSize", "Q"),
+    ("ExtFileAttributes", "I"),
+    ("ShareAccess", "I"),
+    ("CreateDisposition", "I"),
+    ("CreateOptions", "I"),
+    ("ImpersonationLevel", "I"),
+    ("SecurityFlags", "B"),
+)
+NT_CREATE_ANDX_RESPONSE = (
+    *ANDX,
+    ("OpLockLevel", "B"),
+    ("FID", "H"),
+    ("CreateDisposition", "I"),
+    ("CreateTime", "Q"),
+    ("LastAccessTime", "Q"),
+    ("LastWriteTime", "Q"),
+    ("LastChangeTime", "Q"),
+    ("ExtFileAttributes", "I"),
+    ("AllocationSize", "Q"),
+    ("EndOfFile", "Q"),
+    ("ResourceType", "H"),
+    ("NMPipeStatus", "H"),
+    ("Directory", "B"),
+)
+CLOSE_REQUEST = (("FID", "H"), ("LastTimeModified", "I"))
+#: Pipe commands: (command, is response) -> (body name, layout of the leading words, data offset
+#: field, data length field).  Longer forms (WRITE_ANDX and READ_ANDX with OffsetHigh, the
+#: extended NT_CREATE_ANDX response) start the same way.
+PIPE_WORDS: dict[tuple[int, bool], tuple[str, tuple[tuple[str, str], ...], str, str]] = {
+    (SMB_COM_TRANSACTION, False): (
+        "TransactionRequest",
+        TRANSACTION_REQUEST,
+        "DataOffset",
+        "DataCount",
+    ),
+    (SMB_COM_TRANSACTION_SECONDARY, False): (
+        "TransactionSecondaryRequest",
+        TRANSACTION_SECONDARY_REQUEST,
+        "DataOffset",
+        "DataCount",
+    ),
+    (SMB_COM_TRANSACTION, True): (
+        "TransactionResponse",
+        TRANSACTION_RESPONSE,
+        "DataOffset",
+        "DataCount",
+    ),
+    (SMB_COM_WRITE_ANDX, False): (
+        "WriteAndXRequest",
+        WRITE_ANDX_REQUEST,
+        "DataOffset",
+        "DataLength",
+    ),
+    (SMB_COM_READ_ANDX, False): ("ReadAndXRequest", READ_ANDX_REQUEST, "", ""),
+    (SMB_COM_READ_ANDX, True): ("ReadAndXResponse", READ_ANDX_RESPONSE, "DataOffset", "DataLength"),
+    (SMB_COM_NT_CREATE_ANDX, False): ("NTCreateAndXRequest", NT_CREATE_ANDX_REQUEST, "", ""),
+    (SMB_COM_NT_CREATE_ANDX, True): ("NTCreateAndXResponse", NT_CREATE_ANDX_RESPONSE, "", ""),
+    (SMB_COM_CLOSE, False): ("CloseRequest", CLOSE_REQUEST, "", ""),
+}
+_PIPE_STRUCTS = {key: Struct("<" + "".join(c for _, c in v[1])) for key, v in PIPE_WORDS.items()}
+_PIPE_NAMES = {key: tuple(n for n, _ in v[1]) for key, v in PIPE_WORDS.items()}
+#: Where a request's FID sits, counted from the SMB header (WRITE_ANDX / READ_ANDX: after the
+#: AndX words; CLOSE: the first word).
+FID_AT = {SMB_COM_WRITE_ANDX: 37, SMB_COM_READ_ANDX: 37, SMB_COM_CLOSE: 33}
+_UINT16 = Struct("<H")
+
 SESSION_SETUP_RESPONSE = (
     ("AndXCommand", "B"),
     ("AndXReserved", "B"),
@@ -78,17 +288,285 @@ SESSION_SETUP_RESPONSE = (
 )
 
 
-def wants(prefix: bytes) -> bool:
-    """Whether an SMB1 PDU starting with ``prefix`` may carry a blob (cheap, before buffering)."""
-    return len(prefix) > 4 and prefix[4] in COMMANDS
-
-
-def parse(pdu: bytes) -> list[Message]:
-    """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU (empty list otherwise)."""
-    if len(pdu) < HEADER_SIZE + 1 or pdu[:4] != PROTOCOL_ID or pdu[4] not in COMMANDS:
+def parse(pdu: bytes, pipes: Callable[[], PipeState] | None = None) -> list[Message | PipeIo]:
+    """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU (empty list otherwise); with
+    ``pipes`` (which gives the connection's named-pipe state), also what its named-pipe
+    commands do."""
+    if len(pdu) < HEADER_SIZE + 1 or pdu[:4] != PROTOCOL_ID:
         return []
-    command = pdu[4]
+    out: list[Message | PipeIo] = [_auth_message(pdu)] if pdu[4] in COMMANDS else []
+    chained = pdu[4] in ANDX_COMMANDS and len(pdu) > 33 and pdu[32] >= 2 and pdu[33] != 0xFF
+    if pipes is not None and (pdu[4] in PIPE_COMMAND_NAMES or chained):
+        pipes().operations(pdu, out)
+    return out
+
+
+class PipeState:
+    """Per connection, what named-pipe traffic needs: the pipe shares (TIDs of TREE_CONNECT_ANDX
+    to the "IPC" service, [MS-CIFS] 2.2.4.55.2), the open pipes (``pipes``, by FID), and the
+    requests waiting for their responses (by PID and MID, [MS-CIFS] 3.2.5.1): the pipe name of
+    an NT_CREATE_ANDX, the FID of a TRANSACTION or READ_ANDX."""
+
+    __slots__ = ("pending", "pipes", "trees")
+
+    def __init__(self, pipes: Pipes) -> None:
+        self.pipes = pipes
+        self.trees: dict[int, None] = {}  # insertion-ordered set
+        self.pending: dict[bytes, str | int] = {}
+
+    def wants(self, prefix: bytes) -> bool:
+        """Whether an SMB1 PDU starting with ``prefix`` is worth collecting (cheap, before
+        buffering): NEGOTIATE and SESSION_SETUP_ANDX (blobs), and this connection's named-pipe
+        commands: every TRANSACTION (pipes, mailslots and RAP; never file data),
+        TREE_CONNECT_ANDX responses, requests on a pipe share or an open pipe's FID, responses to
+        requests waiting here; NT_CREATE_ANDX requests anywhere while no pipe share is known (a
+        capture begun after the tree connect)."""
+        if len(prefix) <= 4:
+            return False
+        command = prefix[4]
+        if command in COMMANDS or command in _TRANSACTIONS:
+            return True
+        if command not in PIPE_COMMAND_NAMES or len(prefix) < HEADER_SIZE:
+            return False
+        if prefix[9] & SMB_FLAGS_REPLY:
+            return command == SMB_COM_TREE_CONNECT_ANDX or _waiting(prefix) in self.pending
+        if command == SMB_COM_TREE_CONNECT_ANDX:
+            return False
+        if _UINT16.unpack_from(prefix, 24)[0] in self.trees:
+            return True
+        if command == SMB_COM_NT_CREATE_ANDX:  # pipe shares unknown: the answer will tell
+            return not self.trees
+        at = FID_AT.get(command, len(prefix))
+        return len(prefix) >= at + 2 and _UINT16.unpack_from(prefix, at)[0] in self.pipes
+
+    def operations(self, pdu: bytes, out: list) -> None:
+        """Follow the named-pipe commands of one PDU along its AndX chain ([MS-CIFS] 2.2.3.4),
+        appending a :class:`PipeIo` for the bytes each moves or the pipe it closes."""
+        is_response = bool(pdu[9] & SMB_FLAGS_REPLY)
+        status = int.from_bytes(pdu[5:9], "little")
+        tid = _UINT16.unpack_from(pdu, 24)[0]
+        command, at = pdu[4], HEADER_SIZE
+        for _ in range(MAX_ANDX):
+            if at >= len(pdu):
+                return
+            word_count = pdu[at]
+            layout = _PIPE_STRUCTS.get((command, is_response))
+            if command == SMB_COM_TREE_CONNECT_ANDX and is_response and status == 0:
+                self._tree(pdu, at, tid)
+            elif layout is not None and min(2 * word_count, len(pdu) - at - 1) >= layout.size:
+                values = layout.unpack_from(pdu, at + 1)
+                found = dict(zip(_PIPE_NAMES[command, is_response], values, strict=True))
+                self._operation(pdu, command, is_response, status, tid, at, found, out)
+            elif is_response and status not in PIPE_DATA_STATUSES:  # an error answer
+                self.pending.pop(_waiting(pdu), None)
+            if command not in ANDX_COMMANDS or word_count < 2 or len(pdu) < at + 5:
+                return
+            command, following = pdu[at + 1], _UINT16.unpack_from(pdu, at + 3)[0]
+            if command == 0xFF or following <= at:
+                return
+            at = following
+
+    def _tree(self, pdu: bytes, at: int, tid: int) -> None:
+        """[MS-CIFS] 2.2.4.55.2: a tree connect answered with the Service "IPC" is a pipe
+        share."""
+        words_end = at + 1 + 2 * pdu[at]
+        if pdu[words_end + 2 : words_end + 6] == b"IPC\x00":
+            _remember(self.trees, tid, MAX_PIPE_TREES)
+
+    def _operation(
+        self,
+        pdu: bytes,
+        command: int,
+        is_response: bool,
+        status: int,
+        tid: int,
+        at: int,
+        values: dict[str, int],
+        out: list,
+    ) -> None:
+        """One command of the chain, with its leading parameter words in ``values``."""
+        key = _waiting(pdu)
+        if is_response:
+            waiting = self.pending.get(key)
+            if command == SMB_COM_NT_CREATE_ANDX:
+                self.pending.pop(key, None)
+                is_pipe = values["ResourceType"] in PIPE_RESOURCE_TYPES
+                if isinstance(waiting, str) and status == 0 and is_pipe:
+                    fid = values["FID"]
+                    _, evicted = self.pipes.open(fid, waiting, f"FID 0x{fid:04X}")
+                    _forget(evicted, out, at, len(pdu), command)
+                return
+            if not isinstance(waiting, int):
+                return
+            done = command != SMB_COM_TRANSACTION or (
+                values["DataDisplacement"] + values["DataCount"] >= values["TotalDataCount"]
+            )
+            if done or status not in PIPE_DATA_STATUSES:
+                del self.pending[key]
+            pipe = self.pipes.get(waiting)
+            if pipe is not None and status in PIPE_DATA_STATUSES:
+                length = values[_LENGTH[command]] | values.get("DataLengthHigh", 0) << 16
+                _data(pipe, 1, pdu, command, at, values["DataOffset"], length, out)
+            return
+        if command == SMB_COM_NT_CREATE_ANDX:  # the answer's ResourceType says if it is a pipe
+            if tid in self.trees or not self.trees:
+                _remember(self.pending, key, MAX_PENDING, pipe_name(_name(pdu, at, values)))
+            return
+        if command == SMB_COM_TRANSACTION_SECONDARY:
+            fid = self.pending.get(key)
+            pipe = self.pipes.get(fid) if isinstance(fid, int) else None
+            if pipe is not None:
+                _data(pipe, 0, pdu, command, at, values["DataOffset"], values["DataCount"], out)
+            return
+        subcommand = values.get("Subcommand")
+        pipe_subcommand = subcommand in TRANS_WRITES or subcommand in TRANS_READS
+        if command == SMB_COM_TRANSACTION and not pipe_subcommand:
+            return
+        fid = values["FID"]
+        pipe = self.pipes.get(fid)
+        if command == SMB_COM_CLOSE:
+            if pipe is not None:
+                del self.pipes[fid]
+                out.append(PipeIo(pipe, 0, 0, 0, at, len(pdu), command, closed=True))
+            return
+        if pipe is None:  # opened before the capture began (or forgotten)
+            if not (tid in self.trees or _pipe_transaction(pdu, at, command)):
+                return
+            pipe, evicted = self.pipes.open(fid, None, f"FID 0x{fid:04X}")
+            _forget(evicted, out, at, len(pdu), command)
+        if command == SMB_COM_READ_ANDX:
+            _remember(self.pending, key, MAX_PENDING, fid)
+        elif command == SMB_COM_TRANSACTION:
+            if subcommand in TRANS_READS or values["TotalDataCount"] > values["DataCount"]:
+                _remember(self.pending, key, MAX_PENDING, fid)
+            if subcommand in TRANS_WRITES:
+                _data(pipe, 0, pdu, command, at, values["DataOffset"], values["DataCount"], out)
+        else:  # WRITE_ANDX
+            start = values["DataOffset"]
+            length = values["DataLength"] | values["DataLengthHigh"] << 16
+            if values["WriteMode"] & WRITE_RAW_MESSAGE_START == WRITE_RAW_MESSAGE_START:
+                start, length = start + 2, length - 2
+            _data(pipe, 0, pdu, command, at, start, length, out)
+
+
+#: What a connection without named-pipe traffic wants (only ever read).
+NO_PIPES = PipeState(Pipes())
+#: Data length field of a response with pipe data.
+_LENGTH = {SMB_COM_TRANSACTION: "DataCount", SMB_COM_READ_ANDX: "DataLength"}
+_TRANSACTIONS = frozenset({SMB_COM_TRANSACTION, SMB_COM_TRANSACTION_SECONDARY})
+
+
+def _waiting(data: bytes) -> bytes:
+    """PIDHigh, PIDLow and MID: what pairs a response with its request ([MS-CIFS] 3.2.5.1)."""
+    return data[12:14] + data[26:28] + data[30:32]
+
+
+def _remember(table: dict, key: object, limit: int, value: object = None) -> None:
+    """``table[key] = value``, forgetting the oldest entry past ``limit``."""
+    table.pop(key, None)
+    if len(table) >= limit:
+        del table[next(iter(table))]
+    table[key] = value
+
+
+def _forget(evicted: object, out: list, at: int, end: int, command: int) -> None:
+    if evicted is not None:
+        note = "more than MAX_PIPES open"
+        out.append(PipeIo(evicted, 0, 0, 0, at, end, command, closed=True, note=note))
+
+
+def _data(
+    pipe: object,
+    direction: int,
+    pdu: bytes,
+    command: int,
+    at: int,
+    start: int,
+    length: int,
+    out: list,
+) -> None:
+    """A :class:`PipeIo` for the data of a command (offset from the SMB header), clipped."""
+    if length > 0 and HEADER_SIZE <= start < len(pdu):
+        io = PipeIo(pipe, direction, start, min(length, len(pdu) - start), at, len(pdu), command)
+        out.append(io)
+
+
+def _bytes_start(pdu: bytes, at: int) -> int:
+    """Where the Bytes of the command whose WordCount is at ``at`` begin."""
+    return at + 3 + 2 * pdu[at]
+
+
+def _name(pdu: bytes, at: int, values: dict[str, int]) -> str:
+    """[MS-CIFS] 2.2.4.64.1: the NT_CREATE_ANDX FileName, UTF-16LE after a pad byte that aligns
+    it to the header, or OEM."""
+    start = _bytes_start(pdu, at)
+    unicode = bool(_UINT16.unpack_from(pdu, 10)[0] & SMB_FLAGS2_UNICODE)
+    if unicode and start % 2:
+        start += 1
+    raw = pdu[start : start + values["NameLength"]]
+    text = (
+        raw.decode("utf-16-le", "replace") if unicode else raw.decode("ascii", "backslashreplace")
+    )
+    return text.rstrip("\x00")
+
+
+def _pipe_transaction(pdu: bytes, at: int, command: int) -> bool:
+    """Whether a TRANSACTION request's Name is ``\\PIPE\\`` ([MS-CIFS] 2.2.4.33.1), for a FID
+    opened before the capture began."""
+    if command != SMB_COM_TRANSACTION:
+        return False
+    start = _bytes_start(pdu, at)
+    head = pdu[start : start + 16].replace(b"\x00", b"").upper()
+    return head.startswith(b"\\PIPE\\")
+
+
+def describe(pdu: bytes, io: PipeIo) -> Message:
+    """The SMB1 message of a :class:`PipeIo` as a header tree and context (for the DCE/RPC PDU
+    its data completes)."""
+    command = io.command
+    first = pdu[4]
     root = Field("SMB", None, "", 0, len(pdu))
+    first_name = COMMANDS.get(first) or PIPE_COMMAND_NAMES.get(first, f"0x{first:02X}")
+    _, values, header_context = _header(root, pdu, first, first_name)
+    is_response = bool(header_context["is_response"])
+    name = PIPE_COMMAND_NAMES[command]
+    body_name, layout, _, _ = PIPE_WORDS[command, is_response]
+    body, _, _, _ = _words(root, body_name, pdu, None, io.start)
+    if min(2 * pdu[io.start], len(pdu) - io.start - 1) >= layout_size(layout):
+        words = Field("words")
+        add_fields(words, pdu, io.start + 1, layout)
+        body.children[1:1] = words.children
+    pipe = io.pipe
+    for node in body.children:
+        if node.name == "FID":
+            node.summary = f"0x{node.value:04X} ({pipe.label})"
+        elif node.name == "Subcommand":
+            text = TRANS_WRITES.get(node.value) or TRANS_READS.get(node.value)  # type: ignore[arg-type]
+            node.summary = f"{text or 'unknown'} (0x{node.value:04X})"
+    moved = "written to" if io.direction == 0 else "read from"
+    root.add("Buffer", None, f"{io.length} bytes {moved} {pipe.label}", io.offset, io.length)
+    status = values["Status"]
+    line = one_liner(
+        "SMB", is_response, status, header_context["status_name"], f"{name} (0x{command:X})"
+    )  # type: ignore[arg-type]
+    root.summary = line.split(": ", 1)[1]
+    context: Context = {
+        "smb": "smb1",
+        "smb_command": command,
+        "smb_command_name": name,
+        "smb_message_id": values["MID"],
+        "smb_session_id": values["UID"],
+        "smb_tree_id": values["TID"],
+        "smb_process_id": header_context["process_id"],
+        "smb_status": status if is_response else None,
+        "file_id": pipe.handle,
+        "pipe": pipe.name,
+    }
+    return Message(root, context, line)
+
+
+def _header(root: Field, pdu: bytes, command: int, name: str) -> tuple[Field, dict, Context]:
+    """[MS-CIFS] 2.2.3.1: the 32-byte header as fields -> (header, values, context)."""
     header = root.add("SMBHeader", None, "", 0, HEADER_SIZE)
     header.add("Protocol", pdu[:4], "0xFF 'SMB'", 0, 4)
     values = add_fields(header, pdu, 4, HEADER_HEAD)
@@ -97,30 +575,39 @@ def parse(pdu: bytes) -> list[Message]:
     is_response = bool(values["Flags"] & SMB_FLAGS_REPLY)
     status = values["Status"]
     nt_status = bool(values["Flags2"] & SMB_FLAGS2_NT_STATUS)
-    name = status_name(status) if nt_status else None
+    status_text = status_name(status) if nt_status else None
     header.children[2].summary = (
-        f"{name or 'unknown'} (0x{status:08X})"
+        f"{status_text or 'unknown'} (0x{status:08X})"
         if nt_status
         else f"ErrorClass=0x{status & 0xFF:02X}, ErrorCode=0x{status >> 16:04X}"
     )
     header.children[4].summary = flag_summary(values["Flags2"], FLAGS2)
     context: Context = {
         "command": command,
-        "command_name": COMMANDS[command],
+        "command_name": name,
         "is_response": is_response,
         "message_id": values["MID"],
         "session_id": values["UID"],
         "tree_id": values["TID"],
         "process_id": values["PIDHigh"] << 16 | values["PIDLow"],
         "status": status if is_response else None,
-        "status_name": name if is_response else None,
+        "status_name": status_text if is_response else None,
         "flags": values["Flags"],
         "flags2": values["Flags2"],
     }
     header.summary = (
-        f"{'R' if is_response else 'C'} {COMMANDS[command]} (0x{command:X}), "
+        f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
         f"MID={values['MID']}, UID=0x{values['UID']:X}"
     )
+    return header, values, context
+
+
+def _auth_message(pdu: bytes) -> Message:
+    """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU."""
+    command = pdu[4]
+    root = Field("SMB", None, "", 0, len(pdu))
+    _, values, context = _header(root, pdu, command, COMMANDS[command])
+    is_response, status, name = context["is_response"], values["Status"], context["status_name"]
     if command == SMB_COM_NEGOTIATE and not is_response:
         blob = _negotiate_request(root, pdu, context)
         extra = ""
@@ -130,33 +617,39 @@ def parse(pdu: bytes) -> list[Message]:
         blob = _session_setup(root, pdu, is_response, context)
         extra = ""
     line = one_liner(
-        "SMB", is_response, status, name, f"{COMMANDS[command]} (0x{command:X}){extra}"
+        "SMB", bool(is_response), status, name, f"{COMMANDS[command]} (0x{command:X}){extra}"
     )
     root.summary = line.split(": ", 1)[1]
     context["security_blob_offset"], context["security_blob_length"] = blob
-    return [Message(root, context, line, *blob)]
+    return Message(root, context, line, *blob)
 
 
-def _words(root: Field, name: str, pdu: bytes, layout: tuple[tuple[str, str], ...] | None):
-    """WordCount, the parameter words (as ``layout`` when it matches WordCount) and ByteCount.
+def _words(
+    root: Field,
+    name: str,
+    pdu: bytes,
+    layout: tuple[tuple[str, str], ...] | None,
+    at: int = HEADER_SIZE,
+):
+    """WordCount, the parameter words (as ``layout`` when it matches WordCount) and ByteCount of
+    the command whose WordCount is at ``at`` (the first command's follows the header).
 
     Returns (body, values, start of Bytes, ByteCount) -- values empty when the words do not have
     the expected form or are cut short.
     """
-    body = root.add(name, None, "", HEADER_SIZE, 0)
-    word_count = pdu[HEADER_SIZE]
-    body.add("WordCount", word_count, "", HEADER_SIZE, 1)
-    words_end = HEADER_SIZE + 1 + 2 * word_count
+    body = root.add(name, None, "", at, 0)
+    word_count = pdu[at]
+    body.add("WordCount", word_count, "", at, 1)
+    words_end = at + 1 + 2 * word_count
     if words_end + 2 > len(pdu):
         body.note(
-            f"offset {HEADER_SIZE}: expected {2 * word_count + 3} bytes of parameters, "
-            f"found {len(pdu) - HEADER_SIZE}"
+            f"offset {at}: expected {2 * word_count + 3} bytes of parameters, found {len(pdu) - at}"
         )
-        body.length = len(pdu) - HEADER_SIZE
+        body.length = len(pdu) - at
         return body, {}, len(pdu), 0
     values: dict[str, int] = {}
     if layout is not None and layout_size(layout) == 2 * word_count:
-        values = add_fields(body, pdu, HEADER_SIZE + 1, layout)
+        values = add_fields(body, pdu, at + 1, layout)
     byte_count = int.from_bytes(pdu[words_end : words_end + 2], "little")
     body.add("ByteCount", byte_count, "", words_end, 2)
     available = len(pdu) - words_end - 2
@@ -165,7 +658,7 @@ def _words(root: Field, name: str, pdu: bytes, layout: tuple[tuple[str, str], ..
             f"offset {words_end}: expected ByteCount <= {available}, found {byte_count}"
         )
         byte_count = available
-    body.length = words_end + 2 + byte_count - HEADER_SIZE
+    body.length = words_end + 2 + byte_count - at
     return body, values, words_end + 2, byte_count
 
 

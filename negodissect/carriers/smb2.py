@@ -1,17 +1,33 @@
-"""SMB2/SMB3 messages that carry security blobs ([MS-SMB2]).
+"""SMB2/SMB3 messages that carry security blobs ([MS-SMB2]), and named-pipe traffic.
 
 2.2.1 header (sync and async forms), 2.2.3/2.2.4 NEGOTIATE request/response (the response's
 SecurityBuffer holds the server's SPNEGO NegTokenInit2), 2.2.5/2.2.6 SESSION_SETUP request/response,
 2.2.2 ERROR response; compound chains through NextCommand (3.2.4.1.4).  Offsets in the fields are
 counted from the start of the PDU (after the 4-byte transport header).
+
+Named pipes ([MS-RPCE] 2.1.1.2 ncacn_np, :class:`PipeState`): a TREE_CONNECT response with
+ShareType PIPE (2.2.10) marks a pipe share; CREATE request (2.2.13: the name) and response
+(2.2.14: the FileId) open a pipe; WRITE requests (2.2.21), READ requests and responses (2.2.19,
+2.2.20) and IOCTL FSCTL_PIPE_TRANSCEIVE requests and responses (2.2.31, 2.2.32) move its bytes;
+CLOSE (2.2.15) forgets it.  Only those messages are buffered: file I/O on other shares is not.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from struct import Struct
 
-from negodissect.carriers import Context, Message, add_fields, flag_summary, layout_size, one_liner
+from negodissect.carriers import (
+    Context,
+    Message,
+    PipeIo,
+    add_fields,
+    flag_summary,
+    layout_size,
+    one_liner,
+)
+from negodissect.carriers.dcerpc import Pipes, pipe_name
 from negodissect.field import Field
 from negodissect.ntstatus import status_name
 
@@ -22,8 +38,35 @@ COMPRESSION_PROTOCOL_ID = b"\xfcSMB"
 HEADER_SIZE = 64
 NEGOTIATE = 0x0000
 SESSION_SETUP = 0x0001
+TREE_CONNECT = 0x0003
+CREATE = 0x0005
+CLOSE = 0x0006
+READ = 0x0008
+WRITE = 0x0009
+IOCTL = 0x000B
 #: Commands whose messages can carry a security buffer.
 AUTH_COMMANDS = frozenset({NEGOTIATE, SESSION_SETUP})
+#: Commands of named-pipe traffic.
+PIPE_COMMANDS = frozenset({TREE_CONNECT, CREATE, CLOSE, READ, WRITE, IOCTL})
+#: 2.2.10 ShareType of a named-pipe share (IPC$).
+SHARE_TYPE_PIPE = 0x02
+#: 2.2.31 / [MS-FSCC] 2.3.49: write to a pipe and read its answer in one IOCTL.
+FSCTL_PIPE_TRANSCEIVE = 0x0011C017
+STATUS_PENDING = 0x00000103
+STATUS_BUFFER_OVERFLOW = 0x80000005
+#: READ / IOCTL response statuses with data: a pipe message larger than the buffer comes in
+#: parts with STATUS_BUFFER_OVERFLOW (3.3.4.4).
+PIPE_DATA_STATUSES = frozenset({0x00000000, STATUS_BUFFER_OVERFLOW})
+FLAGS_RELATED_OPERATIONS = 0x4
+#: 3.2.4.1.4: the FileId of a related operation, "the one of the previous operation".
+RELATED_FILE_ID = b"\xff" * 16
+FILE_ID_SIZE = 16
+#: Pipe shares (TreeIds) and requests waiting for their answer (CREATE, READ, IOCTL) tracked per
+#: connection; past either, the oldest is forgotten.
+MAX_PIPE_TREES = 64
+MAX_PENDING = 256
+#: Where a request's FileId sits, counted from its SMB2 header (2.2.15, 2.2.19, 2.2.21, 2.2.31).
+FILE_ID_AT = {CLOSE: 72, READ: 80, WRITE: 80, IOCTL: 72}
 #: At most this many messages of one compound chain are looked at.
 MAX_COMPOUND = 64
 
@@ -141,6 +184,126 @@ SESSION_SETUP_RESPONSE = (
     ("SecurityBufferOffset", "H"),
     ("SecurityBufferLength", "H"),
 )
+TREE_CONNECT_RESPONSE = (
+    ("StructureSize", "H"),
+    ("ShareType", "B"),
+    ("Reserved", "B"),
+    ("ShareFlags", "I"),
+    ("Capabilities", "I"),
+    ("MaximalAccess", "I"),
+)
+CREATE_REQUEST = (
+    ("StructureSize", "H"),
+    ("SecurityFlags", "B"),
+    ("RequestedOplockLevel", "B"),
+    ("ImpersonationLevel", "I"),
+    ("SmbCreateFlags", "Q"),
+    ("Reserved", "Q"),
+    ("DesiredAccess", "I"),
+    ("FileAttributes", "I"),
+    ("ShareAccess", "I"),
+    ("CreateDisposition", "I"),
+    ("CreateOptions", "I"),
+    ("NameOffset", "H"),
+    ("NameLength", "H"),
+    ("CreateContextsOffset", "I"),
+    ("CreateContextsLength", "I"),
+)
+CREATE_RESPONSE = (
+    ("StructureSize", "H"),
+    ("OplockLevel", "B"),
+    ("Flags", "B"),
+    ("CreateAction", "I"),
+    ("CreationTime", "Q"),
+    ("LastAccessTime", "Q"),
+    ("LastWriteTime", "Q"),
+    ("ChangeTime", "Q"),
+    ("AllocationSize", "Q"),
+    ("EndofFile", "Q"),
+    ("FileAttributes", "I"),
+    ("Reserved2", "I"),
+    ("FileId", "16s"),
+    ("CreateContextsOffset", "I"),
+    ("CreateContextsLength", "I"),
+)
+CLOSE_REQUEST = (("StructureSize", "H"), ("Flags", "H"), ("Reserved", "I"), ("FileId", "16s"))
+READ_REQUEST = (
+    ("StructureSize", "H"),
+    ("Padding", "B"),
+    ("Flags", "B"),
+    ("Length", "I"),
+    ("Offset", "Q"),
+    ("FileId", "16s"),
+    ("MinimumCount", "I"),
+    ("Channel", "I"),
+    ("RemainingBytes", "I"),
+    ("ReadChannelInfoOffset", "H"),
+    ("ReadChannelInfoLength", "H"),
+)
+READ_RESPONSE = (
+    ("StructureSize", "H"),
+    ("DataOffset", "B"),
+    ("Reserved", "B"),
+    ("DataLength", "I"),
+    ("DataRemaining", "I"),
+    ("Reserved2", "I"),
+)
+WRITE_REQUEST = (
+    ("StructureSize", "H"),
+    ("DataOffset", "H"),
+    ("Length", "I"),
+    ("Offset", "Q"),
+    ("FileId", "16s"),
+    ("Channel", "I"),
+    ("RemainingBytes", "I"),
+    ("WriteChannelInfoOffset", "H"),
+    ("WriteChannelInfoLength", "H"),
+    ("Flags", "I"),
+)
+IOCTL_REQUEST = (
+    ("StructureSize", "H"),
+    ("Reserved", "H"),
+    ("CtlCode", "I"),
+    ("FileId", "16s"),
+    ("InputOffset", "I"),
+    ("InputCount", "I"),
+    ("MaxInputResponse", "I"),
+    ("OutputOffset", "I"),
+    ("OutputCount", "I"),
+    ("MaxOutputResponse", "I"),
+    ("Flags", "I"),
+    ("Reserved2", "I"),
+)
+IOCTL_RESPONSE = (
+    ("StructureSize", "H"),
+    ("Reserved", "H"),
+    ("CtlCode", "I"),
+    ("FileId", "16s"),
+    ("InputOffset", "I"),
+    ("InputCount", "I"),
+    ("OutputOffset", "I"),
+    ("OutputCount", "I"),
+    ("Flags", "I"),
+    ("Reserved2", "I"),
+)
+#: Pipe messages: (command, is response) -> (body name, layout, data offset field, data length
+#: field); the offsets count from the SMB2 header.
+PIPE_BODIES: dict[tuple[int, bool], tuple[str, tuple[tuple[str, str], ...], str, str]] = {
+    (CREATE, False): ("CreateRequest", CREATE_REQUEST, "", ""),
+    (CREATE, True): ("CreateResponse", CREATE_RESPONSE, "", ""),
+    (TREE_CONNECT, True): ("TreeConnectResponse", TREE_CONNECT_RESPONSE, "", ""),
+    (CLOSE, False): ("CloseRequest", CLOSE_REQUEST, "", ""),
+    (READ, False): ("ReadRequest", READ_REQUEST, "", ""),
+    (READ, True): ("ReadResponse", READ_RESPONSE, "DataOffset", "DataLength"),
+    (WRITE, False): ("WriteRequest", WRITE_REQUEST, "DataOffset", "Length"),
+    (IOCTL, False): ("IoctlRequest", IOCTL_REQUEST, "InputOffset", "InputCount"),
+    (IOCTL, True): ("IoctlResponse", IOCTL_RESPONSE, "OutputOffset", "OutputCount"),
+}
+_PIPE_STRUCTS = {key: Struct("<" + "".join(c for _, c in v[1])) for key, v in PIPE_BODIES.items()}
+_PIPE_NAMES = {key: tuple(n for n, _ in v[1]) for key, v in PIPE_BODIES.items()}
+_UINT32 = Struct("<I")
+_UINT64 = Struct("<Q")
+_TREE_SESSION = Struct("<IQ")  # TreeId, SessionId (sync header)
 ERROR_RESPONSE = (
     ("StructureSize", "H"),
     ("ErrorContextCount", "B"),
@@ -150,23 +313,18 @@ ERROR_RESPONSE = (
 GUID_SIZE = 16
 
 
-def wants(prefix: bytes) -> bool:
-    """Whether an SMB2 PDU starting with ``prefix`` may carry a blob (cheap, before buffering)."""
-    if len(prefix) < 24:
-        return False
-    _, _, _, command, _, _, next_command = _HEADER_WORDS.unpack_from(prefix, 4)
-    return command in AUTH_COMMANDS or next_command != 0
-
-
 def format_guid(data: bytes) -> str:
     """A GUID in its registry form, ``{3521747B-D33A-1DBB-468F-AB41EB2D075F}``."""
     return "{" + str(uuid.UUID(bytes_le=data)).upper() + "}"
 
 
-def parse(pdu: bytes) -> list[Message]:
-    """Every NEGOTIATE and SESSION_SETUP message of one SMB2 PDU, following compound chains."""
-    messages: list[Message] = []
+def parse(pdu: bytes, pipes: Callable[[], PipeState] | None = None) -> list[Message | PipeIo]:
+    """Every NEGOTIATE and SESSION_SETUP message of one SMB2 PDU, following compound chains;
+    with ``pipes`` (which gives the connection's named-pipe state), also what its named-pipe
+    messages do."""
+    messages: list[Message | PipeIo] = []
     offset = 0
+    file_id: bytes | None = None  # of the previous operation in the chain (3.2.4.1.4)
     for index in range(MAX_COMPOUND):
         if len(pdu) - offset < HEADER_SIZE or pdu[offset : offset + 4] != PROTOCOL_ID:
             break
@@ -177,10 +335,197 @@ def parse(pdu: bytes) -> list[Message]:
             next_command = 0
         if command in AUTH_COMMANDS:
             messages.append(_message(pdu, offset, end, index))
+        elif pipes is not None and command in PIPE_COMMANDS:
+            file_id = pipes().operation(pdu, offset, end, file_id, messages)
         if not next_command:
             break
         offset = end
     return messages
+
+
+class PipeState:
+    """Per connection, what named-pipe traffic needs ([MS-SMB2] 3.2.5): the pipe shares (by
+    SessionId and TreeId), the open pipes (``pipes``, by SessionId and FileId), and the CREATE,
+    READ and IOCTL requests waiting for their responses (by MessageId: the pipe name, or the
+    pipe's key)."""
+
+    __slots__ = ("pending", "pipes", "trees")
+
+    def __init__(self, pipes: Pipes) -> None:
+        self.pipes = pipes
+        self.trees: dict[tuple[int, int], None] = {}  # insertion-ordered set
+        self.pending: dict[int, str | tuple[int, bytes]] = {}
+
+    def wants(self, prefix: bytes) -> bool:
+        """Whether an SMB2 PDU starting with ``prefix`` is worth collecting (cheap, before
+        buffering): NEGOTIATE, SESSION_SETUP and compound chains (a blob may be in them), and
+        the named-pipe messages of this connection: TREE_CONNECT responses,
+        FSCTL_PIPE_TRANSCEIVE requests, requests on a pipe share or an open pipe, responses to
+        requests waiting here.  Reads and writes of files are not wanted."""
+        if len(prefix) < 24:
+            return False
+        _, _, _, command, _, flags, next_command = _HEADER_WORDS.unpack_from(prefix, 4)
+        if command in AUTH_COMMANDS or next_command:
+            return True
+        if command not in PIPE_COMMANDS or len(prefix) < HEADER_SIZE:
+            return False
+        if flags & FLAGS_SERVER_TO_REDIR:
+            return command == TREE_CONNECT or _UINT64.unpack_from(prefix, 24)[0] in self.pending
+        if command == IOCTL:
+            return len(prefix) >= 72 and _UINT32.unpack_from(prefix, 68)[0] == FSCTL_PIPE_TRANSCEIVE
+        if command == TREE_CONNECT or not (self.trees or self.pipes):
+            return False
+        tree_id, session_id = _TREE_SESSION.unpack_from(prefix, 36)
+        if (session_id, tree_id) in self.trees:
+            return True
+        at = FILE_ID_AT.get(command, len(prefix))
+        return len(prefix) >= at + 16 and (session_id, prefix[at : at + 16]) in self.pipes
+
+    def operation(
+        self, pdu: bytes, offset: int, end: int, previous: bytes | None, out: list
+    ) -> bytes | None:
+        """Follow one pipe-related message at ``offset`` (up to ``end``): remember pipe shares,
+        names and pending requests, open and close pipes, and append a :class:`PipeIo` for the
+        bytes it moves or the pipe it closes.  Returns the FileId it concerns (for a related
+        operation after it in the chain)."""
+        _, _, status, command, _, flags, _ = _HEADER_WORDS.unpack_from(pdu, offset + 4)
+        message_id, middle, session_id = _HEADER_TAIL.unpack_from(pdu, offset + 24)
+        is_response = bool(flags & FLAGS_SERVER_TO_REDIR)
+        key = (command, is_response)
+        layout = _PIPE_STRUCTS.get(key)
+        if is_response and status == STATUS_PENDING:
+            return None  # an interim response (3.3.4.2): the real one follows
+        waiting = self.pending.pop(message_id, None) if is_response else None
+        body = offset + HEADER_SIZE
+        if layout is None or end - body < layout.size:
+            return None
+        values = dict(zip(_PIPE_NAMES[key], layout.unpack_from(pdu, body), strict=True))
+        if is_response:
+            if command == TREE_CONNECT and status == 0 and values["ShareType"] == SHARE_TYPE_PIPE:
+                _remember(self.trees, (session_id, middle >> 32), MAX_PIPE_TREES)
+            elif isinstance(waiting, str) and status == 0:  # CREATE (2.2.14)
+                file_id = values["FileId"]
+                handle = (session_id, file_id)
+                _, evicted = self.pipes.open(handle, waiting, format_guid(file_id))
+                _forget(evicted, out, offset, end)
+                return file_id
+            elif isinstance(waiting, tuple) and command in (READ, IOCTL):
+                pipe = self.pipes.get(waiting)
+                if pipe is not None and status in PIPE_DATA_STATUSES:
+                    _data(pipe, 1, pdu, offset, end, values, key, out)
+            return None
+        if command == CREATE:  # on a pipe share only (compound chains open files too)
+            if (session_id, middle >> 32) not in self.trees:
+                return None
+            start = offset + values["NameOffset"]
+            name = pdu[start : min(start + values["NameLength"], end)]
+            name = pipe_name(name.decode("utf-16-le", "replace"))
+            _remember(self.pending, message_id, MAX_PENDING, name)
+            return None
+        file_id = values["FileId"]
+        if file_id == RELATED_FILE_ID and flags & FLAGS_RELATED_OPERATIONS and previous:
+            file_id = previous
+        handle = (session_id, file_id)
+        pipe = self.pipes.get(handle)
+        if command == CLOSE:
+            if pipe is not None:
+                del self.pipes[handle]
+                out.append(PipeIo(pipe, 0, 0, 0, offset, end, closed=True))
+            return file_id
+        if command == IOCTL and values["CtlCode"] != FSCTL_PIPE_TRANSCEIVE:
+            return file_id
+        if pipe is None:  # opened before the capture began (or forgotten)
+            if command != IOCTL and (session_id, middle >> 32) not in self.trees:
+                return file_id
+            pipe, evicted = self.pipes.open(handle, None, format_guid(file_id))
+            _forget(evicted, out, offset, end)
+        if command != WRITE:
+            _remember(self.pending, message_id, MAX_PENDING, handle)
+        if command != READ:
+            _data(pipe, 0, pdu, offset, end, values, key, out)
+        return file_id
+
+
+#: What a connection without named-pipe traffic wants (only ever read).
+NO_PIPES = PipeState(Pipes())
+
+
+def _remember(table: dict, key: object, limit: int, value: object = None) -> None:
+    """``table[key] = value``, forgetting the oldest entry past ``limit``."""
+    table.pop(key, None)
+    if len(table) >= limit:
+        del table[next(iter(table))]
+    table[key] = value
+
+
+def _forget(evicted: object, out: list, offset: int, end: int) -> None:
+    if evicted is not None:
+        out.append(
+            PipeIo(evicted, 0, 0, 0, offset, end, closed=True, note="more than MAX_PIPES open")
+        )
+
+
+def _data(
+    pipe: object,
+    direction: int,
+    pdu: bytes,
+    offset: int,
+    end: int,
+    values: dict,
+    key: tuple[int, bool],
+    out: list,
+) -> None:
+    """A :class:`PipeIo` for the data buffer of a WRITE, READ or IOCTL message, clipped to it."""
+    _, _, offset_field, length_field = PIPE_BODIES[key]
+    start = offset + values[offset_field]
+    length = values[length_field]
+    if not length or start < offset + HEADER_SIZE or start >= end:
+        return
+    out.append(PipeIo(pipe, direction, start, min(length, end - start), offset, end))
+
+
+def describe(pdu: bytes, io: PipeIo) -> Message:
+    """The SMB2 message of a :class:`PipeIo` as a header tree and context (for the DCE/RPC PDU
+    its data completes)."""
+    offset, end = io.start, io.end
+    _, _, status, command, _, flags, _ = _HEADER_WORDS.unpack_from(pdu, offset + 4)
+    message_id, middle, session_id = _HEADER_TAIL.unpack_from(pdu, offset + 24)
+    is_response = bool(flags & FLAGS_SERVER_TO_REDIR)
+    is_async = bool(flags & FLAGS_ASYNC_COMMAND)
+    name = COMMANDS[command]
+    root = Field("SMB2", None, "", offset, end - offset)
+    header = _header(root, pdu, offset, is_response, is_async)
+    body_name, layout, _, _ = PIPE_BODIES[command, is_response]
+    body = _body(root, body_name, pdu, offset + HEADER_SIZE, end, layout)
+    pipe = io.pipe
+    for node in body.children:
+        if node.name == "FileId":
+            node.summary = f"{format_guid(node.value)} ({pipe.label})"  # type: ignore[arg-type]
+        elif node.name == "CtlCode" and node.value == FSCTL_PIPE_TRANSCEIVE:
+            node.summary = f"FSCTL_PIPE_TRANSCEIVE (0x{FSCTL_PIPE_TRANSCEIVE:08X})"
+    moved = "written to" if io.direction == 0 else "read from"
+    root.add("Buffer", None, f"{io.length} bytes {moved} {pipe.label}", io.offset, io.length)
+    extra = ", FSCTL_PIPE_TRANSCEIVE" if command == IOCTL else ""
+    line = one_liner(
+        "SMB2", is_response, status, status_name(status), f"{name} (0x{command:X}){extra}"
+    )
+    root.summary = line.split(": ", 1)[1]
+    header.summary = (
+        f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
+        f"MessageId=0x{message_id:X}, SessionId=0x{session_id:X}"
+    )
+    context: Context = {
+        "smb": "smb2",
+        "smb_command": command,
+        "smb_command_name": name,
+        "smb_message_id": message_id,
+        "smb_session_id": session_id,
+        "smb_tree_id": None if is_async else middle >> 32,
+        "smb_status": status if is_response else None,
+        "file_id": pipe.handle,
+        "pipe": pipe.name,
+    }
+    return Message(root, context, line)
 
 
 def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:

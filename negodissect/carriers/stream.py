@@ -5,8 +5,10 @@ a framer per connection kind -> carriers (messages) -> :class:`AuthBlob`.  The k
 once per connection from its first payload bytes (:func:`classify`: NetBIOS+SMB, an HTTP/1.x
 start line, an LDAPMessage, a DCE/RPC v5 header) or its port; connections no kind claims are never
 reassembled.  SMB goes through transport.nbss and carriers.smb2 / carriers.smb1; HTTP, LDAP and
-DCE/RPC through the ``Flow`` of carriers.http / carriers.ldap / carriers.dcerpc.  Whatever else
-the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
+DCE/RPC through the ``Flow`` of carriers.http / carriers.ldap / carriers.dcerpc.  DCE/RPC over SMB
+named pipes: the SMB carriers say what each pipe message writes or reads (:class:`PipeIo`), and
+each open pipe's byte streams are cut into DCE/RPC fragments here (carriers.dcerpc.Pipe).
+Whatever else the user should hear (gaps, truncated files, encrypted SMB3) is a :class:`Notice`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from negodissect.carriers import AuthBlob, Message, Notice, dcerpc, http, ldap, smb1, smb2
+from negodissect.carriers import AuthBlob, Message, Notice, PipeIo, dcerpc, http, ldap, smb1, smb2
+from negodissect.field import Field
 from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_segments
 from negodissect.transport import tcp
 from negodissect.transport.nbss import Framer, Pdu, StreamFramer, looks_like_smb
 
-#: Carrier modules by the first byte of an SMB protocol id.
-CARRIERS = {0xFE: ("smb2", smb2), 0xFF: ("smb1", smb1)}
+#: First bytes of the SMB2 and SMB1 protocol ids.
+SMB2, SMB1 = 0xFE, 0xFF
 #: The response that ends a session setup round: yielded even with an empty security buffer,
 #: because its status (STATUS_LOGON_FAILURE, STATUS_SUCCESS ...) is the outcome.
 OUTCOME_COMMANDS = {"smb2": smb2.SESSION_SETUP, "smb1": smb1.SMB_COM_SESSION_SETUP_ANDX}
@@ -56,7 +59,17 @@ def classify(data: bytes, start: int, end: int, sport: int, dport: int) -> str |
 class Session:
     """What the pipeline keeps per SMB connection."""
 
-    __slots__ = ("compressed", "encrypted", "framers", "offered_smb2", "smb2_negotiate")
+    __slots__ = (
+        "compressed",
+        "encrypted",
+        "framers",
+        "offered_smb2",
+        "pipes",
+        "requests",
+        "smb1_pipes",
+        "smb2_negotiate",
+        "smb2_pipes",
+    )
 
     def __init__(self) -> None:
         self.framers: list[Framer | None] = [None, None]
@@ -64,18 +77,41 @@ class Session:
         self.compressed = 0  # COMPRESSION_TRANSFORM_HEADER messages seen
         self.offered_smb2 = False  # an SMB1 NEGOTIATE request offered SMB 2.x dialects
         self.smb2_negotiate = False  # an SMB2 NEGOTIATE request was seen
+        # Named pipes, made with the first pipe message (most connections have none):
+        self.pipes: dcerpc.Pipes | None = None  # the pipes open on the connection
+        self.smb2_pipes: smb2.PipeState | None = None
+        self.smb1_pipes: smb1.PipeState | None = None
+        self.requests: int | None = None  # the TCP direction of SMB requests, once seen
 
     def wants(self, prefix: bytes) -> bool:
         """Whether a PDU starting with ``prefix`` is worth collecting; counts SMB3 transforms."""
         kind = prefix[0] if prefix else 0
-        carrier = CARRIERS.get(kind)
-        if carrier is not None:
-            return carrier[1].wants(prefix)
+        if kind == SMB2:
+            return (self.smb2_pipes or smb2.NO_PIPES).wants(prefix)
+        if kind == SMB1:
+            return (self.smb1_pipes or smb1.NO_PIPES).wants(prefix)
         if kind == TRANSFORM:
             self.encrypted += 1
         elif kind == COMPRESSION:
             self.compressed += 1
         return False
+
+    def smb2_state(self) -> smb2.PipeState:
+        """The connection's SMB2 named-pipe state (made on first use)."""
+        if self.smb2_pipes is None:
+            self.smb2_pipes = smb2.PipeState(self._pipes())
+        return self.smb2_pipes
+
+    def smb1_state(self) -> smb1.PipeState:
+        """The connection's SMB1 named-pipe state (made on first use)."""
+        if self.smb1_pipes is None:
+            self.smb1_pipes = smb1.PipeState(self._pipes())
+        return self.smb1_pipes
+
+    def _pipes(self) -> dcerpc.Pipes:
+        if self.pipes is None:
+            self.pipes = dcerpc.Pipes()
+        return self.pipes
 
     def framer(self, direction: int) -> Framer:
         framer = self.framers[direction]
@@ -177,6 +213,8 @@ class _Pipeline:
                             conn.stream,
                         )
                     )
+                    if type(session) is Session and session.pipes:
+                        self._pipes_gap(conn, session, framer, direction, value, out)
                     pdus = framer.gap(value)
                 self._account(conn, framer, held, out)
                 self._pdus(conn, direction, pdus, out)
@@ -212,17 +250,20 @@ class _Pipeline:
             if framer is not None:
                 self.buffered -= len(framer.buf)
                 self._pdus(conn, direction, framer.finish(), out)
-        if type(session) is Session and (session.encrypted or session.compressed):
-            out.append(
-                Notice(
-                    None,
-                    "info",
-                    f"{session.encrypted} encrypted SMB3 messages (TRANSFORM_HEADER) and "
-                    f"{session.compressed} compressed messages (COMPRESSION_TRANSFORM_HEADER) "
-                    "were not decoded",
-                    conn.stream,
+        if type(session) is Session:
+            for pipe in (session.pipes or {}).values():
+                self._forget(conn, pipe, "still open when the connection ended", out)
+            if session.encrypted or session.compressed:
+                out.append(
+                    Notice(
+                        None,
+                        "info",
+                        f"{session.encrypted} encrypted SMB3 messages (TRANSFORM_HEADER) and "
+                        f"{session.compressed} compressed messages (COMPRESSION_TRANSFORM_HEADER) "
+                        "were not decoded",
+                        conn.stream,
+                    )
                 )
-            )
         conn.state = None
 
     def _pdus(
@@ -241,11 +282,169 @@ class _Pipeline:
                 for message in session.parse(direction, pdu.data):  # type: ignore[union-attr]
                     self._message(conn, direction, str(conn.kind), pdu, message, out)
                 continue
-            carrier = CARRIERS.get(pdu.data[0])
-            if carrier is None:
+            kind = pdu.data[0]
+            if kind == SMB2:
+                carrier, items = "smb2", smb2.parse(pdu.data, session.smb2_state)
+            elif kind == SMB1:
+                carrier, items = "smb1", smb1.parse(pdu.data, session.smb1_state)
+            else:
                 continue
-            for message in carrier[1].parse(pdu.data):
-                self._message(conn, direction, carrier[0], pdu, message, out)
+            for item in items:
+                if type(item) is PipeIo:
+                    self._pipe(conn, direction, pdu, carrier, item, out)
+                else:
+                    self._message(conn, direction, carrier, pdu, item, out)  # type: ignore[arg-type]
+
+    def _pipe(
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        pdu: Pdu,
+        carrier: str,
+        io: PipeIo,
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        """Feed the bytes an SMB message (sent in TCP ``direction``) moves through a named pipe
+        to the pipe's DCE/RPC framer of that direction (the SMB PDU's capture holes as gaps), or
+        forget a closed pipe."""
+        pipe: dcerpc.Pipe = io.pipe
+        session: Session = conn.state  # type: ignore[assignment]
+        session.requests = direction if io.direction == 0 else 1 - direction
+        if io.closed:
+            self._forget(conn, pipe, f"forgotten ({io.note})" if io.note else "closed", out)
+            return
+        framer = pipe.flow.framers[io.direction]
+        held = len(framer.buf)
+        first, parts = pipe.started[io.direction] if held else (conn.last_frame, 0)
+        fragments: list[Pdu | str] = []
+        position, end = io.offset, io.offset + io.length
+        for hole_start, hole_length in pdu.holes:
+            hole_end = min(hole_start + hole_length, end)
+            if hole_end <= position or hole_start >= end:
+                continue
+            if hole_start > position:
+                fragments += framer.feed(pdu.data[position:hole_start])
+            fragments += framer.gap(hole_end - max(hole_start, position))
+            position = hole_end
+        if position < end:
+            fragments += framer.feed(pdu.data[position:end])
+        self._account(conn, framer, held, out)
+        done = 0
+        for fragment in fragments:
+            if isinstance(fragment, str):
+                out.append(
+                    Notice(conn.last_frame, "warning", f"{pipe.label}: {fragment}", conn.stream)
+                )
+                continue
+            done += 1
+            span = (first, parts + 1) if done == 1 else (conn.last_frame, 1)
+            self._fragment(conn, direction, pipe, fragment, out, pdu, carrier, io, span)
+        pipe.started[io.direction] = (conn.last_frame, 1) if done else (first, parts + 1)
+
+    def _fragment(
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        pipe: dcerpc.Pipe,
+        fragment: Pdu,
+        out: list[AuthBlob | Notice],
+        pdu: Pdu | None = None,
+        carrier: str = "",
+        io: PipeIo | None = None,
+        span: tuple[int, int] = (0, 0),
+    ) -> None:
+        """The auth verifier of one DCE/RPC fragment read from a pipe (sent in TCP
+        ``direction``), as a blob whose header tree holds the SMB message that completed the
+        fragment (``io`` in ``pdu``; none when the pipe went away first) and the fragment."""
+        for message in pipe.flow.parse(direction, fragment.data):
+            before = len(out)
+            self._message(conn, direction, "dcerpc", fragment, message, out)
+            blob = out[-1] if len(out) > before else None
+            if type(blob) is not AuthBlob:
+                continue
+            msrpc = blob.header
+            if span[1] > 1:
+                msrpc.note(
+                    f"fragment reassembled from {span[1]} SMB messages (frames {span[0]} to "
+                    f"{conn.last_frame}); offsets count from the start of the fragment",
+                    "info",
+                )
+            root = Field("NamedPipe", None, pipe.label, 0, msrpc.length)
+            context = {"smb": None, "file_id": pipe.handle, "pipe": pipe.name}
+            over = ""
+            if io is not None and pdu is not None:
+                smb = (smb2 if carrier == "smb2" else smb1).describe(pdu.data, io)
+                root.append(smb.header)
+                context = smb.context
+                over = (
+                    f" over {'SMB2' if carrier == 'smb2' else 'SMB'} {context['smb_command_name']}"
+                )
+            root.append(msrpc)
+            root.summary = f"{pipe.label} ({pipe.handle}){over}"
+            blob.header = root
+            blob.context.update(context)
+            blob.line += f", {pipe.label}{over}"
+
+    def _pipes_gap(
+        self,
+        conn: tcp.Connection,
+        session: Session,
+        framer: Framer,
+        direction: int,
+        size: int,
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        """``size`` bytes of an SMB connection are lost in TCP ``direction``.  Unless they fall
+        inside one message (its hole then reaches the pipe) or inside one being skipped, whole
+        SMB messages may be gone, pipe data with them: every pipe gives up the fragment it was
+        collecting in that direction (both, while it is not known which carries requests) and
+        looks for the next fragment header."""
+        if framer.skip >= size or (framer.peeked and framer.total - len(framer.buf) >= size):
+            return
+        requests = session.requests
+        sides = (0, 1) if requests is None else (direction ^ requests,)
+        for pipe in (session.pipes or {}).values():
+            for side in sides:
+                lost = pipe.flow.framers[side]
+                if lost.peeked:
+                    out.append(
+                        Notice(
+                            conn.last_frame,
+                            "warning",
+                            f"{pipe.label}: DCE/RPC fragment lost in a capture gap "
+                            f"({len(lost.buf)} of {lost.total} bytes seen, {DIRECTIONS[side]})",
+                            conn.stream,
+                        )
+                    )
+                self.buffered -= len(lost.buf)
+                lost.reset()
+                lost.skip = 0
+
+    def _forget(
+        self, conn: tcp.Connection, pipe: dcerpc.Pipe, how: str, out: list[AuthBlob | Notice]
+    ) -> None:
+        """A pipe closed, forgotten or still open at the end (``how``): a fragment it was
+        collecting comes out with its missing tail as a hole, with a notice."""
+        requests = conn.state.requests  # type: ignore[union-attr]
+        for side, framer in enumerate(pipe.flow.framers):
+            self.buffered -= len(framer.buf)
+            if framer.peeked:
+                out.append(
+                    Notice(
+                        conn.last_frame,
+                        "warning",
+                        f"{pipe.label}: DCE/RPC fragment incomplete ({len(framer.buf)} of "
+                        f"{framer.total} bytes, {DIRECTIONS[side]}), pipe {how}",
+                        conn.stream,
+                    )
+                )
+            direction = side if requests is None else requests ^ side  # the TCP direction
+            for fragment in framer.finish():
+                if not isinstance(fragment, str):
+                    self._fragment(conn, direction, pipe, fragment, out)
+            framer.reset()
+        if how.startswith("forgotten"):
+            out.append(Notice(conn.last_frame, "info", f"{pipe.label} {how}", conn.stream))
 
     def _message(
         self,

@@ -32,6 +32,12 @@ def _frames(frames: list[int]) -> str:
     return shown if len(frames) <= MAX_FRAMES_SHOWN else f"{shown} ... ({len(frames)} frames)"
 
 
+def _carrier(conversation: Conversation) -> str:
+    """``smb2``, or for DCE/RPC the pipe and interface: ``dcerpc \\PIPE\\samr samr``."""
+    parts = (conversation.carrier, conversation.pipe, conversation.interface)
+    return " ".join(part for part in parts if part)
+
+
 def _outcome_style(conversation: Conversation) -> str:
     if conversation.succeeded is None:
         return "yellow"
@@ -71,7 +77,7 @@ def conversation_table(conversations: list[Conversation], title: str | None = No
             _text(conversation.index),
             _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
             _text(f"{conversation.client} -> {conversation.server}"),
-            _text(conversation.carrier),
+            _text(_carrier(conversation)),
             _text(conversation.identity.text() or "-"),
             _text(offered or "-"),
             _text(framing.MECHANISMS.get(mech, mech) if mech else "-"),

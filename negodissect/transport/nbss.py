@@ -24,8 +24,9 @@ CONTROL_TYPES = frozenset({0x81, 0x82, 0x83, 0x84, 0x85})
 #: The first bytes of every SMB flavour: SMB2 (0xFE), SMB1 (0xFF), SMB3 transform (0xFD) and
 #: compression transform (0xFC) headers.
 SMB_PROTOCOL_IDS = (b"\xfeSMB", b"\xffSMB", b"\xfdSMB", b"\xfcSMB")
-#: Bytes of a PDU shown to the ``want`` predicate (an SMB2 header is 64 bytes).
-PEEK_SIZE = 64
+#: Bytes of a PDU shown to the ``want`` predicate: an SMB2 header (64 bytes) and the FileId of
+#: a READ / WRITE request (at 80, [MS-SMB2] 2.2.19, 2.2.21) or the CtlCode of an IOCTL (at 68).
+PEEK_SIZE = 96
 #: Largest PDU that is collected; larger wanted PDUs are skipped with a note.
 MAX_PDU = 1024 * 1024
 #: A session message header followed by an SMB protocol id (any flavour).
@@ -114,6 +115,8 @@ class RecordFramer(StreamFramer):
     SYNC_KEEP = 7
     #: What the records are called in notes.
     NAME = "record"
+    #: Bytes of a record (after :attr:`STRIP`) shown to the ``want`` predicate.
+    PEEK = PEEK_SIZE
 
     def __init__(self, want: Callable[[bytes], bool]) -> None:
         self.want = want
@@ -209,7 +212,7 @@ class RecordFramer(StreamFramer):
                 if not wanted:
                     self._drop(total)
                     continue
-                peek = min(total, strip + PEEK_SIZE)  # never past the record's end
+                peek = min(total, strip + self.PEEK)  # never past the record's end
                 if len(buf) < peek:
                     return
                 if peek <= strip or not self.want(bytes(buf[strip:peek])):

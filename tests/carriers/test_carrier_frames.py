@@ -31,13 +31,18 @@ CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*")) + sorted((ROOT / "captures"
 IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
 GSS_FILTER = "(ntlmssp || spnego || gss-api || kerberos) && !(tcp.port == 88 || udp.port == 88)"
 #: Frames tshark shows with a GSS token that is not a context token: DCE/RPC REQUEST (0) /
-#: RESPONSE (2) verifiers of a PKT_PRIVACY association (Kerberos wrap tokens in SPNEGO framing),
+#: RESPONSE (2) verifiers of a PKT_PRIVACY association (Kerberos wrap tokens, in SPNEGO framing
+#: or raw),
 #: and sealed LDAP (SASL buffers) after the GSS-SPNEGO binds (NTLM, then Kerberos).
 PER_MESSAGE = {
     "zeek/dce-rpc_cs_window7-join_stream092.pcap": {11, 12, 13, 14, 15, 16},
+    # rpcclient's sealed lsarpc and samr calls over pipes after the Kerberos binds
+    "captures/smb2-rpc-kerberos.pcap": {62, 64, 66, 68, 70, 71, 90, 92, 94, 96, 98, 99}
+    | {100, 102, 104, 105, 106, 108, 110, 111},
     "captures/ldap-sasl.pcap": {12, 13, 14, 15, 49, 50, 51, 52},
 }
-#: tshark protocol names -> our carrier names.
+#: tshark protocol names -> our carrier names.  The carrier of a blob is the innermost one
+#: (DCE/RPC over an SMB named pipe: ``...:smb2:dcerpc``).
 CARRIERS = {"smb2": "smb2", "smb": "smb1", "http": "http", "ldap": "ldap", "dcerpc": "dcerpc"}
 
 
@@ -57,7 +62,7 @@ def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
         if mechanism and mechanism.upper() not in ldap.GSS_MECHANISMS:
             continue  # not a GSS token, whatever tshark makes of it
         names = protocols.split(":")
-        carrier = next(CARRIERS[name] for name in names if name in CARRIERS)
+        carrier = [CARRIERS[name] for name in names if name in CARRIERS][-1]
         per_message = ptype in ("0", "2") or bool(sasl_buffer)
         frames[int(frame)] = (int(stream), carrier, per_message)
     return frames

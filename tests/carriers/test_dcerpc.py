@@ -1,10 +1,13 @@
-"""DCE/RPC auth verifiers on real captures (header facts as tshark reports them, decoded trees),
-framing by frag_length, hand-built edge cases, and no exception on truncated or random PDUs."""
+"""DCE/RPC auth verifiers on real captures, over TCP and over SMB named pipes (header facts,
+presentation contexts and results as tshark reports them, decoded trees), framing by
+frag_length, hand-built edge cases, and no exception on truncated or random PDUs."""
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
+import uuid
 
 import pytest
 
@@ -13,9 +16,15 @@ from negodissect.carriers.stream import blobs_from_capture
 from negodissect.gss.framing import decode_token
 from negodissect.transport.nbss import Pdu
 from tests.carriers.test_stream import tshark_fields
-from tests.conftest import SHARED_CAPTURES
+from tests.conftest import ROOT, SHARED_CAPTURES
 
-DCERPC_CAPTURES = sorted(SHARED_CAPTURES.glob("zeek/dce-rpc_*"))
+#: Real captures with authenticated binds: over TCP (zeek) and over SMB2 / SMB1 named pipes
+#: (zeek's 20-fids and ours, made by rpcclient: captures/README.md).
+PIPE_CAPTURES = [
+    ROOT / "captures" / f"{n}.pcap"
+    for n in ("smb2-rpc-pipes", "smb1-rpc-pipes", "smb2-rpc-kerberos")
+]
+DCERPC_CAPTURES = sorted(SHARED_CAPTURES.glob("zeek/dce-rpc_*")) + PIPE_CAPTURES
 MAPI = SHARED_CAPTURES / "zeek" / "dce-rpc_mapi.pcap"
 JOIN = SHARED_CAPTURES / "zeek" / "dce-rpc_cs_window7-join_stream092.pcap"
 KERBEROS135 = SHARED_CAPTURES / "zeek" / "dce-rpc_kerberos135_auth.pcapng"
@@ -23,7 +32,9 @@ NTLM = SHARED_CAPTURES / "zeek" / "dce-rpc_dce_rpc_ntlm.pcapng"
 
 
 def blobs(path) -> list[AuthBlob]:
-    return [item for item in blobs_from_capture(str(path)) if isinstance(item, AuthBlob)]
+    """The DCE/RPC blobs of a capture."""
+    items = blobs_from_capture(str(path))
+    return [item for item in items if isinstance(item, AuthBlob) and item.carrier == "dcerpc"]
 
 
 def payloads(path, display_filter: str) -> bytes:
@@ -71,12 +82,152 @@ def test_header_facts_match_tshark(tshark, path):
         assert context["auth_context_id"] == int(context_id)
 
 
+def syntaxes(node, name: str) -> list[tuple[str, int, int]]:
+    """(UUID, major, minor) of every p_syntax_id_t called ``name`` under ``node``."""
+    found = []
+    for syntax in node.walk():
+        if syntax.name.split("[")[0] == name:
+            uuid_node, version = syntax.children
+            found.append((uuid_node.summary, version.value & 0xFFFF, version.value >> 16))
+    return found
+
+
+def values(node, name: str) -> list:
+    return [found.value for found in node.find_all(name)]
+
+
+def column(row: dict[str, str], name: str, number: bool = False) -> list:
+    """The values of one tshark field (``occurrence=a``), as text or as numbers."""
+    found = row[name].split(",") if row[name] else []
+    return [int(value, 0) for value in found] if number else found
+
+
+@pytest.mark.parametrize("path", DCERPC_CAPTURES, ids=[p.name for p in DCERPC_CAPTURES])
+def test_presentation_contexts_and_results_match_tshark(tshark, path):
+    """C706 12.6.4.3 / 12.6.4.4: every presentation context of a BIND / ALTER_CONTEXT and every
+    result of the answers, field by field, as tshark reads them (lists in wire order)."""
+    fields = [
+        "frame.number",
+        "dcerpc.pkt_type",
+        "dcerpc.cn_max_xmit",
+        "dcerpc.cn_max_recv",
+        "dcerpc.cn_assoc_group",
+        "dcerpc.cn_num_ctx_items",
+        "dcerpc.cn_ctx_id",
+        "dcerpc.cn_num_trans_items",
+        "dcerpc.cn_bind_to_uuid",
+        "dcerpc.cn_bind_if_ver",
+        "dcerpc.cn_bind_if_ver_minor",
+        "dcerpc.cn_bind_trans_id",
+        "dcerpc.cn_bind_trans_ver",
+        "dcerpc.cn_sec_addr",
+        "dcerpc.cn_num_results",
+        "dcerpc.cn_ack_result",
+        "dcerpc.cn_ack_reason",
+        "dcerpc.cn_ack_trans_id",
+        "dcerpc.cn_ack_trans_ver",
+    ]
+    rows = tshark_fields(tshark, path, "dcerpc.cn_auth_len > 0 && dcerpc.pkt_type >= 11", fields)
+    found = {b.frame: b for b in blobs(path)}
+    compared = 0
+    for row in rows:
+        theirs = dict(zip((name.removeprefix("dcerpc.cn_") for name in fields), row, strict=True))
+        texts = functools.partial(column, theirs)
+        ints = functools.partial(column, theirs, number=True)
+        if int(theirs["dcerpc.pkt_type"]) not in (11, 12, 14, 15):
+            continue
+        msrpc = found[int(theirs["frame.number"])].header.find("MSRPC")
+        assert values(msrpc, "max_xmit_frag") == ints("max_xmit")
+        assert values(msrpc, "max_recv_frag") == ints("max_recv")
+        assert values(msrpc, "assoc_group_id") == ints("assoc_group")
+        if int(theirs["dcerpc.pkt_type"]) in (11, 14):
+            assert values(msrpc, "n_context_elem") == ints("num_ctx_items")
+            assert values(msrpc, "p_cont_id") == ints("ctx_id")
+            assert values(msrpc, "n_transfer_syn") == ints("num_trans_items")
+            abstract = zip(
+                texts("bind_to_uuid"), ints("bind_if_ver"), ints("bind_if_ver_minor"), strict=True
+            )
+            assert syntaxes(msrpc, "abstract_syntax") == list(abstract)
+            transfer = zip(texts("bind_trans_id"), ints("bind_trans_ver"), strict=True)
+            ours = syntaxes(msrpc, "transfer_syntaxes")
+        else:
+            assert values(msrpc, "port_spec") == (texts("sec_addr") or [""])
+            assert values(msrpc, "n_results") == ints("num_results")
+            results = values(msrpc, "result")
+            assert results == ints("ack_result")
+            rejected = [
+                r for r, v in zip(values(msrpc, "reason"), results, strict=True) if v in (1, 2)
+            ]
+            assert rejected == ints("ack_reason")  # tshark shows the reason of rejections only
+            transfer = zip(texts("ack_trans_id"), ints("ack_trans_ver"), strict=True)
+            ours = syntaxes(msrpc, "transfer_syntax")
+        assert [(text, major | minor << 16) for text, major, minor in ours] == list(transfer)
+        compared += 1
+    assert compared
+
+
+#: tshark's names for interfaces of dcerpc.INTERFACES where they are not ours (ours are the
+#: names the MS specifications' IDL and the pipes use): the tshark dissector's short name.
+TSHARK_NAMES = {
+    "netlogon": "RPC_NETLOGON",
+    "efsrpc (lsarpc)": "EFS",
+    "epmapper": "EPMv4",
+    "ITaskSchedulerService": "TaskSchedulerService",
+    "FileServerVssAgent": "FSRVP",
+    "emsmdb": "MAPI",
+    "IActivation": "REMACT",
+    "IObjectExporter": "IOXIDResolver",
+}
+#: Interfaces tshark 4.0 has no dissector for; their UUIDs are the ones of the specifications:
+#: [MS-EFSR] 1.9 (\\pipe\\efsrpc), [MS-TSCH] 1.9 (SASec), [MS-BKRP] 1.9, [MS-ICPR] 3.2.4.1,
+#: [MS-EVEN6] 1.9, [MS-WMI] 1.9 (IID_IWbemLevel1Login).
+NOT_IN_TSHARK = {
+    "efsrpc",
+    "sasec",
+    "BackupKey",
+    "ICertPassage",
+    "IEventService",
+    "IWbemLevel1Login",
+}
+
+
+def test_interface_names_are_the_interfaces_tshark_knows(tshark, tmp_path):
+    """One BIND per interface of the table, over TCP 135: tshark names each UUID it knows as
+    we do (its short names aside); the rest are the interfaces it has no dissector for."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    packets = []
+    ndr = uuid.UUID(next(iter(dcerpc.TRANSFER_SYNTAXES))).bytes_le + struct.pack("<I", 2)
+    for number, text in enumerate(dcerpc.INTERFACES):
+        body = struct.pack("<HHIBBHHBB", 4280, 4280, 0, 1, 0, 0, 0, 1, 0)
+        body += uuid.UUID(text).bytes_le + struct.pack("<I", 1) + ndr
+        pdu = struct.pack("<BBBBIHHI", 5, 0, 11, 3, 0x10, 16 + len(body), 0, number) + body
+        tcp = TCP(sport=50000 + number, dport=135, flags="PA")
+        packets.append(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / tcp / Raw(pdu))
+    path = tmp_path / "interfaces.pcap"
+    wrpcap(str(path), packets)
+    rows = tshark_fields(tshark, path, "dcerpc", ["dcerpc.cn_bind_to_uuid", "_ws.col.Info"])
+    unknown = set()
+    for text, info in rows:
+        shown = info.split("context items: ")[1].split(" V1.0")[0]
+        name = dcerpc.INTERFACES[text][0]
+        if shown == text:
+            unknown.add(name)
+        else:
+            assert shown.lower() == TSHARK_NAMES.get(name, name).lower(), text
+    assert len(rows) == len(dcerpc.INTERFACES) and unknown == NOT_IN_TSHARK
+
+
 def test_mapi_ntlm_tree():
     """NTLMSSP raw in the verifier (auth_type 10): BIND, BIND_ACK, AUTH3 of stream 17."""
     found = [b for b in blobs(MAPI) if b.stream == 17]
-    assert [b.line for b in found] == [
-        "MSRPC: C  Bind: call_id: 2, auth_type NTLMSSP (10), auth_level CONNECT (2)",
-        "MSRPC: R  Bind_ack: call_id: 2, auth_type NTLMSSP (10), auth_level CONNECT (2)",
+    assert [b.line for b in found] == [  # tshark: "1 context items: NSPI V56.0", "Acceptance"
+        "MSRPC: C  Bind: call_id: 2, nspi v56.0, auth_type NTLMSSP (10), auth_level CONNECT (2)",
+        "MSRPC: R  Bind_ack: call_id: 2, acceptance, auth_type NTLMSSP (10), auth_level CONNECT"
+        " (2)",
         "MSRPC: C  AUTH3: call_id: 2, auth_type NTLMSSP (10), auth_level CONNECT (2)",
     ]
     assert [b.frame for b in found] == [415, 416, 417]
@@ -100,8 +251,8 @@ def test_mapi_ntlm_tree():
 def test_join_spnego_kerberos_tree():
     """auth_type 9: SPNEGO NegTokenInit with a Kerberos AP-REQ for LDAP/obed (packet privacy)."""
     first, ack = blobs(JOIN)[:2]
-    assert first.line == (
-        "MSRPC: C  Bind: call_id: 2, auth_type SPNEGO (9), auth_level PKT_PRIVACY (6)"
+    assert first.line == (  # tshark: "3 context items: DRSUAPI V4.0 (32bit NDR) ..."
+        "MSRPC: C  Bind: call_id: 2, drsuapi v4.0, auth_type SPNEGO (9), auth_level PKT_PRIVACY (6)"
     )
     tree = decode_token(first.data)
     assert [m.value for m in tree.find_all("MechType")][:2] == [

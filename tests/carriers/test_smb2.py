@@ -61,7 +61,8 @@ def test_compound_chain_follows_next_command(smb2_pdus):
     assert blob == smb2_pdus[6][alone.blob_offset : alone.blob_offset + alone.blob_length]
     assert messages[0].header.offset == 72
     struct.pack_into("<I", echo, 20, 0)
-    assert smb2.wants(chained[:64]) and not smb2.wants(bytes(echo))
+    session = Session()
+    assert session.wants(chained[:96]) and not session.wants(bytes(echo))
 
 
 def test_async_header(smb2_pdus):
@@ -113,7 +114,8 @@ def test_smb1_messages(smb1_pdus):
     request, response = smb1.parse(smb1_pdus[7])[0], smb1.parse(smb1_pdus[8])[0]
     assert request.blob_offset == 32 + 1 + 24 + 2 and request.context["is_response"] is False
     assert response.blob_offset == 32 + 1 + 8 + 2 and response.context["is_response"] is True
-    assert smb1.wants(smb1_pdus[7][:64]) and not smb1.wants(b"\xffSMB\x2e" + bytes(59))
+    session = Session()
+    assert session.wants(smb1_pdus[7][:96]) and not session.wants(b"\xffSMB\x2e" + bytes(59))
 
 
 def test_smb1_multi_protocol_negotiate_offers_smb2():

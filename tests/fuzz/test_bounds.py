@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
+from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
 from negodissect.sources import stdin
@@ -312,3 +313,49 @@ def test_a_capture_of_many_unfinished_connections_stays_under_200_mb(tmp_path) -
     peak_kib = int(done.stderr.rsplit("peak ", 1)[1])
     assert peak_kib < 200 * 1024, done.stderr
     assert "connections were forgotten" in done.stderr and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------------ DCE/RPC, named pipes
+
+
+def test_a_bind_with_as_many_contexts_as_a_fragment_holds() -> None:
+    """255 presentation contexts of 255 transfer syntaxes each declared (C706 12.6.4.3: u8
+    counts): what a 65,535-byte fragment holds is read, the rest is noted."""
+    syntax = bytes(16) + struct.pack("<I", 2)
+    element = struct.pack("<HBB", 0, 255, 0) + syntax + syntax * 255
+    body = struct.pack("<HHIBBH", 4280, 4280, 0, 255, 0, 0) + element * 12
+    body = body[: 0xFFFF - 16]
+    pdu = struct.pack("<BBBBIHHI", 5, 0, 11, 3, 0x10, 16 + len(body), 0, 1) + body
+    tree = bounded(lambda data: dcerpc.parse(data).header, pdu)  # type: ignore[union-attr]
+    assert "expected 255 p_cont_elem_t" in notes(tree)
+    assert len(tree.find_all("transfer_syntaxes[254]")) == 12
+
+
+def test_pipe_state_is_bounded() -> None:
+    """5,000 pipe shares, CREATE requests never answered and pipes opened on one SMB2
+    connection: smb2.MAX_PIPE_TREES, smb2.MAX_PENDING and dcerpc.MAX_PIPES hold."""
+    pipes = dcerpc.Pipes()
+    state = smb2.PipeState(pipes)
+
+    def message(command: int, body: bytes, number: int, response: bool) -> bytes:
+        header = struct.pack(
+            "<4sHHIHHIIQ", b"\xfeSMB", 64, 1, 0, command, 1, int(response), 0, number
+        )
+        return header + struct.pack("<IIQ", 0, number, 1) + bytes(16) + body
+
+    tree = struct.pack("<HBBIII", 16, smb2.SHARE_TYPE_PIPE, 0, 0, 0, 0)
+    create = (
+        struct.pack("<HBBIQQIIIIIHHII", 57, 0, 0, 2, 0, 0, 0, 0, 7, 1, 0, 120, 2, 0, 0) + b"p\0"
+    )
+    answer = bytes(64) + bytes(16) + bytes(8)
+    started = time.perf_counter()
+    for number in range(5_000):
+        smb2.parse(message(smb2.TREE_CONNECT, tree, number, True), lambda: state)
+        smb2.parse(message(smb2.CREATE, create, number, False), lambda: state)
+        smb2.parse(message(smb2.CREATE, create, 20_000 + number, False), lambda: state)
+        body = struct.pack("<H", 89) + answer[2:64] + number.to_bytes(16, "little") + answer[80:]
+        smb2.parse(message(smb2.CREATE, body, 20_000 + number, True), lambda: state)
+    assert time.perf_counter() - started < 5 * TIME_LIMIT
+    assert len(state.trees) == smb2.MAX_PIPE_TREES
+    assert len(state.pending) == smb2.MAX_PENDING - 1  # the last CREATE answered
+    assert len(pipes) == dcerpc.MAX_PIPES

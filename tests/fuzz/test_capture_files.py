@@ -196,3 +196,17 @@ def test_pcapng_time_stamp_past_year_9999(tmp_path: Path, mode: str) -> None:
     struct.pack_into("<I", block, 12, 0xFFFFFFFF)  # timestamp (high)
     model.records[10] = bytes(block)
     check(model.join(), tmp_path / "time.pcapng", mode)
+
+
+# Fixed; found by ``fuzz/run.py --targets capture --seed 1`` (pipes): an SMB2 CREATE response
+# whose MessageId is that of a READ waiting on a named pipe raises KeyError in
+# carriers.smb2._data (a CREATE response has no data buffer); only READ and IOCTL responses
+# carry pipe data.
+def test_smb2_create_response_answering_a_pipe_read(tmp_path: Path) -> None:
+    from tests.carriers.test_pipes import FILE_A, capture, opened, read
+
+    request, _ = read(10, FILE_A, b"")
+    answer = bytearray(opened({"samr": FILE_A})[2][1])  # the CREATE response
+    struct.pack_into("<Q", answer, 4 + 24, 10)  # MessageId of the READ
+    messages = [*opened({"samr": FILE_A}), request, (1, bytes(answer))]
+    check(capture(tmp_path, messages).read_bytes(), tmp_path / "read.pcap", "plain")

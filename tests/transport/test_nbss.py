@@ -75,17 +75,17 @@ def test_control_packets_are_skipped(smb2_stream):
 
 def test_unwanted_pdu_is_skipped_without_buffering():
     framer = Framer(lambda prefix: False)
-    header = b"\x00\x10\x00\x00" + b"\xfeSMB" + bytes(60)  # a 1 MiB message
+    header = b"\x00\x10\x00\x00" + b"\xfeSMB" + bytes(nbss.PEEK_SIZE - 4)  # a 1 MiB message
     assert framer.feed(header) == []
-    assert framer.skip == 0x100000 - 64 and not framer.buf
-    assert framer.feed(bytes(0x100000 - 64)) == []
+    assert framer.skip == 0x100000 - nbss.PEEK_SIZE and not framer.buf
+    assert framer.feed(bytes(0x100000 - nbss.PEEK_SIZE)) == []
     assert framer.skip == 0 and not framer.hunting
 
 
 def test_too_large_wanted_pdu_is_noted(monkeypatch):
     monkeypatch.setattr(nbss, "MAX_PDU", 100)
     framer = Framer(everything)
-    items = framer.feed(b"\x00\x00\x01\x00" + b"\xfeSMB" + bytes(60))
+    items = framer.feed(b"\x00\x00\x01\x00" + b"\xfeSMB" + bytes(nbss.PEEK_SIZE - 4))
     assert items and isinstance(items[0], str) and "too large" in items[0]
 
 
@@ -107,14 +107,15 @@ def test_gap_past_pdu_end_resynchronises(smb2_stream):
     framer = Framer(everything)
     start_second = len(whole[0].data) + 4
     start_third = start_second + 4 + len(whole[1].data)
-    cut = start_second + 80
+    seen = nbss.PEEK_SIZE + 12  # bytes of the second PDU before the gap: it was wanted
+    cut = start_second + 4 + seen
     lost = start_third + 10 - cut  # the gap swallows the third PDU's header
     items = (
         framer.feed(smb2_stream[:cut]) + framer.gap(lost) + framer.feed(smb2_stream[cut + lost :])
     )
     got = pdus(items)
     assert got[0] == whole[0]
-    assert got[1].holes == ((76, len(whole[1].data) - 76),)
+    assert got[1].holes == ((seen, len(whole[1].data) - seen),)
     assert got[2:] == whole[3:]
 
 
