@@ -6,7 +6,8 @@
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos
-#              http-ntlm ldap-sasl (default: all)
+#              http-ntlm ldap-sasl tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
 set -euo pipefail
@@ -15,7 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi kerberos http-ntlm
-    ldap-sasl)
+    ldap-sasl tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -33,6 +34,7 @@ DC_ADMIN_PASS='Admin-Pass-2024!'
 LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
 HTTP_PORT=8480
+PYTHON=${PYTHON:-$HERE/../.venv/bin/python}  # with scapy, for encapsulate.py
 CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
@@ -341,9 +343,11 @@ run_http() {
 STANDALONE=()
 DC_SCENARIOS=()
 WANT_HTTP=0
+WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
     if [[ $s == kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
     elif [[ $s == http-ntlm ]]; then WANT_HTTP=1
+    elif [[ $s == tunnels ]]; then WANT_TUNNELS=1
     else STANDALONE+=("$s"); fi
 done
 if [[ ${#STANDALONE[@]} -gt 0 ]]; then
@@ -358,5 +362,8 @@ fi
 if [[ $WANT_HTTP == 1 ]]; then
     run_http || { log "http-ntlm scenario failed"; exit 1; }
     stop_server
+fi
+if [[ $WANT_TUNNELS == 1 ]]; then  # after the originals it copies (no server, no capture)
+    "$PYTHON" "$HERE/encapsulate.py" "$OUT" || { log "tunnels scenario failed"; exit 1; }
 fi
 log "done: $OUT"

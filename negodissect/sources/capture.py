@@ -28,7 +28,13 @@ from struct import Struct
 from typing import IO, NamedTuple, Protocol
 
 from negodissect.sources import tunnels
-from negodissect.sources.tunnels import ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_TEB, Layer
+from negodissect.sources.tunnels import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_TEB,
+    ETHERTYPE_VLAN,
+    Layer,
+)
 
 ProgressHook = Callable[[int, int], None]
 
@@ -43,8 +49,6 @@ LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 
-#: 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard QinQ tag.
-ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)
 #: At most this many stacked VLAN tags are skipped.
 MAX_VLAN_TAGS = 4
 IPPROTO_TCP = 6
@@ -52,6 +56,8 @@ IPPROTO_UDP = 17
 IPPROTO_GRE = 47
 #: IP protocols that may carry another packet: IP in IP, UDP (by port), GRE.
 IP_CARRIERS = frozenset({*tunnels.IP_IN_IP, IPPROTO_UDP, IPPROTO_GRE})
+#: The destination ports of the UDP tunnels, as on the wire.
+UDP_TUNNEL_PORTS = frozenset(port.to_bytes(2, "big") for port in tunnels.UDP_PORTS)
 #: At most this many tunnels around one segment are unwrapped; a packet nested deeper is
 #: skipped and counted (one note for the file).
 MAX_ENCAPSULATION = 8
@@ -671,15 +677,39 @@ def _ipv4(
     if offset + 20 > size:
         return None
     first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
-    if protocol != IPPROTO_TCP and protocol not in IP_CARRIERS:
-        return None
+    if protocol != IPPROTO_TCP:
+        if protocol == IPPROTO_UDP:  # most UDP is told from a tunnel by its destination port
+            port = offset + (first & 0x0F) * 4 + 2
+            if data[port : port + 2] not in UDP_TUNNEL_PORTS:
+                return None
+        elif protocol not in IP_CARRIERS:
+            return None
+        return _carried4(data, offset, size, frame, stamp, quiet, tunnel)
     if fragment & 0x1FFF:
-        return FRAGMENT if protocol != IPPROTO_UDP else None  # (no ports to tell a UDP tunnel)
+        return FRAGMENT
     header = (first & 0x0F) * 4
     end = offset + total if total >= header else size
     src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
-    if protocol == IPPROTO_TCP:
-        return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet, tunnel)
+    return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet, tunnel)
+
+
+def _carried4(
+    data: bytes,
+    offset: int,
+    size: int,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel,
+) -> Segment | tuple | None:
+    """:func:`_carried` for the IPv4 packet at ``offset`` (GRE, UDP, IP in IP).  A non-first
+    fragment is counted as one, but for UDP: without its ports it is not known as a tunnel."""
+    first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
+    if fragment & 0x1FFF:
+        return FRAGMENT if protocol != IPPROTO_UDP else None
+    header = (first & 0x0F) * 4
+    end = offset + total if total >= header else size
+    src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
     return _carried(
         protocol, data, offset + header, end, size, src, dst, frame, stamp, quiet, tunnel
     )
@@ -707,6 +737,11 @@ def _ipv6(
         if following == IPPROTO_TCP:
             return _tcp(data, position, end, size, src, dst, frame, stamp, quiet, tunnel)
         if following in IP_CARRIERS:
+            if (
+                following == IPPROTO_UDP
+                and data[position + 2 : position + 4] not in UDP_TUNNEL_PORTS
+            ):
+                return None
             return _carried(
                 following, data, position, end, size, src, dst, frame, stamp, quiet, tunnel
             )

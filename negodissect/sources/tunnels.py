@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_IPV6 = 0x86DD
+#: 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard QinQ tag.
+ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)
 #: Transparent Ethernet Bridging: an Ethernet frame follows (GRE protocol type, RFC 1701).
 ETHERTYPE_TEB = 0x6558
 #: MPLS unicast and multicast (RFC 5332).
@@ -189,9 +191,10 @@ def geneve(data: bytes, offset: int, size: int) -> Step | None:
 
 def mpls(data: bytes, offset: int, size: int) -> Step | None:
     """MPLS label stack (RFC 3032 section 2.1) down to the entry with the S bit, then an IPv4 or
-    IPv6 packet by its version nibble, or a pseudowire control word (first nibble 0, RFC 4385
-    section 3) and an Ethernet frame (RFC 4448).  A stack deeper than :data:`MAX_MPLS_LABELS`
-    or cut before its bottom is not followed."""
+    IPv6 packet by its version nibble, or an Ethernet pseudowire (RFC 4448): a control word
+    (first nibble 0, RFC 4385 section 3) and an Ethernet frame, or the frame alone, whichever
+    holds a known EtherType (:func:`_ethernet_at`).  A stack deeper than
+    :data:`MAX_MPLS_LABELS` or cut before its bottom is not followed."""
     labels = []
     position = offset
     for _ in range(MAX_MPLS_LABELS):
@@ -205,12 +208,25 @@ def mpls(data: bytes, offset: int, size: int) -> Step | None:
     else:
         return None
     detail = f"label{'s' if len(labels) > 1 else ''} {', '.join(labels)}"
-    if position < size and data[position] >> 4 == 0:
-        return ETHERTYPE_TEB, position + 4, "MPLS", detail + ", pseudowire"
     ethertype = ip_by_version(data, position, size)
-    if ethertype is None:
-        return None
-    return ethertype, position, "MPLS", detail
+    if ethertype is not None:
+        return ethertype, position, "MPLS", detail
+    if position < size and data[position] >> 4 == 0 and _ethernet_at(data, position + 4, size):
+        return ETHERTYPE_TEB, position + 4, "MPLS", detail + ", pseudowire"
+    if _ethernet_at(data, position, size):
+        return ETHERTYPE_TEB, position, "MPLS", detail + ", pseudowire without control word"
+    return None
+
+
+#: EtherTypes that tell an Ethernet frame in a pseudowire: IP, VLAN tags, MPLS, PPPoE.
+_PSEUDOWIRE_ETHERTYPES = frozenset(
+    {ETHERTYPE_IPV4, ETHERTYPE_IPV6, *ETHERTYPE_VLAN, *ETHERTYPE_MPLS, ETHERTYPE_PPPOE_SESSION}
+)
+
+
+def _ethernet_at(data: bytes, offset: int, size: int) -> bool:
+    """Whether an Ethernet header at ``offset`` names a known EtherType."""
+    return offset + 14 <= size and _U16.unpack_from(data, offset + 12)[0] in _PSEUDOWIRE_ETHERTYPES
 
 
 def pppoe(data: bytes, offset: int, size: int) -> Step | None:
