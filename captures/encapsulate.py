@@ -7,9 +7,10 @@ every frame of a real capture made by make_captures.sh in one such tunnel (or fo
 with scapy's own layers, and writes one pcap per kind: frame N of a copy is frame N of its
 original, with the same time stamp, so the blobs found in both must be the same.  Outer
 addresses are documentation addresses (RFC 5737, RFC 3849); the outer direction follows the
-inner one (the client's side is A, the server's B) except for ERSPAN, whose frames all go from
-the mirroring switch to the collector.  The output is deterministic: re-running the script on
-the same originals writes the same bytes (a test checks it).
+inner one (frames to the server's port go from A to B, the others from B to A) except for
+ERSPAN, whose frames all go from the mirroring switch (A) to the collector (B).  The output is
+deterministic: re-running the script on the same originals writes the same bytes (a test checks
+it).
 
 usage: encapsulate.py [DIR]  (reads the originals from DIR, writes the copies there; default:
 the folder of this script)
@@ -24,7 +25,7 @@ from pathlib import Path
 from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 from scapy.contrib.geneve import GENEVE, GeneveOptions
 from scapy.contrib.mpls import MPLS, EoMCW
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE, Ether
 from scapy.layers.ppp import PPP, PPPoE
@@ -197,10 +198,10 @@ COPIES: dict[str, tuple[str, Wrap]] = {
 def encapsulate(original: Path, wrap: Wrap) -> list[Packet]:
     """Every frame of ``original`` wrapped by ``wrap``, with its time stamp."""
     frames = rdpcap(str(original))
-    client = frames[0][IP].src
+    server = frames[0][TCP].dport  # every connection of an original goes to one server port
     out = []
     for index, frame in enumerate(frames, 1):
-        packet = wrap(frame, frame[IP].src == client, index)
+        packet = wrap(frame, frame[TCP].dport == server, index)
         packet.time = frame.time
         out.append(packet)
     return out

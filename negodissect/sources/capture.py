@@ -127,6 +127,10 @@ class SourceNote(NamedTuple):
     message: str
 
 
+#: The tunnels around a packet, outermost first.
+Tunnel = tuple[Layer, ...]
+
+
 class Segment(NamedTuple):
     """One TCP segment, as light as possible: the payload is ``data[start:end]``.
 
@@ -147,7 +151,7 @@ class Segment(NamedTuple):
     start: int
     end: int
     cut: int
-    tunnel: tuple[Layer, ...] = ()
+    tunnel: Tunnel = ()
 
 
 #: ``Segment(...)`` without the keyword-handling ``__new__`` of a NamedTuple (5x faster).
@@ -620,8 +624,6 @@ FRAGMENT = ("non-first fragment",)
 #: Returned by :func:`parse_frame` for a packet inside more than :data:`MAX_ENCAPSULATION` tunnels.
 TOO_DEEP = ("too deep",)
 
-Tunnel = tuple[Layer, ...]
-
 
 def parse_frame(
     linktype: int,
@@ -812,8 +814,10 @@ def _inner(
     Ethernet frame's type, a tunnel's protocol type): VLAN tags (at most :data:`MAX_VLAN_TAGS`
     per Ethernet header) and the tunnels named by EtherType (MPLS, PPPoE) are unwrapped here,
     an Ethernet frame carried by a tunnel is opened, and IP goes on to :func:`_ipv4` /
-    :func:`_ipv6`."""
+    :func:`_ipv6`.  Each tunnel may carry one Ethernet frame (an Ethernet header cannot say
+    "Ethernet follows"), so the walk ends within :data:`MAX_ENCAPSULATION` tunnels."""
     tags = 0
+    ethernet = not tunnel  # just after an Ethernet header: the link layer's or a tunnel's
     while True:
         if ethertype in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
             if offset >= size:
@@ -830,11 +834,10 @@ def _inner(
             ethertype, offset, tags = _U16.unpack_from(data, offset + 2)[0], offset + 4, tags + 1
             continue
         if ethertype == ETHERTYPE_TEB:  # an Ethernet frame: destination, source, type
-            if not tunnel or offset + 14 > size:
-                return None  # (an Ethernet header cannot say "Ethernet follows")
-            ethertype, offset, tags = _U16.unpack_from(data, offset + 12)[0], offset + 14, 0
-            if ethertype == ETHERTYPE_TEB:
+            if ethernet or offset + 14 > size:
                 return None
+            ethertype, offset = _U16.unpack_from(data, offset + 12)[0], offset + 14
+            tags, ethernet = 0, True
             continue
         step = tunnels.ETHERTYPES.get(ethertype)
         found = step(data, offset, size) if step is not None else None
@@ -844,6 +847,7 @@ def _inner(
             return TOO_DEEP
         ethertype, offset, name, detail = found
         tunnel = (*tunnel, Layer(name, detail, b"", b""))
+        ethernet = False
 
 
 def _tcp(
