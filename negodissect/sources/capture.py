@@ -156,6 +156,8 @@ class Segment(NamedTuple):
 
 #: ``Segment(...)`` without the keyword-handling ``__new__`` of a NamedTuple (5x faster).
 _new_segment = partial(tuple.__new__, Segment)
+#: The same for ``Layer(...)``.
+_new_layer = partial(tuple.__new__, Layer)
 
 
 class _Collector(logging.Handler):
@@ -778,7 +780,8 @@ def _carried(
     """The TCP segment in the packet that the IP packet from ``src`` to ``dst`` carries at
     ``offset`` as GRE, in a UDP tunnel (by destination port) or as IP in IP; ``end`` is where
     the IP packet ends (what follows it in the frame, such as Ethernet padding, is not read)."""
-    size = min(end, size)
+    if end < size:
+        size = end
     if protocol == IPPROTO_UDP:
         if offset + 8 > size:
             return None
@@ -796,7 +799,7 @@ def _carried(
     if len(tunnel) >= MAX_ENCAPSULATION:
         return TOO_DEEP
     ethertype, offset, name, detail = found
-    tunnel = (*tunnel, Layer(name, detail, src, dst))
+    tunnel = (*tunnel, _new_layer((name, detail, src, dst)))
     return _inner(ethertype, data, offset, size, frame, stamp, quiet, tunnel)
 
 
@@ -846,7 +849,7 @@ def _inner(
         if len(tunnel) >= MAX_ENCAPSULATION:
             return TOO_DEEP
         ethertype, offset, name, detail = found
-        tunnel = (*tunnel, Layer(name, detail, b"", b""))
+        tunnel = (*tunnel, _new_layer((name, detail, b"", b"")))
         ethernet = False
 
 
