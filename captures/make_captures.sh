@@ -9,7 +9,8 @@
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
-#              ldap-sasl ldap-plain (default: all)
+#              ldap-sasl ldap-plain tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
 set -euo pipefail
@@ -18,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain)
+    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -37,6 +38,7 @@ LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
 ANONYMOUS_ATTEMPTS=6     # refused null sessions in anonymous-refused (over the findings threshold)
 HTTP_PORT=8480
+PYTHON=${PYTHON:-$HERE/../.venv/bin/python}  # with scapy, for encapsulate.py
 CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
@@ -477,10 +479,12 @@ OWN_SERVER=()  # standalone scenarios with smb.conf options of their own (STANDA
 DC_SCENARIOS=()
 HTTP_SCENARIOS=()
 WANT_SLAPD=0
+WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
     if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1
+    elif [[ $s == tunnels ]]; then WANT_TUNNELS=1
     elif [[ -n ${STANDALONE_OPTIONS[$s]:-} ]]; then OWN_SERVER+=("$s")
     else STANDALONE+=("$s"); fi
 done
@@ -505,5 +509,8 @@ fi
 if [[ $WANT_SLAPD == 1 ]]; then
     run_slapd || { log "ldap-plain scenario failed"; exit 1; }
     stop_server
+fi
+if [[ $WANT_TUNNELS == 1 ]]; then  # after the originals it copies (no server, no capture)
+    "$PYTHON" "$HERE/encapsulate.py" "$OUT" || { log "tunnels scenario failed"; exit 1; }
 fi
 log "done: $OUT"

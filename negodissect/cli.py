@@ -312,12 +312,15 @@ def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
     except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
         when = f"time {blob.time:.6f} (out of range)"
     heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    if blob.tunnel:
+        heading += f"  via {blob.tunnel}"
     record = {
         "source": path,
         "frame": blob.frame,
         "time": blob.time,
         "src": blob.src,
         "dst": blob.dst,
+        **({"tunnel": blob.tunnel} if blob.tunnel else {}),
         "stream": blob.stream,
         "carrier": blob.carrier,
         "line": blob.line,

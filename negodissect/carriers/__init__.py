@@ -31,6 +31,9 @@ class AuthBlob:
     context: Context  # the same facts, flat
     data: bytes  # the security blob (zero-filled where bytes were lost)
     missing: int = 0  # bytes of this blob lost in capture gaps; 0 = complete
+    #: The tunnels the frame came through, outermost first (sources.tunnels.describe), e.g.
+    #: ``ERSPAN II 10.1.1.1 -> 10.2.2.2 (session 100)``; None when it came as is.
+    tunnel: str | None = None
 
 
 @dataclass(slots=True)

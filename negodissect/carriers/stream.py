@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from negodissect.carriers import AuthBlob, Message, Notice, PipeIo, dcerpc, http, ldap, smb1, smb2
 from negodissect.field import Field
 from negodissect.sources.capture import ProgressHook, Segment, SourceNote, read_segments
+from negodissect.sources.tunnels import describe
 from negodissect.transport import tcp
 from negodissect.transport.nbss import Framer, Pdu, StreamFramer, looks_like_smb
 
@@ -520,5 +521,6 @@ class _Pipeline:
                 context=context,
                 data=pdu.data[start:end] if message.data is None else message.data,
                 missing=missing,
+                tunnel=describe(conn.last_tunnel) if conn.last_tunnel else None,
             )
         )

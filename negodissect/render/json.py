@@ -3,9 +3,9 @@
 Schema ``negodissect/1`` (stable; fields are only ever added):
 
 - record: ``schema``, ``source`` (file name or ``-``), the carrier's facts (``frame``, ``time``,
-  ``src``, ``dst``, ``stream``, ``carrier``, ``line``, ``context``) or, for stdin, ``index``,
-  ``line_number``, ``encoding``; then ``length``, ``missing``, ``assumed`` (the token kind decoded
-  as) and ``tree``.
+  ``src``, ``dst``, ``tunnel`` when the frame came through tunnels, ``stream``, ``carrier``,
+  ``line``, ``context``) or, for stdin, ``index``, ``line_number``, ``encoding``; then
+  ``length``, ``missing``, ``assumed`` (the token kind decoded as) and ``tree``.
 - tree node: ``name``, ``offset``, ``length`` (bytes, from the start of the blob), and when present
   ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for byte values),
   ``notes`` (list of ``{severity, message}``) and ``children``.

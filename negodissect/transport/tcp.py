@@ -99,6 +99,7 @@ class Connection:
         "kind",
         "last_frame",
         "last_time",
+        "last_tunnel",
         "quiet",
         "server",
         "state",
@@ -120,6 +121,7 @@ class Connection:
         self.quiet = False  # in Reassembler.quiet: its plain segments are dropped by the reader
         self.last_frame = 0
         self.last_time = 0.0
+        self.last_tunnel: tuple = ()  # the tunnels the last segment came through (if any)
         self.state: object = None  # for the layer above (framers)
 
 
@@ -166,8 +168,10 @@ class Reassembler:
         start: int,
         end: int,
         cut: int,
+        tunnel: tuple = (),
     ) -> list[Event] | None:
-        """Account one segment; return the events it causes (None when there are none)."""
+        """Account one segment; return the events it causes (None when there are none).
+        ``tunnel`` (what the segment came through) is kept as the connection's ``last_tunnel``."""
         self.count += 1
         events: list[Event] | None = None
         if self.count % SWEEP_EVERY == 0:
@@ -192,6 +196,7 @@ class Reassembler:
         direction = 0 if conn.client == (src, sport) else 1
         conn.last_frame = frame
         conn.last_time = time
+        conn.last_tunnel = tunnel
         if conn.base[direction] is None:
             conn.base[direction] = seq
         if flags & RST:

@@ -429,7 +429,8 @@ def run_target(target: str, data: bytes, as_tree: bool = True) -> float:
 
 #: The target of whole capture files (not in TARGETS: its inputs are files, see run_capture).
 CAPTURE = "capture"
-#: Captures of ../shared/captures the capture fuzzing starts from, besides the bundled ones.
+#: Captures of ../shared/captures the capture fuzzing starts from, besides the bundled ones
+#: (which include the tunnelled copies, ``tunnel-*.pcap``): the last three are tunnelled too.
 SHARED_CAPTURE_SEEDS = (
     "packetgen-plugin-smb/smb2.pcapng",
     "packetgen-plugin-smb/smb2-nego.pcapng",
@@ -437,6 +438,9 @@ SHARED_CAPTURE_SEEDS = (
     "zeek/dce-rpc_kerberos135_auth.pcapng",
     "zeek/ldap_aduser1-ntlm.pcap",
     "zeek/krb_smb_gssapi.pcap",
+    "zeek/erspan.pcap",
+    "zeek/tunnels_vxlan-encapsulated-http.pcap",
+    "zeek/mixed-vlan-mpls.pcap",
 )
 #: Seeds also given gzip-compressed.
 GZIPPED_SEEDS = ("smb2-ntlm-success.pcap", "smb2.pcapng")
@@ -640,11 +644,12 @@ def tcp_payload(packet: bytes) -> tuple[int, int] | None:
 
 
 def with_tcp_payload(packet: bytes, payload: bytes) -> bytes:
-    """``packet`` (TCP over IPv4) carrying ``payload`` instead, its IPv4 total length to match."""
+    """``packet`` (TCP over IPv4) carrying ``payload`` instead (cut to what an IPv4 packet
+    holds), its IPv4 total length to match."""
     span, tcp = tcp_payload(packet), _tcp_header(packet)
     assert span is not None and tcp is not None, "not TCP over IPv4"
     ip = tcp - 20
-    out = bytearray(packet[: span[0]] + payload)
+    out = bytearray(packet[: span[0]] + payload[: 0xFFFF - (span[0] - ip)])
     struct.pack_into("!H", out, ip + 2, len(out) - ip)
     return bytes(out)
 

@@ -150,6 +150,15 @@ def test_gzip_seed_stays_gzip() -> None:
     assert len(damaged(9, 0, data=compressed)) == len(split_capture(compressed).records) - 1
 
 
+def test_a_payload_grown_past_an_ip_packet_is_cut() -> None:
+    """Found by ``fuzz/run.py --targets capture --seed 1`` once a 118 KB seed (zeek's
+    erspan.pcap) could be spliced into a payload: the harness raised struct.error writing an
+    IPv4 total length over 65535."""
+    packet = SUCCESS.records[9][16:]
+    changed = with_tcp_payload(packet, bytes(100_000))
+    assert len(changed) == 14 + 0xFFFF and struct.unpack_from("!H", changed, 16)[0] == 0xFFFF
+
+
 # ------------------------------------------------------- what the capture fuzzer found, minimal
 
 

@@ -179,4 +179,8 @@ def test_snaplen_cut_payload_counts_as_missing():
     frame = bytes(ip)[:20] + struct.pack("!HHIIBBHHH", 1000, 445, 1, 0, 0x50, 0x18, 0, 0, 0)
     record = frame + b"\x00" * 30
     parsed = capture.parse_frame(capture.LINKTYPE_RAW, record + b"next record", 0, len(record))
-    assert parsed is not None and parsed[-3:] == (40, 70, 70)  # start, end, cut
+    assert type(parsed) is capture.Segment and (parsed.start, parsed.end, parsed.cut) == (
+        40,
+        70,
+        70,
+    )
