@@ -341,7 +341,8 @@ def test_pipe_state_is_bounded() -> None:
         header = struct.pack(
             "<4sHHIHHIIQ", b"\xfeSMB", 64, 1, 0, command, 1, int(response), 0, number
         )
-        return header + struct.pack("<IIQ", 0, number, 1) + bytes(16) + body
+        tree_id = number % 20_000  # the second CREATE of each round goes to the same share
+        return header + struct.pack("<IIQ", 0, tree_id, 1) + bytes(16) + body
 
     tree = struct.pack("<HBBIII", 16, smb2.SHARE_TYPE_PIPE, 0, 0, 0, 0)
     create = (
