@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 
-Severity = Literal["error", "warning", "info"]
+from negodissect.notes import NoteKind, Severity
+
 Value = None | bool | int | str | bytes | list[str]
 
 
 @dataclass(slots=True)
 class Note:
-    """An annotation on a field: a malformation (error), a deviation (warning) or a remark."""
+    """An annotation on a field: a malformation (error), a deviation (warning) or a remark.
+
+    ``id`` is the stable id of its :class:`~negodissect.notes.NoteKind` ("" for a note made from
+    free text, which the migration to note kinds removes).
+    """
 
     message: str
     severity: Severity = "error"
+    id: str = ""
 
 
 class DecodeError(ValueError):
@@ -58,9 +63,18 @@ class Field:
         self.children.append(child)
         return child
 
-    def note(self, message: str, severity: Severity = "error") -> None:
-        """Attach an annotation to this field."""
-        self.notes.append(Note(message, severity))
+    def note(self, kind: NoteKind | str, severity: Severity = "error", **values: object) -> Note:
+        """Attach a note of ``kind`` (its template filled with ``values``) to this field.
+
+        A plain string is the old free-text form (with ``severity``), kept while the decoders
+        move to note kinds.
+        """
+        if isinstance(kind, NoteKind):
+            note = Note(kind.text(**values), kind.severity, kind.id)
+        else:
+            note = Note(kind, severity)
+        self.notes.append(note)
+        return note
 
     def walk(self) -> Iterator[Field]:
         """This field and all its descendants, depth first, in order."""

@@ -8,7 +8,8 @@ Schema ``negodissect/1`` (stable; fields are only ever added):
   ``length``, ``missing``, ``assumed`` (the token kind decoded as) and ``tree``.
 - tree node: ``name``, ``offset``, ``length`` (bytes, from the start of the blob), and when present
   ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for byte values),
-  ``notes`` (list of ``{severity, message}``) and ``children``.
+  ``notes`` (list of ``{id, severity, message}``: ``id`` is the note kind's stable id, see
+  :mod:`negodissect.notes`) and ``children``.
 
 Strings are always valid UTF-8: undecodable wire bytes arrive here already escaped, and control
 characters are written as ``\\uXXXX`` escapes so that no raw one reaches a terminal.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from negodissect.field import Field
+from negodissect.field import Field, Note
 from negodissect.render.text import json_safe
 
 SCHEMA = "negodissect/1"
@@ -35,10 +36,16 @@ def field_to_dict(node: Field) -> dict[str, Any]:
     elif node.value is not None:
         out["value"] = node.value
     if node.notes:
-        out["notes"] = [{"severity": note.severity, "message": note.message} for note in node.notes]
+        out["notes"] = [_note(note) for note in node.notes]
     if node.children:
         out["children"] = [field_to_dict(child) for child in node.children]
     return out
+
+
+def _note(note: Note) -> dict[str, str]:
+    """``{id, severity, message}``; the id is left out of a free-text note."""
+    shown = {"id": note.id} if note.id else {}
+    return {**shown, "severity": note.severity, "message": note.message}
 
 
 def dumps(record: dict[str, Any], pretty: bool) -> str:

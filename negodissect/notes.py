@@ -1,0 +1,46 @@
+"""Note kinds: every remark a decoder, carrier or reader can make, with a stable id.
+
+Like Wireshark's expert infos, each kind of note has an id that never changes (``ntlm.mic.absent``),
+a severity (``error``: the bytes break the specification; ``warning``: legal but unusual or lossy;
+``info``: worth knowing) and a message template whose ``{placeholders}`` are filled where the note
+is made.  JSON carries the id; findings and the capture notices key on ids, never on message text.
+
+A module that makes notes declares its kinds next to the code that raises them, with
+:func:`kind`; this module holds the registry (:data:`NOTES`) that lists them all, and refuses a
+second kind with the same id.  ``negodissect --list-notes`` prints the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+
+
+@dataclass(frozen=True, slots=True)
+class NoteKind:
+    """One kind of note: stable id, severity and message template (``str.format`` fields)."""
+
+    id: str
+    severity: Severity
+    template: str
+
+    def text(self, **values: object) -> str:
+        """The message with ``values`` filled in."""
+        return self.template.format(**values)
+
+
+#: Every note kind, by id, in the order the modules declared them.
+NOTES: dict[str, NoteKind] = {}
+
+
+def kind(id: str, severity: Severity, template: str) -> NoteKind:
+    """Declare a note kind; an id may be declared once only."""
+    if id in NOTES:
+        raise ValueError(f"note id {id!r} declared twice")
+    if severity not in SEVERITIES:
+        raise ValueError(f"note {id!r}: unknown severity {severity!r}")
+    declared = NOTES[id] = NoteKind(id, severity, template)
+    return declared
