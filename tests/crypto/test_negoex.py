@@ -36,7 +36,7 @@ def verify_messages(tshark: str, name: str) -> list[tuple[int, bool, bytes, byte
     found = []
     transcript = b""
     for layers in tshark_raw.frames(tshark, MIT / name, "negoex"):
-        from_initiator = layers["tcp"]["tcp.dstport"] in SERVER_PORTS
+        from_initiator = tshark_raw.values(layers, "tcp.dstport")[0] in SERVER_PORTS
         for token in tshark_raw.raw(layers, "negoex"):
             offset = 0
             while offset < len(token):
