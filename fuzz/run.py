@@ -21,6 +21,9 @@ tests/fuzz/test_capture_files.py (an exception, CaptureError once the file was o
 outside its blob, a problem on more than one line, raw control characters, unparsable JSON) or
 when reading, decoding and rendering it take more than ``harness.CAPTURE_SLOW_SECONDS``.
 
+The ``keytab`` target (tests/crypto/fuzz_keytab.py) parses mutated MIT keytabs: only
+KeytabError may escape ``crypto.keytab.parse_keytab``.
+
 Engines: ``atheris`` (coverage-guided libFuzzer, ``pip install atheris``; its own mutations mixed
 with the hostile ones of the harness) or ``mutate`` (no coverage: the harness's structure-aware
 mutations of the real corpus, reproducible with ``--seed``).  The targets are shared out among
@@ -74,6 +77,7 @@ class Worker:
 
     def one(self, target: str, data: bytes) -> None:
         """Run one input; record it as a failure when it raises or decodes slowly."""
+        from tests.crypto import fuzz_keytab
         from tests.fuzz import harness
 
         self.counts[target] += 1
@@ -86,6 +90,8 @@ class Worker:
                 modes = [mode for mode in harness.CAPTURE_MODES if mode != "rich"]
                 mode = "rich" if as_tree else modes[self.done % len(modes)]
                 elapsed = harness.run_capture(data, self.scratch, mode)
+            elif target == fuzz_keytab.TARGET:
+                elapsed = fuzz_keytab.run(data)
             else:
                 elapsed = harness.run_target(target, data, as_tree=as_tree)
         except Exception:
@@ -142,21 +148,27 @@ class Worker:
 
 def run_mutate(worker: Worker, seed: int) -> None:
     """Coverage-less loop: the harness's hostile mutations of the real corpus, round-robin."""
+    from tests.crypto import fuzz_keytab
     from tests.fuzz.harness import random_input
 
     rng = random.Random(seed)
     for number in range(worker.quota):
         target = worker.targets[number % len(worker.targets)]
-        worker.one(target, random_input(rng, target))
+        make = fuzz_keytab.random_input if target == fuzz_keytab.TARGET else random_input
+        worker.one(target, make(rng, target))
 
 
 def run_atheris(worker: Worker, seed: int) -> None:
     """libFuzzer via atheris; the first input byte picks the target, the rest is its input."""
     import atheris
 
+    from tests.crypto import fuzz_keytab
     from tests.fuzz import harness  # imported by main() under atheris.instrument_imports
 
     rng = random.Random(seed)
+
+    def seeds(target: str) -> tuple[bytes, ...]:
+        return fuzz_keytab.seeds() if target == fuzz_keytab.TARGET else harness.seeds(target)
 
     def test_one_input(data: bytes) -> None:
         if not data:
@@ -172,18 +184,19 @@ def run_atheris(worker: Worker, seed: int) -> None:
             return atheris.Mutate(data, max_size)
         selector = data[:1]
         target = worker.targets[selector[0] % len(worker.targets)]
-        mutated = harness.mutator(target)(
+        mutate = fuzz_keytab.mutate if target == fuzz_keytab.TARGET else harness.mutator(target)
+        mutated = mutate(
             data[1:],
             rng.randrange(1 << 16),
             rng.randrange(1 << 20),
             rng.randrange(1 << 16),
-            rng.choice(harness.seeds(target)),
+            rng.choice(seeds(target)),
         )
         return (selector + mutated)[:max_size]
 
     corpus = Path(tempfile.mkdtemp(prefix=f"negodissect-fuzz-{worker.index}-"))
     for number, target in enumerate(worker.targets):
-        for seed_bytes in harness.seeds(target):
+        for seed_bytes in seeds(target):
             data = bytes([number]) + seed_bytes
             (corpus / hashlib.sha1(data).hexdigest()).write_bytes(data)
     argv = [
@@ -215,10 +228,13 @@ def engine_available(engine: str) -> str:
 def replay(path: Path) -> int:
     """Run one saved input again (a capture file in every output mode), with the traceback if
     it still fails."""
+    from tests.crypto import fuzz_keytab
     from tests.fuzz.harness import CAPTURE, CAPTURE_MODES, run_capture, run_target
 
     target = path.name.rsplit("-", 1)[0]
-    if target == CAPTURE:
+    if target == fuzz_keytab.TARGET:
+        fuzz_keytab.run(path.read_bytes())
+    elif target == CAPTURE:
         with tempfile.TemporaryDirectory() as scratch:
             for mode in CAPTURE_MODES:
                 run_capture(path.read_bytes(), Path(scratch) / "capture", mode)
@@ -261,8 +277,11 @@ def main() -> int:
         from tests.fuzz.harness import CAPTURE, TARGETS
     if args.replay:
         return replay(args.replay)
-    targets = [name for name in (args.targets or ",".join(TARGETS)).split(",") if name]
-    unknown = set(targets) - {*TARGETS, CAPTURE}
+    from tests.crypto.fuzz_keytab import TARGET as KEYTAB
+
+    every = [*TARGETS, KEYTAB]
+    targets = [name for name in (args.targets or ",".join(every)).split(",") if name]
+    unknown = set(targets) - {*every, CAPTURE}
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     # fewer targets than processes (e.g. --targets capture): processes share a target
