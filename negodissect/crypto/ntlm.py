@@ -281,6 +281,8 @@ class SigningState:
     """
 
     def __init__(self, flags: int, exported: bytes, client_to_server: bool):
+        if len(exported) != 16:
+            raise MalformedError(f"an ExportedSessionKey is 16 bytes, not {len(exported)}")
         self.flags = flags
         self.client_to_server = client_to_server
         self.sequence = 0

@@ -42,6 +42,11 @@ def translate_usage(usage: int) -> int:
     return {3: 8, 23: 13}.get(usage, usage)
 
 
+def _usage_bytes(usage: int) -> bytes:
+    """T of RFC 4757: the translated usage as 4 little-endian bytes (usages are 32-bit)."""
+    return (translate_usage(usage) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
 def rc4(key: bytes, data: bytes) -> bytes:
     """RC4 (ARC4) of ``data`` under ``key`` from a fresh state."""
     return Cipher(ARC4(key), mode=None).encryptor().update(data)
@@ -53,7 +58,7 @@ def _hmac_md5(key: bytes, data: bytes) -> bytes:
 
 def _usage_keys(key: bytes, usage: int, export: bool) -> tuple[bytes, bytes]:
     """(K1 for the RC4 key, K2 for the checksum) of RFC 4757 5."""
-    salt = translate_usage(usage).to_bytes(4, "little")
+    salt = _usage_bytes(usage)
     k1 = _hmac_md5(key, FORTY_BITS + salt if export else salt)
     k2 = k1
     if export:
@@ -65,7 +70,7 @@ def hmac_md5_checksum(key: bytes, usage: int, data: bytes) -> bytes:
     """The HMAC-MD5 keyed checksum (RFC 4757 4, KERB_CHECKSUM_HMAC_MD5 = -138):
     HMAC-MD5(HMAC-MD5(K, "signaturekey\\0"), MD5(T | data))."""
     ksign = _hmac_md5(key, SIGNATURE_KEY)
-    digest = hashlib.md5(translate_usage(usage).to_bytes(4, "little") + data).digest()
+    digest = hashlib.md5(_usage_bytes(usage) + data).digest()
     return _hmac_md5(ksign, digest)
 
 
@@ -108,7 +113,11 @@ class Rc4HmacProfile:
 
     def string_to_key(self, password: bytes, salt: bytes, params: bytes | None) -> bytes:
         """RFC 4757 2: the key is the NT hash; salt and parameters are ignored."""
-        return nt_hash(password.decode("utf-8"))
+        try:
+            text = password.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError("an RC4-HMAC password must be UTF-8 text") from None
+        return nt_hash(text)
 
 
 RC4_HMAC = Rc4HmacProfile(Etype.RC4_HMAC, export=False)

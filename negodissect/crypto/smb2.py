@@ -122,6 +122,8 @@ def signature(key: bytes, algorithm: int, message: bytes) -> bytes:
     )
     if algorithm == SigningAlgorithm.HMAC_SHA256:
         return hmac.digest(key, zeroed, "sha256")[:SIGNATURE_SIZE]
+    if len(key) != SESSION_KEY_SIZE:
+        raise MalformedError(f"an AES-CMAC/GMAC signing key is 16 bytes, not {len(key)}")
     if algorithm == SigningAlgorithm.AES_CMAC:
         mac = CMAC(AES(key))
         mac.update(zeroed)

@@ -222,9 +222,15 @@ def test_signatures_chain_the_rc4_state_and_sequence() -> None:
     assert "55" * 4 not in repr(sender)
 
 
-def test_short_ntlmv2_response_is_malformed() -> None:
+def test_malformed_inputs() -> None:
     with pytest.raises(MalformedError):
         ntlm.verify_ntlmv2_response(b"\0" * 16, SERVER_CHALLENGE, b"\0" * 30)
+    with pytest.raises(MalformedError):
+        SigningState(V2_FLAGS, b"", True)
+    with pytest.raises(MalformedError):
+        ntlm.exported_session_key(V2_FLAGS, RANDOM_SESSION_KEY, b"short")
+    with pytest.raises(MalformedError):
+        ntlm.verify_mic(RANDOM_SESSION_KEY, b"", b"", SPEC_V2_AUTHENTICATE[:80])
 
 
 # ------------------------------------------------------ real bytes: Samba smbclient <-> smbd

@@ -104,6 +104,8 @@ def test_string_to_key_is_the_nt_hash() -> None:
 def test_short_ciphertext_is_malformed() -> None:
     with pytest.raises(MalformedError):
         RC4_HMAC.decrypt(b"\0" * 16, 1, b"\0" * 23)
+    with pytest.raises(MalformedError):
+        RC4_HMAC.string_to_key(b"\xff\xfe", b"", None)
 
 
 def test_mic_token_round_trip() -> None:

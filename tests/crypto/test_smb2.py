@@ -163,6 +163,10 @@ def test_key_helpers() -> None:
         smb2.signing_key(Dialect.SMB311, b"k" * 16)
     with pytest.raises(MalformedError):
         smb2.signature(b"k" * 16, SigningAlgorithm.HMAC_SHA256, b"\xffSMB" + bytes(60))
+    with pytest.raises(MalformedError):
+        smb2.signature(b"k" * 15, SigningAlgorithm.AES_GMAC, SESSION_SETUP_RESPONSE_2)
+    with pytest.raises(MalformedError):
+        smb2.signature(b"k" * 16, 7, SESSION_SETUP_RESPONSE_2)
     # HMAC-SHA256 (2.0.2/2.1): the first 16 bytes of HMAC-SHA256 over the zeroed message.
     message = SESSION_SETUP_RESPONSE_2
     zeroed = message[:48] + bytes(16) + message[64:]
