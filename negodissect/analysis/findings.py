@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from negodissect import gss
 from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
 from negodissect.field import Field
 from negodissect.gss import framing
@@ -226,8 +227,8 @@ def spnego_downgrade(conversation: Conversation) -> Iterator[Finding]:
     yield _finding(
         "medium",
         "SPNEGO downgrade signal: no mechListMIC",
-        f"{framing.mechanism_name(mech)} was chosen although the client preferred "
-        f"{framing.mechanism_name(offered[0])}, and no mechListMIC protected the "
+        f"{gss.mechanism_name(mech)} was chosen although the client preferred "
+        f"{gss.mechanism_name(offered[0])}, and no mechListMIC protected the "
         "mechanism list (RFC 4178 5)",
         conversation,
     )
@@ -247,7 +248,7 @@ def ntlm_fallback(conversation: Conversation) -> Iterator[Finding]:
             yield _finding(
                 "medium",
                 "NTLM fallback from Kerberos",
-                f"the {side} listed {framing.mechanism_name(first)} first, but NTLM was used",
+                f"the {side} listed {gss.mechanism_name(first)} first, but NTLM was used",
                 conversation,
             )
             return

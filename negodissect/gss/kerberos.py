@@ -18,6 +18,7 @@ from pyasn1.type import base, char, namedtype, univ, useful
 
 from negodissect.field import Field, format_value
 from negodissect.gss import ber
+from negodissect.gss.context import DecodeContext
 from negodissect.ntstatus import status_name
 
 # --- Number tables -------------------------------------------------------------------------------
@@ -698,21 +699,21 @@ def message_summary(node: Field, missing: int | None = None) -> str:
     return ", ".join(parts)
 
 
-def _finish(root: Field, walked: tuple[Field, int | None], strict: bool) -> Field:
-    """Attach the message to ``root``, note bytes after it, summarise; strict mode checks."""
+def _finish(root: Field, walked: tuple[Field, int | None]) -> Field:
+    """Attach the message to ``root``, note bytes after it, summarise it."""
     message, missing = walked
     trailing = root.end - message.end
     if trailing > 0:
         root.note(f"{trailing} bytes after the message (offset {message.end})", "warning")
     root.append(message)
     root.summary = message_summary(message, missing)
-    return root.check() if strict else root
+    return root
 
 
-def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
+def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A raw Kerberos message (RFC 4120 5.10: chosen by its APPLICATION tag)."""
     root = Field("Kerberos", offset=base, length=len(data))
-    return _finish(root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)), strict)
+    return _finish(root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)))
 
 
 def _tok_id(root: Field, data: bytes, pos: int, base: int) -> int | None:
@@ -727,7 +728,7 @@ def _tok_id(root: Field, data: bytes, pos: int, base: int) -> int | None:
     return value
 
 
-def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
+def decode_gss_inner(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """The innerContextToken of a Kerberos GSS context token: TOK_ID, then a message.
 
     RFC 4121 4.1 (AP-REQ/AP-REP/KRB-ERROR), draft-zhu-pku2u-09 6 / MS-PKU2U (AS-REQ 05 00,
@@ -736,16 +737,16 @@ def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Fie
     goes to :func:`decode_mic`; other per-message tokens are shown undecoded.
     """
     if len(data) >= 2 and int.from_bytes(data[:2], "big") in MIC_LAYOUTS:
-        return decode_mic(data, base, strict=strict)
+        return decode_mic(data, base, ctx)
     root = Field("Kerberos", offset=base, length=len(data))
     tok_id = _tok_id(root, data, 0, base)
     if tok_id is None:
-        return root.check() if strict else root
+        return root
     if tok_id in PER_MESSAGE_TOK_IDS:
         root.summary = TOK_ID_NAMES[tok_id]
         root.add("Data", data[2:], offset=base + 2, length=len(data) - 2)
         root.children[0].note("a per-message token: its contents are not decoded", "info")
-        return root.check() if strict else root
+        return root
     walker = ber.Walker(data, base, HOOKS)
     pos = 2
     if tok_id == TOK_ID_IAKERB:
@@ -762,7 +763,7 @@ def decode_gss_inner(data: bytes, base: int = 0, *, strict: bool = False) -> Fie
             f"TOK_ID {TOK_ID_NAMES[tok_id]} announces {'/'.join(expected)}, "
             f"the token carries {message.name}"
         )
-    return _finish(root, walked, strict)
+    return _finish(root, walked)
 
 
 def fixed_fields(node: Field, data: bytes, pos: int, end: int, base: int, layout: Layout) -> None:
@@ -807,7 +808,7 @@ def _mic_details(root: Field, tok_id: int) -> str:
     return ", ".join(parts)
 
 
-def decode_mic(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
+def decode_mic(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A Kerberos MIC token: RFC 4121 4.2.6.1 (TOK_ID 04 04) or RFC 1964 1.2.1 (01 01).
 
     An RFC 1964 token comes inside the GSS framing of RFC 2743 3.1 ([APPLICATION 0], thisMech);
@@ -820,8 +821,8 @@ def decode_mic(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
         try:
             header = ber.read_tlv(data, 0, end)
         except ber.TlvError as exc:
-            root.note(str(exc))
-            return root.check() if strict else root
+            exc.note_on(root)
+            return root
         mech = root.append(
             walker.walk(univ.ObjectIdentifier(), "ThisMech", header.content, header.end)
         )
@@ -840,4 +841,4 @@ def decode_mic(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
         extra = end - (pos + 2 + sum(size for _, size, _ in layout))
         if layout is RFC1964_MIC_LAYOUT and extra > 0:
             root.note(f"{extra} bytes after SGN_CKSUM", "warning")
-    return root.check() if strict else root
+    return root

@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from negodissect.field import Field, Note, Value
+from negodissect.gss import framing
+from negodissect.gss.context import DecodeContext
 from negodissect.ntstatus import NT_STATUS
 
 #: MS-NEGOEX 2.2.3 MESSAGE_SIGNATURE 0x535458454f47454e, little-endian on the wire.
@@ -92,6 +94,8 @@ NEGO_VECTORS_OFFSET = 80
 #: Most messages decoded in one token; most elements shown for one vector (hostile input bounds).
 MAX_MESSAGES = 64
 MAX_VECTOR_ELEMENTS = 256
+#: Most messages of one conversation kept in its exchange for the VERIFY check (memory bound).
+MAX_RECORDED_MESSAGES = 256
 
 NEGO, EXCHANGE, VERIFY_STRUCTURE, ALERT_STRUCTURE = (
     "NEGO_MESSAGE", "EXCHANGE_MESSAGE", "VERIFY_MESSAGE", "ALERT_MESSAGE",
@@ -120,17 +124,6 @@ BODY_NAMES = {
     NEGO: "NegoMessage", EXCHANGE: "ExchangeMessage",
     VERIFY_STRUCTURE: "VerifyMessage", ALERT_STRUCTURE: "AlertMessage",
 }  # fmt: skip
-
-#: AuthScheme GUIDs with a citable name.
-#: - 235F69AD...: PKU2U per [MS-SPNG] Appendix A note <2> ("(1.3.6.1.5.2.7)
-#:   235F69AD-73FB-4dbc-8203-0629E739339B").
-#: - 0D53335C...: the scheme Windows sends (packetgen-plugin-smb/smb2.pcapng frames 2 and 4);
-#:   named PKU2U by NtApiDotNet (NegoExAuthSchemes.PKU2U) and used as the PKU2U default scheme by
-#:   Devolutions sspi-rs (pku2u DEFAULT_NEGOEX_AUTH_SCHEME) and minikerberos.
-AUTH_SCHEMES = {
-    uuid.UUID("235f69ad-73fb-4dbc-8203-0629e739339b"): "PKU2U (MS-SPNG)",
-    uuid.UUID("0d53335c-f9ea-4d0d-b2ec-4ae3786ec308"): "PKU2U (Windows)",
-}
 
 #: RFC 3961 8 / IANA Kerberos checksum type numbers (RFC 3962, 4757, 6803, 8009).
 CHECKSUM_TYPES = {
@@ -178,9 +171,9 @@ def guid_text(guid: uuid.UUID) -> str:
     return "{" + str(guid).upper() + "}"
 
 
-def auth_scheme_summary(guid: uuid.UUID) -> str:
+def auth_scheme_summary(guid: uuid.UUID, ctx: DecodeContext) -> str:
     """``PKU2U (Windows) {0D53335C-...}`` for a known AuthScheme, the braced GUID otherwise."""
-    name = AUTH_SCHEMES.get(guid)
+    name = ctx.registry.scheme_name(guid)
     return f"{name} {guid_text(guid)}" if name else guid_text(guid)
 
 
@@ -222,6 +215,8 @@ class _Message:
     declared: int  # cbMessageLength
     header_length: int  # cbHeaderLength
     base: int
+    ctx: DecodeContext
+    message_type: int = -1
 
     def at(self, rel: int) -> int:
         """Absolute offset of a position inside the message."""
@@ -253,7 +248,7 @@ def _read(parent: Field, msg: _Message, layout: Layout, origin: int = 0) -> dict
             break
         node = parent.add(name, _convert(kind, raw), "", msg.at(origin + rel), size)
         if kind == "guid" and name != "ConversationId":
-            node.summary = auth_scheme_summary(uuid.UUID(bytes_le=raw))
+            node.summary = auth_scheme_summary(uuid.UUID(bytes_le=raw), msg.ctx)
         _summarize(node)
         fields[name] = node
     return fields
@@ -363,12 +358,24 @@ def _pulse(value: Field, msg: _Message) -> None:
 
 
 def _decode_exchange_token(vector: Field, msg: _Message) -> None:
-    """Decode the Exchange bytes when the GSS framing sniffer knows them (else they stay raw)."""
-    from negodissect.gss import framing  # lazy: framing imports this module
-
+    """Decode the Exchange bytes with the AuthScheme's decoder for the message type (2.2.6.4);
+    without one, when the GSS framing sniffer knows them (else they stay raw).  The scheme's
+    tokens belong to a negotiation of their own: they get a fresh exchange."""
     data = vector.value
-    if isinstance(data, bytes) and framing.sniff(data) is not None:
-        vector.append(framing.decode_token(data, msg.at(_int(vector.children[0]))))
+    if not isinstance(data, bytes):
+        return
+    raw = msg.take(40, GUID_LENGTH)
+    scheme = msg.ctx.registry.schemes.get(uuid.UUID(bytes_le=raw)) if raw else None
+    decoder = None
+    if scheme is not None and msg.message_type in (INITIATOR_META_DATA, ACCEPTOR_META_DATA):
+        decoder = scheme.meta_data
+    elif scheme is not None and msg.message_type == AP_REQUEST:
+        decoder = scheme.ap_request
+    offset = msg.at(_int(vector.children[0]))
+    if decoder is not None:
+        vector.append(decoder(data, offset, msg.ctx.inner()))
+    elif framing.sniff(data) is not None:
+        vector.append(framing.decode_token(data, offset, msg.ctx.inner()))
 
 
 @dataclass(slots=True, frozen=True)
@@ -521,11 +528,13 @@ def _check_header(fields: dict[str, Field], available: int) -> None:
         )
 
 
-def _decode_message(root: Field, data: bytes, pos: int, base: int) -> tuple[Field, int]:
+def _decode_message(
+    root: Field, data: bytes, pos: int, base: int, ctx: DecodeContext
+) -> tuple[Field, int]:
     """Decode the message at ``pos``; return its MessageHeader and how many bytes it spans."""
     available = len(data) - pos
     header = root.add("MessageHeader", None, "", base + pos, min(available, MESSAGE_HEADER_LENGTH))
-    probe = _Message(data, pos, available, available, 0, base)
+    probe = _Message(data, pos, available, available, 0, base, ctx)
     fields = _read(header, probe, HEADER_LAYOUT)
     if available < MESSAGE_HEADER_LENGTH:
         missing = MESSAGE_HEADER_LENGTH - available
@@ -539,7 +548,7 @@ def _decode_message(root: Field, data: bytes, pos: int, base: int) -> tuple[Fiel
     header_length = _int(fields["cbHeaderLength"])
     header.summary = f"MessageType = {message_type_name(message_type)}, MessageLength = {declared}"
     span = min(max(declared, MESSAGE_HEADER_LENGTH), available)
-    msg = _Message(data, pos, span, declared, header_length, base)
+    msg = _Message(data, pos, span, declared, header_length, base, ctx, message_type)
     structure = STRUCTURE.get(message_type)
     if structure is None:
         raw = data[pos + MESSAGE_HEADER_LENGTH : pos + span]
@@ -553,8 +562,11 @@ def _decode_message(root: Field, data: bytes, pos: int, base: int) -> tuple[Fiel
     return header, span
 
 
-def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
-    """Decode a NEGOEX token: the concatenation of MS-NEGOEX 2.2.6 messages."""
+def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
+    """Decode a NEGOEX token: the concatenation of MS-NEGOEX 2.2.6 messages.
+
+    Each message's bytes are recorded in the context's exchange, in wire order.
+    """
     root = Field("Negoex", None, "", base, len(data))
     headers: list[Field] = []
     pos = 0
@@ -564,7 +576,8 @@ def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
                 f"more than {MAX_MESSAGES} messages: the last {len(data) - pos} bytes not decoded"
             )
             break
-        header, span = _decode_message(root, data, pos, base)
+        header, span = _decode_message(root, data, pos, base, ctx)
+        _record(ctx.exchange.negoex_messages, header, data[pos : pos + span])
         headers.append(header)
         pos += span
     if not data:
@@ -572,7 +585,17 @@ def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
     for node, note in check_conversation(headers, first_sequence=None):
         node.notes.append(note)
     root.summary = _root_summary(headers)
-    return root.check() if strict else root
+    return root
+
+
+def _record(recorded: list[bytes], header: Field, message: bytes) -> None:
+    """Keep ``message`` for the VERIFY check (MS-NEGOEX 3.2.5.2: it covers every message of the
+    conversation so far); an INITIATOR_NEGO starts a new conversation (3.1.5.1)."""
+    message_type = header.find("MessageType")
+    if message_type is not None and message_type.value == INITIATOR_NEGO:
+        recorded.clear()
+    if len(recorded) < MAX_RECORDED_MESSAGES:
+        recorded.append(message)
 
 
 def _root_summary(headers: Sequence[Field]) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from negodissect.field import Field, Value
+from negodissect.gss.context import DecodeContext
 
 SIGNATURE = b"NTLMSSP\x00"
 #: MessageType values (MS-NLMP 2.2.1) -> (spec name, Network Monitor word).
@@ -574,9 +575,23 @@ def text_of(root: Field, name: str) -> str:
     return str(node.value) if node is not None and node.value else "(empty)"
 
 
-def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
-    """Decode an NTLMSSP message (MS-NLMP 2.2.1): NEGOTIATE, CHALLENGE or AUTHENTICATE."""
-    data = bytes(data)
+def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
+    """Decode an NTLMSSP message (MS-NLMP 2.2.1): NEGOTIATE, CHALLENGE or AUTHENTICATE.
+
+    The exchange of ``ctx`` learns the message's NegotiateFlags and keeps its bytes by
+    MessageType (the MIC covers all three, MS-NLMP 3.1.5.1.2).
+    """
+    root = _decode(bytes(data), base)
+    flags = root.find("NegotiateFlags")
+    if flags is not None and isinstance(flags.value, int):
+        ctx.exchange.ntlm_flags = flags.value
+    kind = root.find("MessageType")
+    if kind is not None and kind.value in MESSAGE_TYPES:
+        ctx.exchange.ntlm_messages[int(kind.value)] = bytes(data)
+    return root
+
+
+def _decode(data: bytes, base: int) -> Field:
     root = Field("NTLMSSP", None, "NTLM MESSAGE", base, len(data))
     reader = Reader(data, base)
     signature = reader.read(root, "Signature", 0, 8, "bytes")
@@ -589,11 +604,11 @@ def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
                            f"found {signature.value!r}")  # fmt: skip
     kind = reader.read(root, "MessageType", 8, 4)
     if kind is None:
-        return root.check() if strict else root
+        return root
     names = MESSAGE_TYPES.get(int(kind.value or 0))
     if names is None:
         kind.note(f"offset {kind.offset}: unknown MessageType 0x{kind.value:08X}")
-        return root.check() if strict else root
+        return root
     kind.summary = f"{names[0]} (0x{kind.value:08X})"
     root.summary = f"NTLM {names[1]} MESSAGE"
     msg = Message(reader, root, int(kind.value or 0))
@@ -617,20 +632,15 @@ def decode(data: bytes, base: int = 0, *, strict: bool = False) -> Field:
         root.summary += (f" Version: {responses.kind}, Domain: {text_of(root, 'DomainName')}, "
                          f"User: {text_of(root, 'UserName')}, "
                          f"Workstation: {text_of(root, 'Workstation')}")  # fmt: skip
-    return root.check() if strict else root
+    return root
 
 
-def decode_signature(
-    data: bytes,
-    base: int = 0,
-    *,
-    strict: bool = False,
-    extended_session_security: bool | None = None,
-) -> Field:
+def decode_signature(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """NTLMSSP_MESSAGE_SIGNATURE (2.2.2.9.1; 2.2.2.9.2 with extended session security).
 
-    ``extended_session_security=None`` guesses the layout: 2.2.2.9.1 when the RandomPad bytes are
-    zero, else 2.2.2.9.2 (an info note says so).
+    The NegotiateFlags of the exchange's last NTLM message choose the layout; with none known the
+    layout is guessed: 2.2.2.9.1 when the RandomPad bytes are zero, else 2.2.2.9.2 (an info note
+    says so).
     """
     data = bytes(data)
     root = Field("NTLMSSP_MESSAGE_SIGNATURE", None, "", base, min(len(data), SIGNATURE_SIZE))
@@ -638,7 +648,8 @@ def decode_signature(
     if len(data) != SIGNATURE_SIZE:
         root.note(f"offset {base}: expected {SIGNATURE_SIZE} bytes, found {len(data)}",
                   "error" if len(data) < SIGNATURE_SIZE else "warning")  # fmt: skip
-    ess = extended_session_security
+    flags = ctx.exchange.ntlm_flags
+    ess = None if flags is None else bool(flags & NEGOTIATE_EXTENDED_SESSIONSECURITY)
     if ess is None:
         ess = any(data[4:8])
         root.note(
@@ -658,7 +669,7 @@ def decode_signature(
     if checksum is not None and seq is not None:
         root.summary = (f"Version: {version.value if version else '?'}, Checksum: "
                         f"{bytes(checksum.value or b'').hex()}, SeqNum: {seq.value}")  # fmt: skip
-    return root.check() if strict else root
+    return root
 
 
 def parse_fields(root: Field) -> dict[str, Value]:
