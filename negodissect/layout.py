@@ -129,9 +129,11 @@ class Layout:
         order: ByteOrder | None = None,
         short: NoteKind | None = None,
         partial: bool = False,
+        stop: bool = True,
     ) -> dict[str, Field]:
         """Add the items present at ``data[pos]`` under ``parent``; stop at the first that does
-        not fit (see :meth:`Item.read`).  Returns the fields read, by name."""
+        not fit (see :meth:`Item.read`), or with ``stop=False`` try each item at its place.
+        Returns the fields read, by name."""
         fields: dict[str, Field] = {}
         for item in self.items:
             node = item.read(
@@ -144,10 +146,13 @@ class Layout:
                 short=short,
                 partial=partial,
             )
-            if node is None:
+            if node is not None:
+                fields[item.name] = node
+                pos += node.length
+            elif stop:
                 break
-            fields[item.name] = node
-            pos += node.length
+            else:
+                pos += item.size
         return fields
 
 

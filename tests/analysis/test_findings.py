@@ -16,7 +16,7 @@ from negodissect.analysis.conversations import group
 from negodissect.analysis.decoded import decode_capture
 from negodissect.analysis.findings import Finding, findings
 from negodissect.gss import framing, negoex
-from negodissect.gss.ntlm import NEGOTIATE_EXTENDED_SESSIONSECURITY, parse_fields
+from negodissect.gss.ntlm import NegotiateFlags, parse_fields
 from tests.analysis.derive import (
     CAPTURES,
     SHARED,
@@ -113,9 +113,9 @@ def ntlm_v1(tmp_path: Path, ess: bool) -> Path:
     fields = parse_fields(item.tree.find("NTLMSSP"))
     flags = int(fields["NegotiateFlags"])
     flags = (
-        flags | NEGOTIATE_EXTENDED_SESSIONSECURITY
+        flags | NegotiateFlags.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
         if ess
-        else flags & ~NEGOTIATE_EXTENDED_SESSIONSECURITY
+        else flags & ~NegotiateFlags.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
     )
     lm = bytes(range(1, 9)) + bytes(16) if ess else bytes(range(1, 25))
     auth = ntlm_authenticate(

@@ -20,7 +20,7 @@ import pytest
 from negodissect import gss
 from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
-from negodissect.gss import ber, framing, negoex, ntlm
+from negodissect.gss import ber, framing, negoex, ntlm_structures
 from negodissect.sources import stdin
 from tests.conftest import real
 from tests.fuzz.harness import (
@@ -252,8 +252,8 @@ def test_ten_thousand_av_pairs_in_target_info() -> None:
     data += NTLM_CHALLENGE[48:] + pairs
     tree = bounded(as_kind("ntlmssp"), data)
     target_info = tree.find("TargetInfo")
-    assert target_info is not None and len(target_info.children) == ntlm.MAX_AV_PAIRS
-    assert f"more than {ntlm.MAX_AV_PAIRS} AV_PAIRs" in notes(tree)
+    assert target_info is not None and len(target_info.children) == ntlm_structures.MAX_AV_PAIRS
+    assert f"more than {ntlm_structures.MAX_AV_PAIRS} AV_PAIRs" in notes(tree)
 
 
 def test_ten_thousand_av_pairs_in_the_ntlmv2_response() -> None:
@@ -267,7 +267,7 @@ def test_ten_thousand_av_pairs_in_the_ntlmv2_response() -> None:
     )
     tree = bounded(as_kind("ntlmssp"), data)
     pairs = tree.find("AvPairs")
-    assert pairs is not None and len(pairs.children) == ntlm.MAX_AV_PAIRS
+    assert pairs is not None and len(pairs.children) == ntlm_structures.MAX_AV_PAIRS
 
 
 # --------------------------------------------------------------------------------- stdin

@@ -16,7 +16,7 @@ from negodissect import gss
 from negodissect.carriers import AuthBlob
 from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import DecodeError, Field
-from negodissect.gss import ntlm
+from negodissect.gss import ntlm, ntlm_structures
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 RECORDS = [
@@ -244,7 +244,7 @@ def test_negotiate_flags_every_bit_named() -> None:
     assert names[0] == "NTLMSSP_NEGOTIATE_56" and names[-1] == "NTLMSSP_NEGOTIATE_UNICODE"
     assert flags.summary.startswith(f"0x{flags.value:08X} (")
     listed = flags.summary.split(" (", 1)[1].rstrip(")").split(", ")
-    for child, (bit, _) in zip(flags.children, ntlm.NEGOTIATE_FLAGS, strict=True):
+    for child, bit in zip(flags.children, ntlm.NegotiateFlags, strict=True):
         assert child.value is bool(int(flags.value) & bit)
         assert (child.name in listed) is child.value
 
@@ -418,7 +418,7 @@ def test_spec_signatures() -> None:
     seq = ess.find("SeqNum")
     assert seq is not None and (seq.offset, seq.value) == (17, 0)
     ctx = gss.new_context()  # an exchange whose NTLM messages negotiated ESS (2.2.2.9.2)
-    ctx.exchange.ntlm_flags = ntlm.NEGOTIATE_EXTENDED_SESSIONSECURITY
+    ctx.exchange.ntlm_flags = ntlm.NegotiateFlags.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
     forced = gss.decode(
         bytes.fromhex("010000000000000009dcd1df2e459d36"), kind="ntlmssp-signature", ctx=ctx
     )
@@ -504,7 +504,9 @@ def test_overlap_and_odd_unicode() -> None:
 
 def test_av_pair_count_is_bounded() -> None:
     """More than MAX_AV_PAIRS pairs: the first MAX_AV_PAIRS decoded, the rest noted."""
-    pairs = (struct.pack("<HH", 1, 2) + b"A\x00") * (ntlm.MAX_AV_PAIRS + 10) + b"\x00" * 4
+    pairs = (struct.pack("<HH", 1, 2) + b"A\x00") * (
+        ntlm_structures.MAX_AV_PAIRS + 10
+    ) + b"\x00" * 4
     fixed = 56
     message = (
         ntlm.SIGNATURE + struct.pack("<I", 2) + security_buffer(0, fixed)
@@ -512,8 +514,8 @@ def test_av_pair_count_is_bounded() -> None:
         + security_buffer(len(pairs), fixed) + b"\x00" * 8 + pairs
     )  # fmt: skip
     info = gss.decode(message, kind="ntlmssp").find("TargetInfo")
-    assert info is not None and len(info.children) == ntlm.MAX_AV_PAIRS
-    assert any(f"more than {ntlm.MAX_AV_PAIRS}" in n.message for n in info.notes)
+    assert info is not None and len(info.children) == ntlm_structures.MAX_AV_PAIRS
+    assert any(f"more than {ntlm_structures.MAX_AV_PAIRS}" in n.message for n in info.notes)
 
 
 def test_mic_without_room_is_noted() -> None:
