@@ -31,12 +31,12 @@ REFUSED_ANONYMOUS_PER_CLIENT = 5
 #: Single-DES encryption types (RFC 6649) and RC4 ones (RFC 4757, deprecated by RFC 8429).
 DES_ETYPES = frozenset({1, 2, 3})
 RC4_ETYPES = frozenset({23, 24, *range(-141, -127)})
-#: Finding titles for the notes of negoex.check_conversation, by how the note starts.
-NEGOEX_TITLES = (
-    ("SequenceNum", "NEGOEX sequence numbers out of order"),
-    ("ConversationId", "NEGOEX ConversationId changed"),
-    ("exchange completed", "NEGOEX exchange completed without VERIFY"),
-)
+#: Finding titles for the notes of negoex.check_conversation, by note id.
+NEGOEX_TITLES = {
+    "negoex.sequence.unexpected": "NEGOEX sequence numbers out of order",
+    "negoex.conversation_id.changed": "NEGOEX ConversationId changed",
+    "negoex.verify.missing": "NEGOEX exchange completed without VERIFY",
+}
 #: KRB-ERROR codes worth a finding (RFC 4120 7.5.9), with severity and meaning.
 KRB_ERRORS: dict[int, tuple[str, str]] = {
     24: ("medium", "pre-authentication failed: wrong password"),
@@ -296,10 +296,7 @@ def negoex(conversation: Conversation) -> Iterator[Finding]:
         [header for _, header in headers], first_sequence=0, complete=conversation.succeeded is True
     )
     for node, note in problems:
-        title = next(
-            (title for prefix, title in NEGOEX_TITLES if note.message.startswith(prefix)),
-            "NEGOEX problem",
-        )
+        title = NEGOEX_TITLES.get(note.id, "NEGOEX problem")
         frames = [frame for frame, header in headers if any(n is node for n in header.walk())]
         yield _finding("medium", title, note.message, conversation, frames[:1] or None)
 

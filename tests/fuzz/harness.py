@@ -44,7 +44,7 @@ from negodissect import cli, gss
 from negodissect.carriers import AuthBlob
 from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import Field
-from negodissect.gss import ber, framing, negoex, ntlm
+from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
 from negodissect.sources import capture, stdin
@@ -176,27 +176,27 @@ def built_negoex() -> list[bytes]:
     """One NEGOEX token of each structure, from the builders, plus all of them concatenated."""
     conversation, scheme = uuid.UUID(int=1), uuid.UUID("0d53335c-f9ea-4d0d-b2ec-4ae3786ec308")
     messages = [
-        negoex.build_nego(
+        negoex_build.build_nego(
             conversation_id=conversation,
             random=b"R" * 32,
             auth_schemes=[scheme],
             extensions=[(1, b"ext-value"), (0x80000002, b"")],
         ),
-        negoex.build_exchange(
+        negoex_build.build_exchange(
             negoex.AP_REQUEST,
             conversation_id=conversation,
             auth_scheme=scheme,
             exchange=b"\x6e\x03\x30\x01\x00",
             sequence=1,
         ),
-        negoex.build_verify(
+        negoex_build.build_verify(
             conversation_id=conversation,
             auth_scheme=scheme,
             checksum_type=16,
             checksum=b"C" * 12,
             sequence=2,
         ),
-        negoex.build_alert(
+        negoex_build.build_alert(
             conversation_id=conversation, auth_scheme=scheme, error_code=0xC000006D, sequence=3
         ),
     ]

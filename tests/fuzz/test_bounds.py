@@ -20,7 +20,7 @@ import pytest
 from negodissect import gss
 from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
-from negodissect.gss import ber, framing, negoex, ntlm_structures
+from negodissect.gss import ber, framing, negoex, negoex_build, negoex_structures, ntlm_structures
 from negodissect.sources import stdin
 from tests.conftest import real
 from tests.fuzz.harness import (
@@ -211,16 +211,16 @@ def test_negoex_byte_vector_and_message_lengths() -> None:
 
 def test_negoex_vector_longer_than_max_vector_elements() -> None:
     schemes = [uuid.UUID(int=n) for n in range(1000)]
-    data = negoex.build_nego(
+    data = negoex_build.build_nego(
         conversation_id=uuid.UUID(int=7),
         random=bytes(32),
         auth_schemes=schemes,
         extensions=[(n, b"x") for n in range(1000)],
     )
     tree = bounded(as_kind("negoex"), data)
-    assert len(tree.find_all("AuthScheme")) == negoex.MAX_VECTOR_ELEMENTS
-    assert len(tree.find_all("Extension")) == negoex.MAX_VECTOR_ELEMENTS
-    assert f"only the first {negoex.MAX_VECTOR_ELEMENTS} shown" in notes(tree)
+    assert len(tree.find_all("AuthScheme")) == negoex_structures.MAX_VECTOR_ELEMENTS
+    assert len(tree.find_all("Extension")) == negoex_structures.MAX_VECTOR_ELEMENTS
+    assert f"only the first {negoex_structures.MAX_VECTOR_ELEMENTS} shown" in notes(tree)
 
 
 # -------------------------------------------------------------------------------------- NTLM

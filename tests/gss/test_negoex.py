@@ -31,7 +31,7 @@ from negodissect import gss
 from negodissect.carriers import AuthBlob
 from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import DecodeError, Field
-from negodissect.gss import negoex
+from negodissect.gss import negoex, negoex_build, negoex_structures
 from tests.conftest import SHARED_CAPTURES, der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
@@ -71,7 +71,7 @@ RANDOM = bytes(range(32))
 
 
 def _nego(message_type: int = negoex.INITIATOR_NEGO, sequence: int = 0) -> bytes:
-    return negoex.build_nego(
+    return negoex_build.build_nego(
         message_type,
         conversation_id=CONVERSATION,
         random=RANDOM,
@@ -84,7 +84,7 @@ def _nego(message_type: int = negoex.INITIATOR_NEGO, sequence: int = 0) -> bytes
 def _exchange(
     message_type: int = negoex.AP_REQUEST, sequence: int = 0, data: bytes = b"\x01\x02"
 ) -> bytes:
-    return negoex.build_exchange(
+    return negoex_build.build_exchange(
         message_type,
         conversation_id=CONVERSATION,
         auth_scheme=WINDOWS_SCHEME,
@@ -94,7 +94,7 @@ def _exchange(
 
 
 def _verify(sequence: int = 0) -> bytes:
-    return negoex.build_verify(
+    return negoex_build.build_verify(
         conversation_id=CONVERSATION,
         auth_scheme=WINDOWS_SCHEME,
         checksum_type=16,
@@ -104,7 +104,7 @@ def _verify(sequence: int = 0) -> bytes:
 
 
 def _alert(sequence: int = 0) -> bytes:
-    return negoex.build_alert(
+    return negoex_build.build_alert(
         conversation_id=CONVERSATION,
         auth_scheme=WINDOWS_SCHEME,
         error_code=0xC000006D,
@@ -172,7 +172,7 @@ def _rebuild(root: Field) -> bytes:
                 (_int(ext, "ExtensionType"), _payload(ext.find("ExtensionValue")))
                 for ext in body.find_all("Extension")
             ]
-            out += negoex.build_nego(
+            out += negoex_build.build_nego(
                 message_type,
                 random=_payload(body.find("Random")),
                 auth_schemes=[_uuid(node) for node in schemes.find_all("AuthScheme")],
@@ -182,14 +182,14 @@ def _rebuild(root: Field) -> bytes:
                 **common,
             )
         elif body.name == "ExchangeMessage":
-            out += negoex.build_exchange(
+            out += negoex_build.build_exchange(
                 message_type,
                 auth_scheme=_uuid(body.find("AuthScheme")),
                 exchange=_payload(body.find("Exchange")),
                 **common,
             )
         elif body.name == "VerifyMessage":
-            out += negoex.build_verify(
+            out += negoex_build.build_verify(
                 auth_scheme=_uuid(body.find("AuthScheme")),
                 checksum_type=_int(body, "ChecksumType"),
                 checksum=_payload(body.find("ChecksumValue")),
@@ -201,7 +201,7 @@ def _rebuild(root: Field) -> bytes:
                 (_int(alert, "AlertType"), _payload(alert.find("AlertValue")))
                 for alert in body.find_all("Alert")
             ]
-            out += negoex.build_alert(
+            out += negoex_build.build_alert(
                 auth_scheme=_uuid(body.find("AuthScheme")),
                 error_code=_int(body, "ErrorCode"),
                 alerts=alerts,
@@ -441,7 +441,7 @@ def test_tshark_reads_mit_extension_offset_from_the_wrong_bytes() -> None:
 
 def test_packed_nego_with_extensions() -> None:
     """A packed writer with extensions (MIT writes none): offsets come from the packed places."""
-    blob = negoex.build_nego(
+    blob = negoex_build.build_nego(
         conversation_id=CONVERSATION, random=RANDOM, auth_schemes=[WINDOWS_SCHEME],
         extensions=[(5, b"ext-value")], packed=True,
     )  # fmt: skip
@@ -497,7 +497,7 @@ def test_header_size_constants() -> None:
     assert negoex.ALERT_MESSAGE_LENGTH == 72
     expected = {0: 96, 1: 96, 2: 64, 3: 64, 4: 64, 5: 64, 6: 80, 7: 72}
     assert {kind: int.from_bytes(blob[16:20], "little") for kind, blob in BUILT.items()} == expected
-    assert len(negoex.build_header(0, 0, 96, 96, CONVERSATION)) == 40
+    assert len(negoex_build.build_header(0, 0, 96, 96, CONVERSATION)) == 40
 
 
 def test_windows_message_lengths() -> None:
@@ -507,7 +507,7 @@ def test_windows_message_lengths() -> None:
 
 
 def test_guid_little_endian() -> None:
-    header = negoex.build_header(5, 3, 64, 64, CONVERSATION)
+    header = negoex_build.build_header(5, 3, 64, 64, CONVERSATION)
     assert header[24:40] == bytes.fromhex("67452301ab89efcd0123456789abcdef")
     assert WINDOWS_SCHEME.bytes_le == bytes.fromhex("5c33530deaf90d4db2ec4ae3786ec308")
     assert REAL[2][96:112] == WINDOWS_SCHEME.bytes_le
@@ -574,7 +574,7 @@ def test_exchange_known_token_handed_to_framing() -> None:
 
 def test_builders_refuse_wrong_structure() -> None:
     with pytest.raises(ValueError, match="does not use NEGO_MESSAGE"):
-        negoex.build_nego(negoex.AP_REQUEST, conversation_id=CONVERSATION, random=RANDOM,
+        negoex_build.build_nego(negoex.AP_REQUEST, conversation_id=CONVERSATION, random=RANDOM,
                           auth_schemes=[])  # fmt: skip
     with pytest.raises(ValueError, match="does not use EXCHANGE_MESSAGE"):
         _exchange(negoex.VERIFY)
@@ -682,7 +682,7 @@ def test_sequence_not_increasing_in_token() -> None:
 
 
 def test_conversation_id_changing_in_token() -> None:
-    other = negoex.build_exchange(
+    other = negoex_build.build_exchange(
         negoex.AP_REQUEST, conversation_id=uuid.uuid4(), auth_scheme=PKU2U, exchange=b"x",
         sequence=1,
     )  # fmt: skip
@@ -749,8 +749,10 @@ def test_corrupted_blobs_never_raise(blob: bytes, where: int, junk: bytes) -> No
 
 
 def test_short_alert_pulse() -> None:
-    blob = negoex.build_alert(
-        conversation_id=CONVERSATION, auth_scheme=PKU2U, alerts=[(negoex.ALERT_TYPE_PULSE, b"\x08")]
+    blob = negoex_build.build_alert(
+        conversation_id=CONVERSATION,
+        auth_scheme=PKU2U,
+        alerts=[(negoex_structures.AlertType.ALERT_TYPE_PULSE, b"\x08")],
     )
     root = gss.decode(blob, kind="negoex")
     assert _notes(root, "AlertPulse") == ["ALERT_PULSE needs 8 bytes, value has 1"]
