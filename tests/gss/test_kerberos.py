@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from negodissect import gss
 from negodissect.field import DecodeError, Field
-from negodissect.gss import ber, kerberos
+from negodissect.gss import ber, kerberos, kerberos_asn1
 from tests.conftest import der, negodissect
 
 BLOBS = json.loads((Path(__file__).parents[1] / "data" / "blobs.json").read_text())
@@ -536,7 +536,7 @@ def test_name_tables() -> None:
     assert all(code in names for code in rfc4120)  # RFC 4120 7.5.9 lists every one of these
     assert kerberos.ETYPE_NAMES[23] == "rc4-hmac" and kerberos.ETYPE_NAMES[1] == "des-cbc-crc"
     assert kerberos.ETYPE_NAMES[20] == "aes256-cts-hmac-sha384-192"
-    assert {1, 3, 23, 24, -133} <= kerberos.WEAK_ETYPES and 18 not in kerberos.WEAK_ETYPES
+    assert {1, 3, 23, 24, -133} <= kerberos_asn1.WEAK_ETYPES and 18 not in kerberos_asn1.WEAK_ETYPES
 
 
 # --- Robustness --------------------------------------------------------------------------------
