@@ -100,6 +100,16 @@ class Field:
         return [node for node in self.walk() if node.name == name]
 
     @property
+    def int_value(self) -> int:
+        """The value when it is an integer (a field read as one), else 0."""
+        return self.value if isinstance(self.value, int) else 0
+
+    @property
+    def bytes_value(self) -> bytes:
+        """The value when it is bytes, else no bytes."""
+        return self.value if isinstance(self.value, bytes) else b""
+
+    @property
     def end(self) -> int:
         """Offset of the first byte after this field."""
         return self.offset + self.length

@@ -164,7 +164,9 @@ class TlvError(Exception):
 
     def note_on(self, node: Field) -> Note:
         """Attach this problem to ``node`` as a note."""
-        return node.note(self.kind, **self.values)
+        note = Note.of(self.kind, **self.values)
+        node.notes.append(note)
+        return note
 
 
 def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:

@@ -66,7 +66,6 @@ from negodissect.gss.negoex_structures import (
     ChecksumScheme,
     Message,
     array_vector,
-    as_int,
     auth_scheme,
     byte_vector,
     message_type_name,
@@ -84,7 +83,7 @@ NEGO, EXCHANGE, VERIFY_STRUCTURE, ALERT_STRUCTURE = (
     "NEGO_MESSAGE", "EXCHANGE_MESSAGE", "VERIFY_MESSAGE", "ALERT_MESSAGE",
 )  # fmt: skip
 #: Which structure each message type uses (MS-NEGOEX 2.2.6.3 - 2.2.6.6).
-STRUCTURE = {
+STRUCTURE: dict[int, str] = {
     INITIATOR_NEGO: NEGO, ACCEPTOR_NEGO: NEGO,
     INITIATOR_META_DATA: EXCHANGE, ACCEPTOR_META_DATA: EXCHANGE,
     CHALLENGE: EXCHANGE, AP_REQUEST: EXCHANGE,
@@ -210,7 +209,7 @@ def _decode_exchange_token(vector: Field, msg: Message) -> None:
         decoder = scheme.meta_data
     elif scheme is not None and msg.message_type == AP_REQUEST:
         decoder = scheme.ap_request
-    offset = msg.at(as_int(vector.children[0]))
+    offset = msg.at(vector.children[0].int_value)
     if decoder is not None:
         vector.append(decoder(data, offset, msg.ctx.inner()))
     elif framing.sniff(data) is not None:
@@ -332,8 +331,8 @@ def _check_header(fields: dict[str, Field], available: int) -> None:
     """Message-level checks of MS-NEGOEX 2.2.6.2 on the header fields (all present)."""
     signature, type_field = fields["Signature"], fields["MessageType"]
     length_field, size_field = fields["cbHeaderLength"], fields["cbMessageLength"]
-    message_type, header_length = as_int(type_field), as_int(length_field)
-    message_length = as_int(size_field)
+    message_type, header_length = type_field.int_value, length_field.int_value
+    message_length = size_field.int_value
     if signature.value != MESSAGE_SIGNATURE.decode():
         signature.note(SIGNATURE_WRONG, expected=MESSAGE_SIGNATURE.decode(), found=signature.value)
     structure = STRUCTURE.get(message_type)
@@ -380,8 +379,8 @@ def _decode_message(
         )
         return header, available
     _check_header(fields, available)
-    message_type, declared = as_int(fields["MessageType"]), as_int(fields["cbMessageLength"])
-    header_length = as_int(fields["cbHeaderLength"])
+    message_type, declared = fields["MessageType"].int_value, fields["cbMessageLength"].int_value
+    header_length = fields["cbHeaderLength"].int_value
     header.summary = f"MessageType = {message_type_name(message_type)}, MessageLength = {declared}"
     span = min(max(declared, MESSAGE_HEADER_LENGTH), available)
     msg = Message(data, pos, span, declared, header_length, base, ctx, message_type)
@@ -434,13 +433,13 @@ def _record(recorded: list[bytes], header: Field, message: bytes) -> None:
 
 def _root_summary(headers: Sequence[Field]) -> str:
     """Netmon's summary for one message; every message with its length for several."""
-    described = []
+    described: list[tuple[str, int | str]] = []
     for header in headers:
         message_type, length = header.find("MessageType"), header.find("cbMessageLength")
         if message_type is None or length is None:
             described.append(("truncated", "?"))
         else:
-            described.append((message_type_name(as_int(message_type)), as_int(length)))
+            described.append((message_type_name(message_type.int_value), length.int_value))
     if len(described) == 1:
         return f"MessageType = {described[0][0]}, MessageLength = {described[0][1]}"
     return ", ".join(f"{name} ({length})" for name, length in described)

@@ -186,11 +186,6 @@ class Message:
         return self.data[self.start + rel : self.start + rel + size]
 
 
-def as_int(node: Field) -> int:
-    """The integer value of a field read as ``int`` (0 for anything else)."""
-    return node.value if isinstance(node.value, int) else 0
-
-
 def read_fields(parent: Field, msg: Message, fields: Layout, rel: int = 0) -> dict[str, Field]:
     """Add the fixed ``fields`` at ``rel`` in the message that are present, with summaries."""
     read = fields.read(parent, msg.data, msg.start + rel, end=msg.start + msg.size, base=msg.base)
@@ -219,7 +214,7 @@ def byte_vector(parent: Field, msg: Message, rel: int, name: str) -> Field | Non
         return None
     vector = parent.add(name, None, "", msg.at(rel), BYTE_VECTOR.size)
     fields = read_fields(vector, msg, BYTE_VECTOR, rel)
-    offset, size = as_int(fields["ByteArrayOffset"]), as_int(fields["ByteArrayLength"])
+    offset, size = fields["ByteArrayOffset"].int_value, fields["ByteArrayLength"].int_value
     vector.summary = f"{size} bytes at offset {offset}"
     vector.value = span(vector, msg, offset, size)
     return vector
@@ -245,7 +240,7 @@ def array_vector(
     fields = read_fields(vector, msg, ARRAY_VECTOR, rel)
     for child in vector.children:
         child.name = element_name + child.name
-    offset, count = as_int(fields["ArrayOffset"]), as_int(fields["Count"])
+    offset, count = fields["ArrayOffset"].int_value, fields["Count"].int_value
     vector.summary = f"{count} at offset {offset}"
     if span(vector, msg, offset, count * width) is None:
         return vector
@@ -279,7 +274,7 @@ def typed_element(kind: str) -> ElementDecoder:
 
 def _pulse(value: Field, msg: Message) -> None:
     """ALERT_PULSE (2.2.5.1.4) inside an ALERT_TYPE_PULSE alert's value."""
-    data, offset = value.value, as_int(value.children[0])
+    data, offset = value.value, value.children[0].int_value
     if not isinstance(data, bytes):
         return
     pulse = value.add("AlertPulse", None, "", msg.at(offset), len(data))

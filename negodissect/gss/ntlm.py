@@ -173,7 +173,7 @@ def read_flags(parent: Field, data: bytes, pos: int, base: int) -> Field | None:
     """NegotiateFlags (2.2.2.5): the int, summary hex + set names, one child per bit."""
     node = FLAGS.read(parent, data, pos, base=base, short=FIELD_TRUNCATED)
     if node is not None:
-        value = int(node.value or 0)
+        value = node.int_value
         node.summary = layout.flag_text(value, NegotiateFlags)
         layout.bit_fields(node, value, NegotiateFlags, width=32)
     return node
@@ -189,9 +189,7 @@ def read_buffer(parent: Field, data: bytes, pos: int, base: int, name: str) -> B
     fields = SECURITY_BUFFER.read(node, data, pos, base=base)
     for child in node.children:
         child.name = name + child.name
-    length, max_length, offset = (
-        int(fields[item.name].value or 0) for item in SECURITY_BUFFER.items
-    )
+    length, max_length, offset = (fields[item.name].int_value for item in SECURITY_BUFFER.items)
     node.summary = f"Len: {length}, MaxLen: {max_length}, BufferOffset: {offset}"
     if max_length < length:
         node.note(MAX_LEN_SHORT, offset=base + pos, name=name, max_length=max_length, length=length)
@@ -305,7 +303,7 @@ def decode_nt_response(node: Field, raw: bytes, responses: Responses) -> None:
         if part is not None and part.value != 1:
             part.note(RESP_TYPE, offset=part.offset, name=name, value=part.value)
     if "TimeStamp" in fields:
-        fields["TimeStamp"].summary = filetime_text(int(fields["TimeStamp"].value or 0))
+        fields["TimeStamp"].summary = filetime_text(fields["TimeStamp"].int_value)
     if len(fields) < len(CLIENT_CHALLENGE.items):
         return
     fixed = CLIENT_CHALLENGE.size
@@ -362,7 +360,7 @@ def read_fixed(msg: Message) -> None:
         elif kind == "flags":
             flags = read_flags(msg.root, msg.data, pos, msg.base)
             got = flags is not None
-            msg.flags = int(flags.value or 0) if flags is not None else 0
+            msg.flags = flags.int_value if flags is not None else 0
         else:
             read = SERVER_CHALLENGE.read(
                 msg.root, msg.data, pos, base=msg.base, short=FIELD_TRUNCATED
@@ -423,9 +421,9 @@ def decode_payload(msg: Message, payload: Field) -> Responses:
         node.summary = f"{len(node.children)} AV_PAIRs"
     responses = Responses()
     if msg.message_type == MessageType.NtLmAuthenticate:
-        responses = classify(*(found.get(name, (None, None))[1] for name in
-                               ("LmChallengeResponse", "NtChallengeResponse", "UserName")),
-                             msg.flags)  # fmt: skip
+        names = ("LmChallengeResponse", "NtChallengeResponse", "UserName")
+        lm, nt, user = (found[name][1] if name in found else None for name in names)
+        responses = classify(lm, nt, user, msg.flags)
         if "LmChallengeResponse" in found:
             decode_lm_response(*found["LmChallengeResponse"], responses)
         if "NtChallengeResponse" in found:
@@ -471,15 +469,13 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     root = Field("NTLMSSP", None, "NTLM MESSAGE", base, len(data))
     signature = MESSAGE_SIGNATURE.read(root, data, 0, base=base, short=FIELD_TRUNCATED)
     if signature is not None:
-        signature.summary = (
-            bytes(signature.value or b"").rstrip(b"\0").decode("ascii", "backslashreplace")
-        )
+        signature.summary = signature.bytes_value.rstrip(b"\0").decode("ascii", "backslashreplace")
         if signature.value != SIGNATURE:
             signature.note(SIGNATURE_WRONG, offset=base, expected=SIGNATURE, found=signature.value)
     kind = MESSAGE_TYPE.read(root, data, 8, base=base, short=FIELD_TRUNCATED)
     if kind is None:
         return root
-    message_type = int(kind.value or 0)
+    message_type = kind.int_value
     if message_type not in MESSAGE_WORDS:
         kind.note(MESSAGE_TYPE_UNKNOWN, offset=kind.offset, value=message_type)
         return root
@@ -544,8 +540,8 @@ def decode_signature(data: bytes, base: int, ctx: DecodeContext) -> Field:
     if version is not None and version.value != 1:
         version.note(SIGNATURE_VERSION, offset=base, value=version.value)
     if checksum is not None and seq is not None:
-        root.summary = (f"Version: {version.value if version else '?'}, Checksum: "
-                        f"{bytes(checksum.value or b'').hex()}, SeqNum: {seq.value}")  # fmt: skip
+        root.summary = (f"Version: {version.int_value if version else '?'}, Checksum: "
+                        f"{checksum.bytes_value.hex()}, SeqNum: {seq.int_value}")  # fmt: skip
     return root
 
 

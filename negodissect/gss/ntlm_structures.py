@@ -174,7 +174,7 @@ def read_version(parent: Field, data: bytes, pos: int, base: int) -> Field | Non
         return None
     fields = VERSION.read(node, data, pos, base=base)
     major, minor, build, revision = (
-        fields[name].value
+        fields[name].int_value
         for name in (
             "ProductMajorVersion",
             "ProductMinorVersion",
