@@ -51,13 +51,7 @@ class Item:
 
     def value(self, raw: bytes, order: ByteOrder = "little") -> Value:
         """The value of the item's bytes."""
-        if self.kind == "int":
-            return int.from_bytes(raw, order)
-        if self.kind == "guid":
-            return guid_text(raw)
-        if self.kind == "ascii":
-            return raw.decode("ascii", errors="backslashreplace")
-        return raw
+        return _value(self.kind, raw, order)
 
     def read(
         self,
@@ -93,6 +87,16 @@ class Item:
         )
 
 
+def _value(kind: ItemKind, raw: bytes, order: ByteOrder) -> Value:
+    if kind == "int":
+        return int.from_bytes(raw, order)
+    if kind == "guid":
+        return guid_text(raw)
+    if kind == "ascii":
+        return raw.decode("ascii", errors="backslashreplace")
+    return raw
+
+
 class Layout:
     """A fixed-layout structure: items one after the other, in one byte order.
 
@@ -108,6 +112,8 @@ class Layout:
         self.order: ByteOrder = order
         #: Bytes the items cover (a :data:`REST` item counts none).
         self.size = sum(item.size for item in self.items)
+        if any(item.size == REST for item in self.items[:-1]):
+            raise ValueError("only the last item may take the rest")
 
     def offset(self, name: str) -> int:
         """Where item ``name`` starts, from the start of the structure."""
@@ -134,7 +140,23 @@ class Layout:
         """Add the items present at ``data[pos]`` under ``parent``; stop at the first that does
         not fit (see :meth:`Item.read`), or with ``stop=False`` try each item at its place.
         Returns the fields read, by name."""
+        end = len(data) if end is None else end
+        order = order or self.order
         fields: dict[str, Field] = {}
+        if end - pos >= self.size:  # all there (the usual case): no item can fall short
+            for item in self.items:
+                size = item.size or end - pos
+                raw = data[pos : pos + size]
+                value = (
+                    int.from_bytes(raw, order)
+                    if item.kind == "int"
+                    else _value(item.kind, raw, order)
+                )
+                child = Field(item.name, value, "", base + pos, size)
+                parent.children.append(child)
+                fields[item.name] = child
+                pos += size
+            return fields
         for item in self.items:
             node = item.read(
                 parent,
@@ -142,7 +164,7 @@ class Layout:
                 pos,
                 end=end,
                 base=base,
-                order=order or self.order,
+                order=order,
                 short=short,
                 partial=partial,
             )
@@ -215,12 +237,31 @@ def bit_fields(
     With ``width`` (bits) each child's summary is Network Monitor's ``(..1. ....) Set``;
     ``rename`` gives the child's name from the flag's.
     """
-    for bit, name in names_of(flags).items():
+    rows = _bit_rows(flags, width) if isinstance(flags, type) else _rows(flags, width)
+    for bit, name, set_summary, unset_summary in rows:
         on = bool(value & bit)
-        summary = ""
-        if width is not None:
-            index = width - bit.bit_length()
-            bits = "." * index + ("1" if on else "0") + "." * (width - index - 1)
-            pattern = " ".join(bits[at : at + 4] for at in range(0, width, 4))
-            summary = f"({pattern}) {'Set' if on else 'Not set'}"
-        node.add(rename(name) if rename else name, on, summary, node.offset, node.length)
+        node.add(rename(name) if rename else name, on, set_summary if on else unset_summary,
+                 node.offset, node.length)  # fmt: skip
+
+
+def _rows(flags: Mapping[int, str], width: int | None) -> list[tuple[int, str, str, str]]:
+    """(bit, name, summary when set, summary when not) of each flag."""
+    return [(bit, name, *_summaries(bit, width)) for bit, name in flags.items()]
+
+
+@cache
+def _bit_rows(flags: type[enum.Enum], width: int | None) -> list[tuple[int, str, str, str]]:
+    return _rows(_members(flags), width)
+
+
+def _summaries(bit: int, width: int | None) -> tuple[str, str]:
+    """Network Monitor's ``(..1. ....) Set`` / ``(..0. ....) Not set`` for a bit of a ``width``-bit
+    value; no summaries without a width."""
+    if width is None:
+        return "", ""
+    index = width - bit.bit_length()
+    texts = []
+    for on, word in (("1", "Set"), ("0", "Not set")):
+        bits = "." * index + on + "." * (width - index - 1)
+        texts.append(f"({' '.join(bits[at : at + 4] for at in range(0, width, 4))}) {word}")
+    return texts[0], texts[1]

@@ -410,7 +410,7 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
             root.note(TOO_MANY_MESSAGES, limit=MAX_MESSAGES, count=len(data) - pos)
             break
         header, span = _decode_message(root, data, pos, base, ctx)
-        _record(ctx.exchange.negoex_messages, header, data[pos : pos + span])
+        _record(ctx.exchange.negoex_messages, data[pos : pos + span])
         headers.append(header)
         pos += span
     if not data:
@@ -421,11 +421,10 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     return root
 
 
-def _record(recorded: list[bytes], header: Field, message: bytes) -> None:
+def _record(recorded: list[bytes], message: bytes) -> None:
     """Keep ``message`` for the VERIFY check (MS-NEGOEX 3.2.5.2: it covers every message of the
     conversation so far); an INITIATOR_NEGO starts a new conversation (3.1.5.1)."""
-    message_type = header.find("MessageType")
-    if message_type is not None and message_type.value == INITIATOR_NEGO:
+    if message[8:12] == INITIATOR_NEGO.to_bytes(4, "little"):  # MessageType (2.2.6.2)
         recorded.clear()
     if len(recorded) < MAX_RECORDED_MESSAGES:
         recorded.append(message)

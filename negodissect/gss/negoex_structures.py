@@ -9,7 +9,6 @@ against cbMessageLength and the bytes really there, problems become notes on the
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -130,16 +129,19 @@ PULSE_TRUNCATED = notes.kind(
 # --------------------------------------------------------------------------- names
 
 
+MESSAGE_TYPE_NAMES = layout.names_of(MessageType)
+
+
 def message_type_name(message_type: int) -> str:
     """MS-NEGOEX 2.2.6.1 name of a MessageType, or ``unknown N``."""
-    return layout.names_of(MessageType).get(message_type, f"unknown {message_type}")
+    return MESSAGE_TYPE_NAMES.get(message_type) or f"unknown {message_type}"
 
 
 def _summarize(node: Field, ctx: DecodeContext) -> None:
     """Fill the human summary of a field read from a layout, by its name."""
     value = node.value
     if isinstance(value, str) and node.name == "AuthScheme":  # braced GUID text
-        name = ctx.registry.scheme_name(uuid.UUID(value))
+        name = ctx.registry.scheme_name(value)
         node.summary = f"{name} {value}" if name else value
     if not isinstance(value, int):
         return

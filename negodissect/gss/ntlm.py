@@ -344,7 +344,10 @@ class Message:
     root: Field
     message_type: int
     flags: int = 0
+    has_flags: bool = False
     buffers: list[Buffer] = field(default_factory=list)
+    #: The payload fields, by buffer name.
+    payload: dict[str, Field] = field(default_factory=dict)
     header_end: int = 12
     complete: bool = True
 
@@ -361,6 +364,7 @@ def read_fixed(msg: Message) -> None:
             flags = read_flags(msg.root, msg.data, pos, msg.base)
             got = flags is not None
             msg.flags = flags.int_value if flags is not None else 0
+            msg.has_flags = got
         else:
             read = SERVER_CHALLENGE.read(
                 msg.root, msg.data, pos, base=msg.base, short=FIELD_TRUNCATED
@@ -407,6 +411,7 @@ def decode_payload(msg: Message, payload: Field) -> Responses:
         if raw is not None:
             node = Field(buf.name, raw, "", msg.base + buf.offset, len(raw))
             found[buf.name] = (node, raw)
+            msg.payload[buf.name] = node
     unicode = msg.message_type != MessageType.NtLmNegotiate and bool(
         msg.flags & NegotiateFlags.NTLMSSP_NEGOTIATE_UNICODE
     )
@@ -453,9 +458,9 @@ def read_mic(msg: Message, responses: Responses) -> None:
         msg.header_end = pos + MIC_SIZE
 
 
-def text_of(root: Field, name: str) -> str:
+def text_of(msg: Message, name: str) -> str:
     """The decoded string of payload field ``name`` for a summary ("(empty)" when absent)."""
-    node = root.find(name)
+    node = msg.payload.get(name)
     return str(node.value) if node is not None and node.value else "(empty)"
 
 
@@ -486,8 +491,7 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     read_fixed(msg)
     if msg.complete:
         read_optional(msg)
-    flags = root.find("NegotiateFlags")
-    if flags is not None:
+    if msg.has_flags:
         ctx.exchange.ntlm_flags = msg.flags
     _finish(msg)
     return root
@@ -506,13 +510,13 @@ def _finish(msg: Message) -> None:
         root.append(payload)
     root.length = max([child.end for child in root.children] + [base]) - base
     if msg.message_type == MessageType.NtLmAuthenticate and responses.kind:
-        nt = root.find("NtChallengeResponse")
+        nt = msg.payload.get("NtChallengeResponse")
         root.add("NTLMVersion", responses.kind, f"{responses.kind} ({responses.detail})"
                  if responses.detail else responses.kind,
                  nt.offset if nt else base, nt.length if nt else 0)  # fmt: skip
-        root.summary += (f" Version: {responses.kind}, Domain: {text_of(root, 'DomainName')}, "
-                         f"User: {text_of(root, 'UserName')}, "
-                         f"Workstation: {text_of(root, 'Workstation')}")  # fmt: skip
+        root.summary += (f" Version: {responses.kind}, Domain: {text_of(msg, 'DomainName')}, "
+                         f"User: {text_of(msg, 'UserName')}, "
+                         f"Workstation: {text_of(msg, 'Workstation')}")  # fmt: skip
 
 
 def decode_signature(data: bytes, base: int, ctx: DecodeContext) -> Field:

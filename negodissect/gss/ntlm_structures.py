@@ -78,6 +78,7 @@ class AvFlags(enum.IntFlag):
     UntrustedSPNSource = 0x00000004
 
 
+AV_NAMES = layout.names_of(AvId)
 #: Most AV_PAIRs decoded from one sequence before the rest is left undecoded (hostile input bound).
 MAX_AV_PAIRS = 64
 #: AvIds whose value is a UTF-16LE string, and the fixed value size of the others.
@@ -207,7 +208,7 @@ def decode_av_pairs(node: Field, data: bytes, base: int) -> int:
             return av_flags
         av_id, av_len = int.from_bytes(header[:2], "little"), int.from_bytes(header[2:], "little")
         value = data[pos + 4 : pos + 4 + av_len]
-        name = layout.names_of(AvId).get(av_id)
+        name = AV_NAMES.get(av_id)
         pair = node.add(name or "AV_PAIR", None, "", base + pos, 4 + len(value))
         pair.add("AvId", av_id, name or "unknown", base + pos, 2)
         pair.add("AvLen", av_len, "", base + pos + 2, 2)
@@ -254,7 +255,7 @@ def decode_av_value(pair: Field, av_id: int, value: bytes, start: int) -> int:
         pair.value = value
     if value and av_id not in (AvId.MsvAvFlags, AvId.MsvAvSingleHost):
         pair.add("Value", pair.value, pair.summary, start, len(value))
-    if av_id not in layout.names_of(AvId):
+    if av_id not in AV_NAMES:
         pair.note(AV_ID_UNKNOWN, offset=pair.offset, id=av_id)
     return 0
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from negodissect.field import Field
+from negodissect.layout import guid_text
 
 if TYPE_CHECKING:
     from negodissect.gss.context import DecodeContext
@@ -54,8 +55,9 @@ class Scheme:
 class Registry:
     """Token kinds -> decoders, mechanisms by OID, NEGOEX schemes by GUID.
 
-    ``inner`` (innerContextToken decoders by thisMech) and ``mics`` (MIC decoders by mechanism)
-    follow from the mechanisms; :meth:`build` makes them and checks every kind named exists.
+    ``inner`` (innerContextToken decoders by thisMech), ``mics`` (MIC decoders by mechanism) and
+    ``scheme_texts`` (the schemes by GUID as Windows prints it) follow from the others;
+    :meth:`build` makes them and checks every kind named exists.
     """
 
     kinds: Mapping[str, Decoder]
@@ -63,6 +65,7 @@ class Registry:
     schemes: Mapping[uuid.UUID, Scheme]
     inner: Mapping[str, Decoder] = field(default_factory=dict)
     mics: Mapping[str, Decoder] = field(default_factory=dict)
+    scheme_texts: Mapping[str, Scheme] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -83,7 +86,9 @@ class Registry:
             if mechanism.inner or mechanism.kind
         }
         mics = {oid: kinds[mech.mic] for oid, mech in by_oid.items() if mech.mic is not None}
-        return cls(dict(kinds), by_oid, {s.guid: s for s in schemes}, inner, mics)
+        by_guid = {scheme.guid: scheme for scheme in schemes}
+        texts = {guid_text(guid.bytes_le): scheme for guid, scheme in by_guid.items()}
+        return cls(dict(kinds), by_oid, by_guid, inner, mics, texts)
 
     def name(self, oid: str) -> str:
         """The mechanism's name (Network Monitor's where it has one), or the OID itself."""
@@ -100,7 +105,7 @@ class Registry:
         mechanism = self.mechanisms.get(oid or "")
         return mechanism.kind if mechanism else None
 
-    def scheme_name(self, guid: uuid.UUID) -> str | None:
-        """The AuthScheme's name, when known."""
-        scheme = self.schemes.get(guid)
+    def scheme_name(self, guid: uuid.UUID | str) -> str | None:
+        """The AuthScheme's name, when known (``guid`` may be the text Windows prints)."""
+        scheme = self.scheme_texts.get(guid) if isinstance(guid, str) else self.schemes.get(guid)
         return scheme.name if scheme else None

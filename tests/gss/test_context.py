@@ -153,9 +153,7 @@ def test_a_negoex_scheme_is_one_line() -> None:
         return decode
 
     scheme = Scheme(NEGOEXTEST, "negoextest", recorder("Meta"), recorder("ApRequest"))
-    registry = dataclasses.replace(
-        gss.REGISTRY, schemes={**gss.REGISTRY.schemes, NEGOEXTEST: scheme}
-    )
+    registry = Registry.build(gss.KINDS, gss.MECHANISMS, [*gss.SCHEMES, scheme])
     outer = gss.new_context(registry=registry)
     path = MIT / "01-http-curl-hops1.pcap"
     (blobs,) = streams(path).values()
