@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 #: How many tokens may nest inside one another (SPNEGO in GSS in NEGOEX ...) before we stop.
 MAX_TOKEN_NESTING = 6
+#: Most bytes of raw messages one exchange keeps for integrity checks (memory bound; a real
+#: exchange keeps a few KiB).  What would pass it is not kept.
+MAX_RECORDED_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -40,8 +43,16 @@ class Exchange:
     ntlm_messages: dict[int, bytes] = field(default_factory=dict)
     #: Every NEGOEX message in wire order, both directions (MS-NEGOEX 3.2.5.2: VERIFY covers them).
     negoex_messages: list[bytes] = field(default_factory=list)
+    #: False once a NEGOEX message of the conversation could not be kept (past
+    #: :data:`MAX_RECORDED_BYTES`): the VERIFY input is then not known.
+    negoex_complete: bool = True
     #: Keys learnt along the way, by name (filled by a later issue: nothing verifies yet).
     session_keys: dict[str, bytes] = field(default_factory=dict)
+
+    def fits(self, size: int) -> bool:
+        """Whether ``size`` more bytes of raw messages stay within :data:`MAX_RECORDED_BYTES`."""
+        kept = len(self.mech_types_der or b"") + sum(map(len, self.ntlm_messages.values()))
+        return kept + sum(map(len, self.negoex_messages)) + size <= MAX_RECORDED_BYTES
 
 
 @dataclass(slots=True)

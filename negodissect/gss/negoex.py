@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from negodissect import notes
 from negodissect.field import Field, Note
 from negodissect.gss import framing
-from negodissect.gss.context import DecodeContext
+from negodissect.gss.context import DecodeContext, Exchange
 from negodissect.gss.negoex_structures import (
     ACCEPTOR_META_DATA,
     ACCEPTOR_NEGO,
@@ -76,8 +76,6 @@ from negodissect.layout import Layout
 
 #: Most messages decoded in one token (hostile input bound).
 MAX_MESSAGES = 64
-#: Most messages of one conversation kept in its exchange for the VERIFY check (memory bound).
-MAX_RECORDED_MESSAGES = 256
 
 NEGO, EXCHANGE, VERIFY_STRUCTURE, ALERT_STRUCTURE = (
     "NEGO_MESSAGE", "EXCHANGE_MESSAGE", "VERIFY_MESSAGE", "ALERT_MESSAGE",
@@ -410,7 +408,7 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
             root.note(TOO_MANY_MESSAGES, limit=MAX_MESSAGES, count=len(data) - pos)
             break
         header, span = _decode_message(root, data, pos, base, ctx)
-        _record(ctx.exchange.negoex_messages, data[pos : pos + span])
+        _record(ctx.exchange, data[pos : pos + span])
         headers.append(header)
         pos += span
     if not data:
@@ -421,13 +419,17 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     return root
 
 
-def _record(recorded: list[bytes], message: bytes) -> None:
+def _record(exchange: Exchange, message: bytes) -> None:
     """Keep ``message`` for the VERIFY check (MS-NEGOEX 3.2.5.2: it covers every message of the
-    conversation so far); an INITIATOR_NEGO starts a new conversation (3.1.5.1)."""
+    conversation so far); an INITIATOR_NEGO starts a new conversation (3.1.5.1).  Past the
+    exchange's budget the conversation is marked incomplete and nothing more is kept."""
     if message[8:12] == INITIATOR_NEGO.to_bytes(4, "little"):  # MessageType (2.2.6.2)
-        recorded.clear()
-    if len(recorded) < MAX_RECORDED_MESSAGES:
-        recorded.append(message)
+        exchange.negoex_messages.clear()
+        exchange.negoex_complete = True
+    if exchange.negoex_complete and exchange.fits(len(message)):
+        exchange.negoex_messages.append(message)
+    else:
+        exchange.negoex_complete = False
 
 
 def _root_summary(headers: Sequence[Field]) -> str:

@@ -468,7 +468,7 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """Decode an NTLMSSP message (MS-NLMP 2.2.1): NEGOTIATE, CHALLENGE or AUTHENTICATE.
 
     The exchange of ``ctx`` learns the message's NegotiateFlags and keeps its bytes by
-    MessageType (the MIC covers all three, MS-NLMP 3.1.5.1.2).
+    MessageType (the MIC covers all three, MS-NLMP 3.1.5.1.2) when they fit its budget.
     """
     data = bytes(data)
     root = Field("NTLMSSP", None, "NTLM MESSAGE", base, len(data))
@@ -486,7 +486,9 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
         return root
     kind.summary = layout.enum_text(message_type, MessageType, number="0x{:08X}")
     root.summary = f"NTLM {MESSAGE_WORDS[MessageType(message_type)]} MESSAGE"
-    ctx.exchange.ntlm_messages[message_type] = data
+    ctx.exchange.ntlm_messages.pop(message_type, None)  # this message replaces the last one
+    if ctx.exchange.fits(len(data)):
+        ctx.exchange.ntlm_messages[message_type] = data
     msg = Message(data, base, root, message_type)
     read_fixed(msg)
     if msg.complete:

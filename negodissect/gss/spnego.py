@@ -150,7 +150,10 @@ class _Hooks:
         if oids:
             node.summary = f"Prefer {name(oids[0])}"
             self.exchange.offered, self.exchange.mech = oids, oids[0]
-            self.exchange.mech_types_der = self.mech_type_list(node)
+            self.exchange.mech_types_der = None  # this list replaces the last one
+            der = self.mech_type_list(node)
+            if der is not None and self.exchange.fits(len(der)):
+                self.exchange.mech_types_der = der
         else:
             node.note(MECH_TYPES_EMPTY)
 

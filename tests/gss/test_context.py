@@ -24,7 +24,7 @@ from negodissect.carriers.stream import blobs_from_capture
 from negodissect.crypto.secrets import NO_SECRETS, Key, KeytabEntry, Secrets
 from negodissect.field import DecodeError, Field
 from negodissect.gss import framing
-from negodissect.gss.context import MAX_TOKEN_NESTING, DecodeContext
+from negodissect.gss.context import MAX_RECORDED_BYTES, MAX_TOKEN_NESTING, DecodeContext
 from negodissect.gss.registry import Mechanism, Registry, Scheme
 from tests.carriers.test_stream import tshark_fields
 from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES, der, real
@@ -292,3 +292,32 @@ def test_secrets_never_show_their_material() -> None:
     assert not NO_SECRETS and gss.new_context().secrets is NO_SECRETS
     ctx = gss.new_context(secrets=secrets)
     assert ctx.inner().secrets is secrets and ctx.inner().exchange is not ctx.exchange
+
+
+def test_an_exchange_keeps_at_most_its_byte_budget() -> None:
+    """Raw messages past MAX_RECORDED_BYTES are not kept: an NTLM message too big for the budget
+    (a real NEGOTIATE with padding after it) replaces the one of its type by nothing, and a NEGOEX
+    conversation that outgrows it is marked incomplete until the next INITIATOR_NEGO."""
+    ctx = gss.new_context()
+    negotiate = next(raw for raw in _ntlm_messages() if raw[8] == 1)
+    gss.decode(negotiate, kind="ntlmssp", ctx=ctx)
+    assert ctx.exchange.ntlm_messages == {1: negotiate}
+    gss.decode(negotiate + bytes(MAX_RECORDED_BYTES), kind="ntlmssp", ctx=ctx)
+    assert ctx.exchange.ntlm_messages == {}
+    (blobs,) = streams(MIT / "01-http-curl-hops1.pcap").values()
+    first, answer = blobs[0].data, blobs[1].data  # INITIATOR_NEGO ..., ACCEPTOR_NEGO ...
+    gss.decode(first, ctx=ctx)
+    while ctx.exchange.negoex_complete:  # the acceptor's token again and again
+        gss.decode(answer, ctx=ctx)
+    kept = sum(map(len, ctx.exchange.negoex_messages))
+    assert MAX_RECORDED_BYTES - len(answer) < kept <= MAX_RECORDED_BYTES
+    gss.decode(first, ctx=ctx)
+    assert ctx.exchange.negoex_complete and ctx.exchange.negoex_messages[0][8] == 0
+
+
+def _ntlm_messages() -> list[bytes]:
+    """The NTLM messages of Samba's logon, as the exchange records them."""
+    ctx = gss.new_context()
+    for blobs in streams(NTLM_LOGON).values():
+        decode_stream(blobs, ctx)
+    return list(ctx.exchange.ntlm_messages.values())
