@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from negodissect import gss
 from negodissect.field import Field
 from negodissect.gss import framing
 
@@ -164,7 +165,7 @@ def decode_stdin(run: Run) -> None:
     blobs, problems = stdin.parse(raw)
     for problem in problems:
         run.problem(problem.message, unreadable=True)
-    exchange = framing.Exchange()
+    ctx = gss.new_context()
     for blob in blobs:
         kind = run.options.as_kind or framing.sniff(blob.data)
         if kind is None:
@@ -177,7 +178,7 @@ def decode_stdin(run: Run) -> None:
             )
             continue
         how = "as asked by --as" if run.options.as_kind else "sniffed from its first bytes"
-        tree = framing.decode_token(blob.data, 0, exchange, kind)
+        tree = gss.decode(blob.data, kind=kind, ctx=ctx)
         if not wanted(tree, run.options):
             continue
         assumed = framing.KINDS[kind]

@@ -28,14 +28,24 @@ class Note:
     severity: Severity = "error"
     id: str = ""
 
+    @classmethod
+    def of(cls, kind: NoteKind, /, **values: object) -> Note:
+        """A note of ``kind``, its template filled with ``values``."""
+        return cls(kind.text(**values), kind.severity, kind.id)
+
 
 class DecodeError(ValueError):
-    """Raised by the strict API: the first error note of a decoded tree."""
+    """Raised by the strict API: the first error note of a decoded tree.
 
-    def __init__(self, field: Field, note: Note) -> None:
+    ``field`` is the field the note is attached to, ``note`` the note and ``tree`` the whole
+    decoded tree (still worth showing: everything around the malformed field was decoded).
+    """
+
+    def __init__(self, field: Field, note: Note, tree: Field) -> None:
         super().__init__(f"{field.name} at offset {field.offset}: {note.message}")
         self.field = field
         self.note = note
+        self.tree = tree
 
 
 @dataclass(slots=True, eq=False)
@@ -63,16 +73,13 @@ class Field:
         self.children.append(child)
         return child
 
-    def note(self, kind: NoteKind | str, severity: Severity = "error", **values: object) -> Note:
+    def note(self, kind: NoteKind | str, /, severity: Severity = "error", **values: object) -> Note:
         """Attach a note of ``kind`` (its template filled with ``values``) to this field.
 
         A plain string is the old free-text form (with ``severity``), kept while the decoders
         move to note kinds.
         """
-        if isinstance(kind, NoteKind):
-            note = Note(kind.text(**values), kind.severity, kind.id)
-        else:
-            note = Note(kind, severity)
+        note = Note.of(kind, **values) if isinstance(kind, NoteKind) else Note(kind, severity)
         self.notes.append(note)
         return note
 
@@ -91,6 +98,16 @@ class Field:
     def find_all(self, name: str) -> list[Field]:
         """Every field named ``name`` in this subtree, depth first."""
         return [node for node in self.walk() if node.name == name]
+
+    @property
+    def int_value(self) -> int:
+        """The value when it is an integer (a field read as one), else 0."""
+        return self.value if isinstance(self.value, int) else 0
+
+    @property
+    def bytes_value(self) -> bytes:
+        """The value when it is bytes, else no bytes."""
+        return self.value if isinstance(self.value, bytes) else b""
 
     @property
     def end(self) -> int:
@@ -116,7 +133,7 @@ class Field:
     def check(self) -> Field:
         """Strict mode: raise :class:`DecodeError` for the first error note, else return self."""
         for node, note in self.errors():
-            raise DecodeError(node, note)
+            raise DecodeError(node, note, self)
         return self
 
 

@@ -12,6 +12,7 @@ second kind with the same id.  ``negodissect --list-notes`` prints the table.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +33,11 @@ class NoteKind:
         return self.template.format(**values)
 
 
+def placeholders(template: str) -> set[str]:
+    """The names of the ``{placeholders}`` of a template."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
 #: Every note kind, by id, in the order the modules declared them.
 NOTES: dict[str, NoteKind] = {}
 
@@ -42,5 +48,7 @@ def kind(id: str, severity: Severity, template: str) -> NoteKind:
         raise ValueError(f"note id {id!r} declared twice")
     if severity not in SEVERITIES:
         raise ValueError(f"note {id!r}: unknown severity {severity!r}")
+    if "severity" in placeholders(template):  # Field.note's own parameter
+        raise ValueError(f"note {id!r}: a placeholder may not be called 'severity'")
     declared = NOTES[id] = NoteKind(id, severity, template)
     return declared

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from negodissect.gss import kerberos
+from negodissect import gss
 from negodissect.render.json import field_to_dict
 from negodissect.render.text import printable
 
@@ -793,7 +793,9 @@ def run_kdc(capture: Path) -> tuple[list[Blob], list[Blob]]:
         over_tcp = any(key == "tcp" for key, _ in layers)
         for raw, tree in zip(raws, trees, strict=False):
             data = bytes.fromhex(raw)[RECORD_MARK_SIZE if over_tcp else 0 :]
-            ours.append(Blob(frame, "kdc", {}, ours_item(field_to_dict(kerberos.decode(data)))))
+            ours.append(
+                Blob(frame, "kdc", {}, ours_item(field_to_dict(gss.decode(data, kind="kerberos"))))
+            )
             theirs.append(Blob(frame, "kdc", {}, Item("blob", None, [tree])))
     return ours, theirs
 

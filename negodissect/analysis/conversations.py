@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from negodissect import gss
 from negodissect.analysis.decoded import DecodedBlob
 from negodissect.carriers import AuthBlob
 from negodissect.field import Field
@@ -546,7 +547,7 @@ class Conversation:
             "client_mechs": self.client_mechs,
             "server_mechs": self.server_mechs,
             "mech": mech,
-            "mech_name": None if mech is None else framing.MECHANISMS.get(mech, mech),
+            "mech_name": None if mech is None else gss.REGISTRY.name(mech),
             "ntlm_version": self.ntlm_version,
             "negoex_auth_schemes": self.negoex_schemes,
             "negoex_conversation_ids": self.negoex_conversation_ids,

@@ -1,7 +1,7 @@
 """Security blobs of a capture, decoded with the negotiation state of their own connection.
 
 RFC 4178 4.2: a NegTokenResp's token belongs to the mechanism chosen earlier in the same
-exchange, so each TCP stream keeps its own :class:`~negodissect.gss.framing.Exchange`, and so
+exchange, so each TCP stream keeps its own :class:`~negodissect.gss.context.DecodeContext`, and so
 does each named pipe on it (DCE/RPC binds over SMB: the ``file_id`` of the blob's context).
 """
 
@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from negodissect import gss
 from negodissect.carriers import AuthBlob, Notice
 from negodissect.field import Field
-from negodissect.gss import framing
+from negodissect.gss.context import DecodeContext
 
 if TYPE_CHECKING:
     from negodissect.carriers.background import Background
@@ -51,7 +52,7 @@ def decode_capture(
         from negodissect.carriers.stream import blobs_from_capture
 
         items = blobs_from_capture(path, streams=streams, frames=frames, on_progress=on_progress)
-    exchanges: dict[tuple[int, object], framing.Exchange] = {}
+    exchanges: dict[tuple[int, object], DecodeContext] = {}
     for item in items:
         if isinstance(item, Notice):
             yield item
@@ -64,8 +65,8 @@ def decode_capture(
         if exchange is None:
             if len(exchanges) >= MAX_EXCHANGES:  # forget the oldest stream's negotiation
                 del exchanges[next(iter(exchanges))]
-            exchange = exchanges[key] = framing.Exchange()
-        tree = framing.decode_token(item.data, 0, exchange)
+            exchange = exchanges[key] = gss.new_context()
+        tree = gss.decode(item.data, ctx=exchange)
         if item.missing:
             tree.note(
                 f"incomplete: {item.missing} bytes of this blob were not in the capture; "

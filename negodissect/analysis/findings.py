@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from negodissect import gss
 from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
 from negodissect.field import Field
 from negodissect.gss import framing
@@ -30,12 +31,12 @@ REFUSED_ANONYMOUS_PER_CLIENT = 5
 #: Single-DES encryption types (RFC 6649) and RC4 ones (RFC 4757, deprecated by RFC 8429).
 DES_ETYPES = frozenset({1, 2, 3})
 RC4_ETYPES = frozenset({23, 24, *range(-141, -127)})
-#: Finding titles for the notes of negoex.check_conversation, by how the note starts.
-NEGOEX_TITLES = (
-    ("SequenceNum", "NEGOEX sequence numbers out of order"),
-    ("ConversationId", "NEGOEX ConversationId changed"),
-    ("exchange completed", "NEGOEX exchange completed without VERIFY"),
-)
+#: Finding titles for the notes of negoex.check_conversation, by note id.
+NEGOEX_TITLES = {
+    "negoex.sequence.unexpected": "NEGOEX sequence numbers out of order",
+    "negoex.conversation_id.changed": "NEGOEX ConversationId changed",
+    "negoex.verify.missing": "NEGOEX exchange completed without VERIFY",
+}
 #: KRB-ERROR codes worth a finding (RFC 4120 7.5.9), with severity and meaning.
 KRB_ERRORS: dict[int, tuple[str, str]] = {
     24: ("medium", "pre-authentication failed: wrong password"),
@@ -226,8 +227,8 @@ def spnego_downgrade(conversation: Conversation) -> Iterator[Finding]:
     yield _finding(
         "medium",
         "SPNEGO downgrade signal: no mechListMIC",
-        f"{framing.mechanism_name(mech)} was chosen although the client preferred "
-        f"{framing.mechanism_name(offered[0])}, and no mechListMIC protected the "
+        f"{gss.mechanism_name(mech)} was chosen although the client preferred "
+        f"{gss.mechanism_name(offered[0])}, and no mechListMIC protected the "
         "mechanism list (RFC 4178 5)",
         conversation,
     )
@@ -247,7 +248,7 @@ def ntlm_fallback(conversation: Conversation) -> Iterator[Finding]:
             yield _finding(
                 "medium",
                 "NTLM fallback from Kerberos",
-                f"the {side} listed {framing.mechanism_name(first)} first, but NTLM was used",
+                f"the {side} listed {gss.mechanism_name(first)} first, but NTLM was used",
                 conversation,
             )
             return
@@ -295,10 +296,7 @@ def negoex(conversation: Conversation) -> Iterator[Finding]:
         [header for _, header in headers], first_sequence=0, complete=conversation.succeeded is True
     )
     for node, note in problems:
-        title = next(
-            (title for prefix, title in NEGOEX_TITLES if note.message.startswith(prefix)),
-            "NEGOEX problem",
-        )
+        title = NEGOEX_TITLES.get(note.id, "NEGOEX problem")
         frames = [frame for frame, header in headers if any(n is node for n in header.walk())]
         yield _finding("medium", title, note.message, conversation, frames[:1] or None)
 

@@ -17,7 +17,8 @@ from pyasn1.codec.ber import decoder as ber_decoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import base, char, namedtype, tag, univ, useful
 
-from negodissect.field import Field, Value
+from negodissect import notes
+from negodissect.field import Field, Note, Value
 
 #: Deepest nesting of constructed elements followed before giving up (hostile input bound).
 MAX_DEPTH = 24
@@ -35,6 +36,85 @@ UNIVERSAL_NAMES = {
 
 Hook = Callable[[Field], None]
 
+TAG_MISSING = notes.kind(
+    "ber.tag.missing", "error", "expected a tag at offset {offset}, found the end of the data"
+)
+TAG_TRUNCATED = notes.kind("ber.tag.truncated", "error", "tag at offset {offset} is truncated")
+TAG_TOO_LONG = notes.kind(
+    "ber.tag.too_long", "error", "tag number at offset {offset} is longer than 4 octets"
+)
+LENGTH_MISSING = notes.kind(
+    "ber.length.missing", "error", "length of the element at offset {offset} is missing (data ends)"
+)
+PRIMITIVE_INDEFINITE = notes.kind(
+    "ber.length.indefinite_primitive",
+    "error",
+    "primitive element at offset {offset} has an indefinite length",
+)
+LENGTH_TOO_LONG = notes.kind(
+    "ber.length.too_long",
+    "error",
+    "length at offset {offset} uses {count} octets (at most {limit} accepted)",
+)
+LENGTH_TRUNCATED = notes.kind(
+    "ber.length.truncated", "error", "length at offset {offset} is truncated"
+)
+INDEFINITE_TOO_DEEP = notes.kind(
+    "ber.indefinite.too_deep", "error", "nesting deeper than {limit} at offset {offset}"
+)
+END_OF_CONTENTS_MISSING = notes.kind(
+    "ber.indefinite.unterminated",
+    "error",
+    "indefinite length at offset {offset} has no end-of-contents octets",
+)
+INDEFINITE_LENGTH = notes.kind(
+    "ber.length.indefinite", "warning", "indefinite length (BER, not DER)"
+)
+LONG_FORM_LENGTH = notes.kind(
+    "ber.length.not_shortest",
+    "warning",
+    "length {length} in {count}-octet long form (DER wants the shortest form)",
+)
+CONTENT_TRUNCATED = notes.kind(
+    "ber.content.truncated",
+    "error",
+    "{tag} declares {length} content bytes, only {present} present ({missing} missing)",
+)
+LIMITS_EXCEEDED = notes.kind(
+    "ber.limits.exceeded",
+    "error",
+    "not decoded: nesting depth {depth} / {elements} elements exceed the limits "
+    "({depth_limit} / {elements_limit})",
+)
+TAG_UNEXPECTED = notes.kind(
+    "ber.tag.unexpected", "error", "expected {wanted} for {name}, found {tag} at offset {offset}"
+)
+INNER_TAG_UNEXPECTED = notes.kind(
+    "ber.tag.unexpected_inside",
+    "error",
+    "expected {wanted} inside {outer}, found {tag} at offset {offset}",
+)
+CHOICE_UNMATCHED = notes.kind(
+    "ber.choice.unmatched",
+    "error",
+    "{tag} at offset {offset} is none of the alternatives {alternatives}",
+)
+TOO_MANY_ELEMENTS = notes.kind(
+    "ber.elements.too_many", "error", "more than {limit} elements; the rest is not decoded"
+)
+ELEMENT_UNEXPECTED = notes.kind(
+    "ber.element.unexpected", "warning", "unexpected element {tag} at offset {offset} in {name}"
+)
+COMPONENT_MISSING = notes.kind(
+    "ber.component.missing", "error", "required component {name} is missing"
+)
+VALUE_UNDECODABLE = notes.kind(
+    "ber.value.undecodable", "error", "cannot decode {type} at offset {offset}: {error}"
+)
+NESTING_TOO_DEEP = notes.kind(
+    "ber.nesting.too_deep", "error", "nesting deeper than {limit}; not decoded"
+)
+
 
 @dataclass(slots=True)
 class Tlv:
@@ -49,7 +129,8 @@ class Tlv:
     end: int
     indefinite: bool = False
     missing: int = 0
-    non_der: str = ""
+    #: The warning for an encoding BER allows and DER forbids (X.690 10), if any.
+    non_der: Note | None = None
 
     @property
     def content(self) -> int:
@@ -74,7 +155,18 @@ class Tlv:
 
 
 class TlvError(Exception):
-    """A header that cannot be read at all (the message says where and why)."""
+    """A header that cannot be read at all: the kind of note and its values say where and why."""
+
+    def __init__(self, kind: notes.NoteKind, **values: object) -> None:
+        super().__init__(kind.text(**values))
+        self.kind = kind
+        self.values = values
+
+    def note_on(self, node: Field) -> Note:
+        """Attach this problem to ``node`` as a note."""
+        note = Note.of(self.kind, **self.values)
+        node.notes.append(note)
+        return note
 
 
 def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
@@ -84,7 +176,7 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
     length (BER only) is resolved by walking the contents to their end-of-contents octets.
     """
     if pos >= end:
-        raise TlvError(f"expected a tag at offset {pos}, found the end of the data")
+        raise TlvError(TAG_MISSING, offset=pos)
     first = data[pos]
     tag_class, constructed, number = first & 0xC0, bool(first & 0x20), first & 0x1F
     cursor = pos + 1
@@ -92,22 +184,22 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
         number = 0
         for count in range(5):
             if cursor >= end:
-                raise TlvError(f"tag at offset {pos} is truncated")
+                raise TlvError(TAG_TRUNCATED, offset=pos)
             octet = data[cursor]
             cursor += 1
             number = (number << 7) | (octet & 0x7F)
             if not octet & 0x80:
                 break
             if count == 4:
-                raise TlvError(f"tag number at offset {pos} is longer than 4 octets")
+                raise TlvError(TAG_TOO_LONG, offset=pos)
     if cursor >= end:
-        raise TlvError(f"length of the element at offset {pos} is missing (data ends)")
+        raise TlvError(LENGTH_MISSING, offset=pos)
     first_length = data[cursor]
     cursor += 1
-    non_der = ""
+    non_der: Note | None = None
     if first_length == 0x80:
         if not constructed:
-            raise TlvError(f"primitive element at offset {pos} has an indefinite length")
+            raise TlvError(PRIMITIVE_INDEFINITE, offset=pos)
         content_end = _indefinite_end(data, cursor, end, depth)
         tlv = Tlv(
             tag_class,
@@ -119,21 +211,18 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
             content_end + 2,
             indefinite=True,
         )
-        tlv.non_der = "indefinite length (BER, not DER)"
+        tlv.non_der = Note.of(INDEFINITE_LENGTH)
         return tlv
     if first_length & 0x80:
         count = first_length & 0x7F
         if count > MAX_LENGTH_OCTETS or count == 0x7F:
-            raise TlvError(
-                f"length at offset {cursor - 1} uses {count} octets (at most "
-                f"{MAX_LENGTH_OCTETS} accepted)"
-            )
+            raise TlvError(LENGTH_TOO_LONG, offset=cursor - 1, count=count, limit=MAX_LENGTH_OCTETS)
         if cursor + count > end:
-            raise TlvError(f"length at offset {cursor - 1} is truncated")
+            raise TlvError(LENGTH_TRUNCATED, offset=cursor - 1)
         length = int.from_bytes(data[cursor : cursor + count], "big")
         cursor += count
         if length < 0x80 or data[cursor - count] == 0:
-            non_der = f"length {length} in {count}-octet long form (DER wants the shortest form)"
+            non_der = Note.of(LONG_FORM_LENGTH, length=length, count=count)
     else:
         length = first_length
     available = end - cursor
@@ -154,7 +243,7 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
 def _indefinite_end(data: bytes, pos: int, end: int, depth: int) -> int:
     """Index of the end-of-contents octets closing an indefinite-length value that starts at pos."""
     if depth >= MAX_DEPTH:
-        raise TlvError(f"nesting deeper than {MAX_DEPTH} at offset {pos}")
+        raise TlvError(INDEFINITE_TOO_DEEP, limit=MAX_DEPTH, offset=pos)
     while pos + 1 < end:
         if data[pos] == 0 and data[pos + 1] == 0:
             return pos
@@ -162,7 +251,7 @@ def _indefinite_end(data: bytes, pos: int, end: int, depth: int) -> int:
         if child.missing:
             break
         pos = child.end
-    raise TlvError(f"indefinite length at offset {pos} has no end-of-contents octets")
+    raise TlvError(END_OF_CONTENTS_MISSING, offset=pos)
 
 
 class Walker:
@@ -183,12 +272,15 @@ class Walker:
         """A Field spanning ``tlv``, with notes for non-DER encoding and missing bytes."""
         self.elements += 1
         node = Field(name, offset=self.base + tlv.offset, length=tlv.end - tlv.offset)
-        if tlv.non_der:
-            node.note(tlv.non_der, "warning")
+        if tlv.non_der is not None:
+            node.notes.append(tlv.non_der)
         if tlv.missing:
             node.note(
-                f"{tlv.tag_text} declares {tlv.length} content bytes, only "
-                f"{tlv.length - tlv.missing} present ({tlv.missing} missing)"
+                CONTENT_TRUNCATED,
+                tag=tlv.tag_text,
+                length=tlv.length,
+                present=tlv.length - tlv.missing,
+                missing=tlv.missing,
             )
         return node
 
@@ -198,7 +290,7 @@ class Walker:
             tlv = read_tlv(self.data, pos, end, depth)
         except TlvError as exc:
             node = Field(name, offset=self.base + pos, length=max(0, end - pos))
-            node.note(str(exc))
+            exc.note_on(node)
             return node
         return self.walk_tlv(spec, name, tlv, depth)
 
@@ -207,8 +299,11 @@ class Walker:
         node = self.field_for(tlv, name)
         if depth >= MAX_DEPTH or self.elements > MAX_ELEMENTS:
             node.note(
-                f"not decoded: nesting depth {depth} / {self.elements} elements exceed the "
-                f"limits ({MAX_DEPTH} / {MAX_ELEMENTS})"
+                LIMITS_EXCEEDED,
+                depth=depth,
+                elements=self.elements,
+                depth_limit=MAX_DEPTH,
+                elements_limit=MAX_ELEMENTS,
             )
             return node
         tags = spec.tagSet.superTags
@@ -216,8 +311,11 @@ class Walker:
             return self._choice(spec, node, tlv, depth)
         if not tags or not tlv.matches(tags[-1]):
             node.note(
-                f"expected {_tag_text(tags[-1]) if tags else 'a tag'} for {name}, found "
-                f"{tlv.tag_text} at offset {self.base + tlv.offset}"
+                TAG_UNEXPECTED,
+                wanted=_tag_text(tags[-1]) if tags else "a tag",
+                name=name,
+                tag=tlv.tag_text,
+                offset=self.base + tlv.offset,
             )
             self.generic_children(node, tlv, depth)
             return node
@@ -226,12 +324,15 @@ class Walker:
             try:
                 inner = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
-                node.note(str(exc))
+                exc.note_on(node)
                 return node
             if not inner.matches(wanted):
                 node.note(
-                    f"expected {_tag_text(wanted)} inside {tlv.tag_text}, found "
-                    f"{inner.tag_text} at offset {self.base + inner.offset}"
+                    INNER_TAG_UNEXPECTED,
+                    wanted=_tag_text(wanted),
+                    outer=tlv.tag_text,
+                    tag=inner.tag_text,
+                    offset=self.base + inner.offset,
                 )
                 return node
             if inner.non_der or inner.missing:
@@ -240,7 +341,7 @@ class Walker:
             try:
                 chosen = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
-                node.note(str(exc))
+                exc.note_on(node)
                 return node
             node.append(self._choice(spec, self.field_for(chosen, name), chosen, depth + 1))
         elif isinstance(spec, (univ.Sequence, univ.Set)):
@@ -266,8 +367,10 @@ class Walker:
                 self.elements -= 1  # the alternative's own Field replaces this one
                 return self.walk_tlv(alternative, named.name, tlv, depth)
         node.note(
-            f"{tlv.tag_text} at offset {self.base + tlv.offset} is none of the "
-            f"alternatives {', '.join(named.name for named in spec.componentType.namedTypes)}"
+            CHOICE_UNMATCHED,
+            tag=tlv.tag_text,
+            offset=self.base + tlv.offset,
+            alternatives=", ".join(named.name for named in spec.componentType.namedTypes),
         )
         self.generic_children(node, tlv, depth)
         return node
@@ -280,12 +383,12 @@ class Walker:
             if tlv.indefinite and self.data[pos : pos + 2] == b"\x00\x00":
                 break
             if len(found) + self.elements > MAX_ELEMENTS:
-                node.note(f"more than {MAX_ELEMENTS} elements; the rest is not decoded")
+                node.note(TOO_MANY_ELEMENTS, limit=MAX_ELEMENTS)
                 break
             try:
                 child = read_tlv(self.data, pos, tlv.end, depth + 1)
             except TlvError as exc:
-                node.note(str(exc))
+                exc.note_on(node)
                 break
             found.append(child)
             pos = child.end
@@ -307,22 +410,23 @@ class Walker:
             if match is None:
                 extra = self.field_for(child, child.tag_text)
                 extra.note(
-                    f"unexpected element {child.tag_text} at offset "
-                    f"{self.base + child.offset} in {node.name}",
-                    "warning",
+                    ELEMENT_UNEXPECTED,
+                    tag=child.tag_text,
+                    offset=self.base + child.offset,
+                    name=node.name,
                 )
                 self.generic_children(extra, child, depth + 1)
                 node.append(extra)
                 continue
             for skipped in components[index:match]:
                 if not (skipped.isOptional or skipped.isDefaulted):
-                    node.note(f"required component {skipped.name} is missing")
+                    node.note(COMPONENT_MISSING, name=skipped.name)
             named = components[match]
             node.append(self.walk_tlv(named.asn1Object, named.name, child, depth + 1))
             index = match + 1
         for skipped in components[index:]:
             if not (skipped.isOptional or skipped.isDefaulted) and not node.notes:
-                node.note(f"required component {skipped.name} is missing")
+                node.note(COMPONENT_MISSING, name=skipped.name)
 
     def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv, inner: Tlv) -> None:
         """A leaf: pyasn1 decodes the value from the whole TLV (``inner``: the tagged value's own).
@@ -337,7 +441,10 @@ class Walker:
         except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
             node.value = self.data[tlv.content : tlv.end]
             node.note(
-                f"cannot decode {type(spec).__name__} at offset {self.base + tlv.offset}: {exc}"
+                VALUE_UNDECODABLE,
+                type=type(spec).__name__,
+                offset=self.base + tlv.offset,
+                error=exc,
             )
             return
         node.value = python_value(value)
@@ -348,7 +455,7 @@ class Walker:
             node.value = self.data[tlv.content : tlv.end]
             return
         if depth >= MAX_DEPTH:
-            node.note(f"nesting deeper than {MAX_DEPTH}; not decoded")
+            node.note(NESTING_TOO_DEEP, limit=MAX_DEPTH)
             return
         for child in self.children(tlv, node, depth):
             sub = self.field_for(child, child.tag_text)

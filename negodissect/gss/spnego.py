@@ -8,22 +8,32 @@ its encoding shows, and named accordingly.
 
 from __future__ import annotations
 
+import enum
+
 from pyasn1.type import char, namedtype, namedval, univ
 
+from negodissect import layout, notes
 from negodissect.field import Field
 from negodissect.gss import framing
-from negodissect.gss.ber import Walker, content_of, explicit, sequence
+from negodissect.gss.ber import Hook, TlvError, Walker, content_of, explicit, read_tlv, sequence
+from negodissect.gss.context import DecodeContext
 
 NEG_STATES = {0: "accept-completed", 1: "accept-incomplete", 2: "reject", 3: "request-mic"}
-CONTEXT_FLAGS = (
-    "delegFlag",
-    "mutualFlag",
-    "replayFlag",
-    "sequenceFlag",
-    "anonFlag",
-    "confFlag",
-    "integFlag",
-)
+
+
+class ContextFlags(enum.IntFlag):
+    """ContextFlags (RFC 4178 4.2.1), a BIT STRING: bit 0 is the most significant bit of the
+    first octet, the only octet holding named flags."""
+
+    delegFlag = 0x80
+    mutualFlag = 0x40
+    replayFlag = 0x20
+    sequenceFlag = 0x10
+    anonFlag = 0x08
+    confFlag = 0x04
+    integFlag = 0x02
+
+
 #: MS-SPNG 3.2.5.2: the hintName a Windows 2008+ server sends, to be ignored.
 PLACEHOLDER_HINT = "not_defined_in_RFC4178@please_ignore"
 
@@ -71,34 +81,51 @@ NEGOTIATION_TOKEN = univ.Choice(
     )
 )
 
+TRAILING_BYTES = notes.kind(
+    "spnego.token.trailing_bytes", "warning", "{count} bytes after the token at offset {offset}"
+)
+MECH_TYPES_EMPTY = notes.kind(
+    "spnego.mech_types.empty", "error", "mechTypes is empty (RFC 4178 4.2.1 requires at least one)"
+)
+NEG_STATE_UNKNOWN = notes.kind(
+    "spnego.neg_state.unknown", "error", "negState {value} is not defined by RFC 4178 4.2.2"
+)
+SUPPORTED_MECH_NOT_OFFERED = notes.kind(
+    "spnego.supported_mech.not_offered",
+    "warning",
+    "supportedMech {oid} was not among the mechanisms offered",
+)
+MIC_IS_TOKEN_COPY = notes.kind(
+    "spnego.mech_list_mic.token_copy",
+    "info",
+    "not a MIC: a byte-for-byte copy of this message's responseToken, as some old "
+    "Windows servers send",
+)
 
-def decode(
-    data: bytes, base: int = 0, *, exchange: framing.Exchange | None = None, strict: bool = False
-) -> Field:
+
+def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """Decode a NegotiationToken (RFC 4178 4.2) whose first byte is at ``base``.
 
-    ``exchange`` carries the mechanism chosen earlier in the same negotiation and is updated.
+    The context's exchange says which mechanism was chosen earlier in the same negotiation and
+    is updated; the client's MechTypeList is recorded in it as sent.
     """
-    exchange = exchange or framing.Exchange()
-    hooks = _Hooks(data, base, exchange)
+    hooks = _Hooks(data, base, ctx)
     walker = Walker(data, base, hooks.table())
     root = walker.walk(NEGOTIATION_TOKEN, "NegotiationToken", 0, len(data))
     if root.end < base + len(data):
-        root.note(
-            f"{base + len(data) - root.end} bytes after the token at offset {root.end}", "warning"
-        )
+        root.note(TRAILING_BYTES, count=base + len(data) - root.end, offset=root.end)
     hooks.finish(root)
-    return root.check() if strict else root
+    return root
 
 
 class _Hooks:
     """Summaries and inner-token decoding for each SPNEGO component, in wire order."""
 
-    def __init__(self, data: bytes, base: int, exchange: framing.Exchange):
-        self.data, self.base, self.exchange = data, base, exchange
+    def __init__(self, data: bytes, base: int, ctx: DecodeContext):
+        self.data, self.base, self.ctx, self.exchange = data, base, ctx, ctx.exchange
         self.token = b""
 
-    def table(self) -> dict[str, framing.Callable[[Field], None]]:
+    def table(self) -> dict[str, Hook]:
         return {
             "MechTypes": self.mech_types,
             "ReqFlags": self.req_flags,
@@ -113,29 +140,36 @@ class _Hooks:
     def mech_types(self, node: Field) -> None:
         """MechTypes: the first is preferred and owns the optimistic mechToken (RFC 4178 4.2.1)."""
         oids = []
+        name = self.ctx.registry.mechanism_name
         for child in node.children:
             child.name = "MechType"
             if isinstance(child.value, str):
-                child.summary = framing.mechanism_name(child.value)
+                child.summary = name(child.value)
                 oids.append(child.value)
         node.value = oids
         if oids:
-            node.summary = f"Prefer {framing.mechanism_name(oids[0])}"
+            node.summary = f"Prefer {name(oids[0])}"
             self.exchange.offered, self.exchange.mech = oids, oids[0]
+            self.exchange.mech_types_der = None  # this list replaces the last one
+            der = self.mech_type_list(node)
+            if der is not None and self.exchange.fits(len(der)):
+                self.exchange.mech_types_der = der
         else:
-            node.note("mechTypes is empty (RFC 4178 4.2.1 requires at least one)")
+            node.note(MECH_TYPES_EMPTY)
+
+    def mech_type_list(self, node: Field) -> bytes | None:
+        """The MechTypeList inside ``[0]`` as sent (RFC 4178 5), None when cut short."""
+        try:
+            tagged = read_tlv(self.data, node.offset - self.base, len(self.data))
+            inner = read_tlv(self.data, tagged.content, tagged.end)
+        except TlvError:
+            return None
+        return None if inner.missing else self.data[inner.offset : inner.end]
 
     def req_flags(self, node: Field) -> None:
         """ContextFlags BIT STRING (RFC 4178 4.2.1); bit 0 is the most significant bit."""
         bits = node.value if isinstance(node.value, bytes) else b""
-        number = int.from_bytes(bits, "big")
-        width = len(bits) * 8
-        names = [
-            name
-            for index, name in enumerate(CONTEXT_FLAGS)
-            if index < width and number >> (width - 1 - index) & 1
-        ]
-        node.summary = ", ".join(names) or "none"
+        node.summary = ", ".join(layout.flag_names(bits[0] if bits else 0, ContextFlags)) or "none"
 
     def inner_token(self, node: Field) -> None:
         """MechToken / ResponseToken: decoded by the mechanism the exchange has chosen."""
@@ -143,7 +177,7 @@ class _Hooks:
         if not token:
             return
         self.token = token
-        inner = framing.decode_mech_token(token, offset, self.exchange)
+        inner = framing.decode_mech_token(token, offset, self.ctx)
         node.children = [inner]
         node.summary = inner.summary
 
@@ -153,32 +187,26 @@ class _Hooks:
 
     def neg_state(self, node: Field) -> None:
         if isinstance(node.value, int):
-            node.summary = f"{NEG_STATES.get(node.value, 'unknown')} ({node.value})"
+            node.summary = layout.enum_text(node.value, NEG_STATES)
             if node.value not in NEG_STATES:
-                node.note(f"negState {node.value} is not defined by RFC 4178 4.2.2")
+                node.note(NEG_STATE_UNKNOWN, value=node.value)
 
     def supported_mech(self, node: Field) -> None:
         if isinstance(node.value, str):
-            node.summary = framing.mechanism_name(node.value)
+            node.summary = self.ctx.registry.mechanism_name(node.value)
             if self.exchange.offered and node.value not in self.exchange.offered:
-                node.note(
-                    f"supportedMech {node.value} was not among the mechanisms offered", "warning"
-                )
+                node.note(SUPPORTED_MECH_NOT_OFFERED, oid=node.value)
             self.exchange.mech = node.value
 
     def mech_list_mic(self, node: Field) -> None:
         """mechListMIC (RFC 4178 5); some old Windows servers put a copy of the token there."""
         offset, mic = content_of(node)
         if mic and mic == self.token:
-            node.note(
-                "not a MIC: a byte-for-byte copy of this message's responseToken, as some old "
-                "Windows servers send",
-                "info",
-            )
-            inner = framing.decode_mech_token(mic, offset, self.exchange)
+            node.note(MIC_IS_TOKEN_COPY)
+            inner = framing.decode_mech_token(mic, offset, self.ctx)
             node.children, node.summary = [inner], f"copy of the token: {inner.summary}"
         elif mic:
-            inner = framing.decode_mic(mic, offset, self.exchange)
+            inner = framing.decode_mic(mic, offset, self.ctx)
             if inner.children or inner.notes:
                 node.children = [inner]
                 node.summary = inner.summary

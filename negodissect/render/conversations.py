@@ -9,9 +9,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from negodissect import gss
 from negodissect.analysis.conversations import Conversation
 from negodissect.analysis.findings import Finding
-from negodissect.gss import framing
 from negodissect.render.text import printable
 
 SEVERITY_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -24,7 +24,7 @@ def _text(value: object, style: str | None = None) -> Text:
 
 
 def _mechs(oids: list[str]) -> str:
-    return ", ".join(framing.MECHANISMS.get(oid, oid) for oid in oids)
+    return ", ".join(gss.REGISTRY.name(oid) for oid in oids)
 
 
 def _frames(frames: list[int]) -> str:
@@ -80,7 +80,7 @@ def conversation_table(conversations: list[Conversation], title: str | None = No
             _text(_carrier(conversation)),
             _text(conversation.identity.text() or "-"),
             _text(offered or "-"),
-            _text(framing.MECHANISMS.get(mech, mech) if mech else "-"),
+            _text(gss.REGISTRY.name(mech) if mech else "-"),
             _text(conversation.rounds),
             _text(conversation.outcome, _outcome_style(conversation)),
             _text(", ".join(protection) or "none"),

@@ -15,8 +15,8 @@ from negodissect.analysis import findings as checks
 from negodissect.analysis.conversations import group
 from negodissect.analysis.decoded import decode_capture
 from negodissect.analysis.findings import Finding, findings
-from negodissect.gss import framing, negoex
-from negodissect.gss.ntlm import NEGOTIATE_EXTENDED_SESSIONSECURITY, parse_fields
+from negodissect.gss import framing, negoex, negoex_build
+from negodissect.gss.ntlm import NegotiateFlags, parse_fields
 from tests.analysis.derive import (
     CAPTURES,
     SHARED,
@@ -113,9 +113,9 @@ def ntlm_v1(tmp_path: Path, ess: bool) -> Path:
     fields = parse_fields(item.tree.find("NTLMSSP"))
     flags = int(fields["NegotiateFlags"])
     flags = (
-        flags | NEGOTIATE_EXTENDED_SESSIONSECURITY
+        flags | NegotiateFlags.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
         if ess
-        else flags & ~NEGOTIATE_EXTENDED_SESSIONSECURITY
+        else flags & ~NegotiateFlags.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
     )
     lm = bytes(range(1, 9)) + bytes(16) if ess else bytes(range(1, 25))
     auth = ntlm_authenticate(
@@ -173,30 +173,30 @@ def negoex_capture(
     server_id = server_id or client_id
     random = bytes(range(32))
     checksum = {"checksum_type": 16, "checksum": bytes(12)}
-    client_first = negoex.build_nego(
+    client_first = negoex_build.build_nego(
         conversation_id=client_id, random=random, auth_schemes=[SCHEME]
-    ) + negoex.build_exchange(
+    ) + negoex_build.build_exchange(
         negoex.INITIATOR_META_DATA,
         conversation_id=client_id,
         auth_scheme=SCHEME,
         exchange=b"",
         sequence=1,
     )
-    server_first = negoex.build_nego(
+    server_first = negoex_build.build_nego(
         negoex.ACCEPTOR_NEGO,
         conversation_id=server_id,
         random=random,
         auth_schemes=[SCHEME],
         sequence=2,
     )
-    server_first += negoex.build_exchange(
+    server_first += negoex_build.build_exchange(
         negoex.CHALLENGE,
         conversation_id=server_id,
         auth_scheme=SCHEME,
         exchange=ntlm_message(11),
         sequence=3,
     )
-    client_second = negoex.build_exchange(
+    client_second = negoex_build.build_exchange(
         negoex.AP_REQUEST,
         conversation_id=client_id,
         auth_scheme=SCHEME,
@@ -205,10 +205,10 @@ def negoex_capture(
     )
     server_last = b""
     if verify:
-        client_second += negoex.build_verify(
+        client_second += negoex_build.build_verify(
             conversation_id=client_id, auth_scheme=SCHEME, sequence=5 + skip, **checksum
         )
-        server_last = negoex.build_verify(
+        server_last = negoex_build.build_verify(
             conversation_id=server_id, auth_scheme=SCHEME, sequence=6 + skip, **checksum
         )
     replacements = [

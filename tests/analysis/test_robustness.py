@@ -10,11 +10,11 @@ import random
 import pytest
 from rich.console import Console
 
+from negodissect import gss
 from negodissect.analysis.conversations import group
 from negodissect.analysis.decoded import DecodedBlob
 from negodissect.analysis.findings import findings
 from negodissect.analysis.hashes import hash_lines
-from negodissect.gss import framing
 from negodissect.render.conversations import conversation_table, findings_table
 from tests.analysis.derive import CAPTURES, SHARED, blobs
 
@@ -40,11 +40,11 @@ def analyse(items: list[DecodedBlob], render: bool = False) -> None:
 
 def with_data(items: list[DecodedBlob], index: int, data: bytes) -> list[DecodedBlob]:
     """The conversation with message ``index`` carrying ``data`` instead (decoded afresh)."""
-    exchange = framing.Exchange()
+    ctx = gss.new_context()
     out = []
     for position, item in enumerate(items):
         blob = dataclasses.replace(item.blob, data=data) if position == index else item.blob
-        out.append(DecodedBlob(blob, framing.decode_token(blob.data, 0, exchange)))
+        out.append(DecodedBlob(blob, gss.decode(blob.data, ctx=ctx)))
     return out
 
 

@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
+from negodissect import gss
 from negodissect.carriers import AuthBlob, dcerpc
 from negodissect.carriers.stream import blobs_from_capture
-from negodissect.gss.framing import decode_token
 from negodissect.transport.nbss import Pdu
 from tests.carriers.test_stream import tshark_fields
 from tests.conftest import ROOT, SHARED_CAPTURES
@@ -232,7 +232,7 @@ def test_mapi_ntlm_tree():
     ]
     assert [b.frame for b in found] == [415, 416, 417]
     assert found[0].dst.endswith(":4997") and found[0].carrier == "dcerpc"
-    trees = [decode_token(b.data) for b in found]
+    trees = [gss.decode(b.data) for b in found]
     assert [t.find("MessageType").value for t in trees] == [1, 2, 3]
     auth = trees[2]
     assert auth.find("UserName").value == "ALeonard"
@@ -254,23 +254,23 @@ def test_join_spnego_kerberos_tree():
     assert first.line == (  # tshark: "3 context items: DRSUAPI V4.0 (32bit NDR) ..."
         "MSRPC: C  Bind: call_id: 2, drsuapi v4.0, auth_type SPNEGO (9), auth_level PKT_PRIVACY (6)"
     )
-    tree = decode_token(first.data)
+    tree = gss.decode(first.data)
     assert [m.value for m in tree.find_all("MechType")][:2] == [
         "1.2.840.48018.1.2.2",
         "1.2.840.113554.1.2.2",
     ]
     assert tree.find("Realm").value == "S4.HOWTO.ABARTLET.NET"
     assert tree.find("Sname").summary == "LDAP/obed.s4.howto.abartlet.net"
-    answer = decode_token(ack.data)
+    answer = gss.decode(ack.data)
     assert answer.find("NegState").summary == "accept-incomplete (1)"
     assert answer.find("ApRep") is not None
 
 
 def test_kerberos135_and_spnego_ntlm_trees():
-    tree = decode_token(blobs(KERBEROS135)[0].data)
+    tree = gss.decode(blobs(KERBEROS135)[0].data)
     assert tree.find("Realm").value == "SRT-AD.LOCAL"
     assert tree.find("Sname").summary == "RPCSS/BLACKCLOVER-DC.SRT-AD.local"
-    auth = decode_token(blobs(NTLM)[-1].data)
+    auth = gss.decode(blobs(NTLM)[-1].data)
     assert auth.find("UserName").value == "Administrator"
     assert auth.find("DomainName").value == "BLACKCLOVER"
 

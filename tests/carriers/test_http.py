@@ -9,9 +9,9 @@ import random
 
 import pytest
 
+from negodissect import gss
 from negodissect.carriers import AuthBlob, http
 from negodissect.carriers.stream import blobs_from_capture, classify
-from negodissect.gss.framing import decode_token
 from negodissect.transport.nbss import Pdu
 from tests.carriers.test_stream import tshark_fields
 from tests.conftest import BLOBS, ROOT
@@ -48,7 +48,7 @@ def test_ntlm_tree_matches_tshark(tshark):
         "ntlmssp.auth.username",
         ["frame.number", "ntlmssp.auth.username", "ntlmssp.auth.domain", "ntlmssp.auth.hostname"],
     )
-    by_frame = {b.frame: decode_token(b.data) for b in blobs if b.data}
+    by_frame = {b.frame: gss.decode(b.data) for b in blobs if b.data}
     assert [t.find("MessageType").value for t in by_frame.values()] == [1, 2, 3] * 2
     for frame, user, domain, host in rows:
         tree = by_frame[int(frame)]

@@ -8,10 +8,10 @@ import random
 
 import pytest
 
+from negodissect import gss
 from negodissect.carriers import AuthBlob, ldap
 from negodissect.carriers.stream import blobs_from_capture, classify
 from negodissect.gss.ber import read_tlv
-from negodissect.gss.framing import decode_token
 from negodissect.transport.nbss import Pdu
 from tests.carriers.test_dcerpc import payloads
 from tests.carriers.test_stream import tshark_fields
@@ -66,7 +66,7 @@ def test_sicily_ntlm_tree(tshark):
     ]
     assert all(b.carrier == "ldap" for b in found) and found[0].dst.endswith(":389")
     assert found[3].data == b"" and found[3].context["status_name"] == "success"
-    trees = [decode_token(b.data) for b in found[:3]]
+    trees = [gss.decode(b.data) for b in found[:3]]
     assert [t.find("MessageType").value for t in trees] == [1, 2, 3]
     challenge = trees[1].find("ServerChallenge")
     assert challenge is not None and challenge.value.hex() == "801d050bedf38530"  # tshark
@@ -180,7 +180,7 @@ def test_sasl_gss_spnego_ntlm_and_kerberos_tree():
         (46, 1, 'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO'),
         (47, 1, "LDAP: R  bindResponse(2) success (0)"),
     ]
-    trees = [decode_token(b.data) for b in items]
+    trees = [gss.decode(b.data) for b in items]
     authenticate = trees[2]
     assert authenticate.find("UserName").value == "alice"
     assert authenticate.find("DomainName").value == "NEGO"

@@ -23,12 +23,12 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
+from negodissect import gss
 from negodissect.analysis.conversations import group
 from negodissect.analysis.decoded import decode_capture
 from negodissect.analysis.hashes import hash_lines
 from negodissect.carriers import AuthBlob, Notice, dcerpc, smb1, smb2
 from negodissect.carriers.stream import Session, _Pipeline, blobs_from_capture
-from negodissect.gss.framing import decode_token
 from negodissect.sources.capture import read_segments
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD, verifies
 from tests.carriers.test_stream import tshark_fields
@@ -190,7 +190,7 @@ def test_kerberos_binds_over_a_pipe():
         (16, 16),
     ] * 2
     assert [b.context["pipe"] for b in found] == [r"\PIPE\lsarpc"] * 3 + [r"\PIPE\samr"] * 3
-    bind = decode_token(found[0].data)
+    bind = gss.decode(found[0].data)
     assert bind.find("Sname").summary == "host/dc1.nego.test"
     conversations = group(decode_capture(str(KERBEROS_PIPES)))
     assert [(c.carrier, c.pipe, c.interface, len(c.messages)) for c in conversations] == [
@@ -383,7 +383,7 @@ def test_interleaved_pipes_are_reassembled_and_grouped_apart(tmp_path, exchanges
         (r"\PIPE\samr", [9, 15, 18]),
     ]
     for conversation, (_, ack_fragment, _) in zip(conversations, exchanges[::-1], strict=True):
-        challenge = decode_token(tokens(ack_fragment)).find("ServerChallenge").value
+        challenge = gss.decode(tokens(ack_fragment)).find("ServerChallenge").value
         assert conversation.ntlm(2)[1].find("ServerChallenge").value == challenge
         assert conversation.final
 

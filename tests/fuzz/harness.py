@@ -1,7 +1,8 @@
 """What the property tests and the long fuzz run (fuzz/run.py) share.
 
-- ``TARGETS``: every public decoder entry point (and ``framing.decode_token`` per ``kind``, and the
-  stdin parser followed by the decoding the CLI does), each a function ``bytes -> list of trees``.
+- ``TARGETS``: every token kind of the registry (``gss.decode(data, kind=...)``: each decoder),
+  the kinds ``--as`` takes and the sniffer, and the stdin parser followed by the decoding the CLI
+  does, each a function ``bytes -> list of trees``.
 - Seeds: the real blobs of tests/data/blobs.json and of the captures of ``SEED_CAPTURES`` (MIT
   krb5's NEGOEX), every token nested inside them (cut out of the decoded tree by offset and
   length), Kerberos messages also without their [APPLICATION n] tag, NEGOEX messages from the
@@ -39,11 +40,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from negodissect import cli
+from negodissect import cli, gss
 from negodissect.carriers import AuthBlob
 from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import Field
-from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
+from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
 from negodissect.sources import capture, stdin
@@ -90,25 +91,29 @@ def _one(decoder: Callable[[bytes], Field]) -> Target:
     return lambda data: [(decoder(data), data)]
 
 
-def _kind(kind: str) -> Target:
-    return _one(lambda data: framing.decode_token(data, 0, framing.Exchange(), kind))
+def _kind(kind: str | None) -> Target:
+    return _one(lambda data: gss.decode(data, kind=kind))
 
 
 def _stdin(data: bytes) -> list[tuple[Field, bytes]]:
     """What ``negodissect -`` does with standard input: parse, then decode every blob found."""
     blobs, _ = stdin.parse(data)
-    exchange = framing.Exchange()
-    return [(framing.decode_token(blob.data, 0, exchange), blob.data) for blob in blobs]
+    ctx = gss.new_context()
+    return [(gss.decode(blob.data, ctx=ctx), blob.data) for blob in blobs]
 
 
+#: The decoder targets and the registry's token kind each one decodes.
+DECODER_KINDS = {
+    "spnego": "spnego",
+    "negoex": "negoex",
+    "ntlm": "ntlmssp",
+    "ntlm_signature": "ntlmssp-signature",
+    "kerberos": "kerberos",
+    "kerberos_gss_inner": "kerberos-inner",
+    "kerberos_mic": "kerberos-mic",
+}
 TARGETS: dict[str, Target] = {
-    "spnego": _one(spnego.decode),
-    "negoex": _one(negoex.decode),
-    "ntlm": _one(ntlm.decode),
-    "ntlm_signature": _one(ntlm.decode_signature),
-    "kerberos": _one(kerberos.decode),
-    "kerberos_gss_inner": _one(kerberos.decode_gss_inner),
-    "kerberos_mic": _one(kerberos.decode_mic),
+    **{name: _kind(kind) for name, kind in DECODER_KINDS.items()},
     **{f"token_{kind or 'sniffed'}": _kind(kind) for kind in (None, *framing.KINDS)},
     "stdin": _stdin,
 }
@@ -171,27 +176,27 @@ def built_negoex() -> list[bytes]:
     """One NEGOEX token of each structure, from the builders, plus all of them concatenated."""
     conversation, scheme = uuid.UUID(int=1), uuid.UUID("0d53335c-f9ea-4d0d-b2ec-4ae3786ec308")
     messages = [
-        negoex.build_nego(
+        negoex_build.build_nego(
             conversation_id=conversation,
             random=b"R" * 32,
             auth_schemes=[scheme],
             extensions=[(1, b"ext-value"), (0x80000002, b"")],
         ),
-        negoex.build_exchange(
+        negoex_build.build_exchange(
             negoex.AP_REQUEST,
             conversation_id=conversation,
             auth_scheme=scheme,
             exchange=b"\x6e\x03\x30\x01\x00",
             sequence=1,
         ),
-        negoex.build_verify(
+        negoex_build.build_verify(
             conversation_id=conversation,
             auth_scheme=scheme,
             checksum_type=16,
             checksum=b"C" * 12,
             sequence=2,
         ),
-        negoex.build_alert(
+        negoex_build.build_alert(
             conversation_id=conversation, auth_scheme=scheme, error_code=0xC000006D, sequence=3
         ),
     ]
@@ -235,7 +240,7 @@ def seeds(target: str) -> tuple[bytes, ...]:
     if target == "stdin":
         found = [text for blob in blobs[::4] for text in stdin_texts(blob)]
     elif target in SEED_NODES:
-        decoded = ((framing.decode_token(blob, 0, framing.Exchange()), blob) for blob in blobs)
+        decoded = ((gss.decode(blob), blob) for blob in blobs)
         found = _cut(decoded, SEED_NODES[target])
         if target == "negoex":
             found += built_negoex()

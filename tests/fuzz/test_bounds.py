@@ -17,9 +17,10 @@ from collections.abc import Callable
 
 import pytest
 
+from negodissect import gss
 from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
-from negodissect.gss import ber, framing, kerberos, negoex, ntlm, spnego
+from negodissect.gss import ber, framing, negoex, negoex_build, negoex_structures, ntlm_structures
 from negodissect.sources import stdin
 from tests.conftest import real
 from tests.fuzz.harness import (
@@ -63,8 +64,17 @@ def bounded(decode: Callable[[bytes], Field], data: bytes) -> Field:
     return tree
 
 
-def sniffed(data: bytes) -> Field:
-    return framing.decode_token(data, 0, framing.Exchange())
+def as_kind(kind: str | None) -> Callable[[bytes], Field]:
+    """Decode as token ``kind`` of the registry (sniffed when None), as the command does."""
+
+    def decode(data: bytes) -> Field:
+        return gss.decode(data, kind=kind)
+
+    decode.__name__ = kind or "sniffed"
+    return decode
+
+
+sniffed = as_kind(None)
 
 
 def notes(tree: Field) -> str:
@@ -98,7 +108,7 @@ def test_length_octets_beyond_max_length_octets() -> None:
 
 @pytest.mark.parametrize("header", [b"\x30\x80", b"\xa0\x80", b"\x30\x84"], ids=str)
 @pytest.mark.parametrize(
-    "decode", [sniffed, spnego.decode, kerberos.decode], ids=lambda f: f.__module__
+    "decode", [sniffed, as_kind("spnego"), as_kind("kerberos")], ids=lambda f: f.__name__
 )
 def test_600_deep_nesting(header: bytes, decode: Callable[[bytes], Field]) -> None:
     inner = nest(b"\x06\x01\x2a", 600, header)
@@ -112,12 +122,12 @@ def test_600_deep_nesting(header: bytes, decode: Callable[[bytes], Field]) -> No
 
 def test_64_kib_of_repeated_sequence_headers() -> None:
     flat = b"\x30\x00" * 32768  # 32768 elements: MAX_ELEMENTS stops the walk
-    tree = bounded(spnego.decode, tlv(b"\xa0", tlv(b"\x30", tlv(b"\xa0", tlv(b"\x30", flat)))))
+    tree = bounded(as_kind("spnego"), tlv(b"\xa0", tlv(b"\x30", tlv(b"\xa0", tlv(b"\x30", flat)))))
     assert f"more than {ber.MAX_ELEMENTS} elements" in notes(tree)
     assert sum(1 for _ in tree.walk()) <= ber.MAX_ELEMENTS + 16
     for header in (b"\x30\x80", b"\x30\x84\xff\xff\xff\xff", b"\x30\x82\xff\xff"):
         data = (header * (65536 // len(header)))[:65536]
-        for decode in (sniffed, spnego.decode, kerberos.decode, kerberos.decode_gss_inner):
+        for decode in (sniffed, as_kind("spnego"), as_kind("kerberos"), as_kind("kerberos-inner")):
             assert depth(bounded(decode, data)) <= ber.MAX_DEPTH + 4
 
 
@@ -162,7 +172,7 @@ def _set(data: bytes, at: int, value: int, size: int = 4) -> bytes:
 
 def test_negoex_message_count() -> None:
     data = NEGOEX_TOKEN * 500  # 1000 messages
-    tree = bounded(negoex.decode, data)
+    tree = bounded(as_kind("negoex"), data)
     assert len(tree.find_all("MessageHeader")) == negoex.MAX_MESSAGES
     assert f"more than {negoex.MAX_MESSAGES} messages" in notes(tree)
 
@@ -188,29 +198,29 @@ def test_negoex_vector_offset_and_count(
     data = nego
     for at in (negoex.NEGO_VECTORS_OFFSET, layout.extensions):  # AuthSchemes, Extensions
         data = _set(_set(data, at, offset), at + 4, count, 2)
-    tree = bounded(negoex.decode, data)
+    tree = bounded(as_kind("negoex"), data)
     assert not tree.find_all("AuthScheme") and "out of bounds" in notes(tree)
 
 
 def test_negoex_byte_vector_and_message_lengths() -> None:
     meta = NEGOEX_TOKEN[112:]  # the ACCEPTOR_META_DATA message
     for at, value in ((56, 0xFFFFFFFF), (60, 0xFFFFFFFF), (20, 0xFFFFFFFF), (16, 0xFFFFFFFF)):
-        tree = bounded(negoex.decode, _set(meta, at, value))
+        tree = bounded(as_kind("negoex"), _set(meta, at, value))
         assert notes(tree)
 
 
 def test_negoex_vector_longer_than_max_vector_elements() -> None:
     schemes = [uuid.UUID(int=n) for n in range(1000)]
-    data = negoex.build_nego(
+    data = negoex_build.build_nego(
         conversation_id=uuid.UUID(int=7),
         random=bytes(32),
         auth_schemes=schemes,
         extensions=[(n, b"x") for n in range(1000)],
     )
-    tree = bounded(negoex.decode, data)
-    assert len(tree.find_all("AuthScheme")) == negoex.MAX_VECTOR_ELEMENTS
-    assert len(tree.find_all("Extension")) == negoex.MAX_VECTOR_ELEMENTS
-    assert f"only the first {negoex.MAX_VECTOR_ELEMENTS} shown" in notes(tree)
+    tree = bounded(as_kind("negoex"), data)
+    assert len(tree.find_all("AuthScheme")) == negoex_structures.MAX_VECTOR_ELEMENTS
+    assert len(tree.find_all("Extension")) == negoex_structures.MAX_VECTOR_ELEMENTS
+    assert f"only the first {negoex_structures.MAX_VECTOR_ELEMENTS} shown" in notes(tree)
 
 
 # -------------------------------------------------------------------------------------- NTLM
@@ -228,7 +238,7 @@ AUTH_BUFFERS = {
 def test_ntlm_buffer_length_and_offset(name: str, length: int, offset: int) -> None:
     at = AUTH_BUFFERS[name]
     data = NTLM_AUTH[:at] + struct.pack("<HHI", length, length, offset) + NTLM_AUTH[at + 8 :]
-    tree = bounded(ntlm.decode, data)
+    tree = bounded(as_kind("ntlmssp"), data)
     assert f"{name}Fields" in [node.name for node in tree.walk() if node.notes]
 
 
@@ -240,10 +250,10 @@ def test_ten_thousand_av_pairs_in_target_info() -> None:
     pairs = _av_pairs(10_000)
     data = NTLM_CHALLENGE[:40] + struct.pack("<HHI", len(pairs), len(pairs), len(NTLM_CHALLENGE))
     data += NTLM_CHALLENGE[48:] + pairs
-    tree = bounded(ntlm.decode, data)
+    tree = bounded(as_kind("ntlmssp"), data)
     target_info = tree.find("TargetInfo")
-    assert target_info is not None and len(target_info.children) == ntlm.MAX_AV_PAIRS
-    assert f"more than {ntlm.MAX_AV_PAIRS} AV_PAIRs" in notes(tree)
+    assert target_info is not None and len(target_info.children) == ntlm_structures.MAX_AV_PAIRS
+    assert f"more than {ntlm_structures.MAX_AV_PAIRS} AV_PAIRs" in notes(tree)
 
 
 def test_ten_thousand_av_pairs_in_the_ntlmv2_response() -> None:
@@ -255,9 +265,9 @@ def test_ten_thousand_av_pairs_in_the_ntlmv2_response() -> None:
         + NTLM_AUTH[28:]
         + response
     )
-    tree = bounded(ntlm.decode, data)
+    tree = bounded(as_kind("ntlmssp"), data)
     pairs = tree.find("AvPairs")
-    assert pairs is not None and len(pairs.children) == ntlm.MAX_AV_PAIRS
+    assert pairs is not None and len(pairs.children) == ntlm_structures.MAX_AV_PAIRS
 
 
 # --------------------------------------------------------------------------------- stdin

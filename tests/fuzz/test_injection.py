@@ -22,8 +22,9 @@ import unicodedata
 
 import pytest
 
+from negodissect import gss
 from negodissect.field import Field
-from negodissect.gss import ber, framing, ntlm
+from negodissect.gss import ber, ntlm
 from negodissect.render.text import printable
 from tests.analysis import derive
 from tests.conftest import real
@@ -46,7 +47,7 @@ FORBIDDEN |= {
 
 
 def decoded(data: bytes) -> Field:
-    return framing.decode_token(data, 0, framing.Exchange())
+    return gss.decode(data)
 
 
 # ---------------------------------------------------------------------------- rewriting blobs

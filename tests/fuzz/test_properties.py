@@ -1,6 +1,6 @@
 """Property tests: hostile inputs never make a decoder, the stdin parser or a renderer raise.
 
-For every target of the harness (each public decoder, ``framing.decode_token`` for each kind, and
+For every target of the harness (each token kind of the registry through ``gss.decode``, and
 the stdin parser followed by the CLI's decoding) hypothesis feeds structure-aware mutations of real
 bytes (huge ASN.1 lengths, 0xffffffff NTLM/NEGOEX offsets and counts, deep nesting, splices,
 truncations) and plain random bytes.  Properties: no exception escapes; every field lies inside
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from negodissect import gss
 from negodissect.field import DecodeError
-from negodissect.gss import framing, kerberos, negoex, ntlm, spnego
-from tests.fuzz.harness import TARGETS, mutate, nest, run_target, seeds
+from tests.fuzz.harness import DECODER_KINDS, TARGETS, mutate, nest, run_target, seeds
 
 settings.register_profile(
     "ci",
@@ -41,15 +41,6 @@ MUTATED_EXAMPLES = {
     **{name: 700 for name in TARGETS if name.startswith("token_")},
 }
 RANDOM_EXAMPLES = 300
-STRICT_DECODERS = {
-    "spnego": spnego.decode,
-    "negoex": negoex.decode,
-    "ntlm": ntlm.decode,
-    "ntlm_signature": ntlm.decode_signature,
-    "kerberos": kerberos.decode,
-    "kerberos_gss_inner": kerberos.decode_gss_inner,
-    "kerberos_mic": kerberos.decode_mic,
-}
 
 
 def budget(examples: int) -> settings:
@@ -108,7 +99,7 @@ def test_random_bytes(target: str) -> None:
     check()
 
 
-@pytest.mark.parametrize("name", list(STRICT_DECODERS))
+@pytest.mark.parametrize("name", list(DECODER_KINDS))
 def test_strict_mode_raises_only_decode_error(name: str) -> None:
     """``strict=True`` turns error notes into DecodeError and nothing else."""
 
@@ -116,13 +107,15 @@ def test_strict_mode_raises_only_decode_error(name: str) -> None:
     @given(hostile(name))
     def check(data: bytes) -> None:
         with contextlib.suppress(DecodeError):
-            STRICT_DECODERS[name](data, 7, strict=True)
+            gss.decode(data, kind=DECODER_KINDS[name], base=7, strict=True)
 
     check()
 
 
 def test_nested_tokens_share_one_nesting_counter() -> None:
-    """The token-nesting counter is back at zero after every decode, even of hostile input."""
+    """The context's token-nesting depth is back at zero after every decode, even of hostile
+    input, so one connection's context serves all its blobs."""
+    ctx = gss.new_context()
     for data in seeds("token_sniffed"):
-        framing.decode_token(nest(data, 50, b"\xa0\x80"), 0, framing.Exchange())
-        assert framing._nesting == 0
+        gss.decode(nest(data, 50, b"\xa0\x80"), ctx=ctx)
+        assert ctx.depth == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from negodissect.gss import negoex
+from negodissect import gss
 from negodissect.sources import stdin
 from tests.fuzz.harness import run_target
 
@@ -18,7 +18,7 @@ def test_negoex_verify_message_cut_inside_its_checksum() -> None:
         "0000000000000000000000000000000214000000"
     )
     run_target("negoex", data)  # checks every field lies inside the blob
-    checksum = negoex.decode(data).find("Checksum")
+    checksum = gss.decode(data, kind="negoex").find("Checksum")
     assert checksum is not None and (checksum.offset, checksum.length) == (56, 4)
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from pyasn1.type import univ
 
-from negodissect.gss import ber, kerberos
+from negodissect.gss import ber, kerberos_asn1
 
 
 def test_offsets_of_nested_elements() -> None:
@@ -71,5 +71,5 @@ def test_unmatched_choice_names_its_alternatives_in_declared_order(seed: str) ->
         env={**os.environ, "PYTHONHASHSEED": seed},
         check=False,
     )
-    declared = ", ".join(kerberos.MESSAGES)
+    declared = ", ".join(kerberos_asn1.MESSAGES)
     assert f"is none of the alternatives {declared}" in done.stdout.decode()

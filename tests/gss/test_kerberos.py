@@ -8,15 +8,15 @@ text2pcap and decoded with tshark 4 (kerberos.error_code, realm, SNameString, pa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from negodissect import gss
 from negodissect.field import DecodeError, Field
-from negodissect.gss import ber, kerberos
+from negodissect.gss import ber, kerberos, kerberos_asn1
 from tests.conftest import der, negodissect
 
 BLOBS = json.loads((Path(__file__).parents[1] / "data" / "blobs.json").read_text())
@@ -109,9 +109,9 @@ def kerberos_records() -> list[tuple[str, dict, Field]]:
         blob = bytes.fromhex(record["blob"])
         inner = gss_inner(blob)
         tree = (
-            kerberos.decode(blob)
+            gss.decode(blob, kind="kerberos")
             if inner is None
-            else kerberos.decode_gss_inner(blob[inner[0] : inner[1]], inner[0])
+            else gss.decode(blob[inner[0] : inner[1]], kind="kerberos-inner", base=inner[0])
         )
         label = f"{record['source']}#{record['frame']}/{record['carrier']}"
         found.append((label, record["tshark"], tree))
@@ -158,7 +158,7 @@ def test_ap_req_in_smb_session_setup() -> None:
     )
     blob = bytes.fromhex(record["blob"])
     start, end = gss_inner(blob)
-    tree = kerberos.decode_gss_inner(blob[start:end], start, strict=True)
+    tree = gss.decode(blob[start:end], kind="kerberos-inner", base=start, strict=True)
     assert tree.summary == (
         "KRB_AP_REQ, Realm: HOUSING.HKSARG, Sname: cifs/EDISK03A.housing.hksarg, "
         "Ticket etype rc4-hmac (23)"
@@ -184,7 +184,7 @@ def test_ap_req_in_smb_session_setup() -> None:
 def test_ap_req_raw_summary_and_authenticator() -> None:
     """dce-rpc_kerberos135_auth frame 5 (tshark: kvno 3, etypes 18,18, ciphers feac.., 809d..)."""
     blob = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6e8206e6"))
-    tree = kerberos.decode(blob, strict=True)
+    tree = gss.decode(blob, kind="kerberos", strict=True)
     assert tree.summary == (
         "KRB_AP_REQ, Realm: SRT-AD.LOCAL, Sname: RPCSS/BLACKCLOVER-DC.SRT-AD.local, "
         "Ticket etype aes256-cts-hmac-sha1-96 (18) kvno 3"
@@ -198,7 +198,7 @@ def test_ap_req_raw_summary_and_authenticator() -> None:
 
 def test_ap_rep_summary() -> None:
     blob = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6f8188"))
-    tree = kerberos.decode(blob, strict=True)
+    tree = gss.decode(blob, kind="kerberos", strict=True)
     assert tree.summary == "KRB_AP_REP, EncPart etype aes256-cts-hmac-sha1-96 (18)"
     assert tree.find("ApRep").summary == "KRB_AP_REP (15)"
 
@@ -209,7 +209,7 @@ def test_user_to_user_tgt_request() -> None:
     server-name Administrator of name-type -128)."""
     blob = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6045060a"))
     start, end = gss_inner(blob)
-    tree = kerberos.decode_gss_inner(blob[start:end], start, strict=True)
+    tree = gss.decode(blob[start:end], kind="kerberos-inner", base=start, strict=True)
     assert tree.children[0].summary == "KERB_TGT_REQUEST (04 00)"
     assert tree.summary == "KRB_TGT_REQ, Realm: BLACKCLOVER, ServerName: Administrator"
     assert tree.find("NameType").summary == "NT-MS-PRINCIPAL (-128)"
@@ -218,7 +218,7 @@ def test_user_to_user_tgt_request() -> None:
 
 def test_krb_error_response_too_big() -> None:
     """tshark: error_code 52, realm AFOREST.AD, sname krbtgt,AFOREST.AD, susec 121958."""
-    tree = kerberos.decode(ERROR_TOO_BIG, strict=True)
+    tree = gss.decode(ERROR_TOO_BIG, kind="kerberos", strict=True)
     assert tree.summary == "KRB_ERROR: KRB_ERR_RESPONSE_TOO_BIG (52)"
     assert tree.find("ErrorCode").value == 52
     assert tree.find("Stime").summary == "2024-06-12 11:48:05 UTC"
@@ -231,7 +231,7 @@ def test_krb_error_response_too_big() -> None:
 
 def test_krb_error_preauth_required_method_data() -> None:
     """tshark: error_code 25, padata_type 19,2,16,15, etype 18 (in PA-ETYPE-INFO2)."""
-    tree = kerberos.decode(ERROR_PREAUTH_REQUIRED, strict=True)
+    tree = gss.decode(ERROR_PREAUTH_REQUIRED, kind="kerberos", strict=True)
     assert tree.summary == "KRB_ERROR: KDC_ERR_PREAUTH_REQUIRED (25)"
     e_data = tree.find("EData")
     assert e_data.summary == (
@@ -249,7 +249,7 @@ def test_krb_error_preauth_required_method_data() -> None:
 def test_gss_framed_krb_error_with_raw_e_data() -> None:
     """MIT's krb5_error vector: code 60, e-text and e-data 'krb5data' (not METHOD-DATA)."""
     start, end = gss_inner(GSS_KRB_ERROR)
-    tree = kerberos.decode_gss_inner(GSS_KRB_ERROR[start:end], start, strict=True)
+    tree = gss.decode(GSS_KRB_ERROR[start:end], kind="kerberos-inner", base=start, strict=True)
     assert tree.summary == "KRB_ERROR: KRB_ERR_GENERIC (60)"
     assert tree.children[0].summary == "KRB_ERROR (03 00)"
     assert tree.find("Crealm").value == "ATHENA.MIT.EDU"
@@ -265,7 +265,7 @@ def test_gss_framed_krb_error_with_raw_e_data() -> None:
 def test_as_req_fields() -> None:
     """tshark: realm AFOREST.AD, cname user1, padata_type 150,149,128, include_pac 1,
     kdc_options 0x50010010, nonce 1482773981."""
-    tree = kerberos.decode(AS_REQ, strict=True)
+    tree = gss.decode(AS_REQ, kind="kerberos", strict=True)
     assert tree.summary == (
         "KRB_AS_REQ, Realm: AFOREST.AD, Cname: user1, Sname: krbtgt/AFOREST.AD, Etypes: "
         "aes256-cts-hmac-sha384-192 (20), aes128-cts-hmac-sha256-128 (19), "
@@ -288,7 +288,7 @@ def test_as_req_fields() -> None:
 
 def test_as_rep_fields() -> None:
     """tshark: crealm EXAMPLE.COM, cname testuser, etype 18,18,18, kvno 1, padata_type 19."""
-    tree = kerberos.decode(AS_REP, strict=True)
+    tree = gss.decode(AS_REP, kind="kerberos", strict=True)
     assert tree.summary == (
         "KRB_AS_REP, Realm: EXAMPLE.COM, Cname: testuser, Sname: krbtgt/EXAMPLE.COM, "
         "Ticket etype aes256-cts-hmac-sha1-96 (18) kvno 1"
@@ -307,14 +307,14 @@ def test_as_rep_fields() -> None:
 )
 def test_pku2u_tokens(tok_id: bytes, message: bytes, name: str) -> None:
     """draft-zhu-pku2u-09 6 / MS-PKU2U: AS-REQ and AS-REP as GSS context tokens."""
-    tree = kerberos.decode_gss_inner(tok_id + message, 100, strict=True)
+    tree = gss.decode(tok_id + message, kind="kerberos-inner", base=100, strict=True)
     assert tree.children[1].name == name and tree.children[1].offset == 102
 
 
 def test_iakerb_proxy_token() -> None:
     """draft-ietf-kitten-iakerb 3: TOK_ID 05 01, IAKERB-HEADER, then the KDC message."""
     header = der(0x30, der(0xA1, der(0x0C, b"AFOREST.AD")))
-    tree = kerberos.decode_gss_inner(b"\x05\x01" + header + AS_REQ, strict=True)
+    tree = gss.decode(b"\x05\x01" + header + AS_REQ, kind="kerberos-inner", strict=True)
     assert tree.children[0].summary == "IAKERB_PROXY (05 01)"
     assert tree.find("IakerbHeader").summary == "TargetRealm: AFOREST.AD"
     assert tree.children[2].name == "AsReq" and tree.children[2].offset == 2 + len(header)
@@ -323,7 +323,7 @@ def test_iakerb_proxy_token() -> None:
 def _ticket_bytes() -> bytes:
     """The [APPLICATION 1] Ticket of the real kerberos135 AP-REQ."""
     blob = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6e8206e6"))
-    field = kerberos.decode(blob).find("Ticket")
+    field = gss.decode(blob, kind="kerberos").find("Ticket")
     wrapper = ber.read_tlv(blob, field.offset, field.end)
     return blob[wrapper.content : wrapper.end]
 
@@ -333,24 +333,24 @@ def test_tgt_reply_by_tok_id_and_raw() -> None:
     reply = der(
         0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x11")) + der(0xA2, _ticket_bytes())
     )
-    tree = kerberos.decode_gss_inner(b"\x04\x01" + reply, strict=True)
+    tree = gss.decode(b"\x04\x01" + reply, kind="kerberos-inner", strict=True)
     assert tree.children[0].summary == "KERB_TGT_REPLY (04 01)"
     assert tree.summary == (
         "KRB_TGT_REP, Realm: SRT-AD.LOCAL, Sname: RPCSS/BLACKCLOVER-DC.SRT-AD.local, "
         "Ticket etype aes256-cts-hmac-sha1-96 (18) kvno 3"
     )
-    assert kerberos.decode(reply, strict=True).children[0].name == "KerbTgtReply"
+    assert gss.decode(reply, kind="kerberos", strict=True).children[0].name == "KerbTgtReply"
 
 
 def test_tgs_req_names_come_from_req_body_not_the_tgt() -> None:
     """A TGS-REQ whose PA-TGS-REQ carries a real AP-REQ (RFC 4120 5.4.1, 5.2.7.1)."""
     ap_req = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6e8206e6"))
-    body_field = kerberos.decode(AS_REQ).find("ReqBody")
+    body_field = gss.decode(AS_REQ, kind="kerberos").find("ReqBody")
     body = AS_REQ[body_field.offset : body_field.end]
     padata = der(0x30, der(0x30, der(0xA1, der(2, b"\x01")) + der(0xA2, der(4, ap_req))))
     content = der(0xA1, der(2, b"\x05")) + der(0xA2, der(2, b"\x0c")) + der(0xA3, padata) + body
     message = der(0x6C, der(0x30, content))
-    tree = kerberos.decode(message, strict=True)
+    tree = gss.decode(message, kind="kerberos", strict=True)
     assert tree.summary.startswith(
         "KRB_TGS_REQ, Realm: AFOREST.AD, Cname: user1, Sname: krbtgt/AFOREST.AD, Etypes: "
     )
@@ -367,7 +367,7 @@ def test_kerb_error_data_extended_ntstatus() -> None:
     inner = ber.read_tlv(ERROR_TOO_BIG, 0, len(ERROR_TOO_BIG))
     sequence = ber.read_tlv(ERROR_TOO_BIG, inner.content, inner.end)
     content = ERROR_TOO_BIG[sequence.content : sequence.end] + der(0xAC, der(4, e_data))
-    tree = kerberos.decode(der(0x7E, der(0x30, content)), strict=True)
+    tree = gss.decode(der(0x7E, der(0x30, content)), kind="kerberos", strict=True)
     assert tree.find("EData").summary == (
         "KerbErrorData: KERB_ERR_TYPE_EXTENDED (3), NTSTATUS 0xC000006D STATUS_LOGON_FAILURE"
     )
@@ -375,7 +375,7 @@ def test_kerb_error_data_extended_ntstatus() -> None:
 
 
 def test_mic_rfc4121() -> None:
-    tree = kerberos.decode_mic(CFX_MIC, 40, strict=True)
+    tree = gss.decode(CFX_MIC, kind="kerberos-mic", base=40, strict=True)
     assert tree.summary == "MIC (RFC 4121), Flags: 0x04 (AcceptorSubkey), SndSeq: 123"
     assert [(c.name, c.offset, c.length) for c in tree.children] == [
         ("TokId", 40, 2),
@@ -392,7 +392,7 @@ def test_mic_rfc1964_gss_framed() -> None:
     """RFC 1964 1.2.1 / RFC 4757 7.2: an RC4 MIC in its GSS framing (hand-built)."""
     inner = bytes.fromhex("06092a864886f712010202") + b"\x01\x01\x11\x00" + b"\xff" * 4
     token = der(0x60, inner + bytes(range(16)))
-    tree = kerberos.decode_mic(token, strict=True)
+    tree = gss.decode(token, kind="kerberos-mic", strict=True)
     assert tree.find("ThisMech").value == "1.2.840.113554.1.2.2"
     assert tree.summary == "MIC (RFC 1964), SgnAlg: HMAC MD5"
     assert tree.find("SgnCksum").value == bytes(range(8, 16))
@@ -409,26 +409,26 @@ def test_mic_rfc1964_gss_framed() -> None:
     ],
 )
 def test_mic_problems(token: bytes, message: str) -> None:
-    tree = kerberos.decode_mic(token)
+    tree = gss.decode(token, kind="kerberos-mic")
     assert any(message in note.message for _, note in tree.errors())
     with pytest.raises(DecodeError):
-        kerberos.decode_mic(token, strict=True)
+        gss.decode(token, kind="kerberos-mic", strict=True)
 
 
 def test_per_message_tokens_given_as_context_tokens() -> None:
-    assert kerberos.decode_gss_inner(CFX_MIC, strict=True).find("SndSeq").value == 123
-    wrap = kerberos.decode_gss_inner(b"\x05\x04" + CFX_MIC[2:], 9, strict=True)
+    assert gss.decode(CFX_MIC, kind="kerberos-inner", strict=True).find("SndSeq").value == 123
+    wrap = gss.decode(b"\x05\x04" + CFX_MIC[2:], kind="kerberos-inner", base=9, strict=True)
     assert wrap.summary == "Wrap (RFC 4121)"
     assert (wrap.children[1].name, wrap.children[1].offset) == ("Data", 11)
     with pytest.raises(DecodeError, match="expected a 2-byte TOK_ID"):
-        kerberos.decode_gss_inner(b"", strict=True)
+        gss.decode(b"", kind="kerberos-inner", strict=True)
 
 
 def test_tok_id_that_does_not_match_the_message() -> None:
     blob = next(bytes.fromhex(r["blob"]) for r in BLOBS if r["blob"].startswith("6f8188"))
-    tree = kerberos.decode_gss_inner(b"\x01\x00" + blob)
+    tree = gss.decode(b"\x01\x00" + blob, kind="kerberos-inner")
     assert "announces ApReq, the token carries ApRep" in tree.children[0].notes[0].message
-    unknown = kerberos.decode_gss_inner(b"\x07\x07" + blob)
+    unknown = gss.decode(b"\x07\x07" + blob, kind="kerberos-inner")
     assert "not a Kerberos context token" in unknown.children[0].notes[0].message
     assert unknown.children[1].name == "ApRep"
 
@@ -442,12 +442,12 @@ def test_msg_type_pvno_and_trailing_bytes() -> None:
     wrong_type = bytearray(blob)
     wrong_type[msg_type_at] = 14
     with pytest.raises(DecodeError, match="msg-type KRB_AP_REQ \\(14\\) does not match"):
-        kerberos.decode(bytes(wrong_type), strict=True)
+        gss.decode(bytes(wrong_type), kind="kerberos", strict=True)
     old_pvno = bytearray(blob)
     old_pvno[pvno_at] = 4
-    tree = kerberos.decode(bytes(old_pvno), strict=True)  # a warning, not an error
+    tree = gss.decode(bytes(old_pvno), kind="kerberos", strict=True)  # a warning, not an error
     assert tree.find("ApRep").notes[0].message == "pvno is 4, expected 5 (RFC 4120 5.2)"
-    padded = kerberos.decode(blob + b"\x00\x00", strict=True)
+    padded = gss.decode(blob + b"\x00\x00", kind="kerberos", strict=True)
     assert padded.notes[0].message == f"2 bytes after the message (offset {len(blob)})"
 
 
@@ -480,8 +480,8 @@ def test_message_missing_its_application_tag(message: bytes, name: str, number: 
     msg-type [2] in a KDC-REQ, msg-type [1] elsewhere), every field as in the tagged message,
     and the tree says the tag is missing: never KRB_TGT_REQ, the one bare-SEQUENCE message."""
     bare = _untagged(message)
-    tagged = kerberos.decode(message, strict=True)
-    tree = kerberos.decode(bare)
+    tagged = gss.decode(message, kind="kerberos", strict=True)
+    tree = gss.decode(bare, kind="kerberos")
     node = tree.children[0]
     assert node.name == name and node.offset == 0 and node.length == len(bare)
     kind = kerberos.MESSAGE_TYPE_NAMES[number]
@@ -496,13 +496,13 @@ def test_message_missing_its_application_tag(message: bytes, name: str, number: 
     shift = len(message) - len(bare)
     assert _shape(node, shift)[1:] == _shape(tagged.children[0])[1:]
     with pytest.raises(DecodeError, match="tag missing"):
-        kerberos.decode(bare, strict=True)
+        gss.decode(bare, kind="kerberos", strict=True)
 
 
 def test_bare_sequence_of_no_known_message() -> None:
     """A bare SEQUENCE whose msg-type is neither 16/17 nor an RFC 4120 message: shown by tag."""
     sequence = der(0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x14")))  # KRB_SAFE
-    tree = kerberos.decode(sequence)
+    tree = gss.decode(sequence, kind="kerberos")
     node = tree.children[0]
     assert node.name == "KerberosMessage" and tree.summary == ""
     assert [child.name for child in node.children] == ["[0]", "[1]"]
@@ -522,10 +522,10 @@ def test_as_kerberos_on_a_message_missing_its_tag() -> None:
 
 
 def test_not_a_kerberos_message() -> None:
-    tree = kerberos.decode(b"\x04\x01\x00")
+    tree = gss.decode(b"\x04\x01\x00", kind="kerberos")
     assert "is none of the alternatives" in tree.children[0].notes[0].message
     with pytest.raises(DecodeError):
-        kerberos.decode(b"\x04\x01\x00", strict=True)
+        gss.decode(b"\x04\x01\x00", kind="kerberos", strict=True)
 
 
 def test_name_tables() -> None:
@@ -536,21 +536,21 @@ def test_name_tables() -> None:
     assert all(code in names for code in rfc4120)  # RFC 4120 7.5.9 lists every one of these
     assert kerberos.ETYPE_NAMES[23] == "rc4-hmac" and kerberos.ETYPE_NAMES[1] == "des-cbc-crc"
     assert kerberos.ETYPE_NAMES[20] == "aes256-cts-hmac-sha384-192"
-    assert {1, 3, 23, 24, -133} <= kerberos.WEAK_ETYPES and 18 not in kerberos.WEAK_ETYPES
+    assert {1, 3, 23, 24, -133} <= kerberos_asn1.WEAK_ETYPES and 18 not in kerberos_asn1.WEAK_ETYPES
 
 
 # --- Robustness --------------------------------------------------------------------------------
 
 
-def token_of(blob: bytes) -> tuple[Callable[..., Field], bytes]:
-    """The decoder for ``blob`` and the bytes it takes (the inner token of a GSS token)."""
+def token_of(blob: bytes) -> tuple[str, bytes]:
+    """The token kind for ``blob`` and the bytes it takes (the inner token of a GSS token)."""
     inner = gss_inner(blob)
     if inner is None:
-        return kerberos.decode, blob
-    return kerberos.decode_gss_inner, blob[inner[0] : inner[1]]
+        return "kerberos", blob
+    return "kerberos-inner", blob[inner[0] : inner[1]]
 
 
-#: (decoder, token) for every real token above and in blobs.json.
+#: (token kind, token) for every real token above and in blobs.json.
 TOKENS = [
     token_of(blob)
     for blob in (ERROR_TOO_BIG, ERROR_PREAUTH_REQUIRED, AS_REQ, AS_REP, GSS_KRB_ERROR)
@@ -572,19 +572,19 @@ def assert_well_formed(tree: Field, base: int, size: int) -> None:
 
 def test_every_truncation_of_every_token() -> None:
     """No exception escapes; every proper prefix of a message is an error in strict mode."""
-    for decoder, token in TOKENS:
+    for kind, token in TOKENS:
         for cut in range(len(token)):
-            tree = decoder(token[:cut], 7)
+            tree = gss.decode(token[:cut], kind=kind, base=7)
             assert_well_formed(tree, 7, cut)
             with pytest.raises(DecodeError):
-                decoder(token[:cut], 7, strict=True)
-        decoder(token, strict=True)
+                gss.decode(token[:cut], kind=kind, base=7, strict=True)
+        gss.decode(token, kind=kind, strict=True)
 
 
 def test_every_truncation_of_the_mic() -> None:
     """The checksum length depends on the key's etype, so only a cut header is an error."""
     for cut in range(len(CFX_MIC)):
-        tree = kerberos.decode_mic(CFX_MIC[:cut], 7)
+        tree = gss.decode(CFX_MIC[:cut], kind="kerberos-mic", base=7)
         assert_well_formed(tree, 7, cut)
         assert bool(list(tree.errors())) == (cut <= 16)
 
@@ -608,17 +608,17 @@ PREFIXES = [
 @given(prefix=st.sampled_from(PREFIXES), tail=st.binary(max_size=200))
 def test_random_bytes(prefix: bytes, tail: bytes) -> None:
     data = prefix + tail
-    for decoder in (kerberos.decode, kerberos.decode_gss_inner, kerberos.decode_mic):
-        assert_well_formed(decoder(data, 3), 3, len(data))
+    for kind in ("kerberos", "kerberos-inner", "kerberos-mic"):
+        assert_well_formed(gss.decode(data, kind=kind, base=3), 3, len(data))
 
 
 @settings(max_examples=200, deadline=None)
 @given(which=st.integers(0, len(TOKENS)), where=st.floats(0, 1), byte=st.integers(0, 255))
 def test_mutated_real_tokens(which: int, where: float, byte: int) -> None:
-    decoder, token = [*TOKENS, (kerberos.decode_mic, CFX_MIC)][which]
+    kind, token = [*TOKENS, ("kerberos-mic", CFX_MIC)][which]
     mutated = bytearray(token)
     mutated[int(where * (len(token) - 1))] = byte
-    assert_well_formed(decoder(bytes(mutated)), 0, len(mutated))
+    assert_well_formed(gss.decode(bytes(mutated), kind=kind), 0, len(mutated))
 
 
 def test_deep_nesting_is_bounded() -> None:
@@ -626,23 +626,23 @@ def test_deep_nesting_is_bounded() -> None:
     for _ in range(500):
         nested = der(0x30, nested)
     blob = der(0x7E, der(0x30, der(0xAC, nested)))  # unknown structure where e-data is expected
-    tree = kerberos.decode(blob)
+    tree = gss.decode(blob, kind="kerberos")
     assert_well_formed(tree, 0, len(blob))
     indefinite = b"\x6e\x80" + b"\x30\x80" * 500 + b"\x00\x00" * 501
-    tree = kerberos.decode(indefinite)
+    tree = gss.decode(indefinite, kind="kerberos")
     assert_well_formed(tree, 0, len(indefinite))
     assert any("deeper than" in note.message for _, note in tree.errors())
 
 
 def test_hostile_length() -> None:
     blob = b"\x6e\x84\xff\xff\xff\xff" + AS_REQ[3:40]
-    tree = kerberos.decode(blob)
+    tree = gss.decode(blob, kind="kerberos")
     assert any("declares 4294967295 content bytes" in n.message for _, n in tree.errors())
     cipher = der(0x30, der(0xA0, der(2, b"\x12")) + der(0xA2, b"\x04\x84\xff\xff\xff\xff\x00"))
     reply = der(
         0x6F, der(0x30, der(0xA0, der(2, b"\x05")) + der(0xA1, der(2, b"\x0f")) + der(0xA2, cipher))
     )
-    tree = kerberos.decode(reply)
+    tree = gss.decode(reply, kind="kerberos")
     assert_well_formed(tree, 0, len(reply))
     assert any("only 1 present" in note.message for _, note in tree.errors())
 
@@ -660,5 +660,5 @@ def test_too_many_elements_are_bounded() -> None:
     blob = der(
         0x6A, der(0x30, der(0xA1, der(2, b"\x05")) + der(0xA2, der(2, b"\x0a")) + der(0xA4, body))
     )
-    tree = kerberos.decode(blob)
+    tree = gss.decode(blob, kind="kerberos")
     assert any("elements" in note.message for _, note in tree.errors())

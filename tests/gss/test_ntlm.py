@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from negodissect import gss
 from negodissect.carriers import AuthBlob
 from negodissect.carriers.stream import blobs_from_capture
 from negodissect.field import DecodeError, Field
-from negodissect.gss import ntlm
-from negodissect.gss.framing import Exchange, decode_token
+from negodissect.gss import ntlm, ntlm_structures
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 RECORDS = [
@@ -157,7 +157,7 @@ def all_notes(root: Field) -> list[str]:
 def test_blobs_match_tshark(record: dict) -> None:
     """Message type, flags, challenge, names, NTProofStr and version as tshark decodes them."""
     data, start = ntlm_of(record)
-    root = ntlm.decode(data, start)
+    root = gss.decode(data, kind="ntlmssp", base=start)
     expected = record["tshark"]
     assert root.offset == start
     assert errors(root) == []
@@ -196,7 +196,7 @@ def test_authenticate_summary_and_accessors() -> None:
         and r["frame"] == 7
     )
     data, start = ntlm_of(record)
-    root = ntlm.decode(data, start)
+    root = gss.decode(data, kind="ntlmssp", base=start)
     assert root.summary == (
         "NTLM AUTHENTICATE MESSAGE Version: NTLM v2, Domain: WORKGROUP, User: sylvain, "
         "Workstation: LANFEUST"
@@ -218,7 +218,7 @@ def test_challenge_fields() -> None:
     """smb2.pcapng frame 6: root summary, Version summary and the AV pairs of TargetInfo."""
     record = next(r for r in RECORDS if r["source"].endswith("/smb2.pcapng") and r["frame"] == 6)
     data, start = ntlm_of(record)
-    root = ntlm.decode(data, start)
+    root = gss.decode(data, kind="ntlmssp", base=start)
     assert root.summary == "NTLM CHALLENGE MESSAGE"
     version = root.find("Version")
     assert version is not None and version.summary == "Windows 10.0 Build 16299 NLMP 15"
@@ -236,7 +236,7 @@ def test_negotiate_flags_every_bit_named() -> None:
     """NegotiateFlags: int value, hex + names summary, 32 boolean children incl. r1..r10."""
     record = next(r for r in RECORDS if r["tshark"]["ntlmssp.messagetype"] == "0x00000001")
     data, start = ntlm_of(record)
-    flags = ntlm.decode(data, start).find("NegotiateFlags")
+    flags = gss.decode(data, kind="ntlmssp", base=start).find("NegotiateFlags")
     assert flags is not None
     assert len(flags.children) == 32
     names = [child.name for child in flags.children]
@@ -244,7 +244,7 @@ def test_negotiate_flags_every_bit_named() -> None:
     assert names[0] == "NTLMSSP_NEGOTIATE_56" and names[-1] == "NTLMSSP_NEGOTIATE_UNICODE"
     assert flags.summary.startswith(f"0x{flags.value:08X} (")
     listed = flags.summary.split(" (", 1)[1].rstrip(")").split(", ")
-    for child, (bit, _) in zip(flags.children, ntlm.NEGOTIATE_FLAGS, strict=True):
+    for child, bit in zip(flags.children, ntlm.NegotiateFlags, strict=True):
         assert child.value is bool(int(flags.value) & bit)
         assert (child.name in listed) is child.value
 
@@ -252,8 +252,8 @@ def test_negotiate_flags_every_bit_named() -> None:
 def test_base_shifts_every_offset() -> None:
     """Offsets are absolute: base + local offset."""
     data, _ = ntlm_of(RECORDS[0])
-    plain = ntlm.decode(data)
-    shifted = ntlm.decode(data, 100)
+    plain = gss.decode(data, kind="ntlmssp")
+    shifted = gss.decode(data, kind="ntlmssp", base=100)
     pairs = zip(plain.walk(), shifted.walk(), strict=True)
     assert all(b.offset == a.offset + 100 and b.length == a.length for a, b in pairs)
 
@@ -264,7 +264,7 @@ def test_base_shifts_every_offset() -> None:
 
 def test_empty_av_sequence() -> None:
     """TargetInfo points exactly at the end: a note on TargetInfoFields and an empty sequence."""
-    root = ntlm.decode(EMPTY_AV_CHALLENGE)
+    root = gss.decode(EMPTY_AV_CHALLENGE, kind="ntlmssp")
     assert value(root, "ServerChallenge") == bytes.fromhex("b06a306d9fc9db09")
     assert value(root, "NegotiateFlags") == 0x20898205
     assert value(root, "TargetName") == "CNAMIS"
@@ -274,12 +274,12 @@ def test_empty_av_sequence() -> None:
     assert info is not None and info.length == 0
     assert any("empty AV_PAIR sequence" in n.message for n in info.notes)
     with pytest.raises(DecodeError):
-        ntlm.decode(EMPTY_AV_CHALLENGE, strict=True)
+        gss.decode(EMPTY_AV_CHALLENGE, kind="ntlmssp", strict=True)
 
 
 def test_unterminated_av_sequence() -> None:
     """Two AV_PAIRs and no MsvAvEOL: pairs decoded, the missing EOL noted."""
-    root = ntlm.decode(UNTERMINATED_AV_CHALLENGE)
+    root = gss.decode(UNTERMINATED_AV_CHALLENGE, kind="ntlmssp")
     info = root.find("TargetInfo")
     assert info is not None
     assert [(c.name, c.value) for c in info.children] == [
@@ -294,7 +294,9 @@ def test_unterminated_av_sequence() -> None:
 def test_av_name_holding_a_nul() -> None:
     """MS-NLMP 2.2.2.1: AV_PAIR names are Unicode and not null-terminated, so Samba's 2-byte value
     00 00 is one U+0000 character, shown (escaped in output) with a warning; tshark shows ""."""
-    tree = ntlm.decode(NUL_DNS_DOMAIN_CHALLENGE, strict=True)  # a warning: strict accepts
+    tree = gss.decode(
+        NUL_DNS_DOMAIN_CHALLENGE, kind="ntlmssp", strict=True
+    )  # a warning: strict accepts
     pair = tree.find("MsvAvDnsDomainName")
     assert pair is not None and pair.value == "\x00"
     assert [child.value for child in pair.children] == [4, 2, "\x00"]
@@ -310,7 +312,7 @@ def test_av_name_holding_a_nul() -> None:
 
 def test_oem_negotiate() -> None:
     """NEGOTIATE payload strings are OEM whatever the UNICODE flag says (2.2.1.1)."""
-    root = ntlm.decode(OEM_NEGOTIATE)
+    root = gss.decode(OEM_NEGOTIATE, kind="ntlmssp")
     assert root.summary == "NTLM NEGOTIATE MESSAGE"
     assert value(root, "DomainName") == "CNAMIS"
     assert value(root, "Workstation") == "ALEONARD-XP"
@@ -320,7 +322,7 @@ def test_oem_negotiate() -> None:
 
 def test_ntlmv1_ess_from_capture() -> None:
     """dce-rpc_mapi.pcap frame 417: NTLM v1 with an NTLM2 session response."""
-    root = ntlm.decode(MAPI_V1_ESS_AUTHENTICATE)
+    root = gss.decode(MAPI_V1_ESS_AUTHENTICATE, kind="ntlmssp")
     assert root.summary == (
         "NTLM AUTHENTICATE MESSAGE Version: NTLM v1, Domain: CNAMIS, User: ALeonard, "
         "Workstation: ALEONARD-XP"
@@ -339,7 +341,7 @@ def test_ntlmv1_ess_from_capture() -> None:
 
 def test_ldap_ntlmv2_without_version() -> None:
     """ldap_aduser1-ntlm.pcap frame 7: NTLMv2, no Version flag, empty workstation, LMv2."""
-    root = ntlm.decode(LDAP_V2_AUTHENTICATE)
+    root = gss.decode(LDAP_V2_AUTHENTICATE, kind="ntlmssp")
     fields = ntlm.parse_fields(root)
     assert fields["DomainName"] == "ADHACKING.LOCAL" and fields["UserName"] == "User1"
     assert "Workstation" not in fields
@@ -356,7 +358,7 @@ def test_ldap_ntlmv2_without_version() -> None:
 
 def test_spec_ntlmv1_authenticate() -> None:
     """MS-NLMP 4.2.2.3: LM_RESPONSE and NTLM_RESPONSE of 24 bytes each, no ESS."""
-    root = ntlm.decode(SPEC_V1_AUTHENTICATE)
+    root = gss.decode(SPEC_V1_AUTHENTICATE, kind="ntlmssp")
     assert errors(root) == []
     assert value(root, "NTLMVersion") == "NTLM v1"
     assert value(root, "NegotiateFlags") == 0xE2808235
@@ -378,7 +380,7 @@ def test_spec_ntlmv1_authenticate() -> None:
 
 def test_spec_ntlmv1_challenge() -> None:
     """MS-NLMP 4.2.2.3 CHALLENGE_MESSAGE: TargetName 'Server', Version 6.0.6000."""
-    root = ntlm.decode(SPEC_V1_CHALLENGE)
+    root = gss.decode(SPEC_V1_CHALLENGE, kind="ntlmssp")
     assert errors(root) == []
     assert value(root, "ServerChallenge") == bytes.fromhex("0123456789abcdef")
     assert value(root, "TargetName") == "Server"
@@ -388,7 +390,7 @@ def test_spec_ntlmv1_challenge() -> None:
 
 def test_spec_ntlmv2_authenticate() -> None:
     """MS-NLMP 4.2.4.3: NTProofStr, client challenge, AV pairs and the Z(4) after MsvAvEOL."""
-    root = ntlm.decode(SPEC_V2_AUTHENTICATE)
+    root = gss.decode(SPEC_V2_AUTHENTICATE, kind="ntlmssp")
     assert errors(root) == []
     assert value(root, "NTLMVersion") == "NTLM v2"
     assert value(root, "NTProofStr") == bytes.fromhex("68cd0ab851e51c96aabc927bebef6a1c")
@@ -404,17 +406,21 @@ def test_spec_ntlmv2_authenticate() -> None:
 
 def test_spec_signatures() -> None:
     """MS-NLMP 4.2.2.4 (RandomPad layout) and 4.2.3.4 (extended session security) signatures."""
-    plain = ntlm.decode_signature(bytes.fromhex("010000000000000009dcd1df2e459d36"))
+    plain = gss.decode(bytes.fromhex("010000000000000009dcd1df2e459d36"), kind="ntlmssp-signature")
     assert [c.name for c in plain.children] == ["Version", "RandomPad", "Checksum", "SeqNum"]
     assert value(plain, "Checksum") == bytes.fromhex("09dcd1df")
     assert value(plain, "SeqNum") == 0x369D452E
-    ess = ntlm.decode_signature(bytes.fromhex("01000000ff2aeb52f681793a00000000"), 5)
+    ess = gss.decode(
+        bytes.fromhex("01000000ff2aeb52f681793a00000000"), kind="ntlmssp-signature", base=5
+    )
     assert [c.name for c in ess.children] == ["Version", "Checksum", "SeqNum"]
     assert value(ess, "Checksum") == bytes.fromhex("ff2aeb52f681793a")
     seq = ess.find("SeqNum")
     assert seq is not None and (seq.offset, seq.value) == (17, 0)
-    forced = ntlm.decode_signature(
-        bytes.fromhex("010000000000000009dcd1df2e459d36"), extended_session_security=True
+    ctx = gss.new_context()  # an exchange whose NTLM messages negotiated ESS (2.2.2.9.2)
+    ctx.exchange.ntlm_flags = ntlm.NegotiateFlags.NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
+    forced = gss.decode(
+        bytes.fromhex("010000000000000009dcd1df2e459d36"), kind="ntlmssp-signature", ctx=ctx
     )
     assert value(forced, "Checksum") == bytes.fromhex("0000000009dcd1df")
     assert all_notes(forced) == []
@@ -422,7 +428,9 @@ def test_spec_signatures() -> None:
 
 def test_mechlistmic_signature_from_capture() -> None:
     """smb2.pcapng frame 7 mechListMIC (tshark: ntlmssp.verf.vers 1), an ESS signature."""
-    root = ntlm.decode_signature(bytes.fromhex("01000000eb05b07ef7d9456100000000"), strict=True)
+    root = gss.decode(
+        bytes.fromhex("01000000eb05b07ef7d9456100000000"), kind="ntlmssp-signature", strict=True
+    )
     assert value(root, "Version") == 1
     assert value(root, "Checksum") == bytes.fromhex("eb05b07ef7d94561")
     assert root.summary == "Version: 1, Checksum: eb05b07ef7d94561, SeqNum: 0"
@@ -430,12 +438,12 @@ def test_mechlistmic_signature_from_capture() -> None:
 
 def test_signature_errors() -> None:
     """Bad Version and short signatures are errors; strict mode raises."""
-    bad = ntlm.decode_signature(bytes.fromhex("02000000eb05b07ef7d9456100000000"))
+    bad = gss.decode(bytes.fromhex("02000000eb05b07ef7d9456100000000"), kind="ntlmssp-signature")
     assert any("expected Version 1" in e for e in errors(bad))
-    short = ntlm.decode_signature(bytes.fromhex("01000000eb05"))
+    short = gss.decode(bytes.fromhex("01000000eb05"), kind="ntlmssp-signature")
     assert errors(short)
     with pytest.raises(DecodeError):
-        ntlm.decode_signature(bytes.fromhex("01000000eb05"), strict=True)
+        gss.decode(bytes.fromhex("01000000eb05"), kind="ntlmssp-signature", strict=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -455,7 +463,7 @@ def test_anonymous_authenticate() -> None:
         + security_buffer(0, 65) + security_buffer(0, 65) + security_buffer(0, 65)
         + security_buffer(0, 65) + struct.pack("<I", flags) + b"\x00"
     )  # fmt: skip
-    root = ntlm.decode(message)
+    root = gss.decode(message, kind="ntlmssp")
     assert value(root, "NTLMVersion") == "Anonymous"
     assert root.summary == (
         "NTLM AUTHENTICATE MESSAGE Version: Anonymous, Domain: (empty), User: (empty), "
@@ -470,7 +478,7 @@ def test_bad_offsets_are_noted_and_decoding_goes_on() -> None:
     data = bytearray(SPEC_V1_AUTHENTICATE)
     data[36:44] = security_buffer(8, 0xFFFF)  # UserNameFields
     data[28:36] = security_buffer(0x200, 0x48)  # DomainNameFields
-    root = ntlm.decode(bytes(data))
+    root = gss.decode(bytes(data), kind="ntlmssp")
     user = root.find("UserNameFields")
     domain = root.find("DomainNameFields")
     assert user is not None and domain is not None
@@ -480,14 +488,14 @@ def test_bad_offsets_are_noted_and_decoding_goes_on() -> None:
     assert value(root, "Workstation") == "COMPUTER"
     assert value(root, "NTLMVersion") == "NTLM v1"
     with pytest.raises(DecodeError):
-        ntlm.decode(bytes(data), strict=True)
+        gss.decode(bytes(data), kind="ntlmssp", strict=True)
 
 
 def test_overlap_and_odd_unicode() -> None:
     """A buffer inside the fixed header and an odd UTF-16 length are warnings, not errors."""
     data = bytearray(SPEC_V1_CHALLENGE)
     data[12:20] = struct.pack("<HHI", 3, 12, 8)  # TargetNameFields: 3 bytes at 8
-    root = ntlm.decode(bytes(data))
+    root = gss.decode(bytes(data), kind="ntlmssp")
     notes = all_notes(root)
     assert any("overlaps the fixed header" in n for n in notes)
     assert any("odd length 3" in n for n in notes)
@@ -496,16 +504,18 @@ def test_overlap_and_odd_unicode() -> None:
 
 def test_av_pair_count_is_bounded() -> None:
     """More than MAX_AV_PAIRS pairs: the first MAX_AV_PAIRS decoded, the rest noted."""
-    pairs = (struct.pack("<HH", 1, 2) + b"A\x00") * (ntlm.MAX_AV_PAIRS + 10) + b"\x00" * 4
+    pairs = (struct.pack("<HH", 1, 2) + b"A\x00") * (
+        ntlm_structures.MAX_AV_PAIRS + 10
+    ) + b"\x00" * 4
     fixed = 56
     message = (
         ntlm.SIGNATURE + struct.pack("<I", 2) + security_buffer(0, fixed)
         + struct.pack("<I", 0x00800001) + b"\x01" * 8 + b"\x00" * 8
         + security_buffer(len(pairs), fixed) + b"\x00" * 8 + pairs
     )  # fmt: skip
-    info = ntlm.decode(message).find("TargetInfo")
-    assert info is not None and len(info.children) == ntlm.MAX_AV_PAIRS
-    assert any(f"more than {ntlm.MAX_AV_PAIRS}" in n.message for n in info.notes)
+    info = gss.decode(message, kind="ntlmssp").find("TargetInfo")
+    assert info is not None and len(info.children) == ntlm_structures.MAX_AV_PAIRS
+    assert any(f"more than {ntlm_structures.MAX_AV_PAIRS}" in n.message for n in info.notes)
 
 
 def test_mic_without_room_is_noted() -> None:
@@ -516,7 +526,7 @@ def test_mic_without_room_is_noted() -> None:
         struct.pack("<HHI", 6, 4, 2) + struct.pack("<HH", 2, 20) + "DomainXXXX".encode("utf-16-le")
     )
     data[pairs : pairs + 36] = new + struct.pack("<HH", 0, 0)
-    root = ntlm.decode(bytes(data))
+    root = gss.decode(bytes(data), kind="ntlmssp")
     assert value(root, "MsvAvFlags") == 2
     assert root.find("MIC") is None
     assert any("MIC is present" in e for e in errors(root))
@@ -524,10 +534,10 @@ def test_mic_without_room_is_noted() -> None:
 
 def test_wrong_signature_and_type() -> None:
     """A wrong Signature is an error note; an unknown MessageType stops decoding with a note."""
-    wrong = ntlm.decode(b"NTLMSSX\x00" + SPEC_V1_CHALLENGE[8:])
+    wrong = gss.decode(b"NTLMSSX\x00" + SPEC_V1_CHALLENGE[8:], kind="ntlmssp")
     assert any("expected Signature" in e for e in errors(wrong))
     assert value(wrong, "ServerChallenge") == bytes.fromhex("0123456789abcdef")
-    unknown = ntlm.decode(ntlm.SIGNATURE + struct.pack("<I", 7) + b"\x00" * 40)
+    unknown = gss.decode(ntlm.SIGNATURE + struct.pack("<I", 7) + b"\x00" * 40, kind="ntlmssp")
     assert any("unknown MessageType" in e for e in errors(unknown))
     assert [c.name for c in unknown.children] == ["Signature", "MessageType"]
 
@@ -535,9 +545,9 @@ def test_wrong_signature_and_type() -> None:
 def test_strict_mode() -> None:
     """strict=True returns the tree when clean and raises DecodeError on the first error."""
     data, start = ntlm_of(RECORDS[0])
-    assert ntlm.decode(data, start, strict=True).name == "NTLMSSP"
+    assert gss.decode(data, kind="ntlmssp", base=start, strict=True).name == "NTLMSSP"
     with pytest.raises(DecodeError):
-        ntlm.decode(data[:20], start, strict=True)
+        gss.decode(data[:20], kind="ntlmssp", base=start, strict=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -554,22 +564,22 @@ def test_truncation_at_every_offset() -> None:
     for blob in every_blob():
         for cut in range(len(blob)):
             piece = blob[:cut]
-            root = ntlm.decode(piece, 7)
+            root = gss.decode(piece, kind="ntlmssp", base=7)
             assert all(node.offset >= 7 and node.end <= 7 + len(piece) for node in root.walk())
             with contextlib.suppress(DecodeError):
-                ntlm.decode(piece, strict=True)
+                gss.decode(piece, kind="ntlmssp", strict=True)
         for cut in range(ntlm.SIGNATURE_SIZE + 1):
-            ntlm.decode_signature(blob[:cut])
+            gss.decode(blob[:cut], kind="ntlmssp-signature")
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_random_bytes(data: bytes) -> None:
     """Random bytes, bare and behind a valid signature and type: never an exception."""
-    ntlm.decode(data)
-    ntlm.decode_signature(data)
+    gss.decode(data, kind="ntlmssp")
+    gss.decode(data, kind="ntlmssp-signature")
     for kind in (1, 2, 3):
-        ntlm.decode(ntlm.SIGNATURE + struct.pack("<I", kind) + data, 3)
+        gss.decode(ntlm.SIGNATURE + struct.pack("<I", kind) + data, kind="ntlmssp", base=3)
 
 
 def test_guest_logon_with_empty_responses_is_no_ntlm_version(tshark) -> None:
@@ -584,7 +594,7 @@ def test_guest_logon_with_empty_responses_is_no_ntlm_version(tshark) -> None:
     assert "Lan Manager Response: Empty" in shown and "NTLM Response: Empty" in shown
     found = blobs_from_capture(str(path), frames={12})
     item = next(item for item in found if isinstance(item, AuthBlob))
-    root = decode_token(item.data, 0, Exchange()).find("NTLMSSP")
+    root = gss.decode(item.data).find("NTLMSSP")
     assert value(root, "NTLMVersion") == ntlm.NO_RESPONSE and value(root, "UserName") == "guest"
     assert "Version: No response, Domain: NEGOTEST, User: guest" in root.summary
     assert not [note for note in all_notes(root) if "LmChallengeResponse" in note]

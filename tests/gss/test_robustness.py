@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from negodissect import gss
 from negodissect.gss import framing
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
@@ -25,16 +26,16 @@ def render_everything(tree: framing.Field) -> None:
 def test_every_truncation_of_every_real_blob(record: dict) -> None:
     data = bytes.fromhex(record["blob"])
     for cut in range(len(data)):
-        tree = framing.decode_token(data[:cut], 0, framing.Exchange())
+        tree = gss.decode(data[:cut])
         for node in tree.walk():
             assert node.offset >= 0 and node.length >= 0
-    render_everything(framing.decode_token(data[: len(data) // 2], 0, framing.Exchange()))
+    render_everything(gss.decode(data[: len(data) // 2]))
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600), st.sampled_from([None, *framing.KINDS]))
 def test_random_bytes_never_raise(data: bytes, kind: str | None) -> None:
-    tree = framing.decode_token(data, 0, framing.Exchange(), kind)
+    tree = gss.decode(data, kind=kind)
     render_everything(tree)
 
 
@@ -47,4 +48,4 @@ def test_mutated_real_blobs_never_raise(data: bytes, flips: list[tuple[int, int]
     mutated = bytearray(data)
     for position, value in flips:
         mutated[position % len(mutated)] = value
-    render_everything(framing.decode_token(bytes(mutated), 0, framing.Exchange()))
+    render_everything(gss.decode(bytes(mutated)))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from negodissect import gss
 from negodissect.field import DecodeError
-from negodissect.gss import framing, spnego
+from negodissect.gss import framing
 from tests.conftest import BLOBS, real_blobs
 
 
 def decode(record: dict) -> framing.Field:
-    return framing.decode_token(bytes.fromhex(record["blob"]), 0, framing.Exchange())
+    return gss.decode(bytes.fromhex(record["blob"]))
 
 
 @pytest.mark.parametrize("record", real_blobs(("smb", "smb2")))
@@ -78,20 +79,19 @@ def test_placeholder_hint_is_explained() -> None:
 
 def test_negtokenresp_token_goes_to_the_mech_chosen_earlier() -> None:
     """A responseToken with no supportedMech is decoded by the mech of the earlier NegTokenInit."""
-    exchange = framing.Exchange()
-    framing.decode_token(
+    ctx = gss.new_context()
+    gss.decode(
         bytes.fromhex(
             "604806062b0601050502a03e303ca00e300c060a2b06010401823702020a"
             "a22a04284e544c4d5353500001000000978208e2000000000000000000"
             "0000000000000000060170170000000f"
         ),
-        0,
-        exchange,
+        ctx=ctx,
     )
-    assert exchange.mech == framing.NTLM
+    assert ctx.exchange.mech == framing.NTLM
     # accept-completed with a 16-byte NTLM signature as mechListMIC (MS-NLMP 2.2.2.9.1)
-    tree = framing.decode_token(
-        bytes.fromhex("a11b3019a0030a0100a31204100100000089a16d6c27a35d3d00000000"), 0, exchange
+    tree = gss.decode(
+        bytes.fromhex("a11b3019a0030a0100a31204100100000089a16d6c27a35d3d00000000"), ctx=ctx
     )
     mic = tree.find("MechListMIC")
     assert mic.children and mic.children[0].name != "Token"
@@ -100,7 +100,7 @@ def test_negtokenresp_token_goes_to_the_mech_chosen_earlier() -> None:
 def test_ber_not_der_is_decoded_and_annotated() -> None:
     """negState with a long-form length (BER allows, DER forbids: X.690 10.1)."""
     data = bytes.fromhex("a18200073005a0030a0101")
-    tree = spnego.decode(data)
+    tree = gss.decode(data, kind="spnego")
     assert tree.find("NegState").value == 1
     assert any("long form" in note.message for note in tree.notes)
     assert list(tree.errors()) == []
@@ -108,11 +108,11 @@ def test_ber_not_der_is_decoded_and_annotated() -> None:
 
 def test_strict_mode_raises() -> None:
     with pytest.raises(DecodeError):
-        spnego.decode(bytes.fromhex("a1053003a00302"), strict=True)
+        gss.decode(bytes.fromhex("a1053003a00302"), kind="spnego", strict=True)
 
 
 def test_unknown_negstate_and_extra_bytes_are_noted() -> None:
-    tree = spnego.decode(bytes.fromhex("a1073005a0030a01090000"))
+    tree = gss.decode(bytes.fromhex("a1073005a0030a01090000"), kind="spnego")
     assert "not defined" in tree.find("NegState").notes[0].message
     assert any("after the token" in note.message for note in tree.notes)
 
@@ -131,11 +131,11 @@ def test_mech_list_mic_holding_a_copy_of_the_token_is_recognised() -> None:
 
 def test_ntlm_mic_layout_follows_the_negotiated_flags() -> None:
     """MS-NLMP 2.2.2.9: the signature layout follows NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY."""
-    exchange = framing.Exchange()
+    ctx = gss.new_context()
     mics = []
     for record in BLOBS:
         if record["source"] == "zeek/smb_smb2.pcap" and record["carrier"] == "smb2":
-            tree = framing.decode_token(bytes.fromhex(record["blob"]), 0, exchange)
+            tree = gss.decode(bytes.fromhex(record["blob"]), ctx=ctx)
             mics += tree.find_all("NTLMSSP_MESSAGE_SIGNATURE")
     assert mics, "smb_smb2.pcap carries mechListMICs"
     for mic in mics:
@@ -150,7 +150,7 @@ def test_truncated_token_still_decodes_its_inner_token_at_the_right_offset() -> 
         for r in real_blobs(("smb2",))
         if r.values[0]["source"].endswith("/smb2.pcapng") and r.values[0]["frame"] == 2
     )
-    tree = framing.decode_token(bytes.fromhex(record["blob"])[:200], 0, framing.Exchange())
+    tree = gss.decode(bytes.fromhex(record["blob"])[:200])
     token = tree.find("MechToken")
     assert any("missing" in note.message for note in token.notes)
     signature = token.find("Signature")

@@ -9,8 +9,8 @@ import time
 import pytest
 from rich.console import Console
 
+from negodissect import gss
 from negodissect.field import Field
-from negodissect.gss import framing
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
 from tests.conftest import real_blobs
@@ -31,9 +31,7 @@ def test_plain_lines_equal_rich_output(record: dict, depth: int | None) -> None:
     data = bytes.fromhex(record["blob"])
     root = render_tree.Row(("Frame 1  heading", "bold"))
     blob = root.add((f"securityBlob: {len(data)} bytes", None))
-    render_tree.rows(
-        framing.decode_token(data[: len(data) * 3 // 4], 0, framing.Exchange()), depth, True, blob
-    )
+    render_tree.rows(gss.decode(data[: len(data) * 3 // 4]), depth, True, blob)
     assert rich_text(root) == "\n".join(render_tree.plain_lines(root)) + "\n"
 
 
@@ -89,7 +87,7 @@ def test_a_crafted_blob_over_the_cap_draws_as_rich_does() -> None:
     nlmp = bytes.fromhex("060a2b06010401823702020a")
     init = tlv(b"\xa0", tlv(b"\x30", tlv(b"\xa0", tlv(b"\x30", nlmp * 4000))))
     token = tlv(b"\x60", bytes.fromhex("06062b0601050502") + init)
-    root = render_tree.rows(framing.decode_token(token, 0, framing.Exchange()))
+    root = render_tree.rows(gss.decode(token))
     drawn = rich_text(root)
     assert drawn == "\n".join(render_tree.plain_lines(root)) + "\n"
     assert drawn.count(CAP_LINE) == 1
