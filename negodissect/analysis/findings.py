@@ -104,7 +104,12 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
         [frame],
     )
     lm = root.find("LmChallengeResponse")
-    if lm is not None and lm.summary == "LM_RESPONSE" and any(bytes(lm.value or b"")):
+    if (
+        lm is not None
+        and lm.summary == "LM_RESPONSE"
+        and isinstance(lm.value, bytes)
+        and any(lm.value)
+    ):
         yield _finding(
             "high",
             "LM response",
@@ -163,7 +168,7 @@ def cleartext_password(conversation: Conversation) -> Iterator[Finding]:
     """A password sent in clear: an LDAP SASL PLAIN bind (RFC 4616 4: PLAIN without a protected
     channel exposes the password to anyone on the path)."""
     messages = conversation.messages
-    frames = [item.blob.frame for item in messages if item.blob.context.get("cleartext_password")]
+    frames = [item.blob.frame for item in messages if item.blob.facts.cleartext_password]
     if not frames:
         return
     who = conversation.identity.text() or "a user"

@@ -10,8 +10,8 @@ import random
 import pytest
 from rich.console import Console
 
+from negodissect.analysis import DecodedBlob
 from negodissect.analysis.conversations import group
-from negodissect.analysis.decoded import DecodedBlob
 from negodissect.analysis.findings import findings
 from negodissect.analysis.hashes import hash_lines
 from negodissect.gss import framing

@@ -27,10 +27,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from negodissect.carriers import AuthBlob
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.base import AuthBlob
 from negodissect.field import DecodeError, Field
 from negodissect.gss import framing, negoex
+from negodissect.pipeline.capture import blobs_from_capture
 from tests.conftest import SHARED_CAPTURES, der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
