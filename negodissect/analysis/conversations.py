@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from negodissect.analysis import DecodedBlob
+from negodissect.analysis import DecodedBlob, names
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.field import Field
@@ -40,14 +40,14 @@ NEGOEX_INITIATOR_NEGO, NEGOEX_VERIFY = 0, 6
 #: Node names whose first occurrence in a request tells whether it starts a conversation.
 _FIRST_TOKENS = frozenset(
     {
-        "NegTokenInit",
-        "NegTokenInit2",
-        "NegTokenResp",
-        "NTLMSSP",
-        "ApReq",
-        "AsReq",
-        "TgsReq",
-        "Negoex",
+        names.NEG_TOKEN_INIT,
+        names.NEG_TOKEN_INIT2,
+        names.NEG_TOKEN_RESP,
+        names.NTLMSSP,
+        names.AP_REQ,
+        names.AS_REQ,
+        names.TGS_REQ,
+        names.NEGOEX,
     }
 )
 #: Most unfinished conversations kept per connection; the oldest is dropped (stays incomplete).
@@ -55,7 +55,7 @@ MAX_OPEN_PER_CONNECTION = 16
 #: What stands for a tree dropped by :meth:`Conversation.release`.
 RELEASED = Field("released")
 #: The message kinds of a Kerberos tree that name a client or a service.
-_KDC_REQUESTS = ("AsReq", "TgsReq")
+_KDC_REQUESTS = (names.AS_REQ, names.TGS_REQ)
 
 
 class Token:
@@ -74,17 +74,17 @@ class Token:
 
     @property
     def ntlm_message_type(self) -> int | None:
-        ntlm = self._tree.find("NTLMSSP")
-        kind = None if ntlm is None else _child(ntlm, "MessageType")
+        ntlm = self._tree.find(names.NTLMSSP)
+        kind = None if ntlm is None else _child(ntlm, names.MESSAGE_TYPE)
         return kind.value if kind is not None and isinstance(kind.value, int) else None
 
     @property
     def ap_rep(self) -> bool:
-        return self._tree.find("ApRep") is not None
+        return self._tree.find(names.AP_REP) is not None
 
 
 def _neg_state(tree: Field) -> int | None:
-    node = tree.find("NegState")
+    node = tree.find(names.NEG_STATE)
     return node.value if node is not None and isinstance(node.value, int) else None
 
 
@@ -93,13 +93,13 @@ def starts_conversation(tree: Field) -> bool:
     NEGOTIATE (MS-NLMP 3.1.5.1.1), a Kerberos request (RFC 4120 3.1, 3.2.1) or a NEGOEX
     INITIATOR_NEGO (MS-NEGOEX 3.1.5)."""
     node = next((node for node in tree.walk() if node.name in _FIRST_TOKENS), None)
-    if node is None or node.name == "NegTokenResp":
+    if node is None or node.name == names.NEG_TOKEN_RESP:
         return False
-    if node.name == "NTLMSSP":
-        kind = node.find("MessageType")
+    if node.name == names.NTLMSSP:
+        kind = node.find(names.MESSAGE_TYPE)
         return kind is not None and kind.value == 1
-    if node.name == "Negoex":
-        kind = node.find("MessageType")
+    if node.name == names.NEGOEX:
+        kind = node.find(names.MESSAGE_TYPE)
         return kind is not None and kind.value == NEGOEX_INITIATOR_NEGO
     return True
 
@@ -194,7 +194,7 @@ class Conversation:
     @cached_property
     def client_mechs(self) -> list[str]:
         """The client's mechTypes, most preferred first (RFC 4178 4.2.1)."""
-        value = self.first_value("MechTypes", responses=False)
+        value = self.first_value(names.MECH_TYPES, responses=False)
         return list(value) if isinstance(value, list) else []
 
     @property
@@ -212,17 +212,20 @@ class Conversation:
         """The mechanism in use: supportedMech, else the client's first choice, else the bare
         token's own mechanism (raw NTLMSSP / Kerberos with no SPNEGO around it), else the SASL
         mechanism that is not GSS."""
-        chosen = self.first_value("SupportedMech", responses=True)
+        chosen = self.first_value(names.SUPPORTED_MECH, responses=True)
         if isinstance(chosen, str):
             return chosen
         if self.client_mechs:
             return self.client_mechs[0]
         for _, tree in self.trees():
-            if tree.find("NTLMSSP") is not None:
+            if tree.find(names.NTLMSSP) is not None:
                 return framing.NTLM
-            if tree.find("Negoex") is not None:
+            if tree.find(names.NEGOEX) is not None:
                 return framing.NEGOEX
-            if any(tree.find(name) is not None for name in ("ApReq", "ApRep", "KrbError")):
+            if any(
+                tree.find(name) is not None
+                for name in (names.AP_REQ, names.AP_REP, names.KRB_ERROR)
+            ):
                 return framing.KERBEROS
         return self.sasl_mechanism
 
@@ -231,8 +234,10 @@ class Conversation:
         """MessageType -> (frame, NTLMSSP root) of the first NTLM message of each type; one walk
         of the trees serves every :meth:`ntlm` question (dropped by :meth:`release`)."""
         found: dict[int, tuple[int, Field]] = {}
-        for frame, node in self.nodes("NTLMSSP"):
-            kind = next((child for child in node.children if child.name == "MessageType"), None)
+        for frame, node in self.nodes(names.NTLMSSP):
+            kind = next(
+                (child for child in node.children if child.name == names.MESSAGE_TYPE), None
+            )
             if kind is not None and isinstance(kind.value, int):
                 found.setdefault(kind.value, (frame, node))
         return found
@@ -246,17 +251,19 @@ class Conversation:
         """(frame, MessageHeader) of every NEGOEX message, in wire order (MS-NEGOEX 2.2.6.2)."""
         return [
             (frame, header)
-            for frame, root in self.nodes("Negoex")
-            for header in root.find_all("MessageHeader")
+            for frame, root in self.nodes(names.NEGOEX)
+            for header in root.find_all(names.MESSAGE_HEADER)
         ]
 
     @cached_property
     def negoex_schemes(self) -> list[str]:
-        return _unique(str(node.value) for _, node in self.nodes("AuthScheme") if node.value)
+        return _unique(str(node.value) for _, node in self.nodes(names.AUTH_SCHEME) if node.value)
 
     @cached_property
     def negoex_conversation_ids(self) -> list[str]:
-        return _unique(str(node.value) for _, node in self.nodes("ConversationId") if node.value)
+        return _unique(
+            str(node.value) for _, node in self.nodes(names.CONVERSATION_ID) if node.value
+        )
 
     @cached_property
     def rounds(self) -> int:
@@ -267,7 +274,7 @@ class Conversation:
     def ntlm_version(self) -> str | None:
         """NTLMVersion of the AUTHENTICATE (gss.ntlm.classify), None without one."""
         auth = self.ntlm(NTLM_AUTHENTICATE)
-        node = auth[1].find("NTLMVersion") if auth is not None else None
+        node = auth[1].find(names.NTLM_VERSION) if auth is not None else None
         return node.value if node is not None and isinstance(node.value, str) else None
 
     @cached_property
@@ -276,21 +283,21 @@ class Conversation:
         (no AUTHENTICATE, MS-NLMP 3.1.5.1) and has no Kerberos AP-REQ has proved nothing."""
         if self.ntlm(NTLM_NEGOTIATE) is None or self.ntlm(NTLM_AUTHENTICATE) is not None:
             return True
-        return next(self.nodes("ApReq"), None) is not None
+        return next(self.nodes(names.AP_REQ), None) is not None
 
     @cached_property
     def identity(self) -> Identity:
         auth = self.ntlm(NTLM_AUTHENTICATE)
         if auth is not None:
-            wanted = ("DomainName", "UserName", "Workstation", "NTLMVersion")
+            wanted = (names.DOMAIN_NAME, names.USER_NAME, names.WORKSTATION, names.NTLM_VERSION)
             found = {child.name: child.value for child in auth[1].walk() if child.name in wanted}
-            if found.get("NTLMVersion") == "Anonymous":
+            if found.get(names.NTLM_VERSION) == "Anonymous":
                 return Identity("anonymous")
             return Identity(
                 "ntlm",
-                _text(found.get("DomainName")),
-                _text(found.get("UserName")),
-                _text(found.get("Workstation")),
+                _text(found.get(names.DOMAIN_NAME)),
+                _text(found.get(names.USER_NAME)),
+                _text(found.get(names.WORKSTATION)),
             )
         if self.session_flags & SESSION_FLAG_IS_NULL:
             return Identity("anonymous")
@@ -302,20 +309,20 @@ class Conversation:
         from negodissect.gss.kerberos import principal_text
 
         found = Identity()
-        for _, node in self.nodes("Ticket"):
+        for _, node in self.nodes(names.TICKET):
             found = Identity(
                 "kerberos",
-                realm=_child_text(node, "Realm"),
-                sname=principal_text(_child(node, "Sname")) or None,
+                realm=_child_text(node, names.REALM),
+                sname=principal_text(_child(node, names.SNAME)) or None,
             )
             break
-        for name in (*_KDC_REQUESTS, "KrbError"):
+        for name in (*_KDC_REQUESTS, names.KRB_ERROR):
             for _, node in self.nodes(name):
-                holder = _child(node, "ReqBody") or node
-                cname = principal_text(_child(holder, "Cname"))
+                holder = _child(node, names.REQ_BODY) or node
+                cname = principal_text(_child(holder, names.CNAME))
                 if cname:
                     found.kind, found.cname = "kerberos", cname
-                    found.realm = found.realm or _child_text(holder, "Realm")
+                    found.realm = found.realm or _child_text(holder, names.REALM)
         return found
 
     def _first(self, fact: Callable[[Facts], str | None]) -> str | None:
@@ -399,12 +406,12 @@ class Conversation:
 
     @cached_property
     def mech_list_mic(self) -> bool:
-        return next(self.nodes("MechListMIC"), None) is not None
+        return next(self.nodes(names.MECH_LIST_MIC), None) is not None
 
     @cached_property
     def ntlm_mic(self) -> bool:
         auth = self.ntlm(NTLM_AUTHENTICATE)
-        return auth is not None and auth[1].find("MIC") is not None
+        return auth is not None and auth[1].find(names.MIC) is not None
 
     @cached_property
     def negoex_verify(self) -> bool:
@@ -485,7 +492,7 @@ def _child_text(node: Field, name: str) -> str | None:
 
 
 def _message_type(header: Field) -> int | None:
-    node = header.find("MessageType")
+    node = header.find(names.MESSAGE_TYPE)
     return node.value if node is not None and isinstance(node.value, int) else None
 
 
@@ -523,7 +530,7 @@ class Grouper:
         rules = self.registry.rules(blob.carrier)
         connection = (blob.carrier, blob.stream, rules.connection(facts))
         if rules.is_offer(facts):
-            mechs = item.tree.find("MechTypes")
+            mechs = item.tree.find(names.MECH_TYPES)
             listed = mechs.value if mechs is not None and isinstance(mechs.value, list) else []
             self._offers[connection] = Offer(blob.frame, tuple(listed))
             return None

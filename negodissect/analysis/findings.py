@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from negodissect.analysis import names
 from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
 from negodissect.field import Field
 from negodissect.gss import framing
@@ -92,7 +93,7 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
     if auth is None:
         return
     frame, root = auth
-    version = root.find("NTLMVersion")
+    version = root.find(names.NTLM_VERSION)
     if version is None or version.value != "NTLM v1":
         return
     yield _finding(
@@ -103,7 +104,7 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
         conversation,
         [frame],
     )
-    lm = root.find("LmChallengeResponse")
+    lm = root.find(names.LM_CHALLENGE_RESPONSE)
     if (
         lm is not None
         and lm.summary == "LM_RESPONSE"
@@ -204,9 +205,13 @@ def ntlm_without_mic(conversation: Conversation) -> Iterator[Finding]:
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None or conversation.identity.kind == "anonymous":
         return
-    info = challenge[1].find("TargetInfo")
-    version = auth[1].find("NTLMVersion")
-    if info is None or info.find("MsvAvTimestamp") is None or auth[1].find("MIC") is not None:
+    info = challenge[1].find(names.TARGET_INFO)
+    version = auth[1].find(names.NTLM_VERSION)
+    if (
+        info is None
+        or info.find(names.MSV_AV_TIMESTAMP) is None
+        or auth[1].find(names.MIC) is not None
+    ):
         return
     if version is None or version.value != "NTLM v2":
         return
@@ -271,7 +276,7 @@ def weak_etypes(conversation: Conversation) -> Iterator[Finding]:
 
     used: dict[int, set[int]] = defaultdict(set)
     listed: dict[int, set[int]] = defaultdict(set)
-    for frame, node in conversation.nodes("Etype"):
+    for frame, node in conversation.nodes(names.ETYPE):
         for etype in _etypes(node):
             (used if isinstance(node.value, int) else listed)[etype].add(frame)
     for table, verb in ((used, "used"), (listed, "offered")):
@@ -312,7 +317,7 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
     """KRB-ERROR codes (RFC 4120 7.5.9) that point at attacks or misconfiguration."""
     from negodissect.gss.kerberos import ERROR_CODE_NAMES
 
-    for frame, node in conversation.nodes("ErrorCode"):
+    for frame, node in conversation.nodes(names.ERROR_CODE):
         code = node.value
         if not isinstance(code, int) or code not in KRB_ERRORS:
             continue
