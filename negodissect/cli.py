@@ -281,7 +281,13 @@ def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
     heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
     if blob.tunnel:
         heading += f"  via {blob.tunnel}"
-    record = {
+    record = _record(path, blob) if run.options.json_mode else {}
+    run.emit(heading, record, tree, blob.data, blob.header)
+
+
+def _record(path: str, blob: AuthBlob) -> dict[str, Any]:
+    """The negodissect/1 record of a capture blob, but its tree."""
+    return {
         "source": path,
         "frame": blob.frame,
         "time": blob.time,
@@ -296,7 +302,6 @@ def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
         "missing": blob.missing,
         "assumed": framing.sniff(blob.data),
     }
-    run.emit(heading, record, tree, blob.data, blob.header)
 
 
 class _progress:

@@ -210,7 +210,7 @@ class Walk:
         if caplen < wirelen:
             self.cut_frames += 1
         found = parse_frame(linktype, data, start, stop, frame, stamp, self.quiet)
-        if type(found) is Segment:
+        if found is None or type(found) is Segment:
             return found
         if found is FRAGMENT:
             self.fragments += 1
