@@ -346,7 +346,9 @@ class Flow(Protocol):
         """``size`` bytes of ``direction`` are lost, before its framer hears of it."""
 
     def close(self) -> list[Message[Any] | Notice]:
-        """The connection ended (its framers are finished): what is still held comes out."""
+        """The connection ended (its framers are finished): what is still held comes out (a
+        message here comes from a stream inside the connection and says where in
+        :attr:`Message.nested`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +377,7 @@ class Carrier:
         return label in self.labels if self.labels else label == self.name
 
 
-class Quiet:
+class FlowDefaults:
     """A :class:`Flow` mixin for carriers whose connections end without anything held back and
     lose nothing but their framers' bytes in a gap."""
 

@@ -33,9 +33,9 @@ from negodissect.carriers.base import (
     ConversationRules,
     FactGroup,
     Facts,
+    FlowDefaults,
     Message,
     Notice,
-    Quiet,
     TokenState,
     asks_no_more,
 )
@@ -405,7 +405,7 @@ class Framer(RecordFramer):
         return frag_length, buf[2] in AUTH_PTYPES
 
 
-class Flow(Quiet):
+class Flow(FlowDefaults):
     """One DCE/RPC connection (or named pipe): framers per direction and whether an auth
     exchange is open."""
 

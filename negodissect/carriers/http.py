@@ -27,9 +27,9 @@ from negodissect.carriers.base import (
     Carrier,
     ConversationRules,
     Facts,
+    FlowDefaults,
     Message,
     Notice,
-    Quiet,
     TokenState,
     asks_no_more,
 )
@@ -243,7 +243,7 @@ class Framer(StreamFramer):
         return True
 
 
-class Flow(Quiet):
+class Flow(FlowDefaults):
     """One HTTP connection: framers per direction, requests awaiting responses, exchange state."""
 
     __slots__ = ("answered", "framers", "requests")

@@ -29,9 +29,9 @@ from negodissect.carriers.base import (
     ConversationRules,
     FactGroup,
     Facts,
+    FlowDefaults,
     Message,
     Notice,
-    Quiet,
     TokenState,
     asks_no_more,
 )
@@ -320,7 +320,7 @@ class Framer(RecordFramer):
         return None
 
 
-class Flow(Quiet):
+class Flow(FlowDefaults):
     """One LDAP connection: framers per direction and the auth choice of each pending bind."""
 
     __slots__ = ("binds", "framers")

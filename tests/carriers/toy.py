@@ -18,9 +18,9 @@ from negodissect.carriers.base import (
     Carrier,
     ConversationRules,
     Facts,
+    FlowDefaults,
     Message,
     Notice,
-    Quiet,
     TokenState,
 )
 from negodissect.field import Field
@@ -76,7 +76,7 @@ class LineFramer(StreamFramer):
         self.buf.clear()
 
 
-class Flow(Quiet):
+class Flow(FlowDefaults):
     """One toy connection: a line framer per direction."""
 
     __slots__ = ("framers",)
