@@ -70,7 +70,7 @@ BLOCK_UNREADABLE = notes.kind(
     "stdin.block.unreadable",
     "error",
     "line {line}: neither hex, a hex dump, base64 nor an Authorization/WWW-Authenticate header "
-    "line: {start!r}",
+    "line: {text!r}",
 )
 
 
@@ -160,7 +160,7 @@ def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] |
     data = None if _HEX_PREFIXES.search(joined) else _base64("".join(joined.split()))
     if data is not None and len(data) >= MIN_BASE64_BYTES:
         return [(start, data, "base64")]
-    return StdinProblem(start, BLOCK_UNREADABLE, {"line": start, "start": joined[:40]})
+    return StdinProblem(start, BLOCK_UNREADABLE, {"line": start, "text": joined[:40]})
 
 
 def _hex_dump(lines: list[str]) -> bytes | None:
