@@ -21,22 +21,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from negodissect import gss
 from negodissect.field import Field
 from negodissect.gss import framing
+from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from negodissect.analysis.conversations import Conversation
-    from negodissect.carriers import AuthBlob
-    from negodissect.carriers.background import Background
+    from negodissect.carriers.base import AuthBlob
+    from negodissect.pipeline.background import Background
 
 #: Line width when output is not a terminal: wide enough that no tree line is ever cut.
 PIPE_WIDTH = 100_000
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
-#: Decoder root names that tell which mechanism a blob carries, for ``--mech``.
-MECH_ROOTS = {"NTLMSSP": "ntlmssp", "Kerberos": "kerberos", "Negoex": "negoex"}
 
 
 @dataclass
@@ -63,6 +61,11 @@ class Options:
     def triage(self) -> bool:
         """``--conversations`` / ``--findings``: tables or records instead of a tree per blob."""
         return self.conversations or self.findings
+
+    @property
+    def selection(self) -> Selection:
+        """The streams, frames and mechanisms asked for."""
+        return Selection(frozenset(self.streams), frozenset(self.frames), frozenset(self.mechs))
 
 
 class Run:
@@ -138,53 +141,31 @@ class Run:
         self.out.print()
 
 
-def wanted(tree: Field, options: Options) -> bool:
-    """True unless ``--mech`` excludes every mechanism the tree holds."""
-    if not options.mechs:
-        return True
-    return any(MECH_ROOTS.get(node.name) in options.mechs for node in tree.walk())
-
-
 def decode_stdin(run: Run) -> None:
     """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
-    from negodissect.sources import stdin
+    from negodissect.pipeline.stdin import decode_stdin as decoded_blobs
+    from negodissect.sources.stdin import StdinProblem
 
-    if run.options.triage or run.options.hashes is not None:
+    options = run.options
+    if options.triage or options.hashes is not None:
         run.problem(
             "--conversations, --findings and --hashes need capture files; standard input "
             "is shown blob by blob",
             "warning",
         )
-    raw = sys.stdin.buffer.read(stdin.MAX_INPUT_BYTES + 1)
-    if len(raw) > stdin.MAX_INPUT_BYTES:
-        run.problem(
-            f"standard input is larger than {stdin.MAX_INPUT_BYTES} bytes; not read",
-            unreadable=True,
-        )
-        return
-    blobs, problems = stdin.parse(raw)
-    for problem in problems:
-        run.problem(problem.message, unreadable=True)
-    ctx = gss.new_context()
-    for blob in blobs:
-        kind = run.options.as_kind or framing.sniff(blob.data)
-        if kind is None:
-            first = blob.data[:8].hex(" ")
-            where = f"line {blob.line}" if blob.line else "raw input"
-            run.problem(
-                f"blob {blob.index} ({where}, {len(blob.data)} bytes, starting "
-                f"{first}) is no token negodissect knows; try --as",
-                unreadable=True,
-            )
+    selection = options.selection
+    for item in decoded_blobs(sys.stdin.buffer, options.as_kind):
+        if isinstance(item, StdinProblem):
+            run.problem(item.message, unreadable=True)
             continue
-        how = "as asked by --as" if run.options.as_kind else "sniffed from its first bytes"
-        tree = gss.decode(blob.data, kind=kind, ctx=ctx)
-        if not wanted(tree, run.options):
+        if not selection.wants(item.tree):
             continue
-        assumed = framing.KINDS[kind]
+        blob = item.blob
+        how = "as asked by --as" if item.forced else "sniffed from its first bytes"
         where = f"line {blob.line}, " if blob.line else ""
         heading = (
-            f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): {assumed}, {how}"
+            f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): "
+            f"{framing.KINDS[item.kind]}, {how}"
         )
         record = {
             "source": "-",
@@ -193,9 +174,9 @@ def decode_stdin(run: Run) -> None:
             "encoding": blob.encoding,
             "length": len(blob.data),
             "missing": 0,
-            "assumed": kind,
+            "assumed": item.kind,
         }
-        run.emit(heading, record, tree, blob.data)
+        run.emit(heading, record, item.tree, blob.data)
 
 
 def decode_capture(run: Run, path: str, background: Background | None = None) -> None:
@@ -203,44 +184,29 @@ def decode_capture(run: Run, path: str, background: Background | None = None) ->
 
     ``background``: the file is being read in that child process (``-j``).
     """
-    from negodissect.analysis.conversations import Grouper
-    from negodissect.analysis.decoded import decode_capture as decoded_blobs
-    from negodissect.carriers import Notice
+    from negodissect.analysis.conversations import Conversation
+    from negodissect.carriers.base import Notice
+    from negodissect.pipeline.run import CaptureRun
     from negodissect.sources.capture import CaptureError
 
     options = run.options
-    keep = options.triage or options.hashes is not None
-    grouper = Grouper(keep=keep, on_final=_release if keep else None)
+    capture = CaptureRun(path, options.selection, keep=options.triage or options.hashes is not None)
     try:
         with _progress(run, path) as on_progress:
-            for item in decoded_blobs(
-                path,
-                streams=options.streams or None,
-                frames=options.frames or None,
-                on_progress=on_progress,
-                background=background,
-            ):
+            for item in capture.items(on_progress, background):
                 if isinstance(item, Notice):
                     where = f"frame {item.frame}: " if item.frame else ""
                     run.problem(f"{path}: {where}{item.message}", item.severity)
+                elif options.triage:
                     continue
-                conversation = grouper.add(item)
-                if options.triage or not wanted(item.tree, options):
-                    continue
-                if conversation is not None and conversation.messages[0] is item:
-                    _conversation_heading(run, conversation)
-                _emit_blob(run, path, item.blob, item.tree)
+                elif isinstance(item, Conversation):
+                    _conversation_heading(run, item)
+                else:
+                    _emit_blob(run, path, item.blob, item.tree)
     except CaptureError as exc:
         run.problem(str(exc), unreadable=True)  # names the file already
         return
-    _triage(run, path, grouper.conversations)
-
-
-def _release(conversation: Conversation) -> None:
-    """A finished conversation keeps its findings and hash line, not its trees (memory)."""
-    from negodissect.analysis import findings, hashes
-
-    conversation.release(findings.of_conversation(conversation), hashes.hash_line(conversation))
+    _triage(run, path, capture.conversations)
 
 
 def _conversation_heading(run: Run, conversation: Conversation) -> None:
@@ -315,7 +281,13 @@ def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
     heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
     if blob.tunnel:
         heading += f"  via {blob.tunnel}"
-    record = {
+    record = _record(path, blob) if run.options.json_mode else {}
+    run.emit(heading, record, tree, blob.data, blob.header)
+
+
+def _record(path: str, blob: AuthBlob) -> dict[str, Any]:
+    """The negodissect/1 record of a capture blob, but its tree."""
+    return {
         "source": path,
         "frame": blob.frame,
         "time": blob.time,
@@ -325,12 +297,11 @@ def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
         "stream": blob.stream,
         "carrier": blob.carrier,
         "line": blob.line,
-        "context": blob.context,
+        "context": blob.facts.to_dict(),
         "length": len(blob.data),
         "missing": blob.missing,
         "assumed": framing.sniff(blob.data),
     }
-    run.emit(heading, record, tree, blob.data, blob.header)
 
 
 class _progress:
@@ -379,8 +350,8 @@ def _write_hashes(run: Run) -> None:
 
 def _read_ahead(run: Run, sources: list[str], index: int, readers: dict[int, Background]) -> None:
     """``-j N``: keep the capture files from ``sources[index]`` on, up to N-1 of them, being read
-    in child processes (see :mod:`negodissect.carriers.background`)."""
-    from negodissect.carriers.background import Background
+    in child processes (see :mod:`negodissect.pipeline.background`)."""
+    from negodissect.pipeline.background import Background
 
     options = run.options
     ahead = [at for at in range(index, len(sources)) if sources[at] != "-"]

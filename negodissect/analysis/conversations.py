@@ -7,11 +7,13 @@ NegTokenInit2 ([MS-SPNG] 3.2.5.2) belongs to the connection: it tells every late
 on it which mechanisms the server offered.  A client's NegTokenInit (RFC 4178 4.2.1), or a first
 raw NTLM NEGOTIATE / Kerberos AP-REQ, always starts a new conversation.
 
-Carriers plug in with :class:`CarrierRules`: which connection and session a message belongs to,
-whether it is a server announcement, a response, and final.  Other carriers (HTTP, LDAP,
-DCE/RPC) add an entry to :data:`RULES` keyed by ``AuthBlob.carrier``.  A DCE/RPC bind over an
-SMB named pipe is a logon of its own ([MS-RPCE] 3.3.1.5.2), apart from the SMB session setup on
-the same connection and from binds on other pipes: its connection is the pipe.
+Each carrier says how its messages map onto conversations
+(:class:`~negodissect.carriers.base.ConversationRules`, found in the carrier registry by
+``AuthBlob.carrier``): which part of the connection and which session a message belongs to,
+whether it is a server announcement, and which answer is final.  Its rules read the message's
+facts and a :class:`Token` (what the decoded tree says, computed here on demand).  A DCE/RPC
+bind over an SMB named pipe is a logon of its own ([MS-RPCE] 3.3.1.5.2), apart from the SMB
+session setup on the same connection and from binds on other pipes: its connection is the pipe.
 """
 
 from __future__ import annotations
@@ -22,40 +24,31 @@ from functools import cached_property
 from typing import Any
 
 from negodissect import gss
-from negodissect.analysis.decoded import DecodedBlob
-from negodissect.carriers import AuthBlob
+from negodissect.analysis import DecodedBlob, names
+from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
+from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.gss.spnego import NEG_STATES
 
-STATUS_SUCCESS = 0x00000000
-#: [MS-ERREF] 2.3.1: the server wants another round (MS-SMB2 3.3.5.5.3) / an interim response.
-STATUS_MORE_PROCESSING_REQUIRED = 0xC0000016
-STATUS_PENDING = 0x00000103
 NTLM_NEGOTIATE, NTLM_CHALLENGE, NTLM_AUTHENTICATE = 1, 2, 3  # MS-NLMP 2.2.1 MessageType
-LDAP_SASL_BIND_IN_PROGRESS = 14  # RFC 4511 4.1.9 resultCode
-DCERPC_BIND_NAK, DCERPC_AUTH3 = 13, 16  # C706 12.6.4 PTYPE
-DCERPC_KERBEROS = 16  # MS-RPCE 2.2.1.1.7 RPC_C_AUTHN_GSS_KERBEROS
-NOT_FINAL_STATUSES = frozenset({STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING})
 #: SMB2 SessionFlags ([MS-SMB2] 2.2.6).
 SESSION_FLAG_IS_GUEST = 0x1
 SESSION_FLAG_IS_NULL = 0x2
-SMB2_NEGOTIATE = 0x00
-SMB1_NEGOTIATE = 0x72
 ACCEPT_COMPLETED, REJECT = 0, 2
 #: NEGOEX MessageType values ([MS-NEGOEX] 2.2.6.1) used here.
 NEGOEX_INITIATOR_NEGO, NEGOEX_VERIFY = 0, 6
 #: Node names whose first occurrence in a request tells whether it starts a conversation.
 _FIRST_TOKENS = frozenset(
     {
-        "NegTokenInit",
-        "NegTokenInit2",
-        "NegTokenResp",
-        "NTLMSSP",
-        "ApReq",
-        "AsReq",
-        "TgsReq",
-        "Negoex",
+        names.NEG_TOKEN_INIT,
+        names.NEG_TOKEN_INIT2,
+        names.NEG_TOKEN_RESP,
+        names.NTLMSSP,
+        names.AP_REQ,
+        names.AS_REQ,
+        names.TGS_REQ,
+        names.NEGOEX,
     }
 )
 #: Most unfinished conversations kept per connection; the oldest is dropped (stays incomplete).
@@ -63,126 +56,36 @@ MAX_OPEN_PER_CONNECTION = 16
 #: What stands for a tree dropped by :meth:`Conversation.release`.
 RELEASED = Field("released")
 #: The message kinds of a Kerberos tree that name a client or a service.
-_KDC_REQUESTS = ("AsReq", "TgsReq")
+_KDC_REQUESTS = (names.AS_REQ, names.TGS_REQ)
 
 
-@dataclass(frozen=True, slots=True)
-class CarrierRules:
-    """How one carrier's messages map onto conversations."""
+class Token:
+    """What the conversation rules may ask of a message's decoded token
+    (:class:`~negodissect.carriers.base.TokenState`), each read from the tree when first asked."""
 
-    connection: Callable[[AuthBlob], Hashable]
-    session: Callable[[AuthBlob], int | None]  # None / 0 while the server has not assigned one
-    is_response: Callable[[AuthBlob], bool]
-    is_offer: Callable[[AuthBlob], bool]  # a server announcement for later conversations
-    is_final: Callable[[DecodedBlob], bool]
-    #: Whether the carrier's status of the final answer means success.
-    succeeded: Callable[[int], bool] = lambda status: status == STATUS_SUCCESS
+    __slots__ = ("_tree", "has_token")
 
+    def __init__(self, item: DecodedBlob) -> None:
+        self._tree = item.tree
+        self.has_token = bool(item.blob.data)
 
-def _stream(blob: AuthBlob) -> Hashable:
-    return (blob.carrier, blob.stream)
+    @property
+    def neg_state(self) -> int | None:
+        return _neg_state(self._tree)
 
+    @property
+    def ntlm_message_type(self) -> int | None:
+        ntlm = self._tree.find(names.NTLMSSP)
+        kind = None if ntlm is None else _child(ntlm, names.MESSAGE_TYPE)
+        return kind.value if kind is not None and isinstance(kind.value, int) else None
 
-def _response(blob: AuthBlob) -> bool:
-    return bool(blob.context.get("is_response"))
-
-
-def _smb_final(item: DecodedBlob) -> bool:
-    """A response whose status is neither "another round" nor an interim STATUS_PENDING
-    ([MS-SMB2] 3.3.4.2)."""
-    status = item.blob.context.get("status")
-    return _response(item.blob) and status not in NOT_FINAL_STATUSES
-
-
-def _smb_rules(negotiate: int) -> CarrierRules:
-    """SMB2 SessionId ([MS-SMB2] 2.2.1) / SMB1 UID ([MS-CIFS] 2.2.3.1): 0 until assigned."""
-    return CarrierRules(
-        connection=_stream,
-        session=lambda blob: int(blob.context.get("session_id") or 0) or None,
-        is_response=_response,
-        is_offer=lambda blob: _response(blob) and blob.context.get("command") == negotiate,
-        is_final=_smb_final,
-    )
-
-
-def _neg_state_final(item: DecodedBlob) -> bool:
-    """Without a carrier status: a response whose negState is accept-completed or reject."""
-    state = _neg_state(item.tree)
-    return _response(item.blob) and state in (ACCEPT_COMPLETED, REJECT)
-
-
-def _token_final(item: DecodedBlob) -> bool:
-    """A server answer that asks for no further round: no token, a final negState (RFC 4178
-    4.2.2), or a token other than an NTLM CHALLENGE (MS-NLMP 3.1.5.1) — the raw NTLM carriers
-    (HTTP MS-NTHT, LDAP sicily, DCE/RPC) have no status that says "continue"."""
-    if not item.blob.data:
-        return True
-    state = _neg_state(item.tree)
-    if state is not None:
-        return state in (ACCEPT_COMPLETED, REJECT)
-    return not any(
-        node.name == "MessageType" and node.value == NTLM_CHALLENGE for node in item.tree.walk()
-    )
-
-
-def _http_final(item: DecodedBlob) -> bool:
-    """RFC 4559 / MS-NTHT: a 401/407 carrying a token continues; any other answer ends."""
-    if not _response(item.blob):
-        return False
-    return item.blob.context.get("status") not in (401, 407) or _token_final(item)
-
-
-def _ldap_final(item: DecodedBlob) -> bool:
-    """RFC 4513 5.2.1.2: saslBindInProgress (14) continues; sicily (MS-ADTS 5.1.1.1.3) sends
-    its CHALLENGE with success, so the token decides too."""
-    status = item.blob.context.get("status")
-    return _response(item.blob) and status != LDAP_SASL_BIND_IN_PROGRESS and _token_final(item)
-
-
-def _dcerpc_final(item: DecodedBlob) -> bool:
-    """MS-RPCE 3.3.1.5.2: AUTH3 is the client's last leg (no answer follows); BIND_NAK ends; a
-    BIND_ACK / ALTER_CONTEXT_RESP ends when its token asks for no more.  Raw Kerberos
-    (RPC_C_AUTHN_GSS_KERBEROS) is DCE style: the client answers the server's AP-REP with an
-    AP-REP of its own (MS-KILE 3.4.5.1), so an AP-REP from the server is not the end."""
-    context = item.blob.context
-    if context.get("ptype") in (DCERPC_AUTH3, DCERPC_BIND_NAK):
-        return True
-    if not _response(item.blob):
-        return False
-    if context.get("auth_type") == DCERPC_KERBEROS and item.tree.find("ApRep") is not None:
-        return False
-    return _token_final(item)
-
-
-def _pipe(blob: AuthBlob) -> Hashable:
-    """DCE/RPC: the TCP connection, or the named pipe on it (its SMB FileId / FID)."""
-    return (blob.carrier, blob.stream, blob.context.get("file_id"))
-
-
-def _carrier_rules(
-    final: Callable[[DecodedBlob], bool],
-    ok: Callable[[int], bool],
-    connection: Callable[[AuthBlob], Hashable] = _stream,
-) -> CarrierRules:
-    """One authentication at a time per TCP connection (HTTP, LDAP) or DCE/RPC association."""
-    return CarrierRules(connection, lambda blob: None, _response, lambda blob: False, final, ok)
-
-
-#: Conversation rules by ``AuthBlob.carrier``; unknown carriers get :data:`DEFAULT_RULES`.
-RULES: dict[str, CarrierRules] = {
-    "smb2": _smb_rules(SMB2_NEGOTIATE),
-    "smb1": _smb_rules(SMB1_NEGOTIATE),
-    "http": _carrier_rules(_http_final, lambda status: 200 <= status < 400),
-    "ldap": _carrier_rules(_ldap_final, lambda status: status == STATUS_SUCCESS),
-    "dcerpc": _carrier_rules(_dcerpc_final, lambda status: status == STATUS_SUCCESS, _pipe),
-}
-DEFAULT_RULES = CarrierRules(
-    _stream, lambda blob: None, _response, lambda blob: False, _neg_state_final
-)
+    @property
+    def ap_rep(self) -> bool:
+        return self._tree.find(names.AP_REP) is not None
 
 
 def _neg_state(tree: Field) -> int | None:
-    node = tree.find("NegState")
+    node = tree.find(names.NEG_STATE)
     return node.value if node is not None and isinstance(node.value, int) else None
 
 
@@ -191,13 +94,13 @@ def starts_conversation(tree: Field) -> bool:
     NEGOTIATE (MS-NLMP 3.1.5.1.1), a Kerberos request (RFC 4120 3.1, 3.2.1) or a NEGOEX
     INITIATOR_NEGO (MS-NEGOEX 3.1.5)."""
     node = next((node for node in tree.walk() if node.name in _FIRST_TOKENS), None)
-    if node is None or node.name == "NegTokenResp":
+    if node is None or node.name == names.NEG_TOKEN_RESP:
         return False
-    if node.name == "NTLMSSP":
-        kind = node.find("MessageType")
+    if node.name == names.NTLMSSP:
+        kind = node.find(names.MESSAGE_TYPE)
         return kind is not None and kind.value == 1
-    if node.name == "Negoex":
-        kind = node.find("MessageType")
+    if node.name == names.NEGOEX:
+        kind = node.find(names.MESSAGE_TYPE)
         return kind is not None and kind.value == NEGOEX_INITIATOR_NEGO
     return True
 
@@ -249,6 +152,8 @@ class Conversation:
     server: str
     session_id: int | None = None
     offer: Offer | None = None
+    #: The rules of its carrier (whose ``succeeded`` reads the final status).
+    rules: ConversationRules[Any] = DEFAULT_RULES
     messages: list[DecodedBlob] = field(default_factory=list)
     final: bool = False  # the carrier gave its final answer
     #: Set by :meth:`release`: what analysis.findings and analysis.hashes derived from the trees.
@@ -268,7 +173,7 @@ class Conversation:
         for item in self.messages:
             if not item.blob.data:
                 continue
-            if responses is None or bool(item.blob.context.get("is_response")) == responses:
+            if responses is None or item.blob.facts.is_response == responses:
                 yield item, item.tree
 
     def nodes(self, name: str, *, responses: bool | None = None) -> Iterator[tuple[int, Field]]:
@@ -290,7 +195,7 @@ class Conversation:
     @cached_property
     def client_mechs(self) -> list[str]:
         """The client's mechTypes, most preferred first (RFC 4178 4.2.1)."""
-        value = self.first_value("MechTypes", responses=False)
+        value = self.first_value(names.MECH_TYPES, responses=False)
         return list(value) if isinstance(value, list) else []
 
     @property
@@ -301,25 +206,27 @@ class Conversation:
     @cached_property
     def sasl_mechanism(self) -> str | None:
         """The SASL mechanism of an LDAP bind whose data is no GSS token (carriers.ldap)."""
-        names = (item.blob.context.get("sasl_mechanism") for item in self.messages)
-        return next((str(name) for name in names if name), None)
+        return self._first(lambda facts: facts.sasl_mechanism)
 
     @cached_property
     def mech(self) -> str | None:
         """The mechanism in use: supportedMech, else the client's first choice, else the bare
         token's own mechanism (raw NTLMSSP / Kerberos with no SPNEGO around it), else the SASL
         mechanism that is not GSS."""
-        chosen = self.first_value("SupportedMech", responses=True)
+        chosen = self.first_value(names.SUPPORTED_MECH, responses=True)
         if isinstance(chosen, str):
             return chosen
         if self.client_mechs:
             return self.client_mechs[0]
         for _, tree in self.trees():
-            if tree.find("NTLMSSP") is not None:
+            if tree.find(names.NTLMSSP) is not None:
                 return framing.NTLM
-            if tree.find("Negoex") is not None:
+            if tree.find(names.NEGOEX) is not None:
                 return framing.NEGOEX
-            if any(tree.find(name) is not None for name in ("ApReq", "ApRep", "KrbError")):
+            if any(
+                tree.find(name) is not None
+                for name in (names.AP_REQ, names.AP_REP, names.KRB_ERROR)
+            ):
                 return framing.KERBEROS
         return self.sasl_mechanism
 
@@ -328,8 +235,10 @@ class Conversation:
         """MessageType -> (frame, NTLMSSP root) of the first NTLM message of each type; one walk
         of the trees serves every :meth:`ntlm` question (dropped by :meth:`release`)."""
         found: dict[int, tuple[int, Field]] = {}
-        for frame, node in self.nodes("NTLMSSP"):
-            kind = next((child for child in node.children if child.name == "MessageType"), None)
+        for frame, node in self.nodes(names.NTLMSSP):
+            kind = next(
+                (child for child in node.children if child.name == names.MESSAGE_TYPE), None
+            )
             if kind is not None and isinstance(kind.value, int):
                 found.setdefault(kind.value, (frame, node))
         return found
@@ -343,28 +252,30 @@ class Conversation:
         """(frame, MessageHeader) of every NEGOEX message, in wire order (MS-NEGOEX 2.2.6.2)."""
         return [
             (frame, header)
-            for frame, root in self.nodes("Negoex")
-            for header in root.find_all("MessageHeader")
+            for frame, root in self.nodes(names.NEGOEX)
+            for header in root.find_all(names.MESSAGE_HEADER)
         ]
 
     @cached_property
     def negoex_schemes(self) -> list[str]:
-        return _unique(str(node.value) for _, node in self.nodes("AuthScheme") if node.value)
+        return _unique(str(node.value) for _, node in self.nodes(names.AUTH_SCHEME) if node.value)
 
     @cached_property
     def negoex_conversation_ids(self) -> list[str]:
-        return _unique(str(node.value) for _, node in self.nodes("ConversationId") if node.value)
+        return _unique(
+            str(node.value) for _, node in self.nodes(names.CONVERSATION_ID) if node.value
+        )
 
     @cached_property
     def rounds(self) -> int:
         """Client messages of the conversation: one per round trip (leg pair)."""
-        return sum(1 for item in self.messages if not item.blob.context.get("is_response"))
+        return sum(1 for item in self.messages if not item.blob.facts.is_response)
 
     @cached_property
     def ntlm_version(self) -> str | None:
         """NTLMVersion of the AUTHENTICATE (gss.ntlm.classify), None without one."""
         auth = self.ntlm(NTLM_AUTHENTICATE)
-        node = auth[1].find("NTLMVersion") if auth is not None else None
+        node = auth[1].find(names.NTLM_VERSION) if auth is not None else None
         return node.value if node is not None and isinstance(node.value, str) else None
 
     @cached_property
@@ -373,95 +284,89 @@ class Conversation:
         (no AUTHENTICATE, MS-NLMP 3.1.5.1) and has no Kerberos AP-REQ has proved nothing."""
         if self.ntlm(NTLM_NEGOTIATE) is None or self.ntlm(NTLM_AUTHENTICATE) is not None:
             return True
-        return next(self.nodes("ApReq"), None) is not None
+        return next(self.nodes(names.AP_REQ), None) is not None
 
     @cached_property
     def identity(self) -> Identity:
         auth = self.ntlm(NTLM_AUTHENTICATE)
         if auth is not None:
-            names = {
-                child.name: child.value
-                for child in auth[1].walk()
-                if child.name in ("DomainName", "UserName", "Workstation", "NTLMVersion")
-            }
-            if names.get("NTLMVersion") == "Anonymous":
+            wanted = (names.DOMAIN_NAME, names.USER_NAME, names.WORKSTATION, names.NTLM_VERSION)
+            found = {child.name: child.value for child in auth[1].walk() if child.name in wanted}
+            if found.get(names.NTLM_VERSION) == "Anonymous":
                 return Identity("anonymous")
             return Identity(
                 "ntlm",
-                _text(names.get("DomainName")),
-                _text(names.get("UserName")),
-                _text(names.get("Workstation")),
+                _text(found.get(names.DOMAIN_NAME)),
+                _text(found.get(names.USER_NAME)),
+                _text(found.get(names.WORKSTATION)),
             )
         if self.session_flags & SESSION_FLAG_IS_NULL:
             return Identity("anonymous")
         if self.sasl_mechanism is not None:
-            users = (item.blob.context.get("sasl_user") for item in self.messages)
-            return Identity("sasl", user=next((str(user) for user in users if user), None))
+            return Identity("sasl", user=self._first(lambda facts: facts.sasl_user))
         return self._kerberos_identity()
 
     def _kerberos_identity(self) -> Identity:
         from negodissect.gss.kerberos import principal_text
 
         found = Identity()
-        for _, node in self.nodes("Ticket"):
+        for _, node in self.nodes(names.TICKET):
             found = Identity(
                 "kerberos",
-                realm=_child_text(node, "Realm"),
-                sname=principal_text(_child(node, "Sname")) or None,
+                realm=_child_text(node, names.REALM),
+                sname=principal_text(_child(node, names.SNAME)) or None,
             )
             break
-        for name in (*_KDC_REQUESTS, "KrbError"):
+        for name in (*_KDC_REQUESTS, names.KRB_ERROR):
             for _, node in self.nodes(name):
-                holder = _child(node, "ReqBody") or node
-                cname = principal_text(_child(holder, "Cname"))
+                holder = _child(node, names.REQ_BODY) or node
+                cname = principal_text(_child(holder, names.CNAME))
                 if cname:
                     found.kind, found.cname = "kerberos", cname
-                    found.realm = found.realm or _child_text(holder, "Realm")
+                    found.realm = found.realm or _child_text(holder, names.REALM)
         return found
 
-    def _context(self, key: str) -> Any:
+    def _first(self, fact: Callable[[Facts], str | None]) -> str | None:
         """The first value of a carrier fact among the messages (None when none has it)."""
-        return next(
-            (item.blob.context[key] for item in self.messages if item.blob.context.get(key)), None
-        )
+        return next((found for item in self.messages if (found := fact(item.blob.facts))), None)
 
     @cached_property
     def pipe(self) -> str | None:
         """The named pipe a DCE/RPC bind went over (``\\PIPE\\samr``), None otherwise."""
-        return self._context("pipe")
+        return self._first(lambda facts: facts.pipe)
 
     @cached_property
     def interface(self) -> str | None:
         """The interface a DCE/RPC bind asked for (its first presentation context: a name of
         carriers.dcerpc.INTERFACES, else the UUID)."""
-        return self._context("interface")
+        return self._first(lambda facts: facts.interface)
 
     @cached_property
     def interface_uuid(self) -> str | None:
-        return self._context("interface_uuid")
+        return self._first(lambda facts: facts.interface_uuid)
 
     @cached_property
     def session_flags(self) -> int:
-        flags = [item.blob.context.get("session_flags") for item in self.messages]
-        return next((int(value) for value in reversed(flags) if isinstance(value, int)), 0)
+        flags = [item.blob.facts.session_flags for item in self.messages]
+        return next((value for value in reversed(flags) if value is not None), 0)
 
     @cached_property
     def neg_state(self) -> str | None:
         """The negState of the server's last message (RFC 4178 4.2.2), None when it has none."""
-        responses = [item for item in self.messages if item.blob.context.get("is_response")]
+        responses = [item for item in self.messages if item.blob.facts.is_response]
         state = _neg_state(responses[-1].tree) if responses and responses[-1].blob.data else None
         return None if state is None else NEG_STATES.get(state, str(state))
 
     @cached_property
     def status(self) -> str | None:
         """The NT status name of the last server message, when the carrier has one."""
-        responses = [item for item in self.messages if item.blob.context.get("is_response")]
+        responses = [item for item in self.messages if item.blob.facts.is_response]
         if not responses:
             return None
-        context = responses[-1].blob.context
-        if context.get("status") is None:
+        facts = responses[-1].blob.facts
+        if facts.status is None:
             return None
-        return str(context.get("status_name") or f"0x{int(context['status'] or 0):08X}")
+        return facts.status_name or f"0x{facts.status:08X}"
 
     @cached_property
     def outcome(self) -> str:
@@ -481,9 +386,9 @@ class Conversation:
         incomplete or when no answer says (e.g. DCE/RPC AUTH3 ends the exchange)."""
         if not self.final:
             return None
-        last = self.messages[-1].blob.context
-        if last.get("status") is not None:
-            return RULES.get(self.carrier, DEFAULT_RULES).succeeded(int(last["status"]))
+        last = self.messages[-1].blob.facts
+        if last.status is not None:
+            return self.rules.succeeded(last.status)
         state = self.neg_state
         return None if state is None else state == NEG_STATES[ACCEPT_COMPLETED]
 
@@ -502,12 +407,12 @@ class Conversation:
 
     @cached_property
     def mech_list_mic(self) -> bool:
-        return next(self.nodes("MechListMIC"), None) is not None
+        return next(self.nodes(names.MECH_LIST_MIC), None) is not None
 
     @cached_property
     def ntlm_mic(self) -> bool:
         auth = self.ntlm(NTLM_AUTHENTICATE)
-        return auth is not None and auth[1].find("MIC") is not None
+        return auth is not None and auth[1].find(names.MIC) is not None
 
     @cached_property
     def negoex_verify(self) -> bool:
@@ -588,7 +493,7 @@ def _child_text(node: Field, name: str) -> str | None:
 
 
 def _message_type(header: Field) -> int | None:
-    node = header.find("MessageType")
+    node = header.find(names.MESSAGE_TYPE)
     return node.value if node is not None and isinstance(node.value, int) else None
 
 
@@ -601,13 +506,14 @@ class Grouper:
 
     def __init__(
         self,
-        rules: dict[str, CarrierRules] | None = None,
+        registry: Registry = REGISTRY,
         *,
         keep: bool = True,
         on_final: Callable[[Conversation], None] | None = None,
     ) -> None:
-        """``on_final(conversation)`` is called when a conversation gets its final answer."""
-        self.rules = RULES if rules is None else rules
+        """``registry`` gives each carrier's conversation rules; ``on_final(conversation)`` is
+        called when a conversation gets its final answer."""
+        self.registry = registry
         self.keep = keep
         self.on_final = on_final
         self.started = 0
@@ -621,26 +527,27 @@ class Grouper:
         A conversation whose first message is ``item`` has just started.
         """
         blob = item.blob
-        rules = self.rules.get(blob.carrier, DEFAULT_RULES)
-        connection = rules.connection(blob)
-        if rules.is_offer(blob):
-            mechs = item.tree.find("MechTypes")
+        facts = blob.facts
+        rules = self.registry.rules(blob.carrier)
+        connection = (blob.carrier, blob.stream, rules.connection(facts))
+        if rules.is_offer(facts):
+            mechs = item.tree.find(names.MECH_TYPES)
             listed = mechs.value if mechs is not None and isinstance(mechs.value, list) else []
             self._offers[connection] = Offer(blob.frame, tuple(listed))
             return None
-        response = rules.is_response(blob)
-        session = rules.session(blob)
+        response = facts.is_response
+        session = rules.session(facts)
         open_here = self._open.setdefault(connection, [])
         conversation = None
         if response or not starts_conversation(item.tree):
             conversation = _match(open_here, session)
         if conversation is None:
-            conversation = self._start(blob, connection, session, response)
+            conversation = self._start(blob, connection, session, rules)
             open_here.append(conversation)
         if response and session and conversation.session_id is None:
             conversation.session_id = session
         conversation.messages.append(item)
-        if rules.is_final(item):
+        if rules.is_final(facts, Token(item)):
             conversation.final = True
             open_here.remove(conversation)
             if self.on_final is not None:
@@ -648,8 +555,13 @@ class Grouper:
         return conversation
 
     def _start(
-        self, blob: AuthBlob, connection: Hashable, session: int | None, response: bool
+        self,
+        blob: AuthBlob,
+        connection: Hashable,
+        session: int | None,
+        rules: ConversationRules[Any],
     ) -> Conversation:
+        response = blob.facts.is_response
         client, server = (blob.dst, blob.src) if response else (blob.src, blob.dst)
         self.started += 1
         conversation = Conversation(
@@ -660,6 +572,7 @@ class Grouper:
             server,
             session,
             self._offers.get(connection),
+            rules,
         )
         open_here = self._open.get(connection, [])
         for stale in [c for c in open_here if c.session_id == session]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from negodissect import gss
+from negodissect.analysis import names
 from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
 from negodissect.field import Field
 from negodissect.gss import framing
@@ -93,7 +94,7 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
     if auth is None:
         return
     frame, root = auth
-    version = root.find("NTLMVersion")
+    version = root.find(names.NTLM_VERSION)
     if version is None or version.value != "NTLM v1":
         return
     yield _finding(
@@ -104,8 +105,13 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
         conversation,
         [frame],
     )
-    lm = root.find("LmChallengeResponse")
-    if lm is not None and lm.summary == "LM_RESPONSE" and any(bytes(lm.value or b"")):
+    lm = root.find(names.LM_CHALLENGE_RESPONSE)
+    if (
+        lm is not None
+        and lm.summary == "LM_RESPONSE"
+        and isinstance(lm.value, bytes)
+        and any(lm.value)
+    ):
         yield _finding(
             "high",
             "LM response",
@@ -164,7 +170,7 @@ def cleartext_password(conversation: Conversation) -> Iterator[Finding]:
     """A password sent in clear: an LDAP SASL PLAIN bind (RFC 4616 4: PLAIN without a protected
     channel exposes the password to anyone on the path)."""
     messages = conversation.messages
-    frames = [item.blob.frame for item in messages if item.blob.context.get("cleartext_password")]
+    frames = [item.blob.frame for item in messages if item.blob.facts.cleartext_password]
     if not frames:
         return
     who = conversation.identity.text() or "a user"
@@ -200,9 +206,13 @@ def ntlm_without_mic(conversation: Conversation) -> Iterator[Finding]:
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None or conversation.identity.kind == "anonymous":
         return
-    info = challenge[1].find("TargetInfo")
-    version = auth[1].find("NTLMVersion")
-    if info is None or info.find("MsvAvTimestamp") is None or auth[1].find("MIC") is not None:
+    info = challenge[1].find(names.TARGET_INFO)
+    version = auth[1].find(names.NTLM_VERSION)
+    if (
+        info is None
+        or info.find(names.MSV_AV_TIMESTAMP) is None
+        or auth[1].find(names.MIC) is not None
+    ):
         return
     if version is None or version.value != "NTLM v2":
         return
@@ -267,7 +277,7 @@ def weak_etypes(conversation: Conversation) -> Iterator[Finding]:
 
     used: dict[int, set[int]] = defaultdict(set)
     listed: dict[int, set[int]] = defaultdict(set)
-    for frame, node in conversation.nodes("Etype"):
+    for frame, node in conversation.nodes(names.ETYPE):
         for etype in _etypes(node):
             (used if isinstance(node.value, int) else listed)[etype].add(frame)
     for table, verb in ((used, "used"), (listed, "offered")):
@@ -305,7 +315,7 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
     """KRB-ERROR codes (RFC 4120 7.5.9) that point at attacks or misconfiguration."""
     from negodissect.gss.kerberos import ERROR_CODE_NAMES
 
-    for frame, node in conversation.nodes("ErrorCode"):
+    for frame, node in conversation.nodes(names.ERROR_CODE):
         code = node.value
         if not isinstance(code, int) or code not in KRB_ERRORS:
             continue

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from negodissect.analysis import names
 from negodissect.analysis.conversations import Conversation
 from negodissect.field import Field, Value
 from negodissect.render.text import printable
@@ -130,11 +131,11 @@ def hash_line(conversation: Conversation) -> HashLine | None:
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None:
         return None
-    server_challenge = _value(challenge[1], "ServerChallenge")
-    version = _value(auth[1], "NTLMVersion")
-    user, domain = _value(auth[1], "UserName") or "", _value(auth[1], "DomainName") or ""
-    lm = _value(auth[1], "LmChallengeResponse")
-    nt = _value(auth[1], "NtChallengeResponse")
+    server_challenge = _value(challenge[1], names.SERVER_CHALLENGE)
+    version = _value(auth[1], names.NTLM_VERSION)
+    user, domain = _value(auth[1], names.USER_NAME) or "", _value(auth[1], names.DOMAIN_NAME) or ""
+    lm = _value(auth[1], names.LM_CHALLENGE_RESPONSE)
+    nt = _value(auth[1], names.NT_CHALLENGE_RESPONSE)
     if not isinstance(server_challenge, bytes) or not isinstance(nt, bytes) or not nt:
         return None
     if not isinstance(user, str) or not isinstance(domain, str) or not user:

@@ -1,86 +1,17 @@
 """Carriers: the protocols that carry security blobs, and what they hand to the token decoders.
 
-A carrier module turns one PDU into :class:`Message` objects (header fields, flat context, the
-Network Monitor one-liner and where the blob sits); :mod:`negodissect.carriers.stream` adds the
-capture facts and yields :class:`AuthBlob` and :class:`Notice` objects.
+:mod:`negodissect.carriers.base` is the interface every carrier implements (recognise a
+connection, frame it, parse messages with typed facts, conversation rules);
+:mod:`negodissect.carriers.registry` lists the carriers.  One module per carrier: ``smb``
+(NetBIOS framing and the SMB dialects, whose messages ``smb2`` and ``smb1`` parse), ``http``,
+``ldap``, ``dcerpc``.  This module holds the helpers their header trees share.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from struct import Struct
-from typing import Any
 
 from negodissect.field import Field
-
-Context = dict[str, int | str | bool | None]
-
-
-@dataclass(slots=True)
-class AuthBlob:
-    """A security blob found in a capture, with the carrier facts around it."""
-
-    frame: int  # 1-based frame number of the frame that completes the PDU
-    time: float  # epoch seconds of that frame
-    src: str  # "10.0.0.1:49152" / "[fe80::1]:445"
-    dst: str
-    stream: int  # TCP connection index, numbered like tshark's tcp.stream
-    carrier: str  # "smb2" | "smb1" | "http" | "ldap" | "dcerpc"
-    line: str  # Network Monitor style one-liner
-    header: Field  # the carrier header fields, offsets within the PDU
-    context: Context  # the same facts, flat
-    data: bytes  # the security blob (zero-filled where bytes were lost)
-    missing: int = 0  # bytes of this blob lost in capture gaps; 0 = complete
-    #: The tunnels the frame came through, outermost first (sources.tunnels.describe), e.g.
-    #: ``ERSPAN II 10.1.1.1 -> 10.2.2.2 (session 100)``; None when it came as is.
-    tunnel: str | None = None
-
-
-@dataclass(slots=True)
-class Notice:
-    """Anything the user should hear about that is not a blob."""
-
-    frame: int | None
-    severity: str  # "error" | "warning" | "info"
-    message: str
-    stream: int | None = None
-
-
-@dataclass(slots=True)
-class Message:
-    """One carrier message of a PDU: header tree, context, one-liner, blob position in the PDU."""
-
-    header: Field
-    context: Context
-    line: str
-    blob_offset: int = 0
-    blob_length: int = 0
-    #: The blob when it is not ``pdu[blob_offset:blob_offset + blob_length]`` itself (HTTP's
-    #: base64 token decoded); the offset and length then say where its text sits.
-    data: bytes | None = None
-    #: A message of an authentication that has no blob, yielded even so: a response that
-    #: answers an authentication step, or an LDAP bind of a SASL mechanism that is not GSS.
-    outcome: bool = False
-
-
-@dataclass(slots=True)
-class PipeIo:
-    """What one SMB message does to an open named pipe ([MS-RPCE] 2.1.1.2): bytes written to it
-    (``direction`` 0: WRITE data, IOCTL input, TRANSACTION data) or read from it (1: READ,
-    IOCTL output, TRANSACTION response data) at ``offset`` / ``length`` in the SMB PDU; or, with
-    ``closed``, the pipe closed (or forgotten, ``note`` says why).  ``start`` / ``end`` bound the
-    SMB message in the PDU (SMB1: from its WordCount, ``command`` says which of the AndX chain),
-    for its header tree (the carrier's ``describe``)."""
-
-    pipe: Any  # a carriers.dcerpc.Pipe (that module imports this one)
-    direction: int
-    offset: int
-    length: int
-    start: int
-    end: int
-    command: int = 0
-    closed: bool = False
-    note: str = ""
 
 
 def add_fields(

@@ -19,11 +19,29 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Hashable
+from dataclasses import dataclass
 from struct import Struct
+from typing import Any, ClassVar
 
-from negodissect.carriers import Context, Message, add_fields, flag_summary, layout_size
+from negodissect import notes
+from negodissect.carriers import add_fields, flag_summary, layout_size
+from negodissect.carriers.base import (
+    STATUS_SUCCESS,
+    Budget,
+    Carrier,
+    ConversationRules,
+    FactGroup,
+    Facts,
+    FlowDefaults,
+    Message,
+    Notice,
+    TokenState,
+    asks_no_more,
+)
 from negodissect.field import Field
-from negodissect.transport.nbss import Pdu, RecordFramer
+from negodissect.transport.framing import Pdu, RecordFramer, Remark
+from negodissect.transport.tcp import Connection
 
 #: C706 12.6.3.1 common header size; [MS-RPCE] 2.2.2.11 sec_trailer size.
 HEADER_SIZE = 16
@@ -52,6 +70,7 @@ PTYPES = {
     19: "Orphaned",
 }
 BIND_NAK = 13
+AUTH3 = 16
 #: PDU types whose auth verifier is a security context token, and the responses among them.
 AUTH_PTYPES = frozenset({11, 12, 13, 14, 15, 16})
 RESPONSE_PTYPES = frozenset({12, 13, 15})
@@ -67,6 +86,7 @@ AUTH_TYPES = {
 }
 #: Auth types whose tokens are GSS context tokens the decoders read (SPNEGO, NTLMSSP, Kerberos).
 GSS_AUTH_TYPES = frozenset({9, 10, 16})
+RPC_C_AUTHN_GSS_KERBEROS = 16
 #: [MS-RPCE] 2.2.1.1.8 authentication levels.
 AUTH_LEVELS = {
     0: "DEFAULT",
@@ -197,6 +217,158 @@ DREP_LITTLE_ENDIAN = 0x10
 _LENGTHS = {"<": Struct("<HH"), ">": Struct(">HH")}
 #: A common header: version 5.0/5.1, a known PTYPE, ASCII/IEEE data representation.
 _SYNC = re.compile(rb"\x05[\x00\x01][\x00-\x13][\x00-\xff][\x00\x10][\x00-\x03]\x00\x00")
+#: The RPC endpoint mapper's port (ncacn_ip_tcp, C706 Appendix H).
+EPMAPPER_PORT = 135
+
+HEADER_LOST = notes.kind(
+    "dcerpc.header.lost",
+    "warning",
+    "DCE/RPC PDU header was lost in a capture gap; that message is skipped",
+)
+TOO_LARGE = notes.kind(
+    "dcerpc.record.too_large", "warning", "DCE/RPC PDU of {size} bytes is too large; skipped"
+)
+NOT_A_HEADER = notes.kind(
+    "dcerpc.header.expected", "warning", "not a DCE/RPC header; resynchronising"
+)
+FRAG_LENGTH_SHORT = notes.kind(
+    "dcerpc.frag_length.short",
+    "warning",
+    "DCE/RPC frag_length {length} is shorter than its header",
+)
+FRAG_LENGTH_MISMATCH = notes.kind(
+    "dcerpc.frag_length.mismatch",
+    "error",
+    "offset 8: expected frag_length {expected} (the PDU), found {found}",
+)
+CONTEXT_LIST_CUT = notes.kind(
+    "dcerpc.p_context_elem.truncated", "error", "offset {offset}: p_context_elem cut short"
+)
+CONTEXT_ELEMENT_CUT = notes.kind(
+    "dcerpc.p_cont_elem.truncated",
+    "error",
+    "offset {offset}: expected {count} p_cont_elem_t, found {found} (element cut short)",
+)
+TRANSFER_SYNTAXES_CUT = notes.kind(
+    "dcerpc.transfer_syntaxes.truncated",
+    "error",
+    "offset {offset}: expected {count} transfer_syntaxes, found {found}",
+)
+SEC_ADDR_CUT = notes.kind(
+    "dcerpc.sec_addr.truncated", "error", "offset {offset}: sec_addr cut short"
+)
+SEC_ADDR_LENGTH = notes.kind(
+    "dcerpc.sec_addr.length",
+    "error",
+    "offset {offset}: expected sec_addr length <= {limit}, found {found}",
+)
+RESULT_LIST_CUT = notes.kind(
+    "dcerpc.p_result_list.truncated", "error", "offset {offset}: p_result_list cut short"
+)
+RESULT_CUT = notes.kind(
+    "dcerpc.p_result.truncated",
+    "error",
+    "offset {offset}: expected {count} p_result_t, found {found} (cut short)",
+)
+BODY_CUT = notes.kind(
+    "dcerpc.body.truncated",
+    "error",
+    "offset {offset}: expected {size} bytes of the {name} PDU body, found {found}",
+)
+AUTH_LENGTH_TOO_LARGE = notes.kind(
+    "dcerpc.auth_length.too_large",
+    "error",
+    "offset 10: expected auth_length <= {limit}, found {found}",
+)
+AUTH_TYPE_NOT_GSS = notes.kind(
+    "dcerpc.auth_type.not_gss",
+    "info",
+    "auth_type {name} ({auth_type}) carries no GSS token; not decoded",
+)
+
+
+@dataclass(slots=True)
+class SmbMessageFacts(FactGroup):
+    """The SMB message that completed a DCE/RPC fragment read from a named pipe (its command,
+    header ids and status; [MS-SMB2] 2.2.1, [MS-CIFS] 2.2.3.1)."""
+
+    OPTIONAL = frozenset({"smb_process_id"})
+    smb_command: int
+    smb_command_name: str
+    smb_message_id: int
+    smb_session_id: int  # SMB2 SessionId, SMB1 UID
+    smb_tree_id: int | None  # None in an SMB2 async header
+    smb_process_id: int | None  # SMB1 only
+    smb_status: int | None  # responses only
+
+
+@dataclass(slots=True)
+class PipeFacts(FactGroup):
+    """The named pipe a DCE/RPC fragment was read from ([MS-RPCE] 2.1.1.2)."""
+
+    OPTIONAL = frozenset({"message"})
+    smb: str | None  # "smb2" / "smb1"; None when the pipe went away before the fragment ended
+    message: SmbMessageFacts | None
+    file_id: str  # the pipe's SMB handle as text
+    pipe: str | None  # ``\\PIPE\\samr``; None when opened before the capture began
+
+
+@dataclass(slots=True)
+class DcerpcFacts(Facts):
+    """A DCE/RPC PDU that carries a context token (C706 12.6, [MS-RPCE] 2.2.2)."""
+
+    carrier: ClassVar[str] = "dcerpc"
+    OPTIONAL = frozenset(
+        {
+            "max_xmit_frag",
+            "max_recv_frag",
+            "assoc_group_id",
+            "num_ctx_items",
+            "context_id",
+            "interface",
+            "interface_uuid",
+            "interface_version",
+            "sec_addr",
+            "num_results",
+            "ack_result",
+            "ack_result_name",
+            "named_pipe",
+        }
+    )
+    ptype: int
+    ptype_name: str
+    is_response: bool
+    call_id: int
+    frag_length: int
+    auth_length: int
+    auth_type: int | None = None  # sec_trailer ([MS-RPCE] 2.2.2.11)
+    auth_type_name: str | None = None
+    auth_level: int | None = None
+    auth_level_name: str | None = None
+    auth_context_id: int | None = None
+    status: int | None = None  # BIND_NAK provider_reject_reason
+    status_name: str | None = None
+    max_xmit_frag: int | None = None  # BIND / BIND_ACK body (C706 12.6.4.3, 12.6.4.4)
+    max_recv_frag: int | None = None
+    assoc_group_id: int | None = None
+    num_ctx_items: int | None = None
+    context_id: int | None = None  # the first presentation context
+    interface: str | None = None
+    interface_uuid: str | None = None
+    interface_version: str | None = None
+    sec_addr: str | None = None
+    num_results: int | None = None
+    ack_result: int | None = None  # the first result
+    ack_result_name: str | None = None
+    named_pipe: PipeFacts | None = None  # over SMB (ncacn_np)
+
+    @property
+    def file_id(self) -> str | None:
+        return None if self.named_pipe is None else self.named_pipe.file_id
+
+    @property
+    def pipe(self) -> str | None:
+        return None if self.named_pipe is None else self.named_pipe.pipe
 
 
 def looks_like(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
@@ -216,24 +388,26 @@ class Framer(RecordFramer):
     HEADER_SIZE = HEADER_SIZE
     SYNC = _SYNC
     SYNC_KEEP = 7
-    NAME = "DCE/RPC PDU"
     PEEK = HEADER_SIZE  # the PTYPE decides (frame): a fragment is collected from its header on
+    HEADER_LOST = HEADER_LOST
+    TOO_LARGE = TOO_LARGE
 
-    def frame(self, out: list[Pdu | str]) -> tuple[int, bool] | None:
+    def frame(self, out: list[Pdu | Remark]) -> tuple[int, bool] | None:
         """C706 12.6.3.1: frag_length in the byte order of packed_drep."""
         buf = self.buf
         if _SYNC.match(buf) is None:
-            out.append("not a DCE/RPC header; resynchronising")
+            out.append(Remark(NOT_A_HEADER, {}))
             return None
         frag_length = _LENGTHS[_byte_order(buf)].unpack_from(buf, 8)[0]
         if frag_length < HEADER_SIZE:
-            out.append(f"DCE/RPC frag_length {frag_length} is shorter than its header")
+            out.append(Remark(FRAG_LENGTH_SHORT, {"length": frag_length}))
             return None
         return frag_length, buf[2] in AUTH_PTYPES
 
 
-class Flow:
-    """One DCE/RPC connection: framers per direction and whether an auth exchange is open."""
+class Flow(FlowDefaults):
+    """One DCE/RPC connection (or named pipe): framers per direction and whether an auth
+    exchange is open."""
 
     __slots__ = ("framers", "pending")
 
@@ -244,17 +418,17 @@ class Flow:
     def framer(self, direction: int) -> Framer:
         return self.framers[direction]
 
-    def parse(self, direction: int, pdu: bytes) -> list[Message]:
+    def parse(self, direction: int, pdu: Pdu) -> list[Message[Any] | Notice]:
         """The auth verifier of one BIND / ALTER_CONTEXT / AUTH3 / their responses."""
-        message = parse(pdu)
+        message = parse(pdu.data)
         if message is None:
             return []
-        context = message.context
-        if context["is_response"]:
-            message.outcome = self.pending or context["ptype"] == BIND_NAK
+        facts = message.facts
+        if facts.is_response:
+            message.outcome = self.pending or facts.ptype == BIND_NAK
             self.pending = False
         elif message.blob_length:
-            self.pending = context["ptype"] != 16  # AUTH3 has no response PDU
+            self.pending = facts.ptype != AUTH3  # AUTH3 has no response PDU
         return [message] if message.blob_length or message.outcome else []
 
 
@@ -309,7 +483,7 @@ def auth_type_name(auth_type: int) -> str:
     return AUTH_TYPES.get(auth_type, ("", str(auth_type)))[1]
 
 
-def parse(pdu: bytes) -> Message | None:
+def parse(pdu: bytes) -> Message[DcerpcFacts] | None:
     """Header, presentation contexts or results, sec_trailer and auth_value position of one
     auth-carrying PDU (None if too short)."""
     if len(pdu) < HEADER_SIZE:
@@ -329,55 +503,42 @@ def parse(pdu: bytes) -> Message | None:
     )
     call_id = values["call_id"]
     header.summary = f"{name}, call_id {call_id}, frag_length {values['frag_length']}"
-    context: Context = {
-        "ptype": ptype,
-        "ptype_name": name,
-        "is_response": is_response,
-        "call_id": call_id,
-        "frag_length": values["frag_length"],
-        "auth_length": values["auth_length"],
-        "auth_type": None,
-        "auth_type_name": None,
-        "auth_level": None,
-        "auth_level_name": None,
-        "auth_context_id": None,
-        "status": None,
-        "status_name": None,
-    }
+    facts = DcerpcFacts(
+        ptype, name, is_response, call_id, values["frag_length"], values["auth_length"]
+    )
     frag_length = header.children[5]
     if values["frag_length"] != len(pdu):
-        frag_length.note(
-            f"offset 8: expected frag_length {len(pdu)} (the PDU), found {values['frag_length']}"
-        )
+        frag_length.note(FRAG_LENGTH_MISMATCH, expected=len(pdu), found=values["frag_length"])
     extra = ""
     if ptype == BIND_NAK and len(pdu) >= HEADER_SIZE + 2:
         reason = add_fields(root, pdu, HEADER_SIZE, (("provider_reject_reason", "H"),), order)
         code = reason["provider_reject_reason"]
         text = REJECT_REASONS.get(code, "unknown")
         root.children[-1].summary = f"{text} ({code})"
-        context["status"], context["status_name"] = code, text
+        facts.status, facts.status_name = code, text
         extra = f", reject reason {text} ({code})"
     body = len(root.children)
-    blob = _auth_verifier(root, pdu, values["auth_length"], order, context)
+    blob = _auth_verifier(root, pdu, values["auth_length"], order, facts)
     if ptype in BIND_PTYPES or ptype in BIND_ACK_PTYPES:
         end = len(pdu)
         if root.children[-1].name == "sec_trailer":  # the body ends before auth_pad_length
             trailer = root.children[-1]
-            end = max(HEADER_SIZE, trailer.offset - int(trailer.children[2].value or 0))
+            pad = trailer.children[2].value  # auth_pad_length
+            end = max(HEADER_SIZE, trailer.offset - (pad if isinstance(pad, int) else 0))
         fields = Field("body")
         if ptype in BIND_PTYPES:
-            extra += _bind_body(fields, pdu, end, order, context)
+            extra += _bind_body(fields, pdu, end, order, facts)
         else:
-            extra += _bind_ack_body(fields, pdu, end, order, context)
+            extra += _bind_ack_body(fields, pdu, end, order, facts)
         root.children[body:body] = fields.children
-    if context["auth_type"] is not None:
+    if facts.auth_type is not None:
         extra += (
-            f", auth_type {context['auth_type_name']} ({context['auth_type']}), "
-            f"auth_level {context['auth_level_name']} ({context['auth_level']})"
+            f", auth_type {facts.auth_type_name} ({facts.auth_type}), "
+            f"auth_level {facts.auth_level_name} ({facts.auth_level})"
         )
     line = f"MSRPC: {'R' if is_response else 'C'}  {name}: call_id: {call_id}{extra}"
     root.summary = line.split("  ", 1)[1]
-    return Message(root, context, line, *blob)
+    return Message(root, facts, line, *blob)
 
 
 def format_uuid(data: bytes, order: str) -> str:
@@ -410,26 +571,24 @@ def _syntax(
     return text, major, minor
 
 
-def _bind_body(root: Field, pdu: bytes, end: int, order: str, context: Context) -> str:
+def _bind_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts) -> str:
     """C706 12.6.4.3 / 12.6.4.1: max_xmit_frag .. assoc_group_id and the presentation context
-    list; fills the context (first element's interface) and returns text for the one-liner."""
-    head = _fixed(root, "bind", pdu, HEADER_SIZE, end, BIND_HEAD, order, context)
+    list; fills the facts (first element's interface) and returns text for the one-liner."""
+    head = _fixed(root, "bind", pdu, HEADER_SIZE, end, order, facts)
     if head is None:
         return ""
     at = head
     if end - at < 4:
-        root.note(f"offset {at}: p_context_elem cut short")
+        root.note(CONTEXT_LIST_CUT, offset=at)
         return ""
     contexts = root.add("p_context_elem", None, "", at, 4)
     count = add_fields(contexts, pdu, at, CONTEXT_LIST_HEAD, order)["n_context_elem"]
-    context["num_ctx_items"] = count
+    facts.num_ctx_items = count
     at += 4
     names: list[str] = []
     for index in range(count):
         if end - at < 4 + SYNTAX_SIZE:
-            contexts.note(
-                f"offset {at}: expected {count} p_cont_elem_t, found {index} (element cut short)"
-            )
+            contexts.note(CONTEXT_ELEMENT_CUT, offset=at, count=count, found=index)
             break
         element = contexts.add(f"p_cont_elem[{index}]", None, "", at, 0)
         values = add_fields(element, pdu, at, CONTEXT_ELEMENT_HEAD, order)
@@ -438,7 +597,7 @@ def _bind_body(root: Field, pdu: bytes, end: int, order: str, context: Context) 
         transfers = values["n_transfer_syn"]
         for number in range(transfers):
             if end - at < SYNTAX_SIZE:
-                element.note(f"offset {at}: expected {transfers} transfer_syntaxes, found {number}")
+                element.note(TRANSFER_SYNTAXES_CUT, offset=at, count=transfers, found=number)
                 break
             _syntax(element, f"transfer_syntaxes[{number}]", pdu, at, order, TRANSFER_SYNTAXES)
             at += SYNTAX_SIZE
@@ -446,56 +605,50 @@ def _bind_body(root: Field, pdu: bytes, end: int, order: str, context: Context) 
         name = interface_name(text)
         element.summary = f"p_cont_id {values['p_cont_id']}: {name} v{major}.{minor}"
         if index == 0:
-            context.update(
-                {
-                    "context_id": values["p_cont_id"],
-                    "interface": name,
-                    "interface_uuid": text,
-                    "interface_version": f"{major}.{minor}",
-                }
-            )
+            facts.context_id, facts.interface = values["p_cont_id"], name
+            facts.interface_uuid, facts.interface_version = text, f"{major}.{minor}"
         names.append(f"{name} v{major}.{minor}")
     contexts.length = at - contexts.offset
     contexts.summary = ", ".join(dict.fromkeys(names))
     return f", {contexts.summary}" if names else ""
 
 
-def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, context: Context) -> str:
+def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts) -> str:
     """C706 12.6.4.4 / 12.6.4.2: max_xmit_frag .. assoc_group_id, sec_addr (the server's port or
-    pipe), and the result list; fills the context (first result) and returns one-liner text."""
-    at = _fixed(root, "bind_ack", pdu, HEADER_SIZE, end, BIND_HEAD, order, context)
+    pipe), and the result list; fills the facts (first result) and returns one-liner text."""
+    at = _fixed(root, "bind_ack", pdu, HEADER_SIZE, end, order, facts)
     if at is None:
         return ""
     if end - at < 2:
-        root.note(f"offset {at}: sec_addr cut short")
+        root.note(SEC_ADDR_CUT, offset=at)
         return ""
     length = Struct(order + "H").unpack_from(pdu, at)[0]
     address = root.add("sec_addr", None, "", at, 2 + length)
     address.add("length", length, "", at, 2)
     if length > end - at - 2:
-        address.note(f"offset {at}: expected sec_addr length <= {end - at - 2}, found {length}")
+        address.note(SEC_ADDR_LENGTH, offset=at, limit=end - at - 2, found=length)
         address.length = 2
         return ""
     port = pdu[at + 2 : at + 2 + length].split(b"\x00", 1)[0].decode("ascii", "backslashreplace")
     address.add("port_spec", port, "", at + 2, length)
     address.summary = port
-    context["sec_addr"] = port
+    facts.sec_addr = port
     at += 2 + length
     padded = (at + 3) & ~3  # C706 12.6.4.4: pad2 restores 4-octet alignment
     if padded > at:
         root.add("pad2", pdu[at:padded], "", at, min(padded, end) - at)
     at = padded
     if end - at < 4:
-        root.note(f"offset {at}: p_result_list cut short")
+        root.note(RESULT_LIST_CUT, offset=at)
         return ""
     results = root.add("p_result_list", None, "", at, 4)
     count = add_fields(results, pdu, at, RESULT_LIST_HEAD, order)["n_results"]
-    context["num_results"] = count
+    facts.num_results = count
     at += 4
     texts: list[str] = []
     for index in range(count):
         if end - at < 4 + SYNTAX_SIZE:
-            results.note(f"offset {at}: expected {count} p_result_t, found {index} (cut short)")
+            results.note(RESULT_CUT, offset=at, count=count, found=index)
             break
         item = results.add(f"p_results[{index}]", None, "", at, 4 + SYNTAX_SIZE)
         values = add_fields(item, pdu, at, RESULT_HEAD, order)
@@ -512,7 +665,7 @@ def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, context: Conte
         item.summary = result_name
         texts.append(result_name)
         if index == 0:
-            context["ack_result"], context["ack_result_name"] = result, result_name
+            facts.ack_result, facts.ack_result_name = result, result_name
         at += 4 + SYNTAX_SIZE
     results.length = at - results.offset
     results.summary = ", ".join(texts)
@@ -520,22 +673,18 @@ def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, context: Conte
 
 
 def _fixed(
-    root: Field,
-    name: str,
-    pdu: bytes,
-    at: int,
-    end: int,
-    layout: tuple[tuple[str, str], ...],
-    order: str,
-    context: Context,
+    root: Field, name: str, pdu: bytes, at: int, end: int, order: str, facts: DcerpcFacts
 ) -> int | None:
-    """The fixed fields after the common header, into ``root`` and the context; the offset after
-    them, None (with a note) when the PDU ends first."""
-    size = layout_size(layout)
+    """The fixed fields of a BIND / BIND_ACK after the common header (max_xmit_frag,
+    max_recv_frag, assoc_group_id), into ``root`` and the facts; the offset after them, None
+    (with a note) when the PDU ends first."""
+    size = layout_size(BIND_HEAD)
     if end - at < size:
-        root.note(f"offset {at}: expected {size} bytes of the {name} PDU body, found {end - at}")
+        root.note(BODY_CUT, offset=at, size=size, name=name, found=end - at)
         return None
-    context.update(add_fields(root, pdu, at, layout, order))
+    values = add_fields(root, pdu, at, BIND_HEAD, order)
+    facts.max_xmit_frag, facts.max_recv_frag = values["max_xmit_frag"], values["max_recv_frag"]
+    facts.assoc_group_id = values["assoc_group_id"]
     return at + size
 
 
@@ -544,7 +693,7 @@ _NAMES = {text: name for text, (name, _) in INTERFACES.items()}
 
 
 def _auth_verifier(
-    root: Field, pdu: bytes, auth_length: int, order: str, context: Context
+    root: Field, pdu: bytes, auth_length: int, order: str, facts: DcerpcFacts
 ) -> tuple[int, int]:
     """[MS-RPCE] 2.2.2.11 sec_trailer and auth_value -> blob position (0, 0 if none or non-GSS)."""
     if not auth_length:
@@ -552,8 +701,7 @@ def _auth_verifier(
     start = len(pdu) - auth_length - SEC_TRAILER_SIZE
     if start < HEADER_SIZE:
         root.children[0].children[6].note(
-            f"offset 10: expected auth_length <= {max(0, len(pdu) - HEADER_SIZE - 8)}, "
-            f"found {auth_length}"
+            AUTH_LENGTH_TOO_LARGE, limit=max(0, len(pdu) - HEADER_SIZE - 8), found=auth_length
         )
         return 0, 0
     trailer = root.add("sec_trailer", None, "", start, SEC_TRAILER_SIZE)
@@ -564,18 +712,48 @@ def _auth_verifier(
     level_name = AUTH_LEVELS.get(level, "unknown")
     trailer.children[1].summary = f"RPC_C_AUTHN_LEVEL_{level_name} ({level})"
     trailer.summary = f"auth_type {short} ({auth_type}), auth_level {level_name} ({level})"
-    context.update(
-        {
-            "auth_type": auth_type,
-            "auth_type_name": short,
-            "auth_level": level,
-            "auth_level_name": level_name,
-            "auth_context_id": values["auth_context_id"],
-        }
-    )
+    facts.auth_type, facts.auth_type_name = auth_type, short
+    facts.auth_level, facts.auth_level_name = level, level_name
+    facts.auth_context_id = values["auth_context_id"]
     value_at = start + SEC_TRAILER_SIZE
     token = root.add("auth_value", None, f"{auth_length} bytes", value_at, auth_length)
     if auth_type not in GSS_AUTH_TYPES:
-        token.note(f"auth_type {spec_name} ({auth_type}) carries no GSS token; not decoded", "info")
+        token.note(AUTH_TYPE_NOT_GSS, name=spec_name, auth_type=auth_type)
         return 0, 0
     return value_at, auth_length
+
+
+def _final(facts: DcerpcFacts, token: TokenState) -> bool:
+    """MS-RPCE 3.3.1.5.2: AUTH3 is the client's last leg (no answer follows); BIND_NAK ends; a
+    BIND_ACK / ALTER_CONTEXT_RESP ends when its token asks for no more.  Raw Kerberos
+    (RPC_C_AUTHN_GSS_KERBEROS) is DCE style: the client answers the server's AP-REP with an
+    AP-REP of its own (MS-KILE 3.4.5.1), so an AP-REP from the server is not the end."""
+    if facts.ptype in (AUTH3, BIND_NAK):
+        return True
+    if not facts.is_response:
+        return False
+    if facts.auth_type == RPC_C_AUTHN_GSS_KERBEROS and token.ap_rep:
+        return False
+    return asks_no_more(token)
+
+
+def _association(facts: DcerpcFacts) -> Hashable:
+    """A bind is a logon of its own per association: over TCP the connection, over SMB the
+    named pipe ([MS-RPCE] 3.3.1.5.2), apart from the SMB session setup and other pipes."""
+    return facts.file_id
+
+
+def _flow(conn: Connection, budget: Budget) -> Flow:
+    return Flow()
+
+
+#: DCE/RPC over TCP on the endpoint mapper's port or wherever a v5 header starts; over SMB
+#: named pipes its messages come through the SMB carrier.
+CARRIER = Carrier(
+    "dcerpc",
+    looks_like,
+    _flow,
+    ConversationRules(_final, lambda status: status == STATUS_SUCCESS, connection=_association),
+    first_bytes=frozenset({0x05}),
+    ports=frozenset({EPMAPPER_PORT}),
+)

@@ -14,12 +14,28 @@ start of the message head.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import re
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from negodissect.carriers import Context, Message
+from negodissect import notes
+from negodissect.carriers.base import (
+    Budget,
+    Carrier,
+    ConversationRules,
+    Facts,
+    FlowDefaults,
+    Message,
+    Notice,
+    TokenState,
+    asks_no_more,
+)
 from negodissect.field import Field
-from negodissect.transport.nbss import Pdu, StreamFramer
+from negodissect.transport.framing import Pdu, Remark, StreamFramer
+from negodissect.transport.tcp import Connection
 
 #: Largest message head (start line + header fields) followed; larger ones lose sync.
 MAX_HEAD = 64 * 1024
@@ -59,6 +75,38 @@ _CREDENTIALS = re.compile(
     re.IGNORECASE,
 )
 
+HEAD_LOST = notes.kind(
+    "http.head.lost", "warning", "HTTP message head lost in a capture gap; resynchronising"
+)
+HEAD_TOO_LONG = notes.kind(
+    "http.head.too_long",
+    "warning",
+    "HTTP message head longer than {limit} bytes; resynchronising",
+)
+CHUNK_SIZE_MALFORMED = notes.kind(
+    "http.chunk_size.malformed", "warning", "malformed HTTP chunk size; resynchronising"
+)
+TOKEN_NOT_BASE64 = notes.kind(
+    "http.token.not_base64", "error", "offset {offset}: expected base64 (RFC 4648 4), {error}"
+)
+
+
+@dataclass(slots=True)
+class HttpFacts(Facts):
+    """The start line, Host and authentication header of an HTTP message that carries (or
+    answers) a token (RFC 7230 3.1, RFC 7235 4.1-4.4)."""
+
+    carrier: ClassVar[str] = "http"
+    is_response: bool
+    method: str | None = None
+    uri: str | None = None
+    host: str | None = None
+    version: str | None = None
+    status: int | None = None  # the status code (RFC 7231 6)
+    status_name: str | None = None  # its reason phrase
+    header: str | None = None  # the authentication header that carries the token
+    scheme: str | None = None  # its scheme; without a token, every wanted scheme offered
+
 
 def looks_like(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
     """Whether the first data of a connection is an HTTP/1.x request or status line."""
@@ -82,14 +130,14 @@ class Framer(StreamFramer):
         self.hunting = True  # looking for a start line
         self.scanned = 0  # bytes of the buffer searched for a head end already (no rescans)
 
-    def gap(self, size: int) -> list[Pdu | str]:
+    def gap(self, size: int) -> list[Pdu | Remark]:
         """``size`` bytes lost: fine inside a body being skipped, else resynchronise."""
         if size <= self.skip:
             self.skip -= size
             return []
         lost_head = not self.hunting and not self.skip
         self.reset()
-        return ["HTTP message head lost in a capture gap; resynchronising"] if lost_head else []
+        return [Remark(HEAD_LOST, {})] if lost_head else []
 
     def reset(self) -> None:
         self.skip = 0
@@ -98,11 +146,11 @@ class Framer(StreamFramer):
         self.scanned = 0
         self.hunting = True
 
-    def finish(self) -> list[Pdu | str]:
+    def finish(self) -> list[Pdu | Remark]:
         """End of the stream: an unfinished head is dropped."""
         return []
 
-    def _parse(self, out: list[Pdu | str]) -> None:
+    def _parse(self, out: list[Pdu | Remark]) -> None:
         buf = self.buf
         while buf and not self.skip:
             if self.hunting:
@@ -120,7 +168,7 @@ class Framer(StreamFramer):
             end = _HEAD_END.search(buf, max(0, self.scanned - 3), MAX_HEAD)
             if end is None:
                 if len(buf) >= MAX_HEAD:
-                    out.append(f"HTTP message head longer than {MAX_HEAD} bytes; resynchronising")
+                    out.append(Remark(HEAD_TOO_LONG, {"limit": MAX_HEAD}))
                     del buf[:1]
                     self.hunting = True
                     continue
@@ -131,7 +179,7 @@ class Framer(StreamFramer):
             del buf[: end.end()]
             self._head(head, out)
 
-    def _head(self, head: bytes, out: list[Pdu | str]) -> None:
+    def _head(self, head: bytes, out: list[Pdu | Remark]) -> None:
         """Hand on a head that matters and set up skipping its body (RFC 7230 3.3.3)."""
         lower = head.lower()
         flow = self.flow
@@ -170,13 +218,13 @@ class Framer(StreamFramer):
         elif length is not None:
             self._drop(int(length.group(1)))
 
-    def _chunk(self, out: list[Pdu | str]) -> bool:
+    def _chunk(self, out: list[Pdu | Remark]) -> bool:
         """Skip one chunk (RFC 7230 4.1); False when more bytes are needed."""
         buf = self.buf
         line = _HEX.match(buf)
         if line is None:
             if b"\n" in buf[:MAX_CHUNK_LINE] or len(buf) >= MAX_CHUNK_LINE:
-                out.append("malformed HTTP chunk size; resynchronising")
+                out.append(Remark(CHUNK_SIZE_MALFORMED, {}))
                 self.chunked = False
                 self.hunting = True
                 del buf[:1]
@@ -195,7 +243,7 @@ class Framer(StreamFramer):
         return True
 
 
-class Flow:
+class Flow(FlowDefaults):
     """One HTTP connection: framers per direction, requests awaiting responses, exchange state."""
 
     __slots__ = ("answered", "framers", "requests")
@@ -210,26 +258,27 @@ class Flow:
     def framer(self, direction: int) -> Framer:
         return self.framers[direction]
 
-    def parse(self, direction: int, pdu: bytes) -> list[Message]:
+    def parse(self, direction: int, pdu: Pdu) -> list[Message[Any] | Notice]:
         """One Message per token-bearing header; without one, a challenge (401 / 407) or the
         final answer to a request that carried credentials is still an outcome."""
-        messages = parse(pdu)
-        if not pdu.startswith(b"HTTP/"):
+        head = pdu.data
+        messages = parse(head)
+        if not head.startswith(b"HTTP/"):
             return [message for message in messages if message.blob_length]
         asked = self.answered.popleft() if self.answered else False
         if not messages:
             return []
-        outcome = asked or messages[0].context["status"] in CHALLENGES
-        with_blob = [message for message in messages if message.blob_length]
+        outcome = asked or messages[0].facts.status in CHALLENGES
+        with_blob: list[Message[Any] | Notice] = [m for m in messages if m.blob_length]
         if with_blob:
             return with_blob
         if outcome:
             messages[0].outcome = True
-            return messages[:1]
+            return [messages[0]]
         return []
 
 
-def parse(head: bytes) -> list[Message]:
+def parse(head: bytes) -> list[Message[HttpFacts]]:
     """The start line, Host and authentication headers of one head, one Message per token.
 
     A head without tokens gives one Message without a blob (the caller decides whether it is an
@@ -242,50 +291,27 @@ def parse(head: bytes) -> list[Message]:
     first, first_at = lines[0]
     request = _REQUEST_LINE.fullmatch(first)
     status = _STATUS_LINE.fullmatch(first)
-    if request is None and status is None:
-        return []
-    context: Context = {
-        "is_response": status is not None,
-        "method": None,
-        "uri": None,
-        "host": None,
-        "version": None,
-        "status": None,
-        "status_name": None,
-        "header": None,
-        "scheme": None,
-    }
     if request is not None:
         start = root.add("RequestLine", _ascii(first), "", first_at, len(first))
-        parts = ("Method", "RequestURI", "HTTPVersion")
-        match = request
-    else:
+        parts, match = ("Method", "RequestURI", "HTTPVersion"), request
+        method, uri, version = (_ascii(request.group(index)) for index in (1, 2, 3))
+        facts = HttpFacts(False, method, uri, version=version)
+        text = f"{method} {uri} {version}"
+    elif status is not None:
         start = root.add("StatusLine", _ascii(first), "", first_at, len(first))
-        parts = ("HTTPVersion", "StatusCode", "ReasonPhrase")
-        match = status  # type: ignore[assignment]
-    for index, name in enumerate(parts, 1):
+        parts, match = ("HTTPVersion", "StatusCode", "ReasonPhrase"), status
+        code, reason = int(status.group(2)), _ascii(status.group(3) or b"")
+        facts = HttpFacts(True, version=_ascii(status.group(1)), status=code, status_name=reason)
+        text = f"{code} {reason}".rstrip()
+    else:
+        return []
+    for index, part in enumerate(parts, 1):
         if match.group(index) is not None:
             value = _ascii(match.group(index))
-            start.add(name, value, "", first_at + match.start(index), len(match.group(index)))
-    if request is not None:
-        context["method"], context["uri"], context["version"] = (
-            _ascii(request.group(1)),
-            _ascii(request.group(2)),
-            _ascii(request.group(3)),
-        )
-        text = f"{context['method']} {context['uri']} {context['version']}"
-    else:
-        code = int(status.group(2))  # type: ignore[union-attr]
-        reason = _ascii(status.group(3) or b"")  # type: ignore[union-attr]
-        context["version"], context["status"], context["status_name"] = (
-            _ascii(status.group(1)),  # type: ignore[union-attr]
-            code,
-            reason,
-        )
-        text = f"{code} {reason}".rstrip()
+            start.add(part, value, "", first_at + match.start(index), len(match.group(index)))
     start.summary = text
     direction = "R" if status is not None else "C"
-    found: list[tuple[Field, int, int, bytes]] = []
+    found: list[_Token] = []
     offered: list[tuple[str, str]] = []  # (header, scheme) of every wanted scheme seen
     for line, line_at in lines[1 : MAX_FIELDS + 1]:
         colon = line.find(b":")
@@ -293,27 +319,36 @@ def parse(head: bytes) -> list[Message]:
             continue
         name = line[:colon].strip().lower()
         if name == b"host":
-            host = _ascii(line[colon + 1 :].strip())
-            context["host"] = host
-            root.add("Host", host, "", line_at, len(line))
+            facts.host = _ascii(line[colon + 1 :].strip())
+            root.add("Host", facts.host, "", line_at, len(line))
         elif name in AUTH_HEADERS:
             _auth_header(root, line, line_at, colon, found, offered)
-    messages: list[Message] = []
-    for header, token_at, token_length, blob in found:
-        item = dict(context)
-        item["header"] = header.name
-        item["scheme"] = header.children[0].value  # type: ignore[assignment]
-        line_text = f"HTTP: {direction}  {text}, {header.name}: {item['scheme']}"
-        messages.append(Message(root, item, line_text, token_at, token_length, blob))
+    messages: list[Message[HttpFacts]] = []
+    for token in found:
+        item = dataclasses.replace(facts, header=token.header, scheme=token.scheme)
+        line_text = f"HTTP: {direction}  {text}, {token.header}: {token.scheme}"
+        messages.append(Message(root, item, line_text, token.at, token.length, token.blob))
     if not messages:
         line_text = f"HTTP: {direction}  {text}"
         if offered:
-            context["header"] = offered[0][0]
-            context["scheme"] = ", ".join(scheme for _, scheme in offered)
-            line_text += f", {context['header']}: {context['scheme']}"
-        messages.append(Message(root, context, line_text))
+            facts.header = offered[0][0]
+            facts.scheme = ", ".join(scheme for _, scheme in offered)
+            line_text += f", {facts.header}: {facts.scheme}"
+        messages.append(Message(root, facts, line_text))
     root.summary = messages[0].line.split("  ", 1)[1]
     return messages
+
+
+@dataclass(slots=True)
+class _Token:
+    """A token found in an authentication header: the header's name and scheme, where the
+    token's text sits and the blob it decodes to."""
+
+    header: str
+    scheme: str
+    at: int
+    length: int
+    blob: bytes
 
 
 def _auth_header(
@@ -321,7 +356,7 @@ def _auth_header(
     line: bytes,
     line_at: int,
     colon: int,
-    found: list[tuple[Field, int, int, bytes]],
+    found: list[_Token],
     offered: list[tuple[str, str]],
 ) -> None:
     """RFC 7235 4.1-4.4: the Negotiate / NTLM / Kerberos challenges or credentials of a header."""
@@ -347,14 +382,15 @@ def _auth_header(
             len(token),
         )
         if problem:
-            node.note(f"offset {node.offset}: {problem}")
+            node.note(TOKEN_NOT_BASE64, offset=node.offset, error=problem)
         field.summary = f"{scheme} {len(blob)} bytes"
         if blob:
-            found.append((field, node.offset, node.length, blob))
+            found.append(_Token(name, scheme, node.offset, node.length, blob))
 
 
 def _base64(token: bytes) -> tuple[bytes, str]:
-    """RFC 4648 4 decoding; bad characters are dropped and missing padding added, with a note."""
+    """RFC 4648 4 decoding; bad characters are dropped and missing padding added, with the
+    decoder's complaint."""
     try:
         return binascii.a2b_base64(token, strict_mode=True), ""
     except binascii.Error as error:
@@ -362,10 +398,10 @@ def _base64(token: bytes) -> tuple[bytes, str]:
         if len(cleaned) % 4 == 1:  # a lone last character holds no whole byte
             cleaned = cleaned[:-1]
         cleaned += b"=" * (-len(cleaned) % 4)
-        return binascii.a2b_base64(cleaned), f"expected base64 (RFC 4648 4), {error}"
+        return binascii.a2b_base64(cleaned), str(error)
 
 
-def _lines(head: bytes):
+def _lines(head: bytes) -> Iterator[tuple[bytes, int]]:
     """(line, offset) for each line of a head, without line ends, up to the empty line."""
     position = 0
     while position < len(head):
@@ -380,3 +416,24 @@ def _lines(head: bytes):
 
 def _ascii(value: bytes) -> str:
     return value.decode("ascii", "backslashreplace")
+
+
+def _final(facts: HttpFacts, token: TokenState) -> bool:
+    """RFC 4559 / MS-NTHT: a 401/407 carrying a token continues; any other answer ends."""
+    if not facts.is_response:
+        return False
+    return facts.status not in CHALLENGES or asks_no_more(token)
+
+
+def _flow(conn: Connection, budget: Budget) -> Flow:
+    return Flow()
+
+
+#: HTTP/1.x on any port, told by its start line (upper-case letters: a method or "HTTP/").
+CARRIER = Carrier(
+    "http",
+    looks_like,
+    _flow,
+    ConversationRules(_final, lambda status: 200 <= status < 400),
+    first_bytes=frozenset(range(0x41, 0x5B)),
+)

@@ -16,13 +16,29 @@ counted from the start of the LDAPMessage.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pyasn1.type import namedtype, tag, univ
 
-from negodissect.carriers import Context, Message
-from negodissect.field import Field
+from negodissect import notes
+from negodissect.carriers.base import (
+    STATUS_SUCCESS,
+    Budget,
+    Carrier,
+    ConversationRules,
+    FactGroup,
+    Facts,
+    FlowDefaults,
+    Message,
+    Notice,
+    TokenState,
+    asks_no_more,
+)
+from negodissect.field import Field, Value
 from negodissect.gss.ber import Walker, content_of
-from negodissect.transport.nbss import Pdu, RecordFramer
+from negodissect.transport.framing import Pdu, RecordFramer, Remark
+from negodissect.transport.tcp import Connection
 
 #: RFC 4511 4.1.9 resultCode values.
 RESULT_CODES = {
@@ -87,6 +103,62 @@ PLAIN = "PLAIN"
 _SCRAM_USER = re.compile(rb"[nyp][^,]*,(?:a=[^,]*)?,(?:m=[^,]*,)?n=([^,]*)")
 #: RFC 2831 2.1.2 digest-response: username="..." (a quoted-string).
 _DIGEST_USER = re.compile(rb'(?:^|,)\s*username\s*=\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+#: RFC 4511 4.1.9 saslBindInProgress: the bind continues.
+SASL_BIND_IN_PROGRESS = 14
+
+HEADER_LOST = notes.kind(
+    "ldap.header.lost",
+    "warning",
+    "LDAP message header was lost in a capture gap; that message is skipped",
+)
+TOO_LARGE = notes.kind(
+    "ldap.record.too_large", "warning", "LDAP message of {size} bytes is too large; skipped"
+)
+LENGTH_UNUSABLE = notes.kind(
+    "ldap.length.unusable",
+    "warning",
+    "LDAPMessage with an unusable BER length; resynchronising",
+)
+NOT_A_MESSAGE = notes.kind(
+    "ldap.message.expected",
+    "warning",
+    "expected an LDAPMessage (0x30), found 0x{found:02X}; resynchronising",
+)
+PLAIN_MALFORMED = notes.kind(
+    "ldap.plain.malformed",
+    "warning",
+    "offset {offset}: PLAIN message is not [authzid] NUL authcid NUL passwd (RFC 4616 2)",
+)
+
+
+@dataclass(slots=True)
+class BindRequestFacts(FactGroup):
+    """RFC 4511 4.2: what a bindRequest names."""
+
+    name: str
+    version: Value
+    authentication: str | None  # the AuthenticationChoice: simple, sasl, sicily...
+    mechanism: str | None  # the SASL mechanism
+
+
+@dataclass(slots=True)
+class LdapFacts(Facts):
+    """An LDAP bindRequest or bindResponse (RFC 4511 4.2, 4.2.2)."""
+
+    carrier: ClassVar[str] = "ldap"
+    OPTIONAL = frozenset(
+        {"request", "diagnostic_message", "sasl_mechanism", "cleartext_password", "sasl_user"}
+    )
+    message_id: int
+    is_response: bool
+    operation: str  # "bindRequest" | "bindResponse"
+    request: BindRequestFacts | None = None
+    status: int | None = None  # the resultCode
+    status_name: str | None = None
+    diagnostic_message: str | None = None
+    sasl_mechanism: str | None = None
+    cleartext_password: bool | None = None
+    sasl_user: str | None = None
 
 
 def _implicit(spec, tag_class: int, constructed: bool, number: int):
@@ -226,16 +298,17 @@ class Framer(RecordFramer):
     HEADER_SIZE = 6
     SYNC = _SYNC
     SYNC_KEEP = 8
-    NAME = "LDAP message"
+    HEADER_LOST = HEADER_LOST
+    TOO_LARGE = TOO_LARGE
 
-    def frame(self, out: list[Pdu | str]) -> tuple[int, bool] | None:
+    def frame(self, out: list[Pdu | Remark]) -> tuple[int, bool] | None:
         """X.690 8.1.3 definite length of the SEQUENCE, or a SASL buffer's 4-octet length."""
         buf = self.buf
         first = buf[0]
         if first == SEQUENCE:
             count = buf[1] & 0x7F if buf[1] & 0x80 else 0
             if count > MAX_LENGTH_OCTETS or buf[1] == 0x80:
-                out.append("LDAPMessage with an unusable BER length; resynchronising")
+                out.append(Remark(LENGTH_UNUSABLE, {}))
                 return None
             length = int.from_bytes(buf[2 : 2 + count], "big") if count else buf[1]
             return 2 + count + length, True
@@ -243,11 +316,11 @@ class Framer(RecordFramer):
             return 4 + int.from_bytes(buf[:4], "big"), False
         if first in TLS_RECORD_TYPES and buf[1] == 3:
             return FOREVER, False
-        out.append(f"expected an LDAPMessage (0x30), found 0x{first:02X}; resynchronising")
+        out.append(Remark(NOT_A_MESSAGE, {"found": first}))
         return None
 
 
-class Flow:
+class Flow(FlowDefaults):
     """One LDAP connection: framers per direction and the auth choice of each pending bind."""
 
     __slots__ = ("binds", "framers")
@@ -263,45 +336,46 @@ class Flow:
     def framer(self, direction: int) -> Framer:
         return self.framers[direction]
 
-    def parse(self, direction: int, pdu: bytes) -> list[Message]:
+    def parse(self, direction: int, pdu: Pdu) -> list[Message[Any] | Notice]:
         """One bindRequest / bindResponse; a response to a simple bind is not an outcome, and
         the serverSaslCreds of a mechanism that is not GSS are no blob."""
-        message = parse(pdu)
+        message = parse(pdu.data)
         if message is None:
             return []
-        context = message.context
-        message_id = int(context["message_id"] or 0)
-        if context["is_response"]:
-            choice, other = self.binds.pop(message_id, ("", None))
+        facts = message.facts
+        if facts.is_response:
+            choice, other = self.binds.pop(facts.message_id, ("", None))
             message.outcome = choice != "simple"
             if other is not None:
-                _not_a_token(message, other, message.header.find("serverSaslCreds"))
+                _not_a_token(message, facts, other, message.header.find("serverSaslCreds"))
         elif len(self.binds) < self.MAX_PENDING:
-            mechanism = context.get("sasl_mechanism")
-            other = None if mechanism is None else str(mechanism)
-            self.binds[message_id] = (str(context["authentication"]), other)
+            asked = facts.request.authentication if facts.request is not None else None
+            self.binds[facts.message_id] = (str(asked), facts.sasl_mechanism)
         return [message] if message.blob_length or message.outcome else []
 
 
-def parse(pdu: bytes) -> Message | None:
+def parse(pdu: bytes) -> Message[LdapFacts] | None:
     """The LDAPMessage envelope of a bind, and where its token sits (None if not a bind)."""
     root = Walker(pdu).walk(LDAP_MESSAGE, "LDAPMessage", 0, len(pdu))
     message_id = root.find("messageID")
     request = root.find("bindRequest")
     response = root.find("bindResponse")
-    if message_id is None or not isinstance(message_id.value, int) or (request or response) is None:
+    if message_id is None or not isinstance(message_id.value, int):
         return None
     number = message_id.value
-    context: Context = {"message_id": number, "is_response": response is not None}
     if request is not None:
-        blob, text = _bind_request(request, context)
+        facts = LdapFacts(number, False, "bindRequest")
+        blob, text = _bind_request(request, facts)
         line = f"LDAP: C  bindRequest({number}) {text}"
-    else:
-        blob, text = _bind_response(response, context)  # type: ignore[arg-type]
+    elif response is not None:
+        facts = LdapFacts(number, True, "bindResponse")
+        blob, text = _bind_response(response, facts)
         line = f"LDAP: R  bindResponse({number}) {text}"
+    else:
+        return None
     root.summary = line.split("  ", 1)[1]
     # A bind of a SASL mechanism that is not GSS carries no blob but belongs to the logon.
-    return Message(root, context, line, *blob, outcome="sasl_mechanism" in context)
+    return Message(root, facts, line, *blob, outcome=facts.sasl_mechanism is not None)
 
 
 def _text(node: Field | None) -> str:
@@ -309,21 +383,16 @@ def _text(node: Field | None) -> str:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else ""
 
 
-def _bind_request(request: Field, context: Context) -> tuple[tuple[int, int], str]:
+def _bind_request(request: Field, facts: LdapFacts) -> tuple[tuple[int, int], str]:
     """RFC 4511 4.2: name, authentication choice, SASL mechanism; blob = credentials."""
     name = _text(request.find("name"))
     version = request.find("version")
     choice = next((node for node in request.children if node.name in AUTH_CHOICES), None)
-    context.update(
-        {
-            "operation": "bindRequest",
-            "name": name,
-            "version": version.value if version is not None else None,  # type: ignore[dict-item]
-            "authentication": choice.name if choice is not None else None,
-            "mechanism": None,
-            "status": None,
-            "status_name": None,
-        }
+    facts.request = BindRequestFacts(
+        name,
+        version.value if version is not None else None,
+        choice.name if choice is not None else None,
+        None,
     )
     text = f'"{name}"'
     blob = (0, 0)
@@ -334,13 +403,13 @@ def _bind_request(request: Field, context: Context) -> tuple[tuple[int, int], st
     if choice.name == "sasl":
         mechanism_node = choice.find("mechanism")
         mechanism = _text(mechanism_node)
-        context["mechanism"] = mechanism
+        facts.request.mechanism = mechanism
         choice.summary = f"SASL {mechanism}"
         if mechanism_node is not None:
             mechanism_node.summary = mechanism
         credentials = choice.find("credentials")
         if mechanism.upper() not in GSS_MECHANISMS:
-            _other_sasl(credentials, mechanism, context)
+            _other_sasl(credentials, mechanism, facts)
         elif credentials is not None:
             blob = _octets(credentials)
         return blob, f"{text}, SASL {mechanism}"
@@ -348,21 +417,15 @@ def _bind_request(request: Field, context: Context) -> tuple[tuple[int, int], st
     return _octets(choice), f"{text}, {choice.name}"
 
 
-def _bind_response(response: Field, context: Context) -> tuple[tuple[int, int], str]:
+def _bind_response(response: Field, facts: LdapFacts) -> tuple[tuple[int, int], str]:
     """RFC 4511 4.2.2: resultCode; blob = serverSaslCreds, or an NTLM challenge in matchedDN."""
     code_node = response.find("resultCode")
     code = code_node.value if code_node is not None and isinstance(code_node.value, int) else None
     name = RESULT_CODES.get(code, "unknown") if code is not None else "missing"
     if code_node is not None:
         code_node.summary = f"{name} ({code})"
-    context.update(
-        {
-            "operation": "bindResponse",
-            "status": code,
-            "status_name": name,
-            "diagnostic_message": _text(response.find("diagnosticMessage")),
-        }
-    )
+    facts.status, facts.status_name = code, name
+    facts.diagnostic_message = _text(response.find("diagnosticMessage"))
     creds = response.find("serverSaslCreds")
     matched = response.find("matchedDN")
     blob = (0, 0)
@@ -378,17 +441,17 @@ def _bind_response(response: Field, context: Context) -> tuple[tuple[int, int], 
     return blob, f"{name} ({code})"
 
 
-def _other_sasl(credentials: Field | None, mechanism: str, context: Context) -> None:
+def _other_sasl(credentials: Field | None, mechanism: str, facts: LdapFacts) -> None:
     """A SASL mechanism that is not GSS (RFC 4422): its data is no token.  The user it names is
     kept (PLAIN RFC 4616 2, SCRAM RFC 5802 5.1, DIGEST-MD5 RFC 2831 2.1.2); a PLAIN password is
     only measured, never kept."""
-    context["sasl_mechanism"] = mechanism
+    facts.sasl_mechanism = mechanism
     if credentials is None:
         return
     offset, raw = content_of(credentials)
     name = mechanism.upper()
     if name == PLAIN:
-        _plain(credentials, offset, raw, context)
+        _plain(credentials, offset, raw, facts)
         return
     credentials.summary = f"SASL {mechanism} data, {len(raw)} bytes (not a GSS token)"
     found = None
@@ -404,19 +467,18 @@ def _other_sasl(credentials: Field | None, mechanism: str, context: Context) -> 
             user = user.replace(b"=2C", b",").replace(b"=3D", b"=")  # saslname (RFC 5802 7)
         text = user.decode("utf-8", "backslashreplace")
         credentials.add("username", text, "", offset + found.start(1), len(found.group(1)))
-        context["sasl_user"] = text
+        facts.sasl_user = text
 
 
-def _plain(node: Field, offset: int, raw: bytes, context: Context) -> None:
+def _plain(node: Field, offset: int, raw: bytes, facts: LdapFacts) -> None:
     """RFC 4616 2: ``[authzid] NUL authcid NUL passwd``.  The bytes are dropped from the tree (they
     hold the password); authzid and authcid are shown, the password by its length only."""
     node.value = None
     parts = raw.split(b"\0", 2)
-    context["cleartext_password"] = bool(parts[-1]) if len(parts) == 3 else bool(raw)
+    facts.cleartext_password = bool(parts[-1]) if len(parts) == 3 else bool(raw)
     if len(parts) != 3:
         node.summary = f"PLAIN message, {len(raw)} bytes (not shown: it holds a password)"
-        node.note(f"offset {offset}: PLAIN message is not [authzid] NUL authcid NUL passwd "
-                  "(RFC 4616 2)", "warning")  # fmt: skip
+        node.note(PLAIN_MALFORMED, offset=offset)
         return
     position = offset
     for name, part in zip(("authzid", "authcid"), parts, strict=False):
@@ -424,14 +486,16 @@ def _plain(node: Field, offset: int, raw: bytes, context: Context) -> None:
         position += len(part) + 1
     password = len(parts[2])
     node.add("passwd", None, f"{password} bytes, sent in clear (not shown)", position, password)
-    context["sasl_user"] = parts[1].decode("utf-8", "backslashreplace")
+    facts.sasl_user = parts[1].decode("utf-8", "backslashreplace")
     node.summary = f"PLAIN: a password sent in clear ({password} bytes, not shown)"
 
 
-def _not_a_token(message: Message, mechanism: str, creds: Field | None) -> None:
+def _not_a_token(
+    message: Message[LdapFacts], facts: LdapFacts, mechanism: str, creds: Field | None
+) -> None:
     """The server's answer in a bind of a SASL mechanism that is not GSS: no blob."""
     message.blob_offset = message.blob_length = 0
-    message.context["sasl_mechanism"] = mechanism
+    facts.sasl_mechanism = mechanism
     if creds is not None:
         size = len(content_of(creds)[1])
         creds.summary = f"SASL {mechanism} data, {size} bytes (not a GSS token)"
@@ -441,3 +505,24 @@ def _octets(node: Field) -> tuple[int, int]:
     """Where an OCTET STRING's content sits (0, 0 when empty)."""
     offset, value = content_of(node)
     return (offset, len(value)) if value else (0, 0)
+
+
+def _final(facts: LdapFacts, token: TokenState) -> bool:
+    """RFC 4513 5.2.1.2: saslBindInProgress (14) continues; sicily (MS-ADTS 5.1.1.1.3) sends
+    its CHALLENGE with success, so the token decides too."""
+    return facts.is_response and facts.status != SASL_BIND_IN_PROGRESS and asks_no_more(token)
+
+
+def _flow(conn: Connection, budget: Budget) -> Flow:
+    return Flow()
+
+
+#: LDAP on its ports (389, the global catalog 3268) or wherever an LDAPMessage starts.
+CARRIER = Carrier(
+    "ldap",
+    looks_like,
+    _flow,
+    ConversationRules(_final, lambda status: status == STATUS_SUCCESS),
+    first_bytes=frozenset({SEQUENCE}),
+    ports=frozenset({389, 3268}),
+)

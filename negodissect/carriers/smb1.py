@@ -5,7 +5,7 @@ SMB_COM_NEGOTIATE (0x72): the request's dialect list (a multi-protocol negotiate
 and the extended-security response ([MS-SMB] 2.2.4.5.2.1: ServerGUID then SecurityBlob).
 SMB_COM_SESSION_SETUP_ANDX (0x73) with extended security ([MS-SMB] 2.2.4.6.1 request, WordCount
 12; 2.2.4.6.2 response, WordCount 4): SecurityBlobLength bytes at the start of Bytes.  Only the
-first command of an AndX chain can be SESSION_SETUP_ANDX; the next one is named in the context.
+first command of an AndX chain can be SESSION_SETUP_ANDX; the next one is named in the facts.
 
 Named pipes ([MS-RPCE] 2.1.1.2 ncacn_np, :class:`PipeState`, [MS-CIFS] sections in the code):
 TREE_CONNECT_ANDX to the "IPC" service, NT_CREATE_ANDX (name, then FID), SMB_COM_TRANSACTION
@@ -16,18 +16,14 @@ requests), WRITE_ANDX and READ_ANDX on a pipe's FID, CLOSE.  The AndX chain is f
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from struct import Struct
+from typing import ClassVar
 
-from negodissect.carriers import (
-    Context,
-    Message,
-    PipeIo,
-    add_fields,
-    flag_summary,
-    layout_size,
-    one_liner,
-)
-from negodissect.carriers.dcerpc import Pipes, pipe_name
+from negodissect import notes
+from negodissect.carriers import add_fields, flag_summary, layout_size, one_liner
+from negodissect.carriers.base import Facts, Message, PipeIo
+from negodissect.carriers.dcerpc import PipeFacts, Pipes, SmbMessageFacts, pipe_name
 from negodissect.carriers.smb2 import STATUS_BUFFER_OVERFLOW, format_guid
 from negodissect.field import Field
 from negodissect.ntstatus import status_name
@@ -287,14 +283,71 @@ SESSION_SETUP_RESPONSE = (
     ("SecurityBlobLength", "H"),
 )
 
+PARAMETERS_CUT = notes.kind(
+    "smb1.parameters.truncated",
+    "error",
+    "offset {offset}: expected {size} bytes of parameters, found {found}",
+)
+BYTE_COUNT_WRONG = notes.kind(
+    "smb1.byte_count.too_large",
+    "error",
+    "offset {offset}: expected ByteCount <= {limit}, found {found}",
+)
+SECURITY_BLOB_LENGTH_WRONG = notes.kind(
+    "smb1.security_blob_length.too_large",
+    "error",
+    "offset {offset}: expected SecurityBlobLength <= ByteCount {limit}, found {found}",
+)
 
-def parse(pdu: bytes, pipes: Callable[[], PipeState] | None = None) -> list[Message | PipeIo]:
+
+@dataclass(slots=True)
+class Smb1Facts(Facts):
+    """An SMB1 NEGOTIATE or SESSION_SETUP_ANDX message: its header ([MS-CIFS] 2.2.3.1) and what
+    its words say."""
+
+    carrier: ClassVar[str] = "smb1"
+    OPTIONAL = frozenset(
+        {
+            "dialects",
+            "offers_smb2",
+            "dialect_index",
+            "andx_command",
+            "action",
+            "capabilities",
+            "server_guid",
+        }
+    )
+    command: int
+    command_name: str
+    is_response: bool
+    message_id: int  # MID
+    session_id: int  # UID
+    tree_id: int  # TID
+    process_id: int  # PIDHigh, PIDLow
+    status: int | None  # responses only
+    status_name: str | None  # an NT status's name, None for a DOS error class
+    flags: int
+    flags2: int
+    dialects: str | None = None  # NEGOTIATE request ([MS-CIFS] 2.2.4.52.1)
+    offers_smb2: bool | None = None
+    dialect_index: int | None = None  # NEGOTIATE response
+    andx_command: int | None = None  # SESSION_SETUP_ANDX
+    action: int | None = None
+    capabilities: int | None = None
+    server_guid: str | None = None
+    security_blob_offset: int = 0
+    security_blob_length: int = 0
+
+
+def parse(
+    pdu: bytes, pipes: Callable[[], PipeState] | None = None
+) -> list[Message[Smb1Facts] | PipeIo]:
     """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU (empty list otherwise); with
     ``pipes`` (which gives the connection's named-pipe state), also what its named-pipe
     commands do."""
     if len(pdu) < HEADER_SIZE + 1 or pdu[:4] != PROTOCOL_ID:
         return []
-    out: list[Message | PipeIo] = [_auth_message(pdu)] if pdu[4] in COMMANDS else []
+    out: list[Message[Smb1Facts] | PipeIo] = [_auth_message(pdu)] if pdu[4] in COMMANDS else []
     chained = pdu[4] in ANDX_COMMANDS and len(pdu) > 33 and pdu[32] >= 2 and pdu[33] != 0xFF
     if pipes is not None and (pdu[4] in PIPE_COMMAND_NAMES or chained):
         pipes().operations(pdu, out)
@@ -413,8 +466,8 @@ class PipeState:
                 _remember(self.pending, key, MAX_PENDING, pipe_name(_name(pdu, at, values)))
             return
         if command == SMB_COM_TRANSACTION_SECONDARY:
-            fid = self.pending.get(key)
-            pipe = self.pipes.get(fid) if isinstance(fid, int) else None
+            waited = self.pending.get(key)
+            pipe = self.pipes.get(waited) if isinstance(waited, int) else None
             if pipe is not None:
                 _data(pipe, 0, pdu, command, at, values["DataOffset"], values["DataCount"], out)
             return
@@ -471,8 +524,7 @@ def _remember(table: dict, key: object, limit: int, value: object = None) -> Non
 
 def _forget(evicted: object, out: list, at: int, end: int, command: int) -> None:
     if evicted is not None:
-        note = "more than MAX_PIPES open"
-        out.append(PipeIo(evicted, 0, 0, 0, at, end, command, closed=True, note=note))
+        out.append(PipeIo(evicted, 0, 0, 0, at, end, command, closed=True, forgotten=True))
 
 
 def _data(
@@ -520,15 +572,15 @@ def _pipe_transaction(pdu: bytes, at: int, command: int) -> bool:
     return head.startswith(b"\\PIPE\\")
 
 
-def describe(pdu: bytes, io: PipeIo) -> Message:
-    """The SMB1 message of a :class:`PipeIo` as a header tree and context (for the DCE/RPC PDU
-    its data completes)."""
+def describe(pdu: bytes, io: PipeIo) -> tuple[Field, PipeFacts]:
+    """The SMB1 message of a :class:`PipeIo` as a header tree and pipe facts (for the DCE/RPC
+    PDU its data completes)."""
     command = io.command
     first = pdu[4]
     root = Field("SMB", None, "", 0, len(pdu))
     first_name = COMMANDS.get(first) or PIPE_COMMAND_NAMES.get(first, f"0x{first:02X}")
-    _, values, header_context = _header(root, pdu, first, first_name)
-    is_response = bool(header_context["is_response"])
+    _, values, facts = _header(root, pdu, first, first_name)
+    is_response = facts.is_response
     name = PIPE_COMMAND_NAMES[command]
     body_name, layout, _, _ = PIPE_WORDS[command, is_response]
     body, _, _, _ = _words(root, body_name, pdu, None, io.start)
@@ -538,35 +590,32 @@ def describe(pdu: bytes, io: PipeIo) -> Message:
         body.children[1:1] = words.children
     pipe = io.pipe
     for node in body.children:
+        if not isinstance(node.value, int):
+            continue
         if node.name == "FID":
             node.summary = f"0x{node.value:04X} ({pipe.label})"
         elif node.name == "Subcommand":
-            text = TRANS_WRITES.get(node.value) or TRANS_READS.get(node.value)  # type: ignore[arg-type]
+            text = TRANS_WRITES.get(node.value) or TRANS_READS.get(node.value)
             node.summary = f"{text or 'unknown'} (0x{node.value:04X})"
     moved = "written to" if io.direction == 0 else "read from"
     root.add("Buffer", None, f"{io.length} bytes {moved} {pipe.label}", io.offset, io.length)
     status = values["Status"]
-    line = one_liner(
-        "SMB", is_response, status, header_context["status_name"], f"{name} (0x{command:X})"
-    )  # type: ignore[arg-type]
+    line = one_liner("SMB", is_response, status, facts.status_name, f"{name} (0x{command:X})")
     root.summary = line.split(": ", 1)[1]
-    context: Context = {
-        "smb": "smb1",
-        "smb_command": command,
-        "smb_command_name": name,
-        "smb_message_id": values["MID"],
-        "smb_session_id": values["UID"],
-        "smb_tree_id": values["TID"],
-        "smb_process_id": header_context["process_id"],
-        "smb_status": status if is_response else None,
-        "file_id": pipe.handle,
-        "pipe": pipe.name,
-    }
-    return Message(root, context, line)
+    message = SmbMessageFacts(
+        command,
+        name,
+        values["MID"],
+        values["UID"],
+        values["TID"],
+        facts.process_id,
+        status if is_response else None,
+    )
+    return root, PipeFacts("smb1", message, pipe.handle, pipe.name)
 
 
-def _header(root: Field, pdu: bytes, command: int, name: str) -> tuple[Field, dict, Context]:
-    """[MS-CIFS] 2.2.3.1: the 32-byte header as fields -> (header, values, context)."""
+def _header(root: Field, pdu: bytes, command: int, name: str) -> tuple[Field, dict, Smb1Facts]:
+    """[MS-CIFS] 2.2.3.1: the 32-byte header as fields -> (header, values, facts)."""
     header = root.add("SMBHeader", None, "", 0, HEADER_SIZE)
     header.add("Protocol", pdu[:4], "0xFF 'SMB'", 0, 4)
     values = add_fields(header, pdu, 4, HEADER_HEAD)
@@ -582,46 +631,46 @@ def _header(root: Field, pdu: bytes, command: int, name: str) -> tuple[Field, di
         else f"ErrorClass=0x{status & 0xFF:02X}, ErrorCode=0x{status >> 16:04X}"
     )
     header.children[4].summary = flag_summary(values["Flags2"], FLAGS2)
-    context: Context = {
-        "command": command,
-        "command_name": name,
-        "is_response": is_response,
-        "message_id": values["MID"],
-        "session_id": values["UID"],
-        "tree_id": values["TID"],
-        "process_id": values["PIDHigh"] << 16 | values["PIDLow"],
-        "status": status if is_response else None,
-        "status_name": status_text if is_response else None,
-        "flags": values["Flags"],
-        "flags2": values["Flags2"],
-    }
+    facts = Smb1Facts(
+        command,
+        name,
+        is_response,
+        values["MID"],
+        values["UID"],
+        values["TID"],
+        values["PIDHigh"] << 16 | values["PIDLow"],
+        status if is_response else None,
+        status_text if is_response else None,
+        values["Flags"],
+        values["Flags2"],
+    )
     header.summary = (
         f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
         f"MID={values['MID']}, UID=0x{values['UID']:X}"
     )
-    return header, values, context
+    return header, values, facts
 
 
-def _auth_message(pdu: bytes) -> Message:
+def _auth_message(pdu: bytes) -> Message[Smb1Facts]:
     """The NEGOTIATE or SESSION_SETUP_ANDX message of one SMB1 PDU."""
     command = pdu[4]
     root = Field("SMB", None, "", 0, len(pdu))
-    _, values, context = _header(root, pdu, command, COMMANDS[command])
-    is_response, status, name = context["is_response"], values["Status"], context["status_name"]
+    _, values, facts = _header(root, pdu, command, COMMANDS[command])
+    is_response, status = facts.is_response, values["Status"]
     if command == SMB_COM_NEGOTIATE and not is_response:
-        blob = _negotiate_request(root, pdu, context)
+        blob = _negotiate_request(root, pdu, facts)
         extra = ""
     elif command == SMB_COM_NEGOTIATE:
-        blob, extra = _negotiate_response(root, pdu, context)
+        blob, extra = _negotiate_response(root, pdu, facts)
     else:
-        blob = _session_setup(root, pdu, is_response, context)
+        blob = _session_setup(root, pdu, is_response, facts)
         extra = ""
     line = one_liner(
-        "SMB", bool(is_response), status, name, f"{COMMANDS[command]} (0x{command:X}){extra}"
+        "SMB", is_response, status, facts.status_name, f"{COMMANDS[command]} (0x{command:X}){extra}"
     )
     root.summary = line.split(": ", 1)[1]
-    context["security_blob_offset"], context["security_blob_length"] = blob
-    return Message(root, context, line, *blob)
+    facts.security_blob_offset, facts.security_blob_length = blob
+    return Message(root, facts, line, *blob)
 
 
 def _words(
@@ -642,9 +691,7 @@ def _words(
     body.add("WordCount", word_count, "", at, 1)
     words_end = at + 1 + 2 * word_count
     if words_end + 2 > len(pdu):
-        body.note(
-            f"offset {at}: expected {2 * word_count + 3} bytes of parameters, found {len(pdu) - at}"
-        )
+        body.note(PARAMETERS_CUT, offset=at, size=2 * word_count + 3, found=len(pdu) - at)
         body.length = len(pdu) - at
         return body, {}, len(pdu), 0
     values: dict[str, int] = {}
@@ -655,14 +702,14 @@ def _words(
     available = len(pdu) - words_end - 2
     if byte_count > available:
         body.children[-1].note(
-            f"offset {words_end}: expected ByteCount <= {available}, found {byte_count}"
+            BYTE_COUNT_WRONG, offset=words_end, limit=available, found=byte_count
         )
         byte_count = available
     body.length = words_end + 2 + byte_count - at
     return body, values, words_end + 2, byte_count
 
 
-def _negotiate_request(root: Field, pdu: bytes, context: Context) -> tuple[int, int]:
+def _negotiate_request(root: Field, pdu: bytes, facts: Smb1Facts) -> tuple[int, int]:
     """[MS-CIFS] 2.2.4.52.1: the dialect strings; notes whether SMB2 is offered."""
     body, _, start, byte_count = _words(root, "NegotiateRequest", pdu, None)
     dialects: list[str] = []
@@ -673,28 +720,28 @@ def _negotiate_request(root: Field, pdu: bytes, context: Context) -> tuple[int, 
         dialects.append(pdu[position + 1 : stop].decode("ascii", "backslashreplace"))
         position = stop + 1
     body.add("Dialects", dialects, "", start, byte_count)
-    context["dialects"] = ", ".join(dialects)
-    context["offers_smb2"] = any(dialect.startswith("SMB 2.") for dialect in dialects)
+    facts.dialects = ", ".join(dialects)
+    facts.offers_smb2 = any(dialect.startswith("SMB 2.") for dialect in dialects)
     return 0, 0
 
 
-def _negotiate_response(root: Field, pdu: bytes, context: Context) -> tuple[tuple[int, int], str]:
+def _negotiate_response(root: Field, pdu: bytes, facts: Smb1Facts) -> tuple[tuple[int, int], str]:
     """[MS-SMB] 2.2.4.5.2.1: extended-security NEGOTIATE response -> (blob position, line text)."""
     body, values, start, byte_count = _words(root, "NegotiateResponse", pdu, NEGOTIATE_RESPONSE)
     if not values:
         return (0, 0), ""
     capabilities = values["Capabilities"]
-    context["dialect_index"] = values["DialectIndex"]
-    context["capabilities"] = capabilities
+    facts.dialect_index = values["DialectIndex"]
+    facts.capabilities = capabilities
     if not capabilities & CAP_EXTENDED_SECURITY or byte_count < GUID_SIZE:
         return (0, 0), ""
     guid = format_guid(pdu[start : start + GUID_SIZE])
     body.add("ServerGUID", pdu[start : start + GUID_SIZE], guid, start, GUID_SIZE)
-    context["server_guid"] = guid
+    facts.server_guid = guid
     return (start + GUID_SIZE, byte_count - GUID_SIZE), f", GUID={guid}"
 
 
-def _session_setup(root: Field, pdu: bytes, is_response: bool, context: Context) -> tuple[int, int]:
+def _session_setup(root: Field, pdu: bytes, is_response: bool, facts: Smb1Facts) -> tuple[int, int]:
     """[MS-SMB] 2.2.4.6.1 / 2.2.4.6.2: extended-security SESSION_SETUP_ANDX -> blob position."""
     name, layout = (
         ("SessionSetupAndXResponse", SESSION_SETUP_RESPONSE)
@@ -704,18 +751,17 @@ def _session_setup(root: Field, pdu: bytes, is_response: bool, context: Context)
     body, values, start, byte_count = _words(root, name, pdu, layout)
     if not values:
         return 0, 0
-    context["andx_command"] = values["AndXCommand"]
+    facts.andx_command = values["AndXCommand"]
     if is_response:
-        context["action"] = values["Action"]
+        facts.action = values["Action"]
     else:
-        context["capabilities"] = values["Capabilities"]
+        facts.capabilities = values["Capabilities"]
     length = values["SecurityBlobLength"]
     if length > byte_count:
         field = body.find("SecurityBlobLength")
         if field is not None:
             field.note(
-                f"offset {field.offset}: expected SecurityBlobLength <= ByteCount {byte_count}, "
-                f"found {length}"
+                SECURITY_BLOB_LENGTH_WRONG, offset=field.offset, limit=byte_count, found=length
             )
         length = byte_count
     return (start, length) if length else (0, 0)

@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from struct import Struct
+from typing import ClassVar
 
-from negodissect.carriers import (
-    Context,
-    Message,
-    PipeIo,
-    add_fields,
-    flag_summary,
-    layout_size,
-    one_liner,
-)
-from negodissect.carriers.dcerpc import Pipes, pipe_name
+from negodissect import notes
+from negodissect.carriers import add_fields, flag_summary, layout_size, one_liner
+from negodissect.carriers.base import FactGroup, Facts, Message, PipeIo
+from negodissect.carriers.dcerpc import PipeFacts, Pipes, SmbMessageFacts, pipe_name
 from negodissect.field import Field
 from negodissect.ntstatus import status_name
 
@@ -129,6 +125,80 @@ DIALECTS = {
 }
 #: Statuses with which a response still has its normal body (2.2.2: others carry ERROR).
 BODY_STATUSES = frozenset({0x00000000, 0xC0000016})
+
+STRUCTURE_SIZE_WRONG = notes.kind(
+    "smb2.structure_size.wrong",
+    "error",
+    "offset {offset}: expected StructureSize 64, found {found}",
+)
+BODY_CUT = notes.kind(
+    "smb2.body.truncated",
+    "error",
+    "offset {offset}: expected {size} bytes of {name}, found {found}",
+)
+NEGOTIATE_RESPONSE_CUT = notes.kind(
+    "smb2.negotiate_response.truncated", "error", "offset {offset}: NEGOTIATE response cut short"
+)
+SECURITY_BUFFER_OFFSET_WRONG = notes.kind(
+    "smb2.security_buffer.offset",
+    "error",
+    "offset {offset}: expected SecurityBufferOffset >= {limit}, found {found}",
+)
+SECURITY_BUFFER_LENGTH_WRONG = notes.kind(
+    "smb2.security_buffer.length",
+    "error",
+    "offset {offset}: expected SecurityBufferLength <= {limit}, found {found}",
+)
+
+
+@dataclass(slots=True)
+class NegotiateFacts(FactGroup):
+    """2.2.4 NEGOTIATE response: the dialect and what the server announces."""
+
+    dialect: int
+    dialect_name: str | None
+    server_guid: str
+    security_mode: int
+    capabilities: int
+
+
+@dataclass(slots=True)
+class SessionSetupRequestFacts(FactGroup):
+    """2.2.5 SESSION_SETUP request (None where the body is cut short)."""
+
+    previous_session_id: int | None
+    security_mode: int | None
+    capabilities: int | None
+
+
+@dataclass(slots=True)
+class Smb2Facts(Facts):
+    """An SMB2 NEGOTIATE or SESSION_SETUP message: its header (2.2.1) and what its body says."""
+
+    carrier: ClassVar[str] = "smb2"
+    OPTIONAL = frozenset({"negotiate", "session_setup", "session_flags", "upgraded_from_smb1"})
+    command: int
+    command_name: str
+    is_response: bool
+    message_id: int
+    session_id: int
+    status: int | None  # responses only
+    status_name: str | None
+    flags: int
+    signed: bool
+    compound_index: int  # place in a compound chain (3.2.4.1.4)
+    next_command: int
+    tree_id: int | None  # None in an async header
+    async_id: int | None
+    negotiate: NegotiateFacts | None = None
+    session_setup: SessionSetupRequestFacts | None = None
+    session_flags: int | None = None  # SESSION_SETUP response (2.2.6)
+    security_buffer_offset: int = 0
+    security_buffer_length: int = 0
+    #: A NEGOTIATE response to an SMB1 multi-protocol NEGOTIATE (3.3.5.3.1), on NEGOTIATE
+    #: responses only (the SMB carrier follows the connection).
+    upgraded_from_smb1: bool | None = None
+
 
 _HEADER_WORDS = Struct("<HHIHHII")  # StructureSize..NextCommand, after ProtocolId
 _HEADER_TAIL = Struct("<QQQ")  # MessageId, AsyncId | Reserved+TreeId, SessionId
@@ -318,11 +388,13 @@ def format_guid(data: bytes) -> str:
     return "{" + str(uuid.UUID(bytes_le=data)).upper() + "}"
 
 
-def parse(pdu: bytes, pipes: Callable[[], PipeState] | None = None) -> list[Message | PipeIo]:
+def parse(
+    pdu: bytes, pipes: Callable[[], PipeState] | None = None
+) -> list[Message[Smb2Facts] | PipeIo]:
     """Every NEGOTIATE and SESSION_SETUP message of one SMB2 PDU, following compound chains;
     with ``pipes`` (which gives the connection's named-pipe state), also what its named-pipe
     messages do."""
-    messages: list[Message | PipeIo] = []
+    messages: list[Message[Smb2Facts] | PipeIo] = []
     offset = 0
     file_id: bytes | None = None  # of the previous operation in the chain (3.2.4.1.4)
     for index in range(MAX_COMPOUND):
@@ -418,8 +490,8 @@ class PipeState:
             if (session_id, middle >> 32) not in self.trees:
                 return None
             start = offset + values["NameOffset"]
-            name = pdu[start : min(start + values["NameLength"], end)]
-            name = pipe_name(name.decode("utf-16-le", "replace"))
+            raw = pdu[start : min(start + values["NameLength"], end)]
+            name = pipe_name(raw.decode("utf-16-le", "replace"))
             _remember(self.pending, message_id, MAX_PENDING, name)
             return None
         file_id = values["FileId"]
@@ -460,9 +532,7 @@ def _remember(table: dict, key: object, limit: int, value: object = None) -> Non
 
 def _forget(evicted: object, out: list, offset: int, end: int) -> None:
     if evicted is not None:
-        out.append(
-            PipeIo(evicted, 0, 0, 0, offset, end, closed=True, note="more than MAX_PIPES open")
-        )
+        out.append(PipeIo(evicted, 0, 0, 0, offset, end, closed=True, forgotten=True))
 
 
 def _data(
@@ -484,9 +554,9 @@ def _data(
     out.append(PipeIo(pipe, direction, start, min(length, end - start), offset, end))
 
 
-def describe(pdu: bytes, io: PipeIo) -> Message:
-    """The SMB2 message of a :class:`PipeIo` as a header tree and context (for the DCE/RPC PDU
-    its data completes)."""
+def describe(pdu: bytes, io: PipeIo) -> tuple[Field, PipeFacts]:
+    """The SMB2 message of a :class:`PipeIo` as a header tree and pipe facts (for the DCE/RPC
+    PDU its data completes)."""
     offset, end = io.start, io.end
     _, _, status, command, _, flags, _ = _HEADER_WORDS.unpack_from(pdu, offset + 4)
     message_id, middle, session_id = _HEADER_TAIL.unpack_from(pdu, offset + 24)
@@ -499,8 +569,8 @@ def describe(pdu: bytes, io: PipeIo) -> Message:
     body = _body(root, body_name, pdu, offset + HEADER_SIZE, end, layout)
     pipe = io.pipe
     for node in body.children:
-        if node.name == "FileId":
-            node.summary = f"{format_guid(node.value)} ({pipe.label})"  # type: ignore[arg-type]
+        if node.name == "FileId" and isinstance(node.value, bytes):
+            node.summary = f"{format_guid(node.value)} ({pipe.label})"
         elif node.name == "CtlCode" and node.value == FSCTL_PIPE_TRANSCEIVE:
             node.summary = f"FSCTL_PIPE_TRANSCEIVE (0x{FSCTL_PIPE_TRANSCEIVE:08X})"
     moved = "written to" if io.direction == 0 else "read from"
@@ -514,42 +584,40 @@ def describe(pdu: bytes, io: PipeIo) -> Message:
         f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
         f"MessageId=0x{message_id:X}, SessionId=0x{session_id:X}"
     )
-    context: Context = {
-        "smb": "smb2",
-        "smb_command": command,
-        "smb_command_name": name,
-        "smb_message_id": message_id,
-        "smb_session_id": session_id,
-        "smb_tree_id": None if is_async else middle >> 32,
-        "smb_status": status if is_response else None,
-        "file_id": pipe.handle,
-        "pipe": pipe.name,
-    }
-    return Message(root, context, line)
+    message = SmbMessageFacts(
+        command,
+        name,
+        message_id,
+        session_id,
+        None if is_async else middle >> 32,
+        None,
+        status if is_response else None,
+    )
+    return root, PipeFacts("smb2", message, pipe.handle, pipe.name)
 
 
-def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:
+def _message(pdu: bytes, offset: int, end: int, index: int) -> Message[Smb2Facts]:
     """One SMB2 message at ``offset`` (up to ``end``) with its header and body fields."""
     _, _, status, command, _, flags, next_command = _HEADER_WORDS.unpack_from(pdu, offset + 4)
     message_id, middle, session_id = _HEADER_TAIL.unpack_from(pdu, offset + 24)
     is_response = bool(flags & FLAGS_SERVER_TO_REDIR)
     is_async = bool(flags & FLAGS_ASYNC_COMMAND)
     name = COMMANDS[command]
-    context: Context = {
-        "command": command,
-        "command_name": name,
-        "is_response": is_response,
-        "message_id": message_id,
-        "session_id": session_id,
-        "status": status if is_response else None,
-        "status_name": status_name(status) if is_response else None,
-        "flags": flags,
-        "signed": bool(flags & 0x8),
-        "compound_index": index,
-        "next_command": next_command,
-        "tree_id": None if is_async else middle >> 32,
-        "async_id": middle if is_async else None,
-    }
+    facts = Smb2Facts(
+        command,
+        name,
+        is_response,
+        message_id,
+        session_id,
+        status if is_response else None,
+        status_name(status) if is_response else None,
+        flags,
+        bool(flags & 0x8),
+        index,
+        next_command,
+        None if is_async else middle >> 32,
+        middle if is_async else None,
+    )
     root = Field("SMB2", None, "", offset, end - offset)
     header = _header(root, pdu, offset, is_response, is_async)
     extra = ""
@@ -557,7 +625,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:
     if is_response and status not in BODY_STATUSES:
         body = _body(root, "ErrorResponse", pdu, offset + HEADER_SIZE, end, ERROR_RESPONSE)
     elif command == NEGOTIATE and is_response:
-        body, blob, extra = _negotiate_response(root, pdu, offset, end, context)
+        body, blob, extra = _negotiate_response(root, pdu, offset, end, facts)
     elif command == NEGOTIATE:
         body = _body(root, "NegotiateRequest", pdu, offset + HEADER_SIZE, end, NEGOTIATE_REQUEST)
     elif is_response:
@@ -565,23 +633,19 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:
             root, "SessionSetupResponse", pdu, offset + HEADER_SIZE, end, SESSION_SETUP_RESPONSE
         )
         flags_field = body.find("SessionFlags")
-        if flags_field is not None:
-            session_flags = int(flags_field.value)  # type: ignore[arg-type]
+        if flags_field is not None and isinstance(flags_field.value, int):
+            session_flags = flags_field.value
             flags_field.summary = flag_summary(session_flags, SESSION_FLAGS)
-            context["session_flags"] = session_flags
+            facts.session_flags = session_flags
             extra = f", SessionFlags=0x{session_flags:X}"
         blob = _security_buffer(body, offset, end)
     else:
         body = _body(
             root, "SessionSetupRequest", pdu, offset + HEADER_SIZE, end, SESSION_SETUP_REQUEST
         )
-        for field_name, key in (
-            ("PreviousSessionId", "previous_session_id"),
-            ("SecurityMode", "security_mode"),
-            ("Capabilities", "capabilities"),
-        ):
-            found = body.find(field_name)
-            context[key] = None if found is None else found.value  # type: ignore[assignment]
+        facts.session_setup = SessionSetupRequestFacts(
+            *(_int(body, name) for name in ("PreviousSessionId", "SecurityMode", "Capabilities"))
+        )
         blob = _security_buffer(body, offset, end)
     line = one_liner(
         "SMB2", is_response, status, status_name(status), f"{name} (0x{command:X}){extra}"
@@ -591,8 +655,14 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message:
         f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
         f"MessageId=0x{message_id:X}, SessionId=0x{session_id:X}"
     )
-    context["security_buffer_offset"], context["security_buffer_length"] = blob
-    return Message(root, context, line, blob[0] + offset if blob[1] else 0, blob[1])
+    facts.security_buffer_offset, facts.security_buffer_length = blob
+    return Message(root, facts, line, blob[0] + offset if blob[1] else 0, blob[1])
+
+
+def _int(body: Field, name: str) -> int | None:
+    """The value of the integer field ``name`` of a fixed-layout body (None when cut short)."""
+    found = body.find(name)
+    return found.value if found is not None and isinstance(found.value, int) else None
 
 
 def _header(root: Field, pdu: bytes, offset: int, is_response: bool, is_async: bool) -> Field:
@@ -612,15 +682,17 @@ def _header(root: Field, pdu: bytes, offset: int, is_response: bool, is_async: b
         position += layout_size(layout)
     header.add("Signature", pdu[position : position + 16], "", position, 16)
     for node in header.children:
+        value = node.value
+        if not isinstance(value, int):
+            continue
         if node.name == "Status":
-            code = int(node.value)  # type: ignore[arg-type]
-            node.summary = f"{status_name(code) or 'unknown'} (0x{code:08X})"
+            node.summary = f"{status_name(value) or 'unknown'} (0x{value:08X})"
         elif node.name == "Command":
-            node.summary = f"{COMMANDS[int(node.value)]} (0x{node.value:X})"  # type: ignore[arg-type]
+            node.summary = f"{COMMANDS[value]} (0x{value:X})"
         elif node.name == "Flags":
-            node.summary = flag_summary(int(node.value), FLAGS)  # type: ignore[arg-type]
-        elif node.name == "StructureSize" and node.value != HEADER_SIZE:
-            node.note(f"offset {node.offset}: expected StructureSize 64, found {node.value}")
+            node.summary = flag_summary(value, FLAGS)
+        elif node.name == "StructureSize" and value != HEADER_SIZE:
+            node.note(STRUCTURE_SIZE_WRONG, offset=node.offset, found=value)
     return header
 
 
@@ -634,8 +706,11 @@ def _body(
     for item in layout:
         if layout_size((*fitting, item)) > available:
             body.note(
-                f"offset {offset}: expected {layout_size(layout)} bytes of {name}, "
-                f"found {max(available, 0)}"
+                BODY_CUT,
+                offset=offset,
+                size=layout_size(layout),
+                name=name,
+                found=max(available, 0),
             )
             break
         fitting.append(item)
@@ -645,7 +720,7 @@ def _body(
 
 
 def _negotiate_response(
-    root: Field, pdu: bytes, offset: int, end: int, context: Context
+    root: Field, pdu: bytes, offset: int, end: int, facts: Smb2Facts
 ) -> tuple[Field, tuple[int, int], str]:
     """2.2.4 NEGOTIATE response: dialect, server GUID, security buffer."""
     start = offset + HEADER_SIZE
@@ -654,28 +729,21 @@ def _negotiate_response(
     guid_at = start + head_size
     if end - guid_at < GUID_SIZE + layout_size(NEGOTIATE_RESPONSE_TAIL):
         if not body.notes:
-            body.note(f"offset {guid_at}: NEGOTIATE response cut short")
+            body.note(NEGOTIATE_RESPONSE_CUT, offset=guid_at)
         return body, (0, 0), ""
     guid = format_guid(pdu[guid_at : guid_at + GUID_SIZE])
     body.add("ServerGuid", pdu[guid_at : guid_at + GUID_SIZE], guid, guid_at, GUID_SIZE)
     add_fields(body, pdu, guid_at + GUID_SIZE, NEGOTIATE_RESPONSE_TAIL)
     body.length = head_size + GUID_SIZE + layout_size(NEGOTIATE_RESPONSE_TAIL)
-    values = {node.name: node.value for node in body.children}
-    dialect = int(values["DialectRevision"])  # type: ignore[arg-type]
+    values = {node.name: node.value for node in body.children if isinstance(node.value, int)}
+    dialect, mode = values["DialectRevision"], values["SecurityMode"]
+    capabilities = values["Capabilities"]
     body.children[2].summary = f"{DIALECTS.get(dialect, 'unknown')} (0x{dialect:04X})"
-    body.children[1].summary = flag_summary(int(values["SecurityMode"]), SECURITY_MODE)  # type: ignore[arg-type]
-    capabilities = body.find("Capabilities")
-    if capabilities is not None:
-        capabilities.summary = flag_summary(int(values["Capabilities"]), CAPABILITIES)  # type: ignore[arg-type]
-    context.update(
-        {
-            "dialect": dialect,
-            "dialect_name": DIALECTS.get(dialect),
-            "server_guid": guid,
-            "security_mode": values["SecurityMode"],
-            "capabilities": values["Capabilities"],
-        }
-    )  # type: ignore[arg-type]
+    body.children[1].summary = flag_summary(mode, SECURITY_MODE)
+    capabilities_field = body.find("Capabilities")
+    if capabilities_field is not None:
+        capabilities_field.summary = flag_summary(capabilities, CAPABILITIES)
+    facts.negotiate = NegotiateFacts(dialect, DIALECTS.get(dialect), guid, mode, capabilities)
     return body, _security_buffer(body, offset, end), f", GUID={guid}"
 
 
@@ -685,22 +753,25 @@ def _security_buffer(body: Field, offset: int, end: int) -> tuple[int, int]:
     field_length = body.find("SecurityBufferLength")
     if field_offset is None or field_length is None:
         return 0, 0
-    buffer_offset = int(field_offset.value)  # type: ignore[arg-type]
-    length = int(field_length.value)  # type: ignore[arg-type]
-    if not length:
+    buffer_offset, length = field_offset.value, field_length.value
+    if not isinstance(buffer_offset, int) or not isinstance(length, int) or not length:
         return 0, 0
     fixed_end = body.end - offset
     if buffer_offset < fixed_end:
         field_offset.note(
-            f"offset {field_offset.offset}: expected SecurityBufferOffset >= "
-            f"{fixed_end}, found {buffer_offset}"
+            SECURITY_BUFFER_OFFSET_WRONG,
+            offset=field_offset.offset,
+            limit=fixed_end,
+            found=buffer_offset,
         )
         return 0, 0
     available = end - offset - buffer_offset
     if length > available:
         field_length.note(
-            f"offset {field_length.offset}: expected SecurityBufferLength <= "
-            f"{max(available, 0)}, found {length}"
+            SECURITY_BUFFER_LENGTH_WRONG,
+            offset=field_length.offset,
+            limit=max(available, 0),
+            found=length,
         )
         length = max(available, 0)
     return buffer_offset, length

@@ -12,7 +12,11 @@ import base64
 import binascii
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from negodissect import notes
+from negodissect.notes import NoteKind
 
 #: Most bytes read from standard input (a blob is kilobytes; this bounds memory on hostile input).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -53,18 +57,40 @@ class StdinBlob:
     )
 
 
+EMPTY = notes.kind("stdin.empty", "error", "standard input is empty")
+TOO_MANY_BLOCKS = notes.kind(
+    "stdin.blocks.too_many",
+    "error",
+    "line {line}: more than {limit} blobs and blocks; the rest is not read",
+)
+TOKEN_NOT_BASE64 = notes.kind(
+    "stdin.token.not_base64", "error", "line {line}: the {scheme} token is not valid base64"
+)
+BLOCK_UNREADABLE = notes.kind(
+    "stdin.block.unreadable",
+    "error",
+    "line {line}: neither hex, a hex dump, base64 nor an Authorization/WWW-Authenticate header "
+    "line: {text!r}",
+)
+
+
 @dataclass(slots=True)
 class StdinProblem:
-    """A block of input that holds no blob, and why."""
+    """A block of input that holds no blob, and why: a note kind and its values."""
 
     line: int
-    message: str
+    kind: NoteKind
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return self.kind.text(**self.values)
 
 
 def parse(raw: bytes) -> tuple[list[StdinBlob], list[StdinProblem]]:
     """Split standard input into blobs; what cannot be read is reported, never raised."""
     if not raw.strip():
-        return [], [StdinProblem(0, "standard input is empty")]
+        return [], [StdinProblem(0, EMPTY)]
     text = _as_text(raw)
     if text is None:
         return [StdinBlob(1, 0, raw, "raw")], []
@@ -80,8 +106,8 @@ def parse(raw: bytes) -> tuple[list[StdinBlob], list[StdinProblem]]:
             blobs.append(StdinBlob(len(blobs) + 1, line, data, encoding))
         if room == 0 or len(found) > room:  # the limit is reached: say where reading stopped
             where = found[room][0] if len(found) > room else start
-            message = f"line {where}: more than {MAX_BLOCKS} blobs and blocks; the rest is not read"
-            problems.append(StdinProblem(where, message))
+            values = {"line": where, "limit": MAX_BLOCKS}
+            problems.append(StdinProblem(where, TOO_MANY_BLOCKS, values))
             break
     return blobs, problems
 
@@ -119,9 +145,8 @@ def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] |
         for number, match in matched:
             data = _base64(match["token"])
             if data is None:
-                return StdinProblem(
-                    number, f"line {number}: the {match['scheme']} token is not valid base64"
-                )
+                values = {"line": number, "scheme": match["scheme"]}
+                return StdinProblem(number, TOKEN_NOT_BASE64, values)
             label = f"{match['header']}: {match['scheme']}" if match["header"] else match["scheme"]
             found.append((number, data, label))
         return found
@@ -135,11 +160,7 @@ def _parse_block(start: int, lines: list[str]) -> list[tuple[int, bytes, str]] |
     data = None if _HEX_PREFIXES.search(joined) else _base64("".join(joined.split()))
     if data is not None and len(data) >= MIN_BASE64_BYTES:
         return [(start, data, "base64")]
-    return StdinProblem(
-        start,
-        f"line {start}: neither hex, a hex dump, base64 nor an "
-        f"Authorization/WWW-Authenticate header line: {joined[:40]!r}",
-    )
+    return StdinProblem(start, BLOCK_UNREADABLE, {"line": start, "text": joined[:40]})
 
 
 def _hex_dump(lines: list[str]) -> bytes | None:

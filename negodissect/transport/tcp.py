@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from struct import Struct
+from typing import Any
+
+from negodissect import notes
 
 FIN = 0x01
 SYN = 0x02
@@ -46,21 +49,38 @@ CLOSED_LINGER = 60.0
 # Event kinds returned by :meth:`Reassembler.feed` and :meth:`Reassembler.finish`.
 DATA = 0  # (DATA, connection, direction, bytes)
 GAP = 1  # (GAP, connection, direction, byte count)
-NOTE = 2  # (NOTE, connection, severity, message)
+NOTE = 2  # (NOTE, connection, note kind, values)
 CLOSE = 3  # (CLOSE, connection, None, None)
 
 Event = tuple
 
+#: What the two directions of a connection are called (0: from the first sender).
+DIRECTIONS = ("client to server", "server to client")
+
 #: Ports whose connections are reassembled whatever their first bytes (SMB direct TCP, NetBIOS).
 DEFAULT_PORTS: Mapping[int, object] = {445: True, 139: True}
 
+RETRANSMISSION_DIFFERS = notes.kind(
+    "tcp.retransmission.differs",
+    "warning",
+    "retransmitted bytes differ from the first copy; the first copy was kept",
+)
+
 _MASK = 0xFFFFFFFF
+#: ``Half.next`` before the first segment of its direction (sequence numbers are 32-bit unsigned).
+UNKNOWN = -1
 _PORTS = Struct("!HH")
 
 
 def seq_diff(a: int, b: int) -> int:
     """``a - b`` in 32-bit sequence space, as a signed number (RFC 9293 3.4)."""
     return ((a - b + 0x80000000) & _MASK) - 0x80000000
+
+
+def _first_held(half: Half) -> int:
+    """The sequence number of the held out-of-order segment nearest the next expected byte."""
+    expected = half.next
+    return min(half.ooo, key=lambda seq: seq_diff(seq, expected))
 
 
 def _raw_keys(conn: Connection) -> tuple[bytes, bytes]:
@@ -78,7 +98,7 @@ class Half:
     __slots__ = ("fin", "next", "ooo", "ooo_bytes", "reported_conflict", "tail")
 
     def __init__(self) -> None:
-        self.next: int | None = None  # next expected sequence number
+        self.next = UNKNOWN  # next expected sequence number
         self.fin: int | None = None  # sequence number of the FIN, once seen
         self.ooo: dict[int, tuple[bytes, int]] = {}  # seq -> (payload, bytes cut after it)
         self.ooo_bytes = 0
@@ -113,7 +133,7 @@ class Connection:
         self.client = client  # (address bytes, port) of the first sender: direction 0
         self.server = server
         self.candidate: bool | None = None
-        self.kind: object = None  # what the candidate predicate (or the port) said the flow is
+        self.kind: Any = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
         self.halves: tuple[Half, Half] | None = None
         self.base: list[int | None] = [None, None]  # first sequence number seen per direction
@@ -122,7 +142,7 @@ class Connection:
         self.last_frame = 0
         self.last_time = 0.0
         self.last_tunnel: tuple = ()  # the tunnels the last segment came through (if any)
-        self.state: object = None  # for the layer above (framers)
+        self.state: Any = None  # for the layer above (its framers and parsers)
 
 
 class Reassembler:
@@ -210,12 +230,13 @@ class Reassembler:
                 self._adopt(conn, kind)
             elif conn.tries >= 2:
                 conn.candidate = False
-        if conn.halves is None:
+        halves = conn.halves
+        if halves is None:
             if conn.candidate is False and not conn.quiet and conn.base[1 - direction] is not None:
                 self._hush(conn)
             return events
         out: list[Event] = events if events is not None else []
-        self._segment(conn, direction, seq, ack, flags, data, start, end, cut, out)
+        self._segment(conn, halves, direction, seq, ack, flags, data, start, end, cut, out)
         if conn.closed & 4 or conn.closed & 3 == 3:
             self._finish(conn, out)
         return out or None
@@ -279,7 +300,7 @@ class Reassembler:
             return
         for direction, half in enumerate(conn.halves):
             while half.ooo:
-                first = min(half.ooo, key=lambda s, h=half: seq_diff(s, h.next))
+                first = _first_held(half)
                 self._gap(conn, direction, half, seq_diff(first, half.next), out)
                 self._drain(conn, direction, half, out)
         conn.halves = None
@@ -288,6 +309,7 @@ class Reassembler:
     def _segment(
         self,
         conn: Connection,
+        halves: tuple[Half, Half],
         direction: int,
         seq: int,
         ack: int,
@@ -298,19 +320,19 @@ class Reassembler:
         cut: int,
         out: list[Event],
     ) -> None:
-        half = conn.halves[direction]  # type: ignore[index]
+        half = halves[direction]
         if flags & SYN:
-            if half.next is None:
+            if half.next == UNKNOWN:
                 half.next = (seq + 1) & _MASK
             seq = (seq + 1) & _MASK
         size = end - start + cut
         if flags & FIN:
             half.fin = (seq + size) & _MASK
         if flags & ACK:
-            self._acked(conn, 1 - direction, ack, out)
+            self._acked(conn, 1 - direction, halves[1 - direction], ack, out)
         if not size:
             return
-        if half.next is None:
+        if half.next == UNKNOWN:
             half.next = seq
         offset = seq_diff(seq, half.next)
         if offset > 0:
@@ -341,7 +363,7 @@ class Reassembler:
                 payload = payload[overlap:]
         if payload:
             out.append((DATA, conn, direction, payload))
-            half.next = (half.next + len(payload)) & _MASK  # type: ignore[operator]
+            half.next = (half.next + len(payload)) & _MASK
             half.tail = payload
         if cut:
             self._gap(conn, direction, half, cut, out)
@@ -355,14 +377,7 @@ class Reassembler:
         old = half.tail[len(half.tail) - overlap :][: len(payload)]
         if old != payload[: len(old)]:
             half.reported_conflict = True
-            out.append(
-                (
-                    NOTE,
-                    conn,
-                    "warning",
-                    "retransmitted bytes differ from the first copy; the first copy was kept",
-                )
-            )
+            out.append((NOTE, conn, RETRANSMISSION_DIFFERS, {}))
 
     def _hold(
         self,
@@ -389,7 +404,7 @@ class Reassembler:
             or len(half.ooo) > MAX_OOO_SEGMENTS
             or self.ooo_total > MAX_OOO_TOTAL
         ):
-            first = min(half.ooo, key=lambda s: seq_diff(s, half.next))
+            first = _first_held(half)
             self._gap(conn, direction, half, seq_diff(first, half.next), out)
             self._drain(conn, direction, half, out)
 
@@ -411,13 +426,15 @@ class Reassembler:
         if size <= 0:
             return
         out.append((GAP, conn, direction, size))
-        half.next = (half.next + size) & _MASK  # type: ignore[operator]
+        half.next = (half.next + size) & _MASK
         half.tail = b""
 
-    def _acked(self, conn: Connection, direction: int, ack: int, out: list[Event]) -> None:
-        """The peer acknowledged ``ack``: bytes before it that were never seen are lost for good."""
-        half = conn.halves[direction]  # type: ignore[index]
-        if half.next is None:
+    def _acked(
+        self, conn: Connection, direction: int, half: Half, ack: int, out: list[Event]
+    ) -> None:
+        """The peer acknowledged ``ack`` of ``direction`` (whose state is ``half``): bytes before
+        it that were never seen are lost for good."""
+        if half.next == UNKNOWN:
             return
         limit = ack
         if half.fin is not None and seq_diff(ack, half.fin) > 0:
@@ -426,7 +443,7 @@ class Reassembler:
         if missing <= 0:
             return
         if half.ooo:
-            first = min(half.ooo, key=lambda s: seq_diff(s, half.next))
+            first = _first_held(half)
             missing = min(missing, seq_diff(first, half.next))
         self._gap(conn, direction, half, missing, out)
         self._drain(conn, direction, half, out)

@@ -12,9 +12,10 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
-from negodissect.analysis.decoded import DecodedBlob, decode_capture
+from negodissect.analysis import DecodedBlob
 from negodissect.carriers.smb2 import HEADER_SIZE
 from negodissect.field import Field
+from negodissect.pipeline.capture import decode_capture
 from tests.conftest import der
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,12 @@ import dataclasses
 
 import pytest
 
+from negodissect.analysis import DecodedBlob
 from negodissect.analysis.conversations import Conversation, Grouper, group
-from negodissect.analysis.decoded import DecodedBlob, decode_capture
 from negodissect.gss import framing
+from negodissect.pipeline.capture import decode_capture
 from tests.analysis.derive import CAPTURES, SHARED, blobs
-from tests.carriers.test_stream import tshark_fields
+from tests.pipeline.test_capture import tshark_fields
 
 ALICE = {"kind": "ntlm", "domain": "NEGOTEST", "user": "alice", "workstation": "NEGOSMBD"}
 
@@ -166,8 +167,8 @@ def test_an_interim_status_pending_response_does_not_end_the_conversation() -> N
     """[MS-SMB2] 3.3.4.2: an async interim response (STATUS_PENDING, no buffer) comes first."""
     items = blobs(CAPTURES / "smb2-ntlm-success.pcap")
     final = items[13].blob
-    context = {**final.context, "status": 0x103, "status_name": "STATUS_PENDING"}
-    interim = DecodedBlob(dataclasses.replace(final, data=b"", context=context), items[13].tree)
+    facts = dataclasses.replace(final.facts, status=0x103, status_name="STATUS_PENDING")
+    interim = DecodedBlob(dataclasses.replace(final, data=b"", facts=facts), items[13].tree)
     [conversation] = group([items[9], items[10], items[11], items[12], interim, items[13]])
     assert conversation.final and conversation.outcome == "accept-completed + STATUS_SUCCESS"
     assert len(conversation.messages) == 5 and conversation.rounds == 2
@@ -222,7 +223,7 @@ def test_released_conversations_say_what_whole_ones_say() -> None:
 def test_negotiation_state_is_remembered_for_a_bounded_number_of_streams(monkeypatch) -> None:
     """Ten connections one after the other: remembering only the last stream's negotiation
     (MAX_EXCHANGES = 1) decodes every blob as remembering all of them does."""
-    from negodissect.analysis import decoded
+    from negodissect.pipeline import decode
     from negodissect.render import json as render_json
 
     path = str(CAPTURES / "smb2-ntlm-multi.pcap")
@@ -234,7 +235,7 @@ def test_negotiation_state_is_remembered_for_a_bounded_number_of_streams(monkeyp
         ]
 
     whole = trees()
-    monkeypatch.setattr(decoded, "MAX_EXCHANGES", 1)
+    monkeypatch.setattr(decode, "MAX_EXCHANGES", 1)
     assert trees() == whole and len(whole) > 30
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from negodissect.analysis import findings as checks
 from negodissect.analysis.conversations import group
-from negodissect.analysis.decoded import decode_capture
 from negodissect.analysis.findings import Finding, findings
 from negodissect.gss import framing, negoex, negoex_build
 from negodissect.gss.ntlm import NegotiateFlags, parse_fields
+from negodissect.pipeline.capture import decode_capture
 from tests.analysis.derive import (
     CAPTURES,
     SHARED,

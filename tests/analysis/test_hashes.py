@@ -19,9 +19,9 @@ import pytest
 
 from negodissect.analysis import hashes
 from negodissect.analysis.conversations import group
-from negodissect.analysis.decoded import decode_capture
 from negodissect.analysis.hashes import NETNTLMV1_MODE, NETNTLMV2_MODE, HashLine, hash_lines
 from negodissect.gss.ntlm import parse_fields
+from negodissect.pipeline.capture import decode_capture
 from tests.analysis.derive import (
     CAPTURES,
     SHARED,

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from negodissect import gss
+from negodissect.analysis import DecodedBlob
 from negodissect.analysis.conversations import group
-from negodissect.analysis.decoded import DecodedBlob
 from negodissect.analysis.findings import findings
 from negodissect.analysis.hashes import hash_lines
 from negodissect.render.conversations import conversation_table, findings_table

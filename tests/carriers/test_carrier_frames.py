@@ -19,9 +19,10 @@ import subprocess
 
 import pytest
 
-from negodissect.carriers import AuthBlob, ldap
-from negodissect.carriers.stream import _Pipeline, blobs_from_capture
-from negodissect.sources.capture import Segment
+from negodissect.carriers import ldap
+from negodissect.carriers.base import AuthBlob
+from negodissect.pipeline.capture import Conductor, blobs_from_capture
+from negodissect.sources.frames import Segment
 from tests.carriers.test_dcerpc import bind
 from tests.carriers.test_http import pipelined_client, pipelined_server
 from tests.carriers.test_ldap import bind_response, sasl_bind, spnego_blob
@@ -118,4 +119,4 @@ def test_damaged_reordered_and_lossy_flows_never_raise():
             )
             for frame, (direction, seq, payload) in enumerate(pieces, 1)
         ]  # fmt: skip
-        list(_Pipeline(None, None).run(iter(segments)))
+        list(Conductor(None, None).run(iter(segments)))

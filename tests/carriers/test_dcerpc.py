@@ -12,11 +12,12 @@ import uuid
 import pytest
 
 from negodissect import gss
-from negodissect.carriers import AuthBlob, dcerpc
-from negodissect.carriers.stream import blobs_from_capture
-from negodissect.transport.nbss import Pdu
-from tests.carriers.test_stream import tshark_fields
+from negodissect.carriers import dcerpc
+from negodissect.carriers.base import AuthBlob
+from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.transport.framing import Pdu
 from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.pipeline.test_capture import tshark_fields
 
 #: Real captures with authenticated binds: over TCP (zeek) and over SMB2 / SMB1 named pipes
 #: (zeek's 20-fids and ours, made by rpcclient: captures/README.md).
@@ -65,7 +66,7 @@ def test_header_facts_match_tshark(tshark, path):
             "dcerpc.auth_ctx_id",
         ],
     )
-    found = {b.frame: b.context for b in blobs(path)}
+    found = {b.frame: b.facts.to_dict() for b in blobs(path)}
     assert sorted(found) == [int(row[0]) for row in rows]
     for frame, ptype, call_id, frag, auth_len, auth_type, level, context_id in rows:
         context = found[int(frame)]
@@ -244,7 +245,7 @@ def test_mapi_ntlm_tree():
     assert trailer.find("auth_context_id").value == 689664
     value = header.find("auth_value")
     assert (value.offset, value.length) == (trailer.end, len(found[2].data))
-    assert trailer.end + len(found[2].data) == found[2].context["frag_length"]
+    assert trailer.end + len(found[2].data) == found[2].facts.to_dict()["frag_length"]
     assert not [note for b in found for node in b.header.walk() for note in node.notes]
 
 
@@ -313,8 +314,8 @@ def bind(auth_type: int, token: bytes, ptype: int = 11, big_endian: bool = False
 
 def test_big_endian_drep():
     message = dcerpc.parse(bind(10, b"NTLMSSP\x00\x01\x00\x00\x00", big_endian=True))
-    assert message is not None and message.context["call_id"] == 9
-    assert message.context["auth_context_id"] == 77 and message.blob_length == 12
+    assert message is not None and message.facts.to_dict()["call_id"] == 9
+    assert message.facts.to_dict()["auth_context_id"] == 77 and message.blob_length == 12
     assert "big-endian" in message.header.find("packed_drep").summary
 
 
@@ -335,17 +336,17 @@ def test_auth_length_past_the_pdu_is_noted():
 
 def test_bind_nak_is_an_outcome():
     flow = dcerpc.Flow()
-    assert len(flow.parse(0, bind(10, b"NTLMSSP\x00\x01\x00\x00\x00"))) == 1
+    assert len(flow.parse(0, Pdu(bind(10, b"NTLMSSP\x00\x01\x00\x00\x00"), ()))) == 1
     nak = struct.pack("<BBBBIHHIH", 5, 0, 13, 3, 0x10, 18, 0, 9, 8)
-    (message,) = flow.parse(1, nak)
-    assert message.outcome and message.context["status_name"] == (
+    (message,) = flow.parse(1, Pdu(nak, ()))
+    assert message.outcome and message.facts.to_dict()["status_name"] == (
         "AUTHENTICATION_TYPE_NOT_RECOGNIZED"
     )
     assert message.line == (
         "MSRPC: R  Bind_nak: call_id: 9, reject reason AUTHENTICATION_TYPE_NOT_RECOGNIZED (8)"
     )
     ack_without_auth = struct.pack("<BBBBIHHI", 5, 0, 12, 3, 0x10, 16, 0, 9)
-    assert flow.parse(1, ack_without_auth) == []  # nothing pending any more
+    assert flow.parse(1, Pdu(ack_without_auth, ())) == []  # nothing pending any more
 
 
 def test_truncations_and_random_bytes_never_raise():
@@ -353,7 +354,7 @@ def test_truncations_and_random_bytes_never_raise():
     for pdu in pdus:
         for cut in range(len(pdu) + 1):
             dcerpc.parse(pdu[:cut])
-            dcerpc.Flow().parse(0, pdu[:cut])
+            dcerpc.Flow().parse(0, Pdu(pdu[:cut], ()))
     rng = random.Random(7)
     for _ in range(2000):
         data = bytes([5, 0, rng.choice([11, 12, 13, 14, 15, 16]), 3, 0x10, 0]) + rng.randbytes(

@@ -10,11 +10,13 @@ import random
 import pytest
 
 from negodissect import gss
-from negodissect.carriers import AuthBlob, http
-from negodissect.carriers.stream import blobs_from_capture, classify
-from negodissect.transport.nbss import Pdu
-from tests.carriers.test_stream import tshark_fields
+from negodissect.carriers import http
+from negodissect.carriers.base import AuthBlob
+from negodissect.carriers.registry import REGISTRY
+from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.transport.framing import Pdu, Remark
 from tests.conftest import BLOBS, ROOT
+from tests.pipeline.test_capture import tshark_fields
 
 CAPTURE = ROOT / "captures" / "http-ntlm.pcap"
 NEGOTIATE = bytes.fromhex(next(r["blob"] for r in BLOBS if r["blob"].startswith("60")))
@@ -56,15 +58,21 @@ def test_ntlm_tree_matches_tshark(tshark):
         assert tree.find("UserName").value == user and tree.find("DomainName").value == domain
         assert tree.find("Workstation").value == host
     request = blobs[0]
-    assert request.context["method"] == "GET" and request.context["uri"] == "/a"
-    assert request.context["host"] == "127.0.0.1:8480" and request.dst == "127.0.0.1:8480"
-    assert request.context["header"] == "Authorization" and request.context["scheme"] == "NTLM"
+    assert request.facts.to_dict()["method"] == "GET" and request.facts.to_dict()["uri"] == "/a"
+    assert request.facts.to_dict()["host"] == "127.0.0.1:8480" and request.dst == "127.0.0.1:8480"
+    assert (
+        request.facts.to_dict()["header"] == "Authorization"
+        and request.facts.to_dict()["scheme"] == "NTLM"
+    )
     token = request.header.find("Token")
     assert base64.b64decode(token.value) == request.data
     assert token.offset == request.header.find("AuthScheme").end + 1
-    assert blobs[3].context["status"] == 200 and not blobs[3].data  # the outcome
-    assert blobs[7].context["status"] == 401 and blobs[7].context["status_name"] == "Unauthorized"
-    assert blobs[8].context["scheme"] == "Negotiate, NTLM"
+    assert blobs[3].facts.to_dict()["status"] == 200 and not blobs[3].data  # the outcome
+    assert (
+        blobs[7].facts.to_dict()["status"] == 401
+        and blobs[7].facts.to_dict()["status_name"] == "Unauthorized"
+    )
+    assert blobs[8].facts.to_dict()["scheme"] == "Negotiate, NTLM"
     assert not [note for b in blobs for node in b.header.walk() for note in node.notes]
 
 
@@ -123,7 +131,7 @@ def test_pipelined_messages_and_bodies_are_skipped(step):
                 item for i in range(0, len(data), step) for item in framer.feed(data[i : i + step])
             ]
         for head in heads(items):
-            out += flow.parse(direction, head)
+            out += flow.parse(direction, Pdu(head, ()))
     assert [m.line for m in out] == [
         "HTTP: C  POST /one HTTP/1.1, Authorization: Negotiate",
         "HTTP: C  GET /three HTTP/1.1, Authorization: NTLM",
@@ -144,12 +152,15 @@ def test_head_response_needs_no_body_but_connect_ends_framing():
 
 def test_proxy_authentication_407():
     head = response("407 Proxy Authentication Required", "Proxy-Authenticate: NTLM\r\n")
-    (message,) = http.Flow().parse(1, head[: head.index(b"\r\n\r\n") + 4])
-    assert message.outcome and message.context["header"] == "Proxy-Authenticate"
+    (message,) = http.Flow().parse(1, Pdu(head[: head.index(b"\r\n\r\n") + 4], ()))
+    assert message.outcome and message.facts.to_dict()["header"] == "Proxy-Authenticate"
     (credentials,) = http.parse(
         request("GET", "http://x/", f"Proxy-Authorization: Negotiate {TOKEN.decode()}\r\n")
     )
-    assert credentials.context["header"] == "Proxy-Authorization" and credentials.data == NEGOTIATE
+    assert (
+        credentials.facts.to_dict()["header"] == "Proxy-Authorization"
+        and credentials.data == NEGOTIATE
+    )
 
 
 def test_bad_base64_is_noted_and_decoded_as_far_as_it_goes():
@@ -162,7 +173,7 @@ def test_bad_base64_is_noted_and_decoded_as_far_as_it_goes():
 def test_overlong_head_resynchronises():
     framer = http.Flow().framer(0)
     items = framer.feed(b"GET / HTTP/1.1\r\nX: " + b"a" * http.MAX_HEAD)
-    assert any(isinstance(item, str) and "longer than" in item for item in items)
+    assert any(isinstance(item, Remark) and "longer than" in item.message for item in items)
     assert len(framer.buf) <= http._START_KEEP + http.MAX_HEAD
     later = framer.feed(
         b"\r\n\r\n" + request("GET", "/z", f"Authorization: NTLM {TOKEN.decode()}\r\n")
@@ -180,7 +191,9 @@ def test_gap_inside_a_body_keeps_sync_and_elsewhere_resynchronises():
     assert framer.feed(data[:cut]) == [] and framer.gap(20) == []
     assert len(heads(framer.feed(data[cut + 20 :]))) == 1
     notes = framer.feed(b"GET /c HT") + framer.gap(3)
-    assert notes == ["HTTP message head lost in a capture gap; resynchronising"]
+    assert [note.message for note in notes] == [
+        "HTTP message head lost in a capture gap; resynchronising"
+    ]
     assert framer.hunting
     (found_head,) = heads(framer.feed(b"TP/1.1\r\n\r\n" + data))
     assert found_head.startswith(b"GET /b HTTP/1.1\r\n")
@@ -192,7 +205,7 @@ def test_classify():
         b"HTTP/1.1 401 Unauthorized\r\n",
         b"RPC_IN_DATA /rpc HTTP/1.1\r\n",
     ):
-        assert classify(data, 0, len(data), 1, 2) == "http"
+        assert REGISTRY.classify(data, 0, len(data), 1, 2) is http.CARRIER
     for data in (
         b"\x16\x03\x01\x02\x00",
         b"SSH-2.0-OpenSSH_9.2\r\n",
@@ -200,7 +213,7 @@ def test_classify():
         b"OPTIONS rtsp://cam/ RTSP/1.0\r\n",
         b"",
     ):
-        assert classify(data, 0, len(data), 1, 2) is None
+        assert REGISTRY.classify(data, 0, len(data), 1, 2) is None
 
 
 def test_truncations_and_random_bytes_never_raise():
@@ -218,7 +231,7 @@ def test_truncations_and_random_bytes_never_raise():
         flow = http.Flow()
         for direction in (0, 1):
             for head in heads(flow.framer(direction).feed(bytes(noise))):
-                flow.parse(direction, head)
+                flow.parse(direction, Pdu(head, ()))
             flow.framer(direction).gap(rng.randrange(1, 100))
             flow.framer(direction).feed(rng.randbytes(50))
             flow.framer(direction).finish()

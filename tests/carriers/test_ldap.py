@@ -9,13 +9,15 @@ import random
 import pytest
 
 from negodissect import gss
-from negodissect.carriers import AuthBlob, ldap
-from negodissect.carriers.stream import blobs_from_capture, classify
+from negodissect.carriers import ldap
+from negodissect.carriers.base import AuthBlob
+from negodissect.carriers.registry import REGISTRY
 from negodissect.gss.ber import read_tlv
-from negodissect.transport.nbss import Pdu
+from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.transport.framing import Pdu
 from tests.carriers.test_dcerpc import payloads
-from tests.carriers.test_stream import tshark_fields
 from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES
+from tests.pipeline.test_capture import tshark_fields
 
 SICILY = SHARED_CAPTURES / "zeek" / "ldap_aduser1-ntlm.pcap"
 
@@ -65,7 +67,7 @@ def test_sicily_ntlm_tree(tshark):
         (8, "LDAP: R  bindResponse(1489001992) success (0)"),
     ]
     assert all(b.carrier == "ldap" for b in found) and found[0].dst.endswith(":389")
-    assert found[3].data == b"" and found[3].context["status_name"] == "success"
+    assert found[3].data == b"" and found[3].facts.to_dict()["status_name"] == "success"
     trees = [gss.decode(b.data) for b in found[:3]]
     assert [t.find("MessageType").value for t in trees] == [1, 2, 3]
     challenge = trees[1].find("ServerChallenge")
@@ -79,7 +81,7 @@ def test_sicily_ntlm_tree(tshark):
     assert (negotiate.end - len(found[0].data), negotiate.end) == (22, 54)
     matched = found[1].header.find("matchedDN")
     assert matched.summary == "[MS-ADTS] 5.1.1.1.3: sicily NTLM challenge"
-    assert found[1].context["message_id"] == 173945320
+    assert found[1].facts.to_dict()["message_id"] == 173945320
 
 
 def test_sasl_gss_spnego_bind():
@@ -87,7 +89,7 @@ def test_sasl_gss_spnego_bind():
     request = ldap.parse(sasl_bind(3, b"User1", b"GSS-SPNEGO", init))
     assert request is not None
     assert request.line == 'LDAP: C  bindRequest(3) "User1", SASL GSS-SPNEGO'
-    assert request.context["mechanism"] == "GSS-SPNEGO"
+    assert request.facts.to_dict()["mechanism"] == "GSS-SPNEGO"
     data = sasl_bind(3, b"User1", b"GSS-SPNEGO", init)
     assert data[request.blob_offset : request.blob_offset + request.blob_length] == init
     response = ldap.parse(bind_response(3, 14, resp))
@@ -100,10 +102,12 @@ def test_sasl_gss_spnego_bind():
 def test_simple_bind_is_not_reported():
     flow = ldap.Flow()
     simple = message(5, tlv(0x60, tlv(0x02, b"\x03") + tlv(0x04, b"cn=x") + tlv(0x80, b"pw")))
-    assert flow.parse(0, simple) == []
-    assert flow.parse(1, bind_response(5, 49)) == []  # answers a simple bind: not an outcome
-    (failure,) = flow.parse(1, bind_response(6, 49))  # unknown bind: an outcome
-    assert failure.outcome and failure.context["status_name"] == "invalidCredentials"
+    assert flow.parse(0, Pdu(simple, ())) == []
+    assert (
+        flow.parse(1, Pdu(bind_response(5, 49), ())) == []
+    )  # answers a simple bind: not an outcome
+    (failure,) = flow.parse(1, Pdu(bind_response(6, 49), ()))  # unknown bind: an outcome
+    assert failure.outcome and failure.facts.to_dict()["status_name"] == "invalidCredentials"
 
 
 @pytest.mark.parametrize("side", ["tcp.dstport == 389", "tcp.srcport == 389"])
@@ -134,9 +138,9 @@ def test_wants_only_binds_and_skips_sasl_buffers_and_tls():
 
 def test_classify_ldap_on_any_port():
     data = sasl_bind(3, b"User1", b"GSS-SPNEGO", b"\x60\x00")
-    assert classify(data, 0, len(data), 50000, 1389) == "ldap"
-    assert classify(b"\x30\x03\x02\x01\x01", 0, 5, 1, 2) is None
-    assert classify(b"\x30\x82\x01\x00\x02\x01\x01\x04", 0, 8, 1, 2) is None  # 0x04: no op
+    assert REGISTRY.classify(data, 0, len(data), 50000, 1389) is ldap.CARRIER
+    assert REGISTRY.classify(b"\x30\x03\x02\x01\x01", 0, 5, 1, 2) is None
+    assert REGISTRY.classify(b"\x30\x82\x01\x00\x02\x01\x01\x04", 0, 8, 1, 2) is None  # 0x04: no op
 
 
 #: SASL data of other mechanisms, as in the captures (SCRAM: zeek frame 4; PLAIN and DIGEST-MD5:
@@ -156,7 +160,7 @@ def test_truncations_and_random_bytes_never_raise(kind):
         data = sasl_bind(3, b"User1", b"GSS-SPNEGO", spnego_blob(kind))
     for cut in range(len(data) + 1):
         ldap.parse(data[:cut])
-        ldap.Flow().parse(0, data[:cut])
+        ldap.Flow().parse(0, Pdu(data[:cut], ()))
     rng = random.Random(kind)
     for _ in range(1000):
         noise = data[: rng.randrange(len(data))] + rng.randbytes(rng.randrange(0, 40))
@@ -190,7 +194,7 @@ def test_sasl_gss_spnego_ntlm_and_kerberos_tree():
     assert ap_req.find("Sname").summary == "ldap/dc1.nego.test"
     assert trees[5].find("NegState").summary == "accept-completed (0)"
     assert items[1].header.find("serverSaslCreds") is not None
-    assert items[0].context["authentication"] == "sasl"
+    assert items[0].facts.to_dict()["authentication"] == "sasl"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,14 +225,16 @@ def test_sasl_binds_of_other_mechanisms_are_messages_without_a_blob(tshark, path
     expected = tshark_binds(tshark, path)
     assert [item.frame for item in items] == sorted(expected)
     assert all(item.data == b"" for item in items)
-    requests = [item for item in items if not item.context["is_response"]]
+    requests = [item for item in items if not item.facts.to_dict()["is_response"]]
     for item in requests:
         mechanism = expected[item.frame][0]
-        assert item.context["sasl_mechanism"] == item.context["mechanism"] == mechanism
+        assert (
+            item.facts.to_dict()["sasl_mechanism"] == item.facts.to_dict()["mechanism"] == mechanism
+        )
         assert mechanism.upper() not in ldap.GSS_MECHANISMS
-    responses = [item for item in items if item.context["is_response"]]
-    assert {item.context["sasl_mechanism"] for item in responses} == {
-        item.context["mechanism"] for item in requests
+    responses = [item for item in items if item.facts.to_dict()["is_response"]]
+    assert {item.facts.to_dict()["sasl_mechanism"] for item in responses} == {
+        item.facts.to_dict()["mechanism"] for item in requests
     }
     assert all(next(item.header.errors(), None) is None for item in items)
 
@@ -239,12 +245,12 @@ def test_scram_user_is_read_from_the_client_first_message(tshark):
     first = tshark_binds(tshark, SCRAM)[4][1]
     assert first.startswith(b"n,,n=")
     user = first[len(b"n,,n=") :].split(b",")[0].decode()
-    assert items[0].context["sasl_user"] == user == "sasladmin@slapd.ldap"
+    assert items[0].facts.to_dict()["sasl_user"] == user == "sasladmin@slapd.ldap"
     credentials = items[0].header.find("credentials")
     assert credentials.summary == "SASL SCRAM-SHA-512 data, 60 bytes (not a GSS token)"
     username = credentials.find("username")
     assert username.value == user and username.length == len(user)
-    assert "sasl_user" not in items[2].context  # the client-final message names nobody
+    assert "sasl_user" not in items[2].facts.to_dict()  # the client-final message names nobody
 
 
 def test_digest_md5_user(tshark):
@@ -252,8 +258,10 @@ def test_digest_md5_user(tshark):
     items = {i.frame: i for i in blobs_from_capture(str(PLAIN_DIGEST)) if isinstance(i, AuthBlob)}
     response = tshark_binds(tshark, PLAIN_DIGEST)[32][1]
     assert b'username="alice"' in response
-    assert items[32].context["sasl_user"] == "alice"
-    assert items[28].context["sasl_mechanism"] == "DIGEST-MD5"  # no credentials, still a message
+    assert items[32].facts.to_dict()["sasl_user"] == "alice"
+    assert (
+        items[28].facts.to_dict()["sasl_mechanism"] == "DIGEST-MD5"
+    )  # no credentials, still a message
 
 
 def test_plain_password_is_measured_never_kept(tshark):
@@ -271,7 +279,10 @@ def test_plain_password_is_measured_never_kept(tshark):
     ]
     passwd = credentials.find("passwd")
     assert passwd.length == len(ALICE_PASSWORD) and "not shown" in passwd.summary
-    assert item.context["cleartext_password"] is True and item.context["sasl_user"] == "alice"
+    assert (
+        item.facts.to_dict()["cleartext_password"] is True
+        and item.facts.to_dict()["sasl_user"] == "alice"
+    )
 
 
 def test_plain_message_without_separators_is_hidden_whole():
@@ -280,21 +291,21 @@ def test_plain_message_without_separators_is_hidden_whole():
     credentials = request.header.find("credentials")
     assert credentials.value is None and credentials.children == []
     assert "RFC 4616 2" in credentials.notes[0].message
-    assert request.context["cleartext_password"] is True and request.blob_length == 0
+    assert request.facts.to_dict()["cleartext_password"] is True and request.blob_length == 0
 
 
 @pytest.mark.parametrize("mechanism", [b"GSS-SPNEGO", b"GSSAPI", b"NTLM", b"gss-spnego"])
 def test_gss_mechanisms_keep_their_tokens(mechanism):
     request = ldap.parse(sasl_bind(3, b"u", mechanism, spnego_blob("init")))
     assert request.blob_length == len(spnego_blob("init")) and not request.outcome
-    assert "sasl_mechanism" not in request.context
+    assert "sasl_mechanism" not in request.facts.to_dict()
 
 
 def test_other_mechanism_responses_lose_their_blob_only_after_such_a_request():
     flow = ldap.Flow()
-    (request,) = flow.parse(0, sasl_bind(7, b"", b"EXTERNAL", b""))
-    assert request.outcome and request.context["sasl_mechanism"] == "EXTERNAL"
-    (response,) = flow.parse(1, bind_response(7, 14, b"\x60\x00challenge"))
-    assert response.blob_length == 0 and response.context["sasl_mechanism"] == "EXTERNAL"
-    (unknown,) = flow.parse(1, bind_response(8, 14, spnego_blob("resp")))
+    (request,) = flow.parse(0, Pdu(sasl_bind(7, b"", b"EXTERNAL", b""), ()))
+    assert request.outcome and request.facts.to_dict()["sasl_mechanism"] == "EXTERNAL"
+    (response,) = flow.parse(1, Pdu(bind_response(7, 14, b"\x60\x00challenge"), ()))
+    assert response.blob_length == 0 and response.facts.to_dict()["sasl_mechanism"] == "EXTERNAL"
+    (unknown,) = flow.parse(1, Pdu(bind_response(8, 14, spnego_blob("resp")), ()))
     assert unknown.blob_length == len(spnego_blob("resp"))  # no request seen: a token

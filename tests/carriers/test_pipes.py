@@ -25,14 +25,15 @@ from scapy.utils import wrpcap
 
 from negodissect import gss
 from negodissect.analysis.conversations import group
-from negodissect.analysis.decoded import decode_capture
 from negodissect.analysis.hashes import hash_lines
-from negodissect.carriers import AuthBlob, Notice, dcerpc, smb1, smb2
-from negodissect.carriers.stream import Session, _Pipeline, blobs_from_capture
+from negodissect.carriers import dcerpc, smb, smb1, smb2
+from negodissect.carriers.base import AuthBlob, Notice
+from negodissect.pipeline.capture import Conductor, blobs_from_capture, decode_capture
 from negodissect.sources.capture import read_segments
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD, verifies
-from tests.carriers.test_stream import tshark_fields
+from tests.carriers.test_smb2 import smb_flow
 from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.pipeline.test_capture import tshark_fields
 
 FIDS = SHARED_CAPTURES / "zeek" / "dce-rpc_20-fids.pcap"
 SMB2_PIPES = ROOT / "captures" / "smb2-rpc-pipes.pcap"
@@ -56,30 +57,30 @@ BIND_PTYPES = "dcerpc.pkt_type >= 11 && dcerpc.pkt_type <= 16"
 
 def pipe_blobs(path: Path) -> list[AuthBlob]:
     items = blobs_from_capture(str(path))
-    return [i for i in items if isinstance(i, AuthBlob) and i.context.get("pipe", 0) != 0]
+    return [i for i in items if isinstance(i, AuthBlob) and i.facts.to_dict().get("pipe", 0) != 0]
 
 
 def fragments_read(path: Path, monkeypatch) -> list[tuple[int, int, str | None, dcerpc.Pipe]]:
     """(frame, PTYPE, pipe name, pipe) of every auth-type fragment (BIND .. AUTH3, with or
     without a verifier) the pipeline cuts out of a pipe."""
     seen: list[tuple[int, int, str | None, dcerpc.Pipe]] = []
-    original = _Pipeline._fragment
+    original = smb.Flow._fragment
 
-    def record(self, conn, direction, pipe, fragment, out, *args, **kwargs):
-        seen.append((conn.last_frame, fragment.data[2], pipe.name, pipe))
-        original(self, conn, direction, pipe, fragment, out, *args, **kwargs)
+    def record(self, direction, pipe, fragment, out, *args, **kwargs):
+        seen.append((self.conn.last_frame, fragment.data[2], pipe.name, pipe))
+        original(self, direction, pipe, fragment, out, *args, **kwargs)
 
-    monkeypatch.setattr(_Pipeline, "_fragment", record)
+    monkeypatch.setattr(smb.Flow, "_fragment", record)
     list(blobs_from_capture(str(path)))
     return seen
 
 
 def run(path: Path) -> list[AuthBlob | Notice]:
     """Blobs and notices of a capture; the bytes its pipes held (counted against
-    stream.MAX_BUFFERED) are all given back by the end."""
-    pipeline = _Pipeline(None, None)
+    pipeline.capture.MAX_BUFFERED) are all given back by the end."""
+    pipeline = Conductor(None, None)
     items = list(pipeline.run(read_segments(str(path), None, fast=False, quiet=None)))
-    assert pipeline.buffered == 0
+    assert pipeline.budget.held == 0
     return items
 
 
@@ -142,7 +143,7 @@ def test_smb2_facts_of_pipe_blobs_match_tshark(tshark, path):
     assert sorted(b.frame for b in found) == sorted(rows)
     for blob in found:
         command, message_id, session_id, tree_id, file_id = rows[blob.frame]
-        context = blob.context
+        context = blob.facts.to_dict()
         assert context["smb"] == "smb2" and context["smb_command"] == int(command)
         assert context["smb_message_id"] == int(message_id)
         assert context["smb_session_id"] == int(session_id, 16)
@@ -160,7 +161,7 @@ def test_smb1_facts_of_pipe_blobs_match_tshark(tshark):
     commands = set()
     for blob in found:
         command, mid, uid, tid, fid = (value.split(",")[0] for value in rows[blob.frame])
-        context = blob.context
+        context = blob.facts.to_dict()
         commands.add(context["smb_command_name"])
         assert (context["smb"], context["smb_command"]) == ("smb1", int(command, 16))
         assert context["smb_message_id"] == int(mid) and context["smb_session_id"] == int(uid)
@@ -184,12 +185,12 @@ def test_kerberos_binds_over_a_pipe():
     the AP-REQ for host/dc1.nego.test (tshark's kerberos.SNameString), the AP-REP answers and the
     client's DCE-style AP-REP in AUTH3 (MS-KILE 3.4.5.1), one conversation per pipe."""
     found = pipe_blobs(KERBEROS_PIPES)
-    assert [(b.context["ptype"], b.context["auth_type"]) for b in found] == [
+    assert [(b.facts.to_dict()["ptype"], b.facts.to_dict()["auth_type"]) for b in found] == [
         (11, 16),
         (12, 16),
         (16, 16),
     ] * 2
-    assert [b.context["pipe"] for b in found] == [r"\PIPE\lsarpc"] * 3 + [r"\PIPE\samr"] * 3
+    assert [b.facts.to_dict()["pipe"] for b in found] == [r"\PIPE\lsarpc"] * 3 + [r"\PIPE\samr"] * 3
     bind = gss.decode(found[0].data)
     assert bind.find("Sname").summary == "host/dc1.nego.test"
     conversations = group(decode_capture(str(KERBEROS_PIPES)))
@@ -350,7 +351,7 @@ def test_fragments_split_over_writes_and_reads_and_shared_by_one_write(tmp_path,
     assert [b.data for b in found] == [tokens(f) for f in (bind, ack, auth3, bind2, ack2, auth3_2)]
     # frames 1-3 open the pipe; writes 4-6, reads 7-8 and 9-10, write 11, IOCTL 12-13, write 14
     assert [b.frame for b in found] == [6, 10, 11, 11, 13, 14]
-    assert all(b.context["pipe"] == r"\PIPE\samr" and b.missing == 0 for b in found)
+    assert all(b.facts.to_dict()["pipe"] == r"\PIPE\samr" and b.missing == 0 for b in found)
     notes = [n.message for b in found for n in b.header.find("MSRPC").notes]
     assert notes[0].startswith("fragment reassembled from 3 SMB messages (frames 4 to 6)")
     assert notes[1].startswith("fragment reassembled from 2 SMB messages (frames 8 to 10)")
@@ -369,7 +370,7 @@ def test_interleaved_pipes_are_reassembled_and_grouped_apart(tmp_path, exchanges
     messages += [write(18, FILE_A, auth3), write(19, FILE_B, auth3_2)]
     path = capture(tmp_path, messages)
     found = [i for i in blobs_from_capture(str(path)) if isinstance(i, AuthBlob)]
-    assert [(b.context["pipe"], b.data) for b in found] == [
+    assert [(b.facts.to_dict()["pipe"], b.data) for b in found] == [
         (r"\PIPE\lsarpc", tokens(bind2)),
         (r"\PIPE\samr", tokens(bind)),
         (r"\PIPE\samr", tokens(ack)),
@@ -416,7 +417,7 @@ def test_pipe_bytes_lost_inside_a_write(tmp_path, exchanges):
         items = run(capture(tmp_path, messages, drop=4))
         found = [i for i in items if isinstance(i, AuthBlob)]
         if missing:
-            assert [b.context["ptype"] for b in found] == [11, 12]
+            assert [b.facts.to_dict()["ptype"] for b in found] == [11, 12]
             assert found[0].missing == missing and found[1].data == tokens(ack)
         else:
             assert [b.data for b in found] == [tokens(ack)]
@@ -434,7 +435,7 @@ def test_a_pipe_closed_mid_fragment(tmp_path, exchanges):
         "pipe closed"
     )
     [blob] = [i for i in items if isinstance(i, AuthBlob)]
-    assert blob.missing == len(bind) - 90 and blob.context["smb"] is None
+    assert blob.missing == len(bind) - 90 and blob.facts.to_dict()["smb"] is None
 
 
 def test_a_connection_ending_mid_fragment(tmp_path, exchanges):
@@ -459,7 +460,7 @@ def test_more_pipes_than_max_pipes(tmp_path, exchanges, monkeypatch):
         r"\PIPE\p1 forgotten (more than MAX_PIPES open)",  # by the write to p0's FileId
     ]
     [blob] = [i for i in items if isinstance(i, AuthBlob)]
-    assert blob.context["pipe"] is None and blob.data == tokens(bind)  # on a pipe share
+    assert blob.facts.to_dict()["pipe"] is None and blob.data == tokens(bind)  # on a pipe share
 
 
 def test_a_pipe_opened_before_the_capture(tmp_path, exchanges):
@@ -468,7 +469,7 @@ def test_a_pipe_opened_before_the_capture(tmp_path, exchanges):
     items = run(capture(tmp_path, transceive(5, FILE_A, bind, ack)))
     found = [i for i in items if isinstance(i, AuthBlob)]
     assert [b.data for b in found] == [tokens(bind), tokens(ack)]
-    assert found[0].context["pipe"] is None
+    assert found[0].facts.to_dict()["pipe"] is None
     assert found[0].line.endswith(
         "pipe {03020100-0504-0706-0809-0A0B0C0D0E0F} (opened before the capture) over SMB2 IOCTL"
     )
@@ -477,7 +478,7 @@ def test_a_pipe_opened_before_the_capture(tmp_path, exchanges):
 def test_file_reads_and_writes_are_not_buffered():
     """Only pipe traffic is collected: on a connection with a pipe open, a WRITE or READ of
     another FileId or tree, or an IOCTL other than FSCTL_PIPE_TRANSCEIVE, is skipped."""
-    session = Session()
+    session = smb_flow()
     for direction, message in opened({"samr": FILE_A}):
         framer = session.framer(direction)
         for item in framer.feed(message):
@@ -550,9 +551,12 @@ def test_smb1_secondary_transaction_and_raw_mode_write(tmp_path, exchanges):
     items = run(capture(tmp_path, messages))
     found = [i for i in items if isinstance(i, AuthBlob)]
     assert [b.data for b in found] == [tokens(bind), tokens(ack), tokens(auth3)]
-    assert [b.context["smb_command_name"] for b in found] == [
+    assert [b.facts.to_dict()["smb_command_name"] for b in found] == [
         "TRANSACTION SECONDARY",
         "TRANSACTION",
         "WRITE ANDX",
     ]
-    assert found[0].context["pipe"] is None and found[0].context["file_id"] == "FID 0x4001"
+    assert (
+        found[0].facts.to_dict()["pipe"] is None
+        and found[0].facts.to_dict()["file_id"] == "FID 0x4001"
+    )

@@ -10,9 +10,16 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.utils import rdpcap
 
-from negodissect.carriers import smb1, smb2
-from negodissect.carriers.stream import Session
+from negodissect.carriers import smb, smb1, smb2
+from negodissect.pipeline.capture import Budget
+from negodissect.transport.tcp import Connection
 from tests.conftest import SHARED_CAPTURES
+
+
+def smb_flow() -> smb.Flow:
+    """The SMB carrier's state of a new connection (with a budget of its own)."""
+    loopback = b"\x7f\x00\x00\x01"
+    return smb.Flow(Connection(0, (), (loopback, 49152), (loopback, 445)), Budget())
 
 
 def pdus_of(name: str, frames: list[tuple[int, ...]]) -> dict[int, bytes]:
@@ -43,8 +50,8 @@ def test_session_setup_request(smb2_pdus):
     (message,) = smb2.parse(smb2_pdus[6])
     assert message.blob_offset == 88  # SecurityBufferOffset 0x58, from the SMB2 header
     assert smb2_pdus[6][88 : 88 + message.blob_length].startswith(b"\x60")  # GSS-API token
-    assert message.context["command_name"] == "SESSION SETUP"
-    assert message.context["tree_id"] == 0 and message.context["async_id"] is None
+    assert message.facts.to_dict()["command_name"] == "SESSION SETUP"
+    assert message.facts.to_dict()["tree_id"] == 0 and message.facts.to_dict()["async_id"] is None
 
 
 def test_compound_chain_follows_next_command(smb2_pdus):
@@ -55,13 +62,13 @@ def test_compound_chain_follows_next_command(smb2_pdus):
     chained = bytes(echo) + struct.pack("<HH", 4, 0) + bytes(4) + smb2_pdus[6]
     messages = smb2.parse(chained)
     (alone,) = smb2.parse(smb2_pdus[6])
-    assert len(messages) == 1 and messages[0].context["compound_index"] == 1
+    assert len(messages) == 1 and messages[0].facts.to_dict()["compound_index"] == 1
     assert messages[0].blob_offset == alone.blob_offset + 72
     blob = chained[messages[0].blob_offset : messages[0].blob_offset + messages[0].blob_length]
     assert blob == smb2_pdus[6][alone.blob_offset : alone.blob_offset + alone.blob_length]
     assert messages[0].header.offset == 72
     struct.pack_into("<I", echo, 20, 0)
-    session = Session()
+    session = smb_flow()
     assert session.wants(chained[:96]) and not session.wants(bytes(echo))
 
 
@@ -71,7 +78,9 @@ def test_async_header(smb2_pdus):
     struct.pack_into("<I", pdu, 16, flags | 0x2)
     struct.pack_into("<Q", pdu, 32, 0x1234)
     (message,) = smb2.parse(bytes(pdu))
-    assert message.context["async_id"] == 0x1234 and message.context["tree_id"] is None
+    assert (
+        message.facts.to_dict()["async_id"] == 0x1234 and message.facts.to_dict()["tree_id"] is None
+    )
     assert message.header.find("AsyncId") is not None
 
 
@@ -80,7 +89,7 @@ def test_error_response_has_no_blob(smb2_pdus):
     struct.pack_into("<I", pdu, 8, 0xC000006D)
     (message,) = smb2.parse(bytes(pdu))
     assert message.blob_length == 0
-    assert message.context["status_name"] == "STATUS_LOGON_FAILURE"
+    assert message.facts.to_dict()["status_name"] == "STATUS_LOGON_FAILURE"
     assert message.line == (
         "SMB2: R  - NT Status: STATUS_LOGON_FAILURE (0xC000006D)  SESSION SETUP (0x1)"
     )
@@ -100,29 +109,33 @@ def test_security_buffer_past_end_is_noted_and_clipped(smb2_pdus):
 
 
 def test_transform_headers_are_counted_not_collected():
-    session = Session()
+    session = smb_flow()
     assert not session.wants(b"\xfdSMB" + bytes(60))
     assert not session.wants(b"\xfcSMB" + bytes(60))
     assert (session.encrypted, session.compressed) == (1, 1)
 
 
 def test_smb1_messages(smb1_pdus):
-    assert smb1.parse(smb1_pdus[4])[0].context["offers_smb2"] is False  # NT LM 0.12 only
+    assert smb1.parse(smb1_pdus[4])[0].facts.to_dict()["offers_smb2"] is False  # NT LM 0.12 only
     negotiate = smb1.parse(smb1_pdus[5])[0]
-    assert negotiate.context["capabilities"] & smb1.CAP_EXTENDED_SECURITY
+    assert negotiate.facts.to_dict()["capabilities"] & smb1.CAP_EXTENDED_SECURITY
     assert negotiate.blob_offset == 32 + 1 + 34 + 2 + 16
     request, response = smb1.parse(smb1_pdus[7])[0], smb1.parse(smb1_pdus[8])[0]
-    assert request.blob_offset == 32 + 1 + 24 + 2 and request.context["is_response"] is False
-    assert response.blob_offset == 32 + 1 + 8 + 2 and response.context["is_response"] is True
-    session = Session()
+    assert (
+        request.blob_offset == 32 + 1 + 24 + 2 and request.facts.to_dict()["is_response"] is False
+    )
+    assert (
+        response.blob_offset == 32 + 1 + 8 + 2 and response.facts.to_dict()["is_response"] is True
+    )
+    session = smb_flow()
     assert session.wants(smb1_pdus[7][:96]) and not session.wants(b"\xffSMB\x2e" + bytes(59))
 
 
 def test_smb1_multi_protocol_negotiate_offers_smb2():
     (pdu,) = pdus_of("packetgen-plugin-smb/smb2.pcapng", [(1,)]).values()
     (message,) = smb1.parse(pdu)
-    assert message.context["offers_smb2"] is True
-    assert "SMB 2.???" in message.context["dialects"]  # type: ignore[operator]
+    assert message.facts.to_dict()["offers_smb2"] is True
+    assert "SMB 2.???" in message.facts.to_dict()["dialects"]  # type: ignore[operator]
 
 
 def test_no_exception_on_truncation_or_random_bytes(smb2_pdus, smb1_pdus):

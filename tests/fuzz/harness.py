@@ -41,13 +41,13 @@ from pathlib import Path
 from rich.console import Console
 
 from negodissect import cli, gss
-from negodissect.carriers import AuthBlob
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.base import AuthBlob
 from negodissect.field import Field
 from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
+from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
-from negodissect.sources import capture, stdin
+from negodissect.sources import capture, records, stdin
 from tests.conftest import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
@@ -471,7 +471,7 @@ ODD_BLOCK_TYPES = (
     PCAPNG_SHB,
 )
 #: Record and block lengths (and time stamps) an attacker writes: 32-bit extremes, too small for
-#: a block, and just over what a reader keeps of one record (capture.MAX_RECORD).
+#: a block, and just over what a reader keeps of one record (records.MAX_RECORD).
 HOSTILE_LENGTHS = (
     0xFFFFFFFF,
     0xFFFFFFFC,
@@ -482,13 +482,13 @@ HOSTILE_LENGTHS = (
     8,
     12,
     13,
-    capture.MAX_RECORD,
-    capture.MAX_RECORD + 1,
+    records.MAX_RECORD,
+    records.MAX_RECORD + 1,
     300_000,
     1 << 24,
 )
 #: Sizes of the jumbo records inserted with all their bytes present.
-JUMBO_SIZES = (capture.MAX_RECORD + 1, 300_000, 1 << 20)
+JUMBO_SIZES = (records.MAX_RECORD + 1, 300_000, 1 << 20)
 #: Link types a pcap file header is switched to (the supported ones, then unknown ones).
 LINKTYPES = (0, 1, 101, 108, 113, 228, 229, 276, 12, 147, 0xFFFF, 0xFFFFFFFF)
 #: TCP header changes: sequence and acknowledgment shifts, flag bytes, data-offset bytes, ports.
@@ -863,7 +863,7 @@ def checked_capture(
 ) -> tuple[CheckedRun, float]:
     """:func:`run_capture`, also giving the checked run (its output); ``background`` reads the
     capture in a child process, as ``-j 2`` does."""
-    from negodissect.carriers.background import Background
+    from negodissect.pipeline.background import Background
 
     path.write_bytes(data)
     options = cli.Options(**CAPTURE_MODES[mode])

@@ -307,8 +307,8 @@ def hostile_capture(path, connections: int, payload: int) -> None:
 
 def test_a_capture_of_many_unfinished_connections_stays_under_200_mb(tmp_path) -> None:
     """70,000 connections each holding 1,400 bytes of an unfinished message (about 250 MB
-    without bounds): tcp.MAX_CONNECTIONS and stream.MAX_BUFFERED keep the whole command's peak
-    RSS under 200 MB (issue 5), with the two notices that say what was given up."""
+    without bounds): tcp.MAX_CONNECTIONS and pipeline.capture.MAX_BUFFERED keep the whole
+    command's peak RSS under 200 MB (issue 5), with the two notices that say what was given up."""
     path = tmp_path / "many.pcap"
     hostile_capture(path, 70_000, 1_400)
     script = (

@@ -3,7 +3,7 @@
 Real captures (the bundled ones and a few of ../shared/captures, pcapng and gzip among them:
 ``harness.capture_seeds``) get one to four hostile changes (``harness.mutate_capture``): byte
 flips, cuts and splices of the whole file; record and block lengths of 0, 0xffffffff or just over
-``capture.MAX_RECORD``; zero-length and jumbo records; pcapng blocks of unknown types; duplicated,
+``records.MAX_RECORD``; zero-length and jumbo records; pcapng blocks of unknown types; duplicated,
 moved, dropped and spliced records; floods of one record; TCP sequence numbers, flags and ports;
 hostile bytes inside the packets.  Each file goes through the command's own capture path
 (``cli.decode_capture``: reading, reassembly, carriers, decoding, conversations, findings, hashes)
@@ -177,7 +177,8 @@ def with_payload(frame: int, change: Callable[[bytes], bytes]) -> bytes:
 # Fixed; found by ``fuzz/run.py --targets capture --seed 1``: an SMB2 NEGOTIATE response
 # cut to 8 body bytes (no DialectRevision) answering the SMB1 multi-protocol NEGOTIATE that offered
 # SMB2 raises KeyError: 'dialect' in carriers.stream._Pipeline._message (the "upgraded to SMB2"
-# notice reads context["dialect"], which smb2._negotiate_response sets only for a whole body).
+# notice reads context["dialect"], which smb2._negotiate_response sets only for a whole body;
+# now carriers.smb.Flow._negotiated).
 def test_smb2_negotiate_response_cut_short_after_smb1_negotiate(tmp_path: Path) -> None:
     size = 64 + 8  # the SMB2 header and 8 bytes of the NEGOTIATE response (frame 6)
     data = with_payload(6, lambda payload: struct.pack(">I", size) + payload[4 : 4 + size])

@@ -19,8 +19,7 @@ from pyasn1.codec.der import encoder
 from pyasn1.type import univ
 
 from negodissect import gss
-from negodissect.carriers import AuthBlob
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.base import AuthBlob
 from negodissect.crypto.kerberos import Key
 from negodissect.crypto.keytab import KeytabEntry
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
@@ -28,8 +27,9 @@ from negodissect.field import DecodeError, Field
 from negodissect.gss import framing
 from negodissect.gss.context import MAX_RECORDED_BYTES, MAX_TOKEN_NESTING, DecodeContext
 from negodissect.gss.registry import Mechanism, Registry, Scheme
-from tests.carriers.test_stream import tshark_fields
+from negodissect.pipeline.capture import blobs_from_capture
 from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES, der, real
+from tests.pipeline.test_capture import tshark_fields
 
 GSS = ROOT / "negodissect" / "gss"
 NTLM_LOGON = ROOT / "captures" / "smb2-ntlm-success.pcap"

@@ -28,10 +28,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from negodissect import gss
-from negodissect.carriers import AuthBlob
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.base import AuthBlob
 from negodissect.field import DecodeError, Field
 from negodissect.gss import negoex, negoex_build, negoex_structures
+from negodissect.pipeline.capture import blobs_from_capture
 from tests.conftest import SHARED_CAPTURES, der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"

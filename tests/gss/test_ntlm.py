@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from negodissect import gss
-from negodissect.carriers import AuthBlob
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.base import AuthBlob
 from negodissect.field import DecodeError, Field
 from negodissect.gss import ntlm, ntlm_structures
+from negodissect.pipeline.capture import blobs_from_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 RECORDS = [

@@ -17,9 +17,9 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.utils import rdpcap, wrpcapng
 
-from negodissect.carriers import AuthBlob, Notice
-from negodissect.carriers.stream import blobs_from_capture
-from negodissect.sources import capture
+from negodissect.carriers.base import AuthBlob, Notice
+from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.sources import frames
 from negodissect.sources.capture import CaptureError
 from tests.conftest import SHARED_CAPTURES
 
@@ -167,19 +167,19 @@ def test_progress_hook():
 
 def test_non_tcp_and_fragments_are_rejected_cheaply():
     udp = bytes(IP(src="10.0.0.1", dst="10.0.0.2", proto=17) / (b"\x00" * 8))
-    assert capture.parse_frame(capture.LINKTYPE_RAW, udp, 0, len(udp)) is None
+    assert frames.parse_frame(frames.LINKTYPE_RAW, udp, 0, len(udp)) is None
     fragment = bytes(IP(src="10.0.0.1", dst="10.0.0.2", proto=6, frag=100) / (b"\x00" * 20))
-    assert capture.parse_frame(capture.LINKTYPE_RAW, fragment, 0, len(fragment)) is capture.FRAGMENT
-    assert capture.parse_frame(capture.LINKTYPE_ETHERNET, b"\x00" * 40, 0, 13) is None
-    assert capture.parse_frame(147, b"\x45" * 60, 0, 60) is None  # unknown link type
+    assert frames.parse_frame(frames.LINKTYPE_RAW, fragment, 0, len(fragment)) is frames.FRAGMENT
+    assert frames.parse_frame(frames.LINKTYPE_ETHERNET, b"\x00" * 40, 0, 13) is None
+    assert frames.parse_frame(147, b"\x45" * 60, 0, 60) is None  # unknown link type
 
 
 def test_snaplen_cut_payload_counts_as_missing():
     ip = IP(src="10.0.0.1", dst="10.0.0.2", proto=6, len=20 + 20 + 100)
     frame = bytes(ip)[:20] + struct.pack("!HHIIBBHHH", 1000, 445, 1, 0, 0x50, 0x18, 0, 0, 0)
     record = frame + b"\x00" * 30
-    parsed = capture.parse_frame(capture.LINKTYPE_RAW, record + b"next record", 0, len(record))
-    assert type(parsed) is capture.Segment and (parsed.start, parsed.end, parsed.cut) == (
+    parsed = frames.parse_frame(frames.LINKTYPE_RAW, record + b"next record", 0, len(record))
+    assert type(parsed) is frames.Segment and (parsed.start, parsed.end, parsed.cut) == (
         40,
         70,
         70,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from negodissect import cli
-from negodissect.sources import capture
+from negodissect.sources import capture, frames, pcapng, records
 from tests.conftest import ROOT, negodissect
 from tests.fuzz.harness import (
     Capture,
@@ -221,7 +221,7 @@ def jumbo(tmp_path: Path, ng: bool, size: int) -> Dissected:
 
 JUMBO = pytest.mark.parametrize(
     ("ng", "size"),
-    [(False, capture.MAX_RECORD + 1), (False, 300_000), (True, 300_000), (True, 1 << 20)],
+    [(False, records.MAX_RECORD + 1), (False, 300_000), (True, 300_000), (True, 1 << 20)],
     ids=["pcap-max-plus-1", "pcap-300000", "pcapng-300000", "pcapng-1MiB"],
 )
 
@@ -238,7 +238,7 @@ def test_jumbo_record_over_max_record(tmp_path: Path, ng: bool, size: int) -> No
     assert not [line for line in result.lines("warning") if "rest of the file" in line]
 
 
-# Fixed: a record over capture.MAX_RECORD was cut to MAX_RECORD bytes without a word (pcap
+# Fixed: a record over records.MAX_RECORD was cut to MAX_RECORD bytes without a word (pcap
 # fast path and pcapng alike): nothing told the user frame 11 was not read whole.  Now: a
 # warning such as "frame 11: record of 300000 bytes, only the first 262140 read (MAX_RECORD)".
 @JUMBO
@@ -314,16 +314,16 @@ def test_pcapng_packet_on_an_undeclared_interface(tmp_path: Path) -> None:
 
 
 def test_pcapng_block_over_max_block_is_damage(tmp_path: Path, monkeypatch) -> None:
-    """A block longer than capture.MAX_BLOCK (16 MiB, Wireshark's limit too) is not read into
+    """A block longer than pcapng.MAX_BLOCK (16 MiB, Wireshark's limit too) is not read into
     memory: the file is damaged there (here MAX_BLOCK is lowered below frame 11's block)."""
     model = to_pcapng(SUCCESS)
     at = frame_record(model, 11)
     model.records.insert(at, record_for(model, bytes(100_000), model.records[at]))
-    monkeypatch.setattr(capture, "MAX_BLOCK", 50_000)
+    monkeypatch.setattr(pcapng, "MAX_BLOCK", 50_000)
     path = tmp_path / "big.pcapng"
     path.write_bytes(model.join())
     items = list(capture.read_segments(str(path)))
-    (note,) = [item for item in items if isinstance(item, capture.SourceNote)]
+    (note,) = [item for item in items if isinstance(item, records.SourceNote)]
     assert note.frame == 11 and "block length" in note.message
     assert "rest of the file" in note.message
-    assert max(item.frame for item in items if isinstance(item, capture.Segment)) == 10
+    assert max(item.frame for item in items if isinstance(item, frames.Segment)) == 10

@@ -30,10 +30,11 @@ from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.utils import wrpcap
 
-from negodissect.carriers import AuthBlob, Notice
-from negodissect.carriers.stream import blobs_from_capture
-from negodissect.sources import capture, tunnels
-from negodissect.sources.capture import FRAGMENT, TOO_DEEP, Segment, parse_frame, read_segments
+from negodissect.carriers.base import AuthBlob, Notice
+from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.sources import frames, records, tunnels
+from negodissect.sources.capture import read_segments
+from negodissect.sources.frames import FRAGMENT, TOO_DEEP, Segment, parse_frame
 from negodissect.transport import tcp
 from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
 
@@ -46,7 +47,7 @@ SHARED_TUNNELS = {
     "mixed-vlan-mpls.pcap": None,
     "pppoe.pcap": 58,  # ICMPv6
 }
-ETHERNET = capture.LINKTYPE_ETHERNET
+ETHERNET = frames.LINKTYPE_ETHERNET
 #: tshark's names of the tunnels (in frame.protocols).
 TUNNEL_PROTOCOLS = {"gre", "vxlan", "geneve", "mpls", "pppoes", "erspan"}
 #: Ethernet addresses for the hand-built frames (scapy would otherwise look them up).
@@ -66,7 +67,7 @@ def _load_encapsulate():
 ENCAPSULATE = _load_encapsulate()
 
 
-def frames(path: Path) -> list[tuple[int, bytes]]:
+def raw_frames(path: Path) -> list[tuple[int, bytes]]:
     """(frame number, bytes) of every record of a classic Ethernet pcap."""
     data = path.read_bytes()
     assert struct.unpack_from("<I", data, 20)[0] == ETHERNET
@@ -138,10 +139,10 @@ def test_inner_packets_that_are_not_tcp_are_reached(tshark, monkeypatch, name) -
     def reached(data, offset, end, size, src, dst, frame, stamp, quiet, tunnel=()):
         return ("reached", address(src), address(dst), tunnel)
 
-    monkeypatch.setattr(capture, "IPPROTO_TCP", protocol)
-    monkeypatch.setattr(capture, "_tcp", reached)
+    monkeypatch.setattr(frames, "IPPROTO_TCP", protocol)
+    monkeypatch.setattr(frames, "_tcp", reached)
     found = {}
-    for number, frame in frames(path):
+    for number, frame in raw_frames(path):
         result = parse_frame(ETHERNET, frame, 0, len(frame), number)
         if isinstance(result, tuple) and result and result[0] == "reached":
             found[number] = result[1:3]
@@ -330,8 +331,8 @@ def deep(levels: int) -> bytes:
 def test_nesting_is_bounded(tmp_path) -> None:
     """MAX_ENCAPSULATION tunnels are unwrapped; one more is too deep: a notice, no segment.
     Thousands of nested headers (GRE, MPLS pseudowires, PPPoE) never recurse past the bound."""
-    assert len(parsed(deep(capture.MAX_ENCAPSULATION)).tunnel) == capture.MAX_ENCAPSULATION
-    assert parsed(deep(capture.MAX_ENCAPSULATION + 1)) is TOO_DEEP
+    assert len(parsed(deep(frames.MAX_ENCAPSULATION)).tunnel) == frames.MAX_ENCAPSULATION
+    assert parsed(deep(frames.MAX_ENCAPSULATION + 1)) is TOO_DEEP
     assert parsed(deep(2000)) is TOO_DEEP
     pseudowires = b"\x00\x01\x01\x40" + bytes(4) + bytes(12) + b"\x88\x47"
     chain = bytes(12) + b"\x88\x47" + pseudowires * 3000
@@ -339,9 +340,9 @@ def test_nesting_is_bounded(tmp_path) -> None:
     path = tmp_path / "deep.pcap"
     wrpcap(str(path), [Ether(deep(n)) for n in (3, 30, 9, 8)])
     items = list(read_segments(str(path)))
-    assert [type(item) for item in items] == [Segment, Segment, capture.SourceNote]
+    assert [type(item) for item in items] == [Segment, Segment, records.SourceNote]
     assert items[2].message == (
-        f"2 frames skipped (the first: frame 2): more than {capture.MAX_ENCAPSULATION} tunnels "
+        f"2 frames skipped (the first: frame 2): more than {frames.MAX_ENCAPSULATION} tunnels "
         "nested (MAX_ENCAPSULATION)"
     )
 
@@ -352,7 +353,7 @@ def test_every_cut_of_every_tunnelled_frame_parses_without_error() -> None:
     paths += [SHARED_CAPTURES / "zeek" / name for name in SHARED_TUNNELS]
     cuts = 0
     for path in paths:
-        for _, frame in frames(path)[:12]:
+        for _, frame in raw_frames(path)[:12]:
             for size in range(len(frame) + 1):
                 result = parse_frame(ETHERNET, frame, 0, size)
                 assert result is None or result is FRAGMENT or type(result) is Segment

@@ -9,8 +9,9 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.utils import rdpcap
 
-from negodissect.transport import nbss
-from negodissect.transport.nbss import Framer, Pdu
+from negodissect.transport import framing, nbss
+from negodissect.transport.framing import Pdu, Remark
+from negodissect.transport.nbss import Framer
 from tests.conftest import SHARED_CAPTURES
 
 MULTIPLE = SHARED_CAPTURES / "zeek" / "smb_smb2-multiple-pdus.pcap"
@@ -83,10 +84,10 @@ def test_unwanted_pdu_is_skipped_without_buffering():
 
 
 def test_too_large_wanted_pdu_is_noted(monkeypatch):
-    monkeypatch.setattr(nbss, "MAX_PDU", 100)
+    monkeypatch.setattr(framing, "MAX_PDU", 100)
     framer = Framer(everything)
     items = framer.feed(b"\x00\x00\x01\x00" + b"\xfeSMB" + bytes(nbss.PEEK_SIZE - 4))
-    assert items and isinstance(items[0], str) and "too large" in items[0]
+    assert items and isinstance(items[0], Remark) and "too large" in items[0].message
 
 
 def test_gap_inside_pdu_becomes_hole(smb2_stream):
@@ -124,7 +125,7 @@ def test_gap_in_header_skips_that_pdu(smb2_stream):
     framer = Framer(everything)
     cut = len(whole[0].data) + 4 + 20  # inside the second PDU's SMB header
     items = framer.feed(smb2_stream[:cut]) + framer.gap(10) + framer.feed(smb2_stream[cut + 10 :])
-    assert any(isinstance(item, str) and "header was lost" in item for item in items)
+    assert any(isinstance(item, Remark) and "header was lost" in item.message for item in items)
     assert pdus(items) == [whole[0], *whole[2:]]
 
 
@@ -139,7 +140,7 @@ def test_unexpected_type_resynchronises(smb2_stream):
     whole = pdus(Framer(everything).feed(smb2_stream))
     first = len(whole[0].data) + 4
     items = framer.feed(smb2_stream[:first] + b"\x42\x00\x00\x00" + smb2_stream[first:])
-    assert any(isinstance(i, str) and "0x42" in i for i in items)
+    assert any(isinstance(i, Remark) and "0x42" in i.message for i in items)
     assert pdus(items) == whole
 
 

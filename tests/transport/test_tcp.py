@@ -14,8 +14,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet, Raw
 from scapy.utils import rdpcap, wrpcap
 
-from negodissect.carriers import AuthBlob, Notice
-from negodissect.carriers.stream import blobs_from_capture
+from negodissect.carriers.base import AuthBlob, Notice
+from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources.capture import read_segments
 from negodissect.transport import tcp
 from tests.conftest import SHARED_CAPTURES
@@ -83,7 +83,7 @@ def test_split_reordered_and_retransmitted(tmp_path, packets, original):
     auth = blobs[3]
     # completed by parts[3], the 7th of the 8 segments that replace frame 8
     assert auth.frame == AUTH_INDEX + 7
-    assert auth.context["command"] == 1 and not auth.context["is_response"]
+    assert auth.facts.to_dict()["command"] == 1 and not auth.facts.to_dict()["is_response"]
 
 
 def test_missing_segment_marks_blob_incomplete(tmp_path, packets, original):
@@ -140,7 +140,7 @@ def test_several_pdus_in_one_segment(tmp_path, packets, original):
     wrpcap(str(out), [*packets[:5], merged, packets[6], *packets[8:]])
     blobs, _ = collect(out)
     assert sorted(b.data for b in blobs) == sorted(b.data for b in original)
-    requests = [b for b in blobs if not b.context["is_response"]]
+    requests = [b for b in blobs if not b.facts.to_dict()["is_response"]]
     assert [b.frame for b in requests] == [6, 6]
 
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from negodissect.carriers import stream
-from negodissect.carriers.background import Background, ReaderFailed
+from negodissect.pipeline import background, capture
+from negodissect.pipeline.background import Background, ReaderFailed
 from negodissect.sources.capture import CaptureError
 from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
 
@@ -34,7 +34,7 @@ def test_jobs_give_the_same_output_in_the_same_order(mode: tuple[str, ...]) -> N
 
 def test_background_yields_what_blobs_from_capture_yields() -> None:
     path = str(ROOT / "captures" / "http-ntlm.pcap")
-    here = [(item.frame, type(item).__name__) for item in stream.blobs_from_capture(path)]
+    here = [(item.frame, type(item).__name__) for item in capture.blobs_from_capture(path)]
     progress: list[tuple[int, int]] = []
     reader = Background(path, progress=True)
     items = reader.items(lambda *pair: progress.append(pair))
@@ -55,7 +55,7 @@ def test_a_failing_child_is_reported_with_its_traceback(monkeypatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("deliberate")
 
-    monkeypatch.setattr(stream, "blobs_from_capture", broken)  # the forked child sees this
+    monkeypatch.setattr(background, "blobs_from_capture", broken)  # the forked child sees this
     with pytest.raises(ReaderFailed, match="ZeroDivisionError: deliberate"):
         list(Background(BUNDLED[0]).items())
 

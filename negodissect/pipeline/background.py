@@ -1,13 +1,14 @@
-"""The capture pipeline of :mod:`negodissect.carriers.stream` in a child process (``-j N``).
+"""The capture pipeline of :mod:`negodissect.pipeline.capture` in a child process (``-j N``).
 
 Reading, frame parsing, TCP reassembly and carrier framing take about two thirds of the time on
 a big capture; decoding and printing the blobs the rest.  A :class:`Background` runs
-:func:`~negodissect.carriers.stream.blobs_from_capture` for one file in a child process, which
-sends each :class:`~negodissect.carriers.AuthBlob` and :class:`~negodissect.carriers.Notice`
-(and progress, when asked) through a pipe as it finds it; the parent decodes and prints them in
-the same order, so the two stages run on two cores.  The pipe's buffer bounds what waits: a child
-ahead of its reader blocks.  The child's failures reach the parent as exceptions when it reads
-that far: :class:`~negodissect.sources.capture.CaptureError` for an unreadable file,
+:func:`~negodissect.pipeline.capture.blobs_from_capture` for one file in a child process, which
+sends each :class:`~negodissect.carriers.base.AuthBlob` and
+:class:`~negodissect.carriers.base.Notice` (and progress, when asked) through a pipe as it finds
+it; the parent decodes and prints them in the same order, so the two stages run on two cores.
+The pipe's buffer bounds what waits: a child ahead of its reader blocks.  The child's failures
+reach the parent as exceptions when it reads that far:
+:class:`~negodissect.sources.capture.CaptureError` for an unreadable file,
 :class:`ReaderFailed` (with the child's traceback) for anything else.
 """
 
@@ -17,9 +18,12 @@ import multiprocessing
 import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, SpawnContext
 
-from negodissect.carriers import AuthBlob, Notice
-from negodissect.sources.capture import CaptureError, ProgressHook
+from negodissect.carriers.base import AuthBlob, Notice
+from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.sources.capture import CaptureError
+from negodissect.sources.records import ProgressHook
 
 # Message kinds on the pipe, child to parent.
 _ITEM, _PROGRESS, _END, _UNREADABLE, _CRASH = range(5)
@@ -33,7 +37,6 @@ def _read(
     pipe: Connection, path: str, streams: set[int] | None, frames: set[int] | None, progress: bool
 ) -> None:
     """The child: send everything :func:`blobs_from_capture` yields, then an end mark."""
-    from negodissect.carriers.stream import blobs_from_capture
 
     def on_progress(done: int, total: int) -> None:
         pipe.send((_PROGRESS, (done, total)))
@@ -62,8 +65,10 @@ class Background:
         frames: set[int] | None = None,
         progress: bool = False,
     ) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        if "fork" in multiprocessing.get_all_start_methods():
+            context: ForkContext | SpawnContext = multiprocessing.get_context("fork")
+        else:
+            context = multiprocessing.get_context("spawn")
         self.pipe, child = context.Pipe(duplex=False)
         self.process = context.Process(
             target=_read, args=(child, path, streams, frames, progress), daemon=True

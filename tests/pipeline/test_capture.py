@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from negodissect.carriers import AuthBlob, Notice
-from negodissect.carriers.stream import _Pipeline, blobs_from_capture
-from negodissect.sources import capture
-from negodissect.sources.capture import Segment
+from negodissect.carriers.base import AuthBlob, Notice
+from negodissect.pipeline.capture import Conductor, blobs_from_capture
+from negodissect.sources import capture, records
+from negodissect.sources.frames import Segment
 from negodissect.transport import tcp
 from tests.conftest import ROOT, SHARED_CAPTURES
 from tests.fuzz.harness import to_pcapng
@@ -97,7 +97,7 @@ def test_smb2_header_facts_match_tshark(tshark, name):
     for frame, command, response, message_id, session_id, status, dialect, guid, flags in rows:
         if int(frame) not in by_frame:
             continue  # tshark shows an empty blob there
-        context = by_frame[int(frame)].context
+        context = by_frame[int(frame)].facts.to_dict()
         assert context["command"] == int(command)
         assert context["is_response"] == (response in ("1", "True"))
         assert context["message_id"] == int(message_id)
@@ -123,8 +123,8 @@ def test_smb2_lines_and_header_tree():
     ]
     assert all(b.carrier == "smb2" for b in blobs)
     negotiate = blobs[0]
-    assert negotiate.context["dialect_name"] == "SMB 2.0.2"
-    assert negotiate.context["upgraded_from_smb1"] is True
+    assert negotiate.facts.to_dict()["dialect_name"] == "SMB 2.0.2"
+    assert negotiate.facts.to_dict()["upgraded_from_smb1"] is True
     header = negotiate.header.find("SMB2Header")
     assert header is not None and (header.offset, header.length) == (0, 64)
     command = header.find("Command")
@@ -134,14 +134,14 @@ def test_smb2_lines_and_header_tree():
     assert offset is not None and length is not None and length.value == len(negotiate.data)
     status = blobs[2].header.find("Status")
     assert status is not None and status.summary.startswith("STATUS_MORE_PROCESSING_REQUIRED")
-    assert blobs[2].context["status_name"] == "STATUS_MORE_PROCESSING_REQUIRED"
+    assert blobs[2].facts.to_dict()["status_name"] == "STATUS_MORE_PROCESSING_REQUIRED"
     assert all(not node.notes for b in blobs for node in b.header.walk())
     assert (blobs[1].src, blobs[1].dst) == ("10.0.0.11:49208", "10.0.0.12:445")
 
 
 def test_smb1_session_setup_andx():
     blobs = collect(SHARED_CAPTURES / "zeek" / "krb_smb_gssapi.pcap")[0]
-    assert [(b.frame, b.carrier, b.context["command"]) for b in blobs] == [
+    assert [(b.frame, b.carrier, b.facts.to_dict()["command"]) for b in blobs] == [
         (5, "smb1", 0x72),
         (7, "smb1", 0x73),
         (8, "smb1", 0x73),
@@ -149,8 +149,11 @@ def test_smb1_session_setup_andx():
     # MS-DTYP 2.3.4.2 GUID byte order; tshark prints this SMB1 field big-endian: 15000000-9384-7e2a
     assert blobs[0].line == "SMB: R  NEGOTIATE (0x72), GUID={00000015-8493-2A7E-AE8C-A04D2D49CE42}"
     assert blobs[1].line == "SMB: C  SESSION SETUP ANDX (0x73)"
-    assert blobs[1].context["message_id"] == 14464 and blobs[2].context["session_id"] == 2048
-    assert blobs[1].context["andx_command"] == 0xFF
+    assert (
+        blobs[1].facts.to_dict()["message_id"] == 14464
+        and blobs[2].facts.to_dict()["session_id"] == 2048
+    )
+    assert blobs[1].facts.to_dict()["andx_command"] == 0xFF
     blob_length = blobs[1].header.find("SecurityBlobLength")
     assert blob_length is not None and blob_length.value == len(blobs[1].data)
 
@@ -159,8 +162,8 @@ def test_smb1_upgraded_to_smb2_is_noted():
     blobs, notices = collect(SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng")
     upgraded = [n for n in notices if "upgraded to SMB2" in n.message]
     assert [(n.frame, n.severity, n.stream) for n in upgraded] == [(2, "info", 0)]
-    negotiates = [b for b in blobs if b.context["command"] == 0]
-    assert [b.context["upgraded_from_smb1"] for b in negotiates] == [True, False]
+    negotiates = [b for b in blobs if b.facts.to_dict()["command"] == 0]
+    assert [b.facts.to_dict()["upgraded_from_smb1"] for b in negotiates] == [True, False]
 
 
 @pytest.mark.parametrize("name", ["zeek/smb_smb3.pcap", "zeek/smb_smb311.pcap"])
@@ -219,7 +222,7 @@ def test_random_segments_never_raise():
                 rng.choice([0, 0, 0, 20]),
             )
         )
-    items = list(_Pipeline(None, None).run(iter(segments)))
+    items = list(Conductor(None, None).run(iter(segments)))
     assert all(isinstance(item, (AuthBlob, Notice)) for item in items)
 
 
@@ -228,8 +231,10 @@ def test_session_setup_outcome_is_yielded_even_without_a_blob() -> None:
     capture = Path(__file__).resolve().parents[2] / "captures" / "smb2-ntlm-wrong-password.pcap"
     items = [i for i in blobs_from_capture(str(capture)) if isinstance(i, AuthBlob)]
     outcomes = [i for i in items if not i.data]
-    assert [i.context["status_name"] for i in outcomes] == ["STATUS_LOGON_FAILURE"]
-    assert outcomes[0].context["command"] == 1 and outcomes[0].context["is_response"]
+    assert [i.facts.to_dict()["status_name"] for i in outcomes] == ["STATUS_LOGON_FAILURE"]
+    assert (
+        outcomes[0].facts.to_dict()["command"] == 1 and outcomes[0].facts.to_dict()["is_response"]
+    )
     assert "STATUS_LOGON_FAILURE" in outcomes[0].line
 
 
@@ -242,7 +247,7 @@ def _everything(path: Path, fast: bool) -> list[tuple]:
             item.time,
             item.stream,
             item.line,
-            item.context,
+            item.facts.to_dict(),
             item.data,
             item.missing,
             item.tunnel,
@@ -256,7 +261,7 @@ def _everything(path: Path, fast: bool) -> list[tuple]:
 BUNDLED = sorted((ROOT / "captures").glob("*.pcap"))
 
 
-@pytest.mark.parametrize("chunk", [capture.READ_CHUNK, 97])
+@pytest.mark.parametrize("chunk", [records.READ_CHUNK, 97])
 def test_fast_path_finds_what_the_plain_path_finds(tmp_path, monkeypatch, chunk) -> None:
     """Issue 5: the chunked pcap and pcapng walks (with 97-byte chunks, every record straddles
     two) give the same blobs and notices as scapy's record-by-record reader, on every capture we
@@ -272,7 +277,7 @@ def test_fast_path_finds_what_the_plain_path_finds(tmp_path, monkeypatch, chunk)
     mixed_ng.write_bytes(gzip.compress(mixed_ng_bytes, compresslevel=1))
     sections = tmp_path / "two-sections.pcapng"  # a second Section Header Block mid-file (the
     sections.write_bytes(mixed_ng_bytes * 2)  # same interfaces: scapy keeps the first section's)
-    monkeypatch.setattr(capture, "READ_CHUNK", chunk)
+    monkeypatch.setattr(records, "READ_CHUNK", chunk)
     paths = [*CAPTURES, *BUNDLED, mixed, gzipped, mixed_ng, sections]
     blobs = 0
     for path in paths:
@@ -297,7 +302,7 @@ def test_unfinished_messages_held_over_all_connections_are_bounded(monkeypatch) 
     """Twenty connections each start an SMB2 SESSION_SETUP of 60,000 bytes and never finish it:
     past MAX_BUFFERED the connection adding more gives up its message, with a warning the first
     time and a count at the end."""
-    monkeypatch.setattr("negodissect.carriers.stream.MAX_BUFFERED", 5100)
+    monkeypatch.setattr("negodissect.pipeline.capture.MAX_BUFFERED", 5100)
     a, b = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
     header = bytearray(64)
     header[:4], header[4:6], header[12:14] = b"\xfeSMB", b"\x40\x00", b"\x01\x00"  # SESSION_SETUP
@@ -306,9 +311,9 @@ def test_unfinished_messages_held_over_all_connections_are_bounded(monkeypatch) 
         Segment(port, float(port), a, b, port, 445, 1, 0, 0x18, start, 0, len(start), 0)
         for port in range(1, 21)
     ]
-    pipeline = _Pipeline(None, None)
+    pipeline = Conductor(None, None)
     items = list(pipeline.run(iter(segments)))
     skipped = [n for n in items if isinstance(n, Notice) and "unfinished messages" in n.message]
     assert [n.frame for n in skipped] == [6, None]  # five fit in 5,100 bytes; then a count
     assert skipped[1].message.startswith("15 unfinished messages were skipped")
-    assert pipeline.buffered == 0  # all given back when the capture ended
+    assert pipeline.budget.held == 0  # all given back when the capture ended

@@ -1,0 +1,51 @@
+"""The names of the tree nodes analysis reads, as the decoders spell them (the specifications'
+names: RFC 4178, [MS-NLMP], RFC 4120, [MS-NEGOEX]).
+
+Analysis finds what a token says by node name; naming each here once keeps a decoder's rename
+to one edit, and ``tests/analysis/test_names.py`` checks that real decoded trees hold every one.
+"""
+
+from __future__ import annotations
+
+# SPNEGO (RFC 4178 4.2, [MS-SPNG] 2.2.1)
+NEG_TOKEN_INIT = "NegTokenInit"
+NEG_TOKEN_INIT2 = "NegTokenInit2"
+NEG_TOKEN_RESP = "NegTokenResp"
+MECH_TYPES = "MechTypes"
+NEG_STATE = "NegState"
+SUPPORTED_MECH = "SupportedMech"
+MECH_LIST_MIC = "MechListMIC"
+
+# NTLM ([MS-NLMP] 2.2.1, 2.2.2)
+NTLMSSP = "NTLMSSP"  # the root of an NTLM message
+MESSAGE_TYPE = "MessageType"  # NTLM and NEGOEX messages
+NTLM_VERSION = "NTLMVersion"  # what the AUTHENTICATE's responses are (gss.ntlm.classify)
+DOMAIN_NAME = "DomainName"
+USER_NAME = "UserName"
+WORKSTATION = "Workstation"
+LM_CHALLENGE_RESPONSE = "LmChallengeResponse"
+NT_CHALLENGE_RESPONSE = "NtChallengeResponse"
+SERVER_CHALLENGE = "ServerChallenge"
+TARGET_INFO = "TargetInfo"
+MSV_AV_TIMESTAMP = "MsvAvTimestamp"
+MIC = "MIC"
+
+# Kerberos (RFC 4120 5)
+AS_REQ = "AsReq"
+TGS_REQ = "TgsReq"
+AP_REQ = "ApReq"
+AP_REP = "ApRep"
+KRB_ERROR = "KrbError"
+TICKET = "Ticket"
+REQ_BODY = "ReqBody"
+REALM = "Realm"
+CNAME = "Cname"
+SNAME = "Sname"
+ETYPE = "Etype"
+ERROR_CODE = "ErrorCode"
+
+# NEGOEX ([MS-NEGOEX] 2.2.6)
+NEGOEX = "Negoex"  # the root of a run of NEGOEX messages
+MESSAGE_HEADER = "MessageHeader"
+AUTH_SCHEME = "AuthScheme"
+CONVERSATION_ID = "ConversationId"

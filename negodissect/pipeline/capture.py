@@ -1,0 +1,313 @@
+"""Capture file in, decoded security blobs out: the conductor of the capture pipeline.
+
+sources.capture (records -> TCP segments) -> transport.tcp (reassembly, stream numbers) -> the
+carrier of each connection (:mod:`negodissect.carriers.registry`: by port, else by its first
+payload bytes; connections no carrier claims are never reassembled) -> its
+:class:`~negodissect.carriers.base.Flow`: a framer per direction and the carrier's parser ->
+:class:`~negodissect.carriers.base.AuthBlob` (the capture facts added here) -> decode (with the
+negotiation state of the blob's stream, :mod:`negodissect.pipeline.decode`) ->
+:class:`~negodissect.analysis.DecodedBlob`.  Whatever else the user should hear (gaps, truncated
+files, encrypted SMB3) is a :class:`~negodissect.carriers.base.Notice`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from negodissect import notes
+from negodissect.analysis import DecodedBlob
+from negodissect.carriers.base import AuthBlob, Flow, Message, Notice
+from negodissect.carriers.registry import REGISTRY, Registry
+from negodissect.field import Field
+from negodissect.pipeline.decode import Exchanges, decode
+from negodissect.sources.capture import read_segments
+from negodissect.sources.frames import Segment
+from negodissect.sources.records import ProgressHook, SourceNote
+from negodissect.sources.tunnels import describe
+from negodissect.transport import tcp
+from negodissect.transport.framing import Pdu, Remark, StreamFramer
+
+if TYPE_CHECKING:
+    from negodissect.pipeline.background import Background
+
+#: Bytes of unfinished messages (PDUs, HTTP heads) held by the framers of all connections at once;
+#: past it, the connection adding more gives up its partial message (hostile captures open many
+#: connections, each with a message that never ends).
+MAX_BUFFERED = 32 * 1024 * 1024
+
+GAP = notes.kind("tcp.gap", "warning", "{size} bytes missing from the capture ({direction})")
+CONNECTIONS_FORGOTTEN = notes.kind(
+    "tcp.connections.forgotten",
+    "info",
+    "{count} connections were forgotten before they ended (more than {limit} at once, to bound "
+    "memory); a later segment of one of them starts a new TCP stream number",
+)
+BUFFERED_EXCEEDED = notes.kind(
+    "pipeline.buffered.exceeded",
+    "warning",
+    "more than {limit} bytes of unfinished messages held over all connections; this "
+    "connection's message is skipped",
+)
+BUFFERED_SKIPPED = notes.kind(
+    "pipeline.buffered.skipped",
+    "warning",
+    "{count} unfinished messages were skipped in all because more than {limit} bytes were held "
+    "over all connections",
+)
+HEADER_LOST = notes.kind(
+    "pipeline.header.lost", "warning", "{carrier} header lost in a capture gap; message skipped"
+)
+BLOB_INCOMPLETE = notes.kind(
+    "pipeline.blob.incomplete",
+    "error",
+    "incomplete: {missing} bytes of this blob were not in the capture; fields after the gap "
+    "are missing or wrong",
+)
+
+
+def endpoint(address: bytes, port: int) -> str:
+    """``10.0.0.1:445`` or ``[fe80::1]:445``."""
+    ip = ipaddress.ip_address(address)
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def blobs_from_capture(
+    path: str,
+    *,
+    streams: set[int] | None = None,
+    frames: set[int] | None = None,
+    on_progress: ProgressHook | None = None,
+    fast: bool = True,
+    registry: Registry = REGISTRY,
+) -> Iterator[AuthBlob | Notice]:
+    """Every security blob of the capture at ``path`` (through the carriers of ``registry``), in
+    capture order, with notices.
+
+    Raises :class:`~negodissect.sources.capture.CaptureError` at once when the file cannot be
+    opened or is not a capture.  ``streams`` keeps only those TCP streams (others are not even
+    reassembled); ``frames`` keeps only blobs and notices of those frames (notices about the file
+    as a whole stay).  ``on_progress(bytes_read, total)`` is called a few times per second and
+    once at the end; for gzip input ``bytes_read`` counts compressed bytes, like ``total``.
+    ``fast=False`` is the plain path, for tests: classic pcap read record by record with scapy,
+    and every segment handed to the reassembler.
+    """
+    conductor = Conductor(streams, frames, registry)
+    quiet = conductor.reassembler.quiet if fast else None
+    return conductor.run(read_segments(path, on_progress, fast=fast, quiet=quiet))
+
+
+def decode_capture(
+    path: str,
+    *,
+    streams: set[int] | None = None,
+    frames: set[int] | None = None,
+    on_progress: ProgressHook | None = None,
+    background: Background | None = None,
+    registry: Registry = REGISTRY,
+) -> Iterator[DecodedBlob | Notice]:
+    """Every blob of the capture at ``path``, decoded, in capture order; notices as they come.
+
+    ``background``: the capture is being read by that child process (started for ``path`` with
+    the same ``streams`` and ``frames``) instead of here.  Raises
+    :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read at all.
+    """
+    if background is not None:
+        items = background.items(on_progress)
+    else:
+        items = blobs_from_capture(
+            path, streams=streams, frames=frames, on_progress=on_progress, registry=registry
+        )
+    exchanges = Exchanges()
+    for item in items:
+        if isinstance(item, Notice):
+            yield item
+            continue
+        if not item.data and not item.missing:  # an outcome-only message (no blob)
+            yield DecodedBlob(item, Field("securityBlob", summary=_empty(item)))
+            continue
+        tree = decode(item.data, exchanges.of((item.stream, item.facts.file_id)))
+        if item.missing:
+            tree.note(BLOB_INCOMPLETE, missing=item.missing)
+        yield DecodedBlob(item, tree)
+
+
+def _empty(blob: AuthBlob) -> str:
+    """What stands for a message without a blob: a bind of a SASL mechanism that is not GSS
+    (carriers.ldap) says so, any other is empty."""
+    mechanism = blob.facts.sasl_mechanism
+    if mechanism is None:
+        return "empty"
+    return f"none: SASL {mechanism} is not a GSS mechanism; its data is in the LDAP fields"
+
+
+class Budget:
+    """The bytes the framers of all connections hold (unfinished messages), at most
+    :data:`MAX_BUFFERED`; and how many messages were given up to stay under it."""
+
+    __slots__ = ("held", "overflows")
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.overflows = 0
+
+    def hold(self, conn: tcp.Connection, framer: StreamFramer, before: int) -> Notice | None:
+        """Count what ``framer`` holds now (it held ``before`` bytes); past
+        :data:`MAX_BUFFERED` its partial message is given up (a notice the first time)."""
+        self.held += len(framer.buf) - before
+        if self.held <= MAX_BUFFERED:
+            return None
+        self.held -= len(framer.buf)
+        framer.reset()
+        self.overflows += 1
+        if self.overflows == 1:  # the first one here, the count at the end
+            return Notice.on(conn, BUFFERED_EXCEEDED, limit=MAX_BUFFERED)
+        return None
+
+    def release(self, framer: StreamFramer) -> None:
+        self.held -= len(framer.buf)
+
+
+class Conductor:
+    """Glue between the stages for one capture file: segments in, blobs and notices out."""
+
+    def __init__(
+        self, streams: set[int] | None, frames: set[int] | None, registry: Registry = REGISTRY
+    ) -> None:
+        self.frames = frames
+        self.reassembler = tcp.Reassembler(registry.classify, streams, registry.ports)
+        self.budget = Budget()
+
+    def run(self, segments: Iterator[Segment | SourceNote]) -> Iterator[AuthBlob | Notice]:
+        feed = self.reassembler.feed
+        for item in segments:
+            if type(item) is SourceNote:
+                yield from self._keep([Notice(item.frame, item.kind, item.values)])
+                continue
+            events = feed(*item)
+            if events is not None:
+                yield from self._keep(self._events(events))
+        yield from self._keep(self._events(self.reassembler.finish()))
+        if self.budget.overflows > 1:
+            values = {"count": self.budget.overflows, "limit": MAX_BUFFERED}
+            yield Notice(None, BUFFERED_SKIPPED, values)
+        if self.reassembler.forgotten:
+            values = {"count": self.reassembler.forgotten, "limit": tcp.MAX_CONNECTIONS}
+            yield Notice(None, CONNECTIONS_FORGOTTEN, values)
+
+    def _keep(self, items: list[AuthBlob | Notice]) -> list[AuthBlob | Notice]:
+        if self.frames is None:
+            return items
+        return [item for item in items if item.frame is None or item.frame in self.frames]
+
+    def _events(self, events: list[tcp.Event]) -> list[AuthBlob | Notice]:
+        out: list[AuthBlob | Notice] = []
+        budget = self.budget
+        for kind, conn, direction, value in events:
+            flow: Flow | None = conn.state
+            if flow is None:
+                if kind == tcp.CLOSE:
+                    continue
+                flow = conn.state = conn.kind.flow(conn, budget)
+            if kind == tcp.DATA or kind == tcp.GAP:
+                framer = flow.framer(direction)
+                held = len(framer.buf)
+                if kind == tcp.DATA:
+                    pdus = framer.feed(value)
+                else:
+                    gap = Notice.on(conn, GAP, size=value, direction=tcp.DIRECTIONS[direction])
+                    out.append(gap)
+                    out += flow.gap(direction, value)
+                    pdus = framer.gap(value)
+                overflow = budget.hold(conn, framer, held)
+                if overflow is not None:
+                    out.append(overflow)
+                self._pdus(conn, flow, direction, pdus, out)
+            elif kind == tcp.NOTE:  # (NOTE, connection, note kind, values)
+                out.append(Notice(conn.last_frame, direction, value, conn.stream))
+            else:
+                self._close(conn, flow, out)
+        return out
+
+    def _close(self, conn: tcp.Connection, flow: Flow, out: list[AuthBlob | Notice]) -> None:
+        for direction, framer in enumerate(flow.framers):
+            if framer is not None:
+                self.budget.release(framer)
+                self._pdus(conn, flow, direction, framer.finish(), out)
+        for item in flow.close():
+            if isinstance(item, Notice):
+                out.append(item)
+            else:
+                self._message(conn, 0, None, item, out)
+        conn.state = None
+
+    def _pdus(
+        self,
+        conn: tcp.Connection,
+        flow: Flow,
+        direction: int,
+        pdus: list[Pdu | Remark],
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        for pdu in pdus:
+            if isinstance(pdu, Remark):
+                out.append(Notice.of(conn, pdu))
+                continue
+            for item in flow.parse(direction, pdu):
+                if isinstance(item, Notice):
+                    out.append(item)
+                else:
+                    self._message(conn, direction, pdu, item, out)
+
+    def _message(
+        self,
+        conn: tcp.Connection,
+        direction: int,
+        pdu: Pdu | None,
+        message: Message[Any],
+        out: list[AuthBlob | Notice],
+    ) -> None:
+        """The blob of ``message``, read from ``pdu`` sent in ``direction`` (or from where its
+        :attr:`~negodissect.carriers.base.Message.nested` says), unless its header fell into a
+        capture gap."""
+        if not message.blob_length and not message.outcome:
+            return
+        shown = header = message.header
+        nested = message.nested
+        if nested is not None:
+            direction, pdu, shown = nested.direction, nested.pdu, nested.shown
+        if pdu is None:  # no PDU to read the blob from
+            return
+        start = message.blob_offset
+        end = start + message.blob_length
+        header_end = header.offset + max(child.end for child in header.children)
+        if message.blob_length:  # what follows the blob's start is not header
+            header_end = min(header_end, start)
+        missing = 0
+        facts = message.facts
+        for hole_start, hole_length in pdu.holes:
+            hole_end = hole_start + hole_length
+            if hole_start < header_end and hole_end > header.offset:
+                out.append(Notice.on(conn, HEADER_LOST, carrier=facts.carrier.upper()))
+                return
+            missing += max(0, min(end, hole_end) - max(start, hole_start))
+        sender, receiver = (
+            (conn.client, conn.server) if direction == 0 else (conn.server, conn.client)
+        )
+        out.append(
+            AuthBlob(
+                frame=conn.last_frame,
+                time=conn.last_time,
+                src=endpoint(*sender),
+                dst=endpoint(*receiver),
+                stream=conn.stream,
+                carrier=facts.carrier,
+                line=message.line,
+                header=shown,
+                facts=facts,
+                data=pdu.data[start:end] if message.data is None else message.data,
+                missing=missing,
+                tunnel=describe(conn.last_tunnel) if conn.last_tunnel else None,
+            )
+        )

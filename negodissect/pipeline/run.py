@@ -1,0 +1,80 @@
+"""One capture file through the whole pipeline: decoded blobs, the conversations they form, and
+the user's selection of what to show.
+
+:class:`CaptureRun` feeds every decoded blob to analysis (the conversation
+:class:`~negodissect.analysis.conversations.Grouper`) before the selection (``--mech``) is
+applied, and yields, in capture order, the notices, the blobs selected and, just before the
+first blob of each conversation, the conversation itself.  With ``keep``, a finished
+conversation keeps its findings and hash line and drops its trees (memory), and
+:attr:`CaptureRun.conversations` holds them all at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from negodissect.analysis import DecodedBlob, findings, hashes
+from negodissect.analysis.conversations import Conversation, Grouper
+from negodissect.carriers.base import Notice
+from negodissect.carriers.registry import REGISTRY, Registry
+from negodissect.pipeline.capture import decode_capture
+from negodissect.pipeline.select import Selection
+from negodissect.sources.records import ProgressHook
+
+if TYPE_CHECKING:
+    from negodissect.pipeline.background import Background
+
+
+class CaptureRun:
+    """One capture file: its decoded blobs, grouped into conversations, selected."""
+
+    def __init__(
+        self,
+        path: str,
+        selection: Selection | None = None,
+        *,
+        keep: bool = False,
+        registry: Registry = REGISTRY,
+    ) -> None:
+        self.path = path
+        self.selection = selection or Selection()
+        self.registry = registry
+        self.grouper = Grouper(registry, keep=keep, on_final=_release if keep else None)
+
+    @property
+    def conversations(self) -> list[Conversation]:
+        """The conversations of the capture (with ``keep``; the open ones only without)."""
+        return self.grouper.conversations
+
+    def items(
+        self, on_progress: ProgressHook | None = None, background: Background | None = None
+    ) -> Iterator[DecodedBlob | Conversation | Notice]:
+        """Notices, the blobs selected and the conversations they start, in capture order.
+
+        ``background``: the file is being read in that child process (``-j``).  Raises
+        :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read.
+        """
+        selection = self.selection
+        for item in decode_capture(
+            self.path,
+            streams=set(selection.streams) or None,
+            frames=set(selection.frames) or None,
+            on_progress=on_progress,
+            background=background,
+            registry=self.registry,
+        ):
+            if isinstance(item, Notice):
+                yield item
+                continue
+            conversation = self.grouper.add(item)
+            if not selection.wants(item.tree):
+                continue
+            if conversation is not None and conversation.messages[0] is item:
+                yield conversation
+            yield item
+
+
+def _release(conversation: Conversation) -> None:
+    """A finished conversation keeps its findings and hash line, not its trees (memory)."""
+    conversation.release(findings.of_conversation(conversation), hashes.hash_line(conversation))

@@ -1,0 +1,371 @@
+"""Frames in, TCP segments out: the link, network and transport layers of one captured frame.
+
+Link layers: Ethernet (with 802.1Q / 802.1ad / QinQ tags), Linux cooked SLL and SLL2, raw IP,
+BSD loopback / null.  Network layers: IPv4 (options; non-first fragments counted and skipped) and
+IPv6 (extension headers skipped).  Transport: TCP.  Tunnels (:mod:`negodissect.sources.tunnels`):
+GRE incl. ERSPAN and GRE-in-UDP, VXLAN, Geneve, MPLS, PPPoE sessions, IP in IP, nested up to
+:data:`MAX_ENCAPSULATION` deep; the segment inside keeps its inner addresses and the tunnels
+around it (``Segment.tunnel``).  Headers are read with :mod:`struct` straight from the record
+bytes and anything that is not TCP is rejected before a single object is allocated for it.
+Plain TCP takes the shortest way through :func:`parse_frame`; only packets that can be tunnels
+(GRE, IP in IP, UDP) take one more test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from struct import Struct
+from typing import NamedTuple, Protocol
+
+from negodissect.sources import tunnels
+from negodissect.sources.tunnels import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_TEB,
+    ETHERTYPE_VLAN,
+    Layer,
+)
+
+#: Linktype numbers (https://www.tcpdump.org/linktypes.html).
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+LINKTYPE_RAW_BSD = (12, 14)
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+#: At most this many stacked VLAN tags are skipped.
+MAX_VLAN_TAGS = 4
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_GRE = 47
+#: IP protocols that may carry another packet: IP in IP, UDP (by port), GRE.
+IP_CARRIERS = frozenset({*tunnels.IP_IN_IP, IPPROTO_UDP, IPPROTO_GRE})
+#: The destination ports of the UDP tunnels, as on the wire.
+UDP_TUNNEL_PORTS = frozenset(port.to_bytes(2, "big") for port in tunnels.UDP_PORTS)
+#: At most this many tunnels around one segment are unwrapped; a packet nested deeper is
+#: skipped and counted (one note for the file).
+MAX_ENCAPSULATION = 8
+#: IPv6 extension headers that are skipped to reach TCP: (next-header value -> kind).
+IPV6_EXTENSIONS = frozenset({0, 43, 60, 135, 139, 140})
+IPV6_FRAGMENT = 44
+IPV6_AH = 51
+#: At most this many IPv6 extension headers are walked.
+MAX_IPV6_EXTENSIONS = 8
+
+_U16 = Struct("!H")
+_IPV4 = Struct("!BxHxxHxB")  # version/IHL, total length, flags/fragment offset, protocol
+_TCP = Struct("!HHIIBB")  # ports, seq, ack, data offset, flags
+_FIN_SYN_RST = 0x07
+
+
+class Stamped(Protocol):
+    """What :func:`parse_frame` needs of a connection it drops segments of."""
+
+    last_time: float
+
+
+#: No connection is quiet.
+NOBODY: Mapping[bytes, Stamped] = {}
+
+
+#: The tunnels around a packet, outermost first.
+Tunnel = tuple[Layer, ...]
+
+
+class Segment(NamedTuple):
+    """One TCP segment, as light as possible: the payload is ``data[start:end]``.
+
+    ``cut`` counts payload bytes the IP header announces but the record does not hold (snaplen).
+    ``tunnel`` holds the tunnels the segment came through, outermost first (empty: none).
+    """
+
+    frame: int
+    time: float
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    data: bytes
+    start: int
+    end: int
+    cut: int
+    tunnel: Tunnel = ()
+
+
+#: ``Segment(...)`` without the keyword-handling ``__new__`` of a NamedTuple (5x faster).
+_new_segment = partial(tuple.__new__, Segment)
+#: The same for ``Layer(...)``.
+_new_layer = partial(tuple.__new__, Layer)
+
+
+#: Returned by :func:`parse_frame` for a non-first IP fragment.
+FRAGMENT = ("non-first fragment",)
+#: Returned by :func:`parse_frame` for a packet inside more than :data:`MAX_ENCAPSULATION` tunnels.
+TOO_DEEP = ("too deep",)
+
+
+def parse_frame(
+    linktype: int,
+    data: bytes,
+    start: int,
+    size: int,
+    frame: int = 0,
+    stamp: float = 0.0,
+    quiet: Mapping[bytes, Stamped] = NOBODY,
+) -> Segment | tuple | None:
+    """The TCP segment in the frame ``data[start:size]``, :data:`FRAGMENT`, :data:`TOO_DEEP`, or
+    None when it is not a TCP segment.  ``data`` may hold more than the frame (a chunk of the
+    file): nothing past ``size`` is read, and the segment keeps ``data`` without copying (payload
+    ``data[start:end]``).
+    """
+    if linktype == LINKTYPE_ETHERNET:
+        offset = start + 14
+        if offset > size:
+            return None
+        ethertype = _U16.unpack_from(data, offset - 2)[0]
+        if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
+            return _inner(ethertype, data, offset, size, frame, stamp, quiet, ())
+    elif linktype == LINKTYPE_LINUX_SLL:
+        offset = start + 16
+    elif linktype == LINKTYPE_LINUX_SLL2:
+        offset = start + 20
+    elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        offset = start + 4
+    elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD:
+        offset = start
+    else:
+        return None
+    if offset >= size:
+        return None
+    version = data[offset] >> 4
+    if version == 4:
+        return _ipv4(data, offset, size, frame, stamp, quiet)
+    if version == 6:
+        return _ipv6(data, offset, size, frame, stamp, quiet)
+    return None
+
+
+def _ipv4(
+    data: bytes,
+    offset: int,
+    size: int,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel = (),
+) -> Segment | tuple | None:
+    """IPv4 header at ``offset`` (RFC 791)."""
+    if offset + 20 > size:
+        return None
+    first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
+    if protocol != IPPROTO_TCP:
+        if protocol == IPPROTO_UDP:  # most UDP is told from a tunnel by its destination port
+            port = offset + (first & 0x0F) * 4 + 2
+            if data[port : port + 2] not in UDP_TUNNEL_PORTS:
+                return None
+        elif protocol not in IP_CARRIERS:
+            return None
+        return _carried4(data, offset, size, frame, stamp, quiet, tunnel)
+    if fragment & 0x1FFF:
+        return FRAGMENT
+    header = (first & 0x0F) * 4
+    end = offset + total if total >= header else size
+    src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+    return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet, tunnel)
+
+
+def _carried4(
+    data: bytes,
+    offset: int,
+    size: int,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel,
+) -> Segment | tuple | None:
+    """:func:`_carried` for the IPv4 packet at ``offset`` (GRE, UDP, IP in IP).  A non-first
+    fragment is counted as one, but for UDP: without its ports it is not known as a tunnel."""
+    first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
+    if fragment & 0x1FFF:
+        return FRAGMENT if protocol != IPPROTO_UDP else None
+    header = (first & 0x0F) * 4
+    end = offset + total if total >= header else size
+    src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+    return _carried(
+        protocol, data, offset + header, end, size, src, dst, frame, stamp, quiet, tunnel
+    )
+
+
+def _ipv6(
+    data: bytes,
+    offset: int,
+    size: int,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel = (),
+) -> Segment | tuple | None:
+    """IPv6 header at ``offset`` (RFC 8200), extension headers skipped."""
+    if offset + 40 > size:
+        return None
+    payload = _U16.unpack_from(data, offset + 4)[0]
+    following = data[offset + 6]
+    src = data[offset + 8 : offset + 24]
+    dst = data[offset + 24 : offset + 40]
+    end = offset + 40 + payload if payload else size
+    position = offset + 40
+    for _ in range(MAX_IPV6_EXTENSIONS):
+        if following == IPPROTO_TCP:
+            return _tcp(data, position, end, size, src, dst, frame, stamp, quiet, tunnel)
+        if following in IP_CARRIERS:
+            if (
+                following == IPPROTO_UDP
+                and data[position + 2 : position + 4] not in UDP_TUNNEL_PORTS
+            ):
+                return None
+            return _carried(
+                following, data, position, end, size, src, dst, frame, stamp, quiet, tunnel
+            )
+        if position + 8 > size:
+            return None
+        if following == IPV6_FRAGMENT:
+            if _U16.unpack_from(data, position + 2)[0] & 0xFFF8:
+                return FRAGMENT
+            following, position = data[position], position + 8
+        elif following == IPV6_AH:
+            following, position = data[position], position + (data[position + 1] + 2) * 4
+        elif following in IPV6_EXTENSIONS:
+            following, position = data[position], position + (data[position + 1] + 1) * 8
+        else:
+            return None
+    return None
+
+
+def _carried(
+    protocol: int,
+    data: bytes,
+    offset: int,
+    end: int,
+    size: int,
+    src: bytes,
+    dst: bytes,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel,
+) -> Segment | tuple | None:
+    """The TCP segment in the packet that the IP packet from ``src`` to ``dst`` carries at
+    ``offset`` as GRE, in a UDP tunnel (by destination port) or as IP in IP; ``end`` is where
+    the IP packet ends (what follows it in the frame, such as Ethernet padding, is not read)."""
+    if end < size:
+        size = end
+    if protocol == IPPROTO_UDP:
+        if offset + 8 > size:
+            return None
+        step = tunnels.UDP_PORTS.get(_U16.unpack_from(data, offset + 2)[0])
+        if step is None:
+            return None
+        found = step(data, offset + 8, size)
+    elif protocol == IPPROTO_GRE:
+        found = tunnels.gre(data, offset, size)
+    else:
+        ethertype, inner = tunnels.IP_IN_IP[protocol]
+        found = (ethertype, offset, f"{inner}-in-IPv{4 if len(src) == 4 else 6}", "")
+    if found is None:
+        return None
+    if len(tunnel) >= MAX_ENCAPSULATION:
+        return TOO_DEEP
+    ethertype, offset, name, detail = found
+    tunnel = (*tunnel, _new_layer((name, detail, src, dst)))
+    return _inner(ethertype, data, offset, size, frame, stamp, quiet, tunnel)
+
+
+def _inner(
+    ethertype: int,
+    data: bytes,
+    offset: int,
+    size: int,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel,
+) -> Segment | tuple | None:
+    """The TCP segment in what follows a header whose next protocol is ``ethertype`` (an
+    Ethernet frame's type, a tunnel's protocol type): VLAN tags (at most :data:`MAX_VLAN_TAGS`
+    per Ethernet header) and the tunnels named by EtherType (MPLS, PPPoE) are unwrapped here,
+    an Ethernet frame carried by a tunnel is opened, and IP goes on to :func:`_ipv4` /
+    :func:`_ipv6`.  Each tunnel may carry one Ethernet frame (an Ethernet header cannot say
+    "Ethernet follows"), so the walk ends within :data:`MAX_ENCAPSULATION` tunnels."""
+    tags = 0
+    ethernet = not tunnel  # just after an Ethernet header: the link layer's or a tunnel's
+    while True:
+        if ethertype in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+            if offset >= size:
+                return None
+            version = data[offset] >> 4
+            if version == 4:
+                return _ipv4(data, offset, size, frame, stamp, quiet, tunnel)
+            if version == 6:
+                return _ipv6(data, offset, size, frame, stamp, quiet, tunnel)
+            return None
+        if ethertype in ETHERTYPE_VLAN:
+            if tags == MAX_VLAN_TAGS or offset + 4 > size:
+                return None
+            ethertype, offset, tags = _U16.unpack_from(data, offset + 2)[0], offset + 4, tags + 1
+            continue
+        if ethertype == ETHERTYPE_TEB:  # an Ethernet frame: destination, source, type
+            if ethernet or offset + 14 > size:
+                return None
+            ethertype, offset = _U16.unpack_from(data, offset + 12)[0], offset + 14
+            tags, ethernet = 0, True
+            continue
+        step = tunnels.ETHERTYPES.get(ethertype)
+        found = step(data, offset, size) if step is not None else None
+        if found is None:
+            return None
+        if len(tunnel) >= MAX_ENCAPSULATION:
+            return TOO_DEEP
+        ethertype, offset, name, detail = found
+        tunnel = (*tunnel, _new_layer((name, detail, b"", b"")))
+        ethernet = False
+
+
+def _tcp(
+    data: bytes,
+    offset: int,
+    end: int,
+    size: int,
+    src: bytes,
+    dst: bytes,
+    frame: int,
+    stamp: float,
+    quiet: Mapping[bytes, Stamped],
+    tunnel: Tunnel = (),
+) -> Segment | None:
+    """TCP header at ``offset`` (RFC 9293); payload up to ``end`` (the IP length)."""
+    if offset + 20 > size:
+        return None
+    if quiet and not data[offset + 13] & _FIN_SYN_RST:
+        conn = quiet.get(src + dst + data[offset : offset + 4])
+        if conn is not None:
+            conn.last_time = stamp
+            return None
+    sport, dport, seq, ack, data_offset, flags = _TCP.unpack_from(data, offset)
+    start = offset + (data_offset >> 4) * 4
+    if start > end:
+        return None
+    captured = min(end, size)
+    if start > captured:
+        start = captured
+    cut = end - captured
+    return _new_segment(
+        (frame, stamp, src, dst, sport, dport, seq, ack, flags, data, start, captured, cut, tunnel)
+    )
