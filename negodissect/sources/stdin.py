@@ -44,11 +44,13 @@ _HEADER = re.compile(
 _OFFSET = re.compile(r"\s*(?:0x)?([0-9a-fA-F]{4,16})(:?)(?=\s|$)")
 # What tshark -x writes above each data source of a frame that has several.
 _SOURCE = re.compile(r"\S.{0,100}? \((?P<size>\d{1,9}) bytes?\):\s*$")
-_TOKEN = re.compile(r"\S+")
-_HEX_GROUP = re.compile(r"(?:[0-9a-fA-F]{2})+")
+# Hex groups of whole bytes with one space between them (a dump's hex, or part of it when it has
+# a wider gap inside, as hexdump -C has); the ASCII column is two or more spaces further.
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{2}(?:[0-9a-fA-F]{2}| [0-9a-fA-F]{2})*(?!\S)")
+_SPACES = re.compile(r"\s*")
+_WIDE_GROUP = re.compile(r"[0-9a-fA-F]{3}")  # a group of more than one byte
 # How a dump's ASCII column shows each byte: 20-7e as themselves, the others as ".".
 _SHOWN = bytes(byte if 0x20 <= byte < 0x7F else 0x2E for byte in range(256))
-_AS_WRITTEN, _SWAPPED = 1, 2  # byte orders of a dump's hex groups
 _BASE_FORMAT = {16: "x", 8: "o", 10: "d"}
 _HEX_PREFIXES = re.compile(r"0x|\\x", re.IGNORECASE)
 _HEX_NOISE = re.compile(r"[\s:,;{}\[\]\"'-]+")
@@ -209,6 +211,10 @@ def _hex_dump(
             sections.append((number, int(source["size"]), []))
             continue
         parsed = _dump_line(number, line)
+        if parsed is None and any(
+            seen.column is not None or seen.colon for *_, dump in sections for seen in dump
+        ):
+            return _problem(number, "not a line of the hex dump above (its ASCII column?)")
         if parsed is None:
             return None
         if not sections:
@@ -233,8 +239,10 @@ class _DumpLine:
 
     number: int
     offset: str  # "" on a "*" line
-    groups: list[str]  # hex digits between the spaces; none on a line holding only an offset
-    shown: int  # _AS_WRITTEN | _SWAPPED: the byte orders its ASCII column agrees with; 0: none
+    hex: str  # the hex groups, a space between them; "" on a line holding only an offset
+    data: bytes  # their bytes as written
+    column: str | None  # the ASCII column; None: the line has none
+    swapped: bool  # the column shows the groups as little-endian words (xxd -e), not as written
     colon: bool  # "00000010:" (xxd)
 
 
@@ -242,54 +250,68 @@ def _dump_line(number: int, line: str) -> _DumpLine | None:
     """``line`` as a line of a hex dump, or None.
 
     The hex ends where the ASCII column begins: after a gap of two or more spaces (or at the
-    first token that is not hex) whose rest of the line shows the bytes before it.  Only the
+    first word that is not hex) whose rest of the line shows the bytes before it.  Only the
     first gap short enough for that is tried, so a line is read in linear time.
     """
     if line.strip() == "*":
-        return _DumpLine(number, "", [], 0, False)
-    match = _OFFSET.match(line)
-    if match is None:
+        return _DumpLine(number, "", "", b"", None, False, False)
+    offset = _OFFSET.match(line)
+    if offset is None:
         return None
     end = len(line.rstrip())
-    groups: list[str] = []
-    size, after, tried = 0, match.end(), False
-    for token in _TOKEN.finditer(line, match.end(), end):
-        is_hex = _HEX_GROUP.fullmatch(token[0]) is not None
-        gap = token.start() - after >= 2
-        if groups and (not is_hex or (gap and not tried)) and end - token.start() <= size + 2:
-            tried = True
-            shown = _shown(line[token.start() : end], groups)
-            if shown:
-                return _DumpLine(number, match[1], groups, shown, bool(match[2]))
-        if not is_hex:
+    runs: list[str] = []
+    size, at, tried = 0, offset.end(), -1  # tried: where an ASCII column was looked for
+    while at < end:
+        start = _SPACES.match(line, at).end()  # type: ignore[union-attr]
+        if runs and tried < 0 and start - at >= 2 and end - start <= size + 2:
+            tried = start
+            found = _with_column(number, offset, runs, line[start:end])
+            if found is not None:
+                return found
+        run = _HEX_RUN.match(line, start, end)
+        if run is None:  # a word that is not hex: the ASCII column, or no dump line
+            if runs and tried != start and end - start <= size + 2:
+                return _with_column(number, offset, runs, line[start:end])
             return None
-        groups.append(token[0])
-        size, after = size + len(token[0]) // 2, token.end()
-    return _DumpLine(number, match[1], groups, 0, bool(match[2]))
+        runs.append(run[0])
+        size += (len(run[0]) - run[0].count(" ")) // 2
+        at = run.end()
+    hex_text = " ".join(runs)
+    return _DumpLine(
+        number, offset[1], hex_text, bytes.fromhex(hex_text), None, False, bool(offset[2])
+    )
 
 
-def _shown(column: str, groups: list[str]) -> int:
-    """The byte orders of ``groups`` that the ASCII column ``column`` shows (bytes 20-7e as
-    themselves, the others as "."; bare, or between | | as hexdump -C, > < as od -tx1z)."""
-    found = 0
-    for order, swapped in ((_AS_WRITTEN, False), (_SWAPPED, True)):
-        if swapped and all(len(group) == 2 for group in groups):
-            break
-        text = _group_bytes(groups, swapped).translate(_SHOWN).decode("ascii")
-        if column in (f"|{text}|", f">{text}<") or column == text.strip(" "):
-            found |= order
-    return found
+def _with_column(
+    number: int, offset: re.Match[str], runs: list[str], column: str
+) -> _DumpLine | None:
+    """The dump line of ``offset`` and the hex ``runs``, when ``column`` is their ASCII column
+    (showing the bytes as written, or as little-endian words: xxd -e); else None."""
+    hex_text = " ".join(runs)
+    data = bytes.fromhex(hex_text)
+    if _shows(column, data):
+        swapped = False
+    elif _WIDE_GROUP.search(hex_text) and _shows(column, _swapped(hex_text)):
+        swapped = True
+    else:
+        return None
+    return _DumpLine(number, offset[1], hex_text, data, column, swapped, bool(offset[2]))
 
 
-def _group_bytes(groups: list[str], swapped: bool) -> bytes:
-    """The bytes of hex ``groups``; ``swapped``: each group is a little-endian word."""
-    if swapped:
-        return b"".join(bytes.fromhex(group)[::-1] for group in groups)
-    return bytes.fromhex("".join(groups))
+def _shows(column: str, data: bytes) -> bool:
+    """Whether ``column`` is the ASCII column of ``data``: bytes 20-7e as themselves, the others
+    as "."; bare, between | | (hexdump -C) or > < (od -tx1z)."""
+    text = data.translate(_SHOWN).decode("ascii")
+    return column in (f"|{text}|", f">{text}<") or column == text.strip(" ")
+
+
+def _swapped(hex_text: str) -> bytes:
+    """The bytes of hex groups that are little-endian words."""
+    return b"".join(bytes.fromhex(group)[::-1] for group in hex_text.split())
 
 
 def _read_dump(dump: list[_DumpLine], budget: _Budget) -> bytes | StdinProblem | None:
-    """The bytes of one dump; None when it is not one, a message when it does not add up.
+    """The bytes of one dump; None when it is not one, a problem when it does not add up.
 
     A dump needs an ASCII column, xxd's colon or an offset wider or narrower than the hex groups
     (plain hex in groups is no dump), and a dump of one line without either starts at offset 0.
@@ -297,28 +319,28 @@ def _read_dump(dump: list[_DumpLine], budget: _Budget) -> bytes | StdinProblem |
     behind a bare offset are hexdump's and od -x's words, in the byte order of the machine that
     wrote them: little-endian (x86, ARM).
     """
-    rows = [line for line in dump if line.groups]
+    rows = [line for line in dump if line.hex]
     if not rows:
         return None
-    first, shown = rows[0], any(line.shown for line in dump)
-    if not (shown or first.colon or len(first.offset) != len(first.groups[0])):
+    first, first_group = rows[0], rows[0].hex.split(" ", 1)[0]
+    shown = [line for line in dump if line.column is not None]
+    if not (shown or first.colon or len(first.offset) != len(first_group)):
         return None
     if not (shown or first.colon or len(dump) > 1 or int(first.offset, 16) == 0):
         return None
     if shown:
-        orders = _AS_WRITTEN | _SWAPPED
-        for line in dump:
-            orders &= line.shown or orders
-        if not orders:
+        swapped = any(line.swapped for line in shown)
+        if swapped and not all(
+            line.swapped or _shows(line.column or "", _swapped(line.hex)) for line in shown
+        ):
             return _problem(first.number, "the ASCII columns show the hex in two byte orders")
-        swapped = not orders & _AS_WRITTEN
     else:
-        swapped = not first.colon and any(len(g) > 2 for line in rows for g in line.groups)
-    datas = [_group_bytes(line.groups, swapped) if line.groups else None for line in dump]
+        swapped = not first.colon and any(_WIDE_GROUP.search(line.hex) for line in rows)
+    datas = [(_swapped(line.hex) if swapped else line.data) if line.hex else None for line in dump]
     # od counts offsets in octal, hexdump and the others in hex; the offsets say which, unless
     # only "*" lines separate them: then od -tx1's layout (7 digits, byte groups) means octal.
-    octal = not shown and len(first.offset) == 7 and len(first.groups[0]) == 2
-    word = len(rows[-1].groups[-1]) // 2
+    octal = not shown and len(first.offset) == 7 and len(first_group) == 2
+    word = len(rows[-1].hex.rsplit(" ", 1)[-1]) // 2
     problem = None
     for base in (8, 16, 10) if octal else (16, 8, 10):
         result = _assemble(dump, datas, base, word, budget.repeated)

@@ -290,6 +290,15 @@ def test_a_dump_with_a_line_missing_is_reported_at_that_line() -> None:
     assert problem.line == 4 and "offset 00000040 where 30 was expected" in problem.message
 
 
+def test_a_dump_line_whose_ascii_column_does_not_show_its_hex() -> None:
+    """A byte changed by hand in the hex but not in the ASCII column: the line is named."""
+    lines = run("xxd", data=NTLM_AUTHENTICATE).splitlines()
+    assert lines[1].startswith("00000010: 9a00 0000 7c01 7c01") and "|.|" in lines[1]
+    lines[1] = lines[1].replace("7c01 7c01", "7c01 7d01", 1)
+    problem = problem_of("\n".join(lines))
+    assert problem.line == 2 and "not a line of the hex dump above" in problem.message
+
+
 def test_a_star_without_an_offset_after_it() -> None:
     lines = run("hexdump", "-C", data=bytes(64) + NTLM_AUTHENTICATE).splitlines()
     assert lines[1] == "*"
