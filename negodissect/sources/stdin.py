@@ -48,7 +48,6 @@ _SOURCE = re.compile(r"\S.{0,100}? \((?P<size>\d{1,9}) bytes?\):\s*$")
 # a wider gap inside, as hexdump -C has); the ASCII column is two or more spaces further.
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{2}(?:[0-9a-fA-F]{2}| [0-9a-fA-F]{2})*(?!\S)")
 _SPACES = re.compile(r"\s*")
-_WIDE_GROUP = re.compile(r"[0-9a-fA-F]{3}")  # a group of more than one byte
 # How a dump's ASCII column shows each byte: 20-7e as themselves, the others as ".".
 _SHOWN = bytes(byte if 0x20 <= byte < 0x7F else 0x2E for byte in range(256))
 _BASE_FORMAT = {16: "x", 8: "o", 10: "d"}
@@ -206,13 +205,13 @@ def _hex_dump(
         return None
     sections: list[tuple[int, int | None, list[_DumpLine]]] = []
     for number, line in enumerate(lines, start):
-        source = _SOURCE.match(line)
+        parsed = _dump_line(number, line)
+        source = _SOURCE.match(line) if parsed is None else None
         if source is not None:
             sections.append((number, int(source["size"]), []))
             continue
-        parsed = _dump_line(number, line)
         if parsed is None and any(
-            seen.column is not None or seen.colon for *_, dump in sections for seen in dump
+            seen.column or seen.colon for *_, dump in sections for seen in dump
         ):
             return _problem(number, "not a line of the hex dump above (its ASCII column?)")
         if parsed is None:
@@ -239,10 +238,11 @@ class _DumpLine:
 
     number: int
     offset: str  # "" on a "*" line
-    hex: str  # the hex groups, a space between them; "" on a line holding only an offset
-    data: bytes  # their bytes as written
-    column: str | None  # the ASCII column; None: the line has none
-    swapped: bool  # the column shows the groups as little-endian words (xxd -e), not as written
+    data: bytes  # the bytes of its hex groups as written; none on a line holding only an offset
+    group: int  # bytes in its first hex group
+    last: int  # bytes in its last hex group
+    column: bool  # it has an ASCII column
+    swapped: bool  # which shows the groups only as little-endian words (xxd -e)
     colon: bool  # "00000010:" (xxd)
 
 
@@ -254,7 +254,7 @@ def _dump_line(number: int, line: str) -> _DumpLine | None:
     first gap short enough for that is tried, so a line is read in linear time.
     """
     if line.strip() == "*":
-        return _DumpLine(number, "", "", b"", None, False, False)
+        return _DumpLine(number, "", b"", 0, 0, False, False, False)
     offset = _OFFSET.match(line)
     if offset is None:
         return None
@@ -276,26 +276,24 @@ def _dump_line(number: int, line: str) -> _DumpLine | None:
         runs.append(run[0])
         size += (len(run[0]) - run[0].count(" ")) // 2
         at = run.end()
-    hex_text = " ".join(runs)
-    return _DumpLine(
-        number, offset[1], hex_text, bytes.fromhex(hex_text), None, False, bool(offset[2])
-    )
+    return _with_column(number, offset, runs, None)
 
 
 def _with_column(
-    number: int, offset: re.Match[str], runs: list[str], column: str
+    number: int, offset: re.Match[str], runs: list[str], column: str | None
 ) -> _DumpLine | None:
     """The dump line of ``offset`` and the hex ``runs``, when ``column`` is their ASCII column
-    (showing the bytes as written, or as little-endian words: xxd -e); else None."""
-    hex_text = " ".join(runs)
-    data = bytes.fromhex(hex_text)
-    if _shows(column, data):
-        swapped = False
-    elif _WIDE_GROUP.search(hex_text) and _shows(column, _swapped(hex_text)):
+    (showing the bytes as written, or as little-endian words: xxd -e) or there is none."""
+    data = bytes.fromhex(" ".join(runs))
+    group = len(runs[0].split(" ", 1)[0]) // 2 if runs else 0
+    last = len(runs[-1].rsplit(" ", 1)[-1]) // 2 if runs else 0
+    swapped = False
+    if column is not None and not _shows(column, data):
+        if group < 2 or not _shows(column, _swap(data, group)):
+            return None
         swapped = True
-    else:
-        return None
-    return _DumpLine(number, offset[1], hex_text, data, column, swapped, bool(offset[2]))
+    colon = bool(offset[2])
+    return _DumpLine(number, offset[1], data, group, last, column is not None, swapped, colon)
 
 
 def _shows(column: str, data: bytes) -> bool:
@@ -305,9 +303,9 @@ def _shows(column: str, data: bytes) -> bool:
     return column in (f"|{text}|", f">{text}<") or column == text.strip(" ")
 
 
-def _swapped(hex_text: str) -> bytes:
-    """The bytes of hex groups that are little-endian words."""
-    return b"".join(bytes.fromhex(group)[::-1] for group in hex_text.split())
+def _swap(data: bytes, group: int) -> bytes:
+    """``data`` read as little-endian words of ``group`` bytes (the last may be shorter)."""
+    return b"".join(data[at : at + group][::-1] for at in range(0, len(data), group))
 
 
 def _read_dump(dump: list[_DumpLine], budget: _Budget) -> bytes | StdinProblem | None:
@@ -315,35 +313,33 @@ def _read_dump(dump: list[_DumpLine], budget: _Budget) -> bytes | StdinProblem |
 
     A dump needs an ASCII column, xxd's colon or an offset wider or narrower than the hex groups
     (plain hex in groups is no dump), and a dump of one line without either starts at offset 0.
-    The byte order is the one the ASCII column shows; without one, groups of more than one byte
-    behind a bare offset are hexdump's and od -x's words, in the byte order of the machine that
-    wrote them: little-endian (x86, ARM).
+    Groups are read as written, unless an ASCII column shows them only as little-endian words
+    (xxd -e), or there is no ASCII column and groups of more than one byte follow a bare
+    offset: hexdump's and od -x's words, in the byte order of the machine that wrote them,
+    little-endian (x86, ARM).
     """
-    rows = [line for line in dump if line.hex]
+    rows = [line for line in dump if line.data]
     if not rows:
         return None
-    first, first_group = rows[0], rows[0].hex.split(" ", 1)[0]
-    shown = [line for line in dump if line.column is not None]
-    if not (shown or first.colon or len(first.offset) != len(first_group)):
+    first, shown = rows[0], any(line.column for line in rows)
+    if not (shown or first.colon or len(first.offset) != 2 * first.group):
         return None
     if not (shown or first.colon or len(dump) > 1 or int(first.offset, 16) == 0):
         return None
     if shown:
-        swapped = any(line.swapped for line in shown)
-        if swapped and not all(
-            line.swapped or _shows(line.column or "", _swapped(line.hex)) for line in shown
-        ):
-            return _problem(first.number, "the ASCII columns show the hex in two byte orders")
+        swapped = any(line.swapped for line in rows)
     else:
-        swapped = not first.colon and any(_WIDE_GROUP.search(line.hex) for line in rows)
-    datas = [(_swapped(line.hex) if swapped else line.data) if line.hex else None for line in dump]
+        swapped = not first.colon and any(line.group > 1 or line.last > 1 for line in rows)
+    datas = [
+        (_swap(line.data, line.group) if swapped else line.data) if line.data else None
+        for line in dump
+    ]
     # od counts offsets in octal, hexdump and the others in hex; the offsets say which, unless
     # only "*" lines separate them: then od -tx1's layout (7 digits, byte groups) means octal.
-    octal = not shown and len(first.offset) == 7 and len(first_group) == 2
-    word = len(rows[-1].hex.rsplit(" ", 1)[-1]) // 2
+    octal = not shown and len(first.offset) == 7 and first.group == 1
     problem = None
     for base in (8, 16, 10) if octal else (16, 8, 10):
-        result = _assemble(dump, datas, base, word, budget.repeated)
+        result = _assemble(dump, datas, base, rows[-1].last, budget.repeated)
         if isinstance(result, StdinProblem):
             problem = problem or result
             continue
