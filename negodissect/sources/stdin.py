@@ -52,6 +52,8 @@ _SPACES = re.compile(r"\s*")
 _SHOWN = bytes(byte if 0x20 <= byte < 0x7F else 0x2E for byte in range(256))
 _BASE_FORMAT = {16: "x", 8: "o", 10: "d"}
 _HEX_PREFIXES = re.compile(r"0x|\\x", re.IGNORECASE)
+# "0x" opening a word, or "\x": hex written out, never base64 (which may hold "0x" in a word).
+_HEX_PREFIXED = re.compile(r"(?<![A-Za-z0-9+/_-])0x|\\x", re.IGNORECASE)
 _HEX_NOISE = re.compile(r"[\s:,;{}\[\]\"'-]+")
 _HEX_DIGITS = re.compile(r"^[0-9a-fA-F]*$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+=*$")
@@ -175,7 +177,8 @@ def _parse_block(
             "'*' stands for repeated lines, but without offsets nothing says how many "
             "(dump with od -v, or with offsets)",
         )
-    data = None if _HEX_PREFIXES.search(joined) else _base64("".join(joined.split()))
+    prefixed = any(_HEX_PREFIXED.search(line) for line in lines)
+    data = None if prefixed else _base64("".join(joined.split()))
     if data is not None and len(data) >= MIN_BASE64_BYTES:
         return [(start, data, "base64")]
     return StdinProblem(

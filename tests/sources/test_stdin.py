@@ -76,6 +76,20 @@ def test_blank_lines_separate_blobs_of_mixed_layouts() -> None:
     assert [b.index for b in blobs] == [1, 2, 3]
 
 
+def test_base64_holding_0x_is_base64() -> None:
+    """Found by the new dump seeds: base64 holding "0x" (or "0X") inside a word was refused as
+    hex written out ("0x4e 0x54 ..."), 2 of the 51 real blobs among them."""
+    texts = [base64.b64encode(blob).decode() for blob in REAL]
+    holding = [text for text in texts if "0x" in text.lower()]
+    assert len(holding) >= 2
+    for text in holding:
+        assert read(text) == [base64.b64decode(text)]
+        assert read("\n".join(text[i : i + 64] for i in range(0, len(text), 64))) == [
+            base64.b64decode(text)
+        ]
+    assert stdin.parse(b"0x4e 0x54 0x4c 0x4d 0x53 0x53 0x50 0x00 0x0")[0] == []
+
+
 def test_raw_binary_is_one_blob() -> None:
     blobs, _ = stdin.parse(BLOB)
     assert [(b.data, b.encoding) for b in blobs] == [(BLOB, "raw")]
