@@ -20,6 +20,7 @@ import binascii
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Most bytes read from standard input (a blob is kilobytes; this bounds memory on hostile input).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -53,7 +54,7 @@ _SHOWN = bytes(byte if 0x20 <= byte < 0x7F else 0x2E for byte in range(256))
 _BASE_FORMAT = {16: "x", 8: "o", 10: "d"}
 _HEX_PREFIXES = re.compile(r"0x|\\x", re.IGNORECASE)
 # "0x" opening a word, or "\x": hex written out, never base64 (which may hold "0x" in a word).
-_HEX_PREFIXED = re.compile(r"(?<![A-Za-z0-9+/_-])0x|\\x", re.IGNORECASE)
+_HEX_PREFIXED = re.compile(r"(?<![\w+/-])0[xX]|\\[xX]")
 _HEX_NOISE = re.compile(r"[\s:,;{}\[\]\"'-]+")
 _HEX_DIGITS = re.compile(r"^[0-9a-fA-F]*$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+=*$")
@@ -84,11 +85,14 @@ class StdinProblem:
     message: str
 
 
-@dataclass(slots=True)
 class _Budget:
-    """What is left to spend over one input."""
+    """What one input may still spend: the bytes "*" lines may stand for (a plain class: a
+    dataclass would cost a millisecond of every start)."""
 
-    repeated: int = MAX_REPEATED_BYTES  # bytes "*" lines may still stand for
+    __slots__ = ("repeated",)
+
+    def __init__(self) -> None:
+        self.repeated = MAX_REPEATED_BYTES
 
 
 def _problem(line: int, message: str) -> StdinProblem:
@@ -235,8 +239,7 @@ def _hex_dump(
     return found
 
 
-@dataclass(slots=True)
-class _DumpLine:
+class _DumpLine(NamedTuple):
     """One line of a hex dump, as written."""
 
     number: int
