@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import subprocess
 
-from negodissect.analysis import DecodedBlob, names
 from negodissect import gss
+from negodissect.analysis import DecodedBlob, names
 from negodissect.pipeline.capture import decode_capture
 from tests.conftest import ROOT, SHARED_CAPTURES
 

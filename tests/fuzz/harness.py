@@ -212,18 +212,86 @@ def _cut(trees: Iterator[tuple[Field, bytes]], names: tuple[str, ...]) -> list[b
     return found
 
 
+def _shown(row: bytes) -> str:
+    """A dump's ASCII column: bytes 20-7e as themselves, the others as "."."""
+    return "".join(chr(byte) if 0x20 <= byte < 0x7F else "." for byte in row)
+
+
+def _rows(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of each 16-byte row of ``data``."""
+    return ((at, data[at : at + 16]) for at in range(0, len(data), 16))
+
+
+def _squeezed(data: bytes, line: Callable[[int, bytes], str], end: str) -> str:
+    """Rows as hexdump and od write them: a run of rows equal to the one above is one "*" line,
+    and a last line holds the offset where the bytes end."""
+    lines, previous = [], None
+    for at, row in _rows(data):
+        if row != previous:
+            lines.append(line(at, row))
+        elif lines[-1] != "*":
+            lines.append("*")
+        previous = row
+    return "\n".join([*lines, end]) + "\n"
+
+
+#: Hex dumps of bytes as the real tools write them (tests/sources/test_stdin.py checks them
+#: against the tools): the stdin parser's seeds, and its tests' layouts where no tool can run.
+DUMPS: dict[str, Callable[[bytes], str]] = {
+    "xxd": lambda data: "".join(
+        f"{at:08x}: {row.hex(' ', -2):<39}  {_shown(row)}\n" for at, row in _rows(data)
+    ),
+    "hexdump -C": lambda data: _squeezed(
+        data,
+        lambda at, row: (
+            f"{at:08x}  {row[:8].hex(' '):<23}  {row[8:].hex(' '):<23}  |{_shown(row)}|"
+        ),
+        f"{len(data):08x}",
+    ),
+    "hexdump": lambda data: _squeezed(
+        data,
+        lambda at, row: (
+            f"{at:07x} "
+            + " ".join(
+                f"{int.from_bytes(row[i : i + 2], 'little'):04x}" for i in range(0, len(row), 2)
+            ).ljust(39)
+        ),
+        f"{len(data):07x}",
+    ),
+    "od -tx1": lambda data: _squeezed(
+        data, lambda at, row: f"{at:07o} {row.hex(' ')}", f"{len(data):07o}"
+    ),
+    "tshark -x": lambda data: "".join(
+        f"{at:04x}  {row.hex(' '):<47}   {_shown(row)}\n" for at, row in _rows(data)
+    ),
+    # Wireshark's "Copy Bytes as Hex + ASCII Dump" (ui/qt/utils/data_printer.cpp, hexTextDump):
+    # each byte with a space before it, three spaces before the ASCII column, the last line
+    # padded to line it up.
+    "Wireshark copy as hex dump": lambda data: "".join(
+        f"{at:04x}  {''.join(f' {byte:02x}' for byte in row):<48}   {_shown(row)}\n"
+        for at, row in _rows(data)
+    ),
+    # ... and its "...as Hex Dump": the same without the ASCII column and without padding.
+    "Wireshark copy as hex dump, no ASCII": lambda data: "".join(
+        f"{at:04x}  {''.join(f' {byte:02x}' for byte in row)}\n" for at, row in _rows(data)
+    ),
+}
+
+
 def stdin_texts(data: bytes) -> list[bytes]:
-    """``data`` the ways a user pastes it: hex, spaced hex, an xxd dump, base64, a header line."""
+    """``data`` the ways a user pastes it: hex, spaced hex, hex dumps (also of ``data`` with
+    repeated lines, for "*"), base64, a header line."""
     b64 = base64.b64encode(data).decode()
-    dump = "\n".join(
-        f"{at:08x}: {data[at : at + 16].hex(' ')}  ." for at in range(0, len(data), 16)
-    )
+    repeated = data[:16] * 4 + data
     return [
         text.encode()
         for text in (
             data.hex(),
             data.hex(" "),
-            dump,
+            *(dump(data) for dump in DUMPS.values()),
+            DUMPS["hexdump -C"](repeated),
+            DUMPS["hexdump"](repeated).replace("\n", "\r\n"),
+            f"{DUMPS['xxd'](data)}\n{DUMPS['od -tx1'](repeated)}\n{data.hex()}\n",
             b64,
             f"Authorization: Negotiate {b64}",
             f"WWW-Authenticate: NTLM {b64}\r\nContent-Length: 0\r\n\r\n{data.hex()}\n",
