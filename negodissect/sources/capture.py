@@ -13,9 +13,13 @@ the fast walks are checked against).  Each record becomes a TCP segment (or noth
 from __future__ import annotations
 
 import gzip
+import importlib.abc
 import os
+import sys
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import IO, Any, cast
 
 from negodissect.sources import pcap, pcapng
@@ -93,9 +97,7 @@ def read_segments(
     their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
     """
     raw = _open(path)
-    from scapy.error import Scapy_Exception
-    from scapy.utils import RawPcapNgReader, RawPcapReader
-
+    Scapy_Exception, RawPcapReader, RawPcapNgReader = _scapy_readers()
     try:
         with quiet_scapy():
             reader = RawPcapReader(cast(Any, raw))  # a file too; tries RawPcapNgReader; gunzips
@@ -108,6 +110,37 @@ def read_segments(
     if not fast:
         return _scapy_records(reader, is_ng, walk)
     return pcapng.records(reader, walk) if is_ng else pcap.records(reader, walk)
+
+
+class _WithoutCryptography(importlib.abc.MetaPathFinder):
+    """Refuses ``cryptography`` while scapy is first imported.
+
+    scapy's configuration imports ``cryptography`` when it is installed and makes an X25519 key
+    to test it (about 45 ms and 9 MB per run) for its TLS and IPsec layers, which negodissect
+    never builds.  ``negodissect.crypto`` imports ``cryptography`` itself when a secret needs it.
+    """
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname.partition(".")[0] == "cryptography":
+            raise ModuleNotFoundError(f"{fullname} is not loaded for scapy", name=fullname)
+        return None
+
+
+def _scapy_readers() -> tuple[Any, Any, Any]:
+    """scapy's exception and raw readers, imported without ``cryptography`` the first time."""
+    if "scapy.utils" not in sys.modules:
+        finder = _WithoutCryptography()
+        sys.meta_path.insert(0, finder)
+        try:
+            import scapy.utils  # noqa: F401
+        finally:
+            sys.meta_path.remove(finder)
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapNgReader, RawPcapReader
+
+    return Scapy_Exception, RawPcapReader, RawPcapNgReader
 
 
 def _scapy_records(reader: Any, is_ng: bool, walk: Walk) -> Iterator[Segment | SourceNote]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources import frames
 from negodissect.sources.capture import CaptureError
-from tests.conftest import SHARED_CAPTURES
+from tests.conftest import ROOT, SHARED_CAPTURES
 
 SMB2 = SHARED_CAPTURES / "zeek" / "smb_smb2.pcap"
 SMB2_NG = SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng"
@@ -184,3 +186,23 @@ def test_snaplen_cut_payload_counts_as_missing():
         70,
         70,
     )
+
+
+def test_reading_a_capture_leaves_cryptography_unloaded() -> None:
+    """scapy's import would load cryptography (45 ms, 9 MB) for layers negodissect never builds:
+    a capture is read without it, and negodissect.crypto still loads and works afterwards."""
+    script = (
+        "import sys\n"
+        "from negodissect.pipeline.capture import blobs_from_capture\n"
+        "from tests.conftest import ROOT\n"
+        "found = list(blobs_from_capture(str(ROOT / 'captures' / 'http-ntlm.pcap')))\n"
+        "assert len(found) >= 6 and 'scapy.utils' in sys.modules\n"
+        "assert 'cryptography' not in sys.modules, 'cryptography loaded'\n"
+        "from negodissect.crypto import kerberos\n"
+        "key = kerberos.string_to_key(17, 'password', 'ATHENA.MIT.EDUraeburn', b'\\0\\0\\0\\1')\n"
+        "assert key.data.hex() == '42263c6e89f4fc28b8df68ee09799f15'  # RFC 3962 B\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
