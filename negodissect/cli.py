@@ -88,7 +88,7 @@ class Run:
 
     def problem(self, message: str, severity: str = "error", unreadable: bool = False) -> None:
         """A message on stderr; ``unreadable`` marks an input that could not be read."""
-        from negodissect.render.text import printable
+        from negodissect.text import printable
 
         self.err.print(
             f"negodissect: {severity}: {printable(message)}",
@@ -118,7 +118,7 @@ class Run:
         from rich.text import Text
 
         from negodissect.render import tree as render_tree
-        from negodissect.render.text import printable
+        from negodissect.text import printable
 
         if self.options.summary:
             line = Text(printable(heading) + "  ")
@@ -215,7 +215,7 @@ def _conversation_heading(run: Run, conversation: Conversation) -> None:
         return
     from rich.text import Text
 
-    from negodissect.render.text import printable
+    from negodissect.text import printable
 
     run.out.print(
         Text(
@@ -377,7 +377,7 @@ class UsageError(click.UsageError):
     itself shows the usage line, a hint, a blank line and ``Error: ...``)."""
 
     def show(self, file: Any = None) -> None:
-        from negodissect.render.text import printable
+        from negodissect.text import printable
 
         message = self.format_message().strip().rstrip(".")
         message = message[:1].lower() + message[1:]

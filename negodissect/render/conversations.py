@@ -1,7 +1,7 @@
 """Tables for triage: one row per authentication conversation, one row per finding.
 
 Every string that came from the wire (names, endpoints, statuses) goes through
-:func:`~negodissect.render.text.printable` into a ``rich.text.Text``; no markup is interpreted.
+:func:`~negodissect.text.printable` into a ``rich.text.Text``; no markup is interpreted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from rich.text import Text
 from negodissect import gss
 from negodissect.analysis.conversations import Conversation
 from negodissect.analysis.findings import Finding
-from negodissect.render.text import printable
+from negodissect.text import printable
 
 SEVERITY_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 #: Most frame numbers listed in one findings cell before "... (N frames)".

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from negodissect.field import Field, Note
-from negodissect.render.text import json_safe
+from negodissect.text import json_safe
 
 SCHEMA = "negodissect/1"
 
