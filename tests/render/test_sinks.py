@@ -4,6 +4,7 @@ known, captures/README.md), checked against tshark, the spec and each other."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import subprocess
@@ -262,3 +263,25 @@ def test_notices_name_the_file_and_frame() -> None:
         err(made) == "negodissect: error: x.pcap: frame 7: cannot read after frame 7: bad block\n"
     )
     assert out(made) == ""
+
+
+def imports(path: Path) -> set[str]:
+    """The modules ``path`` imports (anywhere in it, typing-only imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_rich_is_imported_only_under_render_and_nothing_below_imports_render() -> None:
+    package = ROOT / "negodissect"
+    for path in package.rglob("*.py"):
+        stage = path.relative_to(package).parts[0]
+        modules = imports(path)
+        if stage != "render":
+            assert not any(m == "rich" or m.startswith("rich.") for m in modules), path
+        if stage not in ("render", "cli.py"):
+            assert not any(m.startswith("negodissect.render") for m in modules), path
