@@ -3,7 +3,7 @@
 Exit codes:
   0  every input was read (malformed fields are annotated in the output, not counted; a capture
      damaged part-way is read as far as it can be, with a warning naming the frame)
-  1  ``--strict`` and at least one blob had a malformed field
+  1  ``--strict`` and at least one blob had a malformed field (an error note; named on stderr)
   2  usage error (unknown option, bad value, nothing to read, a --hashes FILE that cannot be
      created)
   3  an input could not be read (missing, unreadable, not a capture, empty or undecodable stdin);
