@@ -3,7 +3,7 @@
 Exit codes:
   0  every input was read (malformed fields are annotated in the output, not counted; a capture
      damaged part-way is read as far as it can be, with a warning naming the frame)
-  1  ``--strict`` and at least one blob had a malformed field
+  1  ``--strict`` and at least one blob had a malformed field (an error note; named on stderr)
   2  usage error (unknown option, bad value, nothing to read, a --hashes FILE that cannot be
      created)
   3  an input could not be read (missing, unreadable, not a capture, empty or undecodable stdin);
@@ -21,19 +21,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from negodissect.field import Field
+from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.gss import framing
 from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from negodissect.analysis.conversations import Conversation
-    from negodissect.carriers.base import AuthBlob
+    from negodissect.field import Field
+    from negodissect.notes import NoteKind
     from negodissect.pipeline.background import Background
+    from negodissect.render.console import Console
+    from negodissect.render.sink import Sink
 
-#: Line width when output is not a terminal: wide enough that no tree line is ever cut.
-PIPE_WIDTH = 100_000
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
@@ -56,6 +54,7 @@ class Options:
     findings: bool = False
     hashes: TextIO | None = None
     jobs: int = 1
+    secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
 
     @property
     def triage(self) -> bool:
@@ -63,306 +62,143 @@ class Options:
         return self.conversations or self.findings
 
     @property
+    def keeps_conversations(self) -> bool:
+        """Whether each capture's conversations are kept to its end (triage, hashes)."""
+        return self.triage or self.hashes is not None
+
+    @property
     def selection(self) -> Selection:
         """The streams, frames and mechanisms asked for."""
         return Selection(frozenset(self.streams), frozenset(self.frames), frozenset(self.mechs))
 
 
-class Run:
-    """Output and outcome of one invocation."""
-
-    def __init__(self, options: Options):
-        from rich.console import Console
-
-        self.options = options
-        self.out: Console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
-        self.out.on_broken_pipe = _reader_went_away  # type: ignore[method-assign]
-        if not self.out.is_terminal:  # piped: never crop a tree line to a guessed width
-            self.out.width = PIPE_WIDTH
-        self.err: Console = Console(
-            stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True
-        )
-        self.exit_code = EXIT_OK
-        self.blobs = 0
-        self.hash_lines: list[str] = []
-
-    def problem(self, message: str, severity: str = "error", unreadable: bool = False) -> None:
-        """A message on stderr; ``unreadable`` marks an input that could not be read."""
-        from negodissect.render.text import printable
-
-        self.err.print(
-            f"negodissect: {severity}: {printable(message)}",
-            style="red" if severity == "error" else None,
-        )
-        if unreadable:
-            self.exit_code = max(self.exit_code, EXIT_UNREADABLE)
-
-    def emit(
-        self,
-        heading: str,
-        record: dict[str, Any],
-        tree: Field,
-        data: bytes,
-        header: Field | None = None,
-    ) -> None:
-        """Show one decoded blob in the chosen output mode."""
-        from negodissect.render import json as render_json
-
-        self.blobs += 1
-        if self.options.strict and next(tree.errors(), None) is not None:
-            self.exit_code = max(self.exit_code, EXIT_MALFORMED)
-        if self.options.json_mode:
-            record["tree"] = tree
-            self.out.print(render_json.dumps(record, self.options.json_mode == "json"))
-            return
-        from rich.text import Text
-
-        from negodissect.render import tree as render_tree
-        from negodissect.render.text import printable
-
-        if self.options.summary:
-            line = Text(printable(heading) + "  ")
-            line.append(render_tree.label(tree, offsets=False))
-            self.out.print(line)
-            return
-        root = render_tree.Row((printable(heading), "bold"))
-        if header is not None:
-            render_tree.rows(header, self.options.depth, self.options.offsets, root)
-        blob = root.add((f"securityBlob: {len(data)} bytes", "bold"))
-        render_tree.rows(tree, self.options.depth, self.options.offsets, blob)
-        if self.out.is_terminal:
-            self.out.print(render_tree.to_rich(root))
-        else:  # piped: the same text, without rich's layout work (most of the time on big files)
-            self.out.file.write("\n".join(render_tree.plain_lines(root)) + "\n")
-        if self.options.hexdump:
-            from negodissect.render.hexdump import hexdump
-
-            self.out.print(hexdump(data))
-        self.out.print()
-
-
-def decode_stdin(run: Run) -> None:
-    """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
-    from negodissect.pipeline.stdin import decode_stdin as decoded_blobs
-    from negodissect.sources.stdin import StdinProblem
-
-    options = run.options
-    if options.triage or options.hashes is not None:
-        run.problem(
-            "--conversations, --findings and --hashes need capture files; standard input "
-            "is shown blob by blob",
-            "warning",
-        )
-    selection = options.selection
-    for item in decoded_blobs(sys.stdin.buffer, options.as_kind):
-        if isinstance(item, StdinProblem):
-            run.problem(item.message, unreadable=True)
-            continue
-        if not selection.wants(item.tree):
-            continue
-        blob = item.blob
-        how = "as asked by --as" if item.forced else "sniffed from its first bytes"
-        where = f"line {blob.line}, " if blob.line else ""
-        heading = (
-            f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): "
-            f"{framing.KINDS[item.kind]}, {how}"
-        )
-        record = {
-            "source": "-",
-            "index": blob.index,
-            "line_number": blob.line,
-            "encoding": blob.encoding,
-            "length": len(blob.data),
-            "missing": 0,
-            "assumed": item.kind,
-        }
-        run.emit(heading, record, item.tree, blob.data)
-
-
-def decode_capture(run: Run, path: str, background: Background | None = None) -> None:
-    """Every security blob in one capture file, in capture order; conversations on request.
-
-    ``background``: the file is being read in that child process (``-j``).
-    """
-    from negodissect.analysis.conversations import Conversation
-    from negodissect.carriers.base import Notice
-    from negodissect.pipeline.run import CaptureRun
-    from negodissect.sources.capture import CaptureError
-
-    options = run.options
-    capture = CaptureRun(path, options.selection, keep=options.triage or options.hashes is not None)
-    try:
-        with _progress(run, path) as on_progress:
-            for item in capture.items(on_progress, background):
-                if isinstance(item, Notice):
-                    where = f"frame {item.frame}: " if item.frame else ""
-                    run.problem(f"{path}: {where}{item.message}", item.severity)
-                elif options.triage:
-                    continue
-                elif isinstance(item, Conversation):
-                    _conversation_heading(run, item)
-                else:
-                    _emit_blob(run, path, item.blob, item.tree)
-    except CaptureError as exc:
-        run.problem(str(exc), unreadable=True)  # names the file already
-        return
-    _triage(run, path, capture.conversations)
-
-
-def _conversation_heading(run: Run, conversation: Conversation) -> None:
-    """The one line above the first blob of a conversation, in the tree view only."""
-    if run.options.json_mode or run.options.summary:
-        return
-    from rich.text import Text
-
-    from negodissect.render.text import printable
-
-    run.out.print(
-        Text(
-            printable(
-                f"=== Conversation {conversation.index}: {conversation.client} "
-                f"-> {conversation.server} ({conversation.carrier}, stream "
-                f"{conversation.stream}) ==="
-            ),
-            style="bold magenta",
-        )
-    )
-
-
-def _triage(run: Run, path: str, conversations: list[Conversation]) -> None:
-    """``--conversations`` / ``--findings`` output and ``--hashes`` lines for one capture."""
-    from negodissect.analysis import findings, hashes
-    from negodissect.render import json as render_json
-
-    options = run.options
-    if options.hashes is not None:
-        for hashed in hashes.hash_lines(conversations):
-            for note in hashed.notes:  # left out, or a line hashcat will not use
-                challenge, authenticate = hashed.frames
-                run.problem(
-                    f"{path}: hash of conversation {hashed.conversation} (frames {challenge}, "
-                    f"{authenticate}, mode {hashed.mode}): {note}",
-                    "warning",
-                )
-            if hashed.line is not None:
-                run.hash_lines.append(hashed.line)
-    if not options.triage:
-        return
-    found = findings.findings(conversations) if options.findings else []
+def choose_sink(options: Options, console: Console) -> Sink:
+    """The output the options ask for (see :mod:`negodissect.render.sink`)."""
+    view: Sink
     if options.json_mode:
-        pretty = options.json_mode == "json"
-        records = [("finding", finding.to_dict()) for finding in found]
-        if options.conversations:
-            records[:0] = [("conversation", c.to_dict()) for c in conversations]
-        for kind, record in records:
-            run.out.print(render_json.dumps({"source": path, "type": kind, **record}, pretty))
-        return
-    from negodissect.render import conversations as tables
+        from negodissect.render.json import JsonSink
 
-    if options.conversations:
-        title = f"{path}: {_count(len(conversations), 'authentication conversation')}"
-        run.out.print(tables.conversation_table(conversations, title))
-    if options.findings:
-        run.out.print(tables.findings_table(found, f"{path}: {_count(len(found), 'finding')}"))
+        view = JsonSink(console, options.json_mode == "json")
+    else:
+        from negodissect.render import views
 
+        if options.summary:
+            view = views.SummarySink(console)
+        else:
+            tree = views.TreeSink if console.out.is_terminal else views.PlainSink
+            view = tree(console, options.depth, options.offsets, options.hexdump)
+    sink = view
+    if options.triage:
+        asked = {"conversations": options.conversations, "findings": options.findings}
+        if options.json_mode:
+            from negodissect.render.json import JsonTriageSink
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+            sink = JsonTriageSink(console, options.json_mode == "json", **asked)
+        else:
+            from negodissect.render.conversations import TableSink
 
+            sink = TableSink(console, stdin_view=view, **asked)
+    if options.hashes is not None:
+        from negodissect.render.hashes import HashesSink
+        from negodissect.render.sink import Tee
 
-def _emit_blob(run: Run, path: str, blob: AuthBlob, tree: Field) -> None:
-    import datetime
-
-    try:
-        stamp = datetime.datetime.fromtimestamp(blob.time, datetime.UTC)
-        when = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-    except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
-        when = f"time {blob.time:.6f} (out of range)"
-    heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
-    if blob.tunnel:
-        heading += f"  via {blob.tunnel}"
-    record = _record(path, blob) if run.options.json_mode else {}
-    run.emit(heading, record, tree, blob.data, blob.header)
+        sink = Tee(HashesSink(console, options.hashes), sink)
+    return sink
 
 
-def _record(path: str, blob: AuthBlob) -> dict[str, Any]:
-    """The negodissect/1 record of a capture blob, but its tree."""
-    return {
-        "source": path,
-        "frame": blob.frame,
-        "time": blob.time,
-        "src": blob.src,
-        "dst": blob.dst,
-        **({"tunnel": blob.tunnel} if blob.tunnel else {}),
-        "stream": blob.stream,
-        "carrier": blob.carrier,
-        "line": blob.line,
-        "context": blob.facts.to_dict(),
-        "length": len(blob.data),
-        "missing": blob.missing,
-        "assumed": framing.sniff(blob.data),
-    }
+class Run:
+    """One invocation: its inputs through the pipeline into the sink, and its exit code."""
 
+    def __init__(self, options: Options, console: Console, sink: Sink) -> None:
+        self.options, self.console, self.sink = options, console, sink
+        self.exit_code = EXIT_OK
 
-class _progress:
-    """A progress bar on stderr, shown only on a terminal, only after the first second."""
+    def unreadable(self, message: str) -> None:
+        """An input that could not be read (the others still are)."""
+        self.console.problem(message)
+        self.exit_code = max(self.exit_code, EXIT_UNREADABLE)
 
-    DELAY_SECONDS = 1.0
+    def check(self, source: str, where: str, tree: Field) -> None:
+        """``--strict``: a blob with an error note (what :meth:`Field.check` raises
+        :class:`~negodissect.field.DecodeError` for) fails the run; stderr names the field."""
+        from negodissect.field import DecodeError
 
-    def __init__(self, run: Run, path: str):
-        import time
+        try:
+            tree.check()
+        except DecodeError as error:
+            self.console.problem(f"{source}: {where}: {error}")
+            self.exit_code = max(self.exit_code, EXIT_MALFORMED)
 
-        self.run, self.path, self.started = run, path, time.monotonic()
-        self.bar: Any = None
-        self.task: Any = None
-        self.enabled = not run.options.quiet and run.err.is_terminal
+    def stdin(self) -> None:
+        """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
+        from negodissect.pipeline.stdin import decode_stdin
+        from negodissect.sources.stdin import StdinProblem
 
-    def __enter__(self) -> Any:
-        return self.update if self.enabled else None
-
-    def update(self, done: int, total: int) -> None:
-        import time
-
-        if self.bar is None:
-            if time.monotonic() - self.started < self.DELAY_SECONDS:
-                return
-            from rich.progress import Progress
-
-            self.bar = Progress(console=self.run.err, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(self.path, total=total or None)
-        self.bar.update(self.task, completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _write_hashes(run: Run) -> None:
-    """Write the ``--hashes`` lines gathered from every capture and say how many."""
-    target = run.options.hashes
-    if target is None:
-        return
-    target.writelines(f"{line}\n" for line in run.hash_lines)
-    target.flush()
-    run.problem(f"wrote {_count(len(run.hash_lines), 'hash line')} to {target.name}", "info")
-
-
-def _read_ahead(run: Run, sources: list[str], index: int, readers: dict[int, Background]) -> None:
-    """``-j N``: keep the capture files from ``sources[index]`` on, up to N-1 of them, being read
-    in child processes (see :mod:`negodissect.pipeline.background`)."""
-    from negodissect.pipeline.background import Background
-
-    options = run.options
-    ahead = [at for at in range(index, len(sources)) if sources[at] != "-"]
-    for at in ahead[: options.jobs - 1]:
-        if at not in readers:
-            readers[at] = Background(
-                sources[at],
-                streams=options.streams or None,
-                frames=options.frames or None,
-                progress=not options.quiet and run.err.is_terminal,
+        options = self.options
+        if options.keeps_conversations:
+            self.console.problem(
+                "--conversations, --findings and --hashes need capture files; standard input "
+                "is shown blob by blob",
+                "warning",
             )
+        selection = options.selection
+        for item in decode_stdin(sys.stdin.buffer, options.as_kind, options.secrets):
+            if isinstance(item, StdinProblem):
+                self.unreadable(item.message)
+                continue
+            if not selection.wants(item.tree):
+                continue
+            if options.strict:
+                self.check("-", f"blob {item.blob.index}", item.tree)
+            self.sink.stdin_blob(item)
+
+    def capture(self, path: str, background: Background | None = None) -> None:
+        """Every security blob in one capture file, in capture order, then its conversations
+        and findings.  ``background``: the file is being read in that child process (``-j``)."""
+        from negodissect.analysis import findings
+        from negodissect.analysis.conversations import Conversation
+        from negodissect.carriers.base import Notice
+        from negodissect.pipeline.run import CaptureRun
+        from negodissect.sources.capture import CaptureError
+
+        options, sink = self.options, self.sink
+        capture = CaptureRun(
+            path, options.selection, keep=options.keeps_conversations, secrets=options.secrets
+        )
+        try:
+            with self.console.progress(path, options.quiet) as on_progress:
+                for item in capture.items(on_progress, background):
+                    if isinstance(item, Notice):
+                        sink.notice(path, item)
+                    elif isinstance(item, Conversation):
+                        sink.conversation_heading(item)
+                    else:
+                        if options.strict:
+                            self.check(path, f"frame {item.blob.frame}", item.tree)
+                        sink.blob(path, item)
+        except CaptureError as exc:
+            self.unreadable(str(exc))  # names the file already
+            return
+        if options.keeps_conversations:
+            conversations = capture.conversations
+            found = findings.findings(conversations) if options.findings else []
+            sink.triage(path, conversations, found)
+
+    def read_ahead(self, sources: list[str], index: int, readers: dict[int, Background]) -> None:
+        """``-j N``: keep the capture files from ``sources[index]`` on, up to N-1 of them, being
+        read in child processes (see :mod:`negodissect.pipeline.background`)."""
+        from negodissect.pipeline.background import Background
+
+        options = self.options
+        ahead = [at for at in range(index, len(sources)) if sources[at] != "-"]
+        for at in ahead[: options.jobs - 1]:
+            if at not in readers:
+                readers[at] = Background(
+                    sources[at],
+                    streams=options.streams or None,
+                    frames=options.frames or None,
+                    progress=self.console.shows_progress(options.quiet),
+                )
 
 
 def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
@@ -372,12 +208,27 @@ def _inputs(paths: tuple[str, ...]) -> Iterator[str]:
         yield "-"
 
 
+def _declared_note_kinds() -> list[NoteKind]:
+    """Every note kind, each module that declares some imported first (all of the package but
+    the command itself) so that the registry is complete."""
+    import importlib
+    import pkgutil
+
+    import negodissect
+    from negodissect import notes
+
+    for module in pkgutil.walk_packages(negodissect.__path__, "negodissect."):
+        if module.name not in ("negodissect.__main__", __name__):
+            importlib.import_module(module.name)
+    return list(notes.NOTES.values())
+
+
 class UsageError(click.UsageError):
     """A usage error shown as one line, ``negodissect: error: ... (see --help)``, exit 2 (click
     itself shows the usage line, a hint, a blank line and ``Error: ...``)."""
 
     def show(self, file: Any = None) -> None:
-        from negodissect.render.text import printable
+        from negodissect.text import printable
 
         message = self.format_message().strip().rstrip(".")
         message = message[:1].lower() + message[1:]
@@ -430,7 +281,11 @@ class _Command(click.Command):
     help="Only blobs carrying this mechanism (repeatable).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--strict", is_flag=True, help="Exit 1 when any blob has a malformed field.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when any blob has a malformed field (an error note), named on stderr.",
+)
 @click.option(
     "--conversations",
     is_flag=True,
@@ -457,9 +312,15 @@ class _Command(click.Command):
     help="Processes: with N > 1, up to N-1 capture files are read and reassembled in child "
     "processes while this one decodes and prints (one file: -j 2 uses two cores).",
 )
+@click.option(
+    "--list-notes",
+    is_flag=True,
+    help="List every kind of note (id, severity, template; tab separated, or records with "
+    "--json/--jsonl) and exit.",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @click.version_option(package_name="negodissect")
-def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
+def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: Any) -> None:
     """Dissect SPNEGO, NEGOEX, NTLMSSP and Kerberos authentication.
 
     FILE is a pcap or pcapng capture (gzip allowed); "-" reads blobs from standard input (hex,
@@ -470,20 +331,28 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
     options = Options(**chosen)
-    run = Run(options)
+    from negodissect.render.console import Console
+
+    console = Console(on_broken_pipe=_reader_went_away)
+    if list_notes:
+        from negodissect.render import note_kinds
+
+        note_kinds.show(console, _declared_note_kinds(), options.json_mode)
+        sys.exit(EXIT_OK)
     sources = list(_inputs(inputs))
     if not sources:
         raise UsageError("nothing to read: give a capture file, or '-' for standard input")
+    run = Run(options, console, choose_sink(options, console))
     readers: dict[int, Background] = {}
     try:
         for index, source in enumerate(sources):
             if source == "-":
-                decode_stdin(run)
+                run.stdin()
                 continue
             if options.jobs > 1:
-                _read_ahead(run, sources, index, readers)
-            decode_capture(run, source, readers.pop(index, None))
-        _write_hashes(run)
+                run.read_ahead(sources, index, readers)
+            run.capture(source, readers.pop(index, None))
+        run.sink.close()
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:
         _reader_went_away()
@@ -492,7 +361,8 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
     except Exception as exc:  # a bug: one line for the user, the traceback on request
         if debug:
             raise
-        run.problem(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        console.problem(message)
         sys.exit(EXIT_INTERNAL)
     finally:
         for reader in readers.values():

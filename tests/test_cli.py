@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 import time
@@ -10,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BLOBS, negodissect
+import negodissect as package
+from negodissect import gss, notes
+from negodissect.analysis import DecodedBlob
+from negodissect.field import DecodeError
+from negodissect.pipeline.run import CaptureRun
+from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES, negodissect
 
 NEGOTIATE_RESPONSE = next(
     r["blob"] for r in BLOBS if r["source"].endswith("/smb2.pcapng") and r["frame"] == 2
@@ -123,3 +131,84 @@ def test_closed_pipe_is_not_an_error() -> None:
         process.stdout.close()  # like head -1
         assert process.wait(timeout=60) == 0, mode
         assert b"Traceback" not in process.stderr.read()
+
+
+# --- --strict: an error note is a failure, as in the library (Field.check, DecodeError) --------
+
+UNTERMINATED = SHARED_CAPTURES / "zeek" / "dce-rpc_ntlm-unterminated-av-sequence.pcap"
+
+
+def test_strict_names_the_blob_and_field_the_library_raises_for() -> None:
+    """Standard input: the DecodeError of gss.decode(strict=True) on stderr, the tree shown."""
+    truncated = bytes.fromhex(NEGOTIATE_RESPONSE[:200])
+    with pytest.raises(DecodeError) as raised:
+        gss.decode(truncated, strict=True)
+    done = negodissect("-", "--strict", stdin=truncated.hex().encode())
+    assert done.returncode == 1
+    assert done.stderr == f"negodissect: error: -: blob 1: {raised.value}\n"
+    assert "ApplicationHeader" in done.stdout and "220 missing" in done.stdout
+
+
+def test_strict_on_a_capture_names_the_frame() -> None:
+    """zeek's NTLM CHALLENGE whose AV_PAIR list has no MsvAvEOL (frame 5, as tshark numbers it):
+    exit 1 in every output mode, the frame and field named, the output unchanged."""
+    blob = next(
+        item.blob
+        for item in CaptureRun(str(UNTERMINATED)).items()
+        if isinstance(item, DecodedBlob) and item.blob.frame == 5
+    )
+    with pytest.raises(DecodeError) as raised:
+        gss.decode(blob.data, strict=True)
+    expected = f"negodissect: error: {UNTERMINATED}: frame 5: {raised.value}\n"
+    for mode in ((), ("--jsonl",), ("--summary",), ("--conversations",)):
+        lenient = negodissect(*mode, str(UNTERMINATED))
+        strict = negodissect("--strict", *mode, str(UNTERMINATED))
+        assert (lenient.returncode, lenient.stderr) == (0, ""), mode
+        assert (strict.returncode, strict.stderr) == (1, expected), mode
+        assert strict.stdout == lenient.stdout, mode
+
+
+# --- --list-notes -----------------------------------------------------------------------------
+
+
+def declared_ids() -> list[str]:
+    """Every id declared with ``notes.kind("...", ...)`` in the package's source."""
+    found = []
+    for path in sorted((ROOT / "negodissect").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) == "notes.kind"
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.append(node.args[0].value)
+    return found
+
+
+def test_list_notes_lists_every_declared_kind_once() -> None:
+    """Like ``tshark -G expert``: id, severity, template, tab separated; every kind the source
+    declares (decoders, carriers, transport, sources, pipeline), each once."""
+    done = negodissect("--list-notes")
+    assert done.returncode == 0 and done.stderr == ""
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert rows and all(len(row) == 3 for row in rows)
+    ids = [row[0] for row in rows]
+    declared = declared_ids()
+    assert len(ids) == len(set(ids)) == len(declared) == len(set(declared))
+    assert set(ids) == set(declared)
+    areas = {identifier.split(".")[0] for identifier in ids}
+    # gss decoders, carriers, transport, sources (capture, stdin) and the pipeline itself
+    assert {"ntlm", "spnego", "smb2", "http", "tcp", "capture", "stdin"} <= areas
+    # pipeline/stdin.py, pipeline/capture.py, sources/records.py, gss/ntlm_structures.py
+    assert {"stdin.too_large", "tcp.gap", "capture.read.failed", "ntlm.av_pair.truncated"} <= set(
+        ids
+    )
+    for module in pkgutil.walk_packages(package.__path__, "negodissect."):
+        if module.name != "negodissect.__main__":
+            importlib.import_module(module.name)
+    registered = {kind.id: [kind.id, kind.severity, kind.template] for kind in notes.NOTES.values()}
+    assert {row[0]: row for row in rows} == {i: registered[i] for i in ids}
+    as_json = negodissect("--list-notes", "--jsonl").stdout.splitlines()
+    records = [json.loads(line) for line in as_json]
+    assert [[r["id"], r["severity"], r["template"]] for r in records] == rows
+    assert {r["type"] for r in records} == {"note_kind"}

@@ -44,7 +44,7 @@ from typing import Any
 
 from negodissect import gss
 from negodissect.render.json import field_to_dict
-from negodissect.render.text import printable
+from negodissect.text import printable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CAPTURES = ROOT.parent / "shared" / "captures"

@@ -22,10 +22,10 @@ Formats (one line per NTLM logon, hex in lowercase, user and domain as the clien
 Anonymous logons (MS-NLMP 3.2.5.1.2: empty user, no NT response) and logons without an NT
 response have nothing to crack, and logons whose CHALLENGE is not in the capture cannot be
 written: no line.  A user or domain name holding ``:`` (the field separator) or a character
-render.text escapes (C0/C1 controls, DEL, bidirectional and zero-width formatting: ``cat`` of the
-file would run a terminal escape) is left out of the file, with a note that names it escaped;
-escaping it in the line instead would change the name hashcat hashes and give a line that can
-never be cracked.
+:mod:`negodissect.text` escapes (C0/C1 controls, DEL, bidirectional and zero-width formatting:
+``cat`` of the file would run a terminal escape) is left out of the file, with a note that names
+it escaped; escaping it in the line instead would change the name hashcat hashes and give a
+line that can never be cracked.
 
 hashcat's parser (``src/modules/module_05600.c`` and ``module_05500.c``, ``module_hash_decode``)
 rejects lines over its field limits and mode 5600 builds the UTF-16 user and domain by widening
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from negodissect.analysis import names
 from negodissect.analysis.conversations import Conversation
 from negodissect.field import Field, Value
-from negodissect.render.text import printable
+from negodissect.text import printable
 
 NETNTLMV1_MODE = 5500
 NETNTLMV2_MODE = 5600

@@ -1,5 +1,5 @@
 """One capture file through the whole pipeline: decoded blobs, the conversations they form, and
-the user's selection of what to show.
+the user's selection of what to show; the blobs are decoded with the run's secrets.
 
 :class:`CaptureRun` feeds every decoded blob to analysis (the conversation
 :class:`~negodissect.analysis.conversations.Grouper`) before the selection (``--mech``) is
@@ -18,6 +18,7 @@ from negodissect.analysis import DecodedBlob, findings, hashes
 from negodissect.analysis.conversations import Conversation, Grouper
 from negodissect.carriers.base import Notice
 from negodissect.carriers.registry import REGISTRY, Registry
+from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.pipeline.capture import decode_capture
 from negodissect.pipeline.select import Selection
 from negodissect.sources.records import ProgressHook
@@ -36,10 +37,12 @@ class CaptureRun:
         *,
         keep: bool = False,
         registry: Registry = REGISTRY,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
         self.path = path
         self.selection = selection or Selection()
         self.registry = registry
+        self.secrets = secrets
         self.grouper = Grouper(registry, keep=keep, on_final=_release if keep else None)
 
     @property
@@ -63,6 +66,7 @@ class CaptureRun:
             on_progress=on_progress,
             background=background,
             registry=self.registry,
+            secrets=self.secrets,
         ):
             if isinstance(item, Notice):
                 yield item

@@ -1,10 +1,13 @@
-"""Tables for triage: one row per authentication conversation, one row per finding.
+"""Tables for triage: one row per authentication conversation, one row per finding, and the
+sink that prints them after each capture (``--conversations``, ``--findings``).
 
 Every string that came from the wire (names, endpoints, statuses) goes through
-:func:`~negodissect.render.text.printable` into a ``rich.text.Text``; no markup is interpreted.
+:func:`~negodissect.text.printable` into a ``rich.text.Text``; no markup is interpreted.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -12,7 +15,12 @@ from rich.text import Text
 from negodissect import gss
 from negodissect.analysis.conversations import Conversation
 from negodissect.analysis.findings import Finding
-from negodissect.render.text import printable
+from negodissect.render.sink import Output, Sink
+from negodissect.text import printable
+
+if TYPE_CHECKING:
+    from negodissect.pipeline.stdin import DecodedStdinBlob
+    from negodissect.render.console import Console
 
 SEVERITY_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 #: Most frame numbers listed in one findings cell before "... (N frames)".
@@ -102,3 +110,34 @@ def findings_table(findings: list[Finding], title: str | None = None) -> Table:
             _text(", ".join(map(str, finding.conversations))),
         )
     return table
+
+
+def count(number: int, noun: str) -> str:
+    """``1 finding``, ``2 findings``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+class TableSink(Output):
+    """After each capture, the table of its conversations (with ``conversations``) and of its
+    findings (with ``findings``); no blob of a capture is shown.  Standard input has no
+    conversations: its blobs go to ``stdin_view``."""
+
+    def __init__(
+        self, console: Console, *, conversations: bool, findings: bool, stdin_view: Sink
+    ) -> None:
+        super().__init__(console)
+        self.conversations, self.findings = conversations, findings
+        self.stdin_view = stdin_view
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        self.stdin_view.stdin_blob(item)
+
+    def triage(
+        self, source: str, conversations: list[Conversation], findings: list[Finding]
+    ) -> None:
+        out = self.console.out
+        if self.conversations:
+            title = f"{source}: {count(len(conversations), 'authentication conversation')}"
+            out.print(conversation_table(conversations, title))
+        if self.findings:
+            out.print(findings_table(findings, f"{source}: {count(len(findings), 'finding')}"))

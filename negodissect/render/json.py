@@ -1,15 +1,10 @@
-"""JSON output: one document per blob (``--json``) or one line per blob (``--jsonl``).
+"""JSON output: one document per record (``--json``) or one line per record (``--jsonl``).
 
-Schema ``negodissect/1`` (stable; fields are only ever added):
-
-- record: ``schema``, ``source`` (file name or ``-``), the carrier's facts (``frame``, ``time``,
-  ``src``, ``dst``, ``tunnel`` when the frame came through tunnels, ``stream``, ``carrier``,
-  ``line``, ``context``) or, for stdin, ``index``, ``line_number``, ``encoding``; then
-  ``length``, ``missing``, ``assumed`` (the token kind decoded as) and ``tree``.
-- tree node: ``name``, ``offset``, ``length`` (bytes, from the start of the blob), and when present
-  ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for byte values),
-  ``notes`` (list of ``{id, severity, message}``: ``id`` is the note kind's stable id, see
-  :mod:`negodissect.notes`) and ``children``.
+The records are built by :mod:`negodissect.render.records` (schema ``negodissect/1``); here they
+become text.  A tree node is ``name``, ``offset``, ``length`` (bytes, from the start of the blob),
+and when present ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for
+byte values), ``notes`` (list of ``{id, severity, message}``: ``id`` is the note kind's stable id,
+see :mod:`negodissect.notes`) and ``children``.
 
 Strings are always valid UTF-8: undecodable wire bytes arrive here already escaped, and control
 characters are written as ``\\uXXXX`` escapes so that no raw one reaches a terminal.
@@ -18,12 +13,19 @@ characters are written as ``\\uXXXX`` escapes so that no raw one reaches a termi
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from negodissect.field import Field, Note
-from negodissect.render.text import json_safe
+from negodissect.render import records
+from negodissect.render.sink import Output
+from negodissect.text import json_safe
 
-SCHEMA = "negodissect/1"
+if TYPE_CHECKING:
+    from negodissect.analysis import DecodedBlob
+    from negodissect.analysis.conversations import Conversation
+    from negodissect.analysis.findings import Finding
+    from negodissect.pipeline.stdin import DecodedStdinBlob
+    from negodissect.render.console import Console
 
 
 def field_to_dict(node: Field) -> dict[str, Any]:
@@ -51,7 +53,7 @@ def _note(note: Note) -> dict[str, str]:
 def dumps(record: dict[str, Any], pretty: bool) -> str:
     """A record as JSON text; unencodable text (lone surrogates) is escaped, never raised."""
     text = json.dumps(
-        {"schema": SCHEMA, **record},
+        record,
         indent=2 if pretty else None,
         ensure_ascii=False,
         default=_default,
@@ -65,3 +67,46 @@ def _default(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+class JsonSink(Output):
+    """``--json`` (``pretty``: one indented document per blob) and ``--jsonl`` (one line per
+    blob): a record per blob."""
+
+    def __init__(self, console: Console, pretty: bool) -> None:
+        super().__init__(console)
+        self.pretty = pretty
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        self._write(records.blob(source, item))
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        self._write(records.stdin_blob(item))
+
+    def _write(self, record: records.Record) -> None:
+        self.console.out.print(dumps(record, self.pretty))
+
+
+class JsonTriageSink(JsonSink):
+    """``--conversations`` / ``--findings`` with ``--json(l)``: after each capture, a record per
+    conversation (with ``conversations``), then a record per finding (with ``findings``); no
+    blob records."""
+
+    def __init__(
+        self, console: Console, pretty: bool, *, conversations: bool, findings: bool
+    ) -> None:
+        super().__init__(console, pretty)
+        self.conversations, self.findings = conversations, findings
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        return None
+
+    def triage(
+        self, source: str, conversations: list[Conversation], findings: list[Finding]
+    ) -> None:
+        if self.conversations:
+            for conversation in conversations:
+                self._write(records.conversation(source, conversation))
+        if self.findings:
+            for finding in findings:
+                self._write(records.finding(source, finding))

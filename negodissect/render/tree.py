@@ -14,7 +14,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from negodissect.field import Field, format_value
-from negodissect.render.text import printable
+from negodissect.text import printable
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "blue"}
 #: Most fields drawn for one tree (real blobs have under 150; drawing costs about 0.1 ms a field

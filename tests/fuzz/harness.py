@@ -17,7 +17,7 @@
   (``mutate_capture``: huge record and block lengths, zero-length and jumbo records, unknown
   pcapng blocks, duplicated, reordered, dropped and spliced records, TCP header fields, hostile
   packet bytes); ``run_capture`` puts the file through the command's own capture path
-  (``cli.decode_capture``) in one of the output modes and checks what came out.
+  (``cli.Run.capture``) in one of the output modes and checks what came out.
 """
 
 from __future__ import annotations
@@ -41,12 +41,17 @@ from pathlib import Path
 from rich.console import Console
 
 from negodissect import cli, gss
+from negodissect.analysis import DecodedBlob
 from negodissect.carriers.base import AuthBlob
 from negodissect.field import Field
 from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
+from negodissect.notes import Severity
 from negodissect.pipeline.capture import blobs_from_capture
+from negodissect.render import console
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
+from negodissect.render.console import PIPE_WIDTH
+from negodissect.render.sink import Sink
 from negodissect.sources import capture, records, stdin
 from tests.conftest import ROOT, SHARED_CAPTURES
 
@@ -865,7 +870,7 @@ _RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 def _memory_console(terminal: bool) -> Console:
     return Console(
         file=io.StringIO(),
-        width=160 if terminal else cli.PIPE_WIDTH,
+        width=160 if terminal else PIPE_WIDTH,
         force_terminal=terminal,
         color_system=None,
         highlight=False,
@@ -875,34 +880,52 @@ def _memory_console(terminal: bool) -> Console:
     )
 
 
+class _CheckedConsole(console.Console):
+    """The command's consoles, writing into memory; every problem is remembered."""
+
+    def __init__(self, terminal: bool) -> None:
+        super().__init__(on_broken_pipe=lambda: None)
+        self.out, self.err = _memory_console(terminal), _memory_console(False)
+        self.problems: list[str] = []
+
+    def problem(self, message: str, severity: Severity = "error") -> None:
+        self.problems.append(message)
+        super().problem(message, severity)
+
+
+class _CheckedSink:
+    """The sink the options pick, every tree checked before it is shown."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        check_tree(item.tree, item.blob.data)
+        self.sink.blob(source, item)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sink, name)
+
+
 class CheckedRun(cli.Run):
     """The command's run, writing into memory, checking every tree it shows and every problem."""
 
     def __init__(self, options: cli.Options, terminal: bool = False) -> None:
-        super().__init__(options)
-        self.out, self.err = _memory_console(terminal), _memory_console(False)
-        self.problems: list[tuple[str, bool]] = []
+        made = _CheckedConsole(terminal)
+        super().__init__(options, made, _CheckedSink(cli.choose_sink(options, made)))  # type: ignore[arg-type]
+        self.out, self.err = made.out, made.err
+        self.problems = made.problems
+        self.unreadable_problems: list[str] = []
 
-    def problem(self, message: str, severity: str = "error", unreadable: bool = False) -> None:
-        self.problems.append((message, unreadable))
-        super().problem(message, severity, unreadable)
-
-    def emit(
-        self,
-        heading: str,
-        record: dict,
-        tree: Field,
-        data: bytes,
-        header: Field | None = None,
-    ) -> None:
-        check_tree(tree, data)
-        super().emit(heading, record, tree, data, header)
+    def unreadable(self, message: str) -> None:
+        self.unreadable_problems.append(message)
+        super().unreadable(message)
 
     def check(self) -> None:
         """Unreadable only as the one problem of a file that gave nothing; one line per problem;
         no raw control character out; JSON lines parse back."""
         out, err = self.out.file.getvalue(), self.err.file.getvalue()  # type: ignore[attr-defined]
-        unreadable = [message for message, flag in self.problems if flag]
+        unreadable = self.unreadable_problems
         if unreadable and (len(self.problems) > 1 or out):
             raise InvariantError(f"unreadable after the file was opened: {unreadable[0]}")
         if len(err.splitlines()) != len(self.problems):
@@ -919,7 +942,7 @@ class CheckedRun(cli.Run):
 
 def run_capture(data: bytes, path: Path, mode: str = "plain") -> float:
     """Write ``data`` to ``path`` and put it through the command's capture path
-    (``cli.decode_capture``) in output ``mode``; raise on any failure (see CheckedRun.check).
+    (``cli.Run.capture``) in output ``mode``; raise on any failure (see CheckedRun.check).
 
     Returns the seconds it took: reading, decoding, grouping and rendering.
     """
@@ -940,7 +963,7 @@ def checked_capture(
     run = CheckedRun(options, terminal=mode == "rich")
     started = time.perf_counter()
     reader = Background(str(path)) if background else None
-    cli.decode_capture(run, str(path), reader)
+    run.capture(str(path), reader)
     elapsed = time.perf_counter() - started
     run.check()
     if run.exit_code not in (cli.EXIT_OK, cli.EXIT_UNREADABLE):

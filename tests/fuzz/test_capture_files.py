@@ -6,7 +6,7 @@ flips, cuts and splices of the whole file; record and block lengths of 0, 0xffff
 ``records.MAX_RECORD``; zero-length and jumbo records; pcapng blocks of unknown types; duplicated,
 moved, dropped and spliced records; floods of one record; TCP sequence numbers, flags and ports;
 hostile bytes inside the packets.  Each file goes through the command's own capture path
-(``cli.decode_capture``: reading, reassembly, carriers, decoding, conversations, findings, hashes)
+(``cli.Run.capture``: reading, reassembly, carriers, decoding, conversations, findings, hashes)
 in one of its output modes (``harness.CAPTURE_MODES``).  The inputs that failed are kept at the end,
 minimal.
 

@@ -25,7 +25,7 @@ import pytest
 from negodissect import gss
 from negodissect.field import Field
 from negodissect.gss import ber, ntlm
-from negodissect.render.text import printable
+from negodissect.text import printable
 from tests.analysis import derive
 from tests.conftest import real
 from tests.fuzz.harness import NTLM_BUFFERS, tlv

@@ -4,6 +4,9 @@ Usernames, domains and SPNs are chosen by whoever sent the packet.  Before any o
 terminal, C0/C1 control characters, DEL, and the Unicode format characters that reorder or hide
 text (bidirectional overrides, zero-width characters) are shown as escapes.  rich markup is never
 interpreted because renderers build ``rich.text.Text`` objects, not markup strings.
+
+It sits below every stage (no imports of its own): the output escapes with it, and analysis uses
+it to tell which names would carry such characters into a file (``--hashes``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,96 @@
+"""The ``negodissect/1`` JSON records, built here and nowhere else.
+
+Schema ``negodissect/1`` (stable; fields are only ever added), every record starting with
+``schema`` and ``source`` (the capture file's name, or ``-`` for standard input):
+
+- a capture blob: the carrier's facts (``frame``, ``time``, ``src``, ``dst``, ``tunnel`` when the
+  frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``), then ``length``,
+  ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as) and
+  ``tree``;
+- a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
+  ``assumed`` (the kind it was decoded as) and ``tree``;
+- ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
+  conversation's or finding's own fields (``Conversation.to_dict``, ``Finding.to_dict``);
+- ``"type": "note_kind"`` (``--list-notes``): ``id``, ``severity``, ``template``.
+
+A tree is a :class:`~negodissect.field.Field`, written by :mod:`negodissect.render.json` as
+``{name, offset, length, summary?, value?, hex?, notes?: [{id, severity, message}], children?}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from negodissect.gss import framing
+
+if TYPE_CHECKING:
+    from negodissect.analysis import DecodedBlob
+    from negodissect.analysis.conversations import Conversation
+    from negodissect.analysis.findings import Finding
+    from negodissect.notes import NoteKind
+    from negodissect.pipeline.stdin import DecodedStdinBlob
+
+SCHEMA = "negodissect/1"
+#: The source name of standard input.
+STDIN = "-"
+
+Record = dict[str, Any]
+
+
+def blob(source: str, item: DecodedBlob) -> Record:
+    """The record of a capture blob and its tree."""
+    found = item.blob
+    return {
+        "schema": SCHEMA,
+        "source": source,
+        "frame": found.frame,
+        "time": found.time,
+        "src": found.src,
+        "dst": found.dst,
+        **({"tunnel": found.tunnel} if found.tunnel else {}),
+        "stream": found.stream,
+        "carrier": found.carrier,
+        "line": found.line,
+        "context": found.facts.to_dict(),
+        "length": len(found.data),
+        "missing": found.missing,
+        "assumed": framing.sniff(found.data),
+        "tree": item.tree,
+    }
+
+
+def stdin_blob(item: DecodedStdinBlob) -> Record:
+    """The record of a blob of standard input and its tree."""
+    found = item.blob
+    return {
+        "schema": SCHEMA,
+        "source": STDIN,
+        "index": found.index,
+        "line_number": found.line,
+        "encoding": found.encoding,
+        "length": len(found.data),
+        "missing": 0,
+        "assumed": item.kind,
+        "tree": item.tree,
+    }
+
+
+def conversation(source: str, found: Conversation) -> Record:
+    """The record of one authentication conversation."""
+    return {"schema": SCHEMA, "source": source, "type": "conversation", **found.to_dict()}
+
+
+def finding(source: str, found: Finding) -> Record:
+    """The record of one finding."""
+    return {"schema": SCHEMA, "source": source, "type": "finding", **found.to_dict()}
+
+
+def note_kind(kind: NoteKind) -> Record:
+    """The record of one registered note kind."""
+    return {
+        "schema": SCHEMA,
+        "type": "note_kind",
+        "id": kind.id,
+        "severity": kind.severity,
+        "template": kind.template,
+    }

@@ -1,0 +1,120 @@
+"""The output interface: what the run hands to the output, and the sinks that show it.
+
+A :class:`Sink` receives, in capture order, the blobs the user selected, the conversation each
+first blob opens, the capture's notices, and after each capture file its conversations and
+findings (``triage``); ``close`` ends the run.  One sink per output format:
+
+========================  ==================================  =========================
+format                    sink                                module
+========================  ==================================  =========================
+tree (on a terminal)      :class:`~.views.TreeSink`           :mod:`.views`
+tree (piped)              :class:`~.views.PlainSink`          :mod:`.views`
+``--summary``             :class:`~.views.SummarySink`        :mod:`.views`
+``--json`` / ``--jsonl``  :class:`~.json.JsonSink`            :mod:`.json`
+``--conversations`` ...   :class:`~.conversations.TableSink`  :mod:`.conversations`
+... with ``--json(l)``    :class:`~.json.JsonTriageSink`      :mod:`.json`
+``--hashes FILE``         :class:`~.hashes.HashesSink`        :mod:`.hashes`
+========================  ==================================  =========================
+
+``-x`` (hex dump) and ``--depth`` / ``--no-offsets`` are options of the tree sinks; ``--hashes``
+goes beside any other sink (:class:`Tee`).  A new format is a class with these five methods
+(:class:`Output` gives the usual notice and no-op defaults) and one line where the command maps
+options to a sink (``negodissect.cli.choose_sink``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from negodissect.analysis import DecodedBlob
+    from negodissect.analysis.conversations import Conversation
+    from negodissect.analysis.findings import Finding
+    from negodissect.carriers.base import Notice
+    from negodissect.pipeline.stdin import DecodedStdinBlob
+    from negodissect.render.console import Console
+
+
+class Sink(Protocol):
+    """Where a run's output goes."""
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        """A selected blob of capture file ``source``, decoded."""
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        """A blob of standard input, decoded."""
+
+    def conversation_heading(self, conversation: Conversation) -> None:
+        """The conversation opened by the blob that comes next."""
+
+    def notice(self, source: str, notice: Notice) -> None:
+        """Something the user should hear about capture file ``source`` that is not a blob."""
+
+    def triage(
+        self, source: str, conversations: list[Conversation], findings: list[Finding]
+    ) -> None:
+        """After capture file ``source``: its conversations and findings (empty when findings
+        were not asked for)."""
+
+    def close(self) -> None:
+        """The run is over."""
+
+
+class Output:
+    """The common part of the sinks: notices on standard error, nothing else done by default."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        return None
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        return None
+
+    def conversation_heading(self, conversation: Conversation) -> None:
+        return None
+
+    def notice(self, source: str, notice: Notice) -> None:
+        where = f"frame {notice.frame}: " if notice.frame else ""
+        self.console.problem(f"{source}: {where}{notice.message}", notice.severity)
+
+    def triage(
+        self, source: str, conversations: list[Conversation], findings: list[Finding]
+    ) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class Tee:
+    """Several sinks fed the same run, in order; a notice is shown once (by the last)."""
+
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = sinks
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        for sink in self.sinks:
+            sink.blob(source, item)
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        for sink in self.sinks:
+            sink.stdin_blob(item)
+
+    def conversation_heading(self, conversation: Conversation) -> None:
+        for sink in self.sinks:
+            sink.conversation_heading(conversation)
+
+    def notice(self, source: str, notice: Notice) -> None:
+        self.sinks[-1].notice(source, notice)
+
+    def triage(
+        self, source: str, conversations: list[Conversation], findings: list[Finding]
+    ) -> None:
+        for sink in self.sinks:
+            sink.triage(source, conversations, findings)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()

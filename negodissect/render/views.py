@@ -1,0 +1,114 @@
+"""The text views of blobs: a tree per blob (on a terminal with rich, piped as plain lines) and
+the one-line ``--summary``.
+
+Each blob has a heading: for a capture, its frame, time, endpoints and carrier line (and the
+tunnels it came through); for standard input, its index, where it was read and the token kind it
+was decoded as.  Every wire string is escaped (:func:`~negodissect.text.printable`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from negodissect.field import Field
+from negodissect.gss import framing
+from negodissect.render import tree as render_tree
+from negodissect.render.sink import Output
+from negodissect.text import printable
+
+if TYPE_CHECKING:
+    from negodissect.analysis import DecodedBlob
+    from negodissect.analysis.conversations import Conversation
+    from negodissect.pipeline.stdin import DecodedStdinBlob
+    from negodissect.render.console import Console
+
+
+def capture_heading(item: DecodedBlob) -> str:
+    """``Frame N  time  src -> dst  carrier line``, ``via`` the tunnels when there are some."""
+    import datetime  # not at start-up: standard input has no time stamps
+
+    blob = item.blob
+    try:
+        stamp = datetime.datetime.fromtimestamp(blob.time, datetime.UTC)
+        when = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+    except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
+        when = f"time {blob.time:.6f} (out of range)"
+    heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    return f"{heading}  via {blob.tunnel}" if blob.tunnel else heading
+
+
+def stdin_heading(item: DecodedStdinBlob) -> str:
+    """``Blob N (line L, encoding, size): kind, how the kind was chosen``."""
+    blob = item.blob
+    how = "as asked by --as" if item.forced else "sniffed from its first bytes"
+    where = f"line {blob.line}, " if blob.line else ""
+    return (
+        f"Blob {blob.index} ({where}{blob.encoding}, {len(blob.data)} bytes): "
+        f"{framing.KINDS[item.kind]}, {how}"
+    )
+
+
+class SummarySink(Output):
+    """``--summary``: the heading and the blob's top node on one line."""
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        self._line(capture_heading(item), item.tree)
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        self._line(stdin_heading(item), item.tree)
+
+    def _line(self, heading: str, tree: Field) -> None:
+        line = Text(printable(heading) + "  ")
+        line.append(render_tree.label(tree, offsets=False))
+        self.console.out.print(line)
+
+
+class TreeSink(Output):
+    """The tree view on a terminal: the heading, the carrier's header fields, the blob's tree
+    (folded below ``depth`` levels; ``offsets``: ``@offset+length`` on each node), a hex dump
+    of the blob with ``hexdump`` (``-x``), a blank line; a line above the first blob of each
+    conversation."""
+
+    def __init__(self, console: Console, depth: int | None, offsets: bool, hexdump: bool) -> None:
+        super().__init__(console)
+        self.depth, self.offsets, self.hexdump = depth, offsets, hexdump
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        self._tree(capture_heading(item), item.tree, item.blob.data, item.blob.header)
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        self._tree(stdin_heading(item), item.tree, item.blob.data, None)
+
+    def conversation_heading(self, conversation: Conversation) -> None:
+        heading = (
+            f"=== Conversation {conversation.index}: {conversation.client} "
+            f"-> {conversation.server} ({conversation.carrier}, stream "
+            f"{conversation.stream}) ==="
+        )
+        self.console.out.print(Text(printable(heading), style="bold magenta"))
+
+    def _tree(self, heading: str, tree: Field, data: bytes, header: Field | None) -> None:
+        root = render_tree.Row((printable(heading), "bold"))
+        if header is not None:
+            render_tree.rows(header, self.depth, self.offsets, root)
+        blob = root.add((f"securityBlob: {len(data)} bytes", "bold"))
+        render_tree.rows(tree, self.depth, self.offsets, blob)
+        self._draw(root)
+        if self.hexdump:
+            from negodissect.render.hexdump import hexdump
+
+            self.console.out.print(hexdump(data))
+        self.console.out.print()
+
+    def _draw(self, root: render_tree.Row) -> None:
+        self.console.out.print(render_tree.to_rich(root))
+
+
+class PlainSink(TreeSink):
+    """The tree view piped: the same lines without styles, written without rich's layout work
+    (most of the time on big files)."""
+
+    def _draw(self, root: render_tree.Row) -> None:
+        self.console.out.file.write("\n".join(render_tree.plain_lines(root)) + "\n")
