@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.pipeline.select import MECH_ROOTS, Selection
@@ -56,6 +57,10 @@ class Options:
     findings: bool = False
     hashes: TextIO | None = None
     jobs: int = 1
+    password: tuple[str, ...] = ()
+    nt_hash: tuple[str, ...] = ()
+    keytab: tuple[str, ...] = ()
+    secrets_from: tuple[str, ...] = ()
 
     @property
     def triage(self) -> bool:
@@ -141,7 +146,7 @@ class Run:
         self.out.print()
 
 
-def decode_stdin(run: Run) -> None:
+def decode_stdin(run: Run, secrets: Secrets = NO_SECRETS) -> None:
     """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
     from negodissect.pipeline.stdin import decode_stdin as decoded_blobs
     from negodissect.sources.stdin import StdinProblem
@@ -154,7 +159,7 @@ def decode_stdin(run: Run) -> None:
             "warning",
         )
     selection = options.selection
-    for item in decoded_blobs(sys.stdin.buffer, options.as_kind):
+    for item in decoded_blobs(sys.stdin.buffer, options.as_kind, secrets):
         if isinstance(item, StdinProblem):
             run.problem(item.message, unreadable=True)
             continue
@@ -179,7 +184,9 @@ def decode_stdin(run: Run) -> None:
         run.emit(heading, record, item.tree, blob.data)
 
 
-def decode_capture(run: Run, path: str, background: Background | None = None) -> None:
+def decode_capture(
+    run: Run, path: str, background: Background | None = None, secrets: Secrets = NO_SECRETS
+) -> None:
     """Every security blob in one capture file, in capture order; conversations on request.
 
     ``background``: the file is being read in that child process (``-j``).
@@ -190,7 +197,8 @@ def decode_capture(run: Run, path: str, background: Background | None = None) ->
     from negodissect.sources.capture import CaptureError
 
     options = run.options
-    capture = CaptureRun(path, options.selection, keep=options.triage or options.hashes is not None)
+    keep = options.triage or options.hashes is not None
+    capture = CaptureRun(path, options.selection, keep=keep, secrets=secrets)
     try:
         with _progress(run, path) as on_progress:
             for item in capture.items(on_progress, background):
@@ -457,6 +465,25 @@ class _Command(click.Command):
     help="Processes: with N > 1, up to N-1 capture files are read and reassembled in child "
     "processes while this one decodes and prints (one file: -j 2 uses two cores).",
 )
+@click.option(
+    "--password",
+    multiple=True,
+    metavar="[ACCOUNT=]PASSWORD",
+    help="A password (ACCOUNT: DOMAIN\\user, user@REALM or user) to verify NTLM logons, MICs "
+    "and mechListMICs with (repeatable; --secrets keeps it out of ps).",
+)
+@click.option(
+    "--nt-hash", multiple=True, metavar="[ACCOUNT=]HEX", help="An NT hash, as --password."
+)
+@click.option("--keytab", multiple=True, metavar="FILE", help="An MIT keytab (repeatable).")
+@click.option(
+    "--secrets",
+    "secrets_from",
+    multiple=True,
+    metavar="FILE|fd:N|env:NAME",
+    help="Secrets, one a line (password, nt-hash, keytab, key, negoex-key; see README); "
+    "also read from $NEGODISSECT_SECRETS when set.",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @click.version_option(package_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
@@ -470,6 +497,7 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
     options = Options(**chosen)
+    secrets = _secrets(options)
     run = Run(options)
     sources = list(_inputs(inputs))
     if not sources:
@@ -478,11 +506,11 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
     try:
         for index, source in enumerate(sources):
             if source == "-":
-                decode_stdin(run)
+                decode_stdin(run, secrets)
                 continue
             if options.jobs > 1:
                 _read_ahead(run, sources, index, readers)
-            decode_capture(run, source, readers.pop(index, None))
+            decode_capture(run, source, readers.pop(index, None), secrets)
         _write_hashes(run)
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:
@@ -498,6 +526,21 @@ def command(inputs: tuple[str, ...], debug: bool, **chosen: Any) -> None:
         for reader in readers.values():
             reader.close()
     sys.exit(run.exit_code)
+
+
+def _secrets(options: Options) -> Secrets:
+    """The secrets given (crypto loads only when some are: start-up stays fast without)."""
+    from negodissect.crypto.secrets import NO_SECRETS
+
+    given = options.password or options.nt_hash or options.keytab or options.secrets_from
+    if not given and not os.environ.get("NEGODISSECT_SECRETS"):
+        return NO_SECRETS
+    from negodissect.crypto.secrets_file import SecretsError, load
+
+    try:
+        return load(options.password, options.nt_hash, options.keytab, options.secrets_from)
+    except SecretsError as error:
+        raise UsageError(str(error)) from None
 
 
 def _reader_went_away() -> None:

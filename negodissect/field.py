@@ -34,6 +34,19 @@ class Note:
         return cls(kind.text(**values), kind.severity, kind.id)
 
 
+@dataclass(slots=True, frozen=True)
+class Verification:
+    """The verdict of an integrity check made with the user's secrets on the field it checks
+    (a MIC, a checksum, a response): ``result`` is "valid", "invalid" or "not-checked", and
+    ``reason`` says with what (by account or scheme, never a secret) or why not."""
+
+    result: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"result": self.result, "reason": self.reason}
+
+
 class DecodeError(ValueError):
     """Raised by the strict API: the first error note of a decoded tree.
 
@@ -59,6 +72,7 @@ class Field:
     length: int = 0
     children: list[Field] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    verification: Verification | None = None
 
     def add(
         self, name: str, value: Value = None, summary: str = "", offset: int = 0, length: int = 0

@@ -20,6 +20,7 @@ from negodissect import notes
 from negodissect.analysis import DecodedBlob
 from negodissect.carriers.base import AuthBlob, Flow, Message, Notice
 from negodissect.carriers.registry import REGISTRY, Registry
+from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
 from negodissect.sources.capture import read_segments
@@ -106,6 +107,7 @@ def decode_capture(
     on_progress: ProgressHook | None = None,
     background: Background | None = None,
     registry: Registry = REGISTRY,
+    secrets: Secrets = NO_SECRETS,
 ) -> Iterator[DecodedBlob | Notice]:
     """Every blob of the capture at ``path``, decoded, in capture order; notices as they come.
 
@@ -119,7 +121,7 @@ def decode_capture(
         items = blobs_from_capture(
             path, streams=streams, frames=frames, on_progress=on_progress, registry=registry
         )
-    exchanges = Exchanges()
+    exchanges = Exchanges(secrets)
     for item in items:
         if isinstance(item, Notice):
             yield item

@@ -18,6 +18,7 @@ from negodissect.analysis import DecodedBlob, findings, hashes
 from negodissect.analysis.conversations import Conversation, Grouper
 from negodissect.carriers.base import Notice
 from negodissect.carriers.registry import REGISTRY, Registry
+from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.pipeline.capture import decode_capture
 from negodissect.pipeline.select import Selection
 from negodissect.sources.records import ProgressHook
@@ -36,8 +37,10 @@ class CaptureRun:
         *,
         keep: bool = False,
         registry: Registry = REGISTRY,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
         self.path = path
+        self.secrets = secrets
         self.selection = selection or Selection()
         self.registry = registry
         self.grouper = Grouper(registry, keep=keep, on_final=_release if keep else None)
@@ -63,6 +66,7 @@ class CaptureRun:
             on_progress=on_progress,
             background=background,
             registry=self.registry,
+            secrets=self.secrets,
         ):
             if isinstance(item, Notice):
                 yield item

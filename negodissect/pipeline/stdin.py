@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from negodissect import gss, notes
+from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.pipeline.decode import decode
@@ -41,17 +42,18 @@ class DecodedStdinBlob:
 
 
 def decode_stdin(
-    stream: BinaryIO, as_kind: str | None = None
+    stream: BinaryIO, as_kind: str | None = None, secrets: Secrets = NO_SECRETS
 ) -> Iterator[DecodedStdinBlob | StdinProblem]:
-    """Every blob on ``stream``, decoded (as ``as_kind`` when given), after the problems of the
-    input (blocks that hold no blob); a blob of no known kind is a problem too."""
+    """Every blob on ``stream``, decoded (as ``as_kind`` when given, with ``secrets``), after
+    the problems of the input (blocks that hold no blob); a blob of no known kind is a problem
+    too."""
     raw = stream.read(stdin.MAX_INPUT_BYTES + 1)
     if len(raw) > stdin.MAX_INPUT_BYTES:
         yield StdinProblem(0, TOO_LARGE, {"limit": stdin.MAX_INPUT_BYTES})
         return
     blobs, problems = stdin.parse(raw)
     yield from problems
-    ctx = gss.new_context()
+    ctx = gss.new_context(secrets=secrets)
     for blob in blobs:
         kind = as_kind or framing.sniff(blob.data)
         if kind is None:

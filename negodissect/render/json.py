@@ -8,8 +8,10 @@ Schema ``negodissect/1`` (stable; fields are only ever added):
   ``length``, ``missing``, ``assumed`` (the token kind decoded as) and ``tree``.
 - tree node: ``name``, ``offset``, ``length`` (bytes, from the start of the blob), and when present
   ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for byte values),
-  ``notes`` (list of ``{id, severity, message}``: ``id`` is the note kind's stable id, see
-  :mod:`negodissect.notes`) and ``children``.
+  ``verification`` (``{result, reason}``: an integrity check made with the user's secrets,
+  result ``valid``, ``invalid`` or ``not-checked``), ``notes`` (list of ``{id, severity,
+  message}``: ``id`` is the note kind's stable id, see :mod:`negodissect.notes`) and
+  ``children``.
 
 Strings are always valid UTF-8: undecodable wire bytes arrive here already escaped, and control
 characters are written as ``\\uXXXX`` escapes so that no raw one reaches a terminal.
@@ -35,6 +37,8 @@ def field_to_dict(node: Field) -> dict[str, Any]:
         out["hex"] = node.value.hex()
     elif node.value is not None:
         out["value"] = node.value
+    if node.verification is not None:
+        out["verification"] = node.verification.to_dict()
     if node.notes:
         out["notes"] = [_note(note) for note in node.notes]
     if node.children:
