@@ -1,0 +1,278 @@
+"""Integrity checks made with the user's secrets, at the field each one checks.
+
+Called by the decoders only when the context carries secrets (so a run without any never loads
+the ciphers): the NTLM AUTHENTICATE's response, keys and MIC (MS-NLMP 3.3.1, 3.3.2, 3.4.5,
+3.1.5.1.2), the SPNEGO mechListMIC (RFC 4178 5, MS-SPNG 3.3.5.1) and the NEGOEX VERIFY checksum
+(MS-NEGOEX 3.2.5.2).  Each verdict becomes the field's
+:class:`~negodissect.field.Verification` ("valid", "invalid" or "not-checked" and why) and a word
+after its summary (``MIC: 1f9e...  valid``).  A secret is named by its account or scheme, never
+by its value; derived keys are kept in the exchange (``session_keys``) for the later checks and
+never shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from negodissect.field import Field, Verification, format_value
+
+if TYPE_CHECKING:
+    from negodissect.crypto.secrets import Candidate
+    from negodissect.gss.context import DecodeContext, Exchange
+
+VALID, INVALID, NOT_CHECKED = "valid", "invalid", "not-checked"
+#: The words shown after a checked field's summary, by result.
+WORDS = {VALID: "valid", INVALID: "INVALID", NOT_CHECKED: "not checked"}
+#: ``Exchange.session_keys`` name of the NTLM ExportedSessionKey (MS-NLMP 3.2.5.1.2).
+NTLM_SESSION_KEY = "ntlm"
+#: ``Exchange.session_keys`` name of a Kerberos context's key (filled by the Kerberos keys work).
+KERBEROS_SESSION_KEY = "kerberos"
+#: Where the fixed fields sit in a CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2).
+SERVER_CHALLENGE = slice(24, 32)
+NEGOTIATE, CHALLENGE = 1, 2
+NTLMV1_RESPONSE_SIZE = 24
+#: MsvAvFlags 0x00000002: the AUTHENTICATE carries a MIC (MS-NLMP 2.2.2.1).
+MIC_PRESENT = 0x2
+NTLM_OID = "1.3.6.1.4.1.311.2.2.10"
+KERBEROS_OIDS = frozenset({"1.2.840.113554.1.2.2", "1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2.3"})
+
+
+def show(node: Field, result: str, reason: str, word: str | None = None) -> None:
+    """Record a verdict on ``node`` and say it after the node's summary (or value)."""
+    node.verification = Verification(result, reason)
+    detail = node.summary or ("" if node.value is None else format_value(node.value))
+    word = word or WORDS[result]
+    node.summary = f"{detail}  {word}" if detail else word
+
+
+def _child(root: Field, name: str) -> Field | None:
+    return next((child for child in root.children if child.name == name), None)
+
+
+def _text(root: Field, name: str) -> str:
+    node = root.find(name)
+    return node.value if node is not None and isinstance(node.value, str) else ""
+
+
+# ----------------------------------------------------------------------------------------------
+# NTLM (MS-NLMP 3.2.5.1.2, the server's checks)
+
+
+def ntlm_authenticate(
+    root: Field, data: bytes, ctx: DecodeContext, flags: int, av_flags: int
+) -> None:
+    """Check an AUTHENTICATE_MESSAGE with the passwords and NT hashes given for its user:
+    the response (NTProofStr for NTLMv2, the 24-byte response for NTLMv1), then the keys
+    (SessionBaseKey, KXKEY, ExportedSessionKey) and the MIC when there is one."""
+    exchange = ctx.exchange
+    exchange.session_keys.pop(NTLM_SESSION_KEY, None)
+    nt_node = root.find("NtChallengeResponse")
+    if nt_node is None or not nt_node.bytes_value:  # anonymous, or no response: nothing to prove
+        return
+    nt = nt_node.bytes_value
+    proof = root.find("NTProofStr") or _child(nt_node, "Response") or nt_node
+    mic = _child(root, "MIC")
+    user, domain = _text(root, "UserName"), _text(root, "DomainName")
+    challenge = exchange.ntlm_messages.get(CHALLENGE, b"")
+    if len(challenge) < SERVER_CHALLENGE.stop:
+        _not_checked(proof, mic, "no CHALLENGE_MESSAGE seen in this exchange")
+        return
+    candidates, named = ctx.secrets.ntlm_candidates(user, domain)
+    if not candidates:
+        _not_checked(proof, mic, f"no password or NT hash given for {domain}\\{user}")
+        return
+    server_challenge = challenge[SERVER_CHALLENGE]
+    lm = (root.find("LmChallengeResponse") or Field("")).bytes_value
+    for candidate in candidates:
+        base = _session_base_key(candidate, flags, user, domain, server_challenge, nt, lm)
+        if base is not None:
+            break
+    else:
+        what = "the password" if len(candidates) == 1 else f"none of the {len(candidates)} secrets"
+        show(proof, INVALID, f"{what} given reproduces it: wrong password (or user or domain)",
+             "password WRONG" if named else "not the password given")  # fmt: skip
+        if mic is not None:
+            show(mic, NOT_CHECKED, "no session key: the password is not known")
+        return
+    show(proof, VALID, f"reproduced with {candidate.label}", "password correct")
+    _keys(root, data, ctx, flags, av_flags, candidate, base, server_challenge, lm)
+
+
+def _not_checked(proof: Field, mic: Field | None, reason: str) -> None:
+    show(proof, NOT_CHECKED, reason)
+    if mic is not None:
+        show(mic, NOT_CHECKED, reason)
+
+
+def _session_base_key(
+    candidate: Candidate,
+    flags: int,
+    user: str,
+    domain: str,
+    server_challenge: bytes,
+    nt: bytes,
+    lm: bytes,
+) -> bytes | None:
+    """The SessionBaseKey when ``candidate`` reproduces the NT response (MS-NLMP 3.3.1,
+    3.3.2), else None."""
+    import hmac
+
+    from negodissect.crypto import ntlm
+    from negodissect.crypto.errors import CryptoError
+
+    if len(nt) == NTLMV1_RESPONSE_SIZE:
+        lmowf = ntlm.lmowfv1(candidate.password) if candidate.password is not None else b"\0" * 16
+        expected, _, base = ntlm.ntlmv1_response(
+            flags, candidate.nt_hash, lmowf, server_challenge, lm[:8]
+        )
+        return base if hmac.compare_digest(expected, nt) else None
+    key = ntlm.ntowfv2_from_hash(candidate.nt_hash, user, domain)
+    try:
+        return ntlm.verify_ntlmv2_response(key, server_challenge, nt)
+    except CryptoError:
+        return None
+
+
+def _keys(
+    root: Field,
+    data: bytes,
+    ctx: DecodeContext,
+    flags: int,
+    av_flags: int,
+    candidate: Candidate,
+    base: bytes,
+    server_challenge: bytes,
+    lm: bytes,
+) -> None:
+    """KXKEY (3.4.5.1), the ExportedSessionKey (3.2.5.1.2), then the MIC (3.1.5.1.2)."""
+    from negodissect.crypto import ntlm
+    from negodissect.crypto.errors import CryptoError, IntegrityError
+
+    mic = _child(root, "MIC")
+    session_key = root.find("EncryptedRandomSessionKey")
+    v1 = len((root.find("NtChallengeResponse") or Field("")).bytes_value) == NTLMV1_RESPONSE_SIZE
+    lm_variants = ntlm.NegotiateFlags.NTLMSSP_NEGOTIATE_LM_KEY
+    lm_variants |= ntlm.NegotiateFlags.NTLMSSP_REQUEST_NON_NT_SESSION_KEY
+    if v1 and candidate.password is None and flags & lm_variants and not flags & ntlm.ESS:
+        if mic is not None:
+            show(mic, NOT_CHECKED, "this KXKEY variant needs the LM hash: give the password")
+        return
+    try:
+        if v1:
+            lmowf = ntlm.lmowfv1(candidate.password or "")
+            kxkey = ntlm.key_exchange_key(flags, base, lm, server_challenge, lmowf)
+        else:
+            kxkey = base
+        encrypted = session_key.bytes_value if session_key is not None else b""
+        exported = ntlm.exported_session_key(flags, kxkey, encrypted)
+    except CryptoError as error:
+        if mic is not None:
+            show(mic, NOT_CHECKED, f"no ExportedSessionKey: {error}")
+        return
+    ctx.exchange.session_keys[NTLM_SESSION_KEY] = exported
+    if session_key is not None and flags & ntlm.NegotiateFlags.NTLMSSP_NEGOTIATE_KEY_EXCH:
+        shown = format_value(session_key.value)
+        session_key.summary = f"{shown}  decrypted with KXKEY (the ExportedSessionKey is not shown)"
+    if mic is None:
+        return
+    negotiate = ctx.exchange.ntlm_messages.get(NEGOTIATE)
+    if negotiate is None:
+        show(mic, NOT_CHECKED, "no NEGOTIATE_MESSAGE seen in this exchange")
+        return
+    challenge = ctx.exchange.ntlm_messages[CHALLENGE]
+    try:
+        ntlm.verify_mic(exported, negotiate, challenge, data, mic.offset - root.offset)
+    except IntegrityError:
+        show(
+            mic, INVALID, f"the MIC does not match the three messages (key from {candidate.label})"
+        )
+    except CryptoError as error:
+        show(mic, NOT_CHECKED, str(error))
+    else:
+        present = "MsvAvFlags announces it" if av_flags & MIC_PRESENT else "no MsvAvFlags says so"
+        show(mic, VALID, f"HMAC_MD5 of the three messages by the ExportedSessionKey ({present})")
+
+
+# ----------------------------------------------------------------------------------------------
+# SPNEGO (RFC 4178 5, MS-SPNG 3.3.5.1)
+
+
+def mech_list_mic(node: Field, mic: bytes, ctx: DecodeContext, from_client: bool) -> None:
+    """The mechListMIC over the client's MechTypeList as sent, with the chosen mechanism's
+    keys: NTLM's NTLMSSP_MESSAGE_SIGNATURE with the sender's signing and sealing keys, sequence
+    number 0 (MS-NLMP 3.4.4); Kerberos only when a session key is known."""
+    exchange = ctx.exchange
+    if exchange.mech == NTLM_OID:
+        _ntlm_mech_list_mic(node, mic, exchange, from_client)
+    elif exchange.mech in KERBEROS_OIDS and KERBEROS_SESSION_KEY not in exchange.session_keys:
+        show(node, NOT_CHECKED, "no Kerberos session key")
+    else:
+        show(node, NOT_CHECKED, f"no check for mechanism {exchange.mech or 'unknown'}")
+
+
+def _ntlm_mech_list_mic(node: Field, mic: bytes, exchange: Exchange, from_client: bool) -> None:
+    from negodissect.crypto.errors import CryptoError, IntegrityError
+    from negodissect.crypto.ntlm import SigningState
+
+    exported = exchange.session_keys.get(NTLM_SESSION_KEY)
+    if exported is None or exchange.ntlm_flags is None:
+        show(node, NOT_CHECKED, "no NTLM session key (the password is not known or wrong)")
+        return
+    if exchange.mech_types_der is None:
+        show(node, NOT_CHECKED, "the client's mechTypes were not seen")
+        return
+    side = "client" if from_client else "server"
+    try:
+        SigningState(exchange.ntlm_flags, exported, from_client).verify(
+            exchange.mech_types_der, mic
+        )
+    except IntegrityError:
+        show(node, INVALID, f"not the {side}'s signature of the client's mechTypes")
+    except CryptoError as error:
+        show(node, NOT_CHECKED, str(error))
+    else:
+        show(node, VALID, f"the {side}'s NTLM signature of the client's mechTypes (sequence 0)")
+
+
+# ----------------------------------------------------------------------------------------------
+# NEGOEX (MS-NEGOEX 3.2.5.2)
+
+
+def negoex_verify(body: Field, ctx: DecodeContext) -> None:
+    """A VERIFY message's checksum over every earlier NEGOEX message of the conversation, with
+    each key given for its auth scheme, by both key usages (crypto.negoex.verify_checksum)."""
+    from negodissect.crypto.errors import CryptoError, IntegrityError, UnsupportedError
+    from negodissect.crypto.negoex import verify_checksum
+
+    value = body.find("ChecksumValue")
+    scheme_node, kind = body.find("AuthScheme"), body.find("ChecksumType")
+    if value is None or scheme_node is None or kind is None:
+        return
+    try:
+        scheme = uuid.UUID(str(scheme_node.value))
+    except ValueError:
+        return
+    keys = ctx.secrets.scheme_keys(scheme)
+    if not keys:
+        show(value, NOT_CHECKED, f"no key given for auth scheme {scheme}")
+        return
+    if not ctx.exchange.negoex_complete:
+        show(value, NOT_CHECKED, "the earlier messages of the conversation were not all kept")
+        return
+    transcript = b"".join(ctx.exchange.negoex_messages)
+    for index, key in enumerate(keys, 1):
+        try:
+            usage = verify_checksum(key, transcript, value.bytes_value, kind.int_value, True)
+        except UnsupportedError as error:
+            show(value, NOT_CHECKED, str(error))
+            return
+        except IntegrityError:
+            continue
+        except CryptoError as error:
+            show(value, NOT_CHECKED, str(error))
+            return
+        which = f"key {index} of {len(keys)}" if len(keys) > 1 else "the key"
+        show(value, VALID, f"{which} given for auth scheme {scheme}, key usage {usage}")
+        return
+    show(value, INVALID, f"no key given for auth scheme {scheme} matches, by key usage 23 or 25")
