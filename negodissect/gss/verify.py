@@ -15,10 +15,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from negodissect.crypto import checks
+from negodissect.crypto.errors import CryptoError, IntegrityError, UnsupportedError
 from negodissect.field import Field, Verification, format_value
 
 if TYPE_CHECKING:
-    from negodissect.crypto.secrets import Candidate
     from negodissect.gss.context import DecodeContext, Exchange
 
 VALID, INVALID, NOT_CHECKED = "valid", "invalid", "not-checked"
@@ -31,7 +32,8 @@ KERBEROS_SESSION_KEY = "kerberos"
 #: Where the fixed fields sit in a CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2).
 SERVER_CHALLENGE = slice(24, 32)
 NEGOTIATE, CHALLENGE = 1, 2
-NTLMV1_RESPONSE_SIZE = 24
+#: NTLMSSP_NEGOTIATE_KEY_EXCH (MS-NLMP 2.2.2.5): EncryptedRandomSessionKey carries the key.
+KEY_EXCH = 0x40000000
 #: MsvAvFlags 0x00000002: the AUTHENTICATE carries a MIC (MS-NLMP 2.2.2.1).
 MIC_PRESENT = 0x2
 NTLM_OID = "1.3.6.1.4.1.311.2.2.10"
@@ -85,7 +87,9 @@ def ntlm_authenticate(
     server_challenge = challenge[SERVER_CHALLENGE]
     lm = (root.find("LmChallengeResponse") or Field("")).bytes_value
     for candidate in candidates:
-        base = _session_base_key(candidate, flags, user, domain, server_challenge, nt, lm)
+        base = checks.ntlm_session_base_key(
+            candidate, flags, user, domain, server_challenge, nt, lm
+        )
         if base is not None:
             break
     else:
@@ -96,7 +100,26 @@ def ntlm_authenticate(
             show(mic, NOT_CHECKED, "no session key: the password is not known")
         return
     show(proof, VALID, f"reproduced with {candidate.label}", "password correct")
-    _keys(root, data, ctx, flags, av_flags, candidate, base, server_challenge, lm)
+    if candidate.password is None and checks.needs_lm_hash(flags, nt):
+        if mic is not None:
+            show(mic, NOT_CHECKED, "this KXKEY variant needs the LM hash: give the password")
+        return
+    session_key = root.find("EncryptedRandomSessionKey")
+    encrypted = session_key.bytes_value if session_key is not None else b""
+    try:
+        exported = checks.ntlm_exported_session_key(
+            flags, candidate, base, server_challenge, nt, lm, encrypted
+        )
+    except CryptoError as error:
+        if mic is not None:
+            show(mic, NOT_CHECKED, f"no ExportedSessionKey: {error}")
+        return
+    exchange.session_keys[NTLM_SESSION_KEY] = exported
+    if session_key is not None and flags & KEY_EXCH:
+        shown = format_value(session_key.value)
+        session_key.summary = f"{shown}  decrypted with KXKEY (the ExportedSessionKey is not shown)"
+    if mic is not None:
+        _mic(mic, root, data, exchange, exported, av_flags, candidate.label)
 
 
 def _not_checked(proof: Field, mic: Field | None, reason: str) -> None:
@@ -105,88 +128,25 @@ def _not_checked(proof: Field, mic: Field | None, reason: str) -> None:
         show(mic, NOT_CHECKED, reason)
 
 
-def _session_base_key(
-    candidate: Candidate,
-    flags: int,
-    user: str,
-    domain: str,
-    server_challenge: bytes,
-    nt: bytes,
-    lm: bytes,
-) -> bytes | None:
-    """The SessionBaseKey when ``candidate`` reproduces the NT response (MS-NLMP 3.3.1,
-    3.3.2), else None."""
-    import hmac
-
-    from negodissect.crypto import ntlm
-    from negodissect.crypto.errors import CryptoError
-
-    if len(nt) == NTLMV1_RESPONSE_SIZE:
-        lmowf = ntlm.lmowfv1(candidate.password) if candidate.password is not None else b"\0" * 16
-        expected, _, base = ntlm.ntlmv1_response(
-            flags, candidate.nt_hash, lmowf, server_challenge, lm[:8]
-        )
-        return base if hmac.compare_digest(expected, nt) else None
-    key = ntlm.ntowfv2_from_hash(candidate.nt_hash, user, domain)
-    try:
-        return ntlm.verify_ntlmv2_response(key, server_challenge, nt)
-    except CryptoError:
-        return None
-
-
-def _keys(
+def _mic(
+    mic: Field,
     root: Field,
     data: bytes,
-    ctx: DecodeContext,
-    flags: int,
+    exchange: Exchange,
+    exported: bytes,
     av_flags: int,
-    candidate: Candidate,
-    base: bytes,
-    server_challenge: bytes,
-    lm: bytes,
+    label: str,
 ) -> None:
-    """KXKEY (3.4.5.1), the ExportedSessionKey (3.2.5.1.2), then the MIC (3.1.5.1.2)."""
-    from negodissect.crypto import ntlm
-    from negodissect.crypto.errors import CryptoError, IntegrityError
-
-    mic = _child(root, "MIC")
-    session_key = root.find("EncryptedRandomSessionKey")
-    v1 = len((root.find("NtChallengeResponse") or Field("")).bytes_value) == NTLMV1_RESPONSE_SIZE
-    lm_variants = ntlm.NegotiateFlags.NTLMSSP_NEGOTIATE_LM_KEY
-    lm_variants |= ntlm.NegotiateFlags.NTLMSSP_REQUEST_NON_NT_SESSION_KEY
-    if v1 and candidate.password is None and flags & lm_variants and not flags & ntlm.ESS:
-        if mic is not None:
-            show(mic, NOT_CHECKED, "this KXKEY variant needs the LM hash: give the password")
-        return
-    try:
-        if v1:
-            lmowf = ntlm.lmowfv1(candidate.password or "")
-            kxkey = ntlm.key_exchange_key(flags, base, lm, server_challenge, lmowf)
-        else:
-            kxkey = base
-        encrypted = session_key.bytes_value if session_key is not None else b""
-        exported = ntlm.exported_session_key(flags, kxkey, encrypted)
-    except CryptoError as error:
-        if mic is not None:
-            show(mic, NOT_CHECKED, f"no ExportedSessionKey: {error}")
-        return
-    ctx.exchange.session_keys[NTLM_SESSION_KEY] = exported
-    if session_key is not None and flags & ntlm.NegotiateFlags.NTLMSSP_NEGOTIATE_KEY_EXCH:
-        shown = format_value(session_key.value)
-        session_key.summary = f"{shown}  decrypted with KXKEY (the ExportedSessionKey is not shown)"
-    if mic is None:
-        return
-    negotiate = ctx.exchange.ntlm_messages.get(NEGOTIATE)
+    """The MIC over the three messages (MS-NLMP 3.1.5.1.2)."""
+    negotiate = exchange.ntlm_messages.get(NEGOTIATE)
     if negotiate is None:
         show(mic, NOT_CHECKED, "no NEGOTIATE_MESSAGE seen in this exchange")
         return
-    challenge = ctx.exchange.ntlm_messages[CHALLENGE]
+    challenge = exchange.ntlm_messages[CHALLENGE]
     try:
-        ntlm.verify_mic(exported, negotiate, challenge, data, mic.offset - root.offset)
+        checks.ntlm_mic(exported, negotiate, challenge, data, mic.offset - root.offset)
     except IntegrityError:
-        show(
-            mic, INVALID, f"the MIC does not match the three messages (key from {candidate.label})"
-        )
+        show(mic, INVALID, f"the MIC does not match the three messages (key from {label})")
     except CryptoError as error:
         show(mic, NOT_CHECKED, str(error))
     else:
@@ -212,9 +172,6 @@ def mech_list_mic(node: Field, mic: bytes, ctx: DecodeContext, from_client: bool
 
 
 def _ntlm_mech_list_mic(node: Field, mic: bytes, exchange: Exchange, from_client: bool) -> None:
-    from negodissect.crypto.errors import CryptoError, IntegrityError
-    from negodissect.crypto.ntlm import SigningState
-
     exported = exchange.session_keys.get(NTLM_SESSION_KEY)
     if exported is None or exchange.ntlm_flags is None:
         show(node, NOT_CHECKED, "no NTLM session key (the password is not known or wrong)")
@@ -224,8 +181,8 @@ def _ntlm_mech_list_mic(node: Field, mic: bytes, exchange: Exchange, from_client
         return
     side = "client" if from_client else "server"
     try:
-        SigningState(exchange.ntlm_flags, exported, from_client).verify(
-            exchange.mech_types_der, mic
+        checks.ntlm_signature(
+            exchange.ntlm_flags, exported, from_client, exchange.mech_types_der, mic
         )
     except IntegrityError:
         show(node, INVALID, f"not the {side}'s signature of the client's mechTypes")
@@ -242,9 +199,6 @@ def _ntlm_mech_list_mic(node: Field, mic: bytes, exchange: Exchange, from_client
 def negoex_verify(body: Field, ctx: DecodeContext) -> None:
     """A VERIFY message's checksum over every earlier NEGOEX message of the conversation, with
     each key given for its auth scheme, by both key usages (crypto.negoex.verify_checksum)."""
-    from negodissect.crypto.errors import CryptoError, IntegrityError, UnsupportedError
-    from negodissect.crypto.negoex import verify_checksum
-
     value = body.find("ChecksumValue")
     scheme_node, kind = body.find("AuthScheme"), body.find("ChecksumType")
     if value is None or scheme_node is None or kind is None:
@@ -263,7 +217,7 @@ def negoex_verify(body: Field, ctx: DecodeContext) -> None:
     transcript = b"".join(ctx.exchange.negoex_messages)
     for index, key in enumerate(keys, 1):
         try:
-            usage = verify_checksum(key, transcript, value.bytes_value, kind.int_value, True)
+            usage = checks.negoex_checksum(key, transcript, value.bytes_value, kind.int_value)
         except UnsupportedError as error:
             show(value, NOT_CHECKED, str(error))
             return
