@@ -337,16 +337,18 @@ def marshalled_target(conversation: Conversation) -> Iterator[Finding]:
 
 def _same_host(target: str, server: str, names_of_server: set[str]) -> bool:
     """Whether the host part of an SPN (``cifs/host``) names the server: its address, or its
-    NetBIOS or DNS computer name (first labels compared)."""
+    NetBIOS or DNS computer name (first labels compared); a loopback target always does."""
     host = target.split("/")[1] if "/" in target else target
     host = host.split(":")[0].strip("[]").casefold()
+    if host == "localhost":
+        return True
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        if host == "localhost":
-            return ipaddress.ip_address(server).is_loopback
         return host.split(".")[0] in {name.casefold().split(".")[0] for name in names_of_server}
-    return host == server.casefold()
+    # a loopback target reached another address through a forwarder on the client's own host
+    # (a container's port mapping): not comparable
+    return address.is_loopback or host == server.casefold()
 
 
 def target_mismatch(conversation: Conversation) -> Iterator[Finding]:
@@ -364,10 +366,7 @@ def target_mismatch(conversation: Conversation) -> Iterator[Finding]:
         for name in (names.MSV_AV_NB_COMPUTER_NAME, names.MSV_AV_DNS_COMPUTER_NAME)
         for node in challenge[1].find_all(name)
     }
-    try:
-        if _same_host(target.value, _host(conversation.server), server_names):
-            return
-    except ValueError:  # a server endpoint that is no address
+    if _same_host(target.value, _host(conversation.server), server_names):
         return
     yield _finding(
         "low",

@@ -15,7 +15,14 @@ from negodissect.crypto.md4 import nt_hash
 from negodissect.crypto.ntlm import lmowfv1, ntlmv1_response
 from negodissect.gss.ntlm import parse_fields
 from negodissect.pipeline.capture import decode_capture
-from tests.analysis.derive import CAPTURES, blobs, neg_token_resp, ntlm_authenticate, rewrite
+from tests.analysis.derive import (
+    CAPTURES,
+    SHARED,
+    blobs,
+    neg_token_resp,
+    ntlm_authenticate,
+    rewrite,
+)
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD
 from tests.conftest import negodissect
 
@@ -98,6 +105,18 @@ def test_same_challenge_and_response_on_two_connections(tmp_path: Path) -> None:
     assert nonce.frames == challenges[:2] and first.value.hex() in nonce.detail
     response = by_title["same NTLM NTProofStr on 2 connections (relay or replay)"]
     assert response.frames == auths[:2] and len(response.conversations) == 2
+
+
+def test_target_name_of_another_host_on_a_real_capture() -> None:
+    """packetgen-plugin-smb/smb2-nego.pcapng: tshark shows MsvAvTargetName cifs/testshare2 in
+    frame 11's AUTHENTICATE and NetBIOS/DNS computer names WIN-PRH492RQAFV in frame 10's
+    CHALLENGE (an alias of the server); zeek/dce-rpc_20-fids.pcap's loopback targets are not
+    compared (a port forward)."""
+    [finding] = [f for f in found(SHARED / "packetgen-plugin-smb/smb2-nego.pcapng")
+                 if f.title == "NTLM target name is another host"]  # fmt: skip
+    assert finding.severity == "low" and finding.frames == [10, 11]
+    assert "cifs/testshare2" in finding.detail and "WIN-PRH492RQAFV" in finding.detail
+    assert "NTLM target name is another host" not in titles(SHARED / "zeek/dce-rpc_20-fids.pcap")
 
 
 def _authenticate_with(tmp_path: Path, name: str, nt: bytes, lm: bytes, flags: int) -> Path:
