@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from negodissect.crypto import checks
 from negodissect.crypto.errors import CryptoError, IntegrityError, UnsupportedError
-from negodissect.field import Field, Verification, format_value
+from negodissect.field import VERIFICATION, Field, format_value
 
 if TYPE_CHECKING:
     from negodissect.gss.context import DecodeContext, Exchange
@@ -41,8 +41,9 @@ KERBEROS_OIDS = frozenset({"1.2.840.113554.1.2.2", "1.2.840.48018.1.2.2", "1.2.8
 
 
 def show(node: Field, result: str, reason: str, word: str | None = None) -> None:
-    """Record a verdict on ``node`` and say it after the node's summary (or value)."""
-    node.verification = Verification(result, reason)
+    """Record a verdict on ``node`` (its last child, :data:`~negodissect.field.VERIFICATION`)
+    and say it after the node's summary (or value)."""
+    node.add(VERIFICATION, result, reason, node.offset, node.length)
     detail = node.summary or ("" if node.value is None else format_value(node.value))
     word = word or WORDS[result]
     node.summary = f"{detail}  {word}" if detail else word

@@ -37,12 +37,15 @@ def field_to_dict(node: Field) -> dict[str, Any]:
         out["hex"] = node.value.hex()
     elif node.value is not None:
         out["value"] = node.value
-    if node.verification is not None:
-        out["verification"] = node.verification.to_dict()
+    children = node.children
+    verification = node.verification
+    if verification is not None:
+        out["verification"] = verification.to_dict()
+        children = children[:-1]
     if node.notes:
         out["notes"] = [_note(note) for note in node.notes]
-    if node.children:
-        out["children"] = [field_to_dict(child) for child in node.children]
+    if children:
+        out["children"] = [field_to_dict(child) for child in children]
     return out
 
 
