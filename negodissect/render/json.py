@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from negodissect.field import Field, Note
+from negodissect.field import VERIFICATION, Field, Note
 from negodissect.render.text import json_safe
 
 SCHEMA = "negodissect/1"
@@ -38,10 +38,11 @@ def field_to_dict(node: Field) -> dict[str, Any]:
     elif node.value is not None:
         out["value"] = node.value
     children = node.children
-    verification = node.verification
-    if verification is not None:
-        out["verification"] = verification.to_dict()
-        children = children[:-1]
+    if children and children[-1].name == VERIFICATION:  # a verdict (gss/verify.py)
+        verification = node.verification
+        if verification is not None:
+            out["verification"] = verification.to_dict()
+            children = children[:-1]
     if node.notes:
         out["notes"] = [_note(note) for note in node.notes]
     if children:
