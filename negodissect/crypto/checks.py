@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 EXTENDED_SESSIONSECURITY = 0x00080000
 LM_KEY = 0x00000080
 REQUEST_NON_NT_SESSION_KEY = 0x00400000
-#: An NTLMv1 NtChallengeResponse (MS-NLMP 2.2.2.6).
+#: An NTLMv1 NtChallengeResponse (MS-NLMP 2.2.2.6), and the shortest NTLMv2 one (2.2.2.8:
+#: NTProofStr and the fixed part of NTLMv2_CLIENT_CHALLENGE).
 NTLMV1_RESPONSE_SIZE = 24
+NTLMV2_MINIMUM = 16 + 28
 
 
 def ntlm_session_base_key(
@@ -34,7 +36,8 @@ def ntlm_session_base_key(
     lm: bytes,
 ) -> bytes | None:
     """The SessionBaseKey when ``candidate`` reproduces the NT response (NTLMv1, with or
-    without extended session security, MS-NLMP 3.3.1; NTLMv2's NTProofStr, 3.3.2), else None."""
+    without extended session security, MS-NLMP 3.3.1; NTLMv2's NTProofStr, 3.3.2), else None;
+    MalformedError for a response of neither size."""
     import hmac
 
     from . import ntlm

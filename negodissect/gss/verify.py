@@ -76,6 +76,9 @@ def ntlm_authenticate(
     nt = nt_node.bytes_value
     proof = root.find("NTProofStr") or _child(nt_node, "Response") or nt_node
     mic = _child(root, "MIC")
+    if len(nt) != checks.NTLMV1_RESPONSE_SIZE and len(nt) < checks.NTLMV2_MINIMUM:
+        _not_checked(proof, mic, f"an NtChallengeResponse of {len(nt)} bytes is neither v1 nor v2")
+        return
     user, domain = _text(root, "UserName"), _text(root, "DomainName")
     challenge = exchange.ntlm_messages.get(CHALLENGE, b"")
     if len(challenge) < SERVER_CHALLENGE.stop:
