@@ -318,6 +318,25 @@ class _Command(click.Command):
     help="List every kind of note (id, severity, template; tab separated, or records with "
     "--json/--jsonl) and exit.",
 )
+@click.option(
+    "--password",
+    multiple=True,
+    metavar="[ACCOUNT=]PASSWORD",
+    help="A password (ACCOUNT: DOMAIN\\user, user@REALM or user) to verify NTLM logons, MICs "
+    "and mechListMICs with (repeatable; --secrets keeps it out of ps).",
+)
+@click.option(
+    "--nt-hash", multiple=True, metavar="[ACCOUNT=]HEX", help="An NT hash, as --password."
+)
+@click.option("--keytab", multiple=True, metavar="FILE", help="An MIT keytab (repeatable).")
+@click.option(
+    "--secrets",
+    "secrets_from",
+    multiple=True,
+    metavar="FILE|fd:N|env:NAME",
+    help="Secrets, one a line (password, nt-hash, keytab, key, negoex-key; see README); "
+    "also read from $NEGODISSECT_SECRETS when set.",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @click.version_option(package_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: Any) -> None:
@@ -330,7 +349,8 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
-    options = Options(**chosen)
+    given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from")]
+    options = Options(**chosen, secrets=_secrets(*given))
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
@@ -368,6 +388,23 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         for reader in readers.values():
             reader.close()
     sys.exit(run.exit_code)
+
+
+def _secrets(
+    passwords: tuple[str, ...],
+    nt_hashes: tuple[str, ...],
+    keytabs: tuple[str, ...],
+    sources: tuple[str, ...],
+) -> Secrets:
+    """The secrets given (crypto loads only when some are: start-up stays fast without)."""
+    if not (passwords or nt_hashes or keytabs or sources or os.environ.get("NEGODISSECT_SECRETS")):
+        return NO_SECRETS
+    from negodissect.crypto.secrets_file import SecretsError, load
+
+    try:
+        return load(passwords, nt_hashes, keytabs, sources)
+    except SecretsError as error:
+        raise UsageError(str(error)) from None
 
 
 def _reader_went_away() -> None:

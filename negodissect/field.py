@@ -34,6 +34,25 @@ class Note:
         return cls(kind.text(**values), kind.severity, kind.id)
 
 
+#: The name of the last child of a field that holds the verdict of an integrity check on it
+#: (gss/verify.py): its value the result, its summary the reason.  JSON shows it as the field's
+#: ``verification`` object.  A child, not an attribute: a run without secrets pays nothing.
+VERIFICATION = "Verification"
+
+
+@dataclass(slots=True, frozen=True)
+class Verification:
+    """The verdict of an integrity check made with the user's secrets on the field it checks
+    (a MIC, a checksum, a response): ``result`` is "valid", "invalid" or "not-checked", and
+    ``reason`` says with what (by account or scheme, never a secret) or why not."""
+
+    result: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"result": self.result, "reason": self.reason}
+
+
 class DecodeError(ValueError):
     """Raised by the strict API: the first error note of a decoded tree.
 
@@ -98,6 +117,14 @@ class Field:
     def find_all(self, name: str) -> list[Field]:
         """Every field named ``name`` in this subtree, depth first."""
         return [node for node in self.walk() if node.name == name]
+
+    @property
+    def verification(self) -> Verification | None:
+        """The verdict held by the last child named :data:`VERIFICATION`, if any."""
+        last = self.children[-1] if self.children else None
+        if last is None or last.name != VERIFICATION or not isinstance(last.value, str):
+            return None
+        return Verification(last.value, last.summary)
 
     @property
     def int_value(self) -> int:

@@ -418,10 +418,26 @@ class Conversation:
     def negoex_verify(self) -> bool:
         return any(_message_type(header) == NEGOEX_VERIFY for _, header in self.negoex_headers)
 
+    @cached_property
+    def ntlm_values(self) -> dict[str, tuple[int, bytes]]:
+        """The CHALLENGE's ServerChallenge and the AUTHENTICATE's NTProofStr with their frames,
+        by node name (cross-connection findings compare them after the trees are released)."""
+        found = {}
+        for message_type, name in (
+            (NTLM_CHALLENGE, names.SERVER_CHALLENGE),
+            (NTLM_AUTHENTICATE, names.NT_PROOF_STR),
+        ):
+            message = self.ntlm(message_type)
+            node = None if message is None else message[1].find(name)
+            if message is not None and node is not None and node.bytes_value:
+                found[name] = (message[0], node.bytes_value)
+        return found
+
     def release(self, findings: list[Any], hash_line: Any) -> None:
         """Keep what the conversation's outputs need and drop its decoded trees (about 20 KB a
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
+        _ = self.ntlm_values
         self.findings, self.hash_line, self.released = findings, hash_line, True
         self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [

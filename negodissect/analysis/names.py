@@ -28,6 +28,12 @@ NT_CHALLENGE_RESPONSE = "NtChallengeResponse"
 SERVER_CHALLENGE = "ServerChallenge"
 TARGET_INFO = "TargetInfo"
 MSV_AV_TIMESTAMP = "MsvAvTimestamp"
+MSV_AV_FLAGS = "MsvAvFlags"
+MSV_AV_TARGET_NAME = "MsvAvTargetName"
+MSV_AV_NB_COMPUTER_NAME = "MsvAvNbComputerName"
+MSV_AV_DNS_COMPUTER_NAME = "MsvAvDnsComputerName"
+NEGOTIATE_FLAGS = "NegotiateFlags"
+NT_PROOF_STR = "NTProofStr"
 MIC = "MIC"
 
 # Kerberos (RFC 4120 5)

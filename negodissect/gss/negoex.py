@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from negodissect import notes
 from negodissect.field import Field, Note
-from negodissect.gss import framing
+from negodissect.gss import framing, verify
 from negodissect.gss.context import DecodeContext, Exchange
 from negodissect.gss.negoex_structures import (
     ACCEPTOR_META_DATA,
@@ -310,6 +310,8 @@ def _verify(body: Field, msg: Message) -> None:
     if "ChecksumType" in fields:
         checksum.summary = fields["ChecksumType"].summary
     byte_vector(checksum, msg, 68, "ChecksumValue")
+    if msg.ctx.secrets:
+        verify.negoex_verify(body, msg.ctx)
 
 
 def _alert(body: Field, msg: Message) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from negodissect import layout, notes
 from negodissect.field import Field, Value
+from negodissect.gss import verify
 from negodissect.gss.context import DecodeContext
 from negodissect.gss.ntlm_structures import (
     FIELD_TRUNCATED,
@@ -495,11 +496,13 @@ def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
         read_optional(msg)
     if msg.has_flags:
         ctx.exchange.ntlm_flags = msg.flags
-    _finish(msg)
+    responses = _finish(msg)
+    if message_type == MessageType.NtLmAuthenticate and ctx.secrets:
+        verify.ntlm_authenticate(root, data, ctx, msg.flags, responses.av_flags)
     return root
 
 
-def _finish(msg: Message) -> None:
+def _finish(msg: Message) -> Responses:
     """The payload, the MIC (AUTHENTICATE), the message's length and NTLMVersion."""
     root, base = msg.root, msg.base
     payload = Field("Payload")
@@ -519,6 +522,7 @@ def _finish(msg: Message) -> None:
         root.summary += (f" Version: {responses.kind}, Domain: {text_of(msg, 'DomainName')}, "
                          f"User: {text_of(msg, 'UserName')}, "
                          f"Workstation: {text_of(msg, 'Workstation')}")  # fmt: skip
+    return responses
 
 
 def decode_signature(data: bytes, base: int, ctx: DecodeContext) -> Field:

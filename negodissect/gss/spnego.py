@@ -14,7 +14,7 @@ from pyasn1.type import char, namedtype, namedval, univ
 
 from negodissect import layout, notes
 from negodissect.field import Field
-from negodissect.gss import framing
+from negodissect.gss import framing, verify
 from negodissect.gss.ber import Hook, TlvError, Walker, content_of, explicit, read_tlv, sequence
 from negodissect.gss.context import DecodeContext
 
@@ -124,6 +124,7 @@ class _Hooks:
     def __init__(self, data: bytes, base: int, ctx: DecodeContext):
         self.data, self.base, self.ctx, self.exchange = data, base, ctx, ctx.exchange
         self.token = b""
+        self.init = False  # a NegTokenInit: the client's
 
     def table(self) -> dict[str, Hook]:
         return {
@@ -140,6 +141,7 @@ class _Hooks:
     def mech_types(self, node: Field) -> None:
         """MechTypes: the first is preferred and owns the optimistic mechToken (RFC 4178 4.2.1)."""
         oids = []
+        self.init = True
         name = self.ctx.registry.mechanism_name
         for child in node.children:
             child.name = "MechType"
@@ -210,6 +212,14 @@ class _Hooks:
             if inner.children or inner.notes:
                 node.children = [inner]
                 node.summary = inner.summary
+            if self.ctx.secrets:
+                verify.mech_list_mic(node, mic, self.ctx, self.from_client())
+
+    def from_client(self) -> bool:
+        """A mechListMIC is the client's in a NegTokenInit or next to an NTLM AUTHENTICATE
+        (MS-SPNG 3.3.5.1), else the server's."""
+        authenticate = self.token[:8] == b"NTLMSSP\0" and self.token[8:12] == b"\x03\0\0\0"
+        return self.init or authenticate
 
     def finish(self, root: Field) -> None:
         """Show [3] as what it holds (negHints makes this a NegTokenInit2) and sum the token up."""

@@ -44,8 +44,9 @@ class DecodedStdinBlob:
 def decode_stdin(
     stream: BinaryIO, as_kind: str | None = None, secrets: Secrets = NO_SECRETS
 ) -> Iterator[DecodedStdinBlob | StdinProblem]:
-    """Every blob on ``stream``, decoded (as ``as_kind`` when given), after the problems of the
-    input (blocks that hold no blob); a blob of no known kind is a problem too."""
+    """Every blob on ``stream``, decoded (as ``as_kind`` when given, with ``secrets``), after
+    the problems of the input (blocks that hold no blob); a blob of no known kind is a problem
+    too."""
     raw = stream.read(stdin.MAX_INPUT_BYTES + 1)
     if len(raw) > stdin.MAX_INPUT_BYTES:
         yield StdinProblem(0, TOO_LARGE, {"limit": stdin.MAX_INPUT_BYTES})

@@ -3,8 +3,9 @@
 The records are built by :mod:`negodissect.render.records` (schema ``negodissect/1``); here they
 become text.  A tree node is ``name``, ``offset``, ``length`` (bytes, from the start of the blob),
 and when present ``summary``, ``value`` (number, string, boolean or list of strings), ``hex`` (for
-byte values), ``notes`` (list of ``{id, severity, message}``: ``id`` is the note kind's stable id,
-see :mod:`negodissect.notes`) and ``children``.
+byte values), ``verification`` (``{result, reason}``: an integrity check made with the user's
+secrets, result ``valid``, ``invalid`` or ``not-checked``), ``notes`` (list of ``{id, severity,
+message}``: ``id`` is the note kind's stable id, see :mod:`negodissect.notes`) and ``children``.
 
 Strings are always valid UTF-8: undecodable wire bytes arrive here already escaped, and control
 characters are written as ``\\uXXXX`` escapes so that no raw one reaches a terminal.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from negodissect.field import Field, Note
+from negodissect.field import VERIFICATION, Field, Note
 from negodissect.render import records
 from negodissect.render.sink import Output
 from negodissect.text import json_safe
@@ -37,10 +38,16 @@ def field_to_dict(node: Field) -> dict[str, Any]:
         out["hex"] = node.value.hex()
     elif node.value is not None:
         out["value"] = node.value
+    children = node.children
+    if children and children[-1].name == VERIFICATION:  # a verdict (gss/verify.py)
+        verification = node.verification
+        if verification is not None:
+            out["verification"] = verification.to_dict()
+            children = children[:-1]
     if node.notes:
         out["notes"] = [_note(note) for note in node.notes]
-    if node.children:
-        out["children"] = [field_to_dict(child) for child in node.children]
+    if children:
+        out["children"] = [field_to_dict(child) for child in children]
     return out
 
 

@@ -43,6 +43,8 @@ from rich.console import Console
 from negodissect import cli, gss
 from negodissect.analysis import DecodedBlob
 from negodissect.carriers.base import AuthBlob
+from negodissect.crypto.secrets import Secrets
+from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
 from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
 from negodissect.notes import Severity
@@ -107,6 +109,50 @@ def _stdin(data: bytes) -> list[tuple[Field, bytes]]:
     return [(gss.decode(blob.data, ctx=ctx), blob.data) for blob in blobs]
 
 
+#: The exchanges of the "verified" target: real NTLM logons (alice's password known) and MIT
+#: NEGOEX (scheme keys known, ../shared/captures/mit-negoex/README.md).
+VERIFIED_CAPTURES = (
+    ROOT / "captures" / "smb2-ntlm-success.pcap",
+    ROOT / "captures" / "http-ntlm.pcap",
+    SHARED_CAPTURES / "mit-negoex" / "13-smb2-hops2.pcap",
+)
+#: At most this many blobs in one "verified" input.
+VERIFIED_BLOBS = 16
+
+
+@cache
+def _verified_secrets() -> Secrets:
+    return parse_text(
+        "password Alice-Pass-2024\n"
+        f"negoex-key c0a28569-66ac-0000-0000-000000000000 18:01{'00' * 31}\n"
+        f"negoex-key c0a28569-66ac-0000-0000-000000000000 18:{'00' * 32}\n",
+        "fuzz",
+    )
+
+
+def _verified(data: bytes) -> list[tuple[Field, bytes]]:
+    """Blobs, each after a 2-byte big-endian length, decoded as one exchange with secrets: the
+    integrity checks (gss.verify) on hostile NTLM, SPNEGO and NEGOEX messages."""
+    ctx = gss.new_context(secrets=_verified_secrets())
+    found: list[tuple[Field, bytes]] = []
+    pos = 0
+    while pos + 2 <= len(data) and len(found) < VERIFIED_BLOBS:
+        end = pos + 2 + int.from_bytes(data[pos : pos + 2], "big")
+        blob, pos = data[pos + 2 : end], end
+        found.append((gss.decode(blob, ctx=ctx), blob))
+    return found
+
+
+def verified_seeds() -> list[bytes]:
+    """The exchanges of :data:`VERIFIED_CAPTURES`, each blob after its length."""
+    found = []
+    for path in VERIFIED_CAPTURES:
+        items = blobs_from_capture(str(path))
+        blobs = [item.data for item in items if isinstance(item, AuthBlob) and item.data]
+        found.append(b"".join(len(blob).to_bytes(2, "big") + blob for blob in blobs))
+    return found
+
+
 #: The decoder targets and the registry's token kind each one decodes.
 DECODER_KINDS = {
     "spnego": "spnego",
@@ -121,6 +167,7 @@ TARGETS: dict[str, Target] = {
     **{name: _kind(kind) for name, kind in DECODER_KINDS.items()},
     **{f"token_{kind or 'sniffed'}": _kind(kind) for kind in (None, *framing.KINDS)},
     "stdin": _stdin,
+    "verified": _verified,
 }
 
 #: Which seeds each target starts from (names of the tree nodes whose bytes are cut out).
@@ -312,6 +359,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         return capture_seeds()
     if target == "stdin":
         found = [text for blob in blobs[::4] for text in stdin_texts(blob)]
+    elif target == "verified":
+        found = verified_seeds()
     elif target in SEED_NODES:
         decoded = ((gss.decode(blob), blob) for blob in blobs)
         found = _cut(decoded, SEED_NODES[target])

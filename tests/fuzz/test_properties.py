@@ -37,7 +37,7 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 SCALE = {"ci": 1, "long": 100}.get(PROFILE, 1)
 MUTATED_EXAMPLES = {
     **dict.fromkeys(("spnego", "negoex", "ntlm", "kerberos", "kerberos_gss_inner", "stdin"), 2500),
-    **dict.fromkeys(("ntlm_signature", "kerberos_mic"), 2000),
+    **dict.fromkeys(("ntlm_signature", "kerberos_mic", "verified"), 2000),
     **{name: 700 for name in TARGETS if name.startswith("token_")},
 }
 RANDOM_EXAMPLES = 300

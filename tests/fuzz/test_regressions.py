@@ -39,3 +39,25 @@ def test_stdin_header_lines_beyond_max_blocks_in_one_block() -> None:
     blobs, problems = stdin.parse(line * (stdin.MAX_BLOCKS + 5))
     assert len(blobs) == stdin.MAX_BLOCKS and len(problems) == 1
     assert problems[0].line == stdin.MAX_BLOCKS + 1
+
+
+def test_a_short_ntlm_response_with_a_password_is_not_checked() -> None:
+    """Found by the 'verified' target: an NtChallengeResponse of 1 byte (neither NTLMv1's 24
+    nor NTLMv2's 44 and more) raised MalformedError from the NTProofStr check."""
+    from negodissect import gss
+    from negodissect.crypto.secrets import Password, Secrets
+    from tests.analysis.derive import blobs, token_bytes
+    from tests.conftest import ROOT
+
+    items = list(blobs(ROOT / "captures" / "http-ntlm.pcap").values())[:3]
+    negotiate, challenge, authenticate = (
+        bytearray(token_bytes(item, item.tree.find("NTLMSSP"))) for item in items
+    )
+    authenticate[20:22] = authenticate[22:24] = (1).to_bytes(2, "little")  # NtChallengeResponse
+    ctx = gss.new_context(secrets=Secrets(passwords=(Password("x"),)))
+    for message in (negotiate, challenge):
+        gss.decode(bytes(message), ctx=ctx)
+    tree = gss.decode(bytes(authenticate), ctx=ctx)
+    node = tree.find("NtChallengeResponse")
+    assert node is not None and node.verification is not None
+    assert node.verification.result == "not-checked"

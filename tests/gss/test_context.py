@@ -22,7 +22,7 @@ from negodissect import gss
 from negodissect.carriers.base import AuthBlob
 from negodissect.crypto.kerberos import Key
 from negodissect.crypto.keytab import KeytabEntry
-from negodissect.crypto.secrets import NO_SECRETS, Secrets
+from negodissect.crypto.secrets import NO_SECRETS, Account, NtHash, Password, Secrets
 from negodissect.field import DecodeError, Field
 from negodissect.gss import framing
 from negodissect.gss.context import MAX_RECORDED_BYTES, MAX_TOKEN_NESTING, DecodeContext
@@ -281,14 +281,18 @@ def test_nesting_depth_lives_in_the_context() -> None:
 def test_secrets_never_show_their_material() -> None:
     secrets = Secrets(
         keytab=(KeytabEntry("EXAMPLE.COM", ("cifs", "host"), 1, 0, 3, 18, b"K" * 32),),
-        passwords=("hunter2",),
-        nt_hashes=(bytes.fromhex("8846f7eaee8fb117ad06bdd830b7586c"),),
+        passwords=(Password("hunter2", Account("alice", "NEGO")),),
+        nt_hashes=(NtHash(bytes.fromhex("8846f7eaee8fb117ad06bdd830b7586c")),),
         keys=(Key(23, b"\x01" * 16),),
     )
     for text in (repr(secrets), str(secrets), repr(secrets.keytab), str(secrets.keys[0])):
         assert "hunter2" not in text and "KKKK" not in text and "8846f7" not in text
         assert "\\x01" not in text and "0101" not in text
-    assert repr(secrets) == "Secrets(1 keytab entries, 1 passwords, 1 NT hashes, 1 keys)"
+    for text in (repr(secrets.passwords), repr(secrets.nt_hashes)):
+        assert "hunter2" not in text and "8846f7" not in text
+    assert repr(secrets) == (
+        "Secrets(1 keytab entries, 1 passwords, 1 NT hashes, 1 keys, 0 NEGOEX keys)"
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         secrets.passwords = ()  # type: ignore[misc]
     assert not NO_SECRETS and gss.new_context().secrets is NO_SECRETS
