@@ -109,7 +109,7 @@ class Layout:
     ``Layout(("Flags", 1), ("Filler", 5, "bytes"), ("SndSeq", 8), order="big")``.
     """
 
-    __slots__ = ("_struct", "items", "order", "size")
+    __slots__ = ("_names", "_struct", "items", "order", "size")
 
     def __init__(
         self, *items: tuple[str, int] | tuple[str, int, ItemKind], order: ByteOrder = "little"
@@ -120,6 +120,7 @@ class Layout:
         self.size = sum(item.size for item in self.items)
         if any(item.size == REST for item in self.items[:-1]):
             raise ValueError("only the last item may take the rest")
+        self._names = tuple(item.name for item in self.items)
         self._struct: Struct | None = None
 
     def unpack(self, data: bytes, pos: int = 0) -> dict[str, Any]:
@@ -130,8 +131,7 @@ class Layout:
             codes = "".join(_CODES[item.size] if item.kind == "int" else f"{item.size}s"
                             for item in self.items)  # fmt: skip
             self._struct = Struct(("<" if self.order == "little" else ">") + codes)
-        names = (item.name for item in self.items)
-        return dict(zip(names, self._struct.unpack_from(data, pos), strict=True))
+        return dict(zip(self._names, self._struct.unpack_from(data, pos), strict=True))
 
     def offset(self, name: str) -> int:
         """Where item ``name`` starts, from the start of the structure."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BLOBS, negodissect
+from tests.helpers import BLOBS, negodissect
 
 NEGOTIATE_RESPONSE = next(
     r["blob"] for r in BLOBS if r["source"].endswith("/smb2.pcapng") and r["frame"] == 2

@@ -18,7 +18,7 @@ from negodissect import carriers, layout, notes
 from negodissect.carriers import smb2
 from negodissect.field import Field
 from negodissect.layout import REST, Item, Layout
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 CAPTURE = ROOT / "captures" / "smb2-ntlm-success.pcap"
 #: [MS-SMB2] 2.2.1.2 SYNC header after ProtocolId, as smb2.py spells it for add_fields.

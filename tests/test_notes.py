@@ -12,7 +12,7 @@ import pytest
 from negodissect import notes
 from negodissect.field import Field
 from negodissect.render.json import dumps
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_a_note_of_a_kind_carries_its_id_severity_and_filled_template() -> None:

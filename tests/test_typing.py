@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 #: The ``type: ignore`` comments the package has (each with its reason at its line); a new one
 #: fails here.

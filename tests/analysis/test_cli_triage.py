@@ -16,7 +16,7 @@ from tests.analysis.derive import (
     ntlm_authenticate,
     rewrite,
 )
-from tests.conftest import negodissect
+from tests.helpers import negodissect
 
 SUCCESS = str(CAPTURES / "smb2-ntlm-success.pcap")
 ANONYMOUS = str(CAPTURES / "smb2-anonymous.pcap")

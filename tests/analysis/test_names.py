@@ -10,7 +10,7 @@ import subprocess
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
 from negodissect.pipeline.capture import decode_capture
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
 NEGOEX = SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng"

@@ -26,7 +26,7 @@ from negodissect.sources.frames import Segment
 from tests.carriers.test_dcerpc import bind
 from tests.carriers.test_http import pipelined_client, pipelined_server
 from tests.carriers.test_ldap import bind_response, sasl_bind, spnego_blob
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*")) + sorted((ROOT / "captures").glob("*.pcap"))
 IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]

@@ -16,7 +16,7 @@ from negodissect.carriers import dcerpc
 from negodissect.carriers.base import AuthBlob
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.transport.framing import Pdu
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 from tests.pipeline.test_capture import tshark_fields
 
 #: Real captures with authenticated binds: over TCP (zeek) and over SMB2 / SMB1 named pipes

@@ -32,7 +32,7 @@ from negodissect.pipeline.capture import Conductor, blobs_from_capture, decode_c
 from negodissect.sources.capture import read_segments
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD, verifies
 from tests.carriers.test_smb2 import smb_flow
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 from tests.pipeline.test_capture import tshark_fields
 
 FIDS = SHARED_CAPTURES / "zeek" / "dce-rpc_20-fids.pcap"

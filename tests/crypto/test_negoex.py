@@ -18,8 +18,8 @@ from negodissect.crypto import negoex
 from negodissect.crypto.enctypes import ChecksumType, Etype
 from negodissect.crypto.errors import IntegrityError, UnsupportedError
 from negodissect.crypto.kerberos import Key
-from tests.conftest import SHARED_CAPTURES
 from tests.crypto import tshark_raw
+from tests.helpers import SHARED_CAPTURES
 
 MIT = SHARED_CAPTURES / "mit-negoex"
 INITIATOR_KEY = Key(Etype.AES256_CTS_HMAC_SHA1_96, b"\x01" + b"\0" * 31)

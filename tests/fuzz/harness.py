@@ -48,7 +48,7 @@ from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
 from negodissect.sources import capture, records, stdin
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 

@@ -22,7 +22,6 @@ from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
 from negodissect.gss import ber, framing, negoex, negoex_build, negoex_structures, ntlm_structures
 from negodissect.sources import stdin
-from tests.conftest import real
 from tests.fuzz.harness import (
     NTLM_BUFFERS,
     asn1_length_positions,
@@ -32,6 +31,7 @@ from tests.fuzz.harness import (
     seeds,
     tlv,
 )
+from tests.helpers import real
 
 TIME_LIMIT = 1.0
 MEMORY_LIMIT = 16 * 1024 * 1024

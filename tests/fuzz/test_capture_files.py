@@ -30,7 +30,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from negodissect.sources import capture
-from tests.conftest import ROOT
 from tests.fuzz.harness import (
     CAPTURE,
     CAPTURE_MAGICS,
@@ -53,6 +52,7 @@ from tests.fuzz.harness import (
     with_tcp_payload,
 )
 from tests.fuzz.test_properties import budget
+from tests.helpers import ROOT
 
 MUTATED_FILES = 2400
 RANDOM_FILES = 300

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from negodissect import gss
 from negodissect.field import DecodeError, Field
 from negodissect.gss import ber, kerberos, kerberos_asn1
-from tests.conftest import der, negodissect
+from tests.helpers import der, negodissect
 
 BLOBS = json.loads((Path(__file__).parents[1] / "data" / "blobs.json").read_text())
 

@@ -32,7 +32,7 @@ from negodissect.carriers.base import AuthBlob
 from negodissect.field import DecodeError, Field
 from negodissect.gss import negoex, negoex_build, negoex_structures
 from negodissect.pipeline.capture import blobs_from_capture
-from tests.conftest import SHARED_CAPTURES, der
+from tests.helpers import SHARED_CAPTURES, der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 SOURCE = "packetgen-plugin-smb/smb2.pcapng"

@@ -12,7 +12,7 @@ from negodissect import gss
 from negodissect.gss import framing
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
-from tests.conftest import real_blobs
+from tests.helpers import real_blobs
 
 
 def render_everything(tree: framing.Field) -> None:

@@ -13,7 +13,7 @@ import pytest
 from negodissect.pipeline import background, capture
 from negodissect.pipeline.background import Background, ReaderFailed
 from negodissect.sources.capture import CaptureError
-from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
 
 BUNDLED = sorted(str(path) for path in (ROOT / "captures").glob("*.pcap"))
 

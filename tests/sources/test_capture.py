@@ -21,7 +21,7 @@ from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources import frames
 from negodissect.sources.capture import CaptureError
-from tests.conftest import SHARED_CAPTURES
+from tests.helpers import SHARED_CAPTURES
 
 SMB2 = SHARED_CAPTURES / "zeek" / "smb_smb2.pcap"
 SMB2_NG = SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng"

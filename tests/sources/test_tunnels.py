@@ -36,7 +36,7 @@ from negodissect.sources import frames, records, tunnels
 from negodissect.sources.capture import read_segments
 from negodissect.sources.frames import FRAGMENT, TOO_DEEP, Segment, parse_frame
 from negodissect.transport import tcp
-from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
 
 #: zeek's tunnelled traces: (name, inner protocol that is not TCP to follow as well, or None).
 SHARED_TUNNELS = {
