@@ -24,8 +24,8 @@ class Note:
     """
 
     message: str
-    severity: Severity = "error"
-    id: str = ""
+    severity: Severity
+    id: str
 
     @classmethod
     def of(cls, kind: NoteKind, /, **values: object) -> Note:

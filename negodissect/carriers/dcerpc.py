@@ -521,9 +521,8 @@ def parse(pdu: bytes) -> Message[DcerpcFacts] | None:
     is_response = ptype in RESPONSE_PTYPES
     head["PTYPE"].summary = f"{name} ({ptype})"
     head["pfc_flags"].summary = flag_summary(values["pfc_flags"], PfcFlags)
-    head[
-        "packed_drep"
-    ].summary = f"0x{pdu[4]:02X}{pdu[5]:02X}{pdu[6]:02X}{pdu[7]:02X} ({order}-endian)"
+    drep = f"0x{pdu[4]:02X}{pdu[5]:02X}{pdu[6]:02X}{pdu[7]:02X}"
+    head["packed_drep"].summary = f"{drep} ({order}-endian)"
     call_id = values["call_id"]
     header.summary = f"{name}, call_id {call_id}, frag_length {values['frag_length']}"
     facts = DcerpcFacts(
