@@ -314,7 +314,7 @@ def capture(tmp_path: Path, messages: list[tuple[int, bytes]], drop: int | None 
 
 
 @pytest.fixture(scope="module")
-def exchanges() -> list[tuple[bytes, bytes, bytes]]:
+def exchanges(tshark: str) -> list[tuple[bytes, bytes, bytes]]:
     """(BIND, BIND_ACK, AUTH3) fragments of the first two binds of 20-fids, as tshark read them."""
     frames = [24, 26, 28, 68, 70, 72]
     found = tshark_fragments(FIDS, frames)
