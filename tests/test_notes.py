@@ -54,6 +54,7 @@ def _loads(tree: ast.Module) -> set[str]:
             and isinstance(node.ctx, ast.Load)}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_every_gss_note_kind_has_a_well_formed_id_and_is_made_somewhere() -> None:
     """Each kind declared under gss/ (``NAME = notes.kind(...)``) is read by its module, or by a
     module importing it from there."""

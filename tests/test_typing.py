@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
 #: The ``type: ignore`` comments the package has (each with its reason at its line); a new one
@@ -16,6 +18,7 @@ from tests.helpers import ROOT
 ALLOWED_IGNORES = 2
 
 
+@pytest.mark.slow  # about 20 s without its cache (.mypy_cache)
 def test_mypy_finds_no_error() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "mypy", "--no-error-summary", "--hide-error-context"],

@@ -83,6 +83,7 @@ def test_every_gss_frame_tshark_finds_is_found(tshark, path):
     assert found == wanted
 
 
+@pytest.mark.slow
 def test_the_comparison_covers_every_carrier(tshark):
     carriers = {
         carrier for path in CAPTURES for _, carrier, _ in tshark_frames(tshark, path).values()

@@ -60,6 +60,7 @@ def checksum_of(verify: bytes) -> tuple[int, int, bytes]:
 CAPTURES = sorted(path.name for path in MIT.glob("*.pcap"))
 
 
+@pytest.mark.slow
 def test_all_thirty_verify_checksums(tshark: str) -> None:
     usages: dict[bool, set[int]] = {True: set(), False: set()}
     total = 0

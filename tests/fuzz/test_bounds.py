@@ -305,6 +305,7 @@ def hostile_capture(path, connections: int, payload: int) -> None:
             out.write(struct.pack("<IIII", index, 0, len(frame), len(frame)) + frame)
 
 
+@pytest.mark.slow
 def test_a_capture_of_many_unfinished_connections_stays_under_200_mb(tmp_path) -> None:
     """70,000 connections each holding 1,400 bytes of an unfinished message (about 250 MB
     without bounds): tcp.MAX_CONNECTIONS and pipeline.capture.MAX_BUFFERED keep the whole

@@ -570,6 +570,7 @@ def assert_well_formed(tree: Field, base: int, size: int) -> None:
         stack.extend((child, depth + 1) for child in node.children)
 
 
+@pytest.mark.slow
 def test_every_truncation_of_every_token() -> None:
     """No exception escapes; every proper prefix of a message is an error in strict mode."""
     for kind, token in TOKENS:

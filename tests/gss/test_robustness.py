@@ -44,6 +44,7 @@ def test_random_bytes_never_raise(data: bytes, kind: str | None) -> None:
     st.sampled_from([bytes.fromhex(r.values[0]["blob"]) for r in real_blobs()]),
     st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=6),
 )
+@pytest.mark.slow
 def test_mutated_real_blobs_never_raise(data: bytes, flips: list[tuple[int, int]]) -> None:
     mutated = bytearray(data)
     for position, value in flips:

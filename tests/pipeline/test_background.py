@@ -21,6 +21,7 @@ BUNDLED = sorted(str(path) for path in (ROOT / "captures").glob("*.pcap"))
 @pytest.mark.parametrize(
     "mode", [(), ("--jsonl",), ("--summary",), ("--conversations", "--findings", "--jsonl")]
 )
+@pytest.mark.slow
 def test_jobs_give_the_same_output_in_the_same_order(mode: tuple[str, ...]) -> None:
     """Every bundled capture and a shared one in one run, with a missing file in the middle."""
     shared = str(SHARED_CAPTURES / "zeek" / "smb_smb2.pcap")

@@ -226,6 +226,7 @@ def test_encapsulate_writes_the_committed_copies(tmp_path) -> None:
         assert (tmp_path / name).read_bytes() == (ROOT / "captures" / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_the_tunnel_is_shown_in_every_output_mode() -> None:
     path = str(ROOT / "captures" / "tunnel-vxlan.pcap")
     records = [json.loads(line) for line in negodissect("--jsonl", "-q", path).stdout.splitlines()]
