@@ -81,6 +81,7 @@ def test_no_unexplained_difference(report: Report) -> None:
 
 
 @pytest.mark.parametrize("family", sorted(MIN_VALUES))
+@pytest.mark.slow
 def test_family_compares_enough_values(report: Report, family: str) -> None:
     """Each field family really was compared (agreeing values counted)."""
     assert report.values_per_family()[family] >= MIN_VALUES[family]

@@ -70,6 +70,7 @@ def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.slow
 def test_every_gss_frame_tshark_finds_is_found(tshark, path):
     expected = tshark_frames(tshark, path)
     exceptions = PER_MESSAGE.get(f"{path.parent.name}/{path.name}", set())

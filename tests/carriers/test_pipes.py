@@ -104,6 +104,7 @@ def tshark_fragments(path: Path, frames: list[int]) -> dict[int, bytes]:
 
 
 @pytest.mark.parametrize("path", PIPE_CAPTURES, ids=[p.name for p in PIPE_CAPTURES])
+@pytest.mark.slow
 def test_every_pipe_fragment_tshark_reads_is_read(tshark, path, monkeypatch):
     """Frame and PTYPE of every BIND .. AUTH3 over a pipe, against tshark, and the pipe's name
     where tshark names it (SMB1: the FID's file name; SMB2: the CREATE that opened the FileId,

@@ -23,6 +23,7 @@ def render_everything(tree: framing.Field) -> None:
 
 
 @pytest.mark.parametrize("record", real_blobs())
+@pytest.mark.slow
 def test_every_truncation_of_every_real_blob(record: dict) -> None:
     data = bytes.fromhex(record["blob"])
     for cut in range(len(data)):

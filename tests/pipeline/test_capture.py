@@ -55,6 +55,7 @@ def tshark_fields(
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.slow
 def test_blobs_match_tshark(tshark, path):
     rows = tshark_fields(
         tshark,
