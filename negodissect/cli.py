@@ -87,7 +87,7 @@ def choose_sink(options: Options, console: Console) -> Sink:
         else:
             tree = views.TreeSink if console.out.is_terminal else views.PlainSink
             view = tree(console, options.depth, options.offsets, options.hexdump)
-    sink = view
+    sink: Sink = view
     if options.triage:
         asked = {"conversations": options.conversations, "findings": options.findings}
         if options.json_mode:

@@ -20,13 +20,12 @@ Value = None | bool | int | str | bytes | list[str]
 class Note:
     """An annotation on a field: a malformation (error), a deviation (warning) or a remark.
 
-    ``id`` is the stable id of its :class:`~negodissect.notes.NoteKind` ("" for a note made from
-    free text, which the migration to note kinds removes).
+    ``id`` is the stable id of its :class:`~negodissect.notes.NoteKind`.
     """
 
     message: str
-    severity: Severity = "error"
-    id: str = ""
+    severity: Severity
+    id: str
 
     @classmethod
     def of(cls, kind: NoteKind, /, **values: object) -> Note:
@@ -92,13 +91,9 @@ class Field:
         self.children.append(child)
         return child
 
-    def note(self, kind: NoteKind | str, /, severity: Severity = "error", **values: object) -> Note:
-        """Attach a note of ``kind`` (its template filled with ``values``) to this field.
-
-        A plain string is the old free-text form (with ``severity``), kept while the decoders
-        move to note kinds.
-        """
-        note = Note.of(kind, **values) if isinstance(kind, NoteKind) else Note(kind, severity)
+    def note(self, kind: NoteKind, /, **values: object) -> Note:
+        """Attach a note of ``kind`` (its template filled with ``values``) to this field."""
+        note = Note.of(kind, **values)
         self.notes.append(note)
         return note
 

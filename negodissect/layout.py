@@ -23,7 +23,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from struct import Struct
+from typing import Any, Literal
 
 from negodissect.field import Field, Value
 from negodissect.notes import NoteKind
@@ -87,6 +88,11 @@ class Item:
         )
 
 
+def ints(fields: Mapping[str, Field]) -> dict[str, int]:
+    """The integer values of fields read by :meth:`Layout.read`, by name (0 for other kinds)."""
+    return {name: node.int_value for name, node in fields.items()}
+
+
 def _value(kind: ItemKind, raw: bytes, order: ByteOrder) -> Value:
     if kind == "int":
         return int.from_bytes(raw, order)
@@ -103,7 +109,7 @@ class Layout:
     ``Layout(("Flags", 1), ("Filler", 5, "bytes"), ("SndSeq", 8), order="big")``.
     """
 
-    __slots__ = ("items", "order", "size")
+    __slots__ = ("_names", "_struct", "items", "order", "size")
 
     def __init__(
         self, *items: tuple[str, int] | tuple[str, int, ItemKind], order: ByteOrder = "little"
@@ -114,6 +120,18 @@ class Layout:
         self.size = sum(item.size for item in self.items)
         if any(item.size == REST for item in self.items[:-1]):
             raise ValueError("only the last item may take the rest")
+        self._names = tuple(item.name for item in self.items)
+        self._struct: Struct | None = None
+
+    def unpack(self, data: bytes, pos: int = 0) -> dict[str, Any]:
+        """The values of the items at ``data[pos]``, by name, without fields: the fast path of
+        code that only needs the numbers (integers of 1, 2, 4 or 8 bytes; any other item as its
+        raw bytes).  The caller checks that :attr:`size` bytes are there."""
+        if self._struct is None:
+            codes = "".join(_CODES[item.size] if item.kind == "int" else f"{item.size}s"
+                            for item in self.items)  # fmt: skip
+            self._struct = Struct(("<" if self.order == "little" else ">") + codes)
+        return dict(zip(self._names, self._struct.unpack_from(data, pos), strict=True))
 
     def offset(self, name: str) -> int:
         """Where item ``name`` starts, from the start of the structure."""
@@ -176,6 +194,10 @@ class Layout:
             else:
                 pos += item.size
         return fields
+
+
+#: struct codes of the integer sizes :meth:`Layout.unpack` reads.
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
 # ----------------------------------------------------------------------------- flags and enums

@@ -1,70 +1,44 @@
-"""Shared test fixtures: real blobs extracted from ../shared/captures, and where captures live."""
+"""Fixtures and hooks; the helpers the tests import are in tests/helpers.py.
+
+Markers (registered in pyproject.toml, ``--strict-markers``): ``tshark`` (set here on every test
+that uses the tshark fixture), ``live`` (starts real servers: Samba on 127.0.0.1), ``slow`` (over
+about 5 s).  ``pytest -m "not slow and not live"`` is the quick unit run; CI runs everything.
+
+A run fails at once when ../shared/captures or tshark is missing (a glob over absent captures
+would silently collect no cases), unless ``NEGODISSECT_ALLOW_SKIP=1`` says to skip what needs them.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
-BLOBS = json.loads((ROOT / "tests" / "data" / "blobs.json").read_text())
+from tests.helpers import ALLOW_SKIP, missing_requirements
 
 
-def real_blobs(carriers: tuple[str, ...] = ("smb", "smb2", "mechToken", "responseToken")) -> list:
-    """Blobs of tests/data/blobs.json carried by ``carriers``, as pytest params named by source."""
-    return [
-        pytest.param(record, id=f"{record['source']}#{record['frame']}-{record['carrier']}")
-        for record in BLOBS
-        if record["carrier"] in carriers
-    ]
+def pytest_sessionstart(session: pytest.Session) -> None:
+    missing = missing_requirements()
+    if missing and not ALLOW_SKIP:
+        raise pytest.UsageError(
+            "the tests need " + ", ".join(missing) + " (set NEGODISSECT_ALLOW_SKIP=1 to skip "
+            "the tests that use them instead)"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tshark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.tshark)
 
 
 @pytest.fixture(scope="session")
 def tshark() -> str:
-    """Path of tshark; the test is skipped where it is not installed (.ci/run installs it)."""
+    """Path of tshark (.ci/run installs it): a failure where it is missing, a skip with
+    ``NEGODISSECT_ALLOW_SKIP=1``."""
     path = shutil.which("tshark")
     if path is None:
-        pytest.skip("tshark is not installed")
+        if ALLOW_SKIP:
+            pytest.skip("tshark is not installed")
+        pytest.fail("tshark is not installed")
     return path
-
-
-def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    """Run the command as a user would; output decoded leniently so escapes can be checked."""
-    done = subprocess.run(
-        [sys.executable, "-m", "negodissect", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        done.args,
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
-    )
-
-
-def real(source: str, frame: int, carrier: str) -> bytes:
-    """The blob of tests/data/blobs.json from capture ``source`` (a suffix), frame, carrier."""
-    return bytes.fromhex(
-        next(
-            r["blob"]
-            for r in BLOBS
-            if r["source"].endswith(source) and r["frame"] == frame and r["carrier"] == carrier
-        )
-    )
-
-
-def der(tag: int, content: bytes) -> bytes:
-    """One DER TLV with a definite length (X.690 8.1), for hand-built edge cases."""
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content

@@ -2,12 +2,16 @@
 
 Runs Debian's smbd and smbclient on 127.0.0.1 (see captures/README.md) and checks the fresh pcap
 with tshark: an NTLMSSP_AUTH (MS-NLMP 2.2.1.3) for the expected user and a final SMB2
-SESSION_SETUP response with STATUS_SUCCESS (MS-SMB2 2.2.6).
+SESSION_SETUP response with STATUS_SUCCESS (MS-SMB2 2.2.6).  Marked ``live``; the servers run
+under /tmp/negodissect-live.lock (one user of 127.0.0.1:445/88/389 on the machine at a time).
+Where root, the tools or the port are missing the test fails (skips with
+``NEGODISSECT_ALLOW_SKIP=1``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -19,7 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ALLOW_SKIP
+
+pytestmark = pytest.mark.live
 REPO = Path(__file__).resolve().parent.parent
+#: The lock every starter of servers on 127.0.0.1 takes (captures/make_captures.sh's users).
+LIVE_LOCK = Path("/tmp/negodissect-live.lock")
 SCRIPT = REPO / "captures" / "make_captures.sh"
 REQUIRED_TOOLS = ("bash", "smbd", "smbclient", "smbpasswd", "tcpdump", "tshark", "ss", "useradd")
 SCRIPT_TIMEOUT = 60  # seconds for the whole scenario
@@ -61,10 +70,16 @@ def _kill_processes_naming(marker: str) -> None:
 
 @pytest.fixture
 def run_script() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
-    """Run make_captures.sh in its own process group and a private TMPDIR; clean up after."""
+    """Run make_captures.sh in its own process group and a private TMPDIR, holding the live
+    lock; clean up after."""
+    lock = LIVE_LOCK.open("a")
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed, after the cleanup
     reason = _skip_reason()
     if reason:
-        pytest.skip(reason)
+        lock.close()
+        if ALLOW_SKIP:
+            pytest.skip(reason)
+        pytest.fail(reason)
     # Under /tmp and world-traversable: smbd serves a share from inside it as user alice.
     workdir = tempfile.mkdtemp(prefix="negodissect-live-", dir="/tmp")
     os.chmod(workdir, 0o755)
@@ -102,6 +117,7 @@ def run_script() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
     # smbd and its helpers run in their own sessions; they all name the work dir.
     _kill_processes_naming(workdir)
     shutil.rmtree(workdir, ignore_errors=True)
+    lock.close()
 
 
 def _tshark_fields(pcap: Path, display_filter: str, *fields: str) -> list[list[str]]:

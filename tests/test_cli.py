@@ -18,7 +18,7 @@ from negodissect import gss, notes
 from negodissect.analysis import DecodedBlob
 from negodissect.field import DecodeError
 from negodissect.pipeline.run import CaptureRun
-from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import BLOBS, ROOT, SHARED_CAPTURES, negodissect
 
 NEGOTIATE_RESPONSE = next(
     r["blob"] for r in BLOBS if r["source"].endswith("/smb2.pcapng") and r["frame"] == 2

@@ -74,12 +74,14 @@ def report(tshark: str) -> Report:
     return crosscheck.crosscheck()
 
 
+@pytest.mark.slow
 def test_no_unexplained_difference(report: Report) -> None:
     """100% agreement, or the difference is in tools/expected_differences.json with its spec."""
     assert report.unexplained == [], crosscheck.render(report)
 
 
 @pytest.mark.parametrize("family", sorted(MIN_VALUES))
+@pytest.mark.slow
 def test_family_compares_enough_values(report: Report, family: str) -> None:
     """Each field family really was compared (agreeing values counted)."""
     assert report.values_per_family()[family] >= MIN_VALUES[family]
@@ -171,6 +173,7 @@ def test_mit_nego_layout_differs_from_tshark_only_where_explained(report: Report
         ("smb1-ntlm.pcap", "smb1.capabilities"),  # SESSION_SETUP_ANDX request Capabilities
     ],
 )
+@pytest.mark.slow
 def test_one_capture(tshark: str, capture: str, label: str) -> None:
     """The tool on a single capture (as ``crosscheck.py FILE`` runs it): the field the decoder
     fixes of issue 6 brought in is compared and agrees."""

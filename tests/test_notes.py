@@ -12,7 +12,7 @@ import pytest
 from negodissect import notes
 from negodissect.field import Field
 from negodissect.render.json import dumps
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_a_note_of_a_kind_carries_its_id_severity_and_filled_template() -> None:
@@ -54,6 +54,7 @@ def _loads(tree: ast.Module) -> set[str]:
             and isinstance(node.ctx, ast.Load)}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_every_gss_note_kind_has_a_well_formed_id_and_is_made_somewhere() -> None:
     """Each kind declared under gss/ (``NAME = notes.kind(...)``) is read by its module, or by a
     module importing it from there."""

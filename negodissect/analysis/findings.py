@@ -586,15 +586,15 @@ def repeated_ntlm_values(conversations: list[Conversation]) -> Iterator[Finding]
             value = conversation.ntlm_values.get(name)
             if value is not None:
                 seen[value[1]].append((conversation, value[0]))
-        for value, places in seen.items():
+        for repeated, places in seen.items():
             streams = {conversation.stream for conversation, _ in places}
-            if len(streams) < 2 or value == RESPONDER_CHALLENGE:
+            if len(streams) < 2 or repeated == RESPONDER_CHALLENGE:
                 continue
             where = ", ".join(f"{c.client} -> {c.server} (frame {frame})" for c, frame in places)
             yield Finding(
                 "high",
                 f"same NTLM {what} on {len(streams)} connections (relay or replay)",
-                f"{what} {value.hex()} appears on {where} (MS-NLMP 3.2.5.1.1: one nonce per "
+                f"{what} {repeated.hex()} appears on {where} (MS-NLMP 3.2.5.1.1: one nonce per "
                 "connection)",
                 sorted({frame for _, frame in places}),
                 [conversation.index for conversation, _ in places],

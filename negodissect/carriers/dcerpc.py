@@ -17,15 +17,15 @@ messages (:class:`Pipe`): a fragment may span several of them, one may hold seve
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
-from struct import Struct
 from typing import Any, ClassVar
 
-from negodissect import notes
-from negodissect.carriers import add_fields, flag_summary, layout_size
+from negodissect import layout, notes
+from negodissect.carriers import flag_summary
 from negodissect.carriers.base import (
     STATUS_SUCCESS,
     Budget,
@@ -40,40 +40,47 @@ from negodissect.carriers.base import (
     asks_no_more,
 )
 from negodissect.field import Field
+from negodissect.layout import ByteOrder, Layout, ints
 from negodissect.transport.framing import Pdu, RecordFramer, Remark
 from negodissect.transport.tcp import Connection
 
 #: C706 12.6.3.1 common header size; [MS-RPCE] 2.2.2.11 sec_trailer size.
 HEADER_SIZE = 16
 SEC_TRAILER_SIZE = 8
-#: C706 12.6.4: PDU types.
-PTYPES = {
-    0: "Request",
-    1: "Ping",
-    2: "Response",
-    3: "Fault",
-    4: "Working",
-    5: "Nocall",
-    6: "Reject",
-    7: "Ack",
-    8: "Cl_cancel",
-    9: "Fack",
-    10: "Cancel_ack",
-    11: "Bind",
-    12: "Bind_ack",
-    13: "Bind_nak",
-    14: "Alter_context",
-    15: "Alter_context_resp",
-    16: "AUTH3",
-    17: "Shutdown",
-    18: "Co_cancel",
-    19: "Orphaned",
-}
-BIND_NAK = 13
-AUTH3 = 16
+
+
+class PacketType(enum.IntEnum):
+    """C706 12.6.4 (12.6.3.1 PTYPE): the PDU types."""
+
+    Request = 0
+    Ping = 1
+    Response = 2
+    Fault = 3
+    Working = 4
+    Nocall = 5
+    Reject = 6
+    Ack = 7
+    Cl_cancel = 8
+    Fack = 9
+    Cancel_ack = 10
+    Bind = 11
+    Bind_ack = 12
+    Bind_nak = 13
+    Alter_context = 14
+    Alter_context_resp = 15
+    AUTH3 = 16
+    Shutdown = 17
+    Co_cancel = 18
+    Orphaned = 19
+
+
+BIND_NAK = PacketType.Bind_nak.value
+AUTH3 = PacketType.AUTH3.value
 #: PDU types whose auth verifier is a security context token, and the responses among them.
-AUTH_PTYPES = frozenset({11, 12, 13, 14, 15, 16})
-RESPONSE_PTYPES = frozenset({12, 13, 15})
+AUTH_PTYPES = frozenset(range(PacketType.Bind, PacketType.AUTH3 + 1))
+RESPONSE_PTYPES = frozenset(
+    {PacketType.Bind_ack, PacketType.Bind_nak, PacketType.Alter_context_resp}
+)
 #: [MS-RPCE] 2.2.1.1.7 security providers: (spec name, short name).
 AUTH_TYPES = {
     0: ("RPC_C_AUTHN_NONE", "NONE"),
@@ -97,45 +104,54 @@ AUTH_LEVELS = {
     5: "PKT_INTEGRITY",
     6: "PKT_PRIVACY",
 }
-#: C706 12.6.3.1 pfc_flags ([MS-RPCE] 2.2.2.3 reuses 0x04 as PFC_SUPPORT_HEADER_SIGN).
-PFC_FLAGS = {
-    0x01: "PFC_FIRST_FRAG",
-    0x02: "PFC_LAST_FRAG",
-    0x04: "PFC_PENDING_CANCEL",
-    0x08: "PFC_RESERVED_1",
-    0x10: "PFC_CONC_MPX",
-    0x20: "PFC_DID_NOT_EXECUTE",
-    0x40: "PFC_MAYBE",
-    0x80: "PFC_OBJECT_UUID",
-}
-#: C706 12.6.3.9 p_reject_reason_t, with [MS-RPCE] 2.2.2.5 additions.
-REJECT_REASONS = {
-    0: "REASON_NOT_SPECIFIED",
-    1: "TEMPORARY_CONGESTION",
-    2: "LOCAL_LIMIT_EXCEEDED",
-    3: "CALLED_PADDR_UNKNOWN",
-    4: "PROTOCOL_VERSION_NOT_SUPPORTED",
-    5: "DEFAULT_CONTEXT_NOT_SUPPORTED",
-    6: "USER_DATA_NOT_READABLE",
-    7: "NO_PSAP_AVAILABLE",
-    8: "AUTHENTICATION_TYPE_NOT_RECOGNIZED",
-    9: "INVALID_CHECKSUM",
-}
-#: C706 12.6.3.1 p_cont_def_result_t, with [MS-RPCE] 2.2.2.4 negotiate_ack.
-CONTEXT_RESULTS = {
-    0: "acceptance",
-    1: "user_rejection",
-    2: "provider_rejection",
-    3: "negotiate_ack",
-}
-NEGOTIATE_ACK = 3
-#: C706 12.6.3.1 p_provider_reason_t.
-PROVIDER_REASONS = {
-    0: "reason_not_specified",
-    1: "abstract_syntax_not_supported",
-    2: "proposed_transfer_syntaxes_not_supported",
-    3: "local_limit_exceeded",
-}
+
+
+class PfcFlags(enum.IntFlag):
+    """C706 12.6.3.1 pfc_flags ([MS-RPCE] 2.2.2.3 reuses 0x04 as PFC_SUPPORT_HEADER_SIGN)."""
+
+    PFC_FIRST_FRAG = 0x01
+    PFC_LAST_FRAG = 0x02
+    PFC_PENDING_CANCEL = 0x04
+    PFC_RESERVED_1 = 0x08
+    PFC_CONC_MPX = 0x10
+    PFC_DID_NOT_EXECUTE = 0x20
+    PFC_MAYBE = 0x40
+    PFC_OBJECT_UUID = 0x80
+
+
+class RejectReason(enum.IntEnum):
+    """C706 12.6.3.9 p_reject_reason_t, with [MS-RPCE] 2.2.2.5 additions."""
+
+    REASON_NOT_SPECIFIED = 0
+    TEMPORARY_CONGESTION = 1
+    LOCAL_LIMIT_EXCEEDED = 2
+    CALLED_PADDR_UNKNOWN = 3
+    PROTOCOL_VERSION_NOT_SUPPORTED = 4
+    DEFAULT_CONTEXT_NOT_SUPPORTED = 5
+    USER_DATA_NOT_READABLE = 6
+    NO_PSAP_AVAILABLE = 7
+    AUTHENTICATION_TYPE_NOT_RECOGNIZED = 8
+    INVALID_CHECKSUM = 9
+
+
+class ContextResult(enum.IntEnum):
+    """C706 12.6.3.1 p_cont_def_result_t, with [MS-RPCE] 2.2.2.4 negotiate_ack."""
+
+    acceptance = 0
+    user_rejection = 1
+    provider_rejection = 2
+    negotiate_ack = 3
+
+
+class ProviderReason(enum.IntEnum):
+    """C706 12.6.3.1 p_provider_reason_t."""
+
+    reason_not_specified = 0
+    abstract_syntax_not_supported = 1
+    proposed_transfer_syntaxes_not_supported = 2
+    local_limit_exceeded = 3
+
+
 #: Well-known interfaces (abstract syntax UUID -> name, specification), named as Windows and
 #: Samba call them (mostly the pipe the interface is served on).  EFSRPC has two UUIDs: one on
 #: \pipe\efsrpc, one on \pipe\lsarpc ([MS-EFSR] 1.9).
@@ -179,42 +195,49 @@ TRANSFER_SYNTAXES = {
     "71710533-beba-4937-8319-b5dbef9ccc36": "NDR64",
 }
 BIND_TIME_FEATURE_PREFIX = "6cb71c2c-9812-4540-"
-#: [MS-RPCE] 2.2.2.14 BindTimeFeatureNegotiationBitmask.
-BIND_TIME_FEATURES = {
-    0x01: "SecurityContextMultiplexingSupported",
-    0x02: "KeepConnectionOnOrphanSupported",
-}
+
+
+class BindTimeFeatures(enum.IntFlag):
+    """[MS-RPCE] 2.2.2.14 BindTimeFeatureNegotiationBitmask."""
+
+    SecurityContextMultiplexingSupported = 0x01
+    KeepConnectionOnOrphanSupported = 0x02
+
+
 SYNTAX_SIZE = 20  # p_syntax_id_t: if_uuid (16) + if_version (4)
-BIND_HEAD = (("max_xmit_frag", "H"), ("max_recv_frag", "H"), ("assoc_group_id", "I"))
-CONTEXT_LIST_HEAD = (("n_context_elem", "B"), ("reserved", "B"), ("reserved2", "H"))
-CONTEXT_ELEMENT_HEAD = (("p_cont_id", "H"), ("n_transfer_syn", "B"), ("reserved", "B"))
-RESULT_LIST_HEAD = (("n_results", "B"), ("reserved", "B"), ("reserved2", "H"))
-RESULT_HEAD = (("result", "H"), ("reason", "H"))
-BIND_PTYPES = frozenset({11, 14})
-BIND_ACK_PTYPES = frozenset({12, 15})
+#: C706 12.6.4.3 / 12.6.4.4 (the integers in the byte order of packed_drep, chosen per PDU).
+BIND_HEAD = Layout(("max_xmit_frag", 2), ("max_recv_frag", 2), ("assoc_group_id", 4))
+CONTEXT_LIST_HEAD = Layout(("n_context_elem", 1), ("reserved", 1), ("reserved2", 2))
+CONTEXT_ELEMENT_HEAD = Layout(("p_cont_id", 2), ("n_transfer_syn", 1), ("reserved", 1))
+RESULT_LIST_HEAD = Layout(("n_results", 1), ("reserved", 1), ("reserved2", 2))
+RESULT_HEAD = Layout(("result", 2), ("reason", 2))
+BIND_NAK_BODY = Layout(("provider_reject_reason", 2))
+BIND_PTYPES = frozenset({PacketType.Bind, PacketType.Alter_context})
+BIND_ACK_PTYPES = frozenset({PacketType.Bind_ack, PacketType.Alter_context_resp})
 #: Open named pipes tracked per SMB connection; past it the oldest is forgotten (with a note).
 MAX_PIPES = 64
 
-HEADER = (
-    ("rpc_vers", "B"),
-    ("rpc_vers_minor", "B"),
-    ("PTYPE", "B"),
-    ("pfc_flags", "B"),
-    ("packed_drep", "I"),
-    ("frag_length", "H"),
-    ("auth_length", "H"),
-    ("call_id", "I"),
+#: C706 12.6.3.1 common header (packed_drep read as one integer, as Network Monitor shows it).
+HEADER = Layout(
+    ("rpc_vers", 1),
+    ("rpc_vers_minor", 1),
+    ("PTYPE", 1),
+    ("pfc_flags", 1),
+    ("packed_drep", 4),
+    ("frag_length", 2),
+    ("auth_length", 2),
+    ("call_id", 4),
 )
-SEC_TRAILER = (
-    ("auth_type", "B"),
-    ("auth_level", "B"),
-    ("auth_pad_length", "B"),
-    ("auth_reserved", "B"),
-    ("auth_context_id", "I"),
+#: [MS-RPCE] 2.2.2.11 sec_trailer.
+SEC_TRAILER = Layout(
+    ("auth_type", 1),
+    ("auth_level", 1),
+    ("auth_pad_length", 1),
+    ("auth_reserved", 1),
+    ("auth_context_id", 4),
 )
 #: packed_drep[0] bit 0x10: little-endian integers (C706 14.1).
 DREP_LITTLE_ENDIAN = 0x10
-_LENGTHS = {"<": Struct("<HH"), ">": Struct(">HH")}
 #: A common header: version 5.0/5.1, a known PTYPE, ASCII/IEEE data representation.
 _SYNC = re.compile(rb"\x05[\x00\x01][\x00-\x13][\x00-\xff][\x00\x10][\x00-\x03]\x00\x00")
 #: The RPC endpoint mapper's port (ncacn_ip_tcp, C706 Appendix H).
@@ -376,8 +399,8 @@ def looks_like(data: bytes, start: int, end: int, sport: int, dport: int) -> boo
     return end - start >= HEADER_SIZE and _SYNC.match(data, start) is not None
 
 
-def _byte_order(pdu: bytes | bytearray) -> str:
-    return "<" if pdu[4] & DREP_LITTLE_ENDIAN else ">"
+def _byte_order(pdu: bytes | bytearray) -> ByteOrder:
+    return "little" if pdu[4] & DREP_LITTLE_ENDIAN else "big"
 
 
 class Framer(RecordFramer):
@@ -398,7 +421,7 @@ class Framer(RecordFramer):
         if _SYNC.match(buf) is None:
             out.append(Remark(NOT_A_HEADER, {}))
             return None
-        frag_length = _LENGTHS[_byte_order(buf)].unpack_from(buf, 8)[0]
+        frag_length = int.from_bytes(buf[8:10], _byte_order(buf))
         if frag_length < HEADER_SIZE:
             out.append(Remark(FRAG_LENGTH_SHORT, {"length": frag_length}))
             return None
@@ -491,30 +514,29 @@ def parse(pdu: bytes) -> Message[DcerpcFacts] | None:
     order = _byte_order(pdu)
     root = Field("MSRPC", None, "", 0, len(pdu))
     header = root.add("Header", None, "", 0, HEADER_SIZE)
-    values = add_fields(header, pdu, 0, HEADER, order)
+    head = HEADER.read(header, pdu, order=order)
+    values = ints(head)
     ptype = values["PTYPE"]
-    name = PTYPES.get(ptype, f"PTYPE {ptype}")
+    name = layout.names_of(PacketType).get(ptype, f"PTYPE {ptype}")
     is_response = ptype in RESPONSE_PTYPES
-    header.children[2].summary = f"{name} ({ptype})"
-    header.children[3].summary = flag_summary(values["pfc_flags"], PFC_FLAGS)
-    header.children[4].summary = (
-        f"0x{pdu[4]:02X}{pdu[5]:02X}{pdu[6]:02X}{pdu[7]:02X} "
-        f"({'little' if order == '<' else 'big'}-endian)"
-    )
+    head["PTYPE"].summary = f"{name} ({ptype})"
+    head["pfc_flags"].summary = flag_summary(values["pfc_flags"], PfcFlags)
+    drep = f"0x{pdu[4]:02X}{pdu[5]:02X}{pdu[6]:02X}{pdu[7]:02X}"
+    head["packed_drep"].summary = f"{drep} ({order}-endian)"
     call_id = values["call_id"]
     header.summary = f"{name}, call_id {call_id}, frag_length {values['frag_length']}"
     facts = DcerpcFacts(
         ptype, name, is_response, call_id, values["frag_length"], values["auth_length"]
     )
-    frag_length = header.children[5]
+    frag_length = head["frag_length"]
     if values["frag_length"] != len(pdu):
         frag_length.note(FRAG_LENGTH_MISMATCH, expected=len(pdu), found=values["frag_length"])
     extra = ""
     if ptype == BIND_NAK and len(pdu) >= HEADER_SIZE + 2:
-        reason = add_fields(root, pdu, HEADER_SIZE, (("provider_reject_reason", "H"),), order)
-        code = reason["provider_reject_reason"]
-        text = REJECT_REASONS.get(code, "unknown")
-        root.children[-1].summary = f"{text} ({code})"
+        reason = BIND_NAK_BODY.read(root, pdu, HEADER_SIZE, order=order)["provider_reject_reason"]
+        code = reason.int_value
+        text = layout.names_of(RejectReason).get(code, "unknown")
+        reason.summary = layout.enum_text(code, RejectReason)
         facts.status, facts.status_name = code, text
         extra = f", reject reason {text} ({code})"
     body = len(root.children)
@@ -541,10 +563,10 @@ def parse(pdu: bytes) -> Message[DcerpcFacts] | None:
     return Message(root, facts, line, *blob)
 
 
-def format_uuid(data: bytes, order: str) -> str:
+def format_uuid(data: bytes, order: ByteOrder) -> str:
     """A UUID in its NDR form (C706 Appendix A: the first three fields in the byte order of
     packed_drep), as text: ``12345778-1234-abcd-ef00-0123456789ac``."""
-    return str(uuid.UUID(bytes_le=data) if order == "<" else uuid.UUID(bytes=data))
+    return str(uuid.UUID(bytes_le=data) if order == "little" else uuid.UUID(bytes=data))
 
 
 def interface_name(text: str) -> str:
@@ -553,17 +575,17 @@ def interface_name(text: str) -> str:
 
 
 def _syntax(
-    parent: Field, name: str, pdu: bytes, offset: int, order: str, names: dict[str, str]
+    parent: Field, name: str, pdu: bytes, offset: int, order: ByteOrder, names: dict[str, str]
 ) -> tuple[str, int, int]:
     """C706 12.6.3.1 p_syntax_id_t: if_uuid and if_version (major in the low 16 bits, minor in
     the high 16) -> (UUID text, major, minor).  The caller checks that 20 bytes are there."""
     text = format_uuid(pdu[offset : offset + 16], order)
-    version = Struct(order + "I").unpack_from(pdu, offset + 16)[0]
+    version = int.from_bytes(pdu[offset + 16 : offset + 20], order)
     major, minor = version & 0xFFFF, version >> 16
     known = names.get(text)
     if known is None and text.startswith(BIND_TIME_FEATURE_PREFIX):
         bits = int.from_bytes(pdu[offset + 8 : offset + 16], "little")
-        known = f"bind time feature negotiation, {flag_summary(bits, BIND_TIME_FEATURES)}"
+        known = f"bind time feature negotiation, {flag_summary(bits, BindTimeFeatures)}"
     shown = f"{known} {{{text}}}" if known else text
     node = parent.add(name, None, f"{shown} v{major}.{minor}", offset, SYNTAX_SIZE)
     node.add("if_uuid", pdu[offset : offset + 16], text, offset, 16)
@@ -571,7 +593,7 @@ def _syntax(
     return text, major, minor
 
 
-def _bind_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts) -> str:
+def _bind_body(root: Field, pdu: bytes, end: int, order: ByteOrder, facts: DcerpcFacts) -> str:
     """C706 12.6.4.3 / 12.6.4.1: max_xmit_frag .. assoc_group_id and the presentation context
     list; fills the facts (first element's interface) and returns text for the one-liner."""
     head = _fixed(root, "bind", pdu, HEADER_SIZE, end, order, facts)
@@ -582,7 +604,7 @@ def _bind_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts
         root.note(CONTEXT_LIST_CUT, offset=at)
         return ""
     contexts = root.add("p_context_elem", None, "", at, 4)
-    count = add_fields(contexts, pdu, at, CONTEXT_LIST_HEAD, order)["n_context_elem"]
+    count = CONTEXT_LIST_HEAD.read(contexts, pdu, at, order=order)["n_context_elem"].int_value
     facts.num_ctx_items = count
     at += 4
     names: list[str] = []
@@ -591,7 +613,7 @@ def _bind_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts
             contexts.note(CONTEXT_ELEMENT_CUT, offset=at, count=count, found=index)
             break
         element = contexts.add(f"p_cont_elem[{index}]", None, "", at, 0)
-        values = add_fields(element, pdu, at, CONTEXT_ELEMENT_HEAD, order)
+        values = ints(CONTEXT_ELEMENT_HEAD.read(element, pdu, at, order=order))
         text, major, minor = _syntax(element, "abstract_syntax", pdu, at + 4, order, _NAMES)
         at += 4 + SYNTAX_SIZE
         transfers = values["n_transfer_syn"]
@@ -613,7 +635,7 @@ def _bind_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts
     return f", {contexts.summary}" if names else ""
 
 
-def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcFacts) -> str:
+def _bind_ack_body(root: Field, pdu: bytes, end: int, order: ByteOrder, facts: DcerpcFacts) -> str:
     """C706 12.6.4.4 / 12.6.4.2: max_xmit_frag .. assoc_group_id, sec_addr (the server's port or
     pipe), and the result list; fills the facts (first result) and returns one-liner text."""
     at = _fixed(root, "bind_ack", pdu, HEADER_SIZE, end, order, facts)
@@ -622,7 +644,7 @@ def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcF
     if end - at < 2:
         root.note(SEC_ADDR_CUT, offset=at)
         return ""
-    length = Struct(order + "H").unpack_from(pdu, at)[0]
+    length = int.from_bytes(pdu[at : at + 2], order)
     address = root.add("sec_addr", None, "", at, 2 + length)
     address.add("length", length, "", at, 2)
     if length > end - at - 2:
@@ -642,7 +664,7 @@ def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcF
         root.note(RESULT_LIST_CUT, offset=at)
         return ""
     results = root.add("p_result_list", None, "", at, 4)
-    count = add_fields(results, pdu, at, RESULT_LIST_HEAD, order)["n_results"]
+    count = RESULT_LIST_HEAD.read(results, pdu, at, order=order)["n_results"].int_value
     facts.num_results = count
     at += 4
     texts: list[str] = []
@@ -651,21 +673,19 @@ def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcF
             results.note(RESULT_CUT, offset=at, count=count, found=index)
             break
         item = results.add(f"p_results[{index}]", None, "", at, 4 + SYNTAX_SIZE)
-        values = add_fields(item, pdu, at, RESULT_HEAD, order)
-        result = values["result"]
-        result_name = CONTEXT_RESULTS.get(result, "unknown")
-        item.children[0].summary = f"{result_name} ({result})"
-        reason = item.children[1]
-        if result == NEGOTIATE_ACK:  # [MS-RPCE] 2.2.2.4: the reason holds the feature bits
-            reason.summary = flag_summary(values["reason"], BIND_TIME_FEATURES)
+        fields = RESULT_HEAD.read(item, pdu, at, order=order)
+        result, reason = fields["result"], fields["reason"]
+        result_name = layout.names_of(ContextResult).get(result.int_value, "unknown")
+        result.summary = layout.enum_text(result.value, ContextResult)
+        if result.value == ContextResult.negotiate_ack:  # [MS-RPCE] 2.2.2.4: feature bits
+            reason.summary = flag_summary(reason.int_value, BindTimeFeatures)
         else:
-            code = values["reason"]
-            reason.summary = f"{PROVIDER_REASONS.get(code, 'unknown')} ({code})"
+            reason.summary = layout.enum_text(reason.value, ProviderReason)
         _syntax(item, "transfer_syntax", pdu, at + 4, order, TRANSFER_SYNTAXES)
         item.summary = result_name
         texts.append(result_name)
         if index == 0:
-            facts.ack_result, facts.ack_result_name = result, result_name
+            facts.ack_result, facts.ack_result_name = result.int_value, result_name
         at += 4 + SYNTAX_SIZE
     results.length = at - results.offset
     results.summary = ", ".join(texts)
@@ -673,16 +693,16 @@ def _bind_ack_body(root: Field, pdu: bytes, end: int, order: str, facts: DcerpcF
 
 
 def _fixed(
-    root: Field, name: str, pdu: bytes, at: int, end: int, order: str, facts: DcerpcFacts
+    root: Field, name: str, pdu: bytes, at: int, end: int, order: ByteOrder, facts: DcerpcFacts
 ) -> int | None:
     """The fixed fields of a BIND / BIND_ACK after the common header (max_xmit_frag,
     max_recv_frag, assoc_group_id), into ``root`` and the facts; the offset after them, None
     (with a note) when the PDU ends first."""
-    size = layout_size(BIND_HEAD)
+    size = BIND_HEAD.size
     if end - at < size:
         root.note(BODY_CUT, offset=at, size=size, name=name, found=end - at)
         return None
-    values = add_fields(root, pdu, at, BIND_HEAD, order)
+    values = ints(BIND_HEAD.read(root, pdu, at, order=order))
     facts.max_xmit_frag, facts.max_recv_frag = values["max_xmit_frag"], values["max_recv_frag"]
     facts.assoc_group_id = values["assoc_group_id"]
     return at + size
@@ -693,7 +713,7 @@ _NAMES = {text: name for text, (name, _) in INTERFACES.items()}
 
 
 def _auth_verifier(
-    root: Field, pdu: bytes, auth_length: int, order: str, facts: DcerpcFacts
+    root: Field, pdu: bytes, auth_length: int, order: ByteOrder, facts: DcerpcFacts
 ) -> tuple[int, int]:
     """[MS-RPCE] 2.2.2.11 sec_trailer and auth_value -> blob position (0, 0 if none or non-GSS)."""
     if not auth_length:
@@ -705,12 +725,13 @@ def _auth_verifier(
         )
         return 0, 0
     trailer = root.add("sec_trailer", None, "", start, SEC_TRAILER_SIZE)
-    values = add_fields(trailer, pdu, start, SEC_TRAILER, order)
+    fields = SEC_TRAILER.read(trailer, pdu, start, order=order)
+    values = ints(fields)
     auth_type, level = values["auth_type"], values["auth_level"]
     spec_name, short = AUTH_TYPES.get(auth_type, ("unknown", str(auth_type)))
-    trailer.children[0].summary = f"{spec_name} ({auth_type})"
+    fields["auth_type"].summary = f"{spec_name} ({auth_type})"
     level_name = AUTH_LEVELS.get(level, "unknown")
-    trailer.children[1].summary = f"RPC_C_AUTHN_LEVEL_{level_name} ({level})"
+    fields["auth_level"].summary = f"RPC_C_AUTHN_LEVEL_{level_name} ({level})"
     trailer.summary = f"auth_type {short} ({auth_type}), auth_level {level_name} ({level})"
     facts.auth_type, facts.auth_type_name = auth_type, short
     facts.auth_level, facts.auth_level_name = level, level_name

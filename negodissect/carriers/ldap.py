@@ -15,13 +15,14 @@ counted from the start of the LDAPMessage.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pyasn1.type import namedtype, tag, univ
+from pyasn1.type import base, namedtype, tag, univ
 
-from negodissect import notes
+from negodissect import layout, notes
 from negodissect.carriers.base import (
     STATUS_SUCCESS,
     Budget,
@@ -40,48 +41,51 @@ from negodissect.gss.ber import Walker, content_of
 from negodissect.transport.framing import Pdu, RecordFramer, Remark
 from negodissect.transport.tcp import Connection
 
-#: RFC 4511 4.1.9 resultCode values.
-RESULT_CODES = {
-    0: "success",
-    1: "operationsError",
-    2: "protocolError",
-    3: "timeLimitExceeded",
-    4: "sizeLimitExceeded",
-    5: "compareFalse",
-    6: "compareTrue",
-    7: "authMethodNotSupported",
-    8: "strongerAuthRequired",
-    10: "referral",
-    11: "adminLimitExceeded",
-    12: "unavailableCriticalExtension",
-    13: "confidentialityRequired",
-    14: "saslBindInProgress",
-    16: "noSuchAttribute",
-    17: "undefinedAttributeType",
-    18: "inappropriateMatching",
-    19: "constraintViolation",
-    20: "attributeOrValueExists",
-    21: "invalidAttributeSyntax",
-    32: "noSuchObject",
-    33: "aliasProblem",
-    34: "invalidDNSyntax",
-    36: "aliasDereferencingProblem",
-    48: "inappropriateAuthentication",
-    49: "invalidCredentials",
-    50: "insufficientAccessRights",
-    51: "busy",
-    52: "unavailable",
-    53: "unwillingToPerform",
-    54: "loopDetect",
-    64: "namingViolation",
-    65: "objectClassViolation",
-    66: "notAllowedOnNonLeaf",
-    67: "notAllowedOnRDN",
-    68: "entryAlreadyExists",
-    69: "objectClassModsProhibited",
-    71: "affectsMultipleDSAs",
-    80: "other",
-}
+
+class ResultCode(enum.IntEnum):
+    """RFC 4511 4.1.9 LDAPResult resultCode."""
+
+    success = 0
+    operationsError = 1
+    protocolError = 2
+    timeLimitExceeded = 3
+    sizeLimitExceeded = 4
+    compareFalse = 5
+    compareTrue = 6
+    authMethodNotSupported = 7
+    strongerAuthRequired = 8
+    referral = 10
+    adminLimitExceeded = 11
+    unavailableCriticalExtension = 12
+    confidentialityRequired = 13
+    saslBindInProgress = 14
+    noSuchAttribute = 16
+    undefinedAttributeType = 17
+    inappropriateMatching = 18
+    constraintViolation = 19
+    attributeOrValueExists = 20
+    invalidAttributeSyntax = 21
+    noSuchObject = 32
+    aliasProblem = 33
+    invalidDNSyntax = 34
+    aliasDereferencingProblem = 36
+    inappropriateAuthentication = 48
+    invalidCredentials = 49
+    insufficientAccessRights = 50
+    busy = 51
+    unavailable = 52
+    unwillingToPerform = 53
+    loopDetect = 54
+    namingViolation = 64
+    objectClassViolation = 65
+    notAllowedOnNonLeaf = 66
+    notAllowedOnRDN = 67
+    entryAlreadyExists = 68
+    objectClassModsProhibited = 69
+    affectsMultipleDSAs = 71
+    other = 80
+
+
 BIND_REQUEST = 0x60  # [APPLICATION 0] constructed
 BIND_RESPONSE = 0x61  # [APPLICATION 1] constructed
 SEQUENCE = 0x30
@@ -104,7 +108,7 @@ _SCRAM_USER = re.compile(rb"[nyp][^,]*,(?:a=[^,]*)?,(?:m=[^,]*,)?n=([^,]*)")
 #: RFC 2831 2.1.2 digest-response: username="..." (a quoted-string).
 _DIGEST_USER = re.compile(rb'(?:^|,)\s*username\s*=\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
 #: RFC 4511 4.1.9 saslBindInProgress: the bind continues.
-SASL_BIND_IN_PROGRESS = 14
+SASL_BIND_IN_PROGRESS = ResultCode.saslBindInProgress.value
 
 HEADER_LOST = notes.kind(
     "ldap.header.lost",
@@ -161,7 +165,7 @@ class LdapFacts(Facts):
     sasl_user: str | None = None
 
 
-def _implicit(spec, tag_class: int, constructed: bool, number: int):
+def _implicit(spec: base.Asn1Type, tag_class: int, constructed: bool, number: int) -> base.Asn1Type:
     form = tag.tagFormatConstructed if constructed else tag.tagFormatSimple
     return spec.subtype(implicitTag=tag.Tag(tag_class, form, number))
 
@@ -421,7 +425,7 @@ def _bind_response(response: Field, facts: LdapFacts) -> tuple[tuple[int, int], 
     """RFC 4511 4.2.2: resultCode; blob = serverSaslCreds, or an NTLM challenge in matchedDN."""
     code_node = response.find("resultCode")
     code = code_node.value if code_node is not None and isinstance(code_node.value, int) else None
-    name = RESULT_CODES.get(code, "unknown") if code is not None else "missing"
+    name = layout.names_of(ResultCode).get(code, "unknown") if code is not None else "missing"
     if code_node is not None:
         code_node.summary = f"{name} ({code})"
     facts.status, facts.status_name = code, name

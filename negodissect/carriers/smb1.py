@@ -15,17 +15,19 @@ requests), WRITE_ANDX and READ_ANDX on a pipe's FID, CLOSE.  The AndX chain is f
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from struct import Struct
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from negodissect import notes
-from negodissect.carriers import add_fields, flag_summary, layout_size, one_liner
+from negodissect.carriers import flag_summary, one_liner
 from negodissect.carriers.base import Facts, Message, PipeIo
 from negodissect.carriers.dcerpc import PipeFacts, Pipes, SmbMessageFacts, pipe_name
-from negodissect.carriers.smb2 import STATUS_BUFFER_OVERFLOW, format_guid
+from negodissect.carriers.smb2 import STATUS_BUFFER_OVERFLOW
 from negodissect.field import Field
+from negodissect.layout import Layout, guid_text, ints
 from negodissect.ntstatus import status_name
 
 PROTOCOL_ID = b"\xffSMB"
@@ -33,19 +35,25 @@ HEADER_SIZE = 32
 SMB_COM_NEGOTIATE = 0x72
 SMB_COM_SESSION_SETUP_ANDX = 0x73
 COMMANDS = {SMB_COM_NEGOTIATE: "NEGOTIATE", SMB_COM_SESSION_SETUP_ANDX: "SESSION SETUP ANDX"}
+
+
+class Flags2(enum.IntFlag):
+    """[MS-CIFS] 2.2.3.1 SMB Header, Flags2 (with [MS-SMB] 2.2.3.1's EXTENDED_SECURITY)."""
+
+    SMB_FLAGS2_LONG_NAMES = 0x0001
+    SMB_FLAGS2_EAS = 0x0002
+    SMB_FLAGS2_SMB_SECURITY_SIGNATURE = 0x0004
+    SMB_FLAGS2_IS_LONG_NAME = 0x0040
+    SMB_FLAGS2_EXTENDED_SECURITY = 0x0800
+    SMB_FLAGS2_DFS = 0x1000
+    SMB_FLAGS2_PAGING_IO = 0x2000
+    SMB_FLAGS2_NT_STATUS = 0x4000
+    SMB_FLAGS2_UNICODE = 0x8000
+
+
+#: [MS-CIFS] 2.2.3.1 Flags: the message is a reply.
 SMB_FLAGS_REPLY = 0x80
-SMB_FLAGS2_NT_STATUS = 0x4000
-FLAGS2 = {
-    0x0001: "SMB_FLAGS2_LONG_NAMES",
-    0x0002: "SMB_FLAGS2_EAS",
-    0x0004: "SMB_FLAGS2_SMB_SECURITY_SIGNATURE",
-    0x0040: "SMB_FLAGS2_IS_LONG_NAME",
-    0x0800: "SMB_FLAGS2_EXTENDED_SECURITY",
-    0x1000: "SMB_FLAGS2_DFS",
-    0x2000: "SMB_FLAGS2_PAGING_IO",
-    0x4000: "SMB_FLAGS2_NT_STATUS",
-    0x8000: "SMB_FLAGS2_UNICODE",
-}
+#: [MS-SMB] 2.2.4.5.2.1 Capabilities: the server supports extended security.
 CAP_EXTENDED_SECURITY = 0x80000000
 #: WordCount of the extended-security forms ([MS-SMB] 2.2.4.5.2.1, 2.2.4.6.1, 2.2.4.6.2).
 NEGOTIATE_RESPONSE_WORDS = 17
@@ -74,7 +82,6 @@ PIPE_COMMAND_NAMES = {
 ANDX_COMMANDS = frozenset({0x24, 0x2D, 0x2E, 0x2F, 0x73, 0x74, 0x75, 0xA2})
 #: At most this many commands of one AndX chain are followed.
 MAX_ANDX = 8
-SMB_FLAGS2_UNICODE = 0x8000
 #: [MS-CIFS] 2.2.5: the pipe subcommands of SMB_COM_TRANSACTION (Setup[0]; Setup[1] is the FID)
 #: that write to the pipe and that read from it.
 TRANS_WRITES = {
@@ -99,145 +106,158 @@ PIPE_DATA_STATUSES = frozenset({0x00000000, STATUS_BUFFER_OVERFLOW, 0x00EA0001})
 MAX_PIPE_TREES = 64
 MAX_PENDING = 256
 
-HEADER_HEAD = (("Command", "B"), ("Status", "I"), ("Flags", "B"), ("Flags2", "H"), ("PIDHigh", "H"))
-HEADER_TAIL = (("Reserved", "H"), ("TID", "H"), ("PIDLow", "H"), ("UID", "H"), ("MID", "H"))
-NEGOTIATE_RESPONSE = (
-    ("DialectIndex", "H"),
-    ("SecurityMode", "B"),
-    ("MaxMpxCount", "H"),
-    ("MaxNumberVcs", "H"),
-    ("MaxBufferSize", "I"),
-    ("MaxRawSize", "I"),
-    ("SessionKey", "I"),
-    ("Capabilities", "I"),
-    ("SystemTime", "Q"),
-    ("ServerTimeZone", "H"),
-    ("ChallengeLength", "B"),
+#: [MS-CIFS] 2.2.3.1 SMB_Header after Protocol.
+HEADER = Layout(
+    ("Command", 1),
+    ("Status", 4),
+    ("Flags", 1),
+    ("Flags2", 2),
+    ("PIDHigh", 2),
+    ("SecurityFeatures", 8, "bytes"),
+    ("Reserved", 2),
+    ("TID", 2),
+    ("PIDLow", 2),
+    ("UID", 2),
+    ("MID", 2),
 )
-SESSION_SETUP_REQUEST = (
-    ("AndXCommand", "B"),
-    ("AndXReserved", "B"),
-    ("AndXOffset", "H"),
-    ("MaxBufferSize", "H"),
-    ("MaxMpxCount", "H"),
-    ("VcNumber", "H"),
-    ("SessionKey", "I"),
-    ("SecurityBlobLength", "H"),
-    ("Reserved", "I"),
-    ("Capabilities", "I"),
+NEGOTIATE_RESPONSE = Layout(
+    ("DialectIndex", 2),
+    ("SecurityMode", 1),
+    ("MaxMpxCount", 2),
+    ("MaxNumberVcs", 2),
+    ("MaxBufferSize", 4),
+    ("MaxRawSize", 4),
+    ("SessionKey", 4),
+    ("Capabilities", 4),
+    ("SystemTime", 8),
+    ("ServerTimeZone", 2),
+    ("ChallengeLength", 1),
 )
-ANDX = (("AndXCommand", "B"), ("AndXReserved", "B"), ("AndXOffset", "H"))
+SESSION_SETUP_REQUEST = Layout(
+    ("AndXCommand", 1),
+    ("AndXReserved", 1),
+    ("AndXOffset", 2),
+    ("MaxBufferSize", 2),
+    ("MaxMpxCount", 2),
+    ("VcNumber", 2),
+    ("SessionKey", 4),
+    ("SecurityBlobLength", 2),
+    ("Reserved", 4),
+    ("Capabilities", 4),
+)
+#: The words every AndX command starts with ([MS-CIFS] 2.2.3.4).
+ANDX = (("AndXCommand", 1), ("AndXReserved", 1), ("AndXOffset", 2))
 #: [MS-CIFS] 2.2.4.33.1 (TRANS_TRANSACT_NMPIPE and the other pipe subcommands: two setup words),
 #: 2.2.4.34.1, 2.2.4.33.2 (no setup words), 2.2.4.43.1 / [MS-SMB] 2.2.4.3.1, 2.2.4.42.2 /
 #: [MS-SMB] 2.2.4.2.2, 2.2.4.42.1, 2.2.4.64.1, 2.2.4.64.2, 2.2.4.5.1.
-TRANSACTION_REQUEST = (
-    ("TotalParameterCount", "H"),
-    ("TotalDataCount", "H"),
-    ("MaxParameterCount", "H"),
-    ("MaxDataCount", "H"),
-    ("MaxSetupCount", "B"),
-    ("Reserved1", "B"),
-    ("Flags", "H"),
-    ("Timeout", "I"),
-    ("Reserved2", "H"),
-    ("ParameterCount", "H"),
-    ("ParameterOffset", "H"),
-    ("DataCount", "H"),
-    ("DataOffset", "H"),
-    ("SetupCount", "B"),
-    ("Reserved3", "B"),
-    ("Subcommand", "H"),
-    ("FID", "H"),
+TRANSACTION_REQUEST = Layout(
+    ("TotalParameterCount", 2),
+    ("TotalDataCount", 2),
+    ("MaxParameterCount", 2),
+    ("MaxDataCount", 2),
+    ("MaxSetupCount", 1),
+    ("Reserved1", 1),
+    ("Flags", 2),
+    ("Timeout", 4),
+    ("Reserved2", 2),
+    ("ParameterCount", 2),
+    ("ParameterOffset", 2),
+    ("DataCount", 2),
+    ("DataOffset", 2),
+    ("SetupCount", 1),
+    ("Reserved3", 1),
+    ("Subcommand", 2),
+    ("FID", 2),
 )
-TRANSACTION_SECONDARY_REQUEST = (
-    ("TotalParameterCount", "H"),
-    ("TotalDataCount", "H"),
-    ("ParameterCount", "H"),
-    ("ParameterOffset", "H"),
-    ("ParameterDisplacement", "H"),
-    ("DataCount", "H"),
-    ("DataOffset", "H"),
-    ("DataDisplacement", "H"),
+TRANSACTION_SECONDARY_REQUEST = Layout(
+    ("TotalParameterCount", 2),
+    ("TotalDataCount", 2),
+    ("ParameterCount", 2),
+    ("ParameterOffset", 2),
+    ("ParameterDisplacement", 2),
+    ("DataCount", 2),
+    ("DataOffset", 2),
+    ("DataDisplacement", 2),
 )
-TRANSACTION_RESPONSE = (
-    ("TotalParameterCount", "H"),
-    ("TotalDataCount", "H"),
-    ("Reserved1", "H"),
-    ("ParameterCount", "H"),
-    ("ParameterOffset", "H"),
-    ("ParameterDisplacement", "H"),
-    ("DataCount", "H"),
-    ("DataOffset", "H"),
-    ("DataDisplacement", "H"),
-    ("SetupCount", "B"),
-    ("Reserved2", "B"),
+TRANSACTION_RESPONSE = Layout(
+    ("TotalParameterCount", 2),
+    ("TotalDataCount", 2),
+    ("Reserved1", 2),
+    ("ParameterCount", 2),
+    ("ParameterOffset", 2),
+    ("ParameterDisplacement", 2),
+    ("DataCount", 2),
+    ("DataOffset", 2),
+    ("DataDisplacement", 2),
+    ("SetupCount", 1),
+    ("Reserved2", 1),
 )
-WRITE_ANDX_REQUEST = (
+WRITE_ANDX_REQUEST = Layout(
     *ANDX,
-    ("FID", "H"),
-    ("Offset", "I"),
-    ("Timeout", "I"),
-    ("WriteMode", "H"),
-    ("Remaining", "H"),
-    ("DataLengthHigh", "H"),
-    ("DataLength", "H"),
-    ("DataOffset", "H"),
+    ("FID", 2),
+    ("Offset", 4),
+    ("Timeout", 4),
+    ("WriteMode", 2),
+    ("Remaining", 2),
+    ("DataLengthHigh", 2),
+    ("DataLength", 2),
+    ("DataOffset", 2),
 )
-READ_ANDX_REQUEST = (
+READ_ANDX_REQUEST = Layout(
     *ANDX,
-    ("FID", "H"),
-    ("Offset", "I"),
-    ("MaxCountOfBytesToReturn", "H"),
-    ("MinCountOfBytesToReturn", "H"),
-    ("Timeout", "I"),
-    ("Remaining", "H"),
+    ("FID", 2),
+    ("Offset", 4),
+    ("MaxCountOfBytesToReturn", 2),
+    ("MinCountOfBytesToReturn", 2),
+    ("Timeout", 4),
+    ("Remaining", 2),
 )
-READ_ANDX_RESPONSE = (
+READ_ANDX_RESPONSE = Layout(
     *ANDX,
-    ("Available", "H"),
-    ("DataCompactionMode", "H"),
-    ("Reserved1", "H"),
-    ("DataLength", "H"),
-    ("DataOffset", "H"),
-    ("DataLengthHigh", "H"),
-    ("Reserved2", "8s"),
+    ("Available", 2),
+    ("DataCompactionMode", 2),
+    ("Reserved1", 2),
+    ("DataLength", 2),
+    ("DataOffset", 2),
+    ("DataLengthHigh", 2),
+    ("Reserved2", 8, "bytes"),
 )
-NT_CREATE_ANDX_REQUEST = (
+NT_CREATE_ANDX_REQUEST = Layout(
     *ANDX,
-    ("Reserved", "B"),
-    ("NameLength", "H"),
-    ("Flags", "I"),
-    ("RootDirectoryFID", "I"),
-    ("DesiredAccess", "I"),
-    ("AllocationSize", "Q"),
-    ("ExtFileAttributes", "I"),
-    ("ShareAccess", "I"),
-    ("CreateDisposition", "I"),
-    ("CreateOptions", "I"),
-    ("ImpersonationLevel", "I"),
-    ("SecurityFlags", "B"),
+    ("Reserved", 1),
+    ("NameLength", 2),
+    ("Flags", 4),
+    ("RootDirectoryFID", 4),
+    ("DesiredAccess", 4),
+    ("AllocationSize", 8),
+    ("ExtFileAttributes", 4),
+    ("ShareAccess", 4),
+    ("CreateDisposition", 4),
+    ("CreateOptions", 4),
+    ("ImpersonationLevel", 4),
+    ("SecurityFlags", 1),
 )
-NT_CREATE_ANDX_RESPONSE = (
+NT_CREATE_ANDX_RESPONSE = Layout(
     *ANDX,
-    ("OpLockLevel", "B"),
-    ("FID", "H"),
-    ("CreateDisposition", "I"),
-    ("CreateTime", "Q"),
-    ("LastAccessTime", "Q"),
-    ("LastWriteTime", "Q"),
-    ("LastChangeTime", "Q"),
-    ("ExtFileAttributes", "I"),
-    ("AllocationSize", "Q"),
-    ("EndOfFile", "Q"),
-    ("ResourceType", "H"),
-    ("NMPipeStatus", "H"),
-    ("Directory", "B"),
+    ("OpLockLevel", 1),
+    ("FID", 2),
+    ("CreateDisposition", 4),
+    ("CreateTime", 8),
+    ("LastAccessTime", 8),
+    ("LastWriteTime", 8),
+    ("LastChangeTime", 8),
+    ("ExtFileAttributes", 4),
+    ("AllocationSize", 8),
+    ("EndOfFile", 8),
+    ("ResourceType", 2),
+    ("NMPipeStatus", 2),
+    ("Directory", 1),
 )
-CLOSE_REQUEST = (("FID", "H"), ("LastTimeModified", "I"))
+CLOSE_REQUEST = Layout(("FID", 2), ("LastTimeModified", 4))
 #: Pipe commands: (command, is response) -> (body name, layout of the leading words, data offset
 #: field, data length field).  Longer forms (WRITE_ANDX and READ_ANDX with OffsetHigh, the
 #: extended NT_CREATE_ANDX response) start the same way.
-PIPE_WORDS: dict[tuple[int, bool], tuple[str, tuple[tuple[str, str], ...], str, str]] = {
+PIPE_WORDS: dict[tuple[int, bool], tuple[str, Layout, str, str]] = {
     (SMB_COM_TRANSACTION, False): (
         "TransactionRequest",
         TRANSACTION_REQUEST,
@@ -268,19 +288,17 @@ PIPE_WORDS: dict[tuple[int, bool], tuple[str, tuple[tuple[str, str], ...], str, 
     (SMB_COM_NT_CREATE_ANDX, True): ("NTCreateAndXResponse", NT_CREATE_ANDX_RESPONSE, "", ""),
     (SMB_COM_CLOSE, False): ("CloseRequest", CLOSE_REQUEST, "", ""),
 }
-_PIPE_STRUCTS = {key: Struct("<" + "".join(c for _, c in v[1])) for key, v in PIPE_WORDS.items()}
-_PIPE_NAMES = {key: tuple(n for n, _ in v[1]) for key, v in PIPE_WORDS.items()}
 #: Where a request's FID sits, counted from the SMB header (WRITE_ANDX / READ_ANDX: after the
 #: AndX words; CLOSE: the first word).
 FID_AT = {SMB_COM_WRITE_ANDX: 37, SMB_COM_READ_ANDX: 37, SMB_COM_CLOSE: 33}
 _UINT16 = Struct("<H")
 
-SESSION_SETUP_RESPONSE = (
-    ("AndXCommand", "B"),
-    ("AndXReserved", "B"),
-    ("AndXOffset", "H"),
-    ("Action", "H"),
-    ("SecurityBlobLength", "H"),
+SESSION_SETUP_RESPONSE = Layout(
+    ("AndXCommand", 1),
+    ("AndXReserved", 1),
+    ("AndXOffset", 2),
+    ("Action", 2),
+    ("SecurityBlobLength", 2),
 )
 
 PARAMETERS_CUT = notes.kind(
@@ -403,12 +421,11 @@ class PipeState:
             if at >= len(pdu):
                 return
             word_count = pdu[at]
-            layout = _PIPE_STRUCTS.get((command, is_response))
+            known = PIPE_WORDS.get((command, is_response))
             if command == SMB_COM_TREE_CONNECT_ANDX and is_response and status == 0:
                 self._tree(pdu, at, tid)
-            elif layout is not None and min(2 * word_count, len(pdu) - at - 1) >= layout.size:
-                values = layout.unpack_from(pdu, at + 1)
-                found = dict(zip(_PIPE_NAMES[command, is_response], values, strict=True))
+            elif known is not None and min(2 * word_count, len(pdu) - at - 1) >= known[1].size:
+                found = known[1].unpack(pdu, at + 1)
                 self._operation(pdu, command, is_response, status, tid, at, found, out)
             elif is_response and status not in PIPE_DATA_STATUSES:  # an error answer
                 self.pending.pop(_waiting(pdu), None)
@@ -434,7 +451,7 @@ class PipeState:
         status: int,
         tid: int,
         at: int,
-        values: dict[str, int],
+        values: dict[str, Any],
         out: list,
     ) -> None:
         """One command of the chain, with its leading parameter words in ``values``."""
@@ -548,11 +565,11 @@ def _bytes_start(pdu: bytes, at: int) -> int:
     return at + 3 + 2 * pdu[at]
 
 
-def _name(pdu: bytes, at: int, values: dict[str, int]) -> str:
+def _name(pdu: bytes, at: int, values: dict[str, Any]) -> str:
     """[MS-CIFS] 2.2.4.64.1: the NT_CREATE_ANDX FileName, UTF-16LE after a pad byte that aligns
     it to the header, or OEM."""
     start = _bytes_start(pdu, at)
-    unicode = bool(_UINT16.unpack_from(pdu, 10)[0] & SMB_FLAGS2_UNICODE)
+    unicode = bool(_UINT16.unpack_from(pdu, 10)[0] & Flags2.SMB_FLAGS2_UNICODE)
     if unicode and start % 2:
         start += 1
     raw = pdu[start : start + values["NameLength"]]
@@ -582,11 +599,11 @@ def describe(pdu: bytes, io: PipeIo) -> tuple[Field, PipeFacts]:
     _, values, facts = _header(root, pdu, first, first_name)
     is_response = facts.is_response
     name = PIPE_COMMAND_NAMES[command]
-    body_name, layout, _, _ = PIPE_WORDS[command, is_response]
+    body_name, shape, _, _ = PIPE_WORDS[command, is_response]
     body, _, _, _ = _words(root, body_name, pdu, None, io.start)
-    if min(2 * pdu[io.start], len(pdu) - io.start - 1) >= layout_size(layout):
+    if min(2 * pdu[io.start], len(pdu) - io.start - 1) >= shape.size:
         words = Field("words")
-        add_fields(words, pdu, io.start + 1, layout)
+        shape.read(words, pdu, io.start + 1)
         body.children[1:1] = words.children
     pipe = io.pipe
     for node in body.children:
@@ -614,23 +631,24 @@ def describe(pdu: bytes, io: PipeIo) -> tuple[Field, PipeFacts]:
     return root, PipeFacts("smb1", message, pipe.handle, pipe.name)
 
 
-def _header(root: Field, pdu: bytes, command: int, name: str) -> tuple[Field, dict, Smb1Facts]:
+def _header(
+    root: Field, pdu: bytes, command: int, name: str
+) -> tuple[Field, dict[str, int], Smb1Facts]:
     """[MS-CIFS] 2.2.3.1: the 32-byte header as fields -> (header, values, facts)."""
     header = root.add("SMBHeader", None, "", 0, HEADER_SIZE)
     header.add("Protocol", pdu[:4], "0xFF 'SMB'", 0, 4)
-    values = add_fields(header, pdu, 4, HEADER_HEAD)
-    header.add("SecurityFeatures", pdu[14:22], "", 14, 8)
-    values.update(add_fields(header, pdu, 22, HEADER_TAIL))
+    fields = HEADER.read(header, pdu, 4)
+    values = ints(fields)
     is_response = bool(values["Flags"] & SMB_FLAGS_REPLY)
     status = values["Status"]
-    nt_status = bool(values["Flags2"] & SMB_FLAGS2_NT_STATUS)
+    nt_status = bool(values["Flags2"] & Flags2.SMB_FLAGS2_NT_STATUS)
     status_text = status_name(status) if nt_status else None
-    header.children[2].summary = (
+    fields["Status"].summary = (
         f"{status_text or 'unknown'} (0x{status:08X})"
         if nt_status
         else f"ErrorClass=0x{status & 0xFF:02X}, ErrorCode=0x{status >> 16:04X}"
     )
-    header.children[4].summary = flag_summary(values["Flags2"], FLAGS2)
+    fields["Flags2"].summary = flag_summary(values["Flags2"], Flags2)
     facts = Smb1Facts(
         command,
         name,
@@ -674,13 +692,9 @@ def _auth_message(pdu: bytes) -> Message[Smb1Facts]:
 
 
 def _words(
-    root: Field,
-    name: str,
-    pdu: bytes,
-    layout: tuple[tuple[str, str], ...] | None,
-    at: int = HEADER_SIZE,
-):
-    """WordCount, the parameter words (as ``layout`` when it matches WordCount) and ByteCount of
+    root: Field, name: str, pdu: bytes, shape: Layout | None, at: int = HEADER_SIZE
+) -> tuple[Field, dict[str, int], int, int]:
+    """WordCount, the parameter words (as ``shape`` when it matches WordCount) and ByteCount of
     the command whose WordCount is at ``at`` (the first command's follows the header).
 
     Returns (body, values, start of Bytes, ByteCount) -- values empty when the words do not have
@@ -695,8 +709,8 @@ def _words(
         body.length = len(pdu) - at
         return body, {}, len(pdu), 0
     values: dict[str, int] = {}
-    if layout is not None and layout_size(layout) == 2 * word_count:
-        values = add_fields(body, pdu, at + 1, layout)
+    if shape is not None and shape.size == 2 * word_count:
+        values = ints(shape.read(body, pdu, at + 1))
     byte_count = int.from_bytes(pdu[words_end : words_end + 2], "little")
     body.add("ByteCount", byte_count, "", words_end, 2)
     available = len(pdu) - words_end - 2
@@ -735,7 +749,7 @@ def _negotiate_response(root: Field, pdu: bytes, facts: Smb1Facts) -> tuple[tupl
     facts.capabilities = capabilities
     if not capabilities & CAP_EXTENDED_SECURITY or byte_count < GUID_SIZE:
         return (0, 0), ""
-    guid = format_guid(pdu[start : start + GUID_SIZE])
+    guid = guid_text(pdu[start : start + GUID_SIZE])
     body.add("ServerGUID", pdu[start : start + GUID_SIZE], guid, start, GUID_SIZE)
     facts.server_guid = guid
     return (start + GUID_SIZE, byte_count - GUID_SIZE), f", GUID={guid}"
@@ -743,12 +757,12 @@ def _negotiate_response(root: Field, pdu: bytes, facts: Smb1Facts) -> tuple[tupl
 
 def _session_setup(root: Field, pdu: bytes, is_response: bool, facts: Smb1Facts) -> tuple[int, int]:
     """[MS-SMB] 2.2.4.6.1 / 2.2.4.6.2: extended-security SESSION_SETUP_ANDX -> blob position."""
-    name, layout = (
+    name, shape = (
         ("SessionSetupAndXResponse", SESSION_SETUP_RESPONSE)
         if is_response
         else ("SessionSetupAndXRequest", SESSION_SETUP_REQUEST)
     )
-    body, values, start, byte_count = _words(root, name, pdu, layout)
+    body, values, start, byte_count = _words(root, name, pdu, shape)
     if not values:
         return 0, 0
     facts.andx_command = values["AndXCommand"]

@@ -14,17 +14,18 @@ CLOSE (2.2.15) forgets it.  Only those messages are buffered: file I/O on other 
 
 from __future__ import annotations
 
-import uuid
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from struct import Struct
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from negodissect import notes
-from negodissect.carriers import add_fields, flag_summary, layout_size, one_liner
+from negodissect.carriers import flag_summary, one_liner
 from negodissect.carriers.base import FactGroup, Facts, Message, PipeIo
 from negodissect.carriers.dcerpc import PipeFacts, Pipes, SmbMessageFacts, pipe_name
 from negodissect.field import Field
+from negodissect.layout import Layout, guid_text
 from negodissect.ntstatus import status_name
 
 PROTOCOL_ID = b"\xfeSMB"
@@ -53,7 +54,6 @@ STATUS_BUFFER_OVERFLOW = 0x80000005
 #: READ / IOCTL response statuses with data: a pipe message larger than the buffer comes in
 #: parts with STATUS_BUFFER_OVERFLOW (3.3.4.4).
 PIPE_DATA_STATUSES = frozenset({0x00000000, STATUS_BUFFER_OVERFLOW})
-FLAGS_RELATED_OPERATIONS = 0x4
 #: 3.2.4.1.4: the FileId of a related operation, "the one of the previous operation".
 RELATED_FILE_ID = b"\xff" * 16
 FILE_ID_SIZE = 16
@@ -88,33 +88,52 @@ COMMANDS = {
     0x12: "OPLOCK BREAK",
     0x13: "SERVER TO CLIENT NOTIFICATION",
 }
-FLAGS = {
-    0x00000001: "SMB2_FLAGS_SERVER_TO_REDIR",
-    0x00000002: "SMB2_FLAGS_ASYNC_COMMAND",
-    0x00000004: "SMB2_FLAGS_RELATED_OPERATIONS",
-    0x00000008: "SMB2_FLAGS_SIGNED",
-    0x10000000: "SMB2_FLAGS_DFS_OPERATIONS",
-    0x20000000: "SMB2_FLAGS_REPLAY_OPERATION",
-}
-FLAGS_SERVER_TO_REDIR = 0x1
-FLAGS_ASYNC_COMMAND = 0x2
-SESSION_FLAGS = {
-    0x1: "SMB2_SESSION_FLAG_IS_GUEST",
-    0x2: "SMB2_SESSION_FLAG_IS_NULL",
-    0x4: "SMB2_SESSION_FLAG_ENCRYPT_DATA",
-}
-SECURITY_MODE = {0x1: "SMB2_NEGOTIATE_SIGNING_ENABLED", 0x2: "SMB2_NEGOTIATE_SIGNING_REQUIRED"}
-SESSION_SETUP_FLAGS = {0x1: "SMB2_SESSION_FLAG_BINDING"}
-CAPABILITIES = {
-    0x01: "SMB2_GLOBAL_CAP_DFS",
-    0x02: "SMB2_GLOBAL_CAP_LEASING",
-    0x04: "SMB2_GLOBAL_CAP_LARGE_MTU",
-    0x08: "SMB2_GLOBAL_CAP_MULTI_CHANNEL",
-    0x10: "SMB2_GLOBAL_CAP_PERSISTENT_HANDLES",
-    0x20: "SMB2_GLOBAL_CAP_DIRECTORY_LEASING",
-    0x40: "SMB2_GLOBAL_CAP_ENCRYPTION",
-    0x80: "SMB2_GLOBAL_CAP_NOTIFICATIONS",
-}
+
+
+class Smb2HeaderFlags(enum.IntFlag):
+    """2.2.1.2 SMB2 Packet Header - SYNC, Flags."""
+
+    SMB2_FLAGS_SERVER_TO_REDIR = 0x00000001
+    SMB2_FLAGS_ASYNC_COMMAND = 0x00000002
+    SMB2_FLAGS_RELATED_OPERATIONS = 0x00000004
+    SMB2_FLAGS_SIGNED = 0x00000008
+    SMB2_FLAGS_DFS_OPERATIONS = 0x10000000
+    SMB2_FLAGS_REPLAY_OPERATION = 0x20000000
+
+
+class SessionFlags(enum.IntFlag):
+    """2.2.6 SMB2 SESSION_SETUP Response, SessionFlags."""
+
+    SMB2_SESSION_FLAG_IS_GUEST = 0x1
+    SMB2_SESSION_FLAG_IS_NULL = 0x2
+    SMB2_SESSION_FLAG_ENCRYPT_DATA = 0x4
+
+
+class SecurityMode(enum.IntFlag):
+    """2.2.3 / 2.2.4 SMB2 NEGOTIATE Request and Response, SecurityMode."""
+
+    SMB2_NEGOTIATE_SIGNING_ENABLED = 0x1
+    SMB2_NEGOTIATE_SIGNING_REQUIRED = 0x2
+
+
+class Capabilities(enum.IntFlag):
+    """2.2.4 SMB2 NEGOTIATE Response, Capabilities."""
+
+    SMB2_GLOBAL_CAP_DFS = 0x01
+    SMB2_GLOBAL_CAP_LEASING = 0x02
+    SMB2_GLOBAL_CAP_LARGE_MTU = 0x04
+    SMB2_GLOBAL_CAP_MULTI_CHANNEL = 0x08
+    SMB2_GLOBAL_CAP_PERSISTENT_HANDLES = 0x10
+    SMB2_GLOBAL_CAP_DIRECTORY_LEASING = 0x20
+    SMB2_GLOBAL_CAP_ENCRYPTION = 0x40
+    SMB2_GLOBAL_CAP_NOTIFICATIONS = 0x80
+
+
+#: Header flags as plain integers, for the per-PDU paths (an IntFlag operation costs more).
+FLAGS_SERVER_TO_REDIR = Smb2HeaderFlags.SMB2_FLAGS_SERVER_TO_REDIR.value
+FLAGS_ASYNC_COMMAND = Smb2HeaderFlags.SMB2_FLAGS_ASYNC_COMMAND.value
+FLAGS_RELATED_OPERATIONS = Smb2HeaderFlags.SMB2_FLAGS_RELATED_OPERATIONS.value
+FLAGS_SIGNED = Smb2HeaderFlags.SMB2_FLAGS_SIGNED.value
 DIALECTS = {
     0x0202: "SMB 2.0.2",
     0x0210: "SMB 2.1",
@@ -203,162 +222,173 @@ class Smb2Facts(Facts):
 _HEADER_WORDS = Struct("<HHIHHII")  # StructureSize..NextCommand, after ProtocolId
 _HEADER_TAIL = Struct("<QQQ")  # MessageId, AsyncId | Reserved+TreeId, SessionId
 
-HEADER_REQUEST = (("ChannelSequence", "H"), ("Reserved", "H"))
-HEADER_RESPONSE = (("Status", "I"),)
-HEADER_MIDDLE = (
-    ("Command", "H"),
-    ("CreditRequestResponse", "H"),
-    ("Flags", "I"),
-    ("NextCommand", "I"),
-    ("MessageId", "Q"),
+
+def _header_layout(is_response: bool, is_async: bool) -> Layout:
+    """2.2.1.1 / 2.2.1.2: the header after ProtocolId; a request has ChannelSequence and
+    Reserved where a response has Status, the async form AsyncId where the sync form has
+    Reserved and TreeId."""
+    return Layout(
+        ("StructureSize", 2),
+        ("CreditCharge", 2),
+        *((("Status", 4),) if is_response else (("ChannelSequence", 2), ("Reserved", 2))),
+        ("Command", 2),
+        ("CreditRequestResponse", 2),
+        ("Flags", 4),
+        ("NextCommand", 4),
+        ("MessageId", 8),
+        *((("AsyncId", 8),) if is_async else (("Reserved", 4), ("TreeId", 4))),
+        ("SessionId", 8),
+        ("Signature", 16, "bytes"),
+    )
+
+
+#: The header layouts by (is response, is async).
+HEADERS = {(r, a): _header_layout(r, a) for r in (False, True) for a in (False, True)}
+NEGOTIATE_REQUEST = Layout(
+    ("StructureSize", 2),
+    ("DialectCount", 2),
+    ("SecurityMode", 2),
+    ("Reserved", 2),
+    ("Capabilities", 4),
 )
-HEADER_ASYNC = (("AsyncId", "Q"),)
-HEADER_SYNC = (("Reserved", "I"), ("TreeId", "I"))
-NEGOTIATE_REQUEST = (
-    ("StructureSize", "H"),
-    ("DialectCount", "H"),
-    ("SecurityMode", "H"),
-    ("Reserved", "H"),
-    ("Capabilities", "I"),
+NEGOTIATE_RESPONSE_HEAD = Layout(
+    ("StructureSize", 2),
+    ("SecurityMode", 2),
+    ("DialectRevision", 2),
+    ("NegotiateContextCount", 2),
 )
-NEGOTIATE_RESPONSE_HEAD = (
-    ("StructureSize", "H"),
-    ("SecurityMode", "H"),
-    ("DialectRevision", "H"),
-    ("NegotiateContextCount", "H"),
+NEGOTIATE_RESPONSE_TAIL = Layout(
+    ("Capabilities", 4),
+    ("MaxTransactSize", 4),
+    ("MaxReadSize", 4),
+    ("MaxWriteSize", 4),
+    ("SystemTime", 8),
+    ("ServerStartTime", 8),
+    ("SecurityBufferOffset", 2),
+    ("SecurityBufferLength", 2),
+    ("NegotiateContextOffset", 4),
 )
-NEGOTIATE_RESPONSE_TAIL = (
-    ("Capabilities", "I"),
-    ("MaxTransactSize", "I"),
-    ("MaxReadSize", "I"),
-    ("MaxWriteSize", "I"),
-    ("SystemTime", "Q"),
-    ("ServerStartTime", "Q"),
-    ("SecurityBufferOffset", "H"),
-    ("SecurityBufferLength", "H"),
-    ("NegotiateContextOffset", "I"),
+SESSION_SETUP_REQUEST = Layout(
+    ("StructureSize", 2),
+    ("Flags", 1),
+    ("SecurityMode", 1),
+    ("Capabilities", 4),
+    ("Channel", 4),
+    ("SecurityBufferOffset", 2),
+    ("SecurityBufferLength", 2),
+    ("PreviousSessionId", 8),
 )
-SESSION_SETUP_REQUEST = (
-    ("StructureSize", "H"),
-    ("Flags", "B"),
-    ("SecurityMode", "B"),
-    ("Capabilities", "I"),
-    ("Channel", "I"),
-    ("SecurityBufferOffset", "H"),
-    ("SecurityBufferLength", "H"),
-    ("PreviousSessionId", "Q"),
+SESSION_SETUP_RESPONSE = Layout(
+    ("StructureSize", 2),
+    ("SessionFlags", 2),
+    ("SecurityBufferOffset", 2),
+    ("SecurityBufferLength", 2),
 )
-SESSION_SETUP_RESPONSE = (
-    ("StructureSize", "H"),
-    ("SessionFlags", "H"),
-    ("SecurityBufferOffset", "H"),
-    ("SecurityBufferLength", "H"),
+TREE_CONNECT_RESPONSE = Layout(
+    ("StructureSize", 2),
+    ("ShareType", 1),
+    ("Reserved", 1),
+    ("ShareFlags", 4),
+    ("Capabilities", 4),
+    ("MaximalAccess", 4),
 )
-TREE_CONNECT_RESPONSE = (
-    ("StructureSize", "H"),
-    ("ShareType", "B"),
-    ("Reserved", "B"),
-    ("ShareFlags", "I"),
-    ("Capabilities", "I"),
-    ("MaximalAccess", "I"),
+CREATE_REQUEST = Layout(
+    ("StructureSize", 2),
+    ("SecurityFlags", 1),
+    ("RequestedOplockLevel", 1),
+    ("ImpersonationLevel", 4),
+    ("SmbCreateFlags", 8),
+    ("Reserved", 8),
+    ("DesiredAccess", 4),
+    ("FileAttributes", 4),
+    ("ShareAccess", 4),
+    ("CreateDisposition", 4),
+    ("CreateOptions", 4),
+    ("NameOffset", 2),
+    ("NameLength", 2),
+    ("CreateContextsOffset", 4),
+    ("CreateContextsLength", 4),
 )
-CREATE_REQUEST = (
-    ("StructureSize", "H"),
-    ("SecurityFlags", "B"),
-    ("RequestedOplockLevel", "B"),
-    ("ImpersonationLevel", "I"),
-    ("SmbCreateFlags", "Q"),
-    ("Reserved", "Q"),
-    ("DesiredAccess", "I"),
-    ("FileAttributes", "I"),
-    ("ShareAccess", "I"),
-    ("CreateDisposition", "I"),
-    ("CreateOptions", "I"),
-    ("NameOffset", "H"),
-    ("NameLength", "H"),
-    ("CreateContextsOffset", "I"),
-    ("CreateContextsLength", "I"),
+CREATE_RESPONSE = Layout(
+    ("StructureSize", 2),
+    ("OplockLevel", 1),
+    ("Flags", 1),
+    ("CreateAction", 4),
+    ("CreationTime", 8),
+    ("LastAccessTime", 8),
+    ("LastWriteTime", 8),
+    ("ChangeTime", 8),
+    ("AllocationSize", 8),
+    ("EndofFile", 8),
+    ("FileAttributes", 4),
+    ("Reserved2", 4),
+    ("FileId", 16, "bytes"),
+    ("CreateContextsOffset", 4),
+    ("CreateContextsLength", 4),
 )
-CREATE_RESPONSE = (
-    ("StructureSize", "H"),
-    ("OplockLevel", "B"),
-    ("Flags", "B"),
-    ("CreateAction", "I"),
-    ("CreationTime", "Q"),
-    ("LastAccessTime", "Q"),
-    ("LastWriteTime", "Q"),
-    ("ChangeTime", "Q"),
-    ("AllocationSize", "Q"),
-    ("EndofFile", "Q"),
-    ("FileAttributes", "I"),
-    ("Reserved2", "I"),
-    ("FileId", "16s"),
-    ("CreateContextsOffset", "I"),
-    ("CreateContextsLength", "I"),
+CLOSE_REQUEST = Layout(("StructureSize", 2), ("Flags", 2), ("Reserved", 4), ("FileId", 16, "bytes"))
+READ_REQUEST = Layout(
+    ("StructureSize", 2),
+    ("Padding", 1),
+    ("Flags", 1),
+    ("Length", 4),
+    ("Offset", 8),
+    ("FileId", 16, "bytes"),
+    ("MinimumCount", 4),
+    ("Channel", 4),
+    ("RemainingBytes", 4),
+    ("ReadChannelInfoOffset", 2),
+    ("ReadChannelInfoLength", 2),
 )
-CLOSE_REQUEST = (("StructureSize", "H"), ("Flags", "H"), ("Reserved", "I"), ("FileId", "16s"))
-READ_REQUEST = (
-    ("StructureSize", "H"),
-    ("Padding", "B"),
-    ("Flags", "B"),
-    ("Length", "I"),
-    ("Offset", "Q"),
-    ("FileId", "16s"),
-    ("MinimumCount", "I"),
-    ("Channel", "I"),
-    ("RemainingBytes", "I"),
-    ("ReadChannelInfoOffset", "H"),
-    ("ReadChannelInfoLength", "H"),
+READ_RESPONSE = Layout(
+    ("StructureSize", 2),
+    ("DataOffset", 1),
+    ("Reserved", 1),
+    ("DataLength", 4),
+    ("DataRemaining", 4),
+    ("Reserved2", 4),
 )
-READ_RESPONSE = (
-    ("StructureSize", "H"),
-    ("DataOffset", "B"),
-    ("Reserved", "B"),
-    ("DataLength", "I"),
-    ("DataRemaining", "I"),
-    ("Reserved2", "I"),
+WRITE_REQUEST = Layout(
+    ("StructureSize", 2),
+    ("DataOffset", 2),
+    ("Length", 4),
+    ("Offset", 8),
+    ("FileId", 16, "bytes"),
+    ("Channel", 4),
+    ("RemainingBytes", 4),
+    ("WriteChannelInfoOffset", 2),
+    ("WriteChannelInfoLength", 2),
+    ("Flags", 4),
 )
-WRITE_REQUEST = (
-    ("StructureSize", "H"),
-    ("DataOffset", "H"),
-    ("Length", "I"),
-    ("Offset", "Q"),
-    ("FileId", "16s"),
-    ("Channel", "I"),
-    ("RemainingBytes", "I"),
-    ("WriteChannelInfoOffset", "H"),
-    ("WriteChannelInfoLength", "H"),
-    ("Flags", "I"),
+IOCTL_REQUEST = Layout(
+    ("StructureSize", 2),
+    ("Reserved", 2),
+    ("CtlCode", 4),
+    ("FileId", 16, "bytes"),
+    ("InputOffset", 4),
+    ("InputCount", 4),
+    ("MaxInputResponse", 4),
+    ("OutputOffset", 4),
+    ("OutputCount", 4),
+    ("MaxOutputResponse", 4),
+    ("Flags", 4),
+    ("Reserved2", 4),
 )
-IOCTL_REQUEST = (
-    ("StructureSize", "H"),
-    ("Reserved", "H"),
-    ("CtlCode", "I"),
-    ("FileId", "16s"),
-    ("InputOffset", "I"),
-    ("InputCount", "I"),
-    ("MaxInputResponse", "I"),
-    ("OutputOffset", "I"),
-    ("OutputCount", "I"),
-    ("MaxOutputResponse", "I"),
-    ("Flags", "I"),
-    ("Reserved2", "I"),
-)
-IOCTL_RESPONSE = (
-    ("StructureSize", "H"),
-    ("Reserved", "H"),
-    ("CtlCode", "I"),
-    ("FileId", "16s"),
-    ("InputOffset", "I"),
-    ("InputCount", "I"),
-    ("OutputOffset", "I"),
-    ("OutputCount", "I"),
-    ("Flags", "I"),
-    ("Reserved2", "I"),
+IOCTL_RESPONSE = Layout(
+    ("StructureSize", 2),
+    ("Reserved", 2),
+    ("CtlCode", 4),
+    ("FileId", 16, "bytes"),
+    ("InputOffset", 4),
+    ("InputCount", 4),
+    ("OutputOffset", 4),
+    ("OutputCount", 4),
+    ("Flags", 4),
+    ("Reserved2", 4),
 )
 #: Pipe messages: (command, is response) -> (body name, layout, data offset field, data length
 #: field); the offsets count from the SMB2 header.
-PIPE_BODIES: dict[tuple[int, bool], tuple[str, tuple[tuple[str, str], ...], str, str]] = {
+PIPE_BODIES: dict[tuple[int, bool], tuple[str, Layout, str, str]] = {
     (CREATE, False): ("CreateRequest", CREATE_REQUEST, "", ""),
     (CREATE, True): ("CreateResponse", CREATE_RESPONSE, "", ""),
     (TREE_CONNECT, True): ("TreeConnectResponse", TREE_CONNECT_RESPONSE, "", ""),
@@ -369,23 +399,13 @@ PIPE_BODIES: dict[tuple[int, bool], tuple[str, tuple[tuple[str, str], ...], str,
     (IOCTL, False): ("IoctlRequest", IOCTL_REQUEST, "InputOffset", "InputCount"),
     (IOCTL, True): ("IoctlResponse", IOCTL_RESPONSE, "OutputOffset", "OutputCount"),
 }
-_PIPE_STRUCTS = {key: Struct("<" + "".join(c for _, c in v[1])) for key, v in PIPE_BODIES.items()}
-_PIPE_NAMES = {key: tuple(n for n, _ in v[1]) for key, v in PIPE_BODIES.items()}
 _UINT32 = Struct("<I")
 _UINT64 = Struct("<Q")
 _TREE_SESSION = Struct("<IQ")  # TreeId, SessionId (sync header)
-ERROR_RESPONSE = (
-    ("StructureSize", "H"),
-    ("ErrorContextCount", "B"),
-    ("Reserved", "B"),
-    ("ByteCount", "I"),
+ERROR_RESPONSE = Layout(
+    ("StructureSize", 2), ("ErrorContextCount", 1), ("Reserved", 1), ("ByteCount", 4)
 )
 GUID_SIZE = 16
-
-
-def format_guid(data: bytes) -> str:
-    """A GUID in its registry form, ``{3521747B-D33A-1DBB-468F-AB41EB2D075F}``."""
-    return "{" + str(uuid.UUID(bytes_le=data)).upper() + "}"
 
 
 def parse(
@@ -464,21 +484,21 @@ class PipeState:
         message_id, middle, session_id = _HEADER_TAIL.unpack_from(pdu, offset + 24)
         is_response = bool(flags & FLAGS_SERVER_TO_REDIR)
         key = (command, is_response)
-        layout = _PIPE_STRUCTS.get(key)
+        known = PIPE_BODIES.get(key)
         if is_response and status == STATUS_PENDING:
             return None  # an interim response (3.3.4.2): the real one follows
         waiting = self.pending.pop(message_id, None) if is_response else None
         body = offset + HEADER_SIZE
-        if layout is None or end - body < layout.size:
+        if known is None or end - body < known[1].size:
             return None
-        values = dict(zip(_PIPE_NAMES[key], layout.unpack_from(pdu, body), strict=True))
+        values = known[1].unpack(pdu, body)
         if is_response:
             if command == TREE_CONNECT and status == 0 and values["ShareType"] == SHARE_TYPE_PIPE:
                 _remember(self.trees, (session_id, middle >> 32), MAX_PIPE_TREES)
             elif isinstance(waiting, str) and status == 0:  # CREATE (2.2.14)
                 file_id = values["FileId"]
                 handle = (session_id, file_id)
-                _, evicted = self.pipes.open(handle, waiting, format_guid(file_id))
+                _, evicted = self.pipes.open(handle, waiting, guid_text(file_id))
                 _forget(evicted, out, offset, end)
                 return file_id
             elif isinstance(waiting, tuple) and command in (READ, IOCTL):
@@ -509,7 +529,7 @@ class PipeState:
         if pipe is None:  # opened before the capture began (or forgotten)
             if command != IOCTL and (session_id, middle >> 32) not in self.trees:
                 return file_id
-            pipe, evicted = self.pipes.open(handle, None, format_guid(file_id))
+            pipe, evicted = self.pipes.open(handle, None, guid_text(file_id))
             _forget(evicted, out, offset, end)
         if command != WRITE:
             _remember(self.pending, message_id, MAX_PENDING, handle)
@@ -541,7 +561,7 @@ def _data(
     pdu: bytes,
     offset: int,
     end: int,
-    values: dict,
+    values: dict[str, Any],
     key: tuple[int, bool],
     out: list,
 ) -> None:
@@ -565,12 +585,12 @@ def describe(pdu: bytes, io: PipeIo) -> tuple[Field, PipeFacts]:
     name = COMMANDS[command]
     root = Field("SMB2", None, "", offset, end - offset)
     header = _header(root, pdu, offset, is_response, is_async)
-    body_name, layout, _, _ = PIPE_BODIES[command, is_response]
-    body = _body(root, body_name, pdu, offset + HEADER_SIZE, end, layout)
+    body_name, shape, _, _ = PIPE_BODIES[command, is_response]
+    body = _body(root, body_name, pdu, offset + HEADER_SIZE, end, shape)
     pipe = io.pipe
     for node in body.children:
         if node.name == "FileId" and isinstance(node.value, bytes):
-            node.summary = f"{format_guid(node.value)} ({pipe.label})"
+            node.summary = f"{guid_text(node.value)} ({pipe.label})"
         elif node.name == "CtlCode" and node.value == FSCTL_PIPE_TRANSCEIVE:
             node.summary = f"FSCTL_PIPE_TRANSCEIVE (0x{FSCTL_PIPE_TRANSCEIVE:08X})"
     moved = "written to" if io.direction == 0 else "read from"
@@ -612,7 +632,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message[Smb2Facts
         status if is_response else None,
         status_name(status) if is_response else None,
         flags,
-        bool(flags & 0x8),
+        bool(flags & FLAGS_SIGNED),
         index,
         next_command,
         None if is_async else middle >> 32,
@@ -635,7 +655,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message[Smb2Facts
         flags_field = body.find("SessionFlags")
         if flags_field is not None and isinstance(flags_field.value, int):
             session_flags = flags_field.value
-            flags_field.summary = flag_summary(session_flags, SESSION_FLAGS)
+            flags_field.summary = flag_summary(session_flags, SessionFlags)
             facts.session_flags = session_flags
             extra = f", SessionFlags=0x{session_flags:X}"
         blob = _security_buffer(body, offset, end)
@@ -669,53 +689,26 @@ def _header(root: Field, pdu: bytes, offset: int, is_response: bool, is_async: b
     """2.2.1.1 / 2.2.1.2: the 64-byte SMB2 header as fields."""
     header = root.add("SMB2Header", None, "", offset, HEADER_SIZE)
     header.add("ProtocolId", pdu[offset : offset + 4], "0xFE 'SMB'", offset, 4)
-    position = offset + 4
-    layouts = (
-        (("StructureSize", "H"), ("CreditCharge", "H")),
-        HEADER_RESPONSE if is_response else HEADER_REQUEST,
-        HEADER_MIDDLE,
-        HEADER_ASYNC if is_async else HEADER_SYNC,
-        (("SessionId", "Q"),),
-    )
-    for layout in layouts:
-        add_fields(header, pdu, position, layout)
-        position += layout_size(layout)
-    header.add("Signature", pdu[position : position + 16], "", position, 16)
-    for node in header.children:
-        value = node.value
-        if not isinstance(value, int):
-            continue
-        if node.name == "Status":
-            node.summary = f"{status_name(value) or 'unknown'} (0x{value:08X})"
-        elif node.name == "Command":
-            node.summary = f"{COMMANDS[value]} (0x{value:X})"
-        elif node.name == "Flags":
-            node.summary = flag_summary(value, FLAGS)
-        elif node.name == "StructureSize" and value != HEADER_SIZE:
-            node.note(STRUCTURE_SIZE_WRONG, offset=node.offset, found=value)
+    fields = HEADERS[is_response, is_async].read(header, pdu, offset + 4)
+    if is_response:
+        status = fields["Status"].int_value
+        fields["Status"].summary = f"{status_name(status) or 'unknown'} (0x{status:08X})"
+    command = fields["Command"].int_value
+    fields["Command"].summary = f"{COMMANDS[command]} (0x{command:X})"
+    fields["Flags"].summary = flag_summary(fields["Flags"].int_value, Smb2HeaderFlags)
+    size = fields["StructureSize"]
+    if size.value != HEADER_SIZE:
+        size.note(STRUCTURE_SIZE_WRONG, offset=size.offset, found=size.value)
     return header
 
 
-def _body(
-    root: Field, name: str, pdu: bytes, offset: int, end: int, layout: tuple[tuple[str, str], ...]
-) -> Field:
+def _body(root: Field, name: str, pdu: bytes, offset: int, end: int, shape: Layout) -> Field:
     """A fixed-layout body at ``offset``; a body cut short gets a note and only the fields there."""
     body = root.add(name, None, "", offset, 0)
-    available = end - offset
-    fitting: list[tuple[str, str]] = []
-    for item in layout:
-        if layout_size((*fitting, item)) > available:
-            body.note(
-                BODY_CUT,
-                offset=offset,
-                size=layout_size(layout),
-                name=name,
-                found=max(available, 0),
-            )
-            break
-        fitting.append(item)
-    add_fields(body, pdu, offset, tuple(fitting))
-    body.length = layout_size(tuple(fitting))
+    fields = shape.read(body, pdu, offset, end=end)
+    body.length = sum(node.length for node in fields.values())
+    if len(fields) < len(shape.items):
+        body.note(BODY_CUT, offset=offset, size=shape.size, name=name, found=max(end - offset, 0))
     return body
 
 
@@ -724,25 +717,24 @@ def _negotiate_response(
 ) -> tuple[Field, tuple[int, int], str]:
     """2.2.4 NEGOTIATE response: dialect, server GUID, security buffer."""
     start = offset + HEADER_SIZE
-    head_size = layout_size(NEGOTIATE_RESPONSE_HEAD)
     body = _body(root, "NegotiateResponse", pdu, start, end, NEGOTIATE_RESPONSE_HEAD)
-    guid_at = start + head_size
-    if end - guid_at < GUID_SIZE + layout_size(NEGOTIATE_RESPONSE_TAIL):
+    guid_at = start + NEGOTIATE_RESPONSE_HEAD.size
+    if end - guid_at < GUID_SIZE + NEGOTIATE_RESPONSE_TAIL.size:
         if not body.notes:
             body.note(NEGOTIATE_RESPONSE_CUT, offset=guid_at)
         return body, (0, 0), ""
-    guid = format_guid(pdu[guid_at : guid_at + GUID_SIZE])
+    guid = guid_text(pdu[guid_at : guid_at + GUID_SIZE])
     body.add("ServerGuid", pdu[guid_at : guid_at + GUID_SIZE], guid, guid_at, GUID_SIZE)
-    add_fields(body, pdu, guid_at + GUID_SIZE, NEGOTIATE_RESPONSE_TAIL)
-    body.length = head_size + GUID_SIZE + layout_size(NEGOTIATE_RESPONSE_TAIL)
+    NEGOTIATE_RESPONSE_TAIL.read(body, pdu, guid_at + GUID_SIZE)
+    body.length = NEGOTIATE_RESPONSE_HEAD.size + GUID_SIZE + NEGOTIATE_RESPONSE_TAIL.size
     values = {node.name: node.value for node in body.children if isinstance(node.value, int)}
     dialect, mode = values["DialectRevision"], values["SecurityMode"]
     capabilities = values["Capabilities"]
     body.children[2].summary = f"{DIALECTS.get(dialect, 'unknown')} (0x{dialect:04X})"
-    body.children[1].summary = flag_summary(mode, SECURITY_MODE)
+    body.children[1].summary = flag_summary(mode, SecurityMode)
     capabilities_field = body.find("Capabilities")
     if capabilities_field is not None:
-        capabilities_field.summary = flag_summary(capabilities, CAPABILITIES)
+        capabilities_field.summary = flag_summary(capabilities, Capabilities)
     facts.negotiate = NegotiateFacts(dialect, DIALECTS.get(dialect), guid, mode, capabilities)
     return body, _security_buffer(body, offset, end), f", GUID={guid}"
 

@@ -152,7 +152,8 @@ class Secrets:
 
         named: list[Candidate] = []
         anyone: list[Candidate] = []
-        for secret in (*self.passwords, *self.nt_hashes):
+        secrets: tuple[Password | NtHash, ...] = (*self.passwords, *self.nt_hashes)
+        for secret in secrets:
             account = secret.account
             if account is not None and not account.matches(user, domain):
                 continue

@@ -21,8 +21,8 @@ SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "blue"}
 #: with rich): beyond it the remaining fields are counted on one line.
 MAX_RENDERED_FIELDS = 2000
 
-#: A piece of a line: its text and its rich style (None: the default).
-Piece = tuple[str, str | None]
+#: A piece of a line: its text and its rich style ("": the default).
+Piece = tuple[str, str]
 
 
 class Row:
@@ -49,7 +49,7 @@ def pieces(node: Field, offsets: bool = True) -> list[Piece]:
     found: list[Piece] = [(printable(node.name), "bold cyan")]
     detail = node.summary or ("" if node.value is None else format_value(node.value))
     if detail:
-        found.append((": " + printable(detail), None))
+        found.append((": " + printable(detail), ""))
     if offsets:
         found.append((f"  @{node.offset}+{node.length}", "dim"))
     return found

@@ -16,7 +16,7 @@ from negodissect.analysis import DecodedBlob
 from negodissect.carriers.smb2 import HEADER_SIZE
 from negodissect.field import Field
 from negodissect.pipeline.capture import decode_capture
-from tests.conftest import der
+from tests.helpers import der
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"

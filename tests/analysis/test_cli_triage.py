@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from negodissect.gss.ntlm import parse_fields
 from tests.analysis.derive import (
     CAPTURES,
@@ -16,7 +18,7 @@ from tests.analysis.derive import (
     ntlm_authenticate,
     rewrite,
 )
-from tests.conftest import negodissect
+from tests.helpers import negodissect
 
 SUCCESS = str(CAPTURES / "smb2-ntlm-success.pcap")
 ANONYMOUS = str(CAPTURES / "smb2-anonymous.pcap")
@@ -119,6 +121,7 @@ def test_hostile_names_are_escaped_in_tables_and_left_out_of_hash_lines(tmp_path
     assert target.read_text() == "" and "wrote 0 hash lines" in done.stderr
 
 
+@pytest.mark.slow
 def test_valid_sasl_captures_pass_strict() -> None:
     """SRP and SCRAM credentials are not malformed tokens: --strict exits 0."""
     for name in ("ldap_sasl-srp-who-am-i.pcap", "ldap_sasl-scram-sha-512.pcap"):
@@ -127,6 +130,7 @@ def test_valid_sasl_captures_pass_strict() -> None:
         assert "Kerberos" not in done.stdout and "error" not in done.stdout
 
 
+@pytest.mark.slow
 def test_plain_password_reaches_no_output(tmp_path: Path) -> None:
     """captures/ldap-sasl-plain.pcap carries "Alice-Pass-2024" in clear (captures/README.md):
     no output mode shows it, in any encoding; the finding says a password was sent."""

@@ -195,6 +195,7 @@ def test_other_carriers_end_their_conversations(path: object, carrier: str, outc
     assert [(record["outcome"], record["succeeded"]) for record in found] == outcomes
 
 
+@pytest.mark.slow
 def test_released_conversations_say_what_whole_ones_say() -> None:
     """Triage drops a finished conversation's trees (memory); its table row, JSON record,
     findings and hash line stay exactly what the whole conversation gives."""

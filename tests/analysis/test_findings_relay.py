@@ -24,7 +24,7 @@ from tests.analysis.derive import (
     rewrite,
 )
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD
-from tests.conftest import negodissect
+from tests.helpers import negodissect
 
 SUCCESS = CAPTURES / "smb2-ntlm-success.pcap"
 MULTI = CAPTURES / "smb2-ntlm-multi.pcap"

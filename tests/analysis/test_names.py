@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
 from negodissect.pipeline.capture import decode_capture
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
 NEGOEX = SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng"
@@ -28,6 +30,7 @@ def kdc_messages(tshark: str, path: str) -> list[bytes]:
     return found
 
 
+@pytest.mark.slow
 def test_every_name_analysis_reads_is_in_real_trees(tshark: str) -> None:
     seen: set[str] = set()
     for path in [*CAPTURES, NEGOEX]:

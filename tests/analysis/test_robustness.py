@@ -49,6 +49,7 @@ def with_data(items: list[DecodedBlob], index: int, data: bytes) -> list[Decoded
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.name)
+@pytest.mark.slow
 def test_truncated_and_flipped_blobs(source: object) -> None:
     items = list(blobs(source).values())  # type: ignore[arg-type]
     rng = random.Random(1320)

@@ -26,7 +26,7 @@ from negodissect.sources.frames import Segment
 from tests.carriers.test_dcerpc import bind
 from tests.carriers.test_http import pipelined_client, pipelined_server
 from tests.carriers.test_ldap import bind_response, sasl_bind, spnego_blob
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*")) + sorted((ROOT / "captures").glob("*.pcap"))
 IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
@@ -70,6 +70,7 @@ def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.slow
 def test_every_gss_frame_tshark_finds_is_found(tshark, path):
     expected = tshark_frames(tshark, path)
     exceptions = PER_MESSAGE.get(f"{path.parent.name}/{path.name}", set())
@@ -83,6 +84,7 @@ def test_every_gss_frame_tshark_finds_is_found(tshark, path):
     assert found == wanted
 
 
+@pytest.mark.slow
 def test_the_comparison_covers_every_carrier(tshark):
     carriers = {
         carrier for path in CAPTURES for _, carrier, _ in tshark_frames(tshark, path).values()

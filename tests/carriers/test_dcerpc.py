@@ -16,7 +16,7 @@ from negodissect.carriers import dcerpc
 from negodissect.carriers.base import AuthBlob
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.transport.framing import Pdu
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 from tests.pipeline.test_capture import tshark_fields
 
 #: Real captures with authenticated binds: over TCP (zeek) and over SMB2 / SMB1 named pipes
@@ -276,6 +276,7 @@ def test_kerberos135_and_spnego_ntlm_trees():
     assert auth.find("DomainName").value == "BLACKCLOVER"
 
 
+@pytest.mark.tshark  # client_side() reads the bytes with tshark
 def test_framing_any_segmentation_gives_the_same_pdus():
     """Several PDUs per segment, one PDU over many: all at once equals byte by byte."""
     stream = client_side()
@@ -349,6 +350,7 @@ def test_bind_nak_is_an_outcome():
     assert flow.parse(1, Pdu(ack_without_auth, ())) == []  # nothing pending any more
 
 
+@pytest.mark.tshark  # client_side() reads the bytes with tshark
 def test_truncations_and_random_bytes_never_raise():
     pdus = [bytes(p.data) for p in dcerpc.Framer(lambda prefix: True).feed(client_side())]
     for pdu in pdus:

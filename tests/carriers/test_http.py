@@ -15,7 +15,7 @@ from negodissect.carriers.base import AuthBlob
 from negodissect.carriers.registry import REGISTRY
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.transport.framing import Pdu, Remark
-from tests.conftest import BLOBS, ROOT
+from tests.helpers import BLOBS, ROOT
 from tests.pipeline.test_capture import tshark_fields
 
 CAPTURE = ROOT / "captures" / "http-ntlm.pcap"

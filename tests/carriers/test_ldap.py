@@ -16,7 +16,7 @@ from negodissect.gss.ber import read_tlv
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.transport.framing import Pdu
 from tests.carriers.test_dcerpc import payloads
-from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES
+from tests.helpers import BLOBS, ROOT, SHARED_CAPTURES
 from tests.pipeline.test_capture import tshark_fields
 
 SICILY = SHARED_CAPTURES / "zeek" / "ldap_aduser1-ntlm.pcap"

@@ -32,7 +32,7 @@ from negodissect.pipeline.capture import Conductor, blobs_from_capture, decode_c
 from negodissect.sources.capture import read_segments
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD, verifies
 from tests.carriers.test_smb2 import smb_flow
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 from tests.pipeline.test_capture import tshark_fields
 
 FIDS = SHARED_CAPTURES / "zeek" / "dce-rpc_20-fids.pcap"
@@ -104,6 +104,7 @@ def tshark_fragments(path: Path, frames: list[int]) -> dict[int, bytes]:
 
 
 @pytest.mark.parametrize("path", PIPE_CAPTURES, ids=[p.name for p in PIPE_CAPTURES])
+@pytest.mark.slow
 def test_every_pipe_fragment_tshark_reads_is_read(tshark, path, monkeypatch):
     """Frame and PTYPE of every BIND .. AUTH3 over a pipe, against tshark, and the pipe's name
     where tshark names it (SMB1: the FID's file name; SMB2: the CREATE that opened the FileId,
@@ -314,7 +315,7 @@ def capture(tmp_path: Path, messages: list[tuple[int, bytes]], drop: int | None 
 
 
 @pytest.fixture(scope="module")
-def exchanges() -> list[tuple[bytes, bytes, bytes]]:
+def exchanges(tshark: str) -> list[tuple[bytes, bytes, bytes]]:
     """(BIND, BIND_ACK, AUTH3) fragments of the first two binds of 20-fids, as tshark read them."""
     frames = [24, 26, 28, 68, 70, 72]
     found = tshark_fragments(FIDS, frames)

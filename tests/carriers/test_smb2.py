@@ -13,7 +13,7 @@ from scapy.utils import rdpcap
 from negodissect.carriers import smb, smb1, smb2
 from negodissect.pipeline.capture import Budget
 from negodissect.transport.tcp import Connection
-from tests.conftest import SHARED_CAPTURES
+from tests.helpers import SHARED_CAPTURES
 
 
 def smb_flow() -> smb.Flow:

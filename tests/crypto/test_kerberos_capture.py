@@ -15,8 +15,8 @@ import pytest
 from negodissect.crypto.enctypes import Etype, KeyUsage
 from negodissect.crypto.errors import IntegrityError
 from negodissect.crypto.kerberos import Key, decrypt, default_salt, string_to_key
-from tests.conftest import ROOT
 from tests.crypto import tshark_raw
+from tests.helpers import ROOT
 
 CAPTURE = ROOT / "captures" / "smb2-kerberos.pcap"
 

@@ -18,8 +18,8 @@ from negodissect.crypto import negoex
 from negodissect.crypto.enctypes import ChecksumType, Etype
 from negodissect.crypto.errors import IntegrityError, UnsupportedError
 from negodissect.crypto.kerberos import Key
-from tests.conftest import SHARED_CAPTURES
 from tests.crypto import tshark_raw
+from tests.helpers import SHARED_CAPTURES
 
 MIT = SHARED_CAPTURES / "mit-negoex"
 INITIATOR_KEY = Key(Etype.AES256_CTS_HMAC_SHA1_96, b"\x01" + b"\0" * 31)
@@ -60,6 +60,7 @@ def checksum_of(verify: bytes) -> tuple[int, int, bytes]:
 CAPTURES = sorted(path.name for path in MIT.glob("*.pcap"))
 
 
+@pytest.mark.slow
 def test_all_thirty_verify_checksums(tshark: str) -> None:
     usages: dict[bool, set[int]] = {True: set(), False: set()}
     total = 0

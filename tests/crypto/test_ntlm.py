@@ -13,8 +13,8 @@ from negodissect.crypto.errors import IntegrityError, MalformedError
 from negodissect.crypto.ntlm import NegotiateFlags as F
 from negodissect.crypto.ntlm import SigningState
 from negodissect.crypto.rfc4757 import rc4
-from tests.conftest import ROOT, der
 from tests.crypto import tshark_raw
+from tests.helpers import ROOT, der
 
 # MS-NLMP 4.2.1 Common Values.
 USER, DOMAIN, PASSWORD = "User", "Domain", "Password"

@@ -20,7 +20,7 @@ from negodissect.crypto.secrets_file import (
     parse_text,
     read_source,
 )
-from tests.conftest import negodissect
+from tests.helpers import negodissect
 
 PASSWORD = "Alice-Pass-2024"
 HASH = "8846f7eaee8fb117ad06bdd830b7586c"  # NTOWFv1("password")

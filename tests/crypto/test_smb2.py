@@ -18,8 +18,8 @@ import pytest
 from negodissect.crypto import ntlm, smb2
 from negodissect.crypto.errors import IntegrityError, MalformedError
 from negodissect.crypto.smb2 import Dialect, SigningAlgorithm
-from tests.conftest import ROOT
 from tests.crypto import tshark_raw
+from tests.helpers import ROOT
 
 
 def h(*lines: str) -> bytes:

@@ -55,7 +55,7 @@ from negodissect.render import tree as render_tree
 from negodissect.render.console import PIPE_WIDTH
 from negodissect.render.sink import Sink
 from negodissect.sources import capture, records, stdin
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 

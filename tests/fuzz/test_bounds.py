@@ -22,7 +22,6 @@ from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
 from negodissect.gss import ber, framing, negoex, negoex_build, negoex_structures, ntlm_structures
 from negodissect.sources import stdin
-from tests.conftest import real
 from tests.fuzz.harness import (
     NTLM_BUFFERS,
     asn1_length_positions,
@@ -32,6 +31,7 @@ from tests.fuzz.harness import (
     seeds,
     tlv,
 )
+from tests.helpers import real
 
 TIME_LIMIT = 1.0
 MEMORY_LIMIT = 16 * 1024 * 1024
@@ -305,6 +305,7 @@ def hostile_capture(path, connections: int, payload: int) -> None:
             out.write(struct.pack("<IIII", index, 0, len(frame), len(frame)) + frame)
 
 
+@pytest.mark.slow
 def test_a_capture_of_many_unfinished_connections_stays_under_200_mb(tmp_path) -> None:
     """70,000 connections each holding 1,400 bytes of an unfinished message (about 250 MB
     without bounds): tcp.MAX_CONNECTIONS and pipeline.capture.MAX_BUFFERED keep the whole

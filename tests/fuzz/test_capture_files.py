@@ -30,7 +30,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from negodissect.sources import capture
-from tests.conftest import ROOT
 from tests.fuzz.harness import (
     CAPTURE,
     CAPTURE_MAGICS,
@@ -53,6 +52,7 @@ from tests.fuzz.harness import (
     with_tcp_payload,
 )
 from tests.fuzz.test_properties import budget
+from tests.helpers import ROOT
 
 MUTATED_FILES = 2400
 RANDOM_FILES = 300
@@ -65,6 +65,7 @@ def check(data: bytes, path: Path, mode: str) -> None:
     assert elapsed < CAPTURE_SLOW_SECONDS, f"{elapsed:.2f} s for a {len(data)}-byte capture"
 
 
+@pytest.mark.slow
 def test_mutated_capture_files(tmp_path: Path) -> None:
     """Structure-aware damage to real captures, in every output mode."""
 
@@ -76,6 +77,7 @@ def test_mutated_capture_files(tmp_path: Path) -> None:
     run()
 
 
+@pytest.mark.slow
 def test_mutated_capture_files_read_in_a_child_process(tmp_path: Path) -> None:
     """``-j 2``: the same damaged files read in a child process give the same output."""
 

@@ -13,7 +13,7 @@ import pytest
 
 from negodissect import cli
 from negodissect.sources import stdin as stdin_source
-from tests.conftest import BLOBS, negodissect
+from tests.helpers import BLOBS, negodissect
 
 NTLM_AUTH = next(
     r["blob"] for r in BLOBS if r["source"].endswith("raw_ntlm_in_smb.pcap") and r["frame"] == 22

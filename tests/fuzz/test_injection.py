@@ -27,8 +27,8 @@ from negodissect.field import Field
 from negodissect.gss import ber, ntlm
 from negodissect.text import printable
 from tests.analysis import derive
-from tests.conftest import real
 from tests.fuzz.harness import NTLM_BUFFERS, tlv
+from tests.helpers import real
 
 #: Everything hostile at once: CSI clear screen, OSC 52 clipboard, 8-bit CSI, rich markup and a
 #: link, CR, BS, NUL and a right-to-left override.

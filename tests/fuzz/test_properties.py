@@ -71,6 +71,7 @@ def _deep(target: str) -> st.SearchStrategy[bytes]:
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
+@pytest.mark.slow
 def test_mutated_real_inputs(target: str) -> None:
     """Structure-aware mutations of real bytes: nothing raises, offsets stay inside the blob."""
 
@@ -83,6 +84,7 @@ def test_mutated_real_inputs(target: str) -> None:
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
+@pytest.mark.slow
 def test_random_bytes(target: str) -> None:
     """Plain random bytes (and, for stdin, random text)."""
     data = st.binary(max_size=2048)

@@ -47,7 +47,7 @@ def test_a_short_ntlm_response_with_a_password_is_not_checked() -> None:
     from negodissect import gss
     from negodissect.crypto.secrets import Password, Secrets
     from tests.analysis.derive import blobs, token_bytes
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     items = list(blobs(ROOT / "captures" / "http-ntlm.pcap").values())[:3]
     negotiate, challenge, authenticate = (

@@ -28,7 +28,7 @@ from negodissect.gss import framing
 from negodissect.gss.context import MAX_RECORDED_BYTES, MAX_TOKEN_NESTING, DecodeContext
 from negodissect.gss.registry import Mechanism, Registry, Scheme
 from negodissect.pipeline.capture import blobs_from_capture
-from tests.conftest import BLOBS, ROOT, SHARED_CAPTURES, der, real
+from tests.helpers import BLOBS, ROOT, SHARED_CAPTURES, der, real
 from tests.pipeline.test_capture import tshark_fields
 
 GSS = ROOT / "negodissect" / "gss"

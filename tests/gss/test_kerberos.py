@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from negodissect import gss
 from negodissect.field import DecodeError, Field
 from negodissect.gss import ber, kerberos, kerberos_asn1
-from tests.conftest import der, negodissect
+from tests.helpers import der, negodissect
 
 BLOBS = json.loads((Path(__file__).parents[1] / "data" / "blobs.json").read_text())
 
@@ -570,6 +570,7 @@ def assert_well_formed(tree: Field, base: int, size: int) -> None:
         stack.extend((child, depth + 1) for child in node.children)
 
 
+@pytest.mark.slow
 def test_every_truncation_of_every_token() -> None:
     """No exception escapes; every proper prefix of a message is an error in strict mode."""
     for kind, token in TOKENS:

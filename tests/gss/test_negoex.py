@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import struct
 import subprocess
 import uuid
@@ -32,7 +31,7 @@ from negodissect.carriers.base import AuthBlob
 from negodissect.field import DecodeError, Field
 from negodissect.gss import negoex, negoex_build, negoex_structures
 from negodissect.pipeline.capture import blobs_from_capture
-from tests.conftest import SHARED_CAPTURES, der
+from tests.helpers import SHARED_CAPTURES, der
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 SOURCE = "packetgen-plugin-smb/smb2.pcapng"
@@ -321,12 +320,11 @@ def _pcap_with(token: bytes) -> bytes:
     return header + struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 @pytest.mark.parametrize("token", [REAL[2], REAL[4], SYRINGE], ids=["frame2", "frame4", "syringe"])
-def test_real_token_matches_live_tshark(token: bytes, tmp_path: Path) -> None:
+def test_real_token_matches_live_tshark(token: bytes, tmp_path: Path, tshark: str) -> None:
     capture = tmp_path / "negoex.pcap"
     capture.write_bytes(_pcap_with(token))
-    command = ["tshark", "-r", str(capture), "-T", "fields", "-E", "occurrence=a",
+    command = [tshark, "-r", str(capture), "-T", "fields", "-E", "occurrence=a",
                "-E", "aggregator=|"]  # fmt: skip
     for key in OURS:
         command += ["-e", key]
@@ -418,13 +416,12 @@ def test_windows_nego_messages_read_padded(token: bytes) -> None:
     assert body.find("Padding") is None
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
-def test_tshark_reads_mit_extension_offset_from_the_wrong_bytes() -> None:
+def test_tshark_reads_mit_extension_offset_from_the_wrong_bytes(tshark: str) -> None:
     """tshark 4.0 reads MIT's NEGO in the padded layout: its AuthSchemePad is the low half of
     MIT's ExtensionArrayOffset and its ExtensionArrayOffset (bytes 88-91) is 0."""
     capture = MIT / "03-http-hops1.pcap"
     fields = ("negoex.auth_scheme_array_pad", "negoex.extension_array_offset")
-    command = ["tshark", "-r", str(capture), "-T", "fields", "-E", "occurrence=a",
+    command = [tshark, "-r", str(capture), "-T", "fields", "-E", "occurrence=a",
                "-E", "aggregator=|", "-Y", "negoex.message.type <= 1"]  # fmt: skip
     for name in fields:
         command += ["-e", name]

@@ -559,6 +559,7 @@ def every_blob() -> list[bytes]:
     return [ntlm_of(r)[0] for r in RECORDS] + ZEEK_VECTORS + SPEC_VECTORS + [SPEC_V1_CHALLENGE]
 
 
+@pytest.mark.slow
 def test_truncation_at_every_offset() -> None:
     """Every blob cut at every byte: no exception escapes, offsets stay inside the blob."""
     for blob in every_blob():

@@ -12,7 +12,7 @@ from negodissect import gss
 from negodissect.gss import framing
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
-from tests.conftest import real_blobs
+from tests.helpers import real_blobs
 
 
 def render_everything(tree: framing.Field) -> None:
@@ -23,6 +23,7 @@ def render_everything(tree: framing.Field) -> None:
 
 
 @pytest.mark.parametrize("record", real_blobs())
+@pytest.mark.slow
 def test_every_truncation_of_every_real_blob(record: dict) -> None:
     data = bytes.fromhex(record["blob"])
     for cut in range(len(data)):
@@ -44,6 +45,7 @@ def test_random_bytes_never_raise(data: bytes, kind: str | None) -> None:
     st.sampled_from([bytes.fromhex(r.values[0]["blob"]) for r in real_blobs()]),
     st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=6),
 )
+@pytest.mark.slow
 def test_mutated_real_blobs_never_raise(data: bytes, flips: list[tuple[int, int]]) -> None:
     mutated = bytearray(data)
     for position, value in flips:

@@ -7,7 +7,7 @@ import pytest
 from negodissect import gss
 from negodissect.field import DecodeError
 from negodissect.gss import framing
-from tests.conftest import BLOBS, real_blobs
+from tests.helpers import BLOBS, real_blobs
 
 
 def decode(record: dict) -> framing.Field:

@@ -27,7 +27,7 @@ from negodissect.crypto.md4 import nt_hash
 from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.pipeline.stdin import DecodedStdinBlob, decode_stdin
 from tests.analysis.test_hashes import ALICE_PASSWORD, WRONG_PASSWORD
-from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
 
 CAPTURES = ROOT / "captures"
 MIT = SHARED_CAPTURES / "mit-negoex"

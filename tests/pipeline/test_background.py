@@ -13,7 +13,7 @@ import pytest
 from negodissect.pipeline import background, capture
 from negodissect.pipeline.background import Background, ReaderFailed
 from negodissect.sources.capture import CaptureError
-from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
 
 BUNDLED = sorted(str(path) for path in (ROOT / "captures").glob("*.pcap"))
 
@@ -21,6 +21,7 @@ BUNDLED = sorted(str(path) for path in (ROOT / "captures").glob("*.pcap"))
 @pytest.mark.parametrize(
     "mode", [(), ("--jsonl",), ("--summary",), ("--conversations", "--findings", "--jsonl")]
 )
+@pytest.mark.slow
 def test_jobs_give_the_same_output_in_the_same_order(mode: tuple[str, ...]) -> None:
     """Every bundled capture and a shared one in one run, with a missing file in the middle."""
     shared = str(SHARED_CAPTURES / "zeek" / "smb_smb2.pcap")

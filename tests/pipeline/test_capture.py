@@ -15,8 +15,8 @@ from negodissect.pipeline.capture import Conductor, blobs_from_capture
 from negodissect.sources import capture, records
 from negodissect.sources.frames import Segment
 from negodissect.transport import tcp
-from tests.conftest import ROOT, SHARED_CAPTURES
 from tests.fuzz.harness import to_pcapng
+from tests.helpers import ROOT, SHARED_CAPTURES
 from tests.test_bench import load_generator
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*"))
@@ -55,6 +55,7 @@ def tshark_fields(
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+@pytest.mark.slow
 def test_blobs_match_tshark(tshark, path):
     rows = tshark_fields(
         tshark,

@@ -25,7 +25,7 @@ from negodissect.carriers.registry import CARRIERS, REGISTRY, Registry
 from negodissect.pipeline.capture import blobs_from_capture, decode_capture
 from negodissect.pipeline.run import CaptureRun
 from tests.carriers import toy
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 HTTP_NTLM = ROOT / "captures" / "http-ntlm.pcap"
 #: The copy of the registry with the toy carrier: one line.

@@ -28,7 +28,7 @@ from negodissect.render.json import JsonSink, JsonTriageSink
 from negodissect.render.sink import Sink, Tee
 from negodissect.sources import stdin
 from negodissect.sources.records import READ_FAILED
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SUCCESS = ROOT / "captures" / "smb2-ntlm-success.pcap"
 ALICE_PASSWORD = "Alice-Pass-2024"  # captures/README.md

@@ -11,10 +11,11 @@ from rich.console import Console
 
 from negodissect import gss
 from negodissect.field import Field
+from negodissect.notes import NoteKind
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
-from tests.conftest import real_blobs
 from tests.fuzz.harness import tlv
+from tests.helpers import real_blobs
 
 
 def rich_text(root: render_tree.Row) -> str:
@@ -36,6 +37,7 @@ def test_plain_lines_equal_rich_output(record: dict, depth: int | None) -> None:
 
 
 CAP = render_tree.MAX_RENDERED_FIELDS
+ODD = NoteKind("test.leaf.odd", "warning", "odd")
 CAP_LINE = f"more fields (cap {CAP} reached; use --json for all)"
 
 
@@ -46,7 +48,7 @@ def wide_tree(fields: int, fan_out: int = 1000) -> Field:
     while left:
         group = root.add("Group")
         for index in range(min(fan_out, left - 1)):
-            group.add("Leaf", index).note("odd", "warning")
+            group.add("Leaf", index).note(ODD)
         left -= 1 + len(group.children)
     return root
 

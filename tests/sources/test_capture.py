@@ -23,7 +23,7 @@ from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources import frames
 from negodissect.sources.capture import CaptureError
-from tests.conftest import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES
 
 SMB2 = SHARED_CAPTURES / "zeek" / "smb_smb2.pcap"
 SMB2_NG = SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng"
@@ -194,7 +194,7 @@ def test_reading_a_capture_leaves_cryptography_unloaded() -> None:
     script = (
         "import sys\n"
         "from negodissect.pipeline.capture import blobs_from_capture\n"
-        "from tests.conftest import ROOT\n"
+        "from tests.helpers import ROOT\n"
         "found = list(blobs_from_capture(str(ROOT / 'captures' / 'http-ntlm.pcap')))\n"
         "assert len(found) >= 6 and 'scapy.utils' in sys.modules\n"
         "assert 'cryptography' not in sys.modules, 'cryptography loaded'\n"

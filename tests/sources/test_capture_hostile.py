@@ -21,7 +21,6 @@ import pytest
 
 from negodissect import cli
 from negodissect.sources import capture, frames, pcapng, records
-from tests.conftest import ROOT, negodissect
 from tests.fuzz.harness import (
     Capture,
     pcapng_block,
@@ -29,6 +28,7 @@ from tests.fuzz.harness import (
     split_capture,
     to_pcapng,
 )
+from tests.helpers import ROOT, negodissect
 
 SUCCESS_PATH = ROOT / "captures" / "smb2-ntlm-success.pcap"
 SUCCESS = SUCCESS_PATH.read_bytes()

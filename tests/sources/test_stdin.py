@@ -17,8 +17,8 @@ import pytest
 from scapy.utils import RawPcapReader
 
 from negodissect.sources import stdin
-from tests.conftest import BLOBS, ROOT, negodissect, real
 from tests.fuzz.harness import DUMPS
+from tests.helpers import BLOBS, ROOT, negodissect, real
 
 BLOB = bytes.fromhex(
     next(r["blob"] for r in BLOBS if r["source"].endswith("smb2-nego.pcapng") and r["frame"] == 8)

@@ -36,7 +36,7 @@ from negodissect.sources import frames, records, tunnels
 from negodissect.sources.capture import read_segments
 from negodissect.sources.frames import FRAGMENT, TOO_DEEP, Segment, parse_frame
 from negodissect.transport import tcp
-from tests.conftest import ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
 
 #: zeek's tunnelled traces: (name, inner protocol that is not TCP to follow as well, or None).
 SHARED_TUNNELS = {
@@ -226,6 +226,7 @@ def test_encapsulate_writes_the_committed_copies(tmp_path) -> None:
         assert (tmp_path / name).read_bytes() == (ROOT / "captures" / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_the_tunnel_is_shown_in_every_output_mode() -> None:
     path = str(ROOT / "captures" / "tunnel-vxlan.pcap")
     records = [json.loads(line) for line in negodissect("--jsonl", "-q", path).stdout.splitlines()]

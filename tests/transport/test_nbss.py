@@ -12,7 +12,7 @@ from scapy.utils import rdpcap
 from negodissect.transport import framing, nbss
 from negodissect.transport.framing import Pdu, Remark
 from negodissect.transport.nbss import Framer
-from tests.conftest import SHARED_CAPTURES
+from tests.helpers import SHARED_CAPTURES
 
 MULTIPLE = SHARED_CAPTURES / "zeek" / "smb_smb2-multiple-pdus.pcap"
 SMB2 = SHARED_CAPTURES / "zeek" / "smb_smb2.pcap"

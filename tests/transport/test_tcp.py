@@ -18,7 +18,7 @@ from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources.capture import read_segments
 from negodissect.transport import tcp
-from tests.conftest import SHARED_CAPTURES
+from tests.helpers import SHARED_CAPTURES
 
 SMB2 = SHARED_CAPTURES / "zeek" / "smb_smb2.pcap"
 AUTH_INDEX = 7  # frame 8: SESSION_SETUP request, NTLMSSP_AUTH

@@ -1,0 +1,84 @@
+"""Test helpers: where the captures live, the real blobs of tests/data/blobs.json, running the
+command as a user would, and DER for hand-built edge cases.  (Fixtures and hooks are in
+conftest.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CAPTURES = ROOT.parent / "shared" / "captures"
+BLOBS = json.loads((ROOT / "tests" / "data" / "blobs.json").read_text())
+#: ``NEGODISSECT_ALLOW_SKIP=1``: tests whose tools or captures are missing are skipped instead of
+#: failing (for a machine without tshark or ../shared; CI never sets it).
+ALLOW_SKIP = os.environ.get("NEGODISSECT_ALLOW_SKIP") == "1"
+
+
+def real_blobs(carriers: tuple[str, ...] = ("smb", "smb2", "mechToken", "responseToken")) -> list:
+    """Blobs of tests/data/blobs.json carried by ``carriers``, as pytest params named by source."""
+    return [
+        pytest.param(record, id=f"{record['source']}#{record['frame']}-{record['carrier']}")
+        for record in BLOBS
+        if record["carrier"] in carriers
+    ]
+
+
+def negodissect(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """Run the command as a user would; output decoded leniently so escapes can be checked."""
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+def real(source: str, frame: int, carrier: str) -> bytes:
+    """The blob of tests/data/blobs.json from capture ``source`` (a suffix), frame, carrier."""
+    return bytes.fromhex(
+        next(
+            r["blob"]
+            for r in BLOBS
+            if r["source"].endswith(source) and r["frame"] == frame and r["carrier"] == carrier
+        )
+    )
+
+
+def der(tag: int, content: bytes) -> bytes:
+    """One DER TLV with a definite length (X.690 8.1), for hand-built edge cases."""
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + content
+
+
+def missing_requirements() -> list[str]:
+    """What the suite needs and this machine lacks: the real captures of ../shared (every file
+    its MANIFEST.tsv lists) and tshark."""
+    manifest = SHARED_CAPTURES / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return [f"{SHARED_CAPTURES} (the real public captures, with MANIFEST.tsv)"]
+    rows = manifest.read_text().splitlines()[1:]
+    missing = [
+        str(SHARED_CAPTURES / row.split("\t")[0])
+        for row in rows
+        if row.strip() and not (SHARED_CAPTURES / row.split("\t")[0]).is_file()
+    ]
+    if shutil.which("tshark") is None:
+        missing.append("tshark (install.sh installs it)")
+    return missing
