@@ -23,6 +23,7 @@ import click
 
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.gss import framing
+from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
 from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class Options:
     frames: set[int] = field(default_factory=set)
     mechs: set[str] = field(default_factory=set)
     quiet: bool = False
+    verbose: bool = False
+    notices: str = "stderr"  # or "records" (with --json/--jsonl)
     strict: bool = False
     conversations: bool = False
     findings: bool = False
@@ -78,7 +81,7 @@ def choose_sink(options: Options, console: Console) -> Sink:
     if options.json_mode:
         from negodissect.render.json import JsonSink
 
-        view = JsonSink(console, options.json_mode == "json")
+        view = JsonSink(console, options.json_mode == "json", options.notices == "records")
     else:
         from negodissect.render import views
 
@@ -93,7 +96,8 @@ def choose_sink(options: Options, console: Console) -> Sink:
         if options.json_mode:
             from negodissect.render.json import JsonTriageSink
 
-            sink = JsonTriageSink(console, options.json_mode == "json", **asked)
+            records = options.notices == "records"
+            sink = JsonTriageSink(console, options.json_mode == "json", records, **asked)
         else:
             from negodissect.render.conversations import TableSink
 
@@ -158,6 +162,7 @@ class Run:
         from negodissect.analysis import findings
         from negodissect.analysis.conversations import Conversation
         from negodissect.carriers.base import Notice
+        from negodissect.pipeline.notices import NoticeQuota
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
 
@@ -165,11 +170,13 @@ class Run:
         capture = CaptureRun(
             path, options.selection, keep=options.keeps_conversations, secrets=options.secrets
         )
+        quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
             with self.console.progress(path, options.quiet) as on_progress:
                 for item in capture.items(on_progress, background):
                     if isinstance(item, Notice):
-                        sink.notice(path, item)
+                        if quota.shows(item):
+                            sink.notice(path, item)
                     elif isinstance(item, Conversation):
                         sink.conversation_heading(item)
                     else:
@@ -179,6 +186,9 @@ class Run:
         except CaptureError as exc:
             self.unreadable(str(exc))  # names the file already
             return
+        finally:
+            for summary in quota.summaries():
+                sink.notice_summary(path, summary)
         if options.keeps_conversations:
             conversations = capture.conversations
             found = findings.findings(conversations) if options.findings else []
@@ -280,7 +290,26 @@ class _Command(click.Command):
     multiple=True,
     help="Only blobs carrying this mechanism (repeatable).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress bar; notices only as one line per kind per file, info ones not at all.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help=f"Every notice (by default the first {NOTICES_SHOWN_PER_KIND} of each kind per file, "
+    "then how many more).",
+)
+@click.option(
+    "--notices",
+    type=click.Choice(["stderr", "records"]),
+    default="stderr",
+    show_default=True,
+    help="Where notices about the capture go: lines on stderr, or records (with --json/--jsonl).",
+)
 @click.option(
     "--strict",
     is_flag=True,
@@ -331,6 +360,10 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
     options = Options(**chosen)
+    if options.notices == "records" and not options.json_mode:
+        raise UsageError("--notices records needs --json or --jsonl")
+    if options.verbose and options.quiet:
+        raise UsageError("-v and -q contradict each other")
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
