@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -134,19 +134,25 @@ class Run:
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
 
     def stdin(self) -> None:
-        """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
-        from negodissect.pipeline.stdin import decode_stdin
+        """``negodissect -``: a capture on standard input (by its magic) read as a capture
+        file is; otherwise every blob, sniffed (or ``--as``) and decoded."""
+        from negodissect.pipeline.stdin import decode_stdin, open_stdin
+        from negodissect.render.records import STDIN
         from negodissect.sources.stdin import StdinProblem
 
         options = self.options
+        source = open_stdin(sys.stdin.buffer)
+        if source.capture:
+            self.capture(STDIN, stream=source.stream)
+            return
         if options.keeps_conversations:
             self.console.problem(
-                "--conversations, --findings and --hashes need capture files; standard input "
-                "is shown blob by blob",
+                "--conversations, --findings and --hashes need a capture; blobs on standard "
+                "input are shown blob by blob",
                 "warning",
             )
         selection = options.selection
-        for item in decode_stdin(sys.stdin.buffer, options.as_kind, options.secrets):
+        for item in decode_stdin(source.stream, options.as_kind, options.secrets):
             if isinstance(item, StdinProblem):
                 self.unreadable(item.message)
                 continue
@@ -156,9 +162,12 @@ class Run:
                 self.check("-", f"blob {item.blob.index}", item.tree)
             self.sink.stdin_blob(item)
 
-    def capture(self, path: str, background: Background | None = None) -> None:
+    def capture(
+        self, path: str, background: Background | None = None, stream: IO[bytes] | None = None
+    ) -> None:
         """Every security blob in one capture file, in capture order, then its conversations
-        and findings.  ``background``: the file is being read in that child process (``-j``)."""
+        and findings.  ``background``: the file is being read in that child process (``-j``);
+        ``stream``: the capture is read from it (standard input), ``path`` names it."""
         from negodissect.analysis import findings
         from negodissect.analysis.conversations import Conversation
         from negodissect.carriers.base import Notice
@@ -168,7 +177,10 @@ class Run:
 
         options, sink = self.options, self.sink
         capture = CaptureRun(
-            path, options.selection, keep=options.keeps_conversations, secrets=options.secrets
+            path if stream is None else stream,
+            options.selection,
+            keep=options.keeps_conversations,
+            secrets=options.secrets,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
@@ -352,9 +364,10 @@ class _Command(click.Command):
 def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: Any) -> None:
     """Dissect SPNEGO, NEGOEX, NTLMSSP and Kerberos authentication.
 
-    FILE is a pcap or pcapng capture (gzip allowed); "-" reads blobs from standard input (hex,
-    hex dumps, base64, raw bytes or "Authorization: Negotiate ..." lines; blank lines separate
-    blobs).  With no FILE, standard input is read when it is not a terminal.
+    FILE is a pcap or pcapng capture (gzip allowed); "-" reads standard input: a capture (told
+    by its magic: tcpdump -w - | negodissect -) or blobs (hex, hex dumps, base64, raw bytes or
+    "Authorization: Negotiate ..." lines; blank lines separate blobs).  With no FILE, standard
+    input is read when it is not a terminal.
     """
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
