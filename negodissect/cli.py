@@ -13,6 +13,7 @@ Exit codes:
 
 from __future__ import annotations
 
+import bisect
 import os
 import sys
 from collections.abc import Iterator
@@ -206,14 +207,18 @@ class Run:
             found = findings.findings(conversations) if options.findings else []
             sink.triage(path, conversations, found)
 
-    def read_ahead(self, sources: list[str], index: int, readers: dict[int, Background]) -> None:
-        """``-j N``: keep the capture files from ``sources[index]`` on, up to N-1 of them, being
-        read in child processes (see :mod:`negodissect.pipeline.background`)."""
+    def read_ahead(
+        self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
+    ) -> None:
+        """``-j N``: keep the capture files of ``sources`` at the indexes ``eligible`` (big
+        enough for a child, :func:`~negodissect.pipeline.background.worth_a_child`) from
+        ``index`` on, up to N-1 of them, being read in child processes (see
+        :mod:`negodissect.pipeline.background`)."""
         from negodissect.pipeline.background import Background
 
         options = self.options
-        ahead = [at for at in range(index, len(sources)) if sources[at] != "-"]
-        for at in ahead[: options.jobs - 1]:
+        start = bisect.bisect_left(eligible, index)
+        for at in eligible[start : start + options.jobs - 1]:
             if at not in readers:
                 readers[at] = Background(
                     sources[at],
@@ -390,13 +395,18 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         raise UsageError("nothing to read: give a capture file, or '-' for standard input")
     run = Run(options, console, choose_sink(options, console))
     readers: dict[int, Background] = {}
+    eligible: list[int] = []  # the files read in a child process with -j N
+    if options.jobs > 1:
+        from negodissect.pipeline.background import worth_a_child
+
+        eligible = [at for at, path in enumerate(sources) if path != "-" and worth_a_child(path)]
     try:
         for index, source in enumerate(sources):
             if source == "-":
                 run.stdin()
                 continue
-            if options.jobs > 1:
-                run.read_ahead(sources, index, readers)
+            if eligible:
+                run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
         run.sink.close()
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit

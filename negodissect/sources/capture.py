@@ -128,7 +128,7 @@ def read_segments(
         total = os.fstat(raw.fileno()).st_size
     else:  # scapy is handed the stream decompressed already: gunzipping, it would seek
         name, raw, total = STREAM_NAME, _open_stream(source), 0
-    Scapy_Exception, RawPcapReader, RawPcapNgReader = _scapy_readers()
+    Scapy_Exception, RawPcapReader, RawPcapNgReader = scapy_readers()
     try:
         with quiet_scapy():
             reader = RawPcapReader(cast(Any, raw))  # a file too; tries RawPcapNgReader; gunzips
@@ -158,8 +158,9 @@ class _WithoutCryptography(importlib.abc.MetaPathFinder):
         return None
 
 
-def _scapy_readers() -> tuple[Any, Any, Any]:
-    """scapy's exception and raw readers, imported without ``cryptography`` the first time."""
+def scapy_readers() -> tuple[Any, Any, Any]:
+    """scapy's exception and raw readers, imported without ``cryptography`` the first time
+    (``-j`` imports them before it forks: each child would import scapy again)."""
     if "scapy.utils" not in sys.modules:
         finder = _WithoutCryptography()
         sys.meta_path.insert(0, finder)
