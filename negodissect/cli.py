@@ -172,7 +172,7 @@ class Run:
         from negodissect.analysis import findings
         from negodissect.analysis.conversations import Conversation
         from negodissect.carriers.base import Notice
-        from negodissect.pipeline.notices import NoticeQuota
+        from negodissect.pipeline.notices import NoticeQuota, NoticeSummary
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
 
@@ -200,8 +200,11 @@ class Run:
             self.unreadable(str(exc))  # names the file already
             return
         finally:
-            for summary in quota.summaries():
-                sink.notice_summary(path, summary)
+            for left in quota.rest():
+                if isinstance(left, NoticeSummary):
+                    sink.notice_summary(path, left)
+                else:
+                    sink.notice(path, left)
         if options.keeps_conversations:
             conversations = capture.conversations
             found = findings.findings(conversations) if options.findings else []

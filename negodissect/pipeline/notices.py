@@ -4,8 +4,8 @@ A scan or a capture full of garbage can raise the same notice tens of thousands 
 ("unexpected NetBIOS session packet type" on every packet of a worm).  Per capture file and per
 note kind, the first :data:`NOTICES_SHOWN_PER_KIND` are shown with their frame; the others are
 counted, and after the file one :class:`NoticeSummary` per kind says how many more there were
-and between which frames.  ``-v`` shows them all; ``-q`` shows none one by one (summaries only)
-and leaves info-severity kinds out altogether.
+and between which frames (a kind with just one more shows it instead).  ``-v`` shows them all;
+``-q`` shows none one by one (summaries only) and leaves info-severity kinds out altogether.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class NoticeSummary:
     and the lowest and highest frame they name (None when none names a frame)."""
 
     kind: NoteKind
+    first: Notice  # the first of them
     count: int = 0
     shown: int = 0
     first_frame: int | None = None
@@ -81,7 +82,7 @@ class NoticeQuota:
             return True
         summary = self.hidden.get(kind.id)
         if summary is None:
-            summary = self.hidden[kind.id] = NoticeSummary(kind, shown=shown)
+            summary = self.hidden[kind.id] = NoticeSummary(kind, notice, shown=shown)
         summary.count += 1
         frame = notice.frame
         if frame is not None:
@@ -91,10 +92,11 @@ class NoticeQuota:
                 summary.last_frame = frame
         return False
 
-    def summaries(self) -> list[NoticeSummary]:
-        """The kinds with notices not shown, in the order their first one came; the counts
-        start again (the next capture file)."""
-        found = list(self.hidden.values())
+    def rest(self) -> list[NoticeSummary | Notice]:
+        """At the end of a file: per kind with notices not shown, in the order their first one
+        came, their summary, or the notice itself when it is the only one (a line either way);
+        the counts start again (the next capture file)."""
+        found = [s.first if s.count == 1 else s for s in self.hidden.values()]
         self.shown.clear()
         self.hidden.clear()
         return found

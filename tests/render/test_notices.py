@@ -19,7 +19,7 @@ import pytest
 
 from negodissect import notes
 from negodissect.pipeline.capture import GAP
-from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND, NoticeQuota
+from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND, NoticeQuota, NoticeSummary
 from negodissect.transport.nbss import PACKET_TYPE_UNEXPECTED
 from tests.conftest import ROOT, negodissect
 
@@ -218,6 +218,9 @@ def test_the_quota_counts_per_kind_and_starts_again_per_file() -> None:
     quota = NoticeQuota(2)
     gap = [Notice(frame, GAP, {"size": 1, "direction": "x"}) for frame in (9, 3, 7, 5)]
     assert [quota.shows(notice) for notice in gap] == [True, True, False, False]
-    (summary,) = quota.summaries()
+    (summary,) = quota.rest()
+    assert isinstance(summary, NoticeSummary) and summary.first is gap[2]
     assert (summary.count, summary.first_frame, summary.last_frame) == (2, 5, 7)
-    assert quota.summaries() == [] and quota.shows(gap[0])
+    assert quota.rest() == []  # the next file starts again
+    assert [quota.shows(notice) for notice in gap[:3]] == [True, True, False]
+    assert quota.rest() == [gap[2]]  # the only one not shown: shown itself, not counted
