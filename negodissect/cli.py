@@ -13,16 +13,18 @@ Exit codes:
 
 from __future__ import annotations
 
+import bisect
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.gss import framing
+from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
 from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ class Options:
     frames: set[int] = field(default_factory=set)
     mechs: set[str] = field(default_factory=set)
     quiet: bool = False
+    verbose: bool = False
+    notices: str = "stderr"  # or "records" (with --json/--jsonl)
     strict: bool = False
     conversations: bool = False
     findings: bool = False
@@ -78,7 +82,7 @@ def choose_sink(options: Options, console: Console) -> Sink:
     if options.json_mode:
         from negodissect.render.json import JsonSink
 
-        view = JsonSink(console, options.json_mode == "json")
+        view = JsonSink(console, options.json_mode == "json", options.notices == "records")
     else:
         from negodissect.render import views
 
@@ -93,7 +97,8 @@ def choose_sink(options: Options, console: Console) -> Sink:
         if options.json_mode:
             from negodissect.render.json import JsonTriageSink
 
-            sink = JsonTriageSink(console, options.json_mode == "json", **asked)
+            records = options.notices == "records"
+            sink = JsonTriageSink(console, options.json_mode == "json", records, **asked)
         else:
             from negodissect.render.conversations import TableSink
 
@@ -130,19 +135,25 @@ class Run:
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
 
     def stdin(self) -> None:
-        """``negodissect -``: every blob on standard input, sniffed (or ``--as``) and decoded."""
-        from negodissect.pipeline.stdin import decode_stdin
+        """``negodissect -``: a capture on standard input (by its magic) read as a capture
+        file is; otherwise every blob, sniffed (or ``--as``) and decoded."""
+        from negodissect.pipeline.stdin import decode_stdin, open_stdin
+        from negodissect.render.records import STDIN
         from negodissect.sources.stdin import StdinProblem
 
         options = self.options
+        source = open_stdin(sys.stdin.buffer)
+        if source.capture:
+            self.capture(STDIN, stream=source.stream)
+            return
         if options.keeps_conversations:
             self.console.problem(
-                "--conversations, --findings and --hashes need capture files; standard input "
-                "is shown blob by blob",
+                "--conversations, --findings and --hashes need a capture; blobs on standard "
+                "input are shown blob by blob",
                 "warning",
             )
         selection = options.selection
-        for item in decode_stdin(sys.stdin.buffer, options.as_kind, options.secrets):
+        for item in decode_stdin(source.stream, options.as_kind, options.secrets):
             if isinstance(item, StdinProblem):
                 self.unreadable(item.message)
                 continue
@@ -152,24 +163,33 @@ class Run:
                 self.check("-", f"blob {item.blob.index}", item.tree)
             self.sink.stdin_blob(item)
 
-    def capture(self, path: str, background: Background | None = None) -> None:
+    def capture(
+        self, path: str, background: Background | None = None, stream: IO[bytes] | None = None
+    ) -> None:
         """Every security blob in one capture file, in capture order, then its conversations
-        and findings.  ``background``: the file is being read in that child process (``-j``)."""
+        and findings.  ``background``: the file is being read in that child process (``-j``);
+        ``stream``: the capture is read from it (standard input), ``path`` names it."""
         from negodissect.analysis import findings
         from negodissect.analysis.conversations import Conversation
         from negodissect.carriers.base import Notice
+        from negodissect.pipeline.notices import NoticeQuota, NoticeSummary
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
 
         options, sink = self.options, self.sink
         capture = CaptureRun(
-            path, options.selection, keep=options.keeps_conversations, secrets=options.secrets
+            path if stream is None else stream,
+            options.selection,
+            keep=options.keeps_conversations,
+            secrets=options.secrets,
         )
+        quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
             with self.console.progress(path, options.quiet) as on_progress:
                 for item in capture.items(on_progress, background):
                     if isinstance(item, Notice):
-                        sink.notice(path, item)
+                        if quota.shows(item):
+                            sink.notice(path, item)
                     elif isinstance(item, Conversation):
                         sink.conversation_heading(item)
                     else:
@@ -179,19 +199,29 @@ class Run:
         except CaptureError as exc:
             self.unreadable(str(exc))  # names the file already
             return
+        finally:
+            for left in quota.rest():
+                if isinstance(left, NoticeSummary):
+                    sink.notice_summary(path, left)
+                else:
+                    sink.notice(path, left)
         if options.keeps_conversations:
             conversations = capture.conversations
             found = findings.findings(conversations) if options.findings else []
             sink.triage(path, conversations, found)
 
-    def read_ahead(self, sources: list[str], index: int, readers: dict[int, Background]) -> None:
-        """``-j N``: keep the capture files from ``sources[index]`` on, up to N-1 of them, being
-        read in child processes (see :mod:`negodissect.pipeline.background`)."""
+    def read_ahead(
+        self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
+    ) -> None:
+        """``-j N``: keep the capture files of ``sources`` at the indexes ``eligible`` (big
+        enough for a child, :func:`~negodissect.pipeline.background.worth_a_child`) from
+        ``index`` on, up to N-1 of them, being read in child processes (see
+        :mod:`negodissect.pipeline.background`)."""
         from negodissect.pipeline.background import Background
 
         options = self.options
-        ahead = [at for at in range(index, len(sources)) if sources[at] != "-"]
-        for at in ahead[: options.jobs - 1]:
+        start = bisect.bisect_left(eligible, index)
+        for at in eligible[start : start + options.jobs - 1]:
             if at not in readers:
                 readers[at] = Background(
                     sources[at],
@@ -280,7 +310,26 @@ class _Command(click.Command):
     multiple=True,
     help="Only blobs carrying this mechanism (repeatable).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress bar; notices only as one line per kind per file, info ones not at all.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help=f"Every notice (by default the first {NOTICES_SHOWN_PER_KIND} of each kind per file, "
+    "then how many more).",
+)
+@click.option(
+    "--notices",
+    type=click.Choice(["stderr", "records"]),
+    default="stderr",
+    show_default=True,
+    help="Where notices about the capture go: lines on stderr, or records (with --json/--jsonl).",
+)
 @click.option(
     "--strict",
     is_flag=True,
@@ -342,15 +391,20 @@ class _Command(click.Command):
 def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: Any) -> None:
     """Dissect SPNEGO, NEGOEX, NTLMSSP and Kerberos authentication.
 
-    FILE is a pcap or pcapng capture (gzip allowed); "-" reads blobs from standard input (hex,
-    hex dumps, base64, raw bytes or "Authorization: Negotiate ..." lines; blank lines separate
-    blobs).  With no FILE, standard input is read when it is not a terminal.
+    FILE is a pcap or pcapng capture (gzip allowed); "-" reads standard input: a capture (told
+    by its magic: tcpdump -w - | negodissect -) or blobs (hex, hex dumps, base64, raw bytes or
+    "Authorization: Negotiate ..." lines; blank lines separate blobs).  With no FILE, standard
+    input is read when it is not a terminal.
     """
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
     given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from")]
     options = Options(**chosen, secrets=_secrets(*given))
+    if options.notices == "records" and not options.json_mode:
+        raise UsageError("--notices records needs --json or --jsonl")
+    if options.verbose and options.quiet:
+        raise UsageError("-v and -q contradict each other")
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
@@ -364,13 +418,18 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         raise UsageError("nothing to read: give a capture file, or '-' for standard input")
     run = Run(options, console, choose_sink(options, console))
     readers: dict[int, Background] = {}
+    eligible: list[int] = []  # the files read in a child process with -j N
+    if options.jobs > 1:
+        from negodissect.pipeline.background import worth_a_child
+
+        eligible = [at for at, path in enumerate(sources) if path != "-" and worth_a_child(path)]
     try:
         for index, source in enumerate(sources):
             if source == "-":
                 run.stdin()
                 continue
-            if options.jobs > 1:
-                run.read_ahead(sources, index, readers)
+            if eligible:
+                run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
         run.sink.close()
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit

@@ -12,6 +12,7 @@ second kind with the same id.  ``negodissect --list-notes`` prints the table.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +32,20 @@ class NoteKind:
     def text(self, **values: object) -> str:
         """The message with ``values`` filled in."""
         return self.template.format(**values)
+
+    @property
+    def title(self) -> str:
+        """A short name of the kind, from its template: the part before the first ``;``, without
+        the placeholders at its ends or in parentheses, the others shown as ``…`` (``{size}
+        bytes missing from the capture ({direction})``: ``bytes missing from the capture``);
+        the id when nothing is left."""
+        head = _PARENTHESISED_PLACEHOLDER.sub("", self.template.split(";")[0])
+        words = " ".join("…".join(_PLACEHOLDER.split(head)).split())
+        return words.strip(" …:,") or self.id
+
+
+_PLACEHOLDER = re.compile(r"(?:0x)?\{[^}]*\}")
+_PARENTHESISED_PLACEHOLDER = re.compile(r"\s*\([^()]*\{[^()]*\)")
 
 
 def placeholders(template: str) -> set[str]:

@@ -23,7 +23,7 @@ from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
-from negodissect.sources.capture import read_segments
+from negodissect.sources.capture import CaptureSource, read_segments
 from negodissect.sources.frames import Segment
 from negodissect.sources.records import ProgressHook, SourceNote
 from negodissect.sources.tunnels import describe
@@ -75,7 +75,7 @@ def endpoint(address: bytes, port: int) -> str:
 
 
 def blobs_from_capture(
-    path: str,
+    path: CaptureSource,
     *,
     streams: set[int] | None = None,
     frames: set[int] | None = None,
@@ -100,7 +100,7 @@ def blobs_from_capture(
 
 
 def decode_capture(
-    path: str,
+    path: CaptureSource,
     *,
     streams: set[int] | None = None,
     frames: set[int] | None = None,

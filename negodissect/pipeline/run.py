@@ -21,6 +21,7 @@ from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.pipeline.capture import decode_capture
 from negodissect.pipeline.select import Selection
+from negodissect.sources.capture import CaptureSource
 from negodissect.sources.records import ProgressHook
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class CaptureRun:
 
     def __init__(
         self,
-        path: str,
+        path: CaptureSource,
         selection: Selection | None = None,
         *,
         keep: bool = False,

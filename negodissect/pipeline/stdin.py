@@ -1,8 +1,11 @@
 """Standard input in, decoded blobs out: the stdin side of the pipeline.
 
-The input is read (at most :data:`~negodissect.sources.stdin.MAX_INPUT_BYTES`), split into blobs
-by :mod:`negodissect.sources.stdin`, and each blob is decoded as the kind its first bytes show
-(or the one ``--as`` forces), all in one negotiation (RFC 4178 4.2: a pasted exchange).  This
+:func:`open_stdin` tells a capture on standard input (``tcpdump -w - | negodissect -``: pcap,
+pcapng or gzip magic in the first four bytes, read without seeking) from blobs; a capture goes the
+capture path (:mod:`negodissect.pipeline.capture`, streamed).  Blobs: the input is read (at
+most :data:`~negodissect.sources.stdin.MAX_INPUT_BYTES`), split into blobs by
+:mod:`negodissect.sources.stdin`, and each blob is decoded as the kind its first bytes show (or
+the one ``--as`` forces), all in one negotiation (RFC 4178 4.2: a pasted exchange).  The blob
 path never imports scapy: ``negodissect -`` must start fast.
 """
 
@@ -10,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from negodissect import gss, notes
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.pipeline.decode import decode
-from negodissect.sources import stdin
+from negodissect.sources import stdin, streams
 from negodissect.sources.stdin import StdinBlob, StdinProblem
 
 TOO_LARGE = notes.kind(
@@ -41,8 +44,24 @@ class DecodedStdinBlob:
     tree: Field
 
 
+@dataclass(slots=True)
+class StdinInput:
+    """Standard input, told by its first bytes: a capture (pcap or pcapng, gzipped or not) or
+    blobs; ``stream`` gives it from its first byte."""
+
+    capture: bool
+    stream: IO[bytes]
+
+
+def open_stdin(stream: IO[bytes]) -> StdinInput:
+    """What ``stream`` holds, from its first four bytes (read, then given again: a pipe cannot
+    seek); a gzip stream is taken for a compressed capture."""
+    head, whole = streams.with_head(stream)
+    return StdinInput(streams.is_capture(head) or streams.is_gzip(head), whole)
+
+
 def decode_stdin(
-    stream: BinaryIO, as_kind: str | None = None, secrets: Secrets = NO_SECRETS
+    stream: IO[bytes], as_kind: str | None = None, secrets: Secrets = NO_SECRETS
 ) -> Iterator[DecodedStdinBlob | StdinProblem]:
     """Every blob on ``stream``, decoded (as ``as_kind`` when given, with ``secrets``), after
     the problems of the input (blocks that hold no blob); a blob of no known kind is a problem

@@ -1,5 +1,6 @@
 """The two streams of a run: standard output for the chosen view, standard error for problems,
-notices and the progress bar.
+notices and the progress bar.  A problem or notice is one plain line written to standard error
+(no rich render: a capture can raise tens of thousands).
 
 rich is imported only under ``render/``; this is where its consoles are made.  Colour is used
 on a terminal only (rich also honours ``NO_COLOR``); piped output is never cropped to a guessed
@@ -19,6 +20,8 @@ from negodissect.text import printable
 
 #: Line width when output is not a terminal: wide enough that no tree line is ever cut.
 PIPE_WIDTH = 100_000
+#: ANSI SGR sequences around an error line on a terminal.
+RED, RESET = "\x1b[31m", "\x1b[0m"
 
 
 class Console:
@@ -34,12 +37,21 @@ class Console:
             stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True
         )
 
+    @property
+    def colour(self) -> bool:
+        """Whether standard error is a terminal that takes colour (as rich sees it, NO_COLOR
+        honoured)."""
+        err = self.err
+        return err.is_terminal and err.color_system is not None and not err.no_color
+
     def problem(self, message: str, severity: Severity = "error") -> None:
-        """``negodissect: <severity>: <message>`` on standard error, the message escaped."""
-        self.err.print(
-            f"negodissect: {severity}: {printable(message)}",
-            style="red" if severity == "error" else None,
-        )
+        """``negodissect: <severity>: <message>`` on standard error, the message escaped: a
+        plain write (tens of thousands of notices must cost next to nothing), in red for an
+        error on a terminal that takes colour."""
+        line = f"negodissect: {severity}: {printable(message)}"
+        if severity == "error" and self.colour:
+            line = f"{RED}{line}{RESET}"
+        self.err.file.write(line + "\n")
 
     def shows_progress(self, quiet: bool) -> bool:
         """Whether progress is shown: on a terminal, unless ``quiet``."""

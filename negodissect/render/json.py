@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
     from negodissect.analysis.conversations import Conversation
     from negodissect.analysis.findings import Finding
+    from negodissect.carriers.base import Notice
+    from negodissect.pipeline.notices import NoticeSummary
     from negodissect.pipeline.stdin import DecodedStdinBlob
     from negodissect.render.console import Console
 
@@ -78,14 +80,28 @@ def _default(value: object) -> object:
 
 class JsonSink(Output):
     """``--json`` (``pretty``: one indented document per blob) and ``--jsonl`` (one line per
-    blob): a record per blob."""
+    blob): a record per blob; with ``notice_records`` (``--notices records``), a record per
+    notice and notice summary too, instead of lines on standard error."""
 
-    def __init__(self, console: Console, pretty: bool) -> None:
+    def __init__(self, console: Console, pretty: bool, notice_records: bool = False) -> None:
         super().__init__(console)
         self.pretty = pretty
+        self.notice_records = notice_records
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         self._write(records.blob(source, item))
+
+    def notice(self, source: str, notice: Notice) -> None:
+        if self.notice_records:
+            self._write(records.notice(source, notice))
+        else:
+            super().notice(source, notice)
+
+    def notice_summary(self, source: str, summary: NoticeSummary) -> None:
+        if self.notice_records:
+            self._write(records.notice_summary(source, summary))
+        else:
+            super().notice_summary(source, summary)
 
     def stdin_blob(self, item: DecodedStdinBlob) -> None:
         self._write(records.stdin_blob(item))
@@ -100,9 +116,15 @@ class JsonTriageSink(JsonSink):
     blob records."""
 
     def __init__(
-        self, console: Console, pretty: bool, *, conversations: bool, findings: bool
+        self,
+        console: Console,
+        pretty: bool,
+        notice_records: bool = False,
+        *,
+        conversations: bool,
+        findings: bool,
     ) -> None:
-        super().__init__(console, pretty)
+        super().__init__(console, pretty, notice_records)
         self.conversations, self.findings = conversations, findings
 
     def blob(self, source: str, item: DecodedBlob) -> None:

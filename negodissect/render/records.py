@@ -11,6 +11,12 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
   ``assumed`` (the kind it was decoded as) and ``tree``;
 - ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
   conversation's or finding's own fields (``Conversation.to_dict``, ``Finding.to_dict``);
+- ``"type": "notice"`` (``--notices records``): a notice about the capture (gaps, resynchronising,
+  damaged files ...): ``frame`` and ``stream`` (null: the file or connection as a whole), the
+  note kind's ``id`` and ``severity``, ``message`` and the template's ``values``;
+- ``"type": "notice_summary"`` (``--notices records``, after each capture file): the notices of
+  one kind that were not given one by one: ``id``, ``severity``, ``title`` (the kind's short
+  name), ``count``, ``first_frame`` and ``last_frame`` (null when none names a frame);
 - ``"type": "note_kind"`` (``--list-notes``): ``id``, ``severity``, ``template``.
 
 A tree is a :class:`~negodissect.field.Field`, written by :mod:`negodissect.render.json` as
@@ -27,7 +33,9 @@ if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
     from negodissect.analysis.conversations import Conversation
     from negodissect.analysis.findings import Finding
+    from negodissect.carriers.base import Notice
     from negodissect.notes import NoteKind
+    from negodissect.pipeline.notices import NoticeSummary
     from negodissect.pipeline.stdin import DecodedStdinBlob
 
 SCHEMA = "negodissect/1"
@@ -83,6 +91,36 @@ def conversation(source: str, found: Conversation) -> Record:
 def finding(source: str, found: Finding) -> Record:
     """The record of one finding."""
     return {"schema": SCHEMA, "source": source, "type": "finding", **found.to_dict()}
+
+
+def notice(source: str, found: Notice) -> Record:
+    """The record of one notice about a capture file."""
+    return {
+        "schema": SCHEMA,
+        "source": source,
+        "type": "notice",
+        "frame": found.frame,
+        "stream": found.stream,
+        "id": found.kind.id,
+        "severity": found.severity,
+        "message": found.message,
+        "values": found.values,
+    }
+
+
+def notice_summary(source: str, summary: NoticeSummary) -> Record:
+    """The record of the notices of one kind not given one by one."""
+    return {
+        "schema": SCHEMA,
+        "source": source,
+        "type": "notice_summary",
+        "id": summary.kind.id,
+        "severity": summary.kind.severity,
+        "title": summary.kind.title,
+        "count": summary.count,
+        "first_frame": summary.first_frame,
+        "last_frame": summary.last_frame,
+    }
 
 
 def note_kind(kind: NoteKind) -> Record:

@@ -2,7 +2,11 @@
 
 A :class:`Sink` receives, in capture order, the blobs the user selected, the conversation each
 first blob opens, the capture's notices, and after each capture file its conversations and
-findings (``triage``); ``close`` ends the run.  One sink per output format:
+findings (``triage``); ``close`` ends the run.  Notices come as the run's
+:class:`~negodissect.pipeline.notices.NoticeQuota` lets them through (the first few of each kind
+per file, or all with ``-v``), and after each file one ``notice_summary`` per kind says how many
+more there were; both are single lines on standard error (``--notices records``: records).
+One sink per output format:
 
 ========================  ==================================  =========================
 format                    sink                                module
@@ -18,7 +22,7 @@ tree (piped)              :class:`~.views.PlainSink`          :mod:`.views`
 
 ``-x`` (hex dump) and ``--depth`` / ``--no-offsets`` are options of the tree sinks; ``--hashes``
 goes beside any other sink (:class:`Tee`).  A new format is a class with these five methods
-(:class:`Output` gives the usual notice and no-op defaults) and one line where the command maps
+(:class:`Output` gives the usual notices and no-op defaults) and one line where the command maps
 options to a sink (``negodissect.cli.choose_sink``).
 """
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from negodissect.analysis.conversations import Conversation
     from negodissect.analysis.findings import Finding
     from negodissect.carriers.base import Notice
+    from negodissect.pipeline.notices import NoticeSummary
     from negodissect.pipeline.stdin import DecodedStdinBlob
     from negodissect.render.console import Console
 
@@ -49,6 +54,9 @@ class Sink(Protocol):
 
     def notice(self, source: str, notice: Notice) -> None:
         """Something the user should hear about capture file ``source`` that is not a blob."""
+
+    def notice_summary(self, source: str, summary: NoticeSummary) -> None:
+        """After capture file ``source``: how many notices of one kind were not shown."""
 
     def triage(
         self, source: str, conversations: list[Conversation], findings: list[Finding]
@@ -79,6 +87,9 @@ class Output:
         where = f"frame {notice.frame}: " if notice.frame else ""
         self.console.problem(f"{source}: {where}{notice.message}", notice.severity)
 
+    def notice_summary(self, source: str, summary: NoticeSummary) -> None:
+        self.console.problem(f"{source}: {summary.message}", summary.kind.severity)
+
     def triage(
         self, source: str, conversations: list[Conversation], findings: list[Finding]
     ) -> None:
@@ -108,6 +119,9 @@ class Tee:
 
     def notice(self, source: str, notice: Notice) -> None:
         self.sinks[-1].notice(source, notice)
+
+    def notice_summary(self, source: str, summary: NoticeSummary) -> None:
+        self.sinks[-1].notice_summary(source, summary)
 
     def triage(
         self, source: str, conversations: list[Conversation], findings: list[Finding]

@@ -40,13 +40,20 @@ from negodissect.sources.records import (
     scapy_warnings,
     truncated_record,
 )
+from negodissect.sources.streams import (
+    MAGIC_GZIP,
+    is_capture,
+    is_gzip,
+    with_head,
+)
 
 #: Read buffer of the capture file.
 READ_BUFFER = 1 << 20
 
-MAGIC_GZIP = b"\x1f\x8b"
-MAGIC_PCAP = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
-MAGIC_PCAPNG = b"\x0a\x0d\x0d\x0a"
+#: The name of a capture read from a stream (standard input) in messages.
+STREAM_NAME = "-"
+#: A capture file's path, or a stream holding a capture (standard input; never seeked).
+CaptureSource = str | IO[bytes]
 
 
 class CaptureError(Exception):
@@ -71,21 +78,41 @@ def _open(path: str) -> IO[bytes]:
     except (OSError, EOFError, zlib.error) as error:
         raw.close()
         raise CaptureError(f"{path}: cannot read: {error}") from error
-    if magic not in MAGIC_PCAP and magic != MAGIC_PCAPNG:
+    if not is_capture(magic):
         raw.close()
-        shown = magic.hex() if magic else "empty file"
-        raise CaptureError(f"{path}: not a pcap or pcapng capture (magic {shown})")
+        raise _not_a_capture(path, magic)
     return raw
 
 
+def _not_a_capture(name: str, magic: bytes) -> CaptureError:
+    shown = magic.hex() if magic else "empty file"
+    return CaptureError(f"{name}: not a pcap or pcapng capture (magic {shown})")
+
+
+def _open_stream(stream: IO[bytes]) -> IO[bytes]:
+    """``stream`` (standard input: never seeked) checked to be a pcap or pcapng capture,
+    gzip-compressed or not, to be read from its start (decompressed)."""
+    try:
+        magic, readable = with_head(stream)
+        if is_gzip(magic):
+            unzipped = gzip.GzipFile(fileobj=readable, mode="rb")
+            magic, readable = with_head(cast(IO[bytes], unzipped))
+    except (OSError, EOFError, zlib.error) as error:
+        raise CaptureError(f"{STREAM_NAME}: cannot read: {error}") from error
+    if not is_capture(magic):
+        raise _not_a_capture(STREAM_NAME, magic)
+    return readable
+
+
 def read_segments(
-    path: str,
+    source: CaptureSource,
     on_progress: ProgressHook | None = None,
     *,
     fast: bool = True,
     quiet: Mapping[bytes, Stamped] | None = None,
 ) -> Iterator[Segment | SourceNote]:
-    """Every TCP segment of the capture at ``path``, in file order, with notes about the file.
+    """Every TCP segment of the capture at ``source`` (a path, or a stream such as standard
+    input, read without seeking), in file order, with notes about the file.
 
     Opens the file at once: raises :class:`CaptureError` (before any iteration) when it cannot be
     opened or recognised; a truncated last record or a damaged tail becomes a :class:`SourceNote`
@@ -96,15 +123,18 @@ def read_segments(
     destination address and TCP source + destination port, as on the wire) are not yielded:
     their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
     """
-    raw = _open(path)
-    Scapy_Exception, RawPcapReader, RawPcapNgReader = _scapy_readers()
+    if isinstance(source, str):
+        name, raw = source, _open(source)
+        total = os.fstat(raw.fileno()).st_size
+    else:  # scapy is handed the stream decompressed already: gunzipping, it would seek
+        name, raw, total = STREAM_NAME, _open_stream(source), 0
+    Scapy_Exception, RawPcapReader, RawPcapNgReader = scapy_readers()
     try:
         with quiet_scapy():
             reader = RawPcapReader(cast(Any, raw))  # a file too; tries RawPcapNgReader; gunzips
     except (Scapy_Exception, EOFError, OSError) as error:
         raw.close()
-        raise CaptureError(f"{path}: {error}") from error
-    total = os.fstat(raw.fileno()).st_size
+        raise CaptureError(f"{name}: {error}") from error
     is_ng = isinstance(reader, RawPcapNgReader)
     walk = Walk(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet)
     if not fast:
@@ -128,8 +158,9 @@ class _WithoutCryptography(importlib.abc.MetaPathFinder):
         return None
 
 
-def _scapy_readers() -> tuple[Any, Any, Any]:
-    """scapy's exception and raw readers, imported without ``cryptography`` the first time."""
+def scapy_readers() -> tuple[Any, Any, Any]:
+    """scapy's exception and raw readers, imported without ``cryptography`` the first time
+    (``-j`` imports them before it forks: each child would import scapy again)."""
     if "scapy.utils" not in sys.modules:
         finder = _WithoutCryptography()
         sys.meta_path.insert(0, finder)

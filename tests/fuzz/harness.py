@@ -54,7 +54,7 @@ from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
 from negodissect.render.console import PIPE_WIDTH
 from negodissect.render.sink import Sink
-from negodissect.sources import capture, records, stdin
+from negodissect.sources import records, stdin, streams
 from tests.helpers import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
@@ -571,7 +571,7 @@ SHARED_CAPTURE_SEEDS = (
 )
 #: Seeds also given gzip-compressed.
 GZIPPED_SEEDS = ("smb2-ntlm-success.pcap", "smb2.pcapng")
-CAPTURE_MAGICS = (*capture.MAGIC_PCAP, capture.MAGIC_PCAPNG)
+CAPTURE_MAGICS = (*streams.MAGIC_PCAP, streams.MAGIC_PCAPNG)
 PCAPNG_SHB, PCAPNG_IDB, PCAPNG_SPB, PCAPNG_EPB = 0x0A0D0D0A, 1, 3, 6
 #: pcapng block types a reader must step over or refuse: custom (copyable and not), reserved,
 #: name resolution, interface statistics, decryption secrets, the obsolete packet block, Apple's
@@ -650,17 +650,17 @@ class Capture:
 
 def split_capture(data: bytes) -> Capture | None:
     """``data`` cut into records; None when it is no pcap or pcapng file (or a broken gzip)."""
-    gzipped = data[:2] == capture.MAGIC_GZIP
+    gzipped = data[:2] == streams.MAGIC_GZIP
     if gzipped:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error):
             return None
     magic = data[:4]
-    if magic in capture.MAGIC_PCAP:
+    if magic in streams.MAGIC_PCAP:
         endian = ">" if magic[0] == 0xA1 else "<"
         return Capture(data[:24], _records(data, 24, endian, False), endian, False, gzipped)
-    if magic == capture.MAGIC_PCAPNG and len(data) >= 12:
+    if magic == streams.MAGIC_PCAPNG and len(data) >= 12:
         endian = ">" if data[8:12] == b"\x1a\x2b\x3c\x4d" else "<"
         first = struct.unpack_from(endian + "I", data, 4)[0]
         return Capture(data[:first], _records(data, first, endian, True), endian, True, gzipped)

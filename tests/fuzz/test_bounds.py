@@ -314,7 +314,7 @@ def test_a_capture_of_many_unfinished_connections_stays_under_200_mb(tmp_path) -
     hostile_capture(path, 70_000, 1_400)
     script = (
         "import resource, runpy, sys\n"
-        f"sys.argv = ['negodissect', '-q', '--jsonl', {str(path)!r}]\n"
+        f"sys.argv = ['negodissect', '--jsonl', {str(path)!r}]\n"
         "try:\n    runpy.run_module('negodissect', run_name='__main__')\n"
         "finally:\n"
         "    print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
