@@ -8,7 +8,10 @@ by :class:`Rewound`.  Light on imports: the stdin path must start fast.
 from __future__ import annotations
 
 import io
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 #: The first bytes of a gzip member (RFC 1952 2.3.1).
 MAGIC_GZIP = b"\x1f\x8b"
@@ -39,16 +42,19 @@ class Rewound(io.RawIOBase):
     def __init__(self, head: bytes, stream: IO[bytes]) -> None:
         super().__init__()
         self.head, self.stream, self.given = head, stream, 0
+        # read1: what is there now, without waiting to fill the buffer (a pipe from tcpdump)
+        self.read_some = getattr(stream, "read1", stream.read)
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
         if self.head:
-            data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
+            data, self.head = self.head[: len(view)], self.head[len(view) :]
         else:
-            data = self.stream.read1(len(buffer))  # type: ignore[attr-defined]
-        buffer[: len(data)] = data
+            data = self.read_some(len(view))
+        view[: len(data)] = data
         self.given += len(data)
         return len(data)
 
