@@ -174,8 +174,8 @@ def parse_frame(
     quiet: Mapping[bytes, Stamped] = NOBODY,
 ) -> Found:
     """The TCP segment, carrier UDP datagram or IP fragment in the frame ``data[start:size]``,
-    :data:`TOO_DEEP`, or None when it is none of them.  ``data`` may hold more than the frame (a chunk of the
-    file): nothing past ``size`` is read, and the segment keeps ``data`` without copying (payload
+    :data:`TOO_DEEP`, or None when it is none of them.  ``data`` may hold more than the frame (a
+    chunk of the file): nothing past ``size`` is read, and the segment keeps ``data`` without copying (payload
     ``data[start:end]``).
     """
     if linktype == LINKTYPE_ETHERNET:

@@ -123,10 +123,9 @@ def test_inner_tcp_segments_and_streams_match_tshark(tshark, name) -> None:
     for item in read_segments(str(path), fast=False):
         if type(item) is Fragment:  # reassembled as tshark does: in the completing frame
             wholes = [found for found in fragments.feed(item) if type(found) is Whole]
-            item = next(
-                (parse_transport(*whole[4:6], *whole[2:4], *whole[:2], whole[6]) for whole in wholes),
-                None,
-            )
+            item = None
+            for frame, stamp, src, dst, protocol, payload, tunnel in wholes:
+                item = parse_transport(protocol, payload, src, dst, frame, stamp, tunnel)
         if type(item) is Segment:
             reassembler.feed(*item)
             forward = (item.src, item.sport) <= (item.dst, item.dport)
