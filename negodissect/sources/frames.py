@@ -175,8 +175,8 @@ def parse_frame(
 ) -> Found:
     """The TCP segment, carrier UDP datagram or IP fragment in the frame ``data[start:size]``,
     :data:`TOO_DEEP`, or None when it is none of them.  ``data`` may hold more than the frame (a
-    chunk of the file): nothing past ``size`` is read, and the segment keeps ``data`` without copying (payload
-    ``data[start:end]``).
+    chunk of the file): nothing past ``size`` is read, and the segment keeps ``data`` without
+    copying (payload ``data[start:end]``).
     """
     if linktype == LINKTYPE_ETHERNET:
         offset = start + 14
