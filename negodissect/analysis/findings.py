@@ -326,6 +326,37 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
         )
 
 
+#: RFC 4120 7.5.2 PA-ENC-TIMESTAMP, RFC 6113 5.4.2 PA-FX-FAST, RFC 4556 PA-PK-AS-REQ, RFC 6113
+#: 5.4.6 PA-ENCRYPTED-CHALLENGE: the padata that pre-authenticate an AS-REQ.
+PREAUTH_PADATA = frozenset({2, 16, 136, 138})
+
+
+def asrep_without_preauth(conversation: Conversation) -> Iterator[Finding]:
+    """An AS-REQ without pre-authentication (RFC 4120 5.2.7.2: no PA-ENC-TIMESTAMP, nor FAST,
+    PKINIT or encrypted challenge) answered with an AS-REP: the account does not require
+    pre-authentication, so anyone can ask for an AS-REP whose enc-part is encrypted with the
+    account's key and guess the password offline (AS-REP roasting, hashcat 18200)."""
+    if not any(True for _ in conversation.nodes(names.AS_REP, responses=True)):
+        return
+    for frame, request in conversation.nodes(names.AS_REQ, responses=False):
+        types = {node.value for node in request.find_all(names.PADATA_TYPE)}
+        if types & PREAUTH_PADATA:
+            continue
+        cname = request.find(names.CNAME)
+        user = cname.summary if cname is not None and cname.summary else "?"
+        frames = [frame] + [f for f, _ in conversation.nodes(names.AS_REP, responses=True)]
+        yield _finding(
+            "high",
+            "AS-REP issued without pre-authentication (AS-REP roastable account)",
+            f"the KDC answered an AS-REQ for {user} that had no pre-authentication data with "
+            "an AS-REP (RFC 4120 5.2.7.2; the account does not require pre-authentication): "
+            "its enc-part can be attacked offline",
+            conversation,
+            frames,
+        )
+        return
+
+
 #: The per-conversation checks, in report order.
 CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     ntlm_v1,
@@ -339,6 +370,7 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     weak_etypes,
     negoex,
     krb_errors,
+    asrep_without_preauth,
 )
 
 

@@ -43,6 +43,8 @@ CNAME = "Cname"
 SNAME = "Sname"
 ETYPE = "Etype"
 ERROR_CODE = "ErrorCode"
+AS_REP = "AsRep"
+PADATA_TYPE = "PadataType"
 
 # NEGOEX ([MS-NEGOEX] 2.2.6)
 NEGOEX = "Negoex"  # the root of a run of NEGOEX messages

@@ -54,6 +54,9 @@ KPASSWD_HEADER_SIZE = 6
 #: Message types of the replies (RFC 4120 7.5.7).
 REPLY_TYPES = frozenset({11, 13, 15, 30})
 KRB_ERROR = 30
+#: KRB-ERROR codes that ask the client for another request, no failure: KDC_ERR_PREAUTH_REQUIRED
+#: (25), KRB_ERR_RESPONSE_TOO_BIG (52, retry over TCP), KDC_ERR_MORE_PREAUTH_DATA_REQUIRED (91).
+CONTINUE_ERRORS = frozenset({25, 52, 91})
 #: Elements of a message's SEQUENCE read for the facts (its [n] tags are below 16).
 MAX_ELEMENTS = 16
 #: A record mark then a KDC message's tag (a record is at most framing.MAX_PDU long).
@@ -338,7 +341,9 @@ def _connection(facts: KerberosFacts) -> str:
 
 
 def _final(facts: KerberosFacts, token: TokenState) -> bool:
-    return facts.is_response
+    """A reply ends the exchange, but for the errors that ask for another request (RFC 4120
+    7.5.9: pre-authentication required, response too big for UDP; RFC 6113 more pre-auth)."""
+    return facts.is_response and facts.status not in CONTINUE_ERRORS
 
 
 #: Kerberos on the KDC and kpasswd ports (TCP and UDP), or wherever a record mark then a KDC
