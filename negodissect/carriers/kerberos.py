@@ -278,7 +278,8 @@ class Flow(FlowDefaults):
 
     def parse(self, direction: int, pdu: Pdu) -> list[Message[Any] | Notice]:
         data = pdu.data
-        start = RECORD_MARK_SIZE if self.transport == "tcp" else 0
+        tcp = self.transport == "tcp" and len(data) >= RECORD_MARK_SIZE  # the framer's PDU
+        start = RECORD_MARK_SIZE if tcp else 0
         header = Field("KerberosV5", offset=0, length=len(data))
         if start:
             mark = int.from_bytes(data[:RECORD_MARK_SIZE], "big")

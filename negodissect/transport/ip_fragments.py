@@ -9,7 +9,8 @@ shows a reassembled packet).  Where fragments overlap, the bytes that came first
 Memory and time are bounded by named constants: at most :data:`MAX_PENDING` datagrams are
 collected at once (the oldest is given up for a new one), a datagram may not end past
 :data:`MAX_DATAGRAM` bytes, all of them together hold at most :data:`MAX_HELD` bytes, and a
-datagram still incomplete :data:`TIMEOUT_FRAMES` frames after its first fragment is given up.
+datagram still incomplete :data:`TIMEOUT_FRAMES` frames after its first fragment, or with more
+than :data:`MAX_FRAGMENTS` fragments, is given up.
 Each datagram given up with a fragment missing comes out as a :class:`GivenUp` (the pipeline
 turns it into a notice of kind :data:`FRAGMENT_MISSING`).
 """
@@ -31,6 +32,9 @@ MAX_DATAGRAM = 65535
 MAX_HELD = 16 * 1024 * 1024
 #: A datagram still incomplete this many frames after its first fragment is given up.
 TIMEOUT_FRAMES = 10_000
+#: Fragments of one datagram (a 64 KiB datagram over a 576-byte MTU takes 120): each fragment
+#: costs a sort of them all, so thousands of overlapping tiny ones would take quadratic time.
+MAX_FRAGMENTS = 256
 
 FRAGMENT_MISSING = notes.kind(
     "ip.fragment.missing",
@@ -50,6 +54,7 @@ REASON_TIMEOUT = f"a fragment missing after {TIMEOUT_FRAMES} frames (TIMEOUT_FRA
 REASON_END = "a fragment missing at the end of the capture"
 REASON_PENDING = f"given up for a newer one (more than {MAX_PENDING} pending, MAX_PENDING)"
 REASON_HELD = f"given up to stay under {MAX_HELD} bytes held (MAX_HELD)"
+REASON_FRAGMENTS = f"more than {MAX_FRAGMENTS} fragments (MAX_FRAGMENTS)"
 
 Key = tuple[bytes, bytes, int, int]
 
@@ -112,6 +117,9 @@ class Reassembler:
             if len(self.pending) >= MAX_PENDING:
                 self._give_up(next(iter(self.pending)), frame, REASON_PENDING, out)
             entry = self.pending[key] = Pending(frame)
+        if len(entry.pieces) >= MAX_FRAGMENTS:
+            self._give_up(key, frame, REASON_FRAGMENTS, out)
+            return out
         if not more:
             entry.total = end
         entry.pieces.append((offset, payload))
