@@ -48,7 +48,9 @@ def test_asrep_roastable_raised_and_not() -> None:
         for f in _findings(SHARED_CAPTURES / "zeek" / "krb_kinit.pcap")
         if f.title.startswith("AS-REP issued without pre-authentication")
     ]
-    assert roastable and roastable[0].frames == [1, 2]
+    # one finding for the client (192.168.1.31) however many exchanges show it, frames 1-2 first
+    [finding] = roastable
+    assert finding.frames[:2] == [1, 2] and len(finding.conversations) > 1
     assert "valid_client_principal" in roastable[0].detail
     assert not [
         f
