@@ -347,7 +347,11 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
         severity, meaning = KRB_ERRORS[code]
         name = ERROR_CODE_NAMES.get(code, str(code))
         yield _finding(
-            severity, f"Kerberos error {name}", f"{name} ({code}): {meaning}", conversation, [frame]
+            severity,
+            f"{KRB_ERROR_TITLE}{name}",
+            f"{name} ({code}): {meaning}",
+            conversation,
+            [frame],
         )
 
 
@@ -517,6 +521,9 @@ KDC_CARRIER = "kerberos"
 #: RFC 4120 7.5.9 error codes.
 KDC_ERR_C_PRINCIPAL_UNKNOWN = 6
 KDC_ERR_PREAUTH_FAILED = 24
+KRB_AP_ERR_BAD_INTEGRITY = 31
+#: Errors that say the password was wrong: PREAUTH_FAILED, and BAD_INTEGRITY in an AS exchange.
+WRONG_PASSWORD_ERRORS = frozenset({KDC_ERR_PREAUTH_FAILED, KRB_AP_ERR_BAD_INTEGRITY})
 #: Distinct unknown client principals (KDC_ERR_C_PRINCIPAL_UNKNOWN) asked for by one client
 #: host that make a user-enumeration finding (kerbrute userenum, MITRE ATT&CK T1087.002).
 UNKNOWN_PRINCIPALS_PER_CLIENT = 3
@@ -535,11 +542,19 @@ def _principal(conversation: Conversation) -> str:
     return f"{identity.cname or '?'}@{identity.realm or ''}"
 
 
-def _kdc_failures(conversations: list[Conversation], code: int) -> dict[str, list[Conversation]]:
+def _kdc_failures(
+    conversations: list[Conversation], codes: frozenset[int]
+) -> dict[str, list[Conversation]]:
+    """The KDC exchanges that ended with one of ``codes``, by client host; KRB_AP_ERR_BAD_INTEGRITY
+    counts only in an AS exchange (MIT's KDC answers a PA-ENC-TIMESTAMP it cannot decrypt so)."""
     by_client: dict[str, list[Conversation]] = defaultdict(list)
     for conversation in conversations:
-        if _kdc_error(conversation) == code:
-            by_client[_host(conversation.client)].append(conversation)
+        code = _kdc_error(conversation)
+        if code not in codes:
+            continue
+        if code == KRB_AP_ERR_BAD_INTEGRITY and conversation.messages[0].blob.facts.msg_type != 10:
+            continue
+        by_client[_host(conversation.client)].append(conversation)
     return by_client
 
 
@@ -552,7 +567,9 @@ def kdc_user_enumeration(conversations: list[Conversation]) -> Iterator[Finding]
     (RFC 4120 7.5.9): names tried against the KDC to learn which accounts exist (an AS-REQ
     without pre-authentication answers PRINCIPAL_UNKNOWN or PREAUTH_REQUIRED, so no logon
     failure is logged); threshold UNKNOWN_PRINCIPALS_PER_CLIENT."""
-    for client, runs in _kdc_failures(conversations, KDC_ERR_C_PRINCIPAL_UNKNOWN).items():
+    for client, runs in _kdc_failures(
+        conversations, frozenset({KDC_ERR_C_PRINCIPAL_UNKNOWN})
+    ).items():
         accounts = sorted({_principal(c) for c in runs})
         if len(accounts) < UNKNOWN_PRINCIPALS_PER_CLIENT:
             continue
@@ -574,7 +591,7 @@ def kdc_password_guessing(conversations: list[Conversation]) -> Iterator[Finding
     a wrong password) from one host for several accounts (spraying) or many times, and for one
     account from anywhere; thresholds FAILED_LOGONS_PER_CLIENT, SPRAYING_ACCOUNTS,
     FAILED_LOGONS_PER_ACCOUNT as for the other logons."""
-    by_client = _kdc_failures(conversations, KDC_ERR_PREAUTH_FAILED)
+    by_client = _kdc_failures(conversations, WRONG_PASSWORD_ERRORS)
     by_account: dict[str, list[Conversation]] = defaultdict(list)
     for client, runs in by_client.items():
         for conversation in runs:
@@ -586,7 +603,8 @@ def kdc_password_guessing(conversations: list[Conversation]) -> Iterator[Finding
         yield Finding(
             "high",
             f"{kind} against the KDC from {client}",
-            f"{len(runs)} wrong passwords (KDC_ERR_PREAUTH_FAILED) from {client} for "
+            f"{len(runs)} wrong passwords (KDC_ERR_PREAUTH_FAILED, or KRB_AP_ERR_BAD_INTEGRITY "
+            f"in an AS exchange) from {client} for "
             f"{len(accounts)} accounts: "
             + ", ".join(f"{a} ({sum(_principal(c) == a for c in runs)})" for a in accounts),
             _frames(runs),
@@ -599,7 +617,7 @@ def kdc_password_guessing(conversations: list[Conversation]) -> Iterator[Finding
         yield Finding(
             "high",
             f"many wrong passwords for {account} at the KDC",
-            f"{len(runs)} KDC_ERR_PREAUTH_FAILED for {account} from " + ", ".join(clients),
+            f"{len(runs)} wrong passwords at the KDC for {account} from " + ", ".join(clients),
             _frames(runs),
             [c.index for c in runs],
         )
@@ -629,15 +647,26 @@ PER_CLIENT_TITLES = frozenset(
 MAX_MERGED_DETAILS = 5
 
 
+#: The title of :func:`krb_errors`' findings, then the error's name.
+KRB_ERROR_TITLE = "Kerberos error "
+
+
 def per_client(found: list[Finding], conversations: list[Conversation]) -> list[Finding]:
-    """The findings of :data:`PER_CLIENT_TITLES` merged into one per title and client host
-    (frames and conversations joined; the first one's place kept)."""
+    """The findings of :data:`PER_CLIENT_TITLES`, and the KRB-ERRORs of KDC exchanges, merged
+    into one per title and client host (frames and conversations joined; the first one's place
+    kept)."""
     hosts = {conversation.index: _host(conversation.client) for conversation in conversations}
+    kdc = {
+        conversation.index for conversation in conversations if conversation.carrier == KDC_CARRIER
+    }
     merged: dict[tuple[str, str], Finding] = {}
     details: dict[int, list[str]] = {}
     out = []
     for finding in found:
-        if finding.title not in PER_CLIENT_TITLES or len(finding.conversations) != 1:
+        kdc_error = finding.title.startswith(KRB_ERROR_TITLE) and finding.conversations[0] in kdc
+        if (finding.title not in PER_CLIENT_TITLES and not kdc_error) or len(
+            finding.conversations
+        ) != 1:
             out.append(finding)
             continue
         host = hosts.get(finding.conversations[0], "")

@@ -65,20 +65,20 @@ _KDC_SYNC = re.compile(rb"\x00[\x00-\x0f][\x00-\xff]{2}[\x6a-\x6d\x7e]")
 _KPASSWD_SYNC = re.compile(rb"\x00[\x00-\x0f][\x00-\xff]{2}[\x00-\xff]{2}(?:\x00\x01|\xff\x80)")
 
 HEADER_LOST = notes.kind(
-    "kerberos.record.header_lost",
+    "kdc.record.header_lost",
     "warning",
     "Kerberos record mark was lost in a capture gap; that message is skipped",
 )
 TOO_LARGE = notes.kind(
-    "kerberos.record.too_large", "warning", "Kerberos record of {size} bytes is too large; skipped"
+    "kdc.record.too_large", "warning", "Kerberos record of {size} bytes is too large; skipped"
 )
 RESERVED_BIT = notes.kind(
-    "kerberos.record.reserved_bit",
+    "kdc.record.reserved_bit",
     "warning",
     "record mark 0x{mark:08X} has the reserved high bit set (RFC 4120 7.2.2); resynchronising",
 )
 KPASSWD_LENGTH = notes.kind(
-    "kerberos.kpasswd.length",
+    "kdc.kpasswd.length",
     "warning",
     "kpasswd message length {length} or AP-REQ length {ap_length} does not fit the {size} bytes "
     "of the message (RFC 3244 2)",
