@@ -9,7 +9,7 @@
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
-#              ldap-sasl ldap-plain tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              ldap-sasl ldap-plain kdc-attacks tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -19,7 +19,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain tunnels)
+    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
+    tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -302,6 +303,15 @@ EOF
     # with this user's key, which the DC's smbd does not have -> AP-REQ fails.
     samba-tool user create svc-wrongspn "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
     samba-tool spn add "cifs/wrong.${DC_REALM,,}" svc-wrongspn --configfile="$CLIENT_CONF" >/dev/null
+    # A service account whose tickets are RC4 (msDS-SupportedEncryptionTypes 0x4, MS-KILE
+    # 2.2.7): the ticket's etype follows the account, not the client's request.
+    samba-tool user create svc-rc4 "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool spn add "http/rc4.${DC_REALM,,}" svc-rc4 --configfile="$CLIENT_CONF" >/dev/null
+    printf '#!/bin/sh\nsed -i "1a msDS-SupportedEncryptionTypes: 4" "$1"\n' >"$d/add-rc4"
+    chmod +x "$d/add-rc4"
+    samba-tool user edit svc-rc4 --editor="$d/add-rc4" --configfile="$CLIENT_CONF" >/dev/null
+    # A client asking only RC4 in its AS-REQ (its PA-ENC-TIMESTAMP and AS-REP are RC4).
+    sed 's/^\[libdefaults\]$/&\n    default_tkt_enctypes = rc4-hmac/' "$d/krb5.conf" >"$d/krb5-rc4.conf"
     if port_in_use 445 || port_in_use 88; then log "kerberos: port 445 or 88 in use"; return 1; fi
     # smbd reaches the DC's winbindd through the compiled-in socket directory (/run/samba/winbindd;
     # libwbclient ignores smb.conf), so a system winbindd would be used instead of ours.
@@ -338,6 +348,15 @@ krb_failure() {  # KDC errors on port 88, then an AP-REQ the server cannot decry
     smbclient_krb "wrong.${DC_REALM,,}"
 }
 
+kdc_attacks() {  # user enumeration, password spraying, an RC4 AS exchange, an RC4-only TGS-REQ
+    local u
+    for u in nosuchuser1 nosuchuser2 nosuchuser3; do kinit_as "$u" "$ALICE_PASS"; done
+    for u in alice svc-wrongspn alice svc-wrongspn alice; do kinit_as "$u" "$WRONG_PASS"; done
+    KRB5_CONFIG=$WORK/dc/krb5-rc4.conf kinit_as alice "$ALICE_PASS"
+    kinit_as alice "$ALICE_PASS"
+    timeout "$STEP_TIMEOUT" kvno -e rc4-hmac "http/rc4.${DC_REALM,,}@$DC_REALM" || true
+}
+
 ldap_sasl() {  # SASL GSS-SPNEGO binds to the DC's LDAP: NTLM, then Kerberos
     local tool=(samba-tool user list --configfile="$CLIENT_CONF")
     timeout "$STEP_TIMEOUT" "${tool[@]}" -H "ldap://$LOOPBACK" \
@@ -361,6 +380,8 @@ run_dc() {
         rpc-kerberos)
             kinit_as alice "$ALICE_PASS"
             capture smb2-rpc-kerberos rpc_krb ;;
+        kdc-attacks)
+            capture kdc-attacks kdc_attacks ;;
         ldap-sasl)
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
@@ -481,7 +502,8 @@ HTTP_SCENARIOS=()
 WANT_SLAPD=0
 WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
-    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl ]]; then DC_SCENARIOS+=("$s")
+    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == kdc-attacks ]]; then
+        DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1
     elif [[ $s == tunnels ]]; then WANT_TUNNELS=1

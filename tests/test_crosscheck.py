@@ -19,7 +19,7 @@ MIN_VALUES = {
     "gss": 40,
     "spnego": 150,
     "ntlmssp": 1000,
-    "kerberos": 60,
+    "kerberos": 2700,  # with the KDC messages (issue 14)
     "negoex": 30,
     "smb2": 700,
     "smb1": 60,
@@ -112,31 +112,30 @@ def test_negoex_compared_through_redissection(tshark: str) -> None:
     assert report.unexplained == []
 
 
-#: Issue 14 adds the KDC carrier; until then these captures' KDC frames are known gaps.  Frame
-#: counts are tshark's (``-Y "kerberos && !(dcerpc || http || ldap || smb || smb2)"``).
-KDC_GAP_FRAMES = {
-    "shared/captures/zeek/krb_kinit.pcap": 188,
+#: Issue 14: the KDC messages tshark decodes (``kerberos`` outside any carrier layer) in these
+#: captures, by tshark's count (``-Y "kerberos && !(dcerpc || http || ldap || smb || smb2)"``).
+KDC_FRAMES = {
+    "shared/captures/zeek/krb_kinit.pcap": 188,  # UDP, fragmented PKINIT replies, TCP
     "shared/captures/zeek/krb_auth.pcap": 2,
+    "captures/smb2-kerberos-failure.pcap": 14,  # UDP, then TCP after KRB_ERR_RESPONSE_TOO_BIG
 }
 
 
-def test_kdc_frames_are_known_gaps(report: Report, tshark: str) -> None:
-    """Every KDC frame tshark decodes in krb_kinit.pcap and krb_auth.pcap is a known gap naming
-    issue 14, and none is agreement or difference.  Once negodissect decodes KDC messages these
-    frames stop being gaps and this test fails: compare them then and update the list."""
-    expected = set()
-    for name in KDC_GAP_FRAMES:
-        frames = crosscheck.kdc_gaps(crosscheck.ROOT.parent / name, [])  # tshark's KDC frames
-        expected |= {(name, frame) for frame in frames}
-    gaps = {(gap.capture, gap.frame) for gap in report.gaps}
-    assert gaps == expected
-    assert {name: sum(1 for c, _ in gaps if c == name) for name in KDC_GAP_FRAMES} == KDC_GAP_FRAMES
-    assert ("shared/captures/zeek/krb_kinit.pcap", 221) in gaps  # PKINIT AS-REQ (RFC 4556)
-    assert {gap.issue for gap in report.gaps} == {"issue 14 (KDC carrier)"}
-    assert not [d for d in report.differences if d.capture in KDC_GAP_FRAMES]
-    text = crosscheck.render(report)
-    assert "known gaps (not compared, until the issue named): 190 frames" in text
-    assert "issue 14 (KDC carrier): shared/captures/zeek/krb_auth.pcap: 2 KDC frames: 1-2" in text
+def test_kdc_messages_agree_with_tshark(report: Report, tshark: str) -> None:
+    """Every KDC message tshark decodes is paired with one of ours (carrier ``kerberos``) and
+    every field agrees: no unpaired blob, and the only disagreement is the PKINIT certificate's
+    principal in krb_kinit frame 221, explained (RFC 4556 3.2.2)."""
+    for name, count in KDC_FRAMES.items():
+        base = crosscheck.ROOT if name.startswith("captures/") else crosscheck.ROOT.parent
+        single = crosscheck.crosscheck([base / name])
+        assert single.paired >= count, name
+        assert not [d for d in single.differences if d.label.startswith("blob.")], name
+        assert single.unexplained == [], name
+    assert not [d for d in report.differences if d.label == "blob.kerberos"]
+    pkinit = [d for d in report.differences if d.status == "disagree" and d.frame == 221]
+    assert {d.label for d in pkinit} == {"kerberos.NameType", "kerberos.Realm"}
+    assert all(d.explanation.startswith("RFC 4556") for d in pkinit)
+    assert report.counts["kerberos.MsgType"]["agree"] >= sum(KDC_FRAMES.values())
 
 
 def test_negoex_byte_vectors_compared_like_with_like(report: Report) -> None:

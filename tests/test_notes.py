@@ -43,7 +43,7 @@ def test_an_id_is_declared_once_and_a_severity_is_known() -> None:
 GSS = ROOT / "negodissect" / "gss"
 #: The areas an id may start with (ARCH: <area>.<thing>[.<problem>]).
 AREAS = {"ber", "gss", "spnego", "negoex", "ntlm", "kerberos", "smb2", "smb1", "nbss", "http",
-         "ldap", "dcerpc", "tcp", "capture", "stdin", "pipeline"}  # fmt: skip
+         "ldap", "dcerpc", "tcp", "capture", "stdin", "pipeline", "kdc", "ip"}  # fmt: skip
 #: The areas of the decoders under gss/.
 GSS_AREAS = {"ber", "gss", "spnego", "negoex", "ntlm", "kerberos"}
 ID_FORM = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+){1,3}")

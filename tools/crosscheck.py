@@ -7,17 +7,16 @@ fields) and :data:`CONTEXT` (carrier header fields) is read from both sides with
 language (:class:`Sel`) and brought to one canonical text by the normalisers of :data:`CANON`.
 
 A tshark blob is the outermost security subtree (``gss-api``, ``spnego``, ``ntlmssp``,
-``kerberos``, ``negoex``) inside a carrier layer (SMB, SMB2, LDAP, DCE/RPC, HTTP); Kerberos on
-port 88 is not a carrier and is ignored.  Where tshark leaves a NEGOEX token undecoded inside
+``kerberos``, ``negoex``) inside a carrier layer (SMB, SMB2, LDAP, DCE/RPC, HTTP), or a
+``kerberos`` layer of its own (the KDC on port 88 over UDP or TCP: carrier ``kerberos``).
+Where tshark leaves a NEGOEX token undecoded inside
 SPNEGO (it does in packetgen ``smb2.pcapng``), the token bytes as tshark extracted them are
 dissected again by tshark's own ``negoex`` dissector through a DLT_USER0 capture, so NEGOEX fields
 are still compared against tshark.
 
 Differences that are tshark's fault are listed, with the specification section, in
 ``tools/expected_differences.json``; every other difference is unexplained and makes the tool exit
-with status 1.  The KDC frames of the captures of :data:`KDC_GAPS` (Kerberos on port 88, which
-negodissect does not decode yet) are listed apart as known gaps naming the issue that closes them:
-neither agreement nor difference.
+with status 1.
 
 Usage: ``python tools/crosscheck.py [CAPTURE ...]`` (default: every capture of ``captures/`` and
 ``../shared/captures/``).
@@ -42,8 +41,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from negodissect import gss
-from negodissect.render.json import field_to_dict
 from negodissect.text import printable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +49,10 @@ EXPECTED_FILE = Path(__file__).with_name("expected_differences.json")
 
 # tshark layer that carries security blobs -> negodissect AuthBlob.carrier
 CARRIER_LAYERS = {"smb": "smb1", "smb2": "smb2", "ldap": "ldap", "dcerpc": "dcerpc", "http": "http"}
+# tshark subtrees that are one carrier message each (an LDAP PDU may hold several)
+MESSAGE_ELEMENTS = frozenset({"ldap.LDAPMessage_element"})
+# our carrier of Kerberos to the KDC (tshark: a kerberos layer outside any carrier layer)
+KDC_CARRIER = "kerberos"
 # tshark keys that open a security token subtree
 SECURITY_ROOTS = frozenset({"gss-api", "spnego", "ntlmssp", "kerberos", "negoex"})
 # display filter: only frames that hold a token (and those of our empty records) reach the JSON
@@ -66,18 +67,6 @@ UNDECODED_TOKEN_KEYS = ("spnego.mechToken", "spnego.responseToken")
 FILETIME_EPOCH = 116444736000000000  # 100 ns intervals from 1601-01-01 to 1970-01-01
 MAX_WORKERS = 8
 REPORT_WIDTH = 40  # characters of a value shown in a difference line
-# Kerberos outside any carrier: the KDC exchanges (TCP messages start with a 4-byte record mark)
-KDC_FILTER = f"kerberos && !({' || '.join(sorted(CARRIER_LAYERS))})"
-RECORD_MARK_SIZE = 4
-# tshark subtrees that are one carrier message each (an LDAP PDU may hold several)
-MESSAGE_ELEMENTS = frozenset({"ldap.LDAPMessage_element"})
-# Captures (display name) whose KDC frames are known gaps until the issue named adds a KDC carrier:
-# each frame tshark decodes with KDC_FILTER and negodissect reports nothing for is listed under
-# that issue, and the decoder-only comparison of run_kdc is not made for them.
-KDC_GAPS = {
-    "shared/captures/zeek/krb_kinit.pcap": "issue 14 (KDC carrier)",
-    "shared/captures/zeek/krb_auth.pcap": "issue 14 (KDC carrier)",
-}
 
 
 @dataclass(slots=True)
@@ -677,8 +666,6 @@ def tshark_items(pairs: list[tuple[str, Any]]) -> list[Item]:
     """tshark JSON (key/value pairs: keys repeat) as Items; ``X_tree`` becomes X's children."""
     items: list[Item] = []
     for key, value in pairs:
-        if key.endswith("_raw"):  # -x byte dumps: read by run_kdc only
-            continue
         if isinstance(value, list) and (not value or isinstance(value[0], tuple)):
             children = tshark_items(value)
             if key.endswith("_tree") and items and items[-1].name == key[: -len("_tree")]:
@@ -717,9 +704,15 @@ def run_tshark(capture: Path, frames: set[int]) -> list[Blob]:
     for packet in tshark_json(["-r", str(capture), *TSHARK_PREFS, "-Y", display]):
         layers = tshark_items(dict(dict(packet)["_source"])["layers"])
         frame = int(next(i for i in layers if i.name == "frame").child_value("frame.number"))
-        for layer in layers:
-            if layer.name in CARRIER_LAYERS:
-                blobs.extend(_layer_blobs(frame, CARRIER_LAYERS[layer.name], layer))
+        carried = [layer for layer in layers if layer.name in CARRIER_LAYERS]
+        for layer in carried:
+            blobs.extend(_layer_blobs(frame, CARRIER_LAYERS[layer.name], layer))
+        if not carried:  # Kerberos to the KDC: one message per kerberos layer
+            blobs += [
+                Blob(frame, KDC_CARRIER, {}, Item("blob", None, [layer]))
+                for layer in layers
+                if layer.name == "kerberos"
+            ]
     _redissect_negoex(blobs)
     return blobs
 
@@ -779,46 +772,10 @@ def _redissect_negoex(blobs: list[Blob]) -> None:
         blob.tree.children.extend(layer for layer in layers if layer.name == "negoex")
 
 
-def run_kdc(capture: Path) -> tuple[list[Blob], list[Blob]]:
-    """Kerberos to and from the KDC (port 88, no carrier): our Kerberos decoder on the message
-    bytes tshark dissected, against tshark's tree of them (RFC 4120 7.2.1/7.2.2 framing)."""
-    ours: list[Blob] = []
-    theirs: list[Blob] = []
-    for packet in tshark_json(["-r", str(capture), *TSHARK_PREFS, "-x", "-Y", KDC_FILTER]):
-        layers = dict(dict(packet)["_source"])["layers"]
-        items = tshark_items(layers)
-        frame = int(next(i for i in items if i.name == "frame").child_value("frame.number"))
-        raws = [value[0] for key, value in layers if key == "kerberos_raw"]
-        trees = [item for item in items if item.name == "kerberos"]
-        over_tcp = any(key == "tcp" for key, _ in layers)
-        for raw, tree in zip(raws, trees, strict=False):
-            data = bytes.fromhex(raw)[RECORD_MARK_SIZE if over_tcp else 0 :]
-            ours.append(
-                Blob(frame, "kdc", {}, ours_item(field_to_dict(gss.decode(data, kind="kerberos"))))
-            )
-            theirs.append(Blob(frame, "kdc", {}, Item("blob", None, [tree])))
-    return ours, theirs
-
-
-def kdc_gaps(capture: Path, ours: list[Blob]) -> list[int]:
-    """The KDC frames tshark decodes in ``capture`` that negodissect reports nothing for."""
-    reported = {blob.frame for blob in ours}
-    command = ["tshark", "-r", str(capture), *TSHARK_PREFS, "-Y", KDC_FILTER]
-    result = subprocess.run(
-        [*command, "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, check=True
-    )
-    return [frame for frame in map(int, result.stdout.split()) if frame not in reported]
-
-
-def run_both(capture: Path) -> tuple[list[Blob], list[Blob], list[int]]:
-    """Both decoders' blobs for one capture: carried blobs, then KDC messages (for a capture of
-    KDC_GAPS, the KDC frames that are known gaps instead)."""
+def run_both(capture: Path) -> tuple[list[Blob], list[Blob]]:
+    """Both decoders' blobs for one capture."""
     ours = run_ours(capture)
-    theirs = run_tshark(capture, {blob.frame for blob in ours if blob.empty})
-    if _display_name(capture) in KDC_GAPS:
-        return ours, theirs, kdc_gaps(capture, ours)
-    kdc_ours, kdc_theirs = run_kdc(capture)
-    return ours + kdc_ours, theirs + kdc_theirs, []
+    return ours, run_tshark(capture, {blob.frame for blob in ours if blob.empty})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -838,22 +795,12 @@ class Difference:
     explanation: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """A frame tshark decodes and negodissect does not yet: compared once ``issue`` is done."""
-
-    capture: str
-    frame: int
-    issue: str
-
-
 @dataclass(slots=True)
 class Report:
-    """Per-field counts over all captures, every difference, and the known gaps."""
+    """Per-field counts over all captures and every difference."""
 
     counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     differences: list[Difference] = field(default_factory=list)
-    gaps: list[Gap] = field(default_factory=list)
     unsupported: Counter[str] = field(default_factory=Counter)
     captures: int = 0
     paired: int = 0
@@ -1001,10 +948,8 @@ def crosscheck(captures: list[Path] | None = None) -> Report:
     report = Report()
     with ThreadPoolExecutor(MAX_WORKERS) as pool:
         results = list(pool.map(run_both, captures))
-    for capture, (mine, other, gaps) in zip(captures, results, strict=True):
-        name = _display_name(capture)
-        compare(name, mine, other, report)
-        report.gaps += [Gap(name, frame, KDC_GAPS[name]) for frame in gaps]
+    for capture, (mine, other) in zip(captures, results, strict=True):
+        compare(_display_name(capture), mine, other, report)
     explain(report, load_expected())
     return report
 
@@ -1040,12 +985,6 @@ def render(report: Report) -> str:
     lines.append(f"fields never met in these captures: {', '.join(never) or 'none'}")
     for carrier, count in sorted(report.unsupported.items()):
         lines.append(f"not yet supported by negodissect: {count} {carrier} blob(s) tshark decodes")
-    lines += ["", f"known gaps (not compared, until the issue named): {len(report.gaps)} frames"]
-    by_capture: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for gap in report.gaps:
-        by_capture[gap.issue, gap.capture].append(gap.frame)
-    for (issue, capture), frames in sorted(by_capture.items()):
-        lines.append(f"  {issue}: {capture}: {len(frames)} KDC frames: {_ranges(frames)}")
     explained: dict[str, list[Difference]] = defaultdict(list)
     for difference in report.differences:
         if difference.explanation:
@@ -1057,17 +996,6 @@ def render(report: Report) -> str:
     lines += ["", f"UNEXPLAINED differences: {len(report.unexplained)}"]
     lines.extend(f"  {_difference_line(d)}" for d in report.unexplained)
     return "\n".join(lines)
-
-
-def _ranges(frames: list[int]) -> str:
-    """``1-3, 7, 9-10`` for frames 1, 2, 3, 7, 9, 10."""
-    runs: list[list[int]] = []
-    for frame in sorted(frames):
-        if runs and frame == runs[-1][1] + 1:
-            runs[-1][1] = frame
-        else:
-            runs.append([frame, frame])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _difference_line(d: Difference) -> str:

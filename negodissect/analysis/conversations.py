@@ -158,7 +158,7 @@ class Conversation:
     final: bool = False  # the carrier gave its final answer
     #: Set by :meth:`release`: what analysis.findings and analysis.hashes derived from the trees.
     findings: list[Any] | None = None
-    hash_line: Any = None
+    hash_lines: list[Any] = field(default_factory=list)
     released: bool = False
 
     # -- what the messages hold (cached: asked only once the conversation is final or the
@@ -309,6 +309,13 @@ class Conversation:
     def _kerberos_identity(self) -> Identity:
         from negodissect.gss.kerberos import principal_text
 
+        if self.carrier == "kerberos":  # a KDC exchange: the names its messages show in clear
+            return Identity(
+                "kerberos",
+                realm=self._first(lambda facts: getattr(facts, "realm", None)),
+                cname=self._first(lambda facts: getattr(facts, "cname", None)),
+                sname=self._first(lambda facts: getattr(facts, "sname", None)),
+            )
         found = Identity()
         for _, node in self.nodes(names.TICKET):
             found = Identity(
@@ -433,12 +440,12 @@ class Conversation:
                 found[name] = (message[0], node.bytes_value)
         return found
 
-    def release(self, findings: list[Any], hash_line: Any) -> None:
+    def release(self, findings: list[Any], hash_lines: list[Any]) -> None:
         """Keep what the conversation's outputs need and drop its decoded trees (about 20 KB a
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
         _ = self.ntlm_values
-        self.findings, self.hash_line, self.released = findings, hash_line, True
+        self.findings, self.hash_lines, self.released = findings, hash_lines, True
         self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [
             DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)

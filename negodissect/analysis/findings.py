@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from negodissect import gss
@@ -34,6 +34,8 @@ REFUSED_ANONYMOUS_PER_CLIENT = 5
 #: Single-DES encryption types (RFC 6649) and RC4 ones (RFC 4757, deprecated by RFC 8429).
 DES_ETYPES = frozenset({1, 2, 3})
 RC4_ETYPES = frozenset({23, 24, *range(-141, -127)})
+#: AES (RFC 3962, RFC 8009).
+AES_ETYPES = frozenset({17, 18, 19, 20})
 #: Finding titles for the notes of negoex.check_conversation, by note id.
 NEGOEX_TITLES = {
     "negoex.sequence.unexpected": "NEGOEX sequence numbers out of order",
@@ -423,29 +425,52 @@ def _etypes(node: Field) -> list[int]:
     return [child.value for child in node.children if isinstance(child.value, int)]
 
 
+#: Lists of etypes a KDC supports (RFC 4120 5.2.7.4, 5.2.7.5): offered, not used.
+ETYPE_LISTS = frozenset({names.ETYPE_INFO2, "EtypeInfo"})
+
+
+def _etype_nodes(node: Field, listed: bool = False) -> Iterator[tuple[Field, bool]]:
+    """Every Etype node of a tree, and whether it lists etypes (a KDC request's etype list, a
+    KDC's ETYPE-INFO) rather than naming the one something is encrypted with."""
+    if node.name == names.ETYPE:
+        yield node, listed or not isinstance(node.value, int)
+        return
+    inside = listed or node.name in ETYPE_LISTS
+    for child in node.children:
+        yield from _etype_nodes(child, inside)
+
+
 def weak_etypes(conversation: Conversation) -> Iterator[Finding]:
-    """DES (RFC 6649) or RC4-HMAC (RFC 8429) in Kerberos messages: used in tickets and
-    authenticators, or merely offered in a KDC request's etype list."""
+    """DES (RFC 6649) or RC4-HMAC (RFC 8429) in Kerberos messages: used in tickets, enc-parts
+    and authenticators, or merely offered in a KDC request's etype list or a KDC's ETYPE-INFO;
+    one finding per family and use (merged per client host by :func:`findings`)."""
     from negodissect.gss.kerberos import ETYPE_NAMES
 
-    used: dict[int, set[int]] = defaultdict(set)
-    listed: dict[int, set[int]] = defaultdict(set)
-    for frame, node in conversation.nodes(names.ETYPE):
-        for etype in _etypes(node):
-            (used if isinstance(node.value, int) else listed)[etype].add(frame)
-    for table, verb in ((used, "used"), (listed, "offered")):
-        for etype in sorted(table):
-            if etype not in DES_ETYPES | RC4_ETYPES:
+    seen: dict[tuple[str, str], tuple[set[int], set[int]]] = {}
+    for item, tree in conversation.trees():
+        for node, listed in _etype_nodes(tree):
+            for etype in _etypes(node):
+                if etype not in DES_ETYPES | RC4_ETYPES:
+                    continue
+                family = "DES" if etype in DES_ETYPES else "RC4-HMAC"
+                etypes, frames = seen.setdefault(
+                    (family, "offered" if listed else "used"), (set(), set())
+                )
+                etypes.add(etype)
+                frames.add(item.blob.frame)
+    for verb in ("used", "offered"):
+        for family in ("DES", "RC4-HMAC"):
+            if (family, verb) not in seen:
                 continue
-            family = "DES" if etype in DES_ETYPES else "RC4-HMAC"
+            etypes, frames = seen[family, verb]
             severity = ("high" if family == "DES" else "medium") if verb == "used" else "low"
-            name = ETYPE_NAMES.get(etype, str(etype))
+            shown = ", ".join(f"{ETYPE_NAMES.get(e, str(e))} ({e})" for e in sorted(etypes))
             yield _finding(
                 severity,
                 f"Kerberos {family} encryption type {verb}",
-                f"etype {name} ({etype}) {verb} (RFC 6649 / RFC 8429 deprecate DES and RC4)",
+                f"etype {shown} {verb} (RFC 6649 / RFC 8429 deprecate DES and RC4)",
                 conversation,
-                sorted(table[etype]),
+                sorted(frames),
             )
 
 
@@ -475,7 +500,78 @@ def krb_errors(conversation: Conversation) -> Iterator[Finding]:
         severity, meaning = KRB_ERRORS[code]
         name = ERROR_CODE_NAMES.get(code, str(code))
         yield _finding(
-            severity, f"Kerberos error {name}", f"{name} ({code}): {meaning}", conversation, [frame]
+            severity,
+            f"{KRB_ERROR_TITLE}{name}",
+            f"{name} ({code}): {meaning}",
+            conversation,
+            [frame],
+        )
+
+
+#: RFC 4120 7.5.2 PA-ENC-TIMESTAMP, RFC 6113 5.4.2 PA-FX-FAST, RFC 4556 PA-PK-AS-REQ, RFC 6113
+#: 5.4.6 PA-ENCRYPTED-CHALLENGE: the padata that pre-authenticate an AS-REQ.
+PREAUTH_PADATA = frozenset({2, 16, 136, 138})
+
+
+def asrep_without_preauth(conversation: Conversation) -> Iterator[Finding]:
+    """An AS-REQ without pre-authentication (RFC 4120 5.2.7.2: no PA-ENC-TIMESTAMP, nor FAST,
+    PKINIT or encrypted challenge) answered with an AS-REP: the account does not require
+    pre-authentication, so anyone can ask for an AS-REP whose enc-part is encrypted with the
+    account's key and guess the password offline (AS-REP roasting, hashcat 18200)."""
+    if not any(True for _ in conversation.nodes(names.AS_REP, responses=True)):
+        return
+    for frame, request in conversation.nodes(names.AS_REQ, responses=False):
+        types = {node.value for node in request.find_all(names.PADATA_TYPE)}
+        if types & PREAUTH_PADATA:
+            continue
+        cname = request.find(names.CNAME)
+        user = cname.summary if cname is not None and cname.summary else "?"
+        frames = [frame] + [f for f, _ in conversation.nodes(names.AS_REP, responses=True)]
+        yield _finding(
+            "high",
+            "AS-REP issued without pre-authentication (AS-REP roastable account)",
+            f"the KDC answered an AS-REQ for {user} that had no pre-authentication data with "
+            "an AS-REP (RFC 4120 5.2.7.2; the account does not require pre-authentication): "
+            "its enc-part can be attacked offline",
+            conversation,
+            frames,
+        )
+        return
+
+
+def rc4_only_service_ticket(conversation: Conversation) -> Iterator[Finding]:
+    """A TGS-REQ (RFC 4120 5.4.1) for a service other than krbtgt whose etype list holds only
+    RC4-HMAC although the TGT it presents is AES: the client can do AES but asks the KDC for an
+    RC4 service ticket, whose enc-part is the cheapest to crack offline (Kerberoasting tools
+    such as Rubeus and GetUserSPNs ask this way; Windows and MIT clients list AES first)."""
+    from negodissect.gss.kerberos import principal_text
+
+    if conversation.carrier != KDC_CARRIER:
+        return
+    for frame, request in conversation.nodes(names.TGS_REQ, responses=False):
+        body = next((c for c in request.children if c.name == names.REQ_BODY), None)
+        listed = next((c for c in body.children if c.name == names.ETYPE), None) if body else None
+        sname = next((c for c in body.children if c.name == names.SNAME), None) if body else None
+        etypes = _etypes(listed) if listed is not None else []
+        spn = principal_text(sname) if sname is not None else ""
+        if not etypes or not set(etypes) <= RC4_ETYPES or spn.lower().startswith("krbtgt/"):
+            continue
+        tgt = [
+            etype
+            for ticket in request.find_all(names.TICKET)
+            for node, listed_ in _etype_nodes(ticket)
+            if not listed_
+            for etype in _etypes(node)
+        ]
+        if not any(etype in AES_ETYPES for etype in tgt):
+            continue
+        yield _finding(
+            "high",
+            "TGS-REQ asks only RC4-HMAC for a service ticket (Kerberoasting signal)",
+            f"a service ticket for {spn} was asked with RC4-HMAC as the only etype although the "
+            "client's TGT is AES: an RC4 ticket is the cheapest to crack offline (hashcat 13100)",
+            conversation,
+            [frame],
         )
 
 
@@ -497,6 +593,8 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     weak_etypes,
     negoex,
     krb_errors,
+    asrep_without_preauth,
+    rc4_only_service_ticket,
 )
 
 
@@ -539,8 +637,13 @@ def refused_anonymous(conversations: list[Conversation]) -> Iterator[Finding]:
 def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
     """Many failed logons from one client (brute force, or spraying when several accounts) and
     for one account; thresholds FAILED_LOGONS_PER_CLIENT / FAILED_LOGONS_PER_ACCOUNT.  Logons
-    without a password (:func:`no_password`) are left to :func:`refused_anonymous`."""
-    failed = [c for c in conversations if c.succeeded is False and not no_password(c)]
+    without a password (:func:`no_password`) are left to :func:`refused_anonymous`, KDC
+    exchanges to :func:`kdc_password_guessing` and :func:`kdc_user_enumeration`."""
+    failed = [
+        c
+        for c in conversations
+        if c.succeeded is False and not no_password(c) and c.carrier != KDC_CARRIER
+    ]
     by_client: dict[str, list[Conversation]] = defaultdict(list)
     by_account: dict[str, list[Conversation]] = defaultdict(list)
     for conversation in failed:
@@ -601,6 +704,113 @@ def repeated_ntlm_values(conversations: list[Conversation]) -> Iterator[Finding]
             )
 
 
+KDC_CARRIER = "kerberos"
+#: RFC 4120 7.5.9 error codes.
+KDC_ERR_C_PRINCIPAL_UNKNOWN = 6
+KDC_ERR_PREAUTH_FAILED = 24
+KRB_AP_ERR_BAD_INTEGRITY = 31
+#: Errors that say the password was wrong: PREAUTH_FAILED, and BAD_INTEGRITY in an AS exchange.
+WRONG_PASSWORD_ERRORS = frozenset({KDC_ERR_PREAUTH_FAILED, KRB_AP_ERR_BAD_INTEGRITY})
+#: Distinct unknown client principals (KDC_ERR_C_PRINCIPAL_UNKNOWN) asked for by one client
+#: host that make a user-enumeration finding (kerbrute userenum, MITRE ATT&CK T1087.002).
+UNKNOWN_PRINCIPALS_PER_CLIENT = 3
+
+
+def _kdc_error(conversation: Conversation) -> int | None:
+    """The KRB-ERROR code that ended a KDC exchange (carriers.kerberos facts), else None."""
+    if conversation.carrier != KDC_CARRIER or not conversation.final:
+        return None
+    last = conversation.messages[-1].blob.facts
+    return last.status if getattr(last, "msg_type", None) == 30 else None
+
+
+def _principal(conversation: Conversation) -> str:
+    identity = conversation.identity
+    return f"{identity.cname or '?'}@{identity.realm or ''}"
+
+
+def _kdc_failures(
+    conversations: list[Conversation], codes: frozenset[int]
+) -> dict[str, list[Conversation]]:
+    """The KDC exchanges that ended with one of ``codes``, by client host; KRB_AP_ERR_BAD_INTEGRITY
+    counts only in an AS exchange (MIT's KDC answers a PA-ENC-TIMESTAMP it cannot decrypt so)."""
+    by_client: dict[str, list[Conversation]] = defaultdict(list)
+    for conversation in conversations:
+        code = _kdc_error(conversation)
+        if code not in codes:
+            continue
+        first = conversation.messages[0].blob.facts
+        if code == KRB_AP_ERR_BAD_INTEGRITY and getattr(first, "msg_type", None) != 10:
+            continue
+        by_client[_host(conversation.client)].append(conversation)
+    return by_client
+
+
+def _frames(runs: list[Conversation]) -> list[int]:
+    return sorted(frame for c in runs for frame in c.frames)
+
+
+def kdc_user_enumeration(conversations: list[Conversation]) -> Iterator[Finding]:
+    """Several distinct client principals from one host answered KDC_ERR_C_PRINCIPAL_UNKNOWN
+    (RFC 4120 7.5.9): names tried against the KDC to learn which accounts exist (an AS-REQ
+    without pre-authentication answers PRINCIPAL_UNKNOWN or PREAUTH_REQUIRED, so no logon
+    failure is logged); threshold UNKNOWN_PRINCIPALS_PER_CLIENT."""
+    for client, runs in _kdc_failures(
+        conversations, frozenset({KDC_ERR_C_PRINCIPAL_UNKNOWN})
+    ).items():
+        accounts = sorted({_principal(c) for c in runs})
+        if len(accounts) < UNKNOWN_PRINCIPALS_PER_CLIENT:
+            continue
+        shown = ", ".join(accounts[:MAX_MERGED_DETAILS])
+        if len(accounts) > MAX_MERGED_DETAILS:
+            shown += f" and {len(accounts) - MAX_MERGED_DETAILS} more"
+        yield Finding(
+            "medium",
+            f"user enumeration against the KDC from {client}",
+            f"{len(accounts)} unknown client principals asked for by {client} "
+            f"(KDC_ERR_C_PRINCIPAL_UNKNOWN): {shown}",
+            _frames(runs),
+            [c.index for c in runs],
+        )
+
+
+def kdc_password_guessing(conversations: list[Conversation]) -> Iterator[Finding]:
+    """KDC_ERR_PREAUTH_FAILED (RFC 4120 7.5.9: a PA-ENC-TIMESTAMP the KDC could not decrypt,
+    a wrong password) from one host for several accounts (spraying) or many times, and for one
+    account from anywhere; thresholds FAILED_LOGONS_PER_CLIENT, SPRAYING_ACCOUNTS,
+    FAILED_LOGONS_PER_ACCOUNT as for the other logons."""
+    by_client = _kdc_failures(conversations, WRONG_PASSWORD_ERRORS)
+    by_account: dict[str, list[Conversation]] = defaultdict(list)
+    for client, runs in by_client.items():
+        for conversation in runs:
+            by_account[_principal(conversation)].append(conversation)
+        accounts = sorted({_principal(c) for c in runs})
+        if len(runs) < FAILED_LOGONS_PER_CLIENT:
+            continue
+        kind = "password spraying" if len(accounts) >= SPRAYING_ACCOUNTS else "password guessing"
+        yield Finding(
+            "high",
+            f"{kind} against the KDC from {client}",
+            f"{len(runs)} wrong passwords (KDC_ERR_PREAUTH_FAILED, or KRB_AP_ERR_BAD_INTEGRITY "
+            f"in an AS exchange) from {client} for "
+            f"{len(accounts)} accounts: "
+            + ", ".join(f"{a} ({sum(_principal(c) == a for c in runs)})" for a in accounts),
+            _frames(runs),
+            [c.index for c in runs],
+        )
+    for account, runs in by_account.items():
+        if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
+            continue
+        clients = sorted({_host(c.client) for c in runs})
+        yield Finding(
+            "high",
+            f"many wrong passwords for {account} at the KDC",
+            f"{len(runs)} wrong passwords at the KDC for {account} from " + ", ".join(clients),
+            _frames(runs),
+            [c.index for c in runs],
+        )
+
+
 def of_conversation(conversation: Conversation) -> list[Finding]:
     """The findings of :data:`CHECKS` for one conversation (kept by a released conversation)."""
     if conversation.findings is not None:
@@ -608,10 +818,74 @@ def of_conversation(conversation: Conversation) -> list[Finding]:
     return [finding for check in CHECKS for finding in check(conversation)]
 
 
+#: Findings said once per client host however many conversations show them (a client asks
+#: the KDC for several tickets, each exchange listing the same etypes).
+PER_CLIENT_TITLES = frozenset(
+    {
+        *(
+            f"Kerberos {family} encryption type {verb}"
+            for family in ("DES", "RC4-HMAC")
+            for verb in ("used", "offered")
+        ),
+        "AS-REP issued without pre-authentication (AS-REP roastable account)",
+        "TGS-REQ asks only RC4-HMAC for a service ticket (Kerberoasting signal)",
+    }
+)
+#: Distinct details joined into a merged finding; the others are counted.
+MAX_MERGED_DETAILS = 5
+
+
+#: The title of :func:`krb_errors`' findings, then the error's name.
+KRB_ERROR_TITLE = "Kerberos error "
+
+
+def per_client(found: list[Finding], conversations: list[Conversation]) -> list[Finding]:
+    """The findings of :data:`PER_CLIENT_TITLES`, and the KRB-ERRORs of KDC exchanges, merged
+    into one per title and client host (frames and conversations joined; the first one's place
+    kept)."""
+    hosts = {conversation.index: _host(conversation.client) for conversation in conversations}
+    kdc = {
+        conversation.index for conversation in conversations if conversation.carrier == KDC_CARRIER
+    }
+    merged: dict[tuple[str, str], Finding] = {}
+    details: dict[int, list[str]] = {}
+    out = []
+    for finding in found:
+        kdc_error = finding.title.startswith(KRB_ERROR_TITLE) and finding.conversations[0] in kdc
+        if (finding.title not in PER_CLIENT_TITLES and not kdc_error) or len(
+            finding.conversations
+        ) != 1:
+            out.append(finding)
+            continue
+        host = hosts.get(finding.conversations[0], "")
+        first = merged.get((finding.title, host))
+        if first is None:
+            first = merged[finding.title, host] = replace(finding, frames=list(finding.frames))
+            out.append(first)
+            continue
+        first.frames = sorted({*first.frames, *finding.frames})
+        first.conversations.append(finding.conversations[0])
+        details.setdefault(id(first), [first.detail])
+        if finding.detail not in details[id(first)]:
+            details[id(first)].append(finding.detail)
+    for (_, host), finding in merged.items():
+        shown = details.get(id(finding), [finding.detail])
+        finding.detail = "; ".join(shown[:MAX_MERGED_DETAILS])
+        if len(shown) > MAX_MERGED_DETAILS:
+            finding.detail += f"; and {len(shown) - MAX_MERGED_DETAILS} more"
+        count = len(finding.conversations)
+        if count > 1:
+            finding.detail += f" ({host}, {count} conversations)"
+    return out
+
+
 def findings(conversations: list[Conversation]) -> list[Finding]:
     """Every finding of the conversations, most severe first (stable within a severity)."""
     found = [finding for conversation in conversations for finding in of_conversation(conversation)]
+    found = per_client(found, conversations)
     found.extend(failed_logons(conversations))
     found.extend(refused_anonymous(conversations))
     found.extend(repeated_ntlm_values(conversations))
+    found.extend(kdc_password_guessing(conversations))
+    found.extend(kdc_user_enumeration(conversations))
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))

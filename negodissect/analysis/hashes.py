@@ -35,6 +35,7 @@ not use them (:data:`HASHCAT_MAX_USER` ...).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from negodissect.analysis import names
@@ -126,8 +127,6 @@ def _hashcat_problems(mode: int, user: str, domain: str, lm: bytes, nt: bytes) -
 
 def hash_line(conversation: Conversation) -> HashLine | None:
     """The hashcat line of one conversation's NTLM logon, or None when there is none."""
-    if conversation.released:
-        return conversation.hash_line
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None:
         return None
@@ -160,7 +159,31 @@ def hash_line(conversation: Conversation) -> HashLine | None:
     return HashLine(mode, line, conversation.index, frames, notes)
 
 
-def hash_lines(conversations: list[Conversation]) -> list[HashLine]:
-    """The hashcat lines of every NTLM logon among ``conversations``, in conversation order
-    (those left out of the file too, with ``line`` None and their notes)."""
-    return [line for line in map(hash_line, conversations) if line is not None]
+def of_conversation(
+    conversation: Conversation, spn_owners: Mapping[str, str] | None = None
+) -> list[HashLine]:
+    """The hashcat lines of one conversation: its NTLM logon, and the Kerberos ciphers
+    (analysis.kerberos_hashes; ``spn_owners`` names the accounts that own SPNs) of its KDC
+    exchanges and tickets; kept by a released one."""
+    if conversation.released:
+        return conversation.hash_lines
+    from negodissect.analysis import kerberos_hashes
+
+    ntlm = hash_line(conversation)
+    return ([ntlm] if ntlm is not None else []) + kerberos_hashes.lines(conversation, spn_owners)
+
+
+def hash_lines(
+    conversations: list[Conversation], spn_owners: Mapping[str, str] | None = None
+) -> list[HashLine]:
+    """The hashcat lines of every logon among ``conversations``, in conversation order (those
+    left out of the file too, with ``line`` None and their notes); a cipher seen twice (a
+    ticket in its TGS-REP and again in an AP-REQ) gives one line or one note."""
+    seen: set[object] = set()
+    found = []
+    for hashed in (line for c in conversations for line in of_conversation(c, spn_owners)):
+        key = hashed.line if hashed.line is not None else (hashed.mode, hashed.notes)
+        if key not in seen:
+            seen.add(key)
+            found.append(hashed)
+    return found

@@ -49,6 +49,15 @@ CNAME = "Cname"
 SNAME = "Sname"
 ETYPE = "Etype"
 ERROR_CODE = "ErrorCode"
+AS_REP = "AsRep"
+TGS_REP = "TgsRep"
+PADATA_TYPE = "PadataType"
+CREALM = "Crealm"
+ENC_PART = "EncPart"  # EncryptedData (RFC 4120 5.2.9)
+CIPHER = "Cipher"
+PA_ENC_TIMESTAMP = "PaEncTimestamp"  # RFC 4120 5.2.7.2
+ETYPE_INFO2 = "EtypeInfo2"  # RFC 4120 5.2.7.5
+SALT = "Salt"
 
 # NEGOEX ([MS-NEGOEX] 2.2.6)
 NEGOEX = "Negoex"  # the root of a run of NEGOEX messages

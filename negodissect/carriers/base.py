@@ -368,6 +368,10 @@ class Carrier:
     first_bytes: frozenset[int] = frozenset()
     #: Connections to or from these ports are its own, whatever their first bytes.
     ports: frozenset[int] = frozenset()
+    #: UDP datagrams to or from these ports are its own, each one PDU (its flow is made with a
+    #: :class:`negodissect.transport.udp.Conversation`); they must be among
+    #: :data:`negodissect.sources.frames.UDP_CARRIER_PORTS`, which the reader lets through.
+    udp_ports: frozenset[int] = frozenset()
     #: The ``AuthBlob.carrier`` labels of its own messages, whose conversations follow
     #: :attr:`rules` (default: its name; "smb2" and "smb1" for "smb").
     labels: frozenset[str] = frozenset()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from negodissect.carriers import dcerpc, http, ldap, smb
+from negodissect.carriers import dcerpc, http, kerberos, ldap, smb
 from negodissect.carriers.base import DEFAULT_RULES, Carrier, ConversationRules
 
 CARRIERS: tuple[Carrier, ...] = (
@@ -19,25 +19,31 @@ CARRIERS: tuple[Carrier, ...] = (
     http.CARRIER,
     ldap.CARRIER,
     dcerpc.CARRIER,
+    kerberos.CARRIER,
 )
 
 
 class Registry:
     """What the pipeline and analysis ask of a tuple of carriers."""
 
-    __slots__ = ("_by_first_byte", "_rules", "carriers", "ports")
+    __slots__ = ("_by_first_byte", "_rules", "carriers", "ports", "udp_ports")
 
     def __init__(self, carriers: tuple[Carrier, ...]) -> None:
         self.carriers = carriers
         ports: dict[int, Carrier] = {}
+        udp_ports: dict[int, Carrier] = {}
         by_byte: dict[int, tuple[Carrier, ...]] = {}
         for carrier in carriers:
             for port in carrier.ports:
                 ports.setdefault(port, carrier)
+            for port in carrier.udp_ports:
+                udp_ports.setdefault(port, carrier)
             for byte in carrier.first_bytes:
                 by_byte[byte] = (*by_byte.get(byte, ()), carrier)
         #: Port -> the carrier whose connections those are (the first carrier to list it).
         self.ports: Mapping[int, Carrier] = ports
+        #: UDP port -> the carrier whose datagrams those are.
+        self.udp_ports: Mapping[int, Carrier] = udp_ports
         self._by_first_byte = by_byte
         self._rules: dict[str, ConversationRules[Any]] = {}
 

@@ -1,6 +1,8 @@
 """Capture file in, decoded security blobs out: the conductor of the capture pipeline.
 
-sources.capture (records -> TCP segments) -> transport.tcp (reassembly, stream numbers) -> the
+sources.capture (records -> TCP segments, carrier UDP datagrams, IP fragments; fragments
+reassembled by transport.ip_fragments) -> transport.tcp (reassembly, stream numbers; UDP:
+transport.udp, one PDU per datagram, numbered like tshark's udp.stream) -> the
 carrier of each connection (:mod:`negodissect.carriers.registry`: by port, else by its first
 payload bytes; connections no carrier claims are never reassembled) -> its
 :class:`~negodissect.carriers.base.Flow`: a framer per direction and the carrier's parser ->
@@ -24,10 +26,10 @@ from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
 from negodissect.sources.capture import CaptureSource, read_segments
-from negodissect.sources.frames import Segment
+from negodissect.sources.frames import Datagram, Fragment, Segment, parse_transport
 from negodissect.sources.records import ProgressHook, SourceNote
 from negodissect.sources.tunnels import describe
-from negodissect.transport import tcp
+from negodissect.transport import ip_fragments, tcp, udp
 from negodissect.transport.framing import Pdu, Remark, StreamFramer
 
 if TYPE_CHECKING:
@@ -178,18 +180,29 @@ class Conductor:
         self, streams: set[int] | None, frames: set[int] | None, registry: Registry = REGISTRY
     ) -> None:
         self.frames = frames
+        self.streams = streams
         self.reassembler = tcp.Reassembler(registry.classify, streams, registry.ports)
         self.budget = Budget()
+        self.udp_ports = registry.udp_ports
+        self.udp = udp.Conversations()
+        self.fragments = ip_fragments.Reassembler()
 
-    def run(self, segments: Iterator[Segment | SourceNote]) -> Iterator[AuthBlob | Notice]:
+    def run(
+        self, segments: Iterator[Segment | Datagram | Fragment | SourceNote]
+    ) -> Iterator[AuthBlob | Notice]:
         feed = self.reassembler.feed
         for item in segments:
-            if type(item) is SourceNote:
+            if type(item) is Segment:  # the hot path: an exact type test, no isinstance
+                events = feed(*item)
+                if events is not None:
+                    yield from self._keep(self._events(events))
+            elif type(item) is SourceNote:
                 yield from self._keep([Notice(item.frame, item.kind, item.values)])
-                continue
-            events = feed(*item)
-            if events is not None:
-                yield from self._keep(self._events(events))
+            elif type(item) is Datagram:
+                yield from self._keep(self._datagram(item))
+            elif type(item) is Fragment:
+                yield from self._keep(self._fragment(item))
+        yield from self._keep(self._reassembled(self.fragments.finish()))
         yield from self._keep(self._events(self.reassembler.finish()))
         if self.budget.overflows > 1:
             values = {"count": self.budget.overflows, "limit": MAX_BUFFERED}
@@ -197,6 +210,52 @@ class Conductor:
         if self.reassembler.forgotten:
             values = {"count": self.reassembler.forgotten, "limit": tcp.MAX_CONNECTIONS}
             yield Notice(None, CONNECTIONS_FORGOTTEN, values)
+
+    def _datagram(self, datagram: Datagram) -> list[AuthBlob | Notice]:
+        """The messages of one UDP datagram of a carrier's port (one PDU; the bytes the
+        snaplen cut are a hole).  With a stream selection, UDP is left out."""
+        frame, stamp, src, dst, sport, dport, data, start, end, cut, tunnel = datagram
+        carrier = self.udp_ports.get(dport) or self.udp_ports.get(sport)
+        if carrier is None or self.streams is not None:
+            return []
+        conv, direction = self.udp.of(src, dst, sport, dport, carrier)
+        conv.last_frame, conv.last_time, conv.last_tunnel = frame, stamp, tunnel
+        flow: Flow | None = conv.state
+        if flow is None:
+            flow = conv.state = carrier.flow(conv, self.budget)  # type: ignore[arg-type]
+        payload = bytes(data[start:end])
+        holes: tuple[tuple[int, int], ...] = ()
+        if cut:
+            holes = ((len(payload), cut),)
+            payload += bytes(cut)
+        out: list[AuthBlob | Notice] = []
+        self._pdus(conv, flow, direction, [Pdu(payload, holes)], out)  # type: ignore[arg-type]
+        return out
+
+    def _fragment(self, fragment: Fragment) -> list[AuthBlob | Notice]:
+        return self._reassembled(self.fragments.feed(fragment))
+
+    def _reassembled(
+        self, found: list[ip_fragments.Whole | ip_fragments.GivenUp]
+    ) -> list[AuthBlob | Notice]:
+        """What reassembled IP datagrams hold (a TCP segment, a carrier UDP datagram), and
+        the datagrams given up with a fragment missing as notices."""
+        out: list[AuthBlob | Notice] = []
+        for item in found:
+            if isinstance(item, ip_fragments.GivenUp):
+                out.append(Notice(item.frame, item.kind, item.values))
+                continue
+            frame, stamp, src, dst, protocol, payload, tunnel = item
+            packet = parse_transport(protocol, payload, src, dst, frame, stamp, tunnel)
+            if type(packet) is Segment:
+                events = self.reassembler.feed(*packet)
+                if events is not None:
+                    out += self._events(events)
+            elif type(packet) is Datagram:
+                out += self._datagram(packet)
+            elif type(packet) is Fragment:  # a fragment inside a tunnel inside the datagram
+                out += self._fragment(packet)
+        return out
 
     def _keep(self, items: list[AuthBlob | Notice]) -> list[AuthBlob | Notice]:
         if self.frames is None:

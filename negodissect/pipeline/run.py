@@ -81,5 +81,7 @@ class CaptureRun:
 
 
 def _release(conversation: Conversation) -> None:
-    """A finished conversation keeps its findings and hash line, not its trees (memory)."""
-    conversation.release(findings.of_conversation(conversation), hashes.hash_line(conversation))
+    """A finished conversation keeps its findings and hash lines, not its trees (memory)."""
+    conversation.release(
+        findings.of_conversation(conversation), hashes.of_conversation(conversation)
+    )

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import IO, Any, cast
 
 from negodissect.sources import pcap, pcapng
-from negodissect.sources.frames import LINKTYPE_ETHERNET, NOBODY, Segment, Stamped
+from negodissect.sources.frames import LINKTYPE_ETHERNET, NOBODY, Packet, Stamped
 from negodissect.sources.pcap import PCAP_RECORD_HEADER
 from negodissect.sources.pcapng import UNCUT
 from negodissect.sources.records import (
@@ -110,7 +110,7 @@ def read_segments(
     *,
     fast: bool = True,
     quiet: Mapping[bytes, Stamped] | None = None,
-) -> Iterator[Segment | SourceNote]:
+) -> Iterator[Packet | SourceNote]:
     """Every TCP segment of the capture at ``source`` (a path, or a stream such as standard
     input, read without seeking), in file order, with notes about the file.
 
@@ -174,7 +174,7 @@ def scapy_readers() -> tuple[Any, Any, Any]:
     return Scapy_Exception, RawPcapReader, RawPcapNgReader
 
 
-def _scapy_records(reader: Any, is_ng: bool, walk: Walk) -> Iterator[Segment | SourceNote]:
+def _scapy_records(reader: Any, is_ng: bool, walk: Walk) -> Iterator[Packet | SourceNote]:
     """The records of an open scapy raw reader, one at a time: the plain path (``fast=False``),
     which the fast walks are checked against."""
     frame = 0

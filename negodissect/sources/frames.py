@@ -1,14 +1,18 @@
 """Frames in, TCP segments out: the link, network and transport layers of one captured frame.
 
 Link layers: Ethernet (with 802.1Q / 802.1ad / QinQ tags), Linux cooked SLL and SLL2, raw IP,
-BSD loopback / null.  Network layers: IPv4 (options; non-first fragments counted and skipped) and
-IPv6 (extension headers skipped).  Transport: TCP.  Tunnels (:mod:`negodissect.sources.tunnels`):
+BSD loopback / null.  Network layers: IPv4 (options) and IPv6 (extension headers skipped); an IP
+fragment of a protocol that may matter (TCP, UDP, GRE, IP in IP) comes out as a
+:class:`Fragment` for :mod:`negodissect.transport.ip_fragments`, which hands the reassembled
+packet back to :func:`parse_transport`.  Transport: TCP, and UDP to or from the ports of
+:data:`UDP_CARRIER_PORTS` (Kerberos, RFC 4120 7.2.1; kpasswd, RFC 3244) as a :class:`Datagram`.
+Tunnels (:mod:`negodissect.sources.tunnels`):
 GRE incl. ERSPAN and GRE-in-UDP, VXLAN, Geneve, MPLS, PPPoE sessions, IP in IP, nested up to
 :data:`MAX_ENCAPSULATION` deep; the segment inside keeps its inner addresses and the tunnels
 around it (``Segment.tunnel``).  Headers are read with :mod:`struct` straight from the record
 bytes and anything that is not TCP is rejected before a single object is allocated for it.
 Plain TCP takes the shortest way through :func:`parse_frame`; only packets that can be tunnels
-(GRE, IP in IP, UDP) take one more test.
+(GRE, IP in IP, UDP) take one more test, and UDP one more port test.
 """
 
 from __future__ import annotations
@@ -47,6 +51,15 @@ IPPROTO_GRE = 47
 IP_CARRIERS = frozenset({*tunnels.IP_IN_IP, IPPROTO_UDP, IPPROTO_GRE})
 #: The destination ports of the UDP tunnels, as on the wire.
 UDP_TUNNEL_PORTS = frozenset(port.to_bytes(2, "big") for port in tunnels.UDP_PORTS)
+#: UDP datagrams to or from these ports become :class:`Datagram` objects (the UDP ports of the
+#: carriers, ``carriers.registry.REGISTRY.udp_ports``: Kerberos 88, kpasswd 464); any other UDP
+#: that is no tunnel is skipped before a single object is made for it.
+UDP_CARRIER_PORTS = frozenset({88, 464})
+_UDP_CARRIER_PORTS = frozenset(port.to_bytes(2, "big") for port in UDP_CARRIER_PORTS)
+#: IP protocols whose fragments are collected for reassembly.
+FRAGMENTED_PROTOCOLS = frozenset({IPPROTO_TCP, *IP_CARRIERS})
+#: IPv4 flags/fragment-offset bits that mark a fragment: More Fragments, offset (RFC 791 3.1).
+_IPV4_FRAGMENT_BITS = 0x3FFF
 #: At most this many tunnels around one segment are unwrapped; a packet nested deeper is
 #: skipped and counted (one note for the file).
 MAX_ENCAPSULATION = 8
@@ -59,7 +72,8 @@ MAX_IPV6_EXTENSIONS = 8
 
 _U16 = Struct("!H")
 _IPV4 = Struct("!BxHxxHxB")  # version/IHL, total length, flags/fragment offset, protocol
-_TCP = Struct("!HHIIBB")  # ports, seq, ack, data offset, flags
+_TCP = Struct("!HHIIBB")
+_UDP = Struct("!HHH")  # ports, length  # ports, seq, ack, data offset, flags
 _FIN_SYN_RST = 0x07
 
 
@@ -106,10 +120,51 @@ _new_segment = partial(tuple.__new__, Segment)
 _new_layer = partial(tuple.__new__, Layer)
 
 
-#: Returned by :func:`parse_frame` for a non-first IP fragment.
-FRAGMENT = ("non-first fragment",)
+class Datagram(NamedTuple):
+    """One UDP datagram of a carrier port, as light as a :class:`Segment`: the UDP payload is
+    ``data[start:end]``; ``cut`` counts payload bytes announced but not captured."""
+
+    frame: int
+    time: float
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    data: bytes
+    start: int
+    end: int
+    cut: int
+    tunnel: Tunnel = ()
+
+
+class Fragment(NamedTuple):
+    """One IP fragment (RFC 791 3.2, RFC 8200 4.5): ``payload`` is its part of the IP payload,
+    at ``offset`` bytes; ``more`` the More Fragments flag; ``ident`` the Identification."""
+
+    frame: int
+    time: float
+    src: bytes
+    dst: bytes
+    protocol: int
+    ident: int
+    offset: int
+    more: bool
+    payload: bytes
+    tunnel: Tunnel = ()
+
+
+#: A packet that matters, as the reader yields it.
+Packet = Segment | Datagram | Fragment
+
+_new_datagram = partial(tuple.__new__, Datagram)
+_new_fragment = partial(tuple.__new__, Fragment)
+
 #: Returned by :func:`parse_frame` for a packet inside more than :data:`MAX_ENCAPSULATION` tunnels.
 TOO_DEEP = ("too deep",)
+
+
+#: What :func:`parse_frame` finds in a frame.
+Found = Packet | tuple | None
 
 
 def parse_frame(
@@ -120,11 +175,11 @@ def parse_frame(
     frame: int = 0,
     stamp: float = 0.0,
     quiet: Mapping[bytes, Stamped] = NOBODY,
-) -> Segment | tuple | None:
-    """The TCP segment in the frame ``data[start:size]``, :data:`FRAGMENT`, :data:`TOO_DEEP`, or
-    None when it is not a TCP segment.  ``data`` may hold more than the frame (a chunk of the
-    file): nothing past ``size`` is read, and the segment keeps ``data`` without copying (payload
-    ``data[start:end]``).
+) -> Found:
+    """The TCP segment, carrier UDP datagram or IP fragment in the frame ``data[start:size]``,
+    :data:`TOO_DEEP`, or None when it is none of them.  ``data`` may hold more than the frame (a
+    chunk of the file): nothing past ``size`` is read, and the segment keeps ``data`` without
+    copying (payload ``data[start:end]``).
     """
     if linktype == LINKTYPE_ETHERNET:
         offset = start + 14
@@ -161,25 +216,68 @@ def _ipv4(
     stamp: float,
     quiet: Mapping[bytes, Stamped],
     tunnel: Tunnel = (),
-) -> Segment | tuple | None:
+) -> Found:
     """IPv4 header at ``offset`` (RFC 791)."""
     if offset + 20 > size:
         return None
     first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
     if protocol != IPPROTO_TCP:
         if protocol == IPPROTO_UDP:  # most UDP is told from a tunnel by its destination port
-            port = offset + (first & 0x0F) * 4 + 2
-            if data[port : port + 2] not in UDP_TUNNEL_PORTS:
+            if fragment & _IPV4_FRAGMENT_BITS:
+                return _fragment4(data, offset, size, frame, stamp, tunnel)
+            port = offset + (first & 0x0F) * 4
+            if data[port + 2 : port + 4] not in UDP_TUNNEL_PORTS:
+                if (
+                    data[port : port + 2] in _UDP_CARRIER_PORTS
+                    or data[port + 2 : port + 4] in _UDP_CARRIER_PORTS
+                ):
+                    return _udp4(data, offset, size, frame, stamp, tunnel)
                 return None
         elif protocol not in IP_CARRIERS:
             return None
         return _carried4(data, offset, size, frame, stamp, quiet, tunnel)
-    if fragment & 0x1FFF:
-        return FRAGMENT
+    if fragment & _IPV4_FRAGMENT_BITS:
+        return _fragment4(data, offset, size, frame, stamp, tunnel)
     header = (first & 0x0F) * 4
     end = offset + total if total >= header else size
     src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
     return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet, tunnel)
+
+
+def _fragment4(
+    data: bytes, offset: int, size: int, frame: int, stamp: float, tunnel: Tunnel
+) -> Fragment | None:
+    """The IPv4 fragment at ``offset`` (RFC 791 3.2: Identification, MF, offset in 8 bytes)."""
+    first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
+    header = (first & 0x0F) * 4
+    end = min(offset + total, size) if total >= header else size
+    if offset + header > end or protocol not in FRAGMENTED_PROTOCOLS:
+        return None
+    return _new_fragment(
+        (
+            frame,
+            stamp,
+            data[offset + 12 : offset + 16],
+            data[offset + 16 : offset + 20],
+            protocol,
+            _U16.unpack_from(data, offset + 4)[0],
+            (fragment & 0x1FFF) * 8,
+            bool(fragment & 0x2000),
+            data[offset + header : end],
+            tunnel,
+        )
+    )
+
+
+def _udp4(
+    data: bytes, offset: int, size: int, frame: int, stamp: float, tunnel: Tunnel
+) -> Datagram | None:
+    """The UDP datagram of the unfragmented IPv4 packet at ``offset``."""
+    first, total, _, _ = _IPV4.unpack_from(data, offset)
+    header = (first & 0x0F) * 4
+    end = offset + total if total >= header else size
+    src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+    return _udp(data, offset + header, end, size, src, dst, frame, stamp, tunnel)
 
 
 def _carried4(
@@ -190,12 +288,12 @@ def _carried4(
     stamp: float,
     quiet: Mapping[bytes, Stamped],
     tunnel: Tunnel,
-) -> Segment | tuple | None:
-    """:func:`_carried` for the IPv4 packet at ``offset`` (GRE, UDP, IP in IP).  A non-first
-    fragment is counted as one, but for UDP: without its ports it is not known as a tunnel."""
+) -> Found:
+    """:func:`_carried` for the IPv4 packet at ``offset`` (GRE, UDP, IP in IP); a fragment is
+    collected for reassembly."""
     first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
-    if fragment & 0x1FFF:
-        return FRAGMENT if protocol != IPPROTO_UDP else None
+    if fragment & _IPV4_FRAGMENT_BITS:
+        return _fragment4(data, offset, size, frame, stamp, tunnel)
     header = (first & 0x0F) * 4
     end = offset + total if total >= header else size
     src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
@@ -212,7 +310,7 @@ def _ipv6(
     stamp: float,
     quiet: Mapping[bytes, Stamped],
     tunnel: Tunnel = (),
-) -> Segment | tuple | None:
+) -> Found:
     """IPv6 header at ``offset`` (RFC 8200), extension headers skipped."""
     if offset + 40 > size:
         return None
@@ -230,15 +328,35 @@ def _ipv6(
                 following == IPPROTO_UDP
                 and data[position + 2 : position + 4] not in UDP_TUNNEL_PORTS
             ):
+                if (
+                    data[position : position + 2] in _UDP_CARRIER_PORTS
+                    or data[position + 2 : position + 4] in _UDP_CARRIER_PORTS
+                ):
+                    return _udp(data, position, end, size, src, dst, frame, stamp, tunnel)
                 return None
             return _carried(
                 following, data, position, end, size, src, dst, frame, stamp, quiet, tunnel
             )
         if position + 8 > size:
             return None
-        if following == IPV6_FRAGMENT:
-            if _U16.unpack_from(data, position + 2)[0] & 0xFFF8:
-                return FRAGMENT
+        if following == IPV6_FRAGMENT:  # RFC 8200 4.5: offset in 8 bytes, M flag
+            field = _U16.unpack_from(data, position + 2)[0]
+            if field & 0xFFF9:
+                if data[position] not in FRAGMENTED_PROTOCOLS:
+                    return None
+                fragment = (
+                    frame,
+                    stamp,
+                    src,
+                    dst,
+                    data[position],
+                    int.from_bytes(data[position + 4 : position + 8], "big"),
+                    field & 0xFFF8,
+                    bool(field & 1),
+                    data[position + 8 : min(end, size)],
+                    tunnel,
+                )
+                return _new_fragment(fragment)
             following, position = data[position], position + 8
         elif following == IPV6_AH:
             following, position = data[position], position + (data[position + 1] + 2) * 4
@@ -261,7 +379,7 @@ def _carried(
     stamp: float,
     quiet: Mapping[bytes, Stamped],
     tunnel: Tunnel,
-) -> Segment | tuple | None:
+) -> Found:
     """The TCP segment in the packet that the IP packet from ``src`` to ``dst`` carries at
     ``offset`` as GRE, in a UDP tunnel (by destination port) or as IP in IP; ``end`` is where
     the IP packet ends (what follows it in the frame, such as Ethernet padding, is not read)."""
@@ -297,7 +415,7 @@ def _inner(
     stamp: float,
     quiet: Mapping[bytes, Stamped],
     tunnel: Tunnel,
-) -> Segment | tuple | None:
+) -> Found:
     """The TCP segment in what follows a header whose next protocol is ``ethertype`` (an
     Ethernet frame's type, a tunnel's protocol type): VLAN tags (at most :data:`MAX_VLAN_TAGS`
     per Ethernet header) and the tunnels named by EtherType (MPLS, PPPoE) are unwrapped here,
@@ -369,3 +487,48 @@ def _tcp(
     return _new_segment(
         (frame, stamp, src, dst, sport, dport, seq, ack, flags, data, start, captured, cut, tunnel)
     )
+
+
+def _udp(
+    data: bytes,
+    offset: int,
+    end: int,
+    size: int,
+    src: bytes,
+    dst: bytes,
+    frame: int,
+    stamp: float,
+    tunnel: Tunnel = (),
+) -> Datagram | None:
+    """UDP header at ``offset`` (RFC 768); payload up to ``end`` (the IP length)."""
+    if offset + 8 > size:
+        return None
+    sport, dport, length = _UDP.unpack_from(data, offset)
+    if length >= 8 and offset + length < end:
+        end = offset + length
+    start = offset + 8
+    if start > end:
+        return None
+    captured = min(end, size)
+    return _new_datagram(
+        (frame, stamp, src, dst, sport, dport, data, start, captured, end - captured, tunnel)
+    )
+
+
+def parse_transport(
+    protocol: int, payload: bytes, src: bytes, dst: bytes, frame: int, stamp: float, tunnel: Tunnel
+) -> Found:
+    """What the IP payload of a reassembled packet holds (its fragments were
+    :class:`Fragment` objects): a TCP segment, a carrier UDP datagram, or what a tunnel carries."""
+    size = len(payload)
+    if protocol == IPPROTO_TCP:
+        return _tcp(payload, 0, size, size, src, dst, frame, stamp, NOBODY, tunnel)
+    if protocol == IPPROTO_UDP:
+        ports = payload[:4]
+        if ports[2:] not in UDP_TUNNEL_PORTS:
+            if ports[:2] in _UDP_CARRIER_PORTS or ports[2:] in _UDP_CARRIER_PORTS:
+                return _udp(payload, 0, size, size, src, dst, frame, stamp, tunnel)
+            return None
+    if protocol not in IP_CARRIERS:
+        return None
+    return _carried(protocol, payload, 0, size, size, src, dst, frame, stamp, NOBODY, tunnel)

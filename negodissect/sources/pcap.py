@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from struct import Struct
 from typing import Any
 
-from negodissect.sources.frames import Segment
+from negodissect.sources.frames import Packet
 from negodissect.sources.records import (
     MAX_RECORD,
     ReadError,
@@ -25,7 +25,7 @@ from negodissect.sources.records import (
 PCAP_RECORD_HEADER = 16
 
 
-def records(reader: Any, walk: Walk) -> Iterator[Segment | SourceNote]:
+def records(reader: Any, walk: Walk) -> Iterator[Packet | SourceNote]:
     """The records of a classic pcap file (libpcap format), walked in :data:`READ_CHUNK` pieces.
 
     scapy has read the file header; the records (16-byte header, then ``incl_len`` bytes) are

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from struct import Struct
 from typing import Any
 
-from negodissect.sources.frames import Segment
+from negodissect.sources.frames import Packet
 from negodissect.sources.records import (
     INTERFACE_UNDECLARED,
     MAX_RECORD,
@@ -39,7 +39,7 @@ PCAPNG_MIN_EPB = 32  # and interface id, timestamp (2 words), captured and origi
 SECTION_BYTE_ORDERS = {b"\x1a\x2b\x3c\x4d": ">", b"\x4d\x3c\x2b\x1a": "<"}
 
 
-def records(reader: Any, walk: Walk) -> Iterator[Segment | SourceNote]:
+def records(reader: Any, walk: Walk) -> Iterator[Packet | SourceNote]:
     """The blocks of a pcapng file (draft-ietf-opsawg-pcapng section 3-4), walked in
     :data:`READ_CHUNK` pieces.
 

@@ -18,9 +18,10 @@ from typing import IO, Any, NamedTuple, Protocol
 from negodissect import notes
 from negodissect.notes import NoteKind
 from negodissect.sources.frames import (
-    FRAGMENT,
     MAX_ENCAPSULATION,
     TOO_DEEP,
+    Datagram,
+    Fragment,
     Segment,
     Stamped,
     parse_frame,
@@ -39,11 +40,6 @@ READ_CHUNK = 1 << 20
 #: How scapy starts the warning for a pcapng packet block it skips (an undeclared interface).
 SKIPPED_BLOCK = "PcapNg: invalid interface id"
 
-FRAGMENTS_SKIPPED = notes.kind(
-    "capture.fragments.skipped",
-    "info",
-    "{count} non-first IP fragments skipped (IP reassembly not done)",
-)
 SNAPLEN_CUT = notes.kind(
     "capture.snaplen.cut", "info", "{count} frames cut short by the capture's snaplen"
 )
@@ -147,12 +143,11 @@ class ReadError(Exception):
 
 class Walk:
     """What the record walkers share for one file: its reads and progress, and the frames
-    counted instead of reported (snaplen cuts, non-first IP fragments, tunnels too deep)."""
+    counted instead of reported (snaplen cuts, tunnels too deep)."""
 
     __slots__ = (
         "cut_frames",
         "deepest",
-        "fragments",
         "last_progress",
         "on_progress",
         "quiet",
@@ -169,7 +164,7 @@ class Walk:
         quiet: Mapping[bytes, Stamped],
     ) -> None:
         self.raw, self.total, self.on_progress, self.quiet = raw, total, on_progress, quiet
-        self.cut_frames = self.fragments = self.too_deep = 0
+        self.cut_frames = self.too_deep = 0
         self.deepest = 0  # the first frame nested deeper than MAX_ENCAPSULATION
         self.last_progress = time.monotonic()
 
@@ -204,17 +199,15 @@ class Walk:
         stamp: float,
         caplen: int,
         wirelen: int,
-    ) -> Segment | None:
-        """:func:`parse_frame` of one record, counting snaplen cuts, IP fragments and tunnels
-        nested too deep."""
+    ) -> Segment | Datagram | Fragment | None:
+        """:func:`parse_frame` of one record (a TCP segment, a carrier UDP datagram or an IP
+        fragment), counting snaplen cuts and tunnels nested too deep."""
         if caplen < wirelen:
             self.cut_frames += 1
         found = parse_frame(linktype, data, start, stop, frame, stamp, self.quiet)
-        if found is None or type(found) is Segment:
-            return found
-        if found is FRAGMENT:
-            self.fragments += 1
-        elif found is TOO_DEEP:
+        if found is None or type(found) is not tuple:
+            return found  # type: ignore[return-value]
+        if found is TOO_DEEP:
             self.too_deep += 1
             self.deepest = self.deepest or frame
         return None
@@ -223,8 +216,6 @@ class Walk:
         """The last progress call, and notes on what was counted instead of reported."""
         if self.on_progress is not None:
             self.on_progress(self.total, self.total)
-        if self.fragments:
-            yield note(None, FRAGMENTS_SKIPPED, count=self.fragments)
         if self.cut_frames:
             yield note(None, SNAPLEN_CUT, count=self.cut_frames)
         if self.too_deep:

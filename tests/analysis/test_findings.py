@@ -6,6 +6,7 @@ TCP sequence numbers fixed up), so the whole pipeline runs on them as on a real 
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -48,13 +49,28 @@ def ntlm_message(frame: int, path: Path = SUCCESS) -> bytes:
 
 
 def test_clean_captures_have_no_findings() -> None:
-    for name in (
-        "smb2-ntlm-success.pcap",
-        "smb1-ntlm.pcap",
-        "smb3-encrypted.pcap",
-        "smb2-kerberos.pcap",
-    ):
+    for name in ("smb2-ntlm-success.pcap", "smb1-ntlm.pcap", "smb3-encrypted.pcap"):
         assert found(CAPTURES / name) == [], name
+
+
+def test_rc4_offered_to_the_kdc_is_one_finding_per_client(tshark: str) -> None:
+    """smb2-kerberos.pcap: MIT kinit and the TGS requests list rc4-hmac (23) among their etypes
+    in five KDC exchanges (tshark's kerberos.etype of the requests): one low finding for the
+    client, not one per exchange; nothing else (the logon itself is clean)."""
+    [finding] = found(KERBEROS)
+    command = [
+        tshark,
+        "-r",
+        str(KERBEROS),
+        "-Y",
+        "kerberos.msg_type == 10 || kerberos.msg_type == 12",
+    ]
+    command += ["-T", "fields", "-e", "frame.number", "-e", "kerberos.ENCTYPE"]
+    rows = subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
+    frames = [int(row.split("\t")[0]) for row in rows if "23" in row.split("\t")[1].split(",")]
+    assert finding.title == "Kerberos RC4-HMAC encryption type offered"
+    assert finding.severity == "low" and finding.frames == frames == [1, 3, 8, 25, 35]
+    assert len(finding.conversations) == 5 and "127.0.0.1, 5 conversations" in finding.detail
 
 
 def test_anonymous_null_session() -> None:
@@ -84,7 +100,7 @@ def test_des_ticket(tmp_path: Path) -> None:
     data = bytearray(item.blob.data)
     data[etype.end - 1] = 3
     derived = rewrite(KERBEROS, tmp_path / "des.pcap", [(item.blob.data, bytes(data))])
-    [finding] = found(derived)
+    [finding] = [f for f in found(derived) if "offered" not in f.title]  # the KDC's: apart
     assert finding.title == "Kerberos DES encryption type used" and finding.severity == "high"
     assert finding.frames == [40]
 
@@ -260,7 +276,8 @@ def test_krb_error_in_spnego(tmp_path: Path, code: int, name: str, severity: str
     token = neg_token_resp(
         2, framing.MS_KERBEROS, krb_error(code, "NEGO.TEST", ["cifs", "dc1.nego.test"])
     )
-    [finding] = found(rewrite(KERBEROS, tmp_path / "krb-error.pcap", [(item.blob.data, token)]))
+    derived = rewrite(KERBEROS, tmp_path / "krb-error.pcap", [(item.blob.data, token)])
+    [finding] = [f for f in found(derived) if "offered" not in f.title]  # the KDC's: apart
     assert finding.title == f"Kerberos error {name}" and finding.severity == severity
     assert finding.frames == [44]
 
@@ -333,3 +350,52 @@ def test_plain_password_in_clear_is_high_and_never_shown() -> None:
 def test_other_sasl_mechanisms_have_no_findings() -> None:
     for name in ("ldap_sasl-scram-sha-512.pcap", "ldap_sasl-srp-who-am-i.pcap"):
         assert found(SHARED / "zeek" / name) == [], name
+
+
+KDC_ATTACKS = CAPTURES / "kdc-attacks.pcap"
+
+
+def kdc_frames(tshark: str, path: Path, display_filter: str) -> list[int]:
+    command = [tshark, "-r", str(path), "-Y", display_filter, "-T", "fields", "-e", "frame.number"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [int(line) for line in output.split()]
+
+
+def by_title(path: Path) -> dict[str, Finding]:
+    return {finding.title: finding for finding in found(path)}
+
+
+def test_user_enumeration_against_the_kdc(tshark: str) -> None:
+    """kdc-attacks.pcap: three unknown users asked for by 127.0.0.1; tshark's error_code 6
+    replies and their requests."""
+    finding = by_title(KDC_ATTACKS)["user enumeration against the KDC from 127.0.0.1"]
+    errors = kdc_frames(tshark, KDC_ATTACKS, "kerberos.error_code == 6")
+    assert errors == [2, 4, 6] and finding.frames == [1, 2, 3, 4, 5, 6]
+    assert finding.severity == "medium" and "nosuchuser3@NEGO.TEST" in finding.detail
+    # one unknown user (smb2-kerberos-failure.pcap) is a typo, not enumeration
+    assert not [t for t in titles(CAPTURES / "smb2-kerberos-failure.pcap") if "enumeration" in t]
+
+
+def test_password_spraying_against_the_kdc(tshark: str) -> None:
+    """kdc-attacks.pcap: five wrong passwords, for alice (3) and svc-wrongspn (2); tshark's
+    error_code 24 replies."""
+    finding = by_title(KDC_ATTACKS)["password spraying against the KDC from 127.0.0.1"]
+    errors = kdc_frames(tshark, KDC_ATTACKS, "kerberos.error_code == 24")
+    assert errors == [10, 14, 18, 22, 26] and set(errors) <= set(finding.frames)
+    assert "alice@NEGO.TEST (3), svc-wrongspn@NEGO.TEST (2)" in finding.detail
+    assert finding.severity == "high" and len(finding.conversations) == 5
+    # PRINCIPAL_UNKNOWN and the pre-authentication requests are no failed logon
+    assert not [t for t in titles(KDC_ATTACKS) if t.startswith("many failed logons")]
+    assert not [t for t in titles(CAPTURES / "smb2-kerberos-failure.pcap") if "spraying" in t]
+
+
+def test_rc4_only_tgs_request_is_a_kerberoasting_signal(tshark: str) -> None:
+    """kdc-attacks.pcap: kvno -e rc4-hmac asks a ticket for http/rc4.nego.test listing only
+    etype 23 (tshark's kerberos.ENCTYPE of the TGS-REQ) with an aes256 TGT; MIT kinit's own
+    TGS-REQs (smb2-kerberos.pcap) list AES first: no signal."""
+    finding = by_title(KDC_ATTACKS)[
+        "TGS-REQ asks only RC4-HMAC for a service ticket (Kerberoasting signal)"
+    ]
+    assert finding.frames == kdc_frames(tshark, KDC_ATTACKS, "kerberos.msg_type == 12") == [58]
+    assert "http/rc4.nego.test" in finding.detail
+    assert not [t for t in titles(KERBEROS) if "Kerberoasting" in t]

@@ -2,7 +2,8 @@
 LDAP or DCE/RPC, in every shared and bundled capture, is a frame where blobs_from_capture finds a
 blob, in the same TCP stream and with the carrier tshark names; and no other frame has one.
 
-Plain Kerberos on port 88 (KDC exchanges) is not a GSS blob and is left out of the comparison.
+Kerberos to the KDC (and kpasswd) is compared too: carrier ``kerberos``, its stream tshark's
+tcp.stream or udp.stream (UDP conversations are numbered apart, as tshark does).
 The exceptions, listed in :data:`PER_MESSAGE`, are per-message tokens (GSS_Wrap / GSS_GetMIC
 output), not security context tokens, which tshark shows as SPNEGO / Kerberos / GSS-API too:
 DCE/RPC REQUEST / RESPONSE auth verifiers ([MS-RPCE] 2.2.2.11) and LDAP traffic wrapped by the
@@ -30,7 +31,7 @@ from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*/*.pcap*")) + sorted((ROOT / "captures").glob("*.pcap"))
 IDS = [f"{p.parent.name}/{p.name}" for p in CAPTURES]
-GSS_FILTER = "(ntlmssp || spnego || gss-api || kerberos) && !(tcp.port == 88 || udp.port == 88)"
+GSS_FILTER = "ntlmssp || spnego || gss-api || kerberos || kpasswd"
 #: Frames tshark shows with a GSS token that is not a context token: DCE/RPC REQUEST (0) /
 #: RESPONSE (2) verifiers of a PKT_PRIVACY association (Kerberos wrap tokens, in SPNEGO framing
 #: or raw),
@@ -53,17 +54,19 @@ def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
     # HTTP: without body desegmentation tshark reports a message in the frame that completes
     # its head, as we do (with it, in the frame that completes the body).
     command += ["-o", "http.desegment_body:FALSE", "-Y", GSS_FILTER, "-T", "fields"]
-    fields = ("frame.number", "tcp.stream", "frame.protocols", "dcerpc.pkt_type")
+    fields = ("frame.number", "tcp.stream", "udp.stream", "frame.protocols", "dcerpc.pkt_type")
     for field in (*fields, "ldap.sasl_buffer_length", "ldap.mechanism"):
         command += ["-e", field]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     frames = {}
     for line in output.splitlines():
-        frame, stream, protocols, ptype, sasl_buffer, mechanism = line.split("\t")
+        frame, stream, udp_stream, protocols, ptype, sasl_buffer, mechanism = line.split("\t")
         if mechanism and mechanism.upper() not in ldap.GSS_MECHANISMS:
             continue  # not a GSS token, whatever tshark makes of it
         names = protocols.split(":")
-        carrier = [CARRIERS[name] for name in names if name in CARRIERS][-1]
+        carriers = [CARRIERS[name] for name in names if name in CARRIERS]
+        carrier = carriers[-1] if carriers else "kerberos"  # the KDC or kpasswd
+        stream = stream or udp_stream
         per_message = ptype in ("0", "2") or bool(sasl_buffer)
         frames[int(frame)] = (int(stream), carrier, per_message)
     return frames
@@ -89,7 +92,7 @@ def test_the_comparison_covers_every_carrier(tshark):
     carriers = {
         carrier for path in CAPTURES for _, carrier, _ in tshark_frames(tshark, path).values()
     }
-    assert carriers == {"smb2", "smb1", "http", "ldap", "dcerpc"}
+    assert carriers == {"smb2", "smb1", "http", "ldap", "dcerpc", "kerberos"}
 
 
 def test_damaged_reordered_and_lossy_flows_never_raise():

@@ -194,7 +194,9 @@ def test_kerberos_binds_over_a_pipe():
     assert [b.facts.to_dict()["pipe"] for b in found] == [r"\PIPE\lsarpc"] * 3 + [r"\PIPE\samr"] * 3
     bind = gss.decode(found[0].data)
     assert bind.find("Sname").summary == "host/dc1.nego.test"
-    conversations = group(decode_capture(str(KERBEROS_PIPES)))
+    conversations = [
+        c for c in group(decode_capture(str(KERBEROS_PIPES))) if c.carrier != "kerberos"
+    ]  # the KDC exchanges (port 88) before the logons are conversations of their own
     assert [(c.carrier, c.pipe, c.interface, len(c.messages)) for c in conversations] == [
         ("smb2", None, None, 2),
         ("dcerpc", r"\PIPE\lsarpc", "lsarpc", 3),

@@ -42,7 +42,8 @@ from rich.console import Console
 
 from negodissect import cli, gss
 from negodissect.analysis import DecodedBlob
-from negodissect.carriers.base import AuthBlob
+from negodissect.carriers import kerberos as kerberos_carrier
+from negodissect.carriers.base import AuthBlob, Message
 from negodissect.crypto.secrets import Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
@@ -55,6 +56,9 @@ from negodissect.render import tree as render_tree
 from negodissect.render.console import PIPE_WIDTH
 from negodissect.render.sink import Sink
 from negodissect.sources import records, stdin, streams
+from negodissect.sources.frames import Fragment
+from negodissect.transport import ip_fragments
+from negodissect.transport.framing import Pdu
 from tests.helpers import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
@@ -163,12 +167,69 @@ DECODER_KINDS = {
     "kerberos_gss_inner": "kerberos-inner",
     "kerberos_mic": "kerberos-mic",
 }
+
+
+def _carrier(transport: str, kpasswd: bool) -> Target:
+    """A Kerberos carrier flow (carriers/kerberos.py) given ``data`` as one PDU (a UDP datagram,
+    or a TCP record with its record mark), then every message it finds decoded as the pipeline
+    does: the carrier header and each blob's tree."""
+
+    def run(data: bytes) -> list[tuple[Field, bytes]]:
+        flow = kerberos_carrier.Flow(transport, kpasswd)
+        ctx = gss.new_context()
+        out: list[tuple[Field, bytes]] = []
+        for message in flow.parse(0, Pdu(data, ())):
+            if not isinstance(message, Message):
+                continue
+            out.append((message.header, data))
+            blob = data[message.blob_offset : message.blob_offset + message.blob_length]
+            out.append((gss.decode(blob, ctx=ctx), blob))
+        return out
+
+    return run
+
+
+#: A fragment in the ``ip_fragments`` target's input: IPv4 or 6, Identification, offset in 8-byte
+#: units with the More Fragments bit (RFC 791 3.1 layout), payload length.
+FRAGMENT_HEADER = struct.Struct("!BBHH")
+
+
+def _ip_fragments(data: bytes) -> list[tuple[Field, bytes]]:
+    """Fragments read from ``data`` (FRAGMENT_HEADER then the payload, over and over) fed to the
+    reassembler (transport/ip_fragments.py): only bounded state and whole datagrams may come out,
+    each no longer than MAX_DATAGRAM."""
+    reassembler = ip_fragments.Reassembler()
+    pos, frame, results = 0, 0, []
+    while pos + FRAGMENT_HEADER.size <= len(data):
+        version, ident, word, size = FRAGMENT_HEADER.unpack_from(data, pos)
+        pos += FRAGMENT_HEADER.size
+        payload, pos = data[pos : pos + size], pos + size
+        frame += 1
+        src = bytes(4 if version & 1 else 16)
+        fragment = Fragment(
+            frame, 0.0, src, src, 17, ident, (word & 0x1FFF) * 8, bool(word & 0x2000), payload
+        )
+        results += reassembler.feed(fragment)
+    results += reassembler.finish()
+    for result in results:
+        if isinstance(result, ip_fragments.Whole):
+            assert len(result.payload) <= ip_fragments.MAX_DATAGRAM
+    assert not reassembler.pending and reassembler.held == 0
+    return []
+
+
 TARGETS: dict[str, Target] = {
     **{name: _kind(kind) for name, kind in DECODER_KINDS.items()},
     **{f"token_{kind or 'sniffed'}": _kind(kind) for kind in (None, *framing.KINDS)},
     "stdin": _stdin,
     "verified": _verified,
+    "kdc_udp": _carrier("udp", kpasswd=False),
+    "kdc_tcp": _carrier("tcp", kpasswd=False),
+    "kpasswd_tcp": _carrier("tcp", kpasswd=True),
+    "ip_fragments": _ip_fragments,
 }
+#: Captures whose KDC messages seed the carrier and fragment targets.
+KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap")
 
 #: Which seeds each target starts from (names of the tree nodes whose bytes are cut out).
 SEED_NODES: dict[str, tuple[str, ...]] = {
@@ -372,9 +433,48 @@ def seeds(target: str) -> tuple[bytes, ...]:
             found += [bytes.fromhex("040405ffffffffff000000000000001a") + b"\x11" * 12]
         if target == "kerberos":
             found += [bare for bare in map(untagged, found) if bare]
+    elif target in ("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments"):
+        found = kdc_seeds(target)
     else:
         found = [*blobs, *built_negoex()]
     return tuple(dict.fromkeys(found)) or blobs
+
+
+def kdc_seeds(target: str) -> list[bytes]:
+    """Real KDC messages (KDC_SEED_CAPTURES): as datagrams, as TCP records behind their record
+    mark, inside a kpasswd header (RFC 3244 2: an AS-REQ where the AP-REQ goes), or cut into
+    fragments of 8, 64 and 512 bytes (in order, and the last one first)."""
+    messages = [
+        item.data
+        for name in KDC_SEED_CAPTURES
+        for item in blobs_from_capture(str(ROOT / "captures" / name))
+        if isinstance(item, AuthBlob) and item.carrier == "kerberos" and item.data
+    ]
+    if target == "kdc_udp":
+        return messages
+    marked = [len(m).to_bytes(4, "big") + m for m in messages]
+    if target == "kdc_tcp":
+        return marked
+    if target == "kpasswd_tcp":
+        return [
+            (len(m) + 10).to_bytes(4, "big") + struct.pack("!HHH", len(m) + 6, 1, len(m)) + m
+            for m in messages[:8]
+        ]
+    found = []
+    for ident, message in enumerate(messages[:6]):
+        for size in (8, 64, 512):
+            pieces = [
+                FRAGMENT_HEADER.pack(
+                    ident & 1,
+                    ident,
+                    at // 8 | (0x2000 if at + size < len(message) else 0),
+                    len(message[at : at + size]),
+                )
+                + message[at : at + size]
+                for at in range(0, len(message), size)
+            ]
+            found += [b"".join(pieces), b"".join(pieces[-1:] + pieces[:-1])]
+    return found
 
 
 # ------------------------------------------------------------------------ hostile positions

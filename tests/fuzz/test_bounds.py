@@ -371,3 +371,24 @@ def test_pipe_state_is_bounded() -> None:
     assert len(state.trees) == smb2.MAX_PIPE_TREES
     assert len(state.pending) == smb2.MAX_PENDING - 1  # the last CREATE answered
     assert len(pipes) == dcerpc.MAX_PIPES
+
+
+def test_ten_thousand_overlapping_fragments_of_one_datagram() -> None:
+    """Tiny fragments at one offset (a teardrop-like flood) cost each a sort of the datagram's
+    fragments: MAX_FRAGMENTS gives the datagram up, with the reason, and time stays linear."""
+    from negodissect.sources.frames import Fragment
+    from negodissect.transport import ip_fragments
+
+    reassembler = ip_fragments.Reassembler()
+    started = time.perf_counter()
+    out = []
+    for frame in range(10_000):
+        out += reassembler.feed(
+            Fragment(frame, 0.0, b"\1" * 4, b"\2" * 4, 17, 7, 0, True, b"x" * 8)
+        )
+    assert time.perf_counter() - started < 2.0
+    given_up = [item for item in out if isinstance(item, ip_fragments.GivenUp)]
+    assert given_up and given_up[0].values["reason"] == ip_fragments.REASON_FRAGMENTS
+    assert (
+        len(reassembler.pending[(b"\1" * 4, b"\2" * 4, 17, 7)].pieces) < ip_fragments.MAX_FRAGMENTS
+    )

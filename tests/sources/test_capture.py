@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import IP
+from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.utils import rdpcap, wrpcapng
 
@@ -170,8 +170,13 @@ def test_progress_hook():
 def test_non_tcp_and_fragments_are_rejected_cheaply():
     udp = bytes(IP(src="10.0.0.1", dst="10.0.0.2", proto=17) / (b"\x00" * 8))
     assert frames.parse_frame(frames.LINKTYPE_RAW, udp, 0, len(udp)) is None
+    kdc = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1024, dport=88) / b"\x6a")
+    assert type(frames.parse_frame(frames.LINKTYPE_RAW, kdc, 0, len(kdc))) is frames.Datagram
     fragment = bytes(IP(src="10.0.0.1", dst="10.0.0.2", proto=6, frag=100) / (b"\x00" * 20))
-    assert frames.parse_frame(frames.LINKTYPE_RAW, fragment, 0, len(fragment)) is frames.FRAGMENT
+    found = frames.parse_frame(frames.LINKTYPE_RAW, fragment, 0, len(fragment))
+    assert type(found) is frames.Fragment and (found.offset, found.more) == (800, False)
+    icmp = bytes(IP(src="10.0.0.1", dst="10.0.0.2", proto=1, flags="MF") / (b"\x00" * 20))
+    assert frames.parse_frame(frames.LINKTYPE_RAW, icmp, 0, len(icmp)) is None
     assert frames.parse_frame(frames.LINKTYPE_ETHERNET, b"\x00" * 40, 0, 13) is None
     assert frames.parse_frame(147, b"\x45" * 60, 0, 60) is None  # unknown link type
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from scapy.contrib.geneve import GENEVE
 from scapy.contrib.mpls import MPLS
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE, Ether
 from scapy.layers.ppp import PPP, PPPoE
@@ -34,8 +34,9 @@ from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources import frames, records, tunnels
 from negodissect.sources.capture import read_segments
-from negodissect.sources.frames import FRAGMENT, TOO_DEEP, Segment, parse_frame
+from negodissect.sources.frames import TOO_DEEP, Fragment, Segment, parse_frame, parse_transport
 from negodissect.transport import tcp
+from negodissect.transport.ip_fragments import Reassembler, Whole
 from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
 
 #: zeek's tunnelled traces: (name, inner protocol that is not TCP to follow as well, or None).
@@ -79,13 +80,16 @@ def raw_frames(path: Path) -> list[tuple[int, bytes]]:
     return out
 
 
-def tshark_innermost(tshark: str, path: Path, display: str, protocol: str) -> dict[int, tuple]:
+def tshark_innermost(
+    tshark: str, path: Path, display: str, protocol: str, defragment: bool = False
+) -> dict[int, tuple]:
     """frame -> (innermost src, dst before ``protocol``, the TCP ports and stream for TCP,
     whether a tunnel is around it) from tshark, without IP reassembly (as we read: a fragmented
     tunnel packet in its first fragment)."""
     fields = ["frame.protocols", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst"]
     extra = ["tcp.srcport", "tcp.dstport", "tcp.stream"] if protocol == "tcp" else []
-    command = [tshark, "-r", str(path), "-o", "ip.defragment:FALSE", "-Y", display]
+    option = f"ip.defragment:{'TRUE' if defragment else 'FALSE'}"
+    command = [tshark, "-r", str(path), "-o", option, "-Y", display]
     command += ["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-e", "frame.number"]
     for name in fields + extra:
         command += ["-e", name]
@@ -112,10 +116,16 @@ def address(raw: bytes) -> str:
 def test_inner_tcp_segments_and_streams_match_tshark(tshark, name) -> None:
     path = SHARED_CAPTURES / "zeek" / name
     display = "tcp && !icmp && !icmpv6"  # (not the TCP headers quoted in ICMP errors)
-    expected = tshark_innermost(tshark, path, display, "tcp")
+    expected = tshark_innermost(tshark, path, display, "tcp", defragment=True)
     reassembler = tcp.Reassembler(lambda *_: None)
+    fragments = Reassembler()
     found = {}
     for item in read_segments(str(path), fast=False):
+        if type(item) is Fragment:  # reassembled as tshark does: in the completing frame
+            wholes = [found for found in fragments.feed(item) if type(found) is Whole]
+            item = None
+            for frame, stamp, src, dst, protocol, payload, tunnel in wholes:
+                item = parse_transport(protocol, payload, src, dst, frame, stamp, tunnel)
         if type(item) is Segment:
             reassembler.feed(*item)
             forward = (item.src, item.sport) <= (item.dst, item.dport)
@@ -154,7 +164,7 @@ def test_erspan_tunnel_facts_match_tshark(tshark) -> None:
     """zeek's erspan.pcap (GRE, transparent Ethernet bridging, with a key): the tunnel of every
     blob names the outer addresses and GRE key tshark shows in that frame."""
     path = SHARED_CAPTURES / "zeek" / "erspan.pcap"
-    command = [tshark, "-r", str(path), "-o", "ip.defragment:FALSE", "-Y", "gre"]
+    command = [tshark, "-r", str(path), "-Y", "gre"]  # reassembled, as we do
     command += ["-T", "fields", "-E", "occurrence=f"]
     for name in ("frame.number", "ip.src", "ip.dst", "gre.key"):
         command += ["-e", name]
@@ -310,13 +320,30 @@ def test_hostile_tunnel_headers_give_no_segment(packet) -> None:
 
 
 def test_fragments_of_tunnels() -> None:
-    """A non-first fragment of a tunnel packet is counted like one of TCP; of UDP it is not
-    (without its ports it is not known as a tunnel)."""
-    assert parsed(outer(GRE() / INNER, frag=100)) is FRAGMENT
-    assert parsed(outer(INNER, proto=4, frag=100)) is FRAGMENT
-    assert parsed(outer(UDP(dport=4789) / VXLAN() / Ether(**MACS) / INNER, frag=100)) is None
-    first = outer(GRE() / INNER, flags="MF")  # the first fragment is read as far as it goes
-    assert type(parsed(first)) is Segment
+    """Every fragment of a tunnel packet (GRE, IP in IP, UDP) is an IP Fragment for reassembly
+    (RFC 791 3.2); reassembled, the tunnel gives its TCP segment."""
+    for packet in (
+        outer(GRE() / INNER, frag=100),
+        outer(INNER, proto=4, frag=100),
+        outer(UDP(dport=4789) / VXLAN() / Ether(**MACS) / INNER, frag=100),
+        outer(GRE() / INNER, flags="MF"),
+    ):
+        assert type(parsed(packet)) is Fragment
+    whole = bytes(outer(GRE() / INNER))
+    ip = IP(whole[14:])
+    pieces = fragment(ip, fragsize=16)
+    assert len(pieces) > 2
+    reassembler = Reassembler()
+    found: list = []
+    for number, piece in enumerate(reversed(pieces), 1):  # out of order
+        frag = parse_frame(1, bytes(Ether(**MACS) / piece), 0, len(bytes(Ether(**MACS) / piece)))
+        assert type(frag) is Fragment
+        found += reassembler.feed(frag._replace(frame=number))
+    assert len(found) == 1 and type(found[0]) is Whole and found[0].frame == len(pieces)
+    _, _, src, dst, protocol, payload, tunnel = found[0]
+    segment = parse_transport(protocol, payload, src, dst, 9, 0.0, tunnel)
+    assert type(segment) is Segment
+    assert segment.data[segment.start : segment.end] == bytes(INNER[TCP].payload)
 
 
 def deep(levels: int) -> bytes:
@@ -357,6 +384,6 @@ def test_every_cut_of_every_tunnelled_frame_parses_without_error() -> None:
         for _, frame in raw_frames(path)[:12]:
             for size in range(len(frame) + 1):
                 result = parse_frame(ETHERNET, frame, 0, size)
-                assert result is None or result is FRAGMENT or type(result) is Segment
+                assert result is None or type(result) in (Segment, Fragment, frames.Datagram)
                 cuts += 1
     assert cuts > 20000
