@@ -33,7 +33,21 @@ from negodissect.notes import NoteKind, Severity
 from negodissect.transport.framing import Pdu, Remark, StreamFramer
 
 if TYPE_CHECKING:
-    from negodissect.transport.tcp import Connection
+    pass
+
+
+class Link(Protocol):
+    """What carriers and the conductor use of a connection: a TCP connection
+    (:class:`negodissect.transport.tcp.Connection`) or a UDP conversation
+    (:class:`negodissect.transport.udp.Conversation`)."""
+
+    stream: int
+    client: tuple
+    server: tuple
+    last_frame: int
+    last_time: float
+    last_tunnel: tuple
+    state: Any
 
 
 #: The field names of each FactGroup dataclass, in order (ClassVars left out).
@@ -205,12 +219,12 @@ class Notice:
         return f"{self.within}: {text}" if self.within else text
 
     @classmethod
-    def on(cls, conn: Connection, kind: NoteKind, within: str = "", **values: Any) -> Notice:
+    def on(cls, conn: Link, kind: NoteKind, within: str = "", **values: Any) -> Notice:
         """A notice about ``conn`` at its last frame."""
         return cls(conn.last_frame, kind, values, conn.stream, within)
 
     @classmethod
-    def of(cls, conn: Connection, said: Remark, within: str = "") -> Notice:
+    def of(cls, conn: Link, said: Remark, within: str = "") -> Notice:
         """A framer's remark about ``conn``, as a notice at its last frame."""
         return cls(conn.last_frame, said.kind, said.values, conn.stream, within)
 
@@ -321,7 +335,7 @@ class Budget(Protocol):
     """The bound on bytes of unfinished messages that the framers of all connections hold (kept
     by the pipeline); a flow with framers of its own (named pipes) counts them here too."""
 
-    def hold(self, conn: Connection, framer: StreamFramer, before: int) -> Notice | None:
+    def hold(self, conn: Link, framer: StreamFramer, before: int) -> Notice | None:
         """Count what ``framer`` holds now (it held ``before`` bytes); past the bound its partial
         message is given up (a notice the first time)."""
 
@@ -361,7 +375,7 @@ class Carrier:
     #: ``data[start:end]``, is this protocol (asked only when its first byte is listed below).
     looks_like: Callable[[bytes, int, int, int, int], bool]
     #: ``flow(conn, budget)``: new per-connection state for ``conn``.
-    flow: Callable[[Connection, Budget], Flow]
+    flow: Callable[[Link, Budget], Flow]
     #: The conversation rules of its messages.
     rules: ConversationRules[Any]
     #: The first payload bytes it may claim a connection on (several carriers may list one).

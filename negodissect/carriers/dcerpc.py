@@ -34,6 +34,7 @@ from negodissect.carriers.base import (
     FactGroup,
     Facts,
     FlowDefaults,
+    Link,
     Message,
     Notice,
     TokenState,
@@ -42,7 +43,6 @@ from negodissect.carriers.base import (
 from negodissect.field import Field
 from negodissect.layout import ByteOrder, Layout, ints
 from negodissect.transport.framing import Pdu, RecordFramer, Remark
-from negodissect.transport.tcp import Connection
 
 #: C706 12.6.3.1 common header size; [MS-RPCE] 2.2.2.11 sec_trailer size.
 HEADER_SIZE = 16
@@ -764,7 +764,7 @@ def _association(facts: DcerpcFacts) -> Hashable:
     return facts.file_id
 
 
-def _flow(conn: Connection, budget: Budget) -> Flow:
+def _flow(conn: Link, budget: Budget) -> Flow:
     return Flow()
 
 

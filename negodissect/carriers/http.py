@@ -28,6 +28,7 @@ from negodissect.carriers.base import (
     ConversationRules,
     Facts,
     FlowDefaults,
+    Link,
     Message,
     Notice,
     TokenState,
@@ -35,7 +36,6 @@ from negodissect.carriers.base import (
 )
 from negodissect.field import Field
 from negodissect.transport.framing import Pdu, Remark, StreamFramer
-from negodissect.transport.tcp import Connection
 
 #: Largest message head (start line + header fields) followed; larger ones lose sync.
 MAX_HEAD = 64 * 1024
@@ -425,7 +425,7 @@ def _final(facts: HttpFacts, token: TokenState) -> bool:
     return facts.status not in CHALLENGES or asks_no_more(token)
 
 
-def _flow(conn: Connection, budget: Budget) -> Flow:
+def _flow(conn: Link, budget: Budget) -> Flow:
     return Flow()
 
 

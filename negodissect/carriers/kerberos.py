@@ -29,6 +29,7 @@ from negodissect.carriers.base import (
     ConversationRules,
     Facts,
     FlowDefaults,
+    Link,
     Message,
     Notice,
     TokenState,
@@ -38,7 +39,6 @@ from negodissect.gss import ber
 from negodissect.gss.kerberos_asn1 import ERROR_CODE_NAMES, MESSAGE_TYPE_NAMES
 from negodissect.transport import udp
 from negodissect.transport.framing import Pdu, RecordFramer, Remark
-from negodissect.transport.tcp import Connection
 
 KDC_PORT = 88  # RFC 4120 7.2.3
 KPASSWD_PORT = 464  # RFC 3244 2
@@ -330,7 +330,7 @@ class Flow(FlowDefaults):
         return Message(shown, facts, line, start, end - start)
 
 
-def _flow(conn: Connection, budget: Budget) -> Flow:
+def _flow(conn: Link, budget: Budget) -> Flow:
     transport = "udp" if isinstance(conn, udp.Conversation) else "tcp"
     ports = (conn.client[1], conn.server[1])
     return Flow(transport, KPASSWD_PORT in ports and KDC_PORT not in ports)

@@ -31,6 +31,7 @@ from negodissect.carriers.base import (
     FactGroup,
     Facts,
     FlowDefaults,
+    Link,
     Message,
     Notice,
     TokenState,
@@ -39,7 +40,6 @@ from negodissect.carriers.base import (
 from negodissect.field import Field, Value
 from negodissect.gss.ber import Walker, content_of
 from negodissect.transport.framing import Pdu, RecordFramer, Remark
-from negodissect.transport.tcp import Connection
 
 
 class ResultCode(enum.IntEnum):
@@ -517,7 +517,7 @@ def _final(facts: LdapFacts, token: TokenState) -> bool:
     return facts.is_response and facts.status != SASL_BIND_IN_PROGRESS and asks_no_more(token)
 
 
-def _flow(conn: Connection, budget: Budget) -> Flow:
+def _flow(conn: Link, budget: Budget) -> Flow:
     return Flow()
 
 

@@ -31,6 +31,7 @@ from negodissect.carriers.base import (
     Budget,
     Carrier,
     ConversationRules,
+    Link,
     Message,
     Nested,
     Notice,
@@ -43,7 +44,7 @@ from negodissect.carriers.smb2 import Smb2Facts
 from negodissect.field import Field
 from negodissect.transport.framing import Pdu, Remark
 from negodissect.transport.nbss import Framer, looks_like_smb
-from negodissect.transport.tcp import DIRECTIONS, Connection
+from negodissect.transport.tcp import DIRECTIONS
 
 #: First bytes of the SMB2, SMB1, SMB3 transform and compression transform protocol ids.
 SMB2, SMB1, TRANSFORM, COMPRESSION = 0xFE, 0xFF, 0xFD, 0xFC
@@ -111,7 +112,7 @@ class Flow:
         "smb2_pipes",
     )
 
-    def __init__(self, conn: Connection, budget: Budget) -> None:
+    def __init__(self, conn: Link, budget: Budget) -> None:
         self.conn = conn
         self.budget = budget
         self.framers: list[Framer | None] = [None, None]
@@ -362,7 +363,7 @@ def looks_like(data: bytes, start: int, end: int, sport: int, dport: int) -> boo
     return looks_like_smb(data, start, end, sport, dport)
 
 
-def _flow(conn: Connection, budget: Budget) -> Flow:
+def _flow(conn: Link, budget: Budget) -> Flow:
     return Flow(conn, budget)
 
 

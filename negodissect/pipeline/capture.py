@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from negodissect import notes
 from negodissect.analysis import DecodedBlob
-from negodissect.carriers.base import AuthBlob, Flow, Message, Notice
+from negodissect.carriers.base import AuthBlob, Flow, Link, Message, Notice
 from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
@@ -156,7 +156,7 @@ class Budget:
         self.held = 0
         self.overflows = 0
 
-    def hold(self, conn: tcp.Connection, framer: StreamFramer, before: int) -> Notice | None:
+    def hold(self, conn: Link, framer: StreamFramer, before: int) -> Notice | None:
         """Count what ``framer`` holds now (it held ``before`` bytes); past
         :data:`MAX_BUFFERED` its partial message is given up (a notice the first time)."""
         self.held += len(framer.buf) - before
@@ -222,14 +222,14 @@ class Conductor:
         conv.last_frame, conv.last_time, conv.last_tunnel = frame, stamp, tunnel
         flow: Flow | None = conv.state
         if flow is None:
-            flow = conv.state = carrier.flow(conv, self.budget)  # type: ignore[arg-type]
+            flow = conv.state = carrier.flow(conv, self.budget)
         payload = bytes(data[start:end])
         holes: tuple[tuple[int, int], ...] = ()
         if cut:
             holes = ((len(payload), cut),)
             payload += bytes(cut)
         out: list[AuthBlob | Notice] = []
-        self._pdus(conv, flow, direction, [Pdu(payload, holes)], out)  # type: ignore[arg-type]
+        self._pdus(conv, flow, direction, [Pdu(payload, holes)], out)
         return out
 
     def _fragment(self, fragment: Fragment) -> list[AuthBlob | Notice]:
@@ -305,7 +305,7 @@ class Conductor:
 
     def _pdus(
         self,
-        conn: tcp.Connection,
+        conn: Link,
         flow: Flow,
         direction: int,
         pdus: list[Pdu | Remark],
@@ -323,7 +323,7 @@ class Conductor:
 
     def _message(
         self,
-        conn: tcp.Connection,
+        conn: Link,
         direction: int,
         pdu: Pdu | None,
         message: Message[Any],

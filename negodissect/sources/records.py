@@ -13,16 +13,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO, Any, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol, cast
 
 from negodissect import notes
 from negodissect.notes import NoteKind
 from negodissect.sources.frames import (
     MAX_ENCAPSULATION,
     TOO_DEEP,
-    Datagram,
-    Fragment,
-    Segment,
+    Packet,
     Stamped,
     parse_frame,
 )
@@ -199,14 +197,14 @@ class Walk:
         stamp: float,
         caplen: int,
         wirelen: int,
-    ) -> Segment | Datagram | Fragment | None:
+    ) -> Packet | None:
         """:func:`parse_frame` of one record (a TCP segment, a carrier UDP datagram or an IP
         fragment), counting snaplen cuts and tunnels nested too deep."""
         if caplen < wirelen:
             self.cut_frames += 1
         found = parse_frame(linktype, data, start, stop, frame, stamp, self.quiet)
         if found is None or type(found) is not tuple:
-            return found  # type: ignore[return-value]
+            return cast("Packet | None", found)  # an exact type test is the fast path
         if found is TOO_DEEP:
             self.too_deep += 1
             self.deepest = self.deepest or frame
