@@ -219,9 +219,10 @@ def negoex_verify(body: Field, ctx: DecodeContext) -> None:
         show(value, NOT_CHECKED, "the earlier messages of the conversation were not all kept")
         return
     transcript = b"".join(ctx.exchange.negoex_messages)
+    checksum = next((c.bytes_value for c in value.children if c.name == "Payload"), b"")
     for index, key in enumerate(keys, 1):
         try:
-            usage = checks.negoex_checksum(key, transcript, value.bytes_value, kind.int_value)
+            usage = checks.negoex_checksum(key, transcript, checksum, kind.int_value)
         except UnsupportedError as error:
             show(value, NOT_CHECKED, str(error))
             return
