@@ -259,10 +259,11 @@ def decode_av_value(pair: Field, av_id: int, value: bytes, start: int) -> int:
 
 
 def decode_single_host(pair: Field, value: bytes, start: int) -> None:
-    """Single_Host_Data (2.2.2.2): Size, Z4, CustomData, MachineID."""
-    size = SINGLE_HOST_SIZE.read(pair, value, 0, base=start, short=FIELD_TRUNCATED)
+    """Single_Host_Data (2.2.2.2): the pair's Value, its Size, Z4, CustomData, MachineID."""
+    host = pair.add("Value", value, "", start, len(value))
+    size = SINGLE_HOST_SIZE.read(host, value, 0, base=start, short=FIELD_TRUNCATED)
     rest = SINGLE_HOST_REST.read(
-        pair, value, SINGLE_HOST_SIZE.size, base=start, short=FIELD_TRUNCATED
+        host, value, SINGLE_HOST_SIZE.size, base=start, short=FIELD_TRUNCATED
     )
     if len(rest) < len(SINGLE_HOST_REST.items):
         return
