@@ -263,6 +263,14 @@ def _m(family: str, label: str, ours: Sel | str, tshark: Sel | str, kind: str) -
 
 
 AV_SCOPE = r"TargetInfo|AvPairs"
+
+
+def _av_value(name: str, kind: str) -> Sel:
+    """Our AV_PAIR value: bytes are on the pair's Value child (at their own offset), numbers
+    and text on the pair itself."""
+    return Sel("Value", within=name) if kind == "hex" else Sel(name, within=AV_SCOPE)
+
+
 TSHARK_AV = r"ntlmssp\.(?:challenge\.target_info|ntlmv2_response)\."
 # MS-NLMP 2.2.2.1 AV_PAIR: our node name -> tshark field suffix, value kind
 AV_PAIRS = (
@@ -418,7 +426,7 @@ FIELDS: tuple[Mapping, ...] = (
         "int",
     ),
     *(
-        _m("ntlmssp", name, Sel(name, within=AV_SCOPE), Sel(TSHARK_AV + suffix), kind)
+        _m("ntlmssp", name, _av_value(name, kind), Sel(TSHARK_AV + suffix), kind)
         for name, suffix, kind in AV_PAIRS
     ),
     # RFC 4120 5.3-5.9; RFC 4121 4.1
@@ -483,7 +491,8 @@ FIELDS: tuple[Mapping, ...] = (
     _m("negoex", "Random", "Random", "negoex.message.random", "hex"),
     _m("negoex", "ProtocolVersion", "ProtocolVersion", "negoex.proto_version", "int"),
     _m("negoex", "AuthScheme", "AuthScheme", "negoex.auth_scheme", "guid"),
-    _m("negoex", "Exchange", Sel("Exchange", within="Negoex"), "negoex.exchange", "hex"),
+    # the bytes a BYTE_VECTOR points at are its Payload child
+    _m("negoex", "Exchange", Sel("Payload", within="Exchange"), "negoex.exchange", "hex"),
     _m("negoex", "ChecksumScheme", "ChecksumScheme", "negoex.checksum_scheme", "int"),
     _m("negoex", "ChecksumType", "ChecksumType", "negoex.checksum_type", "int"),
     _m("negoex", "ErrorCode", Sel("ErrorCode", within="Negoex"), "negoex.errorcode", "int"),
@@ -503,7 +512,7 @@ FIELDS: tuple[Mapping, ...] = (
             ("ChecksumCount", "ByteArrayLength", "ChecksumValue", "checksum_vec_count"),
         )
     ),
-    _m("negoex", "Checksum", Sel("ChecksumValue", within="Negoex"), "negoex.checksum", "hex"),
+    _m("negoex", "Checksum", Sel("Payload", within="ChecksumValue"), "negoex.checksum", "hex"),
     # a GSS token inside the Exchange bytes (RFC 2743 3.1), e.g. MIT negoextest's AP_REQUEST
     _m(
         "negoex",

@@ -434,12 +434,12 @@ class Walker:
         When bytes are missing, the content present is kept raw (it still ends the TLV).
         """
         if tlv.missing or inner.missing:
-            node.value = self.data[inner.content : inner.end]
+            self._bytes(node, inner)
             return
         try:
             value, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)
         except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
-            node.value = self.data[tlv.content : tlv.end]
+            self._bytes(node, tlv)
             node.note(
                 VALUE_UNDECODABLE,
                 type=type(spec).__name__,
@@ -448,11 +448,19 @@ class Walker:
             )
             return
         node.value = python_value(value)
+        if isinstance(node.value, bytes):  # its bytes end the content: the node spans them
+            node.offset, node.length = self.base + inner.end - len(node.value), len(node.value)
+
+    def _bytes(self, node: Field, tlv: Tlv) -> None:
+        """``tlv``'s content as ``node``'s value, the node spanning just those bytes (JSON's
+        ``hex`` is always the bytes at the node's offset and length)."""
+        node.value = self.data[tlv.content : tlv.end]
+        node.offset, node.length = self.base + tlv.content, len(node.value)
 
     def generic_children(self, node: Field, tlv: Tlv, depth: int) -> None:
         """Show the elements of an unexpected constructed TLV by tag, or its raw bytes."""
         if not tlv.constructed:
-            node.value = self.data[tlv.content : tlv.end]
+            self._bytes(node, tlv)
             return
         if depth >= MAX_DEPTH:
             node.note(NESTING_TOO_DEEP, limit=MAX_DEPTH)
@@ -523,6 +531,6 @@ def explicit(number: int, spec: base.Asn1Item) -> base.Asn1Item:
 
 
 def content_of(node: Field) -> tuple[int, bytes]:
-    """The absolute offset and bytes of an OCTET STRING field's content (it ends the TLV)."""
+    """The absolute offset and bytes of an OCTET STRING field's content (the node spans it)."""
     value = node.value if isinstance(node.value, bytes) else b""
     return node.end - len(value), value

@@ -69,6 +69,7 @@ from negodissect.gss.negoex_structures import (
     auth_scheme,
     byte_vector,
     message_type_name,
+    payload,
     read_fields,
     typed_element,
 )
@@ -197,9 +198,10 @@ def _decode_exchange_token(vector: Field, msg: Message) -> None:
     """Decode the Exchange bytes with the AuthScheme's decoder for the message type (2.2.6.4);
     without one, when the GSS framing sniffer knows them (else they stay raw).  The scheme's
     tokens belong to a negotiation of their own: they get a fresh exchange."""
-    data = vector.value
-    if not isinstance(data, bytes):
+    node = payload(vector)
+    if node is None:
         return
+    data = node.bytes_value
     raw = msg.take(MESSAGE_HEADER_LENGTH, GUID_LENGTH)
     scheme = msg.ctx.registry.schemes.get(uuid.UUID(bytes_le=raw)) if raw else None
     decoder = None
@@ -207,11 +209,10 @@ def _decode_exchange_token(vector: Field, msg: Message) -> None:
         decoder = scheme.meta_data
     elif scheme is not None and msg.message_type == AP_REQUEST:
         decoder = scheme.ap_request
-    offset = msg.at(vector.children[0].int_value)
     if decoder is not None:
-        vector.append(decoder(data, offset, msg.ctx.inner()))
+        node.append(decoder(data, node.offset, msg.ctx.inner()))
     elif framing.sniff(data) is not None:
-        vector.append(framing.decode_token(data, offset, msg.ctx.inner()))
+        node.append(framing.decode_token(data, node.offset, msg.ctx.inner()))
 
 
 @dataclass(slots=True, frozen=True)

@@ -102,6 +102,8 @@ CHECKSUM_FIELDS = Layout(("cbHeaderLength", 4), ("ChecksumScheme", 4), ("Checksu
 PULSE_FIELDS = Layout(("cbHeaderSize", 4), ("Reason", 4))
 TYPE_FIELDS = {kind: Layout((f"{kind}Type", 4)) for kind in ("Extension", "Alert")}
 BYTE_VECTOR = Layout(("ByteArrayOffset", 4), ("ByteArrayLength", 4))  # 2.2.5.2.3
+#: The name of the node holding the bytes a BYTE_VECTOR points at (Network Monitor's name).
+PAYLOAD = "Payload"
 #: AUTH_SCHEME_VECTOR, EXTENSION_VECTOR, ALERT_VECTOR (2.2.5.2), named after their elements.
 ARRAY_VECTOR = Layout(("ArrayOffset", 4), ("Count", 2))
 
@@ -211,15 +213,23 @@ def span(vector: Field, msg: Message, offset: int, size: int) -> bytes | None:
 
 
 def byte_vector(parent: Field, msg: Message, rel: int, name: str) -> Field | None:
-    """BYTE_VECTOR (2.2.5.2.3) at ``rel``: the field holds the bytes it points at as value."""
+    """BYTE_VECTOR (2.2.5.2.3) at ``rel``: the 8-byte vector, and the bytes it points at as its
+    :data:`PAYLOAD` child, at their own offset in the message (when they are there)."""
     if msg.take(rel, BYTE_VECTOR.size) is None:
         return None
     vector = parent.add(name, None, "", msg.at(rel), BYTE_VECTOR.size)
     fields = read_fields(vector, msg, BYTE_VECTOR, rel)
     offset, size = fields["ByteArrayOffset"].int_value, fields["ByteArrayLength"].int_value
     vector.summary = f"{size} bytes at offset {offset}"
-    vector.value = span(vector, msg, offset, size)
+    raw = span(vector, msg, offset, size)
+    if raw is not None:
+        vector.add(PAYLOAD, raw, "", msg.at(offset), size)
     return vector
+
+
+def payload(vector: Field) -> Field | None:
+    """The :data:`PAYLOAD` child of a BYTE_VECTOR field (the bytes it points at), if there."""
+    return next((child for child in vector.children if child.name == PAYLOAD), None)
 
 
 ElementDecoder = Callable[[Field, Message, int], None]
@@ -275,11 +285,12 @@ def typed_element(kind: str) -> ElementDecoder:
 
 
 def _pulse(value: Field, msg: Message) -> None:
-    """ALERT_PULSE (2.2.5.1.4) inside an ALERT_TYPE_PULSE alert's value."""
-    data, offset = value.value, value.children[0].int_value
-    if not isinstance(data, bytes):
+    """ALERT_PULSE (2.2.5.1.4) inside an ALERT_TYPE_PULSE alert's value (its payload)."""
+    raw = payload(value)
+    if raw is None:
         return
-    pulse = value.add("AlertPulse", None, "", msg.at(offset), len(data))
+    data, offset = raw.bytes_value, value.children[0].int_value
+    pulse = raw.add("AlertPulse", None, "", msg.at(offset), len(data))
     if len(data) < ALERT_PULSE_LENGTH:
         pulse.note(PULSE_TRUNCATED, need=ALERT_PULSE_LENGTH, found=len(data))
         return

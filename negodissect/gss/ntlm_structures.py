@@ -249,23 +249,21 @@ def decode_av_value(pair: Field, av_id: int, value: bytes, start: int) -> int:
     elif av_id == AvId.MsvAvSingleHost:
         decode_single_host(pair, value, start)
     elif av_id == AvId.MsvAvChannelBindings and len(value) == 16:
-        pair.value = value
         pair.summary = "none (all zeros)" if not any(value) else value.hex()
-    elif value:
-        pair.value = value
-    if value and av_id not in (AvId.MsvAvFlags, AvId.MsvAvSingleHost):
-        pair.add("Value", pair.value, pair.summary, start, len(value))
+    if value and av_id not in (AvId.MsvAvFlags, AvId.MsvAvSingleHost):  # bytes: on Value only
+        shown = value if pair.value is None else pair.value
+        pair.add("Value", shown, pair.summary, start, len(value))
     if av_id not in AV_NAMES:
         pair.note(AV_ID_UNKNOWN, offset=pair.offset, id=av_id)
     return 0
 
 
 def decode_single_host(pair: Field, value: bytes, start: int) -> None:
-    """Single_Host_Data (2.2.2.2): Size, Z4, CustomData, MachineID."""
-    pair.value = value
-    size = SINGLE_HOST_SIZE.read(pair, value, 0, base=start, short=FIELD_TRUNCATED)
+    """Single_Host_Data (2.2.2.2): the pair's Value, its Size, Z4, CustomData, MachineID."""
+    host = pair.add("Value", value, "", start, len(value))
+    size = SINGLE_HOST_SIZE.read(host, value, 0, base=start, short=FIELD_TRUNCATED)
     rest = SINGLE_HOST_REST.read(
-        pair, value, SINGLE_HOST_SIZE.size, base=start, short=FIELD_TRUNCATED
+        host, value, SINGLE_HOST_SIZE.size, base=start, short=FIELD_TRUNCATED
     )
     if len(rest) < len(SINGLE_HOST_REST.items):
         return

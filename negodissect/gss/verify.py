@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from negodissect.crypto import checks
 from negodissect.crypto.errors import CryptoError, IntegrityError, UnsupportedError
 from negodissect.field import VERIFICATION, Field, format_value
+from negodissect.gss.negoex_structures import payload
 
 if TYPE_CHECKING:
     from negodissect.gss.context import DecodeContext, Exchange
@@ -219,9 +220,10 @@ def negoex_verify(body: Field, ctx: DecodeContext) -> None:
         show(value, NOT_CHECKED, "the earlier messages of the conversation were not all kept")
         return
     transcript = b"".join(ctx.exchange.negoex_messages)
+    checksum = (payload(value) or Field("")).bytes_value  # the bytes ChecksumValue points at
     for index, key in enumerate(keys, 1):
         try:
-            usage = checks.negoex_checksum(key, transcript, value.bytes_value, kind.int_value)
+            usage = checks.negoex_checksum(key, transcript, checksum, kind.int_value)
         except UnsupportedError as error:
             show(value, NOT_CHECKED, str(error))
             return

@@ -91,9 +91,11 @@ def depth(tree: Field) -> int:
 
 @pytest.mark.parametrize("blob", [NEGO_INIT, KERBEROS_AP_REQ], ids=["spnego", "kerberos"])
 def test_asn1_length_of_four_gigabytes_at_every_length_field(blob: bytes) -> None:
-    elements = {node.offset for node in sniffed(blob).walk()}  # not lookalikes in ciphertext
+    elements = {  # not lookalikes in ciphertext (a byte string's node starts at its content)
+        node.offset for node in sniffed(blob).walk() if not isinstance(node.value, bytes)
+    }
     places = [(start, size) for start, size in asn1_length_positions(blob) if start - 1 in elements]
-    assert len(places) >= 8
+    assert len(places) >= 6  # a byte string's node spans its content, not its header
     for start, size in places:
         data = blob[:start] + HUGE_LENGTH + blob[start + size :]
         tree = bounded(sniffed, data)

@@ -150,8 +150,11 @@ def _uuid(node: Field | None) -> uuid.UUID:
 
 
 def _payload(node: Field | None) -> bytes:
-    assert node is not None and isinstance(node.value, bytes)
-    return node.value
+    """A bytes field's value; of a BYTE_VECTOR, the bytes it points at (its Payload child)."""
+    assert node is not None
+    payload = node if node.value is not None else node.find("Payload")
+    assert payload is not None and isinstance(payload.value, bytes)
+    return payload.value
 
 
 def _rebuild(root: Field) -> bytes:
@@ -564,9 +567,11 @@ def test_exchange_known_token_handed_to_framing() -> None:
     """A known inner token (NTLMSSP) gets a child at its absolute offset; unknown bytes stay raw."""
     blob = _exchange(data=b"NTLMSSP\x00\x01\x00\x00\x00" + bytes(24))
     exchange = gss.decode(blob, kind="negoex", base=10).find("Exchange")
-    assert exchange is not None and [c.offset for c in exchange.children[2:]] == [10 + 64]
-    raw = gss.decode(BUILT[negoex.CHALLENGE], kind="negoex").find("Exchange")
-    assert raw is not None and len(raw.children) == 2
+    payload = None if exchange is None else exchange.find("Payload")
+    assert payload is not None and (payload.offset, payload.length) == (10 + 64, 36)
+    assert [c.offset for c in payload.children] == [10 + 64]
+    raw = gss.decode(BUILT[negoex.CHALLENGE], kind="negoex").find("Payload")
+    assert raw is not None and raw.bytes_value == b"\x00challenge" and not raw.children
 
 
 def test_builders_refuse_wrong_structure() -> None:

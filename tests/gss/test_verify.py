@@ -210,7 +210,8 @@ def test_mit_negoex_verify_checksums_are_all_valid() -> None:
 def test_a_flipped_negoex_checksum_is_invalid(tmp_path: Path) -> None:
     path = MIT / "13-smb2-hops2.pcap"
     first = negoex_verdicts(path)[0]
-    copy = flipped(path, tmp_path / "flipped.pcap", first["hex"])
+    checksum = next(child["hex"] for child in first["children"] if child["name"] == "Payload")
+    copy = flipped(path, tmp_path / "flipped.pcap", checksum)
     results = [node["verification"]["result"] for node in negoex_verdicts(copy)]
     # the acceptor's VERIFY covers the initiator's (earlier VERIFY messages stay in the
     # transcript, MS-NEGOEX 3.2.5.2): both fail
