@@ -614,6 +614,11 @@ def _account(conversation: Conversation) -> str:
     return identity.kind or "unknown"
 
 
+def _frames(runs: list[Conversation]) -> list[int]:
+    """The frames of ``runs``, in order."""
+    return sorted(frame for c in runs for frame in c.frames)
+
+
 def refused_anonymous(conversations: list[Conversation]) -> Iterator[Finding]:
     """Many refused logons without credentials from one client: null-session enumeration
     (MS-NLMP 3.2.5.1.2), not password guessing; threshold REFUSED_ANONYMOUS_PER_CLIENT."""
@@ -629,7 +634,7 @@ def refused_anonymous(conversations: list[Conversation]) -> Iterator[Finding]:
             f"many refused anonymous logons from {client} (null-session enumeration?)",
             f"{len(runs)} logons without a password from {client} were refused; they carry no "
             "password, so they are not counted as password guessing",
-            sorted(frame for c in runs for frame in c.frames),
+            _frames(runs),
             [c.index for c in runs],
         )
 
@@ -659,7 +664,7 @@ def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
             f"many failed logons from {client} ({kind}?)",
             f"{len(runs)} failed logons from {client} for {len(accounts)} accounts: "
             + ", ".join(f"{a} ({sum(_account(c) == a for c in runs)})" for a in accounts),
-            sorted(frame for c in runs for frame in c.frames),
+            _frames(runs),
             [c.index for c in runs],
         )
     for account, runs in by_account.items():
@@ -670,7 +675,7 @@ def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
             "high",
             f"many failed logons for {account}",
             f"{len(runs)} failed logons for {account} from " + ", ".join(clients),
-            sorted(frame for c in runs for frame in c.frames),
+            _frames(runs),
             [c.index for c in runs],
         )
 
@@ -744,10 +749,6 @@ def _kdc_failures(
             continue
         by_client[_host(conversation.client)].append(conversation)
     return by_client
-
-
-def _frames(runs: list[Conversation]) -> list[int]:
-    return sorted(frame for c in runs for frame in c.frames)
 
 
 def kdc_user_enumeration(conversations: list[Conversation]) -> Iterator[Finding]:
