@@ -9,7 +9,7 @@
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
-#              ldap-sasl ldap-plain kdc-attacks tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              ldap-sasl ldap-plain kdc-attacks kerberos-keys tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -20,7 +20,7 @@ OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
     rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
-    tunnels)
+    kerberos-keys tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -369,6 +369,19 @@ ldap_sasl() {  # SASL GSS-SPNEGO binds to the DC's LDAP: NTLM, then Kerberos
         --use-kerberos=required --use-krb5-ccache="$KRB5CCNAME" || true
 }
 
+krb_keys() {  # Kerberos everywhere, for decryption with the keytab exported afterwards
+    kinit_as alice "$ALICE_PASS"
+    smbclient_krb "$DC_HOST.${DC_REALM,,}"
+    rpc_krb
+    timeout "$STEP_TIMEOUT" kvno "http/rc4.${DC_REALM,,}@$DC_REALM" || true
+}
+
+export_keytab() {  # export_keytab NAME: every key of the throwaway domain as OUT/NAME.keytab
+    rm -f "$OUT/$1.keytab"
+    samba-tool domain exportkeytab "$OUT/$1.keytab" --configfile="$CLIENT_CONF" >/dev/null
+    log "$1: wrote $OUT/$1.keytab ($(stat -c %s "$OUT/$1.keytab") bytes)"
+}
+
 run_dc() {
     setup_dc || return 1
     local s
@@ -382,6 +395,9 @@ run_dc() {
             capture smb2-rpc-kerberos rpc_krb ;;
         kdc-attacks)
             capture kdc-attacks kdc_attacks ;;
+        kerberos-keys)
+            capture kerberos-keys krb_keys
+            export_keytab kerberos-keys ;;
         ldap-sasl)
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
@@ -502,7 +518,8 @@ HTTP_SCENARIOS=()
 WANT_SLAPD=0
 WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
-    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == kdc-attacks ]]; then
+    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == kdc-attacks \
+        || $s == kerberos-keys ]]; then
         DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1
