@@ -91,11 +91,13 @@ def _cipher(enc: Field | None) -> tuple[int, bytes] | None:
 
 def _salts(conversation: Conversation) -> set[str]:
     """The salts the KDC announced in PA-ETYPE-INFO2 (RFC 4120 5.2.7.5)."""
+    from negodissect.gss.kerberos_padata import salt_text
+
     return {
-        salt
+        salt_text(node.value)
         for _, info in conversation.nodes(names.ETYPE_INFO2, responses=True)
         for node in info.find_all(names.SALT)
-        if (salt := _text(node)) is not None
+        if isinstance(node.value, bytes) and node.value
     }
 
 

@@ -147,6 +147,8 @@ KERBEROS_STRING = char.GeneralString()  # RFC 4120 5.2.1; Realm is one too (5.2.
 KERBEROS_TIME = useful.GeneralizedTime()  # RFC 4120 5.2.3
 KERBEROS_FLAGS = univ.BitString()  # RFC 4120 5.2.8
 OCTETS = univ.OctetString()
+#: A KerberosString read as its bytes (a salt: string-to-key takes bytes, RFC 3961 3).
+KERBEROS_STRING_BYTES = univ.OctetString(tagSet=char.GeneralString.tagSet)
 
 #: RFC 4120 5.2.2
 PRINCIPAL_NAME = ber.sequence(
@@ -286,7 +288,7 @@ ETYPE_INFO = univ.SequenceOf(
 ETYPE_INFO2 = univ.SequenceOf(
     componentType=ber.sequence(
         _component("etype", 0, INT32),
-        _component("salt", 1, KERBEROS_STRING, optional=True),
+        _component("salt", 1, KERBEROS_STRING_BYTES, optional=True),
         _component("s2kparams", 2, OCTETS, optional=True),
     )
 )
