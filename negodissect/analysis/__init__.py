@@ -24,3 +24,5 @@ class DecodedBlob:
     blob: AuthBlob
     tree: Field
     ticket_client: Issued | None = None
+    #: A TGS-REQ's additional ticket (S4U2Proxy's evidence): who it was issued to.
+    evidence_client: Issued | None = None

@@ -597,6 +597,8 @@ class Grouper:
             self.tickets.add_reply(item, conversation.messages)
         elif not response and (self.tickets or blob.carrier == KDC_CARRIER):
             item.ticket_client = self.tickets.client_of(item.tree)
+            if blob.carrier == KDC_CARRIER:
+                item.evidence_client = self.tickets.evidence_of(item.tree)
         conversation.messages.append(item)
         if rules.is_final(facts, Token(item)):
             conversation.final = True

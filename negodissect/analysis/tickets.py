@@ -82,6 +82,16 @@ class TicketIndex:
                 return self._issued.get(digest)
         return None
 
+    def evidence_of(self, tree: Field) -> Issued | None:
+        """Who the first additional ticket of a TGS-REQ (RFC 4120 5.4.1 additional-tickets: the
+        S4U2Proxy evidence ticket, MS-SFU 3.2.5.2, or a user-to-user TGT) was issued to."""
+        for tickets in tree.find_all(names.ADDITIONAL_TICKETS):
+            for ticket in tickets.children:
+                digest = ticket_digest(ticket)
+                if digest is not None:
+                    return self._issued.get(digest)
+        return None
+
     def add_reply(self, item: DecodedBlob, requests: list[DecodedBlob]) -> None:
         """Remember the tickets that the AS-REPs and TGS-REPs of ``item`` issue; ``requests``
         are the client's messages of the same KDC exchange (their ``ticket_client`` names the
