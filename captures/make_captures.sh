@@ -402,7 +402,8 @@ s4u_accounts() {  # the service account of s4u, trusted to delegate to the DC's 
 kpasswd_changes() {  # RFC 3244 password changes with MIT kpasswd: over UDP, then over TCP
     local old=$ALICE_PASS new=Carol-Pass-2025 newer=Carol-Pass-2026
     printf '%s\n%s\n%s\n' "$old" "$new" "$new" \
-        | timeout "$STEP_TIMEOUT" kpasswd "carol@$DC_REALM" || true
+        | KRB5_CONFIG=$WORK/dc/krb5-udp.conf timeout "$STEP_TIMEOUT" kpasswd "carol@$DC_REALM" \
+        || true
     printf '%s\n%s\n%s\n' "$new" "$newer" "$newer" \
         | KRB5_CONFIG=$WORK/dc/krb5-tcp.conf timeout "$STEP_TIMEOUT" kpasswd "carol@$DC_REALM" \
         || true
@@ -411,12 +412,16 @@ kpasswd_changes() {  # RFC 3244 password changes with MIT kpasswd: over UDP, the
 kpasswd_accounts() {  # carol, whose password kpasswd changes twice in a row
     samba-tool domain passwordsettings set --min-pwd-age=0 --configfile="$CLIENT_CONF" >/dev/null
     samba-tool user create carol "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
-    # kpasswd on port 464 of the KDC (RFC 3244); krb5-tcp.conf makes the client use TCP
+    # kpasswd on port 464 of the KDC (RFC 3244); krb5-tcp.conf makes the client use TCP,
+    # krb5-udp.conf UDP
     sed "s/^\( *kdc = .*\)$/&\n        kpasswd_server = $LOOPBACK/" "$WORK/dc/krb5.conf" \
         >"$WORK/dc/krb5-kpw.conf"
     cp "$WORK/dc/krb5-kpw.conf" "$WORK/dc/krb5.conf"
     sed 's/^\[libdefaults\]$/&\n    udp_preference_limit = 1/' "$WORK/dc/krb5.conf" \
         >"$WORK/dc/krb5-tcp.conf"
+    # krb5-udp.conf: UDP for any message size (MIT's largest udp_preference_limit)
+    sed 's/^\[libdefaults\]$/&\n    udp_preference_limit = 32700/' "$WORK/dc/krb5.conf" \
+        >"$WORK/dc/krb5-udp.conf"
 }
 
 export_keytab() {  # export_keytab NAME: every key of the throwaway domain as OUT/NAME.keytab

@@ -736,12 +736,18 @@ def run_tshark(capture: Path, frames: set[int]) -> list[Blob]:
         carried = [layer for layer in layers if layer.name in CARRIER_LAYERS]
         for layer in carried:
             blobs.extend(_layer_blobs(frame, CARRIER_LAYERS[layer.name], layer))
-        if not carried:  # Kerberos to the KDC: one message per kerberos layer
-            blobs += [
-                Blob(frame, KDC_CARRIER, {}, Item("blob", None, [layer]))
+        if not carried:  # Kerberos to the KDC: one message per kerberos layer; kpasswd's
+            # AP-REQ (AP-REP) and KRB-PRIV (RFC 3244 2) are kerberos subtrees of its fields
+            kerberos = [layer for layer in layers if layer.name == "kerberos"]
+            kerberos += [
+                message
                 for layer in layers
-                if layer.name == "kerberos"
+                if layer.name == "kpasswd"
+                for part in layer.children
+                for message in part.children
+                if message.name == "kerberos"
             ]
+            blobs += [Blob(frame, KDC_CARRIER, {}, Item("blob", None, [k])) for k in kerberos]
     _redissect_negoex(blobs)
     return blobs
 

@@ -334,6 +334,7 @@ HOOKS: dict[str, ber.Hook] = {
     "PadataType": _name_number(PADATA_TYPE_NAMES),
     "Sname": _principal, "Cname": _principal, "ServerName": _principal, "UserName": _principal,
     "Flags": _flags(padata.PAC_OPTIONS), "Options": _flags(padata.S4U_OPTIONS), "Salt": padata.salt,
+    "Armor": lambda node: padata.armor(node, _inner),
     "EncPart": _encrypted, "Authenticator": _encrypted, "EncAuthorizationData": _encrypted,
     "PaEncTimestamp": _encrypted, "EncFastReq": _encrypted, "EncFastRep": _encrypted,
     "Nonce": _nonce,

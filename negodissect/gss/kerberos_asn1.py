@@ -261,6 +261,13 @@ KRB_ERROR = ber.sequence(
     _component("e-data", 12, OCTETS, optional=True),
     application=30,
 )
+#: RFC 4120 5.7.1 (kpasswd's reply and request data, RFC 3244 2)
+KRB_PRIV = ber.sequence(
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
+    _component("enc-part", 3, ENCRYPTED_DATA),
+    application=21,
+)
 #: draft-ietf-cat-user2user-02 3 (no APPLICATION tag: a bare SEQUENCE)
 KERB_TGT_REQUEST = ber.sequence(
     _component("pvno", 0, INT32),
@@ -320,11 +327,12 @@ def _armored(spec: univ.Sequence) -> univ.Choice:
 MESSAGES: dict[str, univ.Sequence] = {
     "AsReq": _kdc_req(10), "AsRep": _kdc_rep(11), "TgsReq": _kdc_req(12), "TgsRep": _kdc_rep(13),
     "ApReq": AP_REQ, "ApRep": AP_REP, "KrbError": KRB_ERROR, "KerbTgtRequest": KERB_TGT_REQUEST,
+    "KrbPriv": KRB_PRIV,
 }  # fmt: skip
 #: The msg-type each message must carry (RFC 4120 5.4.1-5.9.1, draft-ietf-cat-user2user-02 3).
 MESSAGE_TAG_TYPES: dict[str, int] = {
     "AsReq": 10, "AsRep": 11, "TgsReq": 12, "TgsRep": 13, "ApReq": 14, "ApRep": 15,
-    "KerbTgtRequest": 16, "KerbTgtReply": 17, "KrbError": 30,
+    "KerbTgtRequest": 16, "KerbTgtReply": 17, "KrbError": 30, "KrbPriv": 21,
 }  # fmt: skip
 KERBEROS_MESSAGE = univ.Choice(
     componentType=namedtype.NamedTypes(

@@ -19,6 +19,7 @@ from negodissect import layout, notes
 from negodissect.field import Field
 from negodissect.gss import ber
 from negodissect.gss.kerberos_asn1 import (
+    AP_REQ,
     CHECKSUM,
     INT32,
     KERBEROS_FLAGS,
@@ -32,6 +33,7 @@ from negodissect.gss.kerberos_asn1 import PADATA_VALUES as RFC4120_PADATA_VALUES
 
 PA_FOR_USER, PA_S4U_X509_USER = 129, 130  # MS-SFU 2.2.1, 2.2.2
 PA_SUPPORTED_ENCTYPES, PA_PAC_OPTIONS = 165, 167  # MS-KILE 2.2.8, 2.2.10
+FX_FAST_ARMOR_AP_REQUEST = 1  # RFC 6113 5.4.1.1
 
 SUPPORTED_ENCTYPES_SHORT = notes.kind(
     "kerberos.supported_enctypes.short",
@@ -137,3 +139,12 @@ def salt(node: Field) -> None:
 def salt_text(raw: bytes) -> str:
     """A salt's bytes as text (UTF-8, RFC 4120 5.2.1 KerberosString; others escaped)."""
     return raw.decode("utf-8", "backslashreplace")
+
+
+def armor(node: Field, inner: Callable[[Field, str, base.Asn1Item], Field]) -> None:
+    """KrbFastArmor (RFC 6113 5.4.1): the armor-value of FX_FAST_ARMOR_AP_REQUEST is an AP-REQ
+    (5.4.1.1) whose ticket is the armor TGT; ``inner`` decodes an OCTET STRING's content."""
+    kind = next((child.value for child in node.children if child.name == "ArmorType"), None)
+    value = next((child for child in node.children if child.name == "ArmorValue"), None)
+    if kind == FX_FAST_ARMOR_AP_REQUEST and value is not None and value.value:
+        value.append(inner(value, "ApReq", AP_REQ))

@@ -151,3 +151,48 @@ def test_pa_supported_enctypes() -> None:
     )
     assert (first.offset, first.length) == (request.index(bytes.fromhex("1c000000")), 4)
     assert [note.id for note in second.notes] == [kerberos_padata.SUPPORTED_ENCTYPES_SHORT.id]
+
+
+def test_fast_armor_ap_req() -> None:
+    """RFC 6113 5.4.1.1: FX_FAST_ARMOR_AP_REQUEST's armor-value is an AP-REQ (tshark decodes it
+    too; MIT armors AS-REQs so when its ccache holds a TGT).  The real AP-REQ of kpasswd.pcap
+    frame 16 is put in a PA-FX-FAST of an AS-REQ built here; its ticket is read inside."""
+    [item] = [
+        i
+        for i in decode_capture(str(ROOT / "captures" / "kpasswd.pcap"), frames={16})
+        if isinstance(i, DecodedBlob) and i.tree.find("ApReq") is not None
+    ]
+    raw, ap_req = item.blob.data, item.tree.find("ApReq")
+    armored = der(
+        0xA0,
+        der(
+            0x30,
+            der(0xA0, der(0x30, der(0xA0, der(0x02, b"\x01")) + der(0xA1, der(0x04, raw))))
+            + der(0xA1, der(0x30, der(0xA0, der(0x02, b"\x10")) + der(0xA1, der(0x04, bytes(12)))))
+            + der(0xA2, der(0x30, der(0xA0, der(0x02, b"\x12")) + der(0xA2, der(0x04, bytes(32))))),
+        ),
+    )
+    fast = der(0x30, der(0xA1, der(0x02, b"\x00\x88")) + der(0xA2, der(0x04, armored)))
+    body = der(
+        0x30,
+        der(0xA0, der(0x03, b"\x00\x00\x00\x00\x00"))
+        + der(0xA2, der(0x1B, b"NEGO.TEST"))
+        + der(0xA5, der(0x18, b"20261130120000Z"))
+        + der(0xA7, der(0x02, b"\x01"))
+        + der(0xA8, der(0x30, der(0x02, b"\x12"))),
+    )
+    request = der(
+        0x6A,
+        der(
+            0x30,
+            der(0xA1, der(0x02, b"\x05"))
+            + der(0xA2, der(0x02, b"\x0a"))
+            + der(0xA3, der(0x30, fast))
+            + der(0xA4, body),
+        ),
+    )
+    tree = gss.decode(request, kind="kerberos", strict=True)
+    inner = tree.find("ArmorValue").find("ApReq")
+    assert inner is not None and inner.offset == request.index(raw)
+    assert inner.find("Cipher").value == ap_req.find("Cipher").value
+    assert inner.find("Ticket").summary == ap_req.find("Ticket").summary
