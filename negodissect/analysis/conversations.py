@@ -596,7 +596,7 @@ class Grouper:
         if blob.carrier == KDC_CARRIER and response:
             self.tickets.add_reply(item, conversation.messages)
         elif not response and (self.tickets or blob.carrier == KDC_CARRIER):
-            item.ticket_client = self.tickets.client_of(item.tree)
+            item.ticket_client = self.tickets.client_of(item.tree, blob.data)
             if blob.carrier == KDC_CARRIER:
                 item.evidence_client = self.tickets.evidence_of(item.tree)
         conversation.messages.append(item)
