@@ -9,7 +9,8 @@
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
-#              ldap-sasl ldap-plain kdc-attacks kerberos-keys tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              ldap-sasl ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd tunnels (default: all);
+#              tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -20,7 +21,7 @@ OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
     rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
-    kerberos-keys tunnels)
+    kerberos-keys kdc-s4u kpasswd tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -40,7 +41,7 @@ STEP_TIMEOUT=30          # seconds allowed for any one client command
 ANONYMOUS_ATTEMPTS=6     # refused null sessions in anonymous-refused (over the findings threshold)
 HTTP_PORT=8480
 PYTHON=${PYTHON:-$HERE/../.venv/bin/python}  # with scapy, for encapsulate.py
-CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT)"
+CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 464 or port 389 or port $HTTP_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
 for tool in smbd smbclient smbpasswd tcpdump ss; do
@@ -376,6 +377,53 @@ krb_keys() {  # Kerberos everywhere, for decryption with the keytab exported aft
     timeout "$STEP_TIMEOUT" kvno "http/rc4.${DC_REALM,,}@$DC_REALM" || true
 }
 
+s4u() {  # S4U2Self and S4U2Proxy by a service account trusted to delegate to the DC's cifs
+    local svc=svc-deleg
+    # a forwardable TGT: S4U2Self then gives a forwardable evidence ticket (MS-SFU 3.2.5.1.2)
+    printf '%s\n' "$ALICE_PASS" | timeout "$STEP_TIMEOUT" kinit -f "$svc@$DC_REALM" || true
+    # S4U2Self for a user, then S4U2Proxy with that evidence ticket to cifs/dc1 (MS-SFU 3.2.5)
+    timeout "$STEP_TIMEOUT" kvno -U alice -P "cifs/$DC_HOST.${DC_REALM,,}@$DC_REALM" || true
+    # S4U2Self for the domain's Administrator (a privileged account), to the service itself
+    timeout "$STEP_TIMEOUT" kvno -U administrator "$svc@$DC_REALM" || true
+    timeout "$STEP_TIMEOUT" kvno -U "Administrator@$DC_REALM" "$svc@$DC_REALM" || true
+    # an AS-REQ naming the DC's account without its "$" (the noPac first step, CVE-2021-42278)
+    kinit_as "$DC_HOST" "$WRONG_PASS"
+}
+
+s4u_accounts() {  # the service account of s4u, trusted to delegate to the DC's cifs service
+    local svc=svc-deleg
+    samba-tool user create "$svc" "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool spn add "http/deleg.${DC_REALM,,}" "$svc" --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool delegation for-any-protocol "$svc" on --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool delegation add-service "$svc" "cifs/$DC_HOST.${DC_REALM,,}" \
+        --configfile="$CLIENT_CONF" >/dev/null
+}
+
+kpasswd_changes() {  # RFC 3244 password changes with MIT kpasswd: over UDP, then over TCP
+    local old=$ALICE_PASS new=Carol-Pass-2025 newer=Carol-Pass-2026
+    printf '%s\n%s\n%s\n' "$old" "$new" "$new" \
+        | KRB5_CONFIG=$WORK/dc/krb5-udp.conf timeout "$STEP_TIMEOUT" kpasswd "carol@$DC_REALM" \
+        || true
+    printf '%s\n%s\n%s\n' "$new" "$newer" "$newer" \
+        | KRB5_CONFIG=$WORK/dc/krb5-tcp.conf timeout "$STEP_TIMEOUT" kpasswd "carol@$DC_REALM" \
+        || true
+}
+
+kpasswd_accounts() {  # carol, whose password kpasswd changes twice in a row
+    samba-tool domain passwordsettings set --min-pwd-age=0 --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool user create carol "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
+    # kpasswd on port 464 of the KDC (RFC 3244); krb5-tcp.conf makes the client use TCP,
+    # krb5-udp.conf UDP
+    sed "s/^\( *kdc = .*\)$/&\n        kpasswd_server = $LOOPBACK/" "$WORK/dc/krb5.conf" \
+        >"$WORK/dc/krb5-kpw.conf"
+    cp "$WORK/dc/krb5-kpw.conf" "$WORK/dc/krb5.conf"
+    sed 's/^\[libdefaults\]$/&\n    udp_preference_limit = 1/' "$WORK/dc/krb5.conf" \
+        >"$WORK/dc/krb5-tcp.conf"
+    # krb5-udp.conf: UDP for any message size (MIT's largest udp_preference_limit)
+    sed 's/^\[libdefaults\]$/&\n    udp_preference_limit = 32700/' "$WORK/dc/krb5.conf" \
+        >"$WORK/dc/krb5-udp.conf"
+}
+
 export_keytab() {  # export_keytab NAME: every key of the throwaway domain as OUT/NAME.keytab
     rm -f "$OUT/$1.keytab"
     samba-tool domain exportkeytab "$OUT/$1.keytab" --configfile="$CLIENT_CONF" >/dev/null
@@ -398,6 +446,13 @@ run_dc() {
         kerberos-keys)
             capture kerberos-keys krb_keys
             export_keytab kerberos-keys ;;
+        kdc-s4u)
+            s4u_accounts
+            capture kdc-s4u s4u
+            export_keytab kdc-s4u ;;
+        kpasswd)
+            kpasswd_accounts
+            capture kpasswd kpasswd_changes ;;
         ldap-sasl)
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
@@ -519,7 +574,7 @@ WANT_SLAPD=0
 WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
     if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == kdc-attacks \
-        || $s == kerberos-keys ]]; then
+        || $s == kerberos-keys || $s == kdc-s4u || $s == kpasswd ]]; then
         DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1

@@ -57,6 +57,7 @@ class Options:
     conversations: bool = False
     findings: bool = False
     hashes: TextIO | None = None
+    spn_owners: dict[str, str] = field(default_factory=dict)  # --spn-owner SPN=ACCOUNT
     jobs: int = 1
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
 
@@ -107,7 +108,7 @@ def choose_sink(options: Options, console: Console) -> Sink:
         from negodissect.render.hashes import HashesSink
         from negodissect.render.sink import Tee
 
-        sink = Tee(HashesSink(console, options.hashes), sink)
+        sink = Tee(HashesSink(console, options.hashes, options.spn_owners), sink)
     return sink
 
 
@@ -182,6 +183,7 @@ class Run:
             options.selection,
             keep=options.keeps_conversations,
             secrets=options.secrets,
+            spn_owners=options.spn_owners,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
@@ -349,7 +351,16 @@ class _Command(click.Command):
     "--hashes",
     type=click.File("w", lazy=False),
     metavar="FILE",
-    help="Write NetNTLMv1/v2 lines in hashcat format (modes 5500/5600) to FILE.",
+    help="Write hashcat lines (NetNTLMv1/v2, Kerberos) to FILE; with several hashcat modes, "
+    "one file per mode: FILE.MODE.",
+)
+@click.option(
+    "--spn-owner",
+    "spn_owners",
+    multiple=True,
+    metavar="SPN=ACCOUNT",
+    help="The account that owns SPN (its name salts the AES Kerberoast lines, hashcat "
+    "19600/19700; repeatable).",
 )
 @click.option(
     "-j",
@@ -400,6 +411,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
     given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from")]
+    chosen["spn_owners"] = _spn_owners(chosen["spn_owners"])
     options = Options(**chosen, secrets=_secrets(*given))
     if options.notices == "records" and not options.json_mode:
         raise UsageError("--notices records needs --json or --jsonl")
@@ -447,6 +459,17 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         for reader in readers.values():
             reader.close()
     sys.exit(run.exit_code)
+
+
+def _spn_owners(given: tuple[str, ...]) -> dict[str, str]:
+    """``--spn-owner SPN=ACCOUNT`` values as SPN -> ACCOUNT (a usage error when malformed)."""
+    owners = {}
+    for text in given:
+        spn, _, account = text.partition("=")
+        if not spn or not account:
+            raise UsageError(f"--spn-owner {text!r}: expected SPN=ACCOUNT")
+        owners[spn] = account
+    return owners
 
 
 def _secrets(

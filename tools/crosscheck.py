@@ -129,6 +129,11 @@ def _tshark_ntlm_buffer(value: Any) -> str | None:
     return None if text is None or (len(text) == 16 and text[:4] == "0000") else text
 
 
+def _ours_hex_text(value: Any) -> str | None:
+    """Our bytes shown by tshark as text (a KerberosString salt): the hex as UTF-8 text."""
+    return None if value is None else bytes.fromhex(str(value)).decode("utf-8", "backslashreplace")
+
+
 def _guid(value: Any) -> str | None:
     """GUIDs: ``{ABCD...}`` (ours) and ``abcd...`` (tshark) to lower case without braces."""
     return None if value is None else str(value).strip("{}").lower()
@@ -177,6 +182,7 @@ CANON: dict[str, tuple[Callable[[Any], str | None], Callable[[Any], str | None]]
     "hex": (_hex, _hex),
     "ntlm_buffer": (_hex, _tshark_ntlm_buffer),
     "str": (_ours_str, _tshark_str),
+    "hex_text": (_ours_hex_text, _tshark_str),
     "oid": (_ours_str, _tshark_str),
     "guid": (_guid, _guid),
     "present": (_present, _present),
@@ -295,6 +301,7 @@ PADATA_FIELDS = (
     ("Cipher", "kerberos.cipher", "hex"),
     ("Cksumtype", "kerberos.cksumtype", "int"),
     ("Checksum", "kerberos.checksum", "hex"),
+    ("Salt", "kerberos.info2_salt", "hex_text"),  # RFC 4120 5.2.7.5: tshark shows it as text
 )
 # where our Kerberos fields are not Kerberos (NTLM and NEGOEX have a Checksum too) or sit in e-data
 NOT_KERBEROS = "EData|Negoex|NTLMSSP_MESSAGE_SIGNATURE"
@@ -435,7 +442,8 @@ FIELDS: tuple[Mapping, ...] = (
     _m("kerberos", "MsgType", "MsgType", "kerberos.msg_type", "int"),
     _m("kerberos", "ApOptions", "ApOptions", "kerberos.ap_options", "int"),
     _m("kerberos", "TktVno", "TktVno", "kerberos.tkt_vno", "int"),
-    _m("kerberos", "Realm", "Realm", "kerberos.realm", "str"),
+    # MS-SFU 2.2.1 userRealm is a kerberos.realm for tshark
+    _m("kerberos", "Realm", "Realm|UserRealm", "kerberos.realm", "str"),
     _m("kerberos", "Crealm", "Crealm", "kerberos.crealm", "str"),
     _m(
         "kerberos",
@@ -448,9 +456,21 @@ FIELDS: tuple[Mapping, ...] = (
         "kerberos",
         "Cname",
         Sel("Cname", parts=r"NameString\[\d+\]"),
-        Sel(r"kerberos\.cname_element", parts=r"kerberos\.CNameString"),
+        # MS-SFU 2.2.2 S4UUserID cname: tshark's name strings are KerberosString there
+        Sel(r"kerberos\.cname_element", parts=r"kerberos\.(?:CNameString|KerberosString)"),
         "str",
     ),
+    # MS-SFU 2.2.1 PA-FOR-USER, 2.2.2 S4UUserID options, MS-KILE 2.2.10 PA-PAC-OPTIONS
+    _m(
+        "kerberos",
+        "UserName",
+        Sel("UserName", parts=r"NameString\[\d+\]", within="PaForUser"),
+        Sel(r"kerberos\.name_element", parts=r"kerberos\.KerberosString"),
+        "str",
+    ),
+    _m("kerberos", "AuthPackage", "AuthPackage", "kerberos.auth", "str"),
+    _m("kerberos", "S4U Options", Sel("Options", within="UserId"), "kerberos.options", "int"),
+    _m("kerberos", "PacOptions", Sel("Flags", within="PaPacOptions"), "kerberos.flags", "int"),
     _m("kerberos", "NameType", "NameType", "kerberos.name_type", "int"),
     _m(
         "kerberos",
@@ -716,12 +736,18 @@ def run_tshark(capture: Path, frames: set[int]) -> list[Blob]:
         carried = [layer for layer in layers if layer.name in CARRIER_LAYERS]
         for layer in carried:
             blobs.extend(_layer_blobs(frame, CARRIER_LAYERS[layer.name], layer))
-        if not carried:  # Kerberos to the KDC: one message per kerberos layer
-            blobs += [
-                Blob(frame, KDC_CARRIER, {}, Item("blob", None, [layer]))
+        if not carried:  # Kerberos to the KDC: one message per kerberos layer; kpasswd's
+            # AP-REQ (AP-REP) and KRB-PRIV (RFC 3244 2) are kerberos subtrees of its fields
+            kerberos = [layer for layer in layers if layer.name == "kerberos"]
+            kerberos += [
+                message
                 for layer in layers
-                if layer.name == "kerberos"
+                if layer.name == "kpasswd"
+                for part in layer.children
+                for message in part.children
+                if message.name == "kerberos"
             ]
+            blobs += [Blob(frame, KDC_CARRIER, {}, Item("blob", None, [k])) for k in kerberos]
     _redissect_negoex(blobs)
     return blobs
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
+from negodissect.analysis.tickets import ANONYMOUS, TicketIndex
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.field import Field
@@ -57,6 +58,10 @@ MAX_OPEN_PER_CONNECTION = 16
 RELEASED = Field("released")
 #: The message kinds of a Kerberos tree that name a client or a service.
 _KDC_REQUESTS = (names.AS_REQ, names.TGS_REQ)
+#: The carrier of KDC exchanges (carriers.kerberos).
+KDC_CARRIER = "kerberos"
+#: Identity.source of a Kerberos logon whose ticket's issuing reply is not in the capture.
+NOT_ISSUED = "the ticket was not issued in the capture"
 
 
 class Token:
@@ -124,6 +129,10 @@ class Identity:
     realm: str | None = None
     cname: str | None = None
     sname: str | None = None
+    #: Kerberos: where the client's name comes from when the logon's own messages do not show
+    #: it (analysis.tickets: "from the TGS-REP in frame 27"), or that the ticket was not issued
+    #: in the capture.
+    source: str | None = None
 
     def text(self) -> str:
         """``DOMAIN\\user (workstation)``, ``cname@REALM -> sname``, ``anonymous``, a SASL user
@@ -139,6 +148,11 @@ class Identity:
             client = f"{self.cname}@{self.realm}" if self.cname else (self.realm or "")
             return f"{client} -> {self.sname}" if self.sname else client
         return ""
+
+    def described(self) -> str:
+        """:meth:`text` and, for Kerberos, where the client's name comes from."""
+        text = self.text()
+        return f"{text} ({self.source})" if self.source else text
 
 
 @dataclass(eq=False)
@@ -309,20 +323,28 @@ class Conversation:
     def _kerberos_identity(self) -> Identity:
         from negodissect.gss.kerberos import principal_text
 
-        if self.carrier == "kerberos":  # a KDC exchange: the names its messages show in clear
-            return Identity(
+        issued = next((m.ticket_client for m in self.messages if m.ticket_client), None)
+        if self.carrier == KDC_CARRIER:  # a KDC exchange: the names its messages show in clear
+            found = Identity(
                 "kerberos",
                 realm=self._first(lambda facts: getattr(facts, "realm", None)),
                 cname=self._first(lambda facts: getattr(facts, "cname", None)),
                 sname=self._first(lambda facts: getattr(facts, "sname", None)),
             )
+            if issued is not None and issued.cname and found.cname in (None, ANONYMOUS):
+                # a TGS exchange: its TGT's client (analysis.tickets)
+                found.cname, found.realm, found.source = issued.cname, issued.crealm, issued.source
+            return found
         found = Identity()
         for _, node in self.nodes(names.TICKET):
             found = Identity(
                 "kerberos",
                 realm=_child_text(node, names.REALM),
                 sname=principal_text(_child(node, names.SNAME)) or None,
+                source=NOT_ISSUED if issued is None else issued.source,
             )
+            if issued is not None and issued.cname:
+                found.cname, found.realm = issued.cname, issued.crealm or found.realm
             break
         for name in (*_KDC_REQUESTS, names.KRB_ERROR):
             for _, node in self.nodes(name):
@@ -543,6 +565,8 @@ class Grouper:
         self.conversations: list[Conversation] = []
         self._open: dict[Hashable, list[Conversation]] = {}
         self._offers: dict[Hashable, Offer] = {}
+        #: The tickets issued so far (KDC replies), to name the clients of later AP-REQs.
+        self.tickets = TicketIndex()
 
     def add(self, item: DecodedBlob) -> Conversation | None:
         """File ``item`` under its conversation and return it (None for a server announcement).
@@ -569,6 +593,12 @@ class Grouper:
             open_here.append(conversation)
         if response and session and conversation.session_id is None:
             conversation.session_id = session
+        if blob.carrier == KDC_CARRIER and response:
+            self.tickets.add_reply(item, conversation.messages)
+        elif not response and (self.tickets or blob.carrier == KDC_CARRIER):
+            item.ticket_client = self.tickets.client_of(item.tree, blob.data)
+            if blob.carrier == KDC_CARRIER:
+                item.evidence_client = self.tickets.evidence_of(item.tree)
         conversation.messages.append(item)
         if rules.is_final(facts, Token(item)):
             conversation.final = True

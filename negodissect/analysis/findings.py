@@ -575,6 +575,121 @@ def rc4_only_service_ticket(conversation: Conversation) -> Iterator[Finding]:
         )
 
 
+# --- Delegation (MS-SFU) and noPac (CVE-2021-42278/42287) ------------------------------------
+
+#: The default names of the built-in accounts that hold the domain's privileges (MS-ADTS
+#: 6.1.1.6.2 Administrator, RID 500; 6.1.1.6.3 krbtgt): their group memberships are in the
+#: encrypted PAC, so a capture without keys shows privilege only by name.
+PRIVILEGED_ACCOUNTS = frozenset({"administrator", "krbtgt"})
+#: Service classes whose ticket gives control of the host or of the directory (MS-ADTS 5.1.1.2:
+#: ldap/gc are directory services, DCSync through them; cifs/host/rpcss/wsman/http administer the
+#: host), and krbtgt (a TGT). S4U2Proxy to one of them impersonates the user there.
+SENSITIVE_SERVICE_CLASSES = frozenset(
+    {"krbtgt", "ldap", "gc", "cifs", "host", "rpcss", "wsman", "http", "mssqlsvc"}
+)
+#: Of those, the ones whose ticket reaches the directory itself: high severity.
+DIRECTORY_SERVICE_CLASSES = frozenset({"krbtgt", "ldap", "gc"})
+
+
+def _child_node(node: Field | None, name: str) -> Field | None:
+    return None if node is None else next((c for c in node.children if c.name == name), None)
+
+
+def _bare(name: str) -> str:
+    """An account name without realm or enterprise suffix, lower case (``Administrator@X`` ->
+    ``administrator``)."""
+    return name.split("@", 1)[0].lower()
+
+
+def _s4u_user(request: Field) -> tuple[str, Field] | None:
+    """The user an S4U2Self TGS-REQ asks for (MS-SFU 2.2.2 S4UUserID cname, else 2.2.1
+    PA-FOR-USER userName), with the node that names it."""
+    holders = ((names.PA_S4U_X509_USER, names.CNAME), (names.PA_FOR_USER, names.PA_FOR_USER_NAME))
+    for holder, name in holders:
+        for node in request.find_all(holder):
+            found = _child_node(_child_node(node, names.S4U_USER_ID) or node, name)
+            if found is not None and found.summary:
+                return found.summary, found
+    return None
+
+
+def _requester(conversation: Conversation) -> str:
+    """Who presented the TGT of a TGS exchange (analysis.tickets), or why that is unknown."""
+    issued = next((m.ticket_client for m in conversation.messages if m.ticket_client), None)
+    if issued is not None and issued.cname:
+        return f"{issued.principal()} ({issued.source})"
+    return "a client whose TGT was not issued in the capture"
+
+
+def _kdc_outcome(conversation: Conversation) -> str:
+    from negodissect.gss.kerberos_asn1 import ERROR_CODE_NAMES
+
+    code = _kdc_error(conversation)
+    if code is not None:
+        return f"the KDC refused it ({ERROR_CODE_NAMES.get(code, str(code))})"
+    replies = [f for f, _ in conversation.nodes(names.TGS_REP, responses=True)]
+    return f"the KDC issued the ticket (frame {replies[0]})" if replies else "no answer in capture"
+
+
+def s4u2self_privileged(conversation: Conversation) -> Iterator[Finding]:
+    """An S4U2Self TGS-REQ (MS-SFU 3.2.5.1.1: PA-S4U-X509-USER or PA-FOR-USER) in the name of a
+    privileged account (:data:`PRIVILEGED_ACCOUNTS`): the requesting service gets a ticket to
+    itself as that account (protocol transition), and with S4U2Proxy to the services it may
+    delegate to: how a compromised service or computer account (RBCD, shadow credentials,
+    noPac) becomes Administrator."""
+    if conversation.carrier != KDC_CARRIER:
+        return
+    for frame, request in conversation.nodes(names.TGS_REQ, responses=False):
+        asked = _s4u_user(request)
+        if asked is None or _bare(asked[0]) not in PRIVILEGED_ACCOUNTS:
+            continue
+        yield _finding(
+            "high",
+            "S4U2Self for a privileged account",
+            f"{_requester(conversation)} asked the KDC for a ticket to itself in the name of "
+            f"{asked[0]} (S4U2Self, MS-SFU 3.2.5.1; frame {frame}): {_kdc_outcome(conversation)}"
+            ". A service account or computer that may do this acts as that account; the name "
+            "is the built-in account's (its groups are in the encrypted PAC)",
+            conversation,
+        )
+
+
+def s4u2proxy_sensitive(conversation: Conversation) -> Iterator[Finding]:
+    """An S4U2Proxy TGS-REQ (MS-SFU 3.2.5.2: kdc-options cname-in-addl-tkt, the user's ticket in
+    additional-tickets) for a service of :data:`SENSITIVE_SERVICE_CLASSES`: the requesting
+    service impersonates the user there (constrained or resource-based delegation)."""
+    from negodissect.gss.kerberos import principal_text
+
+    if conversation.carrier != KDC_CARRIER:
+        return
+    for frame, request in conversation.nodes(names.TGS_REQ, responses=False):
+        body = _child_node(request, names.REQ_BODY)
+        option = _child_node(_child_node(body, names.KDC_OPTIONS), names.CNAME_IN_ADDL_TKT)
+        if option is None or option.value is not True:
+            continue
+        spn = principal_text(_child_node(body, names.SNAME))
+        service = spn.split("/", 1)[0].lower()
+        if service not in SENSITIVE_SERVICE_CLASSES:
+            continue
+        evidence = next(
+            (m.evidence_client for m in conversation.messages if m.evidence_client), None
+        )
+        whom = (
+            f"{evidence.principal()} ({evidence.source})"
+            if evidence is not None and evidence.cname
+            else "the user of an additional ticket not issued in the capture"
+        )
+        directory = service in DIRECTORY_SERVICE_CLASSES
+        yield _finding(
+            "high" if directory else "medium",
+            "S4U2Proxy to a sensitive service",
+            f"{_requester(conversation)} asked for a ticket to {spn} in the name of {whom} "
+            f"(S4U2Proxy, MS-SFU 3.2.5.2; frame {frame}): {_kdc_outcome(conversation)}. A "
+            f"{service} ticket gives {'the directory' if directory else 'its host'} as that user",
+            conversation,
+        )
+
+
 #: The per-conversation checks, in report order.
 CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     ntlm_v1,
@@ -595,6 +710,8 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     krb_errors,
     asrep_without_preauth,
     rc4_only_service_ticket,
+    s4u2self_privileged,
+    s4u2proxy_sensitive,
 )
 
 
@@ -889,4 +1006,91 @@ def findings(conversations: list[Conversation]) -> list[Finding]:
     found.extend(repeated_ntlm_values(conversations))
     found.extend(kdc_password_guessing(conversations))
     found.extend(kdc_user_enumeration(conversations))
+    found.extend(nopac(conversations))
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
+
+
+def _computer_names(conversations: list[Conversation]) -> dict[str, str]:
+    """Computer names the capture shows (lower case, first DNS label) -> where: the host of
+    every service principal (RFC 4120 6.2.1 ``service/host``) and the accounts ending in ``$``
+    (MS-ADTS 6.1.1.4: a computer's sAMAccountName), in any conversation's identity."""
+    found: dict[str, str] = {}
+    for conversation in conversations:
+        identity = conversation.identity
+        for name in (identity.cname, identity.user):
+            if name and name.endswith("$"):
+                found.setdefault(
+                    name[:-1].lower(), f"the account {name} (conversation {conversation.index})"
+                )
+        service, _, host = (identity.sname or "").partition("/")
+        label = host.split("/")[0].split(".")[0].lower()
+        if label and service.lower() != "krbtgt":
+            found.setdefault(
+                label, f"the service {identity.sname} (conversation {conversation.index})"
+            )
+    return found
+
+
+def _machine_salt(conversation: Conversation, name: str, realm: str) -> str | None:
+    """The KDC's PA-ETYPE-INFO2 salt when it is a computer account's (MS-KILE 3.1.1.2: REALM
+    ``host`` name ``.`` realm in lower case) for ``name``: the KDC took ``name`` for the
+    computer ``name$``."""
+    from negodissect.gss.kerberos_padata import salt_text
+
+    prefix = f"{realm.upper()}host{name.lower()}."
+    for frame, node in conversation.nodes(names.SALT, responses=True):
+        if isinstance(node.value, bytes) and salt_text(node.value).lower().startswith(
+            prefix.lower()
+        ):
+            return (
+                f"the KDC salted its key as the computer's ({salt_text(node.value)}, frame {frame})"
+            )
+    return None
+
+
+def nopac(conversations: list[Conversation]) -> Iterator[Finding]:
+    """noPac (CVE-2021-42278 and CVE-2021-42287): an account renamed to a computer's name
+    without the trailing ``$`` gets a TGT, then the KDC, not finding that name any more at
+    TGS time, looks it up with a ``$`` and issues tickets as the computer (a domain
+    controller).  Seen as an AS-REQ for a name the capture shows as a computer without its ``$``
+    (a service principal's host, a ``name$`` account, or the KDC salting the key as a
+    computer's), and a TGS exchange whose TGT was issued to such a name."""
+    from negodissect.gss.kerberos_asn1 import ERROR_CODE_NAMES
+
+    computers = _computer_names(conversations)
+    seen: dict[tuple[str, str, bool], list[tuple[Conversation, list[str]]]] = defaultdict(list)
+    for conversation in conversations:
+        name = conversation.identity.cname or ""
+        if conversation.carrier != KDC_CARRIER or not name or name.endswith("$") or "/" in name:
+            continue
+        as_request = getattr(conversation.messages[0].blob.facts, "msg_type", None) == 10
+        why = [computers[name.lower()]] if name.lower() in computers else []
+        realm = conversation.identity.realm or ""
+        salted = _machine_salt(conversation, name, realm) if as_request else None
+        why += [salted] if salted is not None else []
+        if why:  # the exchanges of one client for one name: one finding
+            seen[_host(conversation.client), name.lower(), as_request].append((conversation, why))
+    for (_, name, as_request), runs in seen.items():
+        last = runs[-1][0]
+        identity = last.identity
+        principal = f"{identity.cname}@{identity.realm or ''}"
+        reply = names.AS_REP if as_request else names.TGS_REP
+        issued = any(next(c.nodes(reply), None) for c, _ in runs)
+        code = _kdc_error(last)
+        result = "issued" if issued else ERROR_CODE_NAMES.get(code or -1, "no final answer")
+        what = (
+            f"an AS-REQ for {principal}"
+            if as_request
+            else f"a TGS-REQ for {identity.sname} with a TGT issued to {principal} "
+            f"({identity.source or 'named by the KDC reply'})"
+        )
+        why = list(dict.fromkeys(reason for _, reasons in runs for reason in reasons))
+        yield Finding(
+            "high" if issued else "medium",
+            "Kerberos request for a computer's name without its $ (noPac)",
+            f"{what}: {name} is a computer's name without the trailing $ ({'; '.join(why)}); "
+            f"the KDC answered: {result}. An account renamed so gets tickets as the computer "
+            "(CVE-2021-42278/42287, noPac); a clue, not proof: a user may share the name",
+            _frames([c for c, _ in runs]),
+            [c.index for c, _ in runs],
+        )

@@ -91,11 +91,13 @@ def _cipher(enc: Field | None) -> tuple[int, bytes] | None:
 
 def _salts(conversation: Conversation) -> set[str]:
     """The salts the KDC announced in PA-ETYPE-INFO2 (RFC 4120 5.2.7.5)."""
+    from negodissect.gss.kerberos_padata import salt_text
+
     return {
-        salt
+        salt_text(node.value)
         for _, info in conversation.nodes(names.ETYPE_INFO2, responses=True)
         for node in info.find_all(names.SALT)
-        if (salt := _text(node)) is not None
+        if isinstance(node.value, bytes) and node.value
     }
 
 
@@ -216,7 +218,7 @@ def _service_tickets(
             if not spn or spn.split("/")[0].lower() == "krbtgt":
                 continue
             enc = _cipher(_child(ticket, names.ENC_PART))
-            owner = spn_owners.get(spn)
+            owner = _owner(spn, spn_owners)
             if enc is not None and enc[0] != RC4_HMAC and owner is None:
                 mode = MODES.get(("tgs", enc[0]))
                 if mode is not None:
@@ -233,6 +235,15 @@ def _service_tickets(
                     )
                 continue
             yield _hash(conversation, "tgs", (frame, frame), enc, owner or "unknown", realm, spn)
+
+
+def _owner(spn: str, spn_owners: Mapping[str, str]) -> str | None:
+    """The account that owns ``spn``: as given (``--spn-owner``, case-insensitive), else the
+    name itself when it is an account's, one component without ``/`` (RFC 4120 6.2.1; a ticket
+    to a user principal, e.g. S4U2Self's to the service itself, MS-SFU 3.2.5.1)."""
+    given = {name.lower(): account for name, account in spn_owners.items()}
+    owner = given.get(spn.lower())
+    return owner if owner is not None else (spn if "/" not in spn else None)
 
 
 def lines(

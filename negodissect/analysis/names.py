@@ -58,6 +58,13 @@ CIPHER = "Cipher"
 PA_ENC_TIMESTAMP = "PaEncTimestamp"  # RFC 4120 5.2.7.2
 ETYPE_INFO2 = "EtypeInfo2"  # RFC 4120 5.2.7.5
 SALT = "Salt"
+KDC_OPTIONS = "KdcOptions"  # RFC 4120 5.4.1
+CNAME_IN_ADDL_TKT = "CnameInAddlTkt"  # its bit, MS-SFU 2.2.3 (S4U2Proxy)
+ADDITIONAL_TICKETS = "AdditionalTickets"
+PA_FOR_USER = "PaForUser"  # MS-SFU 2.2.1
+PA_FOR_USER_NAME = "UserName"
+PA_S4U_X509_USER = "PaS4uX509User"  # MS-SFU 2.2.2
+S4U_USER_ID = "UserId"
 
 # NEGOEX ([MS-NEGOEX] 2.2.6)
 NEGOEX = "Negoex"  # the root of a run of NEGOEX messages

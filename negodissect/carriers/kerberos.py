@@ -54,6 +54,7 @@ KPASSWD_HEADER_SIZE = 6
 #: Message types of the replies (RFC 4120 7.5.7).
 REPLY_TYPES = frozenset({11, 13, 15, 30})
 KRB_ERROR = 30
+AP_REP, KRB_PRIV = 15, 21  # RFC 4120 5.5.2, 5.7.1
 #: KRB-ERROR codes that ask the client for another request, no failure: KDC_ERR_PREAUTH_REQUIRED
 #: (25), KRB_ERR_RESPONSE_TOO_BIG (52, retry over TCP), KDC_ERR_MORE_PREAUTH_DATA_REQUIRED (91).
 CONTINUE_ERRORS = frozenset({25, 52, 91})
@@ -286,7 +287,11 @@ class Flow(FlowDefaults):
             header.add("RecordMark", mark, f"{mark} bytes follow", 0, RECORD_MARK_SIZE)
         if not self.kpasswd:
             return [self._message(header, data, start, len(data), None)]
-        return self._kpasswd(header, data, start)
+        out = self._kpasswd(header, data, start)
+        for message in out:  # KRB-PRIV goes both ways (RFC 3244 2): the direction tells
+            if isinstance(message, Message) and message.facts.msg_type == KRB_PRIV:
+                message.facts.is_response = direction == 1
+        return out
 
     def _kpasswd(self, header: Field, data: bytes, start: int) -> list[Message[Any] | Notice]:
         """RFC 3244 2: length, version, AP-REQ (AP-REP) length, that message, then KRB-PRIV
@@ -343,7 +348,10 @@ def _connection(facts: KerberosFacts) -> str:
 
 def _final(facts: KerberosFacts, token: TokenState) -> bool:
     """A reply ends the exchange, but for the errors that ask for another request (RFC 4120
-    7.5.9: pre-authentication required, response too big for UDP; RFC 6113 more pre-auth)."""
+    7.5.9: pre-authentication required, response too big for UDP; RFC 6113 more pre-auth) and
+    a kpasswd reply's AP-REP, which its KRB-PRIV follows (RFC 3244 2)."""
+    if facts.kpasswd_version is not None and facts.msg_type == AP_REP:
+        return False
     return facts.is_response and facts.status not in CONTINUE_ERRORS
 
 

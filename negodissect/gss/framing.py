@@ -59,8 +59,8 @@ KIND_MISMATCH = notes.kind(
 )
 
 #: First bytes of the Kerberos messages kerberos.decode reads: [APPLICATION n] constructed with n
-#: AS-REQ 10 to AP-REP 15 and KRB-ERROR 30 (RFC 4120 5.10).
-KERBEROS_MESSAGE_TAGS = frozenset(0x60 | number for number in (10, 11, 12, 13, 14, 15, 30))
+#: AS-REQ 10 to AP-REP 15, KRB-PRIV 21 (kpasswd, RFC 3244) and KRB-ERROR 30 (RFC 4120 5.10).
+KERBEROS_MESSAGE_TAGS = frozenset(0x60 | number for number in (10, 11, 12, 13, 14, 15, 21, 30))
 
 
 def sniff(data: bytes) -> str | None:

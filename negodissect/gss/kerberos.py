@@ -20,6 +20,7 @@ from pyasn1.type import base, univ
 from negodissect import layout, notes
 from negodissect.field import Field, format_value
 from negodissect.gss import ber
+from negodissect.gss import kerberos_padata as padata
 from negodissect.gss.context import DecodeContext
 from negodissect.gss.kerberos_asn1 import (
     AP_OPTIONS,
@@ -38,7 +39,6 @@ from negodissect.gss.kerberos_asn1 import (
     MESSAGE_TYPE_NAMES,
     NAME_TYPE_NAMES,
     PADATA_TYPE_NAMES,
-    PADATA_VALUES,
     PVNO,
     UNTAGGED_MESSAGES,
     tree_name,
@@ -274,9 +274,13 @@ def _padata_list(node: Field) -> None:
         kind = _child_value(entry, "PadataType")
         value = _child(entry, "PadataValue")
         entry.summary = named(PADATA_TYPE_NAMES, kind)
-        if value is not None and value.value and isinstance(kind, int) and kind in PADATA_VALUES:
-            forms = PADATA_VALUES[kind]  # an empty value is a hint
+        if value is None or not value.value or not isinstance(kind, int):
+            continue  # an empty value is a hint
+        if kind in padata.PADATA_VALUES:
+            forms = padata.PADATA_VALUES[kind]
             value.append(_first_form(value, forms) or _inner(value, *forms[0]))
+        elif kind in padata.PADATA_READERS:  # not ASN.1
+            padata.PADATA_READERS[kind](value)
     node.summary = ", ".join(entry.summary for entry in node.children)
 
 
@@ -328,7 +332,9 @@ HOOKS: dict[str, ber.Hook] = {
     "ErrorCode": _name_number(ERROR_CODE_NAMES),
     "NameType": _name_number(NAME_TYPE_NAMES),
     "PadataType": _name_number(PADATA_TYPE_NAMES),
-    "Sname": _principal, "Cname": _principal, "ServerName": _principal,
+    "Sname": _principal, "Cname": _principal, "ServerName": _principal, "UserName": _principal,
+    "Flags": _flags(padata.PAC_OPTIONS), "Options": _flags(padata.S4U_OPTIONS), "Salt": padata.salt,
+    "Armor": lambda node: padata.armor(node, _inner),
     "EncPart": _encrypted, "Authenticator": _encrypted, "EncAuthorizationData": _encrypted,
     "PaEncTimestamp": _encrypted, "EncFastReq": _encrypted, "EncFastRep": _encrypted,
     "Nonce": _nonce,

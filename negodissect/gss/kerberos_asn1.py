@@ -147,6 +147,8 @@ KERBEROS_STRING = char.GeneralString()  # RFC 4120 5.2.1; Realm is one too (5.2.
 KERBEROS_TIME = useful.GeneralizedTime()  # RFC 4120 5.2.3
 KERBEROS_FLAGS = univ.BitString()  # RFC 4120 5.2.8
 OCTETS = univ.OctetString()
+#: A KerberosString read as its bytes (a salt: string-to-key takes bytes, RFC 3961 3).
+KERBEROS_STRING_BYTES = univ.OctetString(tagSet=char.GeneralString.tagSet)
 
 #: RFC 4120 5.2.2
 PRINCIPAL_NAME = ber.sequence(
@@ -259,6 +261,13 @@ KRB_ERROR = ber.sequence(
     _component("e-data", 12, OCTETS, optional=True),
     application=30,
 )
+#: RFC 4120 5.7.1 (kpasswd's reply and request data, RFC 3244 2)
+KRB_PRIV = ber.sequence(
+    _component("pvno", 0, INT32),
+    _component("msg-type", 1, INT32),
+    _component("enc-part", 3, ENCRYPTED_DATA),
+    application=21,
+)
 #: draft-ietf-cat-user2user-02 3 (no APPLICATION tag: a bare SEQUENCE)
 KERB_TGT_REQUEST = ber.sequence(
     _component("pvno", 0, INT32),
@@ -286,7 +295,7 @@ ETYPE_INFO = univ.SequenceOf(
 ETYPE_INFO2 = univ.SequenceOf(
     componentType=ber.sequence(
         _component("etype", 0, INT32),
-        _component("salt", 1, KERBEROS_STRING, optional=True),
+        _component("salt", 1, KERBEROS_STRING_BYTES, optional=True),
         _component("s2kparams", 2, OCTETS, optional=True),
     )
 )
@@ -318,11 +327,12 @@ def _armored(spec: univ.Sequence) -> univ.Choice:
 MESSAGES: dict[str, univ.Sequence] = {
     "AsReq": _kdc_req(10), "AsRep": _kdc_rep(11), "TgsReq": _kdc_req(12), "TgsRep": _kdc_rep(13),
     "ApReq": AP_REQ, "ApRep": AP_REP, "KrbError": KRB_ERROR, "KerbTgtRequest": KERB_TGT_REQUEST,
+    "KrbPriv": KRB_PRIV,
 }  # fmt: skip
 #: The msg-type each message must carry (RFC 4120 5.4.1-5.9.1, draft-ietf-cat-user2user-02 3).
 MESSAGE_TAG_TYPES: dict[str, int] = {
     "AsReq": 10, "AsRep": 11, "TgsReq": 12, "TgsRep": 13, "ApReq": 14, "ApRep": 15,
-    "KerbTgtRequest": 16, "KerbTgtReply": 17, "KrbError": 30,
+    "KerbTgtRequest": 16, "KerbTgtReply": 17, "KrbError": 30, "KrbPriv": 21,
 }  # fmt: skip
 KERBEROS_MESSAGE = univ.Choice(
     componentType=namedtype.NamedTypes(

@@ -11,7 +11,8 @@ conversation keeps its findings and hash line and drops its trees (memory), and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from negodissect.analysis import DecodedBlob, findings, hashes
@@ -39,12 +40,15 @@ class CaptureRun:
         keep: bool = False,
         registry: Registry = REGISTRY,
         secrets: Secrets = NO_SECRETS,
+        spn_owners: Mapping[str, str] | None = None,
     ) -> None:
+        """``spn_owners``: SPN -> the account that owns it (the salt of AES Kerberoast lines)."""
         self.path = path
         self.selection = selection or Selection()
         self.registry = registry
         self.secrets = secrets
-        self.grouper = Grouper(registry, keep=keep, on_final=_release if keep else None)
+        release = partial(_release, spn_owners=spn_owners or {})
+        self.grouper = Grouper(registry, keep=keep, on_final=release if keep else None)
 
     @property
     def conversations(self) -> list[Conversation]:
@@ -80,8 +84,8 @@ class CaptureRun:
             yield item
 
 
-def _release(conversation: Conversation) -> None:
+def _release(conversation: Conversation, spn_owners: Mapping[str, str]) -> None:
     """A finished conversation keeps its findings and hash lines, not its trees (memory)."""
     conversation.release(
-        findings.of_conversation(conversation), hashes.of_conversation(conversation)
+        findings.of_conversation(conversation), hashes.of_conversation(conversation, spn_owners)
     )

@@ -86,7 +86,7 @@ def conversation_table(conversations: list[Conversation], title: str | None = No
             _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
             _text(f"{conversation.client} -> {conversation.server}"),
             _text(_carrier(conversation)),
-            _text(conversation.identity.text() or "-"),
+            _text(conversation.identity.described() or "-"),
             _text(offered or "-"),
             _text(gss.REGISTRY.name(mech) if mech else "-"),
             _text(conversation.rounds),

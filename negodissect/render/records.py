@@ -5,8 +5,9 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
 
 - a capture blob: the carrier's facts (``frame``, ``time``, ``src``, ``dst``, ``tunnel`` when the
   frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``), then ``length``,
-  ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as) and
-  ``tree``;
+  ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as),
+  ``ticket_client`` when its AP-REQ's ticket was issued in the capture (analysis.tickets:
+  ``cname``, ``crealm``, ``frame``, ``source``) and ``tree``;
 - a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
   ``assumed`` (the kind it was decoded as) and ``tree``;
 - ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
@@ -63,6 +64,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "length": len(found.data),
         "missing": found.missing,
         "assumed": framing.sniff(found.data),
+        **({"ticket_client": item.ticket_client.to_dict()} if item.ticket_client else {}),
         "tree": item.tree,
     }
 

@@ -54,14 +54,19 @@ class SummarySink(Output):
     """``--summary``: the heading and the blob's top node on one line."""
 
     def blob(self, source: str, item: DecodedBlob) -> None:
-        self._line(capture_heading(item), item.tree)
+        issued = item.ticket_client
+        client = issued.principal() if issued is not None else None
+        after = f"  Client: {client} ({issued.source})" if issued and client else ""
+        self._line(capture_heading(item), item.tree, after)
 
     def stdin_blob(self, item: DecodedStdinBlob) -> None:
         self._line(stdin_heading(item), item.tree)
 
-    def _line(self, heading: str, tree: Field) -> None:
+    def _line(self, heading: str, tree: Field, after: str = "") -> None:
+        """``after``: what analysis adds (the client a ticket was issued to)."""
         line = Text(printable(heading) + "  ")
         line.append(render_tree.label(tree, offsets=False))
+        line.append(printable(after))
         self.console.out.print(line)
 
 

@@ -80,10 +80,14 @@ def test_kerberos_success() -> None:
     ]
     record = conversation.to_dict()
     assert record["frames"] == [40, 44] and record["rounds"] == 1
+    # the client from the KDC replies of the same capture (tests/analysis/test_tickets.py)
     assert record["identity"] == {
         "kind": "kerberos",
         "realm": "NEGO.TEST",
+        "cname": "alice",
         "sname": "cifs/dc1.nego.test",
+        "source": "from the AS-REP in frame 10, through the TGS-REP in frame 27 that names the "
+        "anonymous principal",
     }
     assert record["client_mechs"] == [framing.MS_KERBEROS, framing.KERBEROS]
     assert record["server_mechs"] == [framing.MS_KERBEROS, framing.KERBEROS, framing.NTLM]

@@ -229,7 +229,7 @@ TARGETS: dict[str, Target] = {
     "ip_fragments": _ip_fragments,
 }
 #: Captures whose KDC messages seed the carrier and fragment targets.
-KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap")
+KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap", "kdc-s4u.pcap")
 
 #: Which seeds each target starts from (names of the tree nodes whose bytes are cut out).
 SEED_NODES: dict[str, tuple[str, ...]] = {

@@ -241,9 +241,10 @@ def test_krb_error_preauth_required_method_data() -> None:
     assert values(tree, "PadataType") == [19, 2, 16, 15]
     info = tree.find("EtypeInfo2")
     assert info.find("Etype").summary == "aes256-cts-hmac-sha1-96 (18)"
-    salt = info.find("Salt")
-    assert salt.value == "AFOREST.ADuser1"
-    assert ERROR_PREAUTH_REQUIRED[salt.end - len(salt.value) : salt.end] == b"AFOREST.ADuser1"
+    salt = info.find("Salt")  # its bytes, the node spanning them; text and hex in the summary
+    assert salt.value == b"AFOREST.ADuser1"
+    assert ERROR_PREAUTH_REQUIRED[salt.offset : salt.end] == b"AFOREST.ADuser1"
+    assert salt.summary == f"AFOREST.ADuser1 (hex {b'AFOREST.ADuser1'.hex()})"
 
 
 def test_gss_framed_krb_error_with_raw_e_data() -> None:
@@ -294,7 +295,7 @@ def test_as_rep_fields() -> None:
         "Ticket etype aes256-cts-hmac-sha1-96 (18) kvno 1"
     )
     assert values(tree, "Etype") == [18, 18, 18] and values(tree, "Kvno") == [1]
-    assert tree.find("Salt").value == "EXAMPLE.COMtestuser"
+    assert tree.find("Salt").value == b"EXAMPLE.COMtestuser"
 
 
 @pytest.mark.parametrize(
