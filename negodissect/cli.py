@@ -14,6 +14,7 @@ Exit codes:
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -61,6 +62,10 @@ class Options:
     hashes: TextIO | None = None
     jobs: int = 1
     merge: bool = False  # several files read as one capture, by time stamp
+    interface: str | None = None  # -i: capture live on it
+    bpf: str | None = None  # --filter (None: the carriers' ports)
+    count: int | None = None  # --count: live capture ends after so many packets
+    duration: float | None = None  # --duration: ... after so many seconds
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
     #: Several inputs, each its own capture: output names the file of each blob and
     #: conversation, and findings are counted over all inputs at the end of the run.
@@ -173,6 +178,38 @@ class Run:
             if options.strict:
                 self.check("-", f"blob {item.blob.index}", item.tree)
             self.sink.stdin_blob(item)
+
+    def live(self) -> None:
+        """``-i IFACE``: a live capture (a ``tcpdump`` child, :mod:`negodissect.pipeline.live`)
+        read as it comes; Ctrl-C (SIGINT) ends it, and what was seen is still summed up."""
+        import signal
+
+        from negodissect.pipeline.live import LiveCapture, LiveError, default_filter
+
+        options = self.options
+        assert options.interface is not None
+        if isinstance(sys.stdout, io.TextIOWrapper):  # each line out as soon as it is written
+            sys.stdout.reconfigure(line_buffering=True)
+        on_line = None if options.quiet else lambda line: self.console.problem(line, "info")
+        try:
+            live = LiveCapture(
+                options.interface,
+                options.bpf or default_filter(),
+                count=options.count,
+                duration=options.duration,
+                on_line=on_line,
+            )
+        except (LiveError, OSError) as error:
+            self.unreadable(str(error))
+            return
+        previous = signal.signal(signal.SIGINT, lambda number, frame: live.stop())
+        try:
+            self.capture(f"live:{options.interface}", stream=live.stream)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            failed = live.close()
+            if failed is not None:
+                self.unreadable(failed)
 
     def merged(self, paths: list[str]) -> None:
         """``--merge``: the capture files at ``paths`` read as one capture, by time stamp."""
@@ -412,6 +449,25 @@ class _Command(click.Command):
     "-C/-G rotation, one capture per sensor); frame numbers count in the merged capture.",
 )
 @click.option(
+    "-i",
+    "--interface",
+    metavar="IFACE",
+    help="Capture live on IFACE (with tcpdump; root or CAP_NET_RAW); Ctrl-C ends it.",
+)
+@click.option(
+    "--filter",
+    "bpf",
+    metavar="EXPR",
+    help="The BPF filter of -i (default: the ports of the carriers).",
+)
+@click.option("--count", type=click.IntRange(min=1), metavar="N", help="-i: stop after N packets.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="-i: stop after S seconds.",
+)
+@click.option(
     "--list-notes",
     is_flag=True,
     help="List every kind of note (id, severity, template; tab separated, or records with "
@@ -463,8 +519,13 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
 
         note_kinds.show(console, _declared_note_kinds(), options.json_mode)
         sys.exit(EXIT_OK)
-    sources = list(_inputs(inputs))
-    if not sources:
+    live = options.interface is not None
+    if not live and (options.bpf or options.count or options.duration):
+        raise UsageError("--filter, --count and --duration go with -i IFACE")
+    if live and inputs:
+        raise UsageError("-i IFACE reads no files")
+    sources = [] if live else list(_inputs(inputs))
+    if not sources and not live:
         raise UsageError("nothing to read: give a capture file, or '-' for standard input")
     if options.merge and "-" in sources:
         raise UsageError("--merge reads capture files, not standard input")
@@ -477,6 +538,8 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
 
         eligible = [at for at, path in enumerate(sources) if path != "-" and worth_a_child(path)]
     try:
+        if live:
+            run.live()
         if options.merge:
             run.merged(sources)
             sources = []

@@ -389,6 +389,9 @@ class Carrier:
     #: :class:`negodissect.transport.udp.Conversation`); they must be among
     #: :data:`negodissect.sources.frames.UDP_CARRIER_PORTS`, which the reader lets through.
     udp_ports: frozenset[int] = frozenset()
+    #: Ports a live capture's default filter listens on besides :attr:`ports`: where it is
+    #: usually found by its first bytes (HTTP: 80 ...).
+    live_ports: frozenset[int] = frozenset()
     #: The ``AuthBlob.carrier`` labels of its own messages, whose conversations follow
     #: :attr:`rules` (default: its name; "smb2" and "smb1" for "smb").
     labels: frozenset[str] = frozenset()

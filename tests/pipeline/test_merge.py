@@ -42,7 +42,8 @@ def _records(*args: str) -> list[dict]:
 
 
 def _without_files(record: dict) -> dict:
-    return {key: value for key, value in record.items() if key not in ("source", "file", "file_frame")}
+    dropped = ("source", "file", "file_frame")
+    return {key: value for key, value in record.items() if key not in dropped}
 
 
 @pytest.mark.parametrize("whole", WHOLE, ids=lambda path: path.name)
