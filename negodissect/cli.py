@@ -184,27 +184,34 @@ class Run:
         read as it comes; Ctrl-C (SIGINT) ends it, and what was seen is still summed up."""
         import signal
 
-        from negodissect.pipeline.live import LiveCapture, LiveError, default_filter
+        from negodissect.pipeline.live import TCPDUMP, LiveCapture, LiveError, default_filter
+        from negodissect.sources.streams import with_head
 
         options = self.options
         assert options.interface is not None
         if isinstance(sys.stdout, io.TextIOWrapper):  # each line out as soon as it is written
             sys.stdout.reconfigure(line_buffering=True)
-        on_line = None if options.quiet else lambda line: self.console.problem(line, "info")
+
+        def on_line(line: str) -> None:  # tcpdump's "listening on ...", "N packets captured"
+            prefixed = line if line.startswith(f"{TCPDUMP}: ") else f"{TCPDUMP}: {line}"
+            self.console.problem(prefixed, "info")
+
         try:
             live = LiveCapture(
                 options.interface,
                 options.bpf or default_filter(),
                 count=options.count,
                 duration=options.duration,
-                on_line=on_line,
+                on_line=None if options.quiet else on_line,
             )
         except (LiveError, OSError) as error:
             self.unreadable(str(error))
             return
         previous = signal.signal(signal.SIGINT, lambda number, frame: live.stop())
         try:
-            self.capture(f"live:{options.interface}", stream=live.stream)
+            head, stream = with_head(live.stream)
+            if head:  # else tcpdump failed before it wrote the file header: close() says why
+                self.capture(f"live:{options.interface}", stream=stream)
         finally:
             signal.signal(signal.SIGINT, previous)
             failed = live.close()

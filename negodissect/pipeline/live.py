@@ -115,5 +115,8 @@ class LiveCapture:
         self.stream.close()
         if code in (0, -signal.SIGINT, -signal.SIGTERM):
             return None
-        last = next((line for line in reversed(self.lines) if line), f"exit code {code}")
-        return f"{TCPDUMP}: {last}"
+        said = [line for line in self.lines if line]
+        last = next((line for line in reversed(said) if line.startswith(f"{TCPDUMP}: ")), None)
+        if last is not None:
+            return last
+        return f"{TCPDUMP}: {said[-1] if said else f'exit code {code}'}"

@@ -120,3 +120,19 @@ def test_unreadable_file_is_reported_and_the_rest_merged(tmp_path: Path) -> None
 def test_merge_refuses_standard_input() -> None:
     done = negodissect("--merge", "-", str(CAPTURES / "http-ntlm.pcap"))
     assert done.returncode == 2 and "--merge" in done.stderr
+
+
+def test_a_damaged_file_is_merged_as_far_as_it_goes(tmp_path: Path) -> None:
+    """A piece cut in the middle of its last block: its notice names it, the rest is merged."""
+    subprocess.run(["editcap", "-c", "40", str(WHOLE[0]), str(tmp_path / "p.pcap")], check=True)
+    pieces = sorted(tmp_path.glob("p_*.pcap"))
+    cut = pieces[1].read_bytes()
+    pieces[1].write_bytes(cut[: len(cut) - 30])
+    done = negodissect("-v", "--merge", "--summary", *map(str, pieces))
+    assert done.returncode == 0, done.stderr
+    # editcap writes pcapng: the last block is cut short; the notice names the piece and its
+    # own frame numbers
+    assert f"+{pieces[-1]}: {pieces[1]}: capture truncated or damaged after frame 39" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr and done.stdout.count("Frame ") > 10
