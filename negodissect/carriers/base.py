@@ -191,12 +191,12 @@ class AuthBlob:
     facts: Facts  # the same facts, typed
     data: bytes  # the security blob (zero-filled where bytes were lost)
     missing: int = 0  # bytes of this blob lost in capture gaps; 0 = complete
-    #: The tunnels the frame came through, outermost first (sources.tunnels.describe), e.g.
-    #: ``ERSPAN II 10.1.1.1 -> 10.2.2.2 (session 100)``; None when it came as is.
-    tunnel: str | None = None
     #: Several files merged (``--merge``; ``frame`` counts in the merged capture): the file the
     #: frame is in and its frame number there.
     origin: tuple[str, int] | None = None
+    #: The tunnels the frame came through, outermost first (sources.tunnels.describe), e.g.
+    #: ``ERSPAN II 10.1.1.1 -> 10.2.2.2 (session 100)``; None when it came as is.
+    tunnel: str | None = None
 
 
 @dataclass(slots=True)
