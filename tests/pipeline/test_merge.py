@@ -46,6 +46,7 @@ def _without_files(record: dict) -> dict:
     return {key: value for key, value in record.items() if key not in dropped}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whole", WHOLE, ids=lambda path: path.name)
 @pytest.mark.parametrize("size", [7, 40])
 def test_pieces_merged_give_the_whole(whole: Path, size: int, tmp_path: Path) -> None:
