@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Callable, Iterator
-from operator import itemgetter
+import os
+from collections.abc import Callable, Generator, Iterator
 from typing import NamedTuple
 
 from negodissect.sources.capture import CaptureError, read_segments
 from negodissect.sources.frames import Packet
-from negodissect.sources.records import ProgressHook, SourceNote, Tick
+from negodissect.sources.records import ProgressHook, SourceNote, Tick, read_failed
 
 #: The file and frame of the first frame of each run of frames from one file are remembered for
 #: :meth:`MergedCapture.origin`; captures of two sensors that interleave frame by frame make a run
@@ -40,7 +40,7 @@ class _Keyed(NamedTuple):
     notes: list[SourceNote]
 
 
-def _keyed(index: int, records: Iterator[Packet | SourceNote]) -> Iterator[_Keyed]:
+def _keyed(index: int, records: Iterator[Packet | SourceNote]) -> Generator[_Keyed, None, None]:
     """File ``index``'s records keyed by time stamp, each with the notes that came before it (a
     note about a record is said before the record is yielded)."""
     notes: list[SourceNote] = []
@@ -57,11 +57,26 @@ def _keyed(index: int, records: Iterator[Packet | SourceNote]) -> Iterator[_Keye
         yield _Keyed(last, index, None, notes)
 
 
+def _first_time(path: str) -> float:
+    """The time stamp of the first record of the capture at ``path`` (0 when it has none); the
+    file is closed again.  Raises :class:`CaptureError` when it cannot be read."""
+    keyed = _keyed(0, read_segments(path, every_record=True))
+    try:
+        first = next(keyed, None)
+    finally:
+        keyed.close()  # and with it the walk, which closes the file
+    return 0.0 if first is None else first.time
+
+
 class MergedCapture:
     """The capture files at ``paths`` as one capture, by time stamp.
 
-    Every file is opened at once; one that cannot be (missing, not a capture) is left out and
-    its :class:`~negodissect.sources.capture.CaptureError` kept in :attr:`unreadable`.
+    Each file is opened when the merge reaches the time stamp of its first record (read once
+    at the start, and the file closed again): rotated files (``tcpdump -C``/``-G``) are open
+    one or two at a time, however many there are; files of sensors that overlap in time are
+    open together (about 1 MB of buffers each).  A file that cannot be read (missing, not a
+    capture) is left out and its :class:`~negodissect.sources.capture.CaptureError` kept in
+    :attr:`unreadable`.
     """
 
     def __init__(self, paths: list[str]) -> None:
@@ -69,16 +84,18 @@ class MergedCapture:
         self.unreadable: list[CaptureError] = []
         self._starts: list[int] = []  # merged frame where each run of one file's frames begins
         self._runs: list[tuple[int, int]] = []  # (file index, its frame there) of each run
-        self._readers: list[tuple[int, Iterator[Packet | SourceNote]]] = []
-        self._done: dict[int, tuple[int, int]] = {}
+        self._waiting: list[tuple[float, int]] = []  # (first time stamp, index) of each file
+        self._done: dict[int, tuple[int, int]] = {}  # bytes read and size of each file
         self._on_progress: ProgressHook | None = None
         for index, path in enumerate(paths):
             try:
-                records = read_segments(path, self._progress_of(index), every_record=True)
+                first = _first_time(path)
             except CaptureError as error:
                 self.unreadable.append(error)
                 continue
-            self._readers.append((index, records))
+            self._waiting.append((first, index))
+            self._done[index] = (0, os.path.getsize(path))
+        self._waiting.sort()
 
     @property
     def name(self) -> str:
@@ -94,15 +111,49 @@ class MergedCapture:
 
         return progress
 
+    def _files(self) -> Iterator[tuple[int, _Keyed] | SourceNote]:
+        """Every file's keyed records, merged by time stamp (a k-way merge over a heap of the
+        head of each open file; equal time stamps: the file given first), each file opened
+        when its first record's turn comes."""
+        heap: list[tuple[float, int, _Keyed, Iterator[_Keyed]]] = []
+        waiting = iter(self._waiting)
+        next_file = next(waiting, None)
+        while True:
+            while next_file is not None and (not heap or next_file <= heap[0][:2]):
+                index = next_file[1]
+                next_file = next(waiting, None)
+                path = self.paths[index]
+                try:
+                    records = read_segments(path, self._progress_of(index), every_record=True)
+                except CaptureError as error:  # gone since it was first read
+                    yield read_failed(0, error)._replace(within=path)
+                    continue
+                keyed = _keyed(index, records)
+                head = next(keyed, None)
+                if head is not None:
+                    heapq.heappush(heap, (head.time, index, head, keyed))
+            if not heap:
+                return
+            _, index, head, rest = heap[0]
+            following = next(rest, None)
+            if following is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (following.time, index, following, rest))
+            yield index, head
+
     def segments(self, on_progress: ProgressHook | None = None) -> Iterator[Packet | SourceNote]:
         """The segments, carrier datagrams and IP fragments of all files, in time-stamp order,
         numbered by their place in the merged capture; the notes about each file name it."""
         self._on_progress = on_progress
-        keyed = [_keyed(index, records) for index, records in self._readers]
         frame = 0
         last_file = -1
         starts, runs = self._starts, self._runs
-        for _, index, record, notes in heapq.merge(*keyed, key=itemgetter(0)):
+        for found in self._files():
+            if isinstance(found, SourceNote):
+                yield found
+                continue
+            index, (_, _, record, notes) = found
             if record is not None:
                 frame += 1
                 if index != last_file:
