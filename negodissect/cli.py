@@ -14,6 +14,7 @@ Exit codes:
 from __future__ import annotations
 
 import bisect
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -28,11 +29,13 @@ from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
 from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
+    from negodissect.analysis.conversations import Conversation
     from negodissect.field import Field
     from negodissect.notes import NoteKind
     from negodissect.pipeline.background import Background
     from negodissect.render.console import Console
     from negodissect.render.sink import Sink
+    from negodissect.sources.merge import MergedCapture
 
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -59,7 +62,15 @@ class Options:
     hashes: TextIO | None = None
     spn_owners: dict[str, str] = field(default_factory=dict)  # --spn-owner SPN=ACCOUNT
     jobs: int = 1
+    merge: bool = False  # several files read as one capture, by time stamp
+    interface: str | None = None  # -i: capture live on it
+    bpf: str | None = None  # --filter (None: the carriers' ports)
+    count: int | None = None  # --count: live capture ends after so many packets
+    duration: float | None = None  # --duration: ... after so many seconds
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
+    #: Several inputs, each its own capture: output names the file of each blob and
+    #: conversation, and findings are counted over all inputs at the end of the run.
+    name_files: bool = False
 
     @property
     def triage(self) -> bool:
@@ -88,10 +99,12 @@ def choose_sink(options: Options, console: Console) -> Sink:
         from negodissect.render import views
 
         if options.summary:
-            view = views.SummarySink(console)
+            view = views.SummarySink(console, options.name_files)
         else:
             tree = views.TreeSink if console.out.is_terminal else views.PlainSink
-            view = tree(console, options.depth, options.offsets, options.hexdump)
+            view = tree(
+                console, options.depth, options.offsets, options.hexdump, options.name_files
+            )
     sink: Sink = view
     if options.triage:
         asked = {"conversations": options.conversations, "findings": options.findings}
@@ -118,6 +131,9 @@ class Run:
     def __init__(self, options: Options, console: Console, sink: Sink) -> None:
         self.options, self.console, self.sink = options, console, sink
         self.exit_code = EXIT_OK
+        self.numbered = 0  # conversations numbered so far (unique over the run)
+        self.sources: list[str] = []  # the captures read (named by run-wide findings)
+        self.kept: list[Conversation] = []  # every capture's, for findings over all inputs
 
     def unreadable(self, message: str) -> None:
         """An input that could not be read (the others still are)."""
@@ -164,12 +180,65 @@ class Run:
                 self.check("-", f"blob {item.blob.index}", item.tree)
             self.sink.stdin_blob(item)
 
+    def live(self) -> None:
+        """``-i IFACE``: a live capture (a ``tcpdump`` child, :mod:`negodissect.pipeline.live`)
+        read as it comes; Ctrl-C (SIGINT) ends it, and what was seen is still summed up."""
+        import signal
+
+        from negodissect.pipeline.live import TCPDUMP, LiveCapture, LiveError, default_filter
+        from negodissect.sources.streams import with_head
+
+        options = self.options
+        assert options.interface is not None
+        if isinstance(sys.stdout, io.TextIOWrapper):  # each line out as soon as it is written
+            sys.stdout.reconfigure(line_buffering=True)
+
+        def on_line(line: str) -> None:  # tcpdump's "listening on ...", "N packets captured"
+            prefixed = line if line.startswith(f"{TCPDUMP}: ") else f"{TCPDUMP}: {line}"
+            self.console.problem(prefixed, "info")
+
+        try:
+            live = LiveCapture(
+                options.interface,
+                options.bpf or default_filter(),
+                count=options.count,
+                duration=options.duration,
+                on_line=None if options.quiet else on_line,
+            )
+        except (LiveError, OSError) as error:
+            self.unreadable(str(error))
+            return
+        previous = signal.signal(signal.SIGINT, lambda number, frame: live.stop())
+        try:
+            head, stream = with_head(live.stream)
+            if head:  # else tcpdump failed before it wrote the file header: close() says why
+                self.capture(f"live:{options.interface}", stream=stream)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            failed = live.close()
+            if failed is not None:
+                self.unreadable(failed)
+
+    def merged(self, paths: list[str]) -> None:
+        """``--merge``: the capture files at ``paths`` read as one capture, by time stamp."""
+        from negodissect.sources.merge import MergedCapture
+
+        merged = MergedCapture(paths)
+        for error in merged.unreadable:
+            self.unreadable(str(error))
+        if len(merged.unreadable) < len(paths):
+            self.capture(merged.name, stream=merged)
+
     def capture(
-        self, path: str, background: Background | None = None, stream: IO[bytes] | None = None
+        self,
+        path: str,
+        background: Background | None = None,
+        stream: IO[bytes] | MergedCapture | None = None,
     ) -> None:
         """Every security blob in one capture file, in capture order, then its conversations
         and findings.  ``background``: the file is being read in that child process (``-j``);
-        ``stream``: the capture is read from it (standard input), ``path`` names it."""
+        ``stream``: the capture is read from it (standard input, or several files merged),
+        ``path`` names it."""
         from negodissect.analysis import findings
         from negodissect.analysis.conversations import Conversation
         from negodissect.carriers.base import Notice
@@ -184,6 +253,8 @@ class Run:
             keep=options.keeps_conversations,
             secrets=options.secrets,
             spn_owners=options.spn_owners,
+            source=path,
+            numbered_after=self.numbered,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
@@ -202,6 +273,7 @@ class Run:
             self.unreadable(str(exc))  # names the file already
             return
         finally:
+            self.numbered = capture.grouper.started
             for left in quota.rest():
                 if isinstance(left, NoticeSummary):
                     sink.notice_summary(path, left)
@@ -209,8 +281,24 @@ class Run:
                     sink.notice(path, left)
         if options.keeps_conversations:
             conversations = capture.conversations
+            if options.name_files:  # findings at the end, over all inputs (:meth:`finish`)
+                self.sources.append(path)
+                self.kept += conversations if options.findings else []
+                sink.triage(path, conversations, None)
+                return
             found = findings.findings(conversations) if options.findings else []
             sink.triage(path, conversations, found)
+
+    def finish(self) -> None:
+        """The end of a run of several captures: the findings over all of them (failed logons,
+        spraying, Kerberoasting ... count across files), each naming its files."""
+        if not (self.options.name_files and self.options.findings and self.sources):
+            return
+        from negodissect.analysis import findings
+
+        found = findings.findings(self.kept)
+        findings.name_files(found, self.kept)
+        self.sink.triage(", ".join(dict.fromkeys(self.sources)), None, found)
 
     def read_ahead(
         self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
@@ -373,6 +461,31 @@ class _Command(click.Command):
     "processes while this one decodes and prints (one file: -j 2 uses two cores).",
 )
 @click.option(
+    "--merge",
+    is_flag=True,
+    help="Read the capture files as one capture, their packets in time-stamp order (tcpdump "
+    "-C/-G rotation, one capture per sensor); frame numbers count in the merged capture.",
+)
+@click.option(
+    "-i",
+    "--interface",
+    metavar="IFACE",
+    help="Capture live on IFACE (with tcpdump; root or CAP_NET_RAW); Ctrl-C ends it.",
+)
+@click.option(
+    "--filter",
+    "bpf",
+    metavar="EXPR",
+    help="The BPF filter of -i (default: the ports of the carriers).",
+)
+@click.option("--count", type=click.IntRange(min=1), metavar="N", help="-i: stop after N packets.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="-i: stop after S seconds.",
+)
+@click.option(
     "--list-notes",
     is_flag=True,
     help="List every kind of note (id, severity, template; tab separated, or records with "
@@ -425,17 +538,30 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
 
         note_kinds.show(console, _declared_note_kinds(), options.json_mode)
         sys.exit(EXIT_OK)
-    sources = list(_inputs(inputs))
-    if not sources:
+    live = options.interface is not None
+    if not live and (options.bpf or options.count or options.duration):
+        raise UsageError("--filter, --count and --duration go with -i IFACE")
+    if live and inputs:
+        raise UsageError("-i IFACE reads no files")
+    sources = [] if live else list(_inputs(inputs))
+    if not sources and not live:
         raise UsageError("nothing to read: give a capture file, or '-' for standard input")
+    if options.merge and "-" in sources:
+        raise UsageError("--merge reads capture files, not standard input")
+    options.name_files = len(sources) > 1 and not options.merge
     run = Run(options, console, choose_sink(options, console))
     readers: dict[int, Background] = {}
     eligible: list[int] = []  # the files read in a child process with -j N
-    if options.jobs > 1:
+    if options.jobs > 1 and not options.merge:  # a merge is read in this process
         from negodissect.pipeline.background import worth_a_child
 
         eligible = [at for at, path in enumerate(sources) if path != "-" and worth_a_child(path)]
     try:
+        if live:
+            run.live()
+        if options.merge:
+            run.merged(sources)
+            sources = []
         for index, source in enumerate(sources):
             if source == "-":
                 run.stdin()
@@ -443,6 +569,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
             if eligible:
                 run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
+        run.finish()
         run.sink.close()
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -157,3 +160,73 @@ def test_ntlm_success_capture(
         "smb2.nt_status",
     )
     assert statuses[-1] == [STATUS_SUCCESS]
+
+
+#: Seconds negodissect -i waits for tcpdump to say it listens, and to end after Ctrl-C.
+LIVE_START_TIMEOUT = 20
+
+
+def _live(*args: str, out: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``negodissect -i lo ARGS`` started, writing to ``out`` (stderr beside it), once tcpdump
+    listens."""
+    err = out.with_suffix(".err")
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "negodissect", "-i", "lo", *args],
+            stdout=stdout,
+            stderr=stderr,
+            cwd=REPO,
+        )
+    for _ in range(LIVE_START_TIMEOUT * 10):
+        if b"listening on" in err.read_bytes() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert b"listening on" in err.read_bytes(), err.read_text()
+    return proc, err
+
+
+def _blob_key(record: dict) -> tuple:
+    """What a blob record says, but where it sits in its capture (frame, stream, source)."""
+    return tuple(
+        json.dumps(record[key], sort_keys=True)
+        for key in ("src", "dst", "carrier", "line", "context", "length", "assumed", "tree")
+    )
+
+
+def test_live_capture_gives_the_blobs_of_the_file(
+    run_script: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """``negodissect -i lo`` (default filter) while make_captures.sh runs a real Samba logon:
+    the JSONL blob records stream out before the capture ends (each flushed) and equal those
+    of the scenario's own tcpdump file; Ctrl-C (SIGINT) ends it cleanly, and a triage run
+    prints its table for what it saw."""
+    blobs, blobs_err = _live("--jsonl", out=tmp_path / "live.jsonl")
+    table, table_err = _live("--conversations", out=tmp_path / "live.txt")
+    try:
+        result = run_script(tmp_path / "file", "ntlm-success")
+        assert result.returncode == 0, result.stdout
+        time.sleep(1)
+        streamed = (tmp_path / "live.jsonl").read_text().splitlines()
+        assert streamed, "no record before the end of the capture"
+    finally:
+        for proc in (blobs, table):
+            proc.send_signal(signal.SIGINT)
+    for proc, err in ((blobs, blobs_err), (table, table_err)):
+        assert proc.wait(LIVE_START_TIMEOUT) == 0, err.read_text()
+        assert "Traceback" not in err.read_text()
+    live = [json.loads(line) for line in (tmp_path / "live.jsonl").read_text().splitlines()]
+    assert {record["source"] for record in live} == {"live:lo"}
+    pcap = tmp_path / "file" / "smb2-ntlm-success.pcap"
+    done = subprocess.run(
+        [sys.executable, "-m", "negodissect", "-q", "--jsonl", str(pcap)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    filed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(filed) >= 4
+    assert [_blob_key(r) for r in live] == [_blob_key(r) for r in filed]
+    shown = (tmp_path / "live.txt").read_text()
+    assert "live:lo: 1 authentication conversation" in shown
+    assert f"{EXPECTED_DOMAIN}\\{EXPECTED_USER}" in shown

@@ -174,6 +174,8 @@ class Conversation:
     findings: list[Any] | None = None
     hash_lines: list[Any] = field(default_factory=list)
     released: bool = False
+    #: The capture it was read from (its file name; ``-`` for standard input).
+    source: str = ""
 
     # -- what the messages hold (cached: asked only once the conversation is final or the
     # -- capture has ended, when no message can join it any more) ----------------------------
@@ -555,13 +557,18 @@ class Grouper:
         *,
         keep: bool = True,
         on_final: Callable[[Conversation], None] | None = None,
+        numbered_after: int = 0,
+        source: str = "",
     ) -> None:
         """``registry`` gives each carrier's conversation rules; ``on_final(conversation)`` is
-        called when a conversation gets its final answer."""
+        called when a conversation gets its final answer.  Conversations are numbered from
+        ``numbered_after + 1`` (a run of several captures numbers them across the run) and
+        name ``source``, the capture."""
         self.registry = registry
         self.keep = keep
         self.on_final = on_final
-        self.started = 0
+        self.started = numbered_after
+        self.source = source
         self.conversations: list[Conversation] = []
         self._open: dict[Hashable, list[Conversation]] = {}
         self._offers: dict[Hashable, Offer] = {}
@@ -626,6 +633,7 @@ class Grouper:
             session,
             self._offers.get(connection),
             rules,
+            source=self.source,
         )
         open_here = self._open.get(connection, [])
         for stale in [c for c in open_here if c.session_id == session]:

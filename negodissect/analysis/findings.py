@@ -83,6 +83,8 @@ class Finding:
     detail: str
     frames: list[int] = field(default_factory=list)
     conversations: list[int] = field(default_factory=list)
+    #: Over several captures (:func:`name_files`): the frames, by the capture they are in.
+    files: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (record ``type`` "finding")."""
@@ -92,6 +94,7 @@ class Finding:
             "detail": self.detail,
             "frames": self.frames,
             "conversations": self.conversations,
+            **({"files": self.files} if self.files else {}),
         }
 
 
@@ -1094,3 +1097,18 @@ def nopac(conversations: list[Conversation]) -> Iterator[Finding]:
             _frames([c for c, _ in runs]),
             [c.index for c, _ in runs],
         )
+
+
+def name_files(found: list[Finding], conversations: list[Conversation]) -> None:
+    """Fill each finding's :attr:`Finding.files` from the captures of its conversations (the
+    findings of a run of several captures, whose frame numbers repeat from file to file)."""
+    by_index = {conversation.index: conversation for conversation in conversations}
+    for finding in found:
+        frames = set(finding.frames)
+        files: dict[str, set[int]] = {}
+        for index in finding.conversations:
+            conversation = by_index.get(index)
+            if conversation is not None:
+                shown = frames.intersection(conversation.frames)
+                files.setdefault(conversation.source, set()).update(shown)
+        finding.files = {source: sorted(seen) for source, seen in files.items()}

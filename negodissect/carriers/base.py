@@ -191,6 +191,9 @@ class AuthBlob:
     facts: Facts  # the same facts, typed
     data: bytes  # the security blob (zero-filled where bytes were lost)
     missing: int = 0  # bytes of this blob lost in capture gaps; 0 = complete
+    #: Several files merged (``--merge``; ``frame`` counts in the merged capture): the file the
+    #: frame is in and its frame number there.
+    origin: tuple[str, int] | None = None
     #: The tunnels the frame came through, outermost first (sources.tunnels.describe), e.g.
     #: ``ERSPAN II 10.1.1.1 -> 10.2.2.2 (session 100)``; None when it came as is.
     tunnel: str | None = None
@@ -386,6 +389,9 @@ class Carrier:
     #: :class:`negodissect.transport.udp.Conversation`); they must be among
     #: :data:`negodissect.sources.frames.UDP_CARRIER_PORTS`, which the reader lets through.
     udp_ports: frozenset[int] = frozenset()
+    #: Ports a live capture's default filter listens on besides :attr:`ports`: where it is
+    #: usually found by its first bytes (HTTP: 80 ...).
+    live_ports: frozenset[int] = frozenset()
     #: The ``AuthBlob.carrier`` labels of its own messages, whose conversations follow
     #: :attr:`rules` (default: its name; "smb2" and "smb1" for "smb").
     labels: frozenset[str] = frozenset()

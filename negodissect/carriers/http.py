@@ -436,4 +436,5 @@ CARRIER = Carrier(
     _flow,
     ConversationRules(_final, lambda status: 200 <= status < 400),
     first_bytes=frozenset(range(0x41, 0x5B)),
+    live_ports=frozenset({80, 8080, 5985}),  # web, proxies, WinRM (MS-WSMV over HTTP)
 )

@@ -27,6 +27,7 @@ from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
 from negodissect.sources.capture import CaptureSource, read_segments
 from negodissect.sources.frames import Datagram, Fragment, Segment, parse_transport
+from negodissect.sources.merge import MergedCapture
 from negodissect.sources.records import ProgressHook, SourceNote
 from negodissect.sources.tunnels import describe
 from negodissect.transport import ip_fragments, tcp, udp
@@ -77,7 +78,7 @@ def endpoint(address: bytes, port: int) -> str:
 
 
 def blobs_from_capture(
-    path: CaptureSource,
+    path: CaptureSource | MergedCapture,
     *,
     streams: set[int] | None = None,
     frames: set[int] | None = None,
@@ -97,12 +98,14 @@ def blobs_from_capture(
     and every segment handed to the reassembler.
     """
     conductor = Conductor(streams, frames, registry)
+    if isinstance(path, MergedCapture):  # several files as one (--merge)
+        return conductor.run(path.segments(on_progress))
     quiet = conductor.reassembler.quiet if fast else None
     return conductor.run(read_segments(path, on_progress, fast=fast, quiet=quiet))
 
 
 def decode_capture(
-    path: CaptureSource,
+    path: CaptureSource | MergedCapture,
     *,
     streams: set[int] | None = None,
     frames: set[int] | None = None,
@@ -197,7 +200,8 @@ class Conductor:
                 if events is not None:
                     yield from self._keep(self._events(events))
             elif type(item) is SourceNote:
-                yield from self._keep([Notice(item.frame, item.kind, item.values)])
+                notice = Notice(item.frame, item.kind, item.values, None, item.within)
+                yield from self._keep([notice])
             elif type(item) is Datagram:
                 yield from self._keep(self._datagram(item))
             elif type(item) is Fragment:

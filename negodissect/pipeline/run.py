@@ -23,6 +23,7 @@ from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.pipeline.capture import decode_capture
 from negodissect.pipeline.select import Selection
 from negodissect.sources.capture import CaptureSource
+from negodissect.sources.merge import MergedCapture
 from negodissect.sources.records import ProgressHook
 
 if TYPE_CHECKING:
@@ -34,21 +35,31 @@ class CaptureRun:
 
     def __init__(
         self,
-        path: CaptureSource,
+        path: CaptureSource | MergedCapture,
         selection: Selection | None = None,
         *,
         keep: bool = False,
         registry: Registry = REGISTRY,
         secrets: Secrets = NO_SECRETS,
         spn_owners: Mapping[str, str] | None = None,
+        source: str = "",
+        numbered_after: int = 0,
     ) -> None:
-        """``spn_owners``: SPN -> the account that owns it (the salt of AES Kerberoast lines)."""
+        """``spn_owners``: SPN -> the account that owns it (the salt of AES Kerberoast lines).
+        ``source`` names the capture in its conversations; they are numbered from
+        ``numbered_after + 1`` (unique over a run of several captures)."""
         self.path = path
         self.selection = selection or Selection()
         self.registry = registry
         self.secrets = secrets
         release = partial(_release, spn_owners=spn_owners or {})
-        self.grouper = Grouper(registry, keep=keep, on_final=release if keep else None)
+        self.grouper = Grouper(
+            registry,
+            keep=keep,
+            on_final=release if keep else None,
+            numbered_after=numbered_after,
+            source=source,
+        )
 
     @property
     def conversations(self) -> list[Conversation]:
@@ -64,6 +75,7 @@ class CaptureRun:
         :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read.
         """
         selection = self.selection
+        merged = self.path if isinstance(self.path, MergedCapture) else None
         for item in decode_capture(
             self.path,
             streams=set(selection.streams) or None,
@@ -76,6 +88,8 @@ class CaptureRun:
             if isinstance(item, Notice):
                 yield item
                 continue
+            if merged is not None:
+                item.blob.origin = merged.origin(item.blob.frame)
             conversation = self.grouper.add(item)
             if not selection.wants(item.tree):
                 continue

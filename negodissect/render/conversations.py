@@ -40,6 +40,13 @@ def _frames(frames: list[int]) -> str:
     return shown if len(frames) <= MAX_FRAMES_SHOWN else f"{shown} ... ({len(frames)} frames)"
 
 
+def _finding_frames(finding: Finding) -> str:
+    """The frames of a finding; over several captures, by file (``a.pcap: 3, 9; b.pcap: 4``)."""
+    if not finding.files:
+        return _frames(finding.frames)
+    return "; ".join(f"{source}: {_frames(frames)}" for source, frames in finding.files.items())
+
+
 def _carrier(conversation: Conversation) -> str:
     """``smb2``, or for DCE/RPC the pipe and interface: ``dcerpc \\PIPE\\samr samr``."""
     parts = (conversation.carrier, conversation.pipe, conversation.interface)
@@ -106,7 +113,7 @@ def findings_table(findings: list[Finding], title: str | None = None) -> Table:
             _text(finding.severity, SEVERITY_STYLES.get(finding.severity)),
             _text(finding.title, "bold"),
             _text(finding.detail),
-            _text(_frames(finding.frames)),
+            _text(_finding_frames(finding)),
             _text(", ".join(map(str, finding.conversations))),
         )
     return table
@@ -133,11 +140,14 @@ class TableSink(Output):
         self.stdin_view.stdin_blob(item)
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
     ) -> None:
         out = self.console.out
-        if self.conversations:
+        if self.conversations and conversations is not None:
             title = f"{source}: {count(len(conversations), 'authentication conversation')}"
             out.print(conversation_table(conversations, title))
-        if self.findings:
+        if self.findings and findings is not None:
             out.print(findings_table(findings, f"{source}: {count(len(findings), 'finding')}"))

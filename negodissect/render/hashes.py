@@ -40,8 +40,13 @@ class HashesSink(Output):
         self.lines: dict[int, list[str]] = {}
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
     ) -> None:
+        if conversations is None:
+            return
         for hashed in hashes.hash_lines(conversations, self.spn_owners):
             for note in hashed.notes:  # left out, or a line hashcat will not use
                 first, second = hashed.frames

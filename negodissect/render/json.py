@@ -131,11 +131,14 @@ class JsonTriageSink(JsonSink):
         return None
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
     ) -> None:
-        if self.conversations:
+        if self.conversations and conversations is not None:
             for conversation in conversations:
                 self._write(records.conversation(source, conversation))
-        if self.findings:
+        if self.findings and findings is not None:
             for finding in findings:
                 self._write(records.finding(source, finding))

@@ -3,15 +3,18 @@
 Schema ``negodissect/1`` (stable; fields are only ever added), every record starting with
 ``schema`` and ``source`` (the capture file's name, or ``-`` for standard input):
 
-- a capture blob: the carrier's facts (``frame``, ``time``, ``src``, ``dst``, ``tunnel`` when the
-  frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``), then ``length``,
-  ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as),
-  ``ticket_client`` when its AP-REQ's ticket was issued in the capture (analysis.tickets:
-  ``cname``, ``crealm``, ``frame``, ``source``) and ``tree``;
+- a capture blob: the carrier's facts (``frame``; with ``--merge``, ``frame`` counts in the
+  merged capture and ``file`` and ``file_frame`` say where the frame is; ``time``, ``src``,
+  ``dst``, ``tunnel`` when the frame came through tunnels, ``stream``, ``carrier``, ``line``,
+  ``context``), then ``length``, ``missing`` (bytes lost in capture gaps), ``assumed`` (the
+  token kind the blob sniffs as), ``ticket_client`` when its AP-REQ's ticket was issued in the
+  capture (analysis.tickets: ``cname``, ``crealm``, ``frame``, ``source``) and ``tree``;
 - a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
   ``assumed`` (the kind it was decoded as) and ``tree``;
 - ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
-  conversation's or finding's own fields (``Conversation.to_dict``, ``Finding.to_dict``);
+  conversation's or finding's own fields (``Conversation.to_dict``, ``Finding.to_dict``); over
+  several captures a finding's ``source`` names the files it is in and ``files`` gives its
+  frames by file;
 - ``"type": "notice"`` (``--notices records``): a notice about the capture (gaps, resynchronising,
   damaged files ...): ``frame`` and ``stream`` (null: the file or connection as a whole), the
   note kind's ``id`` and ``severity``, ``message`` and the template's ``values``;
@@ -53,6 +56,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "schema": SCHEMA,
         "source": source,
         "frame": found.frame,
+        **({"file": found.origin[0], "file_frame": found.origin[1]} if found.origin else {}),
         "time": found.time,
         "src": found.src,
         "dst": found.dst,
@@ -91,7 +95,10 @@ def conversation(source: str, found: Conversation) -> Record:
 
 
 def finding(source: str, found: Finding) -> Record:
-    """The record of one finding."""
+    """The record of one finding (over several captures: ``source`` names the files it is in,
+    and ``files`` gives its frames by file)."""
+    if found.files:
+        source = ", ".join(found.files)
     return {"schema": SCHEMA, "source": source, "type": "finding", **found.to_dict()}
 
 

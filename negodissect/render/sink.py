@@ -59,10 +59,15 @@ class Sink(Protocol):
         """After capture file ``source``: how many notices of one kind were not shown."""
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
     ) -> None:
         """After capture file ``source``: its conversations and findings (empty when findings
-        were not asked for)."""
+        were not asked for).  A run of several captures (not merged) gives each file's
+        conversations with ``findings`` None, then, at its end, the findings over all of them
+        with ``conversations`` None and ``source`` naming the files."""
 
     def close(self) -> None:
         """The run is over."""
@@ -91,7 +96,10 @@ class Output:
         self.console.problem(f"{source}: {summary.message}", summary.kind.severity)
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
     ) -> None:
         return None
 
@@ -124,7 +132,10 @@ class Tee:
         self.sinks[-1].notice_summary(source, summary)
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
     ) -> None:
         for sink in self.sinks:
             sink.triage(source, conversations, findings)

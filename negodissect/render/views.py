@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from negodissect.render.console import Console
 
 
-def capture_heading(item: DecodedBlob) -> str:
-    """``Frame N  time  src -> dst  carrier line``, ``via`` the tunnels when there are some."""
+def capture_heading(item: DecodedBlob, source: str | None = None) -> str:
+    """``Frame N  time  src -> dst  carrier line``, ``via`` the tunnels when there are some;
+    ``source: `` before it when given (a run of several captures names the file)."""
     import datetime  # not at start-up: standard input has no time stamps
 
     blob = item.blob
@@ -35,7 +36,12 @@ def capture_heading(item: DecodedBlob) -> str:
         when = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
     except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
         when = f"time {blob.time:.6f} (out of range)"
-    heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    frame = f"Frame {blob.frame}"
+    if blob.origin is not None:  # --merge: where the frame of the merged capture is
+        frame += f" ({blob.origin[0]} frame {blob.origin[1]})"
+    heading = f"{frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    if source is not None:
+        heading = f"{source}: {heading}"
     return f"{heading}  via {blob.tunnel}" if blob.tunnel else heading
 
 
@@ -51,13 +57,18 @@ def stdin_heading(item: DecodedStdinBlob) -> str:
 
 
 class SummarySink(Output):
-    """``--summary``: the heading and the blob's top node on one line."""
+    """``--summary``: the heading and the blob's top node on one line (``name_files``: the
+    heading names the capture, for a run of several)."""
+
+    def __init__(self, console: Console, name_files: bool = False) -> None:
+        super().__init__(console)
+        self.name_files = name_files
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         issued = item.ticket_client
         client = issued.principal() if issued is not None else None
         after = f"  Client: {client} ({issued.source})" if issued and client else ""
-        self._line(capture_heading(item), item.tree, after)
+        self._line(capture_heading(item, source if self.name_files else None), item.tree, after)
 
     def stdin_blob(self, item: DecodedStdinBlob) -> None:
         self._line(stdin_heading(item), item.tree)
@@ -74,21 +85,31 @@ class TreeSink(Output):
     """The tree view on a terminal: the heading, the carrier's header fields, the blob's tree
     (folded below ``depth`` levels; ``offsets``: ``@offset+length`` on each node), a hex dump
     of the blob with ``hexdump`` (``-x``), a blank line; a line above the first blob of each
-    conversation."""
+    conversation.  ``name_files``: headings name the capture (a run of several)."""
 
-    def __init__(self, console: Console, depth: int | None, offsets: bool, hexdump: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        depth: int | None,
+        offsets: bool,
+        hexdump: bool,
+        name_files: bool = False,
+    ) -> None:
         super().__init__(console)
         self.depth, self.offsets, self.hexdump = depth, offsets, hexdump
+        self.name_files = name_files
 
     def blob(self, source: str, item: DecodedBlob) -> None:
-        self._tree(capture_heading(item), item.tree, item.blob.data, item.blob.header)
+        heading = capture_heading(item, source if self.name_files else None)
+        self._tree(heading, item.tree, item.blob.data, item.blob.header)
 
     def stdin_blob(self, item: DecodedStdinBlob) -> None:
         self._tree(stdin_heading(item), item.tree, item.blob.data, None)
 
     def conversation_heading(self, conversation: Conversation) -> None:
+        where = f"{conversation.source}: " if self.name_files else ""
         heading = (
-            f"=== Conversation {conversation.index}: {conversation.client} "
+            f"=== {where}Conversation {conversation.index}: {conversation.client} "
             f"-> {conversation.server} ({conversation.carrier}, stream "
             f"{conversation.stream}) ==="
         )

@@ -29,6 +29,7 @@ from negodissect.sources.pcapng import UNCUT
 from negodissect.sources.records import (
     MAX_RECORD,
     PROGRESS_EVERY,
+    EveryRecordWalk,
     ProgressHook,
     SourceNote,
     Walk,
@@ -110,6 +111,7 @@ def read_segments(
     *,
     fast: bool = True,
     quiet: Mapping[bytes, Stamped] | None = None,
+    every_record: bool = False,
 ) -> Iterator[Packet | SourceNote]:
     """Every TCP segment of the capture at ``source`` (a path, or a stream such as standard
     input, read without seeking), in file order, with notes about the file.
@@ -122,6 +124,8 @@ def read_segments(
     path, segments without SYN, FIN or RST of the connections in ``quiet`` (by IP source +
     destination address and TCP source + destination port, as on the wire) are not yielded:
     their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
+    ``every_record``: a record that carries nothing to read is a
+    :class:`~negodissect.sources.records.Tick` (for :mod:`negodissect.sources.merge`).
     """
     if isinstance(source, str):
         name, raw = source, _open(source)
@@ -136,7 +140,8 @@ def read_segments(
         raw.close()
         raise CaptureError(f"{name}: {error}") from error
     is_ng = isinstance(reader, RawPcapNgReader)
-    walk = Walk(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet)
+    walker = EveryRecordWalk if every_record else Walk
+    walk = walker(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet)
     if not fast:
         return _scapy_records(reader, is_ng, walk)
     return pcapng.records(reader, walk) if is_ng else pcap.records(reader, walk)

@@ -80,6 +80,8 @@ class SourceNote(NamedTuple):
     frame: int | None
     kind: NoteKind
     values: dict[str, Any]
+    #: The file it is about, put before the message (several files merged; empty: the one).
+    within: str = ""
 
     @property
     def message(self) -> str:
@@ -224,6 +226,38 @@ class Walk:
                 first=self.deepest,
                 limit=MAX_ENCAPSULATION,
             )
+
+
+class Tick(NamedTuple):
+    """A record that carries nothing to read (not TCP, nor a carrier's UDP): still a frame of a
+    merged capture (:mod:`negodissect.sources.merge`), in its place by its time stamp."""
+
+    frame: int
+    time: float
+
+
+class EveryRecordWalk(Walk):
+    """A :class:`Walk` that gives something for every record: what it carries, else a
+    :class:`Tick` (its frame and time stamp), for the merge of several files, which must place
+    and count every record."""
+
+    __slots__ = ()
+
+    def segment(
+        self,
+        linktype: int,
+        data: bytes,
+        start: int,
+        stop: int,
+        frame: int,
+        stamp: float,
+        caplen: int,
+        wirelen: int,
+    ) -> Packet | None:
+        found = Walk.segment(self, linktype, data, start, stop, frame, stamp, caplen, wirelen)
+        if found is not None:
+            return found
+        return cast("Packet", Tick(frame, stamp))  # goes where the walks yield packets
 
 
 def scapy_warnings(messages: list[str], frame: int) -> tuple[list[SourceNote], int]:
