@@ -450,6 +450,16 @@ class Conversation:
         return any(_message_type(header) == NEGOEX_VERIFY for _, header in self.negoex_headers)
 
     @cached_property
+    def salts(self) -> list[tuple[int, bytes]]:
+        """The KDC's PA-ETYPE-INFO2 salts with their frames (RFC 4120 5.2.7.5; the noPac
+        finding reads them after the trees are released)."""
+        return [
+            (frame, node.value)
+            for frame, node in self.nodes(names.SALT, responses=True)
+            if isinstance(node.value, bytes)
+        ]
+
+    @cached_property
     def ntlm_values(self) -> dict[str, tuple[int, bytes]]:
         """The CHALLENGE's ServerChallenge and the AUTHENTICATE's NTProofStr with their frames,
         by node name (cross-connection findings compare them after the trees are released)."""
@@ -468,7 +478,7 @@ class Conversation:
         """Keep what the conversation's outputs need and drop its decoded trees (about 20 KB a
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
-        _ = self.ntlm_values
+        _ = self.ntlm_values, self.salts
         self.findings, self.hash_lines, self.released = findings, hash_lines, True
         self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [

@@ -1041,13 +1041,9 @@ def _machine_salt(conversation: Conversation, name: str, realm: str) -> str | No
     from negodissect.gss.kerberos_padata import salt_text
 
     prefix = f"{realm.upper()}host{name.lower()}."
-    for frame, node in conversation.nodes(names.SALT, responses=True):
-        if isinstance(node.value, bytes) and salt_text(node.value).lower().startswith(
-            prefix.lower()
-        ):
-            return (
-                f"the KDC salted its key as the computer's ({salt_text(node.value)}, frame {frame})"
-            )
+    for frame, salt in conversation.salts:
+        if salt_text(salt).lower().startswith(prefix.lower()):
+            return f"the KDC salted its key as the computer's ({salt_text(salt)}, frame {frame})"
     return None
 
 
