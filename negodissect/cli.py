@@ -169,10 +169,8 @@ class Run:
         """Every security blob in one capture file, in capture order, then its conversations
         and findings.  ``background``: the file is being read in that child process (``-j``);
         ``stream``: the capture is read from it (standard input), ``path`` names it."""
-        from negodissect.analysis import findings
-        from negodissect.analysis.conversations import Conversation
-        from negodissect.carriers.base import Notice
-        from negodissect.pipeline.notices import NoticeQuota, NoticeSummary
+        from negodissect.api import play, triage
+        from negodissect.pipeline.notices import NoticeQuota
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
 
@@ -186,29 +184,14 @@ class Run:
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
             with self.console.progress(path, options.quiet) as on_progress:
-                for item in capture.items(on_progress, background):
-                    if isinstance(item, Notice):
-                        if quota.shows(item):
-                            sink.notice(path, item)
-                    elif isinstance(item, Conversation):
-                        sink.conversation_heading(item)
-                    else:
-                        if options.strict:
-                            self.check(path, f"frame {item.blob.frame}", item.tree)
-                        sink.blob(path, item)
+                for item in play(capture, path, sink, quota, on_progress, background):
+                    if item is not None and options.strict:
+                        self.check(path, f"frame {item.blob.frame}", item.tree)
         except CaptureError as exc:
             self.unreadable(str(exc))  # names the file already
             return
-        finally:
-            for left in quota.rest():
-                if isinstance(left, NoticeSummary):
-                    sink.notice_summary(path, left)
-                else:
-                    sink.notice(path, left)
         if options.keeps_conversations:
-            conversations = capture.conversations
-            found = findings.findings(conversations) if options.findings else []
-            sink.triage(path, conversations, found)
+            triage(capture, path, sink, with_findings=options.findings)
 
     def read_ahead(
         self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
