@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 
+from negodissect import __version__
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.gss import framing
 from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
@@ -370,7 +371,7 @@ class _Command(click.Command):
     "also read from $NEGODISSECT_SECRETS when set.",
 )
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
-@click.version_option(package_name="negodissect")
+@click.version_option(__version__, prog_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: Any) -> None:
     """Dissect SPNEGO, NEGOEX, NTLMSSP and Kerberos authentication.
 
