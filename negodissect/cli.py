@@ -59,6 +59,8 @@ class Options:
     findings: bool = False
     hashes: TextIO | None = None
     jobs: int = 1
+    dask: str | None = None  # a scheduler's address, or local[:N]
+    parquet: str | None = None  # the directory of the tables
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
 
     @property
@@ -193,6 +195,31 @@ class Run:
             return
         if options.keeps_conversations:
             triage(capture, path, sink, with_findings=options.findings)
+
+    def tasks(self, sources: list[str]) -> None:
+        """``--dask`` / ``--parquet``: every capture file a task (:mod:`negodissect.cluster`),
+        its records written in input order (no tree views: records or tables only)."""
+        from negodissect import cluster
+        from negodissect.render.json import JsonSink
+
+        options = self.options
+        job = cluster.Job(
+            blobs=not options.triage,
+            conversations=options.conversations,
+            findings=options.findings,
+            verbose=options.verbose,
+            quiet=options.quiet,
+            strict=options.strict,
+            streams=frozenset(options.streams),
+            frames=frozenset(options.frames),
+            mechs=frozenset(options.mechs),
+            secrets=options.secrets,
+            parquet=options.parquet,
+        )
+        write = self.sink.write if isinstance(self.sink, JsonSink) else None
+        records = options.notices == "records"
+        code = cluster.command(options.dask, sources, job, write, self.console, records)
+        self.exit_code = max(self.exit_code, code)
 
     def read_ahead(
         self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
@@ -346,6 +373,19 @@ class _Command(click.Command):
     "processes while this one decodes and prints (one file: -j 2 uses two cores).",
 )
 @click.option(
+    "--dask",
+    metavar="ADDRESS|local[:N]",
+    help="Read the capture files on a Dask cluster, one task per file: a scheduler's address "
+    "(tcp://host:8786) or local[:N] for N local worker processes (records or --parquet only; "
+    "pip install negodissect[dask]).",
+)
+@click.option(
+    "--parquet",
+    metavar="DIR",
+    help="Write the records as Parquet tables (blobs, conversations, findings, hashes, notices) "
+    "partitioned by input file under DIR (pip install negodissect[parquet]).",
+)
+@click.option(
     "--list-notes",
     is_flag=True,
     help="List every kind of note (id, severity, template; tab separated, or records with "
@@ -389,6 +429,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         raise UsageError("--notices records needs --json or --jsonl")
     if options.verbose and options.quiet:
         raise UsageError("-v and -q contradict each other")
+    _check_tasks(options, inputs)
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
@@ -408,6 +449,9 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
 
         eligible = [at for at, path in enumerate(sources) if path != "-" and worth_a_child(path)]
     try:
+        if options.dask is not None or options.parquet is not None:
+            run.tasks(sources)  # every file a task of negodissect.cluster: none left below
+            sources = []
         for index, source in enumerate(sources):
             if source == "-":
                 run.stdin()
@@ -431,6 +475,24 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         for reader in readers.values():
             reader.close()
     sys.exit(run.exit_code)
+
+
+def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
+    """What ``--dask`` and ``--parquet`` cannot go with (their files are read by tasks that
+    give records: no tree views, no standard input, no ``-j``, no ``--hashes`` file)."""
+    if options.dask is None and options.parquet is None:
+        return
+    given = "--dask" if options.dask is not None else "--parquet"
+    if options.dask is not None and options.parquet is None and not options.json_mode:
+        raise UsageError("--dask writes records: give --json, --jsonl or --parquet DIR")
+    if options.parquet is not None and (options.json_mode or options.summary):
+        raise UsageError("--parquet writes tables, not --json, --jsonl or --summary")
+    if "-" in inputs or not inputs:
+        raise UsageError(f"{given} reads capture files, not standard input")
+    if options.jobs > 1:
+        raise UsageError(f"{given} and -j exclude each other")
+    if options.hashes is not None:
+        raise UsageError(f"{given} gives hash lines as records or a table, not a --hashes file")
 
 
 def _secrets(
