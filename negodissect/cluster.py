@@ -151,7 +151,7 @@ class _opened:
 
 
 def _is_url(source: str) -> bool:
-    return "://" in source and not source.startswith("file://")
+    return "://" in source
 
 
 def expand(sources: list[str]) -> list[str]:
@@ -198,11 +198,20 @@ def client_for(address: str) -> tuple[Client, Callable[[], None]]:
 
 def run(client: Client, sources: list[str], job: Job) -> Iterator[FileResult]:
     """Every file's result, in input order, each file a task of ``client``'s cluster (all
-    submitted at once; a result is released once taken)."""
+    submitted now, before the first result is asked for; each released once taken)."""
     futures = [
-        client.submit(read_file, source, job, pure=False, key=f"negodissect-{at}-{source}")
+        client.submit(read_file, source, job, pure=False, key=task_key(at, source))
         for at, source in enumerate(sources)
     ]
+    return _in_order(futures)
+
+
+def task_key(at: int, source: str) -> str:
+    """The Dask key of the task of the ``at``-th file (what the dashboard shows)."""
+    return f"negodissect-{at}-{source}"
+
+
+def _in_order(futures: list[Any]) -> Iterator[FileResult]:
     for future in futures:
         result: FileResult = future.result()
         future.release()
