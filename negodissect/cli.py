@@ -216,7 +216,7 @@ class Run:
             secrets=options.secrets,
             parquet=options.parquet,
         )
-        write = self.sink.write if isinstance(self.sink, JsonSink) else None
+        write = self.sink.write_text if isinstance(self.sink, JsonSink) else None
         records = options.notices == "records"
         code = cluster.command(options.dask, sources, job, write, self.console, records)
         self.exit_code = max(self.exit_code, code)

@@ -3,7 +3,8 @@
 The unit of work is a capture file, as for ``-j N`` (:mod:`negodissect.pipeline.background`):
 :func:`read_file` reads, reassembles and decodes one file with the same code as the command
 (:func:`negodissect.api.play` into a :class:`~negodissect.render.records.Recorder`), and gives
-back a :class:`FileResult`: the file's records as plain JSON data (never trees), or, with
+back a :class:`FileResult`: the file's records as JSON text, the lines ``--jsonl`` writes (never
+trees: the cheapest form to send, and the client writes them as they are), or, with
 ``--parquet``, writes them as tables (:mod:`negodissect.render.parquet`) and gives back only its
 notices.  The triage of a file (conversations, findings, hash lines) is made where the file is
 read, from its conversations' summaries, exactly as the command makes it after each file.
@@ -66,12 +67,12 @@ class Job:
 
 @dataclass(slots=True)
 class FileResult:
-    """What reading one capture file gave: its records (plain JSON data; with ``--parquet``
-    only its notices), the rows written per table, the ``--strict`` problems (standard error
-    lines) and, when the file could not be read, why."""
+    """What reading one capture file gave: its records, each its ``type`` (None for a blob) and
+    its JSON text (with ``--parquet`` only its notices), the rows written per table, the
+    ``--strict`` problems (standard error lines) and, when the file could not be read, why."""
 
     source: str
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[tuple[str | None, str]] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)
     malformed: list[str] = field(default_factory=list)
     unreadable: str | None = None
@@ -116,13 +117,13 @@ def read_file(source: str, job: Job) -> FileResult:
             return result
         if keep:
             triage(run, source, recorder, with_findings=job.findings or tables)
-    plain = [json.loads(dumps(record, False)) for record in made]
+    result.records = [(record.get("type"), dumps(record, False)) for record in made]
     if job.parquet is not None:
         from negodissect.render import parquet
 
+        plain = (json.loads(text) for _, text in result.records)
         result.tables = parquet.write(job.parquet, source, plain)
-        plain = [record for record in plain if record.get("type") in NOTICE_TYPES]
-    result.records = plain
+        result.records = [(kind, text) for kind, text in result.records if kind in NOTICE_TYPES]
     return result
 
 
@@ -222,12 +223,12 @@ def command(
     address: str | None,
     sources: list[str],
     job: Job,
-    write: Callable[[records.Record], None] | None,
+    write: Callable[[str], None] | None,
     console: Console,
     notice_records: bool,
 ) -> int:
     """``--dask ADDRESS`` / ``--parquet DIR``: every file of ``sources`` a task (on the cluster
-    at ``address``, else here), its records given to ``write`` in input order (none with
+    at ``address``, else here), its records' JSON text given to ``write`` in input order (none with
     ``--parquet``), its notices as records (``notice_records``) or lines on standard error;
     the run's exit code (3: a file could not be read, 1: ``--strict`` found a malformed
     field)."""
@@ -250,14 +251,14 @@ def command(
                 console.problem(line)
                 exit_code = max(exit_code, 1)
             rows += sum(result.tables.values())
-            for record in result.records:
-                kind = record.get("type")
+            for kind, text in result.records:
                 if kind in NOTICE_TYPES and not notice_records:
+                    record = json.loads(text)
                     frame = record.get("frame") if kind == "notice" else None
-                    text = notice_text(result.source, frame, record["message"])
-                    console.problem(text, record["severity"])
+                    line = notice_text(result.source, frame, record["message"])
+                    console.problem(line, record["severity"])
                 elif write is not None:
-                    write(record)
+                    write(text)
     finally:
         close()
     if job.parquet is not None:

@@ -3,6 +3,7 @@ bundled and shared capture; a worker killed in the middle of a file loses and do
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -90,8 +91,10 @@ def test_a_killed_worker_loses_and_doubles_nothing(dask_client, tmp_path):
     got = list(results)
     assert [result.source for result in got] == files
     for path, result in zip(files, got, strict=True):
-        assert result.records == list(api.read(path, conversations=True, findings=True))
-    conversations = [r for r in got[1].records if r.get("type") == "conversation"]
+        records = [json.loads(text) for _, text in result.records]
+        assert records == list(api.read(path, conversations=True, findings=True))
+        assert [kind for kind, _ in result.records] == [r.get("type") for r in records]
+    conversations = [json.loads(text) for kind, text in got[1].records if kind == "conversation"]
     assert len(conversations) == 100 and len({c["stream"] for c in conversations}) == 100
 
 

@@ -86,6 +86,11 @@ class JsonSink(records.Recorder):
         """One record, as JSON text on standard output."""
         self.console.out.print(dumps(record, self.pretty))
 
+    def write_text(self, text: str) -> None:
+        """One record already made JSON text by :func:`dumps` (one line), as :meth:`write`
+        would show the record."""
+        self.console.out.print(dumps(json.loads(text), True) if self.pretty else text)
+
 
 class JsonTriageSink(JsonSink):
     """``--conversations`` / ``--findings`` with ``--json(l)``: after each capture, a record per
