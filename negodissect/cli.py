@@ -493,6 +493,14 @@ def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
         raise UsageError(f"{given} and -j exclude each other")
     if options.hashes is not None:
         raise UsageError(f"{given} gives hash lines as records or a table, not a --hashes file")
+    from importlib.util import find_spec
+
+    for option, module, extra in (
+        ("dask", "distributed", "dask"),
+        ("parquet", "pyarrow", "parquet"),
+    ):
+        if getattr(options, option) is not None and find_spec(module) is None:
+            raise UsageError(f"--{option} needs {module}: pip install 'negodissect[{extra}]'")
 
 
 def _secrets(

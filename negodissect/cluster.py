@@ -262,7 +262,8 @@ def command(
     finally:
         close()
     if job.parquet is not None:
-        console.problem(f"wrote {rows:,} rows from {len(files):,} files to {job.parquet}", "info")
+        files_read = f"{len(files):,} file{'' if len(files) == 1 else 's'}"
+        console.problem(f"wrote {rows:,} rows from {files_read} to {job.parquet}", "info")
     return exit_code
 
 
