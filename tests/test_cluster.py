@@ -137,3 +137,19 @@ def test_unreadable_and_strict_under_dask(dask_client, tmp_path):
             plain.stderr,
         )
         assert plain.returncode in (1, 3)
+
+
+def test_the_plain_command_imports_neither_dask_nor_pyarrow():
+    """The extras cost nothing unless asked for (python -X importtime of a plain run)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "negodissect", "--jsonl", str(SUCCESS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "negodissect.api" in imported  # the lines are there: the command runs through it
+    assert not {"dask", "distributed", "pyarrow", "fsspec", "negodissect.cluster"} & imported
