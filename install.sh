@@ -33,5 +33,5 @@ fi
 
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,dask,parquet]'
 echo "install.sh: ready; run .venv/bin/negodissect --help" >&2

@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each command; the fastest is shown"
     )
+    parser.add_argument(
+        "--scale-copies", type=int, default=SCALE_COPIES, help="files of the scale row (0: none)"
+    )
     args = parser.parse_args(argv)
 
     out_dir = make_capture.OUT_DIR
@@ -248,9 +251,66 @@ def main(argv: list[str] | None = None) -> int:
 
     report = render(capture, size, packets, truth, timings, stdin_rows, imports, idle, args.repeat)
     report += "\n" + check_blobs(truth, jsonl_out, jobs_out, timings, fields_out)
+    report += scale(capture, nego, args.scale_copies, args.repeat)
     print(report)
     (out_dir / "results.md").write_text(report)
     return 0 if "MISMATCH" not in report else 1
+
+
+#: Copies of the capture in the scale row (``--scale-copies``).
+SCALE_COPIES = 8
+
+
+def scale(capture: Path, nego: list[str], copies: int, repeat: int) -> str:
+    """The scale row: ``copies`` copies of the capture (symbolic links) through ``--dask
+    local:2`` (its LocalCluster's start included), through ``-j 2`` and through a loop of one
+    run per file, ``--jsonl`` each; wall time (best of ``repeat``), CPU of the command (the Dask
+    workers' own is not counted) and records per second; the three outputs must be equal."""
+    import importlib.util
+
+    if copies <= 0:
+        return ""
+    out_dir = make_capture.OUT_DIR
+    files = []
+    for index in range(1, copies + 1):
+        link = out_dir / f"scale-{index}{capture.suffix}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(capture.resolve())
+        files.append(str(link))
+    dask = importlib.util.find_spec("distributed") is not None
+    runs = {
+        "--dask local:2": [[*nego, "--dask", "local:2", "--jsonl", *files]] if dask else [],
+        "-j 2": [[*nego, "-j", "2", "--jsonl", *files]],
+        "loop of single runs": [[*nego, "--jsonl", path] for path in files],
+    }
+    rows, outputs = [], {}
+    for label, commands in runs.items():
+        if not commands:
+            rows.append(f"| {label} | not available (pip install negodissect[dask]) | | | |")
+            continue
+        best: tuple[float, float] | None = None
+        target = out_dir / f"scale-{label.split()[0].strip('-')}.jsonl"
+        for round_ in range(1, repeat + 1):
+            print(f"run.py: scale round {round_}: {label}", file=sys.stderr)
+            parts = [out_dir / f"scale-part-{at}.jsonl" for at in range(len(commands))]
+            wall = cpu = 0.0
+            for argv, part in zip(commands, parts, strict=True):
+                spent, used, _, _ = measure(argv, part)
+                wall, cpu = wall + spent, cpu + used
+            target.write_bytes(b"".join(part.read_bytes() for part in parts))
+            if best is None or wall < best[0]:
+                best = (wall, cpu)
+        outputs[label] = target.read_bytes()
+        records = outputs[label].count(b"\n")
+        wall, cpu = best or (0.0, 0.0)
+        rows.append(f"| {label} | {wall:.1f} | {cpu:.1f} | {records:,} | {records / wall:,.0f} |")
+    same = len(set(outputs.values())) == 1
+    return (
+        f"\n## Scale: {copies} copies of the capture, --jsonl\n\n"
+        "| how | wall s | CPU s (command) | records | records/s |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + f"\n\nOutputs {'identical' if same else 'MISMATCH'} across the runs above.\n"
+    )
 
 
 def classic_pcap(capture: Path) -> bool:

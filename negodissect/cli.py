@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 
+from negodissect import __version__
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.gss import framing
 from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
@@ -67,6 +68,8 @@ class Options:
     bpf: str | None = None  # --filter (None: the carriers' ports)
     count: int | None = None  # --count: live capture ends after so many packets
     duration: float | None = None  # --duration: ... after so many seconds
+    dask: str | None = None  # a scheduler's address, or local[:N]
+    parquet: str | None = None  # the directory of the tables
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
     #: Several inputs, each its own capture: output names the file of each blob and
     #: conversation, and findings are counted over all inputs at the end of the run.
@@ -239,10 +242,8 @@ class Run:
         and findings.  ``background``: the file is being read in that child process (``-j``);
         ``stream``: the capture is read from it (standard input, or several files merged),
         ``path`` names it."""
-        from negodissect.analysis import findings
-        from negodissect.analysis.conversations import Conversation
-        from negodissect.carriers.base import Notice
-        from negodissect.pipeline.notices import NoticeQuota, NoticeSummary
+        from negodissect.api import play, triage
+        from negodissect.pipeline.notices import NoticeQuota
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
 
@@ -259,35 +260,47 @@ class Run:
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
             with self.console.progress(path, options.quiet) as on_progress:
-                for item in capture.items(on_progress, background):
-                    if isinstance(item, Notice):
-                        if quota.shows(item):
-                            sink.notice(path, item)
-                    elif isinstance(item, Conversation):
-                        sink.conversation_heading(item)
-                    else:
-                        if options.strict:
-                            self.check(path, f"frame {item.blob.frame}", item.tree)
-                        sink.blob(path, item)
+                for item in play(capture, path, sink, quota, on_progress, background):
+                    if item is not None and options.strict:
+                        self.check(path, f"frame {item.blob.frame}", item.tree)
         except CaptureError as exc:
             self.unreadable(str(exc))  # names the file already
             return
         finally:
             self.numbered = capture.grouper.started
-            for left in quota.rest():
-                if isinstance(left, NoticeSummary):
-                    sink.notice_summary(path, left)
-                else:
-                    sink.notice(path, left)
-        if options.keeps_conversations:
-            conversations = capture.conversations
-            if options.name_files:  # findings at the end, over all inputs (:meth:`finish`)
-                self.sources.append(path)
-                self.kept += conversations if options.findings else []
-                sink.triage(path, conversations, None)
-                return
-            found = findings.findings(conversations) if options.findings else []
-            sink.triage(path, conversations, found)
+        if not options.keeps_conversations:
+            return
+        if options.name_files:  # findings at the end, over all inputs (:meth:`finish`)
+            self.sources.append(path)
+            self.kept += capture.conversations if options.findings else []
+            sink.triage(path, capture.conversations, None)
+            return
+        triage(capture, path, sink, with_findings=options.findings)
+
+    def tasks(self, sources: list[str]) -> None:
+        """``--dask`` / ``--parquet``: every capture file a task (:mod:`negodissect.cluster`),
+        its records written in input order (no tree views: records or tables only)."""
+        from negodissect import cluster
+        from negodissect.render.json import JsonSink
+
+        options = self.options
+        job = cluster.Job(
+            blobs=not options.triage,
+            conversations=options.conversations,
+            findings=options.findings,
+            verbose=options.verbose,
+            quiet=options.quiet,
+            strict=options.strict,
+            streams=frozenset(options.streams),
+            frames=frozenset(options.frames),
+            mechs=frozenset(options.mechs),
+            secrets=options.secrets,
+            parquet=options.parquet,
+        )
+        write = self.sink.write_text if isinstance(self.sink, JsonSink) else None
+        records = options.notices == "records"
+        code = cluster.command(options.dask, sources, job, write, self.console, records)
+        self.exit_code = max(self.exit_code, code)
 
     def finish(self) -> None:
         """The end of a run of several captures: the findings over all of them (failed logons,
@@ -486,6 +499,19 @@ class _Command(click.Command):
     help="-i: stop after S seconds.",
 )
 @click.option(
+    "--dask",
+    metavar="ADDRESS|local[:N]",
+    help="Read the capture files on a Dask cluster, one task per file: a scheduler's address "
+    "(tcp://host:8786) or local[:N] for N local worker processes (records or --parquet only; "
+    "pip install negodissect[dask]).",
+)
+@click.option(
+    "--parquet",
+    metavar="DIR",
+    help="Write the records as Parquet tables (blobs, conversations, findings, hashes, notices) "
+    "partitioned by input file under DIR (pip install negodissect[parquet]).",
+)
+@click.option(
     "--list-notes",
     is_flag=True,
     help="List every kind of note (id, severity, template; tab separated, or records with "
@@ -511,7 +537,7 @@ class _Command(click.Command):
     "also read from $NEGODISSECT_SECRETS when set.",
 )
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
-@click.version_option(package_name="negodissect")
+@click.version_option(__version__, prog_name="negodissect")
 def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: Any) -> None:
     """Dissect SPNEGO, NEGOEX, NTLMSSP and Kerberos authentication.
 
@@ -530,6 +556,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         raise UsageError("--notices records needs --json or --jsonl")
     if options.verbose and options.quiet:
         raise UsageError("-v and -q contradict each other")
+    _check_tasks(options, inputs)
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
@@ -561,6 +588,9 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
             run.live()
         if options.merge:
             run.merged(sources)
+            sources = []
+        elif options.dask is not None or options.parquet is not None:
+            run.tasks(sources)  # every file a task of negodissect.cluster: none left below
             sources = []
         for index, source in enumerate(sources):
             if source == "-":
@@ -597,6 +627,34 @@ def _spn_owners(given: tuple[str, ...]) -> dict[str, str]:
             raise UsageError(f"--spn-owner {text!r}: expected SPN=ACCOUNT")
         owners[spn] = account
     return owners
+
+
+def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
+    """What ``--dask`` and ``--parquet`` cannot go with (their files are read by tasks that
+    give records: no tree views, no standard input, no ``-j``, no ``--hashes`` file)."""
+    if options.dask is None and options.parquet is None:
+        return
+    given = "--dask" if options.dask is not None else "--parquet"
+    if options.dask is not None and options.parquet is None and not options.json_mode:
+        raise UsageError("--dask writes records: give --json, --jsonl or --parquet DIR")
+    if options.parquet is not None and (options.json_mode or options.summary):
+        raise UsageError("--parquet writes tables, not --json, --jsonl or --summary")
+    if "-" in inputs or not inputs:
+        raise UsageError(f"{given} reads capture files, not standard input")
+    if options.jobs > 1:
+        raise UsageError(f"{given} and -j exclude each other")
+    if options.merge or options.interface is not None:
+        raise UsageError(f"{given} reads each file as its own capture: not with --merge or -i")
+    if options.hashes is not None:
+        raise UsageError(f"{given} gives hash lines as records or a table, not a --hashes file")
+    from importlib.util import find_spec
+
+    for option, module, extra in (
+        ("dask", "distributed", "dask"),
+        ("parquet", "pyarrow", "parquet"),
+    ):
+        if getattr(options, option) is not None and find_spec(module) is None:
+            raise UsageError(f"--{option} needs {module}: pip install 'negodissect[{extra}]'")
 
 
 def _secrets(

@@ -82,3 +82,31 @@ def missing_requirements() -> list[str]:
     if shutil.which("tshark") is None:
         missing.append("tshark (install.sh installs it)")
     return missing
+
+
+def repeated_capture(source: Path, target: Path, copies: int) -> Path:
+    """``copies`` copies of the connections of ``source`` (a little-endian microsecond pcap of
+    Ethernet/IPv4/TCP frames, as make_captures.sh writes them) one after another, each on a
+    client port of its own: the same logons, ``copies`` times, in one bigger capture."""
+    import struct
+
+    data = source.read_bytes()
+    assert data[:4] == bytes.fromhex("d4c3b2a1") and struct.unpack_from("<I", data, 20)[0] == 1
+    at, frames = 24, []
+    while at < len(data):
+        size = struct.unpack_from("<I", data, at + 8)[0]
+        frames.append((data[at : at + 16], data[at + 16 : at + 16 + size]))
+        at += 16 + size
+    out = [data[:24]]
+    for copy in range(copies):
+        for record, frame in frames:
+            changed = bytearray(frame)
+            tcp = 14 + (changed[14] & 0x0F) * 4  # Ethernet, then the IPv4 header's IHL
+            sport, dport = struct.unpack_from(">HH", changed, tcp)
+            if sport < dport:  # the server's side: move the client's port (the destination)
+                struct.pack_into(">H", changed, tcp + 2, dport + copy)
+            else:
+                struct.pack_into(">H", changed, tcp, sport + copy)
+            out.append(record + bytes(changed))
+    target.write_bytes(b"".join(out))
+    return target

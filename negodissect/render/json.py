@@ -18,16 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from negodissect.field import VERIFICATION, Field, Note
 from negodissect.render import records
-from negodissect.render.sink import Output
 from negodissect.text import json_safe
 
 if TYPE_CHECKING:
-    from negodissect.analysis import DecodedBlob
-    from negodissect.analysis.conversations import Conversation
-    from negodissect.analysis.findings import Finding
-    from negodissect.carriers.base import Notice
-    from negodissect.pipeline.notices import NoticeSummary
-    from negodissect.pipeline.stdin import DecodedStdinBlob
     from negodissect.render.console import Console
 
 
@@ -78,36 +71,25 @@ def _default(value: object) -> object:
     return str(value)
 
 
-class JsonSink(Output):
-    """``--json`` (``pretty``: one indented document per blob) and ``--jsonl`` (one line per
-    blob): a record per blob; with ``notice_records`` (``--notices records``), a record per
-    notice and notice summary too, instead of lines on standard error."""
+class JsonSink(records.Recorder):
+    """``--json`` (``pretty``: one indented document per record) and ``--jsonl`` (one line per
+    record): the records of :class:`~negodissect.render.records.Recorder`, a record per blob;
+    with ``notice_records`` (``--notices records``), a record per notice and notice summary
+    too, instead of lines on standard error."""
 
     def __init__(self, console: Console, pretty: bool, notice_records: bool = False) -> None:
-        super().__init__(console)
+        super().__init__(self.write, console, notices=notice_records)
+        self.console = console
         self.pretty = pretty
-        self.notice_records = notice_records
 
-    def blob(self, source: str, item: DecodedBlob) -> None:
-        self._write(records.blob(source, item))
-
-    def notice(self, source: str, notice: Notice) -> None:
-        if self.notice_records:
-            self._write(records.notice(source, notice))
-        else:
-            super().notice(source, notice)
-
-    def notice_summary(self, source: str, summary: NoticeSummary) -> None:
-        if self.notice_records:
-            self._write(records.notice_summary(source, summary))
-        else:
-            super().notice_summary(source, summary)
-
-    def stdin_blob(self, item: DecodedStdinBlob) -> None:
-        self._write(records.stdin_blob(item))
-
-    def _write(self, record: records.Record) -> None:
+    def write(self, record: records.Record) -> None:
+        """One record, as JSON text on standard output."""
         self.console.out.print(dumps(record, self.pretty))
+
+    def write_text(self, text: str) -> None:
+        """One record already made JSON text by :func:`dumps` (one line), as :meth:`write`
+        would show the record."""
+        self.console.out.print(dumps(json.loads(text), True) if self.pretty else text)
 
 
 class JsonTriageSink(JsonSink):
@@ -125,20 +107,4 @@ class JsonTriageSink(JsonSink):
         findings: bool,
     ) -> None:
         super().__init__(console, pretty, notice_records)
-        self.conversations, self.findings = conversations, findings
-
-    def blob(self, source: str, item: DecodedBlob) -> None:
-        return None
-
-    def triage(
-        self,
-        source: str,
-        conversations: list[Conversation] | None,
-        findings: list[Finding] | None,
-    ) -> None:
-        if self.conversations and conversations is not None:
-            for conversation in conversations:
-                self._write(records.conversation(source, conversation))
-        if self.findings and findings is not None:
-            for finding in findings:
-                self._write(records.finding(source, finding))
+        self.blobs, self.conversations, self.findings = False, conversations, findings

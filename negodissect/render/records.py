@@ -21,7 +21,15 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
 - ``"type": "notice_summary"`` (``--notices records``, after each capture file): the notices of
   one kind that were not given one by one: ``id``, ``severity``, ``title`` (the kind's short
   name), ``count``, ``first_frame`` and ``last_frame`` (null when none names a frame);
+  (``message`` says the same in words, as standard error would);
+- ``"type": "hash"`` (:func:`negodissect.api.read` with ``hashes``, ``--parquet``): one crackable
+  logon of a conversation (:class:`~negodissect.analysis.hashes.HashLine`): ``conversation``,
+  ``mode`` (hashcat's), ``line`` (null when it is left out of a ``--hashes`` file), ``frames`` and
+  ``notes`` (why it is left out, or why hashcat will not use it);
 - ``"type": "note_kind"`` (``--list-notes``): ``id``, ``severity``, ``template``.
+
+:class:`Recorder` is the sink that turns a run into these records: ``--json``/``--jsonl`` write
+what it gives, :func:`negodissect.api.read` yields it, ``--dask`` and ``--parquet`` gather it.
 
 A tree is a :class:`~negodissect.field.Field`, written by :mod:`negodissect.render.json` as
 ``{name, offset, length, summary?, value?, hex?, notes?: [{id, severity, message}], children?}``.
@@ -29,18 +37,22 @@ A tree is a :class:`~negodissect.field.Field`, written by :mod:`negodissect.rend
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from negodissect.gss import framing
+from negodissect.render.sink import Output
 
 if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
     from negodissect.analysis.conversations import Conversation
     from negodissect.analysis.findings import Finding
+    from negodissect.analysis.hashes import HashLine
     from negodissect.carriers.base import Notice
     from negodissect.notes import NoteKind
     from negodissect.pipeline.notices import NoticeSummary
     from negodissect.pipeline.stdin import DecodedStdinBlob
+    from negodissect.render.console import Console
 
 SCHEMA = "negodissect/1"
 #: The source name of standard input.
@@ -129,6 +141,21 @@ def notice_summary(source: str, summary: NoticeSummary) -> Record:
         "count": summary.count,
         "first_frame": summary.first_frame,
         "last_frame": summary.last_frame,
+        "message": summary.message,
+    }
+
+
+def hash_record(source: str, hashed: HashLine) -> Record:
+    """The record of one crackable logon (a hashcat line, or why there is none)."""
+    return {
+        "schema": SCHEMA,
+        "source": source,
+        "type": "hash",
+        "conversation": hashed.conversation,
+        "mode": hashed.mode,
+        "line": hashed.line,
+        "frames": list(hashed.frames),
+        "notes": list(hashed.notes),
     }
 
 
@@ -141,3 +168,70 @@ def note_kind(kind: NoteKind) -> Record:
         "severity": kind.severity,
         "template": kind.template,
     }
+
+
+class Recorder:
+    """The sink that makes what a run hands it into records, each given to ``emit`` as it comes:
+    a record per blob (with ``blobs``) and per standard input blob; after each capture file,
+    one per conversation (``conversations``), finding (``findings``) and hash line (``hashes``);
+    with ``notices``, a record per notice and notice summary, else these go to ``console`` as
+    lines on standard error (or nowhere without a console)."""
+
+    def __init__(
+        self,
+        emit: Callable[[Record], None],
+        console: Console | None = None,
+        *,
+        blobs: bool = True,
+        conversations: bool = False,
+        findings: bool = False,
+        hashes: bool = False,
+        notices: bool = False,
+    ) -> None:
+        self.emit = emit
+        self.stderr = None if console is None else Output(console)
+        self.blobs, self.conversations, self.findings = blobs, conversations, findings
+        self.hashes, self.notices = hashes, notices
+
+    def blob(self, source: str, item: DecodedBlob) -> None:
+        if self.blobs:
+            self.emit(blob(source, item))
+
+    def stdin_blob(self, item: DecodedStdinBlob) -> None:
+        self.emit(stdin_blob(item))
+
+    def notice(self, source: str, found: Notice) -> None:
+        if self.notices:
+            self.emit(notice(source, found))
+        elif self.stderr is not None:
+            self.stderr.notice(source, found)
+
+    def notice_summary(self, source: str, summary: NoticeSummary) -> None:
+        if self.notices:
+            self.emit(notice_summary(source, summary))
+        elif self.stderr is not None:
+            self.stderr.notice_summary(source, summary)
+
+    def triage(
+        self,
+        source: str,
+        conversations: list[Conversation] | None,
+        findings: list[Finding] | None,
+    ) -> None:
+        if self.conversations and conversations is not None:
+            for found in conversations:
+                self.emit(conversation(source, found))
+        if self.findings and findings is not None:
+            for found_finding in findings:
+                self.emit(finding(source, found_finding))
+        if self.hashes and conversations is not None:
+            from negodissect.analysis import hashes
+
+            for hashed in hashes.hash_lines(conversations):
+                self.emit(hash_record(source, hashed))
+
+    def conversation_heading(self, found: Conversation) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

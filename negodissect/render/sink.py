@@ -73,6 +73,13 @@ class Sink(Protocol):
         """The run is over."""
 
 
+def notice_text(source: str, frame: int | None, message: str) -> str:
+    """The standard error text of a notice: ``FILE: frame N: MESSAGE`` (no frame: the file or a
+    connection as a whole)."""
+    where = f"frame {frame}: " if frame else ""
+    return f"{source}: {where}{message}"
+
+
 class Output:
     """The common part of the sinks: notices on standard error, nothing else done by default."""
 
@@ -89,8 +96,7 @@ class Output:
         return None
 
     def notice(self, source: str, notice: Notice) -> None:
-        where = f"frame {notice.frame}: " if notice.frame else ""
-        self.console.problem(f"{source}: {where}{notice.message}", notice.severity)
+        self.console.problem(notice_text(source, notice.frame, notice.message), notice.severity)
 
     def notice_summary(self, source: str, summary: NoticeSummary) -> None:
         self.console.problem(f"{source}: {summary.message}", summary.kind.severity)

@@ -195,6 +195,8 @@ def test_notices_as_records(noisy: Path, mangled: list[int]) -> None:
         "count": len(mangled) - NOTICES_SHOWN_PER_KIND,
         "first_frame": mangled[NOTICES_SHOWN_PER_KIND],
         "last_frame": mangled[-1],
+        "message": f'{len(mangled) - NOTICES_SHOWN_PER_KIND:,} more "{TITLE}" '
+        f"(frames {mangled[NOTICES_SHOWN_PER_KIND]:,} ... {mangled[-1]:,})",
     }
     blobs = [r for r in records if "type" not in r]
     assert blobs and all(r["frame"] not in mangled for r in blobs)
