@@ -1,0 +1,168 @@
+"""Real PACs for the tests: the tickets of captures/kerberos-keys.pcap decrypted by hand.
+
+Each Ticket node our decoder finds (AS-REP, TGS-REP, the TGT inside TGS-REQs, the AP-REQs over
+SMB2 and DCE/RPC) is decrypted (key usage 2) with the keytab key that opens it; the PAC is the
+AD-WIN2K-PAC inside AD-IF-RELEVANT of the EncTicketPart's authorization-data.  A forger
+(:func:`forge`) changes a PAC and re-signs and re-encrypts it with our crypto, as a silver or
+golden ticket tool would, and :func:`splice` puts the forged ticket back into a copy of the
+capture.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from negodissect.crypto import kerberos
+from negodissect.crypto.kerberos import Key
+from negodissect.crypto.keytab import read_keytab
+from negodissect.gss import pac_sign
+from negodissect.gss.kerberos import principal_text
+from negodissect.pipeline.capture import Notice, decode_capture
+from tests.helpers import ROOT
+
+CAPTURE = ROOT / "captures" / "kerberos-keys.pcap"
+KEYTAB = ROOT / "captures" / "kerberos-keys.keytab"
+REALM = "NEGO.TEST"
+TICKET_USAGE = 2
+
+
+@dataclass(frozen=True)
+class RealTicket:
+    frame: int
+    sname: str
+    principal: str  # whose key decrypted it
+    key: Key
+    cipher: bytes
+    enc_ticket_part: bytes
+    pac_start: int  # where the PAC's bytes are in enc_ticket_part
+    pac_end: int
+
+    @property
+    def pac(self) -> bytes:
+        return self.enc_ticket_part[self.pac_start : self.pac_end]
+
+
+@cache
+def keytab_keys() -> tuple[tuple[str, Key], ...]:
+    return tuple((e.principal, e.key()) for e in read_keytab(KEYTAB))
+
+
+def krbtgt_keys() -> tuple[Key, ...]:
+    return tuple(key for principal, key in keytab_keys() if principal.startswith("krbtgt@"))
+
+
+def _open(cipher: bytes, etype: int) -> tuple[str, Key, bytes]:
+    for principal, key in keytab_keys():
+        if key.etype != etype:
+            continue
+        try:
+            return principal, key, kerberos.decrypt(key, TICKET_USAGE, cipher)
+        except kerberos.IntegrityError:
+            continue
+    raise AssertionError("no keytab key opens the ticket")
+
+
+@cache
+def real_tickets(path: Path = CAPTURE) -> tuple[RealTicket, ...]:
+    """Every ticket of the capture, decrypted, with its PAC's place (first of each frame)."""
+    found: dict[int, RealTicket] = {}
+    for item in decode_capture(str(path)):
+        if isinstance(item, Notice) or item.blob.frame in found:
+            continue
+        for ticket in item.tree.find_all("Ticket"):
+            enc = ticket.find("EncPart")
+            cipher = enc.find("Cipher").bytes_value if enc is not None else b""
+            if not cipher:
+                continue
+            principal, key, plain = _open(cipher, enc.find("Etype").int_value)
+            path_ = pac_sign._pac_path(plain)
+            assert path_ is not None
+            sname = principal_text(ticket.find("Sname"))
+            found[item.blob.frame] = RealTicket(
+                item.blob.frame, sname, principal, key, cipher, plain,
+                path_[-1].content, path_[-1].end,
+            )  # fmt: skip
+            break
+    return tuple(found.values())
+
+
+# ----------------------------------------------------------------------------------- the forger
+
+
+def buffers(pac: bytes) -> dict[int, tuple[int, int]]:
+    """(offset, size) of each PAC buffer, by type."""
+    count = struct.unpack_from("<I", pac)[0]
+    out = {}
+    for index in range(count):
+        kind, size, offset = struct.unpack_from("<IIQ", pac, 8 + 16 * index)
+        out[kind] = (offset, size)
+    return out
+
+
+def _sign(pac: bytearray, kind: int, key: Key, data: bytes) -> None:
+    offset, _ = buffers(bytes(pac))[kind]
+    cksumtype = struct.unpack_from("<i", pac, offset)[0]
+    value = kerberos.checksum(key, pac_sign.PAC_CHECKSUM_USAGE, data, cksumtype)
+    pac[offset + 4 : offset + 4 + len(value)] = value
+
+
+def _zero(pac: bytearray, *kinds: int) -> bytes:
+    out = bytearray(pac)
+    table = buffers(bytes(pac))
+    for kind in kinds:
+        offset, size = table[kind]
+        out[offset + 4 : offset + size] = bytes(size - 4)
+    return bytes(out)
+
+
+def group_rid_offset(pac: bytes) -> int:
+    """Where the first GROUP_MEMBERSHIP's RelativeId is (KERB_VALIDATION_INFO's GroupIds)."""
+    from negodissect.gss import pac as pac_module
+
+    root = pac_module.decode(pac, 0)
+    return root.find("GROUP_MEMBERSHIP").find("RelativeId").offset
+
+
+def forge(
+    ticket: RealTicket,
+    *,
+    new_rid: int = 512,
+    server_key: Key | None = None,
+    kdc_key: Key | None = None,
+) -> tuple[bytes, bytes]:
+    """The ticket with its first group RID changed to ``new_rid``, every signature re-signed
+    (server with ``server_key``, the KDC, ticket and full ones with ``kdc_key``) and the
+    EncTicketPart re-encrypted with the ticket's key: (cipher, enc_ticket_part)."""
+    pac = bytearray(ticket.pac)
+    at = group_rid_offset(ticket.pac)
+    pac[at : at + 4] = struct.pack("<I", new_rid)
+    table = buffers(bytes(pac))
+    enc = ticket.enc_ticket_part
+    server_key = server_key or ticket.key
+    kdc_key = kdc_key or krbtgt_keys()[0]
+
+    def rebuilt(pac_bytes: bytes) -> bytes:
+        return enc[: ticket.pac_start] + pac_bytes + enc[ticket.pac_end :]
+
+    if pac_sign.TICKET in table:
+        _sign(pac, pac_sign.TICKET, kdc_key, pac_sign.ticket_signature_input(rebuilt(bytes(pac))))
+    if pac_sign.FULL in table:
+        zeroed = _zero(pac, pac_sign.SERVER, pac_sign.KDC, pac_sign.FULL)
+        _sign(pac, pac_sign.FULL, kdc_key, zeroed)
+    _sign(pac, pac_sign.SERVER, server_key, _zero(pac, pac_sign.SERVER, pac_sign.KDC))
+    offset, _ = table[pac_sign.SERVER]
+    size = pac_sign.SIGNATURE_SIZES[struct.unpack_from("<i", pac, offset)[0]]
+    server_sig = bytes(pac[offset + 4 : offset + 4 + size])
+    _sign(pac, pac_sign.KDC, kdc_key, server_sig)
+    plain = rebuilt(bytes(pac))
+    return kerberos.encrypt(ticket.key, TICKET_USAGE, plain), plain
+
+
+def splice(capture: bytes, old: bytes, new: bytes) -> bytes:
+    """A copy of a classic pcap with ``old`` bytes replaced by ``new`` of the same length
+    (a re-encrypted ticket keeps its size, so no length changes)."""
+    assert len(old) == len(new) and capture.count(old) >= 1
+    return capture.replace(old, new)
