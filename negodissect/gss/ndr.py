@@ -153,7 +153,7 @@ class Ndr:
 
     def align(self, size: int) -> None:
         """Skip to the next multiple of ``size`` from the start of the stream (C706 14.2.2)."""
-        self.pos += -(self.pos - self.start) % size
+        self.pos = min(self.pos + -(self.pos - self.start) % size, self.end)
 
     def take(self, parent: Field, name: str, size: int, align: int = 1) -> tuple[int, bytes]:
         """``size`` raw bytes after aligning: (their index, the bytes)."""
@@ -183,6 +183,16 @@ class Ndr:
         at, raw = self.take(parent, name, 8, 4)
         value = int.from_bytes(raw, "little")
         return parent.add(name, value, filetime_text(value), self.base + at, 8)
+
+    def structure(self, parent: Field, name: str, align: int) -> Field:
+        """A structure's field, at its aligned start; :meth:`close` gives it its length once
+        its members are read (a structure cut short keeps the length of what was read)."""
+        self.align(align)
+        return parent.add(name, None, "", self.base + self.pos, 0)
+
+    def close(self, node: Field) -> None:
+        """The length of a structure read by :meth:`structure`: up to the stream's position."""
+        node.length = self.base + self.pos - node.offset
 
     # -- pointers and deferral ----------------------------------------------------------------
 
@@ -263,8 +273,7 @@ class Ndr:
         """An RPC_UNICODE_STRING ([MS-DTYP] 2.3.10): Length, MaximumLength (bytes) and a
         pointer to a conformant varying WCHAR array; the node's value becomes the text once the
         deferred characters are read."""
-        self.align(4)
-        node = parent.add(name, "", "", self.base + self.pos, 8)
+        node = self.structure(parent, name, 4)
         length = self.uint(node, "Length", 2).int_value
         maximum = self.uint(node, "MaximumLength", 2).int_value
 
@@ -272,6 +281,7 @@ class Ndr:
             self.referent(pointer, lambda: self._wchars(node, pointer, length, maximum))
 
         self.pointer(node, "Buffer", characters)
+        self.close(node)
         return node
 
     def _wchars(self, node: Field, pointer: Field, length: int, maximum: int) -> None:

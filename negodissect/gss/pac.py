@@ -171,7 +171,8 @@ def decode(
     signatures: dict[int, Field] = {}
     for index in range(count):
         at = PACTYPE_SIZE + INFO_BUFFER_SIZE * index
-        entry = buffers.add("PAC_INFO_BUFFER", None, "", base + at, INFO_BUFFER_SIZE)
+        present = max(0, min(INFO_BUFFER_SIZE, len(data) - at))
+        entry = buffers.add("PAC_INFO_BUFFER", None, "", base + at, present)
         kind = whole.number(entry, "ulType", at, 4)
         size = whole.number(entry, "cbBufferSize", at + 4, 4)
         offset = whole.number(entry, "Offset", at + 8, 8)

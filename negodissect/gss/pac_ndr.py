@@ -132,9 +132,10 @@ def rid_text(rid: int) -> str:
 
 def _group_membership(stream: Ndr, parent: Field, index: int) -> None:
     """GROUP_MEMBERSHIP ([MS-PAC] 2.2.2): RelativeId and Attributes."""
-    node = parent.add("GROUP_MEMBERSHIP", None, "", stream.base + stream.pos, 8)
+    node = stream.structure(parent, "GROUP_MEMBERSHIP", 4)
     rid = stream.uint(node, "RelativeId", 4)
     attributes = stream.uint(node, "Attributes", 4)
+    stream.close(node)
     rid.summary = rid_text(rid.int_value)
     attributes.summary = flag_text(attributes.int_value, SidAttributes, separator="|")
     node.value = rid.int_value
@@ -143,7 +144,7 @@ def _group_membership(stream: Ndr, parent: Field, index: int) -> None:
 
 def _sid_and_attributes(stream: Ndr, parent: Field, index: int) -> None:
     """KERB_SID_AND_ATTRIBUTES ([MS-PAC] 2.2.1): a PISID (deferred) and Attributes."""
-    node = parent.add("KERB_SID_AND_ATTRIBUTES", None, "", stream.base + stream.pos, 8)
+    node = stream.structure(parent, "KERB_SID_AND_ATTRIBUTES", 4)
     attributes = Field("Attributes")
 
     def summary(sid: Field) -> None:  # after the deferred SID is read
@@ -152,6 +153,7 @@ def _sid_and_attributes(stream: Ndr, parent: Field, index: int) -> None:
 
     stream.sid_pointer(node, "Sid", summary)
     attributes = stream.uint(node, "Attributes", 4)
+    stream.close(node)
     attributes.summary = flag_text(attributes.int_value, SidAttributes, separator="|")
 
 
@@ -246,10 +248,11 @@ def device_info(node: Field, stream: Ndr) -> None:
 
 def _domain_group(stream: Ndr, parent: Field, index: int) -> None:
     """DOMAIN_GROUP_MEMBERSHIP ([MS-PAC] 2.2.3): a domain SID and its groups."""
-    node = parent.add("DOMAIN_GROUP_MEMBERSHIP", None, "", stream.base + stream.pos, 12)
+    node = stream.structure(parent, "DOMAIN_GROUP_MEMBERSHIP", 4)
     stream.sid_pointer(node, "DomainId")
     count = stream.uint(node, "GroupCount", 4)
     _counted_array(stream, node, "GroupIds", count, _group_membership)
+    stream.close(node)
 
 
 def delegation_info(node: Field, stream: Ndr) -> None:

@@ -1,7 +1,8 @@
 """The node names analysis reads (negodissect.analysis.names) are names the decoders give: each
 is found in the trees of the bundled real captures (their blobs through the pipeline, and their
-KDC messages on port 88, which tshark finds and the Kerberos decoder reads) and of a Windows
-NEGOEX negotiation (packetgen-plugin-smb/smb2.pcapng)."""
+KDC messages on port 88, which tshark finds and the Kerberos decoder reads), of a Windows
+NEGOEX negotiation (packetgen-plugin-smb/smb2.pcapng) and of the PACs of kerberos-keys.pcap's
+tickets (decrypted with its keytab)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
+from negodissect.gss import pac
 from negodissect.pipeline.capture import decode_capture
+from tests.gss import pac_tickets
 from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
@@ -39,5 +42,7 @@ def test_every_name_analysis_reads_is_in_real_trees(tshark: str) -> None:
                 seen.update(node.name for node in item.tree.walk())
         for message in kdc_messages(tshark, str(path)):
             seen.update(node.name for node in gss.decode(message, kind="kerberos").walk())
+    for ticket in pac_tickets.real_tickets():  # the PACs of kerberos-keys.pcap's tickets
+        seen.update(node.name for node in pac.decode(ticket.pac, 0).walk())
     read = {value for key, value in vars(names).items() if key.isupper()}
     assert len(read) > 30 and read <= seen, sorted(read - seen)

@@ -47,7 +47,7 @@ from negodissect.carriers.base import AuthBlob, Message
 from negodissect.crypto.secrets import Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
-from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
+from negodissect.gss import ber, framing, negoex, negoex_build, ntlm, pac
 from negodissect.notes import Severity
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.render import console
@@ -218,6 +218,24 @@ def _ip_fragments(data: bytes) -> list[tuple[Field, bytes]]:
     return []
 
 
+def _pac(checked: bool) -> Target:
+    """A PAC (gss/pac.py, pac_ndr.py, ndr.py) as a decrypted ticket hands it over; ``checked``:
+    with the real keys of captures/kerberos-keys.keytab, so that the signature checks
+    (pac_sign.py: the zeroed copies, the ticket signature's DER rewrite) run on hostile bytes."""
+
+    def run(data: bytes) -> list[tuple[Field, bytes]]:
+        keys = None
+        if checked:
+            from tests.gss import pac_tickets
+
+            ticket = pac_tickets.real_tickets()[2]  # a service ticket: all four signatures
+            keys = pac.PacKeys(ticket.key, ticket.principal, pac_tickets.REALM,
+                               pac_tickets.krbtgt_keys(), data)  # fmt: skip
+        return [(pac.decode(data, 0, None, keys), data)]
+
+    return run
+
+
 TARGETS: dict[str, Target] = {
     **{name: _kind(kind) for name, kind in DECODER_KINDS.items()},
     **{f"token_{kind or 'sniffed'}": _kind(kind) for kind in (None, *framing.KINDS)},
@@ -227,6 +245,8 @@ TARGETS: dict[str, Target] = {
     "kdc_tcp": _carrier("tcp", kpasswd=False),
     "kpasswd_tcp": _carrier("tcp", kpasswd=True),
     "ip_fragments": _ip_fragments,
+    "pac": _pac(checked=False),
+    "pac_checked": _pac(checked=True),
 }
 #: Captures whose KDC messages seed the carrier and fragment targets.
 KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap")
@@ -435,9 +455,23 @@ def seeds(target: str) -> tuple[bytes, ...]:
             found += [bare for bare in map(untagged, found) if bare]
     elif target in ("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments"):
         found = kdc_seeds(target)
+    elif target in ("pac", "pac_checked"):
+        found = pac_seeds(target)
     else:
         found = [*blobs, *built_negoex()]
     return tuple(dict.fromkeys(found)) or blobs
+
+
+def pac_seeds(target: str) -> list[bytes]:
+    """The real PACs of captures/kerberos-keys.pcap (tests/gss/pac_tickets.py decrypts its
+    tickets); for ``pac_checked``, the decrypted EncTicketParts that hold them (the keys'
+    ``enc_ticket_part`` is the input itself, so the ticket signature's rewrite meets it)."""
+    from tests.gss import pac_tickets
+
+    tickets = pac_tickets.real_tickets()
+    if target == "pac_checked":
+        return [t.pac for t in tickets] + [t.enc_ticket_part for t in tickets[:3]]
+    return [t.pac for t in tickets]
 
 
 def kdc_seeds(target: str) -> list[bytes]:

@@ -40,6 +40,7 @@ MUTATED_EXAMPLES = {
     **dict.fromkeys(("ntlm_signature", "kerberos_mic", "verified"), 2000),
     **{name: 700 for name in TARGETS if name.startswith("token_")},
     **dict.fromkeys(("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments"), 700),
+    **dict.fromkeys(("pac", "pac_checked"), 700),
 }
 RANDOM_EXAMPLES = 300
 

@@ -11,6 +11,7 @@ capture.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -126,19 +127,24 @@ def group_rid_offset(pac: bytes) -> int:
     return root.find("GROUP_MEMBERSHIP").find("RelativeId").offset
 
 
+def domain_admins(pac: bytearray) -> None:
+    """The default edit: the first group RID (513, Domain Users) made 512 (Domain Admins)."""
+    at = group_rid_offset(bytes(pac))
+    pac[at : at + 4] = struct.pack("<I", 512)
+
+
 def forge(
     ticket: RealTicket,
     *,
-    new_rid: int = 512,
+    edit: Callable[[bytearray], None] = domain_admins,
     server_key: Key | None = None,
     kdc_key: Key | None = None,
 ) -> tuple[bytes, bytes]:
-    """The ticket with its first group RID changed to ``new_rid``, every signature re-signed
-    (server with ``server_key``, the KDC, ticket and full ones with ``kdc_key``) and the
-    EncTicketPart re-encrypted with the ticket's key: (cipher, enc_ticket_part)."""
+    """The ticket with its PAC edited in place by ``edit``, every signature re-signed (server
+    with ``server_key``, the KDC, ticket and full ones with ``kdc_key``; by default the real
+    keys) and the EncTicketPart re-encrypted with the ticket's key: (cipher, enc_ticket_part)."""
     pac = bytearray(ticket.pac)
-    at = group_rid_offset(ticket.pac)
-    pac[at : at + 4] = struct.pack("<I", new_rid)
+    edit(pac)
     table = buffers(bytes(pac))
     enc = ticket.enc_ticket_part
     server_key = server_key or ticket.key
