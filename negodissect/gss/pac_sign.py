@@ -223,6 +223,12 @@ def _length(size: int) -> bytes:
 def ticket_signature_input(enc_ticket_part: bytes) -> bytes | None:
     """The EncTicketPart as the ticket signature covers it ([MS-PAC] 2.8.3): the PAC's ad-data
     replaced by a single zero byte; None when there is no PAC to find."""
+    return replace_pac(enc_ticket_part, TICKET_PAC_PLACEHOLDER)
+
+
+def replace_pac(enc_ticket_part: bytes, replacement: bytes) -> bytes | None:
+    """The EncTicketPart with the PAC's bytes replaced by ``replacement``, the length of every
+    DER element around it re-encoded (X.690 8.1.3); None when there is no PAC to find."""
     if not enc_ticket_part:
         return None
     try:
@@ -231,7 +237,13 @@ def ticket_signature_input(enc_ticket_part: bytes) -> bytes | None:
         return None
     if path is None or len(path) > MAX_TICKET_NESTING:
         return None
-    data, content = enc_ticket_part, TICKET_PAC_PLACEHOLDER
+    return replace_in_der(enc_ticket_part, path, replacement)
+
+
+def replace_in_der(data: bytes, path: list[ber.Tlv], replacement: bytes) -> bytes:
+    """``data`` with the content of ``path[-1]`` replaced, ``path`` being the DER elements that
+    enclose it, outermost first; each one's length re-encoded."""
+    content = replacement
     start, end = path[-1].content, path[-1].end
     for tlv in reversed(path):
         body = data[tlv.content : start] + content + data[end : tlv.end]

@@ -6,13 +6,17 @@ its Ticket node as the decryption of the ticket puts it there, with the keytab's
 from __future__ import annotations
 
 import struct
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from negodissect.analysis import DecodedBlob
 from negodissect.analysis.conversations import group
 from negodissect.analysis.findings import Finding, findings
 from negodissect.gss import pac
 from negodissect.pipeline.capture import decode_capture
+from tests.analysis.derive import blobs, rewrite
 from tests.gss import pac_tickets as real
 
 PAC_TITLES = ("forged", "PAC", "TGT whose PAC", "ticket lifetime")
@@ -123,3 +127,65 @@ def test_dns_domain_name_in_logon_domain_name(tmp_path: Path) -> None:
     finding = pac_findings(forged(tmp_path, 40, edit=dotted))[-1]
     assert finding.title == "PAC LogonDomainName is a DNS name (forging tool default)"
     assert "'N.GO'" in finding.detail
+
+
+def grown(tmp_path: Path, **options) -> Path:
+    """The SMB2 session setup of frame 40 with its ticket forged by ``real.forge`` with the
+    defaults of the forging tools (administrator_defaults: the PAC grows), the DER lengths of
+    the token and the SMB2, NetBIOS and TCP lengths fixed (tests/analysis/derive.rewrite)."""
+    ticket = next(t for t in real.real_tickets() if t.frame == 40)
+    cipher, _ = real.forge(ticket, edit=real.administrator_defaults, **options)
+    item = blobs(real.CAPTURE)[40]
+    new = real.regrown(item.blob.data, ticket.cipher, cipher)
+    assert len(new) > len(item.blob.data)
+    return rewrite(real.CAPTURE, tmp_path / "grown.pcap", [(item.blob.data, new)])
+
+
+def test_silver_ticket_with_the_forging_tools_defaults(tmp_path: Path) -> None:
+    """A silver ticket as mimikatz or ticketer make one: the service's key (DC1$), another
+    key for the KDC signatures, UserId 500 with the admin groups, a DNS LogonDomainName."""
+    path = grown(tmp_path, kdc_key=_key("Administrator@"))
+    found = {f.title: f for f in pac_findings(path)}
+    assert sorted(found) == [
+        "PAC LogonDomainName is a DNS name (forging tool default)",
+        "PAC user does not match the ticket",
+        "PAC with RID 500 and the administrator groups for another account",
+        "forged ticket: the PAC's KDC signature does not verify (silver ticket)",
+    ]
+    mismatch = found["PAC user does not match the ticket"].detail
+    assert "UPN_DNS_INFO's SID is S-1-5-21-2851976035-1924472598-166963515-1102" in mismatch
+    admin = found["PAC with RID 500 and the administrator groups for another account"]
+    assert (
+        admin.frames == [40]
+        and "512, 513, 518, 519, 520" in admin.detail
+        and "'alice'" in admin.detail
+    )
+
+
+def test_defaults_are_found_when_every_signature_is_valid(tmp_path: Path) -> None:
+    """Re-signed with the real DC1$ and krbtgt keys (what a holder of the krbtgt key can do):
+    no signature finding, the defaults (and the user SID left in UPN_DNS_INFO) still tell."""
+    found = [f.title for f in pac_findings(grown(tmp_path))]
+    assert sorted(found) == [
+        "PAC LogonDomainName is a DNS name (forging tool default)",
+        "PAC user does not match the ticket",
+        "PAC with RID 500 and the administrator groups for another account",
+    ]
+
+
+@pytest.mark.tshark
+def test_tshark_reads_the_grown_forgery_as_we_do(tshark, tmp_path: Path) -> None:
+    """tshark decrypts the forged ticket with the keytab and reads the same PAC: UserId 500,
+    the five groups, LogonDomainName NEGO.TEST; it verifies the server checksum with DC1$'s
+    key and the KDC checksum only with the key the forger used (Administrator's)."""
+    path = grown(tmp_path, kdc_key=_key("Administrator@"))
+    fields = ["netlogon.rid", "netlogon.group_rid", "netlogon.domain", "_ws.expert.message"]
+    out = subprocess.run(
+        [tshark, "-r", str(path), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{real.KEYTAB}", "-Y", "frame.number == 40", "-T", "fields",
+         "-E", "occurrence=a", "-E", "aggregator=|", *[a for f in fields for a in ("-e", f)]],
+        capture_output=True, text=True, check=True,
+    ).stdout.rstrip("\n").split("\t")  # fmt: skip
+    assert out[:3] == ["500", "513|513|512|518|519|520", "NEGO.TEST"]
+    assert "Verified Server checksum 16 keytype 18 using keytab principal DC1$" in out[3]
+    assert "Verified KDC checksum 16 keytype 18 using keytab principal Administrator@" in out[3]

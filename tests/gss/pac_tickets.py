@@ -151,7 +151,9 @@ def forge(
     kdc_key = kdc_key or krbtgt_keys()[0]
 
     def rebuilt(pac_bytes: bytes) -> bytes:
-        return enc[: ticket.pac_start] + pac_bytes + enc[ticket.pac_end :]
+        out = pac_sign.replace_pac(enc, pac_bytes)
+        assert out is not None
+        return out
 
     if pac_sign.TICKET in table:
         _sign(pac, pac_sign.TICKET, kdc_key, pac_sign.ticket_signature_input(rebuilt(bytes(pac))))
@@ -165,6 +167,85 @@ def forge(
     _sign(pac, pac_sign.KDC, kdc_key, server_sig)
     plain = rebuilt(bytes(pac))
     return kerberos.encrypt(ticket.key, TICKET_USAGE, plain), plain
+
+
+def relaid(pac: bytes, contents: dict[int, bytes]) -> bytes:
+    """The PAC laid out again as a KDC lays it out ([MS-PAC] 2.3, 2.4: the PAC_INFO_BUFFERs,
+    then each buffer at the next multiple of 8), with the buffers of ``contents`` replaced."""
+    count, version = struct.unpack_from("<II", pac)
+    entries = [struct.unpack_from("<IIQ", pac, 8 + 16 * i) for i in range(count)]
+    header = bytearray(struct.pack("<II", count, version))
+    body = bytearray()
+    at = 8 + 16 * count
+    for kind, size, offset in entries:
+        data = contents.get(kind, pac[offset : offset + size])
+        header += struct.pack("<IIQ", kind, len(data), at + len(body))
+        body += data + bytes(-len(data) % 8)
+    return bytes(header + body)
+
+
+def administrator_defaults(data: bytearray) -> None:
+    """What mimikatz kerberos::golden and impacket ticketer.py write by default, put into the
+    real KERB_VALIDATION_INFO: UserId 500, groups 513 (kept), 512, 518, 519 and 520 added to
+    GroupIds, and the DNS domain name NEGO.TEST in LogonDomainName.  The NDR stream grows (the
+    deferred data shifts, counts and lengths follow), the PAC is laid out again."""
+    from negodissect.gss import pac as pac_module
+
+    pac = bytes(data)
+    offset, size = buffers(pac)[1]
+    info = bytearray(pac[offset : offset + size])
+    root = pac_module.decode(pac, 0)
+
+    def at(node) -> int:
+        return node.offset - offset
+
+    domain = root.find("LogonDomainName")
+    chars = domain.find("Characters")
+    text = "NEGO.TEST".encode("utf-16-le")
+    new_chars = text + bytes(-len(text) % 4)  # the next member (an RPC_SID) aligns to 4
+    pointer = domain.find("Buffer")
+    info[at(chars) : chars.end - offset] = new_chars  # the deferred characters, last first
+    for name, value in (("MaxCount", 10), ("ActualCount", 9)):
+        struct.pack_into("<I", info, at(pointer.find(name)), value)
+    struct.pack_into("<HH", info, at(domain), len(text), len(text) + 2)
+    groups = root.find("GroupIds")
+    last = groups.find_all("GROUP_MEMBERSHIP")[-1]
+    added = b"".join(struct.pack("<II", rid, 7) for rid in (512, 518, 519, 520))
+    info[last.end - offset : last.end - offset] = added
+    struct.pack_into("<I", info, at(groups.find("MaxCount")), 5)
+    struct.pack_into("<I", info, at(root.find("GroupCount")), 5)
+    struct.pack_into("<I", info, at(root.find("UserId")), 500)
+    info += bytes(-(len(info) - 16) % 8)  # MS-RPCE 2.2.6.2: ObjectBufferLength is 8-aligned
+    struct.pack_into("<I", info, 8, len(info) - 16)
+    data[:] = relaid(pac, {1: bytes(info)})
+
+
+def _enclosing(data: bytes, start: int, end: int) -> list:
+    """The DER elements of a token that enclose ``data[start:end]``, outermost first; an
+    OCTET STRING's content is read as DER too (a mechToken holds the Kerberos token)."""
+    from negodissect.gss import ber
+
+    path, pos, limit = [], 0, len(data)
+    while True:
+        try:
+            tlv = ber.read_tlv(data, pos, limit)
+            while not (tlv.offset <= start and end <= tlv.end):
+                tlv = ber.read_tlv(data, tlv.end, limit)
+        except ber.TlvError:
+            return path
+        path.append(tlv)
+        if tlv.content == start and tlv.end == end:
+            return path
+        pos, limit = tlv.content, tlv.end
+
+
+def regrown(blob: bytes, old: bytes, new: bytes) -> bytes:
+    """A security blob with the ticket cipher ``old`` replaced by ``new`` of another size, the
+    lengths of every DER element around it re-encoded."""
+    start = blob.index(old)
+    path = _enclosing(blob, start, start + len(old))
+    assert path and path[-1].content == start
+    return pac_sign.replace_in_der(blob, path, new)
 
 
 def splice(capture: bytes, old: bytes, new: bytes) -> bytes:
