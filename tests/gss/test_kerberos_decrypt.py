@@ -20,12 +20,14 @@ from typing import Any
 import pytest
 
 from negodissect import gss
+from negodissect.crypto.kerberos import Key, encrypt
 from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Account, Password, Secrets
+from negodissect.field import Field
 from negodissect.gss import kerberos_decrypt
 from negodissect.gss.kerberos_keys import KeyStore
 from negodissect.pipeline.capture import decode_capture
-from tests.helpers import ROOT, negodissect
+from tests.helpers import ROOT, der, negodissect
 
 CAPTURE = ROOT / "captures" / "kerberos-keys.pcap"
 KEYTAB = ROOT / "captures" / "kerberos-keys.keytab"
@@ -177,3 +179,65 @@ def test_password_account_matching() -> None:
     assert not candidate.exact
     [exact, *_] = store.long_term(given, "NEGO.TEST", ["bob"], 17, None)
     assert exact.exact and exact.principal == "bob@NEGO.TEST"
+
+
+# --- hand-built edge cases (a real key of the capture's keytab, hostile ciphertexts) -------------
+
+
+def _int(number: int) -> bytes:
+    return der(0x02, number.to_bytes(max(1, (number.bit_length() + 8) // 8), "big", signed=True))
+
+
+def _seq(*fields: bytes) -> bytes:
+    """SEQUENCE of [0], [1] ... EXPLICIT fields (RFC 4120 EXPLICIT TAGS)."""
+    return der(0x30, b"".join(der(0xA0 + n, f) for n, f in enumerate(fields)))
+
+
+def _ap_req(ticket_etype: int, ticket_cipher: bytes) -> bytes:
+    """An AP-REQ for cifs/dc1.nego.test (RFC 4120 5.5.1) with the ticket cipher given."""
+    sname = _seq(_int(2), der(0x30, der(0x1B, b"cifs") + der(0x1B, b"dc1.nego.test")))
+    enc = _seq(_int(ticket_etype), _int(1), der(0x04, ticket_cipher))
+    ticket = der(0x61, _seq(_int(5), der(0x1B, b"NEGO.TEST"), sname, enc))
+    authenticator = der(0x30, der(0xA0, _int(18)) + der(0xA2, der(0x04, bytes(40))))
+    return der(0x6E, _seq(_int(5), _int(14), der(0x03, bytes(5)), ticket, authenticator))
+
+
+def _decode_with_keytab(data: bytes) -> Field:
+    secrets = Secrets(keytab=tuple(read_keytab(KEYTAB)))
+    return gss.decode(data, kind="kerberos", ctx=gss.new_context(secrets=secrets))
+
+
+def _dc1_key(etype: int) -> Key:
+    entry = next(
+        e for e in read_keytab(KEYTAB) if e.principal == "DC1$@NEGO.TEST" and e.enctype == etype
+    )
+    return entry.key()
+
+
+def test_corrupt_and_unsupported_ciphers_are_notes() -> None:
+    short = _decode_with_keytab(_ap_req(18, bytes(20)))
+    [enc, _] = short.find_all("EncPart") + short.find_all("Authenticator")
+    assert [n.id for n in enc.notes] == ["kerberos.decrypt.corrupt"]
+    assert enc.notes[0].severity == "error"
+    des = _decode_with_keytab(_ap_req(3, bytes(40)))
+    assert [n.id for n in des.find("EncPart").notes] == ["kerberos.decrypt.unsupported_etype"]
+    tampered = _decode_with_keytab(_ap_req(18, bytes(60)))
+    [note] = tampered.find("EncPart").notes
+    assert note.id == "kerberos.decrypt.no_key"  # no keytab entry is cifs/dc1: none named for it
+    assert "cifs/dc1.nego.test@NEGO.TEST kvno 1" in note.message
+
+
+def test_hostile_plaintext_under_a_real_key() -> None:
+    """Garbage and deeply nested authorization data, encrypted in DC1$'s real key: decrypted,
+    shown as far as it parses, bounded, never raised."""
+    key = _dc1_key(18)
+    garbage = encrypt(key, 2, bytes(range(200)))
+    tree = _decode_with_keytab(_ap_req(18, garbage))
+    assert tree.find("Decrypted") is not None and any(tree.find("EncTicketPart").notes)
+    nested = der(0x30, _seq(_int(1), der(0x04, b"")))  # AD-IF-RELEVANT in AD-IF-RELEVANT ...
+    for _ in range(kerberos_decrypt.MAX_AD_NESTING + 3):
+        nested = der(0x30, _seq(_int(1), der(0x04, nested)))
+    part = der(0x63, der(0x30, der(0xAA, nested)))  # EncTicketPart with authorization-data only
+    tree = _decode_with_keytab(_ap_req(18, encrypt(key, 2, part)))
+    ids = [note.id for node in tree.walk() for note in node.notes]
+    assert "kerberos.authorization_data.too_deep" in ids
