@@ -45,17 +45,20 @@ from negodissect.gss.kerberos import (
     named,
     principal_text,
 )
-from negodissect.gss.kerberos_asn1 import ETYPE_NAMES
+from negodissect.gss.kerberos_asn1 import CHECKSUM, ETYPE_NAMES
 from negodissect.gss.kerberos_enc_asn1 import (
     AD_CONTAINERS,
+    AD_ETYPE_NEGOTIATION,
     AD_TYPE_NAMES,
     AD_WIN2K_PAC,
     AUTHORIZATION_DATA,
     CHECKSUM_TYPE_NAMES,
     ENC_KDC_REP_PARTS,
+    ETYPE_LIST,
     FAST_OPTIONS,
     GSS_CHECKSUM,
     KRB_CRED,
+    PA_REQ_ENC_PA_REP,
     PLAINTEXTS,
     TICKET_FLAGS,
     GssFlags,
@@ -120,12 +123,25 @@ def _transited(node: Field) -> None:
     node.summary = f"tr-type {_child_value(node, 'TrType')}, {size} bytes"
 
 
+def _encrypted_pa_data(node: Field) -> None:
+    """EncKDCRepPart encrypted-pa-data (RFC 6806 11): the PA-DATA named and decoded as in the
+    messages, and PA-REQ-ENC-PA-REP's Checksum."""
+    HOOKS["Padata"](node)
+    for entry in node.children:
+        value = _child(entry, "PadataValue")
+        if _child_value(entry, "PadataType") == PA_REQ_ENC_PA_REP and value and not value.children:
+            offset, raw = ber.content_of(value)
+            walker = ber.Walker(raw, offset, PLAINTEXT_HOOKS)
+            value.append(walker.walk(CHECKSUM, "PaReqEncPaRep", 0, len(raw)))
+
+
 #: The walker hooks of plaintexts: the messages' hooks and the encrypted parts' own fields.
 PLAINTEXT_HOOKS: dict[str, ber.Hook] = {
     **HOOKS,
     "Flags": _flags(TICKET_FLAGS), "FastOptions": _flags(FAST_OPTIONS),
     "Keytype": _name_number(ETYPE_NAMES), "Cksumtype": _name_number(CHECKSUM_TYPE_NAMES),
     "AdType": _name_number(AD_TYPE_NAMES), "Pname": _principal, "Transited": _transited,
+    "EncryptedPaData": _encrypted_pa_data,
     **{name: _time for name in ("Authtime", "Starttime", "Endtime", "RenewTill", "KeyExpiration",
                                 "LrValue", "Patimestamp", "Timestamp")},
 }  # fmt: skip
@@ -207,13 +223,15 @@ def _show(
         f"{len(plaintext)}-byte plaintext"
     )
     usage_name = KeyUsage(usage).name if usage in KeyUsage._value2member_map_ else ""
-    node.add("KeyUsage", usage, f"{usage} {usage_name}".strip(), cipher.offset, cipher.length)
-    node.add("Principal", key.principal, "", cipher.offset, cipher.length)
+    at = (cipher.offset, cipher.length)
+    node.add("KeyUsage", usage, f"{usage} {usage_name}".strip(), *at)
+    which = node.add("DecryptionKey", key.label, "", *at)  # the key by name, never its bytes
+    which.add("Principal", key.principal, "", *at)
     if key.kvno is not None:
-        node.add("Kvno", key.kvno, "", cipher.offset, cipher.length)
+        which.add("KeyVersionNumber", key.kvno, "", *at)
     keytype = int(key.key.etype)
-    node.add("Keytype", keytype, named(ETYPE_NAMES, keytype), cipher.offset, cipher.length)
-    node.add("Source", key.source, "", cipher.offset, cipher.length)
+    which.add("EncryptionType", keytype, named(ETYPE_NAMES, keytype), *at)
+    which.add("Source", key.source, "", *at)
     tree, raw_keys = _decode(usage, plaintext)
     node.append(tree)
     enc.summary += f", decrypted (key usage {usage})"
@@ -309,6 +327,10 @@ def _authorization_data(node: Field, depth: int) -> None:
             _authorization_data(inner, depth + 1)
         elif kind == AD_WIN2K_PAC:
             pac_node(data)
+        elif kind == AD_ETYPE_NEGOTIATION:
+            offset, raw = ber.content_of(data)
+            walker = ber.Walker(raw, offset, PLAINTEXT_HOOKS)
+            data.append(walker.walk(ETYPE_LIST, "Etype", 0, len(raw)))
     node.summary = ", ".join(entry.summary for entry in node.children)
 
 

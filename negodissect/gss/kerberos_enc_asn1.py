@@ -53,6 +53,7 @@ AD_TYPE_NAMES: dict[int, str] = {
 }  # fmt: skip
 AD_IF_RELEVANT = 1
 AD_WIN2K_PAC = 128
+AD_ETYPE_NEGOTIATION = 129
 #: The ad-types whose ad-data is an AuthorizationData again (RFC 4120 5.2.6.1, 5.2.6.3).
 AD_CONTAINERS = frozenset({AD_IF_RELEVANT, 8})
 
@@ -84,6 +85,10 @@ class GssFlags(enum.IntFlag):
     ExtendedError = 0x4000
 
 
+#: RFC 4537 3: AD-ETYPE-NEGOTIATION's ad-data, the client's encryption types
+ETYPE_LIST = univ.SequenceOf(componentType=INT32)
+#: RFC 6806 11: PA-REQ-ENC-PA-REP's padata-value (in encrypted-pa-data), a Checksum
+PA_REQ_ENC_PA_REP = 149
 #: RFC 4120 5.2.9
 ENCRYPTION_KEY = ber.sequence(_component("keytype", 0, INT32), _component("keyvalue", 1, OCTETS))
 #: RFC 4120 5.2.6

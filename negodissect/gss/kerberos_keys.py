@@ -42,8 +42,9 @@ MAX_SALTS = 1024
 MAX_DERIVED_KEYS = 1024
 #: Decrypted ciphers remembered (a TGT comes back in every TGS-REQ: decrypted once).
 MAX_OPENED = 1024
-#: Session keys kept for ``--export-keys``.
+#: Session keys kept for ``--export-keys``, and SMB2 sessions whose key is known.
 MAX_EXPORTED_KEYS = 4096
+MAX_SESSIONS = 4096
 RC4_HMAC = 23
 
 
@@ -114,6 +115,8 @@ class KeyStore:
     #: Plaintexts by digest of (usage, cipher), with the key that opened them.
     opened: OrderedDict[bytes, tuple[bytes, Candidate]] = field(default_factory=OrderedDict)
     exported: list[ExportedKey] = field(default_factory=list)
+    #: SMB2 SessionId -> the GSS context's key of the Kerberos exchange that set it up.
+    sessions: dict[int, Candidate] = field(default_factory=dict)
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -140,6 +143,16 @@ class KeyStore:
         item = ExportedKey(key.principal, key.key)
         if len(self.exported) < MAX_EXPORTED_KEYS and item not in self.exported:
             self.exported.append(item)
+
+    def bind_session(self, session_id: int, keys: ExchangeKeys | None) -> None:
+        """The SMB2 session ``session_id`` was set up by the exchange holding ``keys``: its
+        key is the context's (RFC 4121 2: the acceptor subkey of the AP-REP, else the
+        authenticator subkey, else the ticket session key)."""
+        if keys is None or not session_id:
+            return
+        key = keys.ap_rep_subkey or keys.authenticator_subkey or keys.ticket
+        if key is not None and (session_id in self.sessions or len(self.sessions) < MAX_SESSIONS):
+            self.sessions[session_id] = key
 
     def remember(self, usage: int, cipher: bytes, plaintext: bytes, key: Candidate) -> None:
         digest = _digest(usage.to_bytes(4, "big") + cipher)

@@ -13,6 +13,7 @@ from negodissect import gss
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.gss.context import DecodeContext
+from negodissect.gss.kerberos_keys import KeyStore
 
 #: Streams whose negotiation state (RFC 4178 4.2) is remembered at once; the oldest is forgotten.
 MAX_EXCHANGES = 65536
@@ -30,11 +31,11 @@ class Exchanges:
 
     __slots__ = ("_known", "_secrets", "keys")
 
-    def __init__(self, secrets: Secrets = NO_SECRETS) -> None:
+    def __init__(self, secrets: Secrets = NO_SECRETS, keys: KeyStore | None = None) -> None:
         self._known: dict[Hashable, DecodeContext] = {}
         self._secrets = secrets
         #: The Kerberos keys of the capture file, shared by every stream (None without secrets).
-        self.keys = gss.new_key_store() if secrets else None
+        self.keys = keys if keys is not None or not secrets else gss.new_key_store()
 
     def of(self, key: Hashable) -> DecodeContext:
         """The context of ``key`` (made on first use; the oldest is forgotten past the bound)."""
