@@ -29,6 +29,7 @@ from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
     from negodissect.field import Field
+    from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.notes import NoteKind
     from negodissect.pipeline.background import Background
     from negodissect.render.console import Console
@@ -59,6 +60,7 @@ class Options:
     hashes: TextIO | None = None
     jobs: int = 1
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
+    export_keys: str | None = None  # --export-keys FILE (render/keys.py)
 
     @property
     def triage(self) -> bool:
@@ -117,6 +119,7 @@ class Run:
     def __init__(self, options: Options, console: Console, sink: Sink) -> None:
         self.options, self.console, self.sink = options, console, sink
         self.exit_code = EXIT_OK
+        self.key_stores: list[KeyStore] = []  # --export-keys: each capture's Kerberos keys
 
     def unreadable(self, message: str) -> None:
         """An input that could not be read (the others still are)."""
@@ -133,6 +136,23 @@ class Run:
         except DecodeError as error:
             self.console.problem(f"{source}: {where}: {error}")
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
+
+    def export_keys(self, path: str) -> None:
+        """``--export-keys FILE``: the session keys learnt, as a keytab and SMB2 lines."""
+        from negodissect.render.keys import SMB2_SUFFIX, export_keys
+
+        if not self.options.secrets:
+            self.console.problem("--export-keys: no secrets given, so no key was learnt", "warning")
+        try:
+            keys, sessions = export_keys(path, self.key_stores)
+        except OSError as error:
+            self.unreadable(f"--export-keys {path}: {error.strerror}")
+            return
+        self.console.problem(
+            f"{keys} Kerberos keys written to {path}, {sessions} SMB2 session keys to "
+            f"{path}{SMB2_SUFFIX}",
+            "info",
+        )
 
     def stdin(self) -> None:
         """``negodissect -``: a capture on standard input (by its magic) read as a capture
@@ -177,11 +197,18 @@ class Run:
         from negodissect.sources.capture import CaptureError
 
         options, sink = self.options, self.sink
+        keys = None
+        if options.export_keys is not None and options.secrets:
+            from negodissect import gss
+
+            keys = gss.new_key_store()
+            self.key_stores.append(keys)
         capture = CaptureRun(
             path if stream is None else stream,
             options.selection,
             keep=options.keeps_conversations,
             secrets=options.secrets,
+            keys=keys,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
@@ -379,6 +406,13 @@ class _Command(click.Command):
 )
 @click.option("--keytab", multiple=True, metavar="FILE", help="An MIT keytab (repeatable).")
 @click.option(
+    "--export-keys",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the Kerberos session keys found to FILE (a keytab) and the SMB2 session keys "
+    "to FILE.smb2 (Wireshark smb2_seskey_list lines); mode 0600.",
+)
+@click.option(
     "--secrets",
     "secrets_from",
     multiple=True,
@@ -431,6 +465,8 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
             if eligible:
                 run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
+        if options.export_keys is not None:
+            run.export_keys(options.export_keys)
         run.sink.close()
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:

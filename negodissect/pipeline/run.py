@@ -25,6 +25,7 @@ from negodissect.sources.capture import CaptureSource
 from negodissect.sources.records import ProgressHook
 
 if TYPE_CHECKING:
+    from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.pipeline.background import Background
 
 
@@ -39,8 +40,10 @@ class CaptureRun:
         keep: bool = False,
         registry: Registry = REGISTRY,
         secrets: Secrets = NO_SECRETS,
+        keys: KeyStore | None = None,
     ) -> None:
         self.path = path
+        self.keys = keys
         self.selection = selection or Selection()
         self.registry = registry
         self.secrets = secrets
@@ -68,6 +71,7 @@ class CaptureRun:
             background=background,
             registry=self.registry,
             secrets=self.secrets,
+            keys=self.keys,
         ):
             if isinstance(item, Notice):
                 yield item
