@@ -7,6 +7,7 @@ the conversations involved.  The thresholds of the failed-logon checks are modul
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from collections import defaultdict
@@ -593,6 +594,13 @@ FORGED_DEFAULT_GROUPS = frozenset({512, 513, 518, 519, 520})
 FORGED_GROUPS_SEEN = 4
 
 
+#: A ticket lifetime from which it is a forging tool's default (mimikatz and impacket: ten
+#: years; a KDC's default policy gives 10 hours, renewable for 7 days).
+FORGED_LIFETIME_DAYS = 3650 - 2
+#: RFC 4120 5.2.3 KerberosTime.
+KERBEROS_TIME = "%Y%m%d%H%M%SZ"
+
+
 @dataclass(slots=True)
 class _Pac:
     """One decoded PAC in a conversation: its tree, the ticket holding it, where it was seen."""
@@ -742,12 +750,36 @@ def pac_identity_mismatch(conversation: Conversation) -> Iterator[Finding]:
             )
 
 
+def _ticket_time(ticket: Field, name: str) -> datetime.datetime | None:
+    node = ticket.find(name)
+    if node is None or not isinstance(node.value, str):
+        return None
+    try:
+        return datetime.datetime.strptime(node.value, KERBEROS_TIME)
+    except ValueError:
+        return None
+
+
 def pac_forging_defaults(conversation: Conversation) -> Iterator[Finding]:
     """What public forging tools write by default (mimikatz kerberos::golden, impacket
     ticketer.py): a ten-year ticket lifetime, the full DNS domain name in LogonDomainName
     (KDCs write the NetBIOS name, [MS-PAC] 2.5), and UserId 500 with groups 512, 513, 518, 519
     and 520 for an account that is not the built-in Administrator."""
     for pac in _pacs(conversation):
+        start = _ticket_time(pac.ticket, names.AUTHTIME) or _ticket_time(
+            pac.ticket, names.STARTTIME
+        )
+        end = _ticket_time(pac.ticket, names.ENDTIME)
+        if start is not None and end is not None and (end - start).days >= FORGED_LIFETIME_DAYS:
+            yield _finding(
+                "high",
+                "ticket lifetime of ten years (forging tool default)",
+                f"{pac.what} (user {_user(pac)}) is valid from {start:%Y-%m-%d} to "
+                f"{end:%Y-%m-%d}: KDCs issue tickets for hours (10 hours by default); ten "
+                "years is what mimikatz and impacket write into a golden or silver ticket",
+                conversation,
+                pac.frames,
+            )
         domain = pac.text(names.LOGON_DOMAIN_NAME)
         if "." in domain:
             yield _finding(

@@ -84,3 +84,7 @@ PAC_PRIVSVR_CHECKSUM = "PAC_PRIVSVR_CHECKSUM"
 PAC_TICKET_CHECKSUM = "PAC_TICKET_CHECKSUM"
 PAC_FULL_CHECKSUM = "PAC_FULL_CHECKSUM"
 PAC_SIGNATURE = "Signature"  # a PAC_SIGNATURE_DATA's, carrying the verdict
+# The decrypted EncTicketPart's times (RFC 4120 5.3)
+AUTHTIME = "Authtime"
+STARTTIME = "Starttime"
+ENDTIME = "Endtime"

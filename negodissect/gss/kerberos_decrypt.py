@@ -32,7 +32,7 @@ from negodissect.crypto import kerberos_ops
 from negodissect.crypto.enctypes import KeyUsage
 from negodissect.crypto.errors import CryptoError, IntegrityError
 from negodissect.field import Field
-from negodissect.gss import ber
+from negodissect.gss import ber, pac
 from negodissect.gss.context import DecodeContext
 from negodissect.gss.kerberos import (
     HOOKS,
@@ -154,6 +154,7 @@ class Opened:
     tree: Field
     key: Candidate
     keys: dict[str, Candidate]
+    plaintext: bytes = b""
 
 
 def open_message(message: Field, ctx: DecodeContext) -> None:
@@ -235,7 +236,7 @@ def _show(
     tree, raw_keys = _decode(usage, plaintext)
     node.append(tree)
     enc.summary += f", decrypted (key usage {usage})"
-    return Opened(tree, key, _learnt(tree.name, raw_keys, owner))
+    return Opened(tree, key, _learnt(tree.name, raw_keys, owner), plaintext)
 
 
 def decode_plaintext(usage: int, plaintext: bytes) -> Field:
@@ -431,6 +432,10 @@ def _ticket(ticket: Field | None, ctx: DecodeContext, store: KeyStore) -> Candid
     what = owner + (f" kvno {kvno}" if kvno is not None else "")
     tries = _long_term(enc, ctx, store, realm, names, 2)
     opened = _open(enc, tries, store, what, owner, 2)
+    if opened is not None:  # the PAC's tree and signatures (MS-PAC), under its PAC node
+        krbtgt = pac.krbtgt_keys(store, ctx.secrets, realm)
+        keys = pac.PacKeys(opened.key.key, opened.key.principal, realm, krbtgt, opened.plaintext)
+        pac.decode_pacs(opened.tree, keys, ctx)
     if opened is not None and "Key" in opened.keys:
         store.learn_ticket(cipher.bytes_value, opened.keys["Key"])
     return store.ticket_key(cipher.bytes_value)

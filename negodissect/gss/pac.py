@@ -20,7 +20,9 @@ from negodissect.layout import enum_text, flag_text
 
 if TYPE_CHECKING:
     from negodissect.crypto.kerberos import Key
+    from negodissect.crypto.secrets import Secrets
     from negodissect.gss.context import DecodeContext
+    from negodissect.gss.kerberos_keys import KeyStore
 
 #: The most PAC_INFO_BUFFER entries read (Windows writes under a dozen).
 MAX_PAC_BUFFERS = 64
@@ -200,6 +202,39 @@ def decode(
     if keys is not None:
         pac_sign.check_signatures(data, base, signatures, keys)
     return root
+
+
+#: The node kerberos_decrypt.pac_node makes of an AD-WIN2K-PAC's bytes, where the tree goes.
+PAC_NODE = "PAC"
+#: The encryption types whose krbtgt keys are looked for (the KDC signatures' checksum types:
+#: HMAC-SHA1-96-AES256/128, HMAC-MD5; [MS-PAC] 2.8.1).
+KRBTGT_ETYPES = (18, 17, 23)
+#: Where a krbtgt key may come from: given for krbtgt by name (not a password given for no
+#: account, which the key store tries everywhere).
+KRBTGT_SOURCES = frozenset({"keytab", "NT hash"})
+
+
+def krbtgt_keys(store: KeyStore, secrets: Secrets, realm: str) -> tuple[Key, ...]:
+    """The keys the user gave for krbtgt of ``realm`` (keytab entries ``krbtgt@REALM`` or
+    ``krbtgt/REALM@REALM``, NT hashes or passwords given for krbtgt), for the KDC signatures."""
+    found: list[Key] = []
+    for components in (["krbtgt"], ["krbtgt", realm]):
+        for etype in KRBTGT_ETYPES:
+            for candidate in store.long_term(secrets, realm, components, etype, None):
+                named = candidate.source in KRBTGT_SOURCES or candidate.source.startswith(
+                    "password given for"
+                )
+                if candidate.exact and named and candidate.key not in found:
+                    found.append(candidate.key)
+    return tuple(found)
+
+
+def decode_pacs(tree: Field, keys: PacKeys, ctx: DecodeContext | None) -> None:
+    """Decode every PAC of a decrypted EncTicketPart's tree under its :data:`PAC_NODE` (which
+    holds the AD-WIN2K-PAC's bytes), with the signatures' verdicts."""
+    for node in tree.find_all(PAC_NODE):
+        if isinstance(node.value, bytes):
+            node.append(decode(node.value, node.offset, ctx, keys))
 
 
 def _buffer(kind: int, buf: Buffer, ctx: DecodeContext | None, keys: PacKeys | None) -> Field:

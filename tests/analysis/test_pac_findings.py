@@ -1,7 +1,7 @@
 """The forged-ticket findings (analysis/findings.py pac_*) on captures/kerberos-keys.pcap and on
 copies of it whose ticket was forged (tests/gss/pac_tickets.py: a PAC edited, re-signed,
-re-encrypted with our crypto and spliced back, same size).  Each ticket's PAC is decoded under
-its Ticket node as the decryption of the ticket puts it there, with the keytab's keys."""
+re-encrypted with our crypto and spliced back), decoded through the pipeline with the capture's
+keytab (the tickets decrypted, their PACs decoded and their signatures checked)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from negodissect.analysis import DecodedBlob
 from negodissect.analysis.conversations import group
 from negodissect.analysis.findings import Finding, findings
-from negodissect.gss import pac
+from negodissect.crypto.keytab import read_keytab
+from negodissect.crypto.secrets import Secrets
 from negodissect.pipeline.capture import decode_capture
 from tests.analysis.derive import blobs, rewrite
 from tests.gss import pac_tickets as real
@@ -22,23 +23,17 @@ from tests.gss import pac_tickets as real
 PAC_TITLES = ("forged", "PAC", "TGT whose PAC", "ticket lifetime")
 
 
-def with_pacs(path: Path) -> list[DecodedBlob]:
-    """The capture's blobs, each ticket's PAC decoded under its Ticket node."""
-    tickets = {t.frame: t for t in real.real_tickets(path)}
-    items = [item for item in decode_capture(str(path)) if isinstance(item, DecodedBlob)]
-    for item in items:
-        ticket = tickets.get(item.blob.frame)
-        node = item.tree.find("Ticket")
-        if ticket is None or node is None:
-            continue
-        keys = pac.PacKeys(ticket.key, ticket.principal, real.REALM, real.krbtgt_keys(),
-                           ticket.enc_ticket_part)  # fmt: skip
-        node.append(pac.decode(ticket.pac, 0, None, keys))
-    return items
+def decoded(path: Path) -> list[DecodedBlob]:
+    """The capture's blobs decoded with the keytab: the tickets decrypted, their PACs under
+    them (gss/kerberos_decrypt.py, gss/pac.py)."""
+    secrets = Secrets(keytab=tuple(read_keytab(real.KEYTAB)))
+    return [
+        item for item in decode_capture(str(path), secrets=secrets) if isinstance(item, DecodedBlob)
+    ]
 
 
 def pac_findings(path: Path) -> list[Finding]:
-    return [f for f in findings(group(with_pacs(path))) if f.title.startswith(PAC_TITLES)]
+    return [f for f in findings(group(decoded(path))) if f.title.startswith(PAC_TITLES)]
 
 
 def forged(tmp_path: Path, frame: int, **options) -> Path:
@@ -189,3 +184,11 @@ def test_tshark_reads_the_grown_forgery_as_we_do(tshark, tmp_path: Path) -> None
     assert out[:3] == ["500", "513|513|512|518|519|520", "NEGO.TEST"]
     assert "Verified Server checksum 16 keytype 18 using keytab principal DC1$" in out[3]
     assert "Verified KDC checksum 16 keytype 18 using keytab principal Administrator@" in out[3]
+
+
+def test_ten_year_ticket(tmp_path: Path) -> None:
+    """The service ticket's endtime moved ten years on (its EncTicketPart re-encrypted, the
+    ticket signature re-made with krbtgt's key): the lifetime tells, nothing else."""
+    found = pac_findings(forged(tmp_path, 40, edit=lambda pac: None, ticket_edit=real.ten_years))
+    assert {f.title for f in found} == {"ticket lifetime of ten years (forging tool default)"}
+    assert "2026-11-30 to 2036-11-30" in found[0].detail

