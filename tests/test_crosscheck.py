@@ -259,3 +259,14 @@ def test_decrypted_kerberos_agrees_with_tshark(tshark: str) -> None:
         counter["agree"] for label, counter in single.counts.items() if "Decrypted" in label
     )
     assert decrypted >= 250  # values only decrypted parts hold (303 on 2026-11-30)
+    for label in PAC_REQUIRED:
+        assert single.counts[label]["agree"] >= 15, label  # one per ticket
+        assert single.counts[label]["disagree"] == 0, label
+
+
+#: Issue 15: the PAC of every ticket of kerberos-keys.pcap (MS-PAC 2.5, 2.7, 2.10, 2.8) against
+#: tshark's (netlogon.* and kerberos.pac.*).
+PAC_REQUIRED = tuple(f"pac.PAC {name}" for name in (
+    "EffectiveName", "UserId", "PrimaryGroupId", "LogonDomainName", "Upn", "LogonTime",
+    "SamName", "Name", "ulType", "Signature",
+))  # fmt: skip

@@ -341,7 +341,7 @@ GSS_FLAG_BITS = (
 )  # fmt: skip
 # RFC 4120 5.3-5.8, RFC 6113 5.4, RFC 4121 4.1.1: fields only decrypted parts hold (issue 15)
 DECRYPTED_FIELDS = (
-    (Sel("Flags", outside="Checksum"), "kerberos.flags", "int"),  # not the RFC 4121 checksum's
+    (Sel("Flags", outside="Checksum|PACTYPE"), "kerberos.flags", "int"),  # not RFC 4121's, PAC's
     ("Keytype", "kerberos.keytype", "int"),
     ("TrType", "kerberos.tr_type", "int"),
     ("Authtime", "kerberos.authtime", "kerberos_time"),
@@ -369,6 +369,44 @@ DECRYPTED_FIELDS = (
 DECRYPTED = tuple(
     _m("kerberos", f"Decrypted {ours if isinstance(ours, str) else ours.name}", ours, theirs, kind)
     for ours, theirs, kind in DECRYPTED_FIELDS
+)
+VALIDATION_INFO = "KERB_VALIDATION_INFO"
+#: The signatures tshark 4.0 decodes (not the full PAC checksum, type 19, MS-PAC 2.8.4).
+TSHARK_SIGNATURES = "PAC_SERVER_CHECKSUM|PAC_PRIVSVR_CHECKSUM|PAC_TICKET_CHECKSUM"
+# [MS-PAC] 2.3-2.10, 2.14, 2.15: the PAC of a decrypted ticket (tshark: kerberos.pac.*, and
+# netlogon.* for KERB_VALIDATION_INFO, which it reads as NETLOGON_VALIDATION_SAM_INFO)
+PAC_FIELDS = (
+    (Sel("cBuffers", within="PACTYPE"), "kerberos.pac.entries", "int"),
+    (Sel("ulType", within="PAC_INFO_BUFFER"), "kerberos.pac.type", "int"),
+    (Sel("cbBufferSize", within="PAC_INFO_BUFFER"), "kerberos.pac.size", "int"),
+    (Sel("Offset", within="PAC_INFO_BUFFER", outside="KERB_VALIDATION_INFO"),
+     "kerberos.pac.offset", "int"),
+    (Sel("LogonTime", within=VALIDATION_INFO), "netlogon.logon_time", "filetime"),
+    (Sel("PasswordLastSet", within=VALIDATION_INFO), "netlogon.pwd_last_set_time", "filetime"),
+    (Sel("PasswordCanChange", within=VALIDATION_INFO), "netlogon.pwd_can_change_time",
+     "filetime"),
+    (Sel("PasswordMustChange", within=VALIDATION_INFO), "netlogon.pwd_must_change_time",
+     "filetime"),
+    (Sel("EffectiveName", within=VALIDATION_INFO), "netlogon.acct_name", "str"),
+    (Sel("LogonCount", within=VALIDATION_INFO), "netlogon.logon_count16", "int"),
+    (Sel("BadPasswordCount", within=VALIDATION_INFO), "netlogon.bad_pw_count16", "int"),
+    (Sel("UserId", within=VALIDATION_INFO), "netlogon.rid", "int"),
+    (Sel("PrimaryGroupId|RelativeId", within=VALIDATION_INFO), "netlogon.group_rid", "int"),
+    (Sel("UserFlags", within=VALIDATION_INFO), "netlogon.user_flags", "int"),
+    (Sel("LogonServer", within=VALIDATION_INFO), "netlogon.server", "str"),
+    (Sel("LogonDomainName", within=VALIDATION_INFO), "netlogon.domain", "str"),
+    (Sel("UserAccountControl", within=VALIDATION_INFO), "netlogon.user_account_control", "int"),
+    (Sel("ClientId", within="PAC_CLIENT_INFO"), "kerberos.pac.clientid", "filetime"),
+    (Sel("Name", within="PAC_CLIENT_INFO"), "kerberos.pac.name", "str"),
+    (Sel("Upn", within="UPN_DNS_INFO"), "kerberos.pac.upn.upn_name", "str"),
+    (Sel("DnsDomainName", within="UPN_DNS_INFO"), "kerberos.pac.upn.dns_name", "str"),
+    (Sel("SamName", within="UPN_DNS_INFO"), "kerberos.pac.upn.samaccountname", "str"),
+    (Sel("SignatureType", within=TSHARK_SIGNATURES), "kerberos.pac.signature.type", "int"),
+    (Sel("Signature", within=TSHARK_SIGNATURES), "kerberos.pac.signature.signature", "hex"),
+)  # fmt: skip
+PAC = tuple(
+    _m("pac", f"PAC {ours.name.split('|')[0]}", ours, theirs, kind)
+    for ours, theirs, kind in PAC_FIELDS
 )
 
 FIELDS: tuple[Mapping, ...] = (
@@ -529,6 +567,7 @@ FIELDS: tuple[Mapping, ...] = (
     _m("kerberos", "ErrorCode", Sel("ErrorCode", within="KrbError"), "kerberos.error_code", "int"),
     _m("kerberos", "EData", Sel("EData", within="KrbError"), "kerberos.e_data", "hex"),
     *DECRYPTED,
+    *PAC,
     # MS-NEGOEX 2.2
     _m(
         "negoex",
