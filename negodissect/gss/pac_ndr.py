@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from negodissect import notes
+from negodissect.crypto import checks
+from negodissect.crypto.errors import CryptoError
 from negodissect.field import Field
 from negodissect.gss import verify
 from negodissect.gss.ndr import Ndr
@@ -323,12 +325,8 @@ def credential_info(node: Field, data: bytes, base: int, key: Key | None) -> Non
     if key is None:
         node.note(CREDENTIAL_NOT_DECRYPTED, reason="the client's reply key is not known")
         return
-    from negodissect.crypto import kerberos
-    from negodissect.crypto.enctypes import KeyUsage
-    from negodissect.crypto.errors import CryptoError
-
     try:
-        plain = kerberos.decrypt(key, KeyUsage.PAC_CREDENTIAL_DATA, data[8:])
+        plain = checks.pac_credentials(key, data[8:])
     except CryptoError as error:
         verify.show(serialized, verify.INVALID, f"does not decrypt with the reply key: {error}")
         return

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from negodissect.crypto import checks
 from negodissect.crypto.enctypes import ChecksumType
+from negodissect.crypto.errors import CryptoError, IntegrityError
 from negodissect.field import Field
 from negodissect.gss import ber, verify
 from negodissect.layout import enum_text
@@ -32,13 +34,9 @@ if TYPE_CHECKING:
 
 SERVER, KDC, TICKET, FULL = 0x6, 0x7, 0x10, 0x13
 SIGNATURE_TYPES = frozenset({SERVER, KDC, TICKET, FULL})
-#: KERB_NON_KERB_CKSUM_SALT ([MS-PAC] 2.8).
-PAC_CHECKSUM_USAGE = 17
 #: The Signature size of each checksum type ([MS-PAC] 2.8: HMAC-MD5 16, HMAC-SHA1-96 12;
 #: RFC 8009: 16 and 24).
 SIGNATURE_SIZES = {-138: 16, 15: 12, 16: 12, 19: 16, 20: 24}
-HMAC_MD5 = -138
-RC4_HMAC = 23
 #: What the ticket signature's input puts where the PAC was ([MS-PAC] 2.8.3).
 TICKET_PAC_PLACEHOLDER = b"\x00"
 #: EncTicketPart ([APPLICATION 3], RFC 4120 5.3) authorization-data [10]; AD-IF-RELEVANT (1)
@@ -131,26 +129,18 @@ def check_signatures(data: bytes, base: int, signatures: dict[int, Field], keys:
 
 
 def _krbtgt_key(keys: tuple[Key, ...], cksumtype: int) -> Key | None:
-    """The krbtgt key a checksum type needs: the AES key of its size, RC4 for HMAC-MD5."""
-    from negodissect.crypto.kerberos import CHECKSUM_ETYPES
-
-    try:
-        needed = CHECKSUM_ETYPES.get(ChecksumType(cksumtype), RC4_HMAC)
-    except ValueError:
-        return keys[0] if keys else None  # the check itself says the type is not supported
-    wanted = RC4_HMAC if needed is None else needed
+    """The krbtgt key a checksum type needs: the AES key of its size, RC4 for HMAC-MD5 (for a
+    type not implemented, any: the check then says so)."""
+    wanted = checks.checksum_key_etype(cksumtype)
     return next((key for key in keys if key.etype == wanted), keys[0] if keys else None)
 
 
 def _check(found: tuple[Field, int, bytes], key: Key, owner: str, signed: bytes) -> None:
     """Verify one keyed checksum and record the verdict."""
-    from negodissect.crypto import kerberos
-    from negodissect.crypto.errors import CryptoError, IntegrityError
-
     node, cksumtype, value = found
     what = f"{_checksum_name(cksumtype)} by the key of {owner} ({key.etype.name}), key usage 17"
     try:
-        kerberos.verify_checksum(key, PAC_CHECKSUM_USAGE, signed, value, cksumtype)
+        checks.pac_signature(key, signed, value, cksumtype)
     except IntegrityError:
         verify.show(node, verify.INVALID, f"does not match: {what}")
     except CryptoError as error:

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from negodissect.crypto import kerberos
+from negodissect.crypto.enctypes import KeyUsage
 from negodissect.crypto.kerberos import Key
 from negodissect.crypto.keytab import read_keytab
 from negodissect.gss import pac_sign
@@ -106,7 +107,7 @@ def buffers(pac: bytes) -> dict[int, tuple[int, int]]:
 def _sign(pac: bytearray, kind: int, key: Key, data: bytes) -> None:
     offset, _ = buffers(bytes(pac))[kind]
     cksumtype = struct.unpack_from("<i", pac, offset)[0]
-    value = kerberos.checksum(key, pac_sign.PAC_CHECKSUM_USAGE, data, cksumtype)
+    value = kerberos.checksum(key, KeyUsage.PAC_CHECKSUM, data, cksumtype)
     pac[offset + 4 : offset + 4 + len(value)] = value
 
 

@@ -192,3 +192,64 @@ def test_filetime_text() -> None:
     assert ndr.filetime_text(0) == "not set (0)"
     # 2026-11-30 13:46:38.140822 UTC, as tshark shows PAC_LOGON_INFO's Logon Time
     assert ndr.filetime_text(0x01DD80D138DB6FDC).startswith("2026-11-30 13:46:38.1408")
+
+
+def _signatures(trees) -> Counter:
+    return Counter(
+        (node.name, node.find("Signature").verification.result)
+        for tree in trees
+        for node in tree.walk()
+        if node.name in SERVICE_BUFFERS[3:]
+    )
+
+
+def test_through_the_command_every_pac_signature_is_valid() -> None:
+    """``negodissect --keytab ... --jsonl``: the 15 PACs under their tickets, 44 signatures
+    (8 TGTs x 2, 7 service tickets x 4), every one valid."""
+    import json
+
+    from tests.helpers import negodissect
+
+    run = negodissect("--keytab", str(real.KEYTAB), "--jsonl", str(real.CAPTURE))
+    assert run.returncode == 0, run.stderr
+    results: Counter = Counter()
+    pacs = 0
+
+    def walk(node: dict) -> None:
+        nonlocal pacs
+        pacs += node["name"] == "PACTYPE"
+        if node["name"] == "Signature" and "verification" in node:
+            results[node["verification"]["result"]] += 1
+        for child in node.get("children", ()):
+            walk(child)
+
+    for line in run.stdout.splitlines():
+        record = json.loads(line)
+        if "tree" in record:
+            walk(record["tree"])
+    assert pacs == 15 and results == {"valid": 44}
+
+
+def test_without_the_krbtgt_key_through_the_pipeline() -> None:
+    """A keytab without krbtgt: the TGTs stay encrypted, the service tickets' server signatures
+    verify and their KDC, ticket and full PAC signatures say which key is missing."""
+    from negodissect.analysis import DecodedBlob
+    from negodissect.crypto.keytab import read_keytab
+    from negodissect.crypto.secrets import Secrets
+    from negodissect.pipeline.capture import decode_capture
+
+    entries = tuple(e for e in read_keytab(real.KEYTAB) if not e.principal.startswith("krbtgt"))
+    items = decode_capture(str(real.CAPTURE), secrets=Secrets(keytab=entries))
+    trees = [item.tree for item in items if isinstance(item, DecodedBlob)]
+    assert _signatures(trees) == {
+        ("PAC_SERVER_CHECKSUM", "valid"): 7,
+        ("PAC_PRIVSVR_CHECKSUM", "not-checked"): 7,
+        ("PAC_TICKET_CHECKSUM", "not-checked"): 7,
+        ("PAC_FULL_CHECKSUM", "not-checked"): 7,
+    }
+    reasons = {
+        node.find("Signature").verification.reason
+        for tree in trees
+        for node in tree.find_all("PAC_PRIVSVR_CHECKSUM")
+    }
+    assert reasons == {"no key for krbtgt@NEGO.TEST"}
