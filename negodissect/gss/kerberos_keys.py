@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from negodissect.crypto import kerberos_ops
 from negodissect.crypto.errors import CryptoError
-from negodissect.crypto.secrets import Secrets
+from negodissect.crypto.secrets import Account, Secrets
 from negodissect.gss.kerberos_asn1 import ETYPE_NAMES
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class KeyStore:
             user = account.user if account is not None else wanted
             if not user or ("/" in user and account is None):
                 continue
-            exact = account is None or _account_is(account, realm, wanted.casefold())
+            exact = account is not None and _account_is(account, realm, wanted.casefold())
             salts = [
                 self.salts.get((realm.upper(), user.casefold(), etype)),
                 (realm.upper() + user, None),
@@ -242,15 +242,10 @@ def _same_realm(mine: str, theirs: str) -> bool:
     return not theirs or mine.casefold() == theirs.casefold()
 
 
-def _account_is(account: object, realm: str, wanted: str) -> bool:
-    """Whether a password's or hash's account names ``wanted`` (a casefolded principal)."""
-    user = getattr(account, "user", "")
-    domain = getattr(account, "domain", "")
-    if user.casefold() != wanted:
-        return False
-    return (
-        not domain or not realm or domain.casefold().split(".")[0] == realm.casefold().split(".")[0]
-    )
+def _account_is(account: Account, realm: str, wanted: str) -> bool:
+    """Whether a password's or hash's account names ``wanted`` (a casefolded principal) in
+    ``realm`` (an account without a domain: in any)."""
+    return account.user.casefold() == wanted and account.matches(account.user, realm)
 
 
 def _escape(text: str) -> str:
