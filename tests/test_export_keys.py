@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -124,3 +125,16 @@ def test_smb2_session_key_verifies_the_session_setup_signature(tshark: str, expo
         assert results, f"frame {frame}"
         verified += 1
     assert verified == len(sessions) == 2
+
+
+def test_mit_klist_reads_the_exported_keytab(exported: Path) -> None:
+    """MIT's klist lists every exported entry (principal, kvno 0, etype)."""
+    klist = shutil.which("klist")
+    assert klist is not None, "klist (krb5-user) is installed by install.sh"
+    done = subprocess.run(
+        [klist, "-kte", str(exported)], capture_output=True, text=True, check=True, timeout=60
+    )
+    listed = re.findall(r"^\s+0 .* (\S+@NEGO\.TEST) \((\S+)\)", done.stdout, re.MULTILINE)
+    ours = [(e.principal, e.enctype) for e in read_keytab(exported)]
+    assert len(listed) == len(ours) >= 10
+    assert {principal for principal, _ in listed} == {principal for principal, _ in ours}

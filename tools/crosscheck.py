@@ -341,7 +341,7 @@ GSS_FLAG_BITS = (
 )  # fmt: skip
 # RFC 4120 5.3-5.8, RFC 6113 5.4, RFC 4121 4.1.1: fields only decrypted parts hold (issue 15)
 DECRYPTED_FIELDS = (
-    (Sel("Flags", outside="Checksum|PACTYPE"), "kerberos.flags", "int"),  # not RFC 4121's, PAC's
+    ("Flags", "kerberos.flags", "int"),
     ("Keytype", "kerberos.keytype", "int"),
     ("TrType", "kerberos.tr_type", "int"),
     ("Authtime", "kerberos.authtime", "kerberos_time"),
@@ -366,9 +366,17 @@ DECRYPTED_FIELDS = (
     ("Bnd", "kerberos.gssapi.bdn", "hex"),
     *((name, f"kerberos.gssapi.checksum.flags.{flag}", "bit") for name, flag in GSS_FLAG_BITS),
 )
+# ours inside a Decrypted node (not the RFC 4121 checksum's Flags nor the PAC's), tshark's inside
+# a cipher
 DECRYPTED = tuple(
-    _m("kerberos", f"Decrypted {ours if isinstance(ours, str) else ours.name}", ours, theirs, kind)
-    for ours, theirs, kind in DECRYPTED_FIELDS
+    _m(
+        "kerberos",
+        f"Decrypted {name}",
+        Sel(name, within="Decrypted", outside="Checksum|PACTYPE" if name == "Flags" else ""),
+        Sel(re.escape(theirs), within=r"kerberos\.cipher"),
+        kind,
+    )
+    for name, theirs, kind in DECRYPTED_FIELDS
 )
 VALIDATION_INFO = "KERB_VALIDATION_INFO"
 #: The signatures tshark 4.0 decodes (not the full PAC checksum, type 19, MS-PAC 2.8.4).

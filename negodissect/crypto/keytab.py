@@ -164,8 +164,8 @@ def read_keytab(path: str | Path) -> list[KeytabEntry]:
 
 
 def build_keytab(entries: list[KeytabEntry]) -> bytes:
-    """A version 2 keytab file holding ``entries`` (the layout :func:`parse_keytab` reads; no
-    32-bit kvno: every kvno here fits the 8-bit field)."""
+    """A version 2 keytab file holding ``entries``, laid out as MIT's ktutil writes it (the
+    8-bit kvno, then the 32-bit one after the key)."""
     out = bytearray(struct.pack(">BB", FILE_MAGIC, VERSION_2))
     for entry in entries:
         record = bytearray(struct.pack(">H", len(entry.components)))
@@ -175,5 +175,6 @@ def build_keytab(entries: list[KeytabEntry]) -> bytes:
         record += struct.pack(">IIBh", entry.name_type, entry.timestamp, entry.kvno & 0xFF,
                               entry.enctype)  # fmt: skip
         record += struct.pack(">H", len(entry.key_data)) + entry.key_data
+        record += struct.pack(">I", entry.kvno)
         out += struct.pack(">i", len(record)) + record
     return bytes(out)

@@ -208,7 +208,7 @@ def _open(
         keys = exact[0].label if len(exact) == 1 else f"the {len(exact)} keys given for it"
         enc.note(WRONG_KEY, usage=tries[0][1], keys=keys)
     else:
-        tried = f" ({len(tries)} other keys of that type tried)" if tries else ""
+        tried = f" ({len(tries)} keys of that type tried, none given for it)" if tries else ""
         wanted = f"{what} {etype_text(etype)}"
         enc.note(NO_KEY, usage=tries[0][1] if tries else usage, what=wanted, tried=tried)
     return None

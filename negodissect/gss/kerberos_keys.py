@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from negodissect.crypto import kerberos_ops
 from negodissect.crypto.errors import CryptoError
-from negodissect.crypto.secrets import Secrets
+from negodissect.crypto.secrets import Account, Secrets
 from negodissect.gss.kerberos_asn1 import ETYPE_NAMES
 
 if TYPE_CHECKING:
@@ -112,8 +112,8 @@ class KeyStore:
     #: PA-ETYPE-INFO2 salts and s2kparams by (REALM, user, etype); user "" for any user.
     salts: dict[tuple[str, str, int], tuple[str, bytes | None]] = field(default_factory=dict)
     derived: dict[tuple[int, int, str, bytes | None], Key] = field(default_factory=dict)
-    #: Plaintexts by digest of (usage, cipher), with the key that opened them.
-    opened: OrderedDict[bytes, tuple[bytes, Candidate]] = field(default_factory=OrderedDict)
+    #: Plaintexts by digest of (usage, cipher): usage, plaintext, the key that opened them.
+    opened: OrderedDict[bytes, tuple[int, bytes, Candidate]] = field(default_factory=OrderedDict)
     exported: list[ExportedKey] = field(default_factory=list)
     #: SMB2 SessionId -> the GSS context's key of the Kerberos exchange that set it up.
     sessions: dict[int, Candidate] = field(default_factory=dict)
@@ -156,12 +156,17 @@ class KeyStore:
 
     def remember(self, usage: int, cipher: bytes, plaintext: bytes, key: Candidate) -> None:
         digest = _digest(usage.to_bytes(4, "big") + cipher)
-        self.opened[digest] = (plaintext, key)
+        self.opened[digest] = (usage, plaintext, key)
         while len(self.opened) > MAX_OPENED:
             self.opened.popitem(last=False)
 
+    def plaintexts(self) -> list[tuple[int, bytes]]:
+        """(usage, plaintext) of the ciphers remembered (the fuzzing harness's seeds)."""
+        return [(usage, plaintext) for usage, plaintext, _ in self.opened.values()]
+
     def recall(self, usage: int, cipher: bytes) -> tuple[bytes, Candidate] | None:
-        return self.opened.get(_digest(usage.to_bytes(4, "big") + cipher))
+        found = self.opened.get(_digest(usage.to_bytes(4, "big") + cipher))
+        return None if found is None else found[1:]
 
     # --- long-term keys ---------------------------------------------------------------------
 
@@ -209,7 +214,7 @@ class KeyStore:
             user = account.user if account is not None else wanted
             if not user or ("/" in user and account is None):
                 continue
-            exact = account is None or _account_is(account, realm, wanted.casefold())
+            exact = account is not None and _account_is(account, realm, wanted.casefold())
             salts = [
                 self.salts.get((realm.upper(), user.casefold(), etype)),
                 (realm.upper() + user, None),
@@ -237,15 +242,10 @@ def _same_realm(mine: str, theirs: str) -> bool:
     return not theirs or mine.casefold() == theirs.casefold()
 
 
-def _account_is(account: object, realm: str, wanted: str) -> bool:
-    """Whether a password's or hash's account names ``wanted`` (a casefolded principal)."""
-    user = getattr(account, "user", "")
-    domain = getattr(account, "domain", "")
-    if user.casefold() != wanted:
-        return False
-    return (
-        not domain or not realm or domain.casefold().split(".")[0] == realm.casefold().split(".")[0]
-    )
+def _account_is(account: Account, realm: str, wanted: str) -> bool:
+    """Whether a password's or hash's account names ``wanted`` (a casefolded principal) in
+    ``realm`` (an account without a domain: in any)."""
+    return account.user.casefold() == wanted and account.matches(account.user, realm)
 
 
 def _escape(text: str) -> str:

@@ -209,9 +209,6 @@ PAC_NODE = "PAC"
 #: The encryption types whose krbtgt keys are looked for (the KDC signatures' checksum types:
 #: HMAC-SHA1-96-AES256/128, HMAC-MD5; [MS-PAC] 2.8.1).
 KRBTGT_ETYPES = (18, 17, 23)
-#: Where a krbtgt key may come from: given for krbtgt by name (not a password given for no
-#: account, which the key store tries everywhere).
-KRBTGT_SOURCES = frozenset({"keytab", "NT hash"})
 
 
 def krbtgt_keys(store: KeyStore, secrets: Secrets, realm: str) -> tuple[Key, ...]:
@@ -221,10 +218,7 @@ def krbtgt_keys(store: KeyStore, secrets: Secrets, realm: str) -> tuple[Key, ...
     for components in (["krbtgt"], ["krbtgt", realm]):
         for etype in KRBTGT_ETYPES:
             for candidate in store.long_term(secrets, realm, components, etype, None):
-                named = candidate.source in KRBTGT_SOURCES or candidate.source.startswith(
-                    "password given for"
-                )
-                if candidate.exact and named and candidate.key not in found:
+                if candidate.exact and candidate.key not in found:  # given for krbtgt by name
                     found.append(candidate.key)
     return tuple(found)
 

@@ -231,15 +231,17 @@ def test_through_the_command_every_pac_signature_is_valid() -> None:
 
 
 def test_without_the_krbtgt_key_through_the_pipeline() -> None:
-    """A keytab without krbtgt: the TGTs stay encrypted, the service tickets' server signatures
-    verify and their KDC, ticket and full PAC signatures say which key is missing."""
+    """A keytab without krbtgt (and a password given for no account, which is never taken for
+    krbtgt's): the TGTs stay encrypted, the service tickets' server signatures verify and their
+    KDC, ticket and full PAC signatures say which key is missing."""
     from negodissect.analysis import DecodedBlob
     from negodissect.crypto.keytab import read_keytab
-    from negodissect.crypto.secrets import Secrets
+    from negodissect.crypto.secrets import Password, Secrets
     from negodissect.pipeline.capture import decode_capture
 
     entries = tuple(e for e in read_keytab(real.KEYTAB) if not e.principal.startswith("krbtgt"))
-    items = decode_capture(str(real.CAPTURE), secrets=Secrets(keytab=entries))
+    secrets = Secrets(keytab=entries, passwords=(Password("not-krbtgt's"),))
+    items = decode_capture(str(real.CAPTURE), secrets=secrets)
     trees = [item.tree for item in items if isinstance(item, DecodedBlob)]
     assert _signatures(trees) == {
         ("PAC_SERVER_CHECKSUM", "valid"): 7,
