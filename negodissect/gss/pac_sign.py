@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from negodissect.crypto import checks
-from negodissect.crypto.enctypes import ChecksumType
+from negodissect.crypto.enctypes import ChecksumType, Etype
 from negodissect.crypto.errors import CryptoError, IntegrityError
 from negodissect.field import Field
 from negodissect.gss import ber, verify
@@ -96,43 +96,41 @@ def check_signatures(data: bytes, base: int, signatures: dict[int, Field], keys:
     found = {kind: _signature(node) for kind, node in signatures.items()}
     server, kdc, full = found.get(SERVER), found.get(KDC), found.get(FULL)
     zero_sk = [item[0] for item in (server, kdc) if item is not None]
-    krbtgt = f"krbtgt@{keys.realm}"
     if server is not None:
         if keys.service is None:
             verify.show(server[0], verify.NOT_CHECKED, f"no key for {keys.service_principal}")
         else:
             _check(server, keys.service, keys.service_principal, _zeroed(data, base, zero_sk))
     if kdc is not None:
-        key = _krbtgt_key(keys.krbtgt, kdc[1])
         if server is None:
             verify.show(kdc[0], verify.NOT_CHECKED, "no server signature to check it over")
-        elif key is None:
-            verify.show(kdc[0], verify.NOT_CHECKED, f"no key for {krbtgt}")
         else:
-            _check(kdc, key, krbtgt, server[2])
+            _with_krbtgt(kdc, keys, server[2])
     ticket = found.get(TICKET)
     if ticket is not None:
-        key = _krbtgt_key(keys.krbtgt, ticket[1])
         signed = ticket_signature_input(keys.enc_ticket_part)
-        if key is None:
-            verify.show(ticket[0], verify.NOT_CHECKED, f"no key for {krbtgt}")
-        elif signed is None:
+        if signed is None:
             verify.show(ticket[0], verify.NOT_CHECKED, "the ticket's EncTicketPart is not known")
         else:
-            _check(ticket, key, krbtgt, signed)
+            _with_krbtgt(ticket, keys, signed)
     if full is not None:
-        key = _krbtgt_key(keys.krbtgt, full[1])
-        if key is None:
-            verify.show(full[0], verify.NOT_CHECKED, f"no key for {krbtgt}")
-        else:
-            _check(full, key, krbtgt, _zeroed(data, base, [*zero_sk, full[0]]))
+        _with_krbtgt(full, keys, _zeroed(data, base, [*zero_sk, full[0]]))
 
 
-def _krbtgt_key(keys: tuple[Key, ...], cksumtype: int) -> Key | None:
-    """The krbtgt key a checksum type needs: the AES key of its size, RC4 for HMAC-MD5 (for a
-    type not implemented, any: the check then says so)."""
-    wanted = checks.checksum_key_etype(cksumtype)
-    return next((key for key in keys if key.etype == wanted), keys[0] if keys else None)
+def _with_krbtgt(found: tuple[Field, int, bytes], keys: PacKeys, signed: bytes) -> None:
+    """Check a KDC signature with the krbtgt key its checksum type needs (the AES key of its
+    size, RC4's for HMAC-MD5; for a type not implemented, any: the check then says so)."""
+    krbtgt = f"krbtgt@{keys.realm}"
+    wanted = checks.checksum_key_etype(found[1])
+    key = next((key for key in keys.krbtgt if wanted in (None, key.etype)), None)
+    if key is not None:
+        _check(found, key, krbtgt, signed)
+    elif keys.krbtgt and wanted is not None:
+        kind = _checksum_name(found[1])
+        reason = f"no {Etype(wanted).name} key for {krbtgt} (the signature is {kind})"
+        verify.show(found[0], verify.NOT_CHECKED, reason)
+    else:
+        verify.show(found[0], verify.NOT_CHECKED, f"no key for {krbtgt}")
 
 
 def _check(found: tuple[Field, int, bytes], key: Key, owner: str, signed: bytes) -> None:

@@ -255,3 +255,26 @@ def test_without_the_krbtgt_key_through_the_pipeline() -> None:
         for node in tree.find_all("PAC_PRIVSVR_CHECKSUM")
     }
     assert reasons == {"no key for krbtgt@NEGO.TEST"}
+
+
+def test_a_krbtgt_key_of_another_type_is_not_used() -> None:
+    """Only krbtgt's RC4 key given, the signatures HMAC-SHA1-96-AES256: not checked, saying
+    which key is missing (never INVALID for a key of the wrong type)."""
+    from negodissect.crypto.keytab import read_keytab
+
+    rc4 = tuple(
+        e.key()
+        for e in read_keytab(real.KEYTAB)
+        if e.principal.startswith("DC1$") and e.enctype == 23
+    )
+    ticket = next(t for t in real.real_tickets() if t.frame == 40)
+    keys = pac.PacKeys(ticket.key, ticket.principal, REALM, rc4, ticket.enc_ticket_part)
+    root = pac.decode(ticket.pac, 0, None, keys)
+    assert verdicts(root) == dict.fromkeys(SIGNATURES, "not-checked") | {
+        "PAC_SERVER_CHECKSUM": "valid"
+    }
+    reason = root.find("PAC_FULL_CHECKSUM").find("Signature").verification.reason
+    assert reason == (
+        "no AES256_CTS_HMAC_SHA1_96 key for krbtgt@NEGO.TEST "
+        "(the signature is HMAC_SHA1_96_AES256 (16))"
+    )
