@@ -579,6 +579,8 @@ def rc4_only_service_ticket(conversation: Conversation) -> Iterator[Finding]:
 # ----------------------------------------------------------------------------------------------
 # Forged tickets: the PAC of a ticket decrypted with the user's keys ([MS-PAC], gss/pac.py)
 
+#: The note of a PAC signature that does not verify (gss/pac_sign.py).
+PAC_SIGNATURE_INVALID = "kerberos.pac.signature_invalid"
 #: The PAC signatures, by buffer name, and what each proves ([MS-PAC] 2.8).
 PAC_SIGNATURES = {
     names.PAC_SERVER_CHECKSUM: "server",
@@ -655,8 +657,7 @@ def pac_signature_invalid(conversation: Conversation) -> Iterator[Finding]:
             for name, what in PAC_SIGNATURES.items()
             if (node := pac.pac.find(name)) is not None
             and (signature := node.find(names.PAC_SIGNATURE)) is not None
-            and (verdict := signature.verification) is not None
-            and verdict.result == "invalid"
+            and any(note.id == PAC_SIGNATURE_INVALID for note in signature.notes)
         ]
         if not invalid:
             continue

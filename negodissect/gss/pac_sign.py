@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from negodissect import notes
 from negodissect.crypto import checks
 from negodissect.crypto.enctypes import ChecksumType, Etype
 from negodissect.crypto.errors import CryptoError, IntegrityError
@@ -47,6 +48,13 @@ ENC_TICKET_PART_TAG, AUTHORIZATION_DATA, AD_IF_RELEVANT, AD_WIN2K_PAC = 3, 10, 1
 MAX_TICKET_NESTING = 16
 
 NAMES = {SERVER: "server", KDC: "KDC", TICKET: "ticket", FULL: "full PAC"}
+
+SIGNATURE_INVALID = notes.kind(
+    "kerberos.pac.signature_invalid",
+    "warning",
+    "the PAC's {which} signature does not verify with the key of {owner}: the PAC was changed "
+    "after it was signed, or signed with another key",
+)
 
 
 def signature_data(node: Field, buf: Buffer) -> None:
@@ -100,47 +108,49 @@ def check_signatures(data: bytes, base: int, signatures: dict[int, Field], keys:
         if keys.service is None:
             verify.show(server[0], verify.NOT_CHECKED, f"no key for {keys.service_principal}")
         else:
-            _check(server, keys.service, keys.service_principal, _zeroed(data, base, zero_sk))
+            zeroed = _zeroed(data, base, zero_sk)
+            _check(SERVER, server, keys.service, keys.service_principal, zeroed)
     if kdc is not None:
         if server is None:
             verify.show(kdc[0], verify.NOT_CHECKED, "no server signature to check it over")
         else:
-            _with_krbtgt(kdc, keys, server[2])
+            _with_krbtgt(KDC, kdc, keys, server[2])
     ticket = found.get(TICKET)
     if ticket is not None:
         signed = ticket_signature_input(keys.enc_ticket_part)
         if signed is None:
             verify.show(ticket[0], verify.NOT_CHECKED, "the ticket's EncTicketPart is not known")
         else:
-            _with_krbtgt(ticket, keys, signed)
+            _with_krbtgt(TICKET, ticket, keys, signed)
     if full is not None:
-        _with_krbtgt(full, keys, _zeroed(data, base, [*zero_sk, full[0]]))
+        _with_krbtgt(FULL, full, keys, _zeroed(data, base, [*zero_sk, full[0]]))
 
 
-def _with_krbtgt(found: tuple[Field, int, bytes], keys: PacKeys, signed: bytes) -> None:
+def _with_krbtgt(kind: int, found: tuple[Field, int, bytes], keys: PacKeys, signed: bytes) -> None:
     """Check a KDC signature with the krbtgt key its checksum type needs (the AES key of its
     size, RC4's for HMAC-MD5; for a type not implemented, any: the check then says so)."""
     krbtgt = f"krbtgt@{keys.realm}"
     wanted = checks.checksum_key_etype(found[1])
     key = next((key for key in keys.krbtgt if wanted in (None, key.etype)), None)
     if key is not None:
-        _check(found, key, krbtgt, signed)
+        _check(kind, found, key, krbtgt, signed)
     elif keys.krbtgt and wanted is not None:
-        kind = _checksum_name(found[1])
-        reason = f"no {Etype(wanted).name} key for {krbtgt} (the signature is {kind})"
+        needs = _checksum_name(found[1])
+        reason = f"no {Etype(wanted).name} key for {krbtgt} (the signature is {needs})"
         verify.show(found[0], verify.NOT_CHECKED, reason)
     else:
         verify.show(found[0], verify.NOT_CHECKED, f"no key for {krbtgt}")
 
 
-def _check(found: tuple[Field, int, bytes], key: Key, owner: str, signed: bytes) -> None:
-    """Verify one keyed checksum and record the verdict."""
+def _check(kind: int, found: tuple[Field, int, bytes], key: Key, owner: str, signed: bytes) -> None:
+    """Verify one keyed checksum (signature ``kind``) and record the verdict."""
     node, cksumtype, value = found
     what = f"{_checksum_name(cksumtype)} by the key of {owner} ({key.etype.name}), key usage 17"
     try:
         checks.pac_signature(key, signed, value, cksumtype)
     except IntegrityError:
         verify.show(node, verify.INVALID, f"does not match: {what}")
+        node.note(SIGNATURE_INVALID, which=NAMES.get(kind, str(kind)), owner=owner)
     except CryptoError as error:
         verify.show(node, verify.NOT_CHECKED, f"{error} ({owner})")
     else:

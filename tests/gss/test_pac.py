@@ -117,6 +117,10 @@ def test_forged_group_rid_with_a_wrong_server_key_is_invalid(tmp_path) -> None:
     assert verdicts(root) == dict(SIGNATURES, PAC_SERVER_CHECKSUM="invalid")
     server = root.find("PAC_SERVER_CHECKSUM").find("Signature")
     assert server.summary.endswith("INVALID")
+    assert [note.id for note in server.notes] == ["kerberos.pac.signature_invalid"]
+    assert (
+        "server signature does not verify with the key of DC1$@NEGO.TEST" in server.notes[0].message
+    )
 
 
 def test_silver_ticket_valid_server_signature_but_wrong_kdc_signature() -> None:
