@@ -366,6 +366,18 @@ DECRYPTED_FIELDS = (
     ("Bnd", "kerberos.gssapi.bdn", "hex"),
     *((name, f"kerberos.gssapi.checksum.flags.{flag}", "bit") for name, flag in GSS_FLAG_BITS),
 )
+# RFC 6113 5.4.3: a KrbFastFinished's cname, whose parts tshark calls KerberosString
+FINISHED_CNAME = _m(
+    "kerberos",
+    "Decrypted Finished Cname",
+    Sel("Cname", within="Finished", parts=r"NameString\[\d+\]"),
+    Sel(
+        r"kerberos\.cname_element",
+        within=r"kerberos\.finished_element",
+        parts=r"kerberos\.KerberosString",
+    ),
+    "str",
+)
 # ours inside a Decrypted node (not the RFC 4121 checksum's Flags nor the PAC's), tshark's inside
 # a cipher
 DECRYPTED = tuple(
@@ -544,9 +556,8 @@ FIELDS: tuple[Mapping, ...] = (
     _m(
         "kerberos",
         "Cname",
-        Sel("Cname", parts=r"NameString\[\d+\]"),
-        # a KrbFastFinished's cname (RFC 6113 5.4.3) has KerberosString parts in tshark
-        Sel(r"kerberos\.cname_element", parts=r"kerberos\.(?:CNameString|KerberosString)"),
+        Sel("Cname", parts=r"NameString\[\d+\]", outside="Finished"),
+        Sel(r"kerberos\.cname_element", parts=r"kerberos\.CNameString"),
         "str",
     ),
     _m("kerberos", "NameType", "NameType", "kerberos.name_type", "int"),
@@ -575,6 +586,7 @@ FIELDS: tuple[Mapping, ...] = (
     _m("kerberos", "ErrorCode", Sel("ErrorCode", within="KrbError"), "kerberos.error_code", "int"),
     _m("kerberos", "EData", Sel("EData", within="KrbError"), "kerberos.e_data", "hex"),
     *DECRYPTED,
+    FINISHED_CNAME,
     *PAC,
     # MS-NEGOEX 2.2
     _m(

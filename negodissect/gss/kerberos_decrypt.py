@@ -458,7 +458,9 @@ def _ap_req(
     if subkey is not None:
         store.export(subkey)
     deleg = opened.tree.find("Deleg")
-    if deleg is not None:
+    if deleg is not None:  # RFC 4121 4.1.1.1: the delegated TGT and its KRB-CRED enc-part
+        for delegated in (_child(deleg, "Tickets") or Field("")).children:
+            _ticket(delegated, ctx, store)
         keys = [(key, 14) for key in (subkey, session) if key is not None]
         _open(_child(deleg, "EncPart"), keys, store, what, owner, 14)
     return session, subkey
@@ -490,6 +492,8 @@ def _tgs_req(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
             armor = _cf2(subkey, session, ARMOR_PEPPERS, "FAST armor key")
             if armor is not None:
                 store.armor_keys.appendleft(armor)
+    for ticket in (_child(_child(message, "ReqBody"), "AdditionalTickets") or Field("")).children:
+        _ticket(ticket, ctx, store)  # RFC 4120 5.4.1 (user-to-user, MS-SFU S4U2proxy)
     for kind, value in _padata(message):
         if kind == PA_FX_FAST and armor is not None:
             request = value.find("EncFastReq")
@@ -569,7 +573,13 @@ def _krb_error(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     _learn_salts(message, store, realm, names[0] if len(names) == 1 else "")
 
 
+def _kerb_tgt_reply(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
+    """KERB-TGT-REPLY (user-to-user, draft-ietf-cat-user2user-02 3): its TGT."""
+    _ticket(_child(message, "Ticket"), ctx, store)
+
+
 HANDLERS = {
     "AsReq": _as_req, "TgsReq": _tgs_req, "AsRep": _kdc_rep, "TgsRep": _kdc_rep,
     "ApReq": _gss_ap_req, "ApRep": _ap_rep, "KrbError": _krb_error,
+    "KerbTgtReply": _kerb_tgt_reply,
 }  # fmt: skip

@@ -40,8 +40,10 @@ MAX_RECENT_KEYS = 32
 #: Salts remembered from PA-ETYPE-INFO2 (RFC 4120 5.2.7.5), and password-derived keys cached.
 MAX_SALTS = 1024
 MAX_DERIVED_KEYS = 1024
-#: Decrypted ciphers remembered (a TGT comes back in every TGS-REQ: decrypted once).
+#: Decrypted ciphers remembered (a TGT comes back in every TGS-REQ: decrypted once), and the
+#: most plaintext bytes they keep.
 MAX_OPENED = 1024
+MAX_OPENED_BYTES = 8 << 20
 #: Session keys kept for ``--export-keys``, and SMB2 sessions whose key is known.
 MAX_EXPORTED_KEYS = 4096
 MAX_SESSIONS = 4096
@@ -114,6 +116,7 @@ class KeyStore:
     derived: dict[tuple[int, int, str, bytes | None], Key] = field(default_factory=dict)
     #: Plaintexts by digest of (usage, cipher): usage, plaintext, the key that opened them.
     opened: OrderedDict[bytes, tuple[int, bytes, Candidate]] = field(default_factory=OrderedDict)
+    opened_bytes: int = 0
     exported: list[ExportedKey] = field(default_factory=list)
     #: SMB2 SessionId -> the GSS context's key of the Kerberos exchange that set it up.
     sessions: dict[int, Candidate] = field(default_factory=dict)
@@ -156,9 +159,12 @@ class KeyStore:
 
     def remember(self, usage: int, cipher: bytes, plaintext: bytes, key: Candidate) -> None:
         digest = _digest(usage.to_bytes(4, "big") + cipher)
+        if digest in self.opened:
+            return
         self.opened[digest] = (usage, plaintext, key)
-        while len(self.opened) > MAX_OPENED:
-            self.opened.popitem(last=False)
+        self.opened_bytes += len(plaintext)
+        while len(self.opened) > MAX_OPENED or self.opened_bytes > MAX_OPENED_BYTES:
+            self.opened_bytes -= len(self.opened.popitem(last=False)[1][1])
 
     def plaintexts(self) -> list[tuple[int, bytes]]:
         """(usage, plaintext) of the ciphers remembered (the fuzzing harness's seeds)."""

@@ -24,7 +24,7 @@ from negodissect.crypto.kerberos import Key, encrypt
 from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.field import Field
-from negodissect.gss import kerberos_decrypt
+from negodissect.gss import ber, kerberos_decrypt
 from negodissect.gss.kerberos_keys import KeyStore
 from negodissect.pipeline.capture import decode_capture
 from tests.helpers import ROOT, der, negodissect
@@ -246,3 +246,52 @@ def test_hostile_plaintext_under_a_real_key() -> None:
     tree = _decode_with_keytab(_ap_req(18, encrypt(key, 2, part)))
     ids = [note.id for node in tree.walk() for note in node.notes]
     assert "kerberos.authorization_data.too_deep" in ids
+
+
+def _tagged(*fields: tuple[int, bytes]) -> bytes:
+    """SEQUENCE of the given [n] EXPLICIT fields."""
+    return der(0x30, b"".join(der(0xA0 + n, f) for n, f in fields))
+
+
+def _time(text: bytes) -> bytes:
+    return der(0x18, text)
+
+
+def test_additional_ticket_decrypted_and_its_session_key_learnt() -> None:
+    """A TGS-REQ's additional-tickets (RFC 4120 5.4.1: user-to-user, S4U2proxy) are decrypted
+    like any ticket; the EncTicketPart here is built (no capture holds one), encrypted in the
+    capture's real DC1$ key."""
+    session = bytes(range(32))
+    part = der(0x63, _tagged(
+        (0, der(0x03, b"\x00\x40\x00\x00\x00")),  # forwardable
+        (1, _tagged((0, _int(18)), (1, der(0x04, session)))),
+        (2, der(0x1B, b"NEGO.TEST")),
+        (3, _tagged((0, _int(1)), (1, der(0x30, der(0x1B, b"bob"))))),
+        (4, _tagged((0, _int(1)), (1, der(0x04, b"")))),
+        (5, _time(b"20261130134638Z")),
+        (7, _time(b"20261130234638Z")),
+    ))  # fmt: skip
+    ap_req = _ap_req(18, encrypt(_dc1_key(18), 2, part))
+    found = _decode_with_keytab(ap_req).find("Ticket")  # its [3] holds the Ticket: cut it out
+    assert found is not None
+    explicit = ber.read_tlv(ap_req, found.offset, found.end)
+    ticket = ap_req[explicit.content : explicit.end]
+    body = _tagged(
+        (0, der(0x03, bytes(5))),
+        (2, der(0x1B, b"NEGO.TEST")),
+        (5, _time(b"20261130234638Z")),
+        (7, _int(1)),
+        (8, der(0x30, _int(18))),
+        (11, der(0x30, ticket)),
+    )
+    request = der(0x6C, _tagged((1, _int(5)), (2, _int(12)), (4, body)))
+    secrets = Secrets(keytab=tuple(read_keytab(KEYTAB)))
+    store = gss.new_key_store()
+    tree = gss.decode(request, kind="kerberos", ctx=gss.new_context(secrets=secrets, keys=store))
+    part_node = tree.find("EncTicketPart")
+    assert part_node is not None and not part_node.notes
+    assert part_node.find("Flags").summary.endswith("(forwardable)")
+    learnt = store.ticket_key(tree.find("Cipher").bytes_value)
+    assert learnt is not None and learnt.key.data == session
+    shown = [str(node.value) + node.summary for node in tree.walk()]
+    assert not any(session.hex() in text for text in shown)
