@@ -32,6 +32,7 @@ from negodissect.pipeline.select import MECH_ROOTS, Selection
 if TYPE_CHECKING:
     from negodissect.analysis.conversations import Conversation
     from negodissect.field import Field
+    from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.notes import NoteKind
     from negodissect.pipeline.background import Background
     from negodissect.render.console import Console
@@ -74,6 +75,7 @@ class Options:
     #: Several inputs, each its own capture: output names the file of each blob and
     #: conversation, and findings are counted over all inputs at the end of the run.
     name_files: bool = False
+    export_keys: str | None = None  # --export-keys FILE (render/keys.py)
 
     @property
     def triage(self) -> bool:
@@ -137,6 +139,7 @@ class Run:
         self.numbered = 0  # conversations numbered so far (unique over the run)
         self.sources: list[str] = []  # the captures read (named by run-wide findings)
         self.kept: list[Conversation] = []  # every capture's, for findings over all inputs
+        self.key_stores: list[KeyStore] = []  # --export-keys: each capture's Kerberos keys
 
     def unreadable(self, message: str) -> None:
         """An input that could not be read (the others still are)."""
@@ -153,6 +156,23 @@ class Run:
         except DecodeError as error:
             self.console.problem(f"{source}: {where}: {error}")
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
+
+    def export_keys(self, path: str) -> None:
+        """``--export-keys FILE``: the session keys learnt, as a keytab and SMB2 lines."""
+        from negodissect.render.keys import SMB2_SUFFIX, export_keys
+
+        if not self.options.secrets:
+            self.console.problem("--export-keys: no secrets given, so no key was learnt", "warning")
+        try:
+            keys, sessions = export_keys(path, self.key_stores)
+        except OSError as error:
+            self.unreadable(f"--export-keys {path}: {error.strerror}")
+            return
+        self.console.problem(
+            f"{keys} Kerberos keys written to {path}, {sessions} SMB2 session keys to "
+            f"{path}{SMB2_SUFFIX}",
+            "info",
+        )
 
     def stdin(self) -> None:
         """``negodissect -``: a capture on standard input (by its magic) read as a capture
@@ -248,6 +268,12 @@ class Run:
         from negodissect.sources.capture import CaptureError
 
         options, sink = self.options, self.sink
+        keys = None
+        if options.export_keys is not None and options.secrets:
+            from negodissect import gss
+
+            keys = gss.new_key_store()
+            self.key_stores.append(keys)
         capture = CaptureRun(
             path if stream is None else stream,
             options.selection,
@@ -256,6 +282,7 @@ class Run:
             spn_owners=options.spn_owners,
             source=path,
             numbered_after=self.numbered,
+            keys=keys,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
         try:
@@ -529,6 +556,13 @@ class _Command(click.Command):
 )
 @click.option("--keytab", multiple=True, metavar="FILE", help="An MIT keytab (repeatable).")
 @click.option(
+    "--export-keys",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the Kerberos session keys found to FILE (a keytab) and the SMB2 session keys "
+    "to FILE.smb2 (Wireshark smb2_seskey_list lines); mode 0600.",
+)
+@click.option(
     "--secrets",
     "secrets_from",
     multiple=True,
@@ -600,6 +634,8 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
                 run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
         run.finish()
+        if options.export_keys is not None:
+            run.export_keys(options.export_keys)
         run.sink.close()
         sys.stdout.flush()  # a closed pipe must show here, not at interpreter exit
     except BrokenPipeError:

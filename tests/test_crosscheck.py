@@ -234,3 +234,39 @@ def test_selector_scopes_and_parts() -> None:
     assert Sel("Etype", within="EncPart").values(tree, number) == ["23"]
     assert Sel("Etype", within="ReqBody").values(tree, number) == []
     assert Sel("Sname").values(tree, CANON["int"][0]) == []  # bare subtree: no value
+
+
+#: Issue 15: the decrypted Kerberos fields of kerberos-keys.pcap (its keytab beside it), each
+#: compared with tshark's decryption by the same keytab.  Every one must agree.
+DECRYPTED_REQUIRED = (
+    "kerberos.Decrypted Flags", "kerberos.Decrypted Keytype", "kerberos.Decrypted Authtime",
+    "kerberos.Decrypted Endtime", "kerberos.Decrypted AdType", "kerberos.Decrypted Ctime",
+    "kerberos.Decrypted Cusec", "kerberos.Decrypted SeqNumber", "kerberos.Decrypted Patimestamp",
+    "kerberos.Decrypted Srealm", "kerberos.Decrypted Mutual", "kerberos.Decrypted Bnd",
+    "kerberos.Decrypted FastOptions",
+)  # fmt: skip
+
+
+def test_decrypted_kerberos_agrees_with_tshark(tshark: str) -> None:
+    capture = crosscheck.ROOT / "captures" / "kerberos-keys.pcap"
+    assert crosscheck.keytab_of(capture) is not None
+    single = crosscheck.crosscheck([capture])
+    assert single.unexplained == [], crosscheck.render(single)
+    for label in DECRYPTED_REQUIRED:
+        assert single.counts[label]["agree"] > 0, label
+        assert single.counts[label]["disagree"] == 0, label
+    decrypted = sum(
+        counter["agree"] for label, counter in single.counts.items() if "Decrypted" in label
+    )
+    assert decrypted >= 250  # values only decrypted parts hold (303 on 2026-11-30)
+    for label in PAC_REQUIRED:
+        assert single.counts[label]["agree"] >= 15, label  # one per ticket
+        assert single.counts[label]["disagree"] == 0, label
+
+
+#: Issue 15: the PAC of every ticket of kerberos-keys.pcap (MS-PAC 2.5, 2.7, 2.10, 2.8) against
+#: tshark's (netlogon.* and kerberos.pac.*).
+PAC_REQUIRED = tuple(f"pac.PAC {name}" for name in (
+    "EffectiveName", "UserId", "PrimaryGroupId", "LogonDomainName", "Upn", "LogonTime",
+    "SamName", "Name", "ulType", "Signature",
+))  # fmt: skip

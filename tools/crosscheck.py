@@ -18,6 +18,12 @@ Differences that are tshark's fault are listed, with the specification section, 
 ``tools/expected_differences.json``; every other difference is unexplained and makes the tool exit
 with status 1.
 
+A capture with a keytab beside it (``X.pcap`` and ``X.keytab``) is decoded by both with that
+keytab (``--keytab``; tshark's ``kerberos.decrypt`` and ``kerberos.file``), so the decrypted
+Kerberos parts (issue 15: EncTicketPart, EncKDCRepPart, Authenticator and its RFC 4121 checksum,
+EncAPRepPart, PA-ENC-TS-ENC, the FAST parts) are compared too, by the same mappings plus
+:data:`DECRYPTED`.
+
 Usage: ``python tools/crosscheck.py [CAPTURE ...]`` (default: every capture of ``captures/`` and
 ``../shared/captures/``).
 """
@@ -176,6 +182,13 @@ def _tshark_tok_id(value: Any) -> str | None:
     return None if value is None else int(str(value), 16).to_bytes(2, "little").hex()
 
 
+def _bit(value: Any) -> str | None:
+    """A flag bit: our True/False, tshark's "1"/"0"."""
+    if value is None:
+        return None
+    return "1" if value is True or str(value) in ("1", "True") else "0"
+
+
 # kind -> (normaliser of our value, normaliser of tshark's value)
 CANON: dict[str, tuple[Callable[[Any], str | None], Callable[[Any], str | None]]] = {
     "int": (_int, _int),
@@ -189,6 +202,7 @@ CANON: dict[str, tuple[Callable[[Any], str | None], Callable[[Any], str | None]]
     "filetime": (_ours_filetime, _tshark_time),
     "tok_id": (_ours_tok_id, _tshark_tok_id),
     "kerberos_time": (_ours_kerberos_time, _tshark_time),
+    "bit": (_bit, _bit),
 }
 
 
@@ -327,6 +341,101 @@ TSHARK_BUFFER_PARTS = r"ntlmssp\.(?:string|blob)\.(?:length|maxlen|offset)"
 NTLM_VERSION_PARTS = r"ProductMajorVersion|ProductMinorVersion|ProductBuild|NTLMRevisionCurrent"
 TSHARK_VERSION_PARTS = r"ntlmssp\.version\.(?:major|minor|build_number|ntlm_current_revision)"
 
+# RFC 4121 4.1.1 checksum flags: our bit names and tshark's
+GSS_FLAG_BITS = (
+    ("Deleg", "deleg"), ("Mutual", "mutual"), ("Replay", "replay"), ("Sequence", "sequence"),
+    ("Conf", "conf"), ("Integ", "integ"), ("DceStyle", "dce-style"),
+)  # fmt: skip
+# RFC 4120 5.3-5.8, RFC 6113 5.4, RFC 4121 4.1.1: fields only decrypted parts hold (issue 15)
+DECRYPTED_FIELDS = (
+    ("Flags", "kerberos.flags", "int"),
+    ("Keytype", "kerberos.keytype", "int"),
+    ("TrType", "kerberos.tr_type", "int"),
+    ("Authtime", "kerberos.authtime", "kerberos_time"),
+    ("Starttime", "kerberos.starttime", "kerberos_time"),
+    ("Endtime", "kerberos.endtime", "kerberos_time"),
+    ("RenewTill", "kerberos.renew_till", "kerberos_time"),
+    ("KeyExpiration", "kerberos.key_expiration", "kerberos_time"),
+    ("Srealm", "kerberos.srealm", "str"),
+    ("LrType", "kerberos.lr_type", "int"),
+    ("LrValue", "kerberos.lr_value", "kerberos_time"),
+    ("AdType", "kerberos.ad_type", "int"),
+    ("AuthenticatorVno", "kerberos.authenticator_vno", "int"),
+    ("Ctime", "kerberos.ctime", "kerberos_time"),
+    ("Cusec", "kerberos.cusec", "int"),
+    ("SeqNumber", "kerberos.seq_number", "int"),
+    ("Patimestamp", "kerberos.patimestamp", "kerberos_time"),
+    ("Pausec", "kerberos.pausec", "int"),
+    ("Timestamp", "kerberos.timestamp", "kerberos_time"),
+    ("Usec", "kerberos.usec", "int"),
+    ("FastOptions", "kerberos.fast_options", "int"),
+    ("Lgth", "kerberos.gssapi.len", "int"),
+    ("Bnd", "kerberos.gssapi.bdn", "hex"),
+    *((name, f"kerberos.gssapi.checksum.flags.{flag}", "bit") for name, flag in GSS_FLAG_BITS),
+)
+# RFC 6113 5.4.3: a KrbFastFinished's cname, whose parts tshark calls KerberosString
+FINISHED_CNAME = _m(
+    "kerberos",
+    "Decrypted Finished Cname",
+    Sel("Cname", within="Finished", parts=r"NameString\[\d+\]"),
+    Sel(
+        r"kerberos\.cname_element",
+        within=r"kerberos\.finished_element",
+        parts=r"kerberos\.KerberosString",
+    ),
+    "str",
+)
+# ours inside a Decrypted node (not the RFC 4121 checksum's Flags nor the PAC's), tshark's inside
+# a cipher
+DECRYPTED = tuple(
+    _m(
+        "kerberos",
+        f"Decrypted {name}",
+        Sel(name, within="Decrypted", outside="Checksum|PACTYPE" if name == "Flags" else ""),
+        Sel(re.escape(theirs), within=r"kerberos\.cipher"),
+        kind,
+    )
+    for name, theirs, kind in DECRYPTED_FIELDS
+)
+VALIDATION_INFO = "KERB_VALIDATION_INFO"
+#: The signatures tshark 4.0 decodes (not the full PAC checksum, type 19, MS-PAC 2.8.4).
+TSHARK_SIGNATURES = "PAC_SERVER_CHECKSUM|PAC_PRIVSVR_CHECKSUM|PAC_TICKET_CHECKSUM"
+# [MS-PAC] 2.3-2.10, 2.14, 2.15: the PAC of a decrypted ticket (tshark: kerberos.pac.*, and
+# netlogon.* for KERB_VALIDATION_INFO, which it reads as NETLOGON_VALIDATION_SAM_INFO)
+PAC_FIELDS = (
+    (Sel("cBuffers", within="PACTYPE"), "kerberos.pac.entries", "int"),
+    (Sel("ulType", within="PAC_INFO_BUFFER"), "kerberos.pac.type", "int"),
+    (Sel("cbBufferSize", within="PAC_INFO_BUFFER"), "kerberos.pac.size", "int"),
+    (Sel("Offset", within="PAC_INFO_BUFFER", outside="KERB_VALIDATION_INFO"),
+     "kerberos.pac.offset", "int"),
+    (Sel("LogonTime", within=VALIDATION_INFO), "netlogon.logon_time", "filetime"),
+    (Sel("PasswordLastSet", within=VALIDATION_INFO), "netlogon.pwd_last_set_time", "filetime"),
+    (Sel("PasswordCanChange", within=VALIDATION_INFO), "netlogon.pwd_can_change_time",
+     "filetime"),
+    (Sel("PasswordMustChange", within=VALIDATION_INFO), "netlogon.pwd_must_change_time",
+     "filetime"),
+    (Sel("EffectiveName", within=VALIDATION_INFO), "netlogon.acct_name", "str"),
+    (Sel("LogonCount", within=VALIDATION_INFO), "netlogon.logon_count16", "int"),
+    (Sel("BadPasswordCount", within=VALIDATION_INFO), "netlogon.bad_pw_count16", "int"),
+    (Sel("UserId", within=VALIDATION_INFO), "netlogon.rid", "int"),
+    (Sel("PrimaryGroupId|RelativeId", within=VALIDATION_INFO), "netlogon.group_rid", "int"),
+    (Sel("UserFlags", within=VALIDATION_INFO), "netlogon.user_flags", "int"),
+    (Sel("LogonServer", within=VALIDATION_INFO), "netlogon.server", "str"),
+    (Sel("LogonDomainName", within=VALIDATION_INFO), "netlogon.domain", "str"),
+    (Sel("UserAccountControl", within=VALIDATION_INFO), "netlogon.user_account_control", "int"),
+    (Sel("ClientId", within="PAC_CLIENT_INFO"), "kerberos.pac.clientid", "filetime"),
+    (Sel("Name", within="PAC_CLIENT_INFO"), "kerberos.pac.name", "str"),
+    (Sel("Upn", within="UPN_DNS_INFO"), "kerberos.pac.upn.upn_name", "str"),
+    (Sel("DnsDomainName", within="UPN_DNS_INFO"), "kerberos.pac.upn.dns_name", "str"),
+    (Sel("SamName", within="UPN_DNS_INFO"), "kerberos.pac.upn.samaccountname", "str"),
+    (Sel("SignatureType", within=TSHARK_SIGNATURES), "kerberos.pac.signature.type", "int"),
+    (Sel("Signature", within=TSHARK_SIGNATURES), "kerberos.pac.signature.signature", "hex"),
+)  # fmt: skip
+PAC = tuple(
+    _m("pac", f"PAC {ours.name.split('|')[0]}", ours, theirs, kind)
+    for ours, theirs, kind in PAC_FIELDS
+)
+
 FIELDS: tuple[Mapping, ...] = (
     # RFC 4178 4.2 / MS-SPNG 2.2; RFC 2743 3.1 (GSS framing)
     _m(
@@ -455,7 +564,7 @@ FIELDS: tuple[Mapping, ...] = (
     _m(
         "kerberos",
         "Cname",
-        Sel("Cname", parts=r"NameString\[\d+\]"),
+        Sel("Cname", parts=r"NameString\[\d+\]", outside="Finished"),
         # MS-SFU 2.2.2 S4UUserID cname: tshark's name strings are KerberosString there
         Sel(r"kerberos\.cname_element", parts=r"kerberos\.(?:CNameString|KerberosString)"),
         "str",
@@ -496,6 +605,9 @@ FIELDS: tuple[Mapping, ...] = (
     _m("kerberos", "EText", "EText", "kerberos.e_text", "str"),
     _m("kerberos", "ErrorCode", Sel("ErrorCode", within="KrbError"), "kerberos.error_code", "int"),
     _m("kerberos", "EData", Sel("EData", within="KrbError"), "kerberos.e_data", "hex"),
+    *DECRYPTED,
+    FINISHED_CNAME,
+    *PAC,
     # MS-NEGOEX 2.2
     _m(
         "negoex",
@@ -671,10 +783,18 @@ def ours_item(node: dict[str, Any]) -> Item:
     return Item(node["name"], value, [ours_item(child) for child in node.get("children", [])])
 
 
+def keytab_of(capture: Path) -> Path | None:
+    """The keytab beside a capture (``X.pcap`` -> ``X.keytab``), if there is one."""
+    keytab = capture.with_suffix(".keytab")
+    return keytab if keytab.is_file() else None
+
+
 def run_ours(capture: Path) -> list[Blob]:
-    """negodissect's records for a capture."""
+    """negodissect's records for a capture (decrypted with the keytab beside it)."""
+    keytab = keytab_of(capture)
+    keys = ["--keytab", str(keytab)] if keytab is not None else []
     result = subprocess.run(
-        [sys.executable, "-m", "negodissect", "--jsonl", str(capture)],
+        [sys.executable, "-m", "negodissect", "--jsonl", *keys, str(capture)],
         capture_output=True,
         text=True,
         check=False,
@@ -730,7 +850,9 @@ def run_tshark(capture: Path, frames: set[int]) -> list[Blob]:
     if frames:
         display += f" || frame.number in {{{','.join(map(str, sorted(frames)))}}}"
     blobs: list[Blob] = []
-    for packet in tshark_json(["-r", str(capture), *TSHARK_PREFS, "-Y", display]):
+    keytab = keytab_of(capture)
+    keys = ("-o", "kerberos.decrypt:TRUE", "-o", f"kerberos.file:{keytab}") if keytab else ()
+    for packet in tshark_json(["-r", str(capture), *TSHARK_PREFS, *keys, "-Y", display]):
         layers = tshark_items(dict(dict(packet)["_source"])["layers"])
         frame = int(next(i for i in layers if i.name == "frame").child_value("frame.number"))
         carried = [layer for layer in layers if layer.name in CARRIER_LAYERS]

@@ -7,6 +7,7 @@ the conversations involved.  The thresholds of the failed-logon checks are modul
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from collections import defaultdict
@@ -693,6 +694,241 @@ def s4u2proxy_sensitive(conversation: Conversation) -> Iterator[Finding]:
         )
 
 
+# ----------------------------------------------------------------------------------------------
+# Forged tickets: the PAC of a ticket decrypted with the user's keys ([MS-PAC], gss/pac.py)
+
+#: The note of a PAC signature that does not verify (gss/pac_sign.py).
+PAC_SIGNATURE_INVALID = "kerberos.pac.signature_invalid"
+#: The PAC signatures, by buffer name, and what each proves ([MS-PAC] 2.8).
+PAC_SIGNATURES = {
+    names.PAC_SERVER_CHECKSUM: "server",
+    names.PAC_PRIVSVR_CHECKSUM: "KDC",
+    names.PAC_TICKET_CHECKSUM: "ticket",
+    names.PAC_FULL_CHECKSUM: "full PAC",
+}
+#: The RID of the built-in Administrator and the groups forging tools put in a forged PAC by
+#: default (mimikatz kerberos::golden and impacket ticketer.py: 513, 512, 520, 518, 519), of
+#: which at least FORGED_GROUPS_SEEN make the finding ([MS-DTYP] 2.4.2.4).
+ADMINISTRATOR_RID = 500
+FORGED_DEFAULT_GROUPS = frozenset({512, 513, 518, 519, 520})
+FORGED_GROUPS_SEEN = 4
+
+
+#: A ticket lifetime from which it is a forging tool's default (mimikatz and impacket: ten
+#: years; a KDC's default policy gives 10 hours, renewable for 7 days).
+FORGED_LIFETIME_DAYS = 3650 - 2
+#: RFC 4120 5.2.3 KerberosTime.
+KERBEROS_TIME = "%Y%m%d%H%M%SZ"
+
+
+@dataclass(slots=True)
+class _Pac:
+    """One decoded PAC in a conversation: its tree, the ticket holding it, where it was seen."""
+
+    frames: list[int]
+    pac: Field
+    ticket: Field
+
+    @property
+    def tgt(self) -> bool:
+        sname = self.ticket.find(names.SNAME)
+        return sname is not None and sname.summary.lower().startswith("krbtgt/")
+
+    @property
+    def what(self) -> str:
+        sname = self.ticket.find(names.SNAME)
+        return f"the ticket for {sname.summary if sname is not None else '?'}"
+
+    def text(self, name: str) -> str:
+        node = self.pac.find(name)
+        return node.summary if node is not None else ""
+
+
+def _pacs(conversation: Conversation) -> list[_Pac]:
+    """The distinct PACs of the conversation's decrypted tickets, each with its frames."""
+    found: dict[bytes, _Pac] = {}
+    for frame, ticket in conversation.nodes(names.TICKET):
+        pac = ticket.find(names.PACTYPE)
+        if pac is None:
+            continue
+        key = repr([(node.name, node.value) for node in pac.walk()]).encode()
+        if key in found:
+            found[key].frames.append(frame)
+        else:
+            found[key] = _Pac([frame], pac, ticket)
+    return list(found.values())
+
+
+def _user(pac: _Pac) -> str:
+    return f"{pac.text(names.LOGON_DOMAIN_NAME)}\\{pac.text(names.EFFECTIVE_NAME)}"
+
+
+def pac_signature_invalid(conversation: Conversation) -> Iterator[Finding]:
+    """A PAC signature that does not verify with the keys given ([MS-PAC] 2.8): the server
+    signature (the service's key) INVALID means the PAC was changed or signed without the
+    service's key (a forged PAC); the KDC, ticket or full PAC signature (krbtgt's key) INVALID
+    while the server signature holds means it was signed with the service's key but not the
+    KDC's: a silver ticket."""
+    for pac in _pacs(conversation):
+        invalid = [
+            what
+            for name, what in PAC_SIGNATURES.items()
+            if (node := pac.pac.find(name)) is not None
+            and (signature := node.find(names.PAC_SIGNATURE)) is not None
+            and any(note.id == PAC_SIGNATURE_INVALID for note in signature.notes)
+        ]
+        if not invalid:
+            continue
+        if "server" in invalid:
+            title = "forged PAC: its server signature does not verify"
+            why = ("the PAC was changed after the KDC signed it, or signed with a key that is "
+                   "not the service's: a forged or tampered PAC")  # fmt: skip
+        else:
+            title = "forged ticket: the PAC's KDC signature does not verify (silver ticket)"
+            why = ("the server signature verifies with the service's key but the krbtgt "
+                   "signatures do not: whoever made the ticket had the service's key and not "
+                   "the KDC's (a silver ticket)" if not pac.tgt else "a TGT the KDC did not sign "
+                   "with the krbtgt key given (a golden ticket made with another key)")  # fmt: skip
+        yield _finding(
+            "high",
+            title,
+            f"the {', '.join(invalid)} signature of the PAC of {pac.what} (user {_user(pac)}) "
+            f"is INVALID with the keys given: {why}",
+            conversation,
+            pac.frames,
+        )
+
+
+def pac_without_requestor(conversation: Conversation) -> Iterator[Finding]:
+    """A TGT whose PAC lacks PAC_REQUESTOR or PAC_ATTRIBUTES_INFO ([MS-PAC] 2.14, 2.15): KDCs
+    add both to every TGT since the November 2021 updates (KB5008380, CVE-2021-42287); a TGT
+    without them was made by an unpatched KDC or by a tool."""
+    for pac in _pacs(conversation):
+        if not pac.tgt:
+            continue  # service tickets need not carry them (Samba and Windows leave them out)
+        missing = [name for name in (names.PAC_REQUESTOR, names.PAC_ATTRIBUTES_INFO)
+                   if pac.pac.find(name) is None]  # fmt: skip
+        if missing:
+            yield _finding(
+                "medium",
+                "TGT whose PAC lacks " + " and ".join(missing),
+                f"the PAC of {pac.what} (user {_user(pac)}) has no {' nor '.join(missing)}, "
+                "which KDCs add to every TGT since the November 2021 updates (KB5008380): an "
+                "unpatched KDC, or a ticket forged by a tool that does not write them",
+                conversation,
+                pac.frames,
+            )
+
+
+def _user_sid(pac: _Pac) -> str:
+    domain = pac.pac.find(names.LOGON_DOMAIN_ID)
+    rid = pac.pac.find(names.USER_ID)
+    if domain is None or rid is None or not isinstance(domain.value, str):
+        return ""
+    return f"{domain.value}-{rid.int_value}"
+
+
+def _sids(pac: _Pac, holder: str) -> str:
+    node = pac.pac.find(holder)
+    sid = node.find(names.PAC_SID) if node is not None else None
+    return sid.value if sid is not None and isinstance(sid.value, str) else ""
+
+
+def pac_identity_mismatch(conversation: Conversation) -> Iterator[Finding]:
+    """A PAC whose user does not match the ticket or itself: EffectiveName against the
+    ticket's cname, PAC_CLIENT_INFO ([MS-PAC] 2.7: the ticket's client name) and UPN_DNS_INFO's
+    SamName; the user's SID (LogonDomainId + UserId) against UPN_DNS_INFO's SID and
+    PAC_REQUESTOR (2.15).  A KDC writes them from one account; a mismatch is a PAC edited or
+    forged for another user (CVE-2021-42287 / noPac tickets among them)."""
+    for pac in _pacs(conversation):
+        user = pac.text(names.EFFECTIVE_NAME).casefold()
+        if not user:
+            continue
+        cname = pac.ticket.find(names.CNAME)
+        named = {
+            "the ticket's cname": cname.summary if cname is not None else "",
+            "PAC_CLIENT_INFO": pac.text(names.PAC_CLIENT_INFO),
+            "UPN_DNS_INFO's SamName": pac.text(names.SAM_NAME),
+        }
+        sid = _user_sid(pac)
+        sids = {"UPN_DNS_INFO's SID": _sids(pac, names.UPN_DNS_INFO),
+                "PAC_REQUESTOR": _sids(pac, names.PAC_REQUESTOR)}  # fmt: skip
+        wrong = [f"{where} says {value!r}" for where, value in named.items()
+                 if value and value.split("@")[0].casefold() != user]  # fmt: skip
+        wrong += [f"{where} is {value}" for where, value in sids.items()
+                  if value and sid and value != sid]  # fmt: skip
+        if wrong:
+            yield _finding(
+                "high",
+                "PAC user does not match the ticket",
+                f"the PAC of {pac.what} names {_user(pac)} ({sid or 'no SID'}) but "
+                + "; ".join(wrong)
+                + ": a KDC writes these from one account, so the PAC was edited or forged",
+                conversation,
+                pac.frames,
+            )
+
+
+def _ticket_time(ticket: Field, name: str) -> datetime.datetime | None:
+    node = ticket.find(name)
+    if node is None or not isinstance(node.value, str):
+        return None
+    try:
+        return datetime.datetime.strptime(node.value, KERBEROS_TIME)
+    except ValueError:
+        return None
+
+
+def pac_forging_defaults(conversation: Conversation) -> Iterator[Finding]:
+    """What public forging tools write by default (mimikatz kerberos::golden, impacket
+    ticketer.py): a ten-year ticket lifetime, the full DNS domain name in LogonDomainName
+    (KDCs write the NetBIOS name, [MS-PAC] 2.5), and UserId 500 with groups 512, 513, 518, 519
+    and 520 for an account that is not the built-in Administrator."""
+    for pac in _pacs(conversation):
+        start = _ticket_time(pac.ticket, names.AUTHTIME) or _ticket_time(
+            pac.ticket, names.STARTTIME
+        )
+        end = _ticket_time(pac.ticket, names.ENDTIME)
+        if start is not None and end is not None and (end - start).days >= FORGED_LIFETIME_DAYS:
+            yield _finding(
+                "high",
+                "ticket lifetime of ten years (forging tool default)",
+                f"{pac.what} (user {_user(pac)}) is valid from {start:%Y-%m-%d} to "
+                f"{end:%Y-%m-%d}: KDCs issue tickets for hours (10 hours by default); ten "
+                "years is what mimikatz and impacket write into a golden or silver ticket",
+                conversation,
+                pac.frames,
+            )
+        domain = pac.text(names.LOGON_DOMAIN_NAME)
+        if "." in domain:
+            yield _finding(
+                "medium",
+                "PAC LogonDomainName is a DNS name (forging tool default)",
+                f"the PAC of {pac.what} says LogonDomainName {domain!r}: KDCs write the NetBIOS "
+                "domain name there ([MS-PAC] 2.5); forging tools write the domain name they "
+                "were given",
+                conversation,
+                pac.frames,
+            )
+        rid = pac.pac.find(names.USER_ID)
+        groups = {node.value for node in pac.pac.find_all(names.GROUP_MEMBERSHIP)}
+        admin = FORGED_DEFAULT_GROUPS & groups
+        user = pac.text(names.EFFECTIVE_NAME)
+        if (rid is not None and rid.int_value == ADMINISTRATOR_RID
+                and len(admin) >= FORGED_GROUPS_SEEN
+                and user.casefold() != "administrator"):  # fmt: skip
+            yield _finding(
+                "high",
+                "PAC with RID 500 and the administrator groups for another account",
+                f"the PAC of {pac.what} gives {user!r} UserId 500 (the built-in "
+                f"Administrator's) and groups {', '.join(map(str, sorted(admin)))} (Domain "
+                "Admins, Schema Admins, Enterprise Admins...): the defaults of mimikatz and "
+                "impacket ticketer, not what a KDC writes for this account",
+                conversation,
+                pac.frames,
+            )
+
+
 #: The per-conversation checks, in report order.
 CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     ntlm_v1,
@@ -715,6 +951,10 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     rc4_only_service_ticket,
     s4u2self_privileged,
     s4u2proxy_sensitive,
+    pac_signature_invalid,
+    pac_without_requestor,
+    pac_identity_mismatch,
+    pac_forging_defaults,
 )
 
 

@@ -71,3 +71,27 @@ NEGOEX = "Negoex"  # the root of a run of NEGOEX messages
 MESSAGE_HEADER = "MessageHeader"
 AUTH_SCHEME = "AuthScheme"
 CONVERSATION_ID = "ConversationId"
+
+# The PAC ([MS-PAC] 2.3-2.15), inside a decrypted ticket
+PACTYPE = "PACTYPE"  # the root of a decoded PAC
+KERB_VALIDATION_INFO = "KERB_VALIDATION_INFO"
+EFFECTIVE_NAME = "EffectiveName"
+USER_ID = "UserId"
+LOGON_DOMAIN_NAME = "LogonDomainName"
+LOGON_DOMAIN_ID = "LogonDomainId"
+GROUP_MEMBERSHIP = "GROUP_MEMBERSHIP"  # its value the RelativeId
+PAC_CLIENT_INFO = "PAC_CLIENT_INFO"  # its value the client's name
+UPN_DNS_INFO = "UPN_DNS_INFO"
+SAM_NAME = "SamName"
+PAC_SID = "Sid"  # UPN_DNS_INFO's and PAC_REQUESTOR's SID
+PAC_REQUESTOR = "PAC_REQUESTOR"
+PAC_ATTRIBUTES_INFO = "PAC_ATTRIBUTES_INFO"
+PAC_SERVER_CHECKSUM = "PAC_SERVER_CHECKSUM"
+PAC_PRIVSVR_CHECKSUM = "PAC_PRIVSVR_CHECKSUM"
+PAC_TICKET_CHECKSUM = "PAC_TICKET_CHECKSUM"
+PAC_FULL_CHECKSUM = "PAC_FULL_CHECKSUM"
+PAC_SIGNATURE = "Signature"  # a PAC_SIGNATURE_DATA's, carrying the verdict
+# The decrypted EncTicketPart's times (RFC 4120 5.3)
+AUTHTIME = "Authtime"
+STARTTIME = "Starttime"
+ENDTIME = "Endtime"

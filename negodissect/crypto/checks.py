@@ -109,3 +109,34 @@ def negoex_checksum(key: Key, transcript: bytes, value: bytes, checksum_type: in
     from . import negoex
 
     return negoex.verify_checksum(key, transcript, value, checksum_type, from_initiator=True)
+
+
+def pac_signature(key: Key, signed: bytes, value: bytes, checksum_type: int) -> None:
+    """A PAC signature (MS-PAC 2.8): the keyed checksum of ``signed`` with key usage 17
+    (KERB_NON_KERB_CKSUM_SALT); IntegrityError if it differs."""
+    from .enctypes import KeyUsage
+    from .kerberos import verify_checksum
+
+    verify_checksum(key, KeyUsage.PAC_CHECKSUM, signed, value, checksum_type)
+
+
+def checksum_key_etype(checksum_type: int) -> int | None:
+    """The encryption type of the key a keyed checksum type needs (RFC 3962 7, RFC 8009 7):
+    RC4-HMAC (23) for HMAC-MD5 (MS-PAC 2.8.1), None for a type not implemented."""
+    from .enctypes import ChecksumType, Etype
+    from .kerberos import CHECKSUM_ETYPES
+
+    try:
+        needed = CHECKSUM_ETYPES[ChecksumType(checksum_type)]
+    except (ValueError, KeyError):
+        return None
+    return int(Etype.RC4_HMAC if needed is None else needed)
+
+
+def pac_credentials(key: Key, encrypted: bytes) -> bytes:
+    """PAC_CREDENTIAL_INFO's SerializedData decrypted (MS-PAC 2.6.1, key usage 16);
+    IntegrityError for a wrong key."""
+    from .enctypes import KeyUsage
+    from .kerberos import decrypt
+
+    return decrypt(key, KeyUsage.PAC_CREDENTIAL_DATA, encrypted)

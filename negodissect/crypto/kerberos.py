@@ -171,3 +171,33 @@ def machine_account_salt(realm: str, account: str, dns_domain: str | None = None
     name = account[:-1] if account.endswith("$") else account
     domain = (dns_domain or realm).lower()
     return (realm.upper() + "host" + name.lower() + "." + domain).encode("utf-8")
+
+
+def prf(key: Key, data: bytes) -> bytes:
+    """The encryption type's pseudo-random function (RFC 3961 3: RFC 3962 6, RFC 8009 5);
+    UnsupportedError for a type without one here."""
+    function = getattr(key.profile, "prf", None)
+    if function is None:
+        raise UnsupportedError(f"no pseudo-random function for {key.etype.name}")
+    result: bytes = function(key.data, data)
+    return result
+
+
+def cf2(key1: Key, key2: Key, pepper1: bytes, pepper2: bytes) -> Key:
+    """RFC 6113 5.1 KRB-FX-CF2: random-to-key(PRF+(key1, pepper1) XOR PRF+(key2, pepper2)), a
+    key of key1's type (random-to-key is the identity for the AES types, RFC 3962 6, RFC 8009
+    5); PRF+(K, s) = PRF(K, 1 | s) | PRF(K, 2 | s) | ... cut to the key size."""
+    size = key1.profile.key_size
+
+    def prf_plus(key: Key, pepper: bytes) -> bytes:
+        out = b""
+        counter = 1
+        while len(out) < size:
+            out += prf(key, bytes([counter]) + pepper)
+            counter += 1
+        return out[:size]
+
+    mixed = bytes(
+        a ^ b for a, b in zip(prf_plus(key1, pepper1), prf_plus(key2, pepper2), strict=True)
+    )
+    return Key(key1.etype, mixed)

@@ -161,3 +161,20 @@ def read_keytab(path: str | Path) -> list[KeytabEntry]:
     except OSError as error:
         raise KeytabError(f"cannot read the keytab: {error.strerror}") from None
     return parse_keytab(data)
+
+
+def build_keytab(entries: list[KeytabEntry]) -> bytes:
+    """A version 2 keytab file holding ``entries``, laid out as MIT's ktutil writes it (the
+    8-bit kvno, then the 32-bit one after the key)."""
+    out = bytearray(struct.pack(">BB", FILE_MAGIC, VERSION_2))
+    for entry in entries:
+        record = bytearray(struct.pack(">H", len(entry.components)))
+        for text in (entry.realm, *entry.components):
+            raw = text.encode("utf-8")
+            record += struct.pack(">H", len(raw)) + raw
+        record += struct.pack(">IIBh", entry.name_type, entry.timestamp, entry.kvno & 0xFF,
+                              entry.enctype)  # fmt: skip
+        record += struct.pack(">H", len(entry.key_data)) + entry.key_data
+        record += struct.pack(">I", entry.kvno)
+        out += struct.pack(">i", len(record)) + record
+    return bytes(out)

@@ -9,6 +9,8 @@ by DK(tkey, "kerberos") (RFC 3962 4).
 
 from __future__ import annotations
 
+import hashlib
+
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
@@ -103,6 +105,12 @@ class AesSha1Profile(SimplifiedProfile):
         count = iteration_count(params, DEFAULT_ITERATIONS)
         tkey = pbkdf2(hashes.SHA1(), password, salt, count, self.key_size)
         return self.derive(tkey, b"kerberos")
+
+    def prf(self, key: bytes, data: bytes) -> bytes:
+        """RFC 3962 6 pseudo-random function: E(DK(key, "prf"), truncate(16, SHA-1(data)))
+        (one block, so CBC with a zero IV)."""
+        digest = hashlib.sha1(data).digest()[:BLOCK]
+        return _cbc(self.derive(key, b"prf"), ZERO_IV, digest, encrypt=True)
 
 
 AES128_CTS_HMAC_SHA1_96 = AesSha1Profile(

@@ -12,8 +12,9 @@ import uuid
 
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
-from negodissect.gss import framing, kerberos, negoex, ntlm, spnego
+from negodissect.gss import framing, kerberos, kerberos_decrypt, negoex, ntlm, spnego
 from negodissect.gss.context import DecodeContext, Exchange
+from negodissect.gss.kerberos_keys import KeyStore
 from negodissect.gss.registry import Decoder, Mechanism, Registry, Scheme
 
 #: Token kinds and their decoders: the kinds the sniffer tells apart (``framing.KINDS``) and the
@@ -59,11 +60,24 @@ SCHEMES = (
 REGISTRY = Registry.build(KINDS, MECHANISMS, SCHEMES)
 
 
+def new_key_store() -> KeyStore:
+    """The Kerberos keys of one capture file (or one run on standard input), shared by the
+    contexts of all its connections: Kerberos messages are decrypted with them as they come."""
+    return KeyStore(kerberos_decrypt.open_message)
+
+
 def new_context(
-    *, secrets: Secrets = NO_SECRETS, strict: bool = False, registry: Registry = REGISTRY
+    *,
+    secrets: Secrets = NO_SECRETS,
+    strict: bool = False,
+    registry: Registry = REGISTRY,
+    keys: KeyStore | None = None,
 ) -> DecodeContext:
-    """A context for one negotiation (one connection): a fresh exchange, these secrets."""
-    return DecodeContext(registry, Exchange(), secrets, strict)
+    """A context for one negotiation (one connection): a fresh exchange, these secrets, the
+    capture's key store ``keys`` (a store of its own when there are secrets and none is given)."""
+    if keys is None and secrets:
+        keys = new_key_store()
+    return DecodeContext(registry, Exchange(), secrets, strict, keys=keys)
 
 
 def decode(

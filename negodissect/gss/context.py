@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 
 if TYPE_CHECKING:
+    from negodissect.gss.kerberos_keys import ExchangeKeys, KeyStore
     from negodissect.gss.registry import Registry
 
 #: How many tokens may nest inside one another (SPNEGO in GSS in NEGOEX ...) before we stop.
@@ -48,6 +49,8 @@ class Exchange:
     negoex_complete: bool = True
     #: Keys learnt along the way, by name (filled by a later issue: nothing verifies yet).
     session_keys: dict[str, bytes] = field(default_factory=dict)
+    #: The Kerberos keys this exchange established (ticket session key, subkeys), once known.
+    kerberos_keys: ExchangeKeys | None = None
 
     def fits(self, size: int) -> bool:
         """Whether ``size`` more bytes of raw messages stay within :data:`MAX_RECORDED_BYTES`."""
@@ -70,6 +73,8 @@ class DecodeContext:
     secrets: Secrets = NO_SECRETS
     strict: bool = False
     depth: int = 0
+    #: The Kerberos keys of the whole capture file (None without secrets: nothing to decrypt).
+    keys: KeyStore | None = None
 
     def inner(self) -> DecodeContext:
         """A context for a token of another negotiation carried inside this one (a NEGOEX

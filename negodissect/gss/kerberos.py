@@ -467,13 +467,16 @@ def message_summary(node: Field, missing: int | None = None) -> str:
     return ", ".join(parts)
 
 
-def _finish(root: Field, walked: tuple[Field, int | None]) -> Field:
-    """Attach the message to ``root``, note bytes after it, summarise it."""
+def _finish(root: Field, walked: tuple[Field, int | None], ctx: DecodeContext) -> Field:
+    """Attach the message to ``root``, note bytes after it, decrypt what the run's keys open
+    (:mod:`.kerberos_decrypt`), summarise it."""
     message, missing = walked
     trailing = root.end - message.end
     if trailing > 0:
         root.note(TRAILING_BYTES, count=trailing, end=message.end)
     root.append(message)
+    if ctx.keys is not None:
+        ctx.keys.opener(message, ctx)
     root.summary = message_summary(message, missing)
     return root
 
@@ -481,7 +484,7 @@ def _finish(root: Field, walked: tuple[Field, int | None]) -> Field:
 def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A raw Kerberos message (RFC 4120 5.10: chosen by its APPLICATION tag)."""
     root = Field("Kerberos", offset=base, length=len(data))
-    return _finish(root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)))
+    return _finish(root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)), ctx)
 
 
 def _tok_id(root: Field, data: bytes, pos: int, base: int) -> int | None:
@@ -533,7 +536,7 @@ def decode_gss_inner(data: bytes, base: int, ctx: DecodeContext) -> Field:
             expected="/".join(expected),
             found=message.name,
         )
-    return _finish(root, walked)
+    return _finish(root, walked, ctx)
 
 
 def _mic_details(root: Field, tok_id: int) -> str:

@@ -22,6 +22,7 @@ from negodissect import notes
 from negodissect.analysis import DecodedBlob
 from negodissect.carriers.base import AuthBlob, Flow, Link, Message, Notice
 from negodissect.carriers.registry import REGISTRY, Registry
+from negodissect.carriers.smb2 import Smb2Facts
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
@@ -34,6 +35,7 @@ from negodissect.transport import ip_fragments, tcp, udp
 from negodissect.transport.framing import Pdu, Remark, StreamFramer
 
 if TYPE_CHECKING:
+    from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.pipeline.background import Background
 
 #: Bytes of unfinished messages (PDUs, HTTP heads) held by the framers of all connections at once;
@@ -113,8 +115,11 @@ def decode_capture(
     background: Background | None = None,
     registry: Registry = REGISTRY,
     secrets: Secrets = NO_SECRETS,
+    keys: KeyStore | None = None,
 ) -> Iterator[DecodedBlob | Notice]:
     """Every blob of the capture at ``path``, decoded, in capture order; notices as they come.
+
+    ``keys``: the Kerberos key store to fill (one of its own when secrets are given and none is).
 
     ``background``: the capture is being read by that child process (started for ``path`` with
     the same ``streams`` and ``frames``) instead of here.  Raises
@@ -126,7 +131,7 @@ def decode_capture(
         items = blobs_from_capture(
             path, streams=streams, frames=frames, on_progress=on_progress, registry=registry
         )
-    exchanges = Exchanges(secrets)
+    exchanges = Exchanges(secrets, keys)
     for item in items:
         if isinstance(item, Notice):
             yield item
@@ -134,7 +139,10 @@ def decode_capture(
         if not item.data and not item.missing:  # an outcome-only message (no blob)
             yield DecodedBlob(item, Field("securityBlob", summary=_empty(item)))
             continue
-        tree = decode(item.data, exchanges.of((item.stream, item.facts.file_id)))
+        ctx = exchanges.of((item.stream, item.facts.file_id))
+        tree = decode(item.data, ctx)
+        if exchanges.keys is not None and isinstance(item.facts, Smb2Facts):  # --export-keys
+            exchanges.keys.bind_session(item.facts.session_id, ctx.exchange.kerberos_keys)
         if item.missing:
             tree.note(BLOB_INCOMPLETE, missing=item.missing)
         yield DecodedBlob(item, tree)

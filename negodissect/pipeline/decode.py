@@ -13,6 +13,7 @@ from negodissect import gss
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.gss.context import DecodeContext
+from negodissect.gss.kerberos_keys import KeyStore
 
 #: Streams whose negotiation state (RFC 4178 4.2) is remembered at once; the oldest is forgotten.
 MAX_EXCHANGES = 65536
@@ -28,11 +29,13 @@ class Exchanges:
     """The decode context of each stream (and named pipe), at most :data:`MAX_EXCHANGES`; each
     is made with the run's secrets."""
 
-    __slots__ = ("_known", "_secrets")
+    __slots__ = ("_known", "_secrets", "keys")
 
-    def __init__(self, secrets: Secrets = NO_SECRETS) -> None:
+    def __init__(self, secrets: Secrets = NO_SECRETS, keys: KeyStore | None = None) -> None:
         self._known: dict[Hashable, DecodeContext] = {}
         self._secrets = secrets
+        #: The Kerberos keys of the capture file, shared by every stream (None without secrets).
+        self.keys = keys if keys is not None or not secrets else gss.new_key_store()
 
     def of(self, key: Hashable) -> DecodeContext:
         """The context of ``key`` (made on first use; the oldest is forgotten past the bound)."""
@@ -40,5 +43,5 @@ class Exchanges:
         if ctx is None:
             if len(self._known) >= MAX_EXCHANGES:  # forget the oldest stream's negotiation
                 del self._known[next(iter(self._known))]
-            ctx = self._known[key] = gss.new_context(secrets=self._secrets)
+            ctx = self._known[key] = gss.new_context(secrets=self._secrets, keys=self.keys)
         return ctx

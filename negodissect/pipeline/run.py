@@ -27,6 +27,7 @@ from negodissect.sources.merge import MergedCapture
 from negodissect.sources.records import ProgressHook
 
 if TYPE_CHECKING:
+    from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.pipeline.background import Background
 
 
@@ -44,11 +45,13 @@ class CaptureRun:
         spn_owners: Mapping[str, str] | None = None,
         source: str = "",
         numbered_after: int = 0,
+        keys: KeyStore | None = None,
     ) -> None:
         """``spn_owners``: SPN -> the account that owns it (the salt of AES Kerberoast lines).
         ``source`` names the capture in its conversations; they are numbered from
         ``numbered_after + 1`` (unique over a run of several captures)."""
         self.path = path
+        self.keys = keys
         self.selection = selection or Selection()
         self.registry = registry
         self.secrets = secrets
@@ -84,6 +87,7 @@ class CaptureRun:
             background=background,
             registry=self.registry,
             secrets=self.secrets,
+            keys=self.keys,
         ):
             if isinstance(item, Notice):
                 yield item

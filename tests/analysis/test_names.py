@@ -1,7 +1,8 @@
 """The node names analysis reads (negodissect.analysis.names) are names the decoders give: each
 is found in the trees of the bundled real captures (their blobs through the pipeline, and their
-KDC messages on port 88, which tshark finds and the Kerberos decoder reads) and of a Windows
-NEGOEX negotiation (packetgen-plugin-smb/smb2.pcapng)."""
+KDC messages on port 88, which tshark finds and the Kerberos decoder reads), of a Windows
+NEGOEX negotiation (packetgen-plugin-smb/smb2.pcapng) and of kerberos-keys.pcap decoded with its
+keytab (the decrypted tickets and their PACs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
+from negodissect.crypto.keytab import read_keytab
+from negodissect.crypto.secrets import Secrets
 from negodissect.pipeline.capture import decode_capture
 from tests.helpers import ROOT, SHARED_CAPTURES
 
@@ -39,5 +42,10 @@ def test_every_name_analysis_reads_is_in_real_trees(tshark: str) -> None:
                 seen.update(node.name for node in item.tree.walk())
         for message in kdc_messages(tshark, str(path)):
             seen.update(node.name for node in gss.decode(message, kind="kerberos").walk())
+    keytab = ROOT / "captures" / "kerberos-keys.keytab"  # its tickets and PACs, decrypted
+    secrets = Secrets(keytab=tuple(read_keytab(keytab)))
+    for item in decode_capture(str(keytab.with_suffix(".pcap")), secrets=secrets):
+        if isinstance(item, DecodedBlob):
+            seen.update(node.name for node in item.tree.walk())
     read = {value for key, value in vars(names).items() if key.isupper()}
     assert len(read) > 30 and read <= seen, sorted(read - seen)

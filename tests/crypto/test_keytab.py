@@ -163,3 +163,12 @@ def test_mutated_keytabs_raise_only_keytab_error(seed: int) -> None:
 def test_random_bytes_raise_only_keytab_error(data: bytes) -> None:
     fuzz_keytab.run(b"\x05\x02" + data)
     fuzz_keytab.run(b"\x05\x01" + data)
+
+
+def test_build_keytab_writes_what_mit_ktutil_writes() -> None:
+    """build_keytab (``--export-keys``) lays entries out byte for byte as MIT's ktutil did in
+    data/ktutil.keytab (8-bit and 32-bit kvno: 3 and 300)."""
+    from negodissect.crypto.keytab import build_keytab
+
+    written = (Path(__file__).parent / "data" / "ktutil.keytab").read_bytes()
+    assert build_keytab(parse_keytab(written)) == written

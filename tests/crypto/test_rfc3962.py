@@ -175,3 +175,21 @@ def test_iteration_count() -> None:
         rfc3962.iteration_count(b"\xff\xff\xff\xff", 4096)
     with pytest.raises(MalformedError):
         rfc3962.iteration_count(b"\0\0\x10", 4096)
+
+
+@pytest.mark.parametrize(
+    ("etype", "expected"),
+    [
+        (17, "97df97e4b798b29eb31ed7280287a92a"),
+        (18, "4d6ca4e629785c1f01baf55e2e548566b9617ae3a96868c337cb93b5e72b1c7b"),
+    ],
+)
+def test_mit_t_cf2_krb_fx_cf2(etype: int, expected: str) -> None:
+    """RFC 6113 5.1 KRB-FX-CF2 over the RFC 3962 PRF: MIT krb5's lib/crypto/crypto_tests
+    t_cf2.expected (keys string_to_key("key1", salt "key1") and ("key2", "key2"), peppers "a"
+    and "b")."""
+    from negodissect.crypto.kerberos import cf2, string_to_key
+
+    key1 = string_to_key(etype, "key1", "key1")
+    key2 = string_to_key(etype, "key2", "key2")
+    assert cf2(key1, key2, b"a", b"b").data.hex() == expected

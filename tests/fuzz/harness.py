@@ -44,10 +44,12 @@ from negodissect import cli, gss
 from negodissect.analysis import DecodedBlob
 from negodissect.carriers import kerberos as kerberos_carrier
 from negodissect.carriers.base import AuthBlob, Message
+from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
-from negodissect.gss import ber, framing, negoex, negoex_build, ntlm
+from negodissect.gss import ber, framing, kerberos_decrypt, negoex, negoex_build, ntlm, pac
+from negodissect.gss.kerberos_enc_asn1 import PLAINTEXTS
 from negodissect.notes import Severity
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.render import console
@@ -147,14 +149,63 @@ def _verified(data: bytes) -> list[tuple[Field, bytes]]:
     return found
 
 
-def verified_seeds() -> list[bytes]:
-    """The exchanges of :data:`VERIFIED_CAPTURES`, each blob after its length."""
+def verified_seeds(captures: tuple[Path, ...] = VERIFIED_CAPTURES) -> list[bytes]:
+    """The exchanges of ``captures``, each blob after its length."""
     found = []
-    for path in VERIFIED_CAPTURES:
+    for path in captures:
         items = blobs_from_capture(str(path))
         blobs = [item.data for item in items if isinstance(item, AuthBlob) and item.data]
         found.append(b"".join(len(blob).to_bytes(2, "big") + blob for blob in blobs))
     return found
+
+
+#: The capture of the "decrypted" and "kerberos_plaintext" targets: every Kerberos exchange of a
+#: Samba AD DC with the domain's keytab (captures/README.md).
+KEYS_CAPTURE = ROOT / "captures" / "kerberos-keys.pcap"
+#: The key usages whose plaintexts the "kerberos_plaintext" target decodes, chosen by the
+#: input's first byte (RFC 4120 7.5.1, RFC 6113 5.4).
+PLAINTEXT_USAGES = tuple(sorted(PLAINTEXTS))
+
+
+@cache
+def _keys_secrets() -> Secrets:
+    return Secrets(keytab=tuple(read_keytab(KEYS_CAPTURE.with_suffix(".keytab"))))
+
+
+def _decrypted(data: bytes) -> list[tuple[Field, bytes]]:
+    """Blobs as in "verified", decoded with kerberos-keys.pcap's keytab and one key store: the
+    decryption of hostile Kerberos messages (gss.kerberos_decrypt) and the keys learnt on."""
+    ctx = gss.new_context(secrets=_keys_secrets())
+    found: list[tuple[Field, bytes]] = []
+    pos = 0
+    while pos + 2 <= len(data) and len(found) < VERIFIED_BLOBS:
+        end = pos + 2 + int.from_bytes(data[pos : pos + 2], "big")
+        blob, pos = data[pos + 2 : end], end
+        found.append((gss.decode(blob, ctx=ctx), blob))
+    return found
+
+
+def _kerberos_plaintext(data: bytes) -> list[tuple[Field, bytes]]:
+    """A decrypted plaintext (untrusted DER, gss.kerberos_decrypt.decode_plaintext) of the key
+    usage the first byte picks: EncTicketPart, Authenticator, EncKDCRepPart, the FAST parts ..."""
+    if not data:
+        return []
+    plaintext = data[1:]
+    usage = PLAINTEXT_USAGES[data[0] % len(PLAINTEXT_USAGES)]
+    return [(kerberos_decrypt.decode_plaintext(usage, plaintext), plaintext)]
+
+
+def plaintext_seeds() -> list[bytes]:
+    """The real plaintexts of kerberos-keys.pcap (decrypted with its keytab), each after the
+    byte that picks its usage."""
+    store = gss.new_key_store()
+    for item in blobs_from_capture(str(KEYS_CAPTURE)):
+        if isinstance(item, AuthBlob) and item.data:
+            gss.decode(item.data, ctx=gss.new_context(secrets=_keys_secrets(), keys=store))
+    return [
+        bytes([PLAINTEXT_USAGES.index(usage)]) + plaintext
+        for usage, plaintext in store.plaintexts()
+    ]
 
 
 #: The decoder targets and the registry's token kind each one decodes.
@@ -218,15 +269,37 @@ def _ip_fragments(data: bytes) -> list[tuple[Field, bytes]]:
     return []
 
 
+def _pac(checked: bool) -> Target:
+    """A PAC (gss/pac.py, pac_ndr.py, ndr.py) as a decrypted ticket hands it over; ``checked``:
+    with the real keys of captures/kerberos-keys.keytab, so that the signature checks
+    (pac_sign.py: the zeroed copies, the ticket signature's DER rewrite) run on hostile bytes."""
+
+    def run(data: bytes) -> list[tuple[Field, bytes]]:
+        keys = None
+        if checked:
+            from tests.gss import pac_tickets
+
+            ticket = pac_tickets.real_tickets()[2]  # a service ticket: all four signatures
+            keys = pac.PacKeys(ticket.key, ticket.principal, pac_tickets.REALM,
+                               pac_tickets.krbtgt_keys(), data)  # fmt: skip
+        return [(pac.decode(data, 0, None, keys), data)]
+
+    return run
+
+
 TARGETS: dict[str, Target] = {
     **{name: _kind(kind) for name, kind in DECODER_KINDS.items()},
     **{f"token_{kind or 'sniffed'}": _kind(kind) for kind in (None, *framing.KINDS)},
     "stdin": _stdin,
     "verified": _verified,
+    "decrypted": _decrypted,
+    "kerberos_plaintext": _kerberos_plaintext,
     "kdc_udp": _carrier("udp", kpasswd=False),
     "kdc_tcp": _carrier("tcp", kpasswd=False),
     "kpasswd_tcp": _carrier("tcp", kpasswd=True),
     "ip_fragments": _ip_fragments,
+    "pac": _pac(checked=False),
+    "pac_checked": _pac(checked=True),
 }
 #: Captures whose KDC messages seed the carrier and fragment targets.
 KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap", "kdc-s4u.pcap")
@@ -422,6 +495,10 @@ def seeds(target: str) -> tuple[bytes, ...]:
         found = [text for blob in blobs[::4] for text in stdin_texts(blob)]
     elif target == "verified":
         found = verified_seeds()
+    elif target == "decrypted":
+        found = verified_seeds((KEYS_CAPTURE,))
+    elif target == "kerberos_plaintext":
+        found = plaintext_seeds()
     elif target in SEED_NODES:
         decoded = ((gss.decode(blob), blob) for blob in blobs)
         found = _cut(decoded, SEED_NODES[target])
@@ -435,9 +512,23 @@ def seeds(target: str) -> tuple[bytes, ...]:
             found += [bare for bare in map(untagged, found) if bare]
     elif target in ("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments"):
         found = kdc_seeds(target)
+    elif target in ("pac", "pac_checked"):
+        found = pac_seeds(target)
     else:
         found = [*blobs, *built_negoex()]
     return tuple(dict.fromkeys(found)) or blobs
+
+
+def pac_seeds(target: str) -> list[bytes]:
+    """The real PACs of captures/kerberos-keys.pcap (tests/gss/pac_tickets.py decrypts its
+    tickets); for ``pac_checked``, the decrypted EncTicketParts that hold them (the keys'
+    ``enc_ticket_part`` is the input itself, so the ticket signature's rewrite meets it)."""
+    from tests.gss import pac_tickets
+
+    tickets = pac_tickets.real_tickets()
+    if target == "pac_checked":
+        return [t.pac for t in tickets] + [t.enc_ticket_part for t in tickets[:3]]
+    return [t.pac for t in tickets]
 
 
 def kdc_seeds(target: str) -> list[bytes]:

@@ -38,8 +38,11 @@ SCALE = {"ci": 1, "long": 100}.get(PROFILE, 1)
 MUTATED_EXAMPLES = {
     **dict.fromkeys(("spnego", "negoex", "ntlm", "kerberos", "kerberos_gss_inner", "stdin"), 2500),
     **dict.fromkeys(("ntlm_signature", "kerberos_mic", "verified"), 2000),
+    "decrypted": 150,  # each input decodes a whole Kerberos exchange with its keytab
+    "kerberos_plaintext": 700,
     **{name: 700 for name in TARGETS if name.startswith("token_")},
     **dict.fromkeys(("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments"), 700),
+    **dict.fromkeys(("pac", "pac_checked"), 700),
 }
 RANDOM_EXAMPLES = 300
 

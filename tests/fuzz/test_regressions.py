@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import time
 
 from negodissect import gss
@@ -61,3 +62,17 @@ def test_a_short_ntlm_response_with_a_password_is_not_checked() -> None:
     node = tree.find("NtChallengeResponse")
     assert node is not None and node.verification is not None
     assert node.verification.result == "not-checked"
+
+
+def test_pac_cut_inside_an_info_buffer_or_a_group() -> None:
+    """Found by the first run of the pac targets: a PAC cut inside a PAC_INFO_BUFFER entry, or
+    inside a GROUP_MEMBERSHIP, gave the entry (16 bytes) or the group (8) its full length past
+    the end of the PAC.  Now each takes the length of what was read."""
+    from tests.gss import pac_tickets
+
+    pac = pac_tickets.real_tickets()[2].pac
+    run_target("pac", pac[: 8 + 16 * 3 + 5])  # checks every field lies inside the blob
+    end = pac_tickets.group_rid_offset(pac) + 6  # KERB_VALIDATION_INFO alone, cut in GroupIds
+    offset = pac_tickets.buffers(pac)[1][0]
+    alone = struct.pack("<IIIIQ", 1, 0, 1, end - offset, offset) + pac[24:end]
+    run_target("pac", alone)

@@ -1,0 +1,194 @@
+"""The forged-ticket findings (analysis/findings.py pac_*) on captures/kerberos-keys.pcap and on
+copies of it whose ticket was forged (tests/gss/pac_tickets.py: a PAC edited, re-signed,
+re-encrypted with our crypto and spliced back), decoded through the pipeline with the capture's
+keytab (the tickets decrypted, their PACs decoded and their signatures checked)."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from negodissect.analysis import DecodedBlob
+from negodissect.analysis.conversations import group
+from negodissect.analysis.findings import Finding, findings
+from negodissect.crypto.keytab import read_keytab
+from negodissect.crypto.secrets import Secrets
+from negodissect.pipeline.capture import decode_capture
+from tests.analysis.derive import blobs, rewrite
+from tests.gss import pac_tickets as real
+
+PAC_TITLES = ("forged", "PAC", "TGT whose PAC", "ticket lifetime")
+
+
+def decoded(path: Path) -> list[DecodedBlob]:
+    """The capture's blobs decoded with the keytab: the tickets decrypted, their PACs under
+    them (gss/kerberos_decrypt.py, gss/pac.py)."""
+    secrets = Secrets(keytab=tuple(read_keytab(real.KEYTAB)))
+    return [
+        item for item in decode_capture(str(path), secrets=secrets) if isinstance(item, DecodedBlob)
+    ]
+
+
+def pac_findings(path: Path) -> list[Finding]:
+    return [f for f in findings(group(decoded(path))) if f.title.startswith(PAC_TITLES)]
+
+
+def forged(tmp_path: Path, frame: int, **options) -> Path:
+    ticket = next(t for t in real.real_tickets() if t.frame == frame)
+    cipher, _ = real.forge(ticket, **options)
+    path = tmp_path / f"forged-{frame}.pcap"
+    path.write_bytes(real.splice(real.CAPTURE.read_bytes(), ticket.cipher, cipher))
+    return path
+
+
+def _key(principal: str, etype: int = 18):
+    return next(
+        k for who, k in real.keytab_keys() if who.startswith(principal) and k.etype == etype
+    )
+
+
+def test_genuine_tickets_have_no_pac_finding() -> None:
+    assert pac_findings(real.CAPTURE) == []
+
+
+def test_tampered_pac_with_a_wrong_server_key(tmp_path: Path) -> None:
+    """The forged ticket is in the TGS-REP (frame 27) and the AP-REQs of two SMB sessions
+    (frames 40, 88): one finding in each conversation."""
+    found = pac_findings(forged(tmp_path, 40, server_key=_key("alice@")))
+    assert [finding.frames for finding in found] == [[27], [40], [88]]
+    for finding in found:
+        assert finding.title == "forged PAC: its server signature does not verify"
+        assert finding.severity == "high"
+        assert "the server signature" in finding.detail and "NEGO\\alice" in finding.detail
+
+
+def test_silver_ticket_kdc_signature_invalid(tmp_path: Path) -> None:
+    finding = pac_findings(forged(tmp_path, 40, kdc_key=_key("Administrator@")))[-1]
+    assert finding.title.endswith("(silver ticket)")
+    assert "the KDC, ticket, full PAC signature" in finding.detail
+
+
+def test_golden_ticket_forged_with_another_krbtgt_key(tmp_path: Path) -> None:
+    """A TGT re-signed with a key not krbtgt's (server and KDC signatures both)."""
+    other = _key("Administrator@")
+    finding = pac_findings(forged(tmp_path, 10, server_key=other, kdc_key=other))[0]
+    assert finding.title == "forged PAC: its server signature does not verify"
+    assert "server, KDC signature" in finding.detail
+
+
+def _pac_buffer(pac_bytes: bytearray, kind: int) -> int:
+    return real.buffers(bytes(pac_bytes))[kind][0]
+
+
+def test_tgt_without_pac_requestor(tmp_path: Path) -> None:
+    """The TGT's PAC_REQUESTOR entry retyped (0x12 -> 0x99): re-signed with the real keys, so
+    only the missing buffer tells."""
+
+    def drop_requestor(data: bytearray) -> None:
+        count = struct.unpack_from("<I", data)[0]
+        for index in range(count):
+            at = 8 + 16 * index
+            if struct.unpack_from("<I", data, at)[0] == 0x12:
+                struct.pack_into("<I", data, at, 0x99)
+
+    finding = pac_findings(forged(tmp_path, 10, edit=drop_requestor))[0]
+    assert finding.title == "TGT whose PAC lacks PAC_REQUESTOR"
+    assert finding.severity == "medium"
+
+
+def test_pac_user_not_the_tickets(tmp_path: Path) -> None:
+    """EffectiveName 'alice' made 'alicf' and PAC_REQUESTOR's RID 1102 made 500."""
+
+    def other_user(data: bytearray) -> None:
+        data[:] = data.replace("alice".encode("utf-16-le"), "alicf".encode("utf-16-le"), 1)
+        at = _pac_buffer(data, 0x12)
+        struct.pack_into("<I", data, at + 24, 500)
+
+    finding = pac_findings(forged(tmp_path, 10, edit=other_user))[0]
+    assert finding.title == "PAC user does not match the ticket"
+    assert "PAC_CLIENT_INFO says 'alice'" in finding.detail
+    assert "PAC_REQUESTOR is S-1-5-21-2851976035-1924472598-166963515-500" in finding.detail
+
+
+def test_dns_domain_name_in_logon_domain_name(tmp_path: Path) -> None:
+    """LogonDomainName 'NEGO' made 'N.GO' (same size; KDCs write a NetBIOS name, no dots)."""
+
+    def dotted(data: bytearray) -> None:
+        data[:] = data.replace("NEGO".encode("utf-16-le"), "N.GO".encode("utf-16-le"), 1)
+
+    finding = pac_findings(forged(tmp_path, 40, edit=dotted))[-1]
+    assert finding.title == "PAC LogonDomainName is a DNS name (forging tool default)"
+    assert "'N.GO'" in finding.detail
+
+
+def grown(tmp_path: Path, **options) -> Path:
+    """The SMB2 session setup of frame 40 with its ticket forged by ``real.forge`` with the
+    defaults of the forging tools (administrator_defaults: the PAC grows), the DER lengths of
+    the token and the SMB2, NetBIOS and TCP lengths fixed (tests/analysis/derive.rewrite)."""
+    ticket = next(t for t in real.real_tickets() if t.frame == 40)
+    cipher, _ = real.forge(ticket, edit=real.administrator_defaults, **options)
+    item = blobs(real.CAPTURE)[40]
+    new = real.regrown(item.blob.data, ticket.cipher, cipher)
+    assert len(new) > len(item.blob.data)
+    return rewrite(real.CAPTURE, tmp_path / "grown.pcap", [(item.blob.data, new)])
+
+
+def test_silver_ticket_with_the_forging_tools_defaults(tmp_path: Path) -> None:
+    """A silver ticket as mimikatz or ticketer make one: the service's key (DC1$), another
+    key for the KDC signatures, UserId 500 with the admin groups, a DNS LogonDomainName."""
+    path = grown(tmp_path, kdc_key=_key("Administrator@"))
+    found = {f.title: f for f in pac_findings(path)}
+    assert sorted(found) == [
+        "PAC LogonDomainName is a DNS name (forging tool default)",
+        "PAC user does not match the ticket",
+        "PAC with RID 500 and the administrator groups for another account",
+        "forged ticket: the PAC's KDC signature does not verify (silver ticket)",
+    ]
+    mismatch = found["PAC user does not match the ticket"].detail
+    assert "UPN_DNS_INFO's SID is S-1-5-21-2851976035-1924472598-166963515-1102" in mismatch
+    admin = found["PAC with RID 500 and the administrator groups for another account"]
+    assert (
+        admin.frames == [40]
+        and "512, 513, 518, 519, 520" in admin.detail
+        and "'alice'" in admin.detail
+    )
+
+
+def test_defaults_are_found_when_every_signature_is_valid(tmp_path: Path) -> None:
+    """Re-signed with the real DC1$ and krbtgt keys (what a holder of the krbtgt key can do):
+    no signature finding, the defaults (and the user SID left in UPN_DNS_INFO) still tell."""
+    found = [f.title for f in pac_findings(grown(tmp_path))]
+    assert sorted(found) == [
+        "PAC LogonDomainName is a DNS name (forging tool default)",
+        "PAC user does not match the ticket",
+        "PAC with RID 500 and the administrator groups for another account",
+    ]
+
+
+@pytest.mark.tshark
+def test_tshark_reads_the_grown_forgery_as_we_do(tshark, tmp_path: Path) -> None:
+    """tshark decrypts the forged ticket with the keytab and reads the same PAC: UserId 500,
+    the five groups, LogonDomainName NEGO.TEST; it verifies the server checksum with DC1$'s
+    key and the KDC checksum only with the key the forger used (Administrator's)."""
+    path = grown(tmp_path, kdc_key=_key("Administrator@"))
+    fields = ["netlogon.rid", "netlogon.group_rid", "netlogon.domain", "_ws.expert.message"]
+    out = subprocess.run(
+        [tshark, "-r", str(path), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{real.KEYTAB}", "-Y", "frame.number == 40", "-T", "fields",
+         "-E", "occurrence=a", "-E", "aggregator=|", *[a for f in fields for a in ("-e", f)]],
+        capture_output=True, text=True, check=True,
+    ).stdout.rstrip("\n").split("\t")  # fmt: skip
+    assert out[:3] == ["500", "513|513|512|518|519|520", "NEGO.TEST"]
+    assert "Verified Server checksum 16 keytype 18 using keytab principal DC1$" in out[3]
+    assert "Verified KDC checksum 16 keytype 18 using keytab principal Administrator@" in out[3]
+
+
+def test_ten_year_ticket(tmp_path: Path) -> None:
+    """The service ticket's endtime moved ten years on (its EncTicketPart re-encrypted, the
+    ticket signature re-made with krbtgt's key): the lifetime tells, nothing else."""
+    found = pac_findings(forged(tmp_path, 40, edit=lambda pac: None, ticket_edit=real.ten_years))
+    assert {f.title for f in found} == {"ticket lifetime of ten years (forging tool default)"}
+    assert "2026-11-30 to 2036-11-30" in found[0].detail
