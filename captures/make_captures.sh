@@ -8,7 +8,7 @@
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
-#              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
+#              anonymous-refused rpc-pipes signing kerberos rpc-kerberos http-ntlm http-not-enforced
 #              ldap-sasl ldap-plain kdc-attacks kerberos-keys tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
+    rpc-pipes signing kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
     kerberos-keys tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
@@ -234,6 +234,15 @@ rpc_pipes() {  # rpcclient over named pipes, up to PROTOCOL: NTLM binds, sealed 
         "ncacn_np:$LOOPBACK[sign]" -c "srvinfo"
 }
 
+signed_logons() {  # one signed logon per dialect; 3.1.1 twice: AES-GMAC, then AES-CMAC forced
+    local dialect
+    for dialect in SMB2_02 SMB2_10 SMB3_00 SMB3_02 SMB3_11; do
+        client "//$LOOPBACK/share" -m "$dialect" --client-protection=sign -U "alice%$ALICE_PASS" -c ls
+    done
+    client "//$LOOPBACK/share" -m SMB3_11 --client-protection=sign \
+        --option='client smb3 signing algorithms=AES-128-CMAC' -U "alice%$ALICE_PASS" -c ls
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -260,6 +269,8 @@ run_standalone() {
         rpc-pipes)
             capture smb2-rpc-pipes rpc_pipes SMB3
             capture smb1-rpc-pipes rpc_pipes NT1 ;;
+        signing)
+            capture smb2-signing signed_logons ;;
         esac
     done
 }

@@ -14,7 +14,9 @@ from negodissect.field import Field
 
 @dataclass(slots=True)
 class DecodedBlob:
-    """A carrier's blob and its decoded tree."""
+    """A carrier's blob and its decoded tree; with the user's secrets, the Signature field of
+    the SMB2 message it came in, checked (:mod:`negodissect.pipeline.signing`)."""
 
     blob: AuthBlob
     tree: Field
+    signature: Field | None = None

@@ -4,7 +4,9 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
 ``schema`` and ``source`` (the capture file's name, or ``-`` for standard input):
 
 - a capture blob: the carrier's facts (``frame``, ``time``, ``src``, ``dst``, ``tunnel`` when the
-  frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``), then ``length``,
+  frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``; ``signature``
+  with secrets, when the blob came in a signed SMB2 message: its header's Signature field with
+  ``verification``), then ``length``,
   ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as) and
   ``tree``;
 - a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
@@ -60,6 +62,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "carrier": found.carrier,
         "line": found.line,
         "context": found.facts.to_dict(),
+        **({"signature": item.signature} if item.signature is not None else {}),
         "length": len(found.data),
         "missing": found.missing,
         "assumed": framing.sniff(found.data),

@@ -39,7 +39,7 @@ MUTATED_EXAMPLES = {
     **dict.fromkeys(("spnego", "negoex", "ntlm", "kerberos", "kerberos_gss_inner", "stdin"), 2500),
     **dict.fromkeys(("ntlm_signature", "kerberos_mic", "verified"), 2000),
     **{name: 700 for name in TARGETS if name.startswith("token_")},
-    **dict.fromkeys(("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments"), 700),
+    **dict.fromkeys(("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments", "smb2_signing"), 700),
 }
 RANDOM_EXAMPLES = 300
 
