@@ -8,7 +8,7 @@
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
-#              anonymous-refused rpc-pipes signing kerberos rpc-kerberos http-ntlm http-not-enforced
+#              anonymous-refused rpc-pipes signing coercion kerberos rpc-kerberos http-ntlm http-not-enforced
 #              ldap-sasl ldap-plain kdc-attacks kerberos-keys tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    rpc-pipes signing kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
+    rpc-pipes signing coercion kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
     kerberos-keys tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
@@ -140,9 +140,11 @@ ensure_unix_user() {
 # Global smb.conf lines of the scenarios that need a server of their own: `guest` maps unknown
 # users to the guest account; `anonymous-refused` requires encryption, so smbd refuses guest and
 # anonymous sessions ("reject guest session as encryption is required").
+# `coercion` serves spoolss (rpcd_spoolss, started by samba-dcerpcd) and a printer share `lp`.
 declare -A STANDALONE_OPTIONS=(
     [guest]="map to guest = bad user"
     [anonymous-refused]="server smb encrypt = required"
+    [coercion]=$'disable spoolss = no\n[lp]\n    path = /tmp\n    printable = yes\n    admin users = alice'
 )
 
 setup_standalone() {  # setup_standalone [GLOBAL_OPTION]: smb.conf, users, smbd started
@@ -174,11 +176,11 @@ setup_standalone() {  # setup_standalone [GLOBAL_OPTION]: smb.conf, users, smbd 
     ntlm auth = ntlmv2-only
     map to guest = never
     restrict anonymous = 0
-    $extra
     load printers = no
     printing = bsd
     printcap name = /dev/null
     disable spoolss = yes
+    $extra
 [share]
     path = $d/share
     read only = yes
@@ -243,6 +245,15 @@ signed_logons() {  # one signed logon per dialect; 3.1.1 twice: AES-GMAC, then A
         --option='client smb3 signing algorithms=AES-128-CMAC' -U "alice%$ALICE_PASS" -c ls
 }
 
+coercion_calls() {  # the calls coercion tools make, by rpcclient over \PIPE\spoolss and FSRVP
+    # MS-RPRN RpcRemoteFindFirstPrinterChangeNotificationEx (opnum 65, "PrinterBug"): the server
+    # is asked to call the client's name back; MS-FSRVP IsPathSupported (opnum 8, "ShadowCoerce")
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK" -c "rffpcnex lp" || true
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK" -c "fss_is_path_sup share" || true
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -271,6 +282,8 @@ run_standalone() {
             capture smb1-rpc-pipes rpc_pipes NT1 ;;
         signing)
             capture smb2-signing signed_logons ;;
+        coercion)
+            capture smb2-coercion coercion_calls ;;
         esac
     done
 }
