@@ -8,7 +8,7 @@
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
-#              anonymous-refused rpc-pipes signing coercion kerberos rpc-kerberos http-ntlm http-not-enforced
+#              anonymous-refused rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm http-not-enforced
 #              ldap-sasl ldap-plain kdc-attacks kerberos-keys tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    rpc-pipes signing coercion kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
+    rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
     kerberos-keys tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
@@ -39,8 +39,9 @@ LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
 ANONYMOUS_ATTEMPTS=6     # refused null sessions in anonymous-refused (over the findings threshold)
 HTTP_PORT=8480
+RELAY_PORT=4445          # tests/smb_relay.py listens here and forwards to smbd (scenario relay)
 PYTHON=${PYTHON:-$HERE/../.venv/bin/python}  # with scapy, for encapsulate.py
-CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT)"
+CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 389 or port $HTTP_PORT or port $RELAY_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
 for tool in smbd smbclient smbpasswd tcpdump ss; do
@@ -254,6 +255,19 @@ coercion_calls() {  # the calls coercion tools make, by rpcclient over \PIPE\spo
         "ncacn_np:$LOOPBACK" -c "fss_is_path_sup share" || true
 }
 
+relayed_logon() {  # smbclient -> tests/smb_relay.py on RELAY_PORT -> smbd: one logon, two connections
+    local relay i
+    port_in_use "$RELAY_PORT" && { log "port $RELAY_PORT is in use"; return 1; }
+    python3 "$HERE/../tests/smb_relay.py" "$RELAY_PORT" 445 1 &
+    relay=$!
+    for i in $(seq 100); do
+        ss -Hltn "src $LOOPBACK and sport = :$RELAY_PORT" | grep -q . && break
+        sleep 0.1
+    done
+    client "//$LOOPBACK/share" --port="$RELAY_PORT" -m SMB3 -U "alice%$ALICE_PASS" -c ls || true
+    wait "$relay" || true
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -284,6 +298,8 @@ run_standalone() {
             capture smb2-signing signed_logons ;;
         coercion)
             capture smb2-coercion coercion_calls ;;
+        relay)
+            capture smb2-relay relayed_logon ;;
         esac
     done
 }

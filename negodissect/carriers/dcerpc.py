@@ -423,9 +423,11 @@ class Framer(RecordFramer):
 
     __slots__ = ("contexts",)
 
-    def __init__(self, want: Callable[[bytes], bool], contexts: dict[int, str]) -> None:
+    def __init__(
+        self, want: Callable[[bytes], bool], contexts: dict[int, str] | None = None
+    ) -> None:
         super().__init__(want)
-        self.contexts = contexts
+        self.contexts = {} if contexts is None else contexts
 
     HEADER_SIZE = HEADER_SIZE
     SYNC = _SYNC
