@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 import uuid
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from scapy.utils import rdpcap, wrpcap
 
 from negodissect.analysis.findings import COERCION_TITLE
+from negodissect.transport.framing import Pdu
 from tests.helpers import ROOT, negodissect
 
 CAPTURES = ROOT / "captures"
@@ -171,3 +173,36 @@ def test_an_ntlm_logon_after_the_call_makes_it_high(tmp_path: Path) -> None:
         and "NTLM logon as NEGOTEST\\alice" in finding["detail"]
     )
     assert finding["frames"][0] == 59 and len(finding["conversations"]) == 2
+
+
+def test_hostile_binds_and_requests_stay_bounded() -> None:
+    """A BIND of 255 contexts all on coercion interfaces, and a REQUEST stub of repeated
+    string-like words (48 KiB): at most MAX_COERCION_CONTEXTS contexts kept, the stub scanned
+    only over MAX_STUB_SCAN bytes, under a second."""
+    import time
+
+    from negodissect.carriers import dcerpc, dcerpc_request
+
+    interfaces = list(dcerpc_request.COERCIONS)
+    elements = b"".join(
+        struct.pack("<HBB", index, 1, 0)
+        + _uuid(interfaces[index % len(interfaces)])
+        + struct.pack("<I", 1)
+        + _uuid("8a885d04-1ceb-11c9-9fe8-08002b104860")
+        + struct.pack("<I", 2)
+        for index in range(255)
+    )
+    body = struct.pack("<HHI", 4280, 4280, 0) + struct.pack("<BBH", 255, 0, 0) + elements
+    bind = struct.pack("<BBBBIHHI", 5, 0, 11, 3, 0x10, 16 + len(body), 0, 1) + body
+    flow = dcerpc.Flow()
+    started = time.perf_counter()
+    assert flow.parse(0, Pdu(bind, ())) == []
+    assert 0 < len(flow.contexts) <= dcerpc_request.MAX_COERCION_CONTEXTS
+    context, interface = next(iter(flow.contexts.items()))
+    opnum = min(dcerpc_request.COERCIONS[interface].operations)
+    stub = struct.pack("<III", 0x7FFFFFFF, 0, 0x7FFFFFFF) * (1 << 12)
+    head = struct.pack("<BBBBIHHI", 5, 0, 0, 3, 0x10, 24 + len(stub), 0, 2)
+    request = head + struct.pack("<IHH", len(stub), context, opnum) + stub
+    [message] = flow.parse(0, Pdu(request, ()))
+    assert message.facts.opnum == opnum and message.facts.target_path is None
+    assert time.perf_counter() - started < 1.0
