@@ -60,13 +60,15 @@ class SignedMessage:
     were lost in a capture gap.  A final SESSION_SETUP response also carries what its signing
     key is derived from: the connection's NEGOTIATE response (``negotiate``, None when not
     seen) and the messages hashed into the preauth integrity hash, in order (``preauth``, None
-    when not all were kept)."""
+    when not all were kept).  ``reauth``: the setup re-authenticated an existing session, whose
+    signing key stays the one derived at its first setup (3.3.5.5.3)."""
 
     session_id: int
     message: bytes | None
     final: bool = False
     negotiate: bytes | None = None
     preauth: tuple[bytes, ...] | None = None
+    reauth: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,8 @@ class Transcript:
             return None
         request = self.pending.pop(message_id, None)
         kept = self.sessions.pop(session_id, [])
+        # 3.3.5.5.2: a setup whose first request names the session re-authenticates it
+        reauth = kept == [] and request is not None and _IDS.unpack_from(request, 40)[0] != 0
         if len(self.sessions) >= MAX_SIGNING_SESSIONS:
             del self.sessions[next(iter(self.sessions))]
         kept = self._keep(kept, request)
@@ -166,7 +170,7 @@ class Transcript:
         preauth = None
         if kept is not None and negotiate_request is not None and negotiate_response is not None:
             preauth = (negotiate_request, negotiate_response, *kept)
-        return SignedMessage(session_id, raw, True, negotiate_response, preauth)
+        return SignedMessage(session_id, raw, True, negotiate_response, preauth, reauth)
 
     def _keep(self, kept: list[bytes] | None, raw: bytes | None) -> list[bytes] | None:
         """``kept`` with ``raw`` added; None when either is lost or the bound is reached."""

@@ -75,7 +75,7 @@ class Signatures:
         message: bytes,
         exchange: Exchange,
     ) -> None:
-        if signed.final:
+        if signed.final and not signed.reauth:  # a re-authentication keeps the session's key
             self._keys.pop(where, None)
             learnt = _signing_key(signed, exchange)
             if isinstance(learnt, str):
