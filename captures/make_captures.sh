@@ -8,9 +8,9 @@
 # usage: make_captures.sh [OUTDIR] [SCENARIO...]
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
-#              anonymous-refused rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced
-#              ldap-sasl ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd tunnels (default: all);
-#              tunnels runs encapsulate.py on OUTDIR
+#              anonymous-refused rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm
+#              http-not-enforced ldap-sasl ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd
+#              tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -20,8 +20,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
-    rpc-pipes kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl ldap-plain kdc-attacks
-    kerberos-keys kdc-s4u kpasswd tunnels)
+    rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl
+    ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -40,8 +40,9 @@ LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
 ANONYMOUS_ATTEMPTS=6     # refused null sessions in anonymous-refused (over the findings threshold)
 HTTP_PORT=8480
+RELAY_PORT=4445          # tests/smb_relay.py listens here and forwards to smbd (scenario relay)
 PYTHON=${PYTHON:-$HERE/../.venv/bin/python}  # with scapy, for encapsulate.py
-CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 464 or port 389 or port $HTTP_PORT)"
+CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 464 or port 389 or port $HTTP_PORT or port $RELAY_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
 for tool in smbd smbclient smbpasswd tcpdump ss; do
@@ -141,9 +142,11 @@ ensure_unix_user() {
 # Global smb.conf lines of the scenarios that need a server of their own: `guest` maps unknown
 # users to the guest account; `anonymous-refused` requires encryption, so smbd refuses guest and
 # anonymous sessions ("reject guest session as encryption is required").
+# `coercion` serves spoolss (rpcd_spoolss, started by samba-dcerpcd) and a printer share `lp`.
 declare -A STANDALONE_OPTIONS=(
     [guest]="map to guest = bad user"
     [anonymous-refused]="server smb encrypt = required"
+    [coercion]=$'disable spoolss = no\n[lp]\n    path = /tmp\n    printable = yes\n    admin users = alice'
 )
 
 setup_standalone() {  # setup_standalone [GLOBAL_OPTION]: smb.conf, users, smbd started
@@ -175,11 +178,11 @@ setup_standalone() {  # setup_standalone [GLOBAL_OPTION]: smb.conf, users, smbd 
     ntlm auth = ntlmv2-only
     map to guest = never
     restrict anonymous = 0
-    $extra
     load printers = no
     printing = bsd
     printcap name = /dev/null
     disable spoolss = yes
+    $extra
 [share]
     path = $d/share
     read only = yes
@@ -235,6 +238,37 @@ rpc_pipes() {  # rpcclient over named pipes, up to PROTOCOL: NTLM binds, sealed 
         "ncacn_np:$LOOPBACK[sign]" -c "srvinfo"
 }
 
+signed_logons() {  # one signed logon per dialect; 3.1.1 twice: AES-GMAC, then AES-CMAC forced
+    local dialect
+    for dialect in SMB2_02 SMB2_10 SMB3_00 SMB3_02 SMB3_11; do
+        client "//$LOOPBACK/share" -m "$dialect" --client-protection=sign -U "alice%$ALICE_PASS" -c ls
+    done
+    client "//$LOOPBACK/share" -m SMB3_11 --client-protection=sign \
+        --option='client smb3 signing algorithms=AES-128-CMAC' -U "alice%$ALICE_PASS" -c ls
+}
+
+coercion_calls() {  # the calls coercion tools make, by rpcclient over \PIPE\spoolss and FSRVP
+    # MS-RPRN RpcRemoteFindFirstPrinterChangeNotificationEx (opnum 65, "PrinterBug"): the server
+    # is asked to call the client's name back; MS-FSRVP IsPathSupported (opnum 8, "ShadowCoerce")
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK" -c "rffpcnex lp" || true
+    timeout "$STEP_TIMEOUT" rpcclient --configfile="$CLIENT_CONF" -U "alice%$ALICE_PASS" \
+        "ncacn_np:$LOOPBACK" -c "fss_is_path_sup share" || true
+}
+
+relayed_logon() {  # smbclient -> tests/smb_relay.py on RELAY_PORT -> smbd: one logon, two connections
+    local relay i
+    port_in_use "$RELAY_PORT" && { log "port $RELAY_PORT is in use"; return 1; }
+    python3 "$HERE/../tests/smb_relay.py" "$RELAY_PORT" 445 1 &
+    relay=$!
+    for i in $(seq 100); do
+        ss -Hltn "src $LOOPBACK and sport = :$RELAY_PORT" | grep -q . && break
+        sleep 0.1
+    done
+    client "//$LOOPBACK/share" --port="$RELAY_PORT" -m SMB3 -U "alice%$ALICE_PASS" -c ls || true
+    wait "$relay" || true
+}
+
 run_standalone() {
     local s
     for s in "$@"; do
@@ -261,6 +295,12 @@ run_standalone() {
         rpc-pipes)
             capture smb2-rpc-pipes rpc_pipes SMB3
             capture smb1-rpc-pipes rpc_pipes NT1 ;;
+        signing)
+            capture smb2-signing signed_logons ;;
+        coercion)
+            capture smb2-coercion coercion_calls ;;
+        relay)
+            capture smb2-relay relayed_logon ;;
         esac
     done
 }

@@ -64,7 +64,11 @@ SECURITY_ROOTS = frozenset({"gss-api", "spnego", "ntlmssp", "kerberos", "negoex"
 # display filter: only frames that hold a token (and those of our empty records) reach the JSON
 TSHARK_FILTER = " || ".join(sorted(SECURITY_ROOTS))
 # reassemble as we do; an HTTP message counts where its header ends (we do not wait for bodies)
-TSHARK_PREFS = ("-o", "tcp.desegment_tcp_streams:TRUE", "-o", "http.desegment_body:FALSE")
+TSHARK_PREFS = (
+    *("-o", "tcp.desegment_tcp_streams:TRUE", "-o", "http.desegment_body:FALSE"),
+    # captures/smb2-relay.pcap's relay listens on 4445: SMB that tshark decodes only when told
+    *("-d", "tcp.port==4445,nbss"),
+)
 # standalone NEGOEX re-dissection: DLT_USER0 (147) decoded as tshark's "negoex" dissector
 USER_DLT = 147
 NEGOEX_PREFS = ("-o", 'uat:user_dlts:"User 0 (DLT=147)","negoex","0","","0",""')
@@ -666,6 +670,12 @@ def _response(context: dict[str, Any]) -> bool:
     return bool(context.get("is_response"))
 
 
+def _bind(context: dict[str, Any]) -> bool:
+    """tshark names the abstract syntax (dcerpc.cn_bind_to_uuid) in BIND / ALTER_CONTEXT only;
+    a coercion REQUEST's interface (carriers.dcerpc_request) is the one its context was bound to."""
+    return context.get("ptype") in (11, 14)
+
+
 def _smb1_nt_response(context: dict[str, Any]) -> bool:
     """MS-CIFS 2.2.3.1: Status is an NTSTATUS only with SMB_FLAGS2_NT_STATUS (else a DOS error)."""
     return _response(context) and bool(int(context.get("flags2") or 0) & SMB_FLAGS2_NT_STATUS)
@@ -744,7 +754,7 @@ CONTEXT: tuple[ContextField, ...] = tuple(
         ("dcerpc", "assoc_group_id", "dcerpc.cn_assoc_group", "int"),
         ("dcerpc", "num_ctx_items", "dcerpc.cn_num_ctx_items", "int"),
         ("dcerpc", "context_id", "dcerpc.cn_ctx_id", "int"),
-        ("dcerpc", "interface_uuid", "dcerpc.cn_bind_to_uuid", "guid"),
+        ("dcerpc", "interface_uuid", "dcerpc.cn_bind_to_uuid", "guid", _bind),
         ("dcerpc", "sec_addr", "dcerpc.cn_sec_addr", "str"),
         ("dcerpc", "num_results", "dcerpc.cn_num_results", "int"),
         ("dcerpc", "ack_result", "dcerpc.cn_ack_result", "int"),

@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class DecodedBlob:
     """A carrier's blob and its decoded tree; ``ticket_client``: who the ticket of its AP-REQ
-    was issued to, when the capture showed it issued (analysis.tickets, set by the Grouper)."""
+    was issued to, when the capture showed it issued (analysis.tickets, set by the Grouper);
+    with the user's secrets, ``signature``: the Signature field of the SMB2 message it came in,
+    checked (:mod:`negodissect.pipeline.signing`)."""
 
     blob: AuthBlob
     tree: Field
     ticket_client: Issued | None = None
     #: A TGS-REQ's additional ticket (S4U2Proxy's evidence): who it was issued to.
     evidence_client: Issued | None = None
+    signature: Field | None = None

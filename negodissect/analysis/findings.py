@@ -18,6 +18,8 @@ from typing import Any
 from negodissect import gss
 from negodissect.analysis import names
 from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
+from negodissect.carriers import dcerpc_request
+from negodissect.carriers.dcerpc import DcerpcFacts
 from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.gss.ntlm import NO_RESPONSE
@@ -1069,6 +1071,63 @@ def repeated_ntlm_values(conversations: list[Conversation]) -> Iterator[Finding]
             )
 
 
+COERCION_TITLE = "authentication coercion (PetitPotam / PrinterBug / DFSCoerce / ShadowCoerce)"
+
+
+def coercion(conversations: list[Conversation]) -> Iterator[Finding]:
+    """A call of an operation that makes the server authenticate to a host the caller names
+    (carriers.dcerpc_request: [MS-EFSR] PetitPotam, [MS-RPRN] PrinterBug, [MS-DFSNM] DFSCoerce,
+    [MS-FSRVP] ShadowCoerce); high when an NTLM logon follows in the capture from the coerced
+    server (its machine account answering the call) or from the host the call names (relaying
+    what it received)."""
+    logons = [c for c in conversations if c.identity.kind == "ntlm"]
+    for conversation in conversations:
+        for item in conversation.messages:
+            facts = item.blob.facts
+            if not isinstance(facts, DcerpcFacts) or facts.operation is None:
+                continue
+            frame, server = item.blob.frame, _host(conversation.server)
+            named = facts.target_host
+            coerced = dcerpc_request.COERCIONS.get(facts.interface_uuid or "")
+            protocol = f"[{coerced.protocol}] " if coerced is not None else ""
+            over = f" over {facts.pipe}" if facts.pipe else ""
+            path = f" naming {facts.target_path}" if facts.target_path is not None else ""
+            detail = (
+                f"{conversation.client} called {facts.operation} (opnum {facts.opnum}) of "
+                f"{protocol}{facts.interface} on {conversation.server}{over}{path}: "
+                f"{facts.technique} makes the server authenticate to "
+                f"{named or 'the host the call names'}"
+            )
+            after = [
+                c
+                for c in logons
+                if c.frames
+                and c.frames[0] > frame
+                and (_host(c.client) == server or _names_host(c, named))
+            ]
+            for logon in after[:MAX_MERGED_DETAILS]:
+                detail += (
+                    f"; then {logon.client} -> {logon.server} NTLM logon as "
+                    f"{_account(logon)} (frame {logon.frames[0]})"
+                )
+            yield Finding(
+                "high" if after else "medium",
+                COERCION_TITLE,
+                detail,
+                sorted({frame, *(f for c in after for f in c.frames)}),
+                [conversation.index, *(c.index for c in after)],
+            )
+
+
+def _names_host(conversation: Conversation, host: str | None) -> bool:
+    """Whether ``host`` (an address or a name) is the client of ``conversation``: its address,
+    or the NTLM Workstation it gave (MS-NLMP 2.2.1.3)."""
+    if not host:
+        return False
+    workstation = conversation.identity.workstation or ""
+    return host == _host(conversation.client) or host.upper() == workstation.upper()
+
+
 KDC_CARRIER = "kerberos"
 #: RFC 4120 7.5.9 error codes.
 KDC_ERR_C_PRINCIPAL_UNKNOWN = 6
@@ -1247,6 +1306,7 @@ def findings(conversations: list[Conversation]) -> list[Finding]:
     found.extend(failed_logons(conversations))
     found.extend(refused_anonymous(conversations))
     found.extend(repeated_ntlm_values(conversations))
+    found.extend(coercion(conversations))
     found.extend(kdc_password_guessing(conversations))
     found.extend(kdc_user_enumeration(conversations))
     found.extend(nopac(conversations))

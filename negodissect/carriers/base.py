@@ -33,7 +33,7 @@ from negodissect.notes import NoteKind, Severity
 from negodissect.transport.framing import Pdu, Remark, StreamFramer
 
 if TYPE_CHECKING:
-    pass
+    from negodissect.carriers.smb2_signing import SignedMessage
 
 
 class Link(Protocol):
@@ -161,6 +161,9 @@ class Message(Generic[F]):
     #: Set for a message read from a stream inside the connection (a named pipe's DCE/RPC
     #: fragment inside SMB messages) instead of from the PDU :meth:`Flow.parse` was given.
     nested: Nested | None = None
+    #: The signed SMB2 message of the blob, as sent, for the signature check made with the
+    #: user's secrets (:mod:`negodissect.pipeline.signing`).
+    signed: SignedMessage | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +200,8 @@ class AuthBlob:
     #: The tunnels the frame came through, outermost first (sources.tunnels.describe), e.g.
     #: ``ERSPAN II 10.1.1.1 -> 10.2.2.2 (session 100)``; None when it came as is.
     tunnel: str | None = None
+    #: :attr:`Message.signed`.
+    signed: SignedMessage | None = None
 
 
 @dataclass(slots=True)

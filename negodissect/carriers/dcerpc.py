@@ -20,12 +20,12 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from negodissect import layout, notes
-from negodissect.carriers import flag_summary
+from negodissect.carriers import dcerpc_request, flag_summary
 from negodissect.carriers.base import (
     STATUS_SUCCESS,
     Budget,
@@ -75,6 +75,7 @@ class PacketType(enum.IntEnum):
 
 
 BIND_NAK = PacketType.Bind_nak.value
+REQUEST = PacketType.Request.value
 AUTH3 = PacketType.AUTH3.value
 #: PDU types whose auth verifier is a security context token, and the responses among them.
 AUTH_PTYPES = frozenset(range(PacketType.Bind, PacketType.AUTH3 + 1))
@@ -356,6 +357,11 @@ class DcerpcFacts(Facts):
             "ack_result",
             "ack_result_name",
             "named_pipe",
+            "opnum",
+            "operation",
+            "technique",
+            "target_path",
+            "target_host",
         }
     )
     ptype: int
@@ -384,6 +390,13 @@ class DcerpcFacts(Facts):
     ack_result: int | None = None  # the first result
     ack_result_name: str | None = None
     named_pipe: PipeFacts | None = None  # over SMB (ncacn_np)
+    #: A REQUEST of an authentication coercion operation (carriers.dcerpc_request): its opnum,
+    #: the operation and technique names, its first string argument and the host it names.
+    opnum: int | None = None
+    operation: str | None = None
+    technique: str | None = None
+    target_path: str | None = None
+    target_host: str | None = None
 
     @property
     def file_id(self) -> str | None:
@@ -404,9 +417,17 @@ def _byte_order(pdu: bytes | bytearray) -> ByteOrder:
 
 
 class Framer(RecordFramer):
-    """Cuts one direction into DCE/RPC fragments by frag_length; only auth PDUs are collected."""
+    """Cuts one direction into DCE/RPC fragments by frag_length; only auth PDUs are collected,
+    and REQUEST PDUs while a presentation context is bound to a coercion interface
+    (``contexts``, shared with the flow)."""
 
-    __slots__ = ()
+    __slots__ = ("contexts",)
+
+    def __init__(
+        self, want: Callable[[bytes], bool], contexts: dict[int, str] | None = None
+    ) -> None:
+        super().__init__(want)
+        self.contexts = {} if contexts is None else contexts
 
     HEADER_SIZE = HEADER_SIZE
     SYNC = _SYNC
@@ -425,17 +446,19 @@ class Framer(RecordFramer):
         if frag_length < HEADER_SIZE:
             out.append(Remark(FRAG_LENGTH_SHORT, {"length": frag_length}))
             return None
-        return frag_length, buf[2] in AUTH_PTYPES
+        ptype = buf[2]
+        return frag_length, ptype in AUTH_PTYPES or (ptype == REQUEST and bool(self.contexts))
 
 
 class Flow(FlowDefaults):
-    """One DCE/RPC connection (or named pipe): framers per direction and whether an auth
-    exchange is open."""
+    """One DCE/RPC connection (or named pipe): framers per direction, whether an auth
+    exchange is open, and the presentation contexts bound to coercion interfaces."""
 
-    __slots__ = ("framers", "pending")
+    __slots__ = ("contexts", "framers", "pending")
 
     def __init__(self) -> None:
-        self.framers = (Framer(_wanted), Framer(_wanted))
+        self.contexts: dict[int, str] = {}  # p_cont_id -> coercion interface UUID
+        self.framers = (Framer(_wanted, self.contexts), Framer(_wanted, self.contexts))
         self.pending = False  # a request with a context token waits for its answer
 
     def framer(self, direction: int) -> Framer:
@@ -443,10 +466,15 @@ class Flow(FlowDefaults):
 
     def parse(self, direction: int, pdu: Pdu) -> list[Message[Any] | Notice]:
         """The auth verifier of one BIND / ALTER_CONTEXT / AUTH3 / their responses."""
-        message = parse(pdu.data)
+        message = parse(pdu.data, self.contexts)
         if message is None:
             return []
         facts = message.facts
+        if facts.opnum is not None:  # a coercion REQUEST: no token, shown for what it asks
+            message.outcome = True
+            return [message]
+        if facts.ptype in BIND_PTYPES:
+            dcerpc_request.coercion_contexts(message.header, self.contexts)
         if facts.is_response:
             message.outcome = self.pending or facts.ptype == BIND_NAK
             self.pending = False
@@ -506,9 +534,10 @@ def auth_type_name(auth_type: int) -> str:
     return AUTH_TYPES.get(auth_type, ("", str(auth_type)))[1]
 
 
-def parse(pdu: bytes) -> Message[DcerpcFacts] | None:
+def parse(pdu: bytes, contexts: dict[int, str] | None = None) -> Message[DcerpcFacts] | None:
     """Header, presentation contexts or results, sec_trailer and auth_value position of one
-    auth-carrying PDU (None if too short)."""
+    auth-carrying PDU, or of a REQUEST calling a coercion operation on one of ``contexts``
+    (None if too short, or a REQUEST of anything else)."""
     if len(pdu) < HEADER_SIZE:
         return None
     order = _byte_order(pdu)
@@ -532,6 +561,15 @@ def parse(pdu: bytes) -> Message[DcerpcFacts] | None:
     if values["frag_length"] != len(pdu):
         frag_length.note(FRAG_LENGTH_MISMATCH, expected=len(pdu), found=values["frag_length"])
     extra = ""
+    if ptype == REQUEST:
+        if not dcerpc_request.parse(pdu, order, contexts or {}, root, facts):
+            return None
+        facts.interface = interface_name(facts.interface_uuid or "")
+        line = f"MSRPC: C  {name}: call_id: {call_id}, opnum {facts.opnum} ({facts.operation})"
+        if facts.target_path is not None:
+            line += f", {facts.target_path}"
+        root.summary = line.split("  ", 1)[1]
+        return Message(root, facts, line)
     if ptype == BIND_NAK and len(pdu) >= HEADER_SIZE + 2:
         reason = BIND_NAK_BODY.read(root, pdu, HEADER_SIZE, order=order)["provider_reject_reason"]
         code = reason.int_value
@@ -749,7 +787,7 @@ def _final(facts: DcerpcFacts, token: TokenState) -> bool:
     BIND_ACK / ALTER_CONTEXT_RESP ends when its token asks for no more.  Raw Kerberos
     (RPC_C_AUTHN_GSS_KERBEROS) is DCE style: the client answers the server's AP-REP with an
     AP-REP of its own (MS-KILE 3.4.5.1), so an AP-REP from the server is not the end."""
-    if facts.ptype in (AUTH3, BIND_NAK):
+    if facts.ptype in (AUTH3, BIND_NAK) or facts.opnum is not None:  # a coercion call: alone
         return True
     if not facts.is_response:
         return False

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from negodissect import notes
-from negodissect.carriers import dcerpc, smb1, smb2
+from negodissect.carriers import dcerpc, smb1, smb2, smb2_signing
 from negodissect.carriers.base import (
     STATUS_SUCCESS,
     Budget,
@@ -110,6 +110,7 @@ class Flow:
         "smb1_pipes",
         "smb2_negotiate",
         "smb2_pipes",
+        "transcript",
     )
 
     def __init__(self, conn: Link, budget: Budget) -> None:
@@ -125,6 +126,8 @@ class Flow:
         self.smb2_pipes: smb2.PipeState | None = None
         self.smb1_pipes: smb1.PipeState | None = None
         self.requests: int | None = None  # the TCP direction of SMB requests, once seen
+        #: The SMB2 messages signing keys derive from (made with the first one).
+        self.transcript: smb2_signing.Transcript | None = None
 
     def wants(self, prefix: bytes) -> bool:
         """Whether a PDU starting with ``prefix`` is worth collecting; counts SMB3 transforms."""
@@ -177,8 +180,10 @@ class Flow:
         for item in items:
             if isinstance(item, PipeIo):
                 self._pipe(direction, pdu, label, item, out)
-            else:
-                self._message(item, out)
+                continue
+            if kind == SMB2:
+                self._signing(pdu, item)
+            self._message(item, out)
         return out
 
     def gap(self, direction: int, size: int) -> list[Notice]:
@@ -245,6 +250,14 @@ class Flow:
         # buffer, because its status (STATUS_LOGON_FAILURE, STATUS_SUCCESS ...) is the outcome.
         message.outcome = message.outcome or (facts.is_response and outcome)
         out.append(message)
+
+    def _signing(self, pdu: Pdu, message: Message[Any]) -> None:
+        """Keep the raw SMB2 NEGOTIATE or SESSION_SETUP message for the signing checks; a signed
+        final SESSION_SETUP response gets what its check needs."""
+        if self.transcript is None:
+            self.transcript = smb2_signing.Transcript()
+        start = message.header.offset
+        message.signed = self.transcript.signed(pdu, start, start + message.header.length)
 
     def _negotiated(self, facts: Smb2Facts, out: list) -> None:
         """An SMB2 NEGOTIATE response: an upgrade when an SMB1 NEGOTIATE offered SMB 2.x and no
@@ -321,6 +334,8 @@ class Flow:
             over = ""
             if io is not None and pdu is not None:
                 smb, facts = (smb2 if label == "smb2" else smb1).describe(pdu.data, io)
+                if label == "smb2":
+                    message.signed = smb2_signing.signed_message(pdu, io.start, io.end)
                 root.append(smb)
                 command = facts.message.smb_command_name if facts.message else ""
                 over = f" over {'SMB2' if label == 'smb2' else 'SMB'} {command}"

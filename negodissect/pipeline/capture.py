@@ -26,6 +26,7 @@ from negodissect.carriers.smb2 import Smb2Facts
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
+from negodissect.pipeline.signing import Signatures
 from negodissect.sources.capture import CaptureSource, read_segments
 from negodissect.sources.frames import Datagram, Fragment, Segment, parse_transport
 from negodissect.sources.merge import MergedCapture
@@ -132,20 +133,24 @@ def decode_capture(
             path, streams=streams, frames=frames, on_progress=on_progress, registry=registry
         )
     exchanges = Exchanges(secrets, keys)
+    signatures = Signatures() if secrets else None
     for item in items:
         if isinstance(item, Notice):
             yield item
             continue
         if not item.data and not item.missing:  # an outcome-only message (no blob)
-            yield DecodedBlob(item, Field("securityBlob", summary=_empty(item)))
-            continue
-        ctx = exchanges.of((item.stream, item.facts.file_id))
-        tree = decode(item.data, ctx)
-        if exchanges.keys is not None and isinstance(item.facts, Smb2Facts):  # --export-keys
-            exchanges.keys.bind_session(item.facts.session_id, ctx.exchange.kerberos_keys)
-        if item.missing:
-            tree.note(BLOB_INCOMPLETE, missing=item.missing)
-        yield DecodedBlob(item, tree)
+            tree = Field("securityBlob", summary=_empty(item))
+        else:
+            ctx = exchanges.of((item.stream, item.facts.file_id))
+            tree = decode(item.data, ctx)
+            if exchanges.keys is not None and isinstance(item.facts, Smb2Facts):  # --export-keys
+                exchanges.keys.bind_session(item.facts.session_id, ctx.exchange.kerberos_keys)
+            if item.missing:
+                tree.note(BLOB_INCOMPLETE, missing=item.missing)
+        signature = None
+        if signatures is not None and item.signed is not None:  # the SMB session's exchange
+            signature = signatures.check(item, exchanges.of((item.stream, None)).exchange)
+        yield DecodedBlob(item, tree, signature=signature)
 
 
 def _empty(blob: AuthBlob) -> str:
@@ -382,5 +387,6 @@ class Conductor:
                 data=pdu.data[start:end] if message.data is None else message.data,
                 missing=missing,
                 tunnel=describe(conn.last_tunnel) if conn.last_tunnel else None,
+                signed=message.signed,
             )
         )

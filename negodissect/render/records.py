@@ -6,9 +6,11 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
 - a capture blob: the carrier's facts (``frame``; with ``--merge``, ``frame`` counts in the
   merged capture and ``file`` and ``file_frame`` say where the frame is; ``time``, ``src``,
   ``dst``, ``tunnel`` when the frame came through tunnels, ``stream``, ``carrier``, ``line``,
-  ``context``), then ``length``, ``missing`` (bytes lost in capture gaps), ``assumed`` (the
-  token kind the blob sniffs as), ``ticket_client`` when its AP-REQ's ticket was issued in the
-  capture (analysis.tickets: ``cname``, ``crealm``, ``frame``, ``source``) and ``tree``;
+  ``context``; ``signature`` with secrets, when the blob came in a signed SMB2 message: its
+  header's Signature field with ``verification``), then ``length``, ``missing`` (bytes lost in
+  capture gaps), ``assumed`` (the token kind the blob sniffs as), ``ticket_client`` when its
+  AP-REQ's ticket was issued in the capture (analysis.tickets: ``cname``, ``crealm``,
+  ``frame``, ``source``) and ``tree``;
 - a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
   ``assumed`` (the kind it was decoded as) and ``tree``;
 - ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
@@ -77,6 +79,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "carrier": found.carrier,
         "line": found.line,
         "context": found.facts.to_dict(),
+        **({"signature": item.signature} if item.signature is not None else {}),
         "length": len(found.data),
         "missing": found.missing,
         "assumed": framing.sniff(found.data),

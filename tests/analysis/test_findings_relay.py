@@ -4,7 +4,9 @@ each attack changes the wire, and never on the genuine captures."""
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,8 @@ from tests.helpers import negodissect
 
 SUCCESS = CAPTURES / "smb2-ntlm-success.pcap"
 MULTI = CAPTURES / "smb2-ntlm-multi.pcap"
+#: smbclient -> tests/smb_relay.py (port 4445) -> smbd: one logon relayed (captures/README.md).
+RELAYED = CAPTURES / "smb2-relay.pcap"
 NEW_TITLES = (
     "NTLM challenge of Responder",
     "NTLM MIC removed",
@@ -58,7 +62,9 @@ def changed(tmp_path: Path, frame: int, name: str, new: bytes, path: Path = SUCC
     return rewrite(path, tmp_path / f"{frame}-{name}.pcap", [(item.blob.data, bytes(data))])
 
 
-@pytest.mark.parametrize("path", sorted(CAPTURES.glob("*.pcap")), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", sorted(set(CAPTURES.glob("*.pcap")) - {RELAYED}), ids=lambda path: path.name
+)
 def test_genuine_captures_raise_none(path: Path) -> None:
     assert not [title for title in titles(path) if title.startswith(NEW_TITLES)]
 
@@ -105,6 +111,55 @@ def test_same_challenge_and_response_on_two_connections(tmp_path: Path) -> None:
     assert nonce.frames == challenges[:2] and first.value.hex() in nonce.detail
     response = by_title["same NTLM NTProofStr on 2 connections (relay or replay)"]
     assert response.frames == auths[:2] and len(response.conversations) == 2
+
+
+def _tshark_values(field: str) -> list[tuple[int, str]]:
+    """(frame, value) of ``field`` in RELAYED as tshark reads it, port 4445 decoded as NetBIOS
+    session service (SMB)."""
+    out = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(RELAYED),
+            "-d",
+            "tcp.port==4445,nbss",
+            "-Y",
+            field,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            field,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [(int(frame), value) for frame, value in (line.split("\t") for line in out.splitlines())]
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_a_live_relay_raises_both() -> None:
+    """A real logon through a forwarding relay: the same challenge and NTProofStr on the
+    client's connection to the relay and on the relay's to smbd, at the frames tshark gives."""
+    by_title = {f.title: f for f in found(RELAYED)}
+    assert set(by_title) == {
+        "same NTLM server challenge on 2 connections (relay or replay)",
+        "same NTLM NTProofStr on 2 connections (relay or replay)",
+    }
+    for title, field in (
+        ("same NTLM server challenge on 2 connections (relay or replay)",
+         "ntlmssp.ntlmserverchallenge"),
+        ("same NTLM NTProofStr on 2 connections (relay or replay)",
+         "ntlmssp.ntlmv2_response.ntproofstr"),
+    ):  # fmt: skip
+        seen = _tshark_values(field)
+        assert len(seen) == 2 and seen[0][1] == seen[1][1]
+        assert by_title[title].frames == sorted(frame for frame, _ in seen)
+        assert seen[0][1] in by_title[title].detail
+        assert len(by_title[title].conversations) == 2
 
 
 def test_target_name_of_another_host_on_a_real_capture() -> None:

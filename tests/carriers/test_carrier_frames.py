@@ -46,6 +46,9 @@ PER_MESSAGE = {
     "captures/kerberos-keys.pcap": {122, 124, 126, 127, 128, 129, 148, 150, 152, 153, 154, 155}
     | {156, 157, 158, 159, 160, 161, 162, 163},
 }
+#: smb2-relay.pcap's relay listens on 4445 (captures/make_captures.sh): SMB that tshark decodes
+#: only when told (we recognise SMB by its first bytes on any port).
+RELAY_PORT_AS_SMB = "tcp.port==4445,nbss"
 #: tshark protocol names -> our carrier names.  The carrier of a blob is the innermost one
 #: (DCE/RPC over an SMB named pipe: ``...:smb2:dcerpc``).
 CARRIERS = {"smb2": "smb2", "smb": "smb1", "http": "http", "ldap": "ldap", "dcerpc": "dcerpc"}
@@ -54,6 +57,7 @@ CARRIERS = {"smb2": "smb2", "smb": "smb1", "http": "http", "ldap": "ldap", "dcer
 def tshark_frames(tshark: str, path) -> dict[int, tuple[int, str, str]]:
     """frame -> (tcp.stream, carrier, per-message) for every frame with a GSS blob."""
     command = [tshark, "-r", str(path), "-o", "tcp.desegment_tcp_streams:TRUE"]
+    command += ["-d", RELAY_PORT_AS_SMB]
     # HTTP: without body desegmentation tshark reports a message in the frame that completes
     # its head, as we do (with it, in the frame that completes the body).
     command += ["-o", "http.desegment_body:FALSE", "-Y", GSS_FILTER, "-T", "fields"]

@@ -43,14 +43,17 @@ from rich.console import Console
 from negodissect import cli, gss
 from negodissect.analysis import DecodedBlob
 from negodissect.carriers import kerberos as kerberos_carrier
+from negodissect.carriers import smb2, smb2_signing
 from negodissect.carriers.base import AuthBlob, Message
 from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
-from negodissect.gss import ber, framing, kerberos_decrypt, negoex, negoex_build, ntlm, pac
+from negodissect.gss import ber, framing, kerberos_decrypt, negoex, negoex_build, ntlm, pac, verify
+from negodissect.gss.context import Exchange
 from negodissect.gss.kerberos_enc_asn1 import PLAINTEXTS
 from negodissect.notes import Severity
+from negodissect.pipeline import signing
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.render import console
 from negodissect.render import json as render_json
@@ -287,6 +290,50 @@ def _pac(checked: bool) -> Target:
     return run
 
 
+#: At most this many SMB2 PDUs in one "smb2_signing" input.
+SIGNING_PDUS = 32
+#: The capture whose signed logons seed the "smb2_signing" target (every dialect, both 3.1.1
+#: algorithms).
+SIGNING_CAPTURE = ROOT / "captures" / "smb2-signing.pcap"
+
+
+def _smb2_signing(data: bytes) -> list[tuple[Field, bytes]]:
+    """SMB2 PDUs, each after a 2-byte big-endian length, through the SMB carrier's signing
+    transcript (carriers/smb2_signing.py), each message's signature then checked with a known
+    NTLM session key (pipeline/signing.py): bounded state, verdicts and header trees only."""
+    transcript = smb2_signing.Transcript()
+    checks = signing.Signatures()
+    key = {verify.NTLM_SESSION_KEY: bytes(range(16))}
+    exchange = Exchange(mech=verify.NTLM_OID, session_keys=key)
+    found: list[tuple[Field, bytes]] = []
+    pos = 0
+    while pos + 2 <= len(data) and len(found) < SIGNING_PDUS:
+        end = pos + 2 + int.from_bytes(data[pos : pos + 2], "big")
+        pdu, pos = Pdu(data[pos + 2 : end], ()), end
+        for message in smb2.parse(pdu.data):
+            if not isinstance(message, Message):
+                continue
+            start = message.header.offset
+            signed = transcript.signed(pdu, start, start + message.header.length)
+            blob = AuthBlob(0, 0.0, "", "", 0, "smb2", message.line, message.header,
+                            message.facts, b"", signed=signed)  # fmt: skip
+            checks.check(blob, exchange)
+            found.append((message.header, pdu.data))
+    assert transcript.held <= smb2_signing.MAX_SIGNING_BYTES
+    return found
+
+
+def signing_seeds() -> list[bytes]:
+    """The NEGOTIATE and SESSION_SETUP messages of each signed logon of SIGNING_CAPTURE."""
+    found = []
+    for item in blobs_from_capture(str(SIGNING_CAPTURE)):
+        signed = item.signed if isinstance(item, AuthBlob) else None
+        if signed is not None and signed.preauth and signed.message:
+            messages = (*signed.preauth, signed.message)
+            found.append(b"".join(len(m).to_bytes(2, "big") + m for m in messages))
+    return found
+
+
 TARGETS: dict[str, Target] = {
     **{name: _kind(kind) for name, kind in DECODER_KINDS.items()},
     **{f"token_{kind or 'sniffed'}": _kind(kind) for kind in (None, *framing.KINDS)},
@@ -300,6 +347,7 @@ TARGETS: dict[str, Target] = {
     "ip_fragments": _ip_fragments,
     "pac": _pac(checked=False),
     "pac_checked": _pac(checked=True),
+    "smb2_signing": _smb2_signing,
 }
 #: Captures whose KDC messages seed the carrier and fragment targets.
 KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap", "kdc-s4u.pcap")
@@ -499,6 +547,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         found = verified_seeds((KEYS_CAPTURE,))
     elif target == "kerberos_plaintext":
         found = plaintext_seeds()
+    elif target == "smb2_signing":
+        found = signing_seeds()
     elif target in SEED_NODES:
         decoded = ((gss.decode(blob), blob) for blob in blobs)
         found = _cut(decoded, SEED_NODES[target])
