@@ -4,7 +4,12 @@ Connections are numbered like tshark's ``tcp.stream``: by first sighting of the 
 pair (either direction), a new SYN with another initial sequence number on a known pair starting a
 new connection.  Every connection is counted, but only *candidate* connections (chosen by the
 ``is_candidate`` predicate on their first data) are reassembled; the others cost one small object
-until they close or go idle.
+until they close or go idle.  A connection on a carrier's port is reassembled from its first data
+segment that may hold the start of a message (the ``starts`` predicate): SYN scans, half-open and
+data-less connections, and garbage that no framer could resynchronise on cost no reassembly state.
+
+Bytes a framer is skipping (the rest of a message it does not want: bulk data) are counted off
+its ``skip`` here, without copying them or handing them on, when they arrive in order.
 
 Per direction, in-order data is handed on at once; out-of-order segments wait (bounded by
 :data:`MAX_OOO_BYTES` / :data:`MAX_OOO_SEGMENTS`); retransmitted and overlapping bytes are dropped
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from struct import Struct
-from typing import Any
+from typing import Any, Protocol
 
 from negodissect import notes
 
@@ -83,6 +88,15 @@ def _first_held(half: Half) -> int:
     return min(half.ooo, key=lambda seq: seq_diff(seq, expected))
 
 
+def _after_syn(conn: Connection, direction: int) -> int:
+    """The sequence number after the SYN that ``direction`` of ``conn`` started with, or
+    :data:`UNKNOWN`."""
+    base = conn.base[direction]
+    if base is None or not conn.syn & (1 << direction):
+        return UNKNOWN
+    return (base + 1) & _MASK
+
+
 def _raw_keys(conn: Connection) -> tuple[bytes, bytes]:
     """The keys of :attr:`Reassembler.quiet` for both directions of ``conn``."""
     (client, client_port), (server, server_port) = conn.client, conn.server
@@ -92,13 +106,21 @@ def _raw_keys(conn: Connection) -> tuple[bytes, bytes]:
     )
 
 
+class Skipper(Protocol):
+    """What a framer shows the reassembler: how many coming stream bytes it drops unread."""
+
+    skip: int
+
+
 class Half:
     """One direction of a candidate connection."""
 
-    __slots__ = ("fin", "next", "ooo", "ooo_bytes", "reported_conflict", "tail")
+    __slots__ = ("fin", "next", "ooo", "ooo_bytes", "reported_conflict", "skipper", "tail")
 
-    def __init__(self) -> None:
-        self.next = UNKNOWN  # next expected sequence number
+    def __init__(self, next_seq: int = -1) -> None:
+        self.next = next_seq  # next expected sequence number (UNKNOWN: not yet known)
+        #: The framer of this direction, whose ``skip`` in-order bytes are counted off here.
+        self.skipper: Skipper | None = None
         self.fin: int | None = None  # sequence number of the FIN, once seen
         self.ooo: dict[int, tuple[bytes, int]] = {}  # seq -> (payload, bytes cut after it)
         self.ooo_bytes = 0
@@ -122,8 +144,10 @@ class Connection:
         "last_tunnel",
         "quiet",
         "server",
+        "sniffed",
         "state",
         "stream",
+        "syn",
         "tries",
     )
 
@@ -138,6 +162,8 @@ class Connection:
         self.halves: tuple[Half, Half] | None = None
         self.base: list[int | None] = [None, None]  # first sequence number seen per direction
         self.closed = 0  # bit 0/1: FIN seen from direction 0/1; 4: RST
+        self.syn = 0  # bit 0/1: the first segment seen from direction 0/1 was a SYN
+        self.sniffed = False  # adopted for its first bytes (not for its port)
         self.quiet = False  # in Reassembler.quiet: its plain segments are dropped by the reader
         self.last_frame = 0
         self.last_time = 0.0
@@ -153,15 +179,18 @@ class Reassembler:
         is_candidate: Callable[[bytes, int, int, int, int], object],
         wanted_streams: set[int] | None = None,
         ports: Mapping[int, object] | None = None,
+        starts: Callable[[Any, bytes, int, int, int, int], bool] | None = None,
     ) -> None:
         """``is_candidate(data, start, end, sport, dport)`` looks at a connection's first data
         segments (at most two); a true result adopts the connection and is kept as its ``kind``.
-        Connections to or from one of ``ports`` are adopted at once with that port's kind
-        (default: 445 and 139, kind True).
+        Connections to or from one of ``ports`` are that port's kind (default: 445 and 139, kind
+        True), adopted at once, or with ``starts``, at their first data segment for which
+        ``starts(kind, data, start, end, sport, dport)`` is true.
         """
         self.is_candidate = is_candidate
         self.wanted_streams = wanted_streams
         self.ports: Mapping[int, object] = DEFAULT_PORTS if ports is None else ports
+        self.starts = starts
         self.connections: dict[tuple, Connection] = {}
         #: Connections that will never be reassembled, both directions seen, by their raw
         #: addresses and ports in wire order (IP source + destination address, TCP source +
@@ -212,24 +241,35 @@ class Reassembler:
             else:
                 kind = self.ports.get(sport) or self.ports.get(dport)
                 if kind:
-                    self._adopt(conn, kind)
+                    if self.starts is None:
+                        self._adopt(conn, kind)
+                    else:
+                        conn.kind = kind  # adopted at a segment that may start a message
         direction = 0 if conn.client == (src, sport) else 1
         conn.last_frame = frame
         conn.last_time = time
         conn.last_tunnel = tunnel
         if conn.base[direction] is None:
             conn.base[direction] = seq
+            if flags & SYN:
+                conn.syn |= 1 << direction
         if flags & RST:
             conn.closed |= 4
         elif flags & FIN:
             conn.closed |= 1 << direction
         if conn.candidate is None and end > start:
-            conn.tries += 1
-            kind = self.is_candidate(data, start, end, sport, dport)
-            if kind:
-                self._adopt(conn, kind)
-            elif conn.tries >= 2:
-                conn.candidate = False
+            kind, starts = conn.kind, self.starts
+            if kind is not None and starts is not None:  # a carrier's port
+                if starts(kind, data, start, end, sport, dport):
+                    self._adopt(conn, kind)
+            else:
+                conn.tries += 1
+                kind = self.is_candidate(data, start, end, sport, dport)
+                if kind:
+                    conn.sniffed = True
+                    self._adopt(conn, kind)
+                elif conn.tries >= 2:
+                    conn.candidate = False
         halves = conn.halves
         if halves is None:
             if conn.candidate is False and not conn.quiet and conn.base[1 - direction] is not None:
@@ -257,9 +297,11 @@ class Reassembler:
         return base is not None and base != seq
 
     def _adopt(self, conn: Connection, kind: object) -> None:
+        """Reassemble ``conn`` from now on; a direction whose first segment was a SYN expects
+        the byte after it."""
         conn.candidate = True
         conn.kind = kind
-        conn.halves = (Half(), Half())
+        conn.halves = (Half(_after_syn(conn, 0)), Half(_after_syn(conn, 1)))
 
     def _hush(self, conn: Connection) -> None:
         conn.quiet = True
@@ -337,6 +379,12 @@ class Reassembler:
         offset = seq_diff(seq, half.next)
         if offset > 0:
             self._hold(conn, direction, half, seq, data[start:end], cut, out)
+            return
+        skipper = half.skipper
+        if not offset and not cut and skipper is not None and size <= skipper.skip and not half.ooo:
+            skipper.skip -= size  # bulk data its framer drops: counted, neither copied nor sent
+            half.next = (half.next + size) & _MASK
+            half.tail = b""
             return
         self._deliver(conn, direction, half, -offset, data[start:end], cut, out)
         self._drain(conn, direction, half, out)
