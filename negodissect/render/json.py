@@ -107,7 +107,9 @@ class JsonSink(Output):
         self._write(records.stdin_blob(item))
 
     def _write(self, record: records.Record) -> None:
-        self.console.out.print(dumps(record, self.pretty))
+        """One record and a newline, written without rich's layout work (JSON escapes every
+        control character itself)."""
+        self.console.out.file.write(dumps(record, self.pretty) + "\n")
 
 
 class JsonTriageSink(JsonSink):

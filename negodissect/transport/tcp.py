@@ -6,7 +6,8 @@ new connection.  Every connection is counted, but only *candidate* connections (
 ``is_candidate`` predicate on their first data) are reassembled; the others cost one small object
 until they close or go idle.  A connection on a carrier's port is reassembled from its first data
 segment that may hold the start of a message (the ``starts`` predicate): SYN scans, half-open and
-data-less connections, and garbage that no framer could resynchronise on cost no reassembly state.
+data-less connections, and garbage that no framer could resynchronise on cost no reassembly state;
+one whose first bytes after the SYN start no message is not the carrier's and is dropped at once.
 
 Bytes a framer is skipping (the rest of a message it does not want: bulk data) are counted off
 its ``skip`` here, without copying them or handing them on, when they arrive in order.
@@ -21,6 +22,7 @@ ended) becomes a gap event, so the layer above can mark what spans it incomplete
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import islice
 from struct import Struct
 from typing import Any, Protocol
 
@@ -136,6 +138,7 @@ class Connection:
         "candidate",
         "client",
         "closed",
+        "forward",
         "halves",
         "key",
         "kind",
@@ -156,6 +159,9 @@ class Connection:
         self.key = key
         self.client = client  # (address bytes, port) of the first sender: direction 0
         self.server = server
+        #: Whether the client's (address, port) sorts first: a segment whose pair sorts the same
+        #: way is from the client (direction 0).
+        self.forward = client <= server
         self.candidate: bool | None = None
         self.kind: Any = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
@@ -201,6 +207,7 @@ class Reassembler:
         self.count = 0
         self.ooo_total = 0  # out-of-order bytes buffered over all connections
         self.forgotten = 0  # connections forgotten early to stay under MAX_CONNECTIONS
+        self.skipped = 0  # in-order bytes counted off a framer's skip, neither copied nor sent
 
     def feed(
         self,
@@ -245,7 +252,7 @@ class Reassembler:
                         self._adopt(conn, kind)
                     else:
                         conn.kind = kind  # adopted at a segment that may start a message
-        direction = 0 if conn.client == (src, sport) else 1
+        direction = 0 if forward == conn.forward else 1
         conn.last_frame = frame
         conn.last_time = time
         conn.last_tunnel = tunnel
@@ -260,7 +267,12 @@ class Reassembler:
         if conn.candidate is None and end > start:
             kind, starts = conn.kind, self.starts
             if kind is not None and starts is not None:  # a carrier's port
+                after_syn = _after_syn(conn, direction)
                 if starts(kind, data, start, end, sport, dport):
+                    self._adopt(conn, kind)
+                elif seq == after_syn:  # its first bytes start no message: not the carrier's
+                    conn.candidate = False
+                elif after_syn != UNKNOWN:  # its first bytes are still to come (out of order)
                     self._adopt(conn, kind)
             else:
                 conn.tries += 1
@@ -321,7 +333,7 @@ class Reassembler:
     def _forget_oldest(self, events: list[Event] | None) -> list[Event]:
         """Flush and forget the oldest eighth of the connections (:data:`MAX_CONNECTIONS`)."""
         out = events if events is not None else []
-        for key in list(self.connections)[: max(1, MAX_CONNECTIONS // 8)]:
+        for key in list(islice(self.connections, max(1, MAX_CONNECTIONS // 8))):
             self._retire(self.connections.pop(key), out)
             self.forgotten += 1
         return out
@@ -371,7 +383,9 @@ class Reassembler:
         if flags & FIN:
             half.fin = (seq + size) & _MASK
         if flags & ACK:
-            self._acked(conn, 1 - direction, halves[1 - direction], ack, out)
+            peer = halves[1 - direction]
+            if peer.next != UNKNOWN and seq_diff(ack, peer.next) > 0:  # acks bytes not seen
+                self._acked(conn, 1 - direction, peer, ack, out)
         if not size:
             return
         if half.next == UNKNOWN:
@@ -383,6 +397,7 @@ class Reassembler:
         skipper = half.skipper
         if not offset and not cut and skipper is not None and size <= skipper.skip and not half.ooo:
             skipper.skip -= size  # bulk data its framer drops: counted, neither copied nor sent
+            self.skipped += size
             half.next = (half.next + size) & _MASK
             half.tail = b""
             return
