@@ -134,6 +134,7 @@ def blob_frames_and_stderr(path: Path) -> tuple[list[int], list[int], list[str]]
 MAX_NOTICE_LINES = 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mix", ["messy", "tidy"])
 def test_wild_mixes_give_exactly_the_ground_truth(mix: str, tmp_path: Path) -> None:
     """A small capture of the messy mix (scans, one-packet and half-open flows, mid-stream
@@ -151,19 +152,23 @@ def test_wild_mixes_give_exactly_the_ground_truth(mix: str, tmp_path: Path) -> N
     assert len(stderr) <= MAX_NOTICE_LINES, stderr
 
 
+@pytest.mark.slow
 def test_messy_mix_mostly_opens_connections(tmp_path: Path) -> None:
-    """Most TCP packets of the messy mix open a connection (a SYN, or a one-packet flow)."""
+    """About half the IPv4 TCP packets of the messy mix are the first of their address and port
+    pair (SYN scans, one-packet flows), as on the captures of issue 17: 48 % at 300,000 packets,
+    a little less on this small one, where the real logons weigh more."""
     if not SHARED_CAPTURES.is_dir():
         pytest.skip(f"{SHARED_CAPTURES} (the replayed SMB connections) is not there")
     path = tmp_path / "messy.pcap"
     load_generator().generate(path, 4000, 11, "messy")
     data = path.read_bytes()
-    offset, tcp, syn = 24, 0, 0
+    offset, tcp, seen = 24, 0, set()
     while offset < len(data):
         captured = struct.unpack_from("<I", data, offset + 8)[0]
         frame = data[offset + 16 : offset + 16 + captured]
         offset += 16 + captured
         if frame[12:14] == b"\x08\x00" and frame[23] == 6:
             tcp += 1
-            syn += frame[14 + 20 + 13] & 0x12 == 0x02
-    assert syn > tcp / 5
+            ends = sorted((frame[26:30] + frame[34:36], frame[30:34] + frame[36:38]))
+            seen.add(tuple(ends))
+    assert len(seen) > 0.4 * tcp
