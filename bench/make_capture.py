@@ -1,8 +1,13 @@
-"""Write a large, deterministic, mixed capture for the benchmark, and its ground truth.
+"""Write a large, deterministic capture for the benchmark (one of three mixes) and its truth.
 
-The capture is a classic pcap (Ethernet, microsecond timestamps) of interleaved flows: web (HTTP
-on TCP 80 with handshakes, keep-alive and multi-segment responses), TLS-like TCP 443, other TCP,
-DNS on UDP 53, other UDP (NTP, syslog, QUIC-like), each over IPv4 or IPv6, plus a few hundred
+Mixes (``--mix``): **mixed** (the default, described here), **messy** (what incident responders
+get: scans, half-open and one-packet flows, mid-stream pickups, garbage on 445 and 80, and a few
+hundred real SMB2 logons) and **tidy** (long flows: SMB2 file traffic with large READs and
+WRITEs after real logons, web with large bodies of known Content-Length, TLS, DNS).
+
+The mixed capture is a classic pcap (Ethernet, microsecond timestamps) of interleaved flows: web
+(HTTP on TCP 80 with handshakes, keep-alive and multi-segment responses), TLS-like TCP 443, other
+TCP, DNS on UDP 53, other UDP (NTP, syslog, QUIC-like), each over IPv4 or IPv6, plus a few hundred
 SMB connections whose messages are REAL: the SMB1/SMB2 message sequences of the bundled captures
 (read once with scapy at start-up) replayed with new addresses, ports and sequence numbers.
 Some of those connections split their security-blob messages across several TCP segments, a few
@@ -12,7 +17,8 @@ Records are packed with :mod:`struct` (no scapy packet per record); checksums ar
 sidecar ``<capture>.truth.json`` says how many SMB connections and security blobs were injected
 and the frame that completes each blob (the frame tshark and negodissect report it on).
 
-Usage: ``python bench/make_capture.py [--packets N] [--seed S] [--out FILE]``
+Usage: ``python bench/make_capture.py [--mix mixed|messy|tidy] [--packets N] [--seed S]
+[--out FILE]``
 """
 
 from __future__ import annotations
@@ -41,6 +47,18 @@ SMB_SOURCES = (
     "packetgen-plugin-smb/smb2-nego.pcapng",
 )
 DEFAULT_PACKETS = 1_000_000
+MIXES = ("mixed", "messy", "tidy")
+#: Packets of each mix by default (the messy and tidy ones are the captures of issue 17).
+MIX_PACKETS = {"mixed": DEFAULT_PACKETS, "messy": 300_000, "tidy": 300_000}
+#: SMB connections (real logons) per million packets, per mix.
+MIX_SMB_PER_MILLION = {"mixed": 300, "messy": 1000, "tidy": 1000}
+#: In the tidy mix, one SMB connection in this many goes on with file traffic after its logon.
+TIDY_FILE_EVERY = 12
+#: READ / WRITE operations of one file-traffic connection, and their data sizes.
+TIDY_FILE_OPS = (10, 30)
+TIDY_IO_SIZES = (65536, 65536, 262144, 1048576)
+#: Ports the messy mix scans and sends garbage to.
+SCANNED_PORTS = (445, 445, 445, 139, 80, 80, 88)
 #: Bumped whenever the output for a given seed changes; run.py remakes older captures.
 GENERATOR_VERSION = 2
 DEFAULT_SEED = 20261125
@@ -74,6 +92,7 @@ NBSS_HEADER = 4
 SMB2_HEADER_SIZE = 64
 SMB2_NEGOTIATE, SMB2_SESSION_SETUP = 0, 1
 SMB2_FLAGS_SERVER_TO_REDIR = 0x1
+SMB2_READ, SMB2_WRITE = 8, 9
 #: (command, is_response) -> offset in the body of SecurityBufferOffset (Length follows), MS-SMB2
 #: 2.2.4, 2.2.5, 2.2.6.
 SECURITY_BUFFER_AT = {
@@ -456,7 +475,8 @@ class Generator:
         return Flow(self.dns(False)[:1])
 
     # SMB replays
-    def smb(self, number: int, truth: dict) -> Flow:
+    def smb(self, number: int, truth: dict, file_ops: int = 0) -> Flow:
+        """A replayed SMB connection; ``file_ops`` READs / WRITEs of large files after it."""
         rng = self.rng
         source = self.sources[number % len(self.sources)]
         v6 = number % 8 == 7
@@ -499,6 +519,8 @@ class Generator:
                 ]
             if rng.random() < 0.5:
                 flow.send(message.from_client, ACK)
+        for op in range(file_ops):
+            self.file_io(flow, op)
         flow.close()
         truth["connections"].append(
             {
@@ -507,10 +529,138 @@ class Generator:
                 "split": split,
                 "out_of_order": out_of_order,
                 "retransmit": retransmit,
+                "file_ops": file_ops,
                 "packets": len(flow.frames),
             }
         )
         return Flow(flow.frames, marks=marks)
+
+    def file_io(self, flow: TcpFlow, op: int) -> None:
+        """One SMB2 READ (request, response with data) or WRITE (request with data, response)
+        of a large file ([MS-SMB2] 2.2.19-2.2.22), message ids counting from 1000."""
+        rng = self.rng
+        size = rng.choice(TIDY_IO_SIZES)
+        offset = op * size
+        message_id = 1000 + op
+        file_id = bytes(16)
+        if rng.random() < 0.6:
+            body = struct.pack(
+                "<HBBIQ16sIIIHHB", 49, 0x50, 0, size, offset, file_id, 1, 0, 0, 0, 0, 0
+            )
+            flow.data(False, smb2_message(SMB2_READ, False, message_id, body))
+            body = struct.pack("<HBBIII", 17, 0x50, 0, size, 0, 0)
+            flow.data(True, smb2_message(SMB2_READ, True, message_id, body, self.pool.take(size)))
+        else:
+            body = struct.pack("<HHIQ16sIIHHI", 49, 0x70, size, offset, file_id, 0, 0, 0, 0, 0)
+            flow.data(
+                False, smb2_message(SMB2_WRITE, False, message_id, body, self.pool.take(size))
+            )
+            body = struct.pack("<HHIIHHB", 17, 0, size, 0, 0, 0, 0)
+            flow.data(True, smb2_message(SMB2_WRITE, True, message_id, body))
+
+    # the messy mix
+    def messy(self) -> Flow:
+        kind = self.rng.choices(
+            ("scan", "one_packet", "half_open", "pickup", "garbage", "dns"), (70, 110, 5, 3, 8, 5)
+        )[0]
+        if kind == "dns":
+            return Flow(self.dns(self.rng.random() < 0.15))
+        return Flow(getattr(self, kind)())
+
+    def scanner(self, dport: int) -> TcpFlow:
+        """A flow from one of a few scanning hosts to a random target."""
+        rng = self.rng
+        client = bytes((10, 66, 0, rng.randrange(1, 5)))
+        return TcpFlow(rng, False, client, self.v4(20), rng.randrange(1024, 65535), dport)
+
+    def scan(self) -> list[bytes]:
+        """A SYN scan probe: unanswered, refused (RST) or answered and reset (half-open)."""
+        rng = self.rng
+        flow = self.scanner(rng.choice(SCANNED_PORTS))
+        flow.send(False, SYN)
+        answer = rng.random()
+        if answer < 0.4:
+            flow.send(True, RST | ACK)
+        elif answer < 0.6:
+            flow.send(True, SYN | ACK)
+            flow.send(False, RST)
+        return flow.frames
+
+    def one_packet(self) -> list[bytes]:
+        """One data segment of a connection never seen otherwise (random sequence numbers)."""
+        rng = self.rng
+        port = rng.choice((*SCANNED_PORTS, 443, rng.randrange(1024, 65535)))
+        flow = self.tcp(rng.random() < 0.1, port, 21)
+        flow.send(rng.random() < 0.5, ACK | PSH, self.pool.take(rng.randrange(1200, MSS + 1)))
+        return flow.frames
+
+    def half_open(self) -> list[bytes]:
+        """A handshake that never completes: SYN, SYN-ACK and its retransmissions."""
+        rng = self.rng
+        flow = self.tcp(False, rng.choice(SCANNED_PORTS), 22)
+        flow.send(False, SYN)
+        for _ in range(rng.randrange(1, 4)):
+            flow.frames.append(flow.segment(True, SYN | ACK))
+        return flow.frames
+
+    def pickup(self) -> list[bytes]:
+        """A connection picked up mid-stream: data both ways, no handshake, random bytes."""
+        rng = self.rng
+        port = rng.choice((445, 445, 80, 139, rng.randrange(1024, 65535)))
+        flow = self.tcp(rng.random() < 0.15, port, 23)
+        for _ in range(rng.randrange(2, 12)):
+            flow.data(rng.random() < 0.5, self.pool.take(rng.randrange(100, 3 * MSS)))
+        return flow.frames
+
+    def garbage(self) -> list[bytes]:
+        """A connection to 445 or 80 whose data is garbage: random bytes, or bytes that start
+        like a NetBIOS session message holding SMB2 (or like an HTTP request) and go wrong."""
+        rng = self.rng
+        port = rng.choice((445, 445, 139, 80))
+        flow = self.tcp(rng.random() < 0.15, port, 24)
+        flow.handshake()
+        for _ in range(rng.randrange(1, 5)):
+            payload = bytes(self.pool.take(rng.randrange(200, 2 * MSS)))
+            start = rng.random()
+            if start < 0.4 and port != 80:  # NetBIOS + SMB2 protocol id, then random
+                length = rng.randrange(64, 1 << 17)
+                payload = b"\x00" + length.to_bytes(3, "big") + SMB2_MAGIC + payload
+            elif start < 0.4:
+                payload = b"GET /" + payload.hex().encode()[:40] + b" HTTP/1.1\r\n" + payload
+            flow.data(rng.random() < 0.3, payload)
+        if rng.random() < 0.5:
+            flow.close()
+        else:
+            flow.send(False, RST | ACK)
+        return flow.frames
+
+    # the tidy mix
+    def tidy(self) -> Flow:
+        rng = self.rng
+        v6 = rng.random() < 0.15
+        kind = rng.choices(("http_large", "tls", "dns"), (30, 20, 50))[0]
+        return Flow(getattr(self, kind)(v6))
+
+    def http_large(self, v6: bool) -> list[bytes]:
+        """A keep-alive HTTP/1.1 connection on 80 with large bodies of known Content-Length."""
+        rng, flow = self.rng, self.tcp(v6, 80, 2)
+        flow.handshake()
+        host = rng.choice(self.domains).decode()
+        for _ in range(rng.randrange(1, 5)):
+            request = (
+                f"GET {rng.choice(self.paths)} HTTP/1.1\r\nHost: {host}\r\n"
+                "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept: */*\r\n"
+                "Connection: keep-alive\r\n\r\n"
+            ).encode()
+            flow.data(False, request)
+            size = int(rng.lognormvariate(10.5, 1.2)) % (POOL_BYTES // 2) + 1000
+            head = (
+                f"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream"
+                f"\r\nContent-Length: {size}\r\nConnection: keep-alive\r\n\r\n"
+            ).encode()
+            flow.data(True, head + bytes(self.pool.take(size)))
+        flow.close()
+        return flow.frames
 
     def cut(self, message: SmbMessage) -> list[tuple[int, bytes]]:
         """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob.
@@ -527,6 +677,31 @@ class Generator:
         return [(a, message.data[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
+def smb2_message(
+    command: int, response: bool, message_id: int, body: bytes, data: bytes | memoryview = b""
+) -> bytes:
+    """A NetBIOS session message holding one SMB2 message ([MS-SMB2] 2.2.1.2): header, fixed
+    body, data."""
+    flags = SMB2_FLAGS_SERVER_TO_REDIR if response else 0
+    header = SMB2_MAGIC + struct.pack(
+        "<HHIHHIIQIIQ16s",
+        64,
+        1,
+        0,
+        command,
+        1,
+        flags,
+        0,
+        message_id,
+        0xFEFF,
+        1,
+        0x4000000001,
+        bytes(16),
+    )
+    length = len(header) + len(body) + len(data)
+    return b"".join((b"\x00", length.to_bytes(3, "big"), header, body, data))
+
+
 def blob_kind(data: bytes, offset: int, length: int) -> str:
     """What a security buffer holds, from its first bytes: spnego, ntlmssp, empty or other."""
     if not length:
@@ -536,20 +711,26 @@ def blob_kind(data: bytes, offset: int, length: int) -> str:
     return "spnego" if data[offset] in (0x60, 0xA0, 0xA1) else "other"
 
 
-def generate(out: Path, packets: int, seed: int) -> dict:
-    """Write the capture to ``out`` and its ground truth next to it; return the truth."""
+def generate(out: Path, packets: int, seed: int, mix: str = "mixed") -> dict:
+    """Write the capture of ``mix`` to ``out`` and its ground truth next to it; return the
+    truth."""
     sources = [load_smb_source(SHARED_CAPTURES / name) for name in SMB_SOURCES]
     gen = Generator(seed, sources)
     rng = gen.rng
-    smb_count = max(len(sources), round(SMB_PER_MILLION * packets / 1_000_000))
+    smb_count = max(len(sources), round(MIX_SMB_PER_MILLION[mix] * packets / 1_000_000))
+    background = {"mixed": gen.background, "messy": gen.messy, "tidy": gen.tidy}[mix]
     truth: dict = {
         "generator": GENERATOR_VERSION,
+        "mix": mix,
         "seed": seed,
         "packets_asked": packets,
         "connections": [],
         "blob_frames": [],
     }
-    smb_flows = [gen.smb(n, truth) for n in range(smb_count)]
+    smb_flows = [
+        gen.smb(n, truth, file_ops(gen, mix, n)) if mix == "tidy" else gen.smb(n, truth)
+        for n in range(smb_count)
+    ]
     due = [int((n + 0.5) * packets * 0.9 / smb_count) for n in range(smb_count)]
     committed = sum(len(f.frames) for f in smb_flows)
     active: list[Flow] = []
@@ -563,7 +744,7 @@ def generate(out: Path, packets: int, seed: int) -> dict:
                 active.append(smb_flows[next_smb])
                 next_smb += 1
             while len(active) < CONCURRENT_FLOWS and committed < packets:
-                flow = gen.background()
+                flow = background()
                 if committed + len(flow.frames) > packets:
                     flow = gen.padding()
                 committed += len(flow.frames)
@@ -622,26 +803,35 @@ def generate(out: Path, packets: int, seed: int) -> dict:
     return truth
 
 
+def file_ops(gen: Generator, mix: str, number: int) -> int:
+    """READs / WRITEs after the logon of SMB connection ``number`` (tidy mix only)."""
+    if mix != "tidy" or number % TIDY_FILE_EVERY:
+        return 0
+    return gen.rng.randrange(*TIDY_FILE_OPS)
+
+
 def truth_path(capture: Path) -> Path:
     """Where the ground truth of ``capture`` is written."""
     return capture.with_suffix(".truth.json")
 
 
-def default_capture(packets: int, seed: int = DEFAULT_SEED) -> Path:
-    """bench/out/mixed-<packets>-<seed>.pcap"""
-    return OUT_DIR / f"mixed-{packets}-{seed}.pcap"
+def default_capture(packets: int, seed: int = DEFAULT_SEED, mix: str = "mixed") -> Path:
+    """bench/out/<mix>-<packets>-<seed>.pcap"""
+    return OUT_DIR / f"{mix}-{packets}-{seed}.pcap"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS)
+    parser.add_argument("--mix", choices=MIXES, default="mixed")
+    parser.add_argument("--packets", type=int, help="default: 1,000,000 (mixed), 300,000 (others)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--out", type=Path, help="default: bench/out/mixed-<packets>-<seed>.pcap")
+    parser.add_argument("--out", type=Path, help="default: bench/out/<mix>-<packets>-<seed>.pcap")
     args = parser.parse_args(argv)
-    out = args.out or default_capture(args.packets, args.seed)
+    packets = args.packets or MIX_PACKETS[args.mix]
+    out = args.out or default_capture(packets, args.seed, args.mix)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    truth = generate(out, args.packets, args.seed)
+    truth = generate(out, packets, args.seed, args.mix)
     print(
         f"{out}: {truth['packets']} packets, {truth['bytes'] / 1e6:.1f} MB, "
         f"{truth['smb_connections']} SMB connections, {truth['blobs']} blobs "

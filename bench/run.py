@@ -1,14 +1,15 @@
-"""Time negodissect against tshark and ``cat`` on one large mixed capture, side by side.
+"""Time negodissect against tshark and ``cat`` on large captures, side by side.
 
-Makes the capture (bench/make_capture.py) if it is missing, warms the page cache, then runs each
-command ``--repeat`` times (rounds interleave the commands), each run in its own child process,
-and keeps the best wall time, its CPU time and the peak RSS (GNU time, else ``os.wait4``).  Prints
-a markdown table (also written to bench/out/results.md) and checks the blobs negodissect found
-against the generator's ground truth and against tshark.  Exit status 1 when negodissect missed
-or invented a blob.
+Three captures by default, one per mix of bench/make_capture.py (mixed, messy, tidy), made if
+missing.  For each: warms the page cache, then runs each command ``--repeat`` times (rounds
+interleave the commands), each run in its own child process, and keeps the best wall time, its
+CPU time and the peak RSS (GNU time, else ``os.wait4``); prints a markdown table (all of them
+also written to bench/out/results.md) and checks the blobs negodissect found against the
+generator's ground truth and against tshark, and counts the lines negodissect wrote to stderr.
+Exit status 1 when negodissect missed or invented a blob.
 
-Usage: ``python bench/run.py [--packets N] [--seed S] [--capture FILE] [--no-tshark]
-[--repeat R]``
+Usage: ``python bench/run.py [--mix mixed,messy,tidy] [--packets N] [--seed S] [--capture FILE]
+[--no-tshark] [--repeat R]``
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Step:
     compare: str | None = None  # label of the tshark step this one is compared with
     available: bool = True
     text: str | None = None  # how the command reads in the table, when not its argv
+    stderr: Path | None = None  # None: /dev/null
 
 
 def negodissect_command() -> list[str]:
@@ -88,7 +90,10 @@ def negodissect_command() -> list[str]:
 
 
 def measure(
-    argv: list[str], stdout: Path | None = None, stdin: Path | None = None
+    argv: list[str],
+    stdout: Path | None = None,
+    stdin: Path | None = None,
+    stderr: Path | None = None,
 ) -> tuple[float, float, float, int]:
     """Run ``argv`` in a child; return (wall s, CPU s, peak RSS MB, exit status).
 
@@ -99,13 +104,14 @@ def measure(
     wrapped = [GNU_TIME, "-f", "%M %U %S", "-o", str(report), *argv] if GNU_TIME else argv
     out = stdout.open("wb") if stdout else subprocess.DEVNULL
     inp = stdin.open("rb") if stdin else subprocess.DEVNULL
+    err = stderr.open("wb") if stderr else subprocess.DEVNULL
     try:
         started = time.perf_counter()
-        child = subprocess.Popen(wrapped, stdin=inp, stdout=out, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(wrapped, stdin=inp, stdout=out, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
     finally:
-        for handle in (out, inp):
+        for handle in (out, inp, err):
             if handle is not subprocess.DEVNULL:
                 handle.close()
     cpu, rss_kb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
@@ -147,7 +153,16 @@ def import_time(command: list[str], blob: Path) -> tuple[float, list[tuple[float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--packets", type=int, default=make_capture.DEFAULT_PACKETS)
+    parser.add_argument(
+        "--mix",
+        default=",".join(make_capture.MIXES),
+        help="the mixes to time, comma-separated (default: all three)",
+    )
+    parser.add_argument(
+        "--packets",
+        type=int,
+        help="packets of each capture (default: 1,000,000 mixed, 300,000 others)",
+    )
     parser.add_argument("--seed", type=int, default=make_capture.DEFAULT_SEED)
     parser.add_argument(
         "--capture",
@@ -165,20 +180,58 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = make_capture.OUT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    capture = args.capture or make_capture.default_capture(args.packets, args.seed)
+    captures: list[tuple[str | None, Path]] = []
+    if args.capture:
+        captures.append((None, args.capture))
+    for mix in [] if args.capture else args.mix.split(","):
+        if mix not in make_capture.MIXES:
+            raise SystemExit(f"run.py: no mix {mix!r} (one of {', '.join(make_capture.MIXES)})")
+        packets = args.packets or make_capture.MIX_PACKETS[mix]
+        capture = make_capture.default_capture(packets, args.seed, mix)
+        if not capture.exists() or stale(make_capture.truth_path(capture)):
+            print(f"run.py: making {capture} ({packets} packets) ...", file=sys.stderr)
+            make_capture.generate(capture, packets, args.seed, mix)
+        captures.append((mix, capture))
+    nego = negodissect_command()
+    help_text = subprocess.run([*nego, "--help"], capture_output=True, text=True).stdout
+    sections = [
+        bench_capture(mix, capture, nego, help_text, args.no_tshark, args.repeat)
+        for mix, capture in captures
+    ]
+
+    stdin_rows = []
+    for label, source, frame, carrier in STDIN_BLOBS:
+        blob = out_dir / f"stdin-{frame}-{carrier}.hex"
+        blob.write_bytes(stdin_blob(source, frame, carrier))
+        samples = [measure([*nego, "-"], stdin=blob) for _ in range(STDIN_RUNS)]
+        seconds = statistics.median(wall for wall, _, _, _ in samples)
+        stdin_rows.append(
+            (label, len(blob.read_bytes()) // 2, seconds, max(rss for _, _, rss, _ in samples))
+        )
+    imports = import_time(nego, out_dir / f"stdin-{STDIN_BLOBS[0][2]}-{STDIN_BLOBS[0][3]}.hex")
+
+    report = "\n".join([header(), *sections, render_stdin(stdin_rows, imports)])
+    if args.scale_copies:  # the first capture, in copies: --dask against -j 2 and single runs
+        report += scale(captures[0][1], nego, args.scale_copies, args.repeat)
+    print(report)
+    (out_dir / "results.md").write_text(report)
+    return 0 if "MISMATCH" not in report else 1
+
+
+def bench_capture(
+    mix: str | None, capture: Path, nego: list[str], help_text: str, no_tshark: bool, repeat: int
+) -> str:
+    """Time every command on ``capture`` and check its blobs: the report's section for it."""
+    out_dir = make_capture.OUT_DIR
     truth_file = make_capture.truth_path(capture)
-    if not capture.exists() or (not args.capture and stale(truth_file)):
-        print(f"run.py: making {capture} ({args.packets} packets) ...", file=sys.stderr)
-        make_capture.generate(capture, args.packets, args.seed)
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
     size = capture.stat().st_size
     packets = truth["packets"] if truth else count_packets(capture)
-    nego = negodissect_command()
-    help_text = subprocess.run([*nego, "--help"], capture_output=True, text=True).stdout
     tshark = shutil.which("tshark") is not None
-
-    jsonl_out, fields_out = out_dir / "negodissect.jsonl", out_dir / "tshark-fields.tsv"
-    jobs_out = out_dir / "negodissect-j2.jsonl"
+    tag = f"-{mix}" if mix else ""
+    jsonl_out, fields_out = out_dir / f"negodissect{tag}.jsonl", out_dir / f"tshark-fields{tag}.tsv"
+    jobs_out = out_dir / f"negodissect-j2{tag}.jsonl"
+    stderr_out = out_dir / f"negodissect{tag}.stderr"
     jobs = {"available": "--jobs" in help_text}
     tshark_filter = ["tshark", "-r", FILE, "-Y", TSHARK_FILTER]
     fields = ["-T", "fields", "-e", "frame.number", "-e", "ntlmssp.auth.username"]
@@ -195,7 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         Step("tshark -V", [*tshark_filter, "-V"], available=tshark),
         Step("tshark -T fields", [*tshark_filter, *fields], fields_out, available=tshark),
         Step("negodissect (tree)", [*nego, FILE], compare="tshark -V"),
-        Step("negodissect --jsonl", [*nego, "--jsonl", FILE], jsonl_out, "tshark -T fields"),
+        Step(
+            "negodissect --jsonl",
+            [*nego, "--jsonl", FILE],
+            jsonl_out,
+            "tshark -T fields",
+            stderr=stderr_out,
+        ),
         Step(
             "negodissect --conversations",
             [*nego, "--conversations", FILE],
@@ -215,46 +274,30 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
     timings: dict[str, Timing] = {}
     for step in plan:
-        redirect = f"> {step.stdout.name}" if step.stdout else "> /dev/null"
+        redirect = f"> {step.stdout.name.replace(tag, '')}" if step.stdout else "> /dev/null"
         timing = Timing(
             step.label, step.text or shown(step.command, redirect), compare=step.compare
         )
         timings[step.label] = timing
         if not step.available:
             timing.note = "not available"
-        elif args.no_tshark and step.label.startswith("tshark"):
+        elif no_tshark and step.label.startswith("tshark"):
             timing.note = "skipped (--no-tshark)"
-    for round_ in range(1, args.repeat + 1):  # rounds interleave the commands
+    for round_ in range(1, repeat + 1):  # rounds interleave the commands
         for step in plan:
             timing = timings[step.label]
             if timing.note:
                 continue
-            print(f"run.py: round {round_}: {timing.command}", file=sys.stderr)
+            print(f"run.py: {capture.name}: round {round_}: {timing.command}", file=sys.stderr)
             argv = [str(capture) if word == FILE else word for word in step.command]
-            wall, cpu, rss, status = measure(argv, step.stdout)
+            wall, cpu, rss, status = measure(argv, step.stdout, stderr=step.stderr)
             if status:
                 timing.note = f"exit status {status}"
             if timing.wall is None or wall < timing.wall:
                 timing.wall, timing.cpu = wall, cpu
             timing.rss_mb = max(rss, timing.rss_mb or 0.0)
-
-    stdin_rows = []
-    for label, source, frame, carrier in STDIN_BLOBS:
-        blob = out_dir / f"stdin-{frame}-{carrier}.hex"
-        blob.write_bytes(stdin_blob(source, frame, carrier))
-        samples = [measure([*nego, "-"], stdin=blob) for _ in range(STDIN_RUNS)]
-        seconds = statistics.median(wall for wall, _, _, _ in samples)
-        stdin_rows.append(
-            (label, len(blob.read_bytes()) // 2, seconds, max(rss for _, _, rss, _ in samples))
-        )
-    imports = import_time(nego, out_dir / f"stdin-{STDIN_BLOBS[0][2]}-{STDIN_BLOBS[0][3]}.hex")
-
-    report = render(capture, size, packets, truth, timings, stdin_rows, imports, idle, args.repeat)
-    report += "\n" + check_blobs(truth, jsonl_out, jobs_out, timings, fields_out)
-    report += scale(capture, nego, args.scale_copies, args.repeat)
-    print(report)
-    (out_dir / "results.md").write_text(report)
-    return 0 if "MISMATCH" not in report else 1
+    table = render(mix, capture, size, packets, truth, timings, idle, repeat)
+    return table + "\n" + check_blobs(truth, jsonl_out, jobs_out, timings, fields_out, stderr_out)
 
 
 #: Copies of the capture in the scale row (``--scale-copies``).
@@ -332,24 +375,34 @@ def count_packets(capture: Path) -> int:
     return int(done.stdout.split(":")[-1])
 
 
+def header() -> str:
+    """The report's heading: when, on what machine, with which versions."""
+    return "\n".join(
+        [
+            f"## negodissect benchmark, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
+            f"{tool_version(['tshark', '-v'])}, negodissect {negodissect_version()}.",
+            "",
+        ]
+    )
+
+
 def render(
+    mix: str | None,
     capture: Path,
     size: int,
     packets: int,
     truth: dict | None,
     timings: dict[str, Timing],
-    stdin_rows: list,
-    imports: tuple,
     idle: float,
     repeat: int,
 ) -> str:
-    """The markdown report: machine, capture, the big table, stdin latency, import time."""
+    """The markdown section of one capture: what it holds and the big table."""
     cat = timings["cat (floor)"].wall
     lines = [
-        f"## negodissect benchmark, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        f"### {mix or 'capture'}: `{capture.name}`",
         "",
-        f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
-        f"{tool_version(['tshark', '-v'])}, negodissect {negodissect_version()}.",
         f"Capture (FILE): `{capture.name}`, {packets:,} packets, {size / 1e6:.1f} MB"
         + (
             f", {truth['smb_connections']} SMB connections with {truth['blobs']} security blobs"
@@ -382,7 +435,13 @@ def render(
             f"| {packets / timing.wall:,.0f} | {size / 1e6 / timing.wall:.1f} "
             f"| {timing.rss_mb:.0f} | {versus} | {floor} |"
         )
-    lines += [
+    lines.append("")
+    return "\n".join(lines)
+
+
+def render_stdin(stdin_rows: list, imports: tuple) -> str:
+    """The stdin latency table, the import time and the targets."""
+    lines = [
         "",
         f"Standard input, `echo <hex blob> | negodissect -`, median of {STDIN_RUNS}:",
         "",
@@ -400,21 +459,25 @@ def render(
         f"(scapy {'IMPORTED' if scapy else 'not imported'}); heaviest top-level: "
         + ", ".join(f"{name} {seconds:.3f} s" for seconds, name in top)
         + ".",
-    ]
-    lines += [
         "",
-        "Targets (issue 5): speed vs tshark >= 3x for the same job; time vs cat <= 5x; "
-        "peak RSS < 200 MB; stdin blob < 0.25 s.",
+        "Targets (issues 5, 17): speed vs tshark >= 3x for the same job on every mix; time vs "
+        "cat <= 5x; peak RSS < 200 MB; stdin blob < 0.25 s; a few dozen stderr lines at most.",
         "",
     ]
     return "\n".join(lines)
 
 
 def check_blobs(
-    truth: dict | None, jsonl: Path, jobs_jsonl: Path, timings: dict[str, Timing], fields: Path
+    truth: dict | None,
+    jsonl: Path,
+    jobs_jsonl: Path,
+    timings: dict[str, Timing],
+    fields: Path,
+    stderr: Path,
 ) -> str:
-    """Blobs negodissect --jsonl and tshark found, against the generator's ground truth."""
-    lines = ["### Blobs found", ""]
+    """Blobs negodissect --jsonl and tshark found, against the generator's ground truth; the
+    lines negodissect wrote to stderr."""
+    lines = ["#### Blobs found", ""]
     expected = {b["frame"] for b in truth["blob_frames"] if b["length"]} if truth else None
     empty = {b["frame"] for b in truth["blob_frames"] if not b["length"]} if truth else set()
     if truth:
@@ -439,6 +502,8 @@ def check_blobs(
                 + (f", {len(empty)} in the ground truth" if truth else "")
                 + (f": MISMATCH, not empty buffers there: frames {stray[:10]}" if stray else "")
             )
+        said = stderr.read_text(errors="replace").splitlines() if stderr.exists() else []
+        lines.append(f"- negodissect --jsonl wrote {len(said)} lines to stderr (notices)")
         jobs = timings["negodissect -j 2 --jsonl"]
         if jobs.wall is not None:
             same = jobs_jsonl.read_bytes() == jsonl.read_bytes()

@@ -390,6 +390,10 @@ class Carrier:
     first_bytes: frozenset[int] = frozenset()
     #: Connections to or from these ports are its own, whatever their first bytes.
     ports: frozenset[int] = frozenset()
+    #: ``may_start(data, start, end, sport, dport)``: whether a data segment of a connection on
+    #: one of :attr:`ports` may hold the start of a message (what its framers resynchronise
+    #: on); the connection is reassembled from the first one that may (None: from the first).
+    may_start: Callable[[bytes, int, int, int, int], bool] | None = None
     #: UDP datagrams to or from these ports are its own, each one PDU (its flow is made with a
     #: :class:`negodissect.transport.udp.Conversation`); they must be among
     #: :data:`negodissect.sources.frames.UDP_CARRIER_PORTS`, which the reader lets through.

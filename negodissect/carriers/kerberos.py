@@ -335,6 +335,13 @@ class Flow(FlowDefaults):
         return Message(shown, facts, line, start, end - start)
 
 
+def may_start(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
+    """Whether a segment on the KDC or kpasswd port holds what its framer resynchronises on (a
+    record mark and a KDC message tag, or a kpasswd header)."""
+    kpasswd = KPASSWD_PORT in (sport, dport) and KDC_PORT not in (sport, dport)
+    return (_KPASSWD_SYNC if kpasswd else _KDC_SYNC).search(data, start, end) is not None
+
+
 def _flow(conn: Link, budget: Budget) -> Flow:
     transport = "udp" if isinstance(conn, udp.Conversation) else "tcp"
     ports = (conn.client[1], conn.server[1])
@@ -364,5 +371,6 @@ CARRIER = Carrier(
     ConversationRules(_final, lambda status: status == STATUS_SUCCESS, _connection),
     first_bytes=frozenset({0x00}),
     ports=frozenset({KDC_PORT, KPASSWD_PORT}),
+    may_start=may_start,
     udp_ports=frozenset({KDC_PORT, KPASSWD_PORT}),
 )

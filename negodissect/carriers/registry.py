@@ -57,6 +57,13 @@ class Registry:
                 return carrier
         return None
 
+    @staticmethod
+    def starts(carrier: Carrier, data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
+        """Whether ``data[start:end]``, sent on a connection on one of ``carrier``'s ports, may
+        hold the start of one of its messages (:attr:`Carrier.may_start`)."""
+        may_start = carrier.may_start
+        return may_start is None or may_start(data, start, end, sport, dport)
+
     def rules(self, label: str) -> ConversationRules[Any]:
         """The conversation rules of the carrier whose messages are labelled ``label``
         (``AuthBlob.carrier``); :data:`~negodissect.carriers.base.DEFAULT_RULES` for a label no

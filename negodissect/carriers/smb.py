@@ -43,7 +43,7 @@ from negodissect.carriers.smb1 import Smb1Facts
 from negodissect.carriers.smb2 import Smb2Facts
 from negodissect.field import Field
 from negodissect.transport.framing import Pdu, Remark
-from negodissect.transport.nbss import Framer, looks_like_smb
+from negodissect.transport.nbss import Framer, looks_like_smb, may_start
 from negodissect.transport.tcp import DIRECTIONS
 
 #: First bytes of the SMB2, SMB1, SMB3 transform and compression transform protocol ids.
@@ -409,5 +409,6 @@ CARRIER = Carrier(
     ),
     first_bytes=frozenset({0x00}),
     ports=PORTS,
+    may_start=may_start,
     labels=frozenset({"smb2", "smb1"}),
 )

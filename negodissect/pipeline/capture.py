@@ -197,7 +197,9 @@ class Conductor:
     ) -> None:
         self.frames = frames
         self.streams = streams
-        self.reassembler = tcp.Reassembler(registry.classify, streams, registry.ports)
+        self.reassembler = tcp.Reassembler(
+            registry.classify, streams, registry.ports, registry.starts
+        )
         self.budget = Budget()
         self.udp_ports = registry.udp_ports
         self.udp = udp.Conversations()
@@ -288,11 +290,16 @@ class Conductor:
                 if kind == tcp.CLOSE:
                     continue
                 flow = conn.state = conn.kind.flow(conn, budget)
+                if conn.sniffed:
+                    flow.framer(0).distrust()
+                    flow.framer(1).distrust()
             if kind == tcp.DATA or kind == tcp.GAP:
                 framer = flow.framer(direction)
                 held = len(framer.buf)
                 if kind == tcp.DATA:
                     pdus = framer.feed(value)
+                    if framer.skip and conn.halves is not None:  # bulk data: skipped in tcp
+                        conn.halves[direction].skipper = framer
                 else:
                     gap = Notice.on(conn, GAP, size=value, direction=tcp.DIRECTIONS[direction])
                     out.append(gap)

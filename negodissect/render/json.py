@@ -83,13 +83,14 @@ class JsonSink(records.Recorder):
         self.pretty = pretty
 
     def write(self, record: records.Record) -> None:
-        """One record, as JSON text on standard output."""
-        self.console.out.print(dumps(record, self.pretty))
+        """One record, as JSON text on standard output, written without rich's layout work
+        (JSON escapes every control character itself)."""
+        self.console.out.file.write(dumps(record, self.pretty) + "\n")
 
     def write_text(self, text: str) -> None:
         """One record already made JSON text by :func:`dumps` (one line), as :meth:`write`
         would show the record."""
-        self.console.out.print(dumps(json.loads(text), True) if self.pretty else text)
+        self.console.out.file.write((dumps(json.loads(text), True) if self.pretty else text) + "\n")
 
 
 class JsonTriageSink(JsonSink):

@@ -139,10 +139,13 @@ def plain_lines(row: Row, prefix: str = "", guide: str = "") -> Iterator[str]:
 
     Used when output is not a terminal, where styles are dropped anyway.
     """
-    yield guide + row.plain
-    last = len(row.children) - 1
-    for index, child in enumerate(row.children):
-        ending = index == last
-        yield from plain_lines(
-            child, prefix + ("    " if ending else "│   "), prefix + ("└── " if ending else "├── ")
-        )
+    stack = [(row, prefix, guide)]  # depth first, without a generator per level
+    while stack:
+        row, prefix, guide = stack.pop()
+        yield guide + row.plain
+        children = row.children
+        if children:
+            last = children[-1]
+            stack.append((last, prefix + "    ", prefix + "└── "))
+            inner, fork = prefix + "│   ", prefix + "├── "
+            stack.extend((child, inner, fork) for child in reversed(children[:-1]))

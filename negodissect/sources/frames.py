@@ -186,6 +186,14 @@ def parse_frame(
         if offset > size:
             return None
         ethertype = _U16.unpack_from(data, offset - 2)[0]
+        if ethertype == ETHERTYPE_IPV4 and offset + 20 <= size and data[offset] >> 4 == 4:
+            first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
+            if protocol == IPPROTO_TCP and not fragment & _IPV4_FRAGMENT_BITS:  # the common case
+                header = (first & 0x0F) * 4
+                end = offset + total if total >= header else size
+                src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
+                return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet)
+            return _ipv4(data, offset, size, frame, stamp, quiet)
         if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
             return _inner(ethertype, data, offset, size, frame, stamp, quiet, ())
     elif linktype == LINKTYPE_LINUX_SLL:
@@ -480,7 +488,7 @@ def _tcp(
     start = offset + (data_offset >> 4) * 4
     if start > end:
         return None
-    captured = min(end, size)
+    captured = end if end < size else size
     if start > captured:
         start = captured
     cut = end - captured

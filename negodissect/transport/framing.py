@@ -5,7 +5,9 @@ A :class:`StreamFramer` buffers in-order bytes and drops those its protocol chos
 length, DCE/RPC fragments by frag_length): it starts by hunting for the first plausible header
 (so connections picked up mid-way resynchronise), collects only records its ``want`` predicate
 asks for (others are skipped without buffering), and turns capture gaps into holes of the record
-they hit.  Framers never print: what the user should hear comes out as a :class:`Remark` (a note
+they hit.  A record found by resynchronising (bytes were dropped before it) is only handed on
+complete: cut by a gap or by the end of the stream it is dropped, as likely chance in garbage as a
+real message.  Framers never print: what the user should hear comes out as a :class:`Remark` (a note
 kind and its values) among the PDUs.
 """
 
@@ -90,6 +92,10 @@ class StreamFramer:
         """Forget what is buffered and look for the start of the next message."""
         raise NotImplementedError
 
+    def distrust(self) -> None:
+        """The stream was claimed for its first bytes, not its port: its first message is only
+        believed complete (a chance match in other traffic is not handed on cut short)."""
+
     def _drop(self, size: int) -> None:
         """Drop ``size`` bytes, whether buffered already or still to come (then skipped)."""
         if len(self.buf) >= size:
@@ -109,7 +115,7 @@ class RecordFramer(StreamFramer):
     how long the record at the start of the buffer is.
     """
 
-    __slots__ = ("holes", "hunting", "peeked", "total", "want")
+    __slots__ = ("holes", "hunting", "peeked", "total", "trusted", "want")
 
     #: Bytes needed before :meth:`frame` can read a record's length.
     HEADER_SIZE = 4
@@ -134,6 +140,9 @@ class RecordFramer(StreamFramer):
         self.peeked = False  # the current PDU was shown to want() and is being collected
         self.total = 0  # length of the record being collected
         self.holes: list[tuple[int, int]] = []
+        #: The record at the start of the buffer follows the stream's first byte or a complete
+        #: record (False: it was found by resynchronising).
+        self.trusted = True
 
     def frame(self, out: list[Pdu | Remark]) -> tuple[int, bool] | None:
         """(record length, may be wanted) of the record at the start of the buffer.
@@ -153,6 +162,9 @@ class RecordFramer(StreamFramer):
             self.reset()
             return out
         if self.hunting or len(self.buf) < self.HEADER_SIZE:
+            self.reset()
+            return out
+        if self.peeked and not self.trusted:  # a resynchronised record cut short: dropped
             self.reset()
             return out
         if not self.peeked:
@@ -178,9 +190,12 @@ class RecordFramer(StreamFramer):
 
     def finish(self) -> list[Pdu | Remark]:
         """End of the stream: a PDU being collected comes out with its missing tail as a hole."""
-        if self.peeked:
+        if self.peeked and self.trusted:
             return self.gap(self.total - len(self.buf))
         return []
+
+    def distrust(self) -> None:
+        self.trusted = False
 
     def reset(self) -> None:
         self.buf.clear()
@@ -203,7 +218,9 @@ class RecordFramer(StreamFramer):
                 if match is None:
                     del buf[: max(0, len(buf) - self.SYNC_KEEP)]
                     return
-                del buf[: match.start()]
+                if match.start():
+                    self.trusted = False
+                    del buf[: match.start()]
                 self.hunting = False
             if self.skip or not buf:
                 return
@@ -214,6 +231,7 @@ class RecordFramer(StreamFramer):
                 if framed is None:
                     del buf[:1]
                     self.hunting = True
+                    self.trusted = False
                     continue
                 total, wanted = framed
                 if not wanted:
@@ -237,3 +255,4 @@ class RecordFramer(StreamFramer):
             del buf[: self.total]
             self.holes = []
             self.peeked = False
+            self.trusted = True

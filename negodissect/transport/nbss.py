@@ -57,6 +57,13 @@ def looks_like_smb(data: bytes, start: int, end: int, sport: int, dport: int) ->
     )
 
 
+def may_start(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
+    """Whether ``data[start:end]`` starts with a session control packet (a NetBIOS session
+    request on 139) or holds a session message header followed by an SMB protocol id: what
+    :class:`Framer` resynchronises on (bytes before it are dropped unread)."""
+    return data[start] in CONTROL_TYPES or _SYNC.search(data, start, end) is not None
+
+
 class Framer(RecordFramer):
     """NetBIOS session messages holding SMB PDUs; control packets skipped."""
 

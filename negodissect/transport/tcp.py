@@ -4,7 +4,13 @@ Connections are numbered like tshark's ``tcp.stream``: by first sighting of the 
 pair (either direction), a new SYN with another initial sequence number on a known pair starting a
 new connection.  Every connection is counted, but only *candidate* connections (chosen by the
 ``is_candidate`` predicate on their first data) are reassembled; the others cost one small object
-until they close or go idle.
+until they close or go idle.  A connection on a carrier's port is reassembled from its first data
+segment that may hold the start of a message (the ``starts`` predicate): SYN scans, half-open and
+data-less connections, and garbage that no framer could resynchronise on cost no reassembly state;
+one whose first bytes after the SYN start no message is not the carrier's and is dropped at once.
+
+Bytes a framer is skipping (the rest of a message it does not want: bulk data) are counted off
+its ``skip`` here, without copying them or handing them on, when they arrive in order.
 
 Per direction, in-order data is handed on at once; out-of-order segments wait (bounded by
 :data:`MAX_OOO_BYTES` / :data:`MAX_OOO_SEGMENTS`); retransmitted and overlapping bytes are dropped
@@ -16,8 +22,9 @@ ended) becomes a gap event, so the layer above can mark what spans it incomplete
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import islice
 from struct import Struct
-from typing import Any
+from typing import Any, Protocol
 
 from negodissect import notes
 
@@ -83,6 +90,15 @@ def _first_held(half: Half) -> int:
     return min(half.ooo, key=lambda seq: seq_diff(seq, expected))
 
 
+def _after_syn(conn: Connection, direction: int) -> int:
+    """The sequence number after the SYN that ``direction`` of ``conn`` started with, or
+    :data:`UNKNOWN`."""
+    base = conn.base[direction]
+    if base is None or not conn.syn & (1 << direction):
+        return UNKNOWN
+    return (base + 1) & _MASK
+
+
 def _raw_keys(conn: Connection) -> tuple[bytes, bytes]:
     """The keys of :attr:`Reassembler.quiet` for both directions of ``conn``."""
     (client, client_port), (server, server_port) = conn.client, conn.server
@@ -92,13 +108,21 @@ def _raw_keys(conn: Connection) -> tuple[bytes, bytes]:
     )
 
 
+class Skipper(Protocol):
+    """What a framer shows the reassembler: how many coming stream bytes it drops unread."""
+
+    skip: int
+
+
 class Half:
     """One direction of a candidate connection."""
 
-    __slots__ = ("fin", "next", "ooo", "ooo_bytes", "reported_conflict", "tail")
+    __slots__ = ("fin", "next", "ooo", "ooo_bytes", "reported_conflict", "skipper", "tail")
 
-    def __init__(self) -> None:
-        self.next = UNKNOWN  # next expected sequence number
+    def __init__(self, next_seq: int = -1) -> None:
+        self.next = next_seq  # next expected sequence number (UNKNOWN: not yet known)
+        #: The framer of this direction, whose ``skip`` in-order bytes are counted off here.
+        self.skipper: Skipper | None = None
         self.fin: int | None = None  # sequence number of the FIN, once seen
         self.ooo: dict[int, tuple[bytes, int]] = {}  # seq -> (payload, bytes cut after it)
         self.ooo_bytes = 0
@@ -114,6 +138,7 @@ class Connection:
         "candidate",
         "client",
         "closed",
+        "forward",
         "halves",
         "key",
         "kind",
@@ -122,8 +147,10 @@ class Connection:
         "last_tunnel",
         "quiet",
         "server",
+        "sniffed",
         "state",
         "stream",
+        "syn",
         "tries",
     )
 
@@ -132,12 +159,17 @@ class Connection:
         self.key = key
         self.client = client  # (address bytes, port) of the first sender: direction 0
         self.server = server
+        #: Whether the client's (address, port) sorts first: a segment whose pair sorts the same
+        #: way is from the client (direction 0).
+        self.forward = client <= server
         self.candidate: bool | None = None
         self.kind: Any = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
         self.halves: tuple[Half, Half] | None = None
         self.base: list[int | None] = [None, None]  # first sequence number seen per direction
         self.closed = 0  # bit 0/1: FIN seen from direction 0/1; 4: RST
+        self.syn = 0  # bit 0/1: the first segment seen from direction 0/1 was a SYN
+        self.sniffed = False  # adopted for its first bytes (not for its port)
         self.quiet = False  # in Reassembler.quiet: its plain segments are dropped by the reader
         self.last_frame = 0
         self.last_time = 0.0
@@ -153,15 +185,18 @@ class Reassembler:
         is_candidate: Callable[[bytes, int, int, int, int], object],
         wanted_streams: set[int] | None = None,
         ports: Mapping[int, object] | None = None,
+        starts: Callable[[Any, bytes, int, int, int, int], bool] | None = None,
     ) -> None:
         """``is_candidate(data, start, end, sport, dport)`` looks at a connection's first data
         segments (at most two); a true result adopts the connection and is kept as its ``kind``.
-        Connections to or from one of ``ports`` are adopted at once with that port's kind
-        (default: 445 and 139, kind True).
+        Connections to or from one of ``ports`` are that port's kind (default: 445 and 139, kind
+        True), adopted at once, or with ``starts``, at their first data segment for which
+        ``starts(kind, data, start, end, sport, dport)`` is true.
         """
         self.is_candidate = is_candidate
         self.wanted_streams = wanted_streams
         self.ports: Mapping[int, object] = DEFAULT_PORTS if ports is None else ports
+        self.starts = starts
         self.connections: dict[tuple, Connection] = {}
         #: Connections that will never be reassembled, both directions seen, by their raw
         #: addresses and ports in wire order (IP source + destination address, TCP source +
@@ -172,6 +207,7 @@ class Reassembler:
         self.count = 0
         self.ooo_total = 0  # out-of-order bytes buffered over all connections
         self.forgotten = 0  # connections forgotten early to stay under MAX_CONNECTIONS
+        self.skipped = 0  # in-order bytes counted off a framer's skip, neither copied nor sent
 
     def feed(
         self,
@@ -212,24 +248,40 @@ class Reassembler:
             else:
                 kind = self.ports.get(sport) or self.ports.get(dport)
                 if kind:
-                    self._adopt(conn, kind)
-        direction = 0 if conn.client == (src, sport) else 1
+                    if self.starts is None:
+                        self._adopt(conn, kind)
+                    else:
+                        conn.kind = kind  # adopted at a segment that may start a message
+        direction = 0 if forward == conn.forward else 1
         conn.last_frame = frame
         conn.last_time = time
         conn.last_tunnel = tunnel
         if conn.base[direction] is None:
             conn.base[direction] = seq
+            if flags & SYN:
+                conn.syn |= 1 << direction
         if flags & RST:
             conn.closed |= 4
         elif flags & FIN:
             conn.closed |= 1 << direction
         if conn.candidate is None and end > start:
-            conn.tries += 1
-            kind = self.is_candidate(data, start, end, sport, dport)
-            if kind:
-                self._adopt(conn, kind)
-            elif conn.tries >= 2:
-                conn.candidate = False
+            kind, starts = conn.kind, self.starts
+            if kind is not None and starts is not None:  # a carrier's port
+                after_syn = _after_syn(conn, direction)
+                if starts(kind, data, start, end, sport, dport):
+                    self._adopt(conn, kind)
+                elif seq == after_syn:  # its first bytes start no message: not the carrier's
+                    conn.candidate = False
+                elif after_syn != UNKNOWN:  # its first bytes are still to come (out of order)
+                    self._adopt(conn, kind)
+            else:
+                conn.tries += 1
+                kind = self.is_candidate(data, start, end, sport, dport)
+                if kind:
+                    conn.sniffed = True
+                    self._adopt(conn, kind)
+                elif conn.tries >= 2:
+                    conn.candidate = False
         halves = conn.halves
         if halves is None:
             if conn.candidate is False and not conn.quiet and conn.base[1 - direction] is not None:
@@ -257,9 +309,11 @@ class Reassembler:
         return base is not None and base != seq
 
     def _adopt(self, conn: Connection, kind: object) -> None:
+        """Reassemble ``conn`` from now on; a direction whose first segment was a SYN expects
+        the byte after it."""
         conn.candidate = True
         conn.kind = kind
-        conn.halves = (Half(), Half())
+        conn.halves = (Half(_after_syn(conn, 0)), Half(_after_syn(conn, 1)))
 
     def _hush(self, conn: Connection) -> None:
         conn.quiet = True
@@ -279,7 +333,7 @@ class Reassembler:
     def _forget_oldest(self, events: list[Event] | None) -> list[Event]:
         """Flush and forget the oldest eighth of the connections (:data:`MAX_CONNECTIONS`)."""
         out = events if events is not None else []
-        for key in list(self.connections)[: max(1, MAX_CONNECTIONS // 8)]:
+        for key in list(islice(self.connections, max(1, MAX_CONNECTIONS // 8))):
             self._retire(self.connections.pop(key), out)
             self.forgotten += 1
         return out
@@ -329,7 +383,9 @@ class Reassembler:
         if flags & FIN:
             half.fin = (seq + size) & _MASK
         if flags & ACK:
-            self._acked(conn, 1 - direction, halves[1 - direction], ack, out)
+            peer = halves[1 - direction]
+            if peer.next != UNKNOWN and seq_diff(ack, peer.next) > 0:  # acks bytes not seen
+                self._acked(conn, 1 - direction, peer, ack, out)
         if not size:
             return
         if half.next == UNKNOWN:
@@ -337,6 +393,13 @@ class Reassembler:
         offset = seq_diff(seq, half.next)
         if offset > 0:
             self._hold(conn, direction, half, seq, data[start:end], cut, out)
+            return
+        skipper = half.skipper
+        if not offset and not cut and skipper is not None and size <= skipper.skip and not half.ooo:
+            skipper.skip -= size  # bulk data its framer drops: counted, neither copied nor sent
+            self.skipped += size
+            half.next = (half.next + size) & _MASK
+            half.tail = b""
             return
         self._deliver(conn, direction, half, -offset, data[start:end], cut, out)
         self._drain(conn, direction, half, out)

@@ -1,0 +1,94 @@
+"""Connections that cannot carry a blob cost next to nothing, and bulk data is skipped unread
+(issue 17): SYN scans and garbage on a carrier's port get no reassembly state; the bytes of SMB2
+WRITE requests are counted off the framer without being copied or handed on."""
+
+from __future__ import annotations
+
+import subprocess
+
+from negodissect.carriers.registry import REGISTRY
+from negodissect.pipeline.capture import Conductor
+from negodissect.sources.capture import read_segments
+from negodissect.transport import tcp
+from tests.helpers import SHARED_CAPTURES
+
+CLIENT, SERVER = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+#: A NetBIOS session message holding the start of an SMB2 header (MS-SMB2 2.1, 2.2.1).
+WRITE_REQUESTS = "smb2.cmd == 9 && smb2.flags.response == 0"
+SMB2_START = b"\x00\x00\x00\x48\xfeSMB@\x00" + bytes(62)
+
+
+def reassembler() -> tcp.Reassembler:
+    return tcp.Reassembler(REGISTRY.classify, None, REGISTRY.ports, REGISTRY.starts)
+
+
+def feed(
+    r: tcp.Reassembler, frame: int, c2s: bool, seq: int, flags: int, data: bytes = b""
+) -> list:
+    src, dst, sport, dport = (CLIENT, SERVER, 50000, 445) if c2s else (SERVER, CLIENT, 445, 50000)
+    return (
+        r.feed(frame, frame / 10, src, dst, sport, dport, seq, 0, flags, data, 0, len(data), 0)
+        or []
+    )
+
+
+def test_syn_scan_gets_no_reassembly_state() -> None:
+    r = reassembler()
+    feed(r, 1, True, 1000, tcp.SYN)
+    feed(r, 2, False, 5000, tcp.SYN | tcp.ACK)
+    feed(r, 3, True, 1001, tcp.RST)
+    (conn,) = r.connections.values()
+    assert conn.halves is None and conn.state is None and r.streams == 1
+
+
+def test_garbage_after_the_handshake_drops_the_connection() -> None:
+    """Its first bytes after the SYN start no NetBIOS message: not SMB, dropped at once (and its
+    later plain segments are left to the reader's quiet check)."""
+    r = reassembler()
+    feed(r, 1, True, 1000, tcp.SYN)
+    feed(r, 2, False, 5000, tcp.SYN | tcp.ACK)
+    assert feed(r, 3, True, 1001, tcp.ACK, b"GET / HTTP/1.1\r\n\r\n" * 20) == []
+    (conn,) = r.connections.values()
+    assert conn.candidate is False and conn.halves is None and conn.quiet
+
+
+def test_smb_after_the_handshake_is_reassembled_from_the_syn() -> None:
+    """Adopted at its first SMB bytes, with the sequence number after the SYN: a first segment
+    that arrives second is still put in order."""
+    r = reassembler()
+    feed(r, 1, True, 1000, tcp.SYN)
+    feed(r, 2, False, 5000, tcp.SYN | tcp.ACK)
+    message = SMB2_START + b"x" * 4
+    assert feed(r, 3, True, 1001 + 40, tcp.ACK, message[40:]) == []  # held: bytes before it missing
+    events = feed(r, 4, True, 1001, tcp.ACK, message[:40])
+    (conn,) = r.connections.values()
+    assert conn.halves is not None
+    assert b"".join(e[3] for e in events if e[0] == tcp.DATA) == message
+
+
+def test_midstream_garbage_is_searched_not_reassembled() -> None:
+    r = reassembler()
+    for frame in range(1, 5):
+        feed(r, frame, frame % 2 == 1, 77_000 + frame * 1000, tcp.ACK, bytes(range(7, 250)) * 4)
+    (conn,) = r.connections.values()
+    assert conn.candidate is None and conn.halves is None
+
+
+def test_smb2_write_data_is_skipped_unread(tshark: str) -> None:
+    """zeek/smb_smb2.pcap copies a file with 64 KiB SMB2 WRITEs: almost all their data (all but
+    what shares a segment with a WRITE header) is counted off the framer's skip in the
+    reassembler, never copied or handed on; tshark says how many bytes the WRITEs carry."""
+    path = SHARED_CAPTURES / "zeek" / "smb_smb2.pcap"
+    lengths = subprocess.run(
+        [tshark, "-r", str(path), "-Y", WRITE_REQUESTS, "-T", "fields", "-e", "smb2.write_length"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    written = sum(int(length) for length in lengths)
+    assert written > 1_000_000
+    conductor = Conductor(None, None, REGISTRY)
+    quiet = conductor.reassembler.quiet
+    list(conductor.run(read_segments(str(path), None, fast=True, quiet=quiet)))
+    assert 0.9 * written <= conductor.reassembler.skipped <= written
