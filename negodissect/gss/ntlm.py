@@ -30,10 +30,10 @@ from negodissect.gss.ntlm_structures import (
     NegotiateFlags,
     decode_av_pairs,
     decode_text,
-    filetime_text,
     read_version,
 )
 from negodissect.layout import Item, Layout
+from negodissect.text import filetime_text
 
 SIGNATURE = b"NTLMSSP\x00"
 

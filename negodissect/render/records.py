@@ -3,7 +3,8 @@
 Schema ``negodissect/1`` (stable; fields are only ever added), every record starting with
 ``schema`` and ``source`` (the capture file's name, or ``-`` for standard input):
 
-- a capture blob: the carrier's facts (``frame``, ``time``, ``src``, ``dst``, ``tunnel`` when the
+- a capture blob: the carrier's facts (``frame``, ``time`` (seconds since 1970), ``time_utc``
+  (ISO 8601, ``Z``), ``src``, ``dst``, ``tunnel`` when the
   frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``), then ``length``,
   ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as) and
   ``tree``;
@@ -28,6 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from negodissect.gss import framing
+from negodissect.text import iso_utc
 
 if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
@@ -53,6 +55,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "source": source,
         "frame": found.frame,
         "time": found.time,
+        "time_utc": iso_utc(found.time),
         "src": found.src,
         "dst": found.dst,
         **({"tunnel": found.tunnel} if found.tunnel else {}),

@@ -16,7 +16,7 @@ from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.render import tree as render_tree
 from negodissect.render.sink import Output
-from negodissect.text import printable
+from negodissect.text import printable, utc_text
 
 if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
@@ -27,15 +27,8 @@ if TYPE_CHECKING:
 
 def capture_heading(item: DecodedBlob) -> str:
     """``Frame N  time  src -> dst  carrier line``, ``via`` the tunnels when there are some."""
-    import datetime  # not at start-up: standard input has no time stamps
-
     blob = item.blob
-    try:
-        stamp = datetime.datetime.fromtimestamp(blob.time, datetime.UTC)
-        when = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-    except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
-        when = f"time {blob.time:.6f} (out of range)"
-    heading = f"Frame {blob.frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    heading = f"Frame {blob.frame}  {utc_text(blob.time)}  {blob.src} -> {blob.dst}  {blob.line}"
     return f"{heading}  via {blob.tunnel}" if blob.tunnel else heading
 
 
