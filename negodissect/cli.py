@@ -47,6 +47,7 @@ class Options:
     depth: int | None = None
     hexdump: bool = False
     offsets: bool = True
+    bits: bool = False
     streams: set[int] = field(default_factory=set)
     frames: set[int] = field(default_factory=set)
     mechs: set[str] = field(default_factory=set)
@@ -90,7 +91,7 @@ def choose_sink(options: Options, console: Console) -> Sink:
             view = views.SummarySink(console)
         else:
             tree = views.TreeSink if console.out.is_terminal else views.PlainSink
-            view = tree(console, options.depth, options.offsets, options.hexdump)
+            view = tree(console, options.depth, options.offsets, options.hexdump, options.bits)
     sink: Sink = view
     if options.triage:
         asked = {"conversations": options.conversations, "findings": options.findings}
@@ -289,6 +290,13 @@ class _Command(click.Command):
 @click.option("--depth", type=click.IntRange(min=1), help="Fold the tree below N levels.")
 @click.option("-x", "--hex", "hexdump", is_flag=True, help="Hex dump each blob after its tree.")
 @click.option("--no-offsets", is_flag=True, help="Do not show @offset+length on tree nodes.")
+@click.option(
+    "-V",
+    "--all-bits",
+    "bits",
+    is_flag=True,
+    help="Every bit of a flags field on a line of its own (by default: the set bits by name).",
+)
 @click.option(
     "--stream",
     "streams",

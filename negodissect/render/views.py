@@ -62,11 +62,18 @@ class TreeSink(Output):
     """The tree view on a terminal: the heading, the carrier's header fields, the blob's tree
     (folded below ``depth`` levels; ``offsets``: ``@offset+length`` on each node), a hex dump
     of the blob with ``hexdump`` (``-x``), a blank line; a line above the first blob of each
-    conversation."""
+    conversation.  ``bits`` (``-V``): every bit of a flags field on a line of its own."""
 
-    def __init__(self, console: Console, depth: int | None, offsets: bool, hexdump: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        depth: int | None,
+        offsets: bool,
+        hexdump: bool,
+        bits: bool = False,
+    ) -> None:
         super().__init__(console)
-        self.depth, self.offsets, self.hexdump = depth, offsets, hexdump
+        self.depth, self.offsets, self.hexdump, self.bits = depth, offsets, hexdump, bits
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         self._tree(capture_heading(item), item.tree, item.blob.data, item.blob.header)
@@ -85,9 +92,9 @@ class TreeSink(Output):
     def _tree(self, heading: str, tree: Field, data: bytes, header: Field | None) -> None:
         root = render_tree.Row((printable(heading), "bold"))
         if header is not None:
-            render_tree.rows(header, self.depth, self.offsets, root)
+            render_tree.rows(header, self.depth, self.offsets, root, self.bits, heading)
         blob = root.add((f"securityBlob: {len(data)} bytes", "bold"))
-        render_tree.rows(tree, self.depth, self.offsets, blob)
+        render_tree.rows(tree, self.depth, self.offsets, blob, self.bits)
         self._draw(root)
         if self.hexdump:
             from negodissect.render.hexdump import hexdump
