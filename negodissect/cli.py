@@ -14,11 +14,12 @@ Exit codes:
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from negodissect.render.sink import Sink
 
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+#: ``--strict`` names at most this many malformed fields of one blob on stderr (a hostile blob
+#: can have thousands), then says how many more.
+MAX_STRICT_FIELDS = 5
 
 
 @dataclass
@@ -57,7 +61,7 @@ class Options:
     strict: bool = False
     conversations: bool = False
     findings: bool = False
-    hashes: TextIO | None = None
+    hashes: str | None = None  # --hashes FILE (render.hashes names the files it writes)
     jobs: int = 1
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
 
@@ -108,7 +112,10 @@ def choose_sink(options: Options, console: Console) -> Sink:
         from negodissect.render.hashes import HashesSink
         from negodissect.render.sink import Tee
 
-        sink = Tee(HashesSink(console, options.hashes), sink)
+        hashes = HashesSink(console, options.hashes)
+        # alone, --hashes writes its files and one line; a view asked for is shown beside
+        shown = options.summary or options.json_mode or options.triage or options.hexdump
+        sink = Tee(hashes, sink) if shown else hashes
     return sink
 
 
@@ -126,13 +133,17 @@ class Run:
 
     def check(self, source: str, where: str, tree: Field) -> None:
         """``--strict``: a blob with an error note (what :meth:`Field.check` raises
-        :class:`~negodissect.field.DecodeError` for) fails the run; stderr names the field."""
-        from negodissect.field import DecodeError
-
-        try:
-            tree.check()
-        except DecodeError as error:
-            self.console.problem(f"{source}: {where}: {error}")
+        :class:`~negodissect.field.DecodeError` for) fails the run; stderr names each malformed
+        field (the first :data:`MAX_STRICT_FIELDS` of the blob, then how many more)."""
+        errors = list(itertools.islice(tree.errors(), MAX_STRICT_FIELDS + 1))
+        for node, note in errors[:MAX_STRICT_FIELDS]:
+            self.console.problem(
+                f"{source}: {where}: {node.name} at offset {node.offset}: {note.message}"
+            )
+        if len(errors) > MAX_STRICT_FIELDS:
+            more = sum(1 for _ in tree.errors()) - MAX_STRICT_FIELDS
+            self.console.problem(f"{source}: {where}: {more} more malformed fields")
+        if errors:
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
 
     def stdin(self) -> None:
@@ -147,10 +158,16 @@ class Run:
         if source.capture:
             self.capture(STDIN, stream=source.stream)
             return
-        if options.keeps_conversations:
+        if options.hashes is not None:
             self.console.problem(
-                "--conversations, --findings and --hashes need a capture; blobs on standard "
-                "input are shown blob by blob",
+                "--hashes needs a capture: blobs on standard input are no logons; nothing written"
+            )
+            self.exit_code = max(self.exit_code, EXIT_USAGE)
+            return
+        if options.triage:
+            self.console.problem(
+                "--conversations and --findings need a capture; blobs on standard input are "
+                "shown blob by blob",
                 "warning",
             )
         selection = options.selection
@@ -207,9 +224,18 @@ class Run:
                 else:
                     sink.notice(path, left)
         if options.keeps_conversations:
-            conversations = capture.conversations
+            selection = options.selection
+            conversations = [
+                conversation
+                for conversation in capture.conversations
+                if any(selection.takes(frame, conversation.stream) for frame in conversation.frames)
+            ]
             found = findings.findings(conversations) if options.findings else []
-            sink.triage(path, conversations, found)
+            sink.triage(path, conversations, found, capture.packets)
+        if not capture.selected and not options.quiet and not options.triage:
+            chosen = " selected" if options.selection.narrows else ""
+            packets = "" if capture.packets is None else f" in {capture.packets:,} packets"
+            self.console.problem(f"{path}: no authentication blobs{chosen}{packets}", "info")
 
     def read_ahead(
         self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
@@ -225,10 +251,7 @@ class Run:
         for at in eligible[start : start + options.jobs - 1]:
             if at not in readers:
                 readers[at] = Background(
-                    sources[at],
-                    streams=options.streams or None,
-                    frames=options.frames or None,
-                    progress=self.console.shows_progress(options.quiet),
+                    sources[at], progress=self.console.shows_progress(options.quiet)
                 )
 
 
@@ -284,8 +307,10 @@ class _Command(click.Command):
     type=click.Choice(list(framing.KINDS)),
     help="Decode stdin blobs as this kind instead of sniffing it.",
 )
-@click.option("--json", "json_mode", flag_value="json", help="One JSON document per blob.")
-@click.option("--jsonl", "json_mode", flag_value="jsonl", help="One JSON record per line.")
+@click.option(
+    "--json", "json_document", is_flag=True, help="One JSON document: an array of the records."
+)
+@click.option("--jsonl", "json_lines", is_flag=True, help="One JSON record per line (a stream).")
 @click.option("--summary", is_flag=True, help="One line per message that carries a blob.")
 @click.option("--depth", type=click.IntRange(min=1), help="Fold the tree below N levels.")
 @click.option("-x", "--hex", "hexdump", is_flag=True, help="Hex dump each blob after its tree.")
@@ -355,9 +380,11 @@ class _Command(click.Command):
 )
 @click.option(
     "--hashes",
-    type=click.File("w", lazy=False),
+    type=click.Path(dir_okay=False, writable=True),
     metavar="FILE",
-    help="Write NetNTLMv1/v2 lines in hashcat format (modes 5500/5600) to FILE.",
+    help="Write hashcat lines, one file per mode (FILE hashes.txt: hashes.5600.txt for "
+    "NetNTLMv2, hashes.5500.txt for NetNTLMv1 ...), and hashes.logons.tsv saying which logon "
+    "each came from and whether it succeeded; alone, print only what was written.",
 )
 @click.option(
     "-j",
@@ -404,6 +431,9 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     "Authorization: Negotiate ..." lines; blank lines separate blobs).  With no FILE, standard
     input is read when it is not a terminal.
     """
+    _refuse_conflicts(chosen)
+    json_document, json_lines = chosen.pop("json_document"), chosen.pop("json_lines")
+    chosen["json_mode"] = "json" if json_document else "jsonl" if json_lines else None
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
@@ -413,6 +443,10 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         raise UsageError("--notices records needs --json or --jsonl")
     if options.verbose and options.quiet:
         raise UsageError("-v and -q contradict each other")
+    if options.hashes is not None:
+        folder = os.path.dirname(os.path.abspath(options.hashes))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"invalid value for '--hashes': cannot write files in {folder}")
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
@@ -455,6 +489,35 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         for reader in readers.values():
             reader.close()
     sys.exit(run.exit_code)
+
+
+#: Options that make others meaningless, and those others: given together, the command says so
+#: in one line (exit 2) rather than ignoring one of them.
+_TREE_OPTIONS = (("hexdump", "-x"), ("depth", "--depth"), ("no_offsets", "--no-offsets"),
+                 ("bits", "-V"))  # fmt: skip
+CONFLICTS: tuple[tuple[tuple[str, str], tuple[tuple[str, str], ...]], ...] = (
+    (("json_document", "--json"), (("json_lines", "--jsonl"), ("summary", "--summary"),
+                                   *_TREE_OPTIONS)),
+    (("json_lines", "--jsonl"), (("summary", "--summary"), *_TREE_OPTIONS)),
+    (("conversations", "--conversations"), (("summary", "--summary"), *_TREE_OPTIONS)),
+    (("findings", "--findings"), (("summary", "--summary"), *_TREE_OPTIONS)),
+    (("summary", "--summary"), _TREE_OPTIONS),
+)  # fmt: skip
+
+
+def _refuse_conflicts(chosen: dict[str, Any]) -> None:
+    """A usage error naming the first two options given that cannot go together."""
+    for (name, flag), others in CONFLICTS:
+        if not chosen[name]:
+            continue
+        for other, other_flag in others:
+            if chosen[other]:
+                why = (
+                    f"{other_flag} shapes the tree view, which {flag} replaces"
+                    if other_flag in dict(_TREE_OPTIONS).values()
+                    else "they are two outputs: choose one"
+                )
+                raise UsageError(f"{flag} and {other_flag} cannot be combined: {why}")
 
 
 def _secrets(

@@ -22,7 +22,7 @@ from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.pipeline.capture import decode_capture
 from negodissect.pipeline.select import Selection
 from negodissect.sources.capture import CaptureSource
-from negodissect.sources.records import ProgressHook
+from negodissect.sources.records import ProgressHook, Tally
 
 if TYPE_CHECKING:
     from negodissect.pipeline.background import Background
@@ -45,6 +45,15 @@ class CaptureRun:
         self.registry = registry
         self.secrets = secrets
         self.grouper = Grouper(registry, keep=keep, on_final=_release if keep else None)
+        #: The packets the file held (known once :meth:`items` is done, not with ``-j``), and
+        #: the blobs selected.
+        self.tally = Tally()
+        self.selected = 0
+
+    @property
+    def packets(self) -> int | None:
+        """How many packets the file held (None until read, or when read with ``-j``)."""
+        return self.tally.packets
 
     @property
     def conversations(self) -> list[Conversation]:
@@ -59,24 +68,34 @@ class CaptureRun:
         ``background``: the file is being read in that child process (``-j``).  Raises
         :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read.
         """
+        # Every blob is decoded and grouped, the selection applied after: conversations are
+        # numbered the same with and without --stream, --frame and --mech.
         selection = self.selection
+        headed: set[int] = set()  # conversations already announced (with a selection)
         for item in decode_capture(
             self.path,
-            streams=set(selection.streams) or None,
-            frames=set(selection.frames) or None,
             on_progress=on_progress,
             background=background,
             registry=self.registry,
             secrets=self.secrets,
+            tally=self.tally,
         ):
             if isinstance(item, Notice):
-                yield item
+                if selection.takes(item.frame, item.stream):
+                    yield item
                 continue
             conversation = self.grouper.add(item)
-            if not selection.wants(item.tree):
+            blob = item.blob
+            if not (selection.takes(blob.frame, blob.stream) and selection.wants(item.tree)):
                 continue
-            if conversation is not None and conversation.messages[0] is item:
+            if conversation is None or conversation.index in headed:
+                pass
+            elif selection.narrows:  # its first message may not be selected: its first shown
+                headed.add(conversation.index)
                 yield conversation
+            elif conversation.messages[0] is item:
+                yield conversation
+            self.selected += 1
             yield item
 
 

@@ -1,4 +1,5 @@
-"""JSON output: one document per record (``--json``) or one line per record (``--jsonl``).
+"""JSON output: one document, an array of every record (``--json``, read whole by ``json.load``),
+or one line per record, a stream (``--jsonl``).
 
 The records are built by :mod:`negodissect.render.records` (schema ``negodissect/1``); here they
 become text.  A tree node is ``name``, ``offset``, ``length`` (bytes, from the start of the blob),
@@ -59,7 +60,7 @@ def _note(note: Note) -> dict[str, str]:
     return {**shown, "severity": note.severity, "message": note.message}
 
 
-def dumps(record: dict[str, Any], pretty: bool) -> str:
+def dumps(record: dict[str, Any] | list[dict[str, Any]], pretty: bool) -> str:
     """A record as JSON text; unencodable text (lone surrogates) is escaped, never raised."""
     text = json.dumps(
         record,
@@ -79,14 +80,16 @@ def _default(value: object) -> object:
 
 
 class JsonSink(Output):
-    """``--json`` (``pretty``: one indented document per blob) and ``--jsonl`` (one line per
-    blob): a record per blob; with ``notice_records`` (``--notices records``), a record per
-    notice and notice summary too, instead of lines on standard error."""
+    """``--json`` (``pretty``: one JSON document, an indented array of the records, ``[]`` when
+    there are none) and ``--jsonl`` (one line per record): a record per blob; with
+    ``notice_records`` (``--notices records``), a record per notice and notice summary too,
+    instead of lines on standard error."""
 
     def __init__(self, console: Console, pretty: bool, notice_records: bool = False) -> None:
         super().__init__(console)
         self.pretty = pretty
         self.notice_records = notice_records
+        self.written = 0
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         self._write(records.blob(source, item))
@@ -107,7 +110,17 @@ class JsonSink(Output):
         self._write(records.stdin_blob(item))
 
     def _write(self, record: records.Record) -> None:
-        self.console.out.print(dumps(record, self.pretty))
+        text = dumps(record, self.pretty)
+        if self.pretty:  # an element of the array: "[" before the first, "," between
+            text = ("[\n" if not self.written else ",\n") + text
+            self.console.out.print(text, end="")
+        else:
+            self.console.out.print(text)
+        self.written += 1
+
+    def close(self) -> None:
+        if self.pretty:
+            self.console.out.print("\n]" if self.written else "[]")
 
 
 class JsonTriageSink(JsonSink):
@@ -131,7 +144,11 @@ class JsonTriageSink(JsonSink):
         return None
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation],
+        findings: list[Finding],
+        packets: int | None = None,
     ) -> None:
         if self.conversations:
             for conversation in conversations:

@@ -6,10 +6,10 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
 - a capture blob: the carrier's facts (``frame``, ``time`` (seconds since 1970), ``time_utc``
   (ISO 8601, ``Z``), ``src``, ``dst``, ``tunnel`` when the
   frame came through tunnels, ``stream``, ``carrier``, ``line``, ``context``), then ``length``,
-  ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as) and
-  ``tree``;
+  ``missing`` (bytes lost in capture gaps), ``assumed`` (the token kind the blob sniffs as),
+  ``tree_base`` (``"blob"``: what the tree's offsets count from) and ``tree``;
 - a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
-  ``assumed`` (the kind it was decoded as) and ``tree``;
+  ``assumed`` (the kind it was decoded as), ``tree_base`` and ``tree``;
 - ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
   conversation's or finding's own fields (``Conversation.to_dict``, ``Finding.to_dict``);
 - ``"type": "notice"`` (``--notices records``): a notice about the capture (gaps, resynchronising,
@@ -45,6 +45,11 @@ SCHEMA = "negodissect/1"
 STDIN = "-"
 
 Record = dict[str, Any]
+#: What the tree's offsets count from, said in every blob record: the first byte of the blob
+#: (``length`` bytes; ``-x`` dumps them).  The carrier's own fields, shown above the blob in the
+#: tree view, count from the carrier message (SMB header, HTTP start line, LDAPMessage, DCE/RPC
+#: PDU) and are not in the record.
+TREE_BASE = "blob"
 
 
 def blob(source: str, item: DecodedBlob) -> Record:
@@ -66,6 +71,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "length": len(found.data),
         "missing": found.missing,
         "assumed": framing.sniff(found.data),
+        "tree_base": TREE_BASE,
         "tree": item.tree,
     }
 
@@ -82,6 +88,7 @@ def stdin_blob(item: DecodedStdinBlob) -> Record:
         "length": len(found.data),
         "missing": 0,
         "assumed": item.kind,
+        "tree_base": TREE_BASE,
         "tree": item.tree,
     }
 

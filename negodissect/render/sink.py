@@ -59,10 +59,14 @@ class Sink(Protocol):
         """After capture file ``source``: how many notices of one kind were not shown."""
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation],
+        findings: list[Finding],
+        packets: int | None = None,
     ) -> None:
         """After capture file ``source``: its conversations and findings (empty when findings
-        were not asked for)."""
+        were not asked for), and how many ``packets`` it held (None when not known)."""
 
     def close(self) -> None:
         """The run is over."""
@@ -91,7 +95,11 @@ class Output:
         self.console.problem(f"{source}: {summary.message}", summary.kind.severity)
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation],
+        findings: list[Finding],
+        packets: int | None = None,
     ) -> None:
         return None
 
@@ -124,10 +132,14 @@ class Tee:
         self.sinks[-1].notice_summary(source, summary)
 
     def triage(
-        self, source: str, conversations: list[Conversation], findings: list[Finding]
+        self,
+        source: str,
+        conversations: list[Conversation],
+        findings: list[Finding],
+        packets: int | None = None,
     ) -> None:
         for sink in self.sinks:
-            sink.triage(source, conversations, findings)
+            sink.triage(source, conversations, findings, packets)
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -49,16 +49,18 @@ class Row:
         return "".join(text for text, _ in self.pieces)
 
 
-def pieces(node: Field, offsets: bool = True, summary: str | None = None) -> list[Piece]:
+def pieces(
+    node: Field, offsets: bool = True, summary: str | None = None, cut: bool = True
+) -> list[Piece]:
     """``Name: summary`` (or value) with the byte range, every wire string escaped.
 
-    ``summary`` replaces the node's own (:func:`said_once`); a detail longer than
-    :data:`MAX_DETAIL` characters is cut there (JSON has it whole).
+    ``summary`` replaces the node's own (:func:`said_once`); with ``cut``, a detail longer than
+    :data:`MAX_DETAIL` characters is cut there (JSON and ``--summary`` have it whole).
     """
     found: list[Piece] = [(printable(node.name), "bold cyan")]
     summary = node.summary if summary is None else summary
     detail = summary or ("" if node.value is None else format_value(node.value))
-    if len(detail) > MAX_DETAIL:
+    if cut and len(detail) > MAX_DETAIL:
         said = f"... ({len(detail):,} characters; --json for all)"
         detail = detail[: MAX_DETAIL - len(said)] + said
     if detail:
@@ -95,8 +97,8 @@ def said_once(node: Field, above: str = "") -> str:
 
 
 def label(node: Field, offsets: bool = True) -> Text:
-    """:func:`pieces` as a rich Text."""
-    return Text.assemble(*pieces(node, offsets))
+    """:func:`pieces` as a rich Text, the detail whole (``--summary``: one line per blob)."""
+    return Text.assemble(*pieces(node, offsets, cut=False))
 
 
 def rows(

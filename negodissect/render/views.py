@@ -55,6 +55,14 @@ class SummarySink(Output):
     def _line(self, heading: str, tree: Field) -> None:
         line = Text(printable(heading) + "  ")
         line.append(render_tree.label(tree, offsets=False))
+        errors = sum(1 for _ in tree.errors())
+        if errors:  # the mark --strict would fail on, with where the first one is
+            node, _ = next(tree.errors())
+            line.append(
+                printable(f"  [malformed: {errors} error{'s' if errors > 1 else ''}, first in "
+                          f"{node.name} at offset {node.offset}]"),
+                "bold red",
+            )  # fmt: skip
         self.console.out.print(line)
 
 

@@ -31,6 +31,7 @@ from negodissect.sources.records import (
     PROGRESS_EVERY,
     ProgressHook,
     SourceNote,
+    Tally,
     Walk,
     block_time,
     damaged,
@@ -110,6 +111,7 @@ def read_segments(
     *,
     fast: bool = True,
     quiet: Mapping[bytes, Stamped] | None = None,
+    tally: Tally | None = None,
 ) -> Iterator[Packet | SourceNote]:
     """Every TCP segment of the capture at ``source`` (a path, or a stream such as standard
     input, read without seeking), in file order, with notes about the file.
@@ -122,6 +124,7 @@ def read_segments(
     path, segments without SYN, FIN or RST of the connections in ``quiet`` (by IP source +
     destination address and TCP source + destination port, as on the wire) are not yielded:
     their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
+    ``tally`` is given the number of packets read, at the end.
     """
     if isinstance(source, str):
         name, raw = source, _open(source)
@@ -136,7 +139,7 @@ def read_segments(
         raw.close()
         raise CaptureError(f"{name}: {error}") from error
     is_ng = isinstance(reader, RawPcapNgReader)
-    walk = Walk(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet)
+    walk = Walk(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet, tally)
     if not fast:
         return _scapy_records(reader, is_ng, walk)
     return pcapng.records(reader, walk) if is_ng else pcap.records(reader, walk)
@@ -220,7 +223,7 @@ def _scapy_records(reader: Any, is_ng: bool, walk: Walk) -> Iterator[Packet | So
                 yield found
             if frame % PROGRESS_EVERY == 0:
                 walk.progress()
-    yield from walk.end()
+    yield from walk.end(frame)
 
 
 def _at_end(stream: IO[bytes]) -> bool:
