@@ -61,14 +61,16 @@ class Options:
     strict: bool = False
     conversations: bool = False
     findings: bool = False
+    brief: bool = False
     hashes: str | None = None  # --hashes FILE (render.hashes names the files it writes)
     jobs: int = 1
     secrets: Secrets = NO_SECRETS  # what the decoders may verify and decrypt with
 
     @property
     def triage(self) -> bool:
-        """``--conversations`` / ``--findings``: tables or records instead of a tree per blob."""
-        return self.conversations or self.findings
+        """``--conversations`` / ``--findings`` / ``--brief``: tables, records or a screen per
+        logon instead of a tree per blob."""
+        return self.conversations or self.findings or self.brief
 
     @property
     def keeps_conversations(self) -> bool:
@@ -97,7 +99,11 @@ def choose_sink(options: Options, console: Console) -> Sink:
             tree = views.TreeSink if console.out.is_terminal else views.PlainSink
             view = tree(console, options.depth, options.offsets, options.hexdump, options.bits)
     sink: Sink = view
-    if options.triage:
+    if options.brief:
+        from negodissect.render.brief import BriefSink
+
+        sink = BriefSink(console)
+    elif options.triage:
         asked = {"conversations": options.conversations, "findings": options.findings}
         if options.json_mode:
             from negodissect.render.json import JsonTriageSink
@@ -230,7 +236,8 @@ class Run:
                 for conversation in capture.conversations
                 if any(selection.takes(frame, conversation.stream) for frame in conversation.frames)
             ]
-            found = findings.findings(conversations) if options.findings else []
+            asked = options.findings or options.brief
+            found = findings.findings(conversations) if asked else []
             sink.triage(path, conversations, found, capture.packets)
         if not capture.selected and not options.quiet and not options.triage:
             chosen = " selected" if options.selection.narrows else ""
@@ -379,6 +386,11 @@ class _Command(click.Command):
     help="Signs of attack or weak configuration (records with --json/--jsonl).",
 )
 @click.option(
+    "--brief",
+    is_flag=True,
+    help="One short screen per logon: who, to what, mechanism, result, protections, findings.",
+)
+@click.option(
     "--hashes",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE",
@@ -502,6 +514,9 @@ CONFLICTS: tuple[tuple[tuple[str, str], tuple[tuple[str, str], ...]], ...] = (
     (("conversations", "--conversations"), (("summary", "--summary"), *_TREE_OPTIONS)),
     (("findings", "--findings"), (("summary", "--summary"), *_TREE_OPTIONS)),
     (("summary", "--summary"), _TREE_OPTIONS),
+    (("brief", "--brief"), (("json_document", "--json"), ("json_lines", "--jsonl"),
+                            ("summary", "--summary"), ("conversations", "--conversations"),
+                            ("findings", "--findings"), *_TREE_OPTIONS)),
 )  # fmt: skip
 
 

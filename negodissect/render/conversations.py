@@ -31,7 +31,7 @@ def _text(value: object, style: str | None = None) -> Text:
     return Text(printable("" if value is None else str(value)), style=style or "")
 
 
-def _mechs(oids: list[str]) -> str:
+def mech_names(oids: list[str]) -> str:
     return ", ".join(gss.REGISTRY.name(oid) for oid in oids)
 
 
@@ -40,13 +40,13 @@ def _frames(frames: list[int]) -> str:
     return shown if len(frames) <= MAX_FRAMES_SHOWN else f"{shown} ... ({len(frames)} frames)"
 
 
-def _carrier(conversation: Conversation) -> str:
+def carrier_text(conversation: Conversation) -> str:
     """``smb2``, or for DCE/RPC the pipe and interface: ``dcerpc \\PIPE\\samr samr``."""
     parts = (conversation.carrier, conversation.pipe, conversation.interface)
     return " ".join(part for part in parts if part)
 
 
-def _outcome(conversation: Conversation) -> str:
+def outcome_text(conversation: Conversation) -> str:
     """The outcome, and the frames whose token is malformed."""
     frames = [frame for frame, _ in conversation.malformed]
     if not frames:
@@ -91,9 +91,9 @@ def conversation_table(conversations: list[Conversation], title: str | None = No
 def _row(conversation: Conversation) -> list[Text]:
     """The cells of one conversation, in :data:`COLUMNS` order."""
     mech = conversation.mech
-    offered = _mechs(conversation.client_mechs)
+    offered = mech_names(conversation.client_mechs)
     if conversation.server_mechs:
-        offered = f"client: {offered or '-'}; server: {_mechs(conversation.server_mechs)}"
+        offered = f"client: {offered or '-'}; server: {mech_names(conversation.server_mechs)}"
     if conversation.negoex_schemes:  # named as the tree names them
         offered += "; NEGOEX: " + ", ".join(
             gss.REGISTRY.scheme_name(guid) or guid for guid in conversation.negoex_schemes
@@ -108,12 +108,12 @@ def _row(conversation: Conversation) -> list[Text]:
         _text(conversation.index),
         _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
         _text(f"{conversation.client} -> {conversation.server}"),
-        _text(_carrier(conversation)),
+        _text(carrier_text(conversation)),
         _text(conversation.identity.text() or "-"),
         _text(offered or "-"),
         _text(gss.REGISTRY.name(mech) if mech else "-"),
         _text(conversation.rounds),
-        _text(_outcome(conversation), _outcome_style(conversation)),
+        _text(outcome_text(conversation), _outcome_style(conversation)),
         _text(", ".join(protection) or "none"),
     ]
 
