@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from rich.text import Text
 from rich.tree import Tree
 
-from negodissect.field import Field, format_value
+from negodissect.field import Field, Note, format_value
+from negodissect.gss.ber import CONTENT_TRUNCATED
 from negodissect.layout import is_bit
 from negodissect.text import printable
 
@@ -117,7 +118,7 @@ def rows(
     At most :data:`MAX_RENDERED_FIELDS` fields are drawn: the rest are counted on one line where
     the cap is reached (hostile input can make trees of thousands of fields; JSON has them all).
     """
-    budget = _Budget(bits)
+    budget = _Budget(bits, _repeated_cuts(node))
     branch = _rows(node, depth, offsets, parent, budget, above)
     if budget.line is not None:
         budget.line.pieces = (
@@ -140,10 +141,11 @@ def build(
 class _Budget:
     """Fields still to draw for one :func:`rows`, and the line that counts those left out."""
 
-    __slots__ = ("bits", "hidden", "left", "line")
+    __slots__ = ("bits", "hidden", "left", "line", "repeated")
 
-    def __init__(self, bits: bool) -> None:
+    def __init__(self, bits: bool, repeated: set[int]) -> None:
         self.bits = bits
+        self.repeated = repeated  # id() of the truncation notes not drawn
         self.left = MAX_RENDERED_FIELDS
         self.hidden = 0
         self.line: Row | None = None
@@ -161,6 +163,8 @@ def _rows(
     line = pieces(node, offsets, said_once(node, above))
     branch = Row(*line) if parent is None else parent.add(*line)
     for note in node.notes:
+        if id(note) in budget.repeated:
+            continue
         branch.add((f"{note.severity}: {printable(note.message)}", SEVERITY_STYLES[note.severity]))
     children = (
         node.children
@@ -182,6 +186,24 @@ def _rows(
             break
         _rows(child, None if depth is None else depth - 1, offsets, branch, budget, above)
     return branch
+
+
+def _repeated_cuts(node: Field) -> set[int]:
+    """The truncation notes that repeat one cut: a token cut short makes every element that
+    encloses the cut declare more bytes than are there, each with the same ``(N missing)``.
+    Only the innermost (the last in the tree's order) is drawn; JSON and ``--strict`` keep
+    every note."""
+    last: dict[object, Note] = {}
+    repeated: set[int] = set()
+    for field in node.walk():
+        for note in field.notes:
+            if note.id != CONTENT_TRUNCATED.id or not note.values:
+                continue
+            missing = note.values.get("missing")
+            if missing in last:
+                repeated.add(id(last[missing]))
+            last[missing] = note
+    return repeated
 
 
 def to_rich(row: Row, parent: Tree | None = None) -> Tree:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from negodissect.render.tree import MAX_DETAIL
-from tests.helpers import ROOT, SHARED_CAPTURES, negodissect
+from tests.helpers import BLOBS, ROOT, SHARED_CAPTURES, negodissect
 
 #: Longest line a tree may draw: the deepest indentation of a real tree, a name, a cut detail
 #: and an offset.
@@ -74,3 +74,18 @@ def test_a_long_detail_is_cut_and_says_its_length() -> None:
     kerberos = next(line for line in lines if "Kerberos: KRB_AS_REQ" in line)
     assert "characters; --json for all)" in kerberos
     assert len(kerberos.split(": ", 1)[1].rsplit("  @", 1)[0]) <= MAX_DETAIL
+
+
+def test_a_cut_token_says_what_is_missing_once_per_cut() -> None:
+    """A real Kerberos AP-REQ in a NegTokenInit (tests/data/blobs.json) cut to 200 bytes: every
+    enclosing element declares more than is there; the tree draws each shortfall once, at the
+    innermost element that has it (JSON keeps every note)."""
+    record = next(r for r in BLOBS if len(r["blob"]) > 800 and r["blob"].startswith("60"))
+    cut = record["blob"][:400]
+    lines = negodissect("-", stdin=cut.encode()).stdout.splitlines()
+    shown = [line for line in lines if "missing)" in line]
+    assert len(shown) == 2 and len({line.rsplit("(", 1)[1] for line in shown}) == 2
+    assert "SEQUENCE declares" in shown[0]  # the AP-REQ's, after its last element present
+    assert "OCTET STRING declares" in shown[1]  # the ticket's cipher, the innermost cut
+    notes = negodissect("-", "--jsonl", stdin=cut.encode()).stdout.count("missing)")
+    assert notes > 10
