@@ -185,13 +185,14 @@ def play(
 
 
 def triage(capture: CaptureRun, source: str, sink: Sink, *, with_findings: bool) -> None:
-    """After capture file ``source``: its conversations and (``with_findings``) findings to
-    ``sink`` (``capture`` made with ``keep``)."""
+    """After capture file ``source``: its conversations with a frame of the selection (all of
+    them without ``--stream`` / ``--frame``), their (``with_findings``) findings and the number
+    of packets the file held, to ``sink`` (``capture`` made with ``keep``)."""
     from negodissect.analysis import findings
 
-    conversations = capture.conversations
+    conversations = capture.selected_conversations
     found = findings.findings(conversations) if with_findings else []
-    sink.triage(source, conversations, found)
+    sink.triage(source, conversations, found, capture.packets)
 
 
 def _blob_records(

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from negodissect.sources.merge import MergedCapture
 
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+#: ``--strict`` names at most this many malformed fields of one blob on stderr (a hostile blob
+#: can have thousands), then says how many more.
+MAX_STRICT_FIELDS = 5
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Options:
     depth: int | None = None
     hexdump: bool = False
     offsets: bool = True
+    bits: bool = False
     streams: set[int] = field(default_factory=set)
     frames: set[int] = field(default_factory=set)
     mechs: set[str] = field(default_factory=set)
@@ -61,7 +66,8 @@ class Options:
     strict: bool = False
     conversations: bool = False
     findings: bool = False
-    hashes: TextIO | None = None
+    brief: bool = False
+    hashes: str | None = None  # --hashes FILE (render.hashes names the files it writes)
     spn_owners: dict[str, str] = field(default_factory=dict)  # --spn-owner SPN=ACCOUNT
     jobs: int = 1
     merge: bool = False  # several files read as one capture, by time stamp
@@ -79,8 +85,9 @@ class Options:
 
     @property
     def triage(self) -> bool:
-        """``--conversations`` / ``--findings``: tables or records instead of a tree per blob."""
-        return self.conversations or self.findings
+        """``--conversations`` / ``--findings`` / ``--brief``: tables, records or a screen per
+        logon instead of a tree per blob."""
+        return self.conversations or self.findings or self.brief
 
     @property
     def keeps_conversations(self) -> bool:
@@ -108,10 +115,19 @@ def choose_sink(options: Options, console: Console) -> Sink:
         else:
             tree = views.TreeSink if console.out.is_terminal else views.PlainSink
             view = tree(
-                console, options.depth, options.offsets, options.hexdump, options.name_files
+                console,
+                options.depth,
+                options.offsets,
+                options.hexdump,
+                name_files=options.name_files,
+                bits=options.bits,
             )
     sink: Sink = view
-    if options.triage:
+    if options.brief:
+        from negodissect.render.brief import BriefSink
+
+        sink = BriefSink(console)
+    elif options.triage:
         asked = {"conversations": options.conversations, "findings": options.findings}
         if options.json_mode:
             from negodissect.render.json import JsonTriageSink
@@ -126,7 +142,10 @@ def choose_sink(options: Options, console: Console) -> Sink:
         from negodissect.render.hashes import HashesSink
         from negodissect.render.sink import Tee
 
-        sink = Tee(HashesSink(console, options.hashes, options.spn_owners), sink)
+        hashes = HashesSink(console, options.hashes, options.spn_owners)
+        # alone, --hashes writes its files and one line; a view asked for is shown beside
+        shown = options.summary or options.json_mode or options.triage or options.hexdump
+        sink = Tee(hashes, sink) if shown else hashes
     return sink
 
 
@@ -148,13 +167,17 @@ class Run:
 
     def check(self, source: str, where: str, tree: Field) -> None:
         """``--strict``: a blob with an error note (what :meth:`Field.check` raises
-        :class:`~negodissect.field.DecodeError` for) fails the run; stderr names the field."""
-        from negodissect.field import DecodeError
-
-        try:
-            tree.check()
-        except DecodeError as error:
-            self.console.problem(f"{source}: {where}: {error}")
+        :class:`~negodissect.field.DecodeError` for) fails the run; stderr names each malformed
+        field (the first :data:`MAX_STRICT_FIELDS` of the blob, then how many more)."""
+        errors = list(itertools.islice(tree.errors(), MAX_STRICT_FIELDS + 1))
+        for node, note in errors[:MAX_STRICT_FIELDS]:
+            self.console.problem(
+                f"{source}: {where}: {node.name} at offset {node.offset}: {note.message}"
+            )
+        if len(errors) > MAX_STRICT_FIELDS:
+            more = sum(1 for _ in tree.errors()) - MAX_STRICT_FIELDS
+            self.console.problem(f"{source}: {where}: {more} more malformed fields")
+        if errors:
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
 
     def export_keys(self, path: str) -> None:
@@ -186,10 +209,16 @@ class Run:
         if source.capture:
             self.capture(STDIN, stream=source.stream)
             return
-        if options.keeps_conversations:
+        if options.hashes is not None:
             self.console.problem(
-                "--conversations, --findings and --hashes need a capture; blobs on standard "
-                "input are shown blob by blob",
+                "--hashes needs a capture: blobs on standard input are no logons; nothing written"
+            )
+            self.exit_code = max(self.exit_code, EXIT_USAGE)
+            return
+        if options.triage:
+            self.console.problem(
+                "--conversations and --findings need a capture; blobs on standard input are "
+                "shown blob by blob",
                 "warning",
             )
         selection = options.selection
@@ -295,14 +324,18 @@ class Run:
             return
         finally:
             self.numbered = capture.grouper.started
-        if not options.keeps_conversations:
-            return
-        if options.name_files:  # findings at the end, over all inputs (:meth:`finish`)
-            self.sources.append(path)
-            self.kept += capture.conversations if options.findings else []
-            sink.triage(path, capture.conversations, None)
-            return
-        triage(capture, path, sink, with_findings=options.findings)
+        if options.keeps_conversations:
+            if options.name_files and not options.brief:  # findings at the end (:meth:`finish`)
+                selected = capture.selected_conversations
+                self.sources.append(path)
+                self.kept += selected if options.findings else []
+                sink.triage(path, selected, None, capture.packets)
+            else:
+                triage(capture, path, sink, with_findings=options.findings or options.brief)
+        if not capture.selected and not options.quiet and not options.triage:
+            chosen = " selected" if options.selection.narrows else ""
+            packets = "" if capture.packets is None else f" in {capture.packets:,} packets"
+            self.console.problem(f"{path}: no authentication blobs{chosen}{packets}", "info")
 
     def tasks(self, sources: list[str]) -> None:
         """``--dask`` / ``--parquet``: every capture file a task (:mod:`negodissect.cluster`),
@@ -354,10 +387,7 @@ class Run:
         for at in eligible[start : start + options.jobs - 1]:
             if at not in readers:
                 readers[at] = Background(
-                    sources[at],
-                    streams=options.streams or None,
-                    frames=options.frames or None,
-                    progress=self.console.shows_progress(options.quiet),
+                    sources[at], progress=self.console.shows_progress(options.quiet)
                 )
 
 
@@ -413,12 +443,21 @@ class _Command(click.Command):
     type=click.Choice(list(framing.KINDS)),
     help="Decode stdin blobs as this kind instead of sniffing it.",
 )
-@click.option("--json", "json_mode", flag_value="json", help="One JSON document per blob.")
-@click.option("--jsonl", "json_mode", flag_value="jsonl", help="One JSON record per line.")
+@click.option(
+    "--json", "json_document", is_flag=True, help="One JSON document: an array of the records."
+)
+@click.option("--jsonl", "json_lines", is_flag=True, help="One JSON record per line (a stream).")
 @click.option("--summary", is_flag=True, help="One line per message that carries a blob.")
 @click.option("--depth", type=click.IntRange(min=1), help="Fold the tree below N levels.")
 @click.option("-x", "--hex", "hexdump", is_flag=True, help="Hex dump each blob after its tree.")
 @click.option("--no-offsets", is_flag=True, help="Do not show @offset+length on tree nodes.")
+@click.option(
+    "-V",
+    "--all-bits",
+    "bits",
+    is_flag=True,
+    help="Every bit of a flags field on a line of its own (by default: the set bits by name).",
+)
 @click.option(
     "--stream",
     "streams",
@@ -476,11 +515,17 @@ class _Command(click.Command):
     help="Signs of attack or weak configuration (records with --json/--jsonl).",
 )
 @click.option(
+    "--brief",
+    is_flag=True,
+    help="One short screen per logon: who, to what, mechanism, result, protections, findings.",
+)
+@click.option(
     "--hashes",
-    type=click.File("w", lazy=False),
+    type=click.Path(dir_okay=False, writable=True),
     metavar="FILE",
-    help="Write hashcat lines (NetNTLMv1/v2, Kerberos) to FILE; with several hashcat modes, "
-    "one file per mode: FILE.MODE.",
+    help="Write hashcat lines, one file per mode (FILE hashes.txt: hashes.5600.txt for "
+    "NetNTLMv2, hashes.5500.txt for NetNTLMv1 ...), and hashes.logons.tsv saying which logon "
+    "each came from and whether it succeeded; alone, print only what was written.",
 )
 @click.option(
     "--spn-owner",
@@ -580,6 +625,9 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     "Authorization: Negotiate ..." lines; blank lines separate blobs).  With no FILE, standard
     input is read when it is not a terminal.
     """
+    _refuse_conflicts(chosen)
+    json_document, json_lines = chosen.pop("json_document"), chosen.pop("json_lines")
+    chosen["json_mode"] = "json" if json_document else "jsonl" if json_lines else None
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
@@ -591,6 +639,10 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     if options.verbose and options.quiet:
         raise UsageError("-v and -q contradict each other")
     _check_tasks(options, inputs)
+    if options.hashes is not None:
+        folder = os.path.dirname(os.path.abspath(options.hashes))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"invalid value for '--hashes': cannot write files in {folder}")
     from negodissect.render.console import Console
 
     console = Console(on_broken_pipe=_reader_went_away)
@@ -691,6 +743,38 @@ def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
     ):
         if getattr(options, option) is not None and find_spec(module) is None:
             raise UsageError(f"--{option} needs {module}: pip install 'negodissect[{extra}]'")
+
+
+#: Options that make others meaningless, and those others: given together, the command says so
+#: in one line (exit 2) rather than ignoring one of them.
+_TREE_OPTIONS = (("hexdump", "-x"), ("depth", "--depth"), ("no_offsets", "--no-offsets"),
+                 ("bits", "-V"))  # fmt: skip
+CONFLICTS: tuple[tuple[tuple[str, str], tuple[tuple[str, str], ...]], ...] = (
+    (("json_document", "--json"), (("json_lines", "--jsonl"), ("summary", "--summary"),
+                                   *_TREE_OPTIONS)),
+    (("json_lines", "--jsonl"), (("summary", "--summary"), *_TREE_OPTIONS)),
+    (("conversations", "--conversations"), (("summary", "--summary"), *_TREE_OPTIONS)),
+    (("findings", "--findings"), (("summary", "--summary"), *_TREE_OPTIONS)),
+    (("summary", "--summary"), _TREE_OPTIONS),
+    (("brief", "--brief"), (("json_document", "--json"), ("json_lines", "--jsonl"),
+                            ("summary", "--summary"), ("conversations", "--conversations"),
+                            ("findings", "--findings"), *_TREE_OPTIONS)),
+)  # fmt: skip
+
+
+def _refuse_conflicts(chosen: dict[str, Any]) -> None:
+    """A usage error naming the first two options given that cannot go together."""
+    for (name, flag), others in CONFLICTS:
+        if not chosen[name]:
+            continue
+        for other, other_flag in others:
+            if chosen[other]:
+                why = (
+                    f"{other_flag} shapes the tree view, which {flag} replaces"
+                    if other_flag in dict(_TREE_OPTIONS).values()
+                    else "they are two outputs: choose one"
+                )
+                raise UsageError(f"{flag} and {other_flag} cannot be combined: {why}")
 
 
 def _secrets(

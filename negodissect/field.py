@@ -26,11 +26,14 @@ class Note:
     message: str
     severity: Severity
     id: str
+    #: The values its template was filled with (renderers read them, e.g. how many bytes a
+    #: truncation note says are missing; never shown as such).
+    values: dict[str, object] | None = None
 
     @classmethod
     def of(cls, kind: NoteKind, /, **values: object) -> Note:
         """A note of ``kind``, its template filled with ``values``."""
-        return cls(kind.text(**values), kind.severity, kind.id)
+        return cls(kind.text(**values), kind.severity, kind.id, values)
 
 
 #: The name of the last child of a field that holds the verdict of an integrity check on it

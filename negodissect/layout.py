@@ -12,7 +12,8 @@ Flags and enumerations are ``enum.IntFlag`` / ``enum.IntEnum`` classes named aft
 tables, their docstrings citing the section; a table whose spec names are not Python identifiers
 (RFC 4120's ``renewable-ok``, ``des-cbc-crc``) stays a ``{value: name}`` mapping.  The renderers
 take either: :func:`enum_text` (``NAME (value)``), :func:`flag_names`, :func:`flag_text`
-(``0x... (A, B)``) and :func:`bit_fields` (one boolean child per flag).  Their separators and
+(``0x... (A | B)``, the set bits on one line) and :func:`bit_fields` (one boolean child per
+flag, all of them, which the tree view shows with ``-V``).  Their separators and
 widths are parameters because the protocols' trees still differ there.
 """
 
@@ -236,14 +237,37 @@ def flag_names(value: int, flags: Names) -> list[str]:
     return [name for bit, name in names_of(flags).items() if value & bit]
 
 
+def short_names(flags: type[enum.Enum], *prefixes: str) -> dict[int, str]:
+    """``{bit: name}`` of a flag table from its lowest bit up, each name without the first of
+    ``prefixes`` it starts with: the one-line form of a long table (MS-NLMP's
+    ``NTLMSSP_NEGOTIATE_UNICODE`` is ``UNICODE``, as Network Monitor and tshark's summaries
+    shorten it)."""
+    shortened = {}
+    for bit, name in sorted(_members(flags).items()):
+        prefix = next((prefix for prefix in prefixes if name.startswith(prefix)), "")
+        shortened[bit] = name.removeprefix(prefix)
+    return shortened
+
+
 def flag_text(
-    value: int, flags: Names, *, digits: int = 8, separator: str = ", ", none: str | None = "none"
+    value: int, flags: Names, *, digits: int = 8, separator: str = " | ", none: str | None = "none"
 ) -> str:
-    """``0x00000005 (A, C)``: the value in hex (``digits`` wide) and the names of its set flags;
-    with none set, ``none`` in the parentheses, or no parentheses when it is None."""
+    """``0x00000005 (A | C)``: the value in hex (``digits`` wide) and the names of its set flags
+    on one line; with none set, ``none`` in the parentheses, or no parentheses when it is None.
+    Each bit on a line of its own is :func:`bit_fields`' (shown with ``-V``)."""
     names = flag_names(value, flags)
     shown = separator.join(names) if names else none
     return f"0x{value:0{digits}X}" + ("" if shown is None else f" ({shown})")
+
+
+def is_bit(parent: Field, child: Field) -> bool:
+    """Whether ``child`` is one of the bits :func:`bit_fields` added to ``parent``: a boolean
+    at the parent's own bytes (the tree view shows them only with ``-V``; JSON always)."""
+    return (
+        isinstance(child.value, bool)
+        and child.offset == parent.offset
+        and child.length == parent.length
+    )
 
 
 def bit_fields(
@@ -254,7 +278,7 @@ def bit_fields(
     width: int | None = None,
     rename: Callable[[str], str] | None = None,
 ) -> None:
-    """One boolean child of ``node`` per flag, at the node's offset and length.
+    """One boolean child of ``node`` per flag, at the node's offset and length (:func:`is_bit`).
 
     With ``width`` (bits) each child's summary is Network Monitor's ``(..1. ....) Set``;
     ``rename`` gives the child's name from the flag's.

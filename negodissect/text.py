@@ -32,3 +32,53 @@ def printable(text: str) -> str:
 def json_safe(text: str) -> str:
     """JSON text with those same characters as ``\\uXXXX`` escapes (still valid JSON)."""
     return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+# ----------------------------------------------------------------------------- times
+# One way to show a moment everywhere (frame headings, NTLM and Kerberos times, SMB SystemTime):
+# ``2026-11-25 04:54:44.019778 UTC``, with the fraction the source has (microseconds for capture
+# time stamps, the 100 ns of a FILETIME, none for a KerberosTime).  JSON adds ISO 8601 with ``Z``.
+
+#: FILETIME ([MS-DTYP] 2.3.3) ticks (100 ns) between 1601-01-01 and 1970-01-01.
+FILETIME_UNIX_EPOCH = 116_444_736_000_000_000
+_TICKS_PER_SECOND = 10_000_000
+
+
+def _calendar(seconds: int) -> str | None:
+    """``YYYY-MM-DD HH:MM:SS`` of whole seconds since 1970 (UTC), None when out of range."""
+    import datetime  # not at start-up: standard input has no time stamps
+
+    try:
+        moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def utc_text(seconds: float) -> str:
+    """A capture time stamp (seconds since 1970) as ``2026-11-25 04:54:44.019778 UTC``."""
+    micros = round(seconds * 1_000_000)
+    whole = _calendar(micros // 1_000_000)
+    if whole is None:
+        return f"time {seconds:.6f} (out of range)"
+    return f"{whole}.{micros % 1_000_000:06d} UTC"
+
+
+def iso_utc(seconds: float) -> str | None:
+    """A capture time stamp as ISO 8601 with ``Z`` (``2026-11-25T04:54:44.019778Z``) for JSON,
+    None when out of range."""
+    micros = round(seconds * 1_000_000)
+    whole = _calendar(micros // 1_000_000)
+    return None if whole is None else f"{whole.replace(' ', 'T')}.{micros % 1_000_000:06d}Z"
+
+
+def filetime_text(value: int) -> str:
+    """A FILETIME ([MS-DTYP] 2.3.3: 100 ns ticks since 1601) as ``2026-11-25 04:54:44.0185800
+    UTC``; 0 (no time, as SMB2's ServerStartTime usually is) as ``0 (no time)``."""
+    if value == 0:
+        return "0 (no time)"
+    ticks = value - FILETIME_UNIX_EPOCH
+    whole = _calendar(ticks // _TICKS_PER_SECOND)
+    if whole is None:
+        return f"{value} (out of range)"
+    return f"{whole}.{ticks % _TICKS_PER_SECOND:07d} UTC"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import negodissect as package
-from negodissect import gss, notes
+from negodissect import cli, gss, notes
 from negodissect.analysis import DecodedBlob
 from negodissect.field import DecodeError
 from negodissect.pipeline.run import CaptureRun
@@ -44,7 +44,7 @@ def test_json_documents_keep_offsets_and_parse() -> None:
     tree = records[0]["tree"]
     assert (tree["offset"], tree["length"]) == (0, 320)
     pretty = negodissect("-", "--json", stdin=NEGOTIATE_RESPONSE.encode()).stdout
-    assert json.loads(pretty)["tree"] == tree
+    assert json.loads(pretty)[0]["tree"] == tree  # --json: one document, an array
 
 
 def test_as_forces_the_kind() -> None:
@@ -145,7 +145,13 @@ def test_strict_names_the_blob_and_field_the_library_raises_for() -> None:
         gss.decode(truncated, strict=True)
     done = negodissect("-", "--strict", stdin=truncated.hex().encode())
     assert done.returncode == 1
-    assert done.stderr == f"negodissect: error: -: blob 1: {raised.value}\n"
+    # each malformed field, the first the library raises for, at most cli.MAX_STRICT_FIELDS
+    errors = list(raised.value.tree.errors())
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"negodissect: error: -: blob 1: {raised.value}"
+    assert len(lines) == min(len(errors), cli.MAX_STRICT_FIELDS) + 1  # and "N more"
+    more = len(errors) - cli.MAX_STRICT_FIELDS
+    assert lines[-1] == f"negodissect: error: -: blob 1: {more} more malformed fields"
     assert "ApplicationHeader" in done.stdout and "220 missing" in done.stdout
 
 
@@ -159,7 +165,14 @@ def test_strict_on_a_capture_names_the_frame() -> None:
     )
     with pytest.raises(DecodeError) as raised:
         gss.decode(blob.data, strict=True)
-    expected = f"negodissect: error: {UNTERMINATED}: frame 5: {raised.value}\n"
+    fields = [
+        f"{node.name} at offset {node.offset}: {note.message}"
+        for node, note in raised.value.tree.errors()
+    ]
+    assert fields[0] == str(raised.value) and len(fields) == 2  # each malformed field named
+    expected = "".join(
+        f"negodissect: error: {UNTERMINATED}: frame 5: {field}\n" for field in fields
+    )
     for mode in ((), ("--jsonl",), ("--summary",), ("--conversations",)):
         lenient = negodissect(*mode, str(UNTERMINATED))
         strict = negodissect("--strict", *mode, str(UNTERMINATED))

@@ -127,7 +127,7 @@ class Sample(enum.IntFlag):
 
 
 def test_flag_and_enum_rendering() -> None:
-    assert layout.flag_text(0x80000001, Sample) == "0x80000001 (HIGH, LOW)"
+    assert layout.flag_text(0x80000001, Sample) == "0x80000001 (HIGH | LOW)"
     assert layout.flag_text(0, Sample) == "0x00000000 (none)"
     assert layout.flag_text(0, Sample, none=None) == "0x00000000"
     assert layout.flag_text(1, {1: "a", 2: "b"}, digits=2) == "0x01 (a)"

@@ -82,8 +82,11 @@ def run_one(arguments: tuple[str, ...], stdin: bytes | None) -> str:
         hashes = os.path.join(scratch, "hashes.txt")
         arguments = tuple(hashes if arg == "{hashes}" else arg for arg in arguments)
         result = CliRunner().invoke(command, list(arguments), input=stdin, catch_exceptions=True)
-        written = Path(hashes).read_text() if os.path.exists(hashes) else ""
-    stderr = result.stderr.replace(hashes, "HASHES")
+        written = "".join(  # FILE, or the files --hashes names after it (one per mode)
+            (f"{path.name}:\n" if path.name != "hashes.txt" else "") + path.read_text()
+            for path in sorted(Path(scratch).glob("hashes*"))
+        )
+    stderr = result.stderr.replace(scratch + os.sep, "").replace("hashes.txt", "HASHES")
     return (
         f"exit {result.exit_code}\n--- stdout\n{result.stdout}--- stderr\n{stderr}"
         f"--- hashes\n{written}"

@@ -283,6 +283,20 @@ class Conversation:
         )
 
     @cached_property
+    def malformed(self) -> list[tuple[int, str]]:
+        """(frame, ``FIELD at offset O: MESSAGE``) of the first error note of each message
+        whose token has a malformed field (the test ``--strict`` makes)."""
+        found = []
+        for item in self.messages:
+            first = next(item.tree.errors(), None)
+            if first is not None:
+                node, note = first
+                found.append(
+                    (item.blob.frame, f"{node.name} at offset {node.offset}: {note.message}")
+                )
+        return found
+
+    @cached_property
     def rounds(self) -> int:
         """Client messages of the conversation: one per round trip (leg pair)."""
         return sum(1 for item in self.messages if not item.blob.facts.is_response)
@@ -527,6 +541,7 @@ class Conversation:
             "mech_list_mic": self.mech_list_mic,
             "ntlm_mic": self.ntlm_mic,
             "negoex_verify": self.negoex_verify,
+            "malformed_frames": [frame for frame, _ in self.malformed],
         }
 
 

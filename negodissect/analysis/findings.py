@@ -406,23 +406,34 @@ def spnego_downgrade(conversation: Conversation) -> Iterator[Finding]:
 
 
 def ntlm_fallback(conversation: Conversation) -> Iterator[Finding]:
-    """NTLM in use where a Kerberos mechanism was listed first (RFC 4178 4.2.1 preference order):
-    the client could not get a ticket (no SPN, no DC) or was steered away from Kerberos."""
+    """NTLM in use although the client offered Kerberos (RFC 4178 4.2.1) or a NEGOEX scheme
+    built on Kerberos (PKU2U, MS-NEGOEX 1): the client could not get a ticket (no SPN, no DC)
+    or was steered away from Kerberos.  A server's NegTokenInit2 listing Kerberos (every
+    Windows server sends one, domain member or not) is no fallback when the client never
+    offered it."""
     if conversation.mech != framing.NTLM:
         return
-    for side, mechs in (
-        ("client", conversation.client_mechs),
-        ("server", conversation.server_mechs),
-    ):
-        first = next((mech for mech in mechs if mech != framing.NEGOEX), None)
-        if first in framing.KERBEROS_FAMILY:
-            yield _finding(
-                "medium",
-                "NTLM fallback from Kerberos",
-                f"the {side} listed {gss.mechanism_name(first)} first, but NTLM was used",
-                conversation,
-            )
-            return
+    offered = [
+        gss.mechanism_name(m) for m in conversation.client_mechs if m in framing.KERBEROS_FAMILY
+    ]
+    if framing.NEGOEX in conversation.client_mechs:
+        offered += [
+            f"the NEGOEX scheme {name}"
+            for name in (gss.REGISTRY.scheme_name(guid) for guid in conversation.negoex_schemes)
+            if name is not None and name.startswith(KERBEROS_SCHEMES)
+        ]
+    if not offered:
+        return
+    facts = f"the client offered {', '.join(offered)}"
+    if conversation.client_mechs:
+        facts += f" and listed {gss.mechanism_name(conversation.client_mechs[0])} first"
+    if conversation.server_mechs:
+        facts += f"; the server listed {gss.mechanism_name(conversation.server_mechs[0])} first"
+    yield _finding("medium", "NTLM fallback from Kerberos", f"{facts}; NTLM was used", conversation)
+
+
+#: NEGOEX schemes (their registry names' start) that authenticate with Kerberos messages.
+KERBEROS_SCHEMES = ("PKU2U",)
 
 
 def _etypes(node: Field) -> list[int]:
@@ -931,6 +942,24 @@ def pac_forging_defaults(conversation: Conversation) -> Iterator[Finding]:
             )
 
 
+def malformed_token(conversation: Conversation) -> Iterator[Finding]:
+    """A token with a malformed field (an error note): a broken implementation, a capture cut
+    short, or someone probing a parser (MIT krb5 and Windows fixed NEGOEX and SPNEGO parser
+    flaws, CVE-2022-37958 among them)."""
+    malformed = conversation.malformed
+    if not malformed:
+        return
+    frame, first = malformed[0]
+    more = f" ({len(malformed) - 1} more malformed messages)" if len(malformed) > 1 else ""
+    yield _finding(
+        "medium",
+        "malformed token",
+        f"frame {frame}: {first}{more}",
+        conversation,
+        [frame for frame, _ in malformed],
+    )
+
+
 #: The per-conversation checks, in report order.
 CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     ntlm_v1,
@@ -946,6 +975,7 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     target_mismatch,
     spnego_downgrade,
     ntlm_fallback,
+    malformed_token,
     weak_etypes,
     negoex,
     krb_errors,

@@ -120,6 +120,20 @@ class PfcFlags(enum.IntFlag):
     PFC_OBJECT_UUID = 0x80
 
 
+class BindPfcFlags(enum.IntFlag):
+    """[MS-RPCE] 2.2.2.3: pfc_flags of bind, bind_ack, alter_context and alter_context_resp,
+    where 0x04 is PFC_SUPPORT_HEADER_SIGN, not C706's PFC_PENDING_CANCEL."""
+
+    PFC_FIRST_FRAG = 0x01
+    PFC_LAST_FRAG = 0x02
+    PFC_SUPPORT_HEADER_SIGN = 0x04
+    PFC_RESERVED_1 = 0x08
+    PFC_CONC_MPX = 0x10
+    PFC_DID_NOT_EXECUTE = 0x20
+    PFC_MAYBE = 0x40
+    PFC_OBJECT_UUID = 0x80
+
+
 class RejectReason(enum.IntEnum):
     """C706 12.6.3.9 p_reject_reason_t, with [MS-RPCE] 2.2.2.5 additions."""
 
@@ -549,7 +563,9 @@ def parse(pdu: bytes, contexts: dict[int, str] | None = None) -> Message[DcerpcF
     name = layout.names_of(PacketType).get(ptype, f"PTYPE {ptype}")
     is_response = ptype in RESPONSE_PTYPES
     head["PTYPE"].summary = f"{name} ({ptype})"
-    head["pfc_flags"].summary = flag_summary(values["pfc_flags"], PfcFlags)
+    bind_family = ptype in BIND_PTYPES or ptype in BIND_ACK_PTYPES
+    pfc_flags = BindPfcFlags if bind_family else PfcFlags
+    head["pfc_flags"].summary = flag_summary(values["pfc_flags"], pfc_flags)
     drep = f"0x{pdu[4]:02X}{pdu[5]:02X}{pdu[6]:02X}{pdu[7]:02X}"
     head["packed_drep"].summary = f"{drep} ({order}-endian)"
     call_id = values["call_id"]

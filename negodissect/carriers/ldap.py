@@ -358,6 +358,11 @@ class Flow(FlowDefaults):
         return [message] if message.blob_length or message.outcome else []
 
 
+#: The fields of a bind that are LDAPStrings (RFC 4511 4.1.2: UTF-8), shown as text (not
+#: matchedDN: a sicily bindResponse carries the NTLM CHALLENGE in it, [MS-ADTS] 5.1.1.1.3).
+LDAP_STRINGS = frozenset({"name", "diagnosticMessage"})
+
+
 def parse(pdu: bytes) -> Message[LdapFacts] | None:
     """The LDAPMessage envelope of a bind, and where its token sits (None if not a bind)."""
     root = Walker(pdu).walk(LDAP_MESSAGE, "LDAPMessage", 0, len(pdu))
@@ -378,6 +383,9 @@ def parse(pdu: bytes) -> Message[LdapFacts] | None:
     else:
         return None
     root.summary = line.split("  ", 1)[1]
+    for node in root.walk():
+        if node.name in LDAP_STRINGS:
+            node.summary = f'"{_text(node)}"'
     # A bind of a SASL mechanism that is not GSS carries no blob but belongs to the logon.
     return Message(root, facts, line, *blob, outcome=facts.sasl_mechanism is not None)
 

@@ -29,6 +29,7 @@ from negodissect.carriers.smb2 import STATUS_BUFFER_OVERFLOW
 from negodissect.field import Field
 from negodissect.layout import Layout, guid_text, ints
 from negodissect.ntstatus import status_name
+from negodissect.text import filetime_text
 
 PROTOCOL_ID = b"\xffSMB"
 HEADER_SIZE = 32
@@ -51,10 +52,64 @@ class Flags2(enum.IntFlag):
     SMB_FLAGS2_UNICODE = 0x8000
 
 
+class Flags(enum.IntFlag):
+    """[MS-CIFS] 2.2.3.1 SMB Header, Flags."""
+
+    SMB_FLAGS_LOCK_AND_READ_OK = 0x01
+    SMB_FLAGS_BUF_AVAIL = 0x02
+    SMB_FLAGS_CASE_INSENSITIVE = 0x08
+    SMB_FLAGS_CANONICALIZED_PATHS = 0x10
+    SMB_FLAGS_OPLOCK = 0x20
+    SMB_FLAGS_OPBATCH = 0x40
+    SMB_FLAGS_REPLY = 0x80
+
+
+class SecurityMode(enum.IntFlag):
+    """[MS-CIFS] 2.2.4.52.2 SMB_COM_NEGOTIATE Response, SecurityMode."""
+
+    NEGOTIATE_USER_SECURITY = 0x01
+    NEGOTIATE_ENCRYPT_PASSWORDS = 0x02
+    NEGOTIATE_SECURITY_SIGNATURES_ENABLED = 0x04
+    NEGOTIATE_SECURITY_SIGNATURES_REQUIRED = 0x08
+
+
+class Capabilities(enum.IntFlag):
+    """[MS-CIFS] 2.2.4.52.2 and [MS-SMB] 2.2.4.5.2.1 SMB_COM_NEGOTIATE Response, Capabilities
+    (also a SESSION_SETUP_ANDX request's, [MS-SMB] 2.2.4.6.1)."""
+
+    CAP_RAW_MODE = 0x00000001
+    CAP_MPX_MODE = 0x00000002
+    CAP_UNICODE = 0x00000004
+    CAP_LARGE_FILES = 0x00000008
+    CAP_NT_SMBS = 0x00000010
+    CAP_RPC_REMOTE_APIS = 0x00000020
+    CAP_STATUS32 = 0x00000040
+    CAP_LEVEL_II_OPLOCKS = 0x00000080
+    CAP_LOCK_AND_READ = 0x00000100
+    CAP_NT_FIND = 0x00000200
+    CAP_DFS = 0x00001000
+    CAP_INFOLEVEL_PASSTHRU = 0x00002000
+    CAP_LARGE_READX = 0x00004000
+    CAP_LARGE_WRITEX = 0x00008000
+    CAP_LWIO = 0x00010000
+    CAP_UNIX = 0x00800000
+    CAP_COMPRESSED_DATA = 0x02000000
+    CAP_DYNAMIC_REAUTH = 0x20000000
+    CAP_PERSISTENT_HANDLES = 0x40000000
+    CAP_EXTENDED_SECURITY = 0x80000000
+
+
 #: [MS-CIFS] 2.2.3.1 Flags: the message is a reply.
-SMB_FLAGS_REPLY = 0x80
+SMB_FLAGS_REPLY = Flags.SMB_FLAGS_REPLY.value
 #: [MS-SMB] 2.2.4.5.2.1 Capabilities: the server supports extended security.
-CAP_EXTENDED_SECURITY = 0x80000000
+CAP_EXTENDED_SECURITY = Capabilities.CAP_EXTENDED_SECURITY.value
+#: How the parameter words of NEGOTIATE and SESSION_SETUP_ANDX read: flags by name, the
+#: server's FILETIME as UTC.
+DESCRIBE: dict[str, Callable[[int], str]] = {
+    "SecurityMode": lambda value: flag_summary(value, SecurityMode),
+    "Capabilities": lambda value: flag_summary(value, Capabilities),
+    "SystemTime": filetime_text,
+}
 #: WordCount of the extended-security forms ([MS-SMB] 2.2.4.5.2.1, 2.2.4.6.1, 2.2.4.6.2).
 NEGOTIATE_RESPONSE_WORDS = 17
 SESSION_SETUP_REQUEST_WORDS = 12
@@ -649,6 +704,8 @@ def _header(
         else f"ErrorClass=0x{status & 0xFF:02X}, ErrorCode=0x{status >> 16:04X}"
     )
     fields["Flags2"].summary = flag_summary(values["Flags2"], Flags2)
+    fields["Flags"].summary = flag_summary(values["Flags"], Flags)
+    fields["Command"].summary = f"{name} (0x{command:X})"
     facts = Smb1Facts(
         command,
         name,
@@ -710,7 +767,11 @@ def _words(
         return body, {}, len(pdu), 0
     values: dict[str, int] = {}
     if shape is not None and shape.size == 2 * word_count:
-        values = ints(shape.read(body, pdu, at + 1))
+        read = shape.read(body, pdu, at + 1)
+        values = ints(read)
+        for field_name, describe in DESCRIBE.items():
+            if field_name in read:
+                read[field_name].summary = describe(values[field_name])
     byte_count = int.from_bytes(pdu[words_end : words_end + 2], "little")
     body.add("ByteCount", byte_count, "", words_end, 2)
     available = len(pdu) - words_end - 2

@@ -15,7 +15,7 @@ CLOSE (2.2.15) forgets it.  Only those messages are buffered: file I/O on other 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from struct import Struct
 from typing import Any, ClassVar
@@ -27,6 +27,7 @@ from negodissect.carriers.dcerpc import PipeFacts, Pipes, SmbMessageFacts, pipe_
 from negodissect.field import Field
 from negodissect.layout import Layout, guid_text
 from negodissect.ntstatus import status_name
+from negodissect.text import filetime_text
 
 PROTOCOL_ID = b"\xfeSMB"
 #: 2.2.41 SMB2 TRANSFORM_HEADER (encrypted message) and 2.2.42 COMPRESSION_TRANSFORM_HEADER.
@@ -127,6 +128,38 @@ class Capabilities(enum.IntFlag):
     SMB2_GLOBAL_CAP_DIRECTORY_LEASING = 0x20
     SMB2_GLOBAL_CAP_ENCRYPTION = 0x40
     SMB2_GLOBAL_CAP_NOTIFICATIONS = 0x80
+
+
+class SessionSetupFlags(enum.IntFlag):
+    """2.2.5 SMB2 SESSION_SETUP Request, Flags."""
+
+    SMB2_SESSION_FLAG_BINDING = 0x01
+
+
+def session_id_text(value: int) -> str:
+    """A SessionId (2.2.1.2) as tshark shows it: 16 hex digits, ``0x0000840000000049``."""
+    return f"0x{value:016X}"
+
+
+#: How the header and body fields of the authentication messages read (2.2.1.2, 2.2.3 - 2.2.6):
+#: flags by name, FILETIMEs as UTC, session ids in hex.  The header's and the response's
+#: ``Flags`` differ and are named where they are read.
+DESCRIBE: dict[str, Callable[[int], str]] = {
+    "SessionId": session_id_text,
+    "PreviousSessionId": session_id_text,
+    "SecurityMode": lambda value: flag_summary(value, SecurityMode),
+    "Capabilities": lambda value: flag_summary(value, Capabilities),
+    "SystemTime": filetime_text,
+    "ServerStartTime": filetime_text,
+}
+
+
+def _describe(node: Field, extra: Mapping[str, Callable[[int], str]] | None = None) -> None:
+    """Summaries (:data:`DESCRIBE`, then ``extra``) on ``node``'s integer children."""
+    for child in node.children:
+        describe = (extra or {}).get(child.name) or DESCRIBE.get(child.name)
+        if describe is not None and isinstance(child.value, int):
+            child.summary = describe(child.value)
 
 
 #: Header flags as plain integers, for the per-PDU paths (an IntFlag operation costs more).
@@ -602,7 +635,7 @@ def describe(pdu: bytes, io: PipeIo) -> tuple[Field, PipeFacts]:
     root.summary = line.split(": ", 1)[1]
     header.summary = (
         f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
-        f"MessageId=0x{message_id:X}, SessionId=0x{session_id:X}"
+        f"MessageId=0x{message_id:X}, SessionId={session_id_text(session_id)}"
     )
     message = SmbMessageFacts(
         command,
@@ -648,6 +681,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message[Smb2Facts
         body, blob, extra = _negotiate_response(root, pdu, offset, end, facts)
     elif command == NEGOTIATE:
         body = _body(root, "NegotiateRequest", pdu, offset + HEADER_SIZE, end, NEGOTIATE_REQUEST)
+        _describe(body)
     elif is_response:
         body = _body(
             root, "SessionSetupResponse", pdu, offset + HEADER_SIZE, end, SESSION_SETUP_RESPONSE
@@ -663,6 +697,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message[Smb2Facts
         body = _body(
             root, "SessionSetupRequest", pdu, offset + HEADER_SIZE, end, SESSION_SETUP_REQUEST
         )
+        _describe(body, {"Flags": lambda value: flag_summary(value, SessionSetupFlags)})
         facts.session_setup = SessionSetupRequestFacts(
             *(_int(body, name) for name in ("PreviousSessionId", "SecurityMode", "Capabilities"))
         )
@@ -673,7 +708,7 @@ def _message(pdu: bytes, offset: int, end: int, index: int) -> Message[Smb2Facts
     root.summary = line.split(": ", 1)[1]
     header.summary = (
         f"{'R' if is_response else 'C'} {name} (0x{command:X}), "
-        f"MessageId=0x{message_id:X}, SessionId=0x{session_id:X}"
+        f"MessageId=0x{message_id:X}, SessionId={session_id_text(session_id)}"
     )
     facts.security_buffer_offset, facts.security_buffer_length = blob
     return Message(root, facts, line, blob[0] + offset if blob[1] else 0, blob[1])
@@ -696,6 +731,7 @@ def _header(root: Field, pdu: bytes, offset: int, is_response: bool, is_async: b
     command = fields["Command"].int_value
     fields["Command"].summary = f"{COMMANDS[command]} (0x{command:X})"
     fields["Flags"].summary = flag_summary(fields["Flags"].int_value, Smb2HeaderFlags)
+    fields["SessionId"].summary = session_id_text(fields["SessionId"].int_value)
     size = fields["StructureSize"]
     if size.value != HEADER_SIZE:
         size.note(STRUCTURE_SIZE_WRONG, offset=size.offset, found=size.value)
@@ -730,11 +766,8 @@ def _negotiate_response(
     values = {node.name: node.value for node in body.children if isinstance(node.value, int)}
     dialect, mode = values["DialectRevision"], values["SecurityMode"]
     capabilities = values["Capabilities"]
+    _describe(body)
     body.children[2].summary = f"{DIALECTS.get(dialect, 'unknown')} (0x{dialect:04X})"
-    body.children[1].summary = flag_summary(mode, SecurityMode)
-    capabilities_field = body.find("Capabilities")
-    if capabilities_field is not None:
-        capabilities_field.summary = flag_summary(capabilities, Capabilities)
     facts.negotiate = NegotiateFacts(dialect, DIALECTS.get(dialect), guid, mode, capabilities)
     return body, _security_buffer(body, offset, end), f", GUID={guid}"
 

@@ -311,6 +311,7 @@ def _verify(body: Field, msg: Message) -> None:
     if "ChecksumType" in fields:
         checksum.summary = fields["ChecksumType"].summary
     byte_vector(checksum, msg, 68, "ChecksumValue")
+    _padding(body, msg, VERIFY_FIELDS_END)
     if msg.ctx.secrets:
         verify.negoex_verify(body, msg.ctx)
 
@@ -321,6 +322,23 @@ def _alert(body: Field, msg: Message) -> None:
     if "ErrorCode" in fields:
         body.summary = f"ErrorCode = {fields['ErrorCode'].summary}"
     array_vector(body, msg, 60, "Alerts", ("Alert", ALERT_LENGTH, typed_element("Alert")))
+    _padding(body, msg, ALERT_FIELDS_END)
+
+
+#: Where the fields of VERIFY_MESSAGE and ALERT_MESSAGE end: the 4 bytes up to their 8-byte
+#: aligned size (80, 72) are the C structure's padding, a node of their own as Network Monitor
+#: shows it (``Padding: Binary Large Object (4 Bytes)``, negoex-blog-trace.txt).
+VERIFY_FIELDS_END = 76
+ALERT_FIELDS_END = 68
+
+
+def _padding(body: Field, msg: Message, end: int) -> None:
+    """The padding after the fields ending at ``end``, when cbHeaderLength covers it."""
+    size = min(msg.header_length, msg.size) - end
+    if size > 0:
+        raw = msg.take(end, size)
+        if raw is not None:
+            body.add("Padding", raw, "", msg.at(end), size)
 
 
 BODY_DECODERS: dict[str, Callable[[Field, Message], None]] = {

@@ -30,10 +30,10 @@ from negodissect.gss.ntlm_structures import (
     NegotiateFlags,
     decode_av_pairs,
     decode_text,
-    filetime_text,
     read_version,
 )
 from negodissect.layout import Item, Layout
+from negodissect.text import filetime_text
 
 SIGNATURE = b"NTLMSSP\x00"
 
@@ -169,13 +169,19 @@ class Buffer:
 # ----------------------------------------------------------------------------------------------
 # Fixed-header pieces
 
+#: The set NegotiateFlags on one line, lowest bit first, without their common prefixes
+#: (``0xE2088297 (UNICODE | OEM | REQUEST_TARGET | ...)``).
+FLAG_SHORT_NAMES = layout.short_names(
+    NegotiateFlags, "NTLMSSP_NEGOTIATE_", "NTLMSSP_", "NTLM_NEGOTIATE_"
+)
+
 
 def read_flags(parent: Field, data: bytes, pos: int, base: int) -> Field | None:
     """NegotiateFlags (2.2.2.5): the int, summary hex + set names, one child per bit."""
     node = FLAGS.read(parent, data, pos, base=base, short=FIELD_TRUNCATED)
     if node is not None:
         value = node.int_value
-        node.summary = layout.flag_text(value, NegotiateFlags)
+        node.summary = layout.flag_text(value, FLAG_SHORT_NAMES)
         layout.bit_fields(node, value, NegotiateFlags, width=32)
     return node
 

@@ -9,11 +9,11 @@ on the field where they occur.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime, timedelta
 
 from negodissect import layout, notes
 from negodissect.field import Field
 from negodissect.layout import Item, Layout
+from negodissect.text import filetime_text
 
 
 class NegotiateFlags(enum.IntFlag):
@@ -84,8 +84,6 @@ MAX_AV_PAIRS = 64
 #: AvIds whose value is a UTF-16LE string, and the fixed value size of the others.
 AV_STRINGS = {1, 2, 3, 4, 5, 9}
 AV_SIZES = {0: 0, 6: 4, 7: 8, 10: 16}
-#: Start of the FILETIME epoch ([MS-DTYP] 2.3.3).
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 #: VERSION (2.2.2.10), summary like ``Windows 10.0 Build 19041 NLMP 15``.
 VERSION = Layout(
     ("ProductMajorVersion", 1), ("ProductMinorVersion", 1), ("ProductBuild", 2),
@@ -146,15 +144,6 @@ AV_ID_UNKNOWN = notes.kind("ntlm.av_pair.unknown", "warning", "offset {offset}: 
 SINGLE_HOST_SIZE_WRONG = notes.kind(
     "ntlm.single_host.size", "warning", "offset {offset}: Size {size} but AvLen {length}"
 )
-
-
-def filetime_text(value: int) -> str:
-    """A FILETIME ([MS-DTYP] 2.3.3) as an ISO 8601 UTC date with its 100 ns digits."""
-    try:
-        moment = FILETIME_EPOCH + timedelta(microseconds=value // 10)
-    except OverflowError:
-        return f"{value} (out of range)"
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{value % 10_000_000:07d}Z"
 
 
 def decode_text(node: Field, raw: bytes, unicode: bool) -> str:

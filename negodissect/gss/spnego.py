@@ -171,7 +171,7 @@ class _Hooks:
     def req_flags(self, node: Field) -> None:
         """ContextFlags BIT STRING (RFC 4178 4.2.1); bit 0 is the most significant bit."""
         bits = node.value if isinstance(node.value, bytes) else b""
-        node.summary = ", ".join(layout.flag_names(bits[0] if bits else 0, ContextFlags)) or "none"
+        node.summary = " | ".join(layout.flag_names(bits[0] if bits else 0, ContextFlags)) or "none"
 
     def inner_token(self, node: Field) -> None:
         """MechToken / ResponseToken: decoded by the mechanism the exchange has chosen."""

@@ -30,7 +30,7 @@ from negodissect.pipeline.signing import Signatures
 from negodissect.sources.capture import CaptureSource, read_segments
 from negodissect.sources.frames import Datagram, Fragment, Segment, parse_transport
 from negodissect.sources.merge import MergedCapture
-from negodissect.sources.records import ProgressHook, SourceNote
+from negodissect.sources.records import ProgressHook, SourceNote, Tally
 from negodissect.sources.tunnels import describe
 from negodissect.transport import ip_fragments, tcp, udp
 from negodissect.transport.framing import Pdu, Remark, StreamFramer
@@ -88,6 +88,7 @@ def blobs_from_capture(
     on_progress: ProgressHook | None = None,
     fast: bool = True,
     registry: Registry = REGISTRY,
+    tally: Tally | None = None,
 ) -> Iterator[AuthBlob | Notice]:
     """Every security blob of the capture at ``path`` (through the carriers of ``registry``), in
     capture order, with notices.
@@ -98,13 +99,13 @@ def blobs_from_capture(
     as a whole stay).  ``on_progress(bytes_read, total)`` is called a few times per second and
     once at the end; for gzip input ``bytes_read`` counts compressed bytes, like ``total``.
     ``fast=False`` is the plain path, for tests: classic pcap read record by record with scapy,
-    and every segment handed to the reassembler.
+    and every segment handed to the reassembler.  ``tally`` is given the number of packets.
     """
     conductor = Conductor(streams, frames, registry)
     if isinstance(path, MergedCapture):  # several files as one (--merge)
-        return conductor.run(path.segments(on_progress))
+        return conductor.run(path.segments(on_progress, tally))
     quiet = conductor.reassembler.quiet if fast else None
-    return conductor.run(read_segments(path, on_progress, fast=fast, quiet=quiet))
+    return conductor.run(read_segments(path, on_progress, fast=fast, quiet=quiet, tally=tally))
 
 
 def decode_capture(
@@ -117,6 +118,7 @@ def decode_capture(
     registry: Registry = REGISTRY,
     secrets: Secrets = NO_SECRETS,
     keys: KeyStore | None = None,
+    tally: Tally | None = None,
 ) -> Iterator[DecodedBlob | Notice]:
     """Every blob of the capture at ``path``, decoded, in capture order; notices as they come.
 
@@ -125,12 +127,18 @@ def decode_capture(
     ``background``: the capture is being read by that child process (started for ``path`` with
     the same ``streams`` and ``frames``) instead of here.  Raises
     :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read at all.
+    ``tally``: given the number of packets read (not with ``background``).
     """
     if background is not None:
         items = background.items(on_progress)
     else:
         items = blobs_from_capture(
-            path, streams=streams, frames=frames, on_progress=on_progress, registry=registry
+            path,
+            streams=streams,
+            frames=frames,
+            on_progress=on_progress,
+            registry=registry,
+            tally=tally,
         )
     exchanges = Exchanges(secrets, keys)
     signatures = Signatures() if secrets else None

@@ -24,7 +24,7 @@ from negodissect.pipeline.capture import decode_capture
 from negodissect.pipeline.select import Selection
 from negodissect.sources.capture import CaptureSource
 from negodissect.sources.merge import MergedCapture
-from negodissect.sources.records import ProgressHook
+from negodissect.sources.records import ProgressHook, Tally
 
 if TYPE_CHECKING:
     from negodissect.gss.kerberos_keys import KeyStore
@@ -63,11 +63,31 @@ class CaptureRun:
             numbered_after=numbered_after,
             source=source,
         )
+        #: The packets the file held (known once :meth:`items` is done, not with ``-j``), and
+        #: the blobs selected.
+        self.tally = Tally()
+        self.selected = 0
+
+    @property
+    def packets(self) -> int | None:
+        """How many packets the file held (None until read, or when read with ``-j``)."""
+        return self.tally.packets
 
     @property
     def conversations(self) -> list[Conversation]:
         """The conversations of the capture (with ``keep``; the open ones only without)."""
         return self.grouper.conversations
+
+    @property
+    def selected_conversations(self) -> list[Conversation]:
+        """The conversations with a frame of the selection (all without ``--stream`` and
+        ``--frame``): numbered as without one, since every blob is grouped."""
+        selection = self.selection
+        return [
+            conversation
+            for conversation in self.conversations
+            if any(selection.takes(frame, conversation.stream) for frame in conversation.frames)
+        ]
 
     def items(
         self, on_progress: ProgressHook | None = None, background: Background | None = None
@@ -77,28 +97,38 @@ class CaptureRun:
         ``background``: the file is being read in that child process (``-j``).  Raises
         :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read.
         """
+        # Every blob is decoded and grouped, the selection applied after: conversations are
+        # numbered the same with and without --stream, --frame and --mech.
         selection = self.selection
         merged = self.path if isinstance(self.path, MergedCapture) else None
+        headed: set[int] = set()  # conversations already announced (with a selection)
         for item in decode_capture(
             self.path,
-            streams=set(selection.streams) or None,
-            frames=set(selection.frames) or None,
             on_progress=on_progress,
             background=background,
             registry=self.registry,
             secrets=self.secrets,
             keys=self.keys,
+            tally=self.tally,
         ):
             if isinstance(item, Notice):
-                yield item
+                if selection.takes(item.frame, item.stream):
+                    yield item
                 continue
             if merged is not None:
                 item.blob.origin = merged.origin(item.blob.frame)
             conversation = self.grouper.add(item)
-            if not selection.wants(item.tree):
+            blob = item.blob
+            if not (selection.takes(blob.frame, blob.stream) and selection.wants(item.tree)):
                 continue
-            if conversation is not None and conversation.messages[0] is item:
+            if conversation is None or conversation.index in headed:
+                pass
+            elif selection.narrows:  # its first message may not be selected: its first shown
+                headed.add(conversation.index)
                 yield conversation
+            elif conversation.messages[0] is item:
+                yield conversation
+            self.selected += 1
             yield item
 
 

@@ -31,7 +31,7 @@ def _text(value: object, style: str | None = None) -> Text:
     return Text(printable("" if value is None else str(value)), style=style or "")
 
 
-def _mechs(oids: list[str]) -> str:
+def mech_names(oids: list[str]) -> str:
     return ", ".join(gss.REGISTRY.name(oid) for oid in oids)
 
 
@@ -47,10 +47,20 @@ def _finding_frames(finding: Finding) -> str:
     return "; ".join(f"{source}: {_frames(frames)}" for source, frames in finding.files.items())
 
 
-def _carrier(conversation: Conversation) -> str:
+def carrier_text(conversation: Conversation) -> str:
     """``smb2``, or for DCE/RPC the pipe and interface: ``dcerpc \\PIPE\\samr samr``."""
     parts = (conversation.carrier, conversation.pipe, conversation.interface)
     return " ".join(part for part in parts if part)
+
+
+def outcome_text(conversation: Conversation) -> str:
+    """The outcome, and the frames whose token is malformed."""
+    frames = [frame for frame, _ in conversation.malformed]
+    if not frames:
+        return conversation.outcome
+    return f"{conversation.outcome}; malformed: frame{'s' if len(frames) > 1 else ''} " + (
+        ", ".join(map(str, frames))
+    )
 
 
 def _outcome_style(conversation: Conversation) -> str:
@@ -59,48 +69,60 @@ def _outcome_style(conversation: Conversation) -> str:
     return "green" if conversation.succeeded else "bold red"
 
 
+#: Columns whose cells are tokens never broken: numbers, frame ranges, addresses (the wide
+#: ones are given their width first); the others wrap between words when the terminal is
+#: narrow, each at least as wide as its longest word (up to :data:`MAX_WORD`).
+UNBROKEN = frozenset({"#", "Frames", "Client -> Server", "Carrier", "Mech", "Rounds"})
+COLUMNS = ("#", "Frames", "Client -> Server", "Carrier", "Identity", "Offered", "Mech", "Rounds",
+           "Outcome", "Protection")  # fmt: skip
+#: Longest word a wrapping column keeps whole (a longer one is folded).
+MAX_WORD = 32
+
+
 def conversation_table(conversations: list[Conversation], title: str | None = None) -> Table:
     """One row per conversation: who, to what, how, and did it work."""
+    rows = [_row(conversation) for conversation in conversations]
     table = Table(title=_text(title) if title else None, show_lines=False)
-    for name in (
-        "#",
-        "Frames",
-        "Client -> Server",
-        "Carrier",
-        "Identity",
-        "Offered",
-        "Mech",
-        "Rounds",
-        "Outcome",
-        "Protection",
-    ):
-        table.add_column(name, overflow="fold")
-    for conversation in conversations:
-        mech = conversation.mech
-        offered = _mechs(conversation.client_mechs)
-        if conversation.server_mechs:
-            offered = f"client: {offered or '-'}; server: {_mechs(conversation.server_mechs)}"
-        if conversation.negoex_schemes:
-            offered += "; NEGOEX: " + ", ".join(conversation.negoex_schemes)
-        seen = (
-            ("mechListMIC", conversation.mech_list_mic),
-            ("NTLM MIC", conversation.ntlm_mic),
-            ("NEGOEX VERIFY", conversation.negoex_verify),
-        )
-        protection = [name for name, present in seen if present]
-        table.add_row(
-            _text(conversation.index),
-            _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
-            _text(f"{conversation.client} -> {conversation.server}"),
-            _text(_carrier(conversation)),
-            _text(conversation.identity.described() or "-"),
-            _text(offered or "-"),
-            _text(gss.REGISTRY.name(mech) if mech else "-"),
-            _text(conversation.rounds),
-            _text(conversation.outcome, _outcome_style(conversation)),
-            _text(", ".join(protection) or "none"),
-        )
+    for at, name in enumerate(COLUMNS):
+        if name in UNBROKEN:
+            table.add_column(name, no_wrap=True, overflow="fold")
+            continue
+        words = [len(word) for row in rows for word in row[at].plain.split()]
+        longest = min(max([len(name), *words]), MAX_WORD)
+        table.add_column(name, overflow="fold", min_width=longest)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def _row(conversation: Conversation) -> list[Text]:
+    """The cells of one conversation, in :data:`COLUMNS` order."""
+    mech = conversation.mech
+    offered = mech_names(conversation.client_mechs)
+    if conversation.server_mechs:
+        offered = f"client: {offered or '-'}; server: {mech_names(conversation.server_mechs)}"
+    if conversation.negoex_schemes:  # named as the tree names them
+        offered += "; NEGOEX: " + ", ".join(
+            gss.REGISTRY.scheme_name(guid) or guid for guid in conversation.negoex_schemes
+        )
+    seen = (
+        ("mechListMIC", conversation.mech_list_mic),
+        ("NTLM MIC", conversation.ntlm_mic),
+        ("NEGOEX VERIFY", conversation.negoex_verify),
+    )
+    protection = [name for name, present in seen if present]
+    return [
+        _text(conversation.index),
+        _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
+        _text(f"{conversation.client} -> {conversation.server}"),
+        _text(carrier_text(conversation)),
+        _text(conversation.identity.described() or "-"),
+        _text(offered or "-"),
+        _text(gss.REGISTRY.name(mech) if mech else "-"),
+        _text(conversation.rounds),
+        _text(outcome_text(conversation), _outcome_style(conversation)),
+        _text(", ".join(protection) or "none"),
+    ]
 
 
 def findings_table(findings: list[Finding], title: str | None = None) -> Table:
@@ -121,7 +143,7 @@ def findings_table(findings: list[Finding], title: str | None = None) -> Table:
 
 def count(number: int, noun: str) -> str:
     """``1 finding``, ``2 findings``."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 class TableSink(Output):
@@ -144,10 +166,16 @@ class TableSink(Output):
         source: str,
         conversations: list[Conversation] | None,
         findings: list[Finding] | None,
+        packets: int | None = None,
     ) -> None:
         out = self.console.out
-        if self.conversations and conversations is not None:
+        among = "" if packets is None else f" in {count(packets, 'packet')}"
+        if self.conversations and conversations == []:  # no empty table: one line
+            out.print(Text(printable(f"{source}: no authentication conversations{among}")))
+        elif self.conversations and conversations is not None:
             title = f"{source}: {count(len(conversations), 'authentication conversation')}"
             out.print(conversation_table(conversations, title))
-        if self.findings and findings is not None:
+        if self.findings and findings == []:
+            out.print(Text(printable(f"{source}: no findings{among}")))
+        elif self.findings and findings is not None:
             out.print(findings_table(findings, f"{source}: {count(len(findings), 'finding')}"))

@@ -1,4 +1,5 @@
-"""JSON output: one document per record (``--json``) or one line per record (``--jsonl``).
+"""JSON output: one document, an array of every record (``--json``, read whole by ``json.load``),
+or one line per record, a stream (``--jsonl``).
 
 The records are built by :mod:`negodissect.render.records` (schema ``negodissect/1``); here they
 become text.  A tree node is ``name``, ``offset``, ``length`` (bytes, from the start of the blob),
@@ -52,7 +53,7 @@ def _note(note: Note) -> dict[str, str]:
     return {**shown, "severity": note.severity, "message": note.message}
 
 
-def dumps(record: dict[str, Any], pretty: bool) -> str:
+def dumps(record: dict[str, Any] | list[dict[str, Any]], pretty: bool) -> str:
     """A record as JSON text; unencodable text (lone surrogates) is escaped, never raised."""
     text = json.dumps(
         record,
@@ -72,25 +73,38 @@ def _default(value: object) -> object:
 
 
 class JsonSink(records.Recorder):
-    """``--json`` (``pretty``: one indented document per record) and ``--jsonl`` (one line per
-    record): the records of :class:`~negodissect.render.records.Recorder`, a record per blob;
-    with ``notice_records`` (``--notices records``), a record per notice and notice summary
-    too, instead of lines on standard error."""
+    """``--json`` (``pretty``: one JSON document, an indented array of the records, ``[]`` when
+    there are none) and ``--jsonl`` (one line per record): the records of
+    :class:`~negodissect.render.records.Recorder`, a record per blob; with ``notice_records``
+    (``--notices records``), a record per notice and notice summary too, instead of lines on
+    standard error."""
 
     def __init__(self, console: Console, pretty: bool, notice_records: bool = False) -> None:
         super().__init__(self.write, console, notices=notice_records)
         self.console = console
         self.pretty = pretty
+        self.written = 0
 
     def write(self, record: records.Record) -> None:
         """One record, as JSON text on standard output, written without rich's layout work
         (JSON escapes every control character itself)."""
-        self.console.out.file.write(dumps(record, self.pretty) + "\n")
+        self._out(dumps(record, self.pretty))
 
     def write_text(self, text: str) -> None:
         """One record already made JSON text by :func:`dumps` (one line), as :meth:`write`
         would show the record."""
-        self.console.out.file.write((dumps(json.loads(text), True) if self.pretty else text) + "\n")
+        self._out(dumps(json.loads(text), True) if self.pretty else text)
+
+    def _out(self, text: str) -> None:
+        if self.pretty:  # an element of the array: "[" before the first, "," between
+            self.console.out.file.write(("[\n" if not self.written else ",\n") + text)
+        else:
+            self.console.out.file.write(text + "\n")
+        self.written += 1
+
+    def close(self) -> None:
+        if self.pretty:
+            self.console.out.file.write("\n]\n" if self.written else "[]\n")
 
 
 class JsonTriageSink(JsonSink):

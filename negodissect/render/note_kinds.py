@@ -26,5 +26,9 @@ def show(console: Console, kinds: Iterable[NoteKind], json_mode: str | None) -> 
     if json_mode is None:
         console.out.file.write("".join(f"{line}\n" for line in lines(kinds)))
         return
-    for kind in kinds:
-        console.out.print(dumps(records.note_kind(kind), json_mode == "json"))
+    found = [records.note_kind(kind) for kind in kinds]
+    if json_mode == "json":  # one document, as every --json output
+        console.out.print(dumps(found, True))
+        return
+    for record in found:
+        console.out.print(dumps(record, False))

@@ -4,15 +4,16 @@ Schema ``negodissect/1`` (stable; fields are only ever added), every record star
 ``schema`` and ``source`` (the capture file's name, or ``-`` for standard input):
 
 - a capture blob: the carrier's facts (``frame``; with ``--merge``, ``frame`` counts in the
-  merged capture and ``file`` and ``file_frame`` say where the frame is; ``time``, ``src``,
-  ``dst``, ``tunnel`` when the frame came through tunnels, ``stream``, ``carrier``, ``line``,
-  ``context``; ``signature`` with secrets, when the blob came in a signed SMB2 message: its
-  header's Signature field with ``verification``), then ``length``, ``missing`` (bytes lost in
-  capture gaps), ``assumed`` (the token kind the blob sniffs as), ``ticket_client`` when its
-  AP-REQ's ticket was issued in the capture (analysis.tickets: ``cname``, ``crealm``,
-  ``frame``, ``source``) and ``tree``;
+  merged capture and ``file`` and ``file_frame`` say where the frame is; ``time`` (seconds
+  since 1970), ``time_utc`` (ISO 8601, ``Z``), ``src``, ``dst``, ``tunnel`` when the frame came
+  through tunnels, ``stream``, ``carrier``, ``line``, ``context``; ``signature`` with secrets,
+  when the blob came in a signed SMB2 message: its header's Signature field with
+  ``verification``), then ``length``, ``missing`` (bytes lost in capture gaps), ``assumed``
+  (the token kind the blob sniffs as), ``ticket_client`` when its AP-REQ's ticket was issued
+  in the capture (analysis.tickets: ``cname``, ``crealm``, ``frame``, ``source``),
+  ``tree_base`` (``"blob"``: what the tree's offsets count from) and ``tree``;
 - a standard input blob: ``index``, ``line_number``, ``encoding``, ``length``, ``missing`` (0),
-  ``assumed`` (the kind it was decoded as) and ``tree``;
+  ``assumed`` (the kind it was decoded as), ``tree_base`` and ``tree``;
 - ``"type": "conversation"`` and ``"type": "finding"`` (``--conversations``, ``--findings``): the
   conversation's or finding's own fields (``Conversation.to_dict``, ``Finding.to_dict``); over
   several captures a finding's ``source`` names the files it is in and ``files`` gives its
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from negodissect.gss import framing
 from negodissect.render.sink import Output
+from negodissect.text import iso_utc
 
 if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
@@ -61,6 +63,11 @@ SCHEMA = "negodissect/1"
 STDIN = "-"
 
 Record = dict[str, Any]
+#: What the tree's offsets count from, said in every blob record: the first byte of the blob
+#: (``length`` bytes; ``-x`` dumps them).  The carrier's own fields, shown above the blob in the
+#: tree view, count from the carrier message (SMB header, HTTP start line, LDAPMessage, DCE/RPC
+#: PDU) and are not in the record.
+TREE_BASE = "blob"
 
 
 def blob(source: str, item: DecodedBlob) -> Record:
@@ -72,6 +79,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "frame": found.frame,
         **({"file": found.origin[0], "file_frame": found.origin[1]} if found.origin else {}),
         "time": found.time,
+        "time_utc": iso_utc(found.time),
         "src": found.src,
         "dst": found.dst,
         **({"tunnel": found.tunnel} if found.tunnel else {}),
@@ -84,6 +92,7 @@ def blob(source: str, item: DecodedBlob) -> Record:
         "missing": found.missing,
         "assumed": framing.sniff(found.data),
         **({"ticket_client": item.ticket_client.to_dict()} if item.ticket_client else {}),
+        "tree_base": TREE_BASE,
         "tree": item.tree,
     }
 
@@ -100,6 +109,7 @@ def stdin_blob(item: DecodedStdinBlob) -> Record:
         "length": len(found.data),
         "missing": 0,
         "assumed": item.kind,
+        "tree_base": TREE_BASE,
         "tree": item.tree,
     }
 
@@ -220,6 +230,7 @@ class Recorder:
         source: str,
         conversations: list[Conversation] | None,
         findings: list[Finding] | None,
+        packets: int | None = None,
     ) -> None:
         if self.conversations and conversations is not None:
             for found in conversations:

@@ -63,11 +63,13 @@ class Sink(Protocol):
         source: str,
         conversations: list[Conversation] | None,
         findings: list[Finding] | None,
+        packets: int | None = None,
     ) -> None:
         """After capture file ``source``: its conversations and findings (empty when findings
-        were not asked for).  A run of several captures (not merged) gives each file's
-        conversations with ``findings`` None, then, at its end, the findings over all of them
-        with ``conversations`` None and ``source`` naming the files."""
+        were not asked for), and how many ``packets`` it held (None when not known).  A run of
+        several captures (not merged) gives each file's conversations with ``findings`` None,
+        then, at its end, the findings over all of them with ``conversations`` None and
+        ``source`` naming the files."""
 
     def close(self) -> None:
         """The run is over."""
@@ -106,6 +108,7 @@ class Output:
         source: str,
         conversations: list[Conversation] | None,
         findings: list[Finding] | None,
+        packets: int | None = None,
     ) -> None:
         return None
 
@@ -142,9 +145,10 @@ class Tee:
         source: str,
         conversations: list[Conversation] | None,
         findings: list[Finding] | None,
+        packets: int | None = None,
     ) -> None:
         for sink in self.sinks:
-            sink.triage(source, conversations, findings)
+            sink.triage(source, conversations, findings, packets)
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -13,13 +13,19 @@ from collections.abc import Iterator
 from rich.text import Text
 from rich.tree import Tree
 
-from negodissect.field import Field, format_value
+from negodissect.field import Field, Note, format_value
+from negodissect.gss.ber import CONTENT_TRUNCATED
+from negodissect.layout import is_bit
 from negodissect.text import printable
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "blue"}
 #: Most fields drawn for one tree (real blobs have under 150; drawing costs about 0.1 ms a field
 #: with rich): beyond it the remaining fields are counted on one line.
 MAX_RENDERED_FIELDS = 2000
+
+#: Longest summary or value drawn on a line (a Kerberos AS-REQ's etype list, a NEGOEX message
+#: list): longer ones are cut with their length said.
+MAX_DETAIL = 160
 
 #: A piece of a line: its text and its rich style ("": the default).
 Piece = tuple[str, str]
@@ -44,10 +50,20 @@ class Row:
         return "".join(text for text, _ in self.pieces)
 
 
-def pieces(node: Field, offsets: bool = True) -> list[Piece]:
-    """``Name: summary`` (or value) with the byte range, every wire string escaped."""
+def pieces(
+    node: Field, offsets: bool = True, summary: str | None = None, cut: bool = True
+) -> list[Piece]:
+    """``Name: summary`` (or value) with the byte range, every wire string escaped.
+
+    ``summary`` replaces the node's own (:func:`said_once`); with ``cut``, a detail longer than
+    :data:`MAX_DETAIL` characters is cut there (JSON and ``--summary`` have it whole).
+    """
     found: list[Piece] = [(printable(node.name), "bold cyan")]
-    detail = node.summary or ("" if node.value is None else format_value(node.value))
+    summary = node.summary if summary is None else summary
+    detail = summary or ("" if node.value is None else format_value(node.value))
+    if cut and len(detail) > MAX_DETAIL:
+        said = f"... ({len(detail):,} characters; --json for all)"
+        detail = detail[: MAX_DETAIL - len(said)] + said
     if detail:
         found.append((": " + printable(detail), ""))
     if offsets:
@@ -55,22 +71,55 @@ def pieces(node: Field, offsets: bool = True) -> list[Piece]:
     return found
 
 
+def said_once(node: Field, above: str = "") -> str:
+    """The summary ``node`` shows in a tree: its own, or nothing when it only repeats what is
+    said next to it, so that each summary appears once per level of meaning (as Network
+    Monitor shows a NEGOEX exchange: on ``MechToken`` and ``Negoex``, not on every wrapper).
+
+    Repeats are: the summary of a carrier's root already in the heading above (``above``: a
+    frame heading holding the carrier line, ``SMB2: R  NEGOTIATE ...``, ``MSRPC: C  Bind ...``);
+    a summary equal to a child's, unless the node holds the child's bytes
+    (``MechToken`` keeps the summary of the token in it); a summary made of its children's
+    ``Name: summary`` (``NegTokenInit: MechTypes: ..., MechToken: ...``).
+    """
+    summary = node.summary
+    if not summary:
+        return summary
+    if above and summary in above and f"{node.name}: " in above:
+        return ""
+    holder = isinstance(node.value, bytes)
+    for child in node.children:
+        told = child.summary
+        if not told:
+            continue
+        if (told == summary and not holder) or f"{child.name}: {told}" in summary:
+            return ""
+    return summary
+
+
 def label(node: Field, offsets: bool = True) -> Text:
-    """:func:`pieces` as a rich Text."""
-    return Text.assemble(*pieces(node, offsets))
+    """:func:`pieces` as a rich Text, the detail whole (``--summary``: one line per blob)."""
+    return Text.assemble(*pieces(node, offsets, cut=False))
 
 
 def rows(
-    node: Field, depth: int | None = None, offsets: bool = True, parent: Row | None = None
+    node: Field,
+    depth: int | None = None,
+    offsets: bool = True,
+    parent: Row | None = None,
+    bits: bool = False,
+    above: str = "",
 ) -> Row:
     """The rows of ``node``'s tree (under ``parent`` if given); below ``depth`` levels, subtrees
-    are folded to a count.
+    are folded to a count.  A flags field shows its set bits by name on its own line; with
+    ``bits`` (``-V``) each of its bits also has a line (:func:`~negodissect.layout.is_bit`).
+    Summaries are said once (:func:`said_once`; ``above``: the heading drawn over ``node``).
 
     At most :data:`MAX_RENDERED_FIELDS` fields are drawn: the rest are counted on one line where
     the cap is reached (hostile input can make trees of thousands of fields; JSON has them all).
     """
-    budget = _Budget()
-    branch = _rows(node, depth, offsets, parent, budget)
+    budget = _Budget(bits, _repeated_cuts(node))
+    branch = _rows(node, depth, offsets, parent, budget, above)
     if budget.line is not None:
         budget.line.pieces = (
             (
@@ -92,37 +141,69 @@ def build(
 class _Budget:
     """Fields still to draw for one :func:`rows`, and the line that counts those left out."""
 
-    __slots__ = ("hidden", "left", "line")
+    __slots__ = ("bits", "hidden", "left", "line", "repeated")
 
-    def __init__(self) -> None:
+    def __init__(self, bits: bool, repeated: set[int]) -> None:
+        self.bits = bits
+        self.repeated = repeated  # id() of the truncation notes not drawn
         self.left = MAX_RENDERED_FIELDS
         self.hidden = 0
         self.line: Row | None = None
 
 
 def _rows(
-    node: Field, depth: int | None, offsets: bool, parent: Row | None, budget: _Budget
+    node: Field,
+    depth: int | None,
+    offsets: bool,
+    parent: Row | None,
+    budget: _Budget,
+    above: str = "",
 ) -> Row:
     budget.left -= 1
-    line = pieces(node, offsets)
+    line = pieces(node, offsets, said_once(node, above))
     branch = Row(*line) if parent is None else parent.add(*line)
     for note in node.notes:
+        if id(note) in budget.repeated:
+            continue
         branch.add((f"{note.severity}: {printable(note.message)}", SEVERITY_STYLES[note.severity]))
-    if not node.children:
+    children = (
+        node.children
+        if budget.bits
+        else [child for child in node.children if not is_bit(node, child)]
+    )
+    if not children:
         return branch
     if depth is not None and depth <= 1:
         hidden = sum(1 for _ in node.walk()) - 1
         notes = sum(len(child.notes) for child in node.walk()) - len(node.notes)
         branch.add((f"... {hidden} more fields" + (f", {notes} notes" if notes else ""), "dim"))
         return branch
-    for index, child in enumerate(node.children):
+    for index, child in enumerate(children):
         if budget.left <= 0:
-            budget.hidden += sum(1 for rest in node.children[index:] for _ in rest.walk())
+            budget.hidden += sum(1 for rest in children[index:] for _ in rest.walk())
             if budget.line is None:
                 budget.line = branch.add()
             break
-        _rows(child, None if depth is None else depth - 1, offsets, branch, budget)
+        _rows(child, None if depth is None else depth - 1, offsets, branch, budget, above)
     return branch
+
+
+def _repeated_cuts(node: Field) -> set[int]:
+    """The truncation notes that repeat one cut: a token cut short makes every element that
+    encloses the cut declare more bytes than are there, each with the same ``(N missing)``.
+    Only the innermost (the last in the tree's order) is drawn; JSON and ``--strict`` keep
+    every note."""
+    last: dict[object, Note] = {}
+    repeated: set[int] = set()
+    for field in node.walk():
+        for note in field.notes:
+            if note.id != CONTENT_TRUNCATED.id or not note.values:
+                continue
+            missing = note.values.get("missing")
+            if missing in last:
+                repeated.add(id(last[missing]))
+            last[missing] = note
+    return repeated
 
 
 def to_rich(row: Row, parent: Tree | None = None) -> Tree:

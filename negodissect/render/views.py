@@ -16,7 +16,7 @@ from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.render import tree as render_tree
 from negodissect.render.sink import Output
-from negodissect.text import printable
+from negodissect.text import printable, utc_text
 
 if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
@@ -28,18 +28,11 @@ if TYPE_CHECKING:
 def capture_heading(item: DecodedBlob, source: str | None = None) -> str:
     """``Frame N  time  src -> dst  carrier line``, ``via`` the tunnels when there are some;
     ``source: `` before it when given (a run of several captures names the file)."""
-    import datetime  # not at start-up: standard input has no time stamps
-
     blob = item.blob
-    try:
-        stamp = datetime.datetime.fromtimestamp(blob.time, datetime.UTC)
-        when = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-    except (ValueError, OverflowError, OSError):  # a hostile capture time stamp
-        when = f"time {blob.time:.6f} (out of range)"
     frame = f"Frame {blob.frame}"
     if blob.origin is not None:  # --merge: where the frame of the merged capture is
         frame += f" ({blob.origin[0]} frame {blob.origin[1]})"
-    heading = f"{frame}  {when}  {blob.src} -> {blob.dst}  {blob.line}"
+    heading = f"{frame}  {utc_text(blob.time)}  {blob.src} -> {blob.dst}  {blob.line}"
     if source is not None:
         heading = f"{source}: {heading}"
     return f"{heading}  via {blob.tunnel}" if blob.tunnel else heading
@@ -77,6 +70,14 @@ class SummarySink(Output):
         """``after``: what analysis adds (the client a ticket was issued to)."""
         line = Text(printable(heading) + "  ")
         line.append(render_tree.label(tree, offsets=False))
+        errors = sum(1 for _ in tree.errors())
+        if errors:  # the mark --strict would fail on, with where the first one is
+            node, _ = next(tree.errors())
+            line.append(
+                printable(f"  [malformed: {errors} error{'s' if errors > 1 else ''}, first in "
+                          f"{node.name} at offset {node.offset}]"),
+                "bold red",
+            )  # fmt: skip
         line.append(printable(after))
         self.console.out.print(line)
 
@@ -85,7 +86,8 @@ class TreeSink(Output):
     """The tree view on a terminal: the heading, the carrier's header fields, the blob's tree
     (folded below ``depth`` levels; ``offsets``: ``@offset+length`` on each node), a hex dump
     of the blob with ``hexdump`` (``-x``), a blank line; a line above the first blob of each
-    conversation.  ``name_files``: headings name the capture (a run of several)."""
+    conversation.  ``name_files``: headings name the capture (a run of several).  ``bits``
+    (``-V``): every bit of a flags field on a line of its own."""
 
     def __init__(
         self,
@@ -94,9 +96,10 @@ class TreeSink(Output):
         offsets: bool,
         hexdump: bool,
         name_files: bool = False,
+        bits: bool = False,
     ) -> None:
         super().__init__(console)
-        self.depth, self.offsets, self.hexdump = depth, offsets, hexdump
+        self.depth, self.offsets, self.hexdump, self.bits = depth, offsets, hexdump, bits
         self.name_files = name_files
 
     def blob(self, source: str, item: DecodedBlob) -> None:
@@ -118,9 +121,9 @@ class TreeSink(Output):
     def _tree(self, heading: str, tree: Field, data: bytes, header: Field | None) -> None:
         root = render_tree.Row((printable(heading), "bold"))
         if header is not None:
-            render_tree.rows(header, self.depth, self.offsets, root)
+            render_tree.rows(header, self.depth, self.offsets, root, self.bits, heading)
         blob = root.add((f"securityBlob: {len(data)} bytes", "bold"))
-        render_tree.rows(tree, self.depth, self.offsets, blob)
+        render_tree.rows(tree, self.depth, self.offsets, blob, self.bits)
         self._draw(root)
         if self.hexdump:
             from negodissect.render.hexdump import hexdump

@@ -32,6 +32,7 @@ from negodissect.sources.records import (
     EveryRecordWalk,
     ProgressHook,
     SourceNote,
+    Tally,
     Walk,
     block_time,
     damaged,
@@ -112,6 +113,7 @@ def read_segments(
     fast: bool = True,
     quiet: Mapping[bytes, Stamped] | None = None,
     every_record: bool = False,
+    tally: Tally | None = None,
 ) -> Iterator[Packet | SourceNote]:
     """Every TCP segment of the capture at ``source`` (a path, or a stream such as standard
     input, read without seeking), in file order, with notes about the file.
@@ -126,6 +128,7 @@ def read_segments(
     their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
     ``every_record``: a record that carries nothing to read is a
     :class:`~negodissect.sources.records.Tick` (for :mod:`negodissect.sources.merge`).
+    ``tally`` is given the number of packets read, at the end.
     """
     if isinstance(source, str):
         name, raw = source, _open(source)
@@ -141,7 +144,7 @@ def read_segments(
         raise CaptureError(f"{name}: {error}") from error
     is_ng = isinstance(reader, RawPcapNgReader)
     walker = EveryRecordWalk if every_record else Walk
-    walk = walker(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet)
+    walk = walker(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet, tally)
     if not fast:
         return _scapy_records(reader, is_ng, walk)
     return pcapng.records(reader, walk) if is_ng else pcap.records(reader, walk)
@@ -225,7 +228,7 @@ def _scapy_records(reader: Any, is_ng: bool, walk: Walk) -> Iterator[Packet | So
                 yield found
             if frame % PROGRESS_EVERY == 0:
                 walk.progress()
-    yield from walk.end()
+    yield from walk.end(frame)
 
 
 def _at_end(stream: IO[bytes]) -> bool:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from negodissect.sources.capture import CaptureError, read_segments
 from negodissect.sources.frames import Packet
-from negodissect.sources.records import ProgressHook, SourceNote, Tick, read_failed
+from negodissect.sources.records import ProgressHook, SourceNote, Tally, Tick, read_failed
 
 #: The file and frame of the first frame of each run of frames from one file are remembered for
 #: :meth:`MergedCapture.origin`; captures of two sensors that interleave frame by frame make a run
@@ -142,9 +142,12 @@ class MergedCapture:
                 heapq.heapreplace(heap, (following.time, index, following, rest))
             yield index, head
 
-    def segments(self, on_progress: ProgressHook | None = None) -> Iterator[Packet | SourceNote]:
+    def segments(
+        self, on_progress: ProgressHook | None = None, tally: Tally | None = None
+    ) -> Iterator[Packet | SourceNote]:
         """The segments, carrier datagrams and IP fragments of all files, in time-stamp order,
-        numbered by their place in the merged capture; the notes about each file name it."""
+        numbered by their place in the merged capture; the notes about each file name it.
+        ``tally`` is given the number of packets of the merged capture, at the end."""
         self._on_progress = on_progress
         frame = 0
         last_file = -1
@@ -167,6 +170,8 @@ class MergedCapture:
                 yield note._replace(frame=at, within=self.paths[index])
             if record is not None and not isinstance(record, Tick):
                 yield record._replace(frame=frame)
+        if tally is not None:
+            tally.packets = frame
 
     def origin(self, frame: int) -> tuple[str, int] | None:
         """The file and its own frame number of ``frame`` of the merged capture (None: not

@@ -81,4 +81,4 @@ def records(reader: Any, walk: Walk) -> Iterator[Packet | SourceNote]:
                     yield damaged(frame, "")
         except ReadError as error:
             yield read_failed(frame, error)
-    yield from walk.end()
+    yield from walk.end(frame)

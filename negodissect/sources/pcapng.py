@@ -136,4 +136,4 @@ def records(reader: Any, walk: Walk) -> Iterator[Packet | SourceNote]:
                     break
         except ReadError as error:
             yield read_failed(frame, error)
-    yield from walk.end()
+    yield from walk.end(frame)

@@ -141,9 +141,20 @@ class ReadError(Exception):
     """Reading the (decompressed) capture stream failed part-way."""
 
 
+class Tally:
+    """What a walk counted, for its reader to say: how many packets (records) the file held,
+    known once the walk is over (None before)."""
+
+    __slots__ = ("packets",)
+
+    def __init__(self) -> None:
+        self.packets: int | None = None
+
+
 class Walk:
     """What the record walkers share for one file: its reads and progress, and the frames
-    counted instead of reported (snaplen cuts, tunnels too deep)."""
+    counted instead of reported (snaplen cuts, tunnels too deep); ``tally`` is given the number
+    of packets at the end."""
 
     __slots__ = (
         "cut_frames",
@@ -152,6 +163,7 @@ class Walk:
         "on_progress",
         "quiet",
         "raw",
+        "tally",
         "too_deep",
         "total",
     )
@@ -162,8 +174,10 @@ class Walk:
         total: int,
         on_progress: ProgressHook | None,
         quiet: Mapping[bytes, Stamped],
+        tally: Tally | None = None,
     ) -> None:
         self.raw, self.total, self.on_progress, self.quiet = raw, total, on_progress, quiet
+        self.tally = tally
         self.cut_frames = self.too_deep = 0
         self.deepest = 0  # the first frame nested deeper than MAX_ENCAPSULATION
         self.last_progress = time.monotonic()
@@ -212,8 +226,11 @@ class Walk:
             self.deepest = self.deepest or frame
         return None
 
-    def end(self) -> Iterator[SourceNote]:
-        """The last progress call, and notes on what was counted instead of reported."""
+    def end(self, frames: int) -> Iterator[SourceNote]:
+        """The last progress call, notes on what was counted instead of reported, and the
+        ``frames`` read into the tally."""
+        if self.tally is not None:
+            self.tally.packets = frames
         if self.on_progress is not None:
             self.on_progress(self.total, self.total)
         if self.cut_frames:

@@ -51,7 +51,7 @@ def test_conversations_and_findings_as_json_records() -> None:
     ]
     assert records[1]["title"] == "anonymous (null session) logon"
     pretty = run("--findings", "--json", ANONYMOUS)
-    assert json.loads(pretty.stdout)["severity"] == "medium"
+    assert json.loads(pretty.stdout)[0]["severity"] == "medium"
 
 
 def test_findings_table() -> None:
@@ -64,10 +64,35 @@ def test_hashes_file(tmp_path: Path) -> None:
     target = tmp_path / "hashes.txt"
     done = run("--hashes", str(target), "--summary", SUCCESS, WRONG, ANONYMOUS)
     assert done.returncode == 0
-    assert "wrote 2 hash lines to" in done.stderr
-    written = target.read_text().splitlines()
+    assert f"wrote 2 NetNTLMv2 lines to {tmp_path / 'hashes.5600.txt'}" in done.stderr
+    assert "1 of 2 from logons that succeeded" in done.stderr
+    assert not target.exists()  # one file per hashcat mode, NetNTLMv1 (5500) has none
+    written = (tmp_path / "hashes.5600.txt").read_text().splitlines()
     assert [line.split(":")[0] for line in written] == ["alice", "alice"]
     assert "Frame 12" in done.stdout  # --hashes leaves the chosen view alone
+    # the sidecar: the right password logged on (STATUS_SUCCESS), the wrong one did not
+    rows = [line.split("\t") for line in (tmp_path / "hashes.logons.tsv").read_text().splitlines()]
+    assert rows[0] == ["file", "line", "mode", "source", "conversation", "frames", "logon"]
+    assert [(row[0], row[1], row[3], row[6]) for row in rows[1:]] == [
+        ("hashes.5600.txt", "1", SUCCESS, "succeeded"),
+        ("hashes.5600.txt", "2", WRONG, "failed"),
+    ]
+
+
+def test_hashes_alone_prints_one_line_and_refuses_stdin_blobs(tmp_path: Path) -> None:
+    target = tmp_path / "hashes.txt"
+    done = run("--hashes", str(target), SUCCESS)
+    assert done.returncode == 0 and done.stdout == ""  # no tree: the files and one line
+    assert [line for line in done.stderr.splitlines() if "wrote" in line] == [
+        f"negodissect: info: wrote 1 NetNTLMv2 line to {tmp_path / 'hashes.5600.txt'}; 1 of 1 "
+        f"from logons that succeeded ({tmp_path / 'hashes.logons.tsv'} says which)"
+    ]
+    blob = blobs(CAPTURES / "smb2-ntlm-success.pcap")[12].blob.data.hex()
+    other = tmp_path / "stdin" / "h.txt"
+    other.parent.mkdir()
+    refused = run("--hashes", str(other), "-", stdin=blob.encode())
+    assert refused.returncode == 2 and "--hashes needs a capture" in refused.stderr
+    assert list(other.parent.iterdir()) == []
 
 
 def test_hashes_to_an_unwritable_path_is_a_usage_error(tmp_path: Path) -> None:
@@ -118,7 +143,8 @@ def test_hostile_names_are_escaped_in_tables_and_left_out_of_hash_lines(tmp_path
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
     assert "ev\\x1b]0;pwn\\x07il[bold]x[/bold]\\u202e:" in done.stdout
-    assert target.read_text() == "" and "wrote 0 hash lines" in done.stderr
+    assert not target.parent.joinpath("h.5600.txt").exists()
+    assert "no hash lines: no file written" in done.stderr
 
 
 @pytest.mark.slow
@@ -142,7 +168,8 @@ def test_plain_password_reaches_no_output(tmp_path: Path) -> None:
     for mode in modes:
         done = run(*mode, "--hashes", str(tmp_path / "h.txt"), plain)
         assert done.returncode == 0, done.stderr
-        out = done.stdout + done.stderr + (tmp_path / "h.txt").read_text()
+        written = "".join(path.read_text() for path in tmp_path.glob("h*"))  # every file
+        out = done.stdout + done.stderr + written
         assert not [form for form in forms if form in out], mode
     findings = run("--findings", plain).stdout
     assert "password sent in clear" in findings

@@ -79,10 +79,11 @@ def test_anonymous_null_session() -> None:
     assert finding.frames == [10, 11, 12, 13] and finding.conversations == [1]
 
 
-def test_ntlm_fallback_where_the_server_offered_kerberos_first() -> None:
-    [finding] = found(SHARED / "zeek/smb_smb2.pcap")
-    assert finding.title == "NTLM fallback from Kerberos"
-    assert "server listed MsKerberos (legacy)" in finding.detail
+def test_no_ntlm_fallback_when_only_the_server_listed_kerberos() -> None:
+    """Windows servers list Kerberos in every NegTokenInit2 (MS-SPNG 3.2.5.2); a client that
+    offers NTLM alone did not fall back from anything (issue 18)."""
+    for path in (SHARED / "zeek/smb_smb2.pcap", SHARED / "packetgen-plugin-smb/smb2-nego.pcapng"):
+        assert "NTLM fallback from Kerberos" not in {finding.title for finding in found(path)}
 
 
 def test_rc4_ticket() -> None:
@@ -174,6 +175,12 @@ def test_spnego_downgrade_and_fallback(tmp_path: Path) -> None:
     }
     downgrade = next(f for f in derived if f.title.startswith("SPNEGO"))
     assert "client preferred MsKerberos (legacy)" in downgrade.detail
+    fallback = next(f for f in derived if f.title.startswith("NTLM fallback"))
+    assert fallback.detail == (
+        "the client offered MsKerberos (legacy) (1.2.840.48018.1.2.2) and listed MsKerberos "
+        "(legacy) (1.2.840.48018.1.2.2) first; the server listed NLMP (1.3.6.1.4.1.311.2.2.10) "
+        "first; NTLM was used"
+    )
 
 
 def negoex_capture(

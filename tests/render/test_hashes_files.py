@@ -1,5 +1,5 @@
-"""Issue 14: ``--hashes FILE`` with several hashcat modes (one file per mode, the hashcat command
-of each on stderr) and ``--spn-owner SPN=ACCOUNT`` (the salt of AES Kerberoast lines), through
+"""Issue 14: ``--hashes FILE`` with several hashcat modes (one file per mode, ``h.txt`` ->
+``h.<mode>.txt``, and the ``h.logons.tsv`` sidecar, issue 18) and ``--spn-owner SPN=ACCOUNT`` (the salt of AES Kerberoast lines), through
 the command line on real captures; every line read back as hashcat does and decrypted with the
 known password (tests/analysis/test_kerberos_hashes.py)."""
 
@@ -27,21 +27,24 @@ def test_one_file_per_mode(tmp_path: Path) -> None:
     target = tmp_path / "h.txt"
     done = negodissect("--hashes", str(target), "--summary", str(CAPTURES / "kdc-attacks.pcap"))
     assert done.returncode == 0, done.stderr
-    written = sorted(tmp_path.iterdir())
+    written = sorted(path for path in tmp_path.iterdir() if path.suffix == ".txt")
     assert not target.exists() and len(written) > 1
+    assert (tmp_path / "h.logons.tsv").exists()
     for path in written:
-        mode = int(path.suffix[1:])
+        stem, mode_text = path.stem.split(".")
+        mode = int(mode_text)
+        assert stem == "h"
         lines = path.read_text().splitlines()
         assert lines and all(line.startswith(PREFIXES[mode]) for line in lines)
-        assert f"hashcat -m {mode} {path} WORDLIST" in done.stderr
-    assert {int(p.suffix[1:]) for p in written} >= {7500, 13100, 18200}
+        assert f" line{'s' if len(lines) > 1 else ''} to {path}" in done.stderr
+    assert {int(p.stem.split(".")[1]) for p in written} >= {7500, 13100, 18200}
 
 
 def test_one_mode_one_file(tmp_path: Path) -> None:
     target = tmp_path / "h.txt"
     done = negodissect("--hashes", str(target), str(CAPTURES / "smb2-ntlm-success.pcap"))
-    assert [p.name for p in tmp_path.iterdir()] == ["h.txt"]
-    assert f"wrote 1 hash line to {target} (hashcat -m 5600 {target} WORDLIST)" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.5600.txt", "h.logons.tsv"]
+    assert f"wrote 1 NetNTLMv2 line to {tmp_path / 'h.5600.txt'};" in done.stderr
 
 
 def test_spn_owner_salts_the_aes_kerberoast_line(tmp_path: Path) -> None:
