@@ -279,7 +279,7 @@ def test_as_req_fields() -> None:
     assert tree.find("IncludePac").value is True
     options = tree.find("KdcOptions")
     assert options.value == 0x50010010
-    assert options.summary == "0x50010010 (forwardable, proxiable, canonicalize, renewable-ok)"
+    assert options.summary == "0x50010010 (forwardable | proxiable | canonicalize | renewable-ok)"
     assert tree.find("Nonce").value == 1482773981
     assert tree.find("Till").summary == "2024-06-12 14:51:09 UTC"
     assert [child.value for child in tree.find("Etype").children] == [20, 19, 18, 17, 26, 25]

@@ -147,7 +147,7 @@ def test_pa_supported_enctypes() -> None:
     first, second = tree.find_all("SupportedEncryptionTypes")
     assert first.value == 0x1C
     assert (
-        first.summary == "0x0000001C (RC4_HMAC, AES128_CTS_HMAC_SHA1_96, AES256_CTS_HMAC_SHA1_96)"
+        first.summary == "0x0000001C (RC4_HMAC | AES128_CTS_HMAC_SHA1_96 | AES256_CTS_HMAC_SHA1_96)"
     )
     assert (first.offset, first.length) == (request.index(bytes.fromhex("1c000000")), 4)
     assert [note.id for note in second.notes] == [kerberos_padata.SUPPORTED_ENCTYPES_SHORT.id]
