@@ -1,7 +1,8 @@
 """Issue 14: ``--hashes FILE`` with several hashcat modes (one file per mode, ``h.txt`` ->
-``h.<mode>.txt``, and the ``h.logons.tsv`` sidecar, issue 18) and ``--spn-owner SPN=ACCOUNT`` (the salt of AES Kerberoast lines), through
-the command line on real captures; every line read back as hashcat does and decrypted with the
-known password (tests/analysis/test_kerberos_hashes.py)."""
+``h.<mode>.txt``, and the ``h.logons.tsv`` sidecar, issue 18) and ``--spn-owner SPN=ACCOUNT``
+(the salt of AES Kerberoast lines), through the command line on real captures; every line read
+back as hashcat does and decrypted with the known password
+(tests/analysis/test_kerberos_hashes.py)."""
 
 from __future__ import annotations
 
