@@ -70,6 +70,7 @@ from negodissect.gss.kerberos_keys import (
     KeyStore,
     etype_text,
 )
+from negodissect.gss.verify import KERBEROS_SESSION_KEY
 
 #: Authorization data nested in AD-IF-RELEVANT / AD-MANDATORY-FOR-KDC followed this deep.
 MAX_AD_NESTING = 4
@@ -550,6 +551,7 @@ def _gss_ap_req(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     ctx.exchange.kerberos_keys = ExchangeKeys(session, subkey)
     if session is not None:
         store.ap_keys.appendleft(session)
+    _share_context_key(ctx)
 
 
 def _ap_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
@@ -565,6 +567,16 @@ def _ap_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
         store.export(subkey)
         if mine is not None:
             mine.ap_rep_subkey = subkey
+            _share_context_key(ctx)
+
+
+def _share_context_key(ctx: DecodeContext) -> None:
+    """The exchange's context key (RFC 4121 2) for the checks of its later messages: the SMB2
+    session key is its first 16 bytes (MS-SMB2 3.2.5.3.1, pipeline/signing.py)."""
+    keys = ctx.exchange.kerberos_keys
+    context = keys.context if keys is not None else None
+    if context is not None:
+        ctx.exchange.session_keys[KERBEROS_SESSION_KEY] = context.key.data
 
 
 def _krb_error(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
