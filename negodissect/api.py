@@ -21,7 +21,9 @@ blob into a :class:`~negodissect.field.Field` tree.  The record schema is ``nego
 :class:`~negodissect.render.sink.Sink`), the notices through a
 :class:`~negodissect.pipeline.notices.NoticeQuota`, and :func:`triage` its conversations and
 findings after it: the command (every output format), :func:`read` and the Dask workers
-(:mod:`negodissect.cluster`) all run a capture file through these two.
+(:mod:`negodissect.cluster`) all run a capture file through :func:`play`.  :class:`RunTriage`
+makes the triage of a run of several files (conversations numbered across it, findings once
+over all of them): the command's, and the Dask client's over the conversations its workers send.
 """
 
 from __future__ import annotations
