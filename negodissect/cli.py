@@ -30,7 +30,6 @@ from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
 from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
-    from negodissect.analysis.conversations import Conversation
     from negodissect.field import Field
     from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.notes import NoteKind
@@ -134,11 +133,11 @@ class Run:
     """One invocation: its inputs through the pipeline into the sink, and its exit code."""
 
     def __init__(self, options: Options, console: Console, sink: Sink) -> None:
+        from negodissect.api import RunTriage
+
         self.options, self.console, self.sink = options, console, sink
         self.exit_code = EXIT_OK
-        self.numbered = 0  # conversations numbered so far (unique over the run)
-        self.sources: list[str] = []  # the captures read (named by run-wide findings)
-        self.kept: list[Conversation] = []  # every capture's, for findings over all inputs
+        self.triage = RunTriage(sink, several=options.name_files, findings=options.findings)
         self.key_stores: list[KeyStore] = []  # --export-keys: each capture's Kerberos keys
 
     def unreadable(self, message: str) -> None:
@@ -262,7 +261,7 @@ class Run:
         and findings.  ``background``: the file is being read in that child process (``-j``);
         ``stream``: the capture is read from it (standard input, or several files merged),
         ``path`` names it."""
-        from negodissect.api import play, triage
+        from negodissect.api import play
         from negodissect.pipeline.notices import NoticeQuota
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
@@ -281,7 +280,7 @@ class Run:
             secrets=options.secrets,
             spn_owners=options.spn_owners,
             source=path,
-            numbered_after=self.numbered,
+            numbered_after=self.triage.numbered,
             keys=keys,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
@@ -294,15 +293,9 @@ class Run:
             self.unreadable(str(exc))  # names the file already
             return
         finally:
-            self.numbered = capture.grouper.started
-        if not options.keeps_conversations:
-            return
-        if options.name_files:  # findings at the end, over all inputs (:meth:`finish`)
-            self.sources.append(path)
-            self.kept += capture.conversations if options.findings else []
-            sink.triage(path, capture.conversations, None)
-            return
-        triage(capture, path, sink, with_findings=options.findings)
+            self.triage.numbered = capture.grouper.started
+        if options.keeps_conversations:
+            self.triage.file(path, capture.conversations)
 
     def tasks(self, sources: list[str]) -> None:
         """``--dask`` / ``--parquet``: every capture file a task (:mod:`negodissect.cluster`),
@@ -328,17 +321,6 @@ class Run:
         records = options.notices == "records"
         code = cluster.command(options.dask, sources, job, write, self.console, records)
         self.exit_code = max(self.exit_code, code)
-
-    def finish(self) -> None:
-        """The end of a run of several captures: the findings over all of them (failed logons,
-        spraying, Kerberoasting ... count across files), each naming its files."""
-        if not (self.options.name_files and self.options.findings and self.sources):
-            return
-        from negodissect.analysis import findings
-
-        found = findings.findings(self.kept)
-        findings.name_files(found, self.kept)
-        self.sink.triage(", ".join(dict.fromkeys(self.sources)), None, found)
 
     def read_ahead(
         self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
@@ -633,7 +615,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
             if eligible:
                 run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
-        run.finish()
+        run.triage.finish()
         if options.export_keys is not None:
             run.export_keys(options.export_keys)
         run.sink.close()

@@ -486,6 +486,26 @@ class Conversation:
             for item in self.messages
         ]
 
+    def renumber(self, after: int) -> None:
+        """Number the conversation ``after`` further on, where its number shows: its index and
+        those its findings and hash lines name (a capture read on its own, numbered from 1, in
+        a run of several numbered across the run; :mod:`negodissect.cluster`)."""
+        self.index += after
+        for finding in self.findings or ():
+            finding.conversations = [index + after for index in finding.conversations]
+        self.hash_lines = [
+            replace(line, conversation=line.conversation + after) for line in self.hash_lines
+        ]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a Dask worker sends its released conversations): the carrier's rules, which
+        hold functions, are found again by the carrier's name (:meth:`__setstate__`)."""
+        return {**self.__dict__, "rules": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.rules = REGISTRY.rules(self.carrier)
+
     def to_dict(self) -> dict[str, Any]:
         """The conversation as JSON-ready data (record ``type`` "conversation")."""
         identity = self.identity
