@@ -25,7 +25,7 @@ from typing import Any
 
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
-from negodissect.analysis.tickets import ANONYMOUS, TicketIndex
+from negodissect.analysis.tickets import ANONYMOUS, Issued, TicketIndex
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.field import Field
@@ -153,6 +153,19 @@ class Identity:
         """:meth:`text` and, for Kerberos, where the client's name comes from."""
         text = self.text()
         return f"{text} ({self.source})" if self.source else text
+
+
+@dataclass(frozen=True, slots=True)
+class Tgt:
+    """A ticket-granting ticket (a Ticket for ``krbtgt/REALM``, RFC 4120 5.3, 7.3) that a KDC
+    exchange shows: presented in a TGS-REQ's PA-TGS-REQ (RFC 4120 5.4.1) or issued by an AS-REP
+    or TGS-REP.  ``issued``: for a presented one, the reply of the capture that issued it
+    (analysis.tickets), None when none did."""
+
+    frame: int
+    sname: str
+    etype: int | None
+    issued: Issued | None = None
 
 
 @dataclass(eq=False)
@@ -460,6 +473,30 @@ class Conversation:
         ]
 
     @cached_property
+    def presented_tgts(self) -> list[Tgt]:
+        """The TGTs the TGS-REQs of a KDC exchange present (the golden-ticket clues of
+        analysis.findings read them after the trees are released)."""
+        found = []
+        for item, tree in self.trees(responses=False):
+            for request in tree.find_all(names.TGS_REQ):
+                for ap_req in request.find_all(names.AP_REQ):
+                    tgt = _tgt(item.blob.frame, _child(ap_req, names.TICKET), item.ticket_client)
+                    found += [tgt] if tgt is not None else []
+                    break
+        return found
+
+    @cached_property
+    def issued_tgts(self) -> list[Tgt]:
+        """The TGTs the AS-REPs and TGS-REPs of a KDC exchange issue."""
+        found = []
+        for item, tree in self.trees(responses=True):
+            for name in (names.AS_REP, names.TGS_REP):
+                for reply in tree.find_all(name):
+                    tgt = _tgt(item.blob.frame, _child(reply, names.TICKET), None)
+                    found += [tgt] if tgt is not None else []
+        return found
+
+    @cached_property
     def ntlm_values(self) -> dict[str, tuple[int, bytes]]:
         """The CHALLENGE's ServerChallenge and the AUTHENTICATE's NTProofStr with their frames,
         by node name (cross-connection findings compare them after the trees are released)."""
@@ -478,7 +515,7 @@ class Conversation:
         """Keep what the conversation's outputs need and drop its decoded trees (about 20 KB a
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
-        _ = self.ntlm_values, self.salts
+        _ = self.ntlm_values, self.salts, self.presented_tgts, self.issued_tgts
         self.findings, self.hash_lines, self.released = findings, hash_lines, True
         self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [
@@ -562,6 +599,18 @@ def _child(node: Field | None, name: str) -> Field | None:
     if node is None:
         return None
     return next((child for child in node.children if child.name == name), None)
+
+
+def _tgt(frame: int, ticket: Field | None, issued: Issued | None) -> Tgt | None:
+    """``ticket`` as a :class:`Tgt` when its sname is ``krbtgt/...`` (RFC 4120 7.3), else None."""
+    from negodissect.gss.kerberos import principal_text
+
+    sname = principal_text(_child(ticket, names.SNAME))
+    if ticket is None or not sname.lower().startswith("krbtgt/"):
+        return None
+    etype = _child(_child(ticket, names.ENC_PART), names.ETYPE)
+    value = None if etype is None else etype.value
+    return Tgt(frame, sname, value if isinstance(value, int) else None, issued)
 
 
 def _child_text(node: Field, name: str) -> str | None:

@@ -60,6 +60,7 @@ ETYPE_INFO2 = "EtypeInfo2"  # RFC 4120 5.2.7.5
 SALT = "Salt"
 KDC_OPTIONS = "KdcOptions"  # RFC 4120 5.4.1
 CNAME_IN_ADDL_TKT = "CnameInAddlTkt"  # its bit, MS-SFU 2.2.3 (S4U2Proxy)
+ENC_TKT_IN_SKEY = "EncTktInSkey"  # its bit, RFC 4120 2.9.2 (user-to-user)
 ADDITIONAL_TICKETS = "AdditionalTickets"
 PA_FOR_USER = "PaForUser"  # MS-SFU 2.2.1
 PA_FOR_USER_NAME = "UserName"
