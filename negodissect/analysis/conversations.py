@@ -56,6 +56,19 @@ _FIRST_TOKENS = frozenset(
 MAX_OPEN_PER_CONNECTION = 16
 #: What stands for a tree dropped by :meth:`Conversation.release`.
 RELEASED = Field("released")
+#: The checks of :attr:`Conversation.verdicts`, by the name of the field that holds the verdict.
+CHECKS = {
+    names.NT_PROOF_STR: "password",
+    names.RESPONSE: "password",
+    names.NT_CHALLENGE_RESPONSE: "password",
+    names.MIC: "NTLM MIC",
+    names.MECH_LIST_MIC: "mechListMIC",
+    names.CHECKSUM_VALUE: "NEGOEX VERIFY",
+    names.PAC_SIGNATURE: "PAC signature",
+}
+SMB2_SIGNATURE = "SMB2 signature"
+#: Results from the worst: a conversation's verdict on a check is its worst message's.
+VERDICT_ORDER = ("invalid", "not-checked", "valid")
 #: The message kinds of a Kerberos tree that name a client or a service.
 _KDC_REQUESTS = (names.AS_REQ, names.TGS_REQ)
 #: The carrier of KDC exchanges (carriers.kerberos).
@@ -463,6 +476,28 @@ class Conversation:
         return any(_message_type(header) == NEGOEX_VERIFY for _, header in self.negoex_headers)
 
     @cached_property
+    def verdicts(self) -> dict[str, str]:
+        """The checks the user's secrets made (gss/verify.py, gss/pac_sign.py,
+        pipeline/signing.py): check (:data:`CHECKS`) -> its worst result over the conversation's
+        messages (``invalid``, then ``not-checked``, then ``valid``).  Empty without secrets."""
+        found: dict[str, str] = {}
+        for message in self.messages:
+            nodes = [*message.tree.walk(), *([message.signature] if message.signature else [])]
+            for node in nodes:
+                verdict = node.verification if node.children else None
+                if verdict is None:
+                    continue
+                if node is message.signature:
+                    check = SMB2_SIGNATURE
+                else:
+                    check = CHECKS.get(node.name, node.name)
+                known = found.get(check)
+                rank = VERDICT_ORDER.index
+                if known is None or rank(verdict.result) < rank(known):
+                    found[check] = verdict.result
+        return found
+
+    @cached_property
     def salts(self) -> list[tuple[int, bytes]]:
         """The KDC's PA-ETYPE-INFO2 salts with their frames (RFC 4120 5.2.7.5; the noPac
         finding reads them after the trees are released)."""
@@ -584,6 +619,7 @@ class Conversation:
             "mech_list_mic": self.mech_list_mic,
             "ntlm_mic": self.ntlm_mic,
             "negoex_verify": self.negoex_verify,
+            **({"verification": self.verdicts} if self.verdicts else {}),
         }
 
 
