@@ -493,12 +493,21 @@ def _tgs_req(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
             armor = _cf2(subkey, session, ARMOR_PEPPERS, "FAST armor key")
             if armor is not None:
                 store.armor_keys.appendleft(armor)
-    for ticket in (_child(_child(message, "ReqBody"), "AdditionalTickets") or Field("")).children:
-        _ticket(ticket, ctx, store)  # RFC 4120 5.4.1 (user-to-user, MS-SFU S4U2proxy)
+    _additional_tickets(message, ctx, store)
     for kind, value in _padata(message):
         if kind == PA_FX_FAST and armor is not None:
             request = value.find("EncFastReq")
-            _open(request, [(armor, 51)], store, "the FAST armor key", armor.principal, 51)
+            opened = _open(request, [(armor, 51)], store, "the FAST armor key", armor.principal, 51)
+            if opened is not None:  # KrbFastReq's req-body is the real one (RFC 6113 5.4.2)
+                _additional_tickets(opened.tree, ctx, store)
+
+
+def _additional_tickets(holder: Field, ctx: DecodeContext, store: KeyStore) -> None:
+    """The additional tickets of the KDC-REQ-BODY under ``holder`` (RFC 4120 5.4.1: user-to-user,
+    MS-SFU S4U2proxy's evidence ticket), each decrypted like any ticket."""
+    body = holder.find("ReqBody")
+    for ticket in (_child(body, "AdditionalTickets") or Field("")).children:
+        _ticket(ticket, ctx, store)
 
 
 def _cf2(
