@@ -1060,17 +1060,7 @@ def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
             _frames(runs),
             [c.index for c in runs],
         )
-    for account, runs in by_account.items():
-        if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
-            continue
-        clients = sorted({_host(c.client) for c in runs})
-        yield Finding(
-            "high",
-            f"many failed logons for {account}",
-            f"{len(runs)} failed logons for {account} from " + ", ".join(clients),
-            _frames(runs),
-            [c.index for c in runs],
-        )
+    yield from _per_account(by_account, "many failed logons for {}", "failed logons for {}")
 
 
 def repeated_ntlm_values(conversations: list[Conversation]) -> Iterator[Finding]:
@@ -1249,14 +1239,24 @@ def kdc_password_guessing(conversations: list[Conversation]) -> Iterator[Finding
             _frames(runs),
             [c.index for c in runs],
         )
+    yield from _per_account(
+        by_account, "many wrong passwords for {} at the KDC", "wrong passwords at the KDC for {}"
+    )
+
+
+def _per_account(
+    by_account: dict[str, list[Conversation]], title: str, what: str
+) -> Iterator[Finding]:
+    """A finding per account with FAILED_LOGONS_PER_ACCOUNT failures or more: ``title`` and
+    ``what`` (the count's noun) name the account at ``{}``."""
     for account, runs in by_account.items():
         if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
             continue
         clients = sorted({_host(c.client) for c in runs})
         yield Finding(
             "high",
-            f"many wrong passwords for {account} at the KDC",
-            f"{len(runs)} wrong passwords at the KDC for {account} from " + ", ".join(clients),
+            title.format(account),
+            f"{len(runs)} {what.format(account)} from " + ", ".join(clients),
             _frames(runs),
             [c.index for c in runs],
         )
