@@ -10,7 +10,7 @@
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm
 #              http-not-enforced ldap-sasl ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd
-#              tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              kdc-golden tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -21,7 +21,7 @@ OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
     rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl
-    ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd tunnels)
+    ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd kdc-golden tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -430,6 +430,16 @@ s4u() {  # S4U2Self and S4U2Proxy by a service account trusted to delegate to th
     kinit_as "$DC_HOST" "$WRONG_PASS"
 }
 
+golden_tgt() {  # before the capture: a TGT of alice that the capture will not show issued
+    KRB5CCNAME=FILE:$WORK/dc/ccache-before kinit_as alice "$ALICE_PASS"
+}
+
+golden_clues() {  # a new AS exchange for alice, then a TGS-REQ presenting the TGT saved before
+    kinit_as alice "$ALICE_PASS"
+    KRB5CCNAME=FILE:$WORK/dc/ccache-before timeout "$STEP_TIMEOUT" \
+        kvno "cifs/$DC_HOST.${DC_REALM,,}@$DC_REALM" || true
+}
+
 s4u_accounts() {  # the service account of s4u, trusted to delegate to the DC's cifs service
     local svc=svc-deleg
     samba-tool user create "$svc" "$ALICE_PASS" --configfile="$CLIENT_CONF" >/dev/null
@@ -490,6 +500,9 @@ run_dc() {
             s4u_accounts
             capture kdc-s4u s4u
             export_keytab kdc-s4u ;;
+        kdc-golden)
+            golden_tgt
+            capture kdc-golden golden_clues ;;
         kpasswd)
             kpasswd_accounts
             capture kpasswd kpasswd_changes ;;
@@ -614,7 +627,7 @@ WANT_SLAPD=0
 WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
     if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == kdc-attacks \
-        || $s == kerberos-keys || $s == kdc-s4u || $s == kpasswd ]]; then
+        || $s == kerberos-keys || $s == kdc-s4u || $s == kpasswd || $s == kdc-golden ]]; then
         DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1

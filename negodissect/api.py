@@ -21,7 +21,9 @@ blob into a :class:`~negodissect.field.Field` tree.  The record schema is ``nego
 :class:`~negodissect.render.sink.Sink`), the notices through a
 :class:`~negodissect.pipeline.notices.NoticeQuota`, and :func:`triage` its conversations and
 findings after it: the command (every output format), :func:`read` and the Dask workers
-(:mod:`negodissect.cluster`) all run a capture file through these two.
+(:mod:`negodissect.cluster`) all run a capture file through :func:`play`.  :class:`RunTriage`
+makes the triage of a run of several files (conversations numbered across it, findings once
+over all of them): the command's, and the Dask client's over the conversations its workers send.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from negodissect.render import records
 
 if TYPE_CHECKING:
     from negodissect.analysis import DecodedBlob
+    from negodissect.analysis.conversations import Conversation
     from negodissect.field import Field
     from negodissect.pipeline.background import Background
     from negodissect.pipeline.notices import NoticeQuota
@@ -188,11 +191,51 @@ def triage(capture: CaptureRun, source: str, sink: Sink, *, with_findings: bool)
     """After capture file ``source``: its conversations with a frame of the selection (all of
     them without ``--stream`` / ``--frame``), their (``with_findings``) findings and the number
     of packets the file held, to ``sink`` (``capture`` made with ``keep``)."""
-    from negodissect.analysis import findings
+    RunTriage(sink, several=False, findings=with_findings).file(
+        source, capture.selected_conversations, capture.packets
+    )
 
-    conversations = capture.selected_conversations
-    found = findings.findings(conversations) if with_findings else []
-    sink.triage(source, conversations, found, capture.packets)
+
+class RunTriage:
+    """The triage of a run of capture files, file after file: the command's, and the Dask
+    client's over the conversations its workers send (:mod:`negodissect.cluster`).
+
+    Conversations are numbered across the run (:attr:`numbered`: how many so far).  After each
+    file, its conversations (and hash lines) go to ``sink``; its findings too when the run has
+    one file, while a run of ``several`` counts them once at the end (:meth:`finish`) over the
+    conversations of all the files, each finding naming its files."""
+
+    def __init__(self, sink: Sink, *, several: bool, findings: bool) -> None:
+        self.sink, self.several, self.findings = sink, several, findings
+        self.numbered = 0
+        self.sources: list[str] = []  # the captures read (named by run-wide findings)
+        self.kept: list[Conversation] = []  # every capture's, for findings over all inputs
+
+    def file(
+        self, source: str, conversations: list[Conversation], packets: int | None = None
+    ) -> None:
+        """The triage after capture file ``source`` (of ``packets``, when known), of its
+        ``conversations``."""
+        from negodissect.analysis import findings
+
+        if not self.several:
+            found = findings.findings(conversations) if self.findings else []
+            self.sink.triage(source, conversations, found, packets)
+            return
+        self.sources.append(source)
+        self.kept += conversations if self.findings else []
+        self.sink.triage(source, conversations, None, packets)
+
+    def finish(self) -> None:
+        """The end of a run of several captures: the findings over all of them (failed logons,
+        spraying, Kerberoasting ... count across files), each naming its files."""
+        if not (self.several and self.findings and self.sources):
+            return
+        from negodissect.analysis import findings
+
+        found = findings.findings(self.kept)
+        findings.name_files(found, self.kept)
+        self.sink.triage(", ".join(dict.fromkeys(self.sources)), None, found)
 
 
 def _blob_records(

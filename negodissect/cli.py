@@ -31,7 +31,6 @@ from negodissect.pipeline.notices import NOTICES_SHOWN_PER_KIND
 from negodissect.pipeline.select import MECH_ROOTS, Selection
 
 if TYPE_CHECKING:
-    from negodissect.analysis.conversations import Conversation
     from negodissect.field import Field
     from negodissect.gss.kerberos_keys import KeyStore
     from negodissect.notes import NoteKind
@@ -153,11 +152,16 @@ class Run:
     """One invocation: its inputs through the pipeline into the sink, and its exit code."""
 
     def __init__(self, options: Options, console: Console, sink: Sink) -> None:
+        from negodissect.api import RunTriage
+
         self.options, self.console, self.sink = options, console, sink
         self.exit_code = EXIT_OK
-        self.numbered = 0  # conversations numbered so far (unique over the run)
-        self.sources: list[str] = []  # the captures read (named by run-wide findings)
-        self.kept: list[Conversation] = []  # every capture's, for findings over all inputs
+        # --brief gives each file its findings; else several files have theirs at the end
+        self.triage = RunTriage(
+            sink,
+            several=options.name_files and not options.brief,
+            findings=options.findings or options.brief,
+        )
         self.key_stores: list[KeyStore] = []  # --export-keys: each capture's Kerberos keys
 
     def unreadable(self, message: str) -> None:
@@ -291,7 +295,7 @@ class Run:
         and findings.  ``background``: the file is being read in that child process (``-j``);
         ``stream``: the capture is read from it (standard input, or several files merged),
         ``path`` names it."""
-        from negodissect.api import play, triage
+        from negodissect.api import play
         from negodissect.pipeline.notices import NoticeQuota
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
@@ -310,7 +314,7 @@ class Run:
             secrets=options.secrets,
             spn_owners=options.spn_owners,
             source=path,
-            numbered_after=self.numbered,
+            numbered_after=self.triage.numbered,
             keys=keys,
         )
         quota = NoticeQuota.for_verbosity(options.verbose, options.quiet)
@@ -323,15 +327,9 @@ class Run:
             self.unreadable(str(exc))  # names the file already
             return
         finally:
-            self.numbered = capture.grouper.started
+            self.triage.numbered = capture.grouper.started
         if options.keeps_conversations:
-            if options.name_files and not options.brief:  # findings at the end (:meth:`finish`)
-                selected = capture.selected_conversations
-                self.sources.append(path)
-                self.kept += selected if options.findings else []
-                sink.triage(path, selected, None, capture.packets)
-            else:
-                triage(capture, path, sink, with_findings=options.findings or options.brief)
+            self.triage.file(path, capture.selected_conversations, capture.packets)
         if not capture.selected and not options.quiet and not options.triage:
             chosen = " selected" if options.selection.narrows else ""
             packets = "" if capture.packets is None else f" in {capture.packets:,} packets"
@@ -361,17 +359,6 @@ class Run:
         records = options.notices == "records"
         code = cluster.command(options.dask, sources, job, write, self.console, records)
         self.exit_code = max(self.exit_code, code)
-
-    def finish(self) -> None:
-        """The end of a run of several captures: the findings over all of them (failed logons,
-        spraying, Kerberoasting ... count across files), each naming its files."""
-        if not (self.options.name_files and self.options.findings and self.sources):
-            return
-        from negodissect.analysis import findings
-
-        found = findings.findings(self.kept)
-        findings.name_files(found, self.kept)
-        self.sink.triage(", ".join(dict.fromkeys(self.sources)), None, found)
 
     def read_ahead(
         self, sources: list[str], eligible: list[int], index: int, readers: dict[int, Background]
@@ -685,7 +672,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
             if eligible:
                 run.read_ahead(sources, eligible, index, readers)
             run.capture(source, readers.pop(index, None))
-        run.finish()
+        run.triage.finish()
         if options.export_keys is not None:
             run.export_keys(options.export_keys)
         run.sink.close()

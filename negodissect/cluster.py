@@ -3,11 +3,15 @@
 The unit of work is a capture file, as for ``-j N`` (:mod:`negodissect.pipeline.background`):
 :func:`read_file` reads, reassembles and decodes one file with the same code as the command
 (:func:`negodissect.api.play` into a :class:`~negodissect.render.records.Recorder`), and gives
-back a :class:`FileResult`: the file's records as JSON text, the lines ``--jsonl`` writes (never
-trees: the cheapest form to send, and the client writes them as they are), or, with
-``--parquet``, writes them as tables (:mod:`negodissect.render.parquet`) and gives back only its
-notices.  The triage of a file (conversations, findings, hash lines) is made where the file is
-read, from its conversations' summaries, exactly as the command makes it after each file.
+back a :class:`FileResult`: the file's blob and notice records as JSON text, the lines
+``--jsonl`` writes (never trees: the cheapest form to send, and the client writes them as they
+are), or, with ``--parquet``, writes them as tables (:mod:`negodissect.render.parquet`) and gives
+back only its notices; and, for the triage, the file's conversations, released (summaries, no
+trees), numbered from 1.  The client numbers them across the run as the command does
+(:meth:`~negodissect.analysis.conversations.Conversation.renumber`, by the conversations of the
+files before) and makes the triage with the command's
+:class:`~negodissect.api.RunTriage`: each file's conversations after its records, and over
+several files the findings once at the end, over the conversations of them all.
 
 :func:`run` spreads the files over a Dask cluster, one task per file (``--dask ADDRESS`` for a
 running scheduler, ``--dask local[:N]`` for a :class:`distributed.LocalCluster` of N worker
@@ -39,6 +43,7 @@ from negodissect.render import records
 if TYPE_CHECKING:
     from distributed import Client
 
+    from negodissect.analysis.conversations import Conversation
     from negodissect.render.console import Console
 
 #: ``--dask local``: the worker processes of the LocalCluster (``local:N`` says how many).
@@ -64,24 +69,33 @@ class Job:
     secrets: Secrets = NO_SECRETS
     parquet: str | None = None  # the directory of the tables
 
+    @property
+    def keeps(self) -> bool:
+        """Whether each file's conversations are kept for the triage (records or tables)."""
+        return self.parquet is not None or self.conversations or self.findings or self.hashes
+
 
 @dataclass(slots=True)
 class FileResult:
     """What reading one capture file gave: its records, each its ``type`` (None for a blob) and
-    its JSON text (with ``--parquet`` only its notices), the rows written per table, the
-    ``--strict`` problems (standard error lines) and, when the file could not be read, why."""
+    its JSON text (with ``--parquet`` only its notices), the conversations it started
+    (``numbered``) and those kept for the triage (released, numbered from 1), the rows written
+    per table, the ``--strict`` problems (standard error lines) and, when the file could not be
+    read, why."""
 
     source: str
     records: list[tuple[str | None, str]] = field(default_factory=list)
+    numbered: int = 0
+    conversations: list[Conversation] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)
     malformed: list[str] = field(default_factory=list)
     unreadable: str | None = None
 
 
 def read_file(source: str, job: Job) -> FileResult:
-    """Read, reassemble and decode capture file ``source`` (a path or an fsspec URL), its
-    triage after it; runs on a Dask worker, or here."""
-    from negodissect.api import play, triage
+    """Read, reassemble and decode capture file ``source`` (a path or an fsspec URL); runs on
+    a Dask worker, or here."""
+    from negodissect.api import play
     from negodissect.field import DecodeError
     from negodissect.pipeline.notices import NoticeQuota
     from negodissect.pipeline.run import CaptureRun
@@ -92,19 +106,12 @@ def read_file(source: str, job: Job) -> FileResult:
     result = FileResult(source)
     made: list[records.Record] = []
     tables = job.parquet is not None
-    keep = tables or job.conversations or job.findings or job.hashes
-    recorder = records.Recorder(
-        made.append,
-        blobs=job.blobs or tables,
-        conversations=job.conversations or tables,
-        findings=job.findings or tables,
-        hashes=job.hashes or tables,
-        notices=True,
-    )
+    keep = job.keeps
+    recorder = records.Recorder(made.append, blobs=job.blobs or tables, notices=True)
     selection = Selection(job.streams, job.frames, job.mechs)
     quota = NoticeQuota.for_verbosity(job.verbose, job.quiet)
     with _opened(source) as capture:
-        run = CaptureRun(capture, selection, keep=keep, secrets=job.secrets)
+        run = CaptureRun(capture, selection, keep=keep, secrets=job.secrets, source=source)
         try:
             for item in play(run, source, recorder, quota):
                 if item is not None and job.strict:
@@ -115,8 +122,9 @@ def read_file(source: str, job: Job) -> FileResult:
         except CaptureError as error:
             result.unreadable = str(error)
             return result
-        if keep:
-            triage(run, source, recorder, with_findings=job.findings or tables)
+        finally:
+            result.numbered = run.grouper.started
+        result.conversations = run.released() if keep else []
     result.records = [(record.get("type"), dumps(record, False)) for record in made]
     if job.parquet is not None:
         from negodissect.render import parquet
@@ -232,6 +240,7 @@ def command(
     ``--parquet``), its notices as records (``notice_records``) or lines on standard error;
     the run's exit code (3: a file could not be read, 1: ``--strict`` found a malformed
     field)."""
+    from negodissect.api import RunTriage
     from negodissect.render.sink import notice_text
 
     files = expand(sources)
@@ -241,6 +250,34 @@ def command(
     else:
         client, close = client_for(address)
         results = run(client, files, job)
+    tables = job.parquet is not None
+    triaged: list[records.Record] = []
+    recorder = records.Recorder(
+        triaged.append,
+        blobs=False,
+        conversations=job.conversations or tables,
+        findings=job.findings or tables,
+        hashes=job.hashes or tables,
+    )
+    triage = RunTriage(recorder, several=len(files) > 1, findings=job.findings or tables)
+
+    def out(source: str | None) -> int:
+        """The triage records made written (of capture file ``source``; None: the findings
+        over several files); the table rows."""
+        from negodissect.render.json import dumps
+
+        lines = [dumps(record, False) for record in triaged]
+        triaged.clear()
+        if job.parquet is None:
+            for line in lines:
+                if write is not None:
+                    write(line)
+            return 0
+        from negodissect.render import parquet
+
+        written = parquet.write(job.parquet, source, (json.loads(line) for line in lines))
+        return sum(written.values())
+
     exit_code, rows = 0, 0
     try:
         for result in results:
@@ -259,6 +296,14 @@ def command(
                     console.problem(line, record["severity"])
                 elif write is not None:
                     write(text)
+            for conversation in result.conversations:  # numbered across the run
+                conversation.renumber(triage.numbered)
+            triage.numbered += result.numbered
+            if job.keeps and result.unreadable is None:
+                triage.file(result.source, result.conversations)
+                rows += out(result.source)
+        triage.finish()
+        rows += out(None)
     finally:
         close()
     if job.parquet is not None:

@@ -12,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from negodissect import api, cli, cluster
+from negodissect.render.json import dumps
+from negodissect.render.records import conversation as conversation_record
 from tests.helpers import ROOT, SHARED_CAPTURES, negodissect, repeated_capture
 
 SUCCESS = ROOT / "captures" / "smb2-ntlm-success.pcap"
@@ -92,10 +94,15 @@ def test_a_killed_worker_loses_and_doubles_nothing(dask_client, tmp_path):
     assert [result.source for result in got] == files
     for path, result in zip(files, got, strict=True):
         records = [json.loads(text) for _, text in result.records]
-        assert records == list(api.read(path, conversations=True, findings=True))
+        assert records == list(api.read(path))
         assert [kind for kind, _ in result.records] == [r.get("type") for r in records]
-    conversations = [json.loads(text) for kind, text in got[1].records if kind == "conversation"]
-    assert len(conversations) == 100 and len({c["stream"] for c in conversations}) == 100
+        sent = [
+            json.loads(dumps(conversation_record(path, c), False)) for c in result.conversations
+        ]
+        assert sent == list(api.read(path, blobs=False, conversations=True, notices=False))
+        assert result.numbered == len(result.conversations)
+    conversations = got[1].conversations
+    assert len(conversations) == 100 and len({c.stream for c in conversations}) == 100
 
 
 def _processing(client, key: str, timeout: float = 60) -> str:

@@ -124,7 +124,8 @@ KDC_FRAMES = {
 def test_kdc_messages_agree_with_tshark(report: Report, tshark: str) -> None:
     """Every KDC message tshark decodes is paired with one of ours (carrier ``kerberos``) and
     every field agrees: no unpaired blob, and the only disagreement is the PKINIT certificate's
-    principal in krb_kinit frame 221, explained (RFC 4556 3.2.2)."""
+    principal in krb_kinit frame 221, explained (RFC 4556 3.2.2; its name strings are
+    KerberosString, which tshark's Cname also reads for MS-SFU's S4UUserID)."""
     for name, count in KDC_FRAMES.items():
         base = crosscheck.ROOT if name.startswith("captures/") else crosscheck.ROOT.parent
         single = crosscheck.crosscheck([base / name])
@@ -133,7 +134,7 @@ def test_kdc_messages_agree_with_tshark(report: Report, tshark: str) -> None:
         assert single.unexplained == [], name
     assert not [d for d in report.differences if d.label == "blob.kerberos"]
     pkinit = [d for d in report.differences if d.status == "disagree" and d.frame == 221]
-    assert {d.label for d in pkinit} == {"kerberos.NameType", "kerberos.Realm"}
+    assert {d.label for d in pkinit} == {"kerberos.Cname", "kerberos.NameType", "kerberos.Realm"}
     assert all(d.explanation.startswith("RFC 4556") for d in pkinit)
     assert report.counts["kerberos.MsgType"]["agree"] >= sum(KDC_FRAMES.values())
 

@@ -155,8 +155,11 @@ def _present(value: Any) -> str | None:
 
 
 def _ours_filetime(value: Any) -> str | None:
-    """FILETIME (100 ns since 1601) -> nanoseconds since 1970."""
-    return None if value is None else str((int(value) - FILETIME_EPOCH) * 100)
+    """FILETIME (100 ns since 1601) -> nanoseconds since 1970; 0 (no time, as tshark shows it)
+    stays 0."""
+    if value is None:
+        return None
+    return "0" if int(value) == 0 else str((int(value) - FILETIME_EPOCH) * 100)
 
 
 def _tshark_time(value: Any) -> str | None:
@@ -402,6 +405,9 @@ DECRYPTED = tuple(
     for name, theirs, kind in DECRYPTED_FIELDS
 )
 VALIDATION_INFO = "KERB_VALIDATION_INFO"
+#: The NDR-encoded PAC buffers (MS-PAC 2.5, 2.9, 2.11-2.12, 2.6.1): their varying arrays have an
+#: Offset of their own (C706 14.3.3.3), not the PAC_INFO_BUFFER's.
+NDR_BUFFERS = "KERB_VALIDATION_INFO|S4U_DELEGATION_INFO|PAC_DEVICE_INFO|.*CLAIMS.*|PAC_CREDENTIAL.*"
 #: The signatures tshark 4.0 decodes (not the full PAC checksum, type 19, MS-PAC 2.8.4).
 TSHARK_SIGNATURES = "PAC_SERVER_CHECKSUM|PAC_PRIVSVR_CHECKSUM|PAC_TICKET_CHECKSUM"
 # [MS-PAC] 2.3-2.10, 2.14, 2.15: the PAC of a decrypted ticket (tshark: kerberos.pac.*, and
@@ -410,7 +416,7 @@ PAC_FIELDS = (
     (Sel("cBuffers", within="PACTYPE"), "kerberos.pac.entries", "int"),
     (Sel("ulType", within="PAC_INFO_BUFFER"), "kerberos.pac.type", "int"),
     (Sel("cbBufferSize", within="PAC_INFO_BUFFER"), "kerberos.pac.size", "int"),
-    (Sel("Offset", within="PAC_INFO_BUFFER", outside="KERB_VALIDATION_INFO"),
+    (Sel("Offset", within="PAC_INFO_BUFFER", outside=NDR_BUFFERS),
      "kerberos.pac.offset", "int"),
     (Sel("LogonTime", within=VALIDATION_INFO), "netlogon.logon_time", "filetime"),
     (Sel("PasswordLastSet", within=VALIDATION_INFO), "netlogon.pwd_last_set_time", "filetime"),
@@ -570,7 +576,11 @@ FIELDS: tuple[Mapping, ...] = (
         "Cname",
         Sel("Cname", parts=r"NameString\[\d+\]", outside="Finished"),
         # MS-SFU 2.2.2 S4UUserID cname: tshark's name strings are KerberosString there
-        Sel(r"kerberos\.cname_element", parts=r"kerberos\.(?:CNameString|KerberosString)"),
+        Sel(
+            r"kerberos\.cname_element",
+            outside=r"kerberos\.finished_element",  # the FAST reply's: Decrypted Finished Cname
+            parts=r"kerberos\.(?:CNameString|KerberosString)",
+        ),
         "str",
     ),
     # MS-SFU 2.2.1 PA-FOR-USER, 2.2.2 S4UUserID options, MS-KILE 2.2.10 PA-PAC-OPTIONS
@@ -583,7 +593,18 @@ FIELDS: tuple[Mapping, ...] = (
     ),
     _m("kerberos", "AuthPackage", "AuthPackage", "kerberos.auth", "str"),
     _m("kerberos", "S4U Options", Sel("Options", within="UserId"), "kerberos.options", "int"),
-    _m("kerberos", "PacOptions", Sel("Flags", within="PaPacOptions"), "kerberos.flags", "int"),
+    _m(
+        "kerberos",
+        "PacOptions",
+        Sel("Flags", within="PaPacOptions"),
+        # tshark's kerberos.flags is also every decrypted TicketFlags (RFC 4120 5.3)
+        Sel(
+            r"kerberos\.flags",
+            within=r"kerberos\.PA_DATA_element",
+            outside=r"kerberos\.enc_part_element",
+        ),
+        "int",
+    ),
     _m("kerberos", "NameType", "NameType", "kerberos.name_type", "int"),
     _m(
         "kerberos",

@@ -25,7 +25,7 @@ from typing import Any
 
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
-from negodissect.analysis.tickets import ANONYMOUS, TicketIndex
+from negodissect.analysis.tickets import ANONYMOUS, Issued, TicketIndex
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.field import Field
@@ -56,6 +56,19 @@ _FIRST_TOKENS = frozenset(
 MAX_OPEN_PER_CONNECTION = 16
 #: What stands for a tree dropped by :meth:`Conversation.release`.
 RELEASED = Field("released")
+#: The checks of :attr:`Conversation.verdicts`, by the name of the field that holds the verdict.
+CHECKS = {
+    names.NT_PROOF_STR: "password",
+    names.RESPONSE: "password",
+    names.NT_CHALLENGE_RESPONSE: "password",
+    names.MIC: "NTLM MIC",
+    names.MECH_LIST_MIC: "mechListMIC",
+    names.CHECKSUM_VALUE: "NEGOEX VERIFY",
+    names.PAC_SIGNATURE: "PAC signature",
+}
+SMB2_SIGNATURE = "SMB2 signature"
+#: Results from the worst: a conversation's verdict on a check is its worst message's.
+VERDICT_ORDER = ("invalid", "not-checked", "valid")
 #: The message kinds of a Kerberos tree that name a client or a service.
 _KDC_REQUESTS = (names.AS_REQ, names.TGS_REQ)
 #: The carrier of KDC exchanges (carriers.kerberos).
@@ -153,6 +166,19 @@ class Identity:
         """:meth:`text` and, for Kerberos, where the client's name comes from."""
         text = self.text()
         return f"{text} ({self.source})" if self.source else text
+
+
+@dataclass(frozen=True, slots=True)
+class Tgt:
+    """A ticket-granting ticket (a Ticket for ``krbtgt/REALM``, RFC 4120 5.3, 7.3) that a KDC
+    exchange shows: presented in a TGS-REQ's PA-TGS-REQ (RFC 4120 5.4.1) or issued by an AS-REP
+    or TGS-REP.  ``issued``: for a presented one, the reply of the capture that issued it
+    (analysis.tickets), None when none did."""
+
+    frame: int
+    sname: str
+    etype: int | None
+    issued: Issued | None = None
 
 
 @dataclass(eq=False)
@@ -464,6 +490,28 @@ class Conversation:
         return any(_message_type(header) == NEGOEX_VERIFY for _, header in self.negoex_headers)
 
     @cached_property
+    def verdicts(self) -> dict[str, str]:
+        """The checks the user's secrets made (gss/verify.py, gss/pac_sign.py,
+        pipeline/signing.py): check (:data:`CHECKS`) -> its worst result over the conversation's
+        messages (``invalid``, then ``not-checked``, then ``valid``).  Empty without secrets."""
+        found: dict[str, str] = {}
+        for message in self.messages:
+            nodes = [*message.tree.walk(), *([message.signature] if message.signature else [])]
+            for node in nodes:
+                verdict = node.verification if node.children else None
+                if verdict is None:
+                    continue
+                if node is message.signature:
+                    check = SMB2_SIGNATURE
+                else:
+                    check = CHECKS.get(node.name, node.name)
+                known = found.get(check)
+                rank = VERDICT_ORDER.index
+                if known is None or rank(verdict.result) < rank(known):
+                    found[check] = verdict.result
+        return found
+
+    @cached_property
     def salts(self) -> list[tuple[int, bytes]]:
         """The KDC's PA-ETYPE-INFO2 salts with their frames (RFC 4120 5.2.7.5; the noPac
         finding reads them after the trees are released)."""
@@ -472,6 +520,30 @@ class Conversation:
             for frame, node in self.nodes(names.SALT, responses=True)
             if isinstance(node.value, bytes)
         ]
+
+    @cached_property
+    def presented_tgts(self) -> list[Tgt]:
+        """The TGTs the TGS-REQs of a KDC exchange present (the golden-ticket clues of
+        analysis.findings read them after the trees are released)."""
+        found = []
+        for item, tree in self.trees(responses=False):
+            for request in tree.find_all(names.TGS_REQ):
+                for ap_req in request.find_all(names.AP_REQ):
+                    tgt = _tgt(item.blob.frame, _child(ap_req, names.TICKET), item.ticket_client)
+                    found += [tgt] if tgt is not None else []
+                    break
+        return found
+
+    @cached_property
+    def issued_tgts(self) -> list[Tgt]:
+        """The TGTs the AS-REPs and TGS-REPs of a KDC exchange issue."""
+        found = []
+        for item, tree in self.trees(responses=True):
+            for name in (names.AS_REP, names.TGS_REP):
+                for reply in tree.find_all(name):
+                    tgt = _tgt(item.blob.frame, _child(reply, names.TICKET), None)
+                    found += [tgt] if tgt is not None else []
+        return found
 
     @cached_property
     def ntlm_values(self) -> dict[str, tuple[int, bytes]]:
@@ -492,13 +564,33 @@ class Conversation:
         """Keep what the conversation's outputs need and drop its decoded trees (about 20 KB a
         message), so that triage over a long capture holds summaries, not trees."""
         self.to_dict()  # computes and caches every property it shows
-        _ = self.ntlm_values, self.salts
+        _ = self.ntlm_values, self.salts, self.presented_tgts, self.issued_tgts
         self.findings, self.hash_lines, self.released = findings, hash_lines, True
         self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
         self.messages = [
             DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)
             for item in self.messages
         ]
+
+    def renumber(self, after: int) -> None:
+        """Number the conversation ``after`` further on, where its number shows: its index and
+        those its findings and hash lines name (a capture read on its own, numbered from 1, in
+        a run of several numbered across the run; :mod:`negodissect.cluster`)."""
+        self.index += after
+        for finding in self.findings or ():
+            finding.conversations = [index + after for index in finding.conversations]
+        self.hash_lines = [
+            replace(line, conversation=line.conversation + after) for line in self.hash_lines
+        ]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a Dask worker sends its released conversations): the carrier's rules, which
+        hold functions, are found again by the carrier's name (:meth:`__setstate__`)."""
+        return {**self.__dict__, "rules": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.rules = REGISTRY.rules(self.carrier)
 
     def to_dict(self) -> dict[str, Any]:
         """The conversation as JSON-ready data (record ``type`` "conversation")."""
@@ -542,6 +634,7 @@ class Conversation:
             "ntlm_mic": self.ntlm_mic,
             "negoex_verify": self.negoex_verify,
             "malformed_frames": [frame for frame, _ in self.malformed],
+            **({"verification": self.verdicts} if self.verdicts else {}),
         }
 
 
@@ -557,6 +650,18 @@ def _child(node: Field | None, name: str) -> Field | None:
     if node is None:
         return None
     return next((child for child in node.children if child.name == name), None)
+
+
+def _tgt(frame: int, ticket: Field | None, issued: Issued | None) -> Tgt | None:
+    """``ticket`` as a :class:`Tgt` when its sname is ``krbtgt/...`` (RFC 4120 7.3), else None."""
+    from negodissect.gss.kerberos import principal_text
+
+    sname = principal_text(_child(ticket, names.SNAME))
+    if ticket is None or not sname.lower().startswith("krbtgt/"):
+        return None
+    etype = _child(_child(ticket, names.ENC_PART), names.ETYPE)
+    value = None if etype is None else etype.value
+    return Tgt(frame, sname, value if isinstance(value, int) else None, issued)
 
 
 def _child_text(node: Field, name: str) -> str | None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from negodissect import gss
 from negodissect.analysis import names
-from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation
+from negodissect.analysis.conversations import SESSION_FLAG_IS_GUEST, Conversation, Tgt
+from negodissect.analysis.tickets import ANONYMOUS
 from negodissect.carriers import dcerpc_request
 from negodissect.carriers.dcerpc import DcerpcFacts
 from negodissect.field import Field
@@ -707,6 +708,35 @@ def s4u2proxy_sensitive(conversation: Conversation) -> Iterator[Finding]:
         )
 
 
+def s4u2self_u2u(conversation: Conversation) -> Iterator[Finding]:
+    """S4U2Self combined with user-to-user: a TGS-REQ naming a user in PA-FOR-USER or
+    PA-S4U-X509-USER (MS-SFU 3.2.5.1) with kdc-options enc-tkt-in-skey and an additional ticket
+    (RFC 4120 2.9.2, 5.4.1).  The KDC then encrypts the ticket in that user's name with the
+    session key of the additional TGT, which the requester knows: it reads the PAC the KDC wrote
+    for the user, as sapphire tickets do (impacket ticketer ``-impersonate``: that PAC is put
+    into a TGT forged with krbtgt's key).  Legitimate clients do not combine the two."""
+    if conversation.carrier != KDC_CARRIER:
+        return
+    for frame, request in conversation.nodes(names.TGS_REQ, responses=False):
+        asked = _s4u_user(request)
+        body = _child_node(request, names.REQ_BODY)
+        option = _child_node(_child_node(body, names.KDC_OPTIONS), names.ENC_TKT_IN_SKEY)
+        additional = _child_node(body, names.ADDITIONAL_TICKETS)
+        if asked is None or option is None or option.value is not True or additional is None:
+            continue
+        yield _finding(
+            "high",
+            "S4U2Self with user-to-user (sapphire-ticket signal)",
+            f"{_requester(conversation)} asked the KDC for a ticket in the name of {asked[0]} "
+            f"(S4U2Self, MS-SFU 3.2.5.1) encrypted with the session key of an additional ticket "
+            f"(enc-tkt-in-skey, user-to-user, RFC 4120 2.9.2; frame {frame}): "
+            f"{_kdc_outcome(conversation)}. The requester can read the PAC the KDC wrote for "
+            "that user, which sapphire tickets copy into a TGT forged with krbtgt's key; "
+            "ordinary clients do not combine S4U2Self with user-to-user",
+            conversation,
+        )
+
+
 # ----------------------------------------------------------------------------------------------
 # Forged tickets: the PAC of a ticket decrypted with the user's keys ([MS-PAC], gss/pac.py)
 
@@ -983,6 +1013,7 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     rc4_only_service_ticket,
     s4u2self_privileged,
     s4u2proxy_sensitive,
+    s4u2self_u2u,
     pac_signature_invalid,
     pac_without_requestor,
     pac_identity_mismatch,
@@ -1059,17 +1090,7 @@ def failed_logons(conversations: list[Conversation]) -> Iterator[Finding]:
             _frames(runs),
             [c.index for c in runs],
         )
-    for account, runs in by_account.items():
-        if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
-            continue
-        clients = sorted({_host(c.client) for c in runs})
-        yield Finding(
-            "high",
-            f"many failed logons for {account}",
-            f"{len(runs)} failed logons for {account} from " + ", ".join(clients),
-            _frames(runs),
-            [c.index for c in runs],
-        )
+    yield from _per_account(by_account, "many failed logons for {}", "failed logons for {}")
 
 
 def repeated_ntlm_values(conversations: list[Conversation]) -> Iterator[Finding]:
@@ -1248,14 +1269,24 @@ def kdc_password_guessing(conversations: list[Conversation]) -> Iterator[Finding
             _frames(runs),
             [c.index for c in runs],
         )
+    yield from _per_account(
+        by_account, "many wrong passwords for {} at the KDC", "wrong passwords at the KDC for {}"
+    )
+
+
+def _per_account(
+    by_account: dict[str, list[Conversation]], title: str, what: str
+) -> Iterator[Finding]:
+    """A finding per account with FAILED_LOGONS_PER_ACCOUNT failures or more: ``title`` and
+    ``what`` (the count's noun) name the account at ``{}``."""
     for account, runs in by_account.items():
         if len(runs) < FAILED_LOGONS_PER_ACCOUNT:
             continue
         clients = sorted({_host(c.client) for c in runs})
         yield Finding(
             "high",
-            f"many wrong passwords for {account} at the KDC",
-            f"{len(runs)} wrong passwords at the KDC for {account} from " + ", ".join(clients),
+            title.format(account),
+            f"{len(runs)} {what.format(account)} from " + ", ".join(clients),
             _frames(runs),
             [c.index for c in runs],
         )
@@ -1340,6 +1371,7 @@ def findings(conversations: list[Conversation]) -> list[Finding]:
     found.extend(kdc_password_guessing(conversations))
     found.extend(kdc_user_enumeration(conversations))
     found.extend(nopac(conversations))
+    found.extend(golden_ticket_clues(conversations))
     return sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
 
 
@@ -1423,6 +1455,111 @@ def nopac(conversations: list[Conversation]) -> Iterator[Finding]:
             _frames([c for c, _ in runs]),
             [c.index for c, _ in runs],
         )
+
+
+# --- Golden-ticket clues: TGTs the capture's KDC did not issue ------------------------------
+
+#: msg-type of an AS-REQ (RFC 4120 5.4.1).
+AS_REQ_MSG_TYPE = 10
+#: msg-type of a KRB-ERROR (RFC 4120 5.9.1).
+KRB_ERROR_MSG_TYPE = 30
+GOLDEN_NOT_PROOF = (
+    "A clue of a forged TGT (golden ticket), not proof: a TGT forged with krbtgt's key is "
+    "presented without any AS exchange, but so is one obtained before the capture started"
+)
+
+
+def _as_exchanges(conversations: list[Conversation]) -> list[Conversation]:
+    """The AS exchanges (their first message an AS-REQ, msg-type 10) of the capture."""
+    return [
+        c
+        for c in conversations
+        if c.carrier == KDC_CARRIER
+        and getattr(c.messages[0].blob.facts, "msg_type", None) == AS_REQ_MSG_TYPE
+    ]
+
+
+def _matching_as(
+    conversation: Conversation, tgt_frame: int, exchanges: list[Conversation]
+) -> tuple[str, list[Conversation]]:
+    """The AS exchanges, before ``tgt_frame``, of the client of a TGS exchange, and what they
+    were matched on: the client name the KDC's TGS-REP or KRB-ERROR gives in clear (RFC 4120
+    5.4.2, 5.9.1), else (a reply hiding it, or none) the same client host."""
+    earlier = [c for c in exchanges if c.frames[0] < tgt_frame]
+    identity = conversation.identity
+    if identity.cname and identity.cname != ANONYMOUS:
+        principal = f"{identity.cname}@{identity.realm or ''}".lower()
+        same = [c for c in earlier if _principal(c).lower() == principal]
+        return f"the client name {_principal(conversation)} in the KDC's reply", same
+    host = _host(conversation.client)
+    return f"the client host {host}", [c for c in earlier if _host(c.client) == host]
+
+
+def golden_ticket_clues(conversations: list[Conversation]) -> Iterator[Finding]:
+    """Two clues of a forged TGT (a golden ticket: a TGT encrypted with krbtgt's key by a tool,
+    never issued by the KDC).  (a) A TGS-REQ presents (PA-TGS-REQ, RFC 4120 5.4.1) a TGT that no
+    AS-REP or TGS-REP of the capture issued (analysis.tickets), although the same client did AS
+    exchanges (RFC 4120 3.1) earlier in the capture.  (b) That TGT is encrypted with RC4-HMAC
+    (RFC 4757) while the same KDC issues AES TGTs (RFC 3962) in the capture: a KDC encrypts its
+    TGTs with krbtgt's strongest key, forging tools default to RC4 (krbtgt's NT hash)."""
+    exchanges = _as_exchanges(conversations)
+    aes: dict[str, Tgt] = {}
+    for conversation in conversations:
+        for issued in conversation.issued_tgts:
+            if issued.etype in AES_ETYPES:
+                aes.setdefault(_host(conversation.server), issued)
+    for conversation in conversations:
+        for tgt in conversation.presented_tgts:
+            if tgt.issued is not None:
+                continue
+            what = (
+                f"the TGS-REQ in frame {tgt.frame} presents a TGT for {tgt.sname} "
+                f"({etype_name(tgt.etype)}) that no AS-REP or TGS-REP of the capture issued"
+            )
+            matched, earlier = _matching_as(conversation, tgt.frame, exchanges)
+            if earlier:
+                results = ", ".join(
+                    f"frame {c.frames[0]}: " + ("TGT issued" if c.issued_tgts else _as_result(c))
+                    for c in earlier[:MAX_MERGED_DETAILS]
+                )
+                yield Finding(
+                    "medium",
+                    "TGT never issued in the capture presented after AS exchanges of its client "
+                    "(golden-ticket clue)",
+                    f"{what}, although the capture holds earlier AS exchanges of the same client "
+                    f"(matched on {matched}; {results}). {GOLDEN_NOT_PROOF}, or from another KDC",
+                    sorted({*conversation.frames, *_frames(earlier)}),
+                    [conversation.index, *(c.index for c in earlier)],
+                )
+            kdc = aes.get(_host(conversation.server))
+            if tgt.etype in RC4_ETYPES and kdc is not None:
+                yield Finding(
+                    "medium",
+                    "RC4 TGT presented where the KDC issues AES TGTs (golden-ticket clue)",
+                    f"{what}; it is encrypted with {etype_name(tgt.etype)} while the KDC issued "
+                    f"an {etype_name(kdc.etype)} TGT in frame {kdc.frame}: a KDC encrypts TGTs "
+                    "with krbtgt's strongest key, ticket forging tools default to RC4 (krbtgt's "
+                    "NT hash). A clue, not proof: a TGT issued before krbtgt got AES keys, or "
+                    "by a KDC without them, looks so too",
+                    conversation.frames,
+                    [conversation.index],
+                )
+
+
+def etype_name(etype: int | None) -> str:
+    """An etype's name (RFC 3961 8), or its number."""
+    from negodissect.gss.kerberos_asn1 import ETYPE_NAMES
+
+    return ETYPE_NAMES.get(etype, f"etype {etype}") if etype is not None else "etype unknown"
+
+
+def _as_result(conversation: Conversation) -> str:
+    from negodissect.gss.kerberos_asn1 import ERROR_CODE_NAMES
+
+    last = conversation.messages[-1].blob.facts
+    if getattr(last, "msg_type", None) != KRB_ERROR_MSG_TYPE or last.status is None:
+        return "no answer"
+    return ERROR_CODE_NAMES.get(last.status, str(last.status))
 
 
 def name_files(found: list[Finding], conversations: list[Conversation]) -> None:

@@ -111,6 +111,23 @@ def negoex_checksum(key: Key, transcript: bytes, value: bytes, checksum_type: in
     return negoex.verify_checksum(key, transcript, value, checksum_type, from_initiator=True)
 
 
+def mic_token_acceptor_subkey(token: bytes) -> bool:
+    """Whether an RFC 4121 MIC token's AcceptorSubkey flag (4.2.2) is set; False when the token
+    is too short to say."""
+    from .rfc4121 import TokenFlags
+
+    return len(token) > 2 and bool(token[2] & TokenFlags.ACCEPTOR_SUBKEY)
+
+
+def kerberos_mic(key: Key, data: bytes, token: bytes) -> int:
+    """Check an RFC 4121 MIC token over ``data`` (4.2.6.1); the key usage it was made with (25
+    from the initiator, 23 from the acceptor); IntegrityError if it differs, MalformedError if it
+    is no MIC token."""
+    from .rfc4121 import verify_mic_token
+
+    return int(verify_mic_token(key, data, token).usage)
+
+
 def pac_signature(key: Key, signed: bytes, value: bytes, checksum_type: int) -> None:
     """A PAC signature (MS-PAC 2.8): the keyed checksum of ``signed`` with key usage 17
     (KERB_NON_KERB_CKSUM_SALT); IntegrityError if it differs."""

@@ -70,6 +70,7 @@ from negodissect.gss.kerberos_keys import (
     KeyStore,
     etype_text,
 )
+from negodissect.gss.verify import KERBEROS_SESSION_KEY
 
 #: Authorization data nested in AD-IF-RELEVANT / AD-MANDATORY-FOR-KDC followed this deep.
 MAX_AD_NESTING = 4
@@ -492,12 +493,21 @@ def _tgs_req(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
             armor = _cf2(subkey, session, ARMOR_PEPPERS, "FAST armor key")
             if armor is not None:
                 store.armor_keys.appendleft(armor)
-    for ticket in (_child(_child(message, "ReqBody"), "AdditionalTickets") or Field("")).children:
-        _ticket(ticket, ctx, store)  # RFC 4120 5.4.1 (user-to-user, MS-SFU S4U2proxy)
+    _additional_tickets(message, ctx, store)
     for kind, value in _padata(message):
         if kind == PA_FX_FAST and armor is not None:
             request = value.find("EncFastReq")
-            _open(request, [(armor, 51)], store, "the FAST armor key", armor.principal, 51)
+            opened = _open(request, [(armor, 51)], store, "the FAST armor key", armor.principal, 51)
+            if opened is not None:  # KrbFastReq's req-body is the real one (RFC 6113 5.4.2)
+                _additional_tickets(opened.tree, ctx, store)
+
+
+def _additional_tickets(holder: Field, ctx: DecodeContext, store: KeyStore) -> None:
+    """The additional tickets of the KDC-REQ-BODY under ``holder`` (RFC 4120 5.4.1: user-to-user,
+    MS-SFU S4U2proxy's evidence ticket), each decrypted like any ticket."""
+    body = holder.find("ReqBody")
+    for ticket in (_child(body, "AdditionalTickets") or Field("")).children:
+        _ticket(ticket, ctx, store)
 
 
 def _cf2(
@@ -550,6 +560,7 @@ def _gss_ap_req(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     ctx.exchange.kerberos_keys = ExchangeKeys(session, subkey)
     if session is not None:
         store.ap_keys.appendleft(session)
+    _share_context_key(ctx)
 
 
 def _ap_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
@@ -565,6 +576,16 @@ def _ap_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
         store.export(subkey)
         if mine is not None:
             mine.ap_rep_subkey = subkey
+            _share_context_key(ctx)
+
+
+def _share_context_key(ctx: DecodeContext) -> None:
+    """The exchange's context key (RFC 4121 2) for the checks of its later messages: the SMB2
+    session key is its first 16 bytes (MS-SMB2 3.2.5.3.1, pipeline/signing.py)."""
+    keys = ctx.exchange.kerberos_keys
+    context = keys.context if keys is not None else None
+    if context is not None:
+        ctx.exchange.session_keys[KERBEROS_SESSION_KEY] = context.key.data
 
 
 def _krb_error(message: Field, ctx: DecodeContext, store: KeyStore) -> None:

@@ -85,6 +85,12 @@ class ExchangeKeys:
     authenticator_subkey: Candidate | None = None
     ap_rep_subkey: Candidate | None = None
 
+    @property
+    def context(self) -> Candidate | None:
+        """The context key (RFC 4121 2): the acceptor subkey of the AP-REP, else the
+        authenticator subkey, else the ticket session key."""
+        return self.ap_rep_subkey or self.authenticator_subkey or self.ticket
+
 
 @dataclass(frozen=True, slots=True)
 class ExportedKey:
@@ -153,7 +159,7 @@ class KeyStore:
         authenticator subkey, else the ticket session key)."""
         if keys is None or not session_id:
             return
-        key = keys.ap_rep_subkey or keys.authenticator_subkey or keys.ticket
+        key = keys.context
         if key is not None and (session_id in self.sessions or len(self.sessions) < MAX_SESSIONS):
             self.sessions[session_id] = key
 

@@ -28,7 +28,7 @@ VALID, INVALID, NOT_CHECKED = "valid", "invalid", "not-checked"
 WORDS = {VALID: "valid", INVALID: "INVALID", NOT_CHECKED: "not checked"}
 #: ``Exchange.session_keys`` name of the NTLM ExportedSessionKey (MS-NLMP 3.2.5.1.2).
 NTLM_SESSION_KEY = "ntlm"
-#: ``Exchange.session_keys`` name of a Kerberos context's key (filled by the Kerberos keys work).
+#: ``Exchange.session_keys`` name of a Kerberos context's key (RFC 4121 2; gss/kerberos_decrypt.py).
 KERBEROS_SESSION_KEY = "kerberos"
 #: Where the fixed fields sit in a CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2).
 SERVER_CHALLENGE = slice(24, 32)
@@ -166,12 +166,13 @@ def _mic(
 def mech_list_mic(node: Field, mic: bytes, ctx: DecodeContext, from_client: bool) -> None:
     """The mechListMIC over the client's MechTypeList as sent, with the chosen mechanism's
     keys: NTLM's NTLMSSP_MESSAGE_SIGNATURE with the sender's signing and sealing keys, sequence
-    number 0 (MS-NLMP 3.4.4); Kerberos only when a session key is known."""
+    number 0 (MS-NLMP 3.4.4); Kerberos's RFC 4121 MIC token (4.2.6.1) with the context's keys
+    learnt from the decrypted AP exchange."""
     exchange = ctx.exchange
     if exchange.mech == NTLM_OID:
         _ntlm_mech_list_mic(node, mic, exchange, from_client)
-    elif exchange.mech in KERBEROS_OIDS and KERBEROS_SESSION_KEY not in exchange.session_keys:
-        show(node, NOT_CHECKED, "no Kerberos session key")
+    elif exchange.mech in KERBEROS_OIDS:
+        _kerberos_mech_list_mic(node, mic, exchange, from_client)
     else:
         show(node, NOT_CHECKED, f"no check for mechanism {exchange.mech or 'unknown'}")
 
@@ -195,6 +196,34 @@ def _ntlm_mech_list_mic(node: Field, mic: bytes, exchange: Exchange, from_client
         show(node, NOT_CHECKED, str(error))
     else:
         show(node, VALID, f"the {side}'s NTLM signature of the client's mechTypes (sequence 0)")
+
+
+def _kerberos_mech_list_mic(node: Field, mic: bytes, exchange: Exchange, from_client: bool) -> None:
+    """RFC 4121 4.2.6.1 MIC token over the client's mechTypes (RFC 4178 5): with the AP-REP's
+    subkey when the token's AcceptorSubkey flag is set, else the authenticator's subkey, else
+    the ticket session key (RFC 4121 2); key usage 25 from the initiator, 23 from the acceptor."""
+    keys = exchange.kerberos_keys
+    if keys is None or keys.context is None:
+        show(node, NOT_CHECKED, "no Kerberos session key (the AP exchange was not decrypted)")
+        return
+    if exchange.mech_types_der is None:
+        show(node, NOT_CHECKED, "the client's mechTypes were not seen")
+        return
+    side = "client" if from_client else "server"
+    acceptor = checks.mic_token_acceptor_subkey(mic)
+    key = keys.ap_rep_subkey if acceptor else keys.authenticator_subkey or keys.ticket
+    if key is None:
+        show(node, NOT_CHECKED, "the MIC token asks for the acceptor subkey, which is not known")
+        return
+    try:
+        usage = checks.kerberos_mic(key.key, exchange.mech_types_der, mic)
+    except IntegrityError:
+        show(node, INVALID, f"not the {side}'s MIC token of the client's mechTypes")
+    except CryptoError as error:
+        show(node, NOT_CHECKED, str(error))
+    else:
+        show(node, VALID, f"the {side}'s MIC token of the client's mechTypes, key usage {usage}, "
+             f"{key.label}")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------

@@ -55,11 +55,11 @@ class CaptureRun:
         self.selection = selection or Selection()
         self.registry = registry
         self.secrets = secrets
-        release = partial(_release, spn_owners=spn_owners or {})
+        self.release = partial(_release, spn_owners=spn_owners or {})
         self.grouper = Grouper(
             registry,
             keep=keep,
-            on_final=release if keep else None,
+            on_final=self.release if keep else None,
             numbered_after=numbered_after,
             source=source,
         )
@@ -88,6 +88,14 @@ class CaptureRun:
             for conversation in self.conversations
             if any(selection.takes(frame, conversation.stream) for frame in conversation.frames)
         ]
+
+    def released(self) -> list[Conversation]:
+        """:attr:`conversations` once the capture has ended, every one released (summaries,
+        no trees: what a Dask worker sends back, :mod:`negodissect.cluster`)."""
+        for conversation in self.conversations:
+            if not conversation.released:
+                self.release(conversation)
+        return self.conversations
 
     def items(
         self, on_progress: ProgressHook | None = None, background: Background | None = None

@@ -110,7 +110,7 @@ def _row(conversation: Conversation) -> list[Text]:
         ("NTLM MIC", conversation.ntlm_mic),
         ("NEGOEX VERIFY", conversation.negoex_verify),
     )
-    protection = [name for name, present in seen if present]
+    protection = _protection(conversation, [name for name, present in seen if present])
     return [
         _text(conversation.index),
         _text(f"{conversation.messages[0].blob.frame}-{conversation.messages[-1].blob.frame}"),
@@ -121,8 +121,27 @@ def _row(conversation: Conversation) -> list[Text]:
         _text(gss.REGISTRY.name(mech) if mech else "-"),
         _text(conversation.rounds),
         _text(outcome_text(conversation), _outcome_style(conversation)),
-        _text(", ".join(protection) or "none"),
+        _text(protection),
     ]
+
+
+#: How the table says a verdict of :attr:`Conversation.verdicts`; the password's in its words.
+VERDICT_WORDS = {"valid": "valid", "invalid": "INVALID", "not-checked": "not checked"}
+PASSWORD_WORDS = {"valid": "correct", "invalid": "WRONG", "not-checked": "not checked"}
+
+
+def _protection(conversation: Conversation, seen: list[str]) -> str:
+    """The protections seen, each with its verdict when the user's secrets checked it, then the
+    other checks (the password, SMB2 and PAC signatures): ``NTLM MIC valid, password correct``."""
+    verdicts = conversation.verdicts
+    words = [
+        f"{name} {VERDICT_WORDS[verdicts[name]]}" if name in verdicts else name for name in seen
+    ]
+    for check, result in verdicts.items():
+        if check not in seen:
+            word = (PASSWORD_WORDS if check == "password" else VERDICT_WORDS)[result]
+            words.append(f"{check} {word}")
+    return ", ".join(words) or "none"
 
 
 def findings_table(findings: list[Finding], title: str | None = None) -> Table:

@@ -8,9 +8,12 @@ that DuckDB, Spark or pandas read a table as one)::
     DIR/findings/file=<source>/part.parquet        a row per finding
     DIR/hashes/file=<source>/part.parquet          a row per crackable logon
     DIR/notices/file=<source>/part.parquet         a row per notice shown
+    DIR/findings/file=%2A/part.parquet              over several files: the findings of the run
 
 ``<source>`` is the record's ``source`` with every character but letters, digits, ``.``, ``-``
-and ``_`` percent-encoded (one folder level per file, whatever its path).  Columns: a record's
+and ``_`` percent-encoded (one folder level per file, whatever its path); a run of several files
+counts its findings once over them all, written in the partition :data:`RUN` (their ``source``
+names their files, ``files`` gives their frames by file).  Columns: a record's
 scalar fields and lists of strings or numbers as they are; a dict of scalars (``context``,
 ``identity``) flattened into ``<key>_<subkey>`` columns; anything deeper (the blob's ``tree``,
 a notice's ``values``, a tunnel list) as JSON text, which DuckDB reads with ``->>``.  A column
@@ -41,6 +44,8 @@ TABLES = {
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: The file of each partition.
 PART = "part.parquet"
+#: The partition of the findings over all the files of a run of several: ``*``, percent-encoded.
+RUN = "file=%2A"
 
 
 def partition(source: str) -> str:
@@ -48,9 +53,10 @@ def partition(source: str) -> str:
     return "file=" + urllib.parse.quote(source, safe="")
 
 
-def write(directory: str, source: str, records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """Write the records of capture file ``source`` (plain JSON data) into the tables under
-    ``directory``; the rows written per table (a table with no row gets no file)."""
+def write(directory: str, source: str | None, records: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Write the records of capture file ``source`` (plain JSON data; None: the findings of a
+    run of several files) into the tables under ``directory``; the rows written per table (a
+    table with no row gets no file)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -65,7 +71,7 @@ def write(directory: str, source: str, records: Iterable[dict[str, Any]]) -> dic
             continue
         names = list(dict.fromkeys(name for row in found for name in row))
         columns = {name: _column([row.get(name) for row in found]) for name in names}
-        folder = os.path.join(directory, table, partition(source))
+        folder = os.path.join(directory, table, RUN if source is None else partition(source))
         os.makedirs(folder, exist_ok=True)
         arrays = {
             name: pa.array(values, type=_arrow_type(pa, kind))

@@ -1,8 +1,8 @@
 """The node names analysis reads (negodissect.analysis.names) are names the decoders give: each
 is found in the trees of the bundled real captures (their blobs through the pipeline, and their
 KDC messages on port 88, which tshark finds and the Kerberos decoder reads), of a Windows
-NEGOEX negotiation (packetgen-plugin-smb/smb2.pcapng) and of kerberos-keys.pcap decoded with its
-keytab (the decrypted tickets and their PACs)."""
+NEGOEX negotiation (packetgen-plugin-smb/smb2.pcapng), of an MIT one with VERIFY messages, and
+of kerberos-keys.pcap decoded with its keytab (the decrypted tickets and their PACs)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from tests.helpers import ROOT, SHARED_CAPTURES
 
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
 NEGOEX = SHARED_CAPTURES / "packetgen-plugin-smb" / "smb2.pcapng"
+#: MIT's NEGOEX exchanges: the VERIFY messages (ChecksumValue) Windows' capture does not hold.
+MIT_NEGOEX = SHARED_CAPTURES / "mit-negoex" / "01-http-curl-hops1.pcap"
 
 
 def kdc_messages(tshark: str, path: str) -> list[bytes]:
@@ -36,7 +38,7 @@ def kdc_messages(tshark: str, path: str) -> list[bytes]:
 @pytest.mark.slow
 def test_every_name_analysis_reads_is_in_real_trees(tshark: str) -> None:
     seen: set[str] = set()
-    for path in [*CAPTURES, NEGOEX]:
+    for path in [*CAPTURES, NEGOEX, MIT_NEGOEX]:
         for item in decode_capture(str(path)):
             if isinstance(item, DecodedBlob):
                 seen.update(node.name for node in item.tree.walk())

@@ -237,3 +237,38 @@ def test_no_secret_appears_in_any_output(tmp_path: Path) -> None:
         for secret in (ALICE_PASSWORD, hash_hex, hash_hex.upper(), INITIATOR_KEY):
             assert secret not in text
     assert "password correct" in outputs[0].stdout and outputs[-1].returncode == 2
+
+
+def test_kerberos_mech_list_mic_by_the_context_keys() -> None:
+    """No capture here holds a Kerberos mechListMIC (Samba's and MIT's clients choose the first
+    mechanism, RFC 4178 5), so this edge case is built: a real session key and subkey (from
+    kerberos-keys.pcap's keytab) in an exchange, MIC tokens made by RFC 4121 4.2.6.1 over real
+    mechTypes; the token's AcceptorSubkey flag chooses the key."""
+    from negodissect.crypto.keytab import parse_keytab
+    from negodissect.crypto.rfc4121 import TokenFlags, make_mic_token
+    from negodissect.field import Field
+    from negodissect.gss import REGISTRY
+    from negodissect.gss.context import DecodeContext, Exchange
+    from negodissect.gss.kerberos_keys import Candidate, ExchangeKeys
+    from negodissect.gss.verify import KERBEROS_OIDS, mech_list_mic
+
+    entries = parse_keytab((ROOT / "captures" / "kerberos-keys.keytab").read_bytes())
+    session, subkey = (Candidate(entry.key(), "keytab", entry.principal) for entry in entries[:2])
+    mech_types = bytes.fromhex("300b06092a864886f712010202")  # MechTypeList: the KRB5 OID
+    keys = ExchangeKeys(ticket=session, ap_rep_subkey=subkey)
+    exchange = Exchange(
+        mech=next(iter(KERBEROS_OIDS)), mech_types_der=mech_types, kerberos_keys=keys
+    )
+    ctx = DecodeContext(REGISTRY, exchange=exchange)
+    by_acceptor = TokenFlags.SENT_BY_ACCEPTOR | TokenFlags.ACCEPTOR_SUBKEY
+    for token, from_client in (
+        (make_mic_token(session.key, mech_types, 0, 0), True),
+        (make_mic_token(subkey.key, mech_types, 0, by_acceptor), False),
+    ):
+        node = Field("MechListMIC")
+        mech_list_mic(node, token, ctx, from_client)
+        assert node.children[-1].value == "valid", node.children[-1].summary
+        flipped_token = token[:-1] + bytes([token[-1] ^ 1])
+        node = Field("MechListMIC")
+        mech_list_mic(node, flipped_token, ctx, from_client)
+        assert node.children[-1].value == "invalid"

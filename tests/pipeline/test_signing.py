@@ -156,3 +156,33 @@ def test_a_session_whose_messages_pass_the_bound_is_not_checked(
 def test_no_secret_in_the_output() -> None:
     done = negodissect("--json", "-x", "--password", ALICE, str(SIGNING))
     assert ALICE_PASSWORD not in done.stdout + done.stderr
+
+
+KERBEROS_KEYS = CAPTURES / "kerberos-keys.pcap"
+KEYTAB = CAPTURES / "kerberos-keys.keytab"
+
+
+@pytest.mark.parametrize("secret", [("--keytab", str(KEYTAB)), ("--password", ALICE)])
+def test_kerberos_sessions_verify_with_the_keys_learnt(secret: tuple[str, str]) -> None:
+    """kerberos-keys: the SMB2 session of smbclient -k and the two rpcclient sessions signed
+    with the context key of their decrypted AP exchange (RFC 4121 2: the AP-REP's subkey),
+    learnt from the domain's keytab or, through the AS and TGS exchanges, from alice's password
+    alone: smbd's signatures (final SESSION_SETUP responses, then the pipe messages)."""
+    found = signatures(KERBEROS_KEYS, *secret)
+    assert results(found) == Counter({"valid": 8}), found
+    assert [node["frame"] for node in found] == [44, 91, 116, 118, 120, 142, 144, 146]
+
+
+def test_a_tampered_kerberos_signature_is_invalid(tmp_path: Path) -> None:
+    genuine = signatures(KERBEROS_KEYS, "--keytab", str(KEYTAB))
+    copy = flipped(KERBEROS_KEYS, tmp_path / "tampered.pcap", genuine[0]["hex"])
+    found = signatures(copy, "--keytab", str(KEYTAB))
+    assert [node["verification"]["result"] for node in found] == ["invalid"] + ["valid"] * 7
+
+
+def test_kerberos_without_keys_is_not_checked() -> None:
+    found = signatures(KERBEROS_KEYS, "--password", f"alice={WRONG_PASSWORD}")
+    assert results(found) == Counter({"not-checked": 8})
+    reasons = [node["verification"]["reason"] for node in found]
+    assert reasons[:2] == ["no Kerberos session key"] * 2  # the two final SESSION_SETUP responses
+    assert all(reason.startswith("no signing key for session") for reason in reasons[2:])
