@@ -28,6 +28,7 @@ over all of them): the command's, and the Dask client's over the conversations i
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections import deque
@@ -194,6 +195,34 @@ def triage(capture: CaptureRun, source: str, sink: Sink, *, with_findings: bool)
     RunTriage(sink, several=False, findings=with_findings).file(
         source, capture.selected_conversations, capture.packets
     )
+
+
+#: ``--strict`` names at most this many malformed fields of one blob on stderr (a hostile blob
+#: can have thousands), then says how many more.
+MAX_STRICT_FIELDS = 5
+
+
+def malformed_lines(source: str, where: str, tree: Field) -> list[str]:
+    """``--strict``: the lines naming the malformed fields of a blob (its error notes, what
+    :meth:`Field.check` raises :class:`~negodissect.field.DecodeError` for) of ``source`` at
+    ``where``: the first :data:`MAX_STRICT_FIELDS`, then how many more; none when it is sound."""
+    errors = list(itertools.islice(tree.errors(), MAX_STRICT_FIELDS + 1))
+    lines = [
+        f"{source}: {where}: {node.name} at offset {node.offset}: {note.message}"
+        for node, note in errors[:MAX_STRICT_FIELDS]
+    ]
+    if len(errors) > MAX_STRICT_FIELDS:
+        more = sum(1 for _ in tree.errors()) - MAX_STRICT_FIELDS
+        lines.append(f"{source}: {where}: {more} more malformed fields")
+    return lines
+
+
+def no_blobs_line(source: str, packets: int | None, *, narrowed: bool) -> str:
+    """What is said of capture file ``source`` (of ``packets``, when known) that gave no blob
+    (none of the selection when ``narrowed`` by ``--stream`` / ``--frame`` / ``--mech``)."""
+    chosen = " selected" if narrowed else ""
+    held = "" if packets is None else f" in {packets:,} packets"
+    return f"{source}: no authentication blobs{chosen}{held}"
 
 
 class RunTriage:

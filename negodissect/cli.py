@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import io
-import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -40,9 +39,6 @@ if TYPE_CHECKING:
     from negodissect.sources.merge import MergedCapture
 
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
-#: ``--strict`` names at most this many malformed fields of one blob on stderr (a hostile blob
-#: can have thousands), then says how many more.
-MAX_STRICT_FIELDS = 5
 
 
 @dataclass
@@ -170,18 +166,14 @@ class Run:
         self.exit_code = max(self.exit_code, EXIT_UNREADABLE)
 
     def check(self, source: str, where: str, tree: Field) -> None:
-        """``--strict``: a blob with an error note (what :meth:`Field.check` raises
-        :class:`~negodissect.field.DecodeError` for) fails the run; stderr names each malformed
-        field (the first :data:`MAX_STRICT_FIELDS` of the blob, then how many more)."""
-        errors = list(itertools.islice(tree.errors(), MAX_STRICT_FIELDS + 1))
-        for node, note in errors[:MAX_STRICT_FIELDS]:
-            self.console.problem(
-                f"{source}: {where}: {node.name} at offset {node.offset}: {note.message}"
-            )
-        if len(errors) > MAX_STRICT_FIELDS:
-            more = sum(1 for _ in tree.errors()) - MAX_STRICT_FIELDS
-            self.console.problem(f"{source}: {where}: {more} more malformed fields")
-        if errors:
+        """``--strict``: a blob with an error note fails the run; stderr names each malformed
+        field (:func:`~negodissect.api.malformed_lines`)."""
+        from negodissect.api import malformed_lines
+
+        lines = malformed_lines(source, where, tree)
+        for line in lines:
+            self.console.problem(line)
+        if lines:
             self.exit_code = max(self.exit_code, EXIT_MALFORMED)
 
     def export_keys(self, path: str) -> None:
@@ -295,7 +287,7 @@ class Run:
         and findings.  ``background``: the file is being read in that child process (``-j``);
         ``stream``: the capture is read from it (standard input, or several files merged),
         ``path`` names it."""
-        from negodissect.api import play
+        from negodissect.api import no_blobs_line, play
         from negodissect.pipeline.notices import NoticeQuota
         from negodissect.pipeline.run import CaptureRun
         from negodissect.sources.capture import CaptureError
@@ -331,9 +323,8 @@ class Run:
         if options.keeps_conversations:
             self.triage.file(path, capture.selected_conversations, capture.packets)
         if not capture.selected and not options.quiet and not options.triage:
-            chosen = " selected" if options.selection.narrows else ""
-            packets = "" if capture.packets is None else f" in {capture.packets:,} packets"
-            self.console.problem(f"{path}: no authentication blobs{chosen}{packets}", "info")
+            narrowed = options.selection.narrows
+            self.console.problem(no_blobs_line(path, capture.packets, narrowed=narrowed), "info")
 
     def tasks(self, sources: list[str]) -> None:
         """``--dask`` / ``--parquet``: every capture file a task (:mod:`negodissect.cluster`),

@@ -80,8 +80,8 @@ class FileResult:
     """What reading one capture file gave: its records, each its ``type`` (None for a blob) and
     its JSON text (with ``--parquet`` only its notices), the conversations it started
     (``numbered``) and those kept for the triage (released, numbered from 1), the rows written
-    per table, the ``--strict`` problems (standard error lines) and, when the file could not be
-    read, why."""
+    per table, the ``--strict`` problems (standard error lines), when the file could not be
+    read, why, and how many packets and selected blobs it held."""
 
     source: str
     records: list[tuple[str | None, str]] = field(default_factory=list)
@@ -90,13 +90,14 @@ class FileResult:
     tables: dict[str, int] = field(default_factory=dict)
     malformed: list[str] = field(default_factory=list)
     unreadable: str | None = None
+    packets: int | None = None  # the packets the file held
+    selected: int = 0  # the blobs of the selection it gave
 
 
 def read_file(source: str, job: Job) -> FileResult:
     """Read, reassemble and decode capture file ``source`` (a path or an fsspec URL); runs on
     a Dask worker, or here."""
-    from negodissect.api import play
-    from negodissect.field import DecodeError
+    from negodissect.api import malformed_lines, play
     from negodissect.pipeline.notices import NoticeQuota
     from negodissect.pipeline.run import CaptureRun
     from negodissect.pipeline.select import Selection
@@ -115,16 +116,17 @@ def read_file(source: str, job: Job) -> FileResult:
         try:
             for item in play(run, source, recorder, quota):
                 if item is not None and job.strict:
-                    try:
-                        item.tree.check()
-                    except DecodeError as error:
-                        result.malformed.append(f"{source}: frame {item.blob.frame}: {error}")
+                    where = f"frame {item.blob.frame}"
+                    result.malformed += malformed_lines(source, where, item.tree)
         except CaptureError as error:
             result.unreadable = str(error)
             return result
         finally:
             result.numbered = run.grouper.started
-        result.conversations = run.released() if keep else []
+        result.packets, result.selected = run.packets, run.selected
+        if keep:  # those with a frame of the selection, released (summaries, no trees)
+            run.released()
+            result.conversations = run.selected_conversations
     result.records = [(record.get("type"), dumps(record, False)) for record in made]
     if job.parquet is not None:
         from negodissect.render import parquet
@@ -240,7 +242,7 @@ def command(
     ``--parquet``), its notices as records (``notice_records``) or lines on standard error;
     the run's exit code (3: a file could not be read, 1: ``--strict`` found a malformed
     field)."""
-    from negodissect.api import RunTriage
+    from negodissect.api import RunTriage, no_blobs_line
     from negodissect.render.sink import notice_text
 
     files = expand(sources)
@@ -300,8 +302,13 @@ def command(
                 conversation.renumber(triage.numbered)
             triage.numbered += result.numbered
             if job.keeps and result.unreadable is None:
-                triage.file(result.source, result.conversations)
+                triage.file(result.source, result.conversations, result.packets)
                 rows += out(result.source)
+            if result.unreadable is None and not result.selected and job.blobs and not job.quiet:
+                narrowed = bool(job.streams or job.frames or job.mechs)
+                console.problem(
+                    no_blobs_line(result.source, result.packets, narrowed=narrowed), "info"
+                )
         triage.finish()
         rows += out(None)
     finally:

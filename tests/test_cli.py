@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import negodissect as package
-from negodissect import cli, gss, notes
+from negodissect import api, gss, notes
 from negodissect.analysis import DecodedBlob
 from negodissect.field import DecodeError
 from negodissect.pipeline.run import CaptureRun
@@ -145,12 +145,12 @@ def test_strict_names_the_blob_and_field_the_library_raises_for() -> None:
         gss.decode(truncated, strict=True)
     done = negodissect("-", "--strict", stdin=truncated.hex().encode())
     assert done.returncode == 1
-    # each malformed field, the first the library raises for, at most cli.MAX_STRICT_FIELDS
+    # each malformed field, the first the library raises for, at most api.MAX_STRICT_FIELDS
     errors = list(raised.value.tree.errors())
     lines = done.stderr.splitlines()
     assert lines[0] == f"negodissect: error: -: blob 1: {raised.value}"
-    assert len(lines) == min(len(errors), cli.MAX_STRICT_FIELDS) + 1  # and "N more"
-    more = len(errors) - cli.MAX_STRICT_FIELDS
+    assert len(lines) == min(len(errors), api.MAX_STRICT_FIELDS) + 1  # and "N more"
+    more = len(errors) - api.MAX_STRICT_FIELDS
     assert lines[-1] == f"negodissect: error: -: blob 1: {more} more malformed fields"
     assert "ApplicationHeader" in done.stdout and "220 missing" in done.stdout
 

@@ -103,7 +103,7 @@ def test_rc4_tickets(tables, tmp_path):
     mode: these captures give several), its $krb5tgs$23$ lines."""
     target = tmp_path / "hashes.txt"
     negodissect("-q", "--hashes", str(target), *CAPTURES)
-    lines = (tmp_path / "hashes.txt.13100").read_text().splitlines()
+    lines = (tmp_path / "hashes.13100.txt").read_text().splitlines()
     expected = sorted(line for line in lines if line.startswith("$krb5tgs$23$"))
     got = query(tables, QUERIES[2])
     assert sorted(row[3] for row in got) == expected and expected

@@ -27,7 +27,7 @@ from multiprocessing.context import ForkContext, SpawnContext
 from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
 from negodissect.sources.capture import CaptureError, scapy_readers
-from negodissect.sources.records import ProgressHook
+from negodissect.sources.records import ProgressHook, Tally
 
 #: Capture files smaller than this are read in the process that prints, not in a child: a child
 #: and the pipe cost about 10 ms a file, about what reading a few MB takes (30 bundled captures:
@@ -45,16 +45,21 @@ class ReaderFailed(RuntimeError):
 def _read(
     pipe: Connection, path: str, streams: set[int] | None, frames: set[int] | None, progress: bool
 ) -> None:
-    """The child: send everything :func:`blobs_from_capture` yields, then an end mark."""
+    """The child: send everything :func:`blobs_from_capture` yields, then an end mark with the
+    number of packets the file held."""
 
     def on_progress(done: int, total: int) -> None:
         pipe.send((_PROGRESS, (done, total)))
 
     try:
         hook = on_progress if progress else None
-        for item in blobs_from_capture(path, streams=streams, frames=frames, on_progress=hook):
+        tally = Tally()
+        found = blobs_from_capture(
+            path, streams=streams, frames=frames, on_progress=hook, tally=tally
+        )
+        for item in found:
             pipe.send((_ITEM, item))
-        pipe.send((_END, None))
+        pipe.send((_END, tally.packets))
     except CaptureError as error:
         pipe.send((_UNREADABLE, str(error)))
     except (KeyboardInterrupt, BrokenPipeError):  # the parent is stopping: nothing to say
@@ -95,8 +100,11 @@ class Background:
         self.process.start()
         child.close()
 
-    def items(self, on_progress: ProgressHook | None = None) -> Iterator[AuthBlob | Notice]:
-        """What the child finds, in capture order; the child is stopped when this ends."""
+    def items(
+        self, on_progress: ProgressHook | None = None, tally: Tally | None = None
+    ) -> Iterator[AuthBlob | Notice]:
+        """What the child finds, in capture order; the child is stopped when this ends.
+        ``tally``: given the number of packets the child read."""
         try:
             while True:
                 try:
@@ -109,6 +117,8 @@ class Background:
                     if on_progress is not None:
                         on_progress(*value)
                 elif kind == _END:
+                    if tally is not None:
+                        tally.packets = value
                     return
                 elif kind == _UNREADABLE:
                     raise CaptureError(value)

@@ -129,10 +129,10 @@ def decode_capture(
     ``background``: the capture is being read by that child process (started for ``path`` with
     the same ``streams`` and ``frames``) instead of here.  Raises
     :class:`~negodissect.sources.capture.CaptureError` when the file cannot be read at all.
-    ``tally``: given the number of packets read (not with ``background``).
+    ``tally``: given the number of packets read.
     """
     if background is not None:
-        items = background.items(on_progress)
+        items = background.items(on_progress, tally)
     else:
         items = blobs_from_capture(
             path,

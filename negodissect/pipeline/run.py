@@ -63,14 +63,14 @@ class CaptureRun:
             numbered_after=numbered_after,
             source=source,
         )
-        #: The packets the file held (known once :meth:`items` is done, not with ``-j``), and
+        #: The packets the file held (known once :meth:`items` is done), and
         #: the blobs selected.
         self.tally = Tally()
         self.selected = 0
 
     @property
     def packets(self) -> int | None:
-        """How many packets the file held (None until read, or when read with ``-j``)."""
+        """How many packets the file held (None until read)."""
         return self.tally.packets
 
     @property

@@ -1251,7 +1251,7 @@ def checked_capture(
     path.write_bytes(data)
     options = cli.Options(**CAPTURE_MODES[mode])
     if options.triage:
-        options.hashes = io.StringIO()
+        options.hashes = str(path.with_name("hashes.txt"))  # a file per hashcat mode
     run = CheckedRun(options, terminal=mode == "rich")
     started = time.perf_counter()
     reader = Background(str(path)) if background else None
