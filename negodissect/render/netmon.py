@@ -43,12 +43,14 @@ HEADER_NAMES = {
 BODY_NAMES = {"AlertMessage": "Alert"}
 #: Nodes Network Monitor shows without a summary (the wrappers and NEGOEX bodies).
 QUIET = frozenset({
-    "GSSAPI", "InitialContextToken", "NegotiationToken", "NegTokenInit", "NegTokenResp",
+    "GSSAPI", "InitialContextToken", "NegotiationToken", "NegTokenInit", "NegTokenInit2",
+    "NegTokenResp",
     "NegoMessage", "ExchangeMessage", "VerifyMessage", "ApplicationHeader",
 })  # fmt: skip
 #: Network Monitor's value on the wrappers of an SPNEGO InitialContextToken (see above).
 SPNEGO_MARK = "0x1"
-NEGOTIATION_TOKENS = frozenset({"NegTokenInit", "NegTokenResp"})
+#: The choices of a NegotiationToken (RFC 4178 4.2, MS-SPNG 2.2.1).
+NEGOTIATION_TOKENS = frozenset({"NegTokenInit", "NegTokenInit2", "NegTokenResp"})
 #: The node holding the bytes a NEGOEX vector points at (negoex_structures.PAYLOAD).
 VECTOR_DATA = "Payload"
 
@@ -297,10 +299,10 @@ def _split(node: Field, start: int, moved: list[Field], data: bytes, owner: str)
     points at are named after the vector), or None when all of it was moved."""
     if node.offset >= start and node.length:
         shaped = _node(node, data)
-        if node.name == VECTOR_DATA:
-            shaped.name = owner
-            if not node.summary and not node.children:
-                shaped.value, shaped.summary = None, blob_size(node.length)
+        _name_vector_data(shaped, owner)
+        for parent in shaped.walk():
+            for child in parent.children:
+                _name_vector_data(child, parent.name)
         moved.append(shaped)
         return None
     copy = _copy(node, data, [])
@@ -309,6 +311,16 @@ def _split(node: Field, start: int, moved: list[Field], data: bytes, owner: str)
         if kept is not None:
             copy.children.append(kept)
     return copy
+
+
+def _name_vector_data(node: Field, vector: str) -> None:
+    """The bytes a vector points at, named after the vector (``Exchange``, ``AlertValue``); shown
+    as Network Monitor shows bytes when nothing decodes them."""
+    if node.name != VECTOR_DATA:
+        return
+    node.name = vector
+    if not node.summary and not node.children:
+        node.value, node.summary = None, blob_size(node.length)
 
 
 # --------------------------------------------------------------------------- drawing
