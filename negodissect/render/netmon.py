@@ -29,7 +29,7 @@ from negodissect.gss import framing
 from negodissect.gss.ber import Tlv, TlvError, read_tlv
 from negodissect.layout import is_bit
 from negodissect.ntstatus import status_name
-from negodissect.render.tree import MAX_RENDERED_FIELDS, Piece, pieces
+from negodissect.render.tree import MAX_RENDERED_FIELDS, Piece, pieces, said_once
 from negodissect.text import printable
 
 #: Network Monitor's names for the headers of universal types (X.690 8.1.2; the blog shows
@@ -63,23 +63,27 @@ def blob_size(size: int) -> str:
 # --------------------------------------------------------------------------- reshaping
 
 
-def reshape(tree: Field, data: bytes) -> Field:
+def reshape(tree: Field, data: bytes, above: str = "") -> Field:
     """A copy of ``tree`` (decoded from ``data``, offsets counted from its start) in Network
-    Monitor's shape; ``tree`` is left as it is."""
+    Monitor's shape; ``tree`` is left as it is.  ``above``: the heading drawn over it (a root
+    that only repeats it says nothing, :func:`~negodissect.render.tree.said_once`)."""
     if tree.name in NEGOTIATION_TOKENS:  # a bare NegotiationToken (RFC 4178 4.2)
-        token = _copy(tree, data, children=[])
-        token.name, token.summary, token.value = "NegotiationToken", "", None
+        token = Field("NegotiationToken", None, "", tree.offset, tree.length)
         token.children = _negotiation_token(tree, data)
         gssapi = Field("GSSAPI", None, "", tree.offset, tree.length)
         gssapi.children.append(token)
         return gssapi
-    return _node(tree, data)
+    shaped = _node(tree, data)
+    if above:
+        shaped.summary = said_once(tree, above)
+    return shaped
 
 
 def _copy(node: Field, data: bytes, children: list[Field] | None = None) -> Field:
-    """``node`` without its children (or with ``children``), renamed and summarised as Network
-    Monitor shows it."""
-    copy = Field(node.name, node.value, node.summary, node.offset, node.length)
+    """``node`` without its children (or with ``children``), summarised as Network Monitor shows
+    it: no summary on wrappers and structures, else once per level of meaning (a summary that
+    only repeats a child's is left to the child, as in the default tree)."""
+    copy = Field(node.name, node.value, said_once(node), node.offset, node.length)
     copy.notes = node.notes
     if node.name in QUIET:
         copy.summary = ""
@@ -190,13 +194,21 @@ def _sequence(sequence: Tlv, members: list[Field], data: bytes) -> list[Field]:
         tlv = _tlv(data, at, sequence.end)
         if tlv is None or tlv.end <= at:
             break
-        held = [member for member in left if tlv.offset <= member.offset < max(tlv.end, at + 1)]
+        held = [member for member in left if _holds(tlv, member)]
         if held:
             left.remove(held[0])
             shaped.extend(_element(tlv, held[0], data))
         at = tlv.end
     shaped.extend(_node(member, data) for member in left)
     return shaped
+
+
+def _holds(tlv: Tlv, member: Field) -> bool:
+    """Whether the decoded ``member`` is (inside) the element ``tlv``: it starts in its bytes,
+    or is the empty content at their end (an empty OCTET STRING)."""
+    return tlv.offset <= member.offset < tlv.end or (
+        member.length == 0 and member.offset == tlv.end > tlv.offset
+    )
 
 
 def _element(tlv: Tlv, member: Field, data: bytes) -> list[Field]:

@@ -145,7 +145,8 @@ class NetmonSink(TreeSink):
 
         found: list[tuple[int, str, list[Piece]]] = [(0, "", [(printable(heading), "bold")])]
         if header is not None:
-            found += netmon.lines(header, self.depth, self.bits)
+            shaped = netmon.reshape(header, b"", above=heading)  # carrier nodes: no DER to read
+            found += netmon.lines(shaped, self.depth, self.bits)
         found.append((0, "-", [("securityBlob", "bold cyan"), (":", "")]))
         found += netmon.lines(netmon.reshape(tree, data), self.depth, self.bits, level=1)
         out = self.console.out

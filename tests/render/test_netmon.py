@@ -15,6 +15,7 @@ the ALERT's STATUS_WAIT_1), their payloads zero-filled DER (the blog folds every
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 
@@ -214,6 +215,64 @@ def test_real_mit_alert_and_verify_have_the_same_shape() -> None:
     tokens = [n for tree in found for n in _walk(tree) if n.name in ("MechToken", "ResponseToken")]
     assert [token.summary for token in tokens] == [node.summary for node in negoex]
     assert negoex[1].summary == "MessageType = MESSAGE_TYPE_ALERT, MessageLength = 92"
+
+
+#: MS-NEGOEX 2.2.6.1 MESSAGE_TYPE: tshark gives the numbers.
+MESSAGE_TYPES = (
+    "INITIATOR_NEGO", "ACCEPTOR_NEGO", "INITIATOR_META_DATA", "ACCEPTOR_META_DATA", "CHALLENGE",
+    "AP_REQUEST", "VERIFY", "ALERT",
+)  # fmt: skip
+MIT_CAPTURES = (
+    "06-http-alert-from-acceptor.pcap",
+    "07-http-alert-from-initiator.pcap",
+    "11-http-three-schemes.pcap",
+    "14-smb2-alert-from-initiator.pcap",
+)
+
+
+@pytest.mark.parametrize("name", MIT_CAPTURES)
+def test_negoex_summaries_name_the_last_message_tshark_reads(tshark: str, name: str) -> None:
+    """On MIT krb5's real exchanges, every ``Negoex`` line and the token holding it name the
+    last message of the frame with the type and cbMessageLength tshark reads; an ALERT's line
+    has tshark's ErrorCode."""
+    capture = SHARED_CAPTURES / "mit-negoex" / name
+    fields = ("frame.number", "negoex.message.type", "negoex.message.len", "negoex.errorcode")
+    read = subprocess.run(
+        [tshark, "-r", str(capture), "-Y", "negoex", "-T", "fields"]
+        + [arg for field in fields for arg in ("-e", field)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected, errors = {}, {}
+    for line in read.stdout.splitlines():
+        frame, types, lengths, codes = line.split("\t")
+        kind = MESSAGE_TYPES[int(types.split(",")[-1], 16)]
+        expected[int(frame)] = (
+            f"MessageType = MESSAGE_TYPE_{kind}, MessageLength = " + (lengths.split(",")[-1])
+        )
+        if codes:
+            errors[int(frame)] = [int(code, 16) for code in codes.split(",")]
+    run = negodissect("--style", "netmon", str(capture))
+    assert run.returncode == 0, run.stderr
+    seen: dict[int, list[str]] = {}
+    alerts: dict[int, list[int]] = {}
+    frame = 0
+    for text in run.stdout.splitlines():
+        heading = re.match(r"Frame (\d+) ", text)
+        frame = int(heading.group(1)) if heading else frame
+        match = LINE.match(text)
+        if match is None:
+            continue
+        name_, rest = match.group(3), match.group(4).strip()
+        if name_ in ("Negoex", "MechToken", "ResponseToken"):
+            seen.setdefault(frame, []).append(rest)
+        if name_ == "Alert" and rest.startswith("0x"):
+            alerts.setdefault(frame, []).append(int(rest.split()[0], 16))
+    assert expected and set(seen) == set(expected)
+    for number, summaries in seen.items():
+        assert set(summaries) == {expected[number]}, number
+    assert alerts == errors
 
 
 def test_depth_folds_with_a_plus() -> None:
