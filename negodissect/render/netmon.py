@@ -44,8 +44,7 @@ BODY_NAMES = {"AlertMessage": "Alert"}
 #: Nodes Network Monitor shows without a summary (the wrappers and NEGOEX bodies).
 QUIET = frozenset({
     "GSSAPI", "InitialContextToken", "NegotiationToken", "NegTokenInit", "NegTokenInit2",
-    "NegTokenResp",
-    "NegoMessage", "ExchangeMessage", "VerifyMessage", "ApplicationHeader",
+    "NegTokenResp", "ApplicationHeader", "NegoMessage", "ExchangeMessage", "VerifyMessage",
 })  # fmt: skip
 #: Network Monitor's value on the wrappers of an SPNEGO InitialContextToken (see above).
 SPNEGO_MARK = "0x1"
@@ -79,7 +78,7 @@ def reshape(tree: Field, data: bytes, above: str = "") -> Field:
     return shaped
 
 
-def _copy(node: Field, data: bytes, children: list[Field] | None = None) -> Field:
+def _copy(node: Field, children: list[Field] | None = None) -> Field:
     """``node`` without its children (or with ``children``), summarised as Network Monitor shows
     it: no summary on wrappers and structures, else once per level of meaning (a summary that
     only repeats a child's is left to the child, as in the default tree)."""
@@ -99,10 +98,10 @@ def _node(node: Field, data: bytes) -> Field:
     if node.name == "InitialContextToken":
         return _initial_context_token(node, data)
     if node.name in NEGOTIATION_TOKENS:
-        return _copy(node, data, _negotiation_token_children(node, data))
+        return _copy(node, _negotiation_token_children(node, data))
     if node.name == "Negoex":
         return _negoex(node, data)
-    copy = _copy(node, data, [_node(child, data) for child in node.children])
+    copy = _copy(node, [_node(child, data) for child in node.children])
     last = copy.children[-1] if copy.children else None
     if last is not None and last.name == "Negoex":  # MechToken, ResponseToken, Exchange data
         copy.summary = last.summary
@@ -144,7 +143,7 @@ def _tlv(data: bytes, at: int, end: int) -> Tlv | None:
 def _initial_context_token(node: Field, data: bytes) -> Field:
     """InitialContextToken (RFC 2743 3.1): ApplicationHeader, ThisMech, then for SPNEGO
     ``InnerContextToken`` / ``SpnegoToken`` around the NegotiationToken."""
-    token = _copy(node, data, [])
+    token = _copy(node, [])
     outer = _tlv(data, node.offset, node.end)
     rest = list(node.children)
     if outer is not None:
@@ -171,7 +170,7 @@ def _negotiation_token(node: Field, data: bytes) -> list[Field]:
     if node.name not in NEGOTIATION_TOKENS:
         return [_node(node, data)]
     choice = _tlv(data, node.offset, node.end)
-    shaped = _copy(node, data, _negotiation_token_children(node, data))
+    shaped = _copy(node, _negotiation_token_children(node, data))
     return [shaped] if choice is None else [_header("ChoiceTag", choice, data), shaped]
 
 
@@ -223,7 +222,7 @@ def _element(tlv: Tlv, member: Field, data: bytes) -> list[Field]:
     if inner is None:
         shaped.append(_node(member, data))
     elif inner.tag_class == 0 and inner.number == 16 and inner.constructed:
-        shaped.append(_copy(member, data, _sequence(inner, member.children, data)))
+        shaped.append(_copy(member, _sequence(inner, member.children, data)))
     elif inner.tag_class == 0 and inner.number == 4:
         shaped += [_universal_header(inner, data), _node(member, data)]
     else:
@@ -237,7 +236,7 @@ def _primitive(member: Field, data: bytes, tlv: Tlv | None = None) -> Field:
     children = [_node(child, data) for child in member.children]
     if tlv is not None:
         children.insert(0, _universal_header(tlv, data))
-    return _copy(member, data, children)
+    return _copy(member, children)
 
 
 # --------------------------------------------------------------------------- NEGOEX
@@ -246,7 +245,7 @@ def _primitive(member: Field, data: bytes, tlv: Tlv | None = None) -> Field:
 def _negoex(node: Field, data: bytes) -> Field:
     """NEGOEX (MS-NEGOEX 2.2.6): each message as MessageHeader, its structure, Padding and
     Payload; summarised by the last message's header."""
-    negoex = _copy(node, data, [])
+    negoex = _copy(node, [])
     messages: list[list[Field]] = []
     for child in node.children:
         if child.name == "MessageHeader" or not messages:
@@ -286,12 +285,12 @@ def _message(parts: list[Field], token_end: int, data: bytes) -> list[Field]:
 def _body(body: Field, start: int, moved: list[Field], data: bytes) -> list[Field]:
     """A message's structure, its ``Padding`` taken out as a sibling and the nodes at or past
     ``start`` (the payload) moved into ``moved``."""
-    shaped = _copy(body, data, [])
+    shaped = _copy(body, [])
     shaped.name = BODY_NAMES.get(body.name, body.name)
     padding: list[Field] = []
     for child in body.children:
         if child.name == "Padding" and child.end <= start:
-            padding.append(_copy(child, data))
+            padding.append(_copy(child))
             padding[-1].value, padding[-1].summary = None, blob_size(child.length)
         else:
             kept = _split(child, start, moved, data, body.name)
@@ -312,12 +311,13 @@ def _split(node: Field, start: int, moved: list[Field], data: bytes, owner: str)
     if node.offset >= start and node.length:
         shaped = _node(node, data)
         _name_vector_data(shaped, owner)
-        for parent in shaped.walk():
-            for child in parent.children:
-                _name_vector_data(child, parent.name)
+        for vector in shaped.walk():  # vectors inside what moved (an ALERT's AlertValue)
+            if any(child.name == "ByteArrayLength" for child in vector.children):
+                for child in vector.children:
+                    _name_vector_data(child, vector.name)
         moved.append(shaped)
         return None
-    copy = _copy(node, data, [])
+    copy = _copy(node, [])
     for child in node.children:
         kept = _split(child, start, moved, data, node.name)
         if kept is not None:
