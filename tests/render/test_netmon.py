@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from negodissect.cli import Options, choose_sink
 from negodissect.gss import negoex_build
 from negodissect.gss.negoex_structures import (
     AP_REQUEST,
@@ -28,7 +29,9 @@ from negodissect.gss.negoex_structures import (
     EXCHANGE_MESSAGE_LENGTH,
     INITIATOR_META_DATA,
 )
+from negodissect.render import views
 from tests.helpers import ROOT, SHARED_CAPTURES, der, negodissect, real
+from tests.render.test_sinks import console, feed, out  # consoles writing to strings
 
 BLOG = ROOT.parent / "shared" / "reference" / "negoex-blog-trace.txt"
 #: A tree line of the blog or of our output: indentation, marker, name, the rest.
@@ -273,6 +276,22 @@ def test_negoex_summaries_name_the_last_message_tshark_reads(tshark: str, name: 
     for number, summaries in seen.items():
         assert set(summaries) == {expected[number]}, number
     assert alerts == errors
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_option_picks_the_netmon_sink(terminal: bool) -> None:
+    assert type(choose_sink(Options(style="netmon"), console(terminal))) is views.NetmonSink
+
+
+def test_terminal_and_piped_netmon_are_the_same_text() -> None:
+    """On a terminal (rich, styled) and piped (plain lines) the view is the same text."""
+    capture = SHARED_CAPTURES / "mit-negoex" / "13-smb2-hops2.pcap"
+    drawn = []
+    for terminal in (True, False):
+        made = console(terminal)
+        feed(views.NetmonSink(made, depth=None, offsets=True, hexdump=False), capture)
+        drawn.append(out(made))
+    assert drawn[0] == drawn[1] and "- Negoex: MessageType = " in drawn[1]
 
 
 def test_depth_folds_with_a_plus() -> None:
