@@ -52,6 +52,7 @@ class Options:
     hexdump: bool = False
     offsets: bool = True
     bits: bool = False
+    style: str | None = None  # "netmon": Network Monitor's tree shape (render/netmon.py)
     streams: set[int] = field(default_factory=set)
     frames: set[int] = field(default_factory=set)
     mechs: set[str] = field(default_factory=set)
@@ -109,6 +110,8 @@ def choose_sink(options: Options, console: Console) -> Sink:
             view = views.SummarySink(console, options.name_files)
         else:
             tree = views.TreeSink if console.out.is_terminal else views.PlainSink
+            if options.style == "netmon":
+                tree = views.NetmonSink
             view = tree(
                 console,
                 options.depth,
@@ -430,6 +433,13 @@ class _Command(click.Command):
 @click.option("-x", "--hex", "hexdump", is_flag=True, help="Hex dump each blob after its tree.")
 @click.option("--no-offsets", is_flag=True, help="Do not show @offset+length on tree nodes.")
 @click.option(
+    "--style",
+    type=click.Choice(["default", "netmon"]),
+    callback=lambda _context, _parameter, value: None if value == "default" else value,
+    help="Tree style: netmon draws Microsoft Network Monitor's tree (its node names, a DER "
+    "header a node, no offsets).",
+)
+@click.option(
     "-V",
     "--all-bits",
     "bits",
@@ -726,7 +736,7 @@ def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
 #: Options that make others meaningless, and those others: given together, the command says so
 #: in one line (exit 2) rather than ignoring one of them.
 _TREE_OPTIONS = (("hexdump", "-x"), ("depth", "--depth"), ("no_offsets", "--no-offsets"),
-                 ("bits", "-V"))  # fmt: skip
+                 ("bits", "-V"), ("style", "--style netmon"))  # fmt: skip
 CONFLICTS: tuple[tuple[tuple[str, str], tuple[tuple[str, str], ...]], ...] = (
     (("json_document", "--json"), (("json_lines", "--jsonl"), ("summary", "--summary"),
                                    *_TREE_OPTIONS)),

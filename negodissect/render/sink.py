@@ -13,6 +13,7 @@ format                    sink                                module
 ========================  ==================================  =========================
 tree (on a terminal)      :class:`~.views.TreeSink`           :mod:`.views`
 tree (piped)              :class:`~.views.PlainSink`          :mod:`.views`
+``--style netmon``        :class:`~.views.NetmonSink`         :mod:`.views`, :mod:`.netmon`
 ``--summary``             :class:`~.views.SummarySink`        :mod:`.views`
 ``--json`` / ``--jsonl``  :class:`~.json.JsonSink`            :mod:`.json`
 ``--conversations`` ...   :class:`~.conversations.TableSink`  :mod:`.conversations`

@@ -16,6 +16,7 @@ from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.render import tree as render_tree
 from negodissect.render.sink import Output
+from negodissect.render.tree import Piece
 from negodissect.text import printable, utc_text
 
 if TYPE_CHECKING:
@@ -133,6 +134,37 @@ class TreeSink(Output):
 
     def _draw(self, root: render_tree.Row) -> None:
         self.console.out.print(render_tree.to_rich(root))
+
+
+class NetmonSink(TreeSink):
+    """``--style netmon``: the tree in Network Monitor's shape (:mod:`.netmon`), styled on a
+    terminal, plain when piped; no byte offsets (Network Monitor has none)."""
+
+    def _tree(self, heading: str, tree: Field, data: bytes, header: Field | None) -> None:
+        from negodissect.render import netmon
+
+        found: list[tuple[int, str, list[Piece]]] = [(0, "", [(printable(heading), "bold")])]
+        if header is not None:
+            shaped = netmon.reshape(header, b"", above=heading)  # carrier nodes: no DER to read
+            found += netmon.lines(shaped, self.depth, self.bits)
+        found.append((0, "-", [("securityBlob", "bold cyan"), (":", "")]))
+        found += netmon.lines(netmon.reshape(tree, data), self.depth, self.bits, level=1)
+        out = self.console.out
+        if out.is_terminal:
+            for level, marker, text in found:
+                out.print(Text.assemble(netmon.prefix(level, marker), *text))
+        else:
+            out.file.write(
+                "".join(
+                    netmon.prefix(level, marker) + "".join(piece for piece, _ in text) + "\n"
+                    for level, marker, text in found
+                )
+            )
+        if self.hexdump:
+            from negodissect.render.hexdump import hexdump
+
+            out.print(hexdump(data))
+        out.print()
 
 
 class PlainSink(TreeSink):

@@ -11,7 +11,7 @@
   that hold lengths (ASN.1 length octets, NTLM security buffers, NEGOEX header and vector fields)
   with huge values such as ``84 ff ff ff ff`` and ``0xffffffff``; deep ASN.1 nesting.
 - ``run_target``: decode, check the invariants every tree must keep (``check_tree``), and render
-  it as a rich tree and as JSON (``render``).
+  it as a rich tree, in ``--style netmon``'s shape and as JSON (``render``).
 - Capture files (target ``capture``): real captures (bundled, a few of ../shared/captures, pcapng
   and gzip among them) cut into records (``split_capture``) and damaged one record at a time
   (``mutate_capture``: huge record and block lengths, zero-length and jumbo records, unknown
@@ -55,7 +55,7 @@ from negodissect.gss.kerberos_enc_asn1 import PLAINTEXTS
 from negodissect.notes import Severity
 from negodissect.pipeline import signing
 from negodissect.pipeline.capture import blobs_from_capture
-from negodissect.render import console
+from negodissect.render import console, netmon
 from negodissect.render import json as render_json
 from negodissect.render import tree as render_tree
 from negodissect.render.console import PIPE_WIDTH
@@ -770,13 +770,20 @@ def check_tree(tree: Field, data: bytes) -> None:
 _NULL = Console(file=open(os.devnull, "w"), width=160, color_system=None)  # noqa: SIM115
 
 
-def render(tree: Field, as_tree: bool = True) -> None:
-    """Render as JSON (which must parse back, UTF-8 clean) and, when ``as_tree``, as a rich tree."""
+def render(tree: Field, as_tree: bool = True, blob: bytes | None = None) -> None:
+    """Render as JSON (which must parse back, UTF-8 clean) and, when ``as_tree``, as a rich tree;
+    with ``blob`` (the bytes ``tree`` was decoded from) also as ``--style netmon`` draws it, whose
+    reshaped tree (DER headers read again from the blob) must keep inside the blob too."""
     text = render_json.dumps({"tree": tree}, pretty=False)
     text.encode("utf-8")
     json.loads(text)
     if as_tree:
         _NULL.print(render_tree.build(tree))
+    if as_tree and blob is not None:
+        shaped = netmon.reshape(tree, blob)
+        check_tree(shaped, blob)
+        for _ in netmon.lines(shaped):
+            pass
 
 
 def run_target(target: str, data: bytes, as_tree: bool = True) -> float:
@@ -789,7 +796,7 @@ def run_target(target: str, data: bytes, as_tree: bool = True) -> float:
     elapsed = time.perf_counter() - started
     for tree, blob in trees:
         check_tree(tree, blob)
-        render(tree, as_tree)
+        render(tree, as_tree, blob)
     return elapsed
 
 
