@@ -40,17 +40,17 @@ INITIATOR_TOK_IDS = {0x0500: "KRB_AS_REQ", 0x0100: "KRB_AP_REQ"}
 ACCEPTOR_TOK_IDS = {0x0600: "KRB_AS_REP", 0x0200: "KRB_AP_REP", 0x0300: "KRB_ERROR"}
 
 NOT_META_DATA = notes.kind(
-    "pku2u.meta_data.unexpected",
+    "negoex.pku2u.meta_data_layout",
     "warning",
     "not the PKU2U META_DATA layout Windows sends: shown as a generic ASN.1 tree",
 )
 NOT_PKU2U = notes.kind(
-    "pku2u.token.mechanism",
+    "negoex.pku2u.mechanism",
     "warning",
     "a PKU2U exchange payload with thisMech {mech}: expected PKU2U ({expected})",
 )
 TOK_ID_DIRECTION = notes.kind(
-    "pku2u.token.tok_id",
+    "negoex.pku2u.tok_id",
     "warning",
     "TOK_ID {tok_id} is not one the {side} sends (expected {expected})",
 )
