@@ -87,6 +87,16 @@ def is_der(data: bytes) -> bool:
     return tlv.constructed and not tlv.indefinite and not tlv.missing and tlv.end == len(data)
 
 
+def starts_der(data: bytes) -> bool:
+    """Whether ``data`` begins with the readable header of a constructed element: what the
+    payload of a scheme known to send DER must look like to go to its decoder (which then notes
+    what is wrong with the rest)."""
+    try:
+        return ber.read_tlv(data, 0, len(data)).constructed
+    except ber.TlvError:
+        return False
+
+
 def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """The ASN.1 tree of ``data`` (a Decoder): its one element, or an ``Asn1`` node holding the
     elements when there are several or the bytes end in something that is not one."""

@@ -195,17 +195,15 @@ def _need(node: Field, msg: Message, end: int, what: str) -> None:
 
 
 def _decode_exchange_token(vector: Field, msg: Message) -> None:
-    """Decode the Exchange bytes (2.2.6.4) when they are a token the GSS framing sniffer knows
-    or one DER element (else they stay raw): with the AuthScheme's decoder for the message type,
-    without one as a GSS token or as a generic ASN.1 tree.  The scheme's tokens belong to a
-    negotiation of their own: they get a fresh exchange."""
+    """Decode the Exchange bytes (2.2.6.4): with the AuthScheme's decoder for the message type
+    when they are a token the GSS framing sniffer knows or start like a DER element; without
+    one, as a GSS token or, when they are exactly one DER element, as a generic ASN.1 tree.
+    Other bytes stay raw.  The scheme's tokens belong to a negotiation of their own: they get a
+    fresh exchange."""
     node = payload(vector)
     if node is None:
         return
     data = node.bytes_value
-    sniffed = framing.sniff(data)
-    if sniffed is None and not asn1_tree.is_der(data):
-        return
     raw = msg.take(MESSAGE_HEADER_LENGTH, GUID_LENGTH)
     scheme = msg.ctx.registry.schemes.get(uuid.UUID(bytes_le=raw)) if raw else None
     decoder = None
@@ -215,9 +213,15 @@ def _decode_exchange_token(vector: Field, msg: Message) -> None:
         decoder = scheme.ap_request
     elif scheme is not None and msg.message_type == CHALLENGE:
         decoder = scheme.challenge
-    if decoder is None:
-        decoder = asn1_tree.decode if sniffed is None else framing.decode_token
-    node.append(decoder(data, node.offset, msg.ctx.inner()))
+    sniffed = framing.sniff(data) is not None
+    if decoder is not None and not (sniffed or asn1_tree.starts_der(data)):
+        decoder = None
+    if decoder is None and sniffed:
+        decoder = framing.decode_token
+    elif decoder is None and asn1_tree.is_der(data):
+        decoder = asn1_tree.decode
+    if decoder is not None:
+        node.append(decoder(data, node.offset, msg.ctx.inner()))
 
 
 @dataclass(slots=True, frozen=True)
