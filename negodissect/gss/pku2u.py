@@ -88,6 +88,13 @@ def _certifiers(node: Field) -> None:
     node.summary = "; ".join(child.summary for child in node.children if child.summary)
 
 
+def _info(node: Field) -> None:
+    """``TERMSRV/peer@WELLKNOWN:PKU2U``: the target an initiator names."""
+    realm, sname = node.find("Realm"), node.find("Sname")
+    if realm is not None and isinstance(realm.value, str) and sname is not None:
+        node.summary = f"{kerberos.principal_text(sname)}@{realm.value}"
+
+
 def decode_meta_data(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A PKU2U INITIATOR_META_DATA / ACCEPTOR_META_DATA payload (see the module docstring)."""
 
@@ -101,21 +108,15 @@ def decode_meta_data(data: bytes, base: int, ctx: DecodeContext) -> Field:
         **kerberos.HOOKS,
         "SubjectName": subject,
         "TrustedCertifiers": _certifiers,
-        "Info": lambda node: _info(node),
+        "Info": _info,
     }
     root = ber.Walker(data, base, hooks).walk(META_DATA, "Pku2uMetaData", 0, len(data))
-    if any(True for _ in root.errors()) and asn1_tree.is_der(data):
+    if any(root.errors()) and asn1_tree.is_der(data):
         generic = asn1_tree.decode(data, base, ctx)
         generic.note(NOT_META_DATA)
         return generic
     root.summary = " | ".join(child.summary for child in root.children if child.summary)
     return root
-
-
-def _info(node: Field) -> None:
-    realm, sname = node.find("Realm"), node.find("Sname")
-    if realm is not None and sname is not None:
-        node.summary = f"{kerberos.principal_text(sname)}@{realm.value}"
 
 
 def _exchange(
