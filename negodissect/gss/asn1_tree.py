@@ -213,10 +213,9 @@ def _encapsulated(walker: ber.Walker, node: Field, depth: int, ctx: DecodeContex
     inner.elements = walker.elements
     tlv = ber.read_tlv(walker.data, start, start + len(value))
     child = _element(inner, tlv, depth + 1, ctx)
-    if any(sub.notes for sub in child.walk()):  # not DER after all: the bytes stay bytes
-        return
-    walker.elements = inner.elements
-    node.append(child)
+    walker.elements = inner.elements  # the attempt counts against MAX_ELEMENTS either way
+    if not any(sub.notes for sub in child.walk()):  # else not DER after all: bytes stay bytes
+        node.append(child)
 
 
 def oid_text(content: bytes) -> str | None:
