@@ -88,9 +88,8 @@ def is_der(data: bytes) -> bool:
 
 
 def starts_der(data: bytes) -> bool:
-    """Whether ``data`` begins with the readable header of a constructed element: what the
-    payload of a scheme known to send DER must look like to go to its decoder (which then notes
-    what is wrong with the rest)."""
+    """Whether ``data`` begins with the readable header of a constructed element: what a payload
+    meant to be DER must look like to be read as such (what is wrong with the rest is noted)."""
     try:
         return ber.read_tlv(data, 0, len(data)).constructed
     except ber.TlvError:

@@ -195,13 +195,12 @@ def _need(node: Field, msg: Message, end: int, what: str) -> None:
 
 
 def _decode_exchange_token(vector: Field, msg: Message) -> None:
-    """Decode the Exchange bytes (2.2.6.4): with the AuthScheme's decoder for the message type
-    when they are a token the GSS framing sniffer knows or start like a DER element; without
-    one, as a GSS token or, when they are exactly one DER element, as a generic ASN.1 tree.
-    Other bytes stay raw.  The scheme's tokens belong to a negotiation of their own: they get a
-    fresh exchange."""
+    """Decode the Exchange bytes (2.2.6.4) with the AuthScheme's decoder for the message type;
+    without one, as a GSS token when the framing sniffer knows them, as a generic ASN.1 tree
+    when they are exactly one DER element, else they stay raw.  The scheme's tokens belong to a
+    negotiation of their own: they get a fresh exchange."""
     node = payload(vector)
-    if node is None:
+    if node is None or not node.bytes_value:
         return
     data = node.bytes_value
     raw = msg.take(MESSAGE_HEADER_LENGTH, GUID_LENGTH)
@@ -213,10 +212,7 @@ def _decode_exchange_token(vector: Field, msg: Message) -> None:
         decoder = scheme.ap_request
     elif scheme is not None and msg.message_type == CHALLENGE:
         decoder = scheme.challenge
-    sniffed = framing.sniff(data) is not None
-    if decoder is not None and not (sniffed or asn1_tree.starts_der(data)):
-        decoder = None
-    if decoder is None and sniffed:
+    if decoder is None and framing.sniff(data) is not None:
         decoder = framing.decode_token
     elif decoder is None and asn1_tree.is_der(data):
         decoder = asn1_tree.decode

@@ -44,6 +44,11 @@ NOT_META_DATA = notes.kind(
     "warning",
     "not the PKU2U META_DATA layout Windows sends: shown as a generic ASN.1 tree",
 )
+NOT_DER = notes.kind(
+    "negoex.pku2u.not_der",
+    "warning",
+    "a PKU2U META_DATA payload that does not start like a DER element: kept as bytes",
+)
 NOT_PKU2U = notes.kind(
     "negoex.pku2u.mechanism",
     "warning",
@@ -97,6 +102,10 @@ def _info(node: Field) -> None:
 
 def decode_meta_data(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A PKU2U INITIATOR_META_DATA / ACCEPTOR_META_DATA payload (see the module docstring)."""
+    if not asn1_tree.starts_der(data):
+        raw = framing.raw_token(data, base)
+        raw.note(NOT_DER)
+        return raw
 
     def subject(node: Field) -> None:  # the DER Name inside the OCTET STRING (RFC 4556 3.2.1)
         offset, value = ber.content_of(node)

@@ -131,7 +131,11 @@ def test_truncated_meta_data_is_noted_at_the_element() -> None:
     assert all(sub.end <= node.end for sub in meta.walk())
 
 
-def test_non_der_payloads_of_pku2u_stay_bytes() -> None:
-    for data in (b"\x00meta", b"\x01\x02", b""):
-        tree = gss.decode(vectors.exchange(negoex.ACCEPTOR_META_DATA, data), kind="negoex")
-        assert all(not node.children for node in tree.find_all("Payload"))
+def test_non_der_meta_data_stays_bytes_with_a_note() -> None:
+    """META_DATA that does not start like DER (MIT krb5 sends the byte ``58`` for its test
+    scheme) is kept as bytes under a note; an empty payload is left alone."""
+    for data in (b"X", b"\x00meta", b"\x01\x02"):
+        tree = _payload_tree(vectors.exchange(negoex.ACCEPTOR_META_DATA, data))
+        assert tree.value == data and [note.id for note in tree.notes] == [pku2u.NOT_DER.id]
+    tree = gss.decode(vectors.exchange(negoex.ACCEPTOR_META_DATA, b""), kind="negoex")
+    assert all(not node.children for node in tree.find_all("Payload"))
