@@ -87,15 +87,6 @@ def is_der(data: bytes) -> bool:
     return tlv.constructed and not tlv.indefinite and not tlv.missing and tlv.end == len(data)
 
 
-def starts_der(data: bytes) -> bool:
-    """Whether ``data`` begins with the readable header of a constructed element: what a payload
-    meant to be DER must look like to be read as such (what is wrong with the rest is noted)."""
-    try:
-        return ber.read_tlv(data, 0, len(data)).constructed
-    except ber.TlvError:
-        return False
-
-
 def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """The ASN.1 tree of ``data`` (a Decoder): its one element, or an ``Asn1`` node holding the
     elements when there are several or the bytes end in something that is not one."""

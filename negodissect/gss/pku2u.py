@@ -102,7 +102,13 @@ def _info(node: Field) -> None:
 
 def decode_meta_data(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A PKU2U INITIATOR_META_DATA / ACCEPTOR_META_DATA payload (see the module docstring)."""
-    if not asn1_tree.starts_der(data):
+    try:
+        constructed = ber.read_tlv(data, 0, len(data)).constructed
+    except ber.TlvError as exc:  # its first header cannot be read: why, on the bytes
+        raw = framing.raw_token(data, base)
+        exc.note_on(raw)
+        return raw
+    if not constructed:
         raw = framing.raw_token(data, base)
         raw.note(NOT_DER)
         return raw
