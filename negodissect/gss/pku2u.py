@@ -102,15 +102,14 @@ def _info(node: Field) -> None:
 
 def decode_meta_data(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A PKU2U INITIATOR_META_DATA / ACCEPTOR_META_DATA payload (see the module docstring)."""
-    try:
-        constructed = ber.read_tlv(data, 0, len(data)).constructed
-    except ber.TlvError as exc:  # its first header cannot be read: why, on the bytes
-        raw = framing.raw_token(data, base)
-        exc.note_on(raw)
-        return raw
-    if not constructed:
-        raw = framing.raw_token(data, base)
+    raw = framing.raw_token(data, base)
+    if not data or not data[0] & 0x20:  # not a constructed tag (X.690 8.1.2.5)
         raw.note(NOT_DER)
+        return raw
+    try:
+        ber.read_tlv(data, 0, len(data))
+    except ber.TlvError as exc:  # its first header cannot be read: why, on the bytes
+        exc.note_on(raw)
         return raw
 
     def subject(node: Field) -> None:  # the DER Name inside the OCTET STRING (RFC 4556 3.2.1)
