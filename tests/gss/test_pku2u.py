@@ -14,6 +14,7 @@ from negodissect.gss import ber, negoex, pku2u
 from negodissect.notes import NoteKind
 from negodissect.pipeline.capture import decode_capture
 from tests.gss import pku2u_vectors as vectors
+from tests.helpers import der, negodissect
 
 
 def _payload_tree(token: bytes) -> Field:
@@ -139,3 +140,16 @@ def test_non_der_meta_data_stays_bytes_with_a_note() -> None:
         assert tree.value == data and [note.id for note in tree.notes] == [pku2u.NOT_DER.id]
     tree = gss.decode(vectors.exchange(negoex.ACCEPTOR_META_DATA, b""), kind="negoex")
     assert all(not node.children for node in tree.find_all("Payload"))
+
+
+def test_hostile_names_are_escaped_in_every_output() -> None:
+    """Control characters and bidi overrides in a CA name, the realm and the target's name
+    reach no terminal raw: tree, JSON."""
+    evil = "\x1b[31mevil\x07\u202e"
+    subject = vectors.name(vectors.COMMON_NAME, der(0x0C, evil.encode()))
+    meta = vectors.meta_data([subject], "WELL\x1b[2J", ["a\x00b"])
+    token = vectors.exchange(negoex.INITIATOR_META_DATA, meta).hex().encode()
+    for args in ((), ("--json",)):
+        out = negodissect(*args, "-", stdin=token).stdout
+        assert "CN=" in out and "evil" in out
+        assert not any(char in out for char in "\x1b\x07\x00\u202e")
