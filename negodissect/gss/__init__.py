@@ -12,7 +12,7 @@ import uuid
 
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
-from negodissect.gss import framing, kerberos, kerberos_decrypt, negoex, ntlm, spnego
+from negodissect.gss import framing, kerberos, kerberos_decrypt, negoex, ntlm, pku2u, spnego
 from negodissect.gss.context import DecodeContext, Exchange
 from negodissect.gss.kerberos_keys import KeyStore
 from negodissect.gss.registry import Decoder, Mechanism, Registry, Scheme
@@ -52,9 +52,15 @@ MECHANISMS = (
 #: - 0D53335C...: the scheme Windows sends (packetgen-plugin-smb/smb2.pcapng frames 2 and 4);
 #:   named PKU2U by NtApiDotNet (NegoExAuthSchemes.PKU2U) and used as the PKU2U default scheme by
 #:   Devolutions sspi-rs (pku2u DEFAULT_NEGOEX_AUTH_SCHEME) and minikerberos.
+#: Both read their exchange payloads with :mod:`negodissect.gss.pku2u`.
+PKU2U_PAYLOADS = {
+    "meta_data": pku2u.decode_meta_data,
+    "ap_request": pku2u.decode_initiator_token,
+    "challenge": pku2u.decode_acceptor_token,
+}
 SCHEMES = (
-    Scheme(uuid.UUID("235f69ad-73fb-4dbc-8203-0629e739339b"), "PKU2U (MS-SPNG)"),
-    Scheme(uuid.UUID("0d53335c-f9ea-4d0d-b2ec-4ae3786ec308"), "PKU2U (Windows)"),
+    Scheme(uuid.UUID("235f69ad-73fb-4dbc-8203-0629e739339b"), "PKU2U (MS-SPNG)", **PKU2U_PAYLOADS),
+    Scheme(uuid.UUID("0d53335c-f9ea-4d0d-b2ec-4ae3786ec308"), "PKU2U (Windows)", **PKU2U_PAYLOADS),
 )
 
 REGISTRY = Registry.build(KINDS, MECHANISMS, SCHEMES)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from negodissect import notes
 from negodissect.field import Field, Note
-from negodissect.gss import framing, verify
+from negodissect.gss import asn1_tree, framing, verify
 from negodissect.gss.context import DecodeContext, Exchange
 from negodissect.gss.negoex_structures import (
     ACCEPTOR_META_DATA,
@@ -195,11 +195,12 @@ def _need(node: Field, msg: Message, end: int, what: str) -> None:
 
 
 def _decode_exchange_token(vector: Field, msg: Message) -> None:
-    """Decode the Exchange bytes with the AuthScheme's decoder for the message type (2.2.6.4);
-    without one, when the GSS framing sniffer knows them (else they stay raw).  The scheme's
-    tokens belong to a negotiation of their own: they get a fresh exchange."""
+    """Decode the Exchange bytes (2.2.6.4) with the AuthScheme's decoder for the message type;
+    without one, as a GSS token when the framing sniffer knows them, as a generic ASN.1 tree
+    when they are exactly one DER element, else they stay raw.  The scheme's tokens belong to a
+    negotiation of their own: they get a fresh exchange."""
     node = payload(vector)
-    if node is None:
+    if node is None or not node.bytes_value:
         return
     data = node.bytes_value
     raw = msg.take(MESSAGE_HEADER_LENGTH, GUID_LENGTH)
@@ -209,10 +210,14 @@ def _decode_exchange_token(vector: Field, msg: Message) -> None:
         decoder = scheme.meta_data
     elif scheme is not None and msg.message_type == AP_REQUEST:
         decoder = scheme.ap_request
+    elif scheme is not None and msg.message_type == CHALLENGE:
+        decoder = scheme.challenge
+    if decoder is None and framing.sniff(data) is not None:
+        decoder = framing.decode_token
+    elif decoder is None and asn1_tree.is_der(data):
+        decoder = asn1_tree.decode
     if decoder is not None:
         node.append(decoder(data, node.offset, msg.ctx.inner()))
-    elif framing.sniff(data) is not None:
-        node.append(framing.decode_token(data, node.offset, msg.ctx.inner()))
 
 
 @dataclass(slots=True, frozen=True)

@@ -42,13 +42,15 @@ class Mechanism:
 @dataclass(frozen=True, slots=True)
 class Scheme:
     """A NEGOEX AuthScheme (MS-NEGOEX 2.2.2): its GUID, name, and the decoders of the exchange
-    payloads of its INITIATOR/ACCEPTOR_META_DATA and AP_REQUEST messages (2.2.6.4), when known.
-    Without one, a payload that looks like a GSS token is decoded as one."""
+    payloads of its INITIATOR/ACCEPTOR_META_DATA, AP_REQUEST and CHALLENGE messages (2.2.6.4),
+    when known.  Without one, a payload that looks like a GSS token is decoded as one, and one
+    DER element as a generic ASN.1 tree."""
 
     guid: uuid.UUID
     name: str
     meta_data: Decoder | None = None
     ap_request: Decoder | None = None
+    challenge: Decoder | None = None
 
 
 @dataclass(frozen=True, slots=True)

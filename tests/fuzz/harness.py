@@ -49,9 +49,21 @@ from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
-from negodissect.gss import ber, framing, kerberos_decrypt, negoex, negoex_build, ntlm, pac, verify
+from negodissect.gss import (
+    asn1_tree,
+    ber,
+    framing,
+    kerberos_decrypt,
+    negoex,
+    negoex_build,
+    ntlm,
+    pac,
+    pku2u,
+    verify,
+)
 from negodissect.gss.context import Exchange
 from negodissect.gss.kerberos_enc_asn1 import PLAINTEXTS
+from negodissect.gss.registry import Decoder
 from negodissect.notes import Severity
 from negodissect.pipeline import signing
 from negodissect.pipeline.capture import blobs_from_capture
@@ -64,6 +76,7 @@ from negodissect.sources import records, stdin, streams
 from negodissect.sources.frames import Fragment
 from negodissect.transport import ip_fragments
 from negodissect.transport.framing import Pdu
+from tests.gss import pku2u_vectors
 from tests.helpers import ROOT, SHARED_CAPTURES
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
@@ -109,6 +122,11 @@ def _one(decoder: Callable[[bytes], Field]) -> Target:
 
 def _kind(kind: str | None) -> Target:
     return _one(lambda data: gss.decode(data, kind=kind))
+
+
+def _payload(decoder: Decoder) -> Target:
+    """A NEGOEX exchange payload decoder (gss/pku2u.py, gss/asn1_tree.py) on ``data`` alone."""
+    return _one(lambda data: decoder(data, 0, gss.new_context()))
 
 
 def _stdin(data: bytes) -> list[tuple[Field, bytes]]:
@@ -348,6 +366,10 @@ TARGETS: dict[str, Target] = {
     "pac": _pac(checked=False),
     "pac_checked": _pac(checked=True),
     "smb2_signing": _smb2_signing,
+    "asn1_tree": _payload(asn1_tree.decode),
+    "pku2u_meta_data": _payload(pku2u.decode_meta_data),
+    "pku2u_initiator": _payload(pku2u.decode_initiator_token),
+    "pku2u_acceptor": _payload(pku2u.decode_acceptor_token),
 }
 #: Captures whose KDC messages seed the carrier and fragment targets.
 KDC_SEED_CAPTURES = ("smb2-kerberos.pcap", "smb2-kerberos-failure.pcap", "kdc-s4u.pcap")
@@ -553,7 +575,7 @@ def seeds(target: str) -> tuple[bytes, ...]:
         decoded = ((gss.decode(blob), blob) for blob in blobs)
         found = _cut(decoded, SEED_NODES[target])
         if target == "negoex":
-            found += built_negoex()
+            found += built_negoex() + pku2u_vectors.negoex_seeds()
         if target == "ntlm_signature":
             found += [bytes.fromhex("01000000a1b2c3d4e5f6a7b80c000000"), b"\x01" + b"\0" * 15]
         if target == "kerberos_mic":
@@ -564,9 +586,31 @@ def seeds(target: str) -> tuple[bytes, ...]:
         found = kdc_seeds(target)
     elif target in ("pac", "pac_checked"):
         found = pac_seeds(target)
+    elif target in PKU2U_TARGETS:
+        found = pku2u_seeds(target)
     else:
         found = [*blobs, *built_negoex()]
     return tuple(dict.fromkeys(found)) or blobs
+
+
+#: The targets of the NEGOEX exchange payload decoders.
+PKU2U_TARGETS = ("asn1_tree", "pku2u_meta_data", "pku2u_initiator", "pku2u_acceptor")
+
+
+def pku2u_seeds(target: str) -> list[bytes]:
+    """The real META_DATA a Windows server sent, an initiator's META_DATA, PKU2U tokens around
+    real Kerberos messages (tests/gss/pku2u_vectors.py); the generic tree also gets real DER
+    blobs (GSS tokens)."""
+    meta = [pku2u_vectors.windows_meta_data()[2], pku2u_vectors.initiator_meta_data()]
+    as_req = pku2u_vectors.real_kerberos(pku2u_vectors.AS_REQ)
+    as_rep = pku2u_vectors.real_kerberos(pku2u_vectors.AS_REP)
+    if target == "pku2u_initiator":
+        return [pku2u_vectors.pku2u_token(b"\x05\x00", as_req)]
+    if target == "pku2u_acceptor":
+        return [pku2u_vectors.pku2u_token(b"\x06\x00", as_rep)]
+    if target == "asn1_tree":
+        return [*meta, as_req, *real_blobs()[::8]]
+    return meta
 
 
 def pac_seeds(target: str) -> list[bytes]:

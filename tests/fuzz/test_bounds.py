@@ -20,7 +20,17 @@ import pytest
 from negodissect import gss
 from negodissect.carriers import dcerpc, smb2
 from negodissect.field import Field
-from negodissect.gss import ber, framing, negoex, negoex_build, negoex_structures, ntlm_structures
+from negodissect.gss import (
+    asn1_tree,
+    ber,
+    framing,
+    negoex,
+    negoex_build,
+    negoex_structures,
+    ntlm_structures,
+    pku2u,
+)
+from negodissect.gss.context import DecodeContext
 from negodissect.sources import stdin
 from tests.fuzz.harness import (
     NTLM_BUFFERS,
@@ -120,6 +130,35 @@ def test_600_deep_nesting(header: bytes, decode: Callable[[bytes], Field]) -> No
     )
     assert depth(tree) <= ber.MAX_DEPTH + 4
     assert f"{ber.MAX_DEPTH}" in notes(tree)
+
+
+def _payload(decoder: Callable[[bytes, int, DecodeContext], Field]) -> Callable[[bytes], Field]:
+    def decode(data: bytes) -> Field:
+        return decoder(data, 0, gss.new_context())
+
+    decode.__name__ = decoder.__name__
+    return decode
+
+
+PAYLOAD_DECODERS = [_payload(asn1_tree.decode), _payload(pku2u.decode_meta_data)]
+
+
+@pytest.mark.parametrize("decode", PAYLOAD_DECODERS, ids=lambda f: f.__name__)
+def test_negoex_payload_decoders_nesting_and_counts(decode: Callable[[bytes], Field]) -> None:
+    """The generic ASN.1 tree and the PKU2U META_DATA: 600 levels of SEQUENCE, of OCTET STRINGs
+    each wrapping the next as DER (decoded beneath its bytes), and 64 KiB of empty elements stop
+    at ber.MAX_DEPTH and ber.MAX_ELEMENTS."""
+    for inner in (nest(b"\x05\x00", 600, b"\x30\x84"), nest(b"\x05\x00", 600, b"\x30\x80")):
+        tree = bounded(decode, inner)
+        assert depth(tree) <= 2 * ber.MAX_DEPTH + 4
+        assert f"{ber.MAX_DEPTH}" in notes(tree)
+    wrapped = b"\x05\x00"
+    for _ in range(300):
+        wrapped = tlv(b"\x30", tlv(b"\x04", wrapped))
+    assert depth(bounded(decode, wrapped)) <= 2 * ber.MAX_DEPTH + 4
+    flat = bounded(decode, tlv(b"\x30", tlv(b"\xa0", tlv(b"\x30", b"\x30\x00" * 32000))))
+    assert sum(1 for _ in flat.walk()) <= ber.MAX_ELEMENTS + 16
+    assert f"more than {ber.MAX_ELEMENTS} elements" in notes(flat)
 
 
 def test_64_kib_of_repeated_sequence_headers() -> None:

@@ -43,6 +43,7 @@ MUTATED_EXAMPLES = {
     **{name: 700 for name in TARGETS if name.startswith("token_")},
     **dict.fromkeys(("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments", "smb2_signing"), 700),
     **dict.fromkeys(("pac", "pac_checked"), 700),
+    **dict.fromkeys(("asn1_tree", "pku2u_meta_data", "pku2u_initiator", "pku2u_acceptor"), 700),
 }
 RANDOM_EXAMPLES = 300
 

@@ -65,6 +65,7 @@ SYRINGE_GSS = bytes.fromhex(
 SYRINGE = SYRINGE_GSS[SYRINGE_GSS.index(b"NEGOEXTS") :][:254]
 CONVERSATION = uuid.UUID("01234567-89ab-cdef-0123-456789abcdef")
 WINDOWS_SCHEME = uuid.UUID("0d53335c-f9ea-4d0d-b2ec-4ae3786ec308")
+NEGOEXTEST_SCHEME = uuid.UUID("c0a28569-66ac-0000-0000-000000000000")  # MIT krb5's test module
 PKU2U = uuid.UUID("235f69ad-73fb-4dbc-8203-0629e739339b")
 RANDOM = bytes(range(32))
 
@@ -83,10 +84,12 @@ def _nego(message_type: int = negoex.INITIATOR_NEGO, sequence: int = 0) -> bytes
 def _exchange(
     message_type: int = negoex.AP_REQUEST, sequence: int = 0, data: bytes = b"\x01\x02"
 ) -> bytes:
+    """An EXCHANGE_MESSAGE of MIT krb5's negoextest scheme, which no decoder is registered for:
+    its opaque bytes stay bytes (PKU2U's payloads are DER: tests/gss/test_pku2u.py)."""
     return negoex_build.build_exchange(
         message_type,
         conversation_id=CONVERSATION,
-        auth_scheme=WINDOWS_SCHEME,
+        auth_scheme=NEGOEXTEST_SCHEME,
         exchange=data,
         sequence=sequence,
     )
