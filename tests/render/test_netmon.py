@@ -162,12 +162,20 @@ def rebuilt() -> list[bytes]:
     ]
 
 
-def ours(blobs: list[bytes], *options: str) -> list[Node]:
-    """The trees ``negodissect --style netmon`` prints for ``blobs`` given on standard input."""
+#: What the PKU2U decoder rightly says of a rebuilt token's zero-filled exchange payload (the
+#: blog folds the payloads and prints none of their bytes): not a GSS token.
+PLACEHOLDER_ERROR = "error: unrecognised token at offset"
+
+
+def ours(blobs: list[bytes], *options: str, placeholders: bool = False) -> list[Node]:
+    """The trees ``negodissect --style netmon`` prints for ``blobs`` given on standard input;
+    no error note in them but, with ``placeholders``, those of zero-filled payloads."""
     stdin = "\n\n".join(blob.hex() for blob in blobs).encode()
     run = negodissect("--style", "netmon", *options, "-", stdin=stdin)
     assert run.returncode == 0, run.stderr
-    assert "error:" not in run.stdout
+    errors = [line.strip() for line in run.stdout.splitlines() if "error:" in line]
+    allowed = [line for line in errors if placeholders and line.startswith(PLACEHOLDER_ERROR)]
+    assert errors == allowed
     return parse(run.stdout.splitlines())
 
 
@@ -193,7 +201,7 @@ def test_first_tree_is_the_real_windows_negotiate_response() -> None:
 def test_rebuilt_tokens_match_the_blog_node_by_node(index: int) -> None:
     """Trees 2-5: the initiator's NEGO/META_DATA/AP_REQUEST, the acceptor's CHALLENGE + ALERT
     (``Alert: 0x00000001 - STATUS_WAIT_1``, 4 bytes of Padding), AP_REQUEST, CHALLENGE + VERIFY."""
-    mine = ours([rebuilt()[index - 1]])
+    mine = ours([rebuilt()[index - 1]], placeholders=True)
     compare(blog_trees()[index], mine[0])
 
 
