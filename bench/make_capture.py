@@ -73,7 +73,7 @@ TIDY_IO_SIZES = (65536, 65536, 262144, 1048576)
 #: Ports the messy mix scans and sends garbage to.
 SCANNED_PORTS = (445, 445, 445, 139, 80, 80, 88)
 #: Bumped whenever the output for a given seed changes; run.py remakes older captures.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 DEFAULT_SEED = 20261125
 #: SMB connections injected per million packets ("a few hundred"); at least one per source.
 SMB_PER_MILLION = 300
@@ -590,15 +590,19 @@ class Generator:
 
     def kdc(self, number: int, truth: dict) -> Flow:
         """A replayed KDC exchange: a UDP request and its reply, or a TCP connection to port 88
-        whose messages are cut into 2 to 4 segments in one connection out of three."""
+        whose messages are cut into 2 to 4 segments in one connection out of three (in one of
+        those three, the record mark alone in the first)."""
         exchange = self.kdc_exchanges[number % len(self.kdc_exchanges)]
         v6 = number % 8 == 7
         split = exchange.tcp and number % 3 == 1
+        header_alone = split and number % 9 == 4  # the record mark in a segment of its own
         mark = {"kdc": number}
         if exchange.tcp:
             flow = self.tcp(v6, KERBEROS_PORT, 25)
             flow.handshake()
-            marks = self.replay(flow, exchange.messages, mark, split, False, False, "kerberos")
+            marks = self.replay(
+                flow, exchange.messages, mark, split, False, False, "kerberos", header_alone
+            )
             flow.close()
             frames = flow.frames
         else:
@@ -616,6 +620,7 @@ class Generator:
                 "transport": "tcp" if exchange.tcp else "udp",
                 "ipv6": v6,
                 "split": split,
+                "record_mark_alone": header_alone,
                 "messages": len(exchange.messages),
                 "packets": len(frames),
             }
@@ -631,16 +636,18 @@ class Generator:
         out_of_order: bool,
         retransmit: bool,
         kind: str | None = None,
+        header_alone: bool = False,
     ) -> dict[int, list[dict]]:
-        """Send ``messages`` on ``flow`` (cut inside their first blob when ``split``, the first
-        two pieces swapped when ``out_of_order``, the first one sent twice when
-        ``retransmit``); the ground-truth marks of the frames that complete a blob, of
-        ``kind`` (default: from the blob's first bytes)."""
+        """Send ``messages`` on ``flow`` (cut inside their first blob when ``split``, and after
+        their 4-byte header too when ``header_alone``; the first two pieces swapped when
+        ``out_of_order``, the first one sent twice when ``retransmit``); the ground-truth marks
+        of the frames that complete a blob, of ``kind`` (default: from the blob's first
+        bytes)."""
         rng = self.rng
         marks: dict[int, list[dict]] = {}
         for message in messages:
             if split and any(length for _, length in message.blobs):
-                pieces = self.cut(message)
+                pieces = self.cut(message, header_alone)
             else:
                 pieces = [
                     (start, message.data[start : start + MSS])
@@ -800,14 +807,17 @@ class Generator:
         flow.close()
         return flow.frames
 
-    def cut(self, message: Message) -> list[tuple[int, bytes]]:
-        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob.
+    def cut(self, message: Message, header_alone: bool = False) -> list[tuple[int, bytes]]:
+        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob (and
+        one after its 4-byte header when ``header_alone``: the header in a segment of its own).
 
         No cut falls inside the 4-byte NBSS header: tshark 4.0 does not reassemble a message
         whose header is split, and the ground truth should be what tshark can also find.
         """
         offset, length = next((o, n) for o, n in message.blobs if n)
         cuts = {self.rng.randrange(offset + 1, offset + length) if length > 1 else offset}
+        if header_alone:
+            cuts.add(NBSS_HEADER)
         pieces = self.rng.randrange(2, 5)
         while len(cuts) < pieces - 1:
             cuts.add(self.rng.randrange(NBSS_HEADER, len(message.data)))
