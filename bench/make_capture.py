@@ -8,14 +8,17 @@ WRITEs after real logons, web with large bodies of known Content-Length, TLS, DN
 The mixed capture is a classic pcap (Ethernet, microsecond timestamps) of interleaved flows: web
 (HTTP on TCP 80 with handshakes, keep-alive and multi-segment responses), TLS-like TCP 443, other
 TCP, DNS on UDP 53, other UDP (NTP, syslog, QUIC-like), each over IPv4 or IPv6, plus a few hundred
-SMB connections whose messages are REAL: the SMB1/SMB2 message sequences of the bundled captures
+SMB connections whose messages are REAL: the SMB1/SMB2 message sequences of the shared captures
 (read once with scapy at start-up) replayed with new addresses, ports and sequence numbers.
 Some of those connections split their security-blob messages across several TCP segments, a few
-deliver those segments out of order or retransmit one.
+deliver those segments out of order or retransmit one.  As many KDC exchanges (every mix) are
+real too: the UDP and TCP port-88 exchanges of captures/kdc-attacks.pcap, kerberos-keys.pcap
+and kdc-s4u.pcap (AS, TGS, S4U, KRB-ERRORs), replayed the same way.
 
 Records are packed with :mod:`struct` (no scapy packet per record); checksums are zero.  The
-sidecar ``<capture>.truth.json`` says how many SMB connections and security blobs were injected
-and the frame that completes each blob (the frame tshark and negodissect report it on).
+sidecar ``<capture>.truth.json`` says how many SMB connections and security blobs, KDC exchanges
+and Kerberos messages were injected and the frame that completes each blob or message (the frame
+tshark and negodissect report it on).
 
 Usage: ``python bench/make_capture.py [--mix mixed|messy|tidy] [--packets N] [--seed S]
 [--out FILE]``
@@ -32,12 +35,14 @@ import struct
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
 SHARED_CAPTURES = HERE.parent.parent / "shared" / "captures"
+BUNDLED_CAPTURES = HERE.parent / "captures"
 #: The captures whose SMB connections are replayed (relative to SHARED_CAPTURES).
 SMB_SOURCES = (
     "zeek/smb_smb2.pcap",
@@ -46,12 +51,20 @@ SMB_SOURCES = (
     "packetgen-plugin-smb/smb2.pcapng",
     "packetgen-plugin-smb/smb2-nego.pcapng",
 )
+#: The captures whose KDC exchanges (every UDP and TCP exchange with port 88) are replayed
+#: (relative to BUNDLED_CAPTURES): AS and TGS exchanges, pre-authentication and principal-unknown
+#: errors, S4U2Self/S4U2Proxy, tickets with PACs (messages of 1.5 to 4 kB over TCP).
+KDC_SOURCES = ("kdc-attacks.pcap", "kerberos-keys.pcap", "kdc-s4u.pcap")
+KERBEROS_PORT = 88
 DEFAULT_PACKETS = 1_000_000
 MIXES = ("mixed", "messy", "tidy")
 #: Packets of each mix by default (the messy and tidy ones are the captures of issue 17).
 MIX_PACKETS = {"mixed": DEFAULT_PACKETS, "messy": 300_000, "tidy": 300_000}
 #: SMB connections (real logons) per million packets, per mix.
 MIX_SMB_PER_MILLION = {"mixed": 300, "messy": 1000, "tidy": 1000}
+#: KDC exchanges (replayed AS/TGS requests and their replies or errors) per million packets;
+#: at least one of each exchange of the sources.
+MIX_KDC_PER_MILLION = {"mixed": 300, "messy": 1000, "tidy": 1000}
 #: In the tidy mix, one SMB connection in this many goes on with file traffic after its logon.
 TIDY_FILE_EVERY = 12
 #: READ / WRITE operations of one file-traffic connection, and their data sizes.
@@ -60,7 +73,7 @@ TIDY_IO_SIZES = (65536, 65536, 262144, 1048576)
 #: Ports the messy mix scans and sends garbage to.
 SCANNED_PORTS = (445, 445, 445, 139, 80, 80, 88)
 #: Bumped whenever the output for a given seed changes; run.py remakes older captures.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 DEFAULT_SEED = 20261125
 #: SMB connections injected per million packets ("a few hundred"); at least one per source.
 SMB_PER_MILLION = 300
@@ -104,12 +117,13 @@ MAX_COMPOUND = 32
 
 
 @dataclass
-class SmbMessage:
-    """One NetBIOS session message of a replayed connection, with its security buffers."""
+class Message:
+    """One message of a replayed TCP connection (a NetBIOS session message, or a Kerberos
+    message with its record mark), with the blobs it carries."""
 
     from_client: bool
-    data: bytes  # including the 4-byte NBSS header
-    blobs: list[tuple[int, int]]  # (offset in data, length) of each security buffer
+    data: bytes  # including the 4-byte NBSS header or record mark
+    blobs: list[tuple[int, int]]  # (offset in data, length) of each security buffer or message
 
 
 @dataclass
@@ -117,7 +131,7 @@ class SmbSource:
     """The replayable part of one bundled SMB connection."""
 
     name: str
-    messages: list[SmbMessage]
+    messages: list[Message]
 
     @property
     def buffers(self) -> int:
@@ -157,47 +171,117 @@ def read_frames(path: Path) -> list[bytes]:
     return [bytes(packet) for packet in rdpcap(str(path))]
 
 
+def ipv4_segments(path: Path) -> list[tuple[int, int, int, int, int, bytes]]:
+    """(frame index, IP protocol, source port, destination port, TCP sequence number or 0,
+    payload) of every IPv4 TCP and UDP packet with a payload in ``path``."""
+    found = []
+    for index, frame in enumerate(read_frames(path)):
+        if frame[12:14] != ETHERTYPE_IPV4 or frame[23] not in (6, 17):
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        total = struct.unpack_from("!H", frame, 16)[0]
+        at = 14 + ihl
+        sport, dport, seq = struct.unpack_from("!HHI", frame, at)
+        if frame[23] == 6:
+            payload, seq = frame[at + (frame[at + 12] >> 4) * 4 : 14 + total], seq
+        else:
+            payload, seq = frame[at + 8 : 14 + total], 0
+        if payload:
+            found.append((index, frame[23], sport, dport, seq, payload))
+    return found
+
+
+def reassemble(
+    segments: list[tuple[int, int, bytes]], size: Callable[[bytes | bytearray, int], int]
+) -> list[tuple[int, bytes]]:
+    """(frame index of its first byte, message) of each whole message in one direction's TCP
+    ``segments`` (frame index, seq, payload); ``size(stream, at)`` is the length of the message
+    at ``at``, its 4-byte header included."""
+    base = segments[0][1]
+    stream = bytearray()
+    arrival: list[int] = []  # frame index that delivered each stream byte
+    for index, seq, payload in segments:
+        offset = (seq - base) & 0xFFFFFFFF
+        end = offset + len(payload)
+        if end > len(stream) and offset <= len(stream):
+            new = payload[len(stream) - offset :]
+            stream += new
+            arrival += [index] * len(new)
+    messages, at = [], 0
+    while at + 4 <= len(stream) and at + size(stream, at) <= len(stream):
+        messages.append((arrival[at], bytes(stream[at : at + size(stream, at)])))
+        at += size(stream, at)
+    return messages
+
+
+def nbss_size(stream: bytes | bytearray, at: int) -> int:
+    """A NetBIOS session message's length with its header (RFC 1002 4.3.1, 17-bit length)."""
+    return 4 + int.from_bytes(stream[at + 1 : at + 4], "big")
+
+
+def record_size(stream: bytes | bytearray, at: int) -> int:
+    """A Kerberos message's length over TCP with its record mark (RFC 4120 7.2.2; the high bit
+    is reserved)."""
+    return 4 + (int.from_bytes(stream[at : at + 4], "big") & 0x7FFFFFFF)
+
+
 def load_smb_source(path: Path) -> SmbSource:
     """The SMB messages of the first TCP 445/139 connection in ``path``, in arrival order, up to
     SMB_TRAILING_MESSAGES after the last one that carries a security buffer."""
     segments: dict[bool, list[tuple[int, int, bytes]]] = {True: [], False: []}
-    for index, frame in enumerate(read_frames(path)):
-        if frame[12:14] != ETHERTYPE_IPV4 or frame[23] != 6:
-            continue
-        ihl = (frame[14] & 0x0F) * 4
-        total = struct.unpack_from("!H", frame, 16)[0]
-        tcp = 14 + ihl
-        sport, dport, seq = struct.unpack_from("!HHI", frame, tcp)
-        if 445 not in (sport, dport) and 139 not in (sport, dport):
-            continue
-        payload = frame[tcp + (frame[tcp + 12] >> 4) * 4 : 14 + total]
-        if payload:
+    for index, proto, sport, dport, seq, payload in ipv4_segments(path):
+        if proto == 6 and (445 in (sport, dport) or 139 in (sport, dport)):
             segments[dport in (445, 139)].append((index, seq, payload))
-    starts: list[tuple[int, bool, bytes]] = []  # (arrival frame index, from_client, message)
-    for from_client, segs in segments.items():
-        base = segs[0][1]
-        stream = bytearray()
-        arrival: list[int] = []  # frame index that delivered each stream byte
-        for index, seq, payload in segs:
-            offset = (seq - base) & 0xFFFFFFFF
-            end = offset + len(payload)
-            if end > len(stream) and offset <= len(stream):
-                new = payload[len(stream) - offset :]
-                stream += new
-                arrival += [index] * len(new)
-        at = 0
-        while at + 4 <= len(stream):
-            length = int.from_bytes(stream[at + 1 : at + 4], "big")
-            if at + 4 + length > len(stream):
-                break
-            starts.append((arrival[at], from_client, bytes(stream[at : at + 4 + length])))
-            at += 4 + length
-    starts.sort(key=lambda item: item[0])
-    messages = [SmbMessage(c, data, security_buffers(data)) for _, c, data in starts]
+    starts = sorted(
+        (index, from_client, message)
+        for from_client, segs in segments.items()
+        for index, message in reassemble(segs, nbss_size)
+    )
+    messages = [Message(c, data, security_buffers(data)) for _, c, data in starts]
     last = max(i for i, message in enumerate(messages) if message.blobs)
     return SmbSource(
         path.relative_to(SHARED_CAPTURES).as_posix(), messages[: last + 1 + SMB_TRAILING_MESSAGES]
     )
+
+
+@dataclass
+class KdcExchange:
+    """One client's exchange with the KDC: a UDP request and its reply, or the messages of one
+    TCP connection to port 88 (each with its record mark, one blob: the Kerberos message)."""
+
+    source: str
+    tcp: bool
+    messages: list[Message]
+
+
+def load_kdc_exchanges(path: Path) -> list[KdcExchange]:
+    """Every exchange with port 88 in ``path`` (UDP: by client port; TCP: by connection), in
+    the order of their first packet."""
+    udp: dict[int, list[Message]] = {}
+    tcp: dict[int, dict[bool, list[tuple[int, int, bytes]]]] = {}
+    first: dict[tuple[bool, int], int] = {}
+    for index, proto, sport, dport, seq, payload in ipv4_segments(path):
+        if KERBEROS_PORT not in (sport, dport):
+            continue
+        from_client = dport == KERBEROS_PORT
+        client = sport if from_client else dport
+        first.setdefault((proto == 6, client), index)
+        if proto == 17:
+            udp.setdefault(client, []).append(Message(from_client, payload, [(0, len(payload))]))
+        else:
+            tcp.setdefault(client, {True: [], False: []})[from_client].append((index, seq, payload))
+    name = path.relative_to(BUNDLED_CAPTURES).as_posix()
+    exchanges = {(False, port): KdcExchange(name, False, found) for port, found in udp.items()}
+    for port, directions in tcp.items():
+        starts = sorted(
+            (index, from_client, message)
+            for from_client, segs in directions.items()
+            if segs
+            for index, message in reassemble(segs, record_size)
+        )
+        messages = [Message(c, data, [(4, len(data) - 4)]) for _, c, data in starts]
+        exchanges[True, port] = KdcExchange(name, True, messages)
+    return [exchanges[key] for key in sorted(exchanges, key=first.__getitem__)]
 
 
 # --- packet building ---------------------------------------------------------------------------
@@ -324,10 +408,11 @@ class Flow:
 class Generator:
     """Builds the flows of the capture from one seeded random generator."""
 
-    def __init__(self, seed: int, sources: list[SmbSource]):
+    def __init__(self, seed: int, sources: list[SmbSource], kdc: list[KdcExchange]):
         self.rng = random.Random(seed)
         self.pool = Pool(self.rng)
         self.sources = sources
+        self.kdc_exchanges = kdc
         self.domains = [
             f"{word}{n}.example.{tld}".encode()
             for n in range(40)
@@ -474,10 +559,9 @@ class Generator:
         """One packet, to land on the exact packet count asked for."""
         return Flow(self.dns(False)[:1])
 
-    # SMB replays
+    # SMB and KDC replays
     def smb(self, number: int, truth: dict, file_ops: int = 0) -> Flow:
         """A replayed SMB connection; ``file_ops`` READs / WRITEs of large files after it."""
-        rng = self.rng
         source = self.sources[number % len(self.sources)]
         v6 = number % 8 == 7
         split = number % 3 == 1
@@ -485,10 +569,85 @@ class Generator:
         retransmit = split and number % 9 == 7
         flow = self.tcp(v6, 445, 20)
         flow.handshake()
+        marks = self.replay(
+            flow, source.messages, {"connection": number}, split, out_of_order, retransmit
+        )
+        for op in range(file_ops):
+            self.file_io(flow, op)
+        flow.close()
+        truth["connections"].append(
+            {
+                "source": source.name,
+                "ipv6": v6,
+                "split": split,
+                "out_of_order": out_of_order,
+                "retransmit": retransmit,
+                "file_ops": file_ops,
+                "packets": len(flow.frames),
+            }
+        )
+        return Flow(flow.frames, marks=marks)
+
+    def kdc(self, number: int, truth: dict) -> Flow:
+        """A replayed KDC exchange: a UDP request and its reply, or a TCP connection to port 88
+        whose messages are cut into 2 to 4 segments in one connection out of three (in one of
+        those three, the record mark alone in the first)."""
+        exchange = self.kdc_exchanges[number % len(self.kdc_exchanges)]
+        v6 = number % 8 == 7
+        split = exchange.tcp and number % 3 == 1
+        header_alone = split and number % 9 == 4  # the record mark in a segment of its own
+        mark = {"kdc": number}
+        if exchange.tcp:
+            flow = self.tcp(v6, KERBEROS_PORT, 25)
+            flow.handshake()
+            marks = self.replay(
+                flow, exchange.messages, mark, split, False, False, "kerberos", header_alone
+            )
+            flow.close()
+            frames = flow.frames
+        else:
+            client, server = self.endpoints(v6, 25)
+            rng = self.rng
+            ends = Endpoints(rng, v6, client, server, rng.randrange(1024, 65535), KERBEROS_PORT)
+            frames = [ends.udp(not m.from_client, m.data) for m in exchange.messages]
+            marks = {
+                at: [blob_mark(mark, m, False, "kerberos")]
+                for at, m in enumerate(exchange.messages)
+            }
+        truth["kdc_exchanges"].append(
+            {
+                "source": exchange.source,
+                "transport": "tcp" if exchange.tcp else "udp",
+                "ipv6": v6,
+                "split": split,
+                "record_mark_alone": header_alone,
+                "messages": len(exchange.messages),
+                "packets": len(frames),
+            }
+        )
+        return Flow(frames, marks=marks)
+
+    def replay(
+        self,
+        flow: TcpFlow,
+        messages: list[Message],
+        mark: dict,
+        split: bool,
+        out_of_order: bool,
+        retransmit: bool,
+        kind: str | None = None,
+        header_alone: bool = False,
+    ) -> dict[int, list[dict]]:
+        """Send ``messages`` on ``flow`` (cut inside their first blob when ``split``, and after
+        their 4-byte header too when ``header_alone``; the first two pieces swapped when
+        ``out_of_order``, the first one sent twice when ``retransmit``); the ground-truth marks
+        of the frames that complete a blob, of ``kind`` (default: from the blob's first
+        bytes)."""
+        rng = self.rng
         marks: dict[int, list[dict]] = {}
-        for message in source.messages:
+        for message in messages:
             if split and any(length for _, length in message.blobs):
-                pieces = self.cut(message)
+                pieces = self.cut(message, header_alone)
             else:
                 pieces = [
                     (start, message.data[start : start + MSS])
@@ -508,32 +667,18 @@ class Generator:
             flow.seq[not message.from_client] = base + len(message.data)
             if message.blobs:
                 marks[len(flow.frames) - 1] = [
-                    {
-                        "connection": number,
-                        "length": length,
-                        "client": message.from_client,
-                        "split": split and len(pieces) > 1,
-                        "kind": blob_kind(message.data, offset, length),
-                    }
+                    blob_mark(
+                        mark,
+                        message,
+                        split and len(pieces) > 1,
+                        kind or blob_kind(message.data, offset, length),
+                        length,
+                    )
                     for offset, length in message.blobs
                 ]
             if rng.random() < 0.5:
                 flow.send(message.from_client, ACK)
-        for op in range(file_ops):
-            self.file_io(flow, op)
-        flow.close()
-        truth["connections"].append(
-            {
-                "source": source.name,
-                "ipv6": v6,
-                "split": split,
-                "out_of_order": out_of_order,
-                "retransmit": retransmit,
-                "file_ops": file_ops,
-                "packets": len(flow.frames),
-            }
-        )
-        return Flow(flow.frames, marks=marks)
+        return marks
 
     def file_io(self, flow: TcpFlow, op: int) -> None:
         """One SMB2 READ (request, response with data) or WRITE (request with data, response)
@@ -662,14 +807,17 @@ class Generator:
         flow.close()
         return flow.frames
 
-    def cut(self, message: SmbMessage) -> list[tuple[int, bytes]]:
-        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob.
+    def cut(self, message: Message, header_alone: bool = False) -> list[tuple[int, bytes]]:
+        """2 to 4 pieces of ``message``, at least one cut inside its first non-empty blob (and
+        one after its 4-byte header when ``header_alone``: the header in a segment of its own).
 
         No cut falls inside the 4-byte NBSS header: tshark 4.0 does not reassemble a message
         whose header is split, and the ground truth should be what tshark can also find.
         """
         offset, length = next((o, n) for o, n in message.blobs if n)
         cuts = {self.rng.randrange(offset + 1, offset + length) if length > 1 else offset}
+        if header_alone:
+            cuts.add(NBSS_HEADER)
         pieces = self.rng.randrange(2, 5)
         while len(cuts) < pieces - 1:
             cuts.add(self.rng.randrange(NBSS_HEADER, len(message.data)))
@@ -702,6 +850,20 @@ def smb2_message(
     return b"".join((b"\x00", length.to_bytes(3, "big"), header, body, data))
 
 
+def blob_mark(
+    mark: dict, message: Message, split: bool, kind: str, length: int | None = None
+) -> dict:
+    """The ground truth of one blob: what it belongs to (``mark``), its length, direction,
+    whether it was cut across segments, and its kind."""
+    return {
+        **mark,
+        "length": len(message.data) if length is None else length,
+        "client": message.from_client,
+        "split": split,
+        "kind": kind,
+    }
+
+
 def blob_kind(data: bytes, offset: int, length: int) -> str:
     """What a security buffer holds, from its first bytes: spnego, ntlmssp, empty or other."""
     if not length:
@@ -715,9 +877,11 @@ def generate(out: Path, packets: int, seed: int, mix: str = "mixed") -> dict:
     """Write the capture of ``mix`` to ``out`` and its ground truth next to it; return the
     truth."""
     sources = [load_smb_source(SHARED_CAPTURES / name) for name in SMB_SOURCES]
-    gen = Generator(seed, sources)
+    kdc = [x for name in KDC_SOURCES for x in load_kdc_exchanges(BUNDLED_CAPTURES / name)]
+    gen = Generator(seed, sources, kdc)
     rng = gen.rng
     smb_count = max(len(sources), round(MIX_SMB_PER_MILLION[mix] * packets / 1_000_000))
+    kdc_count = max(len(kdc), round(MIX_KDC_PER_MILLION[mix] * packets / 1_000_000))
     background = {"mixed": gen.background, "messy": gen.messy, "tidy": gen.tidy}[mix]
     truth: dict = {
         "generator": GENERATOR_VERSION,
@@ -725,24 +889,32 @@ def generate(out: Path, packets: int, seed: int, mix: str = "mixed") -> dict:
         "seed": seed,
         "packets_asked": packets,
         "connections": [],
+        "kdc_exchanges": [],
         "blob_frames": [],
     }
     smb_flows = [
         gen.smb(n, truth, file_ops(gen, mix, n)) if mix == "tidy" else gen.smb(n, truth)
         for n in range(smb_count)
     ]
-    due = [int((n + 0.5) * packets * 0.9 / smb_count) for n in range(smb_count)]
-    committed = sum(len(f.frames) for f in smb_flows)
+    kdc_flows = [gen.kdc(n, truth) for n in range(kdc_count)]
+    # the real flows, spread evenly over the first 90 % of the capture
+    due_flows = sorted(
+        [(int((n + 0.5) * packets * 0.9 / smb_count), 0, n) for n in range(smb_count)]
+        + [(int((n + 0.25) * packets * 0.9 / kdc_count), 1, n) for n in range(kdc_count)]
+    )
+    due = [at for at, _, _ in due_flows]
+    injected = [(smb_flows, kdc_flows)[which][n] for _, which, n in due_flows]
+    committed = sum(len(f.frames) for f in injected)
     active: list[Flow] = []
-    next_smb = written = 0
+    next_injected = written = 0
     usec = 0
     blobs: list[dict] = []
     buffer = bytearray(PCAP_HEADER)
     with out.open("wb") as handle:
         while True:
-            while next_smb < smb_count and (written >= due[next_smb] or not active):
-                active.append(smb_flows[next_smb])
-                next_smb += 1
+            while next_injected < len(injected) and (written >= due[next_injected] or not active):
+                active.append(injected[next_injected])
+                next_injected += 1
             while len(active) < CONCURRENT_FLOWS and committed < packets:
                 flow = background()
                 if committed + len(flow.frames) > packets:
@@ -770,7 +942,8 @@ def generate(out: Path, packets: int, seed: int, mix: str = "mixed") -> dict:
                 handle.write(buffer)
                 buffer.clear()
         handle.write(buffer)
-    connections = truth["connections"]
+    connections, exchanges = truth["connections"], truth["kdc_exchanges"]
+    smb_blobs = [b for b in blobs if "connection" in b]
     truth.update(
         {
             "file": out.name,
@@ -781,13 +954,18 @@ def generate(out: Path, packets: int, seed: int, mix: str = "mixed") -> dict:
             "smb_connections_split": sum(c["split"] for c in connections),
             "smb_connections_out_of_order": sum(c["out_of_order"] for c in connections),
             "smb_connections_retransmit": sum(c["retransmit"] for c in connections),
-            "security_buffers": len(blobs),
-            "blobs": sum(1 for b in blobs if b["length"]),
-            "blobs_split": sum(1 for b in blobs if b["split"]),
+            "security_buffers": len(smb_blobs),
+            "blobs": sum(1 for b in smb_blobs if b["length"]),
+            "blobs_split": sum(1 for b in smb_blobs if b["split"]),
             "blob_kinds": {
-                k: sum(1 for b in blobs if b["kind"] == k)
+                k: sum(1 for b in smb_blobs if b["kind"] == k)
                 for k in ("spnego", "ntlmssp", "empty", "other")
             },
+            "kdc_exchanges_count": len(exchanges),
+            "kdc_exchanges_tcp": sum(x["transport"] == "tcp" for x in exchanges),
+            "kdc_exchanges_ipv6": sum(x["ipv6"] for x in exchanges),
+            "kdc_messages": len(blobs) - len(smb_blobs),
+            "kdc_messages_split": sum(1 for b in blobs if "kdc" in b and b["split"]),
             "sources": {
                 s.name: {
                     "messages": len(s.messages),
@@ -796,6 +974,7 @@ def generate(out: Path, packets: int, seed: int, mix: str = "mixed") -> dict:
                 }
                 for s in sources
             },
+            "kdc_sources": {name: sum(1 for x in kdc if x.source == name) for name in KDC_SOURCES},
             "blob_frames": blobs,
         }
     )
@@ -835,7 +1014,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{out}: {truth['packets']} packets, {truth['bytes'] / 1e6:.1f} MB, "
         f"{truth['smb_connections']} SMB connections, {truth['blobs']} blobs "
-        f"({truth['security_buffers']} security buffers) in "
+        f"({truth['security_buffers']} security buffers), {truth['kdc_exchanges_count']} KDC "
+        f"exchanges ({truth['kdc_messages']} Kerberos messages) in "
         f"{time.perf_counter() - started:.1f} s",
         file=sys.stderr,
     )

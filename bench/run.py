@@ -50,7 +50,8 @@ PYTHON_WALK = (
     "while header := f.read(16):\n    f.read(unpack(header)[2])"
 )
 PYTHON_WALK_TEXT = "python: walk the pcap records (read 16-byte header, read caplen bytes)"
-TSHARK_FILTER = "spnego || ntlmssp || negoex"
+#: What tshark shows: the blobs negodissect decodes, the KDC exchanges among them (issue 14).
+TSHARK_FILTER = "spnego || ntlmssp || negoex || kerberos"
 #: GNU time (Debian package ``time``) measures the peak RSS of exactly the command it runs.
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
 
@@ -235,6 +236,7 @@ def bench_capture(
     jobs = {"available": "--jobs" in help_text}
     tshark_filter = ["tshark", "-r", FILE, "-Y", TSHARK_FILTER]
     fields = ["-T", "fields", "-e", "frame.number", "-e", "ntlmssp.auth.username"]
+    fields += ["-e", "kerberos.CNameString"]
     python = [sys.executable, "-c"]
     plan = [
         Step("cat (floor)", ["cat", FILE]),
@@ -407,7 +409,7 @@ def render(
         + (
             f", {truth['smb_connections']} SMB connections with {truth['blobs']} security blobs"
             f" ({truth['blobs_split']} split across segments, "
-            f"{truth['smb_connections_out_of_order']} connections out of order)"
+            f"{truth['smb_connections_out_of_order']} connections out of order)" + kdc_text(truth)
             if truth
             else ""
         )
@@ -484,7 +486,7 @@ def check_blobs(
         lines.append(
             f"- ground truth: {truth['blobs']} non-empty security blobs "
             f"({truth['security_buffers']} security buffers counting empty ones) in "
-            f"{truth['smb_connections']} SMB connections"
+            f"{truth['smb_connections']} SMB connections" + kdc_text(truth)
         )
     if timings["negodissect --jsonl"].wall is not None:
         records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
@@ -522,14 +524,27 @@ def check_blobs(
             in_ooo = sum(
                 1
                 for b in truth["blob_frames"]
-                if b["frame"] in missed and b["connection"] in out_of_order
+                if b["frame"] in missed and b.get("connection") in out_of_order
             )
+            kdc = sum(1 for b in truth["blob_frames"] if b["frame"] in missed and "kdc" in b)
             text += (
                 f"; misses {len(missed)} of the ground truth ({in_ooo} of them in "
-                "out-of-order connections: tcp.reassemble_out_of_order is off by default)"
+                "out-of-order connections: tcp.reassemble_out_of_order is off by default; "
+                f"{kdc} Kerberos messages)"
             )
         lines.append(text)
     return "\n".join(lines) + "\n"
+
+
+def kdc_text(truth: dict) -> str:
+    """What the ground truth holds of KDC exchanges (generator 3 on), else nothing."""
+    if "kdc_messages" not in truth:
+        return ""
+    return (
+        f", and {truth['kdc_messages']} Kerberos messages in {truth['kdc_exchanges_count']} KDC "
+        f"exchanges ({truth['kdc_exchanges_tcp']} over TCP, {truth['kdc_messages_split']} "
+        "messages split across segments)"
+    )
 
 
 def verdict(expected: set[int], found: list[int]) -> str:

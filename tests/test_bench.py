@@ -1,5 +1,6 @@
 """Smoke test of the benchmark's capture generator (bench/make_capture.py) on a small capture:
-a valid pcap that tshark reads whole, with exactly the SMB2 security blobs the sidecar promises."""
+a valid pcap that tshark reads whole, with exactly the SMB2 security blobs and the Kerberos
+messages of KDC exchanges the sidecar promises."""
 
 from __future__ import annotations
 
@@ -96,15 +97,50 @@ def test_tshark_finds_exactly_the_injected_blobs(capture: tuple[Path, dict], tsh
         int(frame): protocols
         for frame, protocols in (line.split("\t") for line in done.splitlines())
     }
-    assert sorted(found) == [blob["frame"] for blob in truth["blob_frames"]]
+    smb = [blob for blob in truth["blob_frames"] if "connection" in blob]
+    assert sorted(found) == [blob["frame"] for blob in smb]
     assert len(found) == truth["security_buffers"]
     decoded = [
         frame
         for frame, protocols in found.items()
         if ":spnego" in protocols or ":ntlmssp" in protocols
     ]
-    assert sorted(decoded) == [b["frame"] for b in truth["blob_frames"] if b["length"]]
+    assert sorted(decoded) == [b["frame"] for b in smb if b["length"]]
     assert len(decoded) == truth["blobs"]
+
+
+def test_tshark_finds_exactly_the_kdc_messages(capture: tuple[Path, dict], tshark: str) -> None:
+    """Every Kerberos message of the replayed KDC exchanges (issue 14) is on the frame the
+    sidecar names, over UDP and TCP 88 (records cut across segments among them), with the
+    message type of its source capture's message, and tshark sees no other one on port 88."""
+    path, truth = capture
+    assert truth["kdc_exchanges_tcp"] and truth["kdc_messages_split"]
+    assert truth["kdc_exchanges_count"] > truth["kdc_exchanges_tcp"]  # UDP ones too
+    done = subprocess.run(
+        [
+            tshark,
+            "-r",
+            str(path),
+            "-Y",
+            "kerberos && (udp.port == 88 || tcp.port == 88)",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "kerberos.msg_type",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    found = [line.split("\t") for line in done.splitlines()]
+    kdc = [blob for blob in truth["blob_frames"] if "kdc" in blob]
+    assert [int(frame) for frame, _ in found] == [blob["frame"] for blob in kdc]
+    assert len(kdc) == truth["kdc_messages"]
+    types = {int(kind.split(",")[0]) for _, kind in found}
+    assert {10, 11, 12, 13, 30} <= types  # AS-REQ, AS-REP, TGS-REQ, TGS-REP, KRB-ERROR
 
 
 def test_generator_is_deterministic(capture: tuple[Path, dict], tmp_path: Path) -> None:

@@ -253,10 +253,16 @@ class Flow(FlowDefaults):
         self.requests: deque[tuple[bytes, bool]] = deque()
         #: For each response head handed on, whether its request had an authentication header.
         self.answered: deque[bool] = deque()
-        self.framers = (Framer(self), Framer(self))
+        self.framers: tuple[Framer, ...] = (Framer(self), Framer(self))
 
     def framer(self, direction: int) -> Framer:
         return self.framers[direction]
+
+    def close(self) -> list[Message[Any] | Notice]:
+        """The connection ended: its framers (each holding this flow) are let go, so that the
+        flow is freed at once, not by the garbage collector."""
+        self.framers = ()
+        return []
 
     def parse(self, direction: int, pdu: Pdu) -> list[Message[Any] | Notice]:
         """One Message per token-bearing header; without one, a challenge (401 / 407) or the

@@ -64,6 +64,8 @@ MAX_ELEMENTS = 16
 _KDC_SYNC = re.compile(rb"\x00[\x00-\x0f][\x00-\xff]{2}[\x6a-\x6d\x7e]")
 #: A record mark, a kpasswd message length and a protocol version.
 _KPASSWD_SYNC = re.compile(rb"\x00[\x00-\x0f][\x00-\xff]{2}[\x00-\xff]{2}(?:\x00\x01|\xff\x80)")
+#: Bytes each of the two patterns above matches.
+_KDC_SYNC_SIZE, _KPASSWD_SYNC_SIZE = RECORD_MARK_SIZE + 1, RECORD_MARK_SIZE + 4
 
 HEADER_LOST = notes.kind(
     "kdc.record.header_lost",
@@ -337,9 +339,13 @@ class Flow(FlowDefaults):
 
 def may_start(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
     """Whether a segment on the KDC or kpasswd port holds what its framer resynchronises on (a
-    record mark and a KDC message tag, or a kpasswd header)."""
+    record mark and a KDC message tag, or a kpasswd header), or is too short to tell and starts
+    like a record mark: a client may send the mark in a segment of its own."""
     kpasswd = KPASSWD_PORT in (sport, dport) and KDC_PORT not in (sport, dport)
-    return (_KPASSWD_SYNC if kpasswd else _KDC_SYNC).search(data, start, end) is not None
+    sync, size = (_KPASSWD_SYNC, _KPASSWD_SYNC_SIZE) if kpasswd else (_KDC_SYNC, _KDC_SYNC_SIZE)
+    if end - start < size:
+        return data[start] == 0
+    return sync.search(data, start, end) is not None
 
 
 def _flow(conn: Link, budget: Budget) -> Flow:

@@ -228,6 +228,7 @@ class Flow:
         if self.encrypted or self.compressed:
             values = {"encrypted": self.encrypted, "compressed": self.compressed}
             out.append(Notice(None, TRANSFORMS_SKIPPED, values, self.conn.stream))
+        self.framers = [None, None]  # each held self.wants: freed now, not by the collector
         return out
 
     def _message(self, message: Message[Smb2Facts] | Message[Smb1Facts], out: list) -> None:

@@ -31,6 +31,7 @@ PEEK_SIZE = 96
 #: A session message header followed by an SMB protocol id (any flavour).
 _SYNC = re.compile(rb"\x00[\x00-\xff]{3}[\xfc-\xff]SMB")
 _SYNC_KEEP = 7  # bytes kept after a failed search (a header may continue in the next segment)
+_SYNC_SIZE = 8  # bytes _SYNC matches
 
 HEADER_LOST = notes.kind(
     "nbss.header.lost",
@@ -60,8 +61,13 @@ def looks_like_smb(data: bytes, start: int, end: int, sport: int, dport: int) ->
 def may_start(data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
     """Whether ``data[start:end]`` starts with a session control packet (a NetBIOS session
     request on 139) or holds a session message header followed by an SMB protocol id: what
-    :class:`Framer` resynchronises on (bytes before it are dropped unread)."""
-    return data[start] in CONTROL_TYPES or _SYNC.search(data, start, end) is not None
+    :class:`Framer` resynchronises on (bytes before it are dropped unread), or is too short to
+    tell and starts like a session message header (sent in a segment of its own)."""
+    if data[start] in CONTROL_TYPES:
+        return True
+    if end - start < _SYNC_SIZE:
+        return data[start] == SESSION_MESSAGE
+    return _SYNC.search(data, start, end) is not None
 
 
 class Framer(RecordFramer):

@@ -3,6 +3,7 @@ in the same frames and TCP streams, with the SMB header facts tshark reports."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import random
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from negodissect.carriers.base import AuthBlob, Notice
-from negodissect.pipeline.capture import Conductor, blobs_from_capture
+from negodissect.pipeline.capture import GC_THRESHOLD, Conductor, blobs_from_capture
 from negodissect.sources import capture, records
 from negodissect.sources.frames import Segment
 from negodissect.transport import tcp
@@ -318,3 +319,28 @@ def test_unfinished_messages_held_over_all_connections_are_bounded(monkeypatch) 
     assert [n.frame for n in skipped] == [6, None]  # five fit in 5,100 bytes; then a count
     assert skipped[1].message.startswith("15 unfinished messages were skipped")
     assert pipeline.budget.held == 0  # all given back when the capture ended
+
+
+@pytest.mark.parametrize(
+    "name", ["smb2-ntlm-multi.pcap", "http-ntlm.pcap", "smb2-rpc-pipes.pcap", "kdc-attacks.pcap"]
+)
+def test_connections_leave_no_reference_cycles(name: str) -> None:
+    """Every connection's state is freed by reference counting when it ends (a closed SMB or HTTP
+    flow lets go of its framers, which refer back to it), so reading a capture leaves nothing for
+    the garbage collector; which, during the read, runs only every GC_THRESHOLD objects."""
+    gc.collect()
+    thresholds = gc.get_threshold()
+    seen = []
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for item in blobs_from_capture(str(ROOT / "captures" / name)):
+            seen.append(gc.get_threshold()[0])
+            del item
+        assert seen and min(seen) >= GC_THRESHOLD
+        assert gc.get_threshold() == thresholds
+        assert gc.collect() == 0, sorted({type(o).__qualname__ for o in gc.garbage})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

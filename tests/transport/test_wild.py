@@ -66,6 +66,29 @@ def test_smb_after_the_handshake_is_reassembled_from_the_syn() -> None:
     assert b"".join(e[3] for e in events if e[0] == tcp.DATA) == message
 
 
+def test_a_header_alone_in_the_first_segment_adopts_the_connection() -> None:
+    """A NetBIOS session header (445) or a Kerberos record mark (88, RFC 4120 7.2.2) sent in a
+    segment of its own, before the rest of the message: too short to tell, so the connection is
+    kept, and the message comes out whole; a short segment that starts like neither drops it."""
+    krb = bytes.fromhex("6a8200b03082")  # the first bytes of an AS-REQ ([APPLICATION 10])
+    for port, message in ((445, SMB2_START), (88, len(krb).to_bytes(4, "big") + krb)):
+        r = reassembler()
+        src, dst = (CLIENT, SERVER, 50000, port), (SERVER, CLIENT, port, 50000)
+        r.feed(1, 0.1, *src, 1000, 0, tcp.SYN, b"", 0, 0, 0)
+        r.feed(2, 0.2, *dst, 5000, 0, tcp.SYN | tcp.ACK, b"", 0, 0, 0)
+        events = r.feed(3, 0.3, *src, 1001, 0, tcp.ACK, message[:4], 0, 4, 0) or []
+        events += r.feed(4, 0.4, *src, 1005, 0, tcp.ACK, message, 4, len(message), 0) or []
+        (conn,) = r.connections.values()
+        assert conn.candidate and conn.halves is not None, port
+        assert b"".join(e[3] for e in events if e[0] == tcp.DATA) == message
+        r = reassembler()
+        r.feed(1, 0.1, *src, 1000, 0, tcp.SYN, b"", 0, 0, 0)
+        r.feed(2, 0.2, *dst, 5000, 0, tcp.SYN | tcp.ACK, b"", 0, 0, 0)
+        r.feed(3, 0.3, *src, 1001, 0, tcp.ACK, b"\x16\x03\x01\x00", 0, 4, 0)
+        (conn,) = r.connections.values()
+        assert conn.candidate is False, port
+
+
 def test_midstream_garbage_is_searched_not_reassembled() -> None:
     r = reassembler()
     for frame in range(1, 5):
