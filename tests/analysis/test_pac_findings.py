@@ -1,4 +1,4 @@
-"""The forged-ticket findings (analysis/findings.py pac_*) on captures/kerberos-keys.pcap and on
+"""The forged-ticket findings (analysis/findings/forged.py) on captures/kerberos-keys.pcap and on
 copies of it whose ticket was forged (tests/gss/pac_tickets.py: a PAC edited, re-signed,
 re-encrypted with our crypto and spliced back), decoded through the pipeline with the capture's
 keytab (the tickets decrypted, their PACs decoded and their signatures checked)."""
