@@ -76,6 +76,7 @@ CHECKS: tuple[Callable[[Conversation], Iterator[Finding]], ...] = (
     forged.pac_without_requestor,
     forged.pac_identity_mismatch,
     forged.pac_forging_defaults,
+    forged.clock_skew,
 )
 #: The checks over all the conversations of a capture (or a run of captures), in report order.
 CAPTURE_CHECKS: tuple[Callable[[list[Conversation]], Iterator[Finding]], ...] = (
@@ -87,6 +88,7 @@ CAPTURE_CHECKS: tuple[Callable[[list[Conversation]], Iterator[Finding]], ...] = 
     kdc.kdc_user_enumeration,
     kdc.nopac,
     forged.golden_ticket_clues,
+    forged.diamond_ticket,
 )
 
 

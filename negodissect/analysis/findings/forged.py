@@ -5,6 +5,7 @@ golden-ticket clues of TGTs the capture's KDC did not issue."""
 from __future__ import annotations
 
 import datetime
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from negodissect.analysis.findings.base import (
     host_of,
     principal_of,
 )
-from negodissect.analysis.tickets import ANONYMOUS
+from negodissect.analysis.tickets import ANONYMOUS, AP_REQ_MARK, TicketPac
 from negodissect.field import Field
 
 #: The note of a PAC signature that does not verify (gss/pac_sign.py).
@@ -49,6 +50,20 @@ KERBEROS_TIME = "%Y%m%d%H%M%SZ"
 AS_REQ_MSG_TYPE = 10
 #: msg-type of a KRB-ERROR (RFC 4120 5.9.1).
 KRB_ERROR_MSG_TYPE = 30
+#: The clock skew a KDC or service accepts between an authenticator's ctime and its own clock:
+#: RFC 4120 1.6 / 3.2.3 ("typically 5 minutes"), the MaxClockSkew default of [MS-KILE] 3.1.1.1
+#: (KRB_AP_ERR_SKEW beyond it).
+MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
+#: The PAC fields' names in a finding, as [MS-PAC] 2.5, 2.10 and 2.15 write them.
+PRIVILEGE_NAMES = {
+    names.USER_ID: "UserId",
+    names.PRIMARY_GROUP_ID: "PrimaryGroupId",
+    names.LOGON_DOMAIN_ID: "LogonDomainId",
+    names.GROUP_IDS: "GroupIds",
+    names.EXTRA_SIDS: "ExtraSids",
+    names.RESOURCE_GROUP_DOMAIN_SID: "ResourceGroupDomainSid",
+    names.RESOURCE_GROUP_IDS: "ResourceGroupIds",
+}
 GOLDEN_NOT_PROOF = (
     "A clue of a forged TGT (golden ticket), not proof: a TGT forged with krbtgt's key is "
     "presented without any AS exchange, but so is one obtained before the capture started"
@@ -347,3 +362,130 @@ def _as_result(conversation: Conversation) -> str:
     if getattr(last, "msg_type", None) != KRB_ERROR_MSG_TYPE or last.status is None:
         return "no answer"
     return ERROR_CODE_NAMES.get(last.status, str(last.status))
+
+
+def clock_skew(conversation: Conversation) -> Iterator[Finding]:
+    """An authenticator (RFC 4120 5.5.1, decrypted with the ticket's session key) whose ctime is
+    more than :data:`MAX_CLOCK_SKEW` from the time its frame was captured: a KDC or service
+    answers KRB_AP_ERR_SKEW beyond it (RFC 4120 3.2.3), so an AP-REQ that far off is an old one
+    replayed (its authenticator captured and sent again) or an authenticator made by a tool with
+    its own idea of the time, unless the capturing host's clock is wrong."""
+    skewed = []
+    for item, tree in conversation.trees():
+        if not item.blob.time or AP_REQ_MARK.search(item.blob.data) is None:
+            continue  # no capture time, or no AP-REQ: not walked (speed)
+        for authenticator in tree.find_all(names.AUTHENTICATOR):
+            if all(child.name != names.CTIME for child in authenticator.children):
+                continue  # the EncryptedData around it, or not decrypted
+            ctime = _ticket_time(authenticator, names.CTIME)
+            if ctime is None:
+                continue
+            captured = datetime.datetime.fromtimestamp(item.blob.time, datetime.UTC)
+            skew = ctime.replace(tzinfo=datetime.UTC) - captured
+            if abs(skew) > MAX_CLOCK_SKEW:
+                skewed.append((item.blob.frame, ctime, captured, skew))
+    if not skewed:
+        return
+    frame, ctime, captured, skew = skewed[0]
+    minutes = abs(skew).total_seconds() / 60
+    more = f" ({len(skewed) - 1} more authenticators so)" if len(skewed) > 1 else ""
+    yield finding(
+        "medium",
+        "authenticator clock skew beyond 5 minutes (replayed or forged authenticator?)",
+        f"the authenticator in frame {frame} says ctime {ctime:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{minutes:.0f} minutes {'after' if skew > datetime.timedelta(0) else 'before'} the "
+        f"frame was captured ({captured:%Y-%m-%d %H:%M:%S} UTC){more}: beyond the "
+        f"{MAX_CLOCK_SKEW.seconds // 60} minutes a KDC or service accepts (RFC 4120 3.2.3, "
+        "KRB_AP_ERR_SKEW), so an AP-REQ replayed from an earlier capture or an authenticator "
+        "made offline by a tool; or the clock of the capturing host is off",
+        conversation,
+        [frame for frame, *_ in skewed],
+    )
+
+
+def _issued_pacs(conversations: list[Conversation]) -> dict[str, list[tuple[Tgt, int]]]:
+    """The decrypted TGTs the capture's KDC issued with their conversations' indexes, by client
+    (lower case), in frame order."""
+    issued: dict[str, list[tuple[Tgt, int]]] = defaultdict(list)
+    for conversation in conversations:
+        for tgt in conversation.issued_tgts:
+            if tgt.pac is not None:
+                issued[tgt.pac.client.lower()].append((tgt, conversation.index))
+    for tgts in issued.values():
+        tgts.sort(key=lambda pair: pair[0].frame)
+    return issued
+
+
+def _changes(issued: TicketPac, presented: TicketPac) -> list[str]:
+    """The PAC fields whose values differ between an issued and a presented TGT."""
+    before, after = dict(issued.privileges), dict(presented.privileges)
+    return [
+        f"{PRIVILEGE_NAMES.get(name, name)} {before.get(name, 'absent')!r} -> "
+        f"{after.get(name, 'absent')!r}"
+        for name in dict.fromkeys([*before, *after])
+        if before.get(name) != after.get(name)
+    ]
+
+
+def diamond_ticket(conversations: list[Conversation]) -> Iterator[Finding]:
+    """A diamond ticket: a TGT the KDC really issued (AS-REP or TGS-REP in the capture),
+    decrypted with krbtgt's key, its PAC changed (groups, RIDs, SIDs: [MS-PAC] 2.5) and
+    re-encrypted and re-signed, then presented in a TGS-REQ (PA-TGS-REQ, RFC 4120 5.4.1).  Seen
+    with the krbtgt key given: a presented TGT no reply of the capture issued byte for byte whose
+    decrypted client is the client of a TGT issued earlier, whose PAC says otherwise.  Same
+    authtime (RFC 4120 5.3: every TGT of one initial authentication keeps it): the issued ticket
+    itself, edited (high); another authtime: a TGT from outside the capture whose PAC differs
+    (medium: group memberships can change between logons)."""
+    issued = _issued_pacs(conversations)
+    for conversation in conversations:
+        for tgt in conversation.presented_tgts:
+            pac = tgt.pac
+            if tgt.issued is not None or pac is None:
+                continue
+            earlier = [p for p in issued.get(pac.client.lower(), []) if p[0].frame < tgt.frame]
+            same = [p for p in earlier if p[0].pac and p[0].pac.authtime == pac.authtime]
+            if not earlier:
+                continue
+            original, index = (same or earlier)[-1]
+            if original.pac is None:
+                continue
+            changes = _changes(original.pac, pac)
+            if not changes:
+                continue
+            signed = {verdict for *_, verdict in pac.signatures}
+            how = (
+                "Its PAC signatures verify with the keys given, so whoever changed it holds "
+                "krbtgt's key"
+                if signed == {"valid"}
+                else "Its PAC signatures are "
+                + ", ".join(f"{buffer} {verdict or 'not checked'}" for buffer, _, verdict in
+                            pac.signatures)
+            )  # fmt: skip
+            what = (
+                f"the TGS-REQ in frame {tgt.frame} presents a TGT of {pac.client} that no reply "
+                f"of the capture issued; decrypted, its PAC differs from the one of the TGT the "
+                f"KDC issued to {pac.client} in frame {original.frame}"
+            )
+            if same:
+                yield Finding(
+                    "high",
+                    "TGT presented with a PAC the KDC did not issue (diamond ticket)",
+                    f"{what}, with the same authtime {pac.authtime} (the same logon's ticket): "
+                    + "; ".join(changes)
+                    + f". {how}: the KDC's TGT was decrypted, its PAC edited and the ticket "
+                    "re-encrypted (a diamond ticket)",
+                    sorted({*conversation.frames, original.frame}),
+                    [conversation.index, index],
+                )
+            else:
+                yield Finding(
+                    "medium",
+                    "TGT presented whose PAC differs from the one the KDC issued (diamond-ticket "
+                    "clue)",
+                    f"{what} (authtime {original.pac.authtime}; this one {pac.authtime}): "
+                    + "; ".join(changes)
+                    + f". {how}. A clue, not proof: a TGT obtained outside the capture after "
+                    "the user's groups changed differs so too",
+                    sorted({*conversation.frames, original.frame}),
+                    [conversation.index, index],
+                )
