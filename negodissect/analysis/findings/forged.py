@@ -51,8 +51,8 @@ AS_REQ_MSG_TYPE = 10
 #: msg-type of a KRB-ERROR (RFC 4120 5.9.1).
 KRB_ERROR_MSG_TYPE = 30
 #: The clock skew a KDC or service accepts between an authenticator's ctime and its own clock:
-#: RFC 4120 1.6 / 3.2.3 ("typically 5 minutes"), the MaxClockSkew default of [MS-KILE] 3.1.1.1
-#: (KRB_AP_ERR_SKEW beyond it).
+#: RFC 4120 8.2 (acceptable clock skew: 5 minutes; KRB_AP_ERR_SKEW beyond it, 3.2.3), which
+#: [MS-KILE] 3.3.1 keeps as MaxClockSkew's default.
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
 #: The PAC fields' names in a finding, as [MS-PAC] 2.5, 2.10 and 2.15 write them.
 PRIVILEGE_NAMES = {
