@@ -46,7 +46,7 @@ from negodissect.carriers import kerberos as kerberos_carrier
 from negodissect.carriers import smb2, smb2_signing
 from negodissect.carriers.base import AuthBlob, Message
 from negodissect.crypto.keytab import read_keytab
-from negodissect.crypto.secrets import Secrets
+from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
 from negodissect.gss import ber, framing, kerberos_decrypt, negoex, negoex_build, ntlm, pac, verify
@@ -64,7 +64,7 @@ from negodissect.sources import records, stdin, streams
 from negodissect.sources.frames import Fragment
 from negodissect.transport import ip_fragments
 from negodissect.transport.framing import Pdu
-from tests.helpers import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES, der
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 
@@ -196,6 +196,46 @@ def _kerberos_plaintext(data: bytes) -> list[tuple[Field, bytes]]:
     plaintext = data[1:]
     usage = PLAINTEXT_USAGES[data[0] % len(PLAINTEXT_USAGES)]
     return [(kerberos_decrypt.decode_plaintext(usage, plaintext), plaintext)]
+
+
+#: carol's passwords before each change of captures/kpasswd.pcap (captures/make_captures.sh).
+KPASSWD_PASSWORDS = ("Alice-Pass-2024", "Carol-Pass-2025")
+#: The key usage of KRB-PRIV's enc-part (RFC 4120 7.5.1).
+KRB_PRIV_USAGE = 13
+
+
+def _kpasswd_user_data(data: bytes) -> list[tuple[Field, bytes]]:
+    """A KRB-PRIV's user-data read as kpasswd's (gss.kerberos_decrypt.kpasswd_user_data, RFC
+    3244 2): a reply's result when the first byte is odd, else a request's ChangePasswdData or
+    new password."""
+    if not data:
+        return []
+    node = Field("UserData", data[1:], offset=0, length=len(data) - 1)
+    kerberos_decrypt.kpasswd_user_data(node, reply=bool(data[0] & 1))
+    return [(node, data[1:])]
+
+
+def kpasswd_seeds() -> list[bytes]:
+    """The user-data of captures/kpasswd.pcap's KRB-PRIVs, decrypted with carol's passwords
+    (requests after an even byte, replies after an odd one), and a ChangePasswdData."""
+    carol = Account.parse("carol")
+    secrets = Secrets(passwords=tuple(Password(p, carol) for p in KPASSWD_PASSWORDS))
+    store = gss.new_key_store()
+    ctx = gss.new_context(secrets=secrets, keys=store)
+    for item in blobs_from_capture(str(ROOT / "captures" / "kpasswd.pcap")):
+        if isinstance(item, AuthBlob) and item.data:
+            gss.decode(item.data, ctx=ctx)
+    found = []
+    for usage, plaintext in store.plaintexts():
+        if usage == KRB_PRIV_USAGE:
+            tree = kerberos_decrypt.decode_plaintext(usage, plaintext)
+            data = tree.find("UserData")
+            if data is not None and isinstance(data.value, bytes):
+                found += [b"\x00" + data.value, b"\x01" + data.value]
+    name = der(0x30, der(0xA0, der(0x02, b"\x01")) + der(0xA1, der(0x30, der(0x1B, b"bob"))))
+    change = der(0x30, der(0xA0, der(0x04, b"new-password")) + der(0xA1, name)
+                 + der(0xA2, der(0x1B, b"NEGO.TEST")))  # fmt: skip
+    return [*found, b"\x00" + change]
 
 
 def plaintext_seeds() -> list[bytes]:
@@ -341,6 +381,7 @@ TARGETS: dict[str, Target] = {
     "verified": _verified,
     "decrypted": _decrypted,
     "kerberos_plaintext": _kerberos_plaintext,
+    "kpasswd_user_data": _kpasswd_user_data,
     "kdc_udp": _carrier("udp", kpasswd=False),
     "kdc_tcp": _carrier("tcp", kpasswd=False),
     "kpasswd_tcp": _carrier("tcp", kpasswd=True),
@@ -547,6 +588,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         found = verified_seeds((KEYS_CAPTURE,))
     elif target == "kerberos_plaintext":
         found = plaintext_seeds()
+    elif target == "kpasswd_user_data":
+        found = kpasswd_seeds()
     elif target == "smb2_signing":
         found = signing_seeds()
     elif target in SEED_NODES:
