@@ -49,7 +49,19 @@ from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
-from negodissect.gss import ber, framing, kerberos_decrypt, negoex, negoex_build, ntlm, pac, verify
+from negodissect.gss import (
+    ber,
+    framing,
+    kerberos_decrypt,
+    ndr,
+    negoex,
+    negoex_build,
+    ntlm,
+    pac,
+    pac_ndr,
+    verify,
+    xca,
+)
 from negodissect.gss.context import Exchange
 from negodissect.gss.kerberos_enc_asn1 import PLAINTEXTS
 from negodissect.notes import Severity
@@ -238,6 +250,46 @@ def kpasswd_seeds() -> list[bytes]:
     return [*found, b"\x00" + change]
 
 
+def _claims(data: bytes) -> list[tuple[Field, bytes]]:
+    """A PAC_CLIENT_CLAIMS_INFO buffer (gss.pac_ndr.claims_info: CLAIMS_SET_METADATA, then the
+    CLAIMS_SET, decompressed first when its format is LZ77+Huffman)."""
+    node = Field("PAC_CLIENT_CLAIMS_INFO", None, "", 0, len(data))
+    pac_ndr.claims_info(node, ndr.Ndr(data, 0, len(data), 0))
+    return [(node, data)]
+
+
+def _xca(data: bytes) -> list[tuple[Field, bytes]]:
+    """LZ77+Huffman decompression (gss.xca) of a claims set, then its NDR: hostile compressed
+    data gives a note, never an exception."""
+    held = Field("Bytes", data, "", 0, len(data))
+    pac_ndr.claims_set(held, pac_ndr.CompressionFormat.COMPRESSION_FORMAT_XPRESS_HUFF,
+                       xca.MAX_OUTPUT)  # fmt: skip
+    return [(held, data)]
+
+
+def claims_seeds(target: str) -> list[bytes]:
+    """The Windows claims of tests/data/claims.json: for ``claims`` its three buffers and the
+    compressed set in a CLAIMS_SET_METADATA; for ``xca`` the compressed set and MS-XCA 3.2's
+    example."""
+    vectors = json.loads((ROOT / "tests" / "data" / "claims.json").read_text())
+    compressed = bytes.fromhex(vectors["claims_set_xpress_huff"])
+    if target == "xca":
+        from tests.gss.test_claims import alphabet_example
+
+        return [compressed, alphabet_example()]
+    size = len(compressed)
+    body = b"".join((
+        b"\x00\x00\x02\x00", size.to_bytes(4, "little"), b"\x04\x00\x02\x00",
+        b"\x04\x00\x00\x00", (696).to_bytes(4, "little"), b"\x00\x00\x00\x00",
+        b"\x00\x00\x00\x00", b"\x00\x00\x00\x00", size.to_bytes(4, "little"), compressed,
+    ))  # fmt: skip
+    body += b"\0" * (-len(body) % 8)
+    header = bytes.fromhex("01100800cccccccc") + len(body).to_bytes(4, "little") + bytes(4)
+    return [bytes.fromhex(vectors[name]) for name in vectors if name.startswith("client")] + [
+        header + body
+    ]
+
+
 def plaintext_seeds() -> list[bytes]:
     """The real plaintexts of kerberos-keys.pcap (decrypted with its keytab), each after the
     byte that picks its usage."""
@@ -382,6 +434,8 @@ TARGETS: dict[str, Target] = {
     "decrypted": _decrypted,
     "kerberos_plaintext": _kerberos_plaintext,
     "kpasswd_user_data": _kpasswd_user_data,
+    "claims": _claims,
+    "xca": _xca,
     "kdc_udp": _carrier("udp", kpasswd=False),
     "kdc_tcp": _carrier("tcp", kpasswd=False),
     "kpasswd_tcp": _carrier("tcp", kpasswd=True),
@@ -590,6 +644,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         found = plaintext_seeds()
     elif target == "kpasswd_user_data":
         found = kpasswd_seeds()
+    elif target in ("claims", "xca"):
+        found = claims_seeds(target)
     elif target == "smb2_signing":
         found = signing_seeds()
     elif target in SEED_NODES:
