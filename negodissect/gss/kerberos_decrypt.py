@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyasn1.type import base
 
@@ -73,6 +74,9 @@ from negodissect.gss.kerberos_keys import (
     etype_text,
 )
 from negodissect.gss.verify import KERBEROS_SESSION_KEY
+
+if TYPE_CHECKING:
+    from negodissect.crypto.kerberos import Key
 
 #: Authorization data nested in AD-IF-RELEVANT / AD-MANDATORY-FOR-KDC followed this deep.
 MAX_AD_NESTING = 4
@@ -430,9 +434,12 @@ def _principal_of(names: list[str], realm: str) -> str:
     return f"{'/'.join(names)}@{realm}"
 
 
-def _ticket(ticket: Field | None, ctx: DecodeContext, store: KeyStore) -> Candidate | None:
+def _ticket(
+    ticket: Field | None, ctx: DecodeContext, store: KeyStore, reply_key: Key | None = None
+) -> Candidate | None:
     """Decrypt a Ticket (usage 2) with its service's key; its session key (learnt now, or
-    earlier from the KDC reply that carried the ticket)."""
+    earlier from the KDC reply that carried it).  ``reply_key``: the AS reply key of the AS-REP
+    carrying it, which opens its PAC's PAC_CREDENTIAL_INFO ([MS-PAC] 2.6.1)."""
     enc = _child(ticket, "EncPart")
     cipher = _child(enc, "Cipher")
     if ticket is None or enc is None or cipher is None:
@@ -445,7 +452,9 @@ def _ticket(ticket: Field | None, ctx: DecodeContext, store: KeyStore) -> Candid
     opened = _open(enc, tries, store, what, owner, 2)
     if opened is not None:  # the PAC's tree and signatures (MS-PAC), under its PAC node
         krbtgt = pac.krbtgt_keys(store, ctx.secrets, realm)
-        keys = pac.PacKeys(opened.key.key, opened.key.principal, realm, krbtgt, opened.plaintext)
+        keys = pac.PacKeys(
+            opened.key.key, opened.key.principal, realm, krbtgt, opened.plaintext, reply_key
+        )
         pac.decode_pacs(opened.tree, keys, ctx)
     if opened is not None and "Key" in opened.keys:
         store.learn_ticket(cipher.bytes_value, opened.keys["Key"])
@@ -539,7 +548,6 @@ def _kdc_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     user = names[0] if len(names) == 1 else ""
     _learn_salts(message, store, realm, user)
     ticket = _child(message, "Ticket")
-    _ticket(ticket, ctx, store)
     enc = _child(message, "EncPart")
     if message.name == "AsRep":
         tries = _long_term(enc, ctx, store, realm, names, 3)
@@ -559,6 +567,9 @@ def _kdc_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
                 what = "the strengthened reply key (RFC 6113 5.4.3)"
     owner = principal_text(_child(ticket, "Sname")) + "@" + str(_child_value(ticket, "Realm"))
     opened = _open(enc, tries, store, what, owner, 3 if message.name == "AsRep" else 8)
+    # the key that opened an AS-REP's enc-part is the AS reply key ([MS-PAC] 2.6.1)
+    reply_key = opened.key.key if opened is not None and message.name == "AsRep" else None
+    _ticket(ticket, ctx, store, reply_key)
     cipher = _child(_child(ticket, "EncPart"), "Cipher")
     if opened is not None and "Key" in opened.keys and cipher is not None:
         store.learn_ticket(cipher.bytes_value, opened.keys["Key"])

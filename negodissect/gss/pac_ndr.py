@@ -117,7 +117,7 @@ WELL_KNOWN_RIDS = {
 CREDENTIAL_NOT_DECRYPTED = notes.kind(
     "kerberos.pac.credential_not_decrypted",
     "info",
-    "PAC_CREDENTIAL_DATA not decrypted: {reason}",
+    "PAC_CREDENTIAL_DATA not decrypted ({reason})",
 )
 CLAIMS_NOT_DECOMPRESSED = notes.kind(
     "kerberos.pac.claims_not_decompressed",
@@ -476,7 +476,7 @@ def credential_info(node: Field, data: bytes, base: int, key: Key | None) -> Non
     serialized = node.add("SerializedData", data[8:], "", base + 8, len(data) - 8)
     node.summary = f"etype {etype}, {len(data) - 8} bytes encrypted"
     if key is None:
-        node.note(CREDENTIAL_NOT_DECRYPTED, reason="the client's reply key is not known")
+        node.note(CREDENTIAL_NOT_DECRYPTED, reason="needs the AS reply key")
         return
     try:
         plain = checks.pac_credentials(key, data[8:])
