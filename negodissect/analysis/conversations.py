@@ -25,7 +25,7 @@ from typing import Any
 
 from negodissect import gss
 from negodissect.analysis import DecodedBlob, names
-from negodissect.analysis.tickets import ANONYMOUS, Issued, TicketIndex
+from negodissect.analysis.tickets import ANONYMOUS, Issued, TicketIndex, TicketPac, ticket_pac
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
 from negodissect.field import Field
@@ -173,12 +173,13 @@ class Tgt:
     """A ticket-granting ticket (a Ticket for ``krbtgt/REALM``, RFC 4120 5.3, 7.3) that a KDC
     exchange shows: presented in a TGS-REQ's PA-TGS-REQ (RFC 4120 5.4.1) or issued by an AS-REP
     or TGS-REP.  ``issued``: for a presented one, the reply of the capture that issued it
-    (analysis.tickets), None when none did."""
+    (analysis.tickets), None when none did; ``pac``: what it says once decrypted (keys given)."""
 
     frame: int
     sname: str
     etype: int | None
     issued: Issued | None = None
+    pac: TicketPac | None = None
 
 
 @dataclass(eq=False)
@@ -661,7 +662,8 @@ def _tgt(frame: int, ticket: Field | None, issued: Issued | None) -> Tgt | None:
         return None
     etype = _child(_child(ticket, names.ENC_PART), names.ETYPE)
     value = None if etype is None else etype.value
-    return Tgt(frame, sname, value if isinstance(value, int) else None, issued)
+    etype_value = value if isinstance(value, int) else None
+    return Tgt(frame, sname, etype_value, issued, ticket_pac(ticket))
 
 
 def _child_text(node: Field, name: str) -> str | None:

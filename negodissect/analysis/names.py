@@ -83,6 +83,11 @@ USER_ID = "UserId"
 LOGON_DOMAIN_NAME = "LogonDomainName"
 LOGON_DOMAIN_ID = "LogonDomainId"
 GROUP_MEMBERSHIP = "GROUP_MEMBERSHIP"  # its value the RelativeId
+PRIMARY_GROUP_ID = "PrimaryGroupId"
+GROUP_IDS = "GroupIds"
+EXTRA_SIDS = "ExtraSids"
+RESOURCE_GROUP_DOMAIN_SID = "ResourceGroupDomainSid"
+RESOURCE_GROUP_IDS = "ResourceGroupIds"
 PAC_CLIENT_INFO = "PAC_CLIENT_INFO"  # its value the client's name
 UPN_DNS_INFO = "UPN_DNS_INFO"
 SAM_NAME = "SamName"
@@ -94,7 +99,10 @@ PAC_PRIVSVR_CHECKSUM = "PAC_PRIVSVR_CHECKSUM"
 PAC_TICKET_CHECKSUM = "PAC_TICKET_CHECKSUM"
 PAC_FULL_CHECKSUM = "PAC_FULL_CHECKSUM"
 PAC_SIGNATURE = "Signature"  # a PAC_SIGNATURE_DATA's, carrying the verdict
-# The decrypted EncTicketPart's times (RFC 4120 5.3)
+# The decrypted EncTicketPart (RFC 4120 5.3) and Authenticator (5.5.1)
+ENC_TICKET_PART = "EncTicketPart"
+AUTHENTICATOR = "Authenticator"  # the EncryptedData and, under it, the decrypted one
+CTIME = "Ctime"
 AUTHTIME = "Authtime"
 STARTTIME = "Starttime"
 ENDTIME = "Endtime"

@@ -139,3 +139,82 @@ def _through_tgt(hidden: Issued, requests: list[DecodedBlob]) -> Issued:
 def _text(node: Field | None) -> str | None:
     value = None if node is None else node.value
     return value if isinstance(value, str) and value else None
+
+
+#: What a PAC says of its user's identity and groups ([MS-PAC] 2.5 KERB_VALIDATION_INFO; 2.10
+#: UPN_DNS_INFO and 2.15 PAC_REQUESTOR carry the user's SID again): a diamond ticket changes them.
+PRIVILEGE_FIELDS = (
+    names.USER_ID,
+    names.PRIMARY_GROUP_ID,
+    names.LOGON_DOMAIN_ID,
+    names.GROUP_IDS,
+    names.EXTRA_SIDS,
+    names.RESOURCE_GROUP_DOMAIN_SID,
+    names.RESOURCE_GROUP_IDS,
+)
+#: The PAC's signature buffers ([MS-PAC] 2.8).
+SIGNATURE_BUFFERS = (
+    names.PAC_SERVER_CHECKSUM,
+    names.PAC_PRIVSVR_CHECKSUM,
+    names.PAC_TICKET_CHECKSUM,
+    names.PAC_FULL_CHECKSUM,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPac:
+    """What a decrypted ticket (RFC 4120 5.3 EncTicketPart) says of its client and what its PAC
+    ([MS-PAC]) grants, as text: kept after the trees are released, for the diamond-ticket
+    finding (analysis.findings.forged) to compare a presented TGT with an issued one."""
+
+    client: str  # the EncTicketPart's cname@crealm
+    authtime: str  # RFC 4120 5.3: the time of the initial authentication, kept by every TGT of it
+    privileges: tuple[tuple[str, str], ...]  # (PRIVILEGE_FIELDS name, its value)
+    signatures: tuple[tuple[str, str, str], ...]  # (buffer, signature hex, verdict or "")
+
+
+def ticket_pac(ticket: Field | None) -> TicketPac | None:
+    """The :class:`TicketPac` of a decrypted ticket holding a PAC, else None."""
+    from negodissect.gss.kerberos import principal_text
+
+    part = ticket.find(names.ENC_TICKET_PART) if ticket is not None else None
+    pac = part.find(names.PACTYPE) if part is not None else None
+    if part is None or pac is None:
+        return None
+    info = pac.find(names.KERB_VALIDATION_INFO)
+    privileges = [
+        (name, _value_text(node))
+        for name in PRIVILEGE_FIELDS
+        if info is not None and (node := _child(info, name)) is not None
+    ]
+    for holder in (names.UPN_DNS_INFO, names.PAC_REQUESTOR):
+        node = pac.find(holder)
+        sid = _child(node, names.PAC_SID)
+        if sid is not None:
+            privileges.append((f"{holder} {names.PAC_SID}", _value_text(sid)))
+    signatures = []
+    for buffer in SIGNATURE_BUFFERS:
+        node = pac.find(buffer)
+        signature = node.find(names.PAC_SIGNATURE) if node is not None else None
+        if signature is not None:
+            verdict = signature.verification
+            signatures.append(
+                (buffer, signature.bytes_value.hex(), verdict.result if verdict else "")
+            )
+    client = f"{principal_text(_child(part, names.CNAME))}@{_text(_child(part, names.CREALM))}"
+    authtime = _child(part, names.AUTHTIME)
+    return TicketPac(
+        client,
+        authtime.summary if authtime is not None else "",
+        tuple(privileges),
+        tuple(signatures),
+    )
+
+
+def _value_text(node: Field) -> str:
+    """A PAC field as text: a group list's RIDs or SIDs sorted, else the field's value."""
+    members = [str(m.value) for m in node.find_all(names.GROUP_MEMBERSHIP)]
+    members += [str(m.value) for m in node.find_all(names.PAC_SID) if m is not node]
+    if members:
+        return ", ".join(sorted(members, key=lambda m: (len(m), m)))
+    return str(node.value) if node.value not in (None, b"") else node.summary

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyasn1.type import base
 
@@ -52,11 +53,13 @@ from negodissect.gss.kerberos_enc_asn1 import (
     AD_TYPE_NAMES,
     AD_WIN2K_PAC,
     AUTHORIZATION_DATA,
+    CHANGE_PASSWD_DATA,
     CHECKSUM_TYPE_NAMES,
     ENC_KDC_REP_PARTS,
     ETYPE_LIST,
     FAST_OPTIONS,
     GSS_CHECKSUM,
+    KPASSWD_RESULTS,
     KRB_CRED,
     PA_REQ_ENC_PA_REP,
     PLAINTEXTS,
@@ -71,6 +74,9 @@ from negodissect.gss.kerberos_keys import (
     etype_text,
 )
 from negodissect.gss.verify import KERBEROS_SESSION_KEY
+
+if TYPE_CHECKING:
+    from negodissect.crypto.kerberos import Key
 
 #: Authorization data nested in AD-IF-RELEVANT / AD-MANDATORY-FOR-KDC followed this deep.
 MAX_AD_NESTING = 4
@@ -111,6 +117,13 @@ AD_TOO_DEEP = notes.kind(
     "error",
     "authorization data nested deeper than {limit}; not decoded",
 )
+#: RFC 3244 2: the result code's size in a kpasswd reply's user-data.
+KPASSWD_RESULT_SIZE = 2
+KPASSWD_REPLY_SHORT = notes.kind(
+    "kerberos.kpasswd.reply_short",
+    "error",
+    "kpasswd reply data of {size} bytes: shorter than its 2-byte result code (RFC 3244 2)",
+)
 GSS_CHECKSUM_TRUNCATED = notes.kind(
     "kerberos.gss_checksum.truncated",
     "error",
@@ -141,7 +154,8 @@ PLAINTEXT_HOOKS: dict[str, ber.Hook] = {
     **HOOKS,
     "Flags": _flags(TICKET_FLAGS), "FastOptions": _flags(FAST_OPTIONS),
     "Keytype": _name_number(ETYPE_NAMES), "Cksumtype": _name_number(CHECKSUM_TYPE_NAMES),
-    "AdType": _name_number(AD_TYPE_NAMES), "Pname": _principal, "Transited": _transited,
+    "AdType": _name_number(AD_TYPE_NAMES), "Pname": _principal, "Targname": _principal,
+    "Transited": _transited,
     "EncryptedPaData": _encrypted_pa_data,
     **{name: _time for name in ("Authtime", "Starttime", "Endtime", "RenewTill", "KeyExpiration",
                                 "LrValue", "Patimestamp", "Timestamp")},
@@ -420,9 +434,12 @@ def _principal_of(names: list[str], realm: str) -> str:
     return f"{'/'.join(names)}@{realm}"
 
 
-def _ticket(ticket: Field | None, ctx: DecodeContext, store: KeyStore) -> Candidate | None:
+def _ticket(
+    ticket: Field | None, ctx: DecodeContext, store: KeyStore, reply_key: Key | None = None
+) -> Candidate | None:
     """Decrypt a Ticket (usage 2) with its service's key; its session key (learnt now, or
-    earlier from the KDC reply that carried the ticket)."""
+    earlier from the KDC reply that carried it).  ``reply_key``: the AS reply key of the AS-REP
+    carrying it, which opens its PAC's PAC_CREDENTIAL_INFO ([MS-PAC] 2.6.1)."""
     enc = _child(ticket, "EncPart")
     cipher = _child(enc, "Cipher")
     if ticket is None or enc is None or cipher is None:
@@ -435,7 +452,9 @@ def _ticket(ticket: Field | None, ctx: DecodeContext, store: KeyStore) -> Candid
     opened = _open(enc, tries, store, what, owner, 2)
     if opened is not None:  # the PAC's tree and signatures (MS-PAC), under its PAC node
         krbtgt = pac.krbtgt_keys(store, ctx.secrets, realm)
-        keys = pac.PacKeys(opened.key.key, opened.key.principal, realm, krbtgt, opened.plaintext)
+        keys = pac.PacKeys(
+            opened.key.key, opened.key.principal, realm, krbtgt, opened.plaintext, reply_key
+        )
         pac.decode_pacs(opened.tree, keys, ctx)
     if opened is not None and "Key" in opened.keys:
         store.learn_ticket(cipher.bytes_value, opened.keys["Key"])
@@ -529,7 +548,6 @@ def _kdc_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     user = names[0] if len(names) == 1 else ""
     _learn_salts(message, store, realm, user)
     ticket = _child(message, "Ticket")
-    _ticket(ticket, ctx, store)
     enc = _child(message, "EncPart")
     if message.name == "AsRep":
         tries = _long_term(enc, ctx, store, realm, names, 3)
@@ -549,6 +567,9 @@ def _kdc_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
                 what = "the strengthened reply key (RFC 6113 5.4.3)"
     owner = principal_text(_child(ticket, "Sname")) + "@" + str(_child_value(ticket, "Realm"))
     opened = _open(enc, tries, store, what, owner, 3 if message.name == "AsRep" else 8)
+    # the key that opened an AS-REP's enc-part is the AS reply key ([MS-PAC] 2.6.1)
+    reply_key = opened.key.key if opened is not None and message.name == "AsRep" else None
+    _ticket(ticket, ctx, store, reply_key)
     cipher = _child(_child(ticket, "EncPart"), "Cipher")
     if opened is not None and "Key" in opened.keys and cipher is not None:
         store.learn_ticket(cipher.bytes_value, opened.keys["Key"])
@@ -566,6 +587,8 @@ def _gss_ap_req(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
 def _ap_rep(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     """An AP-REP (usage 12) in the session key of the exchange's ticket (RFC 4120 5.5.2)."""
     mine = ctx.exchange.kerberos_keys
+    if mine is not None:
+        mine.replied = True
     keys = [mine.ticket] if mine is not None and mine.ticket is not None else []
     keys += [key for key in store.ap_keys if key not in keys]
     what = "the session key of the AP-REQ's ticket"
@@ -588,6 +611,69 @@ def _share_context_key(ctx: DecodeContext) -> None:
         ctx.exchange.session_keys[KERBEROS_SESSION_KEY] = context.key.data
 
 
+def _krb_priv(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
+    """A KRB-PRIV (RFC 4120 5.7: kpasswd's request and reply, RFC 3244 2): its enc-part (usage
+    13) in the exchange's AP-REQ authenticator subkey (the request), the AP-REP subkey or the
+    authenticator subkey (the reply), else the ticket's session key; then its user-data read as
+    the request's new password (never shown: its length only) or the reply's result."""
+    mine = ctx.exchange.kerberos_keys
+    replied = mine is not None and mine.replied
+    found = () if mine is None else (mine.ap_rep_subkey if replied else None,
+                                     mine.authenticator_subkey, mine.ticket)  # fmt: skip
+    keys = [key for key in found if key is not None]
+    what = "the subkey or session key of the exchange's AP-REQ"
+    owner = keys[0].principal if keys else ""
+    opened = _open(_child(message, "EncPart"), [(key, 13) for key in keys], store, what, owner, 13)
+    data = _child(opened.tree, "UserData") if opened is not None else None
+    if data is not None:
+        kpasswd_user_data(data, reply=replied)
+
+
+def kpasswd_user_data(data: Field, *, reply: bool) -> None:
+    """Read an EncKrbPrivPart's UserData node as kpasswd's (RFC 3244 2): a reply's result, or a
+    request's new password, whose bytes leave the tree (its length stays)."""
+    (_kpasswd_reply if reply else _kpasswd_request)(data)
+
+
+def _kpasswd_request(data: Field) -> None:
+    """RFC 3244 2: a set-password request's ChangePasswdData (protocol version 0xff80), else
+    (version 1) the new password itself; the password's bytes are dropped from the tree."""
+    offset, raw = ber.content_of(data)
+    inner = None
+    if raw[:1] == b"\x30":
+        tree = ber.Walker(raw, offset, PLAINTEXT_HOOKS).walk(
+            CHANGE_PASSWD_DATA, "ChangePasswdData", 0, len(raw)
+        )
+        if tree.length == len(raw) and next(tree.errors(), None) is None:
+            inner = _child(tree, "Newpasswd")
+    data.value = None
+    if inner is None:
+        data.summary = f"the new password, {len(raw)} bytes (not shown; RFC 3244 version 1)"
+        return
+    size = len(inner.bytes_value)
+    inner.value, inner.summary = None, f"{size} bytes (not shown)"
+    data.append(tree)
+    data.summary = f"ChangePasswdData (RFC 3244), new password {size} bytes (not shown)"
+
+
+def _kpasswd_reply(data: Field) -> None:
+    """RFC 3244 2: a kpasswd reply's user-data, a result code (2 bytes, big-endian) and a result
+    string (UTF-8 text; Windows may put binary policy data there)."""
+    offset, raw = ber.content_of(data)
+    if len(raw) < KPASSWD_RESULT_SIZE:
+        data.note(KPASSWD_REPLY_SHORT, size=len(raw))
+        return
+    code = int.from_bytes(raw[:KPASSWD_RESULT_SIZE], "big")
+    data.add("ResultCode", code, named(KPASSWD_RESULTS, code), offset, KPASSWD_RESULT_SIZE)
+    rest = raw[KPASSWD_RESULT_SIZE:]
+    try:
+        text: str | bytes = rest.decode("utf-8")
+    except UnicodeDecodeError:
+        text = rest
+    data.add("ResultString", text, "", offset + KPASSWD_RESULT_SIZE, len(rest))
+    data.summary = named(KPASSWD_RESULTS, code) + (f": {text}" if isinstance(text, str) else "")
+
+
 def _krb_error(message: Field, ctx: DecodeContext, store: KeyStore) -> None:
     realm, names = str(_child_value(message, "Crealm") or ""), _components(_child(message, "Cname"))
     realm = realm or str(_child_value(message, "Realm") or "")
@@ -602,5 +688,5 @@ def _kerb_tgt_reply(message: Field, ctx: DecodeContext, store: KeyStore) -> None
 HANDLERS = {
     "AsReq": _as_req, "TgsReq": _tgs_req, "AsRep": _kdc_rep, "TgsRep": _kdc_rep,
     "ApReq": _gss_ap_req, "ApRep": _ap_rep, "KrbError": _krb_error,
-    "KerbTgtReply": _kerb_tgt_reply,
+    "KerbTgtReply": _kerb_tgt_reply, "KrbPriv": _krb_priv,
 }  # fmt: skip

@@ -3,7 +3,8 @@ their ASN.1 specifications and the tables that name their numbers.
 
 What an EncryptedData's cipher holds once decrypted (:mod:`negodissect.gss.kerberos_decrypt`):
 EncTicketPart (a Ticket's enc-part), EncASRepPart / EncTGSRepPart (a KDC-REP's), Authenticator
-(an AP-REQ's), EncAPRepPart (an AP-REP's), PA-ENC-TS-ENC (PA-ENC-TIMESTAMP), KRB-CRED and its
+(an AP-REQ's), EncAPRepPart (an AP-REP's), EncKrbPrivPart (a KRB-PRIV's, and RFC 3244's
+ChangePasswdData in it), PA-ENC-TS-ENC (PA-ENC-TIMESTAMP), KRB-CRED and its
 EncKrbCredPart (a delegated ticket), and the FAST (RFC 6113) KrbFastReq / KrbFastResponse.
 Walked by :mod:`negodissect.gss.ber` like the messages of :mod:`.kerberos_asn1`.
 """
@@ -203,6 +204,30 @@ ENC_KRB_CRED_PART = ber.sequence(
     _component("r-address", 5, HOST_ADDRESS, optional=True),
     application=29,
 )
+#: RFC 4120 5.7.1 (KRB-PRIV's enc-part, key usage 13)
+ENC_KRB_PRIV_PART = ber.sequence(
+    _component("user-data", 0, OCTETS),
+    _component("timestamp", 1, KERBEROS_TIME, optional=True),
+    _component("usec", 2, INT32, optional=True),
+    _component("seq-number", 3, INT32, optional=True),
+    _component("s-address", 4, HOST_ADDRESS),
+    _component("r-address", 5, HOST_ADDRESS, optional=True),
+    application=28,
+)
+#: RFC 3244 2: a set-password request's user-data (protocol version 0xff80; version 1 sends
+#: the new password itself)
+CHANGE_PASSWD_DATA = ber.sequence(
+    _component("newpasswd", 0, OCTETS),
+    _component("targname", 1, PRINCIPAL_NAME, optional=True),
+    _component("targrealm", 2, KERBEROS_STRING, optional=True),
+)
+#: RFC 3244 2: the result code that starts a kpasswd reply's user-data (0xFFFF: any other
+#: failure), then a result string.
+KPASSWD_RESULTS: dict[int, str] = {
+    0: "KRB5_KPASSWD_SUCCESS", 1: "KRB5_KPASSWD_MALFORMED", 2: "KRB5_KPASSWD_HARDERROR",
+    3: "KRB5_KPASSWD_AUTHERROR", 4: "KRB5_KPASSWD_SOFTERROR", 5: "KRB5_KPASSWD_ACCESSDENIED",
+    6: "KRB5_KPASSWD_BAD_VERSION", 7: "KRB5_KPASSWD_INITIAL_FLAG_NEEDED", 0xFFFF: "other failure",
+}  # fmt: skip
 #: RFC 6113 5.4.2 KrbFastReq (inside PA-FX-FAST's enc-fast-req, key usage 51)
 KRB_FAST_REQ = ber.sequence(
     _component("fast-options", 0, KERBEROS_FLAGS),
@@ -238,6 +263,7 @@ PLAINTEXTS: dict[int, tuple[str, base.Asn1Item]] = {
     9: ("EncTgsRepPart", ENC_TGS_REP_PART),
     11: ("Authenticator", AUTHENTICATOR),
     12: ("EncApRepPart", ENC_AP_REP_PART),
+    13: ("EncKrbPrivPart", ENC_KRB_PRIV_PART),
     14: ("EncKrbCredPart", ENC_KRB_CRED_PART),
     51: ("KrbFastReq", KRB_FAST_REQ),
     52: ("KrbFastResponse", KRB_FAST_RESPONSE),

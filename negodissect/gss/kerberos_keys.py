@@ -84,6 +84,8 @@ class ExchangeKeys:
     ticket: Candidate | None = None
     authenticator_subkey: Candidate | None = None
     ap_rep_subkey: Candidate | None = None
+    #: An AP-REP answered the AP-REQ: a later KRB-PRIV is the reply (RFC 3244 2).
+    replied: bool = False
 
     @property
     def context(self) -> Candidate | None:

@@ -2,9 +2,9 @@
 
 KERB_VALIDATION_INFO (2.5, the user's logon information: times, names, RIDs, groups, SIDs),
 PAC_CREDENTIAL_INFO (2.6.1, encrypted with the AS reply key), S4U_DELEGATION_INFO (2.9),
-PAC_DEVICE_INFO (2.12) and the claims buffers (2.11, 2.13: a CLAIMS_SET_METADATA whose claims set
-is compressed with an MS-XCA format; its sizes and format are shown, the set itself is not
-decompressed).
+PAC_DEVICE_INFO (2.12) and the claims buffers (2.11, 2.13: a CLAIMS_SET_METADATA whose CLAIMS_SET,
+[MS-ADTS] 2.2.18, is decoded, decompressed first when it is LZ77+Huffman, gss/xca.py; the other
+MS-XCA formats are named, not decompressed).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from negodissect import notes
 from negodissect.crypto import checks
 from negodissect.crypto.errors import CryptoError
 from negodissect.field import Field
-from negodissect.gss import verify
-from negodissect.gss.ndr import Ndr
+from negodissect.gss import verify, xca
+from negodissect.gss.ndr import MAX_NDR_COUNT, VARYING_WRONG, Ndr, Stopped
 from negodissect.layout import enum_text, flag_text
 
 if TYPE_CHECKING:
@@ -117,7 +117,17 @@ WELL_KNOWN_RIDS = {
 CREDENTIAL_NOT_DECRYPTED = notes.kind(
     "kerberos.pac.credential_not_decrypted",
     "info",
-    "PAC_CREDENTIAL_DATA not decrypted: {reason}",
+    "PAC_CREDENTIAL_DATA not decrypted ({reason})",
+)
+CLAIMS_NOT_DECOMPRESSED = notes.kind(
+    "kerberos.pac.claims_not_decompressed",
+    "error",
+    "the claims set does not decompress (MS-XCA LZ77+Huffman): {reason}",
+)
+CLAIM_TYPE_UNKNOWN = notes.kind(
+    "kerberos.pac.claim_type_unknown",
+    "error",
+    "claim values of type {type}: not one of MS-ADTS 2.2.18.1's CLAIM_TYPE (1, 2, 3, 6)",
 )
 CLAIMS_NOT_DECODED = notes.kind(
     "kerberos.pac.claims_not_decoded",
@@ -277,8 +287,7 @@ def delegation_info(node: Field, stream: Ndr) -> None:
 
 def claims_info(node: Field, stream: Ndr) -> None:
     """PAC_CLIENT_CLAIMS_INFO / PAC_DEVICE_CLAIMS_INFO ([MS-PAC] 2.11, 2.13): a
-    CLAIMS_SET_METADATA ([MS-ADTS] 2.2.18.7).  The claims set is shown by size and compression
-    format; it is not decompressed (MS-XCA) nor decoded."""
+    CLAIMS_SET_METADATA ([MS-ADTS] 2.2.18.7), its CLAIMS_SET under the ClaimsSet bytes."""
     if not stream.type_headers(node):
         return
     fields: dict[str, Field] = {}
@@ -298,11 +307,155 @@ def claims_info(node: Field, stream: Ndr) -> None:
         stream.pointer(node, "ReservedField", lambda p: blob(p, reserved))
 
     stream.run(read)
-    if len(fields) == 3:
-        size, form, full = fields["ulClaimsSetSize"], fields["usCompressionFormat"], fields["full"]
-        node.summary = f"claims set of {size.int_value} bytes, {form.summary}"
+    if len(fields) != 3:
+        return
+    size, form, full = fields["ulClaimsSetSize"], fields["usCompressionFormat"], fields["full"]
+    node.summary = f"claims set of {size.int_value} bytes, {form.summary}"
+    pointer = next((c for c in node.children if c.name == "ClaimsSet"), None)
+    held = next((c for c in pointer.children if c.name == "Bytes"), None) if pointer else None
+    if held is None:
+        return
+    if form.int_value not in (CompressionFormat.COMPRESSION_FORMAT_NONE,
+                              CompressionFormat.COMPRESSION_FORMAT_XPRESS_HUFF):  # fmt: skip
         node.note(CLAIMS_NOT_DECODED, size=size.int_value, format=form.summary,
                   uncompressed=full.int_value)  # fmt: skip
+        return
+    claims = claims_set(held, form.int_value, full.int_value)
+    if claims is not None:
+        node.summary += f", {claims.summary}"
+
+
+def claims_set(held: Field, form: int, size: int) -> Field | None:
+    """The CLAIMS_SET ([MS-ADTS] 2.2.18.3) of a CLAIMS_SET_METADATA's ClaimsSet bytes ``held``,
+    decompressed first when ``form`` is COMPRESSION_FORMAT_XPRESS_HUFF ([MS-XCA] 2.2, to ``size``
+    bytes), appended under ``held``.  Decompressed, its fields all span the compressed bytes."""
+    data = held.bytes_value
+    base = held.offset
+    if form == CompressionFormat.COMPRESSION_FORMAT_XPRESS_HUFF:
+        try:
+            data = xca.decompress(data, size)
+        except xca.XcaError as error:
+            held.note(CLAIMS_NOT_DECOMPRESSED, reason=error)
+            return None
+        base = 0
+    tree = Field("CLAIMS_SET", None, "", base, len(data))
+    stream = Ndr(data, 0, len(data), base)
+    if stream.type_headers(tree):
+        stream.run(lambda: _claims_set(stream, tree))
+    entries = tree.find_all("CLAIM_ENTRY")
+    for entry in entries:
+        _entry_summary(entry)
+    tree.summary = f"{len(entries)} claims: " + "; ".join(e.summary for e in entries[:8])
+    if form == CompressionFormat.COMPRESSION_FORMAT_XPRESS_HUFF:
+        tree.summary = f"decompressed to {len(data)} bytes, {tree.summary}"
+        for part in tree.walk():
+            part.offset, part.length = held.offset, held.length
+    return held.append(tree)
+
+
+#: CLAIMS_SOURCE_TYPE and CLAIM_TYPE ([MS-ADTS] 2.2.18.2, 2.2.18.1).
+CLAIMS_SOURCE_TYPES = {1: "CLAIMS_SOURCE_TYPE_AD", 2: "CLAIMS_SOURCE_TYPE_CERTIFICATE"}
+CLAIM_TYPE_INT64, CLAIM_TYPE_UINT64, CLAIM_TYPE_STRING, CLAIM_TYPE_BOOLEAN = 1, 2, 3, 6
+CLAIM_TYPES = {
+    CLAIM_TYPE_INT64: "CLAIM_TYPE_INT64",
+    CLAIM_TYPE_UINT64: "CLAIM_TYPE_UINT64",
+    CLAIM_TYPE_STRING: "CLAIM_TYPE_STRING",
+    CLAIM_TYPE_BOOLEAN: "CLAIM_TYPE_BOOLEAN",
+}
+#: The values' field of each claim type ([MS-ADTS] 2.2.18.5 CLAIM_ENTRY's union).
+CLAIM_VALUES = {CLAIM_TYPE_INT64: "Int64Values", CLAIM_TYPE_UINT64: "Uint64Values",
+                CLAIM_TYPE_STRING: "StringValues", CLAIM_TYPE_BOOLEAN: "BooleanValues"}  # fmt: skip
+
+
+def _claims_set(stream: Ndr, tree: Field) -> None:
+    stream.uint(tree, "ReferentId", 4)
+    count = stream.uint(tree, "ulClaimsArrayCount", 4)
+    _counted_array(stream, tree, "ClaimsArrays", count, _claims_array)
+    stream.uint(tree, "usReservedType", 2)
+    reserved = stream.uint(tree, "ulReservedFieldSize", 4)
+    stream.pointer(
+        tree,
+        "ReservedField",
+        lambda p: stream.referent(p, lambda: _bytes_array(stream, p, reserved.int_value)),
+    )
+
+
+def _claims_array(stream: Ndr, parent: Field, index: int) -> None:
+    """CLAIMS_ARRAY ([MS-ADTS] 2.2.18.4)."""
+    node = stream.structure(parent, "CLAIMS_ARRAY", 4)
+    source = stream.uint(node, "usClaimsSourceType", 2)
+    source.summary = CLAIMS_SOURCE_TYPES.get(source.int_value, "")
+    count = stream.uint(node, "ulClaimsCount", 4)
+    _counted_array(stream, node, "ClaimEntries", count, _claim_entry)
+    stream.close(node)
+
+
+def _claim_entry(stream: Ndr, parent: Field, index: int) -> None:
+    """CLAIM_ENTRY ([MS-ADTS] 2.2.18.5): Id, Type, then the union of values Type selects (NDR:
+    its discriminant again, C706 14.3.8)."""
+    node = stream.structure(parent, "CLAIM_ENTRY", 4)
+    stream.pointer(node, "Id", lambda p: stream.referent(p, lambda: _lpwstr(stream, p)))
+    kind = stream.uint(node, "Type", 2, "")
+    kind.summary = CLAIM_TYPES.get(kind.int_value, "")
+    switch = stream.uint(node, "ValuesSwitch", 2)
+    name = CLAIM_VALUES.get(switch.int_value)
+    if name is None:
+        switch.note(CLAIM_TYPE_UNKNOWN, type=switch.int_value)
+        raise Stopped
+    count = stream.uint(node, "ValueCount", 4).int_value
+    if switch.int_value == CLAIM_TYPE_STRING:
+
+        def string(p: Field, i: int) -> None:
+            stream.pointer(
+                p, "StringValue", lambda q: stream.referent(q, lambda: _lpwstr(stream, q))
+            )
+
+        element: Callable[[Field, int], None] = string
+    else:
+
+        def element(p: Field, i: int, kind: int = switch.int_value) -> None:
+            value = stream.uint(p, "Value", 8)
+            if kind == CLAIM_TYPE_INT64 and value.int_value >= 1 << 63:
+                value.value = value.int_value - (1 << 64)
+            elif kind == CLAIM_TYPE_BOOLEAN:
+                value.summary = "TRUE" if value.int_value else "FALSE"
+
+    align = 4 if switch.int_value == CLAIM_TYPE_STRING else 8
+    stream.pointer(
+        node, name, lambda p: stream.referent(p, lambda: stream.array(p, count, element, align))
+    )
+    stream.close(node)
+
+
+def _lpwstr(stream: Ndr, pointer: Field) -> None:
+    """The referent of an LPWSTR: a conformant varying array of WCHARs ending in a NUL (C706
+    14.3.4); the pointer's value becomes the text."""
+    maximum = stream.uint(pointer, "MaxCount", 4).int_value
+    offset = stream.uint(pointer, "Offset", 4).int_value
+    actual = stream.uint(pointer, "ActualCount", 4).int_value
+    if offset + actual > maximum or actual > MAX_NDR_COUNT:
+        pointer.note(VARYING_WRONG, name=pointer.name, offset=offset, actual=actual,
+                     maximum=maximum)  # fmt: skip
+        raise Stopped
+    chars = stream.raw(pointer, "Characters", 2 * actual, 2)
+    text = chars.bytes_value.decode("utf-16-le", "replace").rstrip("\0")
+    chars.value, chars.summary = text, ""
+    pointer.value, pointer.summary = text, text
+
+
+def _entry_summary(entry: Field) -> None:
+    """``Id (type): values`` of a CLAIM_ENTRY read to its end."""
+    claim = next((c.summary for c in entry.children if c.name == "Id"), "")
+    kind = next((c.summary for c in entry.children if c.name == "Type"), "")
+    values = [
+        node.summary or str(node.value)
+        for name in CLAIM_VALUES.values()
+        for holder in entry.children
+        if holder.name == name
+        for node in holder.walk()
+        if node.name in ("Value", "StringValue") and node.value is not None
+    ]
+    entry.summary = f"{claim} ({kind}): {', '.join(values)}"
 
 
 def _bytes_array(stream: Ndr, node: Field, count: int) -> None:
@@ -323,7 +476,7 @@ def credential_info(node: Field, data: bytes, base: int, key: Key | None) -> Non
     serialized = node.add("SerializedData", data[8:], "", base + 8, len(data) - 8)
     node.summary = f"etype {etype}, {len(data) - 8} bytes encrypted"
     if key is None:
-        node.note(CREDENTIAL_NOT_DECRYPTED, reason="the client's reply key is not known")
+        node.note(CREDENTIAL_NOT_DECRYPTED, reason="needs the AS reply key")
         return
     try:
         plain = checks.pac_credentials(key, data[8:])

@@ -1,4 +1,4 @@
-"""Relay, reflection and Responder findings (analysis/findings.py), on copies of a real Samba
+"""Relay, reflection and Responder findings (analysis/findings/relay.py), on copies of a real Samba
 logon (captures/smb2-ntlm-success.pcap, frames 11 CHALLENGE and 12 AUTHENTICATE) changed the way
 each attack changes the wire, and never on the genuine captures."""
 

@@ -1,10 +1,11 @@
-"""The forged-ticket findings (analysis/findings.py pac_*) on captures/kerberos-keys.pcap and on
+"""The forged-ticket findings (analysis/findings/forged.py) on captures/kerberos-keys.pcap and on
 copies of it whose ticket was forged (tests/gss/pac_tickets.py: a PAC edited, re-signed,
 re-encrypted with our crypto and spliced back), decoded through the pipeline with the capture's
 keytab (the tickets decrypted, their PACs decoded and their signatures checked)."""
 
 from __future__ import annotations
 
+import datetime
 import struct
 import subprocess
 from pathlib import Path
@@ -192,3 +193,118 @@ def test_ten_year_ticket(tmp_path: Path) -> None:
     found = pac_findings(forged(tmp_path, 40, edit=lambda pac: None, ticket_edit=real.ten_years))
     assert {f.title for f in found} == {"ticket lifetime of ten years (forging tool default)"}
     assert "2026-11-30 to 2036-11-30" in found[0].detail
+
+
+DIAMOND = "TGT presented with a PAC the KDC did not issue (diamond ticket)"
+SKEW = "authenticator clock skew beyond 5 minutes (replayed or forged authenticator?)"
+
+
+def diamond(tmp_path: Path, **options) -> Path:
+    """A diamond ticket: the TGT the AS-REP of frame 10 issued to alice, decrypted with krbtgt's
+    key, its first group RID 513 made 512 (Domain Admins), re-signed with the real keys and
+    re-encrypted (tests/gss/pac_tickets.forge), in place of that TGT in every TGS-REQ that
+    presents it; the AS-REP keeps the ticket the KDC issued."""
+    ticket = next(t for t in real.real_tickets() if t.frame == 10)
+    cipher, _ = real.forge(ticket, **options)
+    data = real.CAPTURE.read_bytes()
+    issued = data.index(ticket.cipher) + len(ticket.cipher)
+    path = tmp_path / "diamond.pcap"
+    path.write_bytes(data[:issued] + data[issued:].replace(ticket.cipher, cipher))
+    return path
+
+
+def forged_titles(path: Path) -> list[Finding]:
+    return [f for f in findings(group(decoded(path))) if f.title in (DIAMOND, SKEW)]
+
+
+def test_genuine_captures_have_no_diamond_nor_skew() -> None:
+    assert forged_titles(real.CAPTURE) == []
+
+
+def test_diamond_ticket(tmp_path: Path) -> None:
+    path = diamond(tmp_path)
+    found = findings(group(decoded(path)))
+    diamonds = [f for f in found if f.title == DIAMOND]
+    assert diamonds and all(f.severity == "high" for f in diamonds)
+    assert {f.frames[0] for f in diamonds} == {10}  # the AS-REP that issued the original
+    first = diamonds[0]
+    assert "TGT the KDC issued to alice@NEGO.TEST in frame 10" in first.detail
+    assert "GroupIds '513' -> '512'" in first.detail
+    assert "Its PAC signatures verify with the keys given" in first.detail
+    # re-signed with krbtgt's key: no signature finding, only the comparison tells
+    assert not [f for f in found if f.title.startswith(("forged PAC", "forged ticket"))]
+
+
+def test_changed_pac_in_a_tgt_of_another_logon(tmp_path: Path) -> None:
+    """The same forgery with the EncTicketPart's authtime an hour earlier: not the ticket the
+    KDC issued but one of an earlier logon (outside the capture) whose groups differ: a clue."""
+
+    def earlier(enc_ticket_part: bytes) -> bytes:
+        return enc_ticket_part.replace(b"20261130134638Z", b"20261130124638Z", 1)
+
+    found = [f for f in findings(group(decoded(diamond(tmp_path, ticket_edit=earlier))))
+             if "diamond" in f.title]  # fmt: skip
+    assert found and {f.severity for f in found} == {"medium"}
+    assert {f.title for f in found} == {
+        "TGT presented whose PAC differs from the one the KDC issued (diamond-ticket clue)"
+    }
+    assert "(authtime 2026-11-30 13:46:38 UTC; this one 2026-11-30 12:46:38 UTC)" in (
+        found[0].detail
+    )
+
+
+@pytest.mark.tshark
+def test_tshark_reads_the_diamond_pac_as_changed(tshark, tmp_path: Path) -> None:
+    """tshark decrypts with the keytab the TGT of the AS-REP (frame 10) and the one the first
+    TGS-REQ presents (frame 25): GroupIds 513 in the first, 512 in the second, both PACs' server
+    and KDC checksums verified with krbtgt's key: the oracle of what the finding compares."""
+    path = diamond(tmp_path)
+    fields = ["netlogon.group_rid", "_ws.expert.message"]
+    rows = subprocess.run(
+        [tshark, "-r", str(path), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{real.KEYTAB}", "-Y", "frame.number == 10 || frame.number == 25",
+         "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+         *[a for f in fields for a in ("-e", f)]],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    issued, presented = (row.split("\t") for row in rows)
+    # the primary group (PrimaryGroupId), then GroupIds
+    assert issued[0] == "513|513" and presented[0] == "513|512"
+    for row in (issued, presented):
+        assert "Verified Server checksum 16 keytype 18 using keytab principal krbtgt" in row[1]
+        assert "Verified KDC checksum 16 keytype 18 using keytab principal krbtgt" in row[1]
+
+
+def shifted(tmp_path: Path, frame: int, seconds: int) -> Path:
+    """A copy of the classic pcap with ``frame``'s capture time moved by ``seconds``: the same
+    bytes seen later, as a replayed AP-REQ is."""
+    data = bytearray(real.CAPTURE.read_bytes())
+    at = 24  # the global header (pcap file format: 24 bytes, then 16-byte record headers)
+    for _ in range(frame - 1):
+        at += 16 + struct.unpack_from("<I", data, at + 8)[0]
+    struct.pack_into("<I", data, at, struct.unpack_from("<I", data, at)[0] + seconds)
+    path = tmp_path / f"shifted-{frame}.pcap"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.tshark
+def test_authenticator_replayed_an_hour_later(tshark, tmp_path: Path) -> None:
+    """The SMB2 SESSION_SETUP AP-REQ of frame 40 seen an hour after it was made: its
+    authenticator's ctime (decrypted with the ticket's session key) is 60 minutes before the
+    frame's time.  tshark, decrypting with the keytab, gives the same ctime and frame time."""
+    path = shifted(tmp_path, 40, 3600)
+    found = forged_titles(path)
+    assert [(f.title, f.frames, f.severity) for f in found] == [(SKEW, [40], "medium")]
+    out = subprocess.run(
+        [tshark, "-r", str(path), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{real.KEYTAB}", "-Y", "frame.number == 40", "-T", "fields",
+         "-e", "kerberos.ctime", "-e", "frame.time_epoch", "-E", "occurrence=f"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip().split("\t")  # fmt: skip
+    ctime = datetime.datetime.strptime(out[0].split(".")[0], "%b %d, %Y %H:%M:%S")
+    frame_time = datetime.datetime.fromtimestamp(float(out[1]), datetime.UTC)
+    minutes = round((frame_time.replace(tzinfo=None) - ctime).total_seconds() / 60)
+    assert minutes == 60
+    assert f"{minutes} minutes before the frame was captured" in found[0].detail
+    assert f"ctime {ctime:%Y-%m-%d %H:%M:%S} UTC" in found[0].detail

@@ -46,7 +46,7 @@ from negodissect.carriers import kerberos as kerberos_carrier
 from negodissect.carriers import smb2, smb2_signing
 from negodissect.carriers.base import AuthBlob, Message
 from negodissect.crypto.keytab import read_keytab
-from negodissect.crypto.secrets import Secrets
+from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.crypto.secrets_file import parse_text
 from negodissect.field import Field
 from negodissect.gss import (
@@ -54,12 +54,15 @@ from negodissect.gss import (
     ber,
     framing,
     kerberos_decrypt,
+    ndr,
     negoex,
     negoex_build,
     ntlm,
     pac,
+    pac_ndr,
     pku2u,
     verify,
+    xca,
 )
 from negodissect.gss.context import Exchange
 from negodissect.gss.kerberos_enc_asn1 import PLAINTEXTS
@@ -77,7 +80,7 @@ from negodissect.sources.frames import Fragment
 from negodissect.transport import ip_fragments
 from negodissect.transport.framing import Pdu
 from tests.gss import pku2u_vectors
-from tests.helpers import ROOT, SHARED_CAPTURES
+from tests.helpers import ROOT, SHARED_CAPTURES, der
 
 BLOBS = Path(__file__).resolve().parents[1] / "data" / "blobs.json"
 
@@ -214,6 +217,86 @@ def _kerberos_plaintext(data: bytes) -> list[tuple[Field, bytes]]:
     plaintext = data[1:]
     usage = PLAINTEXT_USAGES[data[0] % len(PLAINTEXT_USAGES)]
     return [(kerberos_decrypt.decode_plaintext(usage, plaintext), plaintext)]
+
+
+#: carol's passwords before each change of captures/kpasswd.pcap (captures/make_captures.sh).
+KPASSWD_PASSWORDS = ("Alice-Pass-2024", "Carol-Pass-2025")
+#: The key usage of KRB-PRIV's enc-part (RFC 4120 7.5.1).
+KRB_PRIV_USAGE = 13
+
+
+def _kpasswd_user_data(data: bytes) -> list[tuple[Field, bytes]]:
+    """A KRB-PRIV's user-data read as kpasswd's (gss.kerberos_decrypt.kpasswd_user_data, RFC
+    3244 2): a reply's result when the first byte is odd, else a request's ChangePasswdData or
+    new password."""
+    if not data:
+        return []
+    node = Field("UserData", data[1:], offset=0, length=len(data) - 1)
+    kerberos_decrypt.kpasswd_user_data(node, reply=bool(data[0] & 1))
+    return [(node, data[1:])]
+
+
+def kpasswd_seeds() -> list[bytes]:
+    """The user-data of captures/kpasswd.pcap's KRB-PRIVs, decrypted with carol's passwords
+    (requests after an even byte, replies after an odd one), and a ChangePasswdData."""
+    carol = Account.parse("carol")
+    secrets = Secrets(passwords=tuple(Password(p, carol) for p in KPASSWD_PASSWORDS))
+    store = gss.new_key_store()
+    ctx = gss.new_context(secrets=secrets, keys=store)
+    for item in blobs_from_capture(str(ROOT / "captures" / "kpasswd.pcap")):
+        if isinstance(item, AuthBlob) and item.data:
+            gss.decode(item.data, ctx=ctx)
+    found = []
+    for usage, plaintext in store.plaintexts():
+        if usage == KRB_PRIV_USAGE:
+            tree = kerberos_decrypt.decode_plaintext(usage, plaintext)
+            data = tree.find("UserData")
+            if data is not None and isinstance(data.value, bytes):
+                found += [b"\x00" + data.value, b"\x01" + data.value]
+    name = der(0x30, der(0xA0, der(0x02, b"\x01")) + der(0xA1, der(0x30, der(0x1B, b"bob"))))
+    change = der(0x30, der(0xA0, der(0x04, b"new-password")) + der(0xA1, name)
+                 + der(0xA2, der(0x1B, b"NEGO.TEST")))  # fmt: skip
+    return [*found, b"\x00" + change]
+
+
+def _claims(data: bytes) -> list[tuple[Field, bytes]]:
+    """A PAC_CLIENT_CLAIMS_INFO buffer (gss.pac_ndr.claims_info: CLAIMS_SET_METADATA, then the
+    CLAIMS_SET, decompressed first when its format is LZ77+Huffman)."""
+    node = Field("PAC_CLIENT_CLAIMS_INFO", None, "", 0, len(data))
+    pac_ndr.claims_info(node, ndr.Ndr(data, 0, len(data), 0))
+    return [(node, data)]
+
+
+def _xca(data: bytes) -> list[tuple[Field, bytes]]:
+    """LZ77+Huffman decompression (gss.xca) of a claims set, then its NDR: hostile compressed
+    data gives a note, never an exception."""
+    held = Field("Bytes", data, "", 0, len(data))
+    pac_ndr.claims_set(held, pac_ndr.CompressionFormat.COMPRESSION_FORMAT_XPRESS_HUFF,
+                       xca.MAX_OUTPUT)  # fmt: skip
+    return [(held, data)]
+
+
+def claims_seeds(target: str) -> list[bytes]:
+    """The Windows claims of tests/data/claims.json: for ``claims`` its three buffers and the
+    compressed set in a CLAIMS_SET_METADATA; for ``xca`` the compressed set and MS-XCA 3.2's
+    example."""
+    vectors = json.loads((ROOT / "tests" / "data" / "claims.json").read_text())
+    compressed = bytes.fromhex(vectors["claims_set_xpress_huff"])
+    if target == "xca":
+        from tests.gss.test_claims import alphabet_example
+
+        return [compressed, alphabet_example()]
+    size = len(compressed)
+    body = b"".join((
+        b"\x00\x00\x02\x00", size.to_bytes(4, "little"), b"\x04\x00\x02\x00",
+        b"\x04\x00\x00\x00", (696).to_bytes(4, "little"), b"\x00\x00\x00\x00",
+        b"\x00\x00\x00\x00", b"\x00\x00\x00\x00", size.to_bytes(4, "little"), compressed,
+    ))  # fmt: skip
+    body += b"\0" * (-len(body) % 8)
+    header = bytes.fromhex("01100800cccccccc") + len(body).to_bytes(4, "little") + bytes(4)
+    return [bytes.fromhex(vectors[name]) for name in vectors if name.startswith("client")] + [
+        header + body
+    ]
 
 
 def plaintext_seeds() -> list[bytes]:
@@ -359,6 +442,9 @@ TARGETS: dict[str, Target] = {
     "verified": _verified,
     "decrypted": _decrypted,
     "kerberos_plaintext": _kerberos_plaintext,
+    "kpasswd_user_data": _kpasswd_user_data,
+    "claims": _claims,
+    "xca": _xca,
     "kdc_udp": _carrier("udp", kpasswd=False),
     "kdc_tcp": _carrier("tcp", kpasswd=False),
     "kpasswd_tcp": _carrier("tcp", kpasswd=True),
@@ -569,6 +655,10 @@ def seeds(target: str) -> tuple[bytes, ...]:
         found = verified_seeds((KEYS_CAPTURE,))
     elif target == "kerberos_plaintext":
         found = plaintext_seeds()
+    elif target == "kpasswd_user_data":
+        found = kpasswd_seeds()
+    elif target in ("claims", "xca"):
+        found = claims_seeds(target)
     elif target == "smb2_signing":
         found = signing_seeds()
     elif target in SEED_NODES:

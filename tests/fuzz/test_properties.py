@@ -40,6 +40,7 @@ MUTATED_EXAMPLES = {
     **dict.fromkeys(("ntlm_signature", "kerberos_mic", "verified"), 2000),
     "decrypted": 150,  # each input decodes a whole Kerberos exchange with its keytab
     "kerberos_plaintext": 700,
+    **dict.fromkeys(("kpasswd_user_data", "claims", "xca"), 700),
     **{name: 700 for name in TARGETS if name.startswith("token_")},
     **dict.fromkeys(("kdc_udp", "kdc_tcp", "kpasswd_tcp", "ip_fragments", "smb2_signing"), 700),
     **dict.fromkeys(("pac", "pac_checked"), 700),
