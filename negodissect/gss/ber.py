@@ -2,7 +2,10 @@
 
 pyasn1 decodes values but does not say where they sit in the input.  This module reads the
 tag-length headers itself (X.690 8.1.2, 8.1.3), matches them against a pyasn1 specification and
-lets pyasn1 decode each primitive value.  Every element becomes a :class:`Field` carrying the
+decodes each primitive value from its content octets (:func:`primitive_value`, X.690 8.2-8.6,
+8.8, 8.19, 8.23, 11.7); pyasn1's decoder is asked only for what that does not take (a value
+it would refuse, whose error the note quotes, or a type without a decoder here), so values
+and notes are pyasn1's either way.  Every element becomes a :class:`Field` carrying the
 offset and length of its whole TLV.  Lengths from the wire are checked against the bytes that are
 really there; nesting depth and element count are bounded.  Encodings that BER allows and DER
 forbids (X.690 10) are decoded and annotated.
@@ -35,6 +38,9 @@ UNIVERSAL_NAMES = {
 }  # fmt: skip
 
 Hook = Callable[[Field], None]
+#: A primitive value decoder: the spec and the content octets to a value, or :data:`REFER` when
+#: pyasn1's decoder must decide (it refuses the value, or this module does not decode it).
+ValueDecoder = Callable[[base.Asn1Item, bytes], "Value | _Refer"]
 
 TAG_MISSING = notes.kind(
     "ber.tag.missing", "error", "expected a tag at offset {offset}, found the end of the data"
@@ -320,7 +326,9 @@ class Walker:
             self.generic_children(node, tlv, depth)
             return node
         inner = tlv
+        nested = True  # each explicit tag holds exactly the next TLV
         for wanted in reversed(tags[:-1]):  # explicit tags wrap the next one in (X.690 8.14)
+            outer_end = inner.end - 2 if inner.indefinite else inner.end
             try:
                 inner = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
@@ -337,6 +345,7 @@ class Walker:
                 return node
             if inner.non_der or inner.missing:
                 node.notes.extend(self.field_for(inner, name).notes)
+            nested = nested and inner.end == outer_end
         if isinstance(spec, univ.Choice):  # an explicitly tagged CHOICE: the alternative inside
             try:
                 chosen = read_tlv(self.data, inner.content, inner.end, depth + 1)
@@ -350,7 +359,7 @@ class Walker:
             for index, child in enumerate(self.children(inner, node, depth)):
                 node.append(self.walk_tlv(spec.componentType, f"{name}[{index}]", child, depth + 1))
         else:
-            self._primitive(spec, node, tlv, inner)
+            self._primitive(spec, node, tlv, inner, nested)
         self._run_hook(name, node)
         return node
 
@@ -428,28 +437,36 @@ class Walker:
             if not (skipped.isOptional or skipped.isDefaulted) and not node.notes:
                 node.note(COMPONENT_MISSING, name=skipped.name)
 
-    def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv, inner: Tlv) -> None:
-        """A leaf: pyasn1 decodes the value from the whole TLV (``inner``: the tagged value's own).
+    def _primitive(
+        self, spec: base.Asn1Item, node: Field, tlv: Tlv, inner: Tlv, nested: bool
+    ) -> None:
+        """A leaf (``inner``: the tagged value's own TLV, ``nested``: every explicit tag holds
+        exactly the next one).  The value is read from the content octets (the tag matched, so
+        the encoding is primitive); pyasn1 decodes the whole TLV when :func:`primitive_value`
+        leaves it to pyasn1.
 
         When bytes are missing, the content present is kept raw (it still ends the TLV).
         """
         if tlv.missing or inner.missing:
             self._bytes(node, inner)
             return
-        try:
-            value, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)
-        except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
-            self._bytes(node, tlv)
-            node.note(
-                VALUE_UNDECODABLE,
-                type=type(spec).__name__,
-                offset=self.base + tlv.offset,
-                error=exc,
-            )
-            return
-        node.value = python_value(value)
-        if isinstance(node.value, bytes):  # its bytes end the content: the node spans them
-            node.offset, node.length = self.base + inner.end - len(node.value), len(node.value)
+        value = primitive_value(spec, self.data[inner.content : inner.end]) if nested else REFER
+        if isinstance(value, _Refer):
+            try:
+                decoded, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)
+            except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
+                self._bytes(node, tlv)
+                node.note(
+                    VALUE_UNDECODABLE,
+                    type=type(spec).__name__,
+                    offset=self.base + tlv.offset,
+                    error=exc,
+                )
+                return
+            value = python_value(decoded)
+        node.value = value
+        if isinstance(value, bytes):  # its bytes end the content: the node spans them
+            node.offset, node.length = self.base + inner.end - len(value), len(value)
 
     def _bytes(self, node: Field, tlv: Tlv) -> None:
         """``tlv``'s content as ``node``'s value, the node spanning just those bytes (JSON's
@@ -504,6 +521,117 @@ def python_value(value: base.Asn1Item) -> Value:
     if isinstance(value, univ.Null):
         return None
     return str(value)
+
+
+class _Refer:
+    """The answer of a value decoder that leaves the value to pyasn1's decoder."""
+
+    __slots__ = ()
+
+
+#: :func:`primitive_value`'s answer when pyasn1 must decode the value.
+REFER = _Refer()
+
+#: Most octets in one OBJECT IDENTIFIER arc decoded here (pyasn1 refuses longer ones).
+MAX_OID_ARC_OCTETS = ber_decoder.MAX_OID_ARC_CONTINUATION_OCTETS
+
+
+def _integer(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """INTEGER and ENUMERATED (X.690 8.3, 8.4): two's complement; pyasn1 reads no octets as 0."""
+    return int.from_bytes(content, "big", signed=True)
+
+
+def _boolean(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """BOOLEAN (X.690 8.2): any non-zero content is TRUE, as pyasn1 reads it."""
+    return any(content)
+
+
+def _null(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """NULL (X.690 8.8): no content octets (pyasn1 refuses any); its value is pyasn1's, empty
+    octets (a Null is an OctetString there)."""
+    return REFER if content else b""
+
+
+def _octets(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """OCTET STRING (X.690 8.7), primitive form."""
+    return content
+
+
+def _bits(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """BIT STRING (X.690 8.6): the octets after the unused-bits octet when that is 0 (pyasn1
+    shifts the bits of a string with unused bits; its decoder answers those)."""
+    return content[1:] if content and not content[0] else REFER
+
+
+def _oid(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """OBJECT IDENTIFIER (X.690 8.19) in dotted form; a leading 0x80 octet in an arc, a cut
+    last arc or an arc over :data:`MAX_OID_ARC_OCTETS` octets are left to pyasn1 (it refuses
+    them)."""
+    if not content or content[-1] & 0x80:
+        return REFER
+    arcs: list[int] = []
+    arc = octets = 0
+    for octet in content:
+        if octet == 0x80 and not octets:
+            return REFER
+        arc = (arc << 7) | (octet & 0x7F)
+        octets += 1
+        if octet & 0x80:
+            if octets > MAX_OID_ARC_OCTETS:
+                return REFER
+            continue
+        arcs.append(arc)
+        arc = octets = 0
+    first = arcs[0]
+    top = 0 if first < 40 else 1 if first < 80 else 2
+    arcs[0] = first - 40 * top
+    return f"{top}." + ".".join(map(str, arcs))
+
+
+def _string(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """A character string (X.690 8.23; GeneralizedTime 11.7 is a VisibleString): pyasn1 takes
+    the octets in the type's encoding, and they are shown as UTF-8 with other bytes escaped."""
+    encoding = spec.encoding
+    if encoding == "iso-8859-1":  # every octet is a character
+        return content.decode("utf-8", "backslashreplace")
+    if encoding == "us-ascii":
+        return content.decode("ascii") if content.isascii() else REFER
+    if encoding == "utf-8":
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            return REFER
+    return REFER
+
+
+#: The value decoder of each pyasn1 class (looked up along a spec class's MRO).
+VALUE_DECODERS: dict[type, ValueDecoder] = {
+    univ.Boolean: _boolean,
+    univ.Integer: _integer,
+    univ.Null: _null,
+    univ.BitString: _bits,
+    univ.ObjectIdentifier: _oid,
+    char.AbstractCharacterString: _string,
+    univ.OctetString: _octets,
+}
+_DECODER_OF_CLASS: dict[type, ValueDecoder | None] = {}
+
+
+def primitive_value(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """The value of primitive content octets as ``spec``, the same as :func:`python_value` of
+    pyasn1's decoding; :data:`REFER` when pyasn1 must decode it (a value it refuses, whose
+    error message the note quotes; a type without a decoder here; a spec with constraints of
+    its own, which pyasn1 checks)."""
+    cls = type(spec)
+    try:
+        decoder = _DECODER_OF_CLASS[cls]
+    except KeyError:
+        decoder = _DECODER_OF_CLASS[cls] = next(
+            (VALUE_DECODERS[found] for found in cls.__mro__ if found in VALUE_DECODERS), None
+        )
+    if decoder is None or spec.subtypeSpec is not cls.subtypeSpec:
+        return REFER
+    return decoder(spec, content)
 
 
 def sequence(
