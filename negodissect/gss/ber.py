@@ -137,6 +137,8 @@ class Tlv:
     missing: int = 0
     #: The warning for an encoding BER allows and DER forbids (X.690 10), if any.
     non_der: Note | None = None
+    #: Class, form and number in one int (:func:`ident`), what a spec's tags are compared to.
+    ident: int = -1
 
     @property
     def content(self) -> int:
@@ -153,11 +155,13 @@ class Tlv:
 
     def matches(self, wanted: tag.Tag) -> bool:
         """True when this header carries the pyasn1 tag ``wanted``."""
-        return (
-            self.tag_class == wanted.tagClass
-            and self.number == wanted.tagId
-            and self.constructed == (wanted.tagFormat == tag.tagFormatConstructed)
-        )
+        return self.ident == ident(wanted)
+
+
+def ident(wanted: tag.Tag) -> int:
+    """A tag's class, form and number as one int: the identifier octet's class and form bits
+    (X.690 8.1.2.2-8.1.2.5, as pyasn1 numbers them) and the number shifted above them."""
+    return wanted.tagClass | wanted.tagFormat | wanted.tagId << 8
 
 
 class TlvError(Exception):
@@ -216,6 +220,7 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
             content_end - cursor,
             content_end + 2,
             indefinite=True,
+            ident=first & 0xE0 | number << 8,
         )
         tlv.non_der = Note.of(INDEFINITE_LENGTH)
         return tlv
@@ -243,6 +248,7 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
         cursor + length - missing,
         missing=missing,
         non_der=non_der,
+        ident=first & 0xE0 | number << 8,
     )
 
 
@@ -312,13 +318,13 @@ class Walker:
                 elements_limit=MAX_ELEMENTS,
             )
             return node
-        tags = spec.tagSet.superTags
-        if isinstance(spec, univ.Choice) and not tags:
-            return self._choice(spec, node, tlv, depth)
-        if not tags or not tlv.matches(tags[-1]):
+        shape = _SHAPES.get(id(spec)) or _shape(spec)
+        if shape.kind == _CHOICE and not shape.tags:
+            return self._choice(shape, node, tlv, depth)
+        if tlv.ident != shape.outer:
             node.note(
                 TAG_UNEXPECTED,
-                wanted=_tag_text(tags[-1]) if tags else "a tag",
+                wanted=_tag_text(shape.tags[-1]) if shape.tags else "a tag",
                 name=name,
                 tag=tlv.tag_text,
                 offset=self.base + tlv.offset,
@@ -327,14 +333,14 @@ class Walker:
             return node
         inner = tlv
         nested = True  # each explicit tag holds exactly the next TLV
-        for wanted in reversed(tags[:-1]):  # explicit tags wrap the next one in (X.690 8.14)
+        for wanted, wanted_ident in shape.wrapped:  # explicit tags wrap the next (X.690 8.14)
             outer_end = inner.end - 2 if inner.indefinite else inner.end
             try:
                 inner = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
                 exc.note_on(node)
                 return node
-            if not inner.matches(wanted):
+            if inner.ident != wanted_ident:
                 node.note(
                     INNER_TAG_UNEXPECTED,
                     wanted=_tag_text(wanted),
@@ -346,40 +352,37 @@ class Walker:
             if inner.non_der or inner.missing:
                 node.notes.extend(self.field_for(inner, name).notes)
             nested = nested and inner.end == outer_end
-        if isinstance(spec, univ.Choice):  # an explicitly tagged CHOICE: the alternative inside
+        kind = shape.kind
+        if kind == _CHOICE:  # an explicitly tagged CHOICE: the alternative inside
             try:
                 chosen = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
                 exc.note_on(node)
                 return node
-            node.append(self._choice(spec, self.field_for(chosen, name), chosen, depth + 1))
-        elif isinstance(spec, (univ.Sequence, univ.Set)):
-            self._sequence(spec, node, inner, depth)
-        elif isinstance(spec, (univ.SequenceOf, univ.SetOf)):
+            node.append(self._choice(shape, self.field_for(chosen, name), chosen, depth + 1))
+        elif kind == _SEQUENCE:
+            self._sequence(shape, node, inner, depth)
+        elif kind == _SEQUENCE_OF:
+            element = shape.spec.componentType
             for index, child in enumerate(self.children(inner, node, depth)):
-                node.append(self.walk_tlv(spec.componentType, f"{name}[{index}]", child, depth + 1))
+                node.append(self.walk_tlv(element, f"{name}[{index}]", child, depth + 1))
         else:
             self._primitive(spec, node, tlv, inner, nested)
-        self._run_hook(name, node)
-        return node
-
-    def _run_hook(self, name: str, node: Field) -> None:
         hook = self.hooks.get(name)
         if hook is not None:
             hook(node)
+        return node
 
-    def _choice(self, spec: univ.Choice, node: Field, tlv: Tlv, depth: int) -> Field:
-        for named in spec.componentType.namedTypes:
-            alternative = named.asn1Object
-            tags = alternative.tagSet.superTags
-            if tags and tlv.matches(tags[-1]):
-                self.elements -= 1  # the alternative's own Field replaces this one
-                return self.walk_tlv(alternative, named.name, tlv, depth)
+    def _choice(self, shape: _Shape, node: Field, tlv: Tlv, depth: int) -> Field:
+        named = shape.alternatives.get(tlv.ident)
+        if named is not None:
+            self.elements -= 1  # the alternative's own Field replaces this one
+            return self.walk_tlv(named.asn1Object, named.name, tlv, depth)
         node.note(
             CHOICE_UNMATCHED,
             tag=tlv.tag_text,
             offset=self.base + tlv.offset,
-            alternatives=", ".join(named.name for named in spec.componentType.namedTypes),
+            alternatives=", ".join(named.name for named in shape.components),
         )
         self.generic_children(node, tlv, depth)
         return node
@@ -403,20 +406,17 @@ class Walker:
             pos = child.end
         return found
 
-    def _sequence(self, spec: univ.Sequence, node: Field, tlv: Tlv, depth: int) -> None:
+    def _sequence(self, shape: _Shape, node: Field, tlv: Tlv, depth: int) -> None:
         """SEQUENCE: match each element to the next component with that tag (X.690 8.9)."""
-        components = spec.componentType.namedTypes
+        components = shape.components
+        accepts = shape.accepts
+        count = len(components)
         index = 0
         for child in self.children(tlv, node, depth):
-            match = next(
-                (
-                    i
-                    for i in range(index, len(components))
-                    if _accepts(components[i].asn1Object, child)
-                ),
-                None,
-            )
-            if match is None:
+            match = index
+            while match < count and child.ident not in accepts[match]:
+                match += 1
+            if match == count:
                 extra = self.field_for(child, child.tag_text)
                 extra.note(
                     ELEMENT_UNEXPECTED,
@@ -488,13 +488,72 @@ class Walker:
             node.append(sub)
 
 
-def _accepts(spec: base.Asn1Item, tlv: Tlv) -> bool:
+_CHOICE, _SEQUENCE, _SEQUENCE_OF, _PRIMITIVE = range(4)
+
+#: Most specification shapes remembered (code makes specs, input does not; a spec made per
+#: call, as an OID spec may be, only empties the memory now and then).
+MAX_SHAPES = 4096
+
+
+@dataclass(slots=True)
+class _Shape:
+    """What walking a spec needs, read once from pyasn1's objects: its kind, its tags as
+    :func:`ident` ints, and a SEQUENCE's or CHOICE's components by the tags they accept."""
+
+    spec: base.Asn1Item  # held: its id() names no other spec while the shape is remembered
+    kind: int
+    tags: tuple[tag.Tag, ...]  # pyasn1's superTags: the outermost last
+    outer: int  # ident of the outermost tag (-1: none, matches no header)
+    wrapped: tuple[tuple[tag.Tag, int], ...]  # the tags inside the outermost, outer to inner
+    alternatives: dict[int, namedtype.NamedType]  # CHOICE: an ident -> the first taking it
+    components: tuple[namedtype.NamedType, ...] = ()
+    accepts: tuple[frozenset[int], ...] = ()  # per component, the idents it takes
+
+
+_SHAPES: dict[int, _Shape] = {}
+
+#: The spec of a bare OBJECT IDENTIFIER (a GSS token's thisMech, RFC 2743 3.1).
+OBJECT_IDENTIFIER = univ.ObjectIdentifier()
+
+
+def _shape(spec: base.Asn1Item) -> _Shape:
+    tags = tuple(spec.tagSet.superTags)
+    kind = (
+        _CHOICE
+        if isinstance(spec, univ.Choice)
+        else _SEQUENCE
+        if isinstance(spec, (univ.Sequence, univ.Set))
+        else _SEQUENCE_OF
+        if isinstance(spec, (univ.SequenceOf, univ.SetOf))
+        else _PRIMITIVE
+    )
+    wrapped = tuple((wanted, ident(wanted)) for wanted in reversed(tags[:-1]))
+    shape = _Shape(spec, kind, tags, ident(tags[-1]) if tags else -1, wrapped, {})
+    if kind in (_CHOICE, _SEQUENCE):
+        shape.components = tuple(spec.componentType.namedTypes)
+        shape.accepts = tuple(_accepts(named.asn1Object) for named in shape.components)
+    if kind == _CHOICE:
+        for named in shape.components:
+            own = named.asn1Object.tagSet.superTags
+            if own:  # an untagged alternative (a CHOICE) is not looked into
+                shape.alternatives.setdefault(ident(own[-1]), named)
+    if len(_SHAPES) >= MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[id(spec)] = shape
+    return shape
+
+
+def _accepts(spec: base.Asn1Item) -> frozenset[int]:
+    """The idents an element as ``spec`` may carry: its outermost tag, or an untagged CHOICE's
+    alternatives' (X.680 41)."""
     tags = spec.tagSet.superTags
     if tags:
-        return tlv.matches(tags[-1])
+        return frozenset((ident(tags[-1]),))
     if isinstance(spec, univ.Choice):
-        return any(_accepts(named.asn1Object, tlv) for named in spec.componentType.namedTypes)
-    return False
+        return frozenset().union(
+            *(_accepts(named.asn1Object) for named in spec.componentType.namedTypes)
+        )
+    return frozenset()
 
 
 def _tag_text(wanted: tag.Tag) -> str:

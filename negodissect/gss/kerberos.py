@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 
-from pyasn1.type import base, univ
+from pyasn1.type import base
 
 from negodissect import layout, notes
 from negodissect.field import Field, format_value
@@ -580,7 +580,7 @@ def decode_mic(data: bytes, base: int, ctx: DecodeContext) -> Field:
             exc.note_on(root)
             return root
         mech = root.append(
-            walker.walk(univ.ObjectIdentifier(), "ThisMech", header.content, header.end)
+            walker.walk(ber.OBJECT_IDENTIFIER, "ThisMech", header.content, header.end)
         )
         pos, end = mech.end - base, header.end
         root.notes.extend(walker.field_for(header, "GSS").notes)

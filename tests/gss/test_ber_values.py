@@ -150,3 +150,10 @@ def test_real_captures_decode_as_with_pyasn1(
     theirs = runner.invoke(command, ["--jsonl", *arguments], catch_exceptions=False)
     assert asked  # pyasn1 decoded them
     assert here.stdout == theirs.stdout
+
+
+def test_shapes_remembered_are_bounded() -> None:
+    data = bytes.fromhex("020105")
+    for _ in range(ber.MAX_SHAPES + 10):  # a spec made per call
+        assert ber.Walker(data).walk(univ.Integer(), "Number", 0, len(data)).value == 5
+    assert 0 < len(ber._SHAPES) <= ber.MAX_SHAPES
