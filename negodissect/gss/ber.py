@@ -266,19 +266,37 @@ def _indefinite_end(data: bytes, pos: int, end: int, depth: int) -> int:
     raise TlvError(END_OF_CONTENTS_MISSING, offset=pos)
 
 
+class Rejected(Exception):
+    """A probing walk (``Walker(probe=True)``) met a note: the data is not that spec."""
+
+
 class Walker:
     """Walks one blob against pyasn1 specifications, producing Fields with absolute offsets.
 
     ``data`` is the blob; ``base`` is added to every offset (the blob's place in an outer blob).
     ``hooks`` maps component names to callables run on the finished Field, where the protocol
-    decoders add summaries and decode inner tokens.
+    decoders add summaries and decode inner tokens.  With ``probe`` the walk raises
+    :class:`Rejected` as soon as an element it finished has a note (a decoder trying which of
+    several specs the bytes are stops at the first misfit instead of showing it whole).
     """
 
-    def __init__(self, data: bytes, base: int = 0, hooks: Mapping[str, Hook] | None = None):
+    def __init__(
+        self,
+        data: bytes,
+        base: int = 0,
+        hooks: Mapping[str, Hook] | None = None,
+        probe: bool = False,
+    ):
         self.data = data
         self.base = base
         self.hooks = hooks or {}
         self.elements = 0
+        self.probe = probe
+
+    def _check(self, node: Field) -> None:
+        """In a probing walk, stop at ``node``'s note (before showing what did not fit)."""
+        if self.probe and node.notes:
+            raise Rejected(node.name)
 
     def field_for(self, tlv: Tlv, name: str) -> Field:
         """A Field spanning ``tlv``, with notes for non-DER encoding and missing bytes."""
@@ -303,6 +321,7 @@ class Walker:
         except TlvError as exc:
             node = Field(name, offset=self.base + pos, length=max(0, end - pos))
             exc.note_on(node)
+            self._check(node)
             return node
         return self.walk_tlv(spec, name, tlv, depth)
 
@@ -329,6 +348,7 @@ class Walker:
                 tag=tlv.tag_text,
                 offset=self.base + tlv.offset,
             )
+            self._check(node)
             self.generic_children(node, tlv, depth)
             return node
         inner = tlv
@@ -371,6 +391,7 @@ class Walker:
         hook = self.hooks.get(name)
         if hook is not None:
             hook(node)
+        self._check(node)
         return node
 
     def _choice(self, shape: _Shape, node: Field, tlv: Tlv, depth: int) -> Field:
@@ -384,6 +405,7 @@ class Walker:
             offset=self.base + tlv.offset,
             alternatives=", ".join(named.name for named in shape.components),
         )
+        self._check(node)
         self.generic_children(node, tlv, depth)
         return node
 
@@ -424,6 +446,7 @@ class Walker:
                     offset=self.base + child.offset,
                     name=node.name,
                 )
+                self._check(extra)
                 self.generic_children(extra, child, depth + 1)
                 node.append(extra)
                 continue

@@ -157,3 +157,13 @@ def test_shapes_remembered_are_bounded() -> None:
     for _ in range(ber.MAX_SHAPES + 10):  # a spec made per call
         assert ber.Walker(data).walk(univ.Integer(), "Number", 0, len(data)).value == 5
     assert 0 < len(ber._SHAPES) <= ber.MAX_SHAPES
+
+
+def test_a_probing_walk_stops_at_the_first_note() -> None:
+    spec = ber.sequence(ber.namedtype.NamedType("Number", ber.explicit(0, univ.Integer())))
+    fits = bytes.fromhex("3005a003020105")
+    assert ber.Walker(fits, probe=True).walk(spec, "Root", 0, len(fits)).children[0].value == 5
+    misfit = bytes.fromhex("3005a103020105")  # [1] where [0] is wanted
+    assert ber.Walker(misfit).walk(spec, "Root", 0, len(misfit)).walk()
+    with pytest.raises(ber.Rejected):
+        ber.Walker(misfit, probe=True).walk(spec, "Root", 0, len(misfit))
