@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import io
 import json
@@ -1253,6 +1254,7 @@ def checked_capture(
     if options.triage:  # --hashes FILE beside the capture (its files are written on close)
         options.hashes = str(path.with_name(path.name + ".hashes.txt"))
     run = CheckedRun(options, terminal=mode == "rich")
+    gc.collect()  # the garbage of earlier examples is not this capture's cost
     started = time.process_time()
     reader = Background(str(path)) if background else None
     run.capture(str(path), reader)
