@@ -2,7 +2,10 @@
 
 pyasn1 decodes values but does not say where they sit in the input.  This module reads the
 tag-length headers itself (X.690 8.1.2, 8.1.3), matches them against a pyasn1 specification and
-lets pyasn1 decode each primitive value.  Every element becomes a :class:`Field` carrying the
+decodes each primitive value from its content octets (:func:`primitive_value`, X.690 8.2-8.6,
+8.8, 8.19, 8.23, 11.7); pyasn1's decoder is asked only for what that does not take (a value
+it would refuse, whose error the note quotes, or a type without a decoder here), so values
+and notes are pyasn1's either way.  Every element becomes a :class:`Field` carrying the
 offset and length of its whole TLV.  Lengths from the wire are checked against the bytes that are
 really there; nesting depth and element count are bounded.  Encodings that BER allows and DER
 forbids (X.690 10) are decoded and annotated.
@@ -35,6 +38,9 @@ UNIVERSAL_NAMES = {
 }  # fmt: skip
 
 Hook = Callable[[Field], None]
+#: A primitive value decoder: the spec and the content octets to a value, or :data:`REFER` when
+#: pyasn1's decoder must decide (it refuses the value, or this module does not decode it).
+ValueDecoder = Callable[[base.Asn1Item, bytes], "Value | _Refer"]
 
 TAG_MISSING = notes.kind(
     "ber.tag.missing", "error", "expected a tag at offset {offset}, found the end of the data"
@@ -131,6 +137,8 @@ class Tlv:
     missing: int = 0
     #: The warning for an encoding BER allows and DER forbids (X.690 10), if any.
     non_der: Note | None = None
+    #: Class, form and number in one int (:func:`ident`), what a spec's tags are compared to.
+    ident: int = -1
 
     @property
     def content(self) -> int:
@@ -147,11 +155,13 @@ class Tlv:
 
     def matches(self, wanted: tag.Tag) -> bool:
         """True when this header carries the pyasn1 tag ``wanted``."""
-        return (
-            self.tag_class == wanted.tagClass
-            and self.number == wanted.tagId
-            and self.constructed == (wanted.tagFormat == tag.tagFormatConstructed)
-        )
+        return self.ident == ident(wanted)
+
+
+def ident(wanted: tag.Tag) -> int:
+    """A tag's class, form and number as one int: the identifier octet's class and form bits
+    (X.690 8.1.2.2-8.1.2.5, as pyasn1 numbers them) and the number shifted above them."""
+    return wanted.tagClass | wanted.tagFormat | wanted.tagId << 8
 
 
 class TlvError(Exception):
@@ -210,6 +220,7 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
             content_end - cursor,
             content_end + 2,
             indefinite=True,
+            ident=first & 0xE0 | number << 8,
         )
         tlv.non_der = Note.of(INDEFINITE_LENGTH)
         return tlv
@@ -237,6 +248,7 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
         cursor + length - missing,
         missing=missing,
         non_der=non_der,
+        ident=first & 0xE0 | number << 8,
     )
 
 
@@ -254,19 +266,37 @@ def _indefinite_end(data: bytes, pos: int, end: int, depth: int) -> int:
     raise TlvError(END_OF_CONTENTS_MISSING, offset=pos)
 
 
+class Rejected(Exception):
+    """A probing walk (``Walker(probe=True)``) met a note: the data is not that spec."""
+
+
 class Walker:
     """Walks one blob against pyasn1 specifications, producing Fields with absolute offsets.
 
     ``data`` is the blob; ``base`` is added to every offset (the blob's place in an outer blob).
     ``hooks`` maps component names to callables run on the finished Field, where the protocol
-    decoders add summaries and decode inner tokens.
+    decoders add summaries and decode inner tokens.  With ``probe`` the walk raises
+    :class:`Rejected` as soon as an element it finished has a note (a decoder trying which of
+    several specs the bytes are stops at the first misfit instead of showing it whole).
     """
 
-    def __init__(self, data: bytes, base: int = 0, hooks: Mapping[str, Hook] | None = None):
+    def __init__(
+        self,
+        data: bytes,
+        base: int = 0,
+        hooks: Mapping[str, Hook] | None = None,
+        probe: bool = False,
+    ):
         self.data = data
         self.base = base
         self.hooks = hooks or {}
         self.elements = 0
+        self.probe = probe
+
+    def _check(self, node: Field) -> None:
+        """In a probing walk, stop at ``node``'s note (before showing what did not fit)."""
+        if self.probe and node.notes:
+            raise Rejected(node.name)
 
     def field_for(self, tlv: Tlv, name: str) -> Field:
         """A Field spanning ``tlv``, with notes for non-DER encoding and missing bytes."""
@@ -291,6 +321,7 @@ class Walker:
         except TlvError as exc:
             node = Field(name, offset=self.base + pos, length=max(0, end - pos))
             exc.note_on(node)
+            self._check(node)
             return node
         return self.walk_tlv(spec, name, tlv, depth)
 
@@ -306,27 +337,30 @@ class Walker:
                 elements_limit=MAX_ELEMENTS,
             )
             return node
-        tags = spec.tagSet.superTags
-        if isinstance(spec, univ.Choice) and not tags:
-            return self._choice(spec, node, tlv, depth)
-        if not tags or not tlv.matches(tags[-1]):
+        shape = _SHAPES.get(id(spec)) or _shape(spec)
+        if shape.kind == _CHOICE and not shape.tags:
+            return self._choice(shape, node, tlv, depth)
+        if tlv.ident != shape.outer:
             node.note(
                 TAG_UNEXPECTED,
-                wanted=_tag_text(tags[-1]) if tags else "a tag",
+                wanted=_tag_text(shape.tags[-1]) if shape.tags else "a tag",
                 name=name,
                 tag=tlv.tag_text,
                 offset=self.base + tlv.offset,
             )
+            self._check(node)
             self.generic_children(node, tlv, depth)
             return node
         inner = tlv
-        for wanted in reversed(tags[:-1]):  # explicit tags wrap the next one in (X.690 8.14)
+        nested = True  # each explicit tag holds exactly the next TLV
+        for wanted, wanted_ident in shape.wrapped:  # explicit tags wrap the next (X.690 8.14)
+            outer_end = inner.end - 2 if inner.indefinite else inner.end
             try:
                 inner = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
                 exc.note_on(node)
                 return node
-            if not inner.matches(wanted):
+            if inner.ident != wanted_ident:
                 node.note(
                     INNER_TAG_UNEXPECTED,
                     wanted=_tag_text(wanted),
@@ -337,41 +371,41 @@ class Walker:
                 return node
             if inner.non_der or inner.missing:
                 node.notes.extend(self.field_for(inner, name).notes)
-        if isinstance(spec, univ.Choice):  # an explicitly tagged CHOICE: the alternative inside
+            nested = nested and inner.end == outer_end
+        kind = shape.kind
+        if kind == _CHOICE:  # an explicitly tagged CHOICE: the alternative inside
             try:
                 chosen = read_tlv(self.data, inner.content, inner.end, depth + 1)
             except TlvError as exc:
                 exc.note_on(node)
                 return node
-            node.append(self._choice(spec, self.field_for(chosen, name), chosen, depth + 1))
-        elif isinstance(spec, (univ.Sequence, univ.Set)):
-            self._sequence(spec, node, inner, depth)
-        elif isinstance(spec, (univ.SequenceOf, univ.SetOf)):
+            node.append(self._choice(shape, self.field_for(chosen, name), chosen, depth + 1))
+        elif kind == _SEQUENCE:
+            self._sequence(shape, node, inner, depth)
+        elif kind == _SEQUENCE_OF:
+            element = shape.spec.componentType
             for index, child in enumerate(self.children(inner, node, depth)):
-                node.append(self.walk_tlv(spec.componentType, f"{name}[{index}]", child, depth + 1))
+                node.append(self.walk_tlv(element, f"{name}[{index}]", child, depth + 1))
         else:
-            self._primitive(spec, node, tlv, inner)
-        self._run_hook(name, node)
-        return node
-
-    def _run_hook(self, name: str, node: Field) -> None:
+            self._primitive(spec, node, tlv, inner, nested)
         hook = self.hooks.get(name)
         if hook is not None:
             hook(node)
+        self._check(node)
+        return node
 
-    def _choice(self, spec: univ.Choice, node: Field, tlv: Tlv, depth: int) -> Field:
-        for named in spec.componentType.namedTypes:
-            alternative = named.asn1Object
-            tags = alternative.tagSet.superTags
-            if tags and tlv.matches(tags[-1]):
-                self.elements -= 1  # the alternative's own Field replaces this one
-                return self.walk_tlv(alternative, named.name, tlv, depth)
+    def _choice(self, shape: _Shape, node: Field, tlv: Tlv, depth: int) -> Field:
+        named = shape.alternatives.get(tlv.ident)
+        if named is not None:
+            self.elements -= 1  # the alternative's own Field replaces this one
+            return self.walk_tlv(named.asn1Object, named.name, tlv, depth)
         node.note(
             CHOICE_UNMATCHED,
             tag=tlv.tag_text,
             offset=self.base + tlv.offset,
-            alternatives=", ".join(named.name for named in spec.componentType.namedTypes),
+            alternatives=", ".join(named.name for named in shape.components),
         )
+        self._check(node)
         self.generic_children(node, tlv, depth)
         return node
 
@@ -394,20 +428,17 @@ class Walker:
             pos = child.end
         return found
 
-    def _sequence(self, spec: univ.Sequence, node: Field, tlv: Tlv, depth: int) -> None:
+    def _sequence(self, shape: _Shape, node: Field, tlv: Tlv, depth: int) -> None:
         """SEQUENCE: match each element to the next component with that tag (X.690 8.9)."""
-        components = spec.componentType.namedTypes
+        components = shape.components
+        accepts = shape.accepts
+        count = len(components)
         index = 0
         for child in self.children(tlv, node, depth):
-            match = next(
-                (
-                    i
-                    for i in range(index, len(components))
-                    if _accepts(components[i].asn1Object, child)
-                ),
-                None,
-            )
-            if match is None:
+            match = index
+            while match < count and child.ident not in accepts[match]:
+                match += 1
+            if match == count:
                 extra = self.field_for(child, child.tag_text)
                 extra.note(
                     ELEMENT_UNEXPECTED,
@@ -415,6 +446,7 @@ class Walker:
                     offset=self.base + child.offset,
                     name=node.name,
                 )
+                self._check(extra)
                 self.generic_children(extra, child, depth + 1)
                 node.append(extra)
                 continue
@@ -428,28 +460,36 @@ class Walker:
             if not (skipped.isOptional or skipped.isDefaulted) and not node.notes:
                 node.note(COMPONENT_MISSING, name=skipped.name)
 
-    def _primitive(self, spec: base.Asn1Item, node: Field, tlv: Tlv, inner: Tlv) -> None:
-        """A leaf: pyasn1 decodes the value from the whole TLV (``inner``: the tagged value's own).
+    def _primitive(
+        self, spec: base.Asn1Item, node: Field, tlv: Tlv, inner: Tlv, nested: bool
+    ) -> None:
+        """A leaf (``inner``: the tagged value's own TLV, ``nested``: every explicit tag holds
+        exactly the next one).  The value is read from the content octets (the tag matched, so
+        the encoding is primitive); pyasn1 decodes the whole TLV when :func:`primitive_value`
+        leaves it to pyasn1.
 
         When bytes are missing, the content present is kept raw (it still ends the TLV).
         """
         if tlv.missing or inner.missing:
             self._bytes(node, inner)
             return
-        try:
-            value, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)
-        except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
-            self._bytes(node, tlv)
-            node.note(
-                VALUE_UNDECODABLE,
-                type=type(spec).__name__,
-                offset=self.base + tlv.offset,
-                error=exc,
-            )
-            return
-        node.value = python_value(value)
-        if isinstance(node.value, bytes):  # its bytes end the content: the node spans them
-            node.offset, node.length = self.base + inner.end - len(node.value), len(node.value)
+        value = primitive_value(spec, self.data[inner.content : inner.end]) if nested else REFER
+        if isinstance(value, _Refer):
+            try:
+                decoded, _ = ber_decoder.decode(self.data[tlv.offset : tlv.end], asn1Spec=spec)
+            except (PyAsn1Error, ValueError, TypeError, OverflowError) as exc:
+                self._bytes(node, tlv)
+                node.note(
+                    VALUE_UNDECODABLE,
+                    type=type(spec).__name__,
+                    offset=self.base + tlv.offset,
+                    error=exc,
+                )
+                return
+            value = python_value(decoded)
+        node.value = value
+        if isinstance(value, bytes):  # its bytes end the content: the node spans them
+            node.offset, node.length = self.base + inner.end - len(value), len(value)
 
     def _bytes(self, node: Field, tlv: Tlv) -> None:
         """``tlv``'s content as ``node``'s value, the node spanning just those bytes (JSON's
@@ -471,13 +511,72 @@ class Walker:
             node.append(sub)
 
 
-def _accepts(spec: base.Asn1Item, tlv: Tlv) -> bool:
+_CHOICE, _SEQUENCE, _SEQUENCE_OF, _PRIMITIVE = range(4)
+
+#: Most specification shapes remembered (code makes specs, input does not; a spec made per
+#: call, as an OID spec may be, only empties the memory now and then).
+MAX_SHAPES = 4096
+
+
+@dataclass(slots=True)
+class _Shape:
+    """What walking a spec needs, read once from pyasn1's objects: its kind, its tags as
+    :func:`ident` ints, and a SEQUENCE's or CHOICE's components by the tags they accept."""
+
+    spec: base.Asn1Item  # held: its id() names no other spec while the shape is remembered
+    kind: int
+    tags: tuple[tag.Tag, ...]  # pyasn1's superTags: the outermost last
+    outer: int  # ident of the outermost tag (-1: none, matches no header)
+    wrapped: tuple[tuple[tag.Tag, int], ...]  # the tags inside the outermost, outer to inner
+    alternatives: dict[int, namedtype.NamedType]  # CHOICE: an ident -> the first taking it
+    components: tuple[namedtype.NamedType, ...] = ()
+    accepts: tuple[frozenset[int], ...] = ()  # per component, the idents it takes
+
+
+_SHAPES: dict[int, _Shape] = {}
+
+#: The spec of a bare OBJECT IDENTIFIER (a GSS token's thisMech, RFC 2743 3.1).
+OBJECT_IDENTIFIER = univ.ObjectIdentifier()
+
+
+def _shape(spec: base.Asn1Item) -> _Shape:
+    tags = tuple(spec.tagSet.superTags)
+    kind = (
+        _CHOICE
+        if isinstance(spec, univ.Choice)
+        else _SEQUENCE
+        if isinstance(spec, (univ.Sequence, univ.Set))
+        else _SEQUENCE_OF
+        if isinstance(spec, (univ.SequenceOf, univ.SetOf))
+        else _PRIMITIVE
+    )
+    wrapped = tuple((wanted, ident(wanted)) for wanted in reversed(tags[:-1]))
+    shape = _Shape(spec, kind, tags, ident(tags[-1]) if tags else -1, wrapped, {})
+    if kind in (_CHOICE, _SEQUENCE):
+        shape.components = tuple(spec.componentType.namedTypes)
+        shape.accepts = tuple(_accepts(named.asn1Object) for named in shape.components)
+    if kind == _CHOICE:
+        for named in shape.components:
+            own = named.asn1Object.tagSet.superTags
+            if own:  # an untagged alternative (a CHOICE) is not looked into
+                shape.alternatives.setdefault(ident(own[-1]), named)
+    if len(_SHAPES) >= MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[id(spec)] = shape
+    return shape
+
+
+def _accepts(spec: base.Asn1Item) -> frozenset[int]:
+    """The idents an element as ``spec`` may carry: its outermost tag, or an untagged CHOICE's
+    alternatives' (X.680 41)."""
     tags = spec.tagSet.superTags
     if tags:
-        return tlv.matches(tags[-1])
+        return frozenset((ident(tags[-1]),))
     if isinstance(spec, univ.Choice):
-        return any(_accepts(named.asn1Object, tlv) for named in spec.componentType.namedTypes)
-    return False
+        return frozenset().union(
+            *(_accepts(named.asn1Object) for named in spec.componentType.namedTypes)
+        )
+    return frozenset()
 
 
 def _tag_text(wanted: tag.Tag) -> str:
@@ -504,6 +603,117 @@ def python_value(value: base.Asn1Item) -> Value:
     if isinstance(value, univ.Null):
         return None
     return str(value)
+
+
+class _Refer:
+    """The answer of a value decoder that leaves the value to pyasn1's decoder."""
+
+    __slots__ = ()
+
+
+#: :func:`primitive_value`'s answer when pyasn1 must decode the value.
+REFER = _Refer()
+
+#: Most octets in one OBJECT IDENTIFIER arc decoded here (pyasn1 refuses longer ones).
+MAX_OID_ARC_OCTETS = ber_decoder.MAX_OID_ARC_CONTINUATION_OCTETS
+
+
+def _integer(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """INTEGER and ENUMERATED (X.690 8.3, 8.4): two's complement; pyasn1 reads no octets as 0."""
+    return int.from_bytes(content, "big", signed=True)
+
+
+def _boolean(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """BOOLEAN (X.690 8.2): any non-zero content is TRUE, as pyasn1 reads it."""
+    return any(content)
+
+
+def _null(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """NULL (X.690 8.8): no content octets (pyasn1 refuses any); its value is pyasn1's, empty
+    octets (a Null is an OctetString there)."""
+    return REFER if content else b""
+
+
+def _octets(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """OCTET STRING (X.690 8.7), primitive form."""
+    return content
+
+
+def _bits(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """BIT STRING (X.690 8.6): the octets after the unused-bits octet when that is 0 (pyasn1
+    shifts the bits of a string with unused bits; its decoder answers those)."""
+    return content[1:] if content and not content[0] else REFER
+
+
+def _oid(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """OBJECT IDENTIFIER (X.690 8.19) in dotted form; a leading 0x80 octet in an arc, a cut
+    last arc or an arc over :data:`MAX_OID_ARC_OCTETS` octets are left to pyasn1 (it refuses
+    them)."""
+    if not content or content[-1] & 0x80:
+        return REFER
+    arcs: list[int] = []
+    arc = octets = 0
+    for octet in content:
+        if octet == 0x80 and not octets:
+            return REFER
+        arc = (arc << 7) | (octet & 0x7F)
+        octets += 1
+        if octet & 0x80:
+            if octets > MAX_OID_ARC_OCTETS:
+                return REFER
+            continue
+        arcs.append(arc)
+        arc = octets = 0
+    first = arcs[0]
+    top = 0 if first < 40 else 1 if first < 80 else 2
+    arcs[0] = first - 40 * top
+    return f"{top}." + ".".join(map(str, arcs))
+
+
+def _string(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """A character string (X.690 8.23; GeneralizedTime 11.7 is a VisibleString): pyasn1 takes
+    the octets in the type's encoding, and they are shown as UTF-8 with other bytes escaped."""
+    encoding = spec.encoding
+    if encoding == "iso-8859-1":  # every octet is a character
+        return content.decode("utf-8", "backslashreplace")
+    if encoding == "us-ascii":
+        return content.decode("ascii") if content.isascii() else REFER
+    if encoding == "utf-8":
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            return REFER
+    return REFER
+
+
+#: The value decoder of each pyasn1 class (looked up along a spec class's MRO).
+VALUE_DECODERS: dict[type, ValueDecoder] = {
+    univ.Boolean: _boolean,
+    univ.Integer: _integer,
+    univ.Null: _null,
+    univ.BitString: _bits,
+    univ.ObjectIdentifier: _oid,
+    char.AbstractCharacterString: _string,
+    univ.OctetString: _octets,
+}
+_DECODER_OF_CLASS: dict[type, ValueDecoder | None] = {}
+
+
+def primitive_value(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """The value of primitive content octets as ``spec``, the same as :func:`python_value` of
+    pyasn1's decoding; :data:`REFER` when pyasn1 must decode it (a value it refuses, whose
+    error message the note quotes; a type without a decoder here; a spec with constraints of
+    its own, which pyasn1 checks)."""
+    cls = type(spec)
+    try:
+        decoder = _DECODER_OF_CLASS[cls]
+    except KeyError:
+        decoder = _DECODER_OF_CLASS[cls] = next(
+            (VALUE_DECODERS[found] for found in cls.__mro__ if found in VALUE_DECODERS), None
+        )
+    if decoder is None or spec.subtypeSpec is not cls.subtypeSpec:
+        return REFER
+    return decoder(spec, content)
 
 
 def sequence(

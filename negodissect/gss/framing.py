@@ -10,11 +10,9 @@ goes to the right decoder.
 
 from __future__ import annotations
 
-from pyasn1.type import univ
-
 from negodissect import notes
 from negodissect.field import Field
-from negodissect.gss.ber import TlvError, Walker, read_tlv
+from negodissect.gss.ber import OBJECT_IDENTIFIER, TlvError, Walker, read_tlv
 from negodissect.gss.context import MAX_TOKEN_NESTING, DecodeContext
 
 SPNEGO = "1.3.6.1.5.5.2"
@@ -127,7 +125,7 @@ def decode_initial_context_token(data: bytes, base: int, ctx: DecodeContext) -> 
     if header.tag_class != 0x40 or header.number != 0 or not header.constructed:
         application.note(NOT_APPLICATION_0, offset=base, tag=header.tag_text)
         return root
-    this_mech = walker.walk(univ.ObjectIdentifier(), "ThisMech", header.content, header.end)
+    this_mech = walker.walk(OBJECT_IDENTIFIER, "ThisMech", header.content, header.end)
     token.append(this_mech)
     if not isinstance(this_mech.value, str):
         return root

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 
-from pyasn1.type import base, univ
+from pyasn1.type import base
 
 from negodissect import layout, notes
 from negodissect.field import Field, format_value
@@ -240,12 +240,13 @@ def _ticket(node: Field) -> None:
 
 def _flags(table: dict[int, str]) -> ber.Hook:
     """A hook turning a KerberosFlags BIT STRING into a 32-bit value with its named bits."""
+    named = {bit: tree_name(name) for bit, name in table.items()}  # the bits' tree names
 
     def hook(node: Field) -> None:
         raw = node.value if isinstance(node.value, bytes) else b""
         value = int.from_bytes(raw[:4].ljust(4, b"\x00"), "big")
         node.value = value
-        layout.bit_fields(node, value, table, rename=tree_name)
+        layout.bit_fields(node, value, named)
         node.summary = layout.flag_text(value, table, none=None)
 
     return hook
@@ -285,9 +286,14 @@ def _padata_list(node: Field) -> None:
 
 
 def _first_form(node: Field, forms: tuple[tuple[str, base.Asn1Item], ...]) -> Field | None:
-    """``node``'s OCTET STRING content decoded as the first form that parses without a note."""
+    """``node``'s OCTET STRING content decoded as the first form that parses without a note
+    (each form's walk stops at its first note: hostile bytes are not walked once per form)."""
+    offset, value = ber.content_of(node)
     for name, spec in forms:
-        inner = _inner(node, name, spec)
+        try:
+            inner = ber.Walker(value, offset, HOOKS, probe=True).walk(spec, name, 0, len(value))
+        except ber.Rejected:
+            continue
         if not any(sub.notes for sub in inner.walk()):
             return inner
     return None
@@ -580,7 +586,7 @@ def decode_mic(data: bytes, base: int, ctx: DecodeContext) -> Field:
             exc.note_on(root)
             return root
         mech = root.append(
-            walker.walk(univ.ObjectIdentifier(), "ThisMech", header.content, header.end)
+            walker.walk(ber.OBJECT_IDENTIFIER, "ThisMech", header.content, header.end)
         )
         pos, end = mech.end - base, header.end
         root.notes.extend(walker.field_for(header, "GSS").notes)
