@@ -9,8 +9,8 @@
 #   OUTDIR     where the .pcap files go (default: the folder of this script)
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm
-#              http-not-enforced ldap-sasl ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd
-#              kdc-golden tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              http-not-enforced ldap-sasl ldap-keys ldap-plain kdc-attacks kerberos-keys kdc-s4u
+#              kpasswd kdc-golden tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -21,7 +21,7 @@ OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
     rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl
-    ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd kdc-golden tunnels)
+    ldap-keys ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd kdc-golden tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -399,15 +399,24 @@ kdc_attacks() {  # user enumeration, password spraying, an RC4 AS exchange, an R
 }
 
 ldap_sasl() {  # SASL GSS-SPNEGO binds to the DC's LDAP: NTLM, then Kerberos
-    local tool=(samba-tool user list --configfile="$CLIENT_CONF")
-    timeout "$STEP_TIMEOUT" "${tool[@]}" -H "ldap://$LOOPBACK" \
+    timeout "$STEP_TIMEOUT" samba-tool user list --configfile="$CLIENT_CONF" -H "ldap://$LOOPBACK" \
         -U "$DC_DOMAIN\\alice%$ALICE_PASS" --use-kerberos=off || true
+    ldap_krb
+}
+
+ldap_krb() {  # a SASL GSS-SPNEGO bind to the DC's LDAP with Kerberos (the ccache's TGT)
     # Samba's client does not use Kerberos towards an IP address: name the DC, resolved by a
     # private /etc/hosts bind-mounted in a mount namespace of this one command only.
     (cat /etc/hosts; echo "$LOOPBACK $DC_HOST.${DC_REALM,,}") >"$WORK/dc/hosts"
     timeout "$STEP_TIMEOUT" unshare --mount sh -c 'mount --bind "$0" /etc/hosts && "$@"' \
-        "$WORK/dc/hosts" "${tool[@]}" -H "ldap://$DC_HOST.${DC_REALM,,}" \
-        --use-kerberos=required --use-krb5-ccache="$KRB5CCNAME" || true
+        "$WORK/dc/hosts" samba-tool user list --configfile="$CLIENT_CONF" \
+        -H "ldap://$DC_HOST.${DC_REALM,,}" --use-kerberos=required --use-krb5-ccache="$KRB5CCNAME" \
+        || true
+}
+
+ldap_keys() {  # the Kerberos bind of ldap_sasl after a kinit, to decrypt with the keytab
+    kinit_as alice "$ALICE_PASS"
+    ldap_krb
 }
 
 krb_keys() {  # Kerberos everywhere, for decryption with the keytab exported afterwards
@@ -510,6 +519,10 @@ run_dc() {
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
             capture ldap-sasl ldap_sasl ;;
+        ldap-keys)
+            wait_listening 389
+            capture ldap-keys ldap_keys
+            export_keytab ldap-keys ;;
         esac
     done
 }
@@ -626,8 +639,9 @@ HTTP_SCENARIOS=()
 WANT_SLAPD=0
 WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
-    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == kdc-attacks \
-        || $s == kerberos-keys || $s == kdc-s4u || $s == kpasswd || $s == kdc-golden ]]; then
+    if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == ldap-keys \
+        || $s == kdc-attacks || $s == kerberos-keys || $s == kdc-s4u || $s == kpasswd \
+        || $s == kdc-golden ]]; then
         DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1

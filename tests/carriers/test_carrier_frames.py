@@ -42,6 +42,8 @@ PER_MESSAGE = {
     "captures/smb2-rpc-kerberos.pcap": {62, 64, 66, 68, 70, 71, 90, 92, 94, 96, 98, 99}
     | {100, 102, 104, 105, 106, 108, 110, 111},
     "captures/ldap-sasl.pcap": {12, 13, 14, 15, 49, 50, 51, 52},
+    # the sealed LDAP after the Kerberos bind of the ldap-keys scenario
+    "captures/ldap-keys.pcap": {44, 45, 46, 47},
     # the same sealed lsarpc and samr calls in the kerberos-keys scenario
     "captures/kerberos-keys.pcap": {122, 124, 126, 127, 128, 129, 148, 150, 152, 153, 154, 155}
     | {156, 157, 158, 159, 160, 161, 162, 163},
