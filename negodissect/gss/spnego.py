@@ -234,14 +234,21 @@ class _Hooks:
         root.summary = self.summary(root)
 
     def summary(self, root: Field) -> str:
+        """The token in one line, from its own fields (RFC 4178 4.2), each a child of ``root``
+        (the hint within NegHints, MS-SPNG 2.2.1): never searched for inside the mechanism
+        token, whose tree can be large."""
+        own: dict[str, Field] = {}
+        for child in root.children:
+            own.setdefault(child.name, child)
         parts = []
         for name in ("NegState", "SupportedMech", "MechTypes", "MechToken", "ResponseToken"):
-            node = root.find(name)
+            node = own.get(name)
             if node is not None and node.summary:
                 parts.append(f"{name}: {node.summary}")
-        hint = root.find("HintName")
+        hints = own.get("NegHints")
+        hint = hints.find("HintName") if hints is not None else None
         if hint is not None and isinstance(hint.value, str):
             parts.append(f"hint {hint.value}")
-        if root.find("MechListMIC") is not None:
+        if "MechListMIC" in own:
             parts.append("mechListMIC")
         return ", ".join(parts)
