@@ -166,9 +166,11 @@ def _universal(node: Field, number: int, content: bytes, offset: int, ctx: Decod
         if content:
             _undecodable(node, content, offset, "content octets present (X.690 8.8.2)")
     elif number == OID:
-        oid = oid_text(content)
+        oid = ber.oid_text(content)
         if oid is None:
-            _undecodable(node, content, offset, "malformed subidentifiers (X.690 8.19)")
+            limit = ber.MAX_OID_ARC_OCTETS
+            why = f"malformed subidentifiers (X.690 8.19) or an arc over {limit} octets"
+            _undecodable(node, content, offset, why)
         else:
             node.value = oid
             node.summary = oid_name(oid, ctx)
@@ -206,23 +208,6 @@ def _encapsulated(walker: ber.Walker, node: Field, depth: int, ctx: DecodeContex
     walker.elements = inner.elements  # the attempt counts against MAX_ELEMENTS either way
     if not any(sub.notes for sub in child.walk()):  # else not DER after all: bytes stay bytes
         node.append(child)
-
-
-def oid_text(content: bytes) -> str | None:
-    """The dotted text of an OBJECT IDENTIFIER's content octets (X.690 8.19), None if malformed."""
-    if not content or content[-1] & 0x80:
-        return None
-    arcs: list[int] = []
-    value = 0
-    for index, octet in enumerate(content):
-        if octet == 0x80 and (index == 0 or not content[index - 1] & 0x80):
-            return None  # a subidentifier's leading 0x80 is forbidden (8.19.2)
-        value = (value << 7) | (octet & 0x7F)
-        if not octet & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
 
 
 def oid_name(oid: str, ctx: DecodeContext) -> str:

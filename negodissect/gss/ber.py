@@ -645,22 +645,22 @@ def _bits(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
     return content[1:] if content and not content[0] else REFER
 
 
-def _oid(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
-    """OBJECT IDENTIFIER (X.690 8.19) in dotted form; a leading 0x80 octet in an arc, a cut
-    last arc or an arc over :data:`MAX_OID_ARC_OCTETS` octets are left to pyasn1 (it refuses
-    them)."""
+def oid_text(content: bytes) -> str | None:
+    """OBJECT IDENTIFIER content octets (X.690 8.19) in dotted form; None for no octets, a cut
+    last arc, an arc starting with a 0x80 octet (8.19.2) or one over :data:`MAX_OID_ARC_OCTETS`
+    octets (pyasn1 refuses all of them)."""
     if not content or content[-1] & 0x80:
-        return REFER
+        return None
     arcs: list[int] = []
     arc = octets = 0
     for octet in content:
         if octet == 0x80 and not octets:
-            return REFER
+            return None
         arc = (arc << 7) | (octet & 0x7F)
         octets += 1
         if octet & 0x80:
             if octets > MAX_OID_ARC_OCTETS:
-                return REFER
+                return None
             continue
         arcs.append(arc)
         arc = octets = 0
@@ -668,6 +668,13 @@ def _oid(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
     top = 0 if first < 40 else 1 if first < 80 else 2
     arcs[0] = first - 40 * top
     return f"{top}." + ".".join(map(str, arcs))
+
+
+def _oid(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
+    """OBJECT IDENTIFIER (X.690 8.19): :func:`oid_text`, a malformed one left to pyasn1 (whose
+    refusal the note quotes)."""
+    text = oid_text(content)
+    return REFER if text is None else text
 
 
 def _string(spec: base.Asn1Item, content: bytes) -> Value | _Refer:
