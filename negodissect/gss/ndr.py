@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from negodissect import notes
 from negodissect.field import Field
+from negodissect.text import filetime_text as utc_filetime
 
 #: The most elements of one conformant array (a PAC holds a few hundred groups at most; a
 #: Windows token holds at most 1,024 SIDs).
@@ -91,17 +92,13 @@ LENGTH_WRONG = notes.kind(
 
 
 def filetime_text(value: int) -> str:
-    """A FILETIME ([MS-DTYP] 2.3.3, 100 ns since 1601) as a UTC date; MS-PAC 2.5's "never"
-    and "not set" by name."""
+    """A FILETIME ([MS-DTYP] 2.3.3) as every time is shown (:func:`negodissect.text.filetime_text`);
+    MS-PAC 2.5's "never" and "not set" by name."""
     if value == FILETIME_NEVER:
         return "never (0x7FFFFFFFFFFFFFFF)"
     if value == 0:
         return "not set (0)"
-    try:
-        when = FILETIME_EPOCH + datetime.timedelta(microseconds=value // 10)
-    except OverflowError:
-        return f"0x{value:016X} (beyond year 9999)"
-    return when.strftime("%Y-%m-%d %H:%M:%S.") + f"{when.microsecond:06d} UTC"
+    return utc_filetime(value)
 
 
 def filetime_datetime(value: int) -> datetime.datetime | None:
@@ -284,15 +281,21 @@ class Ndr:
         self.close(node)
         return node
 
-    def _wchars(self, node: Field, pointer: Field, length: int, maximum: int) -> None:
-        maximum_count = self.uint(pointer, "MaxCount", 4).int_value
+    def varying_wchars(self, owner: Field, pointer: Field) -> tuple[Field, int, int]:
+        """A conformant varying array of WCHARs (C706 14.3.3.4) under ``pointer``: MaxCount,
+        Offset, ActualCount, then the ``Characters``; (characters, MaxCount, ActualCount).
+        Counts that disagree are noted naming ``owner`` and stop the reading."""
+        maximum = self.uint(pointer, "MaxCount", 4).int_value
         offset = self.uint(pointer, "Offset", 4).int_value
         actual = self.uint(pointer, "ActualCount", 4).int_value
-        if offset + actual > maximum_count or actual > MAX_NDR_COUNT:
-            pointer.note(VARYING_WRONG, name=node.name, offset=offset, actual=actual,
-                         maximum=maximum_count)  # fmt: skip
+        if offset + actual > maximum or actual > MAX_NDR_COUNT:
+            pointer.note(VARYING_WRONG, name=owner.name, offset=offset, actual=actual,
+                         maximum=maximum)  # fmt: skip
             raise Stopped
-        chars = self.raw(pointer, "Characters", 2 * actual, 2)
+        return self.raw(pointer, "Characters", 2 * actual, 2), maximum, actual
+
+    def _wchars(self, node: Field, pointer: Field, length: int, maximum: int) -> None:
+        chars, maximum_count, actual = self.varying_wchars(node, pointer)
         text = chars.bytes_value.decode("utf-16-le", "replace")
         chars.value, chars.summary = text, ""
         node.value, node.summary = text, text

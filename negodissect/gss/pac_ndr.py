@@ -18,7 +18,7 @@ from negodissect.crypto import checks
 from negodissect.crypto.errors import CryptoError
 from negodissect.field import Field
 from negodissect.gss import verify, xca
-from negodissect.gss.ndr import MAX_NDR_COUNT, VARYING_WRONG, Ndr, Stopped
+from negodissect.gss.ndr import Ndr, Stopped
 from negodissect.layout import enum_text, flag_text
 
 if TYPE_CHECKING:
@@ -430,14 +430,7 @@ def _claim_entry(stream: Ndr, parent: Field, index: int) -> None:
 def _lpwstr(stream: Ndr, pointer: Field) -> None:
     """The referent of an LPWSTR: a conformant varying array of WCHARs ending in a NUL (C706
     14.3.4); the pointer's value becomes the text."""
-    maximum = stream.uint(pointer, "MaxCount", 4).int_value
-    offset = stream.uint(pointer, "Offset", 4).int_value
-    actual = stream.uint(pointer, "ActualCount", 4).int_value
-    if offset + actual > maximum or actual > MAX_NDR_COUNT:
-        pointer.note(VARYING_WRONG, name=pointer.name, offset=offset, actual=actual,
-                     maximum=maximum)  # fmt: skip
-        raise Stopped
-    chars = stream.raw(pointer, "Characters", 2 * actual, 2)
+    chars, _, _ = stream.varying_wchars(pointer, pointer)
     text = chars.bytes_value.decode("utf-16-le", "replace").rstrip("\0")
     chars.value, chars.summary = text, ""
     pointer.value, pointer.summary = text, text
