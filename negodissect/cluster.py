@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from negodissect.analysis.conversations import Conversation
+    from negodissect.pipeline.select import Selection
     from negodissect.render.console import Console
 
 #: ``--dask local``: the worker processes of the LocalCluster (``local:N`` says how many).
@@ -68,6 +69,13 @@ class Job:
     mechs: frozenset[str] = frozenset()
     secrets: Secrets = NO_SECRETS
     parquet: str | None = None  # the directory of the tables
+
+    @property
+    def selection(self) -> Selection:
+        """What ``--stream`` / ``--frame`` / ``--mech`` select."""
+        from negodissect.pipeline.select import Selection
+
+        return Selection(self.streams, self.frames, self.mechs)
 
     @property
     def keeps(self) -> bool:
@@ -100,7 +108,6 @@ def read_file(source: str, job: Job) -> FileResult:
     from negodissect.api import malformed_lines, play
     from negodissect.pipeline.notices import NoticeQuota
     from negodissect.pipeline.run import CaptureRun
-    from negodissect.pipeline.select import Selection
     from negodissect.render.json import dumps
     from negodissect.sources.capture import CaptureError
 
@@ -109,7 +116,7 @@ def read_file(source: str, job: Job) -> FileResult:
     tables = job.parquet is not None
     keep = job.keeps
     recorder = records.Recorder(made.append, blobs=job.blobs or tables, notices=True)
-    selection = Selection(job.streams, job.frames, job.mechs)
+    selection = job.selection
     quota = NoticeQuota.for_verbosity(job.verbose, job.quiet)
     with _opened(source) as capture:
         run = CaptureRun(capture, selection, keep=keep, secrets=job.secrets, source=source)
@@ -305,7 +312,7 @@ def command(
                 triage.file(result.source, result.conversations, result.packets)
                 rows += out(result.source)
             if result.unreadable is None and not result.selected and job.blobs and not job.quiet:
-                narrowed = bool(job.streams or job.frames or job.mechs)
+                narrowed = job.selection.narrows
                 console.problem(
                     no_blobs_line(result.source, result.packets, narrowed=narrowed), "info"
                 )
