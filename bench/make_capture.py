@@ -72,6 +72,9 @@ TIDY_FILE_OPS = (10, 30)
 TIDY_IO_SIZES = (65536, 65536, 262144, 1048576)
 #: Ports the messy mix scans and sends garbage to.
 SCANNED_PORTS = (445, 445, 445, 139, 80, 80, 88)
+#: The background flows of the mixed mix, and the flows of the tidy one, by weight.
+BACKGROUND_FLOWS = {"http": 24, "tls": 14, "tcp_other": 8, "dns": 40, "udp": 14}
+TIDY_FLOWS = {"http_large": 30, "tls": 20, "dns": 50}
 #: Bumped whenever the output for a given seed changes; run.py remakes older captures.
 GENERATOR_VERSION = 4
 DEFAULT_SEED = 20261125
@@ -443,9 +446,14 @@ class Generator:
 
     # background flows
     def background(self) -> Flow:
+        return self.drawn(BACKGROUND_FLOWS)
+
+    def drawn(self, weights: dict[str, int]) -> Flow:
+        """A flow of one of the kinds of ``weights`` (methods taking ``v6``), drawn by weight;
+        over IPv6 15 % of the time."""
         rng = self.rng
         v6 = rng.random() < 0.15
-        kind = rng.choices(("http", "tls", "tcp_other", "dns", "udp"), (24, 14, 8, 40, 14))[0]
+        kind = rng.choices(tuple(weights), tuple(weights.values()))[0]
         return Flow(getattr(self, kind)(v6))
 
     def http(self, v6: bool) -> list[bytes]:
@@ -781,10 +789,7 @@ class Generator:
 
     # the tidy mix
     def tidy(self) -> Flow:
-        rng = self.rng
-        v6 = rng.random() < 0.15
-        kind = rng.choices(("http_large", "tls", "dns"), (30, 20, 50))[0]
-        return Flow(getattr(self, kind)(v6))
+        return self.drawn(TIDY_FLOWS)
 
     def http_large(self, v6: bool) -> list[bytes]:
         """A keep-alive HTTP/1.1 connection on 80 with large bodies of known Content-Length."""
