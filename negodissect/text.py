@@ -72,6 +72,14 @@ def iso_utc(seconds: float) -> str | None:
     return None if whole is None else f"{whole.replace(' ', 'T')}.{micros % 1_000_000:06d}Z"
 
 
+def date_text(
+    year: str, month: str, day: str, hour: str, minute: str, second: str, fraction: str = ""
+) -> str:
+    """The house format of a date read as text from the wire (KerberosTime, UTCTime,
+    GeneralizedTime): ``2026-11-25 04:54:44 UTC``, its digits as they came."""
+    return f"{year}-{month}-{day} {hour}:{minute}:{second}{fraction} UTC"
+
+
 def filetime_text(value: int) -> str:
     """A FILETIME ([MS-DTYP] 2.3.3: 100 ns ticks since 1601) as ``2026-11-25 04:54:44.0185800
     UTC``; 0 (no time, as SMB2's ServerStartTime usually is) as ``0 (no time)``."""

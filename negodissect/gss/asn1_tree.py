@@ -24,6 +24,7 @@ import re
 from negodissect.field import Field
 from negodissect.gss import ber
 from negodissect.gss.context import DecodeContext
+from negodissect.text import date_text
 
 #: INTEGERs longer than this (RSA moduli, serial numbers) are shown as their bytes.
 MAX_INTEGER_OCTETS = 8
@@ -223,17 +224,13 @@ def time_text(number: int, content: bytes) -> str | None:
         match = _UTC_TIME.fullmatch(content)
         if match is None:
             return None
-        year, month, day, hour, minute, second = (part or b"00" for part in match.groups())
-        century = "19" if int(year) >= 50 else "20"
-        fraction = b""
-    else:
-        match = _GENERALIZED_TIME.fullmatch(content)
-        if match is None:
-            return None
-        year, month, day, hour, minute, second, fraction = match.groups(b"")
-        century = ""
-    text = f"{century}{year.decode()}-{month.decode()}-{day.decode()} {hour.decode()}:"
-    return text + f"{minute.decode()}:{second.decode()}{fraction.decode()} UTC"
+        parts = [(part or b"00").decode() for part in match.groups()]
+        parts[0] = ("19" if int(parts[0]) >= 50 else "20") + parts[0]
+        return date_text(*parts)
+    match = _GENERALIZED_TIME.fullmatch(content)
+    if match is None:
+        return None
+    return date_text(*(part.decode() for part in match.groups(b"")))
 
 
 def name_text(node: Field) -> str | None:

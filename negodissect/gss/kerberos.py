@@ -45,6 +45,7 @@ from negodissect.gss.kerberos_asn1 import (
 )
 from negodissect.layout import REST, Layout
 from negodissect.ntstatus import status_name
+from negodissect.text import date_text
 
 #: GSS token identifiers: RFC 4121 4.1 and 4.2.6, RFC 1964 1, draft-zhu-pku2u-09 6 (MS-PKU2U),
 #: draft-ietf-kitten-iakerb 3, draft-ietf-cat-user2user-02 (MS-KILE user-to-user).
@@ -259,8 +260,7 @@ def _time(node: Field) -> None:
     if match is None:
         node.note(TIME_FORM, value=node.value)
         return
-    year, month, day, hour, minute, second = match.groups()
-    node.summary = f"{year}-{month}-{day} {hour}:{minute}:{second} UTC"
+    node.summary = date_text(*match.groups())
 
 
 def _inner(node: Field, name: str, spec: base.Asn1Item) -> Field:
