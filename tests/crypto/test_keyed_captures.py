@@ -157,6 +157,7 @@ def test_the_failures_are_the_wrong_password_scenarios() -> None:
 
 
 @pytest.mark.tshark
+@pytest.mark.slow
 def test_every_capture_with_kerberos_has_its_keytab(tshark: str) -> None:
     """Every bundled capture holding a Kerberos message (all of them from the Samba DC of
     make_captures.sh) has the keytab of its domain beside it, so the claim above covers them all."""
