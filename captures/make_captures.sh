@@ -30,6 +30,7 @@ done
 
 # Credentials (documented in README.md; tests compute NTLMv2 values from them).
 ALICE_PASS='Alice-Pass-2024'
+CAROL_PASSES=("$ALICE_PASS" 'Carol-Pass-2025' 'Carol-Pass-2026')  # carol's, changed by kpasswd
 BOB_PASS='Bob-Pass-2024'
 WRONG_PASS='Wrong-Pass-0000'
 DC_REALM='NEGO.TEST'
@@ -459,7 +460,7 @@ s4u_accounts() {  # the service account of s4u, trusted to delegate to the DC's 
 }
 
 kpasswd_changes() {  # RFC 3244 password changes with MIT kpasswd: over UDP, then over TCP
-    local old=$ALICE_PASS new=Carol-Pass-2025 newer=Carol-Pass-2026
+    local old=${CAROL_PASSES[0]} new=${CAROL_PASSES[1]} newer=${CAROL_PASSES[2]}
     printf '%s\n%s\n%s\n' "$old" "$new" "$new" \
         | KRB5_CONFIG=$WORK/dc/krb5-udp.conf timeout "$STEP_TIMEOUT" kpasswd "carol@$DC_REALM" \
         || true
@@ -489,6 +490,21 @@ export_keytab() {  # export_keytab NAME: every key of the throwaway domain as OU
     log "$1: wrote $OUT/$1.keytab ($(stat -c %s "$OUT/$1.keytab") bytes)"
 }
 
+add_password_keys() {  # add_password_keys NAME PRINCIPAL KVNO PASSWORD [KVNO PASSWORD...]
+    # Keys of former passwords, which exportkeytab (current keys only) leaves out, appended to
+    # OUT/NAME.keytab by MIT ktutil from the passwords (the default salt REALM+name, Samba's too).
+    local name=$1 principal=$2@$DC_REALM etype commands=""
+    shift 2
+    while [[ $# -ge 2 ]]; do
+        for etype in aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96 arcfour-hmac; do
+            commands+="addent -password -p $principal -k $1 -e $etype"$'\n'"$2"$'\n'
+        done
+        shift 2
+    done
+    printf '%swkt %s\n' "$commands" "$OUT/$name.keytab" | ktutil >/dev/null
+    log "$name: added the former keys of $principal ($(stat -c %s "$OUT/$name.keytab") bytes)"
+}
+
 run_dc() {
     setup_dc || return 1
     local s
@@ -496,12 +512,16 @@ run_dc() {
         case $s in
         kerberos)
             capture smb2-kerberos krb_success
-            capture smb2-kerberos-failure krb_failure ;;
+            export_keytab smb2-kerberos
+            capture smb2-kerberos-failure krb_failure
+            export_keytab smb2-kerberos-failure ;;
         rpc-kerberos)
             kinit_as alice "$ALICE_PASS"
-            capture smb2-rpc-kerberos rpc_krb ;;
+            capture smb2-rpc-kerberos rpc_krb
+            export_keytab smb2-rpc-kerberos ;;
         kdc-attacks)
-            capture kdc-attacks kdc_attacks ;;
+            capture kdc-attacks kdc_attacks
+            export_keytab kdc-attacks ;;
         kerberos-keys)
             capture kerberos-keys krb_keys
             export_keytab kerberos-keys ;;
@@ -511,14 +531,19 @@ run_dc() {
             export_keytab kdc-s4u ;;
         kdc-golden)
             golden_tgt
-            capture kdc-golden golden_clues ;;
+            capture kdc-golden golden_clues
+            export_keytab kdc-golden ;;
         kpasswd)
             kpasswd_accounts
-            capture kpasswd kpasswd_changes ;;
+            # an empty ccache: MIT kpasswd armors its AS-REQ (RFC 6113 FAST) with a TGT found there
+            KRB5CCNAME=FILE:$WORK/dc/ccache-kpasswd capture kpasswd kpasswd_changes
+            export_keytab kpasswd
+            add_password_keys kpasswd carol 2 "${CAROL_PASSES[0]}" 3 "${CAROL_PASSES[1]}" ;;
         ldap-sasl)
             wait_listening 389
             kinit_as alice "$ALICE_PASS" 2>/dev/null  # the TGS exchange stays in the capture
-            capture ldap-sasl ldap_sasl ;;
+            capture ldap-sasl ldap_sasl
+            export_keytab ldap-sasl ;;
         ldap-keys)
             wait_listening 389
             capture ldap-keys ldap_keys

@@ -55,19 +55,24 @@ def test_anonymous() -> None:
     assert record["mech_name"] == "NLMP" and record["ntlm_mic"]  # tshark shows its MIC too
 
 
-def test_kdc_exchanges_are_conversations() -> None:
-    """smb2-kerberos.pcap (captures/README.md, frames from tshark -Y kerberos): the AS exchange
-    over UDP (1-2 PREAUTH_REQUIRED, 3-4 RESPONSE_TOO_BIG: no answer, the client asks again),
-    the AS exchange over TCP (8, 10), TGS for cifs/dc1.nego.test (25, 27), a refused TGS (35,
-    37 KDC_ERR_BADOPTION), then the SMB2 logon (40, 44)."""
-    found = conversations(CAPTURES / "smb2-kerberos.pcap")
+def test_kdc_exchanges_are_conversations(tshark: str) -> None:
+    """smb2-kerberos.pcap (captures/README.md): the AS exchange over UDP (PREAUTH_REQUIRED, then
+    RESPONSE_TOO_BIG: no answer, the client asks again), the AS exchange over TCP, TGS for
+    cifs/dc1.nego.test, a refused TGS (KDC_ERR_BADOPTION), then the SMB2 logon; each KDC exchange
+    is the Kerberos frames of one UDP or TCP stream to port 88 as tshark reads them."""
+    path = CAPTURES / "smb2-kerberos.pcap"
+    kdc: dict[tuple[str, str], list[int]] = {}
+    for frame, udp, tcp in tshark_fields(
+        tshark, path, "kerberos && (udp.port == 88 || tcp.port == 88)",
+        ["frame.number", "udp.stream", "tcp.stream"],
+    ):  # fmt: skip
+        kdc.setdefault((udp, tcp), []).append(int(frame))
+    logon = [int(f) for [f] in tshark_fields(tshark, path, "smb2 && kerberos", ["frame.number"])]
+    found = conversations(path)
+    assert len(kdc) == 5 and len(logon) == 2
     assert [(c.carrier, c.frames) for c in found] == [
-        ("kerberos", [1, 2]),
-        ("kerberos", [3, 4]),
-        ("kerberos", [8, 10]),
-        ("kerberos", [25, 27]),
-        ("kerberos", [35, 37]),
-        ("smb2", [40, 44]),
+        *(("kerberos", frames) for frames in kdc.values()),
+        ("smb2", logon),
     ]
     assert [c.outcome for c in found[:5]] == ["incomplete"] * 2 + ["OK"] * 2 + ["KDC_ERR_BADOPTION"]
     assert found[2].identity.text() == "alice@NEGO.TEST -> krbtgt/NEGO.TEST"
@@ -104,13 +109,18 @@ def test_ntlm_wrong_password() -> None:
     assert record["succeeded"] is False
 
 
-def test_kerberos_failure() -> None:
-    [conversation] = [
-        c for c in conversations(CAPTURES / "smb2-kerberos-failure.pcap") if c.carrier == "smb2"
-    ]
+def test_kerberos_failure(tshark: str) -> None:
+    path = CAPTURES / "smb2-kerberos-failure.pcap"
+    [conversation] = [c for c in conversations(path) if c.carrier == "smb2"]
     record = conversation.to_dict()
     assert record["identity"]["sname"] == "cifs/wrong.nego.test"
-    assert record["frames"] == [36, 39] and record["status"] == "STATUS_LOGON_FAILURE"
+    # tshark: the SESSION_SETUP request with the AP-REQ, its response STATUS_LOGON_FAILURE
+    frames = tshark_fields(
+        tshark, path, "smb2.cmd == 1 && (kerberos || smb2.nt_status == 0xc000006d)",
+        ["frame.number"],
+    )  # fmt: skip
+    assert record["frames"] == [int(f) for [f] in frames] and len(frames) == 2
+    assert record["status"] == "STATUS_LOGON_FAILURE"
     assert record["succeeded"] is False
 
 

@@ -69,7 +69,7 @@ def test_rc4_offered_to_the_kdc_is_one_finding_per_client(tshark: str) -> None:
     rows = subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
     frames = [int(row.split("\t")[0]) for row in rows if "23" in row.split("\t")[1].split(",")]
     assert finding.title == "Kerberos RC4-HMAC encryption type offered"
-    assert finding.severity == "low" and finding.frames == frames == [1, 3, 8, 25, 35]
+    assert finding.severity == "low" and finding.frames == frames and len(frames) == 5
     assert len(finding.conversations) == 5 and "127.0.0.1, 5 conversations" in finding.detail
 
 

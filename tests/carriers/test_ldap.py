@@ -172,18 +172,24 @@ def test_truncations_and_random_bytes_never_raise(kind):
         framer.finish()
 
 
-def test_sasl_gss_spnego_ntlm_and_kerberos_tree():
-    """captures/ldap-sasl.pcap: samba-tool against a Samba AD DC, NTLM then Kerberos, sealed."""
-    found = list(blobs_from_capture(str(ROOT / "captures" / "ldap-sasl.pcap")))
+def test_sasl_gss_spnego_ntlm_and_kerberos_tree(tshark):
+    """captures/ldap-sasl.pcap: samba-tool against a Samba AD DC, NTLM then Kerberos, sealed;
+    the binds on tshark's frames and streams."""
+    path = ROOT / "captures" / "ldap-sasl.pcap"
+    found = list(blobs_from_capture(str(path)))
     assert not [item for item in found if not isinstance(item, AuthBlob)]  # SASL buffers skipped
     items = [item for item in found if item.carrier == "ldap"]  # not the KDC's (port 88)
-    assert [(b.frame, b.stream, b.line) for b in items] == [
-        (8, 0, 'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO'),
-        (9, 0, "LDAP: R  bindResponse(2) saslBindInProgress (14)"),
-        (10, 0, 'LDAP: C  bindRequest(3) "", SASL GSS-SPNEGO'),
-        (11, 0, "LDAP: R  bindResponse(3) success (0)"),
-        (46, 1, 'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO'),
-        (47, 1, "LDAP: R  bindResponse(2) success (0)"),
+    binds = tshark_fields(  # bindRequest (0), bindResponse (1)
+        tshark, path, "ldap.protocolOp == 0 || ldap.protocolOp == 1", ["frame.number", "tcp.stream"]
+    )
+    assert [(b.frame, b.stream) for b in items] == [(int(f), int(s)) for f, s in binds]
+    assert [b.line for b in items] == [
+        'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO',
+        "LDAP: R  bindResponse(2) saslBindInProgress (14)",
+        'LDAP: C  bindRequest(3) "", SASL GSS-SPNEGO',
+        "LDAP: R  bindResponse(3) success (0)",
+        'LDAP: C  bindRequest(2) "", SASL GSS-SPNEGO',
+        "LDAP: R  bindResponse(2) success (0)",
     ]
     trees = [gss.decode(b.data) for b in items]
     authenticate = trees[2]
