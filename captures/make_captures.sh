@@ -589,7 +589,7 @@ run_dc() {
             capture ldap-keys ldap_keys
             export_keytab ldap-keys ;;
         http-kerberos)
-            start_apache_gssapi
+            start_apache_gssapi || return 1
             capture http-kerberos http_krb
             stop_apache_gssapi
             export_keytab http-kerberos ;;
