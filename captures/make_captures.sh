@@ -503,7 +503,8 @@ start_apache_gssapi() {  # apache2 on HTTP_KRB_PORT with the DC account's keys f
     echo "hello from negodissect" | tee "$d/htdocs/a" >"$d/htdocs/b"
     # The DC's own account serves HTTP/dc1 (MS-KILE 3.1.5.1); svc-wrongspn holds HTTP/wrong, a
     # name apache answers too but whose key it lacks (the AP-REQ fails).
-    samba-tool spn add "HTTP/$DC_HOST.$realm" "${DC_HOST^^}\$" --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool spn add "HTTP/$DC_HOST.$realm" "${DC_HOST^^}\$" --configfile="$CLIENT_CONF" \
+        >/dev/null
     samba-tool spn add "HTTP/wrong.$realm" svc-wrongspn --configfile="$CLIENT_CONF" >/dev/null
     samba-tool domain exportkeytab "$d/http.keytab" --principal="HTTP/$DC_HOST.$realm" \
         --configfile="$CLIENT_CONF" >/dev/null
@@ -546,7 +547,8 @@ http_krb() {  # curl --negotiate: two requests on one connection, then a service
     local realm=${DC_REALM,,} url
     url="http://$DC_HOST.$realm:$HTTP_KRB_PORT"
     kinit_as alice "$ALICE_PASS"
-    # curl names the service HTTP@host (RFC 4559 4.1): resolved by the private hosts file
+    # curl names the service HTTP@host (a host-based service name, RFC 2743 4.1) after the URL's
+    # host, resolved by the private hosts file
     timeout "$STEP_TIMEOUT" unshare --mount sh -c 'mount --bind "$0" /etc/hosts && "$@"' \
         "$WORK/apache/hosts" curl -sS --negotiate -u : "$url/a" "$url/b" || true
     timeout "$STEP_TIMEOUT" unshare --mount sh -c 'mount --bind "$0" /etc/hosts && "$@"' \

@@ -116,7 +116,7 @@ def test_every_kerberos_message_decrypted_as_tshark_does(tshark: str) -> None:
 @pytest.mark.tshark
 def test_the_http_logons_end_as_the_server_answered(tshark: str) -> None:
     """Each AP-REQ in an HTTP request and the answer to it, one conversation each; its names are
-    those of the ticket tshark decrypts, its outcome the status code tshark reads (RFC 4559 5:
+    those of the ticket tshark decrypts, its outcome the status code tshark reads (RFC 4559 4.1:
     200 with the final token, 401 when the context fails)."""
     rows = tshark_fields(
         tshark, "tcp.stream", "http.request.uri", "http.response.code", "kerberos.CNameString",
