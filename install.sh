@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(tshark tcpdump samba smbclient winbind samba-dsdb-modules samba-ad-provision
-              samba-vfs-modules krb5-user slapd ldap-utils xxd bsdextrautils)
+              samba-vfs-modules krb5-user slapd ldap-utils apache2 libapache2-mod-auth-gssapi xxd
+              bsdextrautils)
 
 if command -v apt-get >/dev/null 2>&1; then
     sudo=""
@@ -26,6 +27,15 @@ if command -v apt-get >/dev/null 2>&1; then
         echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
         $sudo apt-get update -qq
         $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # apache2 too is only run by make_captures.sh (http-kerberos), with a config of its own:
+        # the service the package starts and enables on install must not hold port 80.
+        if [[ " ${missing[*]} " == *" apache2 "* ]]; then
+            for service in apache2 apache-htcacheclean; do
+                $sudo service "$service" stop >/dev/null 2>&1 || true
+                $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
+                $sudo systemctl disable --quiet "$service" 2>/dev/null || true
+            done
+        fi
     fi
 else
     echo "install.sh: no apt-get; install tshark yourself for the cross-check tests" >&2

@@ -10,7 +10,7 @@
 #   SCENARIO   any of: ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest
 #              anonymous-refused rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm
 #              http-not-enforced ldap-sasl ldap-keys ldap-plain kdc-attacks kerberos-keys kdc-s4u
-#              kpasswd kdc-golden tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
+#              kpasswd kdc-golden http-kerberos tunnels (default: all); tunnels runs encapsulate.py on OUTDIR
 #              (tunnel-*.pcap: copies of ntlm-success, smb1 and http-ntlm inside tunnels)
 # Needs root (port 445, Unix users, tcpdump on lo).  Re-runnable: every run builds its servers in a
 # fresh temp dir, which is removed on exit (set KEEP_WORKDIR=1 to keep it for debugging).
@@ -21,7 +21,7 @@ OUT=${1:-$HERE}
 shift || true
 ALL=(ntlm-success ntlm-wrong-password anonymous encrypted smb1 ntlm-multi guest anonymous-refused
     rpc-pipes signing coercion relay kerberos rpc-kerberos http-ntlm http-not-enforced ldap-sasl
-    ldap-keys ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd kdc-golden tunnels)
+    ldap-keys ldap-plain kdc-attacks kerberos-keys kdc-s4u kpasswd kdc-golden http-kerberos tunnels)
 SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -eq 0 ]] && SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -41,9 +41,10 @@ LOOPBACK=127.0.0.1
 STEP_TIMEOUT=30          # seconds allowed for any one client command
 ANONYMOUS_ATTEMPTS=6     # refused null sessions in anonymous-refused (over the findings threshold)
 HTTP_PORT=8480
+HTTP_KRB_PORT=8080       # apache2 with mod_auth_gssapi (scenario http-kerberos)
 RELAY_PORT=4445          # tests/smb_relay.py listens here and forwards to smbd (scenario relay)
 PYTHON=${PYTHON:-$HERE/../.venv/bin/python}  # with scapy, for encapsulate.py
-CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 464 or port 389 or port $HTTP_PORT or port $RELAY_PORT)"
+CAPTURE_FILTER="host $LOOPBACK and (port 445 or port 139 or port 88 or port 464 or port 389 or port $HTTP_PORT or port $HTTP_KRB_PORT or port $RELAY_PORT)"
 
 [[ $(id -u) -eq 0 ]] || { echo "must run as root" >&2; exit 1; }
 for tool in smbd smbclient smbpasswd tcpdump ss; do
@@ -505,6 +506,72 @@ add_password_keys() {  # add_password_keys NAME PRINCIPAL KVNO PASSWORD [KVNO PA
     log "$name: added the former keys of $principal ($(stat -c %s "$OUT/$name.keytab") bytes)"
 }
 
+# Apache's mod_auth_gssapi accepting Negotiate (RFC 4559) with Kerberos for HTTP/dc1, on the DC's
+# loopback; the hosts file names dc1 and wrong (an SPN whose key apache does not have).
+APACHE_MODULES=(mpm_prefork authn_core authz_core authz_user auth_gssapi)
+
+start_apache_gssapi() {  # apache2 on HTTP_KRB_PORT with the DC account's keys for HTTP/dc1
+    local d=$WORK/apache module realm=${DC_REALM,,}
+    command -v apache2 >/dev/null && [[ -f /usr/lib/apache2/modules/mod_auth_gssapi.so ]] \
+        || { log "http-kerberos needs apache2 and libapache2-mod-auth-gssapi"; return 1; }
+    port_in_use "$HTTP_KRB_PORT" && { log "port $HTTP_KRB_PORT is in use"; return 1; }
+    mkdir -p "$d/htdocs"
+    echo "hello from negodissect" | tee "$d/htdocs/a" >"$d/htdocs/b"
+    # The DC's own account serves HTTP/dc1 (MS-KILE 3.1.5.1); svc-wrongspn holds HTTP/wrong, a
+    # name apache answers too but whose key it lacks (the AP-REQ fails).
+    samba-tool spn add "HTTP/$DC_HOST.$realm" "${DC_HOST^^}\$" --configfile="$CLIENT_CONF" \
+        >/dev/null
+    samba-tool spn add "HTTP/wrong.$realm" svc-wrongspn --configfile="$CLIENT_CONF" >/dev/null
+    samba-tool domain exportkeytab "$d/http.keytab" --principal="HTTP/$DC_HOST.$realm" \
+        --configfile="$CLIENT_CONF" >/dev/null
+    chown www-data "$d/http.keytab"
+    {
+        echo "ServerRoot $d"
+        echo "ServerName $DC_HOST.$realm"
+        echo "DefaultRuntimeDir $d"
+        echo "PidFile $d/httpd.pid"
+        echo "ErrorLog $d/error.log"
+        echo "LogLevel info"
+        echo "User www-data"
+        echo "Group www-data"
+        echo "Listen $LOOPBACK:$HTTP_KRB_PORT"
+        for module in "${APACHE_MODULES[@]}"; do
+            echo "LoadModule ${module}_module /usr/lib/apache2/modules/mod_$module.so"
+        done
+        echo "DocumentRoot $d/htdocs"
+        echo "<Location />"
+        echo "    AuthType GSSAPI"
+        echo "    AuthName negodissect"
+        echo "    GssapiCredStore keytab:$d/http.keytab"
+        echo "    Require valid-user"
+        echo "</Location>"
+    } >"$d/httpd.conf"
+    # one line each: a resolver's canonical name is the first name of the line (curl and MIT
+    # krb5 name the service by it)
+    (cat /etc/hosts; printf '%s %s\n' "$LOOPBACK" "$DC_HOST.$realm" "$LOOPBACK" "wrong.$realm") \
+        >"$d/hosts"
+    setsid apache2 -f "$d/httpd.conf" -k start >"$d/log-apache" 2>&1 \
+        || { log "apache2 did not start, see $d/log-apache and $d/error.log"; return 1; }
+    wait_listening "$HTTP_KRB_PORT"
+}
+
+stop_apache_gssapi() {  # (stop_server also stops it: its command line names $WORK)
+    apache2 -f "$WORK/apache/httpd.conf" -k stop >/dev/null 2>&1 || true
+}
+
+http_krb() {  # curl --negotiate: two requests on one connection, then a service without its key
+    local realm=${DC_REALM,,} url
+    url="http://$DC_HOST.$realm:$HTTP_KRB_PORT"
+    kinit_as alice "$ALICE_PASS"
+    # curl names the service HTTP@host (a host-based service name, RFC 2743 4.1) after the URL's
+    # host, resolved by the private hosts file
+    timeout "$STEP_TIMEOUT" unshare --mount sh -c 'mount --bind "$0" /etc/hosts && "$@"' \
+        "$WORK/apache/hosts" curl -sS --negotiate -u : "$url/a" "$url/b" || true
+    timeout "$STEP_TIMEOUT" unshare --mount sh -c 'mount --bind "$0" /etc/hosts && "$@"' \
+        "$WORK/apache/hosts" curl -sS --negotiate -u : "http://wrong.$realm:$HTTP_KRB_PORT/a" \
+        || true
+}
+
 run_dc() {
     setup_dc || return 1
     local s
@@ -548,6 +615,11 @@ run_dc() {
             wait_listening 389
             capture ldap-keys ldap_keys
             export_keytab ldap-keys ;;
+        http-kerberos)
+            start_apache_gssapi || return 1
+            capture http-kerberos http_krb
+            stop_apache_gssapi
+            export_keytab http-kerberos ;;
         esac
     done
 }
@@ -666,7 +738,7 @@ WANT_TUNNELS=0
 for s in "${SCENARIOS[@]}"; do
     if [[ $s == kerberos || $s == rpc-kerberos || $s == ldap-sasl || $s == ldap-keys \
         || $s == kdc-attacks || $s == kerberos-keys || $s == kdc-s4u || $s == kpasswd \
-        || $s == kdc-golden ]]; then
+        || $s == kdc-golden || $s == http-kerberos ]]; then
         DC_SCENARIOS+=("$s")
     elif [[ $s == http-* ]]; then HTTP_SCENARIOS+=("$s")
     elif [[ $s == ldap-plain ]]; then WANT_SLAPD=1
