@@ -402,7 +402,8 @@ class UsageError(click.UsageError):
         from negodissect.text import printable
 
         message = self.format_message().strip().rstrip(".")
-        message = message[:1].lower() + message[1:]
+        if message[1:2].islower():  # click's "Invalid value ...", never a name (NEGODISSECT_...)
+            message = message[:1].lower() + message[1:]
         click.echo(f"negodissect: error: {printable(message)} (see --help)", file, err=True)
 
 
