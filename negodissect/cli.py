@@ -594,7 +594,7 @@ class _Command(click.Command):
     type=click.Path(dir_okay=False),
     metavar="FILE",
     help="Write the Kerberos session keys found to FILE (a keytab) and the SMB2 session keys "
-    "to FILE.smb2 (Wireshark smb2_seskey_list lines); mode 0600.",
+    "(Kerberos and NTLM) to FILE.smb2 (Wireshark smb2_seskey_list lines); mode 0600.",
 )
 @click.option(
     "--secrets",

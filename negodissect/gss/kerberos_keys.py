@@ -126,8 +126,8 @@ class KeyStore:
     opened: OrderedDict[bytes, tuple[int, bytes, Candidate]] = field(default_factory=OrderedDict)
     opened_bytes: int = 0
     exported: list[ExportedKey] = field(default_factory=list)
-    #: SMB2 SessionId -> the GSS context's key of the Kerberos exchange that set it up.
-    sessions: dict[int, Candidate] = field(default_factory=dict)
+    #: SMB2 SessionId -> the GSS session key of the exchange that set it up (Kerberos or NTLM).
+    sessions: dict[int, bytes] = field(default_factory=dict)
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -155,15 +155,14 @@ class KeyStore:
         if len(self.exported) < MAX_EXPORTED_KEYS and item not in self.exported:
             self.exported.append(item)
 
-    def bind_session(self, session_id: int, keys: ExchangeKeys | None) -> None:
-        """The SMB2 session ``session_id`` was set up by the exchange holding ``keys``: its
-        key is the context's (RFC 4121 2: the acceptor subkey of the AP-REP, else the
-        authenticator subkey, else the ticket session key)."""
-        if keys is None or not session_id:
+    def bind_session(self, session_id: int, gss_key: bytes | None) -> None:
+        """The SMB2 session ``session_id`` was set up by an exchange whose GSS session key is
+        ``gss_key`` (a Kerberos context's key, RFC 4121 2, or NTLM's ExportedSessionKey,
+        MS-NLMP 3.1.5.1.2; ``pipeline.signing.gss_session_key``)."""
+        if gss_key is None or not session_id:
             return
-        key = keys.context
-        if key is not None and (session_id in self.sessions or len(self.sessions) < MAX_SESSIONS):
-            self.sessions[session_id] = key
+        if session_id in self.sessions or len(self.sessions) < MAX_SESSIONS:
+            self.sessions[session_id] = gss_key
 
     def remember(self, usage: int, cipher: bytes, plaintext: bytes, key: Candidate) -> None:
         digest = _digest(usage.to_bytes(4, "big") + cipher)
