@@ -414,7 +414,7 @@ def _learn_salts(message: Field, store: KeyStore, realm: str, user: str) -> None
         for entry in info.children:
             etype, salt = _child_value(entry, "Etype"), _child_value(entry, "Salt")
             params = _child_value(entry, "S2kparams")
-            if isinstance(etype, int) and isinstance(salt, str):
+            if isinstance(etype, int) and isinstance(salt, bytes):  # the salt's octets
                 raw = params if isinstance(params, bytes) else None
                 store.learn_salt(realm, user, etype, salt, raw)
                 store.learn_salt(realm, "", etype, salt, raw)

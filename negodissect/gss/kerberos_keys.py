@@ -120,8 +120,8 @@ class KeyStore:
     #: Ticket session keys of recent AP-REQs, for an AP-REP seen on another connection.
     ap_keys: deque[Candidate] = field(default_factory=lambda: deque(maxlen=MAX_RECENT_KEYS))
     #: PA-ETYPE-INFO2 salts and s2kparams by (REALM, user, etype); user "" for any user.
-    salts: dict[tuple[str, str, int], tuple[str, bytes | None]] = field(default_factory=dict)
-    derived: dict[tuple[int, int, str, bytes | None], Key] = field(default_factory=dict)
+    salts: dict[tuple[str, str, int], tuple[bytes, bytes | None]] = field(default_factory=dict)
+    derived: dict[tuple[int, int, bytes, bytes | None], Key] = field(default_factory=dict)
     #: Plaintexts by digest of (usage, cipher): usage, plaintext, the key that opened them.
     opened: OrderedDict[bytes, tuple[int, bytes, Candidate]] = field(default_factory=OrderedDict)
     opened_bytes: int = 0
@@ -144,7 +144,7 @@ class KeyStore:
         return self.tickets.get(_digest(cipher))
 
     def learn_salt(
-        self, realm: str, user: str, etype: int, salt: str, params: bytes | None
+        self, realm: str, user: str, etype: int, salt: bytes, params: bytes | None
     ) -> None:
         if len(self.salts) < MAX_SALTS:
             self.salts[(realm.upper(), user.casefold(), etype)] = (salt, params)
@@ -230,10 +230,10 @@ class KeyStore:
             exact = account is not None and _account_is(account, realm, wanted.casefold())
             salts = [
                 self.salts.get((realm.upper(), user.casefold(), etype)),
-                (realm.upper() + user, None),
+                ((realm.upper() + user).encode("utf-8"), None),
                 self.salts.get((realm.upper(), "", etype)),
             ]
-            seen: set[tuple[str, bytes | None]] = set()
+            seen: set[tuple[bytes, bytes | None]] = set()
             for salt in salts:
                 if salt is None or salt in seen or (etype == RC4_HMAC and seen):
                     continue

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from negodissect import gss
-from negodissect.crypto.kerberos import Key, encrypt
+from negodissect.crypto.errors import IntegrityError
+from negodissect.crypto.kerberos import Key, decrypt, default_salt, encrypt, string_to_key
 from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.field import Field
@@ -175,6 +176,36 @@ def test_hostile_plaintexts_never_raise() -> None:
         for data in (b"", b"\x63\x84\xff\xff\xff\xff", b"\x30\x80" * 40, bytes(range(256))):
             tree = kerberos_decrypt.decode_plaintext(usage, data)
             check_tree(tree, data)
+
+
+S4U_CAPTURE = ROOT / "captures" / "kdc-s4u.pcap"
+
+
+def test_password_with_the_salt_of_pa_etype_info2() -> None:
+    """RFC 4120 5.2.7.5: ``kinit dc1`` with a wrong password (kdc-s4u.pcap; make_captures.sh
+    WRONG_PASS): the KDC's PREAUTH_REQUIRED (frame 50) salts DC1$'s keys with
+    NEGO.TESThostdc1.nego.test, so the PA-ENC-TIMESTAMP of frame 53 is in the key of that
+    password and salt, not of the default salt NEGO.TESTdc1.  The password given for dc1
+    decrypts it, to the frame's own time; another password is a wrong key."""
+    done = negodissect("--jsonl", "--password", "dc1=Wrong-Pass-0000", str(S4U_CAPTURE))
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    records = [r for r in records if "tree" in r]
+    opened = decrypted(records)[(53, 1)]
+    [stamp] = [n for n in walk(opened) if n["name"] == "Patimestamp"]
+    [frame] = [r for r in records if r["frame"] == 53]
+    assert stamp["summary"][:19] == frame["time_utc"][:19].replace("T", " ")
+    [info2] = [
+        n for r in records if r["frame"] == 50 for n in walk(r["tree"]) if n["name"] == "Salt"
+    ]
+    assert bytes.fromhex(info2["hex"]) == b"NEGO.TESThostdc1.nego.test"
+    [timestamp] = [n for n in walk(frame["tree"]) if n["name"] == "PaEncTimestamp"]
+    cipher = bytes.fromhex(next(n for n in walk(timestamp) if n["name"] == "Cipher")["hex"])
+    salted = string_to_key(18, "Wrong-Pass-0000", b"NEGO.TESThostdc1.nego.test")
+    assert decrypt(salted, 1, cipher)  # the salt of PA-ETYPE-INFO2 ...
+    with pytest.raises(IntegrityError):  # ... and not the default one
+        decrypt(string_to_key(18, "Wrong-Pass-0000", default_salt("NEGO.TEST", ["dc1"])), 1, cipher)
+    other = negodissect("--jsonl", "--password", "dc1=Other-Pass-0000", str(S4U_CAPTURE))
+    assert '"kerberos.decrypt.wrong_key"' in other.stdout
 
 
 def test_password_account_matching() -> None:
