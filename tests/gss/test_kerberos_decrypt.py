@@ -15,6 +15,7 @@ import json
 import re
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ import pytest
 from negodissect import gss
 from negodissect.crypto.errors import IntegrityError
 from negodissect.crypto.kerberos import Key, decrypt, default_salt, encrypt, string_to_key
-from negodissect.crypto.keytab import read_keytab
+from negodissect.crypto.keytab import build_keytab, read_keytab
+from negodissect.crypto.md4 import nt_hash
 from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.field import Field
 from negodissect.gss import ber, kerberos_decrypt
@@ -206,6 +208,53 @@ def test_password_with_the_salt_of_pa_etype_info2() -> None:
         decrypt(string_to_key(18, "Wrong-Pass-0000", default_salt("NEGO.TEST", ["dc1"])), 1, cipher)
     other = negodissect("--jsonl", "--password", "dc1=Other-Pass-0000", str(S4U_CAPTURE))
     assert '"kerberos.decrypt.wrong_key"' in other.stdout
+
+
+def _verdicts(records: list[dict[str, Any]]) -> list[str]:
+    return [
+        node["verification"]["result"]
+        for record in records
+        for node in walk(record["tree"])
+        if "verification" in node
+    ]
+
+
+def test_several_keytabs_nt_hash_and_raw_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other ways to give keys, each on the real capture: the domain's keytab split in two
+    files (krbtgt's keys, the others) given as two ``--keytab`` decrypts what the one file does,
+    with every PAC signature valid; svc-rc4's NT hash (``--nt-hash``, its password is alice's,
+    make_captures.sh) is the RC4-HMAC key of the RC4 service ticket of frame 178 (whose PAC
+    server signature, HMAC-MD5, verifies with it); alice's AES256 key as ``key 18:HEX`` (from
+    $NEGODISSECT_SECRETS) opens what her password opens."""
+    whole, _, _ = run("--keytab", str(KEYTAB))
+    entries = read_keytab(KEYTAB)
+    krbtgt, others = tmp_path / "krbtgt.keytab", tmp_path / "others.keytab"
+    krbtgt.write_bytes(build_keytab([e for e in entries if e.components[0] == "krbtgt"]))
+    others.write_bytes(build_keytab([e for e in entries if e.components[0] != "krbtgt"]))
+    split, _, _ = run("--keytab", str(krbtgt), "--keytab", str(others))
+    assert set(decrypted(split)) == set(decrypted(whole)) and len(decrypted(whole)) == 48
+    assert set(_verdicts(split)) == {"valid"} and len(_verdicts(split)) == len(_verdicts(whole))
+    hashed, _, _ = run("--nt-hash", f"svc-rc4={nt_hash('Alice-Pass-2024').hex()}")
+    [ticket] = decrypted(hashed).values()
+    assert set(decrypted(hashed)) == {(178, 2)}
+    [source] = [n for n in walk(ticket) if n["name"] == "Source"]
+    assert source["value"] == "NT hash"
+    server = [n for n in walk(ticket) if n["name"] == "PAC_SERVER_CHECKSUM"]
+    assert [n["verification"]["result"] for n in walk(server[0]) if "verification" in n] == [
+        "valid"
+    ]
+    [alice] = [e for e in entries if e.principal == "alice@NEGO.TEST" and e.enctype == 18]
+    monkeypatch.setenv("NEGODISSECT_SECRETS", f"key 18:{alice.key_data.hex()}\n")
+    done = negodissect("--jsonl", str(CAPTURE))
+    keyed = [json.loads(line) for line in done.stdout.splitlines()]
+    by_password, _, _ = run("--password", PASSWORD)
+    # but the RC4 ticket of svc-rc4, which the password opens too (the same password: RC4 has
+    # no salt), while an AES key is one account's
+    opened = set(decrypted([r for r in keyed if "tree" in r]))
+    assert opened == set(decrypted(by_password)) - {(178, 2)} and len(opened) > 20
+    assert alice.key_data.hex() not in done.stdout + done.stderr
 
 
 def test_password_account_matching() -> None:
