@@ -195,6 +195,27 @@ def test_ten_year_ticket(tmp_path: Path) -> None:
     assert "2026-11-30 to 2036-11-30" in found[0].detail
 
 
+def logon_count_500(pac: bytearray) -> None:
+    """impacket ticketer's LogonCount (500) written over the real one (1), in place."""
+    from negodissect.gss import pac as pac_module
+
+    at = pac_module.decode(bytes(pac), 0).find("LogonCount").offset
+    assert struct.unpack_from("<H", pac, at) == (1,)  # the KDC wrote alice's count
+    struct.pack_into("<H", pac, at, 500)
+
+
+def test_logon_count_of_the_forging_tool(tmp_path: Path) -> None:
+    """The service ticket of frame 40 with LogonCount 500, re-signed with the real keys: the
+    count tells (a low clue), nothing else does, in each conversation that carries the ticket
+    (its TGS-REP, frame 27, and two SMB session setups); the genuine ticket (LogonCount 1) has
+    none (test_genuine_tickets_have_no_pac_finding)."""
+    found = pac_findings(forged(tmp_path, 40, edit=logon_count_500))
+    assert sorted((f.title, f.severity, f.frames) for f in found) == [
+        ("PAC LogonCount 500 (forging tool default)", "low", [frame]) for frame in (27, 40, 88)
+    ]
+    assert "(user NEGO\\alice) says LogonCount 500" in found[0].detail
+
+
 DIAMOND = "TGT presented with a PAC the KDC did not issue (diamond ticket)"
 SKEW = "authenticator clock skew beyond 5 minutes (replayed or forged authenticator?)"
 
