@@ -108,7 +108,7 @@ class KeyStore:
     """The keys of one capture file (see the module docstring).  ``opener`` decrypts what a
     Kerberos message holds (:func:`negodissect.gss.kerberos_decrypt.open_message`)."""
 
-    opener: Callable[[Field, DecodeContext], None]
+    opener: Callable[[Field, DecodeContext, bytes, int], None]
     #: Ticket session keys by a digest of the ticket's cipher (RFC 4120 5.3, 5.4.2).
     tickets: OrderedDict[bytes, Candidate] = field(default_factory=OrderedDict)
     #: Keys a TGS-REP's enc-part may be in, with their usage (RFC 4120 5.4.2: 8 the TGT session

@@ -257,6 +257,58 @@ def test_several_keytabs_nt_hash_and_raw_key(
     assert alice.key_data.hex() not in done.stdout + done.stderr
 
 
+def _request_checksums(path: Path, keytab: Path) -> dict[int, dict[str, Any]]:
+    """The Checksum fields with a verdict (a PA-TGS-REQ authenticator's cksum), by frame."""
+    done = negodissect("--jsonl", "--keytab", str(keytab), str(path))
+    found = {}
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        for node in walk(record.get("tree", {})):
+            if node.get("name") == "Checksum" and "verification" in node:
+                found[record["frame"]] = node
+    return found
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", ["kerberos-keys", "ldap-keys", "kdc-s4u"])
+def test_tgs_request_checksums_are_valid(tshark: str, name: str) -> None:
+    """RFC 4120 5.5.1, 7.5.1 key usage 6: the authenticator of every TGS-REQ tshark finds in the
+    three Samba captures (the KDC answered each, so checked them) carries a checksum of the
+    KDC-REQ-BODY in the TGT's session key, and each is valid (the FAST-armored ones too)."""
+    path = ROOT / "captures" / f"{name}.pcap"
+    done = subprocess.run(
+        [tshark, "-r", str(path), "-Y", "kerberos.msg_type == 12", "-T", "fields",
+         "-e", "frame.number"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    frames = [int(frame) for frame in done.stdout.split()]
+    checksums = _request_checksums(path, path.with_suffix(".keytab"))
+    assert len(frames) >= 2 and sorted(checksums) == frames
+    assert {node["verification"]["result"] for node in checksums.values()} == {"valid"}
+    assert (
+        "krbtgt/NEGO.TEST@NEGO.TEST, key usage 6" in checksums[frames[0]]["verification"]["reason"]
+    )
+
+
+def test_a_changed_tgs_request_is_invalid(tmp_path: Path) -> None:
+    """The nonce of frame 25's KDC-REQ-BODY changed in a copy of the capture: the checksum the
+    client made no longer matches (INVALID, with its note); the other requests stay valid."""
+    records, _, _ = run("--keytab", str(KEYTAB))
+    [request] = [r for r in records if r["frame"] == 25]
+    [message] = [n for n in walk(request["tree"]) if n["name"] == "TgsReq"]
+    [body] = [n for n in message["children"] if n["name"] == "ReqBody"]  # not FAST's inner one
+    [nonce] = [n for n in walk(body) if n["name"] == "Nonce"]
+    data = CAPTURE.read_bytes()
+    old = (nonce["value"] % 2**32).to_bytes(4, "big")  # a UInt32 (RFC 4120 5.4.1)
+    assert data.count(old) == 1
+    changed = tmp_path / "changed.pcap"
+    changed.write_bytes(data.replace(old, old[:-1] + bytes([old[-1] ^ 1])))
+    checksums = _request_checksums(changed, KEYTAB)
+    assert checksums[25]["verification"]["result"] == "invalid"
+    assert [n["id"] for n in checksums[25]["notes"]] == ["kerberos.authenticator.checksum_invalid"]
+    assert {checksums[f]["verification"]["result"] for f in checksums if f != 25} == {"valid"}
+
+
 def test_password_account_matching() -> None:
     store = gss.new_key_store()
     given = Secrets(passwords=(Password("x", Account.parse("bob@NEGO.TEST")),))
