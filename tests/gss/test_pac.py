@@ -5,6 +5,7 @@ tickets (tests/gss/pac_tickets.py) spliced into a copy of it."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections import Counter
@@ -14,6 +15,7 @@ import pytest
 from negodissect.gss import ndr, pac, pac_sign
 from tests.gss import pac_tickets as real
 from tests.gss.pac_tickets import REALM, RealTicket
+from tests.helpers import negodissect
 
 #: Buffers of Samba's TGTs and service tickets (tshark -V lists the same types).
 TGT_BUFFERS = ["KERB_VALIDATION_INFO", "PAC_CLIENT_INFO", "UPN_DNS_INFO", "PAC_ATTRIBUTES_INFO",
@@ -282,3 +284,42 @@ def test_a_krbtgt_key_of_another_type_is_not_used() -> None:
         "no AES256_CTS_HMAC_SHA1_96 key for krbtgt@NEGO.TEST "
         "(the signature is HMAC_SHA1_96_AES256 (16))"
     )
+
+
+S4U_CAPTURE = real.CAPTURE.with_name("kdc-s4u.pcap")
+
+
+@pytest.mark.tshark
+def test_s4u_delegation_info_of_a_real_s4u2proxy_ticket(tshark) -> None:
+    """[MS-PAC] 2.9 on a real ticket: the S4U2Proxy ticket of kdc-s4u.pcap (Samba's KDC, MIT
+    kvno -U alice -P) carries S4U_DELEGATION_INFO, whose S4U2proxyTarget and transited service
+    are tshark's (netlogon.s4u2proxytarget, netlogon.transited_service, decrypted with the same
+    keytab); every PAC signature of the capture is valid."""
+    keytab = S4U_CAPTURE.with_suffix(".keytab")
+    done = negodissect("--jsonl", "--keytab", str(keytab), str(S4U_CAPTURE))
+    ours, results = {}, []
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        stack = [record.get("tree", {})]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children", []))
+            if node.get("name") == "S4U_DELEGATION_INFO":
+                names = [n for n in node["children"] if n["name"] == "S4UTransitedServices"]
+                services = [
+                    n["value"] for n in names[0]["children"] if n["name"] == names[0]["name"]
+                ]
+                target = next(n for n in node["children"] if n["name"] == "S4U2proxyTarget")
+                ours[record["frame"]] = [target["value"], ",".join(services)]
+            if node.get("name") == "Signature" and "verification" in node:
+                results.append(node["verification"]["result"])
+    out = subprocess.run(
+        [tshark, "-r", str(S4U_CAPTURE), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{keytab}", "-Y", "netlogon.s4u2proxytarget", "-T", "fields",
+         "-E", "occurrence=a", "-e", "frame.number", "-e", "netlogon.s4u2proxytarget",
+         "-e", "netlogon.transited_service"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    theirs = {int(line.split("\t")[0]): line.split("\t")[1:] for line in out.splitlines()}
+    assert theirs == ours == {30: ["cifs/dc1.nego.test", "svc-deleg@NEGO.TEST"]}
+    assert len(results) >= 20 and set(results) == {"valid"}
