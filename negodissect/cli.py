@@ -191,8 +191,8 @@ class Run:
             self.unreadable(f"--export-keys {path}: {error.strerror}")
             return
         self.console.problem(
-            f"{keys} Kerberos keys written to {path}, {sessions} SMB2 session keys to "
-            f"{path}{SMB2_SUFFIX}",
+            f"{keys} Kerberos key{'' if keys == 1 else 's'} written to {path}, {sessions} SMB2 "
+            f"session key{'' if sessions == 1 else 's'} to {path}{SMB2_SUFFIX}",
             "info",
         )
 
