@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import subprocess
 from collections import Counter
 
@@ -323,3 +324,42 @@ def test_s4u_delegation_info_of_a_real_s4u2proxy_ticket(tshark) -> None:
     theirs = {int(line.split("\t")[0]): line.split("\t")[1:] for line in out.splitlines()}
     assert theirs == ours == {30: ["cifs/dc1.nego.test", "svc-deleg@NEGO.TEST"]}
     assert len(results) >= 20 and set(results) == {"valid"}
+
+
+def _sid(text: str) -> bytes:
+    """An RPC_SID as NDR carries it ([MS-DTYP] 2.4.2.3): its conformance (the sub-authority
+    count), Revision, SubAuthorityCount, the 48-bit IdentifierAuthority, the sub-authorities."""
+    _, revision, authority, *subs = text.split("-")
+    return (struct.pack("<IBB", len(subs), int(revision), len(subs))
+            + int(authority).to_bytes(6, "big")
+            + b"".join(struct.pack("<I", int(sub)) for sub in subs))  # fmt: skip
+
+
+def test_pac_device_info_built_as_ms_pac_lays_it_out() -> None:
+    """[MS-PAC] 2.12 PAC_DEVICE_INFO (compound identity: Windows KDCs only, so no capture here
+    holds one): a buffer built here field by field from the specification, the NDR type
+    serialization (MS-RPCE 2.2.6) of a pointer to the structure whose deferred referents come
+    in member order, each SID's and array's after its holder (C706 14.3.12.3); the device is
+    the capture's DC1$ (RID 1000, primary group 516, domain S-1-5-21-2851976035-1924472598-
+    166963515), one account group, one extra SID and one domain group of another domain."""
+    domain = "S-1-5-21-2851976035-1924472598-166963515"
+    body = struct.pack("<I", 0x20000)  # the top-level pointer's referent
+    body += struct.pack("<IIIIIIIII", 1000, 516, 0x20004, 1, 0x20008, 1, 0x2000C, 1, 0x20010)
+    body += _sid(domain)  # AccountDomainId
+    body += struct.pack("<III", 1, 516, 7)  # AccountGroupIds: MaxCount, GROUP_MEMBERSHIP
+    body += struct.pack("<III", 1, 0x20014, 7) + _sid("S-1-18-1")  # ExtraSids, then the SID
+    body += struct.pack("<IIII", 1, 0x20018, 1, 0x2001C)  # DomainGroup: MaxCount, one element
+    body += _sid("S-1-5-21-1-2-3") + struct.pack("<III", 1, 1105, 7)  # its DomainId, GroupIds
+    body += bytes(-len(body) % 8)
+    buffer = bytes.fromhex("01100800cccccccc") + struct.pack("<II", len(body), 0) + body
+    data = struct.pack("<IIIIQ", 1, 0, 14, len(buffer), 24) + buffer
+    root = pac.decode(data, 0)
+    info = root.find("PAC_DEVICE_INFO")
+    assert info is not None and not [n for n in root.walk() if n.notes]
+    assert info.find("UserId").value == 1000 and info.find("PrimaryGroupId").value == 516
+    sids = [n.value for n in info.walk() if n.name in ("AccountDomainId", "Sid", "DomainId")]
+    assert sids == [domain, "S-1-18-1", "S-1-5-21-1-2-3"]
+    groups = [n.value for n in info.find_all("GROUP_MEMBERSHIP")]
+    assert groups == [516, 1105]
+    for cut in range(len(data)):  # every truncation: noted, never raised
+        pac.decode(data[:cut], 0)
