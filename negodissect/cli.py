@@ -583,10 +583,18 @@ class _Command(click.Command):
     multiple=True,
     metavar="[ACCOUNT=]PASSWORD",
     help="A password (ACCOUNT: DOMAIN\\user, user@REALM or user) to verify NTLM logons, MICs "
-    "and mechListMICs with (repeatable; --secrets keeps it out of ps).",
+    "and mechListMICs and to derive Kerberos keys with (repeatable; --secrets keeps it out of "
+    "ps).",
 )
 @click.option(
     "--nt-hash", multiple=True, metavar="[ACCOUNT=]HEX", help="An NT hash, as --password."
+)
+@click.option(
+    "--key",
+    multiple=True,
+    metavar="ETYPE:HEX",
+    help="A Kerberos key by encryption type number (18:... for AES256, 17: AES128, 23: RC4; "
+    "repeatable; --secrets keeps it out of ps).",
 )
 @click.option("--keytab", multiple=True, metavar="FILE", help="An MIT keytab (repeatable).")
 @click.option(
@@ -620,7 +628,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
-    given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from")]
+    given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from", "key")]
     chosen["spn_owners"] = _spn_owners(chosen["spn_owners"])
     options = Options(**chosen, secrets=_secrets(*given))
     if options.notices == "records" and not options.json_mode:
@@ -771,14 +779,16 @@ def _secrets(
     nt_hashes: tuple[str, ...],
     keytabs: tuple[str, ...],
     sources: tuple[str, ...],
+    keys: tuple[str, ...],
 ) -> Secrets:
     """The secrets given (crypto loads only when some are: start-up stays fast without)."""
-    if not (passwords or nt_hashes or keytabs or sources or os.environ.get("NEGODISSECT_SECRETS")):
+    given = passwords or nt_hashes or keytabs or sources or keys
+    if not (given or os.environ.get("NEGODISSECT_SECRETS")):
         return NO_SECRETS
     from negodissect.crypto.secrets_file import SecretsError, load
 
     try:
-        return load(passwords, nt_hashes, keytabs, sources)
+        return load(passwords, nt_hashes, keytabs, sources, keys=keys)
     except SecretsError as error:
         raise UsageError(str(error)) from None
 

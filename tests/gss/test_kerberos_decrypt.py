@@ -227,7 +227,7 @@ def test_several_keytabs_nt_hash_and_raw_key(
     with every PAC signature valid; svc-rc4's NT hash (``--nt-hash``, its password is alice's,
     make_captures.sh) is the RC4-HMAC key of the RC4 service ticket of frame 178 (whose PAC
     server signature, HMAC-MD5, verifies with it); alice's AES256 key as ``key 18:HEX`` (from
-    $NEGODISSECT_SECRETS) opens what her password opens."""
+    $NEGODISSECT_SECRETS, and as ``--key 18:HEX``) opens what her password opens."""
     whole, _, _ = run("--keytab", str(KEYTAB))
     entries = read_keytab(KEYTAB)
     krbtgt, others = tmp_path / "krbtgt.keytab", tmp_path / "others.keytab"
@@ -255,6 +255,9 @@ def test_several_keytabs_nt_hash_and_raw_key(
     opened = set(decrypted([r for r in keyed if "tree" in r]))
     assert opened == set(decrypted(by_password)) - {(178, 2)} and len(opened) > 20
     assert alice.key_data.hex() not in done.stdout + done.stderr
+    monkeypatch.delenv("NEGODISSECT_SECRETS")
+    given, out, err = run("--key", f"18:{alice.key_data.hex()}")  # the same from the option
+    assert set(decrypted(given)) == opened and alice.key_data.hex() not in out + err
 
 
 def _request_checksums(path: Path, keytab: Path) -> dict[int, dict[str, Any]]:
