@@ -183,6 +183,37 @@ def test_hostile_plaintexts_never_raise() -> None:
 S4U_CAPTURE = ROOT / "captures" / "kdc-s4u.pcap"
 
 
+@pytest.mark.tshark
+def test_s4u_capture_decrypts_what_tshark_decrypts(tshark: str) -> None:
+    """kdc-s4u.pcap with its keytab (S4U2Self, S4U2Proxy with the evidence ticket in
+    additional-tickets, FAST): the (frame, key usage) pairs tshark decrypts are exactly ours;
+    the one part left closed is frame 53's PA-ENC-TIMESTAMP, made from a wrong password that
+    no keytab holds (kerberos.decrypt.no_key)."""
+    keytab = S4U_CAPTURE.with_suffix(".keytab")
+    done = subprocess.run(
+        [tshark, "-r", str(S4U_CAPTURE), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{keytab}", "-T", "fields", "-e", "frame.number", "-e",
+         "_ws.expert.message", "-E", "occurrence=a"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    theirs = {
+        (int(line.partition("\t")[0]), int(usage))
+        for line in done.stdout.splitlines()
+        for usage in re.findall(r"Decrypted keytype \d+ usage (\d+)", line)
+    }
+    ours = negodissect("--jsonl", "--keytab", str(keytab), str(S4U_CAPTURE))
+    records = [r for r in map(json.loads, ours.stdout.splitlines()) if "tree" in r]
+    assert len(theirs) >= 20 and set(decrypted(records)) == theirs
+    [(frame, note)] = [
+        (r["frame"], n["id"])
+        for r in records
+        for node in walk(r["tree"])
+        for n in node.get("notes", [])
+        if n["id"].startswith("kerberos.decrypt")
+    ]
+    assert (frame, note) == (53, "kerberos.decrypt.no_key")
+
+
 def test_password_with_the_salt_of_pa_etype_info2() -> None:
     """RFC 4120 5.2.7.5: ``kinit dc1`` with a wrong password (kdc-s4u.pcap; make_captures.sh
     WRONG_PASS): the KDC's PREAUTH_REQUIRED (frame 50) salts DC1$'s keys with
