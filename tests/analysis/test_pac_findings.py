@@ -84,20 +84,27 @@ def _pac_buffer(pac_bytes: bytearray, kind: int) -> int:
     return real.buffers(bytes(pac_bytes))[kind][0]
 
 
-def test_tgt_without_pac_requestor(tmp_path: Path) -> None:
-    """The TGT's PAC_REQUESTOR entry retyped (0x12 -> 0x99): re-signed with the real keys, so
-    only the missing buffer tells."""
+@pytest.mark.parametrize(
+    ("types", "title"),
+    [
+        ((0x12,), "TGT whose PAC lacks PAC_REQUESTOR"),
+        ((0x11,), "TGT whose PAC lacks PAC_ATTRIBUTES_INFO"),
+        ((0x11, 0x12), "TGT whose PAC lacks PAC_REQUESTOR and PAC_ATTRIBUTES_INFO"),
+    ],
+)
+def test_tgt_without_pac_requestor(tmp_path: Path, types: tuple[int, ...], title: str) -> None:
+    """The TGT's PAC_REQUESTOR (0x12) and/or PAC_ATTRIBUTES_INFO (0x11) entry retyped (0x99):
+    re-signed with the real keys, so only the missing buffer tells."""
 
-    def drop_requestor(data: bytearray) -> None:
+    def drop(data: bytearray) -> None:
         count = struct.unpack_from("<I", data)[0]
         for index in range(count):
             at = 8 + 16 * index
-            if struct.unpack_from("<I", data, at)[0] == 0x12:
+            if struct.unpack_from("<I", data, at)[0] in types:
                 struct.pack_into("<I", data, at, 0x99)
 
-    finding = pac_findings(forged(tmp_path, 10, edit=drop_requestor))[0]
-    assert finding.title == "TGT whose PAC lacks PAC_REQUESTOR"
-    assert finding.severity == "medium"
+    found = pac_findings(forged(tmp_path, 10, edit=drop))  # each conversation carrying it
+    assert found and {(f.title, f.severity) for f in found} == {(title, "medium")}
 
 
 def test_pac_user_not_the_tickets(tmp_path: Path) -> None:
