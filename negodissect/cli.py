@@ -191,8 +191,8 @@ class Run:
             self.unreadable(f"--export-keys {path}: {error.strerror}")
             return
         self.console.problem(
-            f"{keys} Kerberos keys written to {path}, {sessions} SMB2 session keys to "
-            f"{path}{SMB2_SUFFIX}",
+            f"{keys} Kerberos key{'' if keys == 1 else 's'} written to {path}, {sessions} SMB2 "
+            f"session key{'' if sessions == 1 else 's'} to {path}{SMB2_SUFFIX}",
             "info",
         )
 
@@ -402,7 +402,8 @@ class UsageError(click.UsageError):
         from negodissect.text import printable
 
         message = self.format_message().strip().rstrip(".")
-        message = message[:1].lower() + message[1:]
+        if message[1:2].islower():  # click's "Invalid value ...", never a name (NEGODISSECT_...)
+            message = message[:1].lower() + message[1:]
         click.echo(f"negodissect: error: {printable(message)} (see --help)", file, err=True)
 
 
@@ -582,10 +583,18 @@ class _Command(click.Command):
     multiple=True,
     metavar="[ACCOUNT=]PASSWORD",
     help="A password (ACCOUNT: DOMAIN\\user, user@REALM or user) to verify NTLM logons, MICs "
-    "and mechListMICs with (repeatable; --secrets keeps it out of ps).",
+    "and mechListMICs and to derive Kerberos keys with (repeatable; --secrets keeps it out of "
+    "ps).",
 )
 @click.option(
     "--nt-hash", multiple=True, metavar="[ACCOUNT=]HEX", help="An NT hash, as --password."
+)
+@click.option(
+    "--key",
+    multiple=True,
+    metavar="ETYPE:HEX",
+    help="A Kerberos key by encryption type number (18:... for AES256, 17: AES128, 23: RC4; "
+    "repeatable; --secrets keeps it out of ps).",
 )
 @click.option("--keytab", multiple=True, metavar="FILE", help="An MIT keytab (repeatable).")
 @click.option(
@@ -593,7 +602,7 @@ class _Command(click.Command):
     type=click.Path(dir_okay=False),
     metavar="FILE",
     help="Write the Kerberos session keys found to FILE (a keytab) and the SMB2 session keys "
-    "to FILE.smb2 (Wireshark smb2_seskey_list lines); mode 0600.",
+    "(Kerberos and NTLM) to FILE.smb2 (Wireshark smb2_seskey_list lines); mode 0600.",
 )
 @click.option(
     "--secrets",
@@ -619,7 +628,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     chosen["offsets"] = not chosen.pop("no_offsets")
     for name in ("streams", "frames", "mechs"):
         chosen[name] = set(chosen[name])
-    given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from")]
+    given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from", "key")]
     chosen["spn_owners"] = _spn_owners(chosen["spn_owners"])
     options = Options(**chosen, secrets=_secrets(*given))
     if options.notices == "records" and not options.json_mode:
@@ -770,14 +779,16 @@ def _secrets(
     nt_hashes: tuple[str, ...],
     keytabs: tuple[str, ...],
     sources: tuple[str, ...],
+    keys: tuple[str, ...],
 ) -> Secrets:
     """The secrets given (crypto loads only when some are: start-up stays fast without)."""
-    if not (passwords or nt_hashes or keytabs or sources or os.environ.get("NEGODISSECT_SECRETS")):
+    given = passwords or nt_hashes or keytabs or sources or keys
+    if not (given or os.environ.get("NEGODISSECT_SECRETS")):
         return NO_SECRETS
     from negodissect.crypto.secrets_file import SecretsError, load
 
     try:
-        return load(passwords, nt_hashes, keytabs, sources)
+        return load(passwords, nt_hashes, keytabs, sources, keys=keys)
     except SecretsError as error:
         raise UsageError(str(error)) from None
 

@@ -7,7 +7,9 @@ alone: the keytab of session keys and the SMB2 session key lines, proven by inde
 - each SMB2 line's key, run through MS-SMB2 3.2.5.3.1 (3.1.1: the preauth integrity hash of the
   NEGOTIATE and SESSION_SETUP messages), verifies the signature of the server's final
   SESSION_SETUP response; its SessionId is the one tshark reads there;
-- both files are mode 0600.
+- both files are mode 0600;
+- an NTLM session's key (``captures/smb3-encrypted.pcap``): Wireshark, given only its line,
+  decrypts every encrypted SMB3 message.
 """
 
 from __future__ import annotations
@@ -138,3 +140,40 @@ def test_mit_klist_reads_the_exported_keytab(exported: Path) -> None:
     ours = [(e.principal, e.enctype) for e in read_keytab(exported)]
     assert len(listed) == len(ours) >= 10
     assert {principal for principal, _ in listed} == {principal for principal, _ in ours}
+
+
+SMB3_ENCRYPTED = ROOT / "captures" / "smb3-encrypted.pcap"  # NTLM logon of alice, SMB 3.1.1
+
+
+def _smb3_frames(tshark: str, *options: str) -> list[str]:
+    """tshark's SMB2 Info column of every encrypted message ("Encrypted SMB3" without a key,
+    "Decrypted SMB3;..." with the right one)."""
+    done = subprocess.run(
+        [tshark, "-r", str(SMB3_ENCRYPTED), *options, "-Y", "smb2.header.transform.signature",
+         "-T", "fields", "-e", "_ws.col.Info"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return done.stdout.splitlines()
+
+
+@pytest.mark.tshark
+def test_wireshark_decrypts_smb3_with_the_exported_ntlm_session_key(
+    tshark: str, tmp_path: Path
+) -> None:
+    """An NTLM session's key (its ExportedSessionKey, MS-NLMP 3.1.5.1.2, learnt from alice's
+    password) is exported too, and Wireshark, given only that line, decrypts every encrypted
+    SMB3 message of the session (MS-SMB2 3.1.4.2: it derives the 3.1.1 keys itself)."""
+    path = tmp_path / "keys"
+    done = negodissect("--password", PASSWORD, "--export-keys", str(path), "-q", "--summary",
+                       str(SMB3_ENCRYPTED))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "0 Kerberos keys written" in done.stderr and ", 1 SMB2 session key to" in done.stderr
+    (line,) = Path(f"{path}.smb2").read_text().splitlines()
+    encrypted = _smb3_frames(tshark)
+    assert len(encrypted) == 24 and all("Encrypted SMB3" in info for info in encrypted)
+    decrypted = _smb3_frames(tshark, "-o", f"uat:smb2_seskey_list:{line}")
+    assert len(decrypted) == 24 and all(info.startswith("Decrypted SMB3;") for info in decrypted)
+    assert any("Create Request" in info for info in decrypted)
+    wrong = negodissect("--password", "alice=Wrong-Pass-0000", "--export-keys", str(path), "-q",
+                        "--summary", str(SMB3_ENCRYPTED))  # fmt: skip
+    assert wrong.returncode == 0 and Path(f"{path}.smb2").read_text() == ""

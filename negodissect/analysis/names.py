@@ -81,6 +81,7 @@ KERB_VALIDATION_INFO = "KERB_VALIDATION_INFO"
 EFFECTIVE_NAME = "EffectiveName"
 USER_ID = "UserId"
 LOGON_DOMAIN_NAME = "LogonDomainName"
+LOGON_COUNT = "LogonCount"
 LOGON_DOMAIN_ID = "LogonDomainId"
 GROUP_MEMBERSHIP = "GROUP_MEMBERSHIP"  # its value the RelativeId
 PRIMARY_GROUP_ID = "PrimaryGroupId"

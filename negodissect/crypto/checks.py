@@ -137,6 +137,15 @@ def pac_signature(key: Key, signed: bytes, value: bytes, checksum_type: int) -> 
     verify_checksum(key, KeyUsage.PAC_CHECKSUM, signed, value, checksum_type)
 
 
+def request_checksum(key: Key, body: bytes, value: bytes, checksum_type: int) -> None:
+    """A PA-TGS-REQ authenticator's cksum (RFC 4120 5.5.1, 7.5.1): the keyed checksum of the
+    KDC-REQ-BODY with key usage 6; IntegrityError if it differs."""
+    from .enctypes import KeyUsage
+    from .kerberos import verify_checksum
+
+    verify_checksum(key, KeyUsage.TGS_REQ_AUTHENTICATOR_CKSUM, body, value, checksum_type)
+
+
 def checksum_key_etype(checksum_type: int) -> int | None:
     """The encryption type of the key a keyed checksum type needs (RFC 3962 7, RFC 8009 7):
     RC4-HMAC (23) for HMAC-MD5 (MS-PAC 2.8.1), None for a type not implemented."""

@@ -33,7 +33,7 @@ def decrypt(key: Key, usage: int, ciphertext: bytes) -> bytes:
     return decrypt(key, usage, ciphertext)
 
 
-def string_to_key(etype: int, password: str, salt: str, params: bytes | None) -> Key:
+def string_to_key(etype: int, password: str, salt: str | bytes, params: bytes | None) -> Key:
     """:func:`.kerberos.string_to_key`."""
     from .kerberos import string_to_key
 

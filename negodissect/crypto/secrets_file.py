@@ -1,5 +1,5 @@
-"""Reading secrets: ``--password``, ``--nt-hash``, ``--keytab`` and ``--secrets`` into one
-:class:`~negodissect.crypto.secrets.Secrets`.
+"""Reading secrets: ``--password``, ``--nt-hash``, ``--key``, ``--keytab`` and ``--secrets``
+into one :class:`~negodissect.crypto.secrets.Secrets`.
 
 A secrets text holds one secret a line (blank lines and lines starting with ``#`` are skipped);
 the first word says what the rest of the line is::
@@ -176,11 +176,13 @@ def load(
     keytabs: Iterable[str] = (),
     sources: Iterable[str] = (),
     environ: Mapping[str, str] = os.environ,
+    keys: Iterable[str] = (),
 ) -> Secrets:
     """Every secret of the command line, the secrets sources and :data:`ENVIRONMENT_VARIABLE`."""
     secrets = Secrets(
         passwords=tuple(parse_password(text, "--password") for text in passwords),
         nt_hashes=tuple(parse_nt_hash(text, "--nt-hash") for text in nt_hashes),
+        keys=tuple(parse_key(text, "--key") for text in keys),
     )
     for path in keytabs:
         secrets += read_keytab(path)

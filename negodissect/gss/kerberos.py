@@ -473,16 +473,19 @@ def message_summary(node: Field, missing: int | None = None) -> str:
     return ", ".join(parts)
 
 
-def _finish(root: Field, walked: tuple[Field, int | None], ctx: DecodeContext) -> Field:
+def _finish(
+    root: Field, walked: tuple[Field, int | None], ctx: DecodeContext, data: bytes, base: int
+) -> Field:
     """Attach the message to ``root``, note bytes after it, decrypt what the run's keys open
-    (:mod:`.kerberos_decrypt`), summarise it."""
+    (:mod:`.kerberos_decrypt`, which also checks keyed checksums over ``data``, the message's
+    bytes from offset ``base``), summarise it."""
     message, missing = walked
     trailing = root.end - message.end
     if trailing > 0:
         root.note(TRAILING_BYTES, count=trailing, end=message.end)
     root.append(message)
     if ctx.keys is not None:
-        ctx.keys.opener(message, ctx)
+        ctx.keys.opener(message, ctx, data, base)
     root.summary = message_summary(message, missing)
     return root
 
@@ -490,7 +493,9 @@ def _finish(root: Field, walked: tuple[Field, int | None], ctx: DecodeContext) -
 def decode(data: bytes, base: int, ctx: DecodeContext) -> Field:
     """A raw Kerberos message (RFC 4120 5.10: chosen by its APPLICATION tag)."""
     root = Field("Kerberos", offset=base, length=len(data))
-    return _finish(root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)), ctx)
+    return _finish(
+        root, _walk_message(ber.Walker(data, base, HOOKS), 0, len(data)), ctx, data, base
+    )
 
 
 def _tok_id(root: Field, data: bytes, pos: int, base: int) -> int | None:
@@ -542,7 +547,7 @@ def decode_gss_inner(data: bytes, base: int, ctx: DecodeContext) -> Field:
             expected="/".join(expected),
             found=message.name,
         )
-    return _finish(root, walked, ctx)
+    return _finish(root, walked, ctx, data, base)
 
 
 def _mic_details(root: Field, tok_id: int) -> str:

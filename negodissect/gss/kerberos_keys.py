@@ -108,7 +108,7 @@ class KeyStore:
     """The keys of one capture file (see the module docstring).  ``opener`` decrypts what a
     Kerberos message holds (:func:`negodissect.gss.kerberos_decrypt.open_message`)."""
 
-    opener: Callable[[Field, DecodeContext], None]
+    opener: Callable[[Field, DecodeContext, bytes, int], None]
     #: Ticket session keys by a digest of the ticket's cipher (RFC 4120 5.3, 5.4.2).
     tickets: OrderedDict[bytes, Candidate] = field(default_factory=OrderedDict)
     #: Keys a TGS-REP's enc-part may be in, with their usage (RFC 4120 5.4.2: 8 the TGT session
@@ -120,14 +120,14 @@ class KeyStore:
     #: Ticket session keys of recent AP-REQs, for an AP-REP seen on another connection.
     ap_keys: deque[Candidate] = field(default_factory=lambda: deque(maxlen=MAX_RECENT_KEYS))
     #: PA-ETYPE-INFO2 salts and s2kparams by (REALM, user, etype); user "" for any user.
-    salts: dict[tuple[str, str, int], tuple[str, bytes | None]] = field(default_factory=dict)
-    derived: dict[tuple[int, int, str, bytes | None], Key] = field(default_factory=dict)
+    salts: dict[tuple[str, str, int], tuple[bytes, bytes | None]] = field(default_factory=dict)
+    derived: dict[tuple[int, int, bytes, bytes | None], Key] = field(default_factory=dict)
     #: Plaintexts by digest of (usage, cipher): usage, plaintext, the key that opened them.
     opened: OrderedDict[bytes, tuple[int, bytes, Candidate]] = field(default_factory=OrderedDict)
     opened_bytes: int = 0
     exported: list[ExportedKey] = field(default_factory=list)
-    #: SMB2 SessionId -> the GSS context's key of the Kerberos exchange that set it up.
-    sessions: dict[int, Candidate] = field(default_factory=dict)
+    #: SMB2 SessionId -> the GSS session key of the exchange that set it up (Kerberos or NTLM).
+    sessions: dict[int, bytes] = field(default_factory=dict)
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ class KeyStore:
         return self.tickets.get(_digest(cipher))
 
     def learn_salt(
-        self, realm: str, user: str, etype: int, salt: str, params: bytes | None
+        self, realm: str, user: str, etype: int, salt: bytes, params: bytes | None
     ) -> None:
         if len(self.salts) < MAX_SALTS:
             self.salts[(realm.upper(), user.casefold(), etype)] = (salt, params)
@@ -155,15 +155,14 @@ class KeyStore:
         if len(self.exported) < MAX_EXPORTED_KEYS and item not in self.exported:
             self.exported.append(item)
 
-    def bind_session(self, session_id: int, keys: ExchangeKeys | None) -> None:
-        """The SMB2 session ``session_id`` was set up by the exchange holding ``keys``: its
-        key is the context's (RFC 4121 2: the acceptor subkey of the AP-REP, else the
-        authenticator subkey, else the ticket session key)."""
-        if keys is None or not session_id:
+    def bind_session(self, session_id: int, gss_key: bytes | None) -> None:
+        """The SMB2 session ``session_id`` was set up by an exchange whose GSS session key is
+        ``gss_key`` (a Kerberos context's key, RFC 4121 2, or NTLM's ExportedSessionKey,
+        MS-NLMP 3.1.5.1.2; ``pipeline.signing.gss_session_key``)."""
+        if gss_key is None or not session_id:
             return
-        key = keys.context
-        if key is not None and (session_id in self.sessions or len(self.sessions) < MAX_SESSIONS):
-            self.sessions[session_id] = key
+        if session_id in self.sessions or len(self.sessions) < MAX_SESSIONS:
+            self.sessions[session_id] = gss_key
 
     def remember(self, usage: int, cipher: bytes, plaintext: bytes, key: Candidate) -> None:
         digest = _digest(usage.to_bytes(4, "big") + cipher)
@@ -231,10 +230,10 @@ class KeyStore:
             exact = account is not None and _account_is(account, realm, wanted.casefold())
             salts = [
                 self.salts.get((realm.upper(), user.casefold(), etype)),
-                (realm.upper() + user, None),
+                ((realm.upper() + user).encode("utf-8"), None),
                 self.salts.get((realm.upper(), "", etype)),
             ]
-            seen: set[tuple[str, bytes | None]] = set()
+            seen: set[tuple[bytes, bytes | None]] = set()
             for salt in salts:
                 if salt is None or salt in seen or (etype == RC4_HMAC and seen):
                     continue

@@ -28,7 +28,7 @@ from negodissect.carriers.smb2 import Smb2Facts
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.pipeline.decode import Exchanges, decode
-from negodissect.pipeline.signing import Signatures
+from negodissect.pipeline.signing import Signatures, gss_session_key
 from negodissect.sources.capture import CaptureSource, read_segments
 from negodissect.sources.frames import Datagram, Fragment, Segment, parse_transport
 from negodissect.sources.merge import MergedCapture
@@ -182,7 +182,10 @@ def _decoded(
             ctx = exchanges.of((item.stream, item.facts.file_id))
             tree = decode(item.data, ctx)
             if exchanges.keys is not None and isinstance(item.facts, Smb2Facts):  # --export-keys
-                exchanges.keys.bind_session(item.facts.session_id, ctx.exchange.kerberos_keys)
+                key = gss_session_key(ctx.exchange)  # or why there is none
+                exchanges.keys.bind_session(
+                    item.facts.session_id, key if isinstance(key, bytes) else None
+                )
             if item.missing:
                 tree.note(BLOB_INCOMPLETE, missing=item.missing)
         signature = None

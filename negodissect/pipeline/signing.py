@@ -101,7 +101,7 @@ def _signature(header: Field) -> Field | None:
     )
 
 
-def _session_key(exchange: Exchange) -> bytes | str:
+def gss_session_key(exchange: Exchange) -> bytes | str:
     """The GSS session key of the exchange's chosen mechanism, or why there is none."""
     if exchange.mech == NTLM_OID:
         key = exchange.session_keys.get(NTLM_SESSION_KEY)
@@ -121,7 +121,7 @@ def _signing_key(signed: SignedMessage, exchange: Exchange) -> tuple[int, bytes,
     terms = negotiated(signed.negotiate)
     if terms is None:
         return "the NEGOTIATE response is cut short"
-    gss_key = _session_key(exchange)
+    gss_key = gss_session_key(exchange)
     if isinstance(gss_key, str):
         return gss_key
     dialect = DIALECTS.get(terms.dialect)

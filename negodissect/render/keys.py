@@ -3,10 +3,11 @@
 FILE is an MIT keytab (version 2): every session key and subkey found (ticket session keys from
 decrypted tickets and KDC replies, authenticator and AP-REP subkeys), each under the principal
 of the ticket it belongs to (the ticket's sname@realm), kvno 0, its encryption type; Wireshark
-(``kerberos.file``) or MIT tools read it.  ``FILE.smb2`` holds, for every SMB2 session set up by
-Kerberos, a line of Wireshark's ``smb2_seskey_list`` table: the SessionId (its 8 bytes as on the
-wire, little-endian, in hex), the session key (MS-SMB2 3.2.5.3: the GSS context's key, the AP-REP
-subkey, else the authenticator subkey, else the ticket session key, its first 16 bytes), both as
+(``kerberos.file``) or MIT tools read it.  ``FILE.smb2`` holds, for every SMB2 session whose GSS
+key is known, a line of Wireshark's ``smb2_seskey_list`` table: the SessionId (its 8 bytes as on
+the wire, little-endian, in hex), the session key (MS-SMB2 3.2.5.3: the first 16 bytes of the GSS
+key: a Kerberos context's, the AP-REP subkey, else the authenticator subkey, else the ticket
+session key; NTLM's ExportedSessionKey, MS-NLMP 3.1.5.1.2, with the password), both as
 unquoted hex (UAT byte fields), and two empty fields (the server-to-client and client-to-server
 keys, which Wireshark derives); copy the lines into ``~/.config/wireshark/smb2_seskey_list`` or
 pass each with ``tshark -o uat:smb2_seskey_list:LINE``.
@@ -55,7 +56,7 @@ def export_keys(path: str, stores: list[KeyStore]) -> tuple[int, int]:
                 entries.append(entry)
         for session_id, key in store.sessions.items():
             wire = session_id.to_bytes(8, "little").hex()
-            lines.append(f'{wire},{key.key.data[:SMB2_SESSION_KEY_SIZE].hex()},"",""\n')
+            lines.append(f'{wire},{key[:SMB2_SESSION_KEY_SIZE].hex()},"",""\n')
     _write_private(path, build_keytab(entries))
     _write_private(path + SMB2_SUFFIX, "".join(dict.fromkeys(lines)).encode("ascii"))
     return len(entries), len(dict.fromkeys(lines))

@@ -24,10 +24,10 @@ from tests.gss import pac_tickets as real
 PAC_TITLES = ("forged", "PAC", "TGT whose PAC", "ticket lifetime")
 
 
-def decoded(path: Path) -> list[DecodedBlob]:
+def decoded(path: Path, keytab: Path = real.KEYTAB) -> list[DecodedBlob]:
     """The capture's blobs decoded with the keytab: the tickets decrypted, their PACs under
     them (gss/kerberos_decrypt.py, gss/pac.py)."""
-    secrets = Secrets(keytab=tuple(read_keytab(real.KEYTAB)))
+    secrets = Secrets(keytab=tuple(read_keytab(keytab)))
     return [
         item for item in decode_capture(str(path), secrets=secrets) if isinstance(item, DecodedBlob)
     ]
@@ -51,8 +51,14 @@ def _key(principal: str, etype: int = 18):
     )
 
 
-def test_genuine_tickets_have_no_pac_finding() -> None:
-    assert pac_findings(real.CAPTURE) == []
+@pytest.mark.parametrize("name", ["kerberos-keys", "ldap-keys", "kdc-s4u"])
+def test_genuine_tickets_have_no_pac_finding(name: str) -> None:
+    """The Samba captures with their keytabs: every PAC decrypted, none raises a PAC finding
+    (nor the diamond, skew or golden-ticket findings, below)."""
+    path = real.CAPTURE.with_name(f"{name}.pcap")
+    blobs = decoded(path, path.with_suffix(".keytab"))
+    assert sum(len(blob.tree.find_all("PACTYPE")) for blob in blobs) >= 5
+    assert [f for f in findings(group(blobs)) if f.title.startswith(PAC_TITLES)] == []
 
 
 def test_tampered_pac_with_a_wrong_server_key(tmp_path: Path) -> None:
@@ -84,20 +90,27 @@ def _pac_buffer(pac_bytes: bytearray, kind: int) -> int:
     return real.buffers(bytes(pac_bytes))[kind][0]
 
 
-def test_tgt_without_pac_requestor(tmp_path: Path) -> None:
-    """The TGT's PAC_REQUESTOR entry retyped (0x12 -> 0x99): re-signed with the real keys, so
-    only the missing buffer tells."""
+@pytest.mark.parametrize(
+    ("types", "title"),
+    [
+        ((0x12,), "TGT whose PAC lacks PAC_REQUESTOR"),
+        ((0x11,), "TGT whose PAC lacks PAC_ATTRIBUTES_INFO"),
+        ((0x11, 0x12), "TGT whose PAC lacks PAC_REQUESTOR and PAC_ATTRIBUTES_INFO"),
+    ],
+)
+def test_tgt_without_pac_requestor(tmp_path: Path, types: tuple[int, ...], title: str) -> None:
+    """The TGT's PAC_REQUESTOR (0x12) and/or PAC_ATTRIBUTES_INFO (0x11) entry retyped (0x99):
+    re-signed with the real keys, so only the missing buffer tells."""
 
-    def drop_requestor(data: bytearray) -> None:
+    def drop(data: bytearray) -> None:
         count = struct.unpack_from("<I", data)[0]
         for index in range(count):
             at = 8 + 16 * index
-            if struct.unpack_from("<I", data, at)[0] == 0x12:
+            if struct.unpack_from("<I", data, at)[0] in types:
                 struct.pack_into("<I", data, at, 0x99)
 
-    finding = pac_findings(forged(tmp_path, 10, edit=drop_requestor))[0]
-    assert finding.title == "TGT whose PAC lacks PAC_REQUESTOR"
-    assert finding.severity == "medium"
+    found = pac_findings(forged(tmp_path, 10, edit=drop))  # each conversation carrying it
+    assert found and {(f.title, f.severity) for f in found} == {(title, "medium")}
 
 
 def test_pac_user_not_the_tickets(tmp_path: Path) -> None:
@@ -193,6 +206,27 @@ def test_ten_year_ticket(tmp_path: Path) -> None:
     found = pac_findings(forged(tmp_path, 40, edit=lambda pac: None, ticket_edit=real.ten_years))
     assert {f.title for f in found} == {"ticket lifetime of ten years (forging tool default)"}
     assert "2026-11-30 to 2036-11-30" in found[0].detail
+
+
+def logon_count_500(pac: bytearray) -> None:
+    """impacket ticketer's LogonCount (500) written over the real one (1), in place."""
+    from negodissect.gss import pac as pac_module
+
+    at = pac_module.decode(bytes(pac), 0).find("LogonCount").offset
+    assert struct.unpack_from("<H", pac, at) == (1,)  # the KDC wrote alice's count
+    struct.pack_into("<H", pac, at, 500)
+
+
+def test_logon_count_of_the_forging_tool(tmp_path: Path) -> None:
+    """The service ticket of frame 40 with LogonCount 500, re-signed with the real keys: the
+    count tells (a low clue), nothing else does, in each conversation that carries the ticket
+    (its TGS-REP, frame 27, and two SMB session setups); the genuine ticket (LogonCount 1) has
+    none (test_genuine_tickets_have_no_pac_finding)."""
+    found = pac_findings(forged(tmp_path, 40, edit=logon_count_500))
+    assert sorted((f.title, f.severity, f.frames) for f in found) == [
+        ("PAC LogonCount 500 (forging tool default)", "low", [frame]) for frame in (27, 40, 88)
+    ]
+    assert "(user NEGO\\alice) says LogonCount 500" in found[0].detail
 
 
 DIAMOND = "TGT presented with a PAC the KDC did not issue (diamond ticket)"

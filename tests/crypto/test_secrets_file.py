@@ -107,7 +107,9 @@ def test_errors_say_where_never_the_secret(text: str, message: str) -> None:
     assert PASSWORD not in str(caught.value) and HASH not in str(caught.value)
 
 
-def test_the_command_line_rejects_bad_secrets_without_echoing_them(tmp_path: Path) -> None:
+def test_the_command_line_rejects_bad_secrets_without_echoing_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "secrets"
     path.write_text(f"{PASSWORD}\n")
     capture = "captures/smb2-ntlm-success.pcap"
@@ -121,3 +123,8 @@ def test_the_command_line_rejects_bad_secrets_without_echoing_them(tmp_path: Pat
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("negodissect: error: ")
         assert PASSWORD not in done.stdout + done.stderr
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, f"{PASSWORD}\n")
+    done = negodissect(capture)
+    assert done.returncode == 2 and PASSWORD not in done.stdout + done.stderr
+    # the variable is named as it is spelt (not "nEGODISSECT_SECRETS")
+    assert done.stderr.startswith(f"negodissect: error: {ENVIRONMENT_VARIABLE} line 1: ")

@@ -15,13 +15,16 @@ import json
 import re
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from negodissect import gss
-from negodissect.crypto.kerberos import Key, encrypt
-from negodissect.crypto.keytab import read_keytab
+from negodissect.crypto.errors import IntegrityError
+from negodissect.crypto.kerberos import Key, decrypt, default_salt, encrypt, string_to_key
+from negodissect.crypto.keytab import build_keytab, read_keytab
+from negodissect.crypto.md4 import nt_hash
 from negodissect.crypto.secrets import Account, Password, Secrets
 from negodissect.field import Field
 from negodissect.gss import ber, kerberos_decrypt
@@ -175,6 +178,169 @@ def test_hostile_plaintexts_never_raise() -> None:
         for data in (b"", b"\x63\x84\xff\xff\xff\xff", b"\x30\x80" * 40, bytes(range(256))):
             tree = kerberos_decrypt.decode_plaintext(usage, data)
             check_tree(tree, data)
+
+
+S4U_CAPTURE = ROOT / "captures" / "kdc-s4u.pcap"
+
+
+@pytest.mark.tshark
+def test_s4u_capture_decrypts_what_tshark_decrypts(tshark: str) -> None:
+    """kdc-s4u.pcap with its keytab (S4U2Self, S4U2Proxy with the evidence ticket in
+    additional-tickets, FAST): the (frame, key usage) pairs tshark decrypts are exactly ours;
+    the one part left closed is frame 53's PA-ENC-TIMESTAMP, made from a wrong password that
+    no keytab holds (kerberos.decrypt.no_key)."""
+    keytab = S4U_CAPTURE.with_suffix(".keytab")
+    done = subprocess.run(
+        [tshark, "-r", str(S4U_CAPTURE), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{keytab}", "-T", "fields", "-e", "frame.number", "-e",
+         "_ws.expert.message", "-E", "occurrence=a"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    theirs = {
+        (int(line.partition("\t")[0]), int(usage))
+        for line in done.stdout.splitlines()
+        for usage in re.findall(r"Decrypted keytype \d+ usage (\d+)", line)
+    }
+    ours = negodissect("--jsonl", "--keytab", str(keytab), str(S4U_CAPTURE))
+    records = [r for r in map(json.loads, ours.stdout.splitlines()) if "tree" in r]
+    assert len(theirs) >= 20 and set(decrypted(records)) == theirs
+    [(frame, note)] = [
+        (r["frame"], n["id"])
+        for r in records
+        for node in walk(r["tree"])
+        for n in node.get("notes", [])
+        if n["id"].startswith("kerberos.decrypt")
+    ]
+    assert (frame, note) == (53, "kerberos.decrypt.no_key")
+
+
+def test_password_with_the_salt_of_pa_etype_info2() -> None:
+    """RFC 4120 5.2.7.5: ``kinit dc1`` with a wrong password (kdc-s4u.pcap; make_captures.sh
+    WRONG_PASS): the KDC's PREAUTH_REQUIRED (frame 50) salts DC1$'s keys with
+    NEGO.TESThostdc1.nego.test, so the PA-ENC-TIMESTAMP of frame 53 is in the key of that
+    password and salt, not of the default salt NEGO.TESTdc1.  The password given for dc1
+    decrypts it, to the frame's own time; another password is a wrong key."""
+    done = negodissect("--jsonl", "--password", "dc1=Wrong-Pass-0000", str(S4U_CAPTURE))
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    records = [r for r in records if "tree" in r]
+    opened = decrypted(records)[(53, 1)]
+    [stamp] = [n for n in walk(opened) if n["name"] == "Patimestamp"]
+    [frame] = [r for r in records if r["frame"] == 53]
+    assert stamp["summary"][:19] == frame["time_utc"][:19].replace("T", " ")
+    [info2] = [
+        n for r in records if r["frame"] == 50 for n in walk(r["tree"]) if n["name"] == "Salt"
+    ]
+    assert bytes.fromhex(info2["hex"]) == b"NEGO.TESThostdc1.nego.test"
+    [timestamp] = [n for n in walk(frame["tree"]) if n["name"] == "PaEncTimestamp"]
+    cipher = bytes.fromhex(next(n for n in walk(timestamp) if n["name"] == "Cipher")["hex"])
+    salted = string_to_key(18, "Wrong-Pass-0000", b"NEGO.TESThostdc1.nego.test")
+    assert decrypt(salted, 1, cipher)  # the salt of PA-ETYPE-INFO2 ...
+    with pytest.raises(IntegrityError):  # ... and not the default one
+        decrypt(string_to_key(18, "Wrong-Pass-0000", default_salt("NEGO.TEST", ["dc1"])), 1, cipher)
+    other = negodissect("--jsonl", "--password", "dc1=Other-Pass-0000", str(S4U_CAPTURE))
+    assert '"kerberos.decrypt.wrong_key"' in other.stdout
+
+
+def _verdicts(records: list[dict[str, Any]]) -> list[str]:
+    return [
+        node["verification"]["result"]
+        for record in records
+        for node in walk(record["tree"])
+        if "verification" in node
+    ]
+
+
+def test_several_keytabs_nt_hash_and_raw_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other ways to give keys, each on the real capture: the domain's keytab split in two
+    files (krbtgt's keys, the others) given as two ``--keytab`` decrypts what the one file does,
+    with every PAC signature valid; svc-rc4's NT hash (``--nt-hash``, its password is alice's,
+    make_captures.sh) is the RC4-HMAC key of the RC4 service ticket of frame 178 (whose PAC
+    server signature, HMAC-MD5, verifies with it); alice's AES256 key as ``key 18:HEX`` (from
+    $NEGODISSECT_SECRETS, and as ``--key 18:HEX``) opens what her password opens."""
+    whole, _, _ = run("--keytab", str(KEYTAB))
+    entries = read_keytab(KEYTAB)
+    krbtgt, others = tmp_path / "krbtgt.keytab", tmp_path / "others.keytab"
+    krbtgt.write_bytes(build_keytab([e for e in entries if e.components[0] == "krbtgt"]))
+    others.write_bytes(build_keytab([e for e in entries if e.components[0] != "krbtgt"]))
+    split, _, _ = run("--keytab", str(krbtgt), "--keytab", str(others))
+    assert set(decrypted(split)) == set(decrypted(whole)) and len(decrypted(whole)) == 48
+    assert set(_verdicts(split)) == {"valid"} and len(_verdicts(split)) == len(_verdicts(whole))
+    hashed, _, _ = run("--nt-hash", f"svc-rc4={nt_hash('Alice-Pass-2024').hex()}")
+    [ticket] = decrypted(hashed).values()
+    assert set(decrypted(hashed)) == {(178, 2)}
+    [source] = [n for n in walk(ticket) if n["name"] == "Source"]
+    assert source["value"] == "NT hash"
+    server = [n for n in walk(ticket) if n["name"] == "PAC_SERVER_CHECKSUM"]
+    assert [n["verification"]["result"] for n in walk(server[0]) if "verification" in n] == [
+        "valid"
+    ]
+    [alice] = [e for e in entries if e.principal == "alice@NEGO.TEST" and e.enctype == 18]
+    monkeypatch.setenv("NEGODISSECT_SECRETS", f"key 18:{alice.key_data.hex()}\n")
+    done = negodissect("--jsonl", str(CAPTURE))
+    keyed = [json.loads(line) for line in done.stdout.splitlines()]
+    by_password, _, _ = run("--password", PASSWORD)
+    # but the RC4 ticket of svc-rc4, which the password opens too (the same password: RC4 has
+    # no salt), while an AES key is one account's
+    opened = set(decrypted([r for r in keyed if "tree" in r]))
+    assert opened == set(decrypted(by_password)) - {(178, 2)} and len(opened) > 20
+    assert alice.key_data.hex() not in done.stdout + done.stderr
+    monkeypatch.delenv("NEGODISSECT_SECRETS")
+    given, out, err = run("--key", f"18:{alice.key_data.hex()}")  # the same from the option
+    assert set(decrypted(given)) == opened and alice.key_data.hex() not in out + err
+
+
+def _request_checksums(path: Path, keytab: Path) -> dict[int, dict[str, Any]]:
+    """The Checksum fields with a verdict (a PA-TGS-REQ authenticator's cksum), by frame."""
+    done = negodissect("--jsonl", "--keytab", str(keytab), str(path))
+    found = {}
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        for node in walk(record.get("tree", {})):
+            if node.get("name") == "Checksum" and "verification" in node:
+                found[record["frame"]] = node
+    return found
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", ["kerberos-keys", "ldap-keys", "kdc-s4u"])
+def test_tgs_request_checksums_are_valid(tshark: str, name: str) -> None:
+    """RFC 4120 5.5.1, 7.5.1 key usage 6: the authenticator of every TGS-REQ tshark finds in the
+    three Samba captures (the KDC answered each, so checked them) carries a checksum of the
+    KDC-REQ-BODY in the TGT's session key, and each is valid (the FAST-armored ones too)."""
+    path = ROOT / "captures" / f"{name}.pcap"
+    done = subprocess.run(
+        [tshark, "-r", str(path), "-Y", "kerberos.msg_type == 12", "-T", "fields",
+         "-e", "frame.number"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    frames = [int(frame) for frame in done.stdout.split()]
+    checksums = _request_checksums(path, path.with_suffix(".keytab"))
+    assert len(frames) >= 2 and sorted(checksums) == frames
+    assert {node["verification"]["result"] for node in checksums.values()} == {"valid"}
+    assert (
+        "krbtgt/NEGO.TEST@NEGO.TEST, key usage 6" in checksums[frames[0]]["verification"]["reason"]
+    )
+
+
+def test_a_changed_tgs_request_is_invalid(tmp_path: Path) -> None:
+    """The nonce of frame 25's KDC-REQ-BODY changed in a copy of the capture: the checksum the
+    client made no longer matches (INVALID, with its note); the other requests stay valid."""
+    records, _, _ = run("--keytab", str(KEYTAB))
+    [request] = [r for r in records if r["frame"] == 25]
+    [message] = [n for n in walk(request["tree"]) if n["name"] == "TgsReq"]
+    [body] = [n for n in message["children"] if n["name"] == "ReqBody"]  # not FAST's inner one
+    [nonce] = [n for n in walk(body) if n["name"] == "Nonce"]
+    data = CAPTURE.read_bytes()
+    old = (nonce["value"] % 2**32).to_bytes(4, "big")  # a UInt32 (RFC 4120 5.4.1)
+    assert data.count(old) == 1
+    changed = tmp_path / "changed.pcap"
+    changed.write_bytes(data.replace(old, old[:-1] + bytes([old[-1] ^ 1])))
+    checksums = _request_checksums(changed, KEYTAB)
+    assert checksums[25]["verification"]["result"] == "invalid"
+    assert [n["id"] for n in checksums[25]["notes"]] == ["kerberos.authenticator.checksum_invalid"]
+    assert {checksums[f]["verification"]["result"] for f in checksums if f != 25} == {"valid"}
 
 
 def test_password_account_matching() -> None:

@@ -5,7 +5,9 @@ tickets (tests/gss/pac_tickets.py) spliced into a copy of it."""
 
 from __future__ import annotations
 
+import json
 import re
+import struct
 import subprocess
 from collections import Counter
 
@@ -14,6 +16,7 @@ import pytest
 from negodissect.gss import ndr, pac, pac_sign
 from tests.gss import pac_tickets as real
 from tests.gss.pac_tickets import REALM, RealTicket
+from tests.helpers import negodissect
 
 #: Buffers of Samba's TGTs and service tickets (tshark -V lists the same types).
 TGT_BUFFERS = ["KERB_VALIDATION_INFO", "PAC_CLIENT_INFO", "UPN_DNS_INFO", "PAC_ATTRIBUTES_INFO",
@@ -282,3 +285,81 @@ def test_a_krbtgt_key_of_another_type_is_not_used() -> None:
         "no AES256_CTS_HMAC_SHA1_96 key for krbtgt@NEGO.TEST "
         "(the signature is HMAC_SHA1_96_AES256 (16))"
     )
+
+
+S4U_CAPTURE = real.CAPTURE.with_name("kdc-s4u.pcap")
+
+
+@pytest.mark.tshark
+def test_s4u_delegation_info_of_a_real_s4u2proxy_ticket(tshark) -> None:
+    """[MS-PAC] 2.9 on a real ticket: the S4U2Proxy ticket of kdc-s4u.pcap (Samba's KDC, MIT
+    kvno -U alice -P) carries S4U_DELEGATION_INFO, whose S4U2proxyTarget and transited service
+    are tshark's (netlogon.s4u2proxytarget, netlogon.transited_service, decrypted with the same
+    keytab); every PAC signature of the capture is valid."""
+    keytab = S4U_CAPTURE.with_suffix(".keytab")
+    done = negodissect("--jsonl", "--keytab", str(keytab), str(S4U_CAPTURE))
+    ours, results = {}, []
+    for line in done.stdout.splitlines():
+        record = json.loads(line)
+        stack = [record.get("tree", {})]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children", []))
+            if node.get("name") == "S4U_DELEGATION_INFO":
+                names = [n for n in node["children"] if n["name"] == "S4UTransitedServices"]
+                services = [
+                    n["value"] for n in names[0]["children"] if n["name"] == names[0]["name"]
+                ]
+                target = next(n for n in node["children"] if n["name"] == "S4U2proxyTarget")
+                ours[record["frame"]] = [target["value"], ",".join(services)]
+            if node.get("name") == "Signature" and "verification" in node:
+                results.append(node["verification"]["result"])
+    out = subprocess.run(
+        [tshark, "-r", str(S4U_CAPTURE), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{keytab}", "-Y", "netlogon.s4u2proxytarget", "-T", "fields",
+         "-E", "occurrence=a", "-e", "frame.number", "-e", "netlogon.s4u2proxytarget",
+         "-e", "netlogon.transited_service"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    theirs = {int(line.split("\t")[0]): line.split("\t")[1:] for line in out.splitlines()}
+    assert theirs == ours == {30: ["cifs/dc1.nego.test", "svc-deleg@NEGO.TEST"]}
+    assert len(results) >= 20 and set(results) == {"valid"}
+
+
+def _sid(text: str) -> bytes:
+    """An RPC_SID as NDR carries it ([MS-DTYP] 2.4.2.3): its conformance (the sub-authority
+    count), Revision, SubAuthorityCount, the 48-bit IdentifierAuthority, the sub-authorities."""
+    _, revision, authority, *subs = text.split("-")
+    return (struct.pack("<IBB", len(subs), int(revision), len(subs))
+            + int(authority).to_bytes(6, "big")
+            + b"".join(struct.pack("<I", int(sub)) for sub in subs))  # fmt: skip
+
+
+def test_pac_device_info_built_as_ms_pac_lays_it_out() -> None:
+    """[MS-PAC] 2.12 PAC_DEVICE_INFO (compound identity: Windows KDCs only, so no capture here
+    holds one): a buffer built here field by field from the specification, the NDR type
+    serialization (MS-RPCE 2.2.6) of a pointer to the structure whose deferred referents come
+    in member order, each SID's and array's after its holder (C706 14.3.12.3); the device is
+    the capture's DC1$ (RID 1000, primary group 516, domain S-1-5-21-2851976035-1924472598-
+    166963515), one account group, one extra SID and one domain group of another domain."""
+    domain = "S-1-5-21-2851976035-1924472598-166963515"
+    body = struct.pack("<I", 0x20000)  # the top-level pointer's referent
+    body += struct.pack("<IIIIIIIII", 1000, 516, 0x20004, 1, 0x20008, 1, 0x2000C, 1, 0x20010)
+    body += _sid(domain)  # AccountDomainId
+    body += struct.pack("<III", 1, 516, 7)  # AccountGroupIds: MaxCount, GROUP_MEMBERSHIP
+    body += struct.pack("<III", 1, 0x20014, 7) + _sid("S-1-18-1")  # ExtraSids, then the SID
+    body += struct.pack("<IIII", 1, 0x20018, 1, 0x2001C)  # DomainGroup: MaxCount, one element
+    body += _sid("S-1-5-21-1-2-3") + struct.pack("<III", 1, 1105, 7)  # its DomainId, GroupIds
+    body += bytes(-len(body) % 8)
+    buffer = bytes.fromhex("01100800cccccccc") + struct.pack("<II", len(body), 0) + body
+    data = struct.pack("<IIIIQ", 1, 0, 14, len(buffer), 24) + buffer
+    root = pac.decode(data, 0)
+    info = root.find("PAC_DEVICE_INFO")
+    assert info is not None and not [n for n in root.walk() if n.notes]
+    assert info.find("UserId").value == 1000 and info.find("PrimaryGroupId").value == 516
+    sids = [n.value for n in info.walk() if n.name in ("AccountDomainId", "Sid", "DomainId")]
+    assert sids == [domain, "S-1-18-1", "S-1-5-21-1-2-3"]
+    groups = [n.value for n in info.find_all("GROUP_MEMBERSHIP")]
+    assert groups == [516, 1105]
+    for cut in range(len(data)):  # every truncation: noted, never raised
+        pac.decode(data[:cut], 0)

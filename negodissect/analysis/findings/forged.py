@@ -44,6 +44,9 @@ FORGED_GROUPS_SEEN = 4
 #: A ticket lifetime from which it is a forging tool's default (mimikatz and impacket: ten
 #: years; a KDC's default policy gives 10 hours, renewable for 7 days).
 FORGED_LIFETIME_DAYS = 3650 - 2
+#: The LogonCount impacket's ticketer.py writes into every PAC it forges (a KDC writes the
+#: account's logonCount, [MS-PAC] 2.5): a clue only, as an account may have logged on 500 times.
+FORGED_LOGON_COUNT = 500
 #: RFC 4120 5.2.3 KerberosTime.
 KERBEROS_TIME = "%Y%m%d%H%M%SZ"
 #: msg-type of an AS-REQ (RFC 4120 5.4.1).
@@ -231,8 +234,9 @@ def _ticket_time(ticket: Field, name: str) -> datetime.datetime | None:
 def pac_forging_defaults(conversation: Conversation) -> Iterator[Finding]:
     """What public forging tools write by default (mimikatz kerberos::golden, impacket
     ticketer.py): a ten-year ticket lifetime, the full DNS domain name in LogonDomainName
-    (KDCs write the NetBIOS name, [MS-PAC] 2.5), and UserId 500 with groups 512, 513, 518, 519
-    and 520 for an account that is not the built-in Administrator."""
+    (KDCs write the NetBIOS name, [MS-PAC] 2.5), UserId 500 with groups 512, 513, 518, 519
+    and 520 for an account that is not the built-in Administrator, and ticketer's LogonCount
+    of 500."""
     for pac in _pacs(conversation):
         start = _ticket_time(pac.ticket, names.AUTHTIME) or _ticket_time(
             pac.ticket, names.STARTTIME
@@ -256,6 +260,17 @@ def pac_forging_defaults(conversation: Conversation) -> Iterator[Finding]:
                 f"the PAC of {pac.what} says LogonDomainName {domain!r}: KDCs write the NetBIOS "
                 "domain name there ([MS-PAC] 2.5); forging tools write the domain name they "
                 "were given",
+                conversation,
+                pac.frames,
+            )
+        count = pac.pac.find(names.LOGON_COUNT)
+        if count is not None and count.int_value == FORGED_LOGON_COUNT:
+            yield finding(
+                "low",
+                "PAC LogonCount 500 (forging tool default)",
+                f"the PAC of {pac.what} (user {_user(pac)}) says LogonCount 500: impacket "
+                "ticketer writes 500 into every PAC it forges, where a KDC writes the account's "
+                "own count of logons ([MS-PAC] 2.5); a clue, stronger beside the other defaults",
                 conversation,
                 pac.frames,
             )
