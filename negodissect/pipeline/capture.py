@@ -342,8 +342,8 @@ class Conductor:
                 held = len(framer.buf)
                 if kind == tcp.DATA:
                     pdus = framer.feed(value)
-                    if framer.skip and conn.halves is not None:  # bulk data: skipped in tcp
-                        conn.halves[direction].skipper = framer
+                    if framer.skip:  # bulk data: skipped in tcp
+                        self.reassembler.skips(conn, direction, framer)
                 else:
                     gap = Notice.on(conn, GAP, size=value, direction=tcp.DIRECTIONS[direction])
                     out.append(gap)
