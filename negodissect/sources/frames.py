@@ -11,8 +11,11 @@ GRE incl. ERSPAN and GRE-in-UDP, VXLAN, Geneve, MPLS, PPPoE sessions, IP in IP, 
 :data:`MAX_ENCAPSULATION` deep; the segment inside keeps its inner addresses and the tunnels
 around it (``Segment.tunnel``).  Headers are read with :mod:`struct` straight from the record
 bytes and anything that is not TCP is rejected before a single object is allocated for it.
-Plain TCP takes the shortest way through :func:`parse_frame`; only packets that can be tunnels
-(GRE, IP in IP, UDP) take one more test, and UDP one more port test.
+Plain TCP takes the shortest way through :func:`parse_frame` (an Ethernet frame of IPv4 without
+options and TCP is read with one :class:`~struct.Struct`, IPv6 straight to TCP with one more);
+only packets that can be tunnels (GRE, IP in IP, UDP) take one more test, and UDP one more port
+test.  A segment without SYN, FIN or RST of a connection direction the reassembler lets the
+reader handle (a :class:`Skimmer`) is offered to it before it is built.
 """
 
 from __future__ import annotations
@@ -84,6 +87,10 @@ _ETHERNET_IPV4_TCP = Struct("!12xHBxHxxHxB2x4s4sHHIIBB")
 _ETHERNET_HEADER, _IPV4_HEADER, _IPV4_ADDRESSES = 14, 20, 12
 #: The fast path's frame reaches at least this far: a TCP header without options.
 _ETHERNET_IPV4_TCP_SIZE = _ETHERNET_HEADER + _IPV4_HEADER + 20
+#: What follows the flow label in an IPv6 header: payload length, next header, (hop limit),
+#: source and destination addresses (RFC 8200 3).
+_IPV6_AFTER_FLOW_LABEL = Struct("!HBx16s16s")
+_IPV6_HEADER = 40
 #: The version/IHL byte of an IPv4 header without options (version 4, 5 words).
 _IPV4_WITHOUT_OPTIONS = 0x45
 #: Where a :class:`Skimmer`'s key (IPv4 source and destination addresses, TCP source and
@@ -276,6 +283,12 @@ def parse_frame(
                         (),
                     )
                 )
+            if ethertype == ETHERTYPE_IPV6 and first >> 4 == 6:  # IPv6 straight to TCP?
+                ip = start + _ETHERNET_HEADER
+                length, following, src, dst = _IPV6_AFTER_FLOW_LABEL.unpack_from(data, ip + 4)
+                if following == IPPROTO_TCP:
+                    end = ip + _IPV6_HEADER + length if length else size
+                    return _tcp(data, ip + _IPV6_HEADER, end, size, src, dst, frame, stamp, quiet)
         offset = start + 14
         if offset > size:
             return None

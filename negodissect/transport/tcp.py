@@ -206,10 +206,9 @@ class Bulk:
 
     __slots__ = ("conn", "half", "peer", "reassembler")
 
-    def __init__(self, reassembler: Reassembler, conn: Connection, direction: int) -> None:
-        assert conn.halves is not None
+    def __init__(self, reassembler: Reassembler, conn: Connection, half: Half, peer: Half) -> None:
         self.reassembler, self.conn = reassembler, conn
-        self.half, self.peer = conn.halves[direction], conn.halves[1 - direction]
+        self.half, self.peer = half, peer  # this direction's state, the other one's
 
     def skim(
         self,
@@ -227,11 +226,6 @@ class Bulk:
         acknowledged that was not seen, no sweep due.  False: it must be fed."""
         if cut or length < 0:
             return False
-        half = self.half
-        if length:
-            skipper = half.skipper
-            if seq != half.next or half.ooo or skipper is None or length > skipper.skip:
-                return False
         if flags & ACK:
             expected = self.peer.next  # acknowledging bytes after it: seq_diff(ack, expected) > 0
             if expected != UNKNOWN and 0 < (ack - expected) & _MASK < _HALF_SPACE:
@@ -240,14 +234,18 @@ class Bulk:
         count = reassembler.count + 1
         if not count % SWEEP_EVERY:
             return False
-        reassembler.count = count
-        conn = self.conn
-        conn.last_frame, conn.last_time, conn.last_tunnel = frame, stamp, tunnel
         if length:
+            half = self.half
+            skipper = half.skipper
+            if skipper is None or seq != half.next or half.ooo or length > skipper.skip:
+                return False
             skipper.skip -= length
             reassembler.skipped += length
             half.next = (seq + length) & _MASK
             half.tail = b""
+        reassembler.count = count
+        conn = self.conn
+        conn.last_frame, conn.last_time, conn.last_tunnel = frame, stamp, tunnel
         return True
 
 
@@ -396,7 +394,8 @@ class Reassembler:
         halves[direction].skipper = skipper
         if not conn.bulk & (1 << direction):
             conn.bulk |= 1 << direction
-            self.quiet[_raw_keys(conn)[direction]] = Bulk(self, conn, direction)
+            bulk = Bulk(self, conn, halves[direction], halves[1 - direction])
+            self.quiet[_raw_keys(conn)[direction]] = bulk
 
     def _hush(self, conn: Connection) -> None:
         conn.quiet = True
