@@ -22,6 +22,7 @@ from negodissect.sources.frames import (
     TOO_DEEP,
     Found,
     Packet,
+    Segment,
     Skimmer,
     parse_frame,
 )
@@ -223,7 +224,7 @@ class Walk:
         if caplen < wirelen:
             self.cut_frames += 1
         found = parse_frame(linktype, data, start, stop, frame, stamp, self.quiet)
-        return self.settle(found, frame, stamp)
+        return found if type(found) is Segment else self.settle(found, frame, stamp)
 
     def settle(self, found: Found, frame: int, stamp: float) -> Packet | None:
         """What is yielded for frame ``frame`` (time ``stamp``) when :func:`parse_frame` found

@@ -303,6 +303,16 @@ class Reassembler:
     ) -> list[Event] | None:
         """Account one segment; return the events it causes (None when there are none).
         ``tunnel`` (what the segment came through) is kept as the connection's ``last_tunnel``."""
+        segment = (frame, time, src, dst, sport, dport, seq, ack, flags, data, start, end, cut)
+        return self.take((*segment, tunnel))
+
+    def take(self, segment: tuple) -> list[Event] | None:
+        """:meth:`feed` with the segment's fields in one tuple (a
+        :class:`negodissect.sources.frames.Segment`: unpacking it costs less than spreading it
+        over arguments)."""
+        frame, time, src, dst, sport, dport, seq, ack, flags, data, start, end, cut, tunnel = (
+            segment
+        )
         count = self.count = self.count + 1
         events = self._sweep(time) if not count % SWEEP_EVERY else None
         forward = src < dst or (src == dst and sport <= dport)  # (src, sport) <= (dst, dport)
