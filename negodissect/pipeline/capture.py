@@ -255,10 +255,10 @@ class Conductor:
     def _run(
         self, segments: Iterator[Segment | Datagram | Fragment | SourceNote]
     ) -> Iterator[AuthBlob | Notice]:
-        feed = self.reassembler.feed
+        take = self.reassembler.take
         for item in segments:
             if type(item) is Segment:  # the hot path: an exact type test, no isinstance
-                events = feed(*item)
+                events = take(item)
                 if events is not None:
                     yield from self._keep(self._events(events))
             elif type(item) is SourceNote:
@@ -314,7 +314,7 @@ class Conductor:
             frame, stamp, src, dst, protocol, payload, tunnel = item
             packet = parse_transport(protocol, payload, src, dst, frame, stamp, tunnel)
             if type(packet) is Segment:
-                events = self.reassembler.feed(*packet)
+                events = self.reassembler.take(packet)
                 if events is not None:
                     out += self._events(events)
             elif type(packet) is Datagram:
@@ -345,8 +345,8 @@ class Conductor:
                 held = len(framer.buf)
                 if kind == tcp.DATA:
                     pdus = framer.feed(value)
-                    if framer.skip and conn.halves is not None:  # bulk data: skipped in tcp
-                        conn.halves[direction].skipper = framer
+                    if framer.skip:  # bulk data: skipped in tcp
+                        self.reassembler.skips(conn, direction, framer)
                 else:
                     gap = Notice.on(conn, GAP, size=value, direction=tcp.DIRECTIONS[direction])
                     out.append(gap)

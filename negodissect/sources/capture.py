@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import IO, Any, cast
 
 from negodissect.sources import pcap, pcapng
-from negodissect.sources.frames import LINKTYPE_ETHERNET, NOBODY, Packet, Stamped
+from negodissect.sources.frames import LINKTYPE_ETHERNET, NOBODY, Packet, Skimmer
 from negodissect.sources.pcap import PCAP_RECORD_HEADER
 from negodissect.sources.pcapng import UNCUT
 from negodissect.sources.records import (
@@ -111,7 +111,7 @@ def read_segments(
     on_progress: ProgressHook | None = None,
     *,
     fast: bool = True,
-    quiet: Mapping[bytes, Stamped] | None = None,
+    quiet: Mapping[bytes, Skimmer] | None = None,
     every_record: bool = False,
     tally: Tally | None = None,
 ) -> Iterator[Packet | SourceNote]:
@@ -123,9 +123,10 @@ def read_segments(
     and ends the file cleanly.  Files are walked in large reads by :func:`.pcap.records` and
     :func:`.pcapng.records` (the fast path) unless ``fast`` is false: then they are read record
     by record with scapy's raw readers (:func:`_scapy_records`, the plain path).  On the fast
-    path, segments without SYN, FIN or RST of the connections in ``quiet`` (by IP source +
-    destination address and TCP source + destination port, as on the wire) are not yielded:
-    their ``last_time`` is set instead (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
+    path, segments without SYN, FIN or RST of the connection directions in ``quiet`` (by IP
+    source + destination address and TCP source + destination port, as on the wire) are offered
+    to their :class:`~negodissect.sources.frames.Skimmer` first and not yielded when it accounts
+    for them (see :attr:`negodissect.transport.tcp.Reassembler.quiet`).
     ``every_record``: a record that carries nothing to read is a
     :class:`~negodissect.sources.records.Tick` (for :mod:`negodissect.sources.merge`).
     ``tally`` is given the number of packets read, at the end.

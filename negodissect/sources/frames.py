@@ -11,8 +11,11 @@ GRE incl. ERSPAN and GRE-in-UDP, VXLAN, Geneve, MPLS, PPPoE sessions, IP in IP, 
 :data:`MAX_ENCAPSULATION` deep; the segment inside keeps its inner addresses and the tunnels
 around it (``Segment.tunnel``).  Headers are read with :mod:`struct` straight from the record
 bytes and anything that is not TCP is rejected before a single object is allocated for it.
-Plain TCP takes the shortest way through :func:`parse_frame`; only packets that can be tunnels
-(GRE, IP in IP, UDP) take one more test, and UDP one more port test.
+Plain TCP takes the shortest way through :func:`parse_frame` (an Ethernet frame of IPv4 without
+options and TCP is read with one :class:`~struct.Struct`, IPv6 straight to TCP with one more);
+only packets that can be tunnels (GRE, IP in IP, UDP) take one more test, and UDP one more port
+test.  A segment without SYN, FIN or RST of a connection direction the reassembler lets the
+reader handle (a :class:`Skimmer`) is offered to it before it is built.
 """
 
 from __future__ import annotations
@@ -72,23 +75,60 @@ MAX_IPV6_EXTENSIONS = 8
 
 _U16 = Struct("!H")
 _IPV4 = Struct("!BxHxxHxB")  # version/IHL, total length, flags/fragment offset, protocol
-_TCP = Struct("!HHIIBB")
-_UDP = Struct("!HHH")  # ports, length  # ports, seq, ack, data offset, flags
+_TCP = Struct("!HHIIBB")  # ports, seq, ack, data offset, flags
+_UDP = Struct("!HHH")  # ports, length
 _FIN_SYN_RST = 0x07
-
-
-class Stamped(Protocol):
-    """What :func:`parse_frame` needs of a connection it drops segments of."""
-
-    last_time: float
-
-
-#: No connection is quiet.
-NOBODY: Mapping[bytes, Stamped] = {}
+#: The common frame read at once (:func:`parse_frame`'s fast path): an untagged Ethernet header
+#: (its EtherType), an IPv4 header without options (version/IHL, total length, flags/fragment
+#: offset, protocol, source and destination addresses; RFC 791 3.1) and a TCP header's first
+#: 14 bytes (ports, sequence and acknowledgment numbers, data offset, flags; RFC 9293 3.1).
+_ETHERNET_IPV4_TCP = Struct("!12xHBxHxxHxB2x4s4sHHIIBB")
+#: The Ethernet header, the IPv4 header without options, and where its addresses start.
+_ETHERNET_HEADER, _IPV4_HEADER, _IPV4_ADDRESSES = 14, 20, 12
+#: The fast path's frame reaches at least this far: a TCP header without options.
+_ETHERNET_IPV4_TCP_SIZE = _ETHERNET_HEADER + _IPV4_HEADER + 20
+#: What follows the flow label in an IPv6 header: payload length, next header, (hop limit),
+#: source and destination addresses (RFC 8200 3).
+_IPV6_AFTER_FLOW_LABEL = Struct("!HBx16s16s")
+_IPV6_HEADER = 40
+#: The version/IHL byte of an IPv4 header without options (version 4, 5 words).
+_IPV4_WITHOUT_OPTIONS = 0x45
+#: Where a :class:`Skimmer`'s key (IPv4 source and destination addresses, TCP source and
+#: destination ports: adjacent there) lies in a frame of the fast path.
+_KEY_START = _ETHERNET_HEADER + _IPV4_ADDRESSES
+_KEY_END = _ETHERNET_HEADER + _IPV4_HEADER + 4
 
 
 #: The tunnels around a packet, outermost first.
 Tunnel = tuple[Layer, ...]
+
+
+class Skimmer(Protocol):
+    """What :func:`parse_frame` asks about a segment without SYN, FIN or RST of a connection
+    direction the reassembler lets the reader handle (keyed by IP source + destination address
+    and TCP source + destination port, as on the wire): a connection no carrier claims, or a
+    direction whose bulk data a framer skips (``negodissect.transport.tcp.Reassembler.quiet``).
+    """
+
+    def skim(
+        self,
+        frame: int,
+        stamp: float,
+        seq: int,
+        ack: int,
+        flags: int,
+        length: int,
+        cut: int,
+        tunnel: Tunnel,
+    ) -> bool:
+        """Account the segment (``length`` payload bytes in the record, -1 when its header is
+        longer than the IP packet; ``cut`` more announced) without it being built; false: it
+        must be built and handed on as usual."""
+        ...
+
+
+#: No connection is skimmed.
+NOBODY: Mapping[bytes, Skimmer] = {}
 
 
 class Segment(NamedTuple):
@@ -174,7 +214,7 @@ def parse_frame(
     size: int,
     frame: int = 0,
     stamp: float = 0.0,
-    quiet: Mapping[bytes, Stamped] = NOBODY,
+    quiet: Mapping[bytes, Skimmer] = NOBODY,
 ) -> Found:
     """The TCP segment, carrier UDP datagram or IP fragment in the frame ``data[start:size]``,
     :data:`TOO_DEEP`, or None when it is none of them.  ``data`` may hold more than the frame (a
@@ -182,18 +222,77 @@ def parse_frame(
     copying (payload ``data[start:end]``).
     """
     if linktype == LINKTYPE_ETHERNET:
+        if start + _ETHERNET_IPV4_TCP_SIZE <= size:  # the common frame, else as any other
+            (
+                ethertype,
+                first,
+                total,
+                fragment,
+                protocol,
+                src,
+                dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                data_offset,
+                flags,
+            ) = _ETHERNET_IPV4_TCP.unpack_from(data, start)
+            if (
+                ethertype == ETHERTYPE_IPV4
+                and first == _IPV4_WITHOUT_OPTIONS
+                and protocol == IPPROTO_TCP
+                and not fragment & _IPV4_FRAGMENT_BITS
+            ):
+                ip = start + _ETHERNET_HEADER
+                end = ip + total if total >= _IPV4_HEADER else size
+                payload = ip + _IPV4_HEADER + (data_offset >> 4) * 4
+                captured = end if end < size else size
+                if quiet and not flags & _FIN_SYN_RST:
+                    skimmer = quiet.get(data[start + _KEY_START : start + _KEY_END])
+                    if skimmer is not None and skimmer.skim(
+                        frame,
+                        stamp,
+                        seq,
+                        ack,
+                        flags,
+                        captured - payload if payload <= captured else -1,
+                        end - captured,
+                        (),
+                    ):
+                        return None
+                if payload > end:
+                    return None
+                if payload > captured:
+                    payload = captured
+                return _new_segment(
+                    (
+                        frame,
+                        stamp,
+                        src,
+                        dst,
+                        sport,
+                        dport,
+                        seq,
+                        ack,
+                        flags,
+                        data,
+                        payload,
+                        captured,
+                        end - captured,
+                        (),
+                    )
+                )
+            if ethertype == ETHERTYPE_IPV6 and first >> 4 == 6:  # IPv6 straight to TCP?
+                ip = start + _ETHERNET_HEADER
+                length, following, src, dst = _IPV6_AFTER_FLOW_LABEL.unpack_from(data, ip + 4)
+                if following == IPPROTO_TCP:
+                    end = ip + _IPV6_HEADER + length if length else size
+                    return _tcp(data, ip + _IPV6_HEADER, end, size, src, dst, frame, stamp, quiet)
         offset = start + 14
         if offset > size:
             return None
         ethertype = _U16.unpack_from(data, offset - 2)[0]
-        if ethertype == ETHERTYPE_IPV4 and offset + 20 <= size and data[offset] >> 4 == 4:
-            first, total, fragment, protocol = _IPV4.unpack_from(data, offset)
-            if protocol == IPPROTO_TCP and not fragment & _IPV4_FRAGMENT_BITS:  # the common case
-                header = (first & 0x0F) * 4
-                end = offset + total if total >= header else size
-                src, dst = data[offset + 12 : offset + 16], data[offset + 16 : offset + 20]
-                return _tcp(data, offset + header, end, size, src, dst, frame, stamp, quiet)
-            return _ipv4(data, offset, size, frame, stamp, quiet)
         if ethertype != ETHERTYPE_IPV4 and ethertype != ETHERTYPE_IPV6:
             return _inner(ethertype, data, offset, size, frame, stamp, quiet, ())
     elif linktype == LINKTYPE_LINUX_SLL:
@@ -222,7 +321,7 @@ def _ipv4(
     size: int,
     frame: int,
     stamp: float,
-    quiet: Mapping[bytes, Stamped],
+    quiet: Mapping[bytes, Skimmer],
     tunnel: Tunnel = (),
 ) -> Found:
     """IPv4 header at ``offset`` (RFC 791)."""
@@ -294,7 +393,7 @@ def _carried4(
     size: int,
     frame: int,
     stamp: float,
-    quiet: Mapping[bytes, Stamped],
+    quiet: Mapping[bytes, Skimmer],
     tunnel: Tunnel,
 ) -> Found:
     """:func:`_carried` for the IPv4 packet at ``offset`` (GRE, UDP, IP in IP); a fragment is
@@ -316,7 +415,7 @@ def _ipv6(
     size: int,
     frame: int,
     stamp: float,
-    quiet: Mapping[bytes, Stamped],
+    quiet: Mapping[bytes, Skimmer],
     tunnel: Tunnel = (),
 ) -> Found:
     """IPv6 header at ``offset`` (RFC 8200), extension headers skipped."""
@@ -385,7 +484,7 @@ def _carried(
     dst: bytes,
     frame: int,
     stamp: float,
-    quiet: Mapping[bytes, Stamped],
+    quiet: Mapping[bytes, Skimmer],
     tunnel: Tunnel,
 ) -> Found:
     """The TCP segment in the packet that the IP packet from ``src`` to ``dst`` carries at
@@ -421,7 +520,7 @@ def _inner(
     size: int,
     frame: int,
     stamp: float,
-    quiet: Mapping[bytes, Stamped],
+    quiet: Mapping[bytes, Skimmer],
     tunnel: Tunnel,
 ) -> Found:
     """The TCP segment in what follows a header whose next protocol is ``ethertype`` (an
@@ -473,25 +572,25 @@ def _tcp(
     dst: bytes,
     frame: int,
     stamp: float,
-    quiet: Mapping[bytes, Stamped],
+    quiet: Mapping[bytes, Skimmer],
     tunnel: Tunnel = (),
 ) -> Segment | None:
     """TCP header at ``offset`` (RFC 9293); payload up to ``end`` (the IP length)."""
     if offset + 20 > size:
         return None
-    if quiet and not data[offset + 13] & _FIN_SYN_RST:
-        conn = quiet.get(src + dst + data[offset : offset + 4])
-        if conn is not None:
-            conn.last_time = stamp
-            return None
     sport, dport, seq, ack, data_offset, flags = _TCP.unpack_from(data, offset)
     start = offset + (data_offset >> 4) * 4
+    captured = end if end < size else size
+    cut = end - captured
+    if quiet and not flags & _FIN_SYN_RST:
+        skimmer = quiet.get(src + dst + data[offset : offset + 4])
+        length = captured - start if start <= captured else -1
+        if skimmer is not None and skimmer.skim(frame, stamp, seq, ack, flags, length, cut, tunnel):
+            return None
     if start > end:
         return None
-    captured = end if end < size else size
     if start > captured:
         start = captured
-    cut = end - captured
     return _new_segment(
         (frame, stamp, src, dst, sport, dport, seq, ack, flags, data, start, captured, cut, tunnel)
     )

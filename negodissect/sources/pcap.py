@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from struct import Struct
 from typing import Any
 
-from negodissect.sources.frames import Packet
+from negodissect.sources.frames import Packet, Segment, parse_frame
 from negodissect.sources.records import (
     MAX_RECORD,
     ReadError,
@@ -39,7 +39,7 @@ def records(reader: Any, walk: Walk) -> Iterator[Packet | SourceNote]:
     unpack = Struct(reader.endian + "IIII").unpack_from
     linktype = reader.linktype
     divisor = 1e9 if reader.nano else 1e6
-    segment = walk.segment
+    quiet, settle, ticks = walk.quiet, walk.settle, walk.TICKS
     frame = skip = 0
     buf, pos = b"", 0
     with walk.raw:
@@ -69,10 +69,18 @@ def records(reader: Any, walk: Walk) -> Iterator[Packet | SourceNote]:
                             yield jumbo_record(frame, caplen)
                     else:
                         frame += 1
+                    if caplen < wirelen:
+                        walk.cut_frames += 1
                     stamp = sec + fraction / divisor
-                    found = segment(linktype, buf, start, end, frame, stamp, caplen, wirelen)
-                    if found is not None:
+                    # Walk.segment without its calls for a TCP segment (told by an exact type
+                    # test) and for nothing found, the common answers
+                    found = parse_frame(linktype, buf, start, end, frame, stamp, quiet)
+                    if type(found) is Segment:
                         yield found
+                    elif found is not None or ticks:
+                        packet = settle(found, frame, stamp)
+                        if packet is not None:
+                            yield packet
                     pos = end
                     if skip:
                         dropped = min(skip, size - pos)

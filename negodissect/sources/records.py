@@ -20,8 +20,10 @@ from negodissect.notes import NoteKind
 from negodissect.sources.frames import (
     MAX_ENCAPSULATION,
     TOO_DEEP,
+    Found,
     Packet,
-    Stamped,
+    Segment,
+    Skimmer,
     parse_frame,
 )
 
@@ -156,6 +158,9 @@ class Walk:
     counted instead of reported (snaplen cuts, tunnels too deep); ``tally`` is given the number
     of packets at the end."""
 
+    #: Whether :meth:`settle` gives something for a record in which nothing was found.
+    TICKS = False
+
     __slots__ = (
         "cut_frames",
         "deepest",
@@ -173,7 +178,7 @@ class Walk:
         raw: IO[bytes],
         total: int,
         on_progress: ProgressHook | None,
-        quiet: Mapping[bytes, Stamped],
+        quiet: Mapping[bytes, Skimmer],
         tally: Tally | None = None,
     ) -> None:
         self.raw, self.total, self.on_progress, self.quiet = raw, total, on_progress, quiet
@@ -219,6 +224,12 @@ class Walk:
         if caplen < wirelen:
             self.cut_frames += 1
         found = parse_frame(linktype, data, start, stop, frame, stamp, self.quiet)
+        return found if type(found) is Segment else self.settle(found, frame, stamp)
+
+    def settle(self, found: Found, frame: int, stamp: float) -> Packet | None:
+        """What is yielded for frame ``frame`` (time ``stamp``) when :func:`parse_frame` found
+        ``found`` in it: the packet, else nothing (a packet inside tunnels nested too deep is
+        counted)."""
         if found is None or type(found) is not tuple:
             return cast("Packet | None", found)  # an exact type test is the fast path
         if found is TOO_DEEP:
@@ -258,22 +269,14 @@ class EveryRecordWalk(Walk):
     :class:`Tick` (its frame and time stamp), for the merge of several files, which must place
     and count every record."""
 
+    TICKS = True
+
     __slots__ = ()
 
-    def segment(
-        self,
-        linktype: int,
-        data: bytes,
-        start: int,
-        stop: int,
-        frame: int,
-        stamp: float,
-        caplen: int,
-        wirelen: int,
-    ) -> Packet | None:
-        found = Walk.segment(self, linktype, data, start, stop, frame, stamp, caplen, wirelen)
-        if found is not None:
-            return found
+    def settle(self, found: Found, frame: int, stamp: float) -> Packet | None:
+        packet = Walk.settle(self, found, frame, stamp)
+        if packet is not None:
+            return packet
         return cast("Packet", Tick(frame, stamp))  # goes where the walks yield packets
 
 

@@ -74,6 +74,10 @@ RETRANSMISSION_DIFFERS = notes.kind(
 )
 
 _MASK = 0xFFFFFFFF
+#: Sequence numbers less than this far after another are after it (RFC 9293 3.4).
+_HALF_SPACE = 0x80000000
+_SYN_ACK = SYN | ACK
+_FIN_RST = FIN | RST
 #: ``Half.next`` before the first segment of its direction (sequence numbers are 32-bit unsigned).
 UNKNOWN = -1
 _PORTS = Struct("!HH")
@@ -81,7 +85,7 @@ _PORTS = Struct("!HH")
 
 def seq_diff(a: int, b: int) -> int:
     """``a - b`` in 32-bit sequence space, as a signed number (RFC 9293 3.4)."""
-    return ((a - b + 0x80000000) & _MASK) - 0x80000000
+    return ((a - b + _HALF_SPACE) & _MASK) - _HALF_SPACE
 
 
 def _first_held(half: Half) -> int:
@@ -135,6 +139,7 @@ class Connection:
 
     __slots__ = (
         "base",
+        "bulk",
         "candidate",
         "client",
         "closed",
@@ -171,10 +176,77 @@ class Connection:
         self.syn = 0  # bit 0/1: the first segment seen from direction 0/1 was a SYN
         self.sniffed = False  # adopted for its first bytes (not for its port)
         self.quiet = False  # in Reassembler.quiet: its plain segments are dropped by the reader
+        self.bulk = 0  # bit 0/1: direction 0/1 is in Reassembler.quiet as a Bulk (data skipped)
         self.last_frame = 0
         self.last_time = 0.0
         self.last_tunnel: tuple = ()  # the tunnels the last segment came through (if any)
         self.state: Any = None  # for the layer above (its framers and parsers)
+
+    def skim(
+        self,
+        frame: int,
+        stamp: float,
+        seq: int,
+        ack: int,
+        flags: int,
+        length: int,
+        cut: int,
+        tunnel: tuple,
+    ) -> bool:
+        """A plain segment of this quiet connection, which nothing will read: only its time is
+        kept (:class:`negodissect.sources.frames.Skimmer`)."""
+        self.last_time = stamp
+        return True
+
+
+class Bulk:
+    """One direction of a reassembled connection whose framer skips bulk data, as
+    :attr:`Reassembler.quiet` holds it: the reader offers it the direction's plain segments
+    (:class:`negodissect.sources.frames.Skimmer`) before building them."""
+
+    __slots__ = ("conn", "half", "peer", "reassembler")
+
+    def __init__(self, reassembler: Reassembler, conn: Connection, half: Half, peer: Half) -> None:
+        self.reassembler, self.conn = reassembler, conn
+        self.half, self.peer = half, peer  # this direction's state, the other one's
+
+    def skim(
+        self,
+        frame: int,
+        stamp: float,
+        seq: int,
+        ack: int,
+        flags: int,
+        length: int,
+        cut: int,
+        tunnel: tuple,
+    ) -> bool:
+        """Account a segment without SYN, FIN or RST as :meth:`Reassembler.feed` would, when it
+        causes no event: all its bytes in order and skipped by the framer (or none), nothing
+        acknowledged that was not seen, no sweep due.  False: it must be fed."""
+        if cut or length < 0:
+            return False
+        if flags & ACK:
+            expected = self.peer.next  # acknowledging bytes after it: seq_diff(ack, expected) > 0
+            if expected != UNKNOWN and 0 < (ack - expected) & _MASK < _HALF_SPACE:
+                return False
+        reassembler = self.reassembler
+        count = reassembler.count + 1
+        if not count % SWEEP_EVERY:
+            return False
+        if length:
+            half = self.half
+            skipper = half.skipper
+            if skipper is None or seq != half.next or half.ooo or length > skipper.skip:
+                return False
+            skipper.skip -= length
+            reassembler.skipped += length
+            half.next = (seq + length) & _MASK
+            half.tail = b""
+        reassembler.count = count
+        conn = self.conn
+        conn.last_frame, conn.last_time, conn.last_tunnel = frame, stamp, tunnel
+        return True
 
 
 class Reassembler:
@@ -198,11 +270,14 @@ class Reassembler:
         self.ports: Mapping[int, object] = DEFAULT_PORTS if ports is None else ports
         self.starts = starts
         self.connections: dict[tuple, Connection] = {}
-        #: Connections that will never be reassembled, both directions seen, by their raw
-        #: addresses and ports in wire order (IP source + destination address, TCP source +
-        #: destination port).  A capture reader may drop their segments that carry no SYN, FIN or
-        #: RST before building them, stamping ``last_time`` instead: nothing else changes for them.
-        self.quiet: dict[bytes, Connection] = {}
+        #: Connection directions whose segments a capture reader may account for without
+        #: building them, by their raw addresses and ports in wire order (IP source + destination
+        #: address, TCP source + destination port): both directions of connections that will
+        #: never be reassembled (both seen; their segments without SYN, FIN or RST are dropped,
+        #: stamping ``last_time``: nothing else changes for them), and the directions whose
+        #: framer skips bulk data (a :class:`Bulk`, which takes the segments :meth:`feed` would
+        #: only count off the skip).
+        self.quiet: dict[bytes, Connection | Bulk] = {}
         self.streams = 0
         self.count = 0
         self.ooo_total = 0  # out-of-order bytes buffered over all connections
@@ -228,14 +303,22 @@ class Reassembler:
     ) -> list[Event] | None:
         """Account one segment; return the events it causes (None when there are none).
         ``tunnel`` (what the segment came through) is kept as the connection's ``last_tunnel``."""
-        self.count += 1
-        events: list[Event] | None = None
-        if self.count % SWEEP_EVERY == 0:
-            events = self._sweep(time)
+        segment = (frame, time, src, dst, sport, dport, seq, ack, flags, data, start, end, cut)
+        return self.take((*segment, tunnel))
+
+    def take(self, segment: tuple) -> list[Event] | None:
+        """:meth:`feed` with the segment's fields in one tuple (a
+        :class:`negodissect.sources.frames.Segment`: unpacking it costs less than spreading it
+        over arguments)."""
+        frame, time, src, dst, sport, dport, seq, ack, flags, data, start, end, cut, tunnel = (
+            segment
+        )
+        count = self.count = self.count + 1
+        events = self._sweep(time) if not count % SWEEP_EVERY else None
         forward = src < dst or (src == dst and sport <= dport)  # (src, sport) <= (dst, dport)
         key = (src, sport, dst, dport) if forward else (dst, dport, src, sport)
         conn = self.connections.get(key)
-        if conn is None or (flags & (SYN | ACK) == SYN and self._restarts(conn, src, sport, seq)):
+        if conn is None or (flags & _SYN_ACK == SYN and self._restarts(conn, src, sport, seq)):
             if conn is not None:
                 events = self._retire(conn, events)
             elif len(self.connections) >= MAX_CONNECTIONS:
@@ -253,17 +336,14 @@ class Reassembler:
                     else:
                         conn.kind = kind  # adopted at a segment that may start a message
         direction = 0 if forward == conn.forward else 1
-        conn.last_frame = frame
-        conn.last_time = time
-        conn.last_tunnel = tunnel
-        if conn.base[direction] is None:
-            conn.base[direction] = seq
+        conn.last_frame, conn.last_time, conn.last_tunnel = frame, time, tunnel
+        base = conn.base
+        if base[direction] is None:
+            base[direction] = seq
             if flags & SYN:
                 conn.syn |= 1 << direction
-        if flags & RST:
-            conn.closed |= 4
-        elif flags & FIN:
-            conn.closed |= 1 << direction
+        if flags & _FIN_RST:
+            conn.closed |= 4 if flags & RST else 1 << direction
         if conn.candidate is None and end > start:
             kind, starts = conn.kind, self.starts
             if kind is not None and starts is not None:  # a carrier's port
@@ -284,7 +364,7 @@ class Reassembler:
                     conn.candidate = False
         halves = conn.halves
         if halves is None:
-            if conn.candidate is False and not conn.quiet and conn.base[1 - direction] is not None:
+            if conn.candidate is False and not conn.quiet and base[1 - direction] is not None:
                 self._hush(conn)
             return events
         out: list[Event] = events if events is not None else []
@@ -315,6 +395,18 @@ class Reassembler:
         conn.kind = kind
         conn.halves = (Half(_after_syn(conn, 0)), Half(_after_syn(conn, 1)))
 
+    def skips(self, conn: Connection, direction: int, skipper: Skipper) -> None:
+        """``skipper``, the framer of ``direction`` of ``conn``, drops the coming bytes unread:
+        they are counted off its ``skip`` here (and by the reader, through a :class:`Bulk`)."""
+        halves = conn.halves
+        if halves is None:
+            return
+        halves[direction].skipper = skipper
+        if not conn.bulk & (1 << direction):
+            conn.bulk |= 1 << direction
+            bulk = Bulk(self, conn, halves[direction], halves[1 - direction])
+            self.quiet[_raw_keys(conn)[direction]] = bulk
+
     def _hush(self, conn: Connection) -> None:
         conn.quiet = True
         for key in _raw_keys(conn):
@@ -333,9 +425,13 @@ class Reassembler:
     def _forget_oldest(self, events: list[Event] | None) -> list[Event]:
         """Flush and forget the oldest eighth of the connections (:data:`MAX_CONNECTIONS`)."""
         out = events if events is not None else []
-        for key in list(islice(self.connections, max(1, MAX_CONNECTIONS // 8))):
-            self._retire(self.connections.pop(key), out)
-            self.forgotten += 1
+        connections = self.connections
+        oldest = list(islice(connections, max(1, MAX_CONNECTIONS // 8)))
+        for key in oldest:
+            conn = connections.pop(key)
+            if conn.halves is not None or conn.quiet:  # else nothing to flush or drop
+                self._retire(conn, out)
+        self.forgotten += len(oldest)
         return out
 
     def _sweep(self, now: float) -> list[Event] | None:
@@ -358,6 +454,11 @@ class Reassembler:
                 self._gap(conn, direction, half, seq_diff(first, half.next), out)
                 self._drain(conn, direction, half, out)
         conn.halves = None
+        if conn.bulk:
+            for direction, key in enumerate(_raw_keys(conn)):
+                if conn.bulk & (1 << direction):
+                    del self.quiet[key]
+            conn.bulk = 0
         out.append((CLOSE, conn, None, None))
 
     def _segment(
