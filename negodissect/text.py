@@ -25,8 +25,12 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` with every control or invisible formatting character written as an escape."""
-    return _UNSAFE.sub(_escape, text)
+    """``text`` with every control or invisible formatting character written as an escape.
+
+    Every character escaped here is one ``str.isprintable`` refuses (categories Cc, Cf, Zl, Zp),
+    so text it accepts is returned as it is, without the search (most names and summaries).
+    """
+    return text if text.isprintable() else _UNSAFE.sub(_escape, text)
 
 
 def json_safe(text: str) -> str:
