@@ -190,11 +190,13 @@ def _rows(
     above: str = "",
 ) -> Row:
     budget.left -= 1
-    line = pieces(node, offsets, said_once(node, above))
+    line = pieces(node, offsets, said_once(node, above) if node.summary else "")
     branch = Row(*line) if parent is None else parent.add(*line)
     for note in node.notes:
         text = f"{note.severity}: {printable(note.message)}"
         budget.cut(note, branch, branch.add((text, SEVERITY_STYLES[note.severity])))
+    if not node.children:  # most fields
+        return branch
     children = (
         node.children
         if budget.bits
