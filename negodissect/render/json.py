@@ -61,13 +61,7 @@ def dumps(record: dict[str, Any] | list[dict[str, Any]], pretty: bool) -> str:
     Records are trees, never cycles (no circular check).  Text ``str.isprintable`` accepts has
     neither a lone surrogate nor a character :func:`~negodissect.text.json_safe` escapes: it is
     returned as it is (most one-line records)."""
-    text = json.dumps(
-        record,
-        indent=2 if pretty else None,
-        ensure_ascii=False,
-        check_circular=False,
-        default=_default,
-    )
+    text = (_PRETTY if pretty else _LINE).encode(record)
     if text.isprintable():
         return text
     return json_safe(text.encode("utf-8", "backslashreplace").decode("utf-8"))
@@ -79,6 +73,10 @@ def _default(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+_LINE = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=_default)
+_PRETTY = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=_default, indent=2)
 
 
 class JsonSink(records.Recorder):
