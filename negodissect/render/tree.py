@@ -45,10 +45,6 @@ class Row:
         self.children.append(row)
         return row
 
-    @property
-    def plain(self) -> str:
-        return "".join([text for text, _ in self.pieces])
-
 
 def pieces(
     node: Field, offsets: bool = True, summary: str | None = None, cut: bool = True
