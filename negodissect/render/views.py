@@ -57,6 +57,8 @@ class SummarySink(Output):
     def __init__(self, console: Console, name_files: bool = False) -> None:
         super().__init__(console)
         self.name_files = name_files
+        #: Piped: each line written as its plain text, without rich's print (0.3 ms a line).
+        self.piped = not console.out.is_terminal
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         issued = item.ticket_client
@@ -71,16 +73,19 @@ class SummarySink(Output):
         """``after``: what analysis adds (the client a ticket was issued to)."""
         line = Text(printable(heading) + "  ")
         line.append(render_tree.label(tree, offsets=False))
-        errors = sum(1 for _ in tree.errors())
-        if errors:  # the mark --strict would fail on, with where the first one is
-            node, _ = next(tree.errors())
+        found = list(tree.errors())
+        if found:  # the mark --strict would fail on, with where the first one is
+            errors, (node, _) = len(found), found[0]
             line.append(
                 printable(f"  [malformed: {errors} error{'s' if errors > 1 else ''}, first in "
                           f"{node.name} at offset {node.offset}]"),
                 "bold red",
             )  # fmt: skip
         line.append(printable(after))
-        self.console.out.print(line)
+        if self.piped:
+            self.console.out.file.write(line.plain + "\n")
+        else:
+            self.console.out.print(line)
 
 
 class TreeSink(Output):
