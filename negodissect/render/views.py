@@ -107,6 +107,8 @@ class TreeSink(Output):
         super().__init__(console)
         self.depth, self.offsets, self.hexdump, self.bits = depth, offsets, hexdump, bits
         self.name_files = name_files
+        #: Piped: lines are written as plain text, without rich's print (0.3 ms a line).
+        self.piped = not console.out.is_terminal
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         heading = capture_heading(item, source if self.name_files else None)
@@ -139,7 +141,10 @@ class TreeSink(Output):
 
     def _line(self, text: str, style: str) -> None:
         """One line of escaped ``text``."""
-        self.console.out.print(Text(text, style=style))
+        if self.piped:
+            self.console.out.file.write(text + "\n")
+        else:
+            self.console.out.print(Text(text, style=style))
 
     def _draw(self, root: render_tree.Row, dump: str | None = None) -> None:
         """The rows, the hex ``dump`` when there is one, and a blank line."""
@@ -163,30 +168,29 @@ class NetmonSink(TreeSink):
             found += netmon.lines(shaped, self.depth, self.bits)
         found.append((0, "-", [("securityBlob", "bold cyan"), (":", "")]))
         found += netmon.lines(netmon.reshape(tree, data), self.depth, self.bits, level=1)
-        out = self.console.out
-        if out.is_terminal:
-            for level, marker, text in found:
-                out.print(Text.assemble(netmon.prefix(level, marker), *text))
-        else:
-            out.file.write(
-                "".join(
-                    netmon.prefix(level, marker) + "".join(piece for piece, _ in text) + "\n"
-                    for level, marker, text in found
-                )
-            )
+        dump = None
         if self.hexdump:
             from negodissect.render.hexdump import hexdump
 
-            out.print(hexdump(data))
+            dump = hexdump(data)
+        out = self.console.out
+        if self.piped:
+            lines = "".join(
+                netmon.prefix(level, marker) + "".join(piece for piece, _ in text) + "\n"
+                for level, marker, text in found
+            )
+            out.file.write(lines + ("" if dump is None else dump + "\n") + "\n")
+            return
+        for level, marker, text in found:
+            out.print(Text.assemble(netmon.prefix(level, marker), *text))
+        if dump is not None:
+            out.print(dump)
         out.print()
 
 
 class PlainSink(TreeSink):
     """The tree view piped: the same lines without styles, written without rich's layout work
     (most of the time on big files; rich's print of even a blank line costs 0.3 ms)."""
-
-    def _line(self, text: str, style: str) -> None:
-        self.console.out.file.write(text + "\n")
 
     def _draw(self, root: render_tree.Row, dump: str | None = None) -> None:
         lines = "\n".join(render_tree.plain_lines(root))
