@@ -110,7 +110,13 @@ class Field:
 
     def find(self, name: str) -> Field | None:
         """The first field named ``name`` in this subtree (depth first), or None."""
-        return next((node for node in self.walk() if node.name == name), None)
+        stack = [self]  # walk()'s order, without a generator: carriers and analysis call it a lot
+        while stack:
+            node = stack.pop()
+            if node.name == name:
+                return node
+            stack.extend(reversed(node.children))
+        return None
 
     def find_all(self, name: str) -> list[Field]:
         """Every field named ``name`` in this subtree, depth first."""

@@ -11,6 +11,7 @@ it to tell which names would carry such characters into a file (``--hashes``).
 
 from __future__ import annotations
 
+import functools
 import re
 
 _INVISIBLE = "\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb"
@@ -25,8 +26,12 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` with every control or invisible formatting character written as an escape."""
-    return _UNSAFE.sub(_escape, text)
+    """``text`` with every control or invisible formatting character written as an escape.
+
+    Every character escaped here is one ``str.isprintable`` refuses (categories Cc, Cf, Zl, Zp),
+    so text it accepts is returned as it is, without the search (most names and summaries).
+    """
+    return text if text.isprintable() else _UNSAFE.sub(_escape, text)
 
 
 def json_safe(text: str) -> str:
@@ -46,13 +51,24 @@ _TICKS_PER_SECOND = 10_000_000
 
 def _calendar(seconds: int) -> str | None:
     """``YYYY-MM-DD HH:MM:SS`` of whole seconds since 1970 (UTC), None when out of range."""
+    days, second = divmod(seconds, 86_400)
+    date = _date(days)
+    if date is None:
+        return None
+    return f"{date} {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _date(days: int) -> str | None:
+    """``YYYY-MM-DD`` of a day counted from 1970-01-01, None out of datetime's range (the blobs
+    of a capture share a few days: each is worked out once)."""
     import datetime  # not at start-up: standard input has no time stamps
 
     try:
-        moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+        moment = datetime.date(1970, 1, 1) + datetime.timedelta(days=days)
     except OverflowError:
         return None
-    return f"{moment:%Y-%m-%d %H:%M:%S}"
+    return f"{moment:%Y-%m-%d}"
 
 
 def utc_text(seconds: float) -> str:

@@ -237,7 +237,8 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
     else:
         length = first_length
     available = end - cursor
-    missing = max(0, length - available)
+    missing = length - available if length > available else 0
+    # positional: twice as fast as by keyword (indefinite, missing, non_der, ident)
     return Tlv(
         tag_class,
         constructed,
@@ -246,9 +247,10 @@ def read_tlv(data: bytes, pos: int, end: int, depth: int = 0) -> Tlv:
         cursor - pos,
         length,
         cursor + length - missing,
-        missing=missing,
-        non_der=non_der,
-        ident=first & 0xE0 | number << 8,
+        False,
+        missing,
+        non_der,
+        first & 0xE0 | number << 8,
     )
 
 
@@ -301,7 +303,7 @@ class Walker:
     def field_for(self, tlv: Tlv, name: str) -> Field:
         """A Field spanning ``tlv``, with notes for non-DER encoding and missing bytes."""
         self.elements += 1
-        node = Field(name, offset=self.base + tlv.offset, length=tlv.end - tlv.offset)
+        node = Field(name, None, "", self.base + tlv.offset, tlv.end - tlv.offset)
         if tlv.non_der is not None:
             node.notes.append(tlv.non_der)
         if tlv.missing:

@@ -30,10 +30,12 @@ def field_to_dict(node: Field) -> dict[str, Any]:
     out: dict[str, Any] = {"name": node.name, "offset": node.offset, "length": node.length}
     if node.summary:
         out["summary"] = node.summary
-    if isinstance(node.value, bytes):
-        out["hex"] = node.value.hex()
-    elif node.value is not None:
-        out["value"] = node.value
+    value = node.value
+    if value is not None:
+        if isinstance(value, bytes):
+            out["hex"] = value.hex()
+        else:
+            out["value"] = value
     children = node.children
     if children and children[-1].name == VERIFICATION:  # a verdict (gss/verify.py)
         verification = node.verification
@@ -54,13 +56,14 @@ def _note(note: Note) -> dict[str, str]:
 
 
 def dumps(record: dict[str, Any] | list[dict[str, Any]], pretty: bool) -> str:
-    """A record as JSON text; unencodable text (lone surrogates) is escaped, never raised."""
-    text = json.dumps(
-        record,
-        indent=2 if pretty else None,
-        ensure_ascii=False,
-        default=_default,
-    )
+    """A record as JSON text; unencodable text (lone surrogates) is escaped, never raised.
+
+    Records are trees, never cycles (no circular check).  Text ``str.isprintable`` accepts has
+    neither a lone surrogate nor a character :func:`~negodissect.text.json_safe` escapes: it is
+    returned as it is (most one-line records)."""
+    text = (_PRETTY if pretty else _LINE).encode(record)
+    if text.isprintable():
+        return text
     return json_safe(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
@@ -70,6 +73,10 @@ def _default(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+_LINE = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=_default)
+_PRETTY = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=_default, indent=2)
 
 
 class JsonSink(records.Recorder):

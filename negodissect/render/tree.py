@@ -45,10 +45,6 @@ class Row:
         self.children.append(row)
         return row
 
-    @property
-    def plain(self) -> str:
-        return "".join(text for text, _ in self.pieces)
-
 
 def pieces(
     node: Field, offsets: bool = True, summary: str | None = None, cut: bool = True
@@ -118,7 +114,7 @@ def rows(
     At most :data:`MAX_RENDERED_FIELDS` fields are drawn: the rest are counted on one line where
     the cap is reached (hostile input can make trees of thousands of fields; JSON has them all).
     """
-    budget = _Budget(bits, _repeated_cuts(node))
+    budget = _Budget(bits)
     branch = _rows(node, depth, offsets, parent, budget, above)
     if budget.line is not None:
         budget.line.pieces = (
@@ -139,16 +135,46 @@ def build(
 
 
 class _Budget:
-    """Fields still to draw for one :func:`rows`, and the line that counts those left out."""
+    """Fields still to draw for one :func:`rows`, the line that counts those left out, and the
+    truncation notes met so far (:meth:`cut`)."""
 
-    __slots__ = ("bits", "hidden", "left", "line", "repeated")
+    __slots__ = ("bits", "cuts", "hidden", "left", "line")
 
-    def __init__(self, bits: bool, repeated: set[int]) -> None:
+    def __init__(self, bits: bool) -> None:
         self.bits = bits
-        self.repeated = repeated  # id() of the truncation notes not drawn
         self.left = MAX_RENDERED_FIELDS
         self.hidden = 0
         self.line: Row | None = None
+        #: By bytes missing: the row under which the last truncation note met was drawn, and
+        #: its line (None: the note is in a part of the tree not drawn).
+        self.cuts: dict[object, tuple[Row, Row] | None] = {}
+
+    def cut(self, note: Note, branch: Row | None = None, line: Row | None = None) -> None:
+        """A note met in the tree's order, drawn as ``line`` under ``branch``.  Truncation
+        notes repeat one cut: a token cut short makes every element that encloses the cut
+        declare more bytes than are there, each with the same ``(N missing)``.  Only the
+        innermost (the last in the tree's order) is drawn: the line of the one met before with
+        the same count is taken away.  JSON and ``--strict`` keep every note."""
+        if note.id != CONTENT_TRUNCATED.id or not note.values:
+            return
+        missing = note.values.get("missing")
+        earlier = self.cuts.get(missing)
+        if earlier is not None:
+            earlier_branch, earlier_line = earlier
+            earlier_branch.children.remove(earlier_line)
+        self.cuts[missing] = None if branch is None or line is None else (branch, line)
+
+    def unseen(self, nodes: list[Field]) -> tuple[int, int]:
+        """The fields and notes in the subtrees of ``nodes``, which are not drawn (their
+        truncation notes still count as cuts met)."""
+        fields = notes = 0
+        for top in nodes:
+            for node in top.walk():
+                fields += 1
+                for note in node.notes:
+                    notes += 1
+                    self.cut(note)
+        return fields, notes
 
 
 def _rows(
@@ -160,12 +186,13 @@ def _rows(
     above: str = "",
 ) -> Row:
     budget.left -= 1
-    line = pieces(node, offsets, said_once(node, above))
+    line = pieces(node, offsets, said_once(node, above) if node.summary else "")
     branch = Row(*line) if parent is None else parent.add(*line)
     for note in node.notes:
-        if id(note) in budget.repeated:
-            continue
-        branch.add((f"{note.severity}: {printable(note.message)}", SEVERITY_STYLES[note.severity]))
+        text = f"{note.severity}: {printable(note.message)}"
+        budget.cut(note, branch, branch.add((text, SEVERITY_STYLES[note.severity])))
+    if not node.children:  # most fields
+        return branch
     children = (
         node.children
         if budget.bits
@@ -174,36 +201,17 @@ def _rows(
     if not children:
         return branch
     if depth is not None and depth <= 1:
-        hidden = sum(1 for _ in node.walk()) - 1
-        notes = sum(len(child.notes) for child in node.walk()) - len(node.notes)
+        hidden, notes = budget.unseen(node.children)
         branch.add((f"... {hidden} more fields" + (f", {notes} notes" if notes else ""), "dim"))
         return branch
     for index, child in enumerate(children):
         if budget.left <= 0:
-            budget.hidden += sum(1 for rest in children[index:] for _ in rest.walk())
+            budget.hidden += budget.unseen(children[index:])[0]
             if budget.line is None:
                 budget.line = branch.add()
             break
         _rows(child, None if depth is None else depth - 1, offsets, branch, budget, above)
     return branch
-
-
-def _repeated_cuts(node: Field) -> set[int]:
-    """The truncation notes that repeat one cut: a token cut short makes every element that
-    encloses the cut declare more bytes than are there, each with the same ``(N missing)``.
-    Only the innermost (the last in the tree's order) is drawn; JSON and ``--strict`` keep
-    every note."""
-    last: dict[object, Note] = {}
-    repeated: set[int] = set()
-    for field in node.walk():
-        for note in field.notes:
-            if note.id != CONTENT_TRUNCATED.id or not note.values:
-                continue
-            missing = note.values.get("missing")
-            if missing in last:
-                repeated.add(id(last[missing]))
-            last[missing] = note
-    return repeated
 
 
 def to_rich(row: Row, parent: Tree | None = None) -> Tree:
@@ -223,7 +231,7 @@ def plain_lines(row: Row, prefix: str = "", guide: str = "") -> Iterator[str]:
     stack = [(row, prefix, guide)]  # depth first, without a generator per level
     while stack:
         row, prefix, guide = stack.pop()
-        yield guide + row.plain
+        yield guide + "".join([text for text, _ in row.pieces])
         children = row.children
         if children:
             last = children[-1]

@@ -319,3 +319,16 @@ def test_hash_file_and_triage_output_carry_no_raw_control_character(tmp_path, mo
     assert err.count("left out: ") == 2 and "wrote 1 NetNTLMv2 line" in err
     assert f'user name "{printable(EVIL)}" holds ":"' in err
     assert f'domain name "{printable(EVIL.replace(":", ""))}" (shown escaped)' in err
+
+
+def test_printable_escapes_every_control_and_format_character_of_any_code_point() -> None:
+    """printable() returns text ``str.isprintable`` accepts untouched (its fast path): over every
+    code point, a character is escaped exactly when it is a C0/C1 control or DEL, or one of the
+    format and separator characters that reorder or hide text (bidi controls and isolates,
+    zero-width characters, line and paragraph separators, BOM, interlinear annotations)."""
+    hidden = {*range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2060, 0x206A), 0xFEFF}
+    hidden |= {0xFFF9, 0xFFFA, 0xFFFB}
+    for code in range(0x110000):
+        unsafe = code < 0x20 or 0x7F <= code <= 0x9F or code in hidden
+        escaped = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        assert printable(f"a{chr(code)}b") == f"a{escaped if unsafe else chr(code)}b", hex(code)

@@ -56,6 +56,12 @@ def test_the_time_helpers() -> None:
     assert filetime_text(0) == "0 (no time)"
     assert filetime_text(2**64 - 1).endswith("(out of range)")
     assert utc_text(1e20).endswith("(out of range)") and iso_utc(1e20) is None
+    # Before 1970, the last second datetime can show (year 9999), and the first it cannot.
+    assert utc_text(-1.5) == "1969-12-31 23:59:58.500000 UTC"
+    assert filetime_text(1) == "1601-01-01 00:00:00.0000001 UTC"
+    assert utc_text(253402300799) == "9999-12-31 23:59:59.000000 UTC"
+    assert utc_text(253402300800).endswith("(out of range)")
+    assert utc_text(-62135596801).endswith("(out of range)")
 
 
 @pytest.mark.tshark
