@@ -1,13 +1,15 @@
 """Capture files in, TCP segments out: pcap / pcapng (optionally gzip-compressed), streaming.
 
 This is the only package that imports scapy, and only its raw readers (``RawPcapReader`` /
-``RawPcapNgReader``), lazily.  No scapy ``Packet`` object is ever built.  :func:`read_segments`
-opens and recognises a file and hands its records to a walk: :mod:`negodissect.sources.pcap`
-and :mod:`negodissect.sources.pcapng` read large chunks and parse the records in place (the
-fast path); :func:`_scapy_records` here reads record by record with scapy (the plain path, which
-the fast walks are checked against).  Each record becomes a TCP segment (or nothing) through
-:mod:`negodissect.sources.frames`; what is wrong with a file comes out as a
-:class:`~negodissect.sources.records.SourceNote` (:mod:`negodissect.sources.records`).
+``RawPcapNgReader``), lazily: on the fast path only for pcapng files (a classic pcap file's
+header is read by :func:`.pcap.open_pcap`).  No scapy ``Packet`` object is ever built.
+:func:`read_segments` opens and recognises a file and hands its records to a walk:
+:mod:`negodissect.sources.pcap` and :mod:`negodissect.sources.pcapng` read large chunks and
+parse the records in place (the fast path); :func:`_scapy_records` here reads record by
+record with scapy (the plain path, which the fast walks are checked against).  Each record
+becomes a TCP segment (or nothing) through :mod:`negodissect.sources.frames`; what is wrong
+with a file comes out as a :class:`~negodissect.sources.records.SourceNote`
+(:mod:`negodissect.sources.records`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ def read_segments(
         total = os.fstat(raw.fileno()).st_size
     else:  # scapy is handed the stream decompressed already: gunzipping, it would seek
         name, raw, total = STREAM_NAME, _open_stream(source), 0
+    walker = EveryRecordWalk if every_record else Walk
+    if fast:
+        found = _pcap(raw, name, isinstance(source, str))
+        if found is not None:  # a classic pcap file: read without scapy
+            walk = walker(raw, total, on_progress, NOBODY if quiet is None else quiet, tally)
+            return pcap.records(found, walk)
     Scapy_Exception, RawPcapReader, RawPcapNgReader = scapy_readers()
     try:
         with quiet_scapy():
@@ -144,11 +152,27 @@ def read_segments(
         raw.close()
         raise CaptureError(f"{name}: {error}") from error
     is_ng = isinstance(reader, RawPcapNgReader)
-    walker = EveryRecordWalk if every_record else Walk
     walk = walker(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet, tally)
     if not fast:
         return _scapy_records(reader, is_ng, walk)
     return pcapng.records(reader, walk) if is_ng else pcap.records(reader, walk)
+
+
+def _pcap(raw: IO[bytes], name: str, path: bool) -> pcap.PcapFile | None:
+    """``raw`` (opened by :func:`_open` when ``path``, else by :func:`_open_stream`) as a
+    classic pcap file, its header read (:func:`.pcap.open_pcap`, gunzipped here for a path);
+    None when it is none (a pcapng file, which scapy reads from the start)."""
+    stream: Any = raw
+    if path and is_gzip(cast(Any, raw).peek(len(MAGIC_GZIP))[: len(MAGIC_GZIP)]):
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+    try:
+        found = pcap.open_pcap(stream)
+    except (OSError, EOFError, zlib.error) as error:  # as scapy says of a header cut short
+        raw.close()
+        raise CaptureError(f"{name}: Not a supported capture file") from error
+    if found is None and stream is not raw:
+        raw.seek(0)
+    return found
 
 
 class _WithoutCryptography(importlib.abc.MetaPathFinder):
