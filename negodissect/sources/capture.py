@@ -15,14 +15,11 @@ with a file comes out as a :class:`~negodissect.sources.records.SourceNote`
 from __future__ import annotations
 
 import gzip
-import importlib.abc
 import os
 import sys
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from negodissect.sources import pcap, pcapng
 from negodissect.sources.frames import LINKTYPE_ETHERNET, NOBODY, Packet, Skimmer
@@ -50,6 +47,10 @@ from negodissect.sources.streams import (
     is_gzip,
     with_head,
 )
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 #: Read buffer of the capture file.
 READ_BUFFER = 1 << 20
@@ -175,8 +176,9 @@ def _pcap(raw: IO[bytes], name: str, path: bool) -> pcap.PcapFile | None:
     return found
 
 
-class _WithoutCryptography(importlib.abc.MetaPathFinder):
-    """Refuses ``cryptography`` while scapy is first imported.
+class _WithoutCryptography:
+    """Refuses ``cryptography`` while scapy is first imported (a meta path finder: not derived
+    from ``importlib.abc.MetaPathFinder``, whose import costs 4 ms of start-up).
 
     scapy's configuration imports ``cryptography`` when it is installed and makes an X25519 key
     to test it (about 45 ms and 9 MB per run) for its TLS and IPsec layers, which negodissect

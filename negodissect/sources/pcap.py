@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from struct import Struct
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from negodissect.sources.frames import Packet, Segment, parse_frame
 from negodissect.sources.records import (
     MAX_RECORD,
+    Chunked,
     ReadError,
     SourceNote,
     Walk,
@@ -40,7 +41,7 @@ class PcapFile(NamedTuple):
     """A classic pcap file after its header: what :func:`records` reads of it (as of scapy's
     ``RawPcapReader``): the stream, byte order, timestamp precision and linktype."""
 
-    f: IO[bytes]
+    f: Chunked
     endian: str
     nano: bool
     linktype: int
