@@ -163,9 +163,7 @@ def _pcap(raw: IO[bytes], name: str, path: bool) -> pcap.PcapFile | None:
     """``raw`` (opened by :func:`_open` when ``path``, else by :func:`_open_stream`) as a
     classic pcap file, its header read (:func:`.pcap.open_pcap`, gunzipped here for a path);
     None when it is none (a pcapng file, which scapy reads from the start)."""
-    stream: Any = raw
-    if path and is_gzip(cast(Any, raw).peek(len(MAGIC_GZIP))[: len(MAGIC_GZIP)]):
-        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+    stream = _gunzipped(raw) if path else raw
     try:
         found = pcap.open_pcap(stream)
     except (OSError, EOFError, zlib.error) as error:  # as scapy says of a header cut short
@@ -174,6 +172,27 @@ def _pcap(raw: IO[bytes], name: str, path: bool) -> pcap.PcapFile | None:
     if found is None and stream is not raw:
         raw.seek(0)
     return found
+
+
+def reads_with_scapy(path: str) -> bool:
+    """Whether reading the capture file at ``path`` on the fast path imports scapy: for any
+    file but a classic pcap file (gzipped or not), and for one that cannot be opened or read."""
+    try:
+        raw = _open(path)
+    except CaptureError:
+        return True
+    with raw:
+        try:
+            return pcap.open_pcap(_gunzipped(raw)) is None
+        except (OSError, EOFError, zlib.error):
+            return True
+
+
+def _gunzipped(raw: IO[bytes]) -> Any:
+    """``raw`` (opened by :func:`_open`), decompressed when it is gzip-compressed."""
+    if is_gzip(cast(Any, raw).peek(len(MAGIC_GZIP))[: len(MAGIC_GZIP)]):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
 
 
 class _WithoutCryptography:

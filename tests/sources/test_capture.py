@@ -170,6 +170,20 @@ def test_pcap_header_cut_short_is_refused_as_scapy_refuses_it(tmp_path, compress
     assert said[0] == said[1] == said[2] == said[3]
 
 
+def test_only_files_other_than_classic_pcap_read_with_scapy(tmp_path):
+    """``-j`` imports scapy before its fork only for the files whose reading needs it: not a
+    classic pcap file, gzipped or not (told by its magic number)."""
+    from negodissect.sources.capture import reads_with_scapy
+
+    for source, pcapng in ((SMB2, False), (SMB2_NG, True)):
+        assert source.read_bytes()[:4] == (b"\n\r\r\n" if pcapng else b"\xd4\xc3\xb2\xa1")
+        zipped = tmp_path / (source.name + ".gz")
+        zipped.write_bytes(gzip.compress(source.read_bytes()))
+        assert reads_with_scapy(str(source)) is pcapng
+        assert reads_with_scapy(str(zipped)) is pcapng
+    assert reads_with_scapy(str(tmp_path / "missing.pcap"))
+
+
 def test_directory_raises(tmp_path):
     with pytest.raises(CaptureError, match="directory"):
         blobs_from_capture(str(tmp_path))
