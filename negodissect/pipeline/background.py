@@ -8,8 +8,8 @@ sends each :class:`~negodissect.carriers.base.AuthBlob` and
 it; the parent decodes and prints them in the same order, so the two stages run on two cores.
 The pipe's buffer bounds what waits: a child ahead of its reader blocks.  A child pays off on
 big files only: one smaller than :data:`BACKGROUND_MIN_BYTES` is read in the process that
-prints (:func:`worth_a_child`), and scapy is imported once before the first fork, not in every
-child.  The child's failures
+prints (:func:`worth_a_child`), and scapy, when the file needs it (not a classic pcap file), is
+imported once before the first fork, not in every child.  The child's failures
 reach the parent as exceptions when it reads that far:
 :class:`~negodissect.sources.capture.CaptureError` for an unreadable file,
 :class:`ReaderFailed` (with the child's traceback) for anything else.
@@ -26,7 +26,7 @@ from multiprocessing.context import ForkContext, SpawnContext
 
 from negodissect.carriers.base import AuthBlob, Notice
 from negodissect.pipeline.capture import blobs_from_capture
-from negodissect.sources.capture import CaptureError, scapy_readers
+from negodissect.sources.capture import CaptureError, reads_with_scapy, scapy_readers
 from negodissect.sources.records import ProgressHook, Tally
 
 #: Capture files smaller than this are read in the process that prints, not in a child: a child
@@ -92,7 +92,8 @@ class Background:
             context: ForkContext | SpawnContext = multiprocessing.get_context("fork")
         else:
             context = multiprocessing.get_context("spawn")
-        scapy_readers()  # imported once here rather than in every forked child
+        if reads_with_scapy(path):  # imported once here rather than in every forked child
+            scapy_readers()
         self.pipe, child = context.Pipe(duplex=False)
         self.process = context.Process(
             target=_read, args=(child, path, streams, frames, progress), daemon=True

@@ -1,26 +1,25 @@
 """Capture files in, TCP segments out: pcap / pcapng (optionally gzip-compressed), streaming.
 
 This is the only package that imports scapy, and only its raw readers (``RawPcapReader`` /
-``RawPcapNgReader``), lazily.  No scapy ``Packet`` object is ever built.  :func:`read_segments`
-opens and recognises a file and hands its records to a walk: :mod:`negodissect.sources.pcap`
-and :mod:`negodissect.sources.pcapng` read large chunks and parse the records in place (the
-fast path); :func:`_scapy_records` here reads record by record with scapy (the plain path, which
-the fast walks are checked against).  Each record becomes a TCP segment (or nothing) through
-:mod:`negodissect.sources.frames`; what is wrong with a file comes out as a
-:class:`~negodissect.sources.records.SourceNote` (:mod:`negodissect.sources.records`).
+``RawPcapNgReader``), lazily: on the fast path only for pcapng files (a classic pcap file's
+header is read by :func:`.pcap.open_pcap`).  No scapy ``Packet`` object is ever built.
+:func:`read_segments` opens and recognises a file and hands its records to a walk:
+:mod:`negodissect.sources.pcap` and :mod:`negodissect.sources.pcapng` read large chunks and
+parse the records in place (the fast path); :func:`_scapy_records` here reads record by
+record with scapy (the plain path, which the fast walks are checked against).  Each record
+becomes a TCP segment (or nothing) through :mod:`negodissect.sources.frames`; what is wrong
+with a file comes out as a :class:`~negodissect.sources.records.SourceNote`
+(:mod:`negodissect.sources.records`).
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib.abc
 import os
 import sys
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from negodissect.sources import pcap, pcapng
 from negodissect.sources.frames import LINKTYPE_ETHERNET, NOBODY, Packet, Skimmer
@@ -48,6 +47,10 @@ from negodissect.sources.streams import (
     is_gzip,
     with_head,
 )
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 #: Read buffer of the capture file.
 READ_BUFFER = 1 << 20
@@ -136,6 +139,12 @@ def read_segments(
         total = os.fstat(raw.fileno()).st_size
     else:  # scapy is handed the stream decompressed already: gunzipping, it would seek
         name, raw, total = STREAM_NAME, _open_stream(source), 0
+    walker = EveryRecordWalk if every_record else Walk
+    if fast:
+        found = _pcap(raw, name, isinstance(source, str))
+        if found is not None:  # a classic pcap file: read without scapy
+            walk = walker(raw, total, on_progress, NOBODY if quiet is None else quiet, tally)
+            return pcap.records(found, walk)
     Scapy_Exception, RawPcapReader, RawPcapNgReader = scapy_readers()
     try:
         with quiet_scapy():
@@ -144,15 +153,51 @@ def read_segments(
         raw.close()
         raise CaptureError(f"{name}: {error}") from error
     is_ng = isinstance(reader, RawPcapNgReader)
-    walker = EveryRecordWalk if every_record else Walk
     walk = walker(raw, total, on_progress, NOBODY if quiet is None or not fast else quiet, tally)
     if not fast:
         return _scapy_records(reader, is_ng, walk)
     return pcapng.records(reader, walk) if is_ng else pcap.records(reader, walk)
 
 
-class _WithoutCryptography(importlib.abc.MetaPathFinder):
-    """Refuses ``cryptography`` while scapy is first imported.
+def _pcap(raw: IO[bytes], name: str, path: bool) -> pcap.PcapFile | None:
+    """``raw`` (opened by :func:`_open` when ``path``, else by :func:`_open_stream`) as a
+    classic pcap file, its header read (:func:`.pcap.open_pcap`, gunzipped here for a path);
+    None when it is none (a pcapng file, which scapy reads from the start)."""
+    stream = _gunzipped(raw) if path else raw
+    try:
+        found = pcap.open_pcap(stream)
+    except (OSError, EOFError, zlib.error) as error:  # as scapy says of a header cut short
+        raw.close()
+        raise CaptureError(f"{name}: Not a supported capture file") from error
+    if found is None and stream is not raw:
+        raw.seek(0)
+    return found
+
+
+def reads_with_scapy(path: str) -> bool:
+    """Whether reading the capture file at ``path`` on the fast path imports scapy: for any
+    file but a classic pcap file (gzipped or not), and for one that cannot be opened or read."""
+    try:
+        raw = _open(path)
+    except CaptureError:
+        return True
+    with raw:
+        try:
+            return pcap.open_pcap(_gunzipped(raw)) is None
+        except (OSError, EOFError, zlib.error):
+            return True
+
+
+def _gunzipped(raw: IO[bytes]) -> Any:
+    """``raw`` (opened by :func:`_open`), decompressed when it is gzip-compressed."""
+    if is_gzip(cast(Any, raw).peek(len(MAGIC_GZIP))[: len(MAGIC_GZIP)]):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
+
+
+class _WithoutCryptography:
+    """Refuses ``cryptography`` while scapy is first imported (a meta path finder: not derived
+    from ``importlib.abc.MetaPathFinder``, whose import costs 4 ms of start-up).
 
     scapy's configuration imports ``cryptography`` when it is installed and makes an X25519 key
     to test it (about 45 ms and 9 MB per run) for its TLS and IPsec layers, which negodissect

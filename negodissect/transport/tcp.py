@@ -159,7 +159,20 @@ class Connection:
         "tries",
     )
 
-    def __init__(self, stream: int, key: tuple, client: tuple, server: tuple) -> None:
+    def __init__(
+        self,
+        stream: int,
+        key: tuple,
+        client: tuple,
+        server: tuple,
+        seq: int | None = None,
+        syn: int = 0,
+        frame: int = 0,
+        time: float = 0.0,
+        tunnel: tuple = (),
+    ) -> None:
+        """A connection whose first segment (from ``client``) has sequence number ``seq``,
+        ``syn`` 1 when it was a SYN, frame number ``frame`` and ``time``."""
         self.stream = stream
         self.key = key
         self.client = client  # (address bytes, port) of the first sender: direction 0
@@ -171,15 +184,15 @@ class Connection:
         self.kind: Any = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
         self.halves: tuple[Half, Half] | None = None
-        self.base: list[int | None] = [None, None]  # first sequence number seen per direction
+        self.base: list[int | None] = [seq, None]  # first sequence number seen per direction
         self.closed = 0  # bit 0/1: FIN seen from direction 0/1; 4: RST
-        self.syn = 0  # bit 0/1: the first segment seen from direction 0/1 was a SYN
+        self.syn = syn  # bit 0/1: the first segment seen from direction 0/1 was a SYN
         self.sniffed = False  # adopted for its first bytes (not for its port)
         self.quiet = False  # in Reassembler.quiet: its plain segments are dropped by the reader
         self.bulk = 0  # bit 0/1: direction 0/1 is in Reassembler.quiet as a Bulk (data skipped)
-        self.last_frame = 0
-        self.last_time = 0.0
-        self.last_tunnel: tuple = ()  # the tunnels the last segment came through (if any)
+        self.last_frame = frame
+        self.last_time = time
+        self.last_tunnel = tunnel  # the tunnels the last segment came through (if any)
         self.state: Any = None  # for the layer above (its framers and parsers)
 
     def skim(
@@ -323,10 +336,15 @@ class Reassembler:
                 events = self._retire(conn, events)
             elif len(self.connections) >= MAX_CONNECTIONS:
                 events = self._forget_oldest(events)
-            conn = Connection(self.streams, key, (src, sport), (dst, dport))
-            self.streams += 1
+            stream = self.streams
+            self.streams = stream + 1
+            syn = flags & SYN and 1
+            conn = Connection(
+                stream, key, (src, sport), (dst, dport), seq, syn, frame, time, tunnel
+            )
             self.connections[key] = conn
-            if self.wanted_streams is not None and conn.stream not in self.wanted_streams:
+            direction = 0  # its first sender is its client
+            if self.wanted_streams is not None and stream not in self.wanted_streams:
                 conn.candidate = False
             else:
                 kind = self.ports.get(sport) or self.ports.get(dport)
@@ -335,25 +353,27 @@ class Reassembler:
                         self._adopt(conn, kind)
                     else:
                         conn.kind = kind  # adopted at a segment that may start a message
-        direction = 0 if forward == conn.forward else 1
-        conn.last_frame, conn.last_time, conn.last_tunnel = frame, time, tunnel
-        base = conn.base
-        if base[direction] is None:
-            base[direction] = seq
-            if flags & SYN:
-                conn.syn |= 1 << direction
+        else:
+            direction = 0 if forward == conn.forward else 1
+            conn.last_frame, conn.last_time, conn.last_tunnel = frame, time, tunnel
+            base = conn.base
+            if base[direction] is None:
+                base[direction] = seq
+                if flags & SYN:
+                    conn.syn |= 1 << direction
         if flags & _FIN_RST:
             conn.closed |= 4 if flags & RST else 1 << direction
         if conn.candidate is None and end > start:
             kind, starts = conn.kind, self.starts
             if kind is not None and starts is not None:  # a carrier's port
-                after_syn = _after_syn(conn, direction)
                 if starts(kind, data, start, end, sport, dport):
                     self._adopt(conn, kind)
-                elif seq == after_syn:  # its first bytes start no message: not the carrier's
-                    conn.candidate = False
-                elif after_syn != UNKNOWN:  # its first bytes are still to come (out of order)
-                    self._adopt(conn, kind)
+                else:
+                    after_syn = _after_syn(conn, direction)
+                    if seq == after_syn:  # its first bytes start no message: not the carrier's
+                        conn.candidate = False
+                    elif after_syn != UNKNOWN:  # its first bytes are still to come (reordered)
+                        self._adopt(conn, kind)
             else:
                 conn.tries += 1
                 kind = self.is_candidate(data, start, end, sport, dport)
@@ -364,7 +384,7 @@ class Reassembler:
                     conn.candidate = False
         halves = conn.halves
         if halves is None:
-            if conn.candidate is False and not conn.quiet and base[1 - direction] is not None:
+            if conn.candidate is False and not conn.quiet and conn.base[1 - direction] is not None:
                 self._hush(conn)
             return events
         out: list[Event] = events if events is not None else []

@@ -154,6 +154,36 @@ def test_unreadable_files_raise(tmp_path, content):
         blobs_from_capture(str(path))
 
 
+@pytest.mark.parametrize("compressed", [False, True], ids=["pcap", "gzip"])
+def test_pcap_header_cut_short_is_refused_as_scapy_refuses_it(tmp_path, compressed):
+    """The fast path reads a pcap file's header itself: one cut short is refused with what
+    scapy (the plain path) says of it, from a path and from a stream."""
+    content = SMB2.read_bytes()[:10]
+    path = tmp_path / "short.pcap"
+    path.write_bytes(gzip.compress(content) if compressed else content)
+    said = []
+    for fast in (True, False):
+        for source in (str(path), path.open("rb")):
+            with pytest.raises(CaptureError) as raised:
+                blobs_from_capture(source, fast=fast)
+            said.append(str(raised.value).split(": ", 1)[1])
+    assert said[0] == said[1] == said[2] == said[3]
+
+
+def test_only_files_other_than_classic_pcap_read_with_scapy(tmp_path):
+    """``-j`` imports scapy before its fork only for the files whose reading needs it: not a
+    classic pcap file, gzipped or not (told by its magic number)."""
+    from negodissect.sources.capture import reads_with_scapy
+
+    for source, pcapng in ((SMB2, False), (SMB2_NG, True)):
+        assert source.read_bytes()[:4] == (b"\n\r\r\n" if pcapng else b"\xd4\xc3\xb2\xa1")
+        zipped = tmp_path / (source.name + ".gz")
+        zipped.write_bytes(gzip.compress(source.read_bytes()))
+        assert reads_with_scapy(str(source)) is pcapng
+        assert reads_with_scapy(str(zipped)) is pcapng
+    assert reads_with_scapy(str(tmp_path / "missing.pcap"))
+
+
 def test_directory_raises(tmp_path):
     with pytest.raises(CaptureError, match="directory"):
         blobs_from_capture(str(tmp_path))
@@ -194,14 +224,18 @@ def test_snaplen_cut_payload_counts_as_missing():
 
 
 def test_reading_a_capture_leaves_cryptography_unloaded() -> None:
-    """scapy's import would load cryptography (45 ms, 9 MB) for layers negodissect never builds:
-    a capture is read without it, and negodissect.crypto still loads and works afterwards."""
+    """A classic pcap file is read without importing scapy (90 ms of start-up); scapy's import
+    (for a pcapng file) would load cryptography (45 ms, 9 MB) for layers negodissect never
+    builds: a capture is read without it, and negodissect.crypto still loads and works
+    afterwards."""
     script = (
         "import sys\n"
         "from negodissect.pipeline.capture import blobs_from_capture\n"
-        "from tests.helpers import ROOT\n"
+        "from tests.helpers import ROOT, SHARED_CAPTURES\n"
         "found = list(blobs_from_capture(str(ROOT / 'captures' / 'http-ntlm.pcap')))\n"
-        "assert len(found) >= 6 and 'scapy.utils' in sys.modules\n"
+        "assert len(found) >= 6 and not any(m.startswith('scapy') for m in sys.modules)\n"
+        "ng = SHARED_CAPTURES / 'packetgen-plugin-smb' / 'smb2.pcapng'\n"
+        "assert list(blobs_from_capture(str(ng))) and 'scapy.utils' in sys.modules\n"
         "assert 'cryptography' not in sys.modules, 'cryptography loaded'\n"
         "from negodissect.crypto import kerberos\n"
         "key = kerberos.string_to_key(17, 'password', 'ATHENA.MIT.EDUraeburn', b'\\0\\0\\0\\1')\n"
