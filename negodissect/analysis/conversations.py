@@ -28,7 +28,7 @@ from negodissect.analysis import DecodedBlob, names
 from negodissect.analysis.tickets import ANONYMOUS, Issued, TicketIndex, TicketPac, ticket_pac
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
-from negodissect.field import Field
+from negodissect.field import VERIFICATION, Field
 from negodissect.gss import framing
 from negodissect.gss.spnego import NEG_STATES
 
@@ -221,8 +221,8 @@ class Conversation:
 
     def nodes(self, name: str, *, responses: bool | None = None) -> Iterator[tuple[int, Field]]:
         """(frame, node) for every node called ``name`` in the conversation's trees."""
-        for item, tree in self.trees(responses=responses):
-            for node in tree.find_all(name):
+        for item, _ in self.trees(responses=responses):
+            for node in item.find_all(name):
                 yield item.blob.frame, node
 
     def first_value(self, name: str, *, responses: bool | None = None) -> Any:
@@ -261,13 +261,13 @@ class Conversation:
             return chosen
         if self.client_mechs:
             return self.client_mechs[0]
-        for _, tree in self.trees():
-            if tree.find(names.NTLMSSP) is not None:
+        for item, _ in self.trees():
+            if item.find(names.NTLMSSP) is not None:
                 return framing.NTLM
-            if tree.find(names.NEGOEX) is not None:
+            if item.find(names.NEGOEX) is not None:
                 return framing.NEGOEX
             if any(
-                tree.find(name) is not None
+                item.find(name) is not None
                 for name in (names.AP_REQ, names.AP_REP, names.KRB_ERROR)
             ):
                 return framing.KERBEROS
@@ -497,7 +497,11 @@ class Conversation:
         messages (``invalid``, then ``not-checked``, then ``valid``).  Empty without secrets."""
         found: dict[str, str] = {}
         for message in self.messages:
-            nodes = [*message.tree.walk(), *([message.signature] if message.signature else [])]
+            checked = bool(message.find_all(VERIFICATION))  # none without secrets: not walked
+            nodes = [
+                *(message.tree.walk() if checked else ()),
+                *([message.signature] if message.signature else []),
+            ]
             for node in nodes:
                 verdict = node.verification if node.children else None
                 if verdict is None:
@@ -527,8 +531,8 @@ class Conversation:
         """The TGTs the TGS-REQs of a KDC exchange present (the golden-ticket clues of
         analysis.findings read them after the trees are released)."""
         found = []
-        for item, tree in self.trees(responses=False):
-            for request in tree.find_all(names.TGS_REQ):
+        for item, _ in self.trees(responses=False):
+            for request in item.find_all(names.TGS_REQ):
                 for ap_req in request.find_all(names.AP_REQ):
                     tgt = _tgt(item.blob.frame, _child(ap_req, names.TICKET), item.ticket_client)
                     found += [tgt] if tgt is not None else []
@@ -539,9 +543,9 @@ class Conversation:
     def issued_tgts(self) -> list[Tgt]:
         """The TGTs the AS-REPs and TGS-REPs of a KDC exchange issue."""
         found = []
-        for item, tree in self.trees(responses=True):
+        for item, _ in self.trees(responses=True):
             for name in (names.AS_REP, names.TGS_REP):
-                for reply in tree.find_all(name):
+                for reply in item.find_all(name):
                     tgt = _tgt(item.blob.frame, _child(reply, names.TICKET), None)
                     found += [tgt] if tgt is not None else []
         return found
