@@ -181,18 +181,19 @@ def plain_table(table: Table, width: int) -> str | None:
         return None
     columns: list[list[str]] = []
     for column in table.columns:
-        cells = [column.header, *column.cells]
         if not (
             column.justify == "left"
             and column.width is None
             and column.max_width is None
             and column.ratio is None
-            and all(isinstance(cell, Text | str) for cell in cells)
         ):
             return None
-        texts = [cell.plain if isinstance(cell, Text) else cell for cell in cells]
-        if not all(_plain(text) for text in texts):
-            return None
+        texts = []
+        for cell in (column.header, *column.cells):
+            text = cell.plain if isinstance(cell, Text) else cell
+            if not isinstance(text, str) or not _plain(text):
+                return None
+            texts.append(text)
         widest = max(map(len, texts))
         if (column.min_width or 0) > widest:
             return None
