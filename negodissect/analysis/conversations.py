@@ -18,7 +18,7 @@ session setup on the same connection and from binds on other pipes: its connecti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -291,6 +291,29 @@ class Conversation:
         return self._ntlm_messages.get(message_type)
 
     @cached_property
+    def _ntlm_fields(self) -> dict[int, dict[str, list[Field]]]:
+        """MessageType -> the fields of that :meth:`ntlm` message by name, made when first
+        asked (dropped by :meth:`release`)."""
+        return {}
+
+    def ntlm_nodes(self, message_type: int, name: str) -> Sequence[Field]:
+        """Every field named ``name`` in the :meth:`ntlm` message of ``message_type``, depth
+        first (``root.find_all(name)``): the message is walked once for all the questions the
+        findings and hash lines ask of it."""
+        index = self._ntlm_fields.get(message_type)
+        if index is None:
+            message = self.ntlm(message_type)
+            if message is None:
+                return ()
+            index = self._ntlm_fields[message_type] = message[1].by_name()
+        return index.get(name, ())
+
+    def ntlm_node(self, message_type: int, name: str) -> Field | None:
+        """The first field named ``name`` in the :meth:`ntlm` message of ``message_type``."""
+        found = self.ntlm_nodes(message_type, name)
+        return found[0] if found else None
+
+    @cached_property
     def negoex_headers(self) -> list[tuple[int, Field]]:
         """(frame, MessageHeader) of every NEGOEX message, in wire order (MS-NEGOEX 2.2.6.2)."""
         return [
@@ -331,8 +354,7 @@ class Conversation:
     @cached_property
     def ntlm_version(self) -> str | None:
         """NTLMVersion of the AUTHENTICATE (gss.ntlm.classify), None without one."""
-        auth = self.ntlm(NTLM_AUTHENTICATE)
-        node = auth[1].find(names.NTLM_VERSION) if auth is not None else None
+        node = self.ntlm_node(NTLM_AUTHENTICATE, names.NTLM_VERSION)
         return node.value if node is not None and isinstance(node.value, str) else None
 
     @cached_property
@@ -345,10 +367,13 @@ class Conversation:
 
     @cached_property
     def identity(self) -> Identity:
-        auth = self.ntlm(NTLM_AUTHENTICATE)
-        if auth is not None:
+        if self.ntlm(NTLM_AUTHENTICATE) is not None:
             wanted = (names.DOMAIN_NAME, names.USER_NAME, names.WORKSTATION, names.NTLM_VERSION)
-            found = {child.name: child.value for child in auth[1].walk() if child.name in wanted}
+            found = {  # the last of each name, in the tree's order
+                name: nodes[-1].value
+                for name in wanted
+                if (nodes := self.ntlm_nodes(NTLM_AUTHENTICATE, name))
+            }
             if found.get(names.NTLM_VERSION) == "Anonymous":
                 return Identity("anonymous")
             return Identity(
@@ -483,8 +508,7 @@ class Conversation:
 
     @cached_property
     def ntlm_mic(self) -> bool:
-        auth = self.ntlm(NTLM_AUTHENTICATE)
-        return auth is not None and auth[1].find(names.MIC) is not None
+        return self.ntlm_node(NTLM_AUTHENTICATE, names.MIC) is not None
 
     @cached_property
     def negoex_verify(self) -> bool:
@@ -560,7 +584,7 @@ class Conversation:
             (NTLM_AUTHENTICATE, names.NT_PROOF_STR),
         ):
             message = self.ntlm(message_type)
-            node = None if message is None else message[1].find(name)
+            node = self.ntlm_node(message_type, name)
             if message is not None and node is not None and node.bytes_value:
                 found[name] = (message[0], node.bytes_value)
         return found
@@ -571,7 +595,8 @@ class Conversation:
         self.to_dict()  # computes and caches every property it shows
         _ = self.ntlm_values, self.salts, self.presented_tgts, self.issued_tgts
         self.findings, self.hash_lines, self.released = findings, hash_lines, True
-        self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
+        self.__dict__.pop("_ntlm_messages", None)  # they hold nodes of the trees
+        self.__dict__.pop("_ntlm_fields", None)
         self.messages = [
             DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)
             for item in self.messages

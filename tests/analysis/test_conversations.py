@@ -14,6 +14,7 @@ from negodissect.analysis import DecodedBlob, names
 from negodissect.analysis.conversations import Conversation, Grouper, group
 from negodissect.crypto.keytab import read_keytab
 from negodissect.crypto.secrets import Secrets
+from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.pipeline.capture import decode_capture
 from tests.analysis.derive import CAPTURES, SHARED, blobs
@@ -367,3 +368,13 @@ def test_name_lookups_match_tree_walks(name: str, keytab: str | None) -> None:
     assert checked == sum(len(list(item.tree.walk())) for item in items) > 300
     if keytab is not None:  # decrypted: the PAC's fields were among them
         assert any(item.find(names.KERB_VALIDATION_INFO) for item in items)
+        return
+    [conversation] = group(items)  # and within each NTLM message (the findings ask those)
+    for message_type in (1, 2, 3):
+        _, root = conversation.ntlm(message_type) or (0, Field("none"))
+        assert root.name == names.NTLMSSP
+        for wanted in {node.name for node in root.walk()}:
+            expected = [node for node in root.walk() if node.name == wanted]
+            assert list(conversation.ntlm_nodes(message_type, wanted)) == expected
+            assert conversation.ntlm_node(message_type, wanted) is expected[0]
+    assert conversation.ntlm_node(3, "no such field") is None
