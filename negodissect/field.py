@@ -106,7 +106,8 @@ class Field:
         while stack:
             node = stack.pop()
             yield node
-            stack.extend(reversed(node.children))
+            if node.children:
+                stack.extend(reversed(node.children))
 
     def find(self, name: str) -> Field | None:
         """The first field named ``name`` in this subtree (depth first), or None."""
@@ -115,12 +116,37 @@ class Field:
             node = stack.pop()
             if node.name == name:
                 return node
-            stack.extend(reversed(node.children))
+            if node.children:
+                stack.extend(reversed(node.children))
         return None
 
     def find_all(self, name: str) -> list[Field]:
         """Every field named ``name`` in this subtree, depth first."""
-        return [node for node in self.walk() if node.name == name]
+        found = []
+        stack = [self]  # walk()'s order, without a generator
+        while stack:
+            node = stack.pop()
+            if node.name == name:
+                found.append(node)
+            if node.children:
+                stack.extend(reversed(node.children))
+        return found
+
+    def by_name(self) -> dict[str, list[Field]]:
+        """Every field of this subtree by name, each list depth first (what :meth:`find_all`
+        gives for that name): one walk that answers many lookups on a whole tree."""
+        index: dict[str, list[Field]] = {}
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            same = index.get(node.name)
+            if same is None:
+                index[node.name] = [node]
+            else:
+                same.append(node)
+            if node.children:
+                stack.extend(reversed(node.children))
+        return index
 
     @property
     def verification(self) -> Verification | None:
@@ -156,10 +182,14 @@ class Field:
 
     def errors(self) -> Iterator[tuple[Field, Note]]:
         """Every error-severity note in this subtree, with the field it is attached to."""
-        for node in self.walk():
+        stack = [self]  # walk()'s order, without a generator in a generator
+        while stack:
+            node = stack.pop()
             for note in node.notes:
                 if note.severity == "error":
                     yield node, note
+            if node.children:
+                stack.extend(reversed(node.children))
 
     def check(self) -> Field:
         """Strict mode: raise :class:`DecodeError` for the first error note, else return self."""

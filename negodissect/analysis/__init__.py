@@ -6,7 +6,8 @@ and its decoded tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from negodissect.carriers.base import AuthBlob
@@ -29,3 +30,19 @@ class DecodedBlob:
     #: A TGS-REQ's additional ticket (S4U2Proxy's evidence): who it was issued to.
     evidence_client: Issued | None = None
     signature: Field | None = None
+    #: The tree's fields by name (:meth:`Field.by_name`), made when analysis first asks.
+    _by_name: dict[str, list[Field]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def find_all(self, name: str) -> Sequence[Field]:
+        """Every field named ``name`` in the tree, depth first (``tree.find_all(name)``): the
+        first lookup walks the tree once, later ones (the analysis passes ask many) do not."""
+        if self._by_name is None:
+            self._by_name = self.tree.by_name()
+        return self._by_name.get(name, [])
+
+    def find(self, name: str) -> Field | None:
+        """The first field named ``name`` in the tree (``tree.find(name)``), or None."""
+        found = self.find_all(name)
+        return found[0] if found else None

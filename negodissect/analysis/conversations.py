@@ -18,7 +18,7 @@ session setup on the same connection and from binds on other pipes: its connecti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -28,7 +28,7 @@ from negodissect.analysis import DecodedBlob, names
 from negodissect.analysis.tickets import ANONYMOUS, Issued, TicketIndex, TicketPac, ticket_pac
 from negodissect.carriers.base import DEFAULT_RULES, AuthBlob, ConversationRules, Facts
 from negodissect.carriers.registry import REGISTRY, Registry
-from negodissect.field import Field
+from negodissect.field import VERIFICATION, Field
 from negodissect.gss import framing
 from negodissect.gss.spnego import NEG_STATES
 
@@ -221,8 +221,8 @@ class Conversation:
 
     def nodes(self, name: str, *, responses: bool | None = None) -> Iterator[tuple[int, Field]]:
         """(frame, node) for every node called ``name`` in the conversation's trees."""
-        for item, tree in self.trees(responses=responses):
-            for node in tree.find_all(name):
+        for item, _ in self.trees(responses=responses):
+            for node in item.find_all(name):
                 yield item.blob.frame, node
 
     def first_value(self, name: str, *, responses: bool | None = None) -> Any:
@@ -261,13 +261,13 @@ class Conversation:
             return chosen
         if self.client_mechs:
             return self.client_mechs[0]
-        for _, tree in self.trees():
-            if tree.find(names.NTLMSSP) is not None:
+        for item, _ in self.trees():
+            if item.find(names.NTLMSSP) is not None:
                 return framing.NTLM
-            if tree.find(names.NEGOEX) is not None:
+            if item.find(names.NEGOEX) is not None:
                 return framing.NEGOEX
             if any(
-                tree.find(name) is not None
+                item.find(name) is not None
                 for name in (names.AP_REQ, names.AP_REP, names.KRB_ERROR)
             ):
                 return framing.KERBEROS
@@ -289,6 +289,29 @@ class Conversation:
     def ntlm(self, message_type: int) -> tuple[int, Field] | None:
         """(frame, NTLMSSP root) of the first NTLM message of ``message_type`` (MS-NLMP 2.2.1)."""
         return self._ntlm_messages.get(message_type)
+
+    @cached_property
+    def _ntlm_fields(self) -> dict[int, dict[str, list[Field]]]:
+        """MessageType -> the fields of that :meth:`ntlm` message by name, made when first
+        asked (dropped by :meth:`release`)."""
+        return {}
+
+    def ntlm_nodes(self, message_type: int, name: str) -> Sequence[Field]:
+        """Every field named ``name`` in the :meth:`ntlm` message of ``message_type``, depth
+        first (``root.find_all(name)``): the message is walked once for all the questions the
+        findings and hash lines ask of it."""
+        index = self._ntlm_fields.get(message_type)
+        if index is None:
+            message = self.ntlm(message_type)
+            if message is None:
+                return ()
+            index = self._ntlm_fields[message_type] = message[1].by_name()
+        return index.get(name, ())
+
+    def ntlm_node(self, message_type: int, name: str) -> Field | None:
+        """The first field named ``name`` in the :meth:`ntlm` message of ``message_type``."""
+        found = self.ntlm_nodes(message_type, name)
+        return found[0] if found else None
 
     @cached_property
     def negoex_headers(self) -> list[tuple[int, Field]]:
@@ -331,8 +354,7 @@ class Conversation:
     @cached_property
     def ntlm_version(self) -> str | None:
         """NTLMVersion of the AUTHENTICATE (gss.ntlm.classify), None without one."""
-        auth = self.ntlm(NTLM_AUTHENTICATE)
-        node = auth[1].find(names.NTLM_VERSION) if auth is not None else None
+        node = self.ntlm_node(NTLM_AUTHENTICATE, names.NTLM_VERSION)
         return node.value if node is not None and isinstance(node.value, str) else None
 
     @cached_property
@@ -345,10 +367,13 @@ class Conversation:
 
     @cached_property
     def identity(self) -> Identity:
-        auth = self.ntlm(NTLM_AUTHENTICATE)
-        if auth is not None:
+        if self.ntlm(NTLM_AUTHENTICATE) is not None:
             wanted = (names.DOMAIN_NAME, names.USER_NAME, names.WORKSTATION, names.NTLM_VERSION)
-            found = {child.name: child.value for child in auth[1].walk() if child.name in wanted}
+            found = {  # the last of each name, in the tree's order
+                name: nodes[-1].value
+                for name in wanted
+                if (nodes := self.ntlm_nodes(NTLM_AUTHENTICATE, name))
+            }
             if found.get(names.NTLM_VERSION) == "Anonymous":
                 return Identity("anonymous")
             return Identity(
@@ -483,8 +508,7 @@ class Conversation:
 
     @cached_property
     def ntlm_mic(self) -> bool:
-        auth = self.ntlm(NTLM_AUTHENTICATE)
-        return auth is not None and auth[1].find(names.MIC) is not None
+        return self.ntlm_node(NTLM_AUTHENTICATE, names.MIC) is not None
 
     @cached_property
     def negoex_verify(self) -> bool:
@@ -497,7 +521,11 @@ class Conversation:
         messages (``invalid``, then ``not-checked``, then ``valid``).  Empty without secrets."""
         found: dict[str, str] = {}
         for message in self.messages:
-            nodes = [*message.tree.walk(), *([message.signature] if message.signature else [])]
+            checked = bool(message.find_all(VERIFICATION))  # none without secrets: not walked
+            nodes = [
+                *(message.tree.walk() if checked else ()),
+                *([message.signature] if message.signature else []),
+            ]
             for node in nodes:
                 verdict = node.verification if node.children else None
                 if verdict is None:
@@ -527,8 +555,8 @@ class Conversation:
         """The TGTs the TGS-REQs of a KDC exchange present (the golden-ticket clues of
         analysis.findings read them after the trees are released)."""
         found = []
-        for item, tree in self.trees(responses=False):
-            for request in tree.find_all(names.TGS_REQ):
+        for item, _ in self.trees(responses=False):
+            for request in item.find_all(names.TGS_REQ):
                 for ap_req in request.find_all(names.AP_REQ):
                     tgt = _tgt(item.blob.frame, _child(ap_req, names.TICKET), item.ticket_client)
                     found += [tgt] if tgt is not None else []
@@ -539,9 +567,9 @@ class Conversation:
     def issued_tgts(self) -> list[Tgt]:
         """The TGTs the AS-REPs and TGS-REPs of a KDC exchange issue."""
         found = []
-        for item, tree in self.trees(responses=True):
+        for item, _ in self.trees(responses=True):
             for name in (names.AS_REP, names.TGS_REP):
-                for reply in tree.find_all(name):
+                for reply in item.find_all(name):
                     tgt = _tgt(item.blob.frame, _child(reply, names.TICKET), None)
                     found += [tgt] if tgt is not None else []
         return found
@@ -556,7 +584,7 @@ class Conversation:
             (NTLM_AUTHENTICATE, names.NT_PROOF_STR),
         ):
             message = self.ntlm(message_type)
-            node = None if message is None else message[1].find(name)
+            node = self.ntlm_node(message_type, name)
             if message is not None and node is not None and node.bytes_value:
                 found[name] = (message[0], node.bytes_value)
         return found
@@ -567,7 +595,8 @@ class Conversation:
         self.to_dict()  # computes and caches every property it shows
         _ = self.ntlm_values, self.salts, self.presented_tgts, self.issued_tgts
         self.findings, self.hash_lines, self.released = findings, hash_lines, True
-        self.__dict__.pop("_ntlm_messages", None)  # holds nodes of the trees
+        self.__dict__.pop("_ntlm_messages", None)  # they hold nodes of the trees
+        self.__dict__.pop("_ntlm_fields", None)
         self.messages = [
             DecodedBlob(replace(item.blob, header=RELEASED, data=b""), RELEASED)
             for item in self.messages

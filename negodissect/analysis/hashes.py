@@ -69,8 +69,7 @@ class HashLine:
     notes: tuple[str, ...] = ()
 
 
-def _value(root: Field, name: str) -> Value:
-    node = root.find(name)
+def _value(node: Field | None) -> Value:
     return None if node is None else node.value
 
 
@@ -130,11 +129,12 @@ def hash_line(conversation: Conversation) -> HashLine | None:
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None:
         return None
-    server_challenge = _value(challenge[1], names.SERVER_CHALLENGE)
-    version = _value(auth[1], names.NTLM_VERSION)
-    user, domain = _value(auth[1], names.USER_NAME) or "", _value(auth[1], names.DOMAIN_NAME) or ""
-    lm = _value(auth[1], names.LM_CHALLENGE_RESPONSE)
-    nt = _value(auth[1], names.NT_CHALLENGE_RESPONSE)
+    server_challenge = _value(conversation.ntlm_node(2, names.SERVER_CHALLENGE))
+    version = _value(conversation.ntlm_node(3, names.NTLM_VERSION))
+    user = _value(conversation.ntlm_node(3, names.USER_NAME)) or ""
+    domain = _value(conversation.ntlm_node(3, names.DOMAIN_NAME)) or ""
+    lm = _value(conversation.ntlm_node(3, names.LM_CHALLENGE_RESPONSE))
+    nt = _value(conversation.ntlm_node(3, names.NT_CHALLENGE_RESPONSE))
     if not isinstance(server_challenge, bytes) or not isinstance(nt, bytes) or not nt:
         return None
     if not isinstance(user, str) or not isinstance(domain, str) or not user:

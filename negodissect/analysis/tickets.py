@@ -106,7 +106,7 @@ class TicketIndex:
         from negodissect.gss.kerberos import principal_text
 
         for name, label in _REPLIES.items():
-            for reply in item.tree.find_all(name):
+            for reply in item.find_all(name):
                 digest = ticket_digest(_child(reply, names.TICKET))
                 if digest is None:
                     continue

@@ -10,8 +10,11 @@ import dataclasses
 
 import pytest
 
-from negodissect.analysis import DecodedBlob
+from negodissect.analysis import DecodedBlob, names
 from negodissect.analysis.conversations import Conversation, Grouper, group
+from negodissect.crypto.keytab import read_keytab
+from negodissect.crypto.secrets import Secrets
+from negodissect.field import Field
 from negodissect.gss import framing
 from negodissect.pipeline.capture import decode_capture
 from tests.analysis.derive import CAPTURES, SHARED, blobs
@@ -338,3 +341,40 @@ def test_sasl_binds_that_are_not_gss(path, identities, mechs, outcomes) -> None:
     assert [r["mech"] for r in records] == mechs
     assert [(r["outcome"], r["succeeded"]) for r in records] == outcomes
     assert all(r["identity"].get("kind", "sasl") == "sasl" for r in records)
+
+
+@pytest.mark.parametrize(
+    "name, keytab",
+    [("kdc-golden.pcap", "kdc-golden.keytab"), ("smb2-ntlm-success.pcap", None)],
+)
+def test_name_lookups_match_tree_walks(name: str, keytab: str | None) -> None:
+    """DecodedBlob.find_all / find (one index per tree, what analysis asks) give what a walk of
+    the tree gives, in its order, for every name of real trees (tickets and PACs decrypted)."""
+    secrets = None if keytab is None else Secrets(keytab=tuple(read_keytab(CAPTURES / keytab)))
+    items = [
+        item
+        for item in decode_capture(str(CAPTURES / name), secrets=secrets)
+        if isinstance(item, DecodedBlob)
+    ]
+    checked = 0
+    for item in items:
+        walked = list(item.tree.walk())
+        for wanted in {node.name for node in walked} | {"no such field"}:
+            expected = [node for node in walked if node.name == wanted]
+            assert list(item.find_all(wanted)) == expected == item.tree.find_all(wanted)
+            assert item.find(wanted) is item.tree.find(wanted)
+            assert item.find(wanted) is (expected[0] if expected else None)
+            checked += len(expected)
+    assert checked == sum(len(list(item.tree.walk())) for item in items) > 300
+    if keytab is not None:  # decrypted: the PAC's fields were among them
+        assert any(item.find(names.KERB_VALIDATION_INFO) for item in items)
+        return
+    [conversation] = group(items)  # and within each NTLM message (the findings ask those)
+    for message_type in (1, 2, 3):
+        _, root = conversation.ntlm(message_type) or (0, Field("none"))
+        assert root.name == names.NTLMSSP
+        for wanted in {node.name for node in root.walk()}:
+            expected = [node for node in root.walk() if node.name == wanted]
+            assert list(conversation.ntlm_nodes(message_type, wanted)) == expected
+            assert conversation.ntlm_node(message_type, wanted) is expected[0]
+    assert conversation.ntlm_node(3, "no such field") is None

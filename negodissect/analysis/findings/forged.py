@@ -386,10 +386,10 @@ def clock_skew(conversation: Conversation) -> Iterator[Finding]:
     replayed (its authenticator captured and sent again) or an authenticator made by a tool with
     its own idea of the time, unless the capturing host's clock is wrong."""
     skewed = []
-    for item, tree in conversation.trees():
+    for item, _ in conversation.trees():
         if not item.blob.time or AP_REQ_MARK.search(item.blob.data) is None:
             continue  # no capture time, or no AP-REQ: not walked (speed)
-        for authenticator in tree.find_all(names.AUTHENTICATOR):
+        for authenticator in item.find_all(names.AUTHENTICATOR):
             if all(child.name != names.CTIME for child in authenticator.children):
                 continue  # the EncryptedData around it, or not decrypted
             ctime = _ticket_time(authenticator, names.CTIME)

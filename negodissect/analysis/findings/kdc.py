@@ -98,6 +98,8 @@ def weak_etypes(conversation: Conversation) -> Iterator[Finding]:
 
     seen: dict[tuple[str, str], tuple[set[int], set[int]]] = {}
     for item, tree in conversation.trees():
+        if not item.find_all(names.ETYPE):
+            continue  # no Kerberos message in it: not walked again (speed)
         for node, listed in _etype_nodes(tree):
             for etype in _etypes(node):
                 if etype not in DES_ETYPES | RC4_ETYPES:

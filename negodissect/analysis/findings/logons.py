@@ -45,8 +45,8 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
     auth = conversation.ntlm(3)
     if auth is None:
         return
-    frame, root = auth
-    version = root.find(names.NTLM_VERSION)
+    frame = auth[0]
+    version = conversation.ntlm_node(3, names.NTLM_VERSION)
     if version is None or version.value != "NTLM v1":
         return
     yield finding(
@@ -57,7 +57,7 @@ def ntlm_v1(conversation: Conversation) -> Iterator[Finding]:
         conversation,
         [frame],
     )
-    lm = root.find(names.LM_CHALLENGE_RESPONSE)
+    lm = conversation.ntlm_node(3, names.LM_CHALLENGE_RESPONSE)
     if (
         lm is not None
         and lm.summary == "LM_RESPONSE"
@@ -158,12 +158,12 @@ def ntlm_without_mic(conversation: Conversation) -> Iterator[Finding]:
     challenge, auth = conversation.ntlm(2), conversation.ntlm(3)
     if challenge is None or auth is None or conversation.identity.kind == "anonymous":
         return
-    info = challenge[1].find(names.TARGET_INFO)
-    version = auth[1].find(names.NTLM_VERSION)
+    info = conversation.ntlm_node(2, names.TARGET_INFO)
+    version = conversation.ntlm_node(3, names.NTLM_VERSION)
     if (
         info is None
         or info.find(names.MSV_AV_TIMESTAMP) is None
-        or auth[1].find(names.MIC) is not None
+        or conversation.ntlm_node(3, names.MIC) is not None
     ):
         return
     if version is None or version.value != "NTLM v2":

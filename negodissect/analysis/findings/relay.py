@@ -21,7 +21,6 @@ from negodissect.analysis.findings.base import (
 )
 from negodissect.carriers import dcerpc_request
 from negodissect.carriers.dcerpc import DcerpcFacts
-from negodissect.field import Field
 
 #: Responder's fixed NTLM server challenge (lgandx/Responder, Responder.conf ``Challenge``).
 RESPONDER_CHALLENGE = bytes.fromhex("1122334455667788")
@@ -41,17 +40,12 @@ MARSHALLED_TARGET_INFO = re.compile(r"1UWhRC[A-Za-z0-9+/]{20,}BAAAA", re.IGNOREC
 COERCION_TITLE = "authentication coercion (PetitPotam / PrinterBug / DFSCoerce / ShadowCoerce)"
 
 
-def _ntlm_node(conversation: Conversation, message_type: int, name: str) -> Field | None:
-    message = conversation.ntlm(message_type)
-    return None if message is None else message[1].find(name)
-
-
 def responder_challenge(conversation: Conversation) -> Iterator[Finding]:
     """The server challenge 1122334455667788: Responder's fixed challenge (its Responder.conf),
     not the random nonce MS-NLMP 3.2.5.1.1 requires, chosen so captured responses crack against
     precomputed tables."""
     challenge = conversation.ntlm(2)
-    node = _ntlm_node(conversation, 2, names.SERVER_CHALLENGE)
+    node = conversation.ntlm_node(2, names.SERVER_CHALLENGE)
     if challenge is None or node is None or node.bytes_value != RESPONDER_CHALLENGE:
         return
     yield finding(
@@ -71,11 +65,10 @@ def mic_missing(conversation: Conversation) -> Iterator[Finding]:
     auth = conversation.ntlm(3)
     if auth is None:
         return
-    frame, root = auth
-    flags = root.find(names.MSV_AV_FLAGS)
+    flags = conversation.ntlm_node(3, names.MSV_AV_FLAGS)
     if flags is None or not flags.int_value & AV_FLAG_MIC_PRESENT:
         return
-    mic = root.find(names.MIC)
+    mic = conversation.ntlm_node(3, names.MIC)
     if mic is not None and any(mic.bytes_value):
         return
     what = "no MIC field" if mic is None else "a MIC of zeros"
@@ -85,7 +78,7 @@ def mic_missing(conversation: Conversation) -> Iterator[Finding]:
         f"MsvAvFlags says the AUTHENTICATE carries a MIC (MS-NLMP 2.2.2.1) but it has {what}: "
         "tampered on its way to a relay (CVE-2019-1040)",
         conversation,
-        [frame],
+        [auth[0]],
     )
 
 
@@ -93,7 +86,7 @@ def flags_dropped(conversation: Conversation) -> Iterator[Finding]:
     """Flags the NEGOTIATE asked for and the CHALLENGE granted (SIGN, ALWAYS_SIGN, KEY_EXCH,
     VERSION) missing from the AUTHENTICATE: what ``ntlmrelayx --remove-mic`` does so that the
     relayed session needs no signing (CVE-2019-1040; MS-NLMP 2.2.2.5, 3.1.5.1)."""
-    nodes = [_ntlm_node(conversation, kind, names.NEGOTIATE_FLAGS) for kind in (1, 2, 3)]
+    nodes = [conversation.ntlm_node(kind, names.NEGOTIATE_FLAGS) for kind in (1, 2, 3)]
     auth = conversation.ntlm(3)
     if auth is None or any(node is None for node in nodes):
         return
@@ -117,7 +110,7 @@ def marshalled_target(conversation: Conversation) -> Iterator[Finding]:
     (``...1UWhRCAAAAA...BAAAA``): the DNS-record trick of CVE-2025-33073 that makes a host
     authenticate to itself (reflection) as SYSTEM."""
     auth = conversation.ntlm(3)
-    targets = [] if auth is None else auth[1].find_all(names.MSV_AV_TARGET_NAME)
+    targets = conversation.ntlm_nodes(3, names.MSV_AV_TARGET_NAME)
     found = [(auth[0], str(node.value)) for node in targets if auth is not None]
     found += [(frame, str(node.value)) for frame, node in conversation.nodes(names.SNAME)]
     hits = [(frame, text) for frame, text in found if MARSHALLED_TARGET_INFO.search(text)]
@@ -156,13 +149,13 @@ def target_mismatch(conversation: Conversation) -> Iterator[Finding]:
     auth, challenge = conversation.ntlm(3), conversation.ntlm(2)
     if auth is None or challenge is None:
         return
-    target = auth[1].find(names.MSV_AV_TARGET_NAME)
+    target = conversation.ntlm_node(3, names.MSV_AV_TARGET_NAME)
     if target is None or not isinstance(target.value, str) or "/" not in target.value:
         return
     server_names = {
         str(node.value)
         for name in (names.MSV_AV_NB_COMPUTER_NAME, names.MSV_AV_DNS_COMPUTER_NAME)
-        for node in challenge[1].find_all(name)
+        for node in conversation.ntlm_nodes(2, name)
     }
     if _same_host(target.value, host_of(conversation.server), server_names):
         return
