@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from negodissect.sources.merge import MergedCapture
 
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+#: -j's default is the cores this process may run on, at most this many processes (a child
+#: holds up to about 60 MB; files too small for a child stay in this process whatever -j is).
+DEFAULT_JOBS_MAX = 4
 
 
 @dataclass
@@ -65,7 +68,7 @@ class Options:
     brief: bool = False
     hashes: str | None = None  # --hashes FILE (render.hashes names the files it writes)
     spn_owners: dict[str, str] = field(default_factory=dict)  # --spn-owner SPN=ACCOUNT
-    jobs: int = 1
+    jobs: int | None = None  # -j N; None: not given, :func:`default_jobs`
     merge: bool = False  # several files read as one capture, by time stamp
     interface: str | None = None  # -i: capture live on it
     bpf: str | None = None  # --filter (None: the carriers' ports)
@@ -365,7 +368,7 @@ class Run:
 
         options = self.options
         start = bisect.bisect_left(eligible, index)
-        for at in eligible[start : start + options.jobs - 1]:
+        for at in eligible[start : start + (options.jobs or 1) - 1]:
             if at not in readers:
                 readers[at] = Background(
                     sources[at], progress=self.console.shows_progress(options.quiet)
@@ -528,11 +531,10 @@ class _Command(click.Command):
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
     metavar="N",
-    help="Processes: with N > 1, up to N-1 capture files are read and reassembled in child "
-    "processes while this one decodes and prints (one file: -j 2 uses two cores).",
+    help="Processes: with N > 1, up to N-1 capture files of 16 MB or more are read and "
+    "reassembled in child processes while this one decodes and prints (one file: -j 2 uses two "
+    f"cores). Default: the usable cores, at most {DEFAULT_JOBS_MAX}; -j 1: one process.",
 )
 @click.option(
     "--merge",
@@ -662,6 +664,7 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     run = Run(options, console, choose_sink(options, console))
     readers: dict[int, Background] = {}
     eligible: list[int] = []  # the files read in a child process with -j N
+    options.jobs = options.jobs or default_jobs()
     if options.jobs > 1 and not options.merge:  # a merge is read in this process
         from negodissect.pipeline.background import worth_a_child
 
@@ -714,6 +717,17 @@ def _spn_owners(given: tuple[str, ...]) -> dict[str, str]:
     return owners
 
 
+def default_jobs() -> int:
+    """-j when not given: the cores this process may run on, at most :data:`DEFAULT_JOBS_MAX`
+    (tshark reads on one core; a second one reads and reassembles a big file while this one
+    decodes and prints)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, DEFAULT_JOBS_MAX))
+
+
 def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
     """What ``--dask`` and ``--parquet`` cannot go with (their files are read by tasks that
     give records: no tree views, no standard input, no ``-j``, no ``--hashes`` file)."""
@@ -726,7 +740,7 @@ def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
         raise UsageError("--parquet writes tables, not --json, --jsonl or --summary")
     if "-" in inputs or not inputs:
         raise UsageError(f"{given} reads capture files, not standard input")
-    if options.jobs > 1:
+    if options.jobs is not None and options.jobs > 1:
         raise UsageError(f"{given} and -j exclude each other")
     if options.merge or options.interface is not None:
         raise UsageError(f"{given} reads each file as its own capture: not with --merge or -i")

@@ -121,3 +121,33 @@ def test_small_files_are_read_here_big_ones_in_a_child(monkeypatch, big: str) ->
     assert done.exit_code == 0, done.output
     assert started == [big]
     assert not any(background.worth_a_child(path) for path in BUNDLED)
+
+
+@pytest.mark.parametrize(
+    ("cores", "given", "children"),
+    [({0, 1}, [], 1), ({0}, [], 0), ({0, 1}, ["-j", "1"], 0), (set(range(16)), [], 2)],
+)
+def test_jobs_default_to_the_usable_cores(
+    monkeypatch, big: str, cores: set[int], given: list[str], children: int
+) -> None:
+    """Without -j, a big file is read in a child when this process may use a second core (so
+    `negodissect FILE` reads on two cores, tshark on one); -j 1 or one core: never; many cores:
+    at most cli.DEFAULT_JOBS_MAX processes (here two big files, read ahead in two children)."""
+    from click.testing import CliRunner
+
+    from negodissect import cli
+
+    started: list[str] = []
+
+    class Recorded(Background):
+        def __init__(self, path: str, **kwargs: object) -> None:
+            started.append(path)
+            super().__init__(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(background, "Background", Recorded)
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: cores)
+    files = [big] * (children or 1)
+    done = CliRunner().invoke(cli.command, [*given, "--summary", BUNDLED[0], *files])
+    assert done.exit_code == 0, done.output
+    assert started == [big] * children
+    assert cli.default_jobs() == min(len(cores), cli.DEFAULT_JOBS_MAX)
