@@ -532,7 +532,7 @@ class _Command(click.Command):
     "--jobs",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Processes: with N > 1, up to N-1 capture files of 16 MB or more are read and "
+    help="Processes: with N > 1, up to N-1 capture files of 16 MiB or more are read and "
     "reassembled in child processes while this one decodes and prints (one file: -j 2 uses two "
     f"cores). Default: the usable cores, at most {DEFAULT_JOBS_MAX}; -j 1: one process.",
 )
