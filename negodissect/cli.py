@@ -68,7 +68,7 @@ class Options:
     brief: bool = False
     hashes: str | None = None  # --hashes FILE (render.hashes names the files it writes)
     spn_owners: dict[str, str] = field(default_factory=dict)  # --spn-owner SPN=ACCOUNT
-    jobs: int | None = None  # -j N; None: not given, :func:`default_jobs`
+    jobs: int = 1  # -j N, else :func:`default_jobs`
     merge: bool = False  # several files read as one capture, by time stamp
     interface: str | None = None  # -i: capture live on it
     bpf: str | None = None  # --filter (None: the carriers' ports)
@@ -368,7 +368,7 @@ class Run:
 
         options = self.options
         start = bisect.bisect_left(eligible, index)
-        for at in eligible[start : start + (options.jobs or 1) - 1]:
+        for at in eligible[start : start + options.jobs - 1]:
             if at not in readers:
                 readers[at] = Background(
                     sources[at], progress=self.console.shows_progress(options.quiet)
@@ -632,12 +632,14 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
         chosen[name] = set(chosen[name])
     given = [chosen.pop(name) for name in ("password", "nt_hash", "keytab", "secrets_from", "key")]
     chosen["spn_owners"] = _spn_owners(chosen["spn_owners"])
+    jobs_given = chosen["jobs"] is not None
+    chosen["jobs"] = chosen["jobs"] or default_jobs()
     options = Options(**chosen, secrets=_secrets(*given))
     if options.notices == "records" and not options.json_mode:
         raise UsageError("--notices records needs --json or --jsonl")
     if options.verbose and options.quiet:
         raise UsageError("-v and -q contradict each other")
-    _check_tasks(options, inputs)
+    _check_tasks(options, inputs, jobs_given)
     if options.hashes is not None:
         folder = os.path.dirname(os.path.abspath(options.hashes))
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -664,7 +666,6 @@ def command(inputs: tuple[str, ...], debug: bool, list_notes: bool, **chosen: An
     run = Run(options, console, choose_sink(options, console))
     readers: dict[int, Background] = {}
     eligible: list[int] = []  # the files read in a child process with -j N
-    options.jobs = options.jobs or default_jobs()
     if options.jobs > 1 and not options.merge:  # a merge is read in this process
         from negodissect.pipeline.background import worth_a_child
 
@@ -728,9 +729,9 @@ def default_jobs() -> int:
     return max(1, min(cores, DEFAULT_JOBS_MAX))
 
 
-def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
+def _check_tasks(options: Options, inputs: tuple[str, ...], jobs_given: bool) -> None:
     """What ``--dask`` and ``--parquet`` cannot go with (their files are read by tasks that
-    give records: no tree views, no standard input, no ``-j``, no ``--hashes`` file)."""
+    give records: no tree views, no standard input, no ``-j`` given, no ``--hashes`` file)."""
     if options.dask is None and options.parquet is None:
         return
     given = "--dask" if options.dask is not None else "--parquet"
@@ -740,7 +741,7 @@ def _check_tasks(options: Options, inputs: tuple[str, ...]) -> None:
         raise UsageError("--parquet writes tables, not --json, --jsonl or --summary")
     if "-" in inputs or not inputs:
         raise UsageError(f"{given} reads capture files, not standard input")
-    if options.jobs is not None and options.jobs > 1:
+    if jobs_given and options.jobs > 1:
         raise UsageError(f"{given} and -j exclude each other")
     if options.merge or options.interface is not None:
         raise UsageError(f"{given} reads each file as its own capture: not with --merge or -i")
