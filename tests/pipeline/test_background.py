@@ -101,21 +101,27 @@ def test_reader_leaving_early_stops_the_child(big: str) -> None:
     assert left.stdout == ""
 
 
-def test_small_files_are_read_here_big_ones_in_a_child(monkeypatch, big: str) -> None:
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files -j reads in a child process, in the order their children start."""
+    paths: list[str] = []
+
+    class Recorded(Background):
+        def __init__(self, path: str, **kwargs: object) -> None:
+            paths.append(path)
+            super().__init__(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(background, "Background", Recorded)
+    return paths
+
+
+def test_small_files_are_read_here_big_ones_in_a_child(big: str, started: list[str]) -> None:
     """-j N never slower: on small files no child is started (a child costs more than it saves:
     30 bundled captures took 4.6 s with -j 2 against 0.6 s with -j 1 before)."""
     from click.testing import CliRunner
 
     from negodissect import cli
 
-    started: list[str] = []
-
-    class Recorded(Background):
-        def __init__(self, path: str, **kwargs: object) -> None:
-            started.append(path)
-            super().__init__(path, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(background, "Background", Recorded)
     small = BUNDLED[:4]
     done = CliRunner().invoke(cli.command, ["-j", "4", "--summary", *small, big, *small])
     assert done.exit_code == 0, done.output
@@ -128,7 +134,7 @@ def test_small_files_are_read_here_big_ones_in_a_child(monkeypatch, big: str) ->
     [({0, 1}, [], 1), ({0}, [], 0), ({0, 1}, ["-j", "1"], 0), (set(range(16)), [], 2)],
 )
 def test_jobs_default_to_the_usable_cores(
-    monkeypatch, big: str, cores: set[int], given: list[str], children: int
+    monkeypatch, big: str, started: list[str], cores: set[int], given: list[str], children: int
 ) -> None:
     """Without -j, a big file is read in a child when this process may use a second core (so
     `negodissect FILE` reads on two cores, tshark on one); -j 1 or one core: never; many cores:
@@ -137,14 +143,6 @@ def test_jobs_default_to_the_usable_cores(
 
     from negodissect import cli
 
-    started: list[str] = []
-
-    class Recorded(Background):
-        def __init__(self, path: str, **kwargs: object) -> None:
-            started.append(path)
-            super().__init__(path, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(background, "Background", Recorded)
     monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: cores)
     files = [big] * (children or 1)
     done = CliRunner().invoke(cli.command, [*given, "--summary", BUNDLED[0], *files])
