@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,3 +111,19 @@ def repeated_capture(source: Path, target: Path, copies: int) -> Path:
             out.append(record + bytes(changed))
     target.write_bytes(b"".join(out))
     return target
+
+
+def tshark_decrypted(tshark: str, capture: Path, keytab: Path) -> set[tuple[int, int]]:
+    """(frame, key usage) of each "Decrypted keytype K usage U" expert info of tshark reading
+    ``capture`` with ``keytab``."""
+    done = subprocess.run(
+        [tshark, "-r", str(capture), "-o", "kerberos.decrypt:TRUE", "-o",
+         f"kerberos.file:{keytab}", "-T", "fields", "-e", "frame.number", "-e",
+         "_ws.expert.message", "-E", "occurrence=a"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return {
+        (int(line.partition("\t")[0]), int(usage))
+        for line in done.stdout.splitlines()
+        for usage in re.findall(r"Decrypted keytype \d+ usage (\d+)", line)
+    }

@@ -26,7 +26,7 @@ import pytest
 from negodissect.crypto import smb2
 from negodissect.crypto.errors import IntegrityError
 from negodissect.crypto.keytab import read_keytab
-from tests.helpers import ROOT, negodissect
+from tests.helpers import ROOT, negodissect, tshark_decrypted
 
 CAPTURE = ROOT / "captures" / "kerberos-keys.pcap"
 FULL_KEYTAB = ROOT / "captures" / "kerberos-keys.keytab"
@@ -56,27 +56,15 @@ def test_exported_keytab_entries(exported: Path) -> None:
     assert {entry.kvno for entry in entries} == {0}
 
 
-def _tshark_decrypted(tshark: str, keytab: Path) -> set[tuple[int, int]]:
-    done = subprocess.run(
-        [tshark, "-r", str(CAPTURE), "-o", "kerberos.decrypt:TRUE", "-o",
-         f"kerberos.file:{keytab}", "-T", "fields", "-e", "frame.number", "-e",
-         "_ws.expert.message", "-E", "occurrence=a"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    return {
-        (int(line.partition("\t")[0]), int(usage))
-        for line in done.stdout.splitlines()
-        for usage in re.findall(r"Decrypted keytype \d+ usage (\d+)", line)
-    }
-
-
 @pytest.mark.tshark
 def test_tshark_decrypts_with_the_exported_keytab(tshark: str, exported: Path) -> None:
     full = {
-        item for item in _tshark_decrypted(tshark, FULL_KEYTAB) if item[1] in SESSION_KEY_USAGES
+        item
+        for item in tshark_decrypted(tshark, CAPTURE, FULL_KEYTAB)
+        if item[1] in SESSION_KEY_USAGES
     }
     assert len(full) >= 20
-    assert _tshark_decrypted(tshark, exported) >= full
+    assert tshark_decrypted(tshark, CAPTURE, exported) >= full
 
 
 def _smb2_messages(tshark: str) -> dict[int, bytes]:

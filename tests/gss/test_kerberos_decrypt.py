@@ -12,7 +12,6 @@ bytes may appear anywhere in the output.  Hostile cases: a wrong key, a corrupt 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -30,7 +29,7 @@ from negodissect.field import Field
 from negodissect.gss import ber, kerberos_decrypt
 from negodissect.gss.kerberos_keys import KeyStore
 from negodissect.pipeline.capture import decode_capture
-from tests.helpers import ROOT, der, negodissect
+from tests.helpers import ROOT, der, negodissect, tshark_decrypted
 
 CAPTURE = ROOT / "captures" / "kerberos-keys.pcap"
 KEYTAB = ROOT / "captures" / "kerberos-keys.keytab"
@@ -65,21 +64,6 @@ def decrypted(records: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, 
     return found
 
 
-def tshark_decrypted(tshark: str) -> set[tuple[int, int]]:
-    """(frame, usage) of each "Decrypted keytype K usage U" expert info of tshark."""
-    done = subprocess.run(
-        [tshark, "-r", str(CAPTURE), *TSHARK_KEYS, "-T", "fields", "-e", "frame.number",
-         "-e", "_ws.expert.message", "-E", "occurrence=a"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    found = set()
-    for line in done.stdout.splitlines():
-        frame, _, messages = line.partition("\t")
-        for usage in re.findall(r"Decrypted keytype \d+ usage (\d+)", messages):
-            found.add((int(frame), int(usage)))
-    return found
-
-
 def notes_of(records: list[dict[str, Any]], prefix: str) -> list[str]:
     return [
         note["id"]
@@ -93,7 +77,7 @@ def notes_of(records: list[dict[str, Any]], prefix: str) -> list[str]:
 @pytest.mark.tshark
 def test_keytab_decrypts_what_tshark_decrypts(tshark: str) -> None:
     records, _, _ = run("--keytab", str(KEYTAB))
-    theirs = tshark_decrypted(tshark)
+    theirs = tshark_decrypted(tshark, CAPTURE, KEYTAB)
     assert len(theirs) >= 40  # every AS, TGS, AP exchange of the capture, FAST parts included
     assert set(decrypted(records)) == theirs
     assert notes_of(records, "kerberos.decrypt") == []
@@ -103,7 +87,9 @@ def test_keytab_decrypts_what_tshark_decrypts(tshark: str) -> None:
 def test_password_alone_opens_the_whole_chain(tshark: str) -> None:
     records, _, _ = run("--password", PASSWORD)
     ours = decrypted(records)
-    chain = {(frame, usage) for frame, usage in tshark_decrypted(tshark) if usage != 2}
+    chain = {
+        (frame, usage) for frame, usage in tshark_decrypted(tshark, CAPTURE, KEYTAB) if usage != 2
+    }
     assert chain <= set(ours)
     assert {usage for _, usage in chain} == {1, 3, 7, 9, 11, 12, 51, 52}
     # the service tickets stay closed: no key for krbtgt or DC1$, said at each ticket
@@ -190,17 +176,7 @@ def test_s4u_capture_decrypts_what_tshark_decrypts(tshark: str) -> None:
     the one part left closed is frame 53's PA-ENC-TIMESTAMP, made from a wrong password that
     no keytab holds (kerberos.decrypt.no_key)."""
     keytab = S4U_CAPTURE.with_suffix(".keytab")
-    done = subprocess.run(
-        [tshark, "-r", str(S4U_CAPTURE), "-o", "kerberos.decrypt:TRUE", "-o",
-         f"kerberos.file:{keytab}", "-T", "fields", "-e", "frame.number", "-e",
-         "_ws.expert.message", "-E", "occurrence=a"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    theirs = {
-        (int(line.partition("\t")[0]), int(usage))
-        for line in done.stdout.splitlines()
-        for usage in re.findall(r"Decrypted keytype \d+ usage (\d+)", line)
-    }
+    theirs = tshark_decrypted(tshark, S4U_CAPTURE, keytab)
     ours = negodissect("--jsonl", "--keytab", str(keytab), str(S4U_CAPTURE))
     records = [r for r in map(json.loads, ours.stdout.splitlines()) if "tree" in r]
     assert len(theirs) >= 20 and set(decrypted(records)) == theirs
