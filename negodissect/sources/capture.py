@@ -178,14 +178,10 @@ def reads_with_scapy(path: str) -> bool:
     """Whether reading the capture file at ``path`` on the fast path imports scapy: for any
     file but a classic pcap file (gzipped or not), and for one that cannot be opened or read."""
     try:
-        raw = _open(path)
-    except CaptureError:
+        with _open(path) as raw:
+            return _pcap(raw, path, True) is None
+    except CaptureError:  # unopenable, or a pcap header cut short: scapy says so
         return True
-    with raw:
-        try:
-            return pcap.open_pcap(_gunzipped(raw)) is None
-        except (OSError, EOFError, zlib.error):
-            return True
 
 
 def _gunzipped(raw: IO[bytes]) -> Any:
