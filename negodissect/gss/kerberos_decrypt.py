@@ -195,12 +195,12 @@ def _request_checksum(message: Field, data: bytes, base: int, store: KeyStore) -
     request's [4]); its verdict on the Checksum field, INVALID also a warning note."""
     body = _child(message, "ReqBody")
     for kind, value in _padata(message):
-        decrypted = _child(_child(value, "Authenticator") or Field(""), "Decrypted")
-        cksum = decrypted.find("Cksum") if kind == PA_TGS_REQ and decrypted else None
-        checksum = _child(cksum, "Checksum") if cksum is not None else None
-        cksumtype = _child_value(cksum, "Cksumtype") if cksum is not None else None
-        ticket = _child(_child(value, "Ticket") or Field(""), "EncPart")
-        cipher = _child(ticket, "Cipher") if ticket is not None else None
+        if kind != PA_TGS_REQ:
+            continue
+        decrypted = _child(_child(value, "Authenticator"), "Decrypted")
+        cksum = decrypted.find("Cksum") if decrypted is not None else None
+        checksum, cksumtype = _child(cksum, "Checksum"), _child_value(cksum, "Cksumtype")
+        cipher = _child(_child(_child(value, "Ticket"), "EncPart"), "Cipher")
         session = store.ticket_key(cipher.bytes_value) if cipher is not None else None
         if checksum is None or session is None or not isinstance(cksumtype, int):
             continue  # the authenticator was not decrypted, or holds no checksum (optional)
