@@ -237,7 +237,6 @@ class TableSink(Output):
         super().__init__(console)
         self.conversations, self.findings = conversations, findings
         self.stdin_view = stdin_view
-        self.piped = not console.out.is_terminal
 
     def _print(self, table: Table) -> None:
         """Piped, a table :func:`plain_table` can draw is written as it draws it (the same

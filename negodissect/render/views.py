@@ -57,8 +57,6 @@ class SummarySink(Output):
     def __init__(self, console: Console, name_files: bool = False) -> None:
         super().__init__(console)
         self.name_files = name_files
-        #: Piped: each line written as its plain text, without rich's print (0.3 ms a line).
-        self.piped = not console.out.is_terminal
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         issued = item.ticket_client
@@ -107,8 +105,6 @@ class TreeSink(Output):
         super().__init__(console)
         self.depth, self.offsets, self.hexdump, self.bits = depth, offsets, hexdump, bits
         self.name_files = name_files
-        #: Piped: lines are written as plain text, without rich's print (0.3 ms a line).
-        self.piped = not console.out.is_terminal
 
     def blob(self, source: str, item: DecodedBlob) -> None:
         heading = capture_heading(item, source if self.name_files else None)
