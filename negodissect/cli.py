@@ -42,6 +42,8 @@ EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
 #: -j's default is the cores this process may run on, at most this many processes (a child
 #: holds up to about 60 MB; files too small for a child stay in this process whatever -j is).
 DEFAULT_JOBS_MAX = 4
+#: Linux's load figures; its fourth field counts the tasks runnable now ("running/total").
+LOADAVG = "/proc/loadavg"
 
 
 @dataclass
@@ -534,7 +536,8 @@ class _Command(click.Command):
     metavar="N",
     help="Processes: with N > 1, up to N-1 capture files of 16 MiB or more are read and "
     "reassembled in child processes while this one decodes and prints (one file: -j 2 uses two "
-    f"cores). Default: the usable cores, at most {DEFAULT_JOBS_MAX}; -j 1: one process.",
+    f"cores). Default: the usable cores no other process is running on, at most "
+    f"{DEFAULT_JOBS_MAX}; -j 1: one process.",
 )
 @click.option(
     "--merge",
@@ -719,14 +722,25 @@ def _spn_owners(given: tuple[str, ...]) -> dict[str, str]:
 
 
 def default_jobs() -> int:
-    """-j when not given: the cores this process may run on, at most :data:`DEFAULT_JOBS_MAX`
-    (tshark reads on one core; a second one reads and reassembles a big file while this one
-    decodes and prints)."""
+    """-j when not given: the cores this process may run on that no other process is running on
+    now, at most :data:`DEFAULT_JOBS_MAX` (tshark reads on one core; a second one reads and
+    reassembles a big file while this one decodes and prints, unless it is busy: then a child
+    only slows both down)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, DEFAULT_JOBS_MAX))
+    return max(1, min(cores - running_elsewhere(), DEFAULT_JOBS_MAX))
+
+
+def running_elsewhere() -> int:
+    """The tasks runnable now besides this process (:data:`LOADAVG`); 0 when it cannot tell."""
+    try:
+        with open(LOADAVG, encoding="ascii") as figures:
+            runnable = int(figures.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, runnable - 1)
 
 
 def _check_tasks(options: Options, inputs: tuple[str, ...], jobs_given: bool) -> None:

@@ -130,22 +130,70 @@ def test_small_files_are_read_here_big_ones_in_a_child(big: str, started: list[s
 
 
 @pytest.mark.parametrize(
-    ("cores", "given", "children"),
-    [({0, 1}, [], 1), ({0}, [], 0), ({0, 1}, ["-j", "1"], 0), (set(range(16)), [], 2)],
+    ("cores", "busy", "given", "children"),
+    [
+        ({0, 1}, 0, [], 1),
+        ({0}, 0, [], 0),
+        ({0, 1}, 0, ["-j", "1"], 0),
+        (set(range(16)), 0, [], 2),
+        ({0, 1}, 1, [], 0),
+        ({0, 1}, 1, ["-j", "2"], 1),
+        (set(range(16)), 13, [], 2),
+    ],
 )
-def test_jobs_default_to_the_usable_cores(
-    monkeypatch, big: str, started: list[str], cores: set[int], given: list[str], children: int
+def test_jobs_default_to_the_idle_usable_cores(
+    monkeypatch,
+    big: str,
+    started: list[str],
+    cores: set[int],
+    busy: int,
+    given: list[str],
+    children: int,
 ) -> None:
-    """Without -j, a big file is read in a child when this process may use a second core (so
-    `negodissect FILE` reads on two cores, tshark on one); -j 1 or one core: never; many cores:
-    at most cli.DEFAULT_JOBS_MAX processes (here two big files, read ahead in two children)."""
+    """Without -j, a big file is read in a child when this process may use a second core that
+    no other process is running on (so `negodissect FILE` reads on two cores, tshark on one; on
+    a machine whose other core is busy a child slows both down); -j 1 or one core: never; -j 2
+    whatever the load; many cores: at most cli.DEFAULT_JOBS_MAX processes (here two big files,
+    read ahead in two children)."""
     from click.testing import CliRunner
 
     from negodissect import cli
 
     monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: cores)
+    monkeypatch.setattr(cli, "running_elsewhere", lambda: busy)
     files = [big] * (children or 1)
     done = CliRunner().invoke(cli.command, [*given, "--summary", BUNDLED[0], *files])
     assert done.exit_code == 0, done.output
     assert started == [big] * children
-    assert cli.default_jobs() == min(len(cores), cli.DEFAULT_JOBS_MAX)
+    assert cli.default_jobs() == max(1, min(len(cores) - busy, cli.DEFAULT_JOBS_MAX))
+
+
+@pytest.mark.parametrize(
+    ("figures", "elsewhere"),
+    [("0.00 0.01 0.05 1/75 5518", 0), ("1.47 1.52 1.37 3/75 5522", 2), ("garbage", 0), (None, 0)],
+)
+def test_running_elsewhere_reads_the_runnable_tasks(
+    monkeypatch, tmp_path, figures: str | None, elsewhere: int
+) -> None:
+    """The runnable count of /proc/loadavg ("running/total", this process among them); a file
+    that is missing or says something else: no one else."""
+    from negodissect import cli
+
+    path = tmp_path / "loadavg"
+    if figures is not None:
+        path.write_text(figures + "\n")
+    monkeypatch.setattr(cli, "LOADAVG", str(path))
+    assert cli.running_elsewhere() == elsewhere
+
+
+def test_running_elsewhere_counts_a_busy_process() -> None:
+    """On this machine's real /proc/loadavg: a process spinning on a core is counted."""
+    from negodissect import cli
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert cli.running_elsewhere() >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
