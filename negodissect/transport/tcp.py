@@ -145,7 +145,6 @@ class Connection:
         "closed",
         "forward",
         "halves",
-        "key",
         "kind",
         "last_frame",
         "last_time",
@@ -162,9 +161,9 @@ class Connection:
     def __init__(
         self,
         stream: int,
-        key: tuple,
         client: tuple,
         server: tuple,
+        forward: bool | None = None,
         seq: int | None = None,
         syn: int = 0,
         frame: int = 0,
@@ -172,14 +171,14 @@ class Connection:
         tunnel: tuple = (),
     ) -> None:
         """A connection whose first segment (from ``client``) has sequence number ``seq``,
-        ``syn`` 1 when it was a SYN, frame number ``frame`` and ``time``."""
+        ``syn`` 1 when it was a SYN, frame number ``frame`` and ``time``; ``forward``: whether
+        ``client <= server`` (worked out here when None)."""
         self.stream = stream
-        self.key = key
         self.client = client  # (address bytes, port) of the first sender: direction 0
         self.server = server
         #: Whether the client's (address, port) sorts first: a segment whose pair sorts the same
         #: way is from the client (direction 0).
-        self.forward = client <= server
+        self.forward = client <= server if forward is None else forward
         self.candidate: bool | None = None
         self.kind: Any = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
@@ -338,21 +337,32 @@ class Reassembler:
                 events = self._forget_oldest(events)
             stream = self.streams
             self.streams = stream + 1
-            syn = flags & SYN and 1
-            conn = Connection(
-                stream, key, (src, sport), (dst, dport), seq, syn, frame, time, tunnel
+            conn = self.connections[key] = Connection(
+                stream,
+                (src, sport),
+                (dst, dport),
+                forward,
+                seq,
+                flags & SYN and 1,
+                frame,
+                time,
+                tunnel,
             )
-            self.connections[key] = conn
             direction = 0  # its first sender is its client
             if self.wanted_streams is not None and stream not in self.wanted_streams:
                 conn.candidate = False
             else:
-                kind = self.ports.get(sport) or self.ports.get(dport)
+                ports = self.ports
+                kind = ports.get(sport) or ports.get(dport)
                 if kind:
                     if self.starts is None:
                         self._adopt(conn, kind)
                     else:
                         conn.kind = kind  # adopted at a segment that may start a message
+            if end <= start and conn.halves is None:  # no data, nothing to reassemble
+                if flags & _FIN_RST:
+                    conn.closed = 4 if flags & RST else 1
+                return events
         else:
             direction = 0 if forward == conn.forward else 1
             conn.last_frame, conn.last_time, conn.last_tunnel = frame, time, tunnel
@@ -363,7 +373,7 @@ class Reassembler:
                     conn.syn |= 1 << direction
         if flags & _FIN_RST:
             conn.closed |= 4 if flags & RST else 1 << direction
-        if conn.candidate is None and end > start:
+        if end > start and conn.candidate is None:
             kind, starts = conn.kind, self.starts
             if kind is not None and starts is not None:  # a carrier's port
                 if starts(kind, data, start, end, sport, dport):
