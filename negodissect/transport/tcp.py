@@ -269,13 +269,14 @@ class Reassembler:
         is_candidate: Callable[[bytes, int, int, int, int], object],
         wanted_streams: set[int] | None = None,
         ports: Mapping[int, object] | None = None,
-        starts: Callable[[Any, bytes, int, int, int, int], bool] | None = None,
+        starts: Mapping[Any, Callable[[bytes, int, int, int, int], bool] | None] | None = None,
     ) -> None:
         """``is_candidate(data, start, end, sport, dport)`` looks at a connection's first data
         segments (at most two); a true result adopts the connection and is kept as its ``kind``.
         Connections to or from one of ``ports`` are that port's kind (default: 445 and 139, kind
-        True), adopted at once, or with ``starts``, at their first data segment for which
-        ``starts(kind, data, start, end, sport, dport)`` is true.
+        True), adopted at once, or with ``starts`` (kind -> predicate), at their first data
+        segment for which ``starts[kind](data, start, end, sport, dport)`` is true (the first
+        when the kind's predicate is None).
         """
         self.is_candidate = is_candidate
         self.wanted_streams = wanted_streams
@@ -376,13 +377,13 @@ class Reassembler:
         if end > start and conn.candidate is None:
             kind, starts = conn.kind, self.starts
             if kind is not None and starts is not None:  # a carrier's port
-                if starts(kind, data, start, end, sport, dport):
+                may_start = starts[kind]
+                if may_start is None or may_start(data, start, end, sport, dport):
                     self._adopt(conn, kind)
-                else:
-                    after_syn = _after_syn(conn, direction)
-                    if seq == after_syn:  # its first bytes start no message: not the carrier's
-                        conn.candidate = False
-                    elif after_syn != UNKNOWN:  # its first bytes are still to come (reordered)
+                elif conn.syn & (1 << direction):  # the direction's SYN was seen
+                    if seq == _after_syn(conn, direction):  # its first bytes start no message:
+                        conn.candidate = False  # not the carrier's
+                    else:  # its first bytes are still to come (reordered)
                         self._adopt(conn, kind)
             else:
                 conn.tries += 1
