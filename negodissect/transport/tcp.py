@@ -467,12 +467,16 @@ class Reassembler:
 
     def _sweep(self, now: float) -> list[Event] | None:
         """Forget connections idle for :data:`IDLE_TIMEOUT` or closed for :data:`CLOSED_LINGER`."""
+        connections = self.connections
+        over = [
+            key
+            for key, conn in connections.items()
+            if (idle := now - conn.last_time) > IDLE_TIMEOUT
+            or (conn.closed and idle > CLOSED_LINGER)
+        ]
         out: list[Event] = []
-        for key, conn in list(self.connections.items()):
-            idle = now - conn.last_time
-            if idle > IDLE_TIMEOUT or (conn.closed and idle > CLOSED_LINGER):
-                self._retire(conn, out)
-                del self.connections[key]
+        for key in over:
+            self._retire(connections.pop(key), out)
         return out or None
 
     def _finish(self, conn: Connection, out: list[Event]) -> None:
