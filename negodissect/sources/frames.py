@@ -217,7 +217,9 @@ def parse_frame(
     copying (payload ``data[start:end]``).
     """
     if linktype == LINKTYPE_ETHERNET:
-        if start + _ETHERNET_IPV4_TCP_SIZE <= size:  # the common frame, else as any other
+        # the common frame, else as any other (its length, a small int for most frames, is
+        # compared: no int is made for the test)
+        if size - start >= _ETHERNET_IPV4_TCP_SIZE:
             (
                 ethertype,
                 first,
@@ -241,7 +243,7 @@ def parse_frame(
             ):
                 ip = start + _ETHERNET_HEADER
                 end = ip + total if total >= _IPV4_HEADER else size
-                payload = ip + _IPV4_HEADER + (data_offset >> 4) * 4
+                payload = ip + (_IPV4_HEADER + (data_offset >> 4) * 4)  # headers: a small int
                 captured = end if end < size else size
                 if quiet and not flags & _FIN_SYN_RST:
                     skimmer = quiet.get(data[start + _KEY_START : start + _KEY_END])
