@@ -373,7 +373,7 @@ class Flow(Protocol):
         :attr:`Message.nested`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one per module: hashed by identity, cheaply
 class Carrier:
     """One protocol that carries security blobs (see the module docstring)."""
 

@@ -8,7 +8,7 @@ turn), and the conversation rules of a blob's carrier label.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from negodissect.carriers import dcerpc, http, kerberos, ldap, smb
@@ -22,11 +22,14 @@ CARRIERS: tuple[Carrier, ...] = (
     kerberos.CARRIER,
 )
 
+#: ``may_start(data, start, end, sport, dport)`` of a carrier.
+StartPredicate = Callable[[bytes, int, int, int, int], bool]
+
 
 class Registry:
     """What the pipeline and analysis ask of a tuple of carriers."""
 
-    __slots__ = ("_by_first_byte", "_rules", "carriers", "ports", "udp_ports")
+    __slots__ = ("_by_first_byte", "_rules", "carriers", "ports", "starts", "udp_ports")
 
     def __init__(self, carriers: tuple[Carrier, ...]) -> None:
         self.carriers = carriers
@@ -44,6 +47,11 @@ class Registry:
         self.ports: Mapping[int, Carrier] = ports
         #: UDP port -> the carrier whose datagrams those are.
         self.udp_ports: Mapping[int, Carrier] = udp_ports
+        #: Carrier -> whether a data segment of a connection on one of its ports may hold the
+        #: start of one of its messages (:attr:`Carrier.may_start`; None: any may).
+        self.starts: Mapping[Carrier, StartPredicate | None] = {
+            carrier: carrier.may_start for carrier in carriers
+        }
         self._by_first_byte = by_byte
         self._rules: dict[str, ConversationRules[Any]] = {}
 
@@ -56,13 +64,6 @@ class Registry:
             if carrier.looks_like(data, start, end, sport, dport):
                 return carrier
         return None
-
-    @staticmethod
-    def starts(carrier: Carrier, data: bytes, start: int, end: int, sport: int, dport: int) -> bool:
-        """Whether ``data[start:end]``, sent on a connection on one of ``carrier``'s ports, may
-        hold the start of one of its messages (:attr:`Carrier.may_start`)."""
-        may_start = carrier.may_start
-        return may_start is None or may_start(data, start, end, sport, dport)
 
     def rules(self, label: str) -> ConversationRules[Any]:
         """The conversation rules of the carrier whose messages are labelled ``label``

@@ -97,9 +97,11 @@ def collecting_less() -> Iterator[None]:
 
 
 def endpoint(address: bytes, port: int) -> str:
-    """``10.0.0.1:445`` or ``[fe80::1]:445``."""
-    ip = ipaddress.ip_address(address)
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    """``10.0.0.1:445`` or ``[fe80::1]:445`` (IPv4 written here, as :mod:`ipaddress` would)."""
+    if len(address) == 4:
+        a, b, c, d = address
+        return f"{a}.{b}.{c}.{d}:{port}"
+    return f"[{ipaddress.IPv6Address(address)}]:{port}"
 
 
 def blobs_from_capture(

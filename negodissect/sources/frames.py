@@ -21,7 +21,6 @@ reader handle (a :class:`Skimmer`) is offered to it before it is built.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from struct import Struct
 from typing import NamedTuple, Protocol
 
@@ -154,10 +153,9 @@ class Segment(NamedTuple):
     tunnel: Tunnel = ()
 
 
-#: ``Segment(...)`` without the keyword-handling ``__new__`` of a NamedTuple (5x faster).
-_new_segment = partial(tuple.__new__, Segment)
-#: The same for ``Layer(...)``.
-_new_layer = partial(tuple.__new__, Layer)
+#: ``_new(Segment, fields)``: ``Segment(*fields)`` without the keyword-handling ``__new__`` of a
+#: NamedTuple (5x faster; called directly, not through a :func:`~functools.partial`: 15% less).
+_new = tuple.__new__
 
 
 class Datagram(NamedTuple):
@@ -196,9 +194,6 @@ class Fragment(NamedTuple):
 #: A packet that matters, as the reader yields it.
 Packet = Segment | Datagram | Fragment
 
-_new_datagram = partial(tuple.__new__, Datagram)
-_new_fragment = partial(tuple.__new__, Fragment)
-
 #: Returned by :func:`parse_frame` for a packet inside more than :data:`MAX_ENCAPSULATION` tunnels.
 TOO_DEEP = ("too deep",)
 
@@ -222,7 +217,9 @@ def parse_frame(
     copying (payload ``data[start:end]``).
     """
     if linktype == LINKTYPE_ETHERNET:
-        if start + _ETHERNET_IPV4_TCP_SIZE <= size:  # the common frame, else as any other
+        # the common frame, else as any other (its length, a small int for most frames, is
+        # compared: no int is made for the test)
+        if size - start >= _ETHERNET_IPV4_TCP_SIZE:
             (
                 ethertype,
                 first,
@@ -246,7 +243,7 @@ def parse_frame(
             ):
                 ip = start + _ETHERNET_HEADER
                 end = ip + total if total >= _IPV4_HEADER else size
-                payload = ip + _IPV4_HEADER + (data_offset >> 4) * 4
+                payload = ip + (_IPV4_HEADER + (data_offset >> 4) * 4)  # headers: a small int
                 captured = end if end < size else size
                 if quiet and not flags & _FIN_SYN_RST:
                     skimmer = quiet.get(data[start + _KEY_START : start + _KEY_END])
@@ -265,7 +262,8 @@ def parse_frame(
                     return None
                 if payload > captured:
                     payload = captured
-                return _new_segment(
+                return _new(
+                    Segment,
                     (
                         frame,
                         stamp,
@@ -281,7 +279,7 @@ def parse_frame(
                         captured,
                         end - captured,
                         (),
-                    )
+                    ),
                 )
             if ethertype == ETHERTYPE_IPV6 and first >> 4 == 6:  # IPv6 straight to TCP?
                 ip = start + _ETHERNET_HEADER
@@ -360,7 +358,8 @@ def _fragment4(
     end = min(offset + total, size) if total >= header else size
     if offset + header > end or protocol not in FRAGMENTED_PROTOCOLS:
         return None
-    return _new_fragment(
+    return _new(
+        Fragment,
         (
             frame,
             stamp,
@@ -372,7 +371,7 @@ def _fragment4(
             bool(fragment & 0x2000),
             data[offset + header : end],
             tunnel,
-        )
+        ),
     )
 
 
@@ -463,7 +462,7 @@ def _ipv6(
                     data[position + 8 : min(end, size)],
                     tunnel,
                 )
-                return _new_fragment(fragment)
+                return _new(Fragment, fragment)
             following, position = data[position], position + 8
         elif following == IPV6_AH:
             following, position = data[position], position + (data[position + 1] + 2) * 4
@@ -509,7 +508,7 @@ def _carried(
     if len(tunnel) >= MAX_ENCAPSULATION:
         return TOO_DEEP
     ethertype, offset, name, detail = found
-    tunnel = (*tunnel, _new_layer((name, detail, src, dst)))
+    tunnel = (*tunnel, _new(Layer, (name, detail, src, dst)))
     return _inner(ethertype, data, offset, size, frame, stamp, quiet, tunnel)
 
 
@@ -559,7 +558,7 @@ def _inner(
         if len(tunnel) >= MAX_ENCAPSULATION:
             return TOO_DEEP
         ethertype, offset, name, detail = found
-        tunnel = (*tunnel, _new_layer((name, detail, b"", b"")))
+        tunnel = (*tunnel, _new(Layer, (name, detail, b"", b"")))
         ethernet = False
 
 
@@ -591,8 +590,9 @@ def _tcp(
         return None
     if start > captured:
         start = captured
-    return _new_segment(
-        (frame, stamp, src, dst, sport, dport, seq, ack, flags, data, start, captured, cut, tunnel)
+    return _new(
+        Segment,
+        (frame, stamp, src, dst, sport, dport, seq, ack, flags, data, start, captured, cut, tunnel),
     )
 
 
@@ -617,8 +617,9 @@ def _udp(
     if start > end:
         return None
     captured = min(end, size)
-    return _new_datagram(
-        (frame, stamp, src, dst, sport, dport, data, start, captured, end - captured, tunnel)
+    return _new(
+        Datagram,
+        (frame, stamp, src, dst, sport, dport, data, start, captured, end - captured, tunnel),
     )
 
 

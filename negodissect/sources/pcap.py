@@ -89,7 +89,8 @@ def records(reader: PcapFile, walk: Walk) -> Iterator[Packet | SourceNote]:
                         continue
                 buf = buf[pos:] + chunk if pos < len(buf) else chunk
                 pos, size = 0, len(buf)
-                while pos + PCAP_RECORD_HEADER <= size:
+                last = size - PCAP_RECORD_HEADER  # where the last whole record header may start
+                while pos <= last:
                     sec, fraction, caplen, wirelen = unpack(buf, pos)
                     start = pos + PCAP_RECORD_HEADER
                     end = start + caplen

@@ -145,7 +145,6 @@ class Connection:
         "closed",
         "forward",
         "halves",
-        "key",
         "kind",
         "last_frame",
         "last_time",
@@ -162,9 +161,9 @@ class Connection:
     def __init__(
         self,
         stream: int,
-        key: tuple,
         client: tuple,
         server: tuple,
+        forward: bool | None = None,
         seq: int | None = None,
         syn: int = 0,
         frame: int = 0,
@@ -172,14 +171,14 @@ class Connection:
         tunnel: tuple = (),
     ) -> None:
         """A connection whose first segment (from ``client``) has sequence number ``seq``,
-        ``syn`` 1 when it was a SYN, frame number ``frame`` and ``time``."""
+        ``syn`` 1 when it was a SYN, frame number ``frame`` and ``time``; ``forward``: whether
+        ``client <= server`` (worked out here when None)."""
         self.stream = stream
-        self.key = key
         self.client = client  # (address bytes, port) of the first sender: direction 0
         self.server = server
         #: Whether the client's (address, port) sorts first: a segment whose pair sorts the same
         #: way is from the client (direction 0).
-        self.forward = client <= server
+        self.forward = client <= server if forward is None else forward
         self.candidate: bool | None = None
         self.kind: Any = None  # what the candidate predicate (or the port) said the flow is
         self.tries = 0  # data segments looked at to decide candidacy
@@ -270,13 +269,14 @@ class Reassembler:
         is_candidate: Callable[[bytes, int, int, int, int], object],
         wanted_streams: set[int] | None = None,
         ports: Mapping[int, object] | None = None,
-        starts: Callable[[Any, bytes, int, int, int, int], bool] | None = None,
+        starts: Mapping[Any, Callable[[bytes, int, int, int, int], bool] | None] | None = None,
     ) -> None:
         """``is_candidate(data, start, end, sport, dport)`` looks at a connection's first data
         segments (at most two); a true result adopts the connection and is kept as its ``kind``.
         Connections to or from one of ``ports`` are that port's kind (default: 445 and 139, kind
-        True), adopted at once, or with ``starts``, at their first data segment for which
-        ``starts(kind, data, start, end, sport, dport)`` is true.
+        True), adopted at once, or with ``starts`` (kind -> predicate), at their first data
+        segment for which ``starts[kind](data, start, end, sport, dport)`` is true (the first
+        when the kind's predicate is None).
         """
         self.is_candidate = is_candidate
         self.wanted_streams = wanted_streams
@@ -338,21 +338,32 @@ class Reassembler:
                 events = self._forget_oldest(events)
             stream = self.streams
             self.streams = stream + 1
-            syn = flags & SYN and 1
-            conn = Connection(
-                stream, key, (src, sport), (dst, dport), seq, syn, frame, time, tunnel
+            conn = self.connections[key] = Connection(
+                stream,
+                (src, sport),
+                (dst, dport),
+                forward,
+                seq,
+                flags & SYN and 1,
+                frame,
+                time,
+                tunnel,
             )
-            self.connections[key] = conn
             direction = 0  # its first sender is its client
             if self.wanted_streams is not None and stream not in self.wanted_streams:
                 conn.candidate = False
             else:
-                kind = self.ports.get(sport) or self.ports.get(dport)
+                ports = self.ports
+                kind = ports.get(sport) or ports.get(dport)
                 if kind:
                     if self.starts is None:
                         self._adopt(conn, kind)
                     else:
                         conn.kind = kind  # adopted at a segment that may start a message
+            if end <= start and conn.halves is None:  # no data, nothing to reassemble
+                if flags & _FIN_RST:
+                    conn.closed = 4 if flags & RST else 1
+                return events
         else:
             direction = 0 if forward == conn.forward else 1
             conn.last_frame, conn.last_time, conn.last_tunnel = frame, time, tunnel
@@ -363,16 +374,16 @@ class Reassembler:
                     conn.syn |= 1 << direction
         if flags & _FIN_RST:
             conn.closed |= 4 if flags & RST else 1 << direction
-        if conn.candidate is None and end > start:
+        if end > start and conn.candidate is None:
             kind, starts = conn.kind, self.starts
             if kind is not None and starts is not None:  # a carrier's port
-                if starts(kind, data, start, end, sport, dport):
+                may_start = starts[kind]
+                if may_start is None or may_start(data, start, end, sport, dport):
                     self._adopt(conn, kind)
-                else:
-                    after_syn = _after_syn(conn, direction)
-                    if seq == after_syn:  # its first bytes start no message: not the carrier's
-                        conn.candidate = False
-                    elif after_syn != UNKNOWN:  # its first bytes are still to come (reordered)
+                elif conn.syn & (1 << direction):  # the direction's SYN was seen
+                    if seq == _after_syn(conn, direction):  # its first bytes start no message:
+                        conn.candidate = False  # not the carrier's
+                    else:  # its first bytes are still to come (reordered)
                         self._adopt(conn, kind)
             else:
                 conn.tries += 1
@@ -456,12 +467,16 @@ class Reassembler:
 
     def _sweep(self, now: float) -> list[Event] | None:
         """Forget connections idle for :data:`IDLE_TIMEOUT` or closed for :data:`CLOSED_LINGER`."""
+        connections = self.connections
+        over = [
+            key
+            for key, conn in connections.items()
+            if (idle := now - conn.last_time) > IDLE_TIMEOUT
+            or (conn.closed and idle > CLOSED_LINGER)
+        ]
         out: list[Event] = []
-        for key, conn in list(self.connections.items()):
-            idle = now - conn.last_time
-            if idle > IDLE_TIMEOUT or (conn.closed and idle > CLOSED_LINGER):
-                self._retire(conn, out)
-                del self.connections[key]
+        for key in over:
+            self._retire(connections.pop(key), out)
         return out or None
 
     def _finish(self, conn: Connection, out: list[Event]) -> None:

@@ -19,7 +19,7 @@ from tests.helpers import SHARED_CAPTURES
 def smb_flow() -> smb.Flow:
     """The SMB carrier's state of a new connection (with a budget of its own)."""
     loopback = b"\x7f\x00\x00\x01"
-    return smb.Flow(Connection(0, (), (loopback, 49152), (loopback, 445)), Budget())
+    return smb.Flow(Connection(0, (loopback, 49152), (loopback, 445)), Budget())
 
 
 def pdus_of(name: str, frames: list[tuple[int, ...]]) -> dict[int, bytes]:
