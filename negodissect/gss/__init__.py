@@ -9,16 +9,13 @@ the NEGOEX AuthSchemes by GUID (one line in :data:`SCHEMES`).  Decoders reach it
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
-from negodissect.gss import framing, kerberos, negoex, ntlm, pku2u, spnego
+from negodissect.gss import framing, kerberos, kerberos_decrypt, negoex, ntlm, pku2u, spnego
 from negodissect.gss.context import DecodeContext, Exchange
+from negodissect.gss.kerberos_keys import KeyStore
 from negodissect.gss.registry import Decoder, Mechanism, Registry, Scheme
-
-if TYPE_CHECKING:
-    from negodissect.gss.kerberos_keys import KeyStore
 
 #: Token kinds and their decoders: the kinds the sniffer tells apart (``framing.KINDS``) and the
 #: mechanisms' other tokens (the Kerberos innerContextToken, NTLM and Kerberos MIC tokens).
@@ -71,11 +68,7 @@ REGISTRY = Registry.build(KINDS, MECHANISMS, SCHEMES)
 
 def new_key_store() -> KeyStore:
     """The Kerberos keys of one capture file (or one run on standard input), shared by the
-    contexts of all its connections: Kerberos messages are decrypted with them as they come.
-    The decryption modules (and hashlib's) are imported here, by the runs that have keys only."""
-    from negodissect.gss import kerberos_decrypt
-    from negodissect.gss.kerberos_keys import KeyStore
-
+    contexts of all its connections: Kerberos messages are decrypted with them as they come."""
     return KeyStore(kerberos_decrypt.open_message)
 
 

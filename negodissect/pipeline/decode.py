@@ -8,15 +8,12 @@ so does each named pipe on it (DCE/RPC binds over SMB); standard input is one ex
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
 
 from negodissect import gss
 from negodissect.crypto.secrets import NO_SECRETS, Secrets
 from negodissect.field import Field
 from negodissect.gss.context import DecodeContext
-
-if TYPE_CHECKING:
-    from negodissect.gss.kerberos_keys import KeyStore
+from negodissect.gss.kerberos_keys import KeyStore
 
 #: Streams whose negotiation state (RFC 4178 4.2) is remembered at once; the oldest is forgotten.
 MAX_EXCHANGES = 65536
