@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from negodissect.sources.merge import MergedCapture
 
 EXIT_OK, EXIT_MALFORMED, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3, 4
-#: -j's default is the cores this process may run on, at most this many processes (a child
-#: holds up to about 60 MB; files too small for a child stay in this process whatever -j is).
+#: -j's default (:func:`default_jobs`) is at most this many processes (a child holds up to about
+#: 60 MB; files too small for a child stay in this process whatever -j is).
 DEFAULT_JOBS_MAX = 4
 #: Linux's load figures; its fourth field counts the tasks runnable now ("running/total").
 LOADAVG = "/proc/loadavg"

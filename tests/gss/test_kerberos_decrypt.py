@@ -34,7 +34,6 @@ from tests.helpers import ROOT, der, negodissect, tshark_decrypted
 CAPTURE = ROOT / "captures" / "kerberos-keys.pcap"
 KEYTAB = ROOT / "captures" / "kerberos-keys.keytab"
 PASSWORD = "alice=Alice-Pass-2024"  # captures/make_captures.sh ALICE_PASS
-TSHARK_KEYS = ("-o", "kerberos.decrypt:TRUE", "-o", f"kerberos.file:{KEYTAB}")
 
 
 @cache
